@@ -1,0 +1,139 @@
+"""Shared CLI plumbing: settings options, the manager context, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, TypeVar
+
+import click
+from rich.console import Console
+
+from ..manager import PluginManager
+from ..settings import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+    Settings,
+)
+
+__all__ = ["JSON_FORMAT_VERSION", "emit_json", "manager_from", "settings_options", "stderr"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+JSON_FORMAT_VERSION: Final = 1
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_SETTINGS_OPTIONS: Final = [
+    click.option(
+        "--plugin-dir",
+        envvar="INFLUXDB3_PLUGIN_DIR",
+        default=None,
+        help="Plugin directory (local references, plugins.lock). [env: INFLUXDB3_PLUGIN_DIR]",
+    ),
+    click.option(
+        "--plugin-repo",
+        envvar="INFLUXDB3_PLUGIN_REPO",
+        default=None,
+        help="Base URL for gh: references (http, https, file). [env: INFLUXDB3_PLUGIN_REPO]",
+    ),
+    click.option(
+        "--plugin-repo-token",
+        envvar="INFLUXDB3_PLUGIN_REPO_TOKEN",
+        default=None,
+        help="Bearer token for a private plugin repository. [env: INFLUXDB3_PLUGIN_REPO_TOKEN]",
+    ),
+    click.option(
+        "--cache-dir",
+        envvar="PLUGINMGR_CACHE_DIR",
+        default=None,
+        help="Store for fetched plugins. [env: PLUGINMGR_CACHE_DIR; default ~/.cache/pluginmgr]",
+    ),
+    click.option("--lock-file", default=None, help="Lock file. [default: PLUGIN_DIR/plugins.lock]"),
+    click.option(
+        "--offline", is_flag=True, help="Use only the lock file and the store; never connect."
+    ),
+    click.option(
+        "--ca-bundle",
+        envvar="PLUGINMGR_CA_BUNDLE",
+        default=None,
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM file of CAs to trust for https repositories. [env: PLUGINMGR_CA_BUNDLE]",
+    ),
+    click.option(
+        "--max-file-size",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_FILE_BYTES,
+        show_default=True,
+        help="Largest plugin file to accept, in bytes.",
+    ),
+    click.option(
+        "--connect-timeout",
+        type=click.FloatRange(min=0.001),
+        default=DEFAULT_CONNECT_TIMEOUT,
+        show_default=True,
+        help="Seconds to wait for a connection.",
+    ),
+    click.option(
+        "--read-timeout",
+        type=click.FloatRange(min=0.001),
+        default=DEFAULT_READ_TIMEOUT,
+        show_default=True,
+        help="Seconds to wait for data.",
+    ),
+    click.option(
+        "--retries",
+        type=click.IntRange(min=0, max=10),
+        default=DEFAULT_RETRIES,
+        show_default=True,
+        help="Retries on connection errors, timeouts and 5xx.",
+    ),
+]
+
+
+def settings_options(func: F) -> F:
+    """Add the options that build `Settings` to a command."""
+    for option in reversed(_SETTINGS_OPTIONS):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def manager_from(options: dict[str, Any]) -> Iterator[PluginManager]:
+    """Build settings from the command's options (env already applied by click) and a manager."""
+    settings = Settings.from_sources(
+        {},
+        plugin_dir=options.pop("plugin_dir"),
+        plugin_repo=options.pop("plugin_repo"),
+        plugin_repo_token=options.pop("plugin_repo_token"),
+        cache_dir=options.pop("cache_dir"),
+        lock_file=options.pop("lock_file"),
+        ca_bundle=options.pop("ca_bundle"),
+        offline=options.pop("offline"),
+        max_file_bytes=options.pop("max_file_size"),
+        connect_timeout=options.pop("connect_timeout"),
+        read_timeout=options.pop("read_timeout"),
+        retries=options.pop("retries"),
+    )
+    with PluginManager(settings) as manager:
+        yield manager
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Print a versioned JSON envelope on stdout."""
+    json.dump({"format_version": JSON_FORMAT_VERSION, **payload}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def pass_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Collect a command's keyword options into one dict argument named ``options``."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        return func(kwargs)
+
+    return wrapper

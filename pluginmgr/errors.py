@@ -1,0 +1,148 @@
+"""Errors raised by `pluginmgr`.
+
+Every error is a `PluginManagerError`; the CLI catches that one class, prints the message on one
+line and exits 1. Subclasses follow what the caller can do about the failure::
+
+    PluginManagerError
+    ├── InvalidReferenceError      a plugin reference does not parse or is unsafe
+    │   └── PathTraversalError     a local path escapes --plugin-dir (upstream's exact message)
+    ├── PluginNotFoundError        a local plugin file or directory is missing
+    ├── ResolveError               a valid reference cannot be turned into a source (yet)
+    ├── FetchError                 bytes could not be fetched
+    │   ├── NetworkError           connection, TLS, timeout or redirect loop
+    │   ├── HTTPStatusError        the repository answered non-2xx (upstream's exact message)
+    │   ├── TooLargeError          the file is larger than the size cap
+    │   └── GitError               a git repository or revision could not be fetched
+    ├── IntegrityError             content does not match the hash the lock file or store expects
+    ├── OfflineError               --offline and the lock file or store lacks what is needed
+    ├── LockfileError              plugins.lock is unreadable or from a newer pluginmgr
+    └── StoreError                 the local store (cache directory) cannot be used
+
+Message strings that upstream InfluxDB 3 tests assert live here as constants.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "FETCH_STATUS_MESSAGE",
+    "NO_PLUGIN_DIR_MESSAGE",
+    "PATH_TRAVERSAL_MESSAGE",
+    "FetchError",
+    "GitError",
+    "HTTPStatusError",
+    "IntegrityError",
+    "InvalidReferenceError",
+    "LockfileError",
+    "NetworkError",
+    "OfflineError",
+    "PathTraversalError",
+    "PluginManagerError",
+    "PluginNotFoundError",
+    "ResolveError",
+    "StoreError",
+    "TooLargeError",
+]
+
+#: upstream `PluginError::FetchingFromRepository` (engine-behavior.md §1.3)
+FETCH_STATUS_MESSAGE: Final = "error fetching plugin from repository: {status} {url}"
+#: upstream `PluginError::PathTraversal` (engine-behavior.md §2.2)
+PATH_TRAVERSAL_MESSAGE: Final = (
+    "Path traversal detected: plugin filename '{name}' attempts to access files outside the "
+    "plugin directory"
+)
+#: upstream `PluginError::NoPluginDir`
+NO_PLUGIN_DIR_MESSAGE: Final = "Node not configured with plugin directory"
+#: upstream network failure context
+NETWORK_MESSAGE: Final = "error getting plugin from repository"
+
+
+class PluginManagerError(Exception):
+    """Root of every error `pluginmgr` raises on purpose."""
+
+    def __init__(self, message: str, *, ref: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.ref = ref
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+
+class InvalidReferenceError(PluginManagerError):
+    """A plugin reference does not parse or is unsafe."""
+
+
+class PathTraversalError(InvalidReferenceError):
+    """A local plugin path escapes the plugin directory."""
+
+
+class PluginNotFoundError(PluginManagerError):
+    """A local plugin file or directory does not exist."""
+
+
+class ResolveError(PluginManagerError):
+    """A valid reference cannot be turned into a concrete source."""
+
+
+class FetchError(PluginManagerError):
+    """Plugin bytes could not be fetched from their source."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        ref: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, ref=ref, hint=hint)
+        self.url = url
+
+
+class NetworkError(FetchError):
+    """Connection, TLS, timeout or redirect failure talking to a repository."""
+
+
+class HTTPStatusError(FetchError):
+    """The repository answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        url: str,
+        ref: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url, ref=ref, hint=hint)
+        self.status = status
+
+
+class TooLargeError(FetchError):
+    """The fetched file exceeds the configured size cap."""
+
+
+class GitError(FetchError):
+    """A git repository, revision or path could not be fetched."""
+
+
+class IntegrityError(PluginManagerError):
+    """Content does not hash to what the lock file or the store expects."""
+
+
+class OfflineError(PluginManagerError):
+    """Offline mode needs something the lock file or the store does not have."""
+
+
+class LockfileError(PluginManagerError):
+    """The lock file cannot be read or was written by a newer pluginmgr."""
+
+
+class StoreError(PluginManagerError):
+    """The local store (cache directory) cannot be used."""

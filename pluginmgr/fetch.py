@@ -1,0 +1,81 @@
+"""Fetch one URL into the store, revalidating what the store already has.
+
+When the store holds the last content seen at a URL, the request carries ``If-None-Match`` /
+``If-Modified-Since``; a 304 downloads nothing and the known blob is reused. Any other non-2xx
+answer raises `HTTPStatusError` with upstream's exact message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .errors import FETCH_STATUS_MESSAGE, HTTPStatusError
+from .store import Store, UrlMeta
+from .transports import FetchRequest, ProgressCallback, Transport
+
+__all__ = ["UrlFetch", "fetch_url"]
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetch:
+    """The outcome of `fetch_url`: which blob the URL holds and whether bytes moved."""
+
+    url: str
+    sha256: str
+    size: int
+    not_modified: bool
+
+
+def _conditional_headers(meta: UrlMeta | None, store: Store) -> dict[str, str]:
+    # only worth asking "changed?" if we still hold the bytes a 304 would point at
+    if meta is None or not store.has(meta.sha256):
+        return {}
+    headers = {}
+    if meta.etag:
+        headers["If-None-Match"] = meta.etag
+    if meta.last_modified:
+        headers["If-Modified-Since"] = meta.last_modified
+    return headers
+
+
+def fetch_url(
+    url: str,
+    *,
+    transport: Transport,
+    store: Store,
+    max_bytes: int,
+    token: str | None = None,
+    revalidate: bool = True,
+    progress: ProgressCallback | None = None,
+) -> UrlFetch:
+    """GET ``url`` (conditionally when possible), store the body, return its hash.
+
+    :param token: sent as ``Authorization: Bearer`` (httpx drops it on cross-origin redirects).
+    :param revalidate: send conditional headers; off forces a full download.
+    """
+    meta = store.url_meta(url)
+    headers = _conditional_headers(meta, store) if revalidate else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = FetchRequest(url=url, max_bytes=max_bytes, headers=headers, progress=progress)
+    response = transport.handle(request)
+    conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
+    if response.status == 304 and meta is not None and conditional:
+        return UrlFetch(url, meta.sha256, meta.size, not_modified=True)
+    if not response.ok:
+        status = f"{response.status} {response.reason}".strip()
+        message = FETCH_STATUS_MESSAGE.format(status=status, url=url)
+        raise HTTPStatusError(message, status=response.status, url=url)
+    digest = store.put(response.body)
+    store.set_url_meta(
+        url,
+        UrlMeta(
+            sha256=digest,
+            size=len(response.body),
+            fetched_at=time.time(),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+        ),
+    )
+    return UrlFetch(url, digest, len(response.body), not_modified=False)

@@ -1,0 +1,382 @@
+"""`PluginManager`: reference -> verified bytes on disk, through the lock file and the store.
+
+Policy for a remote reference (``gh:``, ``git+``), in order:
+
+1. **Pinned and present**: the lock file pins a sha256 and the store holds those bytes (re-hashed
+   on read) -> use them. No network at all; this is every warm start.
+2. **Pinned, bytes missing or corrupted**: fetch from the current source and require the pinned
+   hash. A mirror (another ``--plugin-repo``) serving the same bytes passes; different bytes fail
+   with `IntegrityError` until ``pluginmgr lock --upgrade`` accepts them.
+3. **Not pinned, or ``refresh``**: fetch (conditionally, so unchanged content costs a 304), store,
+   record the version, pin it.
+
+``offline`` never opens a socket: anything not satisfiable from lock + store is an `OfflineError`
+naming the reference. Local references are read in place and hashed; they are not pinned,
+because they are the user's own working files (upstream hot-reloads them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
+from .fetch import fetch_url
+from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
+from .refs import LocalRef, parse_ref
+from .resolver import GitSource, HttpSource, LocalSource, Source, resolve
+from .settings import MAX_REDIRECTS, Settings
+from .store import Store, Version, sha256_hex, tree_manifest
+from .transports import HTTPTransport, RoutingTransport, Transport
+
+__all__ = ["FetchProgress", "FetchReport", "FetchedPlugin", "PluginManager", "VerifyReport"]
+
+_LOGGER = logging.getLogger(__name__)
+_MAX_PARALLEL: Final = 8
+
+#: called as (reference, bytes received, total or None) while bytes stream in
+FetchProgress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPlugin:
+    """A plugin ready to load: verified content at ``path``.
+
+    ``origin`` says how it was obtained: ``locked`` (from the store, pinned, no network),
+    ``not-modified`` (revalidated, 304), ``downloaded`` or ``local``.
+    """
+
+    ref: str
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    path: Path
+    origin: str
+    fetched_at: str
+    commit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchReport:
+    """Results of fetching several references; failures do not stop the others."""
+
+    plugins: list[FetchedPlugin] = field(default_factory=list)
+    errors: list[tuple[str, PluginManagerError]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Outcome of `PluginManager.verify`; ``ok`` when nothing is corrupted or missing."""
+
+    blobs_checked: int
+    corrupted: list[str]
+    lock_problems: list[tuple[str, str]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupted and not self.lock_problems
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """Bytes fetched from a source and put in the store."""
+
+    kind: str
+    sha256: str
+    size: int
+    source: str
+    not_modified: bool
+    commit: str | None = None
+
+
+class PluginManager:
+    """The front door for resolving, fetching, pinning and verifying plugins."""
+
+    def __init__(self, settings: Settings, *, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings.cache_dir)
+        self._transport = transport or RoutingTransport(
+            HTTPTransport(
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                retries=settings.retries,
+                retry_backoff=settings.retry_backoff,
+                ca_bundle=settings.ca_bundle,
+                max_redirects=MAX_REDIRECTS,
+            )
+        )
+
+    def close(self) -> None:
+        self._transport.close()
+        self.store.close()
+
+    def __enter__(self) -> PluginManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def fetch(self, ref: str, *, refresh: bool = False) -> FetchedPlugin:
+        """Fetch one reference and pin it; raise on failure."""
+        report = self.fetch_many([ref], refresh=refresh)
+        if report.errors:
+            raise report.errors[0][1]
+        return report.plugins[0]
+
+    def fetch_many(
+        self,
+        refs: Sequence[str],
+        *,
+        refresh: bool = False,
+        progress: FetchProgress | None = None,
+        on_done: Callable[[str], None] | None = None,
+    ) -> FetchReport:
+        """Fetch references concurrently (bounded), then write the lock file once."""
+        lock = read_lock(self.settings.lock_path)
+
+        def one(ref: str) -> FetchedPlugin | PluginManagerError:
+            try:
+                return self._fetch_one(ref, lock.get(ref), refresh=refresh, progress=progress)
+            except PluginManagerError as exc:
+                exc.ref = exc.ref or ref
+                return exc
+            finally:
+                if on_done is not None:
+                    on_done(ref)
+
+        unique = list(dict.fromkeys(refs))
+        if len(unique) == 1:
+            outcomes = [one(unique[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(unique))) as pool:
+                outcomes = list(pool.map(one, unique))
+        report = FetchReport()
+        for ref, outcome in zip(unique, outcomes, strict=True):
+            if isinstance(outcome, FetchedPlugin):
+                report.plugins.append(outcome)
+            else:
+                report.errors.append((ref, outcome))
+        self._pin(report.plugins)
+        return report
+
+    def _pin(self, plugins: Sequence[FetchedPlugin]) -> None:
+        entries = [_lock_entry(p) for p in plugins if p.origin != "local"]
+        if entries and not self.settings.offline:
+            update_lock(self.settings.lock_path, entries)
+
+    def _fetch_one(
+        self,
+        text: str,
+        entry: LockEntry | None,
+        *,
+        refresh: bool,
+        progress: FetchProgress | None,
+    ) -> FetchedPlugin:
+        ref = parse_ref(text)
+        source = resolve(ref, self.settings)
+        if isinstance(source, LocalSource):
+            return self._local(text, source)
+        if entry is not None and not refresh:
+            pinned = self._from_store(text, entry)
+            if pinned is not None:
+                return pinned
+        if self.settings.offline:
+            raise self._offline_error(text, entry)
+        pinned_commit = entry.commit if entry is not None and not refresh else None
+        content = self._download(text, source, pinned_commit=pinned_commit, progress=progress)
+        if entry is not None and not refresh and content.sha256 != entry.sha256:
+            message = (
+                f"{text}: {content.source} served sha256 {content.sha256}, but "
+                f"{self.settings.lock_path} pins {entry.sha256}"
+            )
+            hint = f"if the change is expected, run `pluginmgr lock --upgrade {text}`"
+            raise IntegrityError(message, ref=text, hint=hint)
+        self.store.record_version(
+            text, content.sha256, content.size, content.source, kind=content.kind
+        )
+        origin = "not-modified" if content.not_modified else "downloaded"
+        now = format_timestamp(time.time())
+        fetched_at = (
+            entry.fetched_at if entry is not None and entry.sha256 == content.sha256 else now
+        )
+        return self._fetched(text, content, origin=origin, fetched_at=fetched_at)
+
+    def _from_store(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
+        try:
+            path = self._materialize(entry.kind, entry.sha256, text)
+        except (KeyError, FileNotFoundError):
+            return None
+        except IntegrityError as exc:
+            _LOGGER.warning("%s: %s; fetching it again", text, exc.message)
+            return None
+        content = _Content(entry.kind, entry.sha256, entry.size, entry.source, False, entry.commit)
+        return self._fetched(text, content, origin="locked", fetched_at=entry.fetched_at, path=path)
+
+    def _offline_error(self, text: str, entry: LockEntry | None) -> OfflineError:
+        if entry is None:
+            message = (
+                f"{text} is not pinned in {self.settings.lock_path}; offline mode cannot fetch it"
+            )
+        else:
+            message = (
+                f"{text}: pinned content {entry.sha256[:12]} is not in the store at "
+                f"{self.settings.cache_dir}; offline mode cannot fetch it"
+            )
+        return OfflineError(message, ref=text, hint=f"run `pluginmgr fetch {text}` while online")
+
+    def _download(
+        self,
+        text: str,
+        source: Source,
+        *,
+        pinned_commit: str | None,
+        progress: FetchProgress | None,
+    ) -> _Content:
+        if isinstance(source, HttpSource):
+            token = self.settings.plugin_repo_token if source.authorized else None
+            callback = None if progress is None else (lambda got, total: progress(text, got, total))
+            result = fetch_url(
+                source.url,
+                transport=self._transport,
+                store=self.store,
+                max_bytes=self.settings.max_file_bytes,
+                token=token,
+                progress=callback,
+            )
+            return _Content("file", result.sha256, result.size, source.url, result.not_modified)
+        if isinstance(source, GitSource):
+            return self._download_git(source, pinned_commit)
+        raise ResolveError(f"{text}: cannot download a {type(source).__name__}", ref=text)
+
+    def _download_git(self, source: GitSource, pinned_commit: str | None) -> _Content:
+        # gitpython is slow to import; only git references pay for it
+        from .git_source import fetch_git
+
+        git = fetch_git(
+            source.url,
+            pinned_commit or source.rev,
+            source.path,
+            repos_dir=self.store.root / "git",
+            max_bytes=self.settings.max_file_bytes,
+        )
+        if git.kind == "file":
+            data = next(iter(git.files.values()))
+            digest, size = self.store.put(data), len(data)
+        else:
+            digest, size = self.store.put_tree(git.files), sum(map(len, git.files.values()))
+        where = f"{source.url}@{git.commit}#path={source.path}"
+        return _Content(git.kind, digest, size, where, False, commit=git.commit)
+
+    def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
+        if source.is_directory:
+            files = _read_tree(source.path)
+            digest, size = sha256_hex(tree_manifest(files)), sum(map(len, files.values()))
+        else:
+            data = source.path.read_bytes()
+            digest, size = sha256_hex(data), len(data)
+        kind = "directory" if source.is_directory else "file"
+        content = _Content(kind, digest, size, str(source.path), False)
+        stamp = format_timestamp(source.path.stat().st_mtime)
+        return self._fetched(text, content, origin="local", fetched_at=stamp, path=source.path)
+
+    def _fetched(
+        self,
+        text: str,
+        content: _Content,
+        *,
+        origin: str,
+        fetched_at: str,
+        path: Path | None = None,
+    ) -> FetchedPlugin:
+        if path is None:
+            path = self._materialize(content.kind, content.sha256, text)
+        return FetchedPlugin(
+            ref=text,
+            kind=content.kind,
+            source=content.source,
+            sha256=content.sha256,
+            size=content.size,
+            path=path,
+            origin=origin,
+            fetched_at=fetched_at,
+            commit=content.commit,
+        )
+
+    def _materialize(self, kind: str, sha256: str, text: str) -> Path:
+        """The verified on-disk path for pinned content (raises KeyError if absent)."""
+        if kind == "directory":
+            name = PurePosixPath(text.rpartition("path=")[2] or "plugin").name
+            return self.store.materialize_tree(sha256, name)
+        self.store.read(sha256)
+        return self.store.blob_path(sha256)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def versions(self, ref: str) -> list[Version]:
+        """Every distinct content seen for ``ref``, oldest first."""
+        parsed = parse_ref(ref)
+        if isinstance(parsed, LocalRef):
+            message = f"{ref} is a local plugin: only fetched references (gh:, git+) have versions"
+            raise ResolveError(message, ref=ref, hint="edit local plugins in place")
+        return self.store.versions(parsed.text)
+
+    def verify(self) -> VerifyReport:
+        """Re-hash every blob in the store and check every lock entry has intact content."""
+        corrupted: list[str] = []
+        checked = 0
+        for digest in list(self.store.iter_blobs()):
+            checked += 1
+            try:
+                self.store.read(digest)
+            except IntegrityError:
+                corrupted.append(digest)
+            except KeyError:
+                continue
+        problems: list[tuple[str, str]] = []
+        for ref, entry in sorted(read_lock(self.settings.lock_path).items()):
+            try:
+                self._materialize(entry.kind, entry.sha256, ref)
+            except (KeyError, FileNotFoundError):
+                problems.append(
+                    (ref, f"pinned content {entry.sha256[:12]} is missing from the store")
+                )
+            except IntegrityError as exc:
+                problems.append((ref, exc.message))
+        return VerifyReport(checked, corrupted, problems)
+
+    def locked_refs(self) -> list[str]:
+        """References pinned in the lock file, sorted."""
+        return sorted(read_lock(self.settings.lock_path))
+
+
+def _lock_entry(plugin: FetchedPlugin) -> LockEntry:
+    rev = None
+    if plugin.commit is not None:
+        ref = parse_ref(plugin.ref)
+        rev = getattr(ref, "rev", None)
+    return LockEntry(
+        ref=plugin.ref,
+        kind=plugin.kind,
+        source=plugin.source,
+        sha256=plugin.sha256,
+        size=plugin.size,
+        fetched_at=plugin.fetched_at,
+        rev=rev,
+        commit=plugin.commit,
+    )
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }

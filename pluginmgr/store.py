@@ -1,0 +1,265 @@
+"""The local store: content-addressed blobs, per-URL HTTP metadata and per-reference versions.
+
+Layout under the cache directory::
+
+    CACHEDIR.TAG                 tells backup tools to skip the directory
+    blobs/sha256/ab/cdef…        immutable, read-only files named by the sha256 of their bytes
+    trees/<sha256>/<name>/…      materialized directory plugins (see below)
+    meta/                        diskcache: URL metadata (ETag, Last-Modified, sha256, times)
+                                 and the version history of each reference
+    git/                         bare git repositories (git_source.py)
+
+A blob is written to a temporary file in the same directory and renamed into place, so a crash
+never leaves a partial blob under its final name. Every read re-hashes the bytes: a blob that no
+longer matches its name is moved to ``quarantine/`` and reported, never returned.
+
+Directory plugins are stored as a *tree manifest*: a blob whose text is ``sha256sum`` output
+(``<hex>  <relative path>`` lines, sorted by path). The tree's hash is the manifest's hash, so it
+covers every file name and every byte but not archive or filesystem details (the Go ``h1:`` idea).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
+import diskcache
+
+from .atomic import atomic_write
+from .errors import IntegrityError, StoreError
+
+__all__ = [
+    "Store",
+    "UrlMeta",
+    "Version",
+    "parse_tree_manifest",
+    "sha256_hex",
+    "tree_manifest",
+]
+
+_CACHEDIR_TAG: Final = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by pluginmgr.\n"
+)
+_META_FORMAT: Final = 1
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def tree_manifest(files: Mapping[str, bytes]) -> bytes:
+    """The manifest blob for a directory: ``<sha256>  <path>`` lines sorted by path."""
+    lines = [f"{sha256_hex(files[name])}  {name}\n" for name in sorted(files)]
+    return "".join(lines).encode()
+
+
+def parse_tree_manifest(manifest: bytes) -> dict[str, str]:
+    """Inverse of `tree_manifest`: relative path -> sha256. Rejects unsafe paths."""
+    entries: dict[str, str] = {}
+    for line in manifest.decode().splitlines():
+        digest, _, name = line.partition("  ")
+        parts = PurePosixPath(name).parts
+        if len(digest) != 64 or not name or name.startswith("/") or ".." in parts:
+            raise IntegrityError(f"corrupt tree manifest line {line!r}")
+        entries[name] = digest
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class UrlMeta:
+    """What we know about a URL from its last successful fetch."""
+
+    sha256: str
+    size: int
+    fetched_at: float
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One distinct content seen for a reference."""
+
+    sha256: str
+    size: int
+    first_seen: float
+    last_seen: float
+    source: str
+    kind: str = "file"
+
+
+class Store:
+    """Blobs, trees and metadata under one cache directory. Safe across threads and processes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            tag = root / "CACHEDIR.TAG"
+            if not tag.exists():
+                atomic_write(tag, _CACHEDIR_TAG.encode(), mode=0o644)
+            self._meta = diskcache.Cache(str(root / "meta"))
+        except OSError as exc:
+            message = f"cannot use cache directory {str(root)!r}: {exc.strerror or exc}"
+            hint = "pass a writable --cache-dir or set PLUGINMGR_CACHE_DIR"
+            raise StoreError(message, hint=hint) from exc
+
+    def close(self) -> None:
+        self._meta.close()
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the blob with this hash lives (it may not exist)."""
+        return self.root / "blobs" / "sha256" / sha256[:2] / sha256[2:]
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its sha256; storing the same bytes twice is a no-op."""
+        digest = sha256_hex(data)
+        path = self.blob_path(digest)
+        if not path.exists():
+            atomic_write(path, data, mode=0o444)
+        return digest
+
+    def read(self, sha256: str) -> bytes:
+        """Read a blob and check its hash.
+
+        :raises KeyError: the blob is not in the store.
+        :raises IntegrityError: the bytes no longer hash to ``sha256``; the blob is quarantined.
+        """
+        path = self.blob_path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise KeyError(sha256) from None
+        actual = sha256_hex(data)
+        if actual != sha256:
+            self._quarantine(path)
+            message = f"stored blob {sha256} is corrupted (its bytes hash to {actual}); removed it"
+            raise IntegrityError(message, hint="fetch again to replace it")
+        return data
+
+    def has(self, sha256: str) -> bool:
+        """True if a blob with this hash exists and its bytes still match."""
+        try:
+            self.read(sha256)
+        except (KeyError, IntegrityError):
+            return False
+        return True
+
+    def iter_blobs(self) -> Iterator[str]:
+        """Every blob hash present on disk (not verified)."""
+        base = self.root / "blobs" / "sha256"
+        for sub in sorted(base.iterdir()):
+            if sub.is_dir() and len(sub.name) == 2:
+                for blob in sorted(sub.iterdir()):
+                    if not blob.name.startswith("."):
+                        yield sub.name + blob.name
+
+    def _quarantine(self, path: Path) -> None:
+        target = self.root / "quarantine" / f"{path.parent.name}{path.name}.{time.time_ns()}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError:
+            path.unlink(missing_ok=True)
+
+    # -- trees (directory plugins) -----------------------------------------------------------
+
+    def put_tree(self, files: Mapping[str, bytes]) -> str:
+        """Store every file and the manifest; return the tree hash (the manifest's sha256)."""
+        for data in files.values():
+            self.put(data)
+        return self.put(tree_manifest(files))
+
+    def tree_size(self, tree_sha256: str) -> int:
+        """Total bytes of the files in a tree."""
+        entries = parse_tree_manifest(self.read(tree_sha256))
+        return sum(self.blob_path(digest).stat().st_size for digest in entries.values())
+
+    def materialize_tree(self, tree_sha256: str, name: str) -> Path:
+        """Return ``trees/<hash>/<name>``: the directory, created from verified blobs if needed.
+
+        An existing directory is checked file by file against the manifest; if anything differs
+        (an edit, a deleted file, an extra ``.py``), it is rebuilt.
+        """
+        entries = parse_tree_manifest(self.read(tree_sha256))
+        target = self.root / "trees" / tree_sha256 / name
+        if target.is_dir() and _tree_matches(target, entries):
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_ensure_dir(target.parent.parent)))
+        try:
+            for rel, digest in entries.items():
+                dest = staging / name / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(self.read(digest))
+            if target.exists():
+                shutil.rmtree(target.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    def url_meta(self, url: str) -> UrlMeta | None:
+        """Metadata from the last successful fetch of ``url``, if any."""
+        raw = self._meta.get(("url", _META_FORMAT, url))
+        return UrlMeta(**raw) if isinstance(raw, dict) else None
+
+    def set_url_meta(self, url: str, meta: UrlMeta) -> None:
+        self._meta.set(("url", _META_FORMAT, url), asdict(meta))
+
+    def versions(self, ref: str) -> list[Version]:
+        """Every distinct content seen for ``ref``, oldest first."""
+        raw: list[dict[str, Any]] = self._meta.get(("versions", _META_FORMAT, ref), [])
+        return [Version(**item) for item in raw]
+
+    def record_version(
+        self, ref: str, sha256: str, size: int, source: str, *, kind: str = "file"
+    ) -> bool:
+        """Add ``sha256`` to the history of ``ref`` (or refresh its last-seen time).
+
+        :returns: True if this content is new for the reference.
+        """
+        key = ("versions", _META_FORMAT, ref)
+        now = time.time()
+        with self._meta.transact():
+            raw: list[dict[str, Any]] = self._meta.get(key, [])
+            for item in raw:
+                if item["sha256"] == sha256:
+                    item["last_seen"] = now
+                    item["source"] = source
+                    self._meta.set(key, raw)
+                    return False
+            raw.append(asdict(Version(sha256, size, now, now, source, kind)))
+            self._meta.set(key, raw)
+            return True
+
+
+def _tree_matches(directory: Path, entries: Mapping[str, str]) -> bool:
+    present = {
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    if present != set(entries):
+        return False
+    return all(
+        sha256_hex((directory / rel).read_bytes()) == digest for rel, digest in entries.items()
+    )
+
+
+def _ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

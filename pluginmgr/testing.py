@@ -1,0 +1,172 @@
+"""`RepoServer`: a real loopback HTTP server over a plugin repository directory.
+
+It behaves like a static web server or raw.githubusercontent.com: GET returns file bytes with an
+``ETag`` (sha256 of the body) and ``Last-Modified``, and answers ``If-None-Match`` /
+``If-Modified-Since`` with 304. It counts requests and body bytes, can add latency to every
+request, and lets a test replace the answer for one path (redirect loops, slow bodies, 5xx...).
+Used by the tests, the benchmarks and the README demo; it never leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["RepoServer", "SeenRequest"]
+
+#: a per-path override: receives the request handler and writes the whole response itself
+Override = Callable[[BaseHTTPRequestHandler], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+    body_bytes: int
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        """Keep test output clean; requests are recorded in `RepoServer.requests` instead."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        owner = self.server.owner
+        if owner.latency:
+            time.sleep(owner.latency)
+        path = unquote(urlsplit(self.path).path)
+        override = owner.overrides.get(path)
+        if override is not None:
+            override(self)
+            owner.record(self, status=0, body_bytes=0)
+            return
+        self._serve_file(owner, path)
+
+    def _serve_file(self, owner: RepoServer, path: str) -> None:
+        if owner.token is not None and self.headers.get("Authorization") != f"Bearer {owner.token}":
+            self._send(owner, 401, b"unauthorized\n", {})
+            return
+        target = (owner.root / path.lstrip("/")).resolve()
+        if owner.root not in target.parents or not target.is_file():
+            self._send(owner, 404, b"404: Not Found", {})
+            return
+        body = target.read_bytes()
+        mtime = target.stat().st_mtime
+        etag = f'"{hashlib.sha256(body).hexdigest()}"'
+        headers = {"ETag": etag, "Last-Modified": formatdate(mtime, usegmt=True)}
+        if self._not_modified(etag, mtime):
+            self._send(owner, 304, b"", headers)
+            return
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+        self._send(owner, 200, body, headers)
+
+    def _not_modified(self, etag: str, mtime: float) -> bool:
+        if_none_match = self.headers.get("If-None-Match")
+        if if_none_match is not None:
+            return if_none_match == etag
+        since = self.headers.get("If-Modified-Since")
+        if since is None:
+            return False
+        try:
+            return int(mtime) <= parsedate_to_datetime(since).timestamp()
+        except (TypeError, ValueError):
+            return False
+
+    def _send(self, owner: RepoServer, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if status != 304:
+            self.wfile.write(body)
+        owner.record(self, status=status, body_bytes=len(body) if status != 304 else 0)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: RepoServer
+
+
+class RepoServer:
+    """Serve ``root`` on ``127.0.0.1`` (port 0) in a background thread.
+
+    :param latency: seconds to sleep before answering each request (simulates a WAN).
+    :param token: if set, plain file requests need ``Authorization: Bearer <token>``.
+    """
+
+    def __init__(self, root: Path, *, latency: float = 0.0, token: str | None = None) -> None:
+        self.root = root.resolve()
+        self.latency = latency
+        self.token = token
+        self.overrides: dict[str, Override] = {}
+        self.requests: list[SeenRequest] = []
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL with a trailing slash, e.g. ``http://127.0.0.1:40123/``."""
+        if self._server is None:
+            raise RuntimeError("RepoServer is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    @property
+    def bytes_sent(self) -> int:
+        """Total body bytes served (304s and overrides count 0)."""
+        with self._lock:
+            return sum(r.body_bytes for r in self.requests)
+
+    def record(self, handler: BaseHTTPRequestHandler, *, status: int, body_bytes: int) -> None:
+        seen = SeenRequest(handler.command, handler.path, dict(handler.headers), status, body_bytes)
+        with self._lock:
+            self.requests.append(seen)
+
+    def reset(self) -> None:
+        """Forget the requests seen so far."""
+        with self._lock:
+            self.requests.clear()
+
+    def start(self) -> RepoServer:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.owner = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> RepoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,78 @@
+"""The transport seam: one ``handle(request) -> response`` method, like httpx's transports.
+
+Implementations: `HTTPTransport` (httpx), `FileTransport` (``file://``, the air-gapped path) and
+`MockTransport` (a plain function, for unit tests). A transport returns every HTTP status as a
+response (the caller decides what 304 or 404 mean) and raises `NetworkError` or `TooLargeError`
+for failures that have no status.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from ..errors import TooLargeError
+
+__all__ = [
+    "FetchRequest",
+    "FetchResponse",
+    "ProgressCallback",
+    "Transport",
+    "reason_phrase",
+    "too_large_error",
+]
+
+#: called with (bytes received so far, total bytes or None) while a body streams in
+ProgressCallback = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """A GET of ``url`` with extra headers, a body size cap and an optional progress callback."""
+
+    url: str
+    max_bytes: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    progress: ProgressCallback | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    """What came back. ``headers`` keys are lower-case; ``url`` is the final URL after redirects."""
+
+    url: str
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase for a status (``404`` -> ``Not Found``), as reqwest prints it."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class Transport(ABC):
+    """Fetches one URL. Implementations must be safe to call from several threads."""
+
+    @abstractmethod
+    def handle(self, request: FetchRequest) -> FetchResponse:
+        """Perform the GET and return the response, whatever its status."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most transports hold nothing
+        """Release connections; the default holds nothing."""
+
+
+def too_large_error(request: FetchRequest) -> TooLargeError:
+    """The error for a body over ``request.max_bytes``, whatever the transport."""
+    message = f"plugin file {request.url} is larger than the {request.max_bytes}-byte limit"
+    return TooLargeError(message, url=request.url, hint="raise --max-file-size if it is legitimate")

@@ -1,0 +1,64 @@
+"""``file://`` repositories: what air-gapped nodes point ``--plugin-repo`` at.
+
+The transport behaves like a static web server over the directory: a missing file is a 404, an
+unreadable one a 403, and a synthetic ETag (inode, size, mtime) lets revalidation skip reading a
+file that has not changed, exactly as a 304 would over HTTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from ..errors import NetworkError
+from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
+
+__all__ = ["FileTransport", "file_url_to_path"]
+
+
+def file_url_to_path(url: str) -> Path:
+    """``file:///srv/mirror/x.py`` -> ``/srv/mirror/x.py``; only local hosts are accepted."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        message = f"error getting plugin from repository: file URL with a remote host {url}"
+        raise NetworkError(message, url=url, hint="use file:///absolute/path")
+    return Path(url2pathname(unquote(parts.path)))
+
+
+def _status(url: str, status: int) -> FetchResponse:
+    return FetchResponse(url=url, status=status, reason=reason_phrase(status), headers={}, body=b"")
+
+
+class FileTransport(Transport):
+    """Reads files from the local filesystem through ``file://`` URLs."""
+
+    def handle(self, request: FetchRequest) -> FetchResponse:
+        path = file_url_to_path(request.url)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return _status(request.url, 404)
+        except PermissionError:
+            return _status(request.url, 403)
+        if not path.is_file():
+            return _status(request.url, 404)
+        etag = f'"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        if request.headers.get("If-None-Match") == etag:
+            return FetchResponse(request.url, 304, reason_phrase(304), {"etag": etag}, b"")
+        if stat.st_size > request.max_bytes:
+            raise too_large_error(request)
+        try:
+            with path.open("rb") as handle:
+                body = handle.read(request.max_bytes + 1)
+        except PermissionError:
+            return _status(request.url, 403)
+        except OSError as exc:
+            message = f"error reading plugin from repository: {exc.strerror} {request.url}"
+            raise NetworkError(message, url=request.url) from exc
+        if len(body) > request.max_bytes:
+            raise too_large_error(request)
+        if request.progress is not None:
+            request.progress(len(body), len(body))
+        headers = {"etag": etag, "content-length": str(len(body))}
+        return FetchResponse(request.url, 200, reason_phrase(200), headers, body)

@@ -1,0 +1,82 @@
+"""Shared fixtures: a clean environment, a real loopback plugin repository, settings."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pluginmgr import PluginManager, Settings
+from pluginmgr.testing import RepoServer
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+WAL_PLUGIN = "gh:examples/wal_plugin/wal_plugin.py"
+NOTIFIER = "gh:influxdata/notifier/notifier_plugin.py"
+
+_SCRUBBED_PREFIXES = ("INFLUXDB3_", "PLUGINMGR_", "GIT_")
+_SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's plugin settings, proxies or cache."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@pytest.fixture
+def repo_root(tmp_path: Path) -> Path:
+    """A private, writable copy of `fixtures/repo`."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "repo", root)
+    return root
+
+
+@pytest.fixture
+def repo_server(repo_root: Path) -> Iterator[RepoServer]:
+    """A real HTTP server on 127.0.0.1 serving `repo_root`."""
+    with RepoServer(repo_root) as server:
+        yield server
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "plugins"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, plugin_dir: Path, repo_server: RepoServer
+) -> Callable[..., Settings]:
+    """Settings against the loopback repository, with fast timeouts and no retries."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "plugin_dir": plugin_dir,
+            "plugin_repo": repo_server.url,
+            "cache_dir": tmp_path / "cache",
+            "lock_path": plugin_dir / "plugins.lock",
+            "connect_timeout": 2.0,
+            "read_timeout": 2.0,
+            "retries": 0,
+            "retry_backoff": 0.01,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def manager(make_settings: Callable[..., Settings]) -> Iterator[PluginManager]:
+    with PluginManager(make_settings()) as mgr:
+        yield mgr
