@@ -9,7 +9,10 @@ Used by the tests, the benchmarks and the README demo; it never leaves 127.0.0.1
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 __all__ = ["RepoServer", "SeenRequest"]
@@ -41,10 +45,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         """Keep test output clean; requests are recorded in `RepoServer.requests` instead."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         owner = self.server.owner
         if owner.latency:
             time.sleep(owner.latency)
@@ -100,7 +104,31 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # stopping must not wait for a deliberately slow handler
     owner: RepoServer
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.open_sockets: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timeouts, size caps) is expected here; anything else is not."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def drop_connections(self) -> None:
+        """Close kept-alive client connections, as a real server going down does."""
+        for sock in list(self.open_sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class RepoServer:
@@ -145,10 +173,12 @@ class RepoServer:
             self.requests.clear()
 
     def start(self) -> RepoServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0))
         server.owner = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -156,6 +186,7 @@ class RepoServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None

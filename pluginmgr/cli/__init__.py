@@ -35,7 +35,8 @@ plugins.register(cli)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 failure, 2 usage error)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # without standalone mode click returns (not raises) the code of click.exceptions.Exit
+        status = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except PluginManagerError as exc:
         _LOGGER.debug("failed", exc_info=True)
         stderr.print(f"error: {exc}", markup=False)
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.Abort:
         stderr.print("aborted", markup=False)
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":
