@@ -10,7 +10,6 @@ from typing import Any, Final
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-from rich.table import Table
 
 from ..errors import PluginManagerError
 from ..lockfile import format_timestamp
@@ -141,17 +140,12 @@ def versions(options: dict[str, Any]) -> None:
     if not found:
         stdout.print(f"no versions of {ref} fetched yet", markup=False)
         return
-    table = Table("first seen (UTC)", "last seen (UTC)", "sha256", "size", "kind", "source")
+    # plain columns, full hashes: this output is for copying into `lock` and for grep
+    stdout.print(f"{'first seen (UTC)':<20}  {'last seen (UTC)':<20}  {'sha256':<64}  size  source")
     for version in found:
-        table.add_row(
-            format_timestamp(version.first_seen),
-            format_timestamp(version.last_seen),
-            version.sha256,
-            str(version.size),
-            version.kind,
-            version.source,
-        )
-    stdout.print(table)
+        first, last = format_timestamp(version.first_seen), format_timestamp(version.last_seen)
+        row = f"{first:<20}  {last:<20}  {version.sha256}  {version.size}  {version.source}"
+        stdout.print(row, markup=False)
 
 
 @click.command()
