@@ -42,7 +42,9 @@ from typing import Any, Final
 
 import git
 
+from .atomic import file_lock
 from .errors import GitError, TooLargeError
+from .refs import is_valid_git_rev
 
 __all__ = ["GitContent", "fetch_git"]
 
@@ -50,8 +52,6 @@ _LOGGER = logging.getLogger(__name__)
 
 _FULL_SHA: Final = re.compile(r"[0-9a-fA-F]{40}")
 _SHA_LIKE: Final = re.compile(r"[0-9a-fA-F]{7,40}")
-# same revision grammar as refs.py: never an option, a refspec (':', '*', '+' first) or a range
-_REV: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}")
 _PROTOCOLS: Final = ("http", "https", "ssh", "git", "file")
 _GIT_CONFIG: Final = ("protocol.allow=never", *(f"protocol.{p}.allow=always" for p in _PROTOCOLS))
 _FULL_REFSPECS: Final = tuple(f"+refs/{k}/*:refs/pluginmgr/{k}/*" for k in ("heads", "tags"))
@@ -102,7 +102,9 @@ def fetch_git(
     """Fetch `rev` of the repository at `url` (shallow where possible); read `path` from it."""
     _check_inputs(url, rev)
     cache = repos_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
-    with _translate_errors(url, cache), _open_cache(cache) as repo:
+    # one fetch per cache repository at a time: git's shallow.lock would fail a concurrent one
+    lock = cache.with_name(f".{cache.name}.lck")
+    with _translate_errors(url, cache), file_lock(lock), _open_cache(cache) as repo:
         job = _Job(repo, url, rev, timeout)
         commit = _resolve(job)
         return _read(job, commit, path, max_bytes)
@@ -112,7 +114,7 @@ def _check_inputs(url: str, rev: str | None) -> None:
     if not url or url.startswith("-") or "::" in url or any(ord(c) < 32 for c in url):
         message = f"refusing git URL {url!r}: empty, option-like, '::' or control characters"
         raise GitError(message, url=url, hint="use an https://, ssh://, git:// or file:// URL")
-    if rev is not None and (not _REV.fullmatch(rev) or ".." in rev or rev.endswith((".lock", "/"))):
+    if rev is not None and not is_valid_git_rev(rev):
         message = f"invalid git revision {rev!r} for {url!r}"
         raise GitError(message, url=url, hint="use a commit sha, tag or branch name")
 

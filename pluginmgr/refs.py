@@ -32,6 +32,7 @@ __all__ = [
     "PluginRef",
     "RegistryRef",
     "gh_url",
+    "is_valid_git_rev",
     "parse_ref",
     "validate_repo_base",
 ]
@@ -141,6 +142,11 @@ def gh_url(base: str, path: str) -> str:
     return f"{base}/{path}"
 
 
+def is_valid_git_rev(rev: str) -> bool:
+    """A commit sha, tag or branch name that git can never read as an option, refspec or range."""
+    return bool(_GIT_REV.fullmatch(rev)) and ".." not in rev and not rev.endswith((".lock", "/"))
+
+
 def _parse_git(text: str) -> GitRef:
     body = text[len(GIT_PREFIX) :]
     hint = "write git+URL[@REV]#path=PATH, e.g. git+https://github.com/org/repo@v1.0#path=p/p.py"
@@ -160,7 +166,7 @@ def _parse_git(text: str) -> GitRef:
     if "@" in parts.path:
         repo_path, _, rev = parts.path.rpartition("@")
         url = parts._replace(path=repo_path).geturl()
-        if not rev or not _GIT_REV.fullmatch(rev) or ".." in rev or rev.endswith((".lock", "/")):
+        if not is_valid_git_rev(rev):
             raise _bad(text, f"invalid git revision {rev!r}", "use a commit sha, tag or branch")
     return GitRef(text=text, url=url, rev=rev, path=path)
 

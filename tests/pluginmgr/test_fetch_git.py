@@ -83,3 +83,22 @@ def test_unknown_tag_is_a_clear_error(manager: PluginManager, origin: Origin) ->
     assert f"unknown git revision 'v9.9' in '{origin.url}'" in str(info.value)
     assert info.value.ref == ref
     assert not manager.settings.lock_path.exists()
+
+
+def test_many_paths_from_one_repository_concurrently(
+    manager: PluginManager, origin: Origin
+) -> None:
+    refs = [
+        f"git+{origin.url}@v1.0#path=plugins/hello.py",
+        f"git+{origin.url}#path=plugins/hello.py",
+        f"git+{origin.url}@v1.0#path=plugins/pkg",
+        f"git+{origin.url}@{origin.c2}#path=plugins/pkg/util.py",
+    ]
+    report = manager.fetch_many(refs)
+    assert report.errors == []
+    by_ref = {p.ref: p for p in report.plugins}
+    assert by_ref[refs[0]].path.read_bytes() == b"v1\n"
+    assert by_ref[refs[1]].path.read_bytes() == b"v2\n"
+    assert by_ref[refs[2]].kind == "directory"
+    assert by_ref[refs[3]].path.read_bytes() == PKG_UTIL
+    assert sorted(read_lock(manager.settings.lock_path)) == sorted(refs)

@@ -133,7 +133,8 @@ def test_one_bare_repository_per_url_is_reused(origin: Origin, repos_dir: Path) 
     fetch(origin, "v1.0", "plugins/pkg", repos_dir)
     fetch(origin, origin.c1[:7], "plugins/pkg", repos_dir)
     expected = hashlib.sha256(origin.url.encode()).hexdigest()[:16]
-    assert [p.name for p in repos_dir.iterdir()] == [expected]
+    assert [p.name for p in repos_dir.iterdir() if p.is_dir()] == [expected]
+    assert sorted(p.name for p in repos_dir.iterdir() if p.is_file()) == [f".{expected}.lck"]
     assert (repos_dir / expected / "HEAD").is_file()
     assert not (repos_dir / expected / "index").exists()  # bare: nothing checked out
     pins = git_cli(repos_dir / expected, "for-each-ref", "--format=%(refname)", "refs/pluginmgr/")
