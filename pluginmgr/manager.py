@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Final
 
@@ -37,7 +38,7 @@ from .transports import HTTPTransport, RoutingTransport, Transport
 __all__ = ["FetchProgress", "FetchReport", "FetchedPlugin", "PluginManager", "VerifyReport"]
 
 _LOGGER = logging.getLogger(__name__)
-_MAX_PARALLEL: Final = 8
+_MAX_PARALLEL: Final = 16  # in-flight requests; uv allows 50, a static server copes
 
 #: called as (reference, bytes received, total or None) while bytes stream in
 FetchProgress = Callable[[str, int, int | None], None]
@@ -139,49 +140,77 @@ class PluginManager:
         progress: FetchProgress | None = None,
         on_done: Callable[[str], None] | None = None,
     ) -> FetchReport:
-        """Fetch references concurrently (bounded), then write the lock file once."""
-        lock = read_lock(self.settings.lock_path)
+        """Fetch references, then record versions and write the lock file once.
 
-        def one(ref: str) -> FetchedPlugin | PluginManagerError:
+        What the lock file and the store can answer is answered on this thread; only references
+        that need the network go to a bounded thread pool.
+        """
+        lock = read_lock(self.settings.lock_path)
+        outcomes: dict[str, FetchedPlugin | PluginManagerError] = {}
+        pending: list[tuple[str, Source]] = []
+
+        def settle(ref: str, step: Callable[[], FetchedPlugin | Source]) -> None:
             try:
-                return self._fetch_one(ref, lock.get(ref), refresh=refresh, progress=progress)
+                result = step()
             except PluginManagerError as exc:
                 exc.ref = exc.ref or ref
-                return exc
-            finally:
-                if on_done is not None:
-                    on_done(ref)
+                outcomes[ref] = exc
+            else:
+                if not isinstance(result, FetchedPlugin):
+                    pending.append((ref, result))
+                    return
+                outcomes[ref] = result
+            if on_done is not None:
+                on_done(ref)
 
         unique = list(dict.fromkeys(refs))
-        if len(unique) == 1:
-            outcomes = [one(unique[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(unique))) as pool:
-                outcomes = list(pool.map(one, unique))
+        for ref in unique:
+            settle(ref, partial(self._without_network, ref, lock.get(ref), refresh=refresh))
+        work = list(pending)
+
+        def download(item: tuple[str, Source]) -> None:
+            ref, source = item
+            entry = lock.get(ref)
+            settle(ref, partial(self._with_network, ref, source, entry, refresh, progress))
+
+        if len(work) == 1:
+            download(work[0])
+        elif work:
+            with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(work))) as pool:
+                list(pool.map(download, work))
         report = FetchReport()
-        for ref, outcome in zip(unique, outcomes, strict=True):
+        for ref in unique:
+            outcome = outcomes[ref]
             if isinstance(outcome, FetchedPlugin):
                 report.plugins.append(outcome)
             else:
                 report.errors.append((ref, outcome))
-        self._pin(report.plugins)
+        self._record_versions(report.plugins)
+        self._pin(report.plugins, lock)
         return report
 
-    def _pin(self, plugins: Sequence[FetchedPlugin]) -> None:
+    def _record_versions(self, plugins: Sequence[FetchedPlugin]) -> None:
+        now = time.time()
+        seen = [
+            Version(p.ref, p.sha256, p.size, now, now, p.source, p.kind)
+            for p in plugins
+            if p.origin in ("downloaded", "not-modified")
+        ]
+        if seen:
+            self.store.record_versions(seen)
+
+    def _pin(self, plugins: Sequence[FetchedPlugin], lock: Mapping[str, LockEntry]) -> None:
         entries = [_lock_entry(p) for p in plugins if p.origin != "local"]
-        if entries and not self.settings.offline:
+        unchanged = all(e.ref in lock and lock[e.ref].same_content(e) for e in entries)
+        # the common warm start pins nothing new: skip the file lock and the re-read
+        if entries and not unchanged and not self.settings.offline:
             update_lock(self.settings.lock_path, entries)
 
-    def _fetch_one(
-        self,
-        text: str,
-        entry: LockEntry | None,
-        *,
-        refresh: bool,
-        progress: FetchProgress | None,
-    ) -> FetchedPlugin:
-        ref = parse_ref(text)
-        source = resolve(ref, self.settings)
+    def _without_network(
+        self, text: str, entry: LockEntry | None, *, refresh: bool
+    ) -> FetchedPlugin | Source:
+        """Answer from the plugin dir, or the lock and the store; else the source to download."""
+        source = resolve(parse_ref(text), self.settings)
         if isinstance(source, LocalSource):
             return self._local(text, source)
         if entry is not None and not refresh:
@@ -190,6 +219,17 @@ class PluginManager:
                 return pinned
         if self.settings.offline:
             raise self._offline_error(text, entry)
+        return source
+
+    def _with_network(
+        self,
+        text: str,
+        source: Source,
+        entry: LockEntry | None,
+        refresh: bool,
+        progress: FetchProgress | None,
+    ) -> FetchedPlugin:
+        """Download ``source``; a pinned reference must come back with its pinned hash."""
         pinned_commit = entry.commit if entry is not None and not refresh else None
         content = self._download(text, source, pinned_commit=pinned_commit, progress=progress)
         if entry is not None and not refresh and content.sha256 != entry.sha256:
@@ -199,9 +239,6 @@ class PluginManager:
             )
             hint = f"if the change is expected, run `pluginmgr lock --upgrade {text}`"
             raise IntegrityError(message, ref=text, hint=hint)
-        self.store.record_version(
-            text, content.sha256, content.size, content.source, kind=content.kind
-        )
         origin = "not-modified" if content.not_modified else "downloaded"
         now = format_timestamp(time.time())
         fetched_at = (

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -89,6 +89,7 @@ class UrlMeta:
 class Version:
     """One distinct content seen for a reference."""
 
+    ref: str
     sha256: str
     size: int
     first_seen: float
@@ -225,26 +226,27 @@ class Store:
         raw: list[dict[str, Any]] = self._meta.get(("versions", _META_FORMAT, ref), [])
         return [Version(**item) for item in raw]
 
-    def record_version(
-        self, ref: str, sha256: str, size: int, source: str, *, kind: str = "file"
-    ) -> bool:
-        """Add ``sha256`` to the history of ``ref`` (or refresh its last-seen time).
+    def record_versions(self, seen: Iterable[Version]) -> list[Version]:
+        """Add each content to its reference's history, or refresh its last-seen time.
 
-        :returns: True if this content is new for the reference.
+        All updates run in one transaction: concurrent writers would each wait on SQLite's write
+        lock (milliseconds per call) where one batch takes microseconds per entry.
+        :returns: the versions that were new for their reference.
         """
-        key = ("versions", _META_FORMAT, ref)
-        now = time.time()
+        new: list[Version] = []
         with self._meta.transact():
-            raw: list[dict[str, Any]] = self._meta.get(key, [])
-            for item in raw:
-                if item["sha256"] == sha256:
-                    item["last_seen"] = now
-                    item["source"] = source
-                    self._meta.set(key, raw)
-                    return False
-            raw.append(asdict(Version(sha256, size, now, now, source, kind)))
-            self._meta.set(key, raw)
-            return True
+            for version in seen:
+                key = ("versions", _META_FORMAT, version.ref)
+                raw: list[dict[str, Any]] = self._meta.get(key, [])
+                known = next((item for item in raw if item["sha256"] == version.sha256), None)
+                if known is None:
+                    raw.append(asdict(version))
+                    new.append(version)
+                else:
+                    known["last_seen"] = version.last_seen
+                    known["source"] = version.source
+                self._meta.set(key, raw)
+        return new
 
 
 def _tree_matches(directory: Path, entries: Mapping[str, str]) -> bool:

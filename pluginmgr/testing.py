@@ -105,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stopping must not wait for a deliberately slow handler
+    request_queue_size = 128  # clients connect in parallel; an overflow costs a 1 s SYN retry
     owner: RepoServer
 
     def __init__(self, address: tuple[str, int]) -> None:

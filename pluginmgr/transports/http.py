@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,7 +60,11 @@ def _retryable(exc: NetworkError) -> bool:
 
 
 class HTTPTransport(Transport):
-    """GETs over one shared, thread-safe `httpx.Client`."""
+    """GETs over one shared, thread-safe `httpx.Client`, created at the first request.
+
+    Building the client loads the CA bundle (~20 ms); a warm start served from the lock file
+    never sends a request, so it never pays for it.
+    """
 
     def __init__(
         self,
@@ -71,17 +76,11 @@ class HTTPTransport(Transport):
         ca_bundle: Path | None = None,
         max_redirects: int = 5,
     ) -> None:
-        verify: ssl.SSLContext | bool = True
-        if ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(ca_bundle))
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=True,
-            max_redirects=max_redirects,
-            verify=verify,
-            headers={"User-Agent": _USER_AGENT},
-        )
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._ca_bundle = ca_bundle
+        self._max_redirects = max_redirects
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._read_timeout = read_timeout
         self._retries = retries
         self._backoff = retry_backoff
@@ -102,13 +101,31 @@ class HTTPTransport(Transport):
             time.sleep(self._backoff * (2**attempt))
             attempt += 1
 
+    def _get_client(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                verify: ssl.SSLContext | bool = True
+                if self._ca_bundle is not None:
+                    verify = ssl.create_default_context(cafile=str(self._ca_bundle))
+                self._client = httpx.Client(
+                    timeout=self._timeout,
+                    follow_redirects=True,
+                    max_redirects=self._max_redirects,
+                    verify=verify,
+                    headers={"User-Agent": _USER_AGENT},
+                )
+            return self._client
+
     def _once(self, request: FetchRequest) -> FetchResponse:
+        client = self._get_client()
         with _map_httpx_errors(request.url, self._read_timeout):
-            with self._client.stream("GET", request.url, headers=dict(request.headers)) as resp:
+            with client.stream("GET", request.url, headers=dict(request.headers)) as resp:
                 headers = {k.lower(): v for k, v in resp.headers.items()}
-                body = b""
-                if 200 <= resp.status_code < 300:
-                    body = self._read_capped(resp, request)
+                # read every body (capped), even a 304's empty one: httpx closes a connection
+                # whose response was not consumed, and a new TCP connection per request is slow
+                body = self._read_capped(resp, request)
+                if not 200 <= resp.status_code < 300:
+                    body = b""
                 reason = resp.reason_phrase or reason_phrase(resp.status_code)
                 return FetchResponse(str(resp.url), resp.status_code, reason, headers, body)
 
@@ -129,4 +146,7 @@ class HTTPTransport(Transport):
         return bytes(buffer)
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr import IntegrityError, Store, StoreError
+from pluginmgr import IntegrityError, Store, StoreError, Version
 from pluginmgr.store import parse_tree_manifest, tree_manifest
 
 
@@ -94,14 +94,22 @@ def test_tree_manifest_rejects_unsafe_lines(line: str) -> None:
         parse_tree_manifest(line.encode())
 
 
+def version(sha: str, source: str, at: float) -> Version:
+    return Version("gh:a.py", sha * 64, 3, at, at, source)
+
+
 def test_versions_are_recorded_once_per_content(store: Store) -> None:
-    assert store.record_version("gh:a.py", "1" * 64, 3, "http://h/a.py")
-    assert not store.record_version("gh:a.py", "1" * 64, 3, "http://mirror/a.py")
-    assert store.record_version("gh:a.py", "2" * 64, 4, "http://h/a.py")
+    assert store.record_versions([version("1", "http://h/a.py", 1.0)]) == [
+        version("1", "http://h/a.py", 1.0)
+    ]
+    new = store.record_versions(
+        [version("1", "http://mirror/a.py", 2.0), version("2", "http://h/a.py", 3.0)]
+    )
+    assert [v.sha256[0] for v in new] == ["2"]
     versions = store.versions("gh:a.py")
     assert [v.sha256[0] for v in versions] == ["1", "2"]
     assert versions[0].source == "http://mirror/a.py"
-    assert versions[0].last_seen >= versions[0].first_seen
+    assert (versions[0].first_seen, versions[0].last_seen) == (1.0, 2.0)
     assert store.versions("gh:other.py") == []
 
 
