@@ -15,7 +15,7 @@ request, and times one "start" (every reference fetched once) in each mode:
      and ``fetch_many(refs)``. The lock pins every reference and the store holds the bytes, so
      the server must see zero requests.
 (c)  ours, revalidating: a new `PluginManager` per start and ``fetch_many(refs, refresh=True)``:
-     conditional requests, 8 at a time; every answer must be a 304.
+     conditional requests, at most 16 in flight; every answer must be a 304.
 
 Why the comparison is fair: every mode talks to the same server over the same loopback socket with
 the same injected latency, in the same process (imports already paid for), interleaved round by
