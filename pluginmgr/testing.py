@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -137,10 +138,19 @@ class RepoServer:
 
     :param latency: seconds to sleep before answering each request (simulates a WAN).
     :param token: if set, plain file requests need ``Authorization: Bearer <token>``.
+    :param tls: ``(certfile, keyfile)`` to serve https instead of http.
     """
 
-    def __init__(self, root: Path, *, latency: float = 0.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        latency: float = 0.0,
+        token: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.root = root.resolve()
+        self.tls = tls
         self.latency = latency
         self.token = token
         self.overrides: dict[str, Override] = {}
@@ -155,7 +165,8 @@ class RepoServer:
         if self._server is None:
             raise RuntimeError("RepoServer is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host!s}:{port}/"
 
     @property
     def bytes_sent(self) -> int:
@@ -176,6 +187,10 @@ class RepoServer:
     def start(self) -> RepoServer:
         server = _Server(("127.0.0.1", 0))
         server.owner = self
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*map(str, self.tls))
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

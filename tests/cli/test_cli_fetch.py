@@ -165,3 +165,41 @@ def test_registry_reference_is_not_resolvable_yet(
     result = run_cli(capsys, "fetch", "registry:downsampler>=1.4,<2", *base_args)
     assert result.code == 1
     assert "registry references cannot be resolved yet" in result.err
+
+
+def test_progress_bar_on_a_terminal_for_many_refs_and_large_files(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    base_args: list[str],
+    repo_root: Path,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from pluginmgr.cli import plugins
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(plugins, "stderr", Console(file=terminal, force_terminal=True, width=120))
+    (repo_root / "big.py").write_bytes(b"# padding\n" * 150_000)  # 1.5 MB
+    refs = [
+        WAL_PLUGIN,
+        NOTIFIER,
+        "gh:influxdata/downsampler/downsampler.py",
+        "gh:examples/hello_request/hello_request.py",
+        "gh:big.py",
+    ]
+    result = run_cli(capsys, "fetch", *refs, "--format", "json", *base_args)
+    assert result.code == 0, result.err
+    drawn = terminal.getvalue()
+    assert "fetching 5 plugins" in drawn
+    assert "gh:big.py" in drawn, "a file over 1 MiB gets its own bar"
+    assert len(json.loads(result.out)["plugins"]) == 5, "stdout stays clean JSON"
+
+
+def test_no_progress_bar_when_not_a_terminal(
+    capsys: pytest.CaptureFixture[str], base_args: list[str]
+) -> None:
+    refs = [WAL_PLUGIN, NOTIFIER, "gh:influxdata/downsampler/downsampler.py"]
+    result = run_cli(capsys, "fetch", *refs, *base_args)
+    assert result.code == 0 and result.err == ""
