@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["RepoServer", "SeenRequest"]
+__all__ = ["RepoServer", "SeenRequest", "reply"]
 
 #: a per-path override: receives the request handler and writes the whole response itself
 Override = Callable[[BaseHTTPRequestHandler], None]
@@ -40,6 +40,21 @@ class SeenRequest:
     headers: dict[str, str]
     status: int
     body_bytes: int
+
+
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Write a whole response from an override: status, headers, Content-Length, body."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -21,7 +21,7 @@ from pluginmgr import (
     TooLargeError,
     read_lock,
 )
-from pluginmgr.testing import RepoServer
+from pluginmgr.testing import RepoServer, reply
 from tests.conftest import NOTIFIER, WAL_PLUGIN
 
 WAL_PATH = "examples/wal_plugin/wal_plugin.py"
@@ -145,10 +145,7 @@ def test_redirect_loop_stops_after_five_redirects(
     manager: PluginManager, repo_server: RepoServer
 ) -> None:
     def loop(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(302)
-        handler.send_header("Location", "/loop.py")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
+        reply(handler, 302, headers={"Location": "/loop.py"})
 
     repo_server.overrides["/loop.py"] = loop
     with pytest.raises(NetworkError) as info:
@@ -164,10 +161,7 @@ def test_redirect_within_limit_is_followed(
     manager: PluginManager, repo_server: RepoServer, repo_root: Path
 ) -> None:
     def moved(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(301)
-        handler.send_header("Location", f"/{WAL_PATH}")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
+        reply(handler, 301, headers={"Location": f"/{WAL_PATH}"})
 
     repo_server.overrides["/old.py"] = moved
     assert manager.fetch("gh:old.py").sha256 == sha(repo_root / WAL_PATH)
@@ -178,10 +172,7 @@ def test_slow_server_times_out(
 ) -> None:
     def slow(handler: BaseHTTPRequestHandler) -> None:
         time.sleep(1.5)
-        handler.send_response(200)
-        handler.send_header("Content-Length", "2")
-        handler.end_headers()
-        handler.wfile.write(b"x\n")
+        reply(handler, 200, b"x\n")
 
     repo_server.overrides["/slow.py"] = slow
     with PluginManager(make_settings(read_timeout=0.3)) as mgr:
@@ -203,11 +194,10 @@ def test_5xx_is_retried_with_backoff(
 
     def flaky(handler: BaseHTTPRequestHandler) -> None:
         calls.append(1)
-        body = b"busy" if len(calls) < 3 else (repo_root / WAL_PATH).read_bytes()
-        handler.send_response(503 if len(calls) < 3 else 200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        if len(calls) < 3:
+            reply(handler, 503, b"busy")
+        else:
+            reply(handler, 200, (repo_root / WAL_PATH).read_bytes())
 
     repo_server.overrides["/flaky.py"] = flaky
     with PluginManager(make_settings(retries=2)) as mgr:
@@ -219,9 +209,7 @@ def test_5xx_after_retries_reports_the_status(
     make_settings: Callable[..., Settings], repo_server: RepoServer
 ) -> None:
     def down(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(503)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
+        reply(handler, 503)
 
     repo_server.overrides["/down.py"] = down
     with PluginManager(make_settings(retries=1)) as mgr:
