@@ -16,7 +16,10 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     ├── IntegrityError             content does not match the hash the lock file or store expects
     ├── OfflineError               --offline and the lock file or store lacks what is needed
     ├── LockfileError              plugins.lock is unreadable or from a newer pluginmgr
-    └── StoreError                 the local store (cache directory) cannot be used
+    ├── StoreError                 the local store (cache directory) cannot be used
+    ├── DependencyDeclarationError a plugin's dependency declaration is malformed
+    └── InstallError               a package install or venv operation failed (uv's or pip's error)
+        └── InstallDisabledError   --package-manager disabled (upstream's exact message)
 
 Message strings that upstream InfluxDB 3 tests assert live here as constants.
 """
@@ -27,11 +30,15 @@ from typing import Final
 
 __all__ = [
     "FETCH_STATUS_MESSAGE",
+    "INSTALL_DISABLED_MESSAGE",
     "NO_PLUGIN_DIR_MESSAGE",
     "PATH_TRAVERSAL_MESSAGE",
+    "DependencyDeclarationError",
     "FetchError",
     "GitError",
     "HTTPStatusError",
+    "InstallDisabledError",
+    "InstallError",
     "IntegrityError",
     "InvalidReferenceError",
     "LockfileError",
@@ -54,6 +61,10 @@ PATH_TRAVERSAL_MESSAGE: Final = (
 )
 #: upstream `PluginError::NoPluginDir`
 NO_PLUGIN_DIR_MESSAGE: Final = "Node not configured with plugin directory"
+#: upstream `DisabledPackageManager` (engine-behavior.md §3.4), answered with HTTP 403
+INSTALL_DISABLED_MESSAGE: Final = (
+    "Package installation has been disabled. Contact your administrator for more information."
+)
 #: upstream network failure context
 NETWORK_MESSAGE: Final = "error getting plugin from repository"
 
@@ -146,3 +157,40 @@ class LockfileError(PluginManagerError):
 
 class StoreError(PluginManagerError):
     """The local store (cache directory) cannot be used."""
+
+
+class DependencyDeclarationError(PluginManagerError):
+    """A plugin's manifest.toml, PEP 723 block or requirements file is malformed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        ref: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, ref=ref, hint=hint)
+        self.path = path
+
+
+class InstallError(PluginManagerError):
+    """Installing packages or building the plugin venv failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: list[str] | None = None,
+        output: str = "",
+        log_path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command
+        self.output = output
+        self.log_path = log_path
+
+
+class InstallDisabledError(InstallError):
+    """Package installation is disabled by configuration."""
