@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from ..errors import PluginManagerError
-from . import plugins
+from . import install, plugins
 from ._common import stderr
 
 __all__ = ["cli", "main"]
@@ -30,6 +30,7 @@ def cli(verbose: bool) -> None:
 
 
 plugins.register(cli)
+install.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,247 @@
+"""``install package`` and ``install deps``: into the plugin venv, or through a running server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import click
+import httpx
+
+from ..declared_deps import parse_requirements
+from ..errors import InstallError
+from ..installers import PACKAGE_MANAGERS, InstallOptions
+from ..plugin_deps import plugin_requirements
+from ..venv import InstallResult, PluginEnv, default_venv_path
+from ._common import emit_json, manager_from, pass_options, settings_options, stderr
+
+__all__ = ["register"]
+
+_FORMATS: Final = click.Choice(["pretty", "json"])
+_INSTALL_PATH: Final = "/api/v3/configure/plugin_environment/"
+
+_ENV_OPTIONS: Final = [
+    click.option(
+        "--virtual-env-location",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="The plugin venv. [default: PLUGIN_DIR/venv]",
+    ),
+    click.option(
+        "--python",
+        "python",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="Interpreter for the venv. [default: the one running pluginmgr]",
+    ),
+    click.option(
+        "--package-manager",
+        type=click.Choice(PACKAGE_MANAGERS),
+        default="uv",
+        envvar="INFLUXDB3_PACKAGE_MANAGER",
+        show_default=True,
+        help="uv, pip (python -m pip), or disabled. [env: INFLUXDB3_PACKAGE_MANAGER]",
+    ),
+    click.option("--find-links", multiple=True, help="Directory or URL of wheels (repeatable)."),
+    click.option(
+        "--no-index", is_flag=True, help="Ignore the package index; use --find-links only."
+    ),
+    click.option("--index-url", default=None, help="Package index to use instead of PyPI."),
+    click.option("--require-hashes", is_flag=True, help="Require a --hash for every requirement."),
+    click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True),
+]
+
+
+def _env_options(func: Any) -> Any:
+    for option in reversed(_ENV_OPTIONS):
+        func = option(func)
+    return func
+
+
+def register(group: click.Group) -> None:
+    """Attach ``install`` to the top-level group."""
+    group.add_command(install)
+
+
+@click.group()
+def install() -> None:
+    """Install Python packages into the plugin venv."""
+
+
+def _plugin_env(options: dict[str, Any], plugin_dir: str | None) -> PluginEnv:
+    location = options.pop("virtual_env_location")
+    if location is None and plugin_dir is None:
+        message = "no plugin directory: pass --plugin-dir DIR, --virtual-env-location DIR or -H URL"
+        raise InstallError(message, hint="the venv lives at PLUGIN_DIR/venv")
+    venv = Path(location) if location else default_venv_path(Path(plugin_dir or "."))
+    python = options.pop("python")
+    return PluginEnv(
+        venv,
+        python=Path(python) if python else None,
+        package_manager=options.pop("package_manager"),
+    )
+
+
+def _install_options(options: dict[str, Any], *, offline: bool) -> InstallOptions:
+    return InstallOptions(
+        find_links=tuple(options.pop("find_links")),
+        index_url=options.pop("index_url"),
+        no_index=options.pop("no_index"),
+        offline=offline,
+        require_hashes=options.pop("require_hashes"),
+    )
+
+
+def _prepare(env: PluginEnv) -> None:
+    done = env.ensure()
+    if done.created:
+        stderr.print(f"created {env.venv_path} (Python {env.python})", markup=False)
+    if done.rebuilt:
+        stderr.print(f"warning: rebuilt {env.venv_path}: {done.reason}", markup=False)
+    if done.warning:
+        stderr.print(f"warning: {done.warning}", markup=False)
+
+
+def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str, Any]) -> None:
+    if output == "json":
+        emit_json(
+            {
+                "venv": str(env.venv_path),
+                "package_manager": env.package_manager,
+                "requested": list(result.requested),
+                "satisfied": list(result.satisfied),
+                "changed": dict(result.changed),
+                "ran_installer": result.ran_installer,
+                "seconds": round(result.seconds, 3),
+                **extra,
+            }
+        )
+        return
+    for req in result.satisfied:
+        click.echo(f"already satisfied: {req}")
+    for name, version in sorted(result.changed.items()):
+        click.echo(f"installed: {name} {version}")
+    if not result.ran_installer:
+        click.echo("nothing to install: every requirement is already satisfied")
+    elif not result.changed:
+        click.echo("nothing changed")
+
+
+@install.command("package")
+@click.argument("packages", nargs=-1)
+@click.option(
+    "-r",
+    "--requirements",
+    "requirement_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Requirements file (repeatable).",
+)
+@click.option(
+    "--plugin-dir",
+    envvar="INFLUXDB3_PLUGIN_DIR",
+    default=None,
+    help="Plugin directory; the venv is PLUGIN_DIR/venv. [env: INFLUXDB3_PLUGIN_DIR]",
+)
+@click.option("--offline", is_flag=True, help="Never touch the network (uv --offline).")
+@click.option("-H", "--host", default=None, help="Ask the server at this URL to install instead.")
+@click.option(
+    "--token",
+    envvar="INFLUXDB3_AUTH_TOKEN",
+    default=None,
+    help="Token for the server. [env: INFLUXDB3_AUTH_TOKEN]",
+)
+@_env_options
+@pass_options
+def package(options: dict[str, Any]) -> None:
+    """Install PACKAGES (and -r files) into the plugin venv, skipping what is satisfied."""
+    packages, files = (
+        list(options.pop("packages")),
+        [Path(f) for f in options.pop("requirement_files")],
+    )
+    if not packages and not files:
+        raise click.UsageError("name at least one package or pass -r FILE")
+    host = options.pop("host") or (
+        None if options["plugin_dir"] else os.environ.get("INFLUXDB3_HOST_URL")
+    )
+    if host:
+        _install_remote(host, options.pop("token"), packages, files)
+        return
+    env = _plugin_env(options, options.pop("plugin_dir"))
+    install_options = _install_options(options, offline=options.pop("offline"))
+    from_files = [req for path in files for req in _read_requirements(path)]
+    _prepare(env)
+    result = env.install(
+        packages, requirement_files=files, file_requirements=from_files, options=install_options
+    )
+    _show(result, env, options.pop("output"), extra={})
+
+
+def _read_requirements(path: Path) -> list[str]:
+    def include(name: str) -> bytes | None:
+        target = path.parent / name
+        return target.read_bytes() if target.is_file() else None
+
+    requirements, _hashes = parse_requirements(
+        path.read_text(encoding="utf-8"), location=str(path), read_include=include
+    )
+    return requirements
+
+
+def _install_remote(host: str, token: str | None, packages: list[str], files: list[Path]) -> None:
+    """The server's install endpoints (bodies as InfluxDB 3's client sends them)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if packages:
+        calls.append(("install_packages", {"packages": packages}))
+    calls += [("install_requirements", {"requirements_location": str(f)}) for f in files]
+    with httpx.Client(timeout=httpx.Timeout(900.0, connect=10.0)) as client:
+        for endpoint, body in calls:
+            url = host.rstrip("/") + _INSTALL_PATH + endpoint
+            try:
+                response = client.post(url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                message = f"cannot reach the server at {host}: {exc}"
+                raise InstallError(
+                    message, hint="check -H/--host and that the server runs"
+                ) from exc
+            if response.status_code >= 300:
+                status = f"{response.status_code} {response.reason_phrase}"
+                message = f"server responded with error [{status}]: {response.text.strip()}"
+                raise InstallError(message)
+
+
+@install.command("deps")
+@click.argument("ref")
+@click.option(
+    "--python-offline",
+    "offline_install",
+    is_flag=True,
+    help="Install without network access (uv --offline).",
+)
+@_env_options
+@settings_options
+@pass_options
+def deps(options: dict[str, Any]) -> None:
+    """Install the Python dependencies REF declares (manifest.toml, PEP 723, requirements.txt)."""
+    ref, output = options.pop("ref"), options.pop("output")
+    env = _plugin_env(options, options["plugin_dir"])
+    # --offline means no network at all: neither for the plugin nor for its packages
+    install_options = _install_options(options, offline=options["offline"])
+    with manager_from(options) as manager:
+        declared = plugin_requirements(manager, manager.fetch(ref))
+    extra = {"ref": ref, "declared_in": declared.source, "shadowed": list(declared.shadowed)}
+    for other in declared.shadowed:
+        stderr.print(f"note: {ref}: {other} is ignored, {declared.source} takes precedence")
+    if not declared.requirements:
+        if output == "json":
+            emit_json({"venv": str(env.venv_path), "requested": [], "satisfied": [], **extra})
+        else:
+            click.echo(f"{ref} declares no dependencies")
+        return
+    if output != "json":
+        click.echo(f"{ref}: {len(declared.requirements)} requirements from {declared.source}")
+    _prepare(env)
+    result = env.install(list(declared.requirements), options=install_options)
+    _show(result, env, output, extra=extra)

@@ -1,0 +1,54 @@
+"""The requirements a plugin declares, wherever the plugin came from.
+
+`declared_deps` is pure and reads siblings through a callback; this module supplies the callback
+for each kind of source: the filesystem for local plugins, the same repository for ``gh:`` files
+(``manifest.toml`` next to the file, fetched, verified and pinned like the plugin; a 404 means
+"absent"), and the same commit for ``git+`` plugins.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from .declared_deps import DeclaredDeps, declared_deps, declared_deps_for_path
+from .errors import GitError, HTTPStatusError
+from .manager import FetchedPlugin, PluginManager
+from .refs import GhRef, GitRef, parse_ref
+
+__all__ = ["plugin_requirements"]
+
+
+def _sibling_ref(plugin: FetchedPlugin, name: str) -> str | None:
+    ref = parse_ref(plugin.ref)
+    if isinstance(ref, GhRef):
+        base = PurePosixPath(ref.path).parent
+        return f"gh:{(base / name).as_posix()}"
+    if isinstance(ref, GitRef) and plugin.commit is not None:
+        base = PurePosixPath(ref.path).parent
+        return f"git+{ref.url}@{plugin.commit}#path={(base / name).as_posix()}"
+    return None
+
+
+def plugin_requirements(manager: PluginManager, plugin: FetchedPlugin) -> DeclaredDeps:
+    """Read the plugin's declaration: manifest.toml, then PEP 723, then requirements.txt."""
+    if plugin.origin == "local" or plugin.kind == "directory":
+        return declared_deps_for_path(plugin.path)
+
+    def read_sibling(name: str) -> bytes | None:
+        sibling = _sibling_ref(plugin, name)
+        if sibling is None:
+            return None
+        try:
+            return manager.fetch(sibling).path.read_bytes()
+        except HTTPStatusError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        except GitError as exc:
+            if "not found" in exc.message:
+                return None
+            raise
+
+    name = PurePosixPath(plugin.ref.rpartition("path=")[2] or plugin.ref).name
+    text = plugin.path.read_text(encoding="utf-8", errors="replace")
+    return declared_deps(name, text, read_sibling)

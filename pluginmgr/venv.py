@@ -1,0 +1,370 @@
+"""`PluginEnv`: the plugins' virtual environment at ``<PLUGIN_DIR>/venv``.
+
+* Created for the **bundled interpreter**: the base installation of the Python running pluginmgr
+  (so the runtime, on that same interpreter, can import what is installed), or ``--python``.
+* **Stale** when ``pyvenv.cfg`` names another Python version (major.minor) or implementation, or
+  its interpreter is gone: the venv is rebuilt with a warning and every recorded requirement is
+  installed again. A failed replay is a warning, never a reason not to start.
+* Every install runs under a file lock (``.venv.lock`` beside the venv), so concurrent installs
+  queue instead of corrupting the environment, and checks the installer's exit status.
+* What was asked for is recorded in ``<venv>/pluginmgr-env.json`` (requirements by name, and the
+  package sources), which is what a rebuild replays.
+* Requirements already satisfied are reported and never reinstalled; when all of them are, the
+  installer is not even started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .atomic import atomic_write, file_lock
+from .errors import InstallError
+from .installers import Installer, InstallOptions, disabled_error, get_installer
+from .process import check, run
+
+__all__ = [
+    "EnsureResult",
+    "InstallResult",
+    "PluginEnv",
+    "VenvState",
+    "bundled_python",
+    "default_venv_path",
+]
+
+_LOGGER = logging.getLogger(__name__)
+VENV_DIR_NAME: Final = "venv"
+RECORD_NAME: Final = "pluginmgr-env.json"
+RECORD_FORMAT: Final = 1
+
+
+def default_venv_path(plugin_dir: Path) -> Path:
+    """``<PLUGIN_DIR>/venv`` (the documented location; upstream's code uses ``.venv``)."""
+    return plugin_dir / VENV_DIR_NAME
+
+
+def bundled_python() -> Path:
+    """The base interpreter of the running Python (not a venv's copy of it)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    base = Path(sys.base_prefix) / "bin"
+    candidates = [
+        base / f"python{version}",
+        base / "python3",
+        Path(getattr(sys, "_base_executable", sys.executable)),
+        Path(sys.executable),
+    ]
+    return next((c for c in candidates if c.is_file()), Path(sys.executable))
+
+
+@dataclass(frozen=True, slots=True)
+class _Interpreter:
+    path: Path
+    version: tuple[int, int]
+    implementation: str
+
+
+def _interpreter(python: Path) -> _Interpreter:
+    own = {bundled_python().resolve(), Path(sys.executable).resolve()}
+    if python.resolve() in own:
+        version = (sys.version_info.major, sys.version_info.minor)
+        return _Interpreter(python, version, platform.python_implementation())
+    probe = (
+        "import sys, platform; "
+        "print(sys.version_info[0], sys.version_info[1], platform.python_implementation())"
+    )
+    result = check(run([python, "-c", probe], timeout=60), what=f"probing the interpreter {python}")
+    major, minor, impl = result.stdout.split()
+    return _Interpreter(python, (int(major), int(minor)), impl)
+
+
+@dataclass(frozen=True, slots=True)
+class VenvState:
+    """``missing``, ``ok`` or ``stale`` (with the reason)."""
+
+    status: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureResult:
+    """What `PluginEnv.ensure` did."""
+
+    created: bool = False
+    rebuilt: bool = False
+    reason: str | None = None
+    replayed: tuple[str, ...] = ()
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstallResult:
+    """What `PluginEnv.install` did: which requirements were already met, what changed."""
+
+    requested: tuple[str, ...]
+    satisfied: tuple[str, ...]
+    changed: Mapping[str, str] = field(default_factory=dict)
+    ran_installer: bool = False
+    seconds: float = 0.0
+    output: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    requirements: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    index_url: str | None = None
+    no_index: bool = False
+
+    def options(self) -> InstallOptions:
+        return InstallOptions(self.find_links, self.index_url, self.no_index)
+
+    def add(self, requirements: Iterable[Requirement], options: InstallOptions) -> _Record:
+        by_name = {canonicalize_name(Requirement(r).name): r for r in self.requirements}
+        for req in requirements:
+            by_name[canonicalize_name(req.name)] = str(req)
+        merged = self.options().merged(options) if self.requirements else options
+        return _Record(
+            tuple(by_name.values()), merged.find_links, merged.index_url, merged.no_index
+        )
+
+
+def parse_requirement(text: str) -> Requirement:
+    """A PEP 508 requirement, or an `InstallError` that names it."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        message = f"invalid requirement {text!r}: {exc}"
+        raise InstallError(message, hint="use PEP 508 syntax, e.g. 'requests>=2,<3'") from None
+
+
+def _satisfied(req: Requirement, installed: Mapping[str, str]) -> bool:
+    if req.url or req.extras:
+        return False  # the installer decides; checking extras needs the whole resolution
+    if req.marker is not None and not req.marker.evaluate():
+        return True  # not for this interpreter
+    version = installed.get(canonicalize_name(req.name))
+    return version is not None and req.specifier.contains(version, prereleases=True)
+
+
+class PluginEnv:
+    """The plugin venv: create, check, rebuild, install into, and report on it."""
+
+    def __init__(
+        self,
+        venv_path: Path,
+        *,
+        python: Path | None = None,
+        package_manager: str = "uv",
+        installer: Installer | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.venv_path = venv_path
+        self.python = python or bundled_python()
+        self.package_manager = package_manager
+        self.installer = installer if installer is not None else get_installer(package_manager)
+        self.log_dir = log_dir or venv_path.parent
+        self._interp: _Interpreter | None = None
+        self._lock_path = venv_path.with_name(f".{venv_path.name}.lock")
+
+    @property
+    def interpreter(self) -> _Interpreter:
+        if self._interp is None:
+            self._interp = _interpreter(self.python)
+        return self._interp
+
+    @property
+    def venv_python(self) -> Path:
+        return self.venv_path / "bin" / "python"
+
+    @property
+    def site_packages(self) -> Path:
+        major, minor = self.interpreter.version
+        return self.venv_path / "lib" / f"python{major}.{minor}" / "site-packages"
+
+    # -- state -------------------------------------------------------------------------------
+
+    def state(self) -> VenvState:
+        """Whether the venv exists and was made for this interpreter."""
+        cfg_path = self.venv_path / "pyvenv.cfg"
+        if not cfg_path.is_file():
+            return VenvState("missing")
+        cfg = _read_cfg(cfg_path)
+        version = cfg.get("version_info") or cfg.get("version") or ""
+        want = "{}.{}".format(*self.interpreter.version)
+        if ".".join(version.split(".")[:2]) != want:
+            return VenvState("stale", f"it was made for Python {version or '?'}, not {want}")
+        implementation = cfg.get("implementation")
+        if implementation and implementation.lower() != self.interpreter.implementation.lower():
+            reason = f"it was made for {implementation}, not {self.interpreter.implementation}"
+            return VenvState("stale", reason)
+        if not self.venv_python.exists():
+            home = cfg.get("home", "?")
+            return VenvState("stale", f"its interpreter is gone (home = {home})")
+        return VenvState("ok")
+
+    def installed(self) -> dict[str, str]:
+        """Distributions in the venv: canonical name -> version."""
+        if not self.site_packages.is_dir():
+            return {}
+        found: dict[str, str] = {}
+        for dist in metadata.distributions(path=[str(self.site_packages)]):
+            name = dist.metadata["Name"]
+            if name:
+                found[canonicalize_name(name)] = dist.version
+        return found
+
+    def recorded_requirements(self) -> tuple[str, ...]:
+        """Requirements installed through pluginmgr, replayed on a rebuild."""
+        return self._read_record().requirements
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def ensure(self) -> EnsureResult:
+        """Create the venv if missing, rebuild it if stale; never leaves a half-made venv."""
+        with file_lock(self._lock_path):
+            return self._ensure()
+
+    def _ensure(self) -> EnsureResult:
+        state = self.state()
+        if state.status == "ok":
+            return EnsureResult()
+        if self.installer is None:
+            return EnsureResult(warning=f"package manager disabled: no venv at {self.venv_path}")
+        if state.status == "missing":
+            self._create()
+            return EnsureResult(created=True)
+        return self._rebuild(state.reason or "stale")
+
+    def _create(self) -> None:
+        assert self.installer is not None  # noqa: S101 - callers checked; narrows the type
+        try:
+            self.installer.create_venv(self.venv_path, self.python, log_dir=self.log_dir)
+        except BaseException:
+            shutil.rmtree(self.venv_path, ignore_errors=True)
+            raise
+
+    def _rebuild(self, reason: str) -> EnsureResult:
+        _LOGGER.warning("rebuilding %s: %s", self.venv_path, reason)
+        record = self._read_record()
+        aside = self.venv_path.with_name(f".{self.venv_path.name}.stale-{time.time_ns()}")
+        self.venv_path.rename(aside)
+        try:
+            self._create()
+        except BaseException:
+            aside.rename(self.venv_path)
+            raise
+        warning = None
+        if record.requirements:
+            try:
+                self._run_installer(
+                    [Requirement(r) for r in record.requirements], (), record.options()
+                )
+            except InstallError as exc:
+                warning = f"rebuilt {self.venv_path} but could not reinstall its packages: {exc}"
+                _LOGGER.warning("%s", warning)
+        self._write_record(record)
+        shutil.rmtree(aside, ignore_errors=True)
+        return EnsureResult(
+            rebuilt=True, reason=reason, replayed=record.requirements, warning=warning
+        )
+
+    # -- installs ----------------------------------------------------------------------------
+
+    def install(
+        self,
+        requirements: Sequence[str],
+        *,
+        requirement_files: Sequence[Path] = (),
+        file_requirements: Sequence[str] = (),
+        options: InstallOptions | None = None,
+    ) -> InstallResult:
+        """Install what is not yet satisfied; report what already was.
+
+        :param file_requirements: the requirements read from ``requirement_files`` (for the
+            satisfied check and the record; the files themselves go to the installer).
+        """
+        if self.installer is None:
+            raise disabled_error()
+        options = options or InstallOptions()
+        parsed = [parse_requirement(r) for r in (*requirements, *file_requirements)]
+        if not parsed and not requirement_files:
+            raise InstallError("nothing to install", hint="name packages or pass -r FILE")
+        with file_lock(self._lock_path):
+            self._ensure()
+            before = self.installed()
+            satisfied = tuple(str(r) for r in parsed if _satisfied(r, before))
+            requested = tuple(str(r) for r in parsed)
+            if len(satisfied) == len(parsed) and parsed:
+                self._write_record(self._read_record().add(parsed, options))
+                return InstallResult(requested, satisfied)
+            start = time.perf_counter()
+            result = self._run_installer(
+                [parse_requirement(r) for r in requirements], requirement_files, options
+            )
+            after = self.installed()
+            changed = {name: v for name, v in after.items() if before.get(name) != v}
+            self._write_record(self._read_record().add(parsed, options))
+        return InstallResult(
+            requested, satisfied, changed, True, time.perf_counter() - start, result.output
+        )
+
+    def _run_installer(
+        self, requirements: Sequence[Requirement], files: Sequence[Path], options: InstallOptions
+    ) -> Any:
+        assert self.installer is not None  # noqa: S101 - callers checked; narrows the type
+        return self.installer.install(
+            self.venv_python,
+            [str(r) for r in requirements],
+            requirement_files=files,
+            options=options,
+            log_dir=self.log_dir,
+        )
+
+    # -- the record --------------------------------------------------------------------------
+
+    def _read_record(self) -> _Record:
+        path = self.venv_path / RECORD_NAME
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return _Record()
+        except (OSError, ValueError) as exc:
+            _LOGGER.warning("ignoring unreadable %s: %s", path, exc)
+            return _Record()
+        if not isinstance(raw, dict) or raw.get("format_version") != RECORD_FORMAT:
+            _LOGGER.warning("ignoring %s: unknown format", path)
+            return _Record()
+        return _Record(
+            tuple(raw.get("requirements", ())),
+            tuple(raw.get("find_links", ())),
+            raw.get("index_url"),
+            bool(raw.get("no_index", False)),
+        )
+
+    def _write_record(self, record: _Record) -> None:
+        if not self.venv_path.is_dir():
+            return
+        data = {"format_version": RECORD_FORMAT, **asdict(record)}
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        atomic_write(self.venv_path / RECORD_NAME, text.encode())
+
+
+def _read_cfg(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip().lower()] = value.strip()
+    return values
