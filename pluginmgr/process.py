@@ -43,6 +43,8 @@ _RELEVANT: Final = re.compile(
     r"^\s*(?:error|ERROR|cause|hint|help|Because|Caused by|fatal)\b|^\s*[\u00d7\u2570]"
 )
 _MAX_LINES: Final = 6
+# our message already says it failed; "error: " again would only stutter
+_ERROR_PREFIX: Final = re.compile(r"^(?:error|ERROR):\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,11 @@ def run(
 
 def relevant_lines(output: str) -> list[str]:
     """The lines that explain a failure: ``error:``/``cause:`` lines and uv's tree."""
-    lines = [line.strip() for line in output.splitlines() if _RELEVANT.search(line)]
+    lines = [
+        _ERROR_PREFIX.sub("", line.strip())
+        for line in output.splitlines()
+        if _RELEVANT.search(line)
+    ]
     if not lines:
         lines = [line.strip() for line in output.splitlines() if line.strip()][-3:]
     return lines[:_MAX_LINES]

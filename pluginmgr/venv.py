@@ -118,6 +118,7 @@ class InstallResult:
     ran_installer: bool = False
     seconds: float = 0.0
     output: str = ""
+    environment: EnsureResult = field(default_factory=EnsureResult)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,13 +303,13 @@ class PluginEnv:
         if not parsed and not requirement_files:
             raise InstallError("nothing to install", hint="name packages or pass -r FILE")
         with file_lock(self._lock_path):
-            self._ensure()
+            environment = self._ensure()
             before = self.installed()
             satisfied = tuple(str(r) for r in parsed if _satisfied(r, before))
             requested = tuple(str(r) for r in parsed)
             if len(satisfied) == len(parsed) and parsed:
                 self._write_record(self._read_record().add(parsed, options))
-                return InstallResult(requested, satisfied)
+                return InstallResult(requested, satisfied, environment=environment)
             start = time.perf_counter()
             result = self._run_installer(
                 [parse_requirement(r) for r in requirements], requirement_files, options
@@ -316,8 +317,9 @@ class PluginEnv:
             after = self.installed()
             changed = {name: v for name, v in after.items() if before.get(name) != v}
             self._write_record(self._read_record().add(parsed, options))
+        seconds = time.perf_counter() - start
         return InstallResult(
-            requested, satisfied, changed, True, time.perf_counter() - start, result.output
+            requested, satisfied, changed, True, seconds, result.output, environment
         )
 
     def _run_installer(

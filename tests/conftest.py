@@ -80,3 +80,32 @@ def make_settings(
 def manager(make_settings: Callable[..., Settings]) -> Iterator[PluginManager]:
     with PluginManager(make_settings()) as mgr:
         yield mgr
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wheels of every project in `fixtures/packages`, built once (read-only for tests)."""
+    from tests.wheels import build_wheelhouse
+
+    names = ("pm_alpha", "pm_beta", "pm_gamma")
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"), names)
+
+
+@pytest.fixture(scope="session")
+def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uv cache for the session: concurrent-safe, and never the developer's own."""
+    return tmp_path_factory.mktemp("uv-cache")
+
+
+@pytest.fixture
+def uv_sandbox(monkeypatch: pytest.MonkeyPatch, uv_cache: Path) -> None:
+    """uv (run by the code under test) uses a private cache, no user config, no downloads."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("UV_", "PIP_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("UV_CACHE_DIR", str(uv_cache))
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)

@@ -37,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 failure, 2 usage error)."""
     try:
         # without standalone mode click returns (not raises) the code of click.exceptions.Exit
-        status = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        status = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="pluginmgr",
+            standalone_mode=False,
+        )
     except PluginManagerError as exc:
         _LOGGER.debug("failed", exc_info=True)
         stderr.print(f"error: {exc}", markup=False)

@@ -13,7 +13,7 @@ from ..declared_deps import parse_requirements
 from ..errors import InstallError
 from ..installers import PACKAGE_MANAGERS, InstallOptions
 from ..plugin_deps import plugin_requirements
-from ..venv import InstallResult, PluginEnv, default_venv_path
+from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options, stderr
 
 __all__ = ["register"]
@@ -93,8 +93,7 @@ def _install_options(options: dict[str, Any], *, offline: bool) -> InstallOption
     )
 
 
-def _prepare(env: PluginEnv) -> None:
-    done = env.ensure()
+def _report_environment(env: PluginEnv, done: EnsureResult) -> None:
     if done.created:
         stderr.print(f"created {env.venv_path} (Python {env.python})", markup=False)
     if done.rebuilt:
@@ -104,6 +103,7 @@ def _prepare(env: PluginEnv) -> None:
 
 
 def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str, Any]) -> None:
+    _report_environment(env, result.environment)
     if output == "json":
         emit_json(
             {
@@ -171,7 +171,6 @@ def package(options: dict[str, Any]) -> None:
     env = _plugin_env(options, options.pop("plugin_dir"))
     install_options = _install_options(options, offline=options.pop("offline"))
     from_files = [req for path in files for req in _read_requirements(path)]
-    _prepare(env)
     result = env.install(
         packages, requirement_files=files, file_requirements=from_files, options=install_options
     )
@@ -214,12 +213,6 @@ def _install_remote(host: str, token: str | None, packages: list[str], files: li
 
 @install.command("deps")
 @click.argument("ref")
-@click.option(
-    "--python-offline",
-    "offline_install",
-    is_flag=True,
-    help="Install without network access (uv --offline).",
-)
 @_env_options
 @settings_options
 @pass_options
@@ -242,6 +235,5 @@ def deps(options: dict[str, Any]) -> None:
         return
     if output != "json":
         click.echo(f"{ref}: {len(declared.requirements)} requirements from {declared.source}")
-    _prepare(env)
     result = env.install(list(declared.requirements), options=install_options)
     _show(result, env, output, extra=extra)

@@ -1,0 +1,340 @@
+"""``install package`` and ``install deps`` end to end: real uv, the test wheelhouse, offline."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pluginmgr.errors import INSTALL_DISABLED_MESSAGE
+from pluginmgr.testing import RepoServer
+from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.helpers import CliResult, run_cli
+
+pytestmark = pytest.mark.usefixtures("uv_sandbox")
+
+PEP723_PLUGIN = """\
+# /// script
+# dependencies = ["pm-alpha>=1"]
+# ///
+
+def process_writes(influxdb3_local, table_batches, args=None):
+    pass
+"""
+
+
+@pytest.fixture
+def offline_args(wheelhouse: Path, plugin_dir: Path) -> list[str]:
+    return [
+        "--plugin-dir",
+        str(plugin_dir),
+        "--offline",
+        "--no-index",
+        "--find-links",
+        str(wheelhouse),
+    ]
+
+
+def install(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    return run_cli(capsys, "install", *args)
+
+
+def installed(plugin_dir: Path) -> dict[str, str]:
+    return PluginEnv(default_venv_path(plugin_dir)).installed()
+
+
+# -- install package -----------------------------------------------------------------------------
+
+
+def test_install_package_then_again_is_a_no_op(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    first = install(capsys, "package", "pm-alpha", *offline_args)
+    assert first.code == 0, first.err
+    assert first.out.splitlines() == ["installed: pm-alpha 1.0.0", "installed: pm-beta 1.0.0"]
+    assert f"created {plugin_dir / 'venv'}" in first.err
+
+    again = install(capsys, "package", "pm-alpha", "pm-beta>=1", *offline_args)
+    assert again.code == 0, again.err
+    assert again.out.splitlines() == [
+        "already satisfied: pm-alpha",
+        "already satisfied: pm-beta>=1",
+        "nothing to install: every requirement is already satisfied",
+    ]
+    assert again.err == ""
+
+
+def test_install_package_json(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    result = install(capsys, "package", "pm-gamma", "--format", "json", *offline_args)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["format_version"] == 1
+    assert data["venv"] == str(plugin_dir / "venv")
+    assert data["package_manager"] == "uv"
+    assert (data["requested"], data["satisfied"]) == (["pm-gamma"], [])
+    assert data["changed"] == {"pm-gamma": "0.1.0"} and data["ran_installer"] is True
+
+
+def test_install_from_a_requirements_file(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path, tmp_path: Path
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pm-gamma==0.1.0  # pinned\n-r more.txt\n")
+    (tmp_path / "more.txt").write_text("pm-beta\n")
+    result = install(capsys, "package", "-r", str(requirements), *offline_args)
+    assert result.code == 0, result.err
+    assert installed(plugin_dir) == {"pm-gamma": "0.1.0", "pm-beta": "1.0.0"}
+    again = install(capsys, "package", "-r", str(requirements), *offline_args)
+    assert "already satisfied: pm-gamma==0.1.0" in again.out
+    assert "already satisfied: pm-beta" in again.out
+
+
+def test_a_missing_package_exits_1_with_uvs_message(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str]
+) -> None:
+    result = install(capsys, "package", "pm-missing", *offline_args)
+    assert result.code == 1
+    lines = result.err.splitlines()
+    assert lines[-1].startswith(
+        "error: installing pm-missing failed (uv exit status 1): No solution found"
+    )
+    assert "pm-missing was not found in the provided package locations" in lines[-1]
+    assert "(hint: full output in " in lines[-1]
+
+
+def test_an_unsatisfiable_version_exits_1(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str]
+) -> None:
+    result = install(capsys, "package", "pm-alpha", "pm-beta>=3", *offline_args)
+    assert result.code == 1
+    assert "you require pm-beta>=3" in result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "name at least one package or pass -r FILE"),
+        (("pm-gamma", "--no-such-flag"), "No such option '--no-such-flag'"),
+        (("-r", "/nonexistent/requirements.txt"), "does not exist"),
+    ],
+)
+def test_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = install(capsys, "package", *args, "--plugin-dir", str(plugin_dir))
+    assert result.code == 2
+    assert message in result.err
+    assert not (plugin_dir / "venv").exists()
+
+
+def test_an_invalid_requirement_exits_1_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    result = install(capsys, "package", "pm gamma!!", *offline_args)
+    assert result.code == 1
+    assert "error: invalid requirement 'pm gamma!!'" in result.err
+    assert not (plugin_dir / "venv").exists()
+
+
+def test_no_plugin_dir_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    result = install(capsys, "package", "pm-gamma")
+    assert result.code == 1
+    assert "error: no plugin directory: pass --plugin-dir DIR" in result.err
+
+
+def test_disabled_refuses_by_flag_and_by_env(
+    capsys: pytest.CaptureFixture[str],
+    offline_args: list[str],
+    plugin_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    by_flag = install(capsys, "package", "pm-gamma", "--package-manager", "disabled", *offline_args)
+    monkeypatch.setenv("INFLUXDB3_PACKAGE_MANAGER", "disabled")
+    by_env = install(capsys, "package", "pm-gamma", *offline_args)
+    for result in (by_flag, by_env):
+        assert result.code == 1
+        assert result.err.strip() == f"error: {INSTALL_DISABLED_MESSAGE}"
+    assert not (plugin_dir / "venv").exists()
+
+
+def test_virtual_env_location_overrides_plugin_dir(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere" / "env"
+    result = install(
+        capsys, "package", "pm-gamma", "--virtual-env-location", str(elsewhere), *offline_args
+    )
+    assert result.code == 0, result.err
+    assert PluginEnv(elsewhere).installed() == {"pm-gamma": "0.1.0"}
+    assert not (plugin_dir / "venv").exists()
+
+
+# -- install deps --------------------------------------------------------------------------------
+
+
+def test_deps_of_a_local_plugin_follow_the_precedence(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    (plugin_dir / "declares.py").write_text(PEP723_PLUGIN)
+    (plugin_dir / "requirements.txt").write_text("pm-gamma\n")
+    result = install(capsys, "deps", "declares.py", *offline_args)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == "declares.py: 1 requirements from pep723"
+    assert "note: declares.py: requirements.txt is ignored, pep723 takes precedence" in result.err
+    assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
+
+    (plugin_dir / "manifest.toml").write_text('[dependencies]\npython = ["pm-gamma==0.1.0"]\n')
+    result = install(capsys, "deps", "declares.py", "--format", "json", *offline_args)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["declared_in"] == "manifest.toml"
+    assert data["shadowed"] == ["pep723", "requirements.txt"]
+    assert data["changed"] == {"pm-gamma": "0.1.0"}
+
+
+def test_deps_from_requirements_txt_alone_and_already_satisfied(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    (plugin_dir / "plain.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    (plugin_dir / "requirements.txt").write_text("pm-beta>=1.0\n")
+    first = install(capsys, "deps", "plain.py", *offline_args)
+    assert first.code == 0, first.err
+    assert "installed: pm-beta 1.0.0" in first.out
+    second = install(capsys, "deps", "plain.py", *offline_args)
+    assert "already satisfied: pm-beta>=1.0" in second.out
+    assert "nothing to install" in second.out
+
+
+def test_deps_of_a_plugin_that_declares_none(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    (plugin_dir / "bare.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    result = install(capsys, "deps", "bare.py", *offline_args)
+    assert result.code == 0, result.err
+    assert result.out.strip() == "bare.py declares no dependencies"
+    assert not (plugin_dir / "venv").exists()
+
+
+def test_deps_of_a_gh_plugin_read_its_manifest_from_the_repository(
+    capsys: pytest.CaptureFixture[str],
+    wheelhouse: Path,
+    plugin_dir: Path,
+    repo_root: Path,
+    repo_server: RepoServer,
+    tmp_path: Path,
+) -> None:
+    folder = repo_root / "team" / "uses_gamma"
+    folder.mkdir(parents=True)
+    (folder / "uses_gamma.py").write_text(PEP723_PLUGIN)
+    (folder / "manifest.toml").write_text('[dependencies]\npython = ["pm-gamma"]\n')
+    result = install(
+        capsys,
+        "deps",
+        "gh:team/uses_gamma/uses_gamma.py",
+        "--plugin-repo",
+        repo_server.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--plugin-dir",
+        str(plugin_dir),
+        "--no-index",
+        "--find-links",
+        str(wheelhouse),
+    )
+    assert result.code == 0, result.err
+    assert "installed: pm-gamma 0.1.0" in result.out
+    assert installed(plugin_dir) == {"pm-gamma": "0.1.0"}
+
+
+def test_a_bad_declaration_names_the_file(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+) -> None:
+    (plugin_dir / "broken.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    (plugin_dir / "manifest.toml").write_text("[dependencies]\npython = 'pm-gamma'\n")
+    result = install(capsys, "deps", "broken.py", *offline_args)
+    assert result.code == 1
+    assert "manifest.toml" in result.err
+    assert not (plugin_dir / "venv").exists()
+
+
+# -- through a server (-H) -----------------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    calls: list[tuple[str, dict[str, Any], str | None]]
+    status = 200
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append((self.path, body, self.headers.get("Authorization")))
+        reply = b"" if self.status == 200 else b"pip failed: no matching distribution"
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def install_server() -> Iterator[tuple[str, type[_Recorder]]]:
+    handler = type("Handler", (_Recorder,), {"calls": [], "status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_host_sends_upstreams_install_requests(
+    capsys: pytest.CaptureFixture[str],
+    install_server: tuple[str, type[_Recorder]],
+    tmp_path: Path,
+) -> None:
+    url, handler = install_server
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pm-gamma\n")
+    result = install(
+        capsys, "package", "pm-alpha", "pm-beta", "-r", str(requirements), "-H", url,
+        "--token", "apiv3_secret",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    base = "/api/v3/configure/plugin_environment/"
+    assert handler.calls == [
+        (base + "install_packages", {"packages": ["pm-alpha", "pm-beta"]}, "Bearer apiv3_secret"),
+        (
+            base + "install_requirements",
+            {"requirements_location": str(requirements)},
+            "Bearer apiv3_secret",
+        ),
+    ]
+
+
+def test_host_errors_are_reported(
+    capsys: pytest.CaptureFixture[str], install_server: tuple[str, type[_Recorder]]
+) -> None:
+    url, handler = install_server
+    handler.status = 500
+    result = install(capsys, "package", "pm-missing", "-H", url)
+    assert result.code == 1
+    assert result.err.strip() == (
+        "error: server responded with error [500 Internal Server Error]: "
+        "pip failed: no matching distribution"
+    )
+
+
+def test_an_unreachable_host_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    result = install(capsys, "package", "pm-gamma", "-H", "http://127.0.0.1:9")
+    assert result.code == 1
+    assert result.err.startswith("error: cannot reach the server at http://127.0.0.1:9")

@@ -1,0 +1,373 @@
+"""The plugin venv with real uv (and pip) installs from a wheelhouse built from `fixtures/packages`.
+
+Every install here is offline: ``--offline --no-index --find-links <wheelhouse>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pluginmgr.errors import INSTALL_DISABLED_MESSAGE, InstallDisabledError, InstallError
+from pluginmgr.installers import InstallOptions, UvInstaller, find_uv, get_installer
+from pluginmgr.process import ProcessResult
+from pluginmgr.venv import RECORD_NAME, PluginEnv, bundled_python, default_venv_path
+
+pytestmark = pytest.mark.usefixtures("uv_sandbox")
+
+
+def offline(wheelhouse: Path) -> InstallOptions:
+    return InstallOptions(find_links=(str(wheelhouse),), no_index=True, offline=True)
+
+
+def venv_python_says(env: PluginEnv, code: str) -> str:
+    done = subprocess.run(
+        [str(env.venv_python), "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+class CountingUv(UvInstaller):
+    """The real uv installer, counting how often it is asked to install."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.installs: list[list[str]] = []
+
+    def install(
+        self,
+        venv_python: Path,
+        requirements: Sequence[str],
+        *,
+        requirement_files: Sequence[Path] = (),
+        options: InstallOptions,
+        log_dir: Path | None,
+    ) -> ProcessResult:
+        self.installs.append(list(requirements))
+        return super().install(
+            venv_python,
+            requirements,
+            requirement_files=requirement_files,
+            options=options,
+            log_dir=log_dir,
+        )
+
+
+@pytest.fixture
+def env(plugin_dir: Path) -> PluginEnv:
+    return PluginEnv(default_venv_path(plugin_dir), installer=CountingUv())
+
+
+@pytest.fixture
+def alpha_env(env: PluginEnv, wheelhouse: Path) -> PluginEnv:
+    """A venv with pm-alpha (and so pm-beta) installed."""
+    env.install(["pm-alpha"], options=offline(wheelhouse))
+    return env
+
+
+def counting(env: PluginEnv) -> CountingUv:
+    assert isinstance(env.installer, CountingUv)
+    return env.installer
+
+
+# -- location and interpreter ------------------------------------------------------------------
+
+
+def test_the_venv_lives_at_plugin_dir_venv(plugin_dir: Path) -> None:
+    assert default_venv_path(plugin_dir) == plugin_dir / "venv"
+
+
+def test_bundled_python_is_the_base_interpreter_not_a_venv_copy() -> None:
+    python = bundled_python()
+    assert python.is_file()
+    probe = "import sys; print(sys.prefix == sys.base_prefix, sys.version_info[:2])"
+    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"True {tuple(sys.version_info[:2])}"
+
+
+def test_uv_comes_from_the_uv_package() -> None:
+    path, where = find_uv()
+    assert where == "the uv package"
+    assert path.is_file()
+
+
+# -- installs ------------------------------------------------------------------------------------
+
+
+def test_install_creates_the_venv_and_packages_import(alpha_env: PluginEnv) -> None:
+    assert alpha_env.state().status == "ok"
+    cfg = (alpha_env.venv_path / "pyvenv.cfg").read_text()
+    assert f"version_info = {sys.version_info.major}.{sys.version_info.minor}." in cfg
+    assert alpha_env.installed()["pm-alpha"] == "1.0.0"
+    assert alpha_env.installed()["pm-beta"] == "1.0.0"
+    assert venv_python_says(alpha_env, "import pm_alpha; print(pm_alpha.greet())") == (
+        "alpha+beta-1.0"
+    )
+
+
+def test_install_reports_what_changed_and_records_the_request(
+    env: PluginEnv, wheelhouse: Path
+) -> None:
+    result = env.install(["pm-alpha"], options=offline(wheelhouse))
+    assert result.ran_installer
+    assert result.satisfied == ()
+    assert dict(result.changed) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
+    record = json.loads((env.venv_path / RECORD_NAME).read_text())
+    assert record["requirements"] == ["pm-alpha"]
+    assert record["find_links"] == [str(wheelhouse)]
+    assert record["no_index"] is True
+
+
+def test_satisfied_requirements_are_reported_and_the_installer_never_runs(
+    alpha_env: PluginEnv, wheelhouse: Path
+) -> None:
+    runs = len(counting(alpha_env).installs)
+    result = alpha_env.install(["pm-alpha>=1", "pm-beta"], options=offline(wheelhouse))
+    assert result.satisfied == ("pm-alpha>=1", "pm-beta")
+    assert not result.ran_installer
+    assert result.changed == {}
+    assert len(counting(alpha_env).installs) == runs
+
+
+def test_only_the_unsatisfied_part_changes(alpha_env: PluginEnv, wheelhouse: Path) -> None:
+    result = alpha_env.install(["pm-alpha", "pm-gamma"], options=offline(wheelhouse))
+    assert result.satisfied == ("pm-alpha",)
+    assert dict(result.changed) == {"pm-gamma": "0.1.0"}
+    assert json.loads((alpha_env.venv_path / RECORD_NAME).read_text())["requirements"] == [
+        "pm-alpha",
+        "pm-gamma",
+    ]
+
+
+def test_a_requirement_for_another_python_is_satisfied_without_installing(
+    env: PluginEnv, wheelhouse: Path
+) -> None:
+    result = env.install(["pm-gamma; python_version < '3'"], options=offline(wheelhouse))
+    assert result.satisfied == ('pm-gamma; python_version < "3"',)
+    assert not result.ran_installer
+    assert "pm-gamma" not in env.installed()
+
+
+def test_requirement_files_go_to_the_installer(
+    env: PluginEnv, wheelhouse: Path, tmp_path: Path
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pm-gamma==0.1.0\n")
+    result = env.install(
+        [],
+        requirement_files=[requirements],
+        file_requirements=["pm-gamma==0.1.0"],
+        options=offline(wheelhouse),
+    )
+    assert dict(result.changed) == {"pm-gamma": "0.1.0"}
+    assert venv_python_says(env, "import pm_gamma; print(pm_gamma.VALUE)") == "gamma"
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+def test_a_missing_package_fails_with_uvs_message_and_keeps_the_venv(
+    alpha_env: PluginEnv, wheelhouse: Path, plugin_dir: Path
+) -> None:
+    with pytest.raises(InstallError) as caught:
+        alpha_env.install(["pm-missing"], options=offline(wheelhouse))
+    message = str(caught.value)
+    assert message.startswith("installing pm-missing failed (uv exit status 1): ")
+    assert "pm-missing was not found in the provided package locations" in message
+    assert "\n" not in message
+    log = Path(caught.value.log_path or "")
+    assert log.parent == plugin_dir and "No solution found" in log.read_text()
+    # nothing lost: the venv, its packages and the record are as before
+    assert alpha_env.installed()["pm-alpha"] == "1.0.0"
+    record = json.loads((alpha_env.venv_path / RECORD_NAME).read_text())
+    assert record["requirements"] == ["pm-alpha"]
+
+
+def test_an_unsatisfiable_version_fails_with_uvs_message(env: PluginEnv, wheelhouse: Path) -> None:
+    with pytest.raises(InstallError, match=r"only pm-beta==1\.0\.0 is available"):
+        env.install(["pm-beta>=3"], options=offline(wheelhouse))
+    assert "pm-beta" not in env.installed()
+
+
+@pytest.mark.parametrize("text", ["pm alpha!!", "pm-alpha>>1", ""])
+def test_an_invalid_requirement_is_refused_before_anything_runs(
+    env: PluginEnv, wheelhouse: Path, text: str
+) -> None:
+    with pytest.raises(InstallError, match="invalid requirement"):
+        env.install([text], options=offline(wheelhouse))
+    assert counting(env).installs == []
+    assert not env.venv_path.exists()
+
+
+def test_nothing_to_install_is_an_error(env: PluginEnv) -> None:
+    with pytest.raises(InstallError, match="nothing to install"):
+        env.install([])
+
+
+def test_disabled_refuses_with_upstreams_message(plugin_dir: Path, wheelhouse: Path) -> None:
+    env = PluginEnv(default_venv_path(plugin_dir), package_manager="disabled")
+    with pytest.raises(InstallDisabledError) as caught:
+        env.install(["pm-gamma"], options=offline(wheelhouse))
+    assert str(caught.value).startswith(INSTALL_DISABLED_MESSAGE)
+    assert INSTALL_DISABLED_MESSAGE == (
+        "Package installation has been disabled. Contact your administrator for more information."
+    )
+    assert not env.venv_path.exists()
+    assert "disabled" in (env.ensure().warning or "")
+
+
+def test_an_unknown_package_manager_names_the_choices() -> None:
+    with pytest.raises(InstallError, match="unknown package manager 'conda': use one of uv, pip"):
+        get_installer("conda")
+
+
+def test_discover_means_uv() -> None:
+    assert isinstance(get_installer("discover"), UvInstaller)
+
+
+# -- stale venvs ---------------------------------------------------------------------------------
+
+
+def _rewrite_cfg(env: PluginEnv, key: str, value: str) -> None:
+    cfg = env.venv_path / "pyvenv.cfg"
+    lines = [
+        f"{key} = {value}" if line.split("=")[0].strip() == key else line
+        for line in cfg.read_text().splitlines()
+    ]
+    cfg.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("version_info", "3.7.1", "it was made for Python 3.7.1, not 3."),
+        ("implementation", "PyPy", "it was made for PyPy, not CPython"),
+    ],
+)
+def test_a_venv_from_another_python_is_rebuilt_and_its_packages_restored(
+    alpha_env: PluginEnv, key: str, value: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _rewrite_cfg(alpha_env, key, value)
+    (alpha_env.venv_path / "marker-from-the-old-venv").write_text("old")
+    state = alpha_env.state()
+    assert state.status == "stale" and reason in (state.reason or "")
+
+    with caplog.at_level(logging.WARNING, logger="pluginmgr.venv"):
+        done = alpha_env.ensure()
+    assert done.rebuilt and done.replayed == ("pm-alpha",) and done.warning is None
+    assert any("rebuilding" in r.getMessage() for r in caplog.records)
+    assert alpha_env.state().status == "ok"
+    assert not (alpha_env.venv_path / "marker-from-the-old-venv").exists()
+    assert venv_python_says(alpha_env, "import pm_alpha; print(pm_alpha.greet())") == (
+        "alpha+beta-1.0"
+    )
+    assert alpha_env.recorded_requirements() == ("pm-alpha",)
+    assert not list(alpha_env.venv_path.parent.glob(".venv.stale-*"))
+
+
+def test_a_venv_whose_interpreter_is_gone_is_rebuilt(alpha_env: PluginEnv) -> None:
+    alpha_env.venv_python.unlink()
+    alpha_env.venv_python.symlink_to("/nonexistent/python3")
+    assert "its interpreter is gone" in (alpha_env.state().reason or "")
+    assert alpha_env.ensure().rebuilt
+    assert venv_python_says(alpha_env, "import pm_beta; print(pm_beta.VALUE)") == "beta-1.0"
+
+
+def test_a_rebuild_whose_replay_fails_still_leaves_a_working_venv(
+    env: PluginEnv, wheelhouse: Path, tmp_path: Path
+) -> None:
+    house = Path(shutil.copytree(wheelhouse, tmp_path / "gone-later"))
+    env.install(["pm-gamma"], options=offline(house))
+    shutil.rmtree(house)
+    _rewrite_cfg(env, "version_info", "3.7.1")
+    done = env.ensure()
+    assert done.rebuilt
+    assert "could not reinstall its packages" in (done.warning or "")
+    assert env.state().status == "ok"
+    # the record survives, so a later install (with the wheels back) can restore it
+    assert env.recorded_requirements() == ("pm-gamma",)
+
+
+class BrokenCreate(UvInstaller):
+    def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
+        venv.mkdir()
+        (venv / "half-made").write_text("x")
+        raise InstallError(f"creating the plugin venv {venv} failed")
+
+
+def test_a_failed_rebuild_puts_the_old_venv_back(alpha_env: PluginEnv) -> None:
+    _rewrite_cfg(alpha_env, "version_info", "3.7.1")
+    broken = PluginEnv(alpha_env.venv_path, installer=BrokenCreate())
+    with pytest.raises(InstallError, match="creating the plugin venv"):
+        broken.ensure()
+    assert (alpha_env.venv_path / RECORD_NAME).is_file()
+    assert not (alpha_env.venv_path / "half-made").exists()
+    assert "pm-alpha" in alpha_env.installed()
+
+
+def test_a_failed_create_leaves_no_half_made_venv(plugin_dir: Path) -> None:
+    env = PluginEnv(default_venv_path(plugin_dir), installer=BrokenCreate())
+    with pytest.raises(InstallError):
+        env.install(["pm-gamma"])
+    assert not env.venv_path.exists()
+
+
+def test_an_unreadable_record_is_ignored_with_a_warning(
+    alpha_env: PluginEnv, wheelhouse: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (alpha_env.venv_path / RECORD_NAME).write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="pluginmgr.venv"):
+        assert alpha_env.recorded_requirements() == ()
+    assert "ignoring unreadable" in caplog.text
+    alpha_env.install(["pm-gamma"], options=offline(wheelhouse))
+    assert alpha_env.recorded_requirements() == ("pm-gamma",)
+
+
+def test_a_newer_requirement_replaces_the_recorded_one(
+    alpha_env: PluginEnv, wheelhouse: Path
+) -> None:
+    alpha_env.install(["pm-beta>=1.0", "PM_Alpha==1.0.0"], options=offline(wheelhouse))
+    assert alpha_env.recorded_requirements() == ("PM_Alpha==1.0.0", "pm-beta>=1.0")
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+
+
+def test_two_concurrent_installs_both_succeed(plugin_dir: Path, wheelhouse: Path) -> None:
+    def start(package: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "pluginmgr", "install", "package", package]
+        command += ["--plugin-dir", str(plugin_dir), "--offline", "--no-index"]
+        command += ["--find-links", str(wheelhouse)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first, second = start("pm-alpha"), start("pm-gamma")
+    outputs = [proc.communicate(timeout=120) for proc in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    env = PluginEnv(default_venv_path(plugin_dir))
+    assert {"pm-alpha", "pm-beta", "pm-gamma"} <= set(env.installed())
+    assert sorted(env.recorded_requirements()) == ["pm-alpha", "pm-gamma"]
+    code = "import pm_alpha, pm_gamma; print(pm_alpha.greet(), pm_gamma.VALUE)"
+    assert venv_python_says(env, code) == "alpha+beta-1.0 gamma"
+
+
+# -- pip -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_pip_package_manager_installs_with_the_venvs_pip(
+    plugin_dir: Path, wheelhouse: Path
+) -> None:
+    env = PluginEnv(default_venv_path(plugin_dir), package_manager="pip")
+    result = env.install(["pm-alpha"], options=offline(wheelhouse))
+    assert dict(result.changed) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
+    assert venv_python_says(env, "import pm_alpha; print(pm_alpha.greet())") == "alpha+beta-1.0"
+    with pytest.raises(InstallError, match=r"failed \(python exit status 1\).*pm-missing"):
+        env.install(["pm-missing"], options=offline(wheelhouse))
