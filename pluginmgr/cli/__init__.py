@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Final
 
 import click
 
 from ..errors import PluginManagerError
-from . import install, plugins
-from ._common import stderr
 
 __all__ = ["cli", "main"]
 
 _LOGGER = logging.getLogger("pluginmgr")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: command -> module of `pluginmgr.cli` that defines it; imported only when the command runs, so
+#: `install package` never pays for httpx, rich and the store (startup is most of a no-op install)
+_COMMANDS: Final = {
+    "fetch": "plugins",
+    "versions": "plugins",
+    "lock": "plugins",
+    "verify": "plugins",
+    "install": "install",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f"{__name__}.{module}", __name__), cmd_name)
+        assert isinstance(command, click.Command)  # noqa: S101 - a wrong table entry is a bug
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (and tracebacks) to stderr.")
 @click.version_option(package_name="pluginmgr")
 def cli(verbose: bool) -> None:
@@ -27,10 +51,6 @@ def cli(verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-plugins.register(cli)
-install.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except PluginManagerError as exc:
         _LOGGER.debug("failed", exc_info=True)
-        stderr.print(f"error: {exc}", markup=False)
+        click.echo(f"error: {exc}", err=True)
         return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -52,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.Abort:
-        stderr.print("aborted", markup=False)
+        click.echo("aborted", err=True)
         return 130
     return status if isinstance(status, int) else 0
 

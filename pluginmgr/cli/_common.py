@@ -7,12 +7,10 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
-from rich.console import Console
 
-from ..manager import PluginManager
 from ..settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_FILE_BYTES,
@@ -21,12 +19,24 @@ from ..settings import (
     Settings,
 )
 
-__all__ = ["JSON_FORMAT_VERSION", "emit_json", "manager_from", "settings_options", "stderr"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..manager import PluginManager
+
+__all__ = ["JSON_FORMAT_VERSION", "emit_json", "err_console", "manager_from", "settings_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_FORMAT_VERSION: Final = 1
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+@functools.cache
+def err_console() -> Console:
+    """The rich console on stderr (progress bars); imported on first use, rich is slow to load."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
 
 _SETTINGS_OPTIONS: Final = [
     click.option(
@@ -105,6 +115,8 @@ def settings_options(func: F) -> F:
 @contextmanager
 def manager_from(options: dict[str, Any]) -> Iterator[PluginManager]:
     """Build settings from the command's options (env already applied by click) and a manager."""
+    from ..manager import PluginManager
+
     settings = Settings.from_sources(
         {},
         plugin_dir=options.pop("plugin_dir"),

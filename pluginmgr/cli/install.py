@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
-import httpx
 
-from ..declared_deps import parse_requirements
 from ..errors import InstallError
 from ..installers import PACKAGE_MANAGERS, InstallOptions
-from ..plugin_deps import plugin_requirements
 from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
-from ._common import emit_json, manager_from, pass_options, settings_options, stderr
+from ._common import emit_json, manager_from, pass_options, settings_options
 
-__all__ = ["register"]
+__all__ = ["install"]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
 _INSTALL_PATH: Final = "/api/v3/configure/plugin_environment/"
@@ -59,11 +56,6 @@ def _env_options(func: Any) -> Any:
     return func
 
 
-def register(group: click.Group) -> None:
-    """Attach ``install`` to the top-level group."""
-    group.add_command(install)
-
-
 @click.group()
 def install() -> None:
     """Install Python packages into the plugin venv."""
@@ -95,11 +87,11 @@ def _install_options(options: dict[str, Any], *, offline: bool) -> InstallOption
 
 def _report_environment(env: PluginEnv, done: EnsureResult) -> None:
     if done.created:
-        stderr.print(f"created {env.venv_path} (Python {env.python})", markup=False)
+        click.echo(f"created {env.venv_path} (Python {env.python})", err=True)
     if done.rebuilt:
-        stderr.print(f"warning: rebuilt {env.venv_path}: {done.reason}", markup=False)
+        click.echo(f"warning: rebuilt {env.venv_path}: {done.reason}", err=True)
     if done.warning:
-        stderr.print(f"warning: {done.warning}", markup=False)
+        click.echo(f"warning: {done.warning}", err=True)
 
 
 def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str, Any]) -> None:
@@ -178,6 +170,8 @@ def package(options: dict[str, Any]) -> None:
 
 
 def _read_requirements(path: Path) -> list[str]:
+    from ..declared_deps import parse_requirements  # only -r needs the parser
+
     def include(name: str) -> bytes | None:
         target = path.parent / name
         return target.read_bytes() if target.is_file() else None
@@ -190,6 +184,8 @@ def _read_requirements(path: Path) -> list[str]:
 
 def _install_remote(host: str, token: str | None, packages: list[str], files: list[Path]) -> None:
     """The server's install endpoints (bodies as InfluxDB 3's client sends them)."""
+    import httpx  # only this path talks HTTP; a local install should not load it
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     calls: list[tuple[str, dict[str, Any]]] = []
     if packages:
@@ -222,11 +218,13 @@ def deps(options: dict[str, Any]) -> None:
     env = _plugin_env(options, options["plugin_dir"])
     # --offline means no network at all: neither for the plugin nor for its packages
     install_options = _install_options(options, offline=options["offline"])
+    from ..plugin_deps import plugin_requirements  # loads the fetcher; only `deps` needs it
+
     with manager_from(options) as manager:
         declared = plugin_requirements(manager, manager.fetch(ref))
     extra = {"ref": ref, "declared_in": declared.source, "shadowed": list(declared.shadowed)}
     for other in declared.shadowed:
-        stderr.print(f"note: {ref}: {other} is ignored, {declared.source} takes precedence")
+        click.echo(f"note: {ref}: {other} is ignored, {declared.source} takes precedence", err=True)
     if not declared.requirements:
         if output == "json":
             emit_json({"venv": str(env.venv_path), "requested": [], "satisfied": [], **extra})

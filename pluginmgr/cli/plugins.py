@@ -14,21 +14,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from ..errors import PluginManagerError
 from ..lockfile import format_timestamp
 from ..manager import FetchedPlugin, FetchProgress, FetchReport, PluginManager
-from ._common import emit_json, manager_from, pass_options, settings_options, stderr
+from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 
-__all__ = ["register"]
+__all__ = ["fetch", "lock", "verify", "versions"]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
 #: show a progress bar from this many references, or for files at least this large
 _MANY_REFS: Final = 5
 _LARGE_FILE: Final = 1024 * 1024
 stdout = Console(highlight=False, soft_wrap=True)
-
-
-def register(group: click.Group) -> None:
-    """Attach this module's commands to the top-level group."""
-    for command in (fetch, versions, lock, verify):
-        group.add_command(command)
 
 
 class _ProgressBar:
@@ -39,7 +33,7 @@ class _ProgressBar:
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
-            console=stderr,
+            console=err_console(),
             transient=True,
         )
         self._overall = self._progress.add_task(f"fetching {total} plugins", total=total)
@@ -69,7 +63,7 @@ class _ProgressBar:
 
 
 def _run_fetch(manager: PluginManager, refs: Sequence[str], *, refresh: bool) -> FetchReport:
-    if not stderr.is_terminal:
+    if not err_console().is_terminal:
         return manager.fetch_many(refs, refresh=refresh)
     bar = _ProgressBar(len(refs))
     sink: FetchProgress = bar.bytes
@@ -99,7 +93,7 @@ def _report(report: FetchReport, output: str) -> None:
     else:
         _print_plugins(report.plugins)
         for _ref, exc in report.errors:
-            stderr.print(f"error: {exc}", markup=False)
+            err_console().print(f"error: {exc}", markup=False)
     if report.errors:
         raise click.exceptions.Exit(1)
 
@@ -163,7 +157,7 @@ def lock(options: dict[str, Any]) -> None:
     with manager_from(options) as manager:
         targets = list(refs) or manager.locked_refs()
         if not targets:
-            stderr.print(f"nothing to lock: {manager.settings.lock_path} pins nothing yet")
+            err_console().print(f"nothing to lock: {manager.settings.lock_path} pins nothing yet")
             return
         _report(_run_fetch(manager, targets, refresh=upgrade), output)
 

@@ -180,7 +180,8 @@ def test_progress_bar_on_a_terminal_for_many_refs_and_large_files(
     from pluginmgr.cli import plugins
 
     terminal = io.StringIO()
-    monkeypatch.setattr(plugins, "stderr", Console(file=terminal, force_terminal=True, width=120))
+    console = Console(file=terminal, force_terminal=True, width=120)
+    monkeypatch.setattr(plugins, "err_console", lambda: console)
     (repo_root / "big.py").write_bytes(b"# padding\n" * 150_000)  # 1.5 MB
     refs = [
         WAL_PLUGIN,

@@ -338,3 +338,21 @@ def test_an_unreachable_host_is_reported(capsys: pytest.CaptureFixture[str]) -> 
     result = install(capsys, "package", "pm-gamma", "-H", "http://127.0.0.1:9")
     assert result.code == 1
     assert result.err.startswith("error: cannot reach the server at http://127.0.0.1:9")
+
+
+def test_a_local_install_loads_neither_httpx_nor_rich(plugin_dir: Path) -> None:
+    """Startup is most of a no-op install: the fetcher and rich stay unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pluginmgr.cli import main; "
+        f"status = main(['install', 'package', 'pm-gamma', '--plugin-dir', {str(plugin_dir)!r}, "
+        "'--package-manager', 'disabled']); "
+        "heavy = ('httpx', 'rich', 'pluginmgr.manager'); "
+        "print(status, sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "1 []"
