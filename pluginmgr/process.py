@@ -112,7 +112,7 @@ def check(result: ProcessResult, *, what: str, log_dir: Path | None = None) -> P
     if result.returncode == 0:
         return result
     tool = Path(result.command[0]).name
-    detail = " ".join(relevant_lines(result.output)) or "no output"
+    detail = "; ".join(relevant_lines(result.output)) or "no output"
     message = f"{what} failed ({tool} exit status {result.returncode}): {detail}"
     log_path = None
     if log_dir is not None:

@@ -1,9 +1,11 @@
-"""The README's main job: fetch, pin and verify plugins from the fixture repository, served locally.
+"""The README's main job: fetch, pin and verify plugins, then install what they declare.
 
 It starts a real HTTP server on 127.0.0.1 over ``fixtures/repo`` (laid out like
 influxdata/influxdb3_plugins) and runs the ``pluginmgr`` command line against it, showing what a
 user sees: a cold fetch, a warm start that sends no request, revalidation that downloads nothing,
-the lock file, verification, tamper detection and an offline start with the server gone.
+the lock file, verification, tamper detection and an offline start with the server gone. Then it
+installs a plugin's declared dependencies into ``<PLUGIN_DIR>/venv`` with uv, offline, from a
+wheelhouse built from ``fixtures/packages``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from pluginmgr.testing import RepoServer
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.wheels, the offline wheel builder
+GREETER = "gh:examples/greeter/greeter.py"
 REFS = [
     "gh:examples/wal_plugin/wal_plugin.py",
     "gh:influxdata/downsampler/downsampler.py",
@@ -97,7 +101,40 @@ def main() -> None:
 
         step("version history of a reference")
         pluginmgr("versions", REFS[0], *common)
+
+        with RepoServer(ROOT / "fixtures" / "repo") as server:
+            install_dependencies(Path(tmp), plugin_dir, [*common, "--plugin-repo", server.url])
     print("\ndemo finished: every step behaved as expected")
+
+
+def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None:
+    from tests.wheels import build_wheelhouse
+
+    wheelhouse = build_wheelhouse(tmp / "wheelhouse")
+    offline = ["--no-index", "--find-links", str(wheelhouse)]
+    step(f"{GREETER} declares pm-alpha>=1.0 (PEP 723): install it into PLUGIN_DIR/venv, offline")
+    pluginmgr("install", "deps", GREETER, *online, *offline)
+
+    step("again: everything is satisfied, uv is not even started")
+    pluginmgr("install", "deps", GREETER, *online, *offline)
+
+    step("the venv's python imports it")
+    venv_python = plugin_dir / "venv" / "bin" / "python"
+    code = "import pm_alpha; print(pm_alpha.greet())"
+    print(f"\n$ {venv_python} -c {shlex.quote(code)}")
+    done = subprocess.run([str(venv_python), "-c", code], capture_output=True, text=True)
+    print(done.stdout.strip() or done.stderr)
+    if done.stdout.strip() != "alpha+beta-1.0":
+        raise SystemExit("demo failed: the installed package does not import")
+
+    step("a package that does not exist: uv's reason, exit 1, the venv untouched")
+    pluginmgr(
+        "install", "package", "pm-missing", "--plugin-dir", str(plugin_dir), *offline, expect=1
+    )
+
+    step("--package-manager disabled refuses, as InfluxDB 3 does")
+    args = ["--plugin-dir", str(plugin_dir), "--package-manager", "disabled"]
+    pluginmgr("install", "package", "pm-gamma", *args, expect=1)
 
 
 if __name__ == "__main__":

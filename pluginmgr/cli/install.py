@@ -232,6 +232,8 @@ def deps(options: dict[str, Any]) -> None:
             click.echo(f"{ref} declares no dependencies")
         return
     if output != "json":
-        click.echo(f"{ref}: {len(declared.requirements)} requirements from {declared.source}")
+        count = len(declared.requirements)
+        noun = "requirement" if count == 1 else "requirements"
+        click.echo(f"{ref}: {count} {noun} from {declared.source}")
     result = env.install(list(declared.requirements), options=install_options)
     _show(result, env, output, extra=extra)

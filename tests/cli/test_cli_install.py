@@ -186,7 +186,7 @@ def test_deps_of_a_local_plugin_follow_the_precedence(
     (plugin_dir / "requirements.txt").write_text("pm-gamma\n")
     result = install(capsys, "deps", "declares.py", *offline_args)
     assert result.code == 0, result.err
-    assert result.out.splitlines()[0] == "declares.py: 1 requirements from pep723"
+    assert result.out.splitlines()[0] == "declares.py: 1 requirement from pep723"
     assert "note: declares.py: requirements.txt is ignored, pep723 takes precedence" in result.err
     assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
 
