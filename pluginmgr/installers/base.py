@@ -1,4 +1,4 @@
-"""The installer seam: create a venv for an interpreter, install requirements into it."""
+"""The installer seam: the commands that create a venv and install into it, run and checked here."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..process import ProcessResult
+from ..process import ProcessResult, check, run
 
-__all__ = ["InstallOptions", "Installer"]
+__all__ = ["Command", "InstallOptions", "InstallRequest", "Installer"]
+
+Command = list[str | Path]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +35,41 @@ class InstallOptions:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class InstallRequest:
+    """One install: into the environment of ``venv_python``, these requirements and files."""
+
+    venv_python: Path
+    requirements: Sequence[str]
+    requirement_files: Sequence[Path]
+    options: InstallOptions
+
+    def describe(self) -> str:
+        parts = [*self.requirements, *(f"-r {path}" for path in self.requirement_files)]
+        return ", ".join(parts) or "nothing"
+
+
 class Installer(ABC):
-    """Creates venvs and installs into them. Implementations must check exit statuses."""
+    """Creates venvs and installs into them; every exit status is checked (upstream ignores pip's).
+
+    Subclasses only say which commands to run.
+    """
 
     name: str
 
     @abstractmethod
-    def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
-        """Create a venv at ``venv`` (which does not exist) for the interpreter ``python``."""
+    def venv_command(self, venv: Path, python: Path) -> Command:
+        """The command that creates a venv at ``venv`` for the interpreter ``python``."""
 
     @abstractmethod
+    def install_command(self, request: InstallRequest) -> Command:
+        """The command that carries out ``request``."""
+
+    def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
+        """Create a venv at ``venv`` (which does not exist); raise `InstallError` on failure."""
+        command = self.venv_command(venv, python)
+        check(run(command), what=f"creating the plugin venv {venv}", log_dir=log_dir)
+
     def install(
         self,
         venv_python: Path,
@@ -53,3 +80,6 @@ class Installer(ABC):
         log_dir: Path | None,
     ) -> ProcessResult:
         """Install into the environment of ``venv_python``; raise `InstallError` on failure."""
+        request = InstallRequest(venv_python, requirements, requirement_files, options)
+        what = f"installing {request.describe()}"
+        return check(run(self.install_command(request)), what=what, log_dir=log_dir)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from ..process import ProcessResult, check, run
-from .base import Installer, InstallOptions
-from .uv import _describe
+from .base import Command, Installer, InstallRequest
 
 __all__ = ["PipInstaller"]
 
@@ -17,20 +14,12 @@ class PipInstaller(Installer):
 
     name = "pip"
 
-    def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
-        command: list[str | Path] = [python, "-m", "venv", venv]
-        check(run(command), what=f"creating the plugin venv {venv}", log_dir=log_dir)
+    def venv_command(self, venv: Path, python: Path) -> Command:
+        return [python, "-m", "venv", venv]
 
-    def install(
-        self,
-        venv_python: Path,
-        requirements: Sequence[str],
-        *,
-        requirement_files: Sequence[Path] = (),
-        options: InstallOptions,
-        log_dir: Path | None,
-    ) -> ProcessResult:
-        command: list[str | Path] = [venv_python, "-m", "pip", "install"]
+    def install_command(self, request: InstallRequest) -> Command:
+        options = request.options
+        command: Command = [request.venv_python, "-m", "pip", "install"]
         command += ["--disable-pip-version-check", "--no-input"]
         # pip has no offline switch: offline means no index, only --find-links
         if options.no_index or options.offline:
@@ -41,8 +30,6 @@ class PipInstaller(Installer):
             command += ["--find-links", link]
         if options.require_hashes:
             command.append("--require-hashes")
-        for path in requirement_files:
+        for path in request.requirement_files:
             command += ["-r", path]
-        command += requirements
-        what = f"installing {_describe(requirements, requirement_files)}"
-        return check(run(command), what=what, log_dir=log_dir)
+        return command + list(request.requirements)

@@ -8,12 +8,10 @@ Always ``--python``: InfluxDB 3's old uv manager relied on ``VIRTUAL_ENV`` and h
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InstallError
-from ..process import ProcessResult, check, run
-from .base import Installer, InstallOptions
+from .base import Command, Installer, InstallOptions, InstallRequest
 
 __all__ = ["UvInstaller", "find_uv"]
 
@@ -64,36 +62,13 @@ class UvInstaller(Installer):
             self._uv = find_uv()[0]
         return self._uv
 
-    def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
-        command: list[str | Path] = [
-            self.uv,
-            "venv",
-            "--quiet",
-            "--no-project",
-            "--python",
-            python,
-            venv,
-        ]
-        check(run(command), what=f"creating the plugin venv {venv}", log_dir=log_dir)
+    def venv_command(self, venv: Path, python: Path) -> Command:
+        return [self.uv, "venv", "--quiet", "--no-project", "--python", python, venv]
 
-    def install(
-        self,
-        venv_python: Path,
-        requirements: Sequence[str],
-        *,
-        requirement_files: Sequence[Path] = (),
-        options: InstallOptions,
-        log_dir: Path | None,
-    ) -> ProcessResult:
-        command: list[str | Path] = [self.uv, "pip", "install", "--python", venv_python]
+    def install_command(self, request: InstallRequest) -> Command:
+        options = request.options
+        command: Command = [self.uv, "pip", "install", "--python", request.venv_python]
         command += _source_args(options)
-        for path in requirement_files:
+        for path in request.requirement_files:
             command += ["-r", path]
-        command += ["--", *requirements] if requirements else []
-        what = f"installing {_describe(requirements, requirement_files)}"
-        return check(run(command), what=what, log_dir=log_dir)
-
-
-def _describe(requirements: Sequence[str], files: Sequence[Path]) -> str:
-    parts = [*requirements, *(f"-r {path}" for path in files)]
-    return ", ".join(parts) if parts else "nothing"
+        return command + (["--", *request.requirements] if request.requirements else [])

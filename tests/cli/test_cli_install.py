@@ -26,6 +26,7 @@ PEP723_PLUGIN = """\
 def process_writes(influxdb3_local, table_batches, args=None):
     pass
 """
+BARE_PLUGIN = "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n"
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def test_deps_of_a_local_plugin_follow_the_precedence(
 def test_deps_from_requirements_txt_alone_and_already_satisfied(
     capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
 ) -> None:
-    (plugin_dir / "plain.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    (plugin_dir / "plain.py").write_text(BARE_PLUGIN)
     (plugin_dir / "requirements.txt").write_text("pm-beta>=1.0\n")
     first = install(capsys, "deps", "plain.py", *offline_args)
     assert first.code == 0, first.err
@@ -215,7 +216,7 @@ def test_deps_from_requirements_txt_alone_and_already_satisfied(
 def test_deps_of_a_plugin_that_declares_none(
     capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
 ) -> None:
-    (plugin_dir / "bare.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    (plugin_dir / "bare.py").write_text(BARE_PLUGIN)
     result = install(capsys, "deps", "bare.py", *offline_args)
     assert result.code == 0, result.err
     assert result.out.strip() == "bare.py declares no dependencies"
@@ -256,7 +257,7 @@ def test_deps_of_a_gh_plugin_read_its_manifest_from_the_repository(
 def test_a_bad_declaration_names_the_file(
     capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
 ) -> None:
-    (plugin_dir / "broken.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    (plugin_dir / "broken.py").write_text(BARE_PLUGIN)
     (plugin_dir / "manifest.toml").write_text("[dependencies]\npython = 'pm-gamma'\n")
     result = install(capsys, "deps", "broken.py", *offline_args)
     assert result.code == 1
@@ -288,7 +289,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def install_server() -> Iterator[tuple[str, type[_Recorder]]]:
     handler = type("Handler", (_Recorder,), {"calls": [], "status": 200})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler

@@ -10,14 +10,13 @@ import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from pluginmgr.errors import INSTALL_DISABLED_MESSAGE, InstallDisabledError, InstallError
 from pluginmgr.installers import InstallOptions, UvInstaller, find_uv, get_installer
-from pluginmgr.process import ProcessResult
+from pluginmgr.installers.base import Command, InstallRequest
 from pluginmgr.venv import RECORD_NAME, PluginEnv, bundled_python, default_venv_path
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -42,23 +41,9 @@ class CountingUv(UvInstaller):
         super().__init__()
         self.installs: list[list[str]] = []
 
-    def install(
-        self,
-        venv_python: Path,
-        requirements: Sequence[str],
-        *,
-        requirement_files: Sequence[Path] = (),
-        options: InstallOptions,
-        log_dir: Path | None,
-    ) -> ProcessResult:
-        self.installs.append(list(requirements))
-        return super().install(
-            venv_python,
-            requirements,
-            requirement_files=requirement_files,
-            options=options,
-            log_dir=log_dir,
-        )
+    def install_command(self, request: InstallRequest) -> Command:
+        self.installs.append(list(request.requirements))
+        return super().install_command(request)
 
 
 @pytest.fixture
@@ -297,10 +282,12 @@ def test_a_rebuild_whose_replay_fails_still_leaves_a_working_venv(
 
 
 class BrokenCreate(UvInstaller):
-    def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
-        venv.mkdir()
-        (venv / "half-made").write_text("x")
-        raise InstallError(f"creating the plugin venv {venv} failed")
+    """uv whose venv creation leaves a half-made directory and fails."""
+
+    def venv_command(self, venv: Path, python: Path) -> Command:
+        script = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.mkdir(); "
+        script += "(p / 'half-made').write_text('x'); sys.exit(3)"
+        return [sys.executable, "-c", script, venv]
 
 
 def test_a_failed_rebuild_puts_the_old_venv_back(alpha_env: PluginEnv) -> None:
