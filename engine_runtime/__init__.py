@@ -1,10 +1,148 @@
-"""engine_runtime: the slim runtime that runs plugins (more lands with issues 4-6).
+"""engine_runtime: the slim runtime that runs plugins — store, plugin API, loader, dry runs.
 
-It imports neither `pluginmgr` nor `registry_index`: it receives paths and loaded code.
+It imports neither `pluginmgr` nor `registry_index`: it receives paths and loaded code (through
+the `PluginSource` protocol). The front door is lazy (PEP 562), so importing
+`engine_runtime.environment` does not pay for DataFusion.
 """
 
 from __future__ import annotations
 
-from .environment import activate, refresh_imports
+import importlib
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["activate", "refresh_imports"]
+if TYPE_CHECKING:
+    from .cache import CacheStore, PluginCache
+    from .dry_run import DryRunner
+    from .environment import activate, refresh_imports
+    from .errors import (
+        DatabaseNotFoundError,
+        EngineError,
+        InvalidDatabaseNameError,
+        MissingEntryPointError,
+        PluginError,
+        PluginLoadError,
+        QueryExecutionError,
+        ResponseError,
+        WriteError,
+    )
+    from .line_builder import (
+        InfluxDBError,
+        InvalidKeyError,
+        InvalidLineError,
+        InvalidMeasurementError,
+        LineBuilder,
+    )
+    from .loader import (
+        Loader,
+        LocalPluginSource,
+        PluginCode,
+        PluginSource,
+        format_plugin_exception,
+        plugin_traceback,
+    )
+    from .plugin_api import PluginApi, QueryError
+    from .responses import HttpResponse, error_response, to_http_response
+    from .store import MemoryStore, Store, WriteResult, validate_database_name
+    from .triggers import (
+        TriggerSpec,
+        TriggerSpecError,
+        format_duration,
+        next_fire_time,
+        parse_duration,
+        parse_trigger_spec,
+    )
+
+_LAZY: Final = {
+    "CacheStore": ".cache",
+    "DatabaseNotFoundError": ".errors",
+    "DryRunner": ".dry_run",
+    "EngineError": ".errors",
+    "HttpResponse": ".responses",
+    "InfluxDBError": ".line_builder",
+    "InvalidDatabaseNameError": ".errors",
+    "InvalidKeyError": ".line_builder",
+    "InvalidLineError": ".line_builder",
+    "InvalidMeasurementError": ".line_builder",
+    "LineBuilder": ".line_builder",
+    "Loader": ".loader",
+    "LocalPluginSource": ".loader",
+    "MemoryStore": ".store",
+    "MissingEntryPointError": ".errors",
+    "PluginApi": ".plugin_api",
+    "PluginCache": ".cache",
+    "PluginCode": ".loader",
+    "PluginError": ".errors",
+    "PluginLoadError": ".errors",
+    "PluginSource": ".loader",
+    "QueryError": ".plugin_api",
+    "QueryExecutionError": ".errors",
+    "ResponseError": ".errors",
+    "Store": ".store",
+    "TriggerSpec": ".triggers",
+    "TriggerSpecError": ".triggers",
+    "WriteError": ".errors",
+    "WriteResult": ".store",
+    "activate": ".environment",
+    "error_response": ".responses",
+    "format_duration": ".triggers",
+    "format_plugin_exception": ".loader",
+    "next_fire_time": ".triggers",
+    "parse_duration": ".triggers",
+    "parse_trigger_spec": ".triggers",
+    "plugin_traceback": ".loader",
+    "refresh_imports": ".environment",
+    "to_http_response": ".responses",
+    "validate_database_name": ".store",
+}
+
+__all__ = [
+    "CacheStore",
+    "DatabaseNotFoundError",
+    "DryRunner",
+    "EngineError",
+    "HttpResponse",
+    "InfluxDBError",
+    "InvalidDatabaseNameError",
+    "InvalidKeyError",
+    "InvalidLineError",
+    "InvalidMeasurementError",
+    "LineBuilder",
+    "Loader",
+    "LocalPluginSource",
+    "MemoryStore",
+    "MissingEntryPointError",
+    "PluginApi",
+    "PluginCache",
+    "PluginCode",
+    "PluginError",
+    "PluginLoadError",
+    "PluginSource",
+    "QueryError",
+    "QueryExecutionError",
+    "ResponseError",
+    "Store",
+    "TriggerSpec",
+    "TriggerSpecError",
+    "WriteError",
+    "WriteResult",
+    "activate",
+    "error_response",
+    "format_duration",
+    "format_plugin_exception",
+    "next_fire_time",
+    "parse_duration",
+    "parse_trigger_spec",
+    "plugin_traceback",
+    "refresh_imports",
+    "to_http_response",
+    "validate_database_name",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,8 @@
     ├── QueryExecutionError          SQL that does not plan or run (DataFusion's words)
     └── PluginError                  the plugin could not be loaded or called
         ├── PluginLoadError          syntax/import errors, a missing file
-        └── MissingEntryPointError   the process_* function is not there
+        ├── MissingEntryPointError   the process_* function is not there
+        └── ResponseError            a request plugin's return value is not an HTTP response
 
 `QueryError` (what a plugin sees from ``influxdb3_local.query``) is deliberately *not* in this
 tree: upstream raises a plain ``Exception`` subclass named ``QueryError`` and plugins test
@@ -29,6 +30,7 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "QueryExecutionError",
+    "ResponseError",
     "WriteError",
     "missing_entry_point_message",
 ]
@@ -98,3 +100,7 @@ class PluginLoadError(PluginError):
 
 class MissingEntryPointError(PluginError):
     """The plugin does not define the entry point its trigger calls."""
+
+
+class ResponseError(PluginError):
+    """A request plugin returned something that cannot become an HTTP response."""

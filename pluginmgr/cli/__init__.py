@@ -25,6 +25,7 @@ _COMMANDS: Final = {
     "lock": "plugins",
     "verify": "plugins",
     "install": "install",
+    "test": "plugin_test",
 }
 
 

@@ -1,0 +1,214 @@
+"""``influxdb3_local``: the object every plugin entry point receives (engine-behavior.md §5.6).
+
+Its public surface is exactly upstream's nine names — ``dir()`` minus dunders is
+``{info, warn, error, query, write, cache, write_to_db, write_sync, write_sync_to_db}`` — so
+the state lives behind one dunder slot. The behaviour the plugin library relies on:
+
+* ``info/warn/error(*args)`` join ``str(arg)`` with one space;
+* ``write``/``write_to_db`` call ``line.build()`` at once (build errors raise in the plugin) and
+  queue the line; the runner writes the queue only after the plugin returns successfully;
+* ``write_sync``/``write_sync_to_db`` write now (read-your-writes) and raise a plain
+  ``Exception`` on failure; ``no_sync`` is a required ``bool``;
+* ``query`` raises `QueryError` with upstream's words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, final
+
+from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
+from .store import validate_database_name
+
+if TYPE_CHECKING:
+    from .cache import PluginCache
+    from .store import Store
+
+__all__ = ["LogSink", "PluginApi", "QueryError", "SyncWriter", "WriteQueue", "write_queue"]
+
+#: receives (level, text) for each log call; level is INFO, WARN or ERROR
+LogSink = Callable[[str, str], None]
+#: writes (database, line protocol, no_sync) now; raises on failure
+SyncWriter = Callable[[str, str, bool], None]
+
+_INTERNAL_DB: Final = "_internal"
+
+
+class QueryError(Exception):
+    """What ``influxdb3_local.query`` raises; plugins test ``type(e).__name__ == "QueryError"``."""
+
+
+@final
+class WriteQueue:
+    """Lines queued by ``write``/``write_to_db``, per database in first-use order."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def add(self, database: str, line: str) -> None:
+        self._lines.setdefault(database, []).append(line)
+
+    def take(self) -> dict[str, list[str]]:
+        """Every queued line, emptying the queue."""
+        lines, self._lines = self._lines, {}
+        return lines
+
+    def discard(self) -> None:
+        self._lines = {}
+
+
+@final
+class _State:
+    __slots__ = ("cache", "database", "log", "queue", "store", "sweep", "sync_write")
+
+    def __init__(
+        self,
+        database: str,
+        store: Store,
+        cache: PluginCache,
+        log: LogSink,
+        sync_write: SyncWriter,
+        sweep: Callable[[], None] | None,
+    ) -> None:
+        self.database = database
+        self.store = store
+        self.cache = cache
+        self.log = log
+        self.sync_write = sync_write
+        self.sweep = sweep
+        self.queue = WriteQueue()
+
+
+def _build(line: Any) -> str:
+    built = line.build()
+    if not isinstance(built, str):
+        message = f"build() must return str, not {type(built).__name__!r}"
+        raise TypeError(message)
+    return built
+
+
+def _join(args: tuple[Any, ...]) -> str:
+    return " ".join(str(arg) for arg in args)
+
+
+class PluginApi:
+    """The ``influxdb3_local`` handle for one plugin call.
+
+    :param database: the trigger's database (the default for writes and queries).
+    :param store: where queries run.
+    :param cache: the trigger's (or test run's) cache handle.
+    :param log: receives each log line.
+    :param sync_write: performs ``write_sync*``; defaults to writing to ``store``.
+    :param sweep: runs when the plugin reads ``cache`` (the store's periodic expiry sweep).
+    """
+
+    __slots__ = ("__state__",)
+
+    def __init__(
+        self,
+        database: str,
+        *,
+        store: Store,
+        cache: PluginCache,
+        log: LogSink,
+        sync_write: SyncWriter | None = None,
+        sweep: Callable[[], None] | None = None,
+    ) -> None:
+        writer = sync_write or _store_writer(store)
+        self.__state__ = _State(database, store, cache, log, writer, sweep)
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def info(self, *args: Any) -> None:
+        self.__state__.log("INFO", _join(args))
+
+    def warn(self, *args: Any) -> None:
+        self.__state__.log("WARN", _join(args))
+
+    def error(self, *args: Any) -> None:
+        self.__state__.log("ERROR", _join(args))
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, line: Any) -> None:
+        state = self.__state__
+        state.queue.add(state.database, _build(line))
+
+    def write_to_db(self, db_name: str, line: Any) -> None:
+        self.__state__.queue.add(str(db_name), _build(line))
+
+    def write_sync(self, line: Any, no_sync: bool) -> None:
+        state = self.__state__
+        _write_now(state, state.database, line, no_sync)
+
+    def write_sync_to_db(self, db_name: str, line: Any, no_sync: bool) -> None:
+        _write_now(self.__state__, str(db_name), line, no_sync)
+
+    # -- queries and cache --------------------------------------------------------------------
+
+    def query(
+        self, query: str, args: Mapping[str, str] | None = None, database: str | None = None
+    ) -> list[dict[str, Any]]:
+        state = self.__state__
+        db = state.database if database is None else database
+        params = _check_params(args)
+        try:
+            validate_database_name(db)
+        except InvalidDatabaseNameError as exc:
+            raise QueryError(f"invalid database name provided: {exc}") from None
+        try:
+            return state.store.query(db, query, params)
+        except (QueryExecutionError, DatabaseNotFoundError) as exc:
+            raise QueryError(f"error: {exc} executing query on {db}: {query}") from None
+
+    @property
+    def cache(self) -> PluginCache:
+        state = self.__state__
+        if state.sweep is not None:
+            state.sweep()
+        return state.cache
+
+
+def write_queue(api: PluginApi) -> WriteQueue:
+    """The lines ``api``'s plugin queued with ``write``/``write_to_db``; the runner flushes them."""
+    return api.__state__.queue
+
+
+def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
+    if not isinstance(no_sync, bool):
+        message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
+        raise TypeError(message)
+    text = _build(line)
+    try:
+        validate_database_name(database)
+        if database == _INTERNAL_DB:
+            raise InvalidDatabaseNameError(f"cannot write to the {_INTERNAL_DB} database")
+        state.sync_write(database, text, no_sync)
+    except Exception as exc:
+        # upstream raises a plain Exception, which plugins catch as such
+        raise Exception(f"error writing line protocol to {database}: {exc}") from None
+
+
+def _store_writer(store: Store) -> SyncWriter:
+    def write(database: str, text: str, no_sync: bool) -> None:
+        store.write_lp(database, text, accept_partial=False)
+
+    return write
+
+
+def _check_params(args: Mapping[str, str] | None) -> dict[str, str] | None:
+    if args is None:
+        return None
+    if not isinstance(args, Mapping):
+        message = f"argument 'args': {type(args).__name__!r} object is not a dict"
+        raise TypeError(message)
+    for key, value in args.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            message = (
+                f"argument 'args': query parameters must be str, got {key!r}: "
+                f"{type(value).__name__} (pass str(value))"
+            )
+            raise TypeError(message)
+    return dict(args)

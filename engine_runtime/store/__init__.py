@@ -1,0 +1,19 @@
+"""Storage for the runtime: the `Store` seam and its in-memory DataFusion implementation."""
+
+from __future__ import annotations
+
+from engine_runtime.store.base import (
+    MAX_DATABASE_NAME_LENGTH,
+    Store,
+    WriteResult,
+    validate_database_name,
+)
+from engine_runtime.store.memory import MemoryStore
+
+__all__ = [
+    "MAX_DATABASE_NAME_LENGTH",
+    "MemoryStore",
+    "Store",
+    "WriteResult",
+    "validate_database_name",
+]

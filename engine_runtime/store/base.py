@@ -1,0 +1,97 @@
+"""The `Store` seam: what the runtime needs from a database, and the values it returns.
+
+`MemoryStore` implements it in process on DataFusion; a durable store or a remote InfluxDB 3
+backend can implement the same five methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from engine_runtime.errors import InvalidDatabaseNameError
+from engine_runtime.line_protocol import LineError
+
+__all__ = [
+    "MAX_DATABASE_NAME_LENGTH",
+    "Store",
+    "WriteResult",
+    "validate_database_name",
+]
+
+#: InfluxDB 3's limit on database name length
+MAX_DATABASE_NAME_LENGTH: Final = 64
+_NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """Outcome of `Store.write_lp`.
+
+    ``table_batches`` is upstream's WAL-trigger format (engine-behavior.md §5.2): one
+    ``{"table_name": str, "rows": [dict]}`` per table in first-seen order; each row holds only
+    the columns present in its line, tags first, then fields, then ``"time"`` (int ns).
+    """
+
+    lines_written: int
+    errors: tuple[LineError, ...] = ()
+    table_batches: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """A set of databases that accepts line protocol and answers SQL."""
+
+    def write_lp(
+        self,
+        database: str,
+        text: str,
+        *,
+        precision: str = "ns",
+        accept_partial: bool = True,
+        default_time_ns: int | None = None,
+    ) -> WriteResult:
+        """Write line protocol; raises WriteError when nothing (or, strict, not all) is valid."""
+        ...
+
+    def query(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run SQL with ``$name`` parameters; rows as dicts in result column order."""
+        ...
+
+    def databases(self) -> list[str]:
+        """Names of existing databases, sorted."""
+        ...
+
+    def create_database(self, name: str) -> None:
+        """Create ``name`` (no-op when it exists); raises InvalidDatabaseNameError."""
+        ...
+
+    def tables(self, database: str) -> list[str]:
+        """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
+        ...
+
+    def copy(self) -> Store:
+        """An independent snapshot: writes to either side are invisible to the other (dry runs)."""
+        ...
+
+
+def validate_database_name(name: str) -> None:
+    """Raise InvalidDatabaseNameError unless ``name`` is a valid InfluxDB 3 database name.
+
+    Valid: 1 to 64 characters, each an ASCII letter, digit, ``_``, ``-`` or ``/``.
+    """
+    if not name:
+        msg = "invalid database name: the name is empty"
+        raise InvalidDatabaseNameError(msg)
+    if len(name) > MAX_DATABASE_NAME_LENGTH:
+        msg = f"invalid database name: {name} is longer than {MAX_DATABASE_NAME_LENGTH} characters"
+        raise InvalidDatabaseNameError(msg)
+    for char in name:
+        if char not in _NAME_CHARS:
+            msg = (
+                f"invalid database name: {name} contains invalid character {char!r}; "
+                "use ASCII letters, digits, '_', '-' or '/'"
+            )
+            raise InvalidDatabaseNameError(msg)

@@ -1,0 +1,234 @@
+"""`MemoryStore`: the `Store` in process, on Apache DataFusion and pyarrow.
+
+Tables live per database as Arrow data: tags are ``Dictionary(Int32, Utf8)``, fields Int64,
+UInt64, Float64, Boolean or Utf8, and ``time`` is ``Timestamp(ns)``. ``SELECT *`` returns tags
+sorted by name, then fields sorted by name, then ``time``. A column's type is fixed by its first
+write. Rows with the same tag set and time are upserted, lazily at query time.
+
+Each database has its own DataFusion context (default catalog ``public``, schema ``iox``,
+information_schema on) whose table registrations are refreshed when a table changed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+from datafusion import SessionConfig, SessionContext, SQLOptions
+
+from engine_runtime.errors import DatabaseNotFoundError, QueryExecutionError, WriteError
+from engine_runtime.line_protocol import LineError, ParsedLine, parse_lines
+from engine_runtime.store._convert import batches_to_rows
+from engine_runtime.store._schema import check_lines, table_batches
+from engine_runtime.store._table import TableData, chunk_from_lines
+from engine_runtime.store.base import WriteResult, validate_database_name
+
+__all__ = ["MemoryStore"]
+
+_PARTITIONS: Final = max(1, os.cpu_count() or 1)
+_BATCH_ROWS: Final = 65_536
+_STAGING: Final = "staging"
+# Plugins may only read: no CREATE/INSERT/SET in a shared context.
+_SQL_OPTIONS: Final = (
+    SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+)
+
+
+class _Database:
+    """Tables of one database and the DataFusion context that serves them."""
+
+    __slots__ = ("context", "registered", "tables")
+
+    def __init__(self, tables: dict[str, TableData] | None = None) -> None:
+        self.tables: dict[str, TableData] = tables or {}
+        self.context: SessionContext | None = None
+        #: table name -> `TableData.version` registered in `context`
+        self.registered: dict[str, int] = {}
+
+
+def _new_context() -> SessionContext:
+    config = (
+        SessionConfig()
+        .with_default_catalog_and_schema("public", "iox")
+        .with_information_schema(True)
+        .with_target_partitions(_PARTITIONS)
+    )
+    return SessionContext(config)
+
+
+def _clean_error(exc: Exception) -> str:
+    text = str(exc)
+    while text.startswith("DataFusion error: "):
+        text = text.removeprefix("DataFusion error: ")
+    return text
+
+
+class MemoryStore:
+    """An in-memory, thread-safe `Store`; databases are created on first write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._databases: dict[str, _Database] = {}
+        self._staging = SessionContext()
+
+    def copy(self) -> MemoryStore:
+        """An independent clone (cheap: Arrow data is immutable and shared)."""
+        clone = MemoryStore()
+        with self._lock:
+            for name, db in self._databases.items():
+                tables = {table: data.copy() for table, data in db.tables.items()}
+                clone._databases[name] = _Database(tables)
+        return clone
+
+    def databases(self) -> list[str]:
+        """Names of existing databases, sorted."""
+        with self._lock:
+            return sorted(self._databases)
+
+    def create_database(self, name: str) -> None:
+        """Create ``name``; a no-op when it exists. Raises InvalidDatabaseNameError."""
+        validate_database_name(name)
+        with self._lock:
+            self._databases.setdefault(name, _Database())
+
+    def tables(self, database: str) -> list[str]:
+        """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
+        with self._lock:
+            return sorted(self._database(database).tables)
+
+    def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
+        """Every problem with ``text`` (syntax, types against the current schema); no write."""
+        validate_database_name(database)
+        lines, errors = parse_lines(text, precision=precision, default_time_ns=0)
+        with self._lock:
+            db = self._databases.get(database)
+            _, _, type_errors = check_lines(lines, db.tables if db else {})
+        return _merge_errors(text, errors, type_errors)
+
+    def write_lp(
+        self,
+        database: str,
+        text: str,
+        *,
+        precision: str = "ns",
+        accept_partial: bool = True,
+        default_time_ns: int | None = None,
+    ) -> WriteResult:
+        """Write line protocol to ``database``.
+
+        Bad lines are skipped when ``accept_partial`` (and reported in ``errors``); otherwise
+        any bad line rejects the whole write. Raises WriteError when nothing was written
+        because of errors, with every line's message in ``.errors``.
+        """
+        validate_database_name(database)
+        lines, errors = parse_lines(text, precision=precision, default_time_ns=default_time_ns)
+        with self._lock:
+            db = self._databases.get(database)
+            by_table, kinds, type_errors = check_lines(lines, db.tables if db else {})
+            all_errors = _merge_errors(text, errors, type_errors)
+            if all_errors and (not accept_partial or not by_table):
+                raise _write_error(database, all_errors)
+            if by_table:
+                db = self._databases.setdefault(database, _Database())
+                self._append(db, by_table, kinds)
+        written = sum(len(group) for group in by_table.values())
+        return WriteResult(written, tuple(all_errors), table_batches(by_table))
+
+    @staticmethod
+    def _append(
+        db: _Database, by_table: dict[str, list[ParsedLine]], kinds: dict[str, dict[str, str]]
+    ) -> None:
+        for table, table_lines in by_table.items():
+            data = db.tables.get(table)
+            if data is None:
+                data = db.tables[table] = TableData()
+            data.append(chunk_from_lines(table_lines), kinds.get(table, {}))
+
+    def query(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run ``sql`` on ``database`` with ``$name`` string parameters.
+
+        Raises DatabaseNotFoundError, or QueryExecutionError with DataFusion's message as
+        InfluxDB 3 shows it (``error while planning query: ...``).
+        """
+        validate_database_name(database)
+        with self._lock:
+            context = self._context(self._database(database))
+        values = dict(params) if params else None
+        try:
+            frame = context.sql_with_options(sql, _SQL_OPTIONS, param_values=values)
+            frame.optimized_logical_plan()  # type coercion and optimiser errors are planning too
+        except Exception as exc:
+            msg = f"error while planning query: {_clean_error(exc)}"
+            raise QueryExecutionError(msg) from exc
+        try:
+            batches = frame.collect()
+        except Exception as exc:
+            msg = f"error while executing query: {_clean_error(exc)}"
+            raise QueryExecutionError(msg) from exc
+        return batches_to_rows(batches)
+
+    def _database(self, name: str) -> _Database:
+        db = self._databases.get(name)
+        if db is None:
+            msg = f"database not found: {name}"
+            raise DatabaseNotFoundError(msg)
+        return db
+
+    def _context(self, db: _Database) -> SessionContext:
+        """The database's context, with changed tables re-registered (caller holds the lock)."""
+        if db.context is None:
+            db.context = _new_context()
+            db.registered = {}
+        schema = db.context.catalog("public").schema("iox")
+        for name, data in db.tables.items():
+            if db.registered.get(name) == data.version:
+                continue
+            provider = self._provider(data.arrow())
+            if name in db.registered:
+                schema.deregister_table(name)
+            # The schema API takes the name verbatim: "_system.x" is not split into schema.table.
+            schema.register_table(name, provider)
+            db.registered[name] = data.version
+        return db.context
+
+    def _provider(self, table: pa.Table) -> Any:
+        """A DataFusion MemTable over ``table``, split into one partition per core."""
+        batches = table.to_batches(max_chunksize=_BATCH_ROWS)
+        partitions: list[list[pa.RecordBatch]] = [[] for _ in range(_PARTITIONS)]
+        for index, batch in enumerate(batches):
+            partitions[index % _PARTITIONS].append(batch)
+        partitions = [part for part in partitions if part] or [[]]
+        if not partitions[0]:
+            partitions = [[pa.RecordBatch.from_pylist([], schema=table.schema)]]
+        self._staging.register_record_batches(_STAGING, partitions)
+        provider = self._staging.table_provider(_STAGING)
+        self._staging.deregister_table(_STAGING)
+        return provider
+
+
+def _merge_errors(
+    text: str, parse_errors: list[LineError], type_errors: list[tuple[ParsedLine, str]]
+) -> list[LineError]:
+    if not type_errors:
+        return parse_errors
+    raw = text.split("\n")
+    merged = list(parse_errors)
+    for line, message in type_errors:
+        number = line.line_number
+        merged.append(
+            LineError(number, raw[number - 1].rstrip("\r"), f"{message} on line {number}")
+        )
+    merged.sort(key=lambda error: error.line_number)
+    return merged
+
+
+def _write_error(database: str, errors: list[LineError]) -> WriteError:
+    shown = "; ".join(str(error) for error in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    msg = f"write to database {database} rejected: {shown}{more}"
+    return WriteError(msg, errors=[str(error) for error in errors])

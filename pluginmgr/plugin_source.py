@@ -1,0 +1,48 @@
+"""The bridge from the resolver to the runtime: any reference becomes `engine_runtime` code.
+
+`FetchedPluginSource` implements the runtime's ``PluginSource`` protocol over
+`PluginManager.fetch`, so ``gh:``, ``git+`` and local references load the same way: fetched (or
+answered from the lock and store), verified, then handed over as a ``PluginCode`` whose version
+is the content hash. Loading again when nothing changed costs a lock-file read and no network.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+from engine_runtime import PluginCode
+
+if TYPE_CHECKING:
+    from .manager import FetchedPlugin, PluginManager
+
+__all__ = ["FetchedPluginSource", "plugin_code"]
+
+
+def plugin_code(plugin: FetchedPlugin) -> PluginCode:
+    """The runtime's view of fetched content: a single file's text, or a package directory."""
+    if plugin.kind == "directory":
+        return PluginCode(
+            name=plugin.ref, kind="directory", path=plugin.path, source=None, version=plugin.sha256
+        )
+    text = plugin.path.read_text(encoding="utf-8")
+    # a local file keeps its path (tracebacks name it); fetched ones are named by reference
+    path = plugin.path if plugin.origin == "local" else None
+    return PluginCode(name=plugin.ref, kind="file", path=path, source=text, version=plugin.sha256)
+
+
+@final
+class FetchedPluginSource:
+    """Loads ``ref`` through ``manager`` on every call; re-reads content only when it changed."""
+
+    __slots__ = ("_code", "manager", "ref")
+
+    def __init__(self, manager: PluginManager, ref: str) -> None:
+        self.manager = manager
+        self.ref = ref
+        self._code: PluginCode | None = None
+
+    def load(self) -> PluginCode:
+        plugin = self.manager.fetch(self.ref)
+        if self._code is None or self._code.version != plugin.sha256:
+            self._code = plugin_code(plugin)
+        return self._code

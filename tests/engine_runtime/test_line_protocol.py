@@ -1,0 +1,284 @@
+"""Line protocol parser: every spec rule, every error, and a round-trip property."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine_runtime.line_protocol import LineError, ParsedLine, parse_lines, precision_factor
+
+
+def one(text: str, **kwargs: object) -> ParsedLine:
+    lines, errors = parse_lines(text, default_time_ns=42, **kwargs)  # type: ignore[arg-type]
+    assert errors == []
+    assert len(lines) == 1
+    return lines[0]
+
+
+def error(text: str) -> LineError:
+    lines, errors = parse_lines(text, default_time_ns=42)
+    assert lines == []
+    assert len(errors) == 1
+    return errors[0]
+
+
+def test_simple_line() -> None:
+    line = one("cpu,host=A,region=west usage=1i,system=23.2 100")
+    assert line == ParsedLine(
+        "cpu",
+        (("host", "A"), ("region", "west")),
+        {"usage": ("i64", 1), "system": ("f64", 23.2)},
+        100,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12i", ("i64", 12)),
+        ("-12i", ("i64", -12)),
+        ("9223372036854775807i", ("i64", 2**63 - 1)),
+        ("-9223372036854775808i", ("i64", -(2**63))),
+        ("12u", ("u64", 12)),
+        ("18446744073709551615u", ("u64", 2**64 - 1)),
+        ("1", ("f64", 1.0)),
+        ("1.5", ("f64", 1.5)),
+        ("-1e3", ("f64", -1000.0)),
+        ("1.", ("f64", 1.0)),
+        (".5", ("f64", 0.5)),
+        ("1E-2", ("f64", 0.01)),
+        ('"hi there, a=b"', ("string", "hi there, a=b")),
+        ('""', ("string", "")),
+        (r'"say \"x\" \\ y"', ("string", 'say "x" \\ y')),
+        (r'"a\b"', ("string", "a\\b")),
+    ],
+)
+def test_field_values(value: str, expected: tuple[str, object]) -> None:
+    assert one(f"m f={value}").fields == {"f": expected}
+
+
+@pytest.mark.parametrize("text", ["t", "T", "true", "True", "TRUE"])
+def test_true(text: str) -> None:
+    assert one(f"m f={text}").fields == {"f": ("bool", True)}
+
+
+@pytest.mark.parametrize("text", ["f", "F", "false", "False", "FALSE"])
+def test_false(text: str) -> None:
+    assert one(f"m f={text}").fields == {"f": ("bool", False)}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1x",
+        "abc",
+        "tRUE",
+        "1.2i",
+        "-1u",
+        "18446744073709551616u",
+        "9223372036854775808i",
+        "nan",
+        "inf",
+        "1_0",
+        "+1",
+        "",
+        "--1",
+        '"unterminated',
+        '"a"b',
+    ],
+)
+def test_invalid_field_value(value: str) -> None:
+    err = error(f"m,t=1 x={value} 5")
+    assert "field 'x'" in err.message
+    assert "on line 1" in err.message
+
+
+def test_invalid_field_value_message_names_line() -> None:
+    _, errors = parse_lines("m a=1\nm a=2\nm x=zz", default_time_ns=0)
+    assert [e.message for e in errors] == [
+        "invalid field value in line protocol for field 'x' on line 3"
+    ]
+    assert str(errors[0]) == (
+        "error parsing line 3 (1-based): "
+        "invalid field value in line protocol for field 'x' on line 3"
+    )
+    assert errors[0].line == "m x=zz"
+    assert errors[0].line_number == 3
+
+
+def test_escapes() -> None:
+    line = one(r'my\ m\,x,t\ k\=1=v\,a\ l\=\\ f\ 1\,=1i,s="q\"" 7')
+    assert line.measurement == "my m,x"
+    assert line.tags == (("t k=1", "v,a l=\\"),)
+    assert line.fields == {"f 1,": ("i64", 1), "s": ("string", 'q"')}
+    assert line.time_ns == 7
+
+
+def test_measurement_backslash_is_literal() -> None:
+    assert one(r"a\b f=1").measurement == "a\\b"
+    assert one(r"a\\,t=1 f=1").measurement == "a\\,t=1"  # builder wrote measurement "a\,t=1"
+
+
+def test_string_field_may_hold_separators() -> None:
+    assert one('m s="a b,c=d" 1').fields == {"s": ("string", "a b,c=d")}
+
+
+def test_missing_timestamp_uses_default() -> None:
+    assert one("m f=1").time_ns == 42
+
+
+@pytest.mark.parametrize(
+    ("precision", "expected"),
+    [
+        ("ns", 5),
+        ("nanosecond", 5),
+        ("auto", 5),
+        ("us", 5_000),
+        ("microsecond", 5_000),
+        ("ms", 5_000_000),
+        ("millisecond", 5_000_000),
+        ("s", 5_000_000_000),
+        ("second", 5_000_000_000),
+    ],
+)
+def test_precision(precision: str, expected: int) -> None:
+    assert one("m f=1 5", precision=precision).time_ns == expected
+
+
+def test_default_time_is_not_scaled() -> None:
+    assert one("m f=1", precision="s").time_ns == 42
+
+
+def test_unknown_precision() -> None:
+    with pytest.raises(ValueError, match="invalid precision"):
+        precision_factor("minutes")
+
+
+def test_negative_timestamp() -> None:
+    assert one("m f=1 -5").time_ns == -5
+
+
+def test_default_time_now() -> None:
+    lines, _ = parse_lines("m f=1")
+    assert lines[0].time_ns > 1_600_000_000 * 10**9
+
+
+def test_blank_comments_and_crlf() -> None:
+    lines, errors = parse_lines(
+        "# c\r\n\r\n  \nm f=1 1\r\n   # indented\nm f=2 2\n", default_time_ns=0
+    )
+    assert errors == []
+    assert [(line.time_ns, line.line_number) for line in lines] == [(1, 4), (2, 6)]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("cpu", "missing fields"),
+        ("cpu,host=a", "missing fields"),
+        ("cpu,host=a ", "missing fields"),
+        ("cpu f=1,f=2", "duplicate field 'f'"),
+        (r'cpu f=1,f="x"', "duplicate field 'f'"),
+        ("cpu,a=1,a=2 f=1", "duplicate tag 'a'"),
+        ("cpu f=1 12x", "invalid timestamp"),
+        ("cpu f=1 1.5", "invalid timestamp"),
+        ("cpu f=1 99999999999999999999", "invalid timestamp"),
+        ("cpu f=1 1 2", "invalid timestamp"),
+        (",t=1 f=1", "missing measurement"),
+        ("cpu,t f=1", "invalid tag"),
+        ("cpu,t= f=1", "invalid tag"),
+        ("cpu,=v f=1", "invalid tag"),
+        ("cpu f", "invalid field"),
+        ("cpu =1", "invalid field"),
+        ("cpu,a=1 a=1", "both a tag and a field"),
+        ("cpu time=1", "'time' cannot be used"),
+        ("cpu,time=x f=1", "'time' cannot be used"),
+    ],
+)
+def test_errors(text: str, fragment: str) -> None:
+    assert fragment in error(text).message
+
+
+def test_good_lines_survive_bad_ones() -> None:
+    lines, errors = parse_lines("a f=1 1\nbad\nc f=3 3", default_time_ns=0)
+    assert [line.measurement for line in lines] == ["a", "c"]
+    assert [e.line_number for e in errors] == [2]
+
+
+def test_odd_spacing_takes_slow_path() -> None:
+    line = one("m,t=1  f=1   5  ")
+    assert (line.tags, line.fields, line.time_ns) == ((("t", "1"),), {"f": ("f64", 1.0)}, 5)
+
+
+# --- round trip against a serializer with LineBuilder's escaping rules ---------------------
+
+
+def _escape_measurement(text: str) -> str:
+    return text.replace(",", "\\,").replace(" ", "\\ ")
+
+
+def _escape_key(text: str) -> str:
+    text = text.replace("\\", "\\\\")
+    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _render(kind: str, value: object) -> str:
+    if kind == "i64":
+        return f"{value}i"
+    if kind == "u64":
+        return f"{value}u"
+    if kind == "bool":
+        return "t" if value else "f"
+    if kind == "string":
+        assert isinstance(value, str)
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    assert isinstance(value, float)
+    return f"{int(value)}.0" if value.is_integer() else repr(value)
+
+
+_ALPHABET = st.sampled_from(list("ab_xZ9 ,=\\\"'é-."))
+_names = st.text(_ALPHABET, min_size=1, max_size=6)
+_measurements = _names.filter(lambda s: s[0] != "#" and not s.endswith("\\"))
+_values = st.one_of(
+    st.tuples(st.just("i64"), st.integers(-(2**63), 2**63 - 1)),
+    st.tuples(st.just("u64"), st.integers(0, 2**64 - 1)),
+    st.tuples(st.just("f64"), st.floats(allow_nan=False, allow_infinity=False)),
+    st.tuples(st.just("bool"), st.booleans()),
+    st.tuples(st.just("string"), st.text(_ALPHABET, max_size=8)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    measurement=_measurements,
+    tags=st.dictionaries(_names, _names, max_size=3),
+    fields=st.dictionaries(_names, _values, min_size=1, max_size=4),
+    timestamp=st.one_of(st.none(), st.integers(-(2**62), 2**62)),
+)
+def test_round_trip(
+    measurement: str,
+    tags: dict[str, str],
+    fields: dict[str, tuple[str, object]],
+    timestamp: int | None,
+) -> None:
+    fields = {k: v for k, v in fields.items() if k not in tags and k != "time"}
+    tags = {k: v for k, v in tags.items() if k != "time"}
+    if not fields:
+        return
+    text = _escape_measurement(measurement)
+    text += "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in tags.items())
+    text += " " + ",".join(f"{_escape_key(k)}={_render(*v)}" for k, v in fields.items())
+    if timestamp is not None:
+        text += f" {timestamp}"
+    line = one(text)
+    assert line.measurement == measurement
+    assert dict(line.tags) == tags
+    assert line.time_ns == (42 if timestamp is None else timestamp)
+    assert line.fields.keys() == fields.keys()
+    for key, (kind, value) in fields.items():
+        got_kind, got = line.fields[key]
+        assert got_kind == kind
+        assert got == value
+        assert type(got) is type(value)
