@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine_runtime import CacheStore, DryRunner, MemoryStore, PluginCode
+from engine_runtime import CacheStore, DryRunner, LocalPluginSource, MemoryStore, PluginCode
 
 LP = "cpu,host=A,region=west usage=1i,system=23.2 100\nmem,host=B user=43.1 120"
 
@@ -16,8 +18,8 @@ LP = "cpu,host=A,region=west usage=1i,system=23.2 100\nmem,host=B user=43.1 120"
 class InlineSource:
     """A single-file plugin held in memory."""
 
-    def __init__(self, code: str, name: str = "inline.py") -> None:
-        source = textwrap.dedent(code)
+    def __init__(self, code: str, name: str = "inline.py", *, dedent: bool = True) -> None:
+        source = textwrap.dedent(code) if dedent else code
         digest = hashlib.sha256(source.encode()).hexdigest()
         self.code = PluginCode(name=name, kind="file", path=None, source=source, version=digest)
 
@@ -272,3 +274,161 @@ def test_runs_share_the_cache_store_and_its_test_default_ttl() -> None:
     assert plugin_lines(runner.wal(get, "db", LP)) == ["INFO: v"]
     now[0] = 1801.0  # test caches default to a 30-minute ttl
     assert plugin_lines(runner.wal(get, "db", LP)) == ["INFO: None"]
+
+
+# -- upstream's influxdb3/tests/cli/mod.rs dry-run cases, with their plugin code and strings --
+
+UPSTREAM_WAL_ERRORS = [
+    (
+        "\n        lkjasdf9823\n        jjjjj / sss",
+        "IndentationError: unexpected indent (<string>, line 2)",
+    ),
+    (
+        "\ndef not_process_writes(influxdb3_local, table_batches, args=None):\n"
+        '    influxdb3_local.info("done")',
+        "the process_writes function is not present in the plugin. Should be defined as: "
+        "process_writes(influxdb3_local, table_batches, args=None)",
+    ),
+    (
+        '\ndef process_writes(influxdb3_local, table_batches):\n    influxdb3_local.info("done")\n',
+        "TypeError: process_writes() takes 2 positional arguments but 3 were given",
+    ),
+    (
+        '\ndef process_writes(influxdb3_local, args=None):\n    influxdb3_local.info("done")\n',
+        "TypeError: process_writes() takes from 1 to 2 positional arguments but 3 were given",
+    ),
+    (
+        '\ndef process_writes(table_batches, args=None):\n    influxdb3_local.info("done")\n',
+        "TypeError: process_writes() takes from 1 to 2 positional arguments but 3 were given",
+    ),
+    (
+        "\ndef process_writes(influxdb3_local, table_batches, args=None):\n"
+        '    line = LineBuilder("some_table")\n    influxdb3_local.write(line)\n',
+        "InvalidLineError: At least one field is required: some_table",
+    ),
+    (
+        "\ndef process_writes(influxdb3_local, table_batches, args=None):\n"
+        '    influxdb3_local.query("SELECT foo FROM not_here")\n',
+        "QueryError: error: error while planning query: Error during planning: table "
+        "'public.iox.not_here' not found executing query on foo: SELECT foo FROM not_here",
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "error"), UPSTREAM_WAL_ERRORS)
+def test_upstream_wal_plugin_errors(runner: DryRunner, code: str, error: str) -> None:
+    runner.seed(
+        "foo", "cpu,host=s1,region=us-east usage=0.9\ncpu,host=s2,region=us-east usage=0.89"
+    )
+    lp = "test_input,tag1=tag1_value,tag2=tag2_value field1=1i 500"
+    # upstream writes the code with writeln!, so the file ends with a newline
+    report = runner.wal(
+        InlineSource(code + "\n", dedent=False),
+        "foo",
+        lp,
+        args={"arg1": "arg1_value", "host": "s2"},
+    )
+    assert report["errors"] == [f"error executing plugin: {error}"]
+
+
+def test_upstream_tag_query_behavior(runner: DryRunner) -> None:
+    runner.seed(
+        "foo",
+        "foo,tag1=bar,tag2=blep val1=5,val2=99\nfoo,tag1=bar,tag2=blep val1=10,val2=99\n"
+        "foo,tag1=bar,tag2=blep val1=10,val2=199\nfoo,tag1=bar,tag2=mlem val1=10,val2=199\n"
+        "foo,tag1=bar,tag2=mloem val1=5,val2=199",
+    )
+    report = schedule_in(
+        runner,
+        "foo",
+        """
+        def process_scheduled_call(influxdb3_local, time, args=None):
+            influxdb3_local.query("SELECT val1,val2,tag1 FROM foo")
+            influxdb3_local.info("successfully queried")
+        """,
+    )
+    assert report["errors"] == []
+    assert plugin_lines(report) == ["INFO: successfully queried"]
+
+
+def test_upstream_schedule_plugin_with_strftime(runner: DryRunner) -> None:
+    report = schedule_in(
+        runner,
+        "foo",
+        """
+        import datetime
+        def process_scheduled_call(influxdb3_local, schedule_time, args=None):
+            timestamp = datetime.datetime.now().strftime('%Y%m%d%H%M%S')
+            influxdb3_local.info(f"Current timestamp: {timestamp}")
+            influxdb3_local.info(f"args are {args}")
+            influxdb3_local.info("Successfully called")
+        """,
+        schedule="*/5 * * * * *",
+        args={"region": "us-east"},
+    )
+    assert "T" in report["trigger_time"]
+    lines = plugin_lines(report)
+    assert len(lines) == 3 and lines[0].startswith("INFO: Current timestamp:")
+    assert lines[1:] == ["INFO: args are {'region': 'us-east'}", "INFO: Successfully called"]
+    assert (report["database_writes"], report["errors"]) == ({}, [])
+
+
+def schedule_in(runner: DryRunner, database: str, code: str, **kwargs: Any) -> dict[str, Any]:
+    return runner.schedule(InlineSource(code), database, **kwargs)
+
+
+UPSTREAM_REQUEST_PLUGIN = """
+import json
+
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    for k, v in query_parameters.items():
+        influxdb3_local.info(f"query_parameters: {k}={v}")
+    for k, v in request_headers.items():
+        influxdb3_local.info(f"request_headers: {k}={v}")
+
+    request_data = json.loads(request_body)
+
+    influxdb3_local.info("parsed JSON request body:", request_data)
+
+    # write the data to the database
+    line = LineBuilder("request_data").tag("tag1", "tag1_value").int64_field("field1", 1)
+    # get a string of the line to return as the body
+    line_str = line.build()
+
+    influxdb3_local.write(line)
+
+    return {"status": "ok", "line": line_str}
+"""
+
+
+def test_upstream_request_plugin_and_hot_reload(runner: DryRunner, tmp_path: Path) -> None:
+    plugin = tmp_path / "request_plugin.py"
+    plugin.write_text(UPSTREAM_REQUEST_PLUGIN)
+    source = LocalPluginSource(tmp_path, "request_plugin.py")
+    headers = [("Content-Type", "application/json"), ("Authorization", "Bearer t")]
+    report = runner.request(
+        source,
+        "foo",
+        query_string="q1=whatevs",
+        headers=headers,
+        body=b'{"hello": "world"}',
+        args={"test_arg": "hello"},
+    )
+    assert (report["status"], report["headers"]) == (200, {"Content-Type": "application/json"})
+    assert json.loads(report["body"]) == {
+        "status": "ok",
+        "line": "request_data,tag1=tag1_value field1=1i",
+    }
+    assert plugin_lines(report) == [
+        "INFO: query_parameters: q1=whatevs",
+        "INFO: request_headers: content-type=application/json",
+        "INFO: parsed JSON request body: {'hello': 'world'}",
+    ]
+    assert report["database_writes"] == {"foo": ["request_data,tag1=tag1_value field1=1i"]}
+
+    plugin.write_text(
+        "def process_request(influxdb3_local, query_parameters, request_headers, request_body,"
+        ' args=None):\n    return {"status": "updated"}\n'
+    )
+    report = runner.request(source, "foo", query_string="q1=whatevs", body=b"{}")
+    assert json.loads(report["body"]) == {"status": "updated"}
