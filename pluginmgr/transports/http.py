@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..errors import NETWORK_MESSAGE, NetworkError
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
+
+if TYPE_CHECKING:
+    import httpx  # imported when the first request is made: ~90 ms a local run never pays
 
 __all__ = ["HTTPTransport"]
 
@@ -27,6 +29,8 @@ _USER_AGENT = "pluginmgr/0.1 (+https://github.com/influxdata/influxdb3_plugins)"
 @contextmanager
 def _map_httpx_errors(url: str, read_timeout: float) -> Iterator[None]:
     """Turn each httpx exception into the most specific `NetworkError`, chained ``from`` it."""
+    import httpx
+
     try:
         yield
     except httpx.TooManyRedirects as exc:
@@ -53,6 +57,8 @@ def _map_httpx_errors(url: str, read_timeout: float) -> Iterator[None]:
 
 
 def _retryable(exc: NetworkError) -> bool:
+    import httpx
+
     cause = exc.__cause__
     return not isinstance(
         cause, httpx.TooManyRedirects | httpx.UnsupportedProtocol | httpx.InvalidURL
@@ -76,7 +82,7 @@ class HTTPTransport(Transport):
         ca_bundle: Path | None = None,
         max_redirects: int = 5,
     ) -> None:
-        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._connect_timeout = connect_timeout
         self._ca_bundle = ca_bundle
         self._max_redirects = max_redirects
         self._client: httpx.Client | None = None
@@ -102,13 +108,15 @@ class HTTPTransport(Transport):
             attempt += 1
 
     def _get_client(self) -> httpx.Client:
+        import httpx
+
         with self._client_lock:
             if self._client is None:
                 verify: ssl.SSLContext | bool = True
                 if self._ca_bundle is not None:
                     verify = ssl.create_default_context(cafile=str(self._ca_bundle))
                 self._client = httpx.Client(
-                    timeout=self._timeout,
+                    timeout=httpx.Timeout(self._read_timeout, connect=self._connect_timeout),
                     follow_redirects=True,
                     max_redirects=self._max_redirects,
                     verify=verify,
