@@ -7,6 +7,7 @@ The plugin may be any reference the resolver accepts (local, ``gh:``, ``git+``);
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -104,9 +105,11 @@ def _run(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
         runner = DryRunner(plugin_dir=plugin_dir, site_packages=site_packages)
         if seed:
             _seed(runner, database, Path(seed))
-        report = runner.run(
-            trigger, source, database, args=arguments, cache_name=cache_name, **kwargs
-        )
+        # the plugin's print() goes to stderr: stdout carries the JSON report only
+        with contextlib.redirect_stdout(sys.stderr):
+            report = runner.run(
+                trigger, source, database, args=arguments, cache_name=cache_name, **kwargs
+            )
     return _emit(report)
 
 

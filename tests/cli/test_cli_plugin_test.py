@@ -431,3 +431,18 @@ def test_request_plugin_errors_answer_500(
     assert json.loads(report["body"]) == {"error": message}
     assert report["database_writes"] == {}  # queued writes are flushed only on success
     assert report["log_lines"][0] == "INFO: starting execution of request plugin."
+
+
+def test_plugin_print_goes_to_stderr_not_into_the_report(
+    capsys: pytest.CaptureFixture[str], plugins: Path
+) -> None:
+    (plugins / "printer.py").write_text(
+        "def process_writes(influxdb3_local, table_batches, args=None):\n"
+        "    print('hello from the plugin')\n"
+    )
+    result, report = run_test(
+        capsys, plugins, "wal_plugin", "printer.py", "-d", "db", "--lp", "c v=1i"
+    )
+    assert result.code == 0
+    assert report["errors"] == []  # stdout parsed as JSON
+    assert "hello from the plugin" in result.err
