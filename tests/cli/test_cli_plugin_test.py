@@ -446,3 +446,27 @@ def test_plugin_print_goes_to_stderr_not_into_the_report(
     assert result.code == 0
     assert report["errors"] == []  # stdout parsed as JSON
     assert "hello from the plugin" in result.err
+
+
+def test_bad_seed_header_and_missing_database(
+    capsys: pytest.CaptureFixture[str], plugins: Path, tmp_path: Path
+) -> None:
+    seed = tmp_path / "seed.lp"
+    seed.write_text("cpu v=1i 1\ncpu v=oops 2\n", encoding="utf-8")
+    result, _ = run_test(
+        capsys, plugins, "wal_plugin", "wal_rows.py", "-d", "db", "--lp", "c v=1i",
+        "--seed-lp", str(seed),
+    )  # fmt: skip
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith(f"error: --seed-lp {seed} was not written: ")
+    assert "line 2" in result.err and "nothing was written" in result.err
+
+    result, _ = run_test(
+        capsys, plugins, "request_plugin", "request_returns.py", "-d", "db", "--header", "nocolon"
+    )
+    assert result.code == 1
+    assert "invalid --header 'nocolon': use NAME:VALUE" in result.err
+
+    result, _ = run_test(capsys, plugins, "schedule_plugin", "schedule_report.py")
+    assert result.code == 2
+    assert "Missing option '-d' / '--database'" in result.err
