@@ -62,7 +62,8 @@ def _values(column: pa.ChunkedArray) -> list[Any]:
         as_ns = column.cast(pa.timestamp("ns", kind.tz))
         return as_ns.cast(pa.int64()).to_pylist()  # type: ignore[no-any-return]
     if pat.is_dictionary(kind) and kind.value_type in _NATIVE[4:]:
-        return column.to_pylist()  # type: ignore[no-any-return]
+        # decoding first is ~100x faster than to_pylist on the dictionary array (tags)
+        return column.cast(kind.value_type).to_pylist()  # type: ignore[no-any-return]
     name = _DATAFUSION_NAMES.get(str(kind), str(kind))
     msg = f"Unsupported data type: {name}"
     raise ValueError(msg)

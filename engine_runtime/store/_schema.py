@@ -1,13 +1,15 @@
-"""Internal: check parsed lines against table schemas, and build upstream's table_batches."""
+"""Internal: check parsed blocks against table schemas, and build upstream's table_batches."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, Final
 
-from engine_runtime.line_protocol import ParsedLine
+from engine_runtime.line_protocol import LineBlock
 from engine_runtime.store._table import TableData
 
-__all__ = ["check_lines", "table_batches"]
+__all__ = ["check_blocks", "table_batches"]
 
 _KIND_NAMES: Final[dict[str, str]] = {
     "tag": "tag",
@@ -18,59 +20,59 @@ _KIND_NAMES: Final[dict[str, str]] = {
     "string": "Utf8 field",
 }
 
-LinesByTable = dict[str, list[ParsedLine]]
+BlocksByTable = dict[str, list[LineBlock]]
 NewKinds = dict[str, dict[str, str]]
 
 
-def check_lines(
-    lines: list[ParsedLine], tables: dict[str, TableData]
-) -> tuple[LinesByTable, NewKinds, list[tuple[ParsedLine, str]]]:
-    """Split ``lines`` into accepted (by table, first-seen order) and type conflicts.
+def check_blocks(
+    blocks: list[LineBlock], tables: dict[str, TableData]
+) -> tuple[BlocksByTable, NewKinds, list[tuple[int, str]]]:
+    """Split ``blocks`` into accepted (by table, first-seen order) and type conflicts.
 
-    :returns: accepted lines per table, the columns they add per table (name -> kind), and
-        ``(line, message)`` for each line whose column types conflict with the schema or
-        with an earlier accepted line of the same write.
+    A block holds lines of one shape, so its verdict is its first line's: checking blocks in
+    order of their first line gives the same result as checking line by line (a schema only
+    grows, and a column's kind never changes).
+
+    :returns: accepted blocks per table, the columns they add per table (name -> kind), and
+        ``(line number, message)`` for each line whose column types conflict with the schema
+        or with an earlier accepted line of the same write.
     """
-    accepted: LinesByTable = {}
+    accepted: BlocksByTable = {}
     new_kinds: NewKinds = {}
     schemas: dict[str, dict[str, str]] = {}
-    errors: list[tuple[ParsedLine, str]] = []
-    for line in lines:
-        table = line.measurement
+    errors: list[tuple[int, str]] = []
+    for block in blocks:
+        table = block.measurement
         schema = schemas.get(table)
         if schema is None:
             existing = tables.get(table)
             schema = schemas[table] = dict(existing.kinds) if existing else {}
-        added = _new_columns(line, schema)
+        added = _new_columns(block, schema)
         if isinstance(added, str):
-            errors.append((line, added))
+            errors.extend((number, added) for number in block.line_numbers)
             continue
         if added:
             schema.update(added)
             new_kinds.setdefault(table, {}).update(added)
-        group = accepted.get(table)
-        if group is None:
-            accepted[table] = [line]
-        else:
-            group.append(line)
+        accepted.setdefault(table, []).append(block)
     return accepted, new_kinds, errors
 
 
-def _new_columns(line: ParsedLine, schema: dict[str, str]) -> dict[str, str] | str:
-    """Columns ``line`` adds to ``schema``, or the message for its first conflict."""
+def _new_columns(block: LineBlock, schema: dict[str, str]) -> dict[str, str] | str:
+    """Columns ``block`` adds to ``schema``, or the message for its first conflict."""
     added: dict[str, str] = {}
-    for key, _ in line.tags:
+    for key in block.tag_keys:
         kind = schema.get(key)
         if kind is None:
             added[key] = "tag"
         elif kind != "tag":
-            return _conflict(line.measurement, key, kind, "tag")
-    for key, (kind_written, _) in line.fields.items():
+            return _conflict(block.measurement, key, kind, "tag")
+    for key, kind_written in zip(block.field_keys, block.field_kinds, strict=True):
         kind = schema.get(key)
         if kind is None:
             added[key] = kind_written
         elif kind != kind_written:
-            return _conflict(line.measurement, key, kind, kind_written)
+            return _conflict(block.measurement, key, kind, kind_written)
     return added
 
 
@@ -81,16 +83,54 @@ def _conflict(table: str, column: str, have: str, got: str) -> str:
     )
 
 
-def table_batches(accepted: LinesByTable) -> list[dict[str, Any]]:
-    """Upstream's WAL-trigger format: ``[{"table_name", "rows": [tags, fields, time]}]``."""
+def _rows(block: LineBlock) -> list[dict[str, Any]]:
+    keys = (*block.tag_keys, *block.field_keys, "time")
+    builder = _builders.get(keys)
+    if builder is None:
+        builder = _row_builder(keys)
+    return builder(block.tag_columns, block.field_columns, block.times)
+
+
+_RowBuilder = Callable[[list[list[str]], list[list[Any]], list[int]], list[dict[str, Any]]]
+_builders: dict[tuple[str, ...], _RowBuilder] = {}
+_BUILDER_CACHE_SIZE: Final = 256
+
+
+def _row_builder(keys: tuple[str, ...]) -> _RowBuilder:
+    """A function turning columns into row dicts with a dict display for ``keys``.
+
+    A display (``{"a": v0, "b": v1}``) builds a dict about 2.5x faster than
+    ``dict(zip(keys, values))``; keys enter the source only through ``repr``.
+    """
+    names = [f"v{index}" for index in range(len(keys))]
+    items = ", ".join(f"{key!r}: {name}" for key, name in zip(keys, names, strict=True))
+    source = (
+        f"lambda tags, fields, times: [{{{items}}} for {', '.join(names)}, in "
+        "zip(*tags, *fields, times)]"
+    )
+    builder: _RowBuilder = eval(source, {"__builtins__": {"zip": zip}})  # noqa: S307
+    if len(_builders) >= _BUILDER_CACHE_SIZE:
+        _builders.clear()
+    _builders[keys] = builder
+    return builder
+
+
+def table_batches(accepted: BlocksByTable) -> list[dict[str, Any]]:
+    """Upstream's WAL-trigger format: ``[{"table_name", "rows": [tags, fields, time]}]``.
+
+    Rows are in line order; each holds the columns of its line only.
+    """
     result: list[dict[str, Any]] = []
-    for table, lines in accepted.items():
-        rows: list[dict[str, Any]] = []
-        for line in lines:
-            row: dict[str, Any] = dict(line.tags)
-            for key, (_, value) in line.fields.items():
-                row[key] = value
-            row["time"] = line.time_ns
-            rows.append(row)
+    for table, blocks in accepted.items():
+        if len(blocks) == 1:
+            rows = _rows(blocks[0])
+        else:
+            numbers: list[int] = []
+            rows = []
+            for block in blocks:
+                numbers += block.line_numbers
+                rows += _rows(block)
+            order = sorted(range(len(numbers)), key=numbers.__getitem__)
+            rows = list(itemgetter(*order)(rows))
         result.append({"table_name": table, "rows": rows})
     return result

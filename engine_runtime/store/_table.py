@@ -1,21 +1,26 @@
 """Internal: one table's data, appended cheaply and turned into Arrow lazily.
 
-A write appends a `_Chunk` (column-wise Python lists). `TableData.arrow()` converts pending
-chunks, concatenates them with the previous Arrow table and deduplicates rows with the same
-tag set and time (last non-null value per field wins, InfluxDB 3's upsert semantics). The
-result is cached until the next append. Arrow data is immutable, so copies share it.
+A write appends a `_Chunk` (the write's parsed `LineBlock`s for the table, column-wise Python
+lists). `TableData.arrow()` converts pending chunks, concatenates them with the previous Arrow
+table and deduplicates rows with the same tag set and time (last non-null value per field wins,
+InfluxDB 3's upsert semantics). The result is cached until the next append. Arrow data is
+immutable, so copies share it.
+
+The dedup (a hash group-by over every row) only runs when a write may have added a duplicate:
+each append records every series' latest time, and a write whose times are distinct per series
+and later than that series' latest (the usual, in-order case) provably adds none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.line_protocol import ParsedLine
+from engine_runtime.line_protocol import LineBlock, Tags
 
-__all__ = ["ARROW_TYPES", "TableData", "chunk_from_lines"]
+__all__ = ["ARROW_TYPES", "TableData", "chunk_from_blocks"]
 
 TAG_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
 TIME_TYPE: Final = pa.timestamp("ns")
@@ -30,40 +35,25 @@ ARROW_TYPES: Final[dict[str, pa.DataType]] = {
 }
 # Past this many chunks, a materialised table is compacted into one chunk per column.
 _MAX_CHUNKS: Final = 32
+_LINE: Final = "_line"  # internal sort key while merging a write's blocks (made unique)
 
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    """One write's rows for one table: column name -> values (None where absent)."""
+    """One write's rows for one table: blocks of parsed lines (one per line shape)."""
 
-    columns: dict[str, list[Any]]
-    times: list[int]
+    blocks: list[LineBlock]
 
 
-def chunk_from_lines(lines: list[ParsedLine]) -> _Chunk:
-    """Pivot parsed lines of one table into columns."""
-    count = len(lines)
-    columns: dict[str, list[Any]] = {}
-    times = [0] * count
-    for index, line in enumerate(lines):
-        for key, tag in line.tags:
-            column = columns.get(key)
-            if column is None:
-                column = columns[key] = [None] * count
-            column[index] = tag
-        for key, (_, value) in line.fields.items():
-            column = columns.get(key)
-            if column is None:
-                column = columns[key] = [None] * count
-            column[index] = value
-        times[index] = line.time_ns
-    return _Chunk(columns, times)
+def chunk_from_blocks(blocks: list[LineBlock]) -> _Chunk:
+    """Rows of one table from one write, kept as parsed (converted to Arrow lazily)."""
+    return _Chunk(blocks)
 
 
 class TableData:
     """Schema (column kinds, fixed by first write) plus rows of one table."""
 
-    __slots__ = ("_arrow", "_pending", "kinds", "version")
+    __slots__ = ("_arrow", "_maybe_duplicates", "_pending", "_series_max", "kinds", "version")
 
     def __init__(self) -> None:
         #: column name -> kind ("tag", "i64", "u64", "f64", "bool", "string")
@@ -72,6 +62,10 @@ class TableData:
         self.version = 0
         self._pending: list[_Chunk] = []
         self._arrow: pa.Table | None = None
+        #: series (sorted tags) -> latest time written, to prove writes free of duplicates
+        self._series_max: dict[Tags, int] = {}
+        #: whether pending rows may share tag set and time with another row
+        self._maybe_duplicates = False
 
     def copy(self) -> TableData:
         """An independent clone sharing the immutable Arrow data and chunks."""
@@ -80,6 +74,8 @@ class TableData:
         clone.version = self.version
         clone._pending = list(self._pending)
         clone._arrow = self._arrow
+        clone._series_max = dict(self._series_max)
+        clone._maybe_duplicates = self._maybe_duplicates
         return clone
 
     def append(self, chunk: _Chunk, kinds: dict[str, str]) -> None:
@@ -87,6 +83,39 @@ class TableData:
         self.kinds.update(kinds)
         self._pending.append(chunk)
         self.version += 1
+        # track every write, even when a dedup is due anyway: later writes are checked against it
+        clash = self._track_series(chunk)
+        self._maybe_duplicates = self._maybe_duplicates or clash
+
+    def _track_series(self, chunk: _Chunk) -> bool:
+        """Record each series' latest time; True unless ``chunk`` surely adds no duplicate.
+
+        Cheap and conservative: a write is duplicate-free when its times are distinct per
+        series and all later than anything written to that series before.
+        """
+        written: dict[Tags, tuple[int, int]] = {}
+        clash = False
+        for block in chunk.blocks:
+            for tags, low, high, distinct in block.series:
+                key = tuple(sorted(tags)) if len(tags) > 1 else tags
+                clash = clash or not distinct
+                have = written.get(key)
+                if have is not None:
+                    if low <= have[1] and high >= have[0]:
+                        clash = True
+                    low, high = min(low, have[0]), max(high, have[1])
+                written[key] = (low, high)
+        latest = self._series_max
+        for key, (low, high) in written.items():
+            before = latest.get(key)
+            if before is None:
+                latest[key] = high
+            else:
+                if low <= before:
+                    clash = True
+                if high > before:
+                    latest[key] = high
+        return clash
 
     def arrow(self) -> pa.Table:
         """All rows as one deduplicated Arrow table: tags sorted, fields sorted, then time."""
@@ -95,7 +124,9 @@ class TableData:
             parts.extend(self._chunk_table(chunk) for chunk in self._pending)
             # group_by (dedup) needs one dictionary per tag column across chunks
             table = pa.concat_tables(parts, promote_options="default").unify_dictionaries()
-            table = _deduplicate(table, self._tag_names(), self._field_names())
+            if self._maybe_duplicates:
+                table = _deduplicate(table, self._tag_names(), self._field_names())
+                self._maybe_duplicates = False
             table = table.select([*self._tag_names(), *self._field_names(), "time"])
             if table.column(0).num_chunks > _MAX_CHUNKS:
                 table = table.combine_chunks()
@@ -110,14 +141,36 @@ class TableData:
         return sorted(name for name, kind in self.kinds.items() if kind != "tag")
 
     def _chunk_table(self, chunk: _Chunk) -> pa.Table:
+        if len(chunk.blocks) == 1:
+            return self._block_table(chunk.blocks[0], None)
+        line = _LINE
+        while line in self.kinds:
+            line += "_"
+        tables = [self._block_table(block, line) for block in chunk.blocks]
+        table = pa.concat_tables(tables, promote_options="default")
+        table = table.sort_by(line).drop_columns([line])
+        tags = [name for name in table.column_names if self.kinds.get(name) == "tag"]
+        for name in tags:
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, table.column(name).dictionary_encode())
+        return table
+
+    def _block_table(self, block: LineBlock, line: str | None) -> pa.Table:
+        """One block as Arrow, plus its line numbers in column ``line`` unless None.
+
+        With line numbers, tags stay plain strings: the caller sorts, then encodes them.
+        """
+        with_lines = line is not None
         arrays: dict[str, pa.Array] = {}
-        for name, values in chunk.columns.items():
-            kind = self.kinds[name]
-            if kind == "tag":
-                arrays[name] = pa.array(values, pa.string()).dictionary_encode()
-            else:
-                arrays[name] = pa.array(values, ARROW_TYPES[kind])
-        arrays["time"] = pa.array(chunk.times, TIME_TYPE)
+        for name, tag_values in zip(block.tag_keys, block.tag_columns, strict=True):
+            arrays[name] = pa.array(tag_values, pa.string() if with_lines else TAG_TYPE)
+        for name, kind, values in zip(
+            block.field_keys, block.field_kinds, block.field_columns, strict=True
+        ):
+            arrays[name] = pa.array(values, ARROW_TYPES[kind])
+        arrays["time"] = pa.array(block.times, TIME_TYPE)
+        if line is not None:
+            arrays[line] = pa.array(block.line_numbers, pa.int64())
         return pa.table(arrays)
 
 

@@ -20,10 +20,10 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 from datafusion import SessionConfig, SessionContext, SQLOptions
 
 from engine_runtime.errors import DatabaseNotFoundError, QueryExecutionError, WriteError
-from engine_runtime.line_protocol import LineError, ParsedLine, parse_lines
+from engine_runtime.line_protocol import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
-from engine_runtime.store._schema import check_lines, table_batches
-from engine_runtime.store._table import TableData, chunk_from_lines
+from engine_runtime.store._schema import check_blocks, table_batches
+from engine_runtime.store._table import TableData, chunk_from_blocks
 from engine_runtime.store.base import WriteResult, validate_database_name
 
 __all__ = ["MemoryStore"]
@@ -102,10 +102,10 @@ class MemoryStore:
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` (syntax, types against the current schema); no write."""
         validate_database_name(database)
-        lines, errors = parse_lines(text, precision=precision, default_time_ns=0)
+        blocks, errors = parse_blocks(text, precision=precision, default_time_ns=0)
         with self._lock:
             db = self._databases.get(database)
-            _, _, type_errors = check_lines(lines, db.tables if db else {})
+            _, _, type_errors = check_blocks(blocks, db.tables if db else {})
         return _merge_errors(text, errors, type_errors)
 
     def write_lp(
@@ -124,28 +124,28 @@ class MemoryStore:
         because of errors, with every line's message in ``.errors``.
         """
         validate_database_name(database)
-        lines, errors = parse_lines(text, precision=precision, default_time_ns=default_time_ns)
+        blocks, errors = parse_blocks(text, precision=precision, default_time_ns=default_time_ns)
         with self._lock:
             db = self._databases.get(database)
-            by_table, kinds, type_errors = check_lines(lines, db.tables if db else {})
+            by_table, kinds, type_errors = check_blocks(blocks, db.tables if db else {})
             all_errors = _merge_errors(text, errors, type_errors)
             if all_errors and (not accept_partial or not by_table):
                 raise _write_error(database, all_errors)
             if by_table:
                 db = self._databases.setdefault(database, _Database())
                 self._append(db, by_table, kinds)
-        written = sum(len(group) for group in by_table.values())
+        written = sum(len(block.times) for group in by_table.values() for block in group)
         return WriteResult(written, tuple(all_errors), table_batches(by_table))
 
     @staticmethod
     def _append(
-        db: _Database, by_table: dict[str, list[ParsedLine]], kinds: dict[str, dict[str, str]]
+        db: _Database, by_table: dict[str, list[LineBlock]], kinds: dict[str, dict[str, str]]
     ) -> None:
-        for table, table_lines in by_table.items():
+        for table, table_blocks in by_table.items():
             data = db.tables.get(table)
             if data is None:
                 data = db.tables[table] = TableData()
-            data.append(chunk_from_lines(table_lines), kinds.get(table, {}))
+            data.append(chunk_from_blocks(table_blocks), kinds.get(table, {}))
 
     def query(
         self, database: str, sql: str, params: Mapping[str, str] | None = None
@@ -155,6 +155,12 @@ class MemoryStore:
         Raises DatabaseNotFoundError, or QueryExecutionError with DataFusion's message as
         InfluxDB 3 shows it (``error while planning query: ...``).
         """
+        return batches_to_rows(self.query_batches(database, sql, params))
+
+    def query_batches(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[pa.RecordBatch]:
+        """`query` without the conversion to Python: DataFusion's Arrow record batches."""
         validate_database_name(database)
         with self._lock:
             context = self._context(self._database(database))
@@ -170,7 +176,7 @@ class MemoryStore:
         except Exception as exc:
             msg = f"error while executing query: {_clean_error(exc)}"
             raise QueryExecutionError(msg) from exc
-        return batches_to_rows(batches)
+        return batches
 
     def _database(self, name: str) -> _Database:
         db = self._databases.get(name)
@@ -212,14 +218,13 @@ class MemoryStore:
 
 
 def _merge_errors(
-    text: str, parse_errors: list[LineError], type_errors: list[tuple[ParsedLine, str]]
+    text: str, parse_errors: list[LineError], type_errors: list[tuple[int, str]]
 ) -> list[LineError]:
     if not type_errors:
         return parse_errors
     raw = text.split("\n")
     merged = list(parse_errors)
-    for line, message in type_errors:
-        number = line.line_number
+    for number, message in type_errors:
         merged.append(
             LineError(number, raw[number - 1].rstrip("\r"), f"{message} on line {number}")
         )

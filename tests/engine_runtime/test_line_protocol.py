@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine_runtime.line_protocol import LineError, ParsedLine, parse_lines, precision_factor
+from engine_runtime.line_protocol import (
+    LineBlock,
+    LineError,
+    ParsedLine,
+    parse_blocks,
+    parse_lines,
+    precision_factor,
+)
 
 
 def one(text: str, **kwargs: object) -> ParsedLine:
@@ -282,3 +289,113 @@ def test_round_trip(
         assert got_kind == kind
         assert got == value
         assert type(got) is type(value)
+
+
+def _block_lines(blocks: list[LineBlock]) -> list[ParsedLine]:
+    """`parse_blocks`' rows as `ParsedLine`s in line order."""
+    rows: list[ParsedLine] = []
+    for block in blocks:
+        assert block.line_numbers == sorted(block.line_numbers)
+        for row, number in enumerate(block.line_numbers):
+            tags = tuple(zip(block.tag_keys, (c[row] for c in block.tag_columns), strict=True))
+            fields = {
+                key: (kind, column[row])
+                for key, kind, column in zip(
+                    block.field_keys, block.field_kinds, block.field_columns, strict=True
+                )
+            }
+            rows.append(ParsedLine(block.measurement, tags, fields, block.times[row], number))
+    rows.sort(key=lambda line: line.line_number)
+    return rows
+
+
+def _assert_same_as_parse_lines(text: str, precision: str = "ns") -> list[LineBlock]:
+    blocks, errors = parse_blocks(text, precision=precision, default_time_ns=42)
+    lines, line_errors = parse_lines(text, precision=precision, default_time_ns=42)
+    assert errors == line_errors
+    got = _block_lines(blocks)
+    assert got == lines
+    for line, want in zip(got, lines, strict=True):  # == does not tell 1 from 1.0 or True
+        for (_, value), (_, expected) in zip(
+            line.fields.values(), want.fields.values(), strict=True
+        ):
+            assert type(value) is type(expected)
+    firsts = [block.line_numbers[0] for block in blocks]
+    assert firsts == sorted(firsts)
+    return blocks
+
+
+_TOKENS = [
+    "m", "m,t=a", "m,t=b", "m,t=a,u=1", "m,u=1,t=a", "n,t=a", "m,t=a,t=b", "m,time=1", " m",
+    "#m", "", "m,a=1",
+    " ", " ", " ", "  ", "\n", "\n", "\n", "\r\n", "\t",
+    "f=1", "f=1.5", "f=-2e3", "f=.5", "f=1.", "f=+1", "f=nan", "f=inf", "f=1_0", "f=1i",
+    "f=-1i", "f=1u", "f=t", "f=FALSE", 'f="s"', "f=", "f=1=2", "f=1,g=2i", "g=2i,f=1",
+    "f=1,f=2", "a=1", "time=1", "f=99999999999999999999i", "f=18446744073709551616u",
+    "0", "1", "17", "-5", "9223372036854775807", "9223372036854775808", "1_0", "٣",
+    'f="a b"', 'f="x,y=z"', 'f="q"x', 'f="', 'g="s",f=1', 'f="s",g=2i', '"q', "m,t=\"x\"",
+    'f=""', 'f="\t"', '"', "\\", "\\ ", "\\,", "=", ",",
+]  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    tokens=st.lists(st.sampled_from(_TOKENS), max_size=40),
+    precision=st.sampled_from(["ns", "s"]),
+)
+def test_parse_blocks_matches_parse_lines(tokens: list[str], precision: str) -> None:
+    _assert_same_as_parse_lines("".join(tokens), precision)
+
+
+_BATCH_VALUES = [
+    "1.5", "-2e3", "7i", "t", "+1", "nan", "1_0", "8u", "\t1",
+    '"s"', '"a b"', '"x,y=z 1"', '"', '""', '"q"x', '"\\""',
+]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["m,h=a", "m,h=b", "m,h=c,r=x", "m,r=x,h=c", "m,h=a,h=b", "q,h=a"]),
+            st.sampled_from(_BATCH_VALUES),
+            st.sampled_from(["1", "2", "9223372036854775807", "99999999999999999999"]),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    suffix=st.sampled_from(["", "\n", "\n\n"]),
+    precision=st.sampled_from(["ns", "s"]),
+)
+def test_parse_blocks_batches(
+    rows: list[tuple[str, str, str]], suffix: str, precision: str
+) -> None:
+    """Near-uniform batches: the whole-text and per-head bulk paths, and their fallbacks."""
+    text = "\n".join(f"{head} f={value},g=2i {stamp}" for head, value, stamp in rows) + suffix
+    _assert_same_as_parse_lines(text, precision)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "f=1 f=1\n5 f=1 f=2 7",  # 2 + 4 parts: 3 per line on average, columns shifted
+        "5 f=1\n5 f=1 f=2 7",
+        "m f=1\nm f=1 1 1\nm f=1 1",
+        "m,t=a f=1 1\nm,t=a f=1\nm,t=a f=1 2 3",
+        "m,t=a f=1i 1\nm,t=a f=1 2\nm,t=a f=1i 3\nm,t=b f=t 1",
+        "m,t=a f=1 1\nm,t=b f=1 1\nm,u=a f=1 1\nn,t=a f=1 1",
+    ],
+)
+def test_parse_blocks_misaligned_and_mixed(text: str) -> None:
+    _assert_same_as_parse_lines(text)
+    _assert_same_as_parse_lines(text.replace("m", "m,x=1", 1))  # per-head path, not uniform
+
+
+def test_parse_blocks_uniform_batch() -> None:
+    text = "\n".join(f"cpu,host=h{i % 3} a={i}.5,b={i}i,c=t {i}" for i in range(50)) + "\n"
+    blocks = _assert_same_as_parse_lines(text)
+    assert len(blocks) == 1
+    block = blocks[0]
+    assert block.tag_columns == [[f"h{i % 3}" for i in range(50)]]
+    assert block.field_columns[1] == list(range(50))
+    assert block.series == [((("host", f"h{i}"),), 0, 49, True) for i in range(3)]

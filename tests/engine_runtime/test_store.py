@@ -418,3 +418,83 @@ def test_many_small_writes_compact(store: MemoryStore) -> None:
     rows = store.query("db", "SELECT h, count(*) AS n, sum(f) AS s FROM t GROUP BY h ORDER BY h")
     assert [r["n"] for r in rows] == [34, 33, 33]
     assert sum(r["s"] for r in rows) == sum(range(100))
+
+
+def _batch(host_count: int, start: int, count: int, value: str) -> str:
+    return "\n".join(
+        f"t,h=h{i % host_count},r=x f={value},n={i}i {i}" for i in range(start, start + count)
+    )
+
+
+def test_upsert_after_duplicate_free_writes(store: MemoryStore) -> None:
+    """Writes proven free of duplicates skip the dedup; a later duplicate still upserts."""
+    store.write_lp("db", _batch(3, 0, 30, "1"))
+    store.write_lp("db", _batch(3, 30, 30, "2"))
+    assert store.query("db", "SELECT count(*) AS n FROM t") == [{"n": 60}]
+    store.write_lp("db", "t,r=x,h=h2 f=9 5")  # same series as h=h2,r=x (tag order differs)
+    rows = store.query("db", "SELECT h, f, n, time FROM t WHERE time = to_timestamp_nanos(5)")
+    assert rows == [{"h": "h2", "f": 9.0, "n": 5, "time": 5}]
+    assert store.query("db", "SELECT count(*) AS n FROM t") == [{"n": 60}]
+    store.write_lp("db", "t,h=h0,r=x f=3 60")  # out of order for h0 vs nothing written: new
+    store.write_lp("db", "t,h=h0,r=x f=4 3")  # older than h0's latest: checked, and a duplicate
+    assert store.query("db", "SELECT count(*) AS n FROM t") == [{"n": 61}]
+    assert store.query("db", "SELECT f FROM t WHERE time = to_timestamp_nanos(3)") == [{"f": 4.0}]
+
+
+def test_duplicates_within_one_write(store: MemoryStore) -> None:
+    store.write_lp(
+        "db", "t,h=a f=1,g=1 1\nt,h=b f=2 1\nt,h=a f=3 1\nt,a=1,b=2 f=5 2\nt,b=2,a=1 f=6 2"
+    )
+    rows = store.query("db", "SELECT h, a, f, g FROM t ORDER BY time, h")
+    assert rows == [
+        {"h": "a", "a": None, "f": 3.0, "g": 1.0},
+        {"h": "b", "a": None, "f": 2.0, "g": None},
+        {"h": None, "a": "1", "f": 6.0, "g": None},
+    ]
+
+
+def test_write_order_is_kept_across_series_and_shapes(store: MemoryStore) -> None:
+    text = "t,h=a f=1 5\nt,h=b f=2 4\nt,h=a g=1i 3\nt,h=b f=3 2\nt,h=a f=4 1"
+    result = store.write_lp("db", text)
+    assert [row["time"] for row in result.table_batches[0]["rows"]] == [5, 4, 3, 2, 1]
+    assert [row["time"] for row in store.query("db", "SELECT time FROM t")] == [5, 4, 3, 2, 1]
+
+
+def test_copy_keeps_duplicate_tracking_apart(store: MemoryStore) -> None:
+    store.write_lp("db", "t,h=a f=1 1\nt,h=a f=2 2")
+    assert store.query("db", "SELECT count(*) AS n FROM t") == [{"n": 2}]
+    clone = store.copy()
+    clone.write_lp("db", "t,h=a f=9 2")
+    store.write_lp("db", "t,h=a f=3 3")
+    assert clone.query("db", "SELECT f FROM t ORDER BY time") == [{"f": 1.0}, {"f": 9.0}]
+    assert store.query("db", "SELECT f FROM t ORDER BY time") == [
+        {"f": 1.0},
+        {"f": 2.0},
+        {"f": 3.0},
+    ]
+
+
+def test_duplicate_tracking_continues_while_a_dedup_is_due(store: MemoryStore) -> None:
+    store.write_lp("db", "t,h=a f=1 1\nt,h=a f=2 10")
+    store.write_lp("db", "t,h=a f=3 5")  # a duplicate-check is due from here on
+    store.write_lp("db", "t,h=a f=4 20")  # still recorded as h=a's latest time
+    assert store.query("db", "SELECT count(*) AS n FROM t") == [{"n": 4}]
+    store.write_lp("db", "t,h=a f=5 20")  # a duplicate of the row at 20, not "after 10"
+    assert store.query("db", "SELECT f FROM t ORDER BY time") == [
+        {"f": 1.0},
+        {"f": 3.0},
+        {"f": 2.0},
+        {"f": 5.0},
+    ]
+
+
+def test_line_column_name_cannot_clash(store: MemoryStore) -> None:
+    store.write_lp("db", "t,h=a _line=1i 2\nt,h=b f=2 1\nt,h=a _line=3i 0")
+    store.write_lp("db", "t,h=a _line_=1i 3\nt,h=b f=2 4")
+    assert store.query("db", "SELECT * FROM t ORDER BY time") == [
+        {"h": "a", "_line": 3, "_line_": None, "f": None, "time": 0},
+        {"h": "b", "_line": None, "_line_": None, "f": 2.0, "time": 1},
+        {"h": "a", "_line": 1, "_line_": None, "f": None, "time": 2},
+        {"h": "a", "_line": None, "_line_": 1, "f": None, "time": 3},
+        {"h": "b", "_line": None, "_line_": None, "f": 2.0, "time": 4},
+    ]
