@@ -15,6 +15,7 @@ import pytest
 
 from pluginmgr.testing import RepoServer
 from tests.conftest import FIXTURES, WAL_PLUGIN
+from tests.git_helpers import make_origin
 from tests.helpers import CliResult, run_cli
 
 UPSTREAM_LP = "cpu,host=A,region=west usage=1i,system=23.2 100\nmem,host=B user=43.1 120"
@@ -470,3 +471,23 @@ def test_bad_seed_header_and_missing_database(
     result, _ = run_test(capsys, plugins, "schedule_plugin", "schedule_report.py")
     assert result.code == 2
     assert "Missing option '-d' / '--database'" in result.err
+
+
+def test_directory_plugin_from_a_git_reference(
+    capsys: pytest.CaptureFixture[str], plugins: Path, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path / "origin")
+    sha = origin.commit(
+        "wal package",
+        {
+            "plugins/walpkg/__init__.py": b"from .util import describe\n\n"
+            b"def process_writes(influxdb3_local, table_batches, args=None):\n"
+            b"    influxdb3_local.info(describe(table_batches))\n",
+            "plugins/walpkg/util.py": b"def describe(batches):\n"
+            b"    return ','.join(b['table_name'] for b in batches)\n",
+        },
+    )
+    ref = f"git+{origin.url}@{sha}#path=plugins/walpkg"
+    result, report = run_test(capsys, plugins, "wal_plugin", ref, "-d", "db", "--lp", UPSTREAM_LP)
+    assert result.code == 0, result.err
+    assert framed(report, "INFO: starting execution of wal plugin.") == ["INFO: cpu,mem"]
