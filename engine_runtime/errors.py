@@ -7,6 +7,13 @@
     ├── DatabaseNotFoundError        a query on a database nothing was written to
     ├── WriteError                   line protocol rejected (every bad line, with its number)
     ├── QueryExecutionError          SQL that does not plan or run (DataFusion's words)
+    ├── CacheFileError               the saved cache was written by a newer version
+    ├── CatalogError                 a catalog change that cannot be made (HTTP 500)
+    │   ├── NotFoundError            no such trigger (HTTP 404)
+    │   ├── AlreadyExistsError       the trigger name or request path is taken (HTTP 409)
+    │   ├── TriggerRunningError      deleting an enabled trigger without force
+    │   ├── InvalidTriggerError      an empty name or filename, or bad trigger settings (HTTP 400)
+    │   └── CatalogFileError         the catalog file is corrupt, too new or cannot be written
     └── PluginError                  the plugin could not be loaded or called
         ├── PluginLoadError          syntax/import errors, a missing file
         ├── MissingEntryPointError   the process_* function is not there
@@ -23,14 +30,21 @@ from typing import Final
 
 __all__ = [
     "ENTRY_POINT_SIGNATURES",
+    "AlreadyExistsError",
+    "CacheFileError",
+    "CatalogError",
+    "CatalogFileError",
     "DatabaseNotFoundError",
     "EngineError",
     "InvalidDatabaseNameError",
+    "InvalidTriggerError",
     "MissingEntryPointError",
+    "NotFoundError",
     "PluginError",
     "PluginLoadError",
     "QueryExecutionError",
     "ResponseError",
+    "TriggerRunningError",
     "WriteError",
     "missing_entry_point_message",
 ]
@@ -104,3 +118,35 @@ class MissingEntryPointError(PluginError):
 
 class ResponseError(PluginError):
     """A request plugin returned something that cannot become an HTTP response."""
+
+
+class CatalogError(EngineError):
+    """A change to the catalog of databases and triggers that cannot be made."""
+
+
+class NotFoundError(CatalogError):
+    """The named trigger does not exist in that database."""
+
+
+class AlreadyExistsError(CatalogError):
+    """The trigger name (per database) or request path (anywhere) is already taken."""
+
+
+class TriggerRunningError(CatalogError):
+    """An enabled trigger cannot be deleted without ``force``."""
+
+
+class InvalidTriggerError(CatalogError):
+    """A trigger definition that cannot be stored: empty name or filename, bad settings."""
+
+
+class CatalogFileError(CatalogError):
+    """The catalog file is corrupt, was written by a newer version, or cannot be written."""
+
+
+class CacheFileError(EngineError):
+    """The saved plugin cache cannot be used: it was written by a newer version."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path

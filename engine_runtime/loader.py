@@ -14,6 +14,7 @@ and a missing function the generic ``the <fn> function is not present in the plu
 
 from __future__ import annotations
 
+import builtins
 import linecache
 import os
 import threading
@@ -122,6 +123,8 @@ def _syntax_message(exc: SyntaxError) -> str:
 
 
 def _install_builtins() -> None:
+    if "LineBuilder" in builtins.__dict__:  # the hot path: once installed, one dict lookup
+        return
     from .line_builder import install_builtins  # plugin-facing: loaded on use
 
     install_builtins()

@@ -157,6 +157,17 @@ class LocalPluginSource:
             ``__init__.py``, or an unreadable file (the last two only before a first success).
         """
         with self._lock:
+            last = self._last
+            if last is not None and last.kind == "file" and last.path is not None:
+                # the hot path, before every run: one stat; any change (edit, replace, a symlink
+                # swapped in: new inode) takes the full path with its traversal checks again
+                try:
+                    st = os.stat(last.path)
+                except OSError:
+                    pass
+                else:
+                    if (st.st_mtime_ns, st.st_size, st.st_ino) == self._stamp:
+                        return last
             target = resolve_plugin_path(self.plugin_dir, self.name)
             try:
                 code = self._read(target)

@@ -95,6 +95,11 @@ def parse_duration(text: str) -> int:
 
 def format_duration(nanoseconds: int) -> str:
     """humantime's rendering: ``9ms 761us 464ns``, ``1h 30m``, ``7days``; ``0s`` for zero."""
+    if nanoseconds < 1_000_000_000:  # plugin runs: sub-second, formatted before every log line
+        ms, rest = divmod(nanoseconds, 1_000_000)
+        us, ns = divmod(rest, 1_000)
+        short = [f"{ms}ms" if ms else "", f"{us}us" if us else "", f"{ns}ns" if ns else ""]
+        return " ".join(part for part in short if part) or "0s"
     parts: list[str] = []
     rest = nanoseconds
     for name, size in _FORMAT_UNITS:

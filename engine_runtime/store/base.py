@@ -6,16 +6,21 @@ backend can implement the same five methods.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from engine_runtime.errors import InvalidDatabaseNameError
 from engine_runtime.line_protocol import LineError
 
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
 __all__ = [
     "MAX_DATABASE_NAME_LENGTH",
     "Store",
+    "SystemTable",
+    "SystemTablesProvider",
     "WriteResult",
     "validate_database_name",
 ]
@@ -37,6 +42,23 @@ class WriteResult:
     lines_written: int
     errors: tuple[LineError, ...] = ()
     table_batches: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: One system table: a ``pyarrow.Table``, or a ``(pyarrow.Schema, rows)`` pair whose rows are
+#: dicts keyed by column name (the schema fixes the columns even when there are no rows).
+SystemTable: TypeAlias = "pa.Table | tuple[pa.Schema, Sequence[Mapping[str, Any]]]"
+
+
+class SystemTablesProvider(Protocol):
+    """The engine's read-only ``system.<name>`` tables of one database, built on demand.
+
+    An optional capability: `MemoryStore.set_system_tables` accepts one; `Store` does not
+    require it.
+    """
+
+    def __call__(self, database: str) -> Mapping[str, SystemTable]:
+        """Table name (without ``system.``) -> its current contents, for ``database``."""
+        ...
 
 
 class Store(Protocol):

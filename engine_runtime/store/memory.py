@@ -7,6 +7,15 @@ write. Rows with the same tag set and time are upserted, lazily at query time.
 
 Each database has its own DataFusion context (default catalog ``public``, schema ``iox``,
 information_schema on) whose table registrations are refreshed when a table changed.
+
+System tables (`set_system_tables`) are served by a second context per database that shares the
+``iox`` schema object and adds a ``system`` schema (``Schema.memory_schema()`` registered with
+``Catalog.register_schema``). Only SQL that mentions the system schema goes there, and the
+provider is called afresh for each such query, so ordinary queries pay nothing and ``SHOW
+TABLES`` without ``system`` in the SQL lists only user tables. In the system context
+``information_schema.tables`` lists the system tables with ``table_schema = 'system'`` and
+``table_type = 'BASE TABLE'`` (as upstream's do), so plugins that list user tables should filter
+on ``table_schema = 'iox'``.
 """
 
 from __future__ import annotations
@@ -17,16 +26,23 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-from datafusion import SessionConfig, SessionContext, SQLOptions
+from datafusion import DataFrame, SessionConfig, SessionContext, SQLOptions
+from datafusion.catalog import Schema
 
 from engine_runtime.errors import DatabaseNotFoundError, QueryExecutionError, WriteError
 from engine_runtime.line_protocol import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
 from engine_runtime.store._schema import check_blocks, table_batches
+from engine_runtime.store._system import (
+    SYSTEM_SCHEMA,
+    mentions_system,
+    produce_system_tables,
+    system_table,
+)
 from engine_runtime.store._table import TableData, chunk_from_blocks
-from engine_runtime.store.base import WriteResult, validate_database_name
+from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryStore", "system_table"]
 
 _PARTITIONS: Final = max(1, os.cpu_count() or 1)
 _BATCH_ROWS: Final = 65_536
@@ -40,11 +56,13 @@ _SQL_OPTIONS: Final = (
 class _Database:
     """Tables of one database and the DataFusion context that serves them."""
 
-    __slots__ = ("context", "registered", "tables")
+    __slots__ = ("context", "registered", "system_context", "tables")
 
     def __init__(self, tables: dict[str, TableData] | None = None) -> None:
         self.tables: dict[str, TableData] = tables or {}
         self.context: SessionContext | None = None
+        #: `context`'s ``iox`` schema plus a ``system`` schema; made on the first system query
+        self.system_context: SessionContext | None = None
         #: table name -> `TableData.version` registered in `context`
         self.registered: dict[str, int] = {}
 
@@ -73,10 +91,26 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._databases: dict[str, _Database] = {}
         self._staging = SessionContext()
+        self._system_tables: SystemTablesProvider | None = None
+
+    def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
+        """Publish read-only ``system.<name>`` tables, produced by ``provider`` at query time.
+
+        ``provider(database)`` maps table names to a ``pyarrow.Table`` or a
+        ``(pyarrow.Schema, rows)`` pair (see `system_table`). It is called, outside the store's
+        lock, for every query whose SQL mentions ``system.`` (or ``"system"``/``'system'``);
+        if it raises, that query fails with QueryExecutionError. ``None`` removes the tables:
+        ``system.x`` is then an unknown table, with DataFusion's usual error.
+        """
+        self._system_tables = provider
 
     def copy(self) -> MemoryStore:
-        """An independent clone (cheap: Arrow data is immutable and shared)."""
+        """An independent clone (cheap: Arrow data is immutable and shared).
+
+        The clone keeps the system-tables provider: it is a view of the engine, not data.
+        """
         clone = MemoryStore()
+        clone._system_tables = self._system_tables
         with self._lock:
             for name, db in self._databases.items():
                 tables = {table: data.copy() for table, data in db.tables.items()}
@@ -162,21 +196,47 @@ class MemoryStore:
     ) -> list[pa.RecordBatch]:
         """`query` without the conversion to Python: DataFusion's Arrow record batches."""
         validate_database_name(database)
-        with self._lock:
-            context = self._context(self._database(database))
+        system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
-        try:
-            frame = context.sql_with_options(sql, _SQL_OPTIONS, param_values=values)
-            frame.optimized_logical_plan()  # type coercion and optimiser errors are planning too
-        except Exception as exc:
-            msg = f"error while planning query: {_clean_error(exc)}"
-            raise QueryExecutionError(msg) from exc
+        with self._lock:
+            db = self._database(database)
+            if system_tables is None:
+                context = self._context(db)
+            else:
+                context = self._system_context(db, system_tables)
+            # Planned under the lock: a write re-registers a changed table (deregister, then
+            # register), and a plan made in between by another thread would not find it.
+            frame = _plan(context, sql, values)
         try:
             batches = frame.collect()
         except Exception as exc:
             msg = f"error while executing query: {_clean_error(exc)}"
             raise QueryExecutionError(msg) from exc
         return batches
+
+    def _produce_system_tables(self, database: str, sql: str) -> dict[str, pa.Table] | None:
+        """The system tables ``sql`` may read (provider called outside the lock), else None."""
+        provider = self._system_tables
+        if provider is None or not mentions_system(sql):
+            return None
+        with self._lock:
+            self._database(database)  # DatabaseNotFoundError before calling the provider
+        return produce_system_tables(provider, database)
+
+    def _system_context(self, db: _Database, tables: Mapping[str, pa.Table]) -> SessionContext:
+        """``db``'s system context with a fresh ``system`` schema (caller holds the lock)."""
+        context = self._context(db)
+        if db.system_context is None:
+            db.system_context = _new_context()
+            iox = context.catalog("public").schema("iox")
+            db.system_context.catalog("public").register_schema("iox", iox)
+        schema = Schema.memory_schema()
+        for name, table in tables.items():
+            schema.register_table(name, self._provider(table))
+        # Replacing the whole schema is atomic: a query planning concurrently sees the old
+        # tables or the new ones, never a half-registered set.
+        db.system_context.catalog("public").register_schema(SYSTEM_SCHEMA, schema)
+        return db.system_context
 
     def _database(self, name: str) -> _Database:
         db = self._databases.get(name)
@@ -215,6 +275,17 @@ class MemoryStore:
         provider = self._staging.table_provider(_STAGING)
         self._staging.deregister_table(_STAGING)
         return provider
+
+
+def _plan(context: SessionContext, sql: str, values: dict[str, str] | None) -> DataFrame:
+    """Plan and optimise ``sql``; any failure is a planning QueryExecutionError."""
+    try:
+        frame = context.sql_with_options(sql, _SQL_OPTIONS, param_values=values)
+        frame.optimized_logical_plan()  # type coercion and optimiser errors are planning too
+    except Exception as exc:
+        msg = f"error while planning query: {_clean_error(exc)}"
+        raise QueryExecutionError(msg) from exc
+    return frame
 
 
 def _merge_errors(

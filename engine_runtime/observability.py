@@ -1,0 +1,342 @@
+"""What the engine remembers about its triggers: the log ring and per-trigger statistics.
+
+`LogRing` is upstream's ``SysEventStore`` for plugin log lines (engine-behavior.md §4.7, §7.1):
+a bounded, thread-safe ring of `LogRecord` (10 000 by default, oldest dropped first), each also
+mirrored to the ``engine_runtime.plugins`` logger as ``processing engine: {text}``, the way
+upstream writes a tracing line next to the system-table row.
+
+`StatsRegistry` counts runs per trigger: invocations, errors, the last error and run, and
+duration percentiles over a fixed window of recent runs. Recording is O(1) (one slot write in a
+preallocated ring); percentiles are computed only when read.
+
+`log_rows` and `StatsRegistry.rows` shape the data for the system tables
+``system.processing_engine_logs`` and ``system.processing_engine_trigger_stats``;
+`LOGS_SCHEMA` and `TRIGGER_STATS_SCHEMA` are their Arrow schemas, so the store can publish an
+empty table with the right columns and types.
+
+**Scope of the logs table.** Upstream's ring is global: every database's
+``system.processing_engine_logs`` shows every trigger's rows. Ours shows only the rows of the
+database's own triggers (`log_rows` filters on the database), so a plugin cannot read another
+database's log lines; a trigger name is unique only within its database anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+__all__ = [
+    "DEFAULT_LOG_CAPACITY",
+    "DEFAULT_STATS_WINDOW",
+    "LOGS_SCHEMA",
+    "LOG_LEVELS",
+    "TRIGGER_STATS_SCHEMA",
+    "LogRecord",
+    "LogRing",
+    "StatsRegistry",
+    "TriggerStats",
+    "TriggerStatsSnapshot",
+    "log_rows",
+]
+
+#: upstream's ``SysEventStore`` capacity per event type
+DEFAULT_LOG_CAPACITY: Final = 10_000
+#: how many recent run durations the percentiles are computed over
+DEFAULT_STATS_WINDOW: Final = 1024
+#: the ``log_level`` values of ``system.processing_engine_logs``
+LOG_LEVELS: Final = ("INFO", "WARN", "ERROR")
+
+_LOGGER: Final = logging.getLogger("engine_runtime.plugins")
+_PY_LEVELS: Final = {"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}
+_NS_PER_MS: Final = 1_000_000
+
+#: ``system.processing_engine_logs`` (engine-behavior.md §4.7)
+LOGS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("event_time", pa.timestamp("ns"), nullable=False),
+        pa.field("trigger_name", pa.utf8(), nullable=False),
+        pa.field("log_level", pa.utf8(), nullable=False),
+        pa.field("log_text", pa.utf8(), nullable=False),
+    ]
+)
+
+#: ``system.processing_engine_trigger_stats`` (ours; upstream has no such table)
+TRIGGER_STATS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("trigger_name", pa.utf8(), nullable=False),
+        pa.field("invocations", pa.int64(), nullable=False),
+        pa.field("errors", pa.int64(), nullable=False),
+        pa.field("last_error", pa.utf8()),
+        pa.field("last_run", pa.timestamp("ns")),
+        pa.field("p50_ms", pa.float64()),
+        pa.field("p99_ms", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One plugin log line: a row of ``system.processing_engine_logs``."""
+
+    #: wall-clock time of the event, ns since the epoch
+    time_ns: int
+    database: str
+    trigger_name: str
+    #: ``INFO``, ``WARN`` or ``ERROR``
+    level: str
+    text: str
+
+
+@final
+class LogRing:
+    """A thread-safe bounded ring of `LogRecord`, oldest first; full means the oldest is dropped.
+
+    :param maxlen: how many records are kept (upstream keeps 10 000).
+    :param clock: the time source for `LogRecord.time_ns` (tests inject a fake one).
+    """
+
+    __slots__ = ("_clock", "_lock", "_maxlen", "_records")
+
+    def __init__(
+        self, maxlen: int = DEFAULT_LOG_CAPACITY, *, clock: Callable[[], int] = time.time_ns
+    ) -> None:
+        if maxlen < 1:
+            msg = f"LogRing maxlen must be at least 1, got {maxlen}"
+            raise ValueError(msg)
+        self._clock = clock
+        self._maxlen = maxlen
+        self._lock = threading.Lock()
+        self._records: deque[LogRecord] = deque(maxlen=maxlen)
+
+    @property
+    def maxlen(self) -> int:
+        """How many records the ring keeps."""
+        return self._maxlen
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, database: str, trigger_name: str, level: str, text: str) -> LogRecord:
+        """Append a record stamped with the clock, mirror it to logging, and return it.
+
+        Raises ValueError when ``level`` is not one of `LOG_LEVELS`.
+        """
+        py_level = _PY_LEVELS.get(level)
+        if py_level is None:
+            msg = f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}"
+            raise ValueError(msg)
+        with self._lock:
+            # Stamped under the lock so the ring stays ordered by time.
+            record = LogRecord(self._clock(), database, trigger_name, level, text)
+            self._records.append(record)
+        if _LOGGER.isEnabledFor(py_level):
+            extra = {"database": database, "trigger_name": trigger_name}
+            _LOGGER.log(py_level, "processing engine: %s", text, extra=extra)
+        return record
+
+    def records(self, database: str | None = None, trigger: str | None = None) -> list[LogRecord]:
+        """The kept records, oldest first, optionally only one database's and/or trigger's."""
+        with self._lock:
+            records = list(self._records)
+        if database is not None:
+            records = [record for record in records if record.database == database]
+        if trigger is not None:
+            records = [record for record in records if record.trigger_name == trigger]
+        return records
+
+
+def log_rows(ring: LogRing, database: str) -> list[dict[str, Any]]:
+    """Rows of ``system.processing_engine_logs`` for ``database`` (see `LOGS_SCHEMA`).
+
+    Only the database's own triggers' records; upstream shows every database's (module doc).
+    """
+    return [
+        {
+            "event_time": record.time_ns,
+            "trigger_name": record.trigger_name,
+            "log_level": record.level,
+            "log_text": record.text,
+        }
+        for record in ring.records(database)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerStatsSnapshot:
+    """A trigger's statistics at one moment; percentiles are ``None`` before the first run."""
+
+    database: str
+    trigger_name: str
+    invocations: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    #: when the last failed run ended, ns since the epoch
+    last_error_time_ns: int | None = None
+    #: when the last run started, ns since the epoch
+    last_run_ns: int | None = None
+    last_duration_ns: int | None = None
+    #: median duration over the recent window (nearest-rank)
+    p50_ns: int | None = None
+    #: 99th percentile duration over the recent window (nearest-rank)
+    p99_ns: int | None = None
+
+
+@final
+class TriggerStats:
+    """Mutable counters of one trigger; not locked itself (`StatsRegistry` holds the lock).
+
+    Durations go into a preallocated ring of ``window`` slots, so `record` is O(1).
+    """
+
+    __slots__ = (
+        "_durations",
+        "_next",
+        "errors",
+        "invocations",
+        "last_duration_ns",
+        "last_error",
+        "last_error_time_ns",
+        "last_run_ns",
+        "window",
+    )
+
+    def __init__(self, window: int = DEFAULT_STATS_WINDOW) -> None:
+        if window < 1:
+            msg = f"TriggerStats window must be at least 1, got {window}"
+            raise ValueError(msg)
+        self.invocations = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_error_time_ns: int | None = None
+        self.last_run_ns: int | None = None
+        self.last_duration_ns: int | None = None
+        #: how many recent durations the percentiles cover
+        self.window = window
+        self._durations = [0] * window
+        self._next = 0
+
+    def record(self, started_ns: int, duration_ns: int, error: str | None = None) -> None:
+        """Count one run that started at ``started_ns``; ``error`` is its message if it failed."""
+        self.invocations += 1
+        self.last_run_ns = started_ns
+        self.last_duration_ns = duration_ns
+        slot = self._next
+        self._durations[slot] = duration_ns
+        self._next = 0 if slot + 1 == self.window else slot + 1
+        if error is not None:
+            self.errors += 1
+            self.last_error = error
+            self.last_error_time_ns = started_ns + duration_ns
+
+    def recent_durations(self) -> list[int]:
+        """The durations in the window, oldest first."""
+        kept = min(self.invocations, self.window)
+        if kept < self.window:
+            return self._durations[:kept]
+        return self._durations[self._next :] + self._durations[: self._next]
+
+    def snapshot(self, database: str, trigger_name: str) -> TriggerStatsSnapshot:
+        """Frozen counters plus p50/p99 computed now over the window."""
+        ordered = sorted(self.recent_durations())
+        return TriggerStatsSnapshot(
+            database=database,
+            trigger_name=trigger_name,
+            invocations=self.invocations,
+            errors=self.errors,
+            last_error=self.last_error,
+            last_error_time_ns=self.last_error_time_ns,
+            last_run_ns=self.last_run_ns,
+            last_duration_ns=self.last_duration_ns,
+            p50_ns=_percentile(ordered, 50),
+            p99_ns=_percentile(ordered, 99),
+        )
+
+
+def _percentile(ordered: list[int], percent: int) -> int | None:
+    """Nearest-rank percentile of sorted values: the smallest value >= ``percent``% of them."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(percent * len(ordered) / 100))
+    return ordered[rank - 1]
+
+
+@final
+class StatsRegistry:
+    """Thread-safe `TriggerStats` per (database, trigger), created on first `record`."""
+
+    __slots__ = ("_lock", "_stats", "_window")
+
+    def __init__(self, *, window: int = DEFAULT_STATS_WINDOW) -> None:
+        if window < 1:
+            msg = f"StatsRegistry window must be at least 1, got {window}"
+            raise ValueError(msg)
+        self._lock = threading.Lock()
+        self._stats: dict[tuple[str, str], TriggerStats] = {}
+        self._window = window
+
+    def record(
+        self,
+        database: str,
+        trigger: str,
+        *,
+        started_ns: int,
+        duration_ns: int,
+        error: str | None = None,
+    ) -> None:
+        """Count one run of ``trigger``; O(1), on the engine's hot path."""
+        key = (database, trigger)
+        with self._lock:
+            stats = self._stats.get(key)
+            if stats is None:
+                stats = self._stats[key] = TriggerStats(self._window)
+            stats.record(started_ns, duration_ns, error)
+
+    def get(self, database: str, trigger: str) -> TriggerStatsSnapshot:
+        """The trigger's statistics; all zero / ``None`` for a trigger that never ran."""
+        with self._lock:
+            stats = self._stats.get((database, trigger))
+            if stats is None:
+                return TriggerStatsSnapshot(database, trigger)
+            return stats.snapshot(database, trigger)
+
+    def drop(self, database: str, trigger: str) -> None:
+        """Forget a trigger (deleted); a no-op when it has no statistics."""
+        with self._lock:
+            self._stats.pop((database, trigger), None)
+
+    def snapshots(self, database: str) -> list[TriggerStatsSnapshot]:
+        """Snapshots of the database's triggers, sorted by trigger name."""
+        with self._lock:
+            return [
+                stats.snapshot(db, trigger)
+                for (db, trigger), stats in sorted(self._stats.items())
+                if db == database
+            ]
+
+    def rows(self, database: str) -> list[dict[str, Any]]:
+        """Rows of ``system.processing_engine_trigger_stats`` (see `TRIGGER_STATS_SCHEMA`)."""
+        return [_stats_row(snapshot) for snapshot in self.snapshots(database)]
+
+
+def _stats_row(snapshot: TriggerStatsSnapshot) -> dict[str, Any]:
+    return {
+        "trigger_name": snapshot.trigger_name,
+        "invocations": snapshot.invocations,
+        "errors": snapshot.errors,
+        "last_error": snapshot.last_error,
+        "last_run": snapshot.last_run_ns,
+        "p50_ms": _to_ms(snapshot.p50_ns),
+        "p99_ms": _to_ms(snapshot.p99_ns),
+    }
+
+
+def _to_ms(value_ns: int | None) -> float | None:
+    return None if value_ns is None else value_ns / _NS_PER_MS
