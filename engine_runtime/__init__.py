@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from .cache import CacheStore, PluginCache
+    from .catalog import Catalog, TriggerDefinition, TriggerSettings
     from .dry_run import DryRunner
+    from .engine import ProcessingEngine, SourceFactory
     from .environment import activate, refresh_imports
     from .errors import (
         DatabaseNotFoundError,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         format_plugin_exception,
         plugin_traceback,
     )
+    from .observability import LogRing, StatsRegistry
     from .plugin_api import PluginApi, QueryError
     from .responses import HttpResponse, error_response, to_http_response
     from .store import MemoryStore, Store, WriteResult, validate_database_name
@@ -51,9 +54,12 @@ if TYPE_CHECKING:
         parse_duration,
         parse_trigger_spec,
     )
+    from .watchdog import PluginTimeout, Watchdog
+
 
 _LAZY: Final = {
     "CacheStore": ".cache",
+    "Catalog": ".catalog",
     "DatabaseNotFoundError": ".errors",
     "DryRunner": ".dry_run",
     "EngineError": ".errors",
@@ -66,6 +72,7 @@ _LAZY: Final = {
     "LineBuilder": ".line_builder",
     "Loader": ".loader",
     "LocalPluginSource": ".loader",
+    "LogRing": ".observability",
     "MemoryStore": ".store",
     "MissingEntryPointError": ".errors",
     "PluginApi": ".plugin_api",
@@ -74,12 +81,19 @@ _LAZY: Final = {
     "PluginError": ".errors",
     "PluginLoadError": ".errors",
     "PluginSource": ".loader",
+    "PluginTimeout": ".watchdog",
+    "ProcessingEngine": ".engine",
     "QueryError": ".plugin_api",
     "QueryExecutionError": ".errors",
     "ResponseError": ".errors",
+    "SourceFactory": ".engine",
+    "StatsRegistry": ".observability",
     "Store": ".store",
+    "TriggerDefinition": ".catalog",
+    "TriggerSettings": ".catalog",
     "TriggerSpec": ".triggers",
     "TriggerSpecError": ".triggers",
+    "Watchdog": ".watchdog",
     "WriteError": ".errors",
     "WriteResult": ".store",
     "activate": ".environment",
@@ -97,6 +111,7 @@ _LAZY: Final = {
 
 __all__ = [
     "CacheStore",
+    "Catalog",
     "DatabaseNotFoundError",
     "DryRunner",
     "EngineError",
@@ -109,6 +124,7 @@ __all__ = [
     "LineBuilder",
     "Loader",
     "LocalPluginSource",
+    "LogRing",
     "MemoryStore",
     "MissingEntryPointError",
     "PluginApi",
@@ -117,12 +133,19 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PluginSource",
+    "PluginTimeout",
+    "ProcessingEngine",
     "QueryError",
     "QueryExecutionError",
     "ResponseError",
+    "SourceFactory",
+    "StatsRegistry",
     "Store",
+    "TriggerDefinition",
+    "TriggerSettings",
     "TriggerSpec",
     "TriggerSpecError",
+    "Watchdog",
     "WriteError",
     "WriteResult",
     "activate",

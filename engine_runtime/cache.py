@@ -12,20 +12,36 @@ Values are stored by reference, never copied or serialised. Expiry uses a monoto
 is checked with ``expires_at <= now``, so ``ttl=0`` expires at once. An expired entry is
 removed when read; `CacheStore.maybe_sweep` removes the rest (and empty namespaces) at most once
 per sweep interval.
+
+Persistence (upstream keeps nothing across a restart): `CacheStore.save` writes the trigger and
+global namespaces, never the test ones, to one file with each entry's *remaining* ttl;
+`CacheStore.load` restores them, minus the time the server was down. The file is ``pickle``:
+loading it runs code chosen by whoever wrote it, so it must live in the server's private data
+directory; it is written with mode 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
+import os
+import pickle
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
+
+from .errors import CacheFileError
 
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL",
     "DEFAULT_TEST_CACHE_NAME",
+    "SAVE_FORMAT_VERSION",
     "TEST_DEFAULT_TTL",
     "TTL_NEGATIVE_MESSAGE",
     "TTL_TOO_BIG_OR_NAN_MESSAGE",
@@ -33,8 +49,10 @@ __all__ = [
     "CacheStore",
     "GlobalNamespace",
     "GlobalTest",
+    "LoadReport",
     "Namespace",
     "PluginCache",
+    "SaveReport",
     "TriggerNamespace",
     "TriggerTest",
     "ttl_to_seconds",
@@ -51,6 +69,11 @@ TTL_NEGATIVE_MESSAGE: Final = "cannot convert float seconds to Duration: value i
 TTL_TOO_BIG_OR_NAN_MESSAGE: Final = (
     "cannot convert float seconds to Duration: value is either too big or NaN"
 )
+
+#: the ``format_version`` `CacheStore.save` writes; `CacheStore.load` refuses newer ones
+SAVE_FORMAT_VERSION: Final = 1
+
+_LOGGER = logging.getLogger(__name__)
 
 # A Duration holds at most u64::MAX seconds (plus nanoseconds); 2**64 s and above overflow.
 _MAX_TTL_EXCLUSIVE: Final = float(2**64)
@@ -128,8 +151,11 @@ class CacheStore:
         *,
         clock: Callable[[], float] = time.monotonic,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
+        # only to measure the downtime between `save` and `load`
+        self._wall_clock = wall_clock
         self._sweep_interval = sweep_interval
         self._lock = threading.Lock()
         self._namespaces: dict[Namespace, dict[str, CacheEntry]] = {}
@@ -178,6 +204,99 @@ class CacheStore:
         """A snapshot: namespace -> number of entries (expired ones included until swept)."""
         with self._lock:
             return {ns: len(entries) for ns, entries in self._namespaces.items()}
+
+    def save(self, path: Path) -> SaveReport:
+        """Write the trigger and global namespaces to ``path`` (atomically, mode 0600).
+
+        Each value is pickled on its own: one that cannot be (a lock, a socket, a generator, a
+        lambda, or a value another thread changed while it was pickled) is skipped, logged and
+        listed in the report, and the rest is saved. Expired entries are left out. The lock is
+        held only to copy the entry references: values are live objects that plugins mutate
+        without any lock, so holding it while pickling would not make them consistent, it
+        would only stall every plugin using the cache.
+
+        :returns: how many entries were saved, and which were skipped and why.
+        :raises OSError: the file cannot be written; an existing file is then left as it was.
+        """
+        with self._lock:
+            now = self._clock()
+            snapshot = [
+                (ns, key, entry.value, entry.expires_at)
+                for ns, entries in self._namespaces.items()
+                if isinstance(ns, TriggerNamespace | GlobalNamespace)
+                for key, entry in entries.items()
+                if not entry.expired(now)
+            ]
+        records: list[_Record] = []
+        skipped: list[tuple[str, str, str]] = []
+        for ns, key, value, expires_at in snapshot:
+            try:
+                data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # a value's __reduce__ may raise anything
+                reason = f"cannot be pickled: {type(exc).__name__}: {exc}"
+                _LOGGER.warning("cache entry %r of %s not saved: %s", key, _describe(ns), reason)
+                skipped.append((_describe(ns), key, reason))
+                continue
+            ttl = None if expires_at is None else expires_at - now
+            records.append((_encode_namespace(ns), key, ttl, data))
+        document = {
+            "format_version": SAVE_FORMAT_VERSION,
+            "saved_at": self._wall_clock(),
+            "entries": records,
+        }
+        _write_atomic(path, pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+        return SaveReport(saved=len(records), skipped=skipped)
+
+    def load(self, path: Path) -> LoadReport:
+        """Restore what `save` wrote to ``path``; a missing file restores nothing.
+
+        Each entry gets its saved remaining ttl minus the wall-clock time since the save; one
+        whose ttl ran out meanwhile is dropped. A corrupt or truncated file, or an entry that
+        cannot be unpickled (e.g. an instance of a class from a plugin module that is not
+        importable yet), is reported and skipped. An entry already in memory under the same key
+        wins over the saved one: it was stored after the save (loading normally happens at
+        start, on an empty store).
+
+        :raises CacheFileError: the file was written by a newer version.
+        """
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return LoadReport()
+        records, downtime, error = _read_document(raw, path, self._wall_clock())
+        if error is not None:
+            _LOGGER.warning("cache file %s not restored: %s", path, error)
+        counts = {"restored": 0, "expired": 0, "kept": 0}
+        skipped: list[tuple[str, str, str]] = []
+        for record in records:
+            outcome = self._restore(record, downtime)
+            if isinstance(outcome, tuple):
+                skipped.append(outcome)
+            else:
+                counts[outcome] += 1
+        return LoadReport(**counts, skipped=skipped, error=error)
+
+    def _restore(self, record: object, downtime: float) -> str | tuple[str, str, str]:
+        """Restore one record: "restored", "expired", "kept", or (namespace, key, reason)."""
+        try:
+            ns, key, ttl, data = _decode_record(record)
+        except (TypeError, ValueError) as exc:
+            return ("?", "?", f"malformed entry: {exc}")
+        if ttl is not None and ttl - downtime <= 0.0:
+            return "expired"
+        try:
+            value = pickle.loads(data)  # noqa: S301 (a private file; see the module docstring)
+        except Exception as exc:  # unpickling runs arbitrary __setstate__/__reduce__ code
+            reason = f"cannot be unpickled: {type(exc).__name__}: {exc}"
+            _LOGGER.warning("cache entry %r of %s not restored: %s", key, _describe(ns), reason)
+            return (_describe(ns), key, reason)
+        with self._lock:
+            entries = self._namespaces.setdefault(ns, {})
+            if key in entries:
+                return "kept"
+            expires_at = None if ttl is None else self._clock() + ttl - downtime
+            entries[key] = CacheEntry(value, expires_at)
+        return "restored"
 
     def _sweep_locked(self, now: float) -> int:
         self._last_sweep = now
@@ -255,3 +374,124 @@ class PluginCache:
 def _namespace(cache: PluginCache, use_global: object) -> Namespace:
     # A function, not a method, so a plugin's dir(cache) shows only put/get/delete.
     return cache.__global__ if use_global else cache.__local__
+
+
+# --- persistence ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaveReport:
+    """What `CacheStore.save` wrote: the entry count, and (namespace, key, reason) per skip."""
+
+    saved: int
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What `CacheStore.load` restored.
+
+    ``expired``: entries whose ttl ran out while the server was down; ``kept``: saved entries
+    not restored because the key was already in memory; ``skipped``: (namespace, key, reason)
+    for entries that could not be read; ``error``: why the whole file was unusable, if it was.
+    """
+
+    restored: int = 0
+    expired: int = 0
+    kept: int = 0
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+# (namespace, key, remaining ttl or None, pickled value); namespaces are encoded as plain tuples
+# so that the outer document holds builtins only and is read with `_DocumentUnpickler`.
+_Record = tuple[tuple[str, ...], str, float | None, bytes]
+
+
+def _describe(ns: Namespace) -> str:
+    if isinstance(ns, TriggerNamespace):
+        return f"trigger {ns.trigger!r} of database {ns.database!r}"
+    return "the global cache" if isinstance(ns, GlobalNamespace) else repr(ns)
+
+
+def _encode_namespace(ns: TriggerNamespace | GlobalNamespace) -> tuple[str, ...]:
+    if isinstance(ns, TriggerNamespace):
+        return ("trigger", ns.database, ns.trigger)
+    return ("global",)
+
+
+def _decode_record(record: object) -> tuple[Namespace, str, float | None, bytes]:
+    if not isinstance(record, tuple) or len(record) != 4:
+        raise ValueError("not a 4-tuple")
+    encoded, key, ttl, data = record
+    if not isinstance(key, str) or not isinstance(data, bytes):
+        raise TypeError("key or value of the wrong type")
+    if ttl is not None and not isinstance(ttl, float | int):
+        raise TypeError("ttl of the wrong type")
+    ns: Namespace
+    match encoded:
+        case ("trigger", str(database), str(trigger)):
+            ns = TriggerNamespace(database, trigger)
+        case ("global",):
+            ns = GlobalNamespace()
+        case _:
+            raise ValueError(f"unknown namespace {encoded!r}")
+    return ns, key, None if ttl is None else float(ttl), data
+
+
+class _DocumentUnpickler(pickle.Unpickler):
+    """Reads the outer document, which holds builtins only: no class may be loaded there."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        message = f"unexpected {module}.{name} in the cache document"
+        raise pickle.UnpicklingError(message)
+
+
+def _read_document(raw: bytes, path: Path, now: float) -> tuple[list[object], float, str | None]:
+    """The records of a saved file and the downtime since it was saved, or an error."""
+    try:
+        document = _DocumentUnpickler(io.BytesIO(raw)).load()
+    except Exception as exc:  # truncated or garbage bytes raise a variety of errors
+        return [], 0.0, f"corrupt cache file: {type(exc).__name__}: {exc}"
+    if not isinstance(document, dict) or not isinstance(document.get("format_version"), int):
+        return [], 0.0, "corrupt cache file: no format_version"
+    version = document["format_version"]
+    if version > SAVE_FORMAT_VERSION:
+        message = (
+            f"the cache file {path} was written by a newer version "
+            f"(format_version {version}, this one reads up to {SAVE_FORMAT_VERSION})"
+        )
+        hint = "upgrade, or move the file away to start with an empty cache"
+        raise CacheFileError(message, path=str(path), hint=hint)
+    saved_at, records = document.get("saved_at"), document.get("entries")
+    if not isinstance(saved_at, float | int) or not isinstance(records, list):
+        return [], 0.0, "corrupt cache file: no saved_at or entries"
+    # a wall clock that went backwards counts as no downtime
+    return records, max(0.0, now - float(saved_at)), None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a private temp file beside ``path``, fsync it, then swap it in."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)  # mkstemp already does; the pickle must stay private
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # makes the rename durable; not possible on every platform or file system
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

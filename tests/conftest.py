@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.testing import RepoServer
@@ -15,6 +17,12 @@ from pluginmgr.testing import RepoServer
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WAL_PLUGIN = "gh:examples/wal_plugin/wal_plugin.py"
 NOTIFIER = "gh:influxdata/notifier/notifier_plugin.py"
+
+# Property tests draw the same examples on every run, so CI cannot fail on a new random draw
+# (and spend minutes shrinking it); `HYPOTHESIS_PROFILE=explore` draws fresh ones locally.
+hypothesis_settings.register_profile("default", derandomize=True, deadline=None)
+hypothesis_settings.register_profile("explore", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _SCRUBBED_PREFIXES = ("INFLUXDB3_", "PLUGINMGR_", "GIT_")
 _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy")

@@ -20,7 +20,7 @@ _MEASUREMENT = st.text(
     st.characters(codec="utf-8", exclude_characters="\n\r \\", exclude_categories=("Cs",)),
     min_size=1,
     max_size=12,
-).filter(lambda m: not m.startswith("#"))
+).filter(lambda m: not m.startswith(("#", "\t")))  # the parser skips leading blanks
 _TAG_KEY = st.text(
     st.characters(codec="utf-8", exclude_characters="\n\r ,=\\", exclude_categories=("Cs",)),
     min_size=1,

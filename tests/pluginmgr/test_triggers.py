@@ -1,0 +1,79 @@
+"""Creating triggers through pluginmgr: resolve and pin, install declared deps, run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine_runtime import Catalog, ProcessingEngine
+from pluginmgr import PluginManager, read_lock
+from pluginmgr.errors import HTTPStatusError
+from pluginmgr.installers import InstallOptions
+from pluginmgr.triggers import PinnedPluginSource, create_trigger, source_factory
+from pluginmgr.venv import PluginEnv, default_venv_path
+
+GREETER = "gh:examples/greeter/greeter.py"
+
+
+@pytest.fixture
+def engine(manager: PluginManager) -> Iterator[ProcessingEngine]:
+    engine = ProcessingEngine(
+        Catalog(None), plugin_dir=manager.settings.plugin_dir, source_for=source_factory(manager)
+    )
+    engine.start()
+    engine.create_database("db")
+    yield engine
+    engine.shutdown()
+
+
+@pytest.mark.usefixtures("uv_sandbox")
+def test_create_trigger_pins_installs_and_runs(
+    engine: ProcessingEngine,
+    manager: PluginManager,
+    plugin_dir: Path,
+    wheelhouse: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the venv is activated in this process
+    env = PluginEnv(default_venv_path(plugin_dir))
+    options = InstallOptions(find_links=(str(wheelhouse),), no_index=True, offline=True)
+    definition, installed = create_trigger(
+        engine, manager, "db", "greet", GREETER, "request:greet", env=env, install_options=options
+    )
+    try:
+        assert definition.plugin_filename == GREETER
+        assert installed is not None and "pm-alpha" in installed.changed
+        assert GREETER in read_lock(manager.settings.lock_path)
+        response = engine.handle_request("greet", query_params={}, headers={}, body=b"")
+        assert response.status == 200, response.body
+        assert json.loads(response.body) == {"greeting": "alpha+beta-1.0"}
+    finally:
+        for name in ("pm_alpha", "pm_beta"):
+            sys.modules.pop(name, None)
+
+
+def test_a_bad_reference_fails_before_the_catalog_changes(
+    engine: ProcessingEngine, manager: PluginManager
+) -> None:
+    with pytest.raises(HTTPStatusError, match="404 Not Found"):
+        create_trigger(engine, manager, "db", "t", "gh:examples/nope.py", "all_tables")
+    assert engine.catalog.triggers() == []
+
+
+def test_local_plugins_hot_reload_and_fetched_ones_are_pinned(
+    manager: PluginManager, plugin_dir: Path
+) -> None:
+    (plugin_dir / "local.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    engine = ProcessingEngine(Catalog(None), plugin_dir=plugin_dir)
+    engine.create_database("db")
+    local = engine.catalog.create_trigger("db", "l", "local.py", "all_tables")
+    fetched = engine.catalog.create_trigger("db", "f", GREETER, "request:g")
+    factory = source_factory(manager)
+    assert type(factory(local)).__name__ == "LocalPluginSource"
+    pinned = factory(fetched)
+    assert isinstance(pinned, PinnedPluginSource)
+    assert pinned.load() is pinned.load()  # fetched once, then served from memory
