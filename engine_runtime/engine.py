@@ -89,6 +89,8 @@ class ProcessingEngine:
     :param data_dir: where the cache is saved on shutdown and every ``cache_save_interval``.
     :param execution_timeout: seconds a run may take unless its trigger sets its own; None: no
         limit.
+    :param timeout_grace: seconds after a timeout before a thread stuck in a C call is given up
+        and its trigger gets a fresh one.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class ProcessingEngine:
         clock: Callable[[], float] = time.time,
         cache_save_interval: float = 60.0,
         max_async: int = 32,
+        timeout_grace: float = 2.0,
     ) -> None:
         self.catalog = catalog
         self.store: Store = store if store is not None else MemoryStore()
@@ -114,7 +117,7 @@ class ProcessingEngine:
         self.loader = Loader()
         self.logs = LogRing()
         self.stats = StatsRegistry()
-        self.watchdog = Watchdog(on_abandon=self._abandoned)
+        self.watchdog = Watchdog(on_abandon=self._abandoned, grace=timeout_grace)
         self._source_for = source_for or self._local_source
         self._queue_size = queue_size
         self._lock = threading.RLock()
@@ -165,6 +168,15 @@ class ProcessingEngine:
     def create_database(self, name: str) -> bool:
         self.store.create_database(name)
         return self.catalog.create_database(name)
+
+    def delete_database(self, name: str) -> None:
+        """Stop the database's triggers, drop their caches, remove it from the catalog.
+
+        The rows stay in the store until the server's durable store handles deletes (issue 6).
+        """
+        for definition in self.catalog.delete_database(name):
+            self._stop_key((name, definition.trigger_name), drop_cache=True)
+            self.stats.drop(name, definition.trigger_name)
 
     def create_trigger(
         self,

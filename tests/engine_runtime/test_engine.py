@@ -379,3 +379,121 @@ def test_system_tables_show_triggers_logs_and_stats(
         "db", "SELECT invocations, errors FROM system.processing_engine_trigger_stats"
     )
     assert stats == [{"invocations": 1, "errors": 0}]
+
+
+def test_a_plugin_stuck_in_a_c_call_loses_its_thread_not_its_trigger(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine(execution_timeout=0.2, timeout_grace=0.2)
+    engine.create_database("db")
+    name = plugin(
+        plugin_dir,
+        "sleepy.py",
+        """
+        import time
+        def process_writes(influxdb3_local, table_batches, args=None):
+            if table_batches[0]["table_name"] == "sleep":
+                time.sleep(3)  # an async exception cannot interrupt a C call
+            influxdb3_local.info("served", table_batches[0]["table_name"])
+        """,
+    )
+    engine.create_trigger("db", "t", name, "all_tables")
+    engine.write_lp("db", "sleep v=1i 1")
+    engine.write_lp("db", "next v=1i 1")
+    # the stuck thread is abandoned after timeout + grace and a fresh one serves the queue
+    wait_for(lambda: "INFO: served next" in messages(engine, "t"), timeout=2.5)
+
+
+def test_schedule_trigger_runs_on_the_grid_with_naive_utc_call_time(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    engine.create_database("db")
+    name = plugin(
+        plugin_dir,
+        "tick.py",
+        """
+        def process_scheduled_call(influxdb3_local, call_time, args=None):
+            influxdb3_local.info(call_time.tzinfo, call_time.microsecond, args)
+            influxdb3_local.write(LineBuilder("ticks").int64_field("n", 1))
+        """,
+    )
+    engine.create_trigger("db", "tick", name, "every:200ms", arguments={"a": "b"})
+    wait_for(lambda: engine.stats.get("db", "tick").invocations >= 2)
+    log = messages(engine, "tick")
+    assert log[0].startswith("INFO: starting execution with scheduled time ")
+    assert log[0].endswith(" UTC")
+    assert log[1] == "INFO: None 0 {'a': 'b'}"
+    wait_for(lambda: "ticks" in engine.store.tables("db"))
+
+
+def test_disable_then_enable_clears_the_trigger_cache(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    engine.create_database("db")
+    name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
+    engine.create_trigger("db", "t", name, "all_tables")
+    engine.caches.for_trigger("db", "t").put("k", "v")
+    engine.disable_trigger("db", "t")
+    assert engine.trigger_state("db", "t") == "disabled"
+    engine.enable_trigger("db", "t")
+    assert engine.caches.for_trigger("db", "t").get("k") is None
+    assert engine.trigger_state("db", "t") == "running"
+
+
+def test_deleting_a_database_stops_its_triggers(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    engine.create_database("db")
+    name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
+    engine.create_trigger("db", "t", name, "all_tables")
+    engine.caches.for_trigger("db", "t").put("k", "v")
+    engine.delete_database("db")
+    assert engine.trigger_state("db", "t") == "disabled"
+    assert engine.catalog.triggers() == []
+    assert engine.caches.for_trigger("db", "t").get("k") is None
+
+
+def test_a_full_queue_pushes_back_on_the_writer(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine(queue_size=1)
+    engine.create_database("db")
+    name = plugin(
+        plugin_dir,
+        "slow.py",
+        """
+        import time
+        def process_writes(influxdb3_local, table_batches, args=None):
+            time.sleep(0.1)
+        """,
+    )
+    engine.create_trigger("db", "t", name, "all_tables")
+    start = time.monotonic()
+    for i in range(4):  # one running, one queued, then each write waits for room
+        engine.write_lp("db", f"a v={i}i {i}")
+    assert time.monotonic() - start >= 0.15
+    wait_for(lambda: engine.stats.get("db", "t").invocations == 4)
+
+
+def test_the_cache_is_saved_periodically_and_routes_go_with_their_trigger(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path, tmp_path: Path
+) -> None:
+    engine = make_engine(persist_cache=True, cache_save_interval=0.1)
+    engine.create_database("db")
+    name = plugin(
+        plugin_dir,
+        "req.py",
+        """
+        def process_request(influxdb3_local, query_parameters, request_headers, body, args=None):
+            influxdb3_local.cache.put("seen", True)
+            return "ok"
+        """,
+    )
+    engine.create_trigger("db", "r", name, "request:ping")
+    assert engine.handle_request("ping", query_params={}, headers={}, body=b"").status == 200
+    wait_for(lambda: (tmp_path / "data" / "cache.pickle").exists())  # no shutdown needed
+    engine.delete_trigger("db", "r", force=True)
+    assert engine.handle_request("ping", query_params={}, headers={}, body=b"").status == 404
