@@ -8,6 +8,7 @@ trigger's own thread, which must never wait on itself, whose event is dropped an
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any, Final, final
 
 __all__ = ["Event", "TriggerWorker"]
 
+_LOGGER = logging.getLogger(__name__)
 _STOP: Final = object()
 _PUT_TIMEOUT: Final = 30.0  # seconds a writer waits for queue space before the event is dropped
 
@@ -138,8 +140,14 @@ class TriggerWorker:
 
     def _guarded(self, event: Event) -> None:
         self._clear_tick(event)
-        if not self._stopping:
+        if self._stopping:
+            return
+        try:
             self._run(event)
+        except BaseException:  # a bug in the engine, not the plugin: keep the trigger serving
+            _LOGGER.exception("trigger %s: unexpected error while running an event", self.name)
+            if event.reply is not None and not event.reply.done():
+                event.reply.set_exception(RuntimeError(f"trigger {self.name} failed"))
 
     def _spawn(self) -> None:
         thread = threading.Thread(target=self._loop, name=f"trigger-{self.name}", daemon=True)

@@ -412,7 +412,7 @@ class ProcessingEngine:
                 result = entry(api, *event.positional, trigger.args)
                 if trigger.kind == "Request":
                     result = to_http_response(result)
-        except (Exception, PluginTimeout) as exc:  # a plugin never takes the engine down
+        except (Exception, SystemExit, PluginTimeout) as exc:  # a plugin never takes us down
             elapsed = time.perf_counter_ns() - clock
             message = exc.message if isinstance(exc, PluginError) else format_plugin_exception(exc)
             self.stats.record(

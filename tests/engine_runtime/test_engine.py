@@ -497,3 +497,29 @@ def test_the_cache_is_saved_periodically_and_routes_go_with_their_trigger(
     wait_for(lambda: (tmp_path / "data" / "cache.pickle").exists())  # no shutdown needed
     engine.delete_trigger("db", "r", force=True)
     assert engine.handle_request("ping", query_params={}, headers={}, body=b"").status == 404
+
+
+def test_sys_exit_in_a_plugin_is_an_error_not_an_exit(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    engine.create_database("db")
+    name = plugin(
+        plugin_dir,
+        "quitter.py",
+        """
+        import sys
+        def process_writes(influxdb3_local, table_batches, args=None):
+            if table_batches[0]["table_name"] == "quit":
+                sys.exit(3)
+            influxdb3_local.info("still here")
+        """,
+    )
+    engine.create_trigger("db", "t", name, "all_tables")
+    engine.write_lp("db", "quit v=1i 1")
+    engine.write_lp("db", "next v=1i 1")
+    wait_for(lambda: "INFO: still here" in messages(engine, "t"))
+    assert any(
+        m.startswith("ERROR: error executing wal plugin: SystemExit: 3")
+        for m in messages(engine, "t")
+    )
