@@ -32,16 +32,24 @@ def plugin_code(plugin: FetchedPlugin) -> PluginCode:
 
 @final
 class FetchedPluginSource:
-    """Loads ``ref`` through ``manager`` on every call; re-reads content only when it changed."""
+    """Loads ``ref`` through ``manager``.
 
-    __slots__ = ("_code", "manager", "ref")
+    :param recheck: go through the lock file on every `load` (a dry run: cheap, and a changed
+        local file is seen); False: resolve once and serve from memory (a trigger running
+        pinned ``gh:``/``git+`` content on every event).
+    """
 
-    def __init__(self, manager: PluginManager, ref: str) -> None:
+    __slots__ = ("_code", "manager", "recheck", "ref")
+
+    def __init__(self, manager: PluginManager, ref: str, *, recheck: bool = True) -> None:
         self.manager = manager
         self.ref = ref
+        self.recheck = recheck
         self._code: PluginCode | None = None
 
     def load(self) -> PluginCode:
+        if self._code is not None and not self.recheck:
+            return self._code
         plugin = self.manager.fetch(self.ref)
         if self._code is None or self._code.version != plugin.sha256:
             self._code = plugin_code(plugin)

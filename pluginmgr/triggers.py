@@ -12,11 +12,11 @@ and re-enable the trigger.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING
 
-from engine_runtime import LocalPluginSource, PluginCode, activate, parse_trigger_spec
+from engine_runtime import LocalPluginSource, activate, parse_trigger_spec
 
-from .plugin_source import plugin_code
+from .plugin_source import FetchedPluginSource
 from .refs import LocalRef, parse_ref
 
 if TYPE_CHECKING:
@@ -33,24 +33,7 @@ if TYPE_CHECKING:
     from .manager import PluginManager
     from .venv import InstallResult, PluginEnv
 
-__all__ = ["PinnedPluginSource", "create_trigger", "source_factory"]
-
-
-@final
-class PinnedPluginSource:
-    """Fetched content, resolved through the lock file once and then served from memory."""
-
-    __slots__ = ("_code", "manager", "ref")
-
-    def __init__(self, manager: PluginManager, ref: str) -> None:
-        self.manager = manager
-        self.ref = ref
-        self._code: PluginCode | None = None
-
-    def load(self) -> PluginCode:
-        if self._code is None:
-            self._code = plugin_code(self.manager.fetch(self.ref))
-        return self._code
+__all__ = ["create_trigger", "source_factory"]
 
 
 def source_factory(manager: PluginManager) -> SourceFactory:
@@ -61,7 +44,7 @@ def source_factory(manager: PluginManager) -> SourceFactory:
         ref = parse_ref(definition.plugin_filename)
         if isinstance(ref, LocalRef) and plugin_dir is not None:
             return LocalPluginSource(plugin_dir, definition.plugin_filename)
-        return PinnedPluginSource(manager, definition.plugin_filename)
+        return FetchedPluginSource(manager, definition.plugin_filename, recheck=False)
 
     return source_for
 

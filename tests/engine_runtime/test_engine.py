@@ -73,6 +73,7 @@ def make_engine(tmp_path: Path, plugin_dir: Path) -> Iterator[Callable[..., Proc
         catalog = Catalog(data / "catalog.json")
         engine = ProcessingEngine(catalog, plugin_dir=plugin_dir, **kwargs)
         engine.start()
+        engine.create_database("db")  # every test's database (a no-op after a restart)
         engines.append(engine)
         return engine
 
@@ -109,7 +110,6 @@ def test_rows_are_queryable_before_the_trigger_runs_and_table_triggers_filter(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "seen.py",
@@ -132,7 +132,6 @@ def test_request_trigger_answers_and_errors_are_500(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "req.py",
@@ -180,7 +179,6 @@ def test_retry_is_bounded_and_backs_off(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(plugin_dir, "flaky.py", FAILS_UNTIL)
     retry = TriggerSettings(error_behavior="retry", retry_attempts=2, retry_backoff=0.01)
     engine.create_trigger(
@@ -201,7 +199,6 @@ def test_disable_on_error_persists_across_restart_and_enable_restarts(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(plugin_dir, "flaky.py", FAILS_UNTIL)
     settings = TriggerSettings(error_behavior="disable")
     engine.create_trigger(
@@ -226,7 +223,6 @@ def test_restart_keeps_triggers_and_cache(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine(persist_cache=True)
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "count.py",
@@ -255,7 +251,6 @@ def test_a_runaway_plugin_is_interrupted_and_the_trigger_keeps_serving(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine(execution_timeout=0.3)
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "spin.py",
@@ -282,7 +277,6 @@ def test_synchronous_triggers_run_one_event_at_a_time_and_async_overlap(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "slow.py",
@@ -316,7 +310,6 @@ def test_lifecycle_errors_use_upstreams_words(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
     engine.create_trigger("db", "test_trigger", name, "all_tables")
     with pytest.raises(EngineError, match="attempted to create a resource that already exists"):
@@ -335,7 +328,6 @@ def test_a_plugin_that_cannot_load_is_reported_and_others_run(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     broken = plugin(plugin_dir, "broken.py", "def process_writes(:\n")
     good = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
     engine.create_trigger("db", "broken", broken, "all_tables")
@@ -352,7 +344,6 @@ def test_system_tables_show_triggers_logs_and_stats(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
     engine.create_trigger("db", "t", name, "table:cpu", arguments={"k": "v"})
     engine.write_lp("db", "cpu v=1i 1")
@@ -385,7 +376,6 @@ def test_a_plugin_stuck_in_a_c_call_loses_its_thread_not_its_trigger(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine(execution_timeout=0.2, timeout_grace=0.2)
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "sleepy.py",
@@ -408,7 +398,6 @@ def test_schedule_trigger_runs_on_the_grid_with_naive_utc_call_time(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "tick.py",
@@ -431,7 +420,6 @@ def test_disable_then_enable_clears_the_trigger_cache(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
     engine.create_trigger("db", "t", name, "all_tables")
     engine.caches.for_trigger("db", "t").put("k", "v")
@@ -446,7 +434,6 @@ def test_deleting_a_database_stops_its_triggers(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
     engine.create_trigger("db", "t", name, "all_tables")
     engine.caches.for_trigger("db", "t").put("k", "v")
@@ -460,7 +447,6 @@ def test_a_full_queue_pushes_back_on_the_writer(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine(queue_size=1)
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "slow.py",
@@ -482,7 +468,6 @@ def test_the_cache_is_saved_periodically_and_routes_go_with_their_trigger(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path, tmp_path: Path
 ) -> None:
     engine = make_engine(persist_cache=True, cache_save_interval=0.1)
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "req.py",
@@ -503,7 +488,6 @@ def test_sys_exit_in_a_plugin_is_an_error_not_an_exit(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    engine.create_database("db")
     name = plugin(
         plugin_dir,
         "quitter.py",

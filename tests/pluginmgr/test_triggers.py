@@ -13,7 +13,8 @@ from engine_runtime import Catalog, ProcessingEngine
 from pluginmgr import PluginManager, read_lock
 from pluginmgr.errors import HTTPStatusError
 from pluginmgr.installers import InstallOptions
-from pluginmgr.triggers import PinnedPluginSource, create_trigger, source_factory
+from pluginmgr.plugin_source import FetchedPluginSource
+from pluginmgr.triggers import create_trigger, source_factory
 from pluginmgr.venv import PluginEnv, default_venv_path
 
 GREETER = "gh:examples/greeter/greeter.py"
@@ -75,5 +76,5 @@ def test_local_plugins_hot_reload_and_fetched_ones_are_pinned(
     factory = source_factory(manager)
     assert type(factory(local)).__name__ == "LocalPluginSource"
     pinned = factory(fetched)
-    assert isinstance(pinned, PinnedPluginSource)
+    assert isinstance(pinned, FetchedPluginSource) and not pinned.recheck
     assert pinned.load() is pinned.load()  # fetched once, then served from memory
