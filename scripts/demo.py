@@ -5,7 +5,9 @@ influxdata/influxdb3_plugins) and runs the ``pluginmgr`` command line against it
 user sees: a cold fetch, a warm start that sends no request, revalidation that downloads nothing,
 the lock file, verification, tamper detection and an offline start with the server gone. Then it
 installs a plugin's declared dependencies into ``<PLUGIN_DIR>/venv`` with uv, offline, from a
-wheelhouse built from ``fixtures/packages``.
+wheelhouse built from ``fixtures/packages``, and runs plugins once with ``pluginmgr test``
+(a WAL plugin, a schedule plugin over seeded data, the request plugin whose dependency was just
+installed, and one that raises).
 """
 
 from __future__ import annotations
@@ -104,7 +106,42 @@ def main() -> None:
 
         with RepoServer(ROOT / "fixtures" / "repo") as server:
             install_dependencies(Path(tmp), plugin_dir, [*common, "--plugin-repo", server.url])
+            run_plugins(Path(tmp), [*common, "--plugin-repo", server.url])
     print("\ndemo finished: every step behaved as expected")
+
+
+def run_plugins(tmp: Path, online: list[str]) -> None:
+    """`pluginmgr test`: real plugins, offline, against a fresh embedded store."""
+    seed = tmp / "seed.lp"
+    seed.write_text(
+        "home,room=Kitchen temp=21.5,hum=40.2 1755000000000000000\n"
+        "home,room=Kitchen temp=22.5,hum=41.0 1755000300000000000\n"
+        "home,room=Office temp=19.0,hum=38.5 1755000000000000000\n",
+        encoding="utf-8",
+    )
+    step("run the gh: WAL plugin once on some line protocol (InfluxDB 3's test JSON)")
+    lp = "cpu,host=a usage=0.5 1\ncpu,host=b usage=0.7 2\nmem,host=a used=12i 3"
+    pluginmgr("test", "wal_plugin", REFS[0], "-d", "demo", "--lp", lp, *online)
+
+    step("a schedule plugin against seeded data: DATE_BIN over 10-minute buckets")
+    args = "source_measurement=home,target_measurement=home_10m,interval=10min"
+    pluginmgr(
+        "test", "schedule_plugin", REFS[1], "-d", "demo", "--seed-lp", str(seed),
+        "--schedule", "every:10m", "--input-arguments", args, *online,
+    )  # fmt: skip
+
+    step(f"a request plugin whose dependency was installed above: {GREETER}")
+    pluginmgr("test", "request_plugin", GREETER, "-d", "demo", "--method", "GET", *online)
+
+    step("a plugin that raises: exit 1, its logs and the real cause kept")
+    broken = tmp / "plugins" / "broken.py"
+    broken.write_text(
+        "def process_writes(influxdb3_local, table_batches, args=None):\n"
+        "    influxdb3_local.info('about to fail')\n"
+        "    return 1 / 0\n",
+        encoding="utf-8",
+    )
+    pluginmgr("test", "wal_plugin", "broken.py", "-d", "demo", "--lp", "x v=1", *online, expect=1)
 
 
 def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None:
