@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .observability import LogRing, StatsRegistry
     from .plugin_api import PluginApi, QueryError
     from .responses import HttpResponse, error_response, to_http_response
-    from .store import MemoryStore, Store, WriteResult, validate_database_name
+    from .store import DurableStore, MemoryStore, Store, WriteResult, validate_database_name
     from .triggers import (
         TriggerSpec,
         TriggerSpecError,
@@ -62,6 +62,7 @@ _LAZY: Final = {
     "Catalog": ".catalog",
     "DatabaseNotFoundError": ".errors",
     "DryRunner": ".dry_run",
+    "DurableStore": ".store",
     "EngineError": ".errors",
     "HttpResponse": ".responses",
     "InfluxDBError": ".line_builder",
@@ -114,6 +115,7 @@ __all__ = [
     "Catalog",
     "DatabaseNotFoundError",
     "DryRunner",
+    "DurableStore",
     "EngineError",
     "HttpResponse",
     "InfluxDBError",

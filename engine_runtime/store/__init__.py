@@ -8,12 +8,15 @@ from engine_runtime.store.base import (
     WriteResult,
     validate_database_name,
 )
+from engine_runtime.store.durable import DurableStore, StoreCorruptionError
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
     "MAX_DATABASE_NAME_LENGTH",
+    "DurableStore",
     "MemoryStore",
     "Store",
+    "StoreCorruptionError",
     "WriteResult",
     "validate_database_name",
 ]

@@ -72,8 +72,13 @@ class Store(Protocol):
         precision: str = "ns",
         accept_partial: bool = True,
         default_time_ns: int | None = None,
+        no_sync: bool = False,
     ) -> WriteResult:
-        """Write line protocol; raises WriteError when nothing (or, strict, not all) is valid."""
+        """Write line protocol; raises WriteError when nothing (or, strict, not all) is valid.
+
+        A durable store returns once the write is on disk; ``no_sync`` returns before (the
+        write may be lost in a crash). Stores that keep nothing on disk ignore it.
+        """
         ...
 
     def query(

@@ -26,6 +26,14 @@ _COMMANDS: Final = {
     "verify": "plugins",
     "install": "install",
     "test": "plugin_test",
+    "create": "server_commands",
+    "enable": "server_commands",
+    "disable": "server_commands",
+    "delete": "server_commands",
+    "show": "server_commands",
+    "write": "server_commands",
+    "query": "server_commands",
+    "serve": "serve",
 }
 
 

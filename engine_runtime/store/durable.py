@@ -1,0 +1,345 @@
+"""`DurableStore`: a `MemoryStore` whose writes survive a crash (write-ahead log + snapshots).
+
+Queries, system tables and `copy` are the wrapped `MemoryStore`'s; this class adds the disk.
+
+**Guarantees.**
+
+* `write_lp` applies the write in memory (a rejected write raises exactly as `MemoryStore`
+  does and is not logged), appends one record to the write-ahead log, then waits for the next
+  group commit: a background thread writes the buffered records and ``fsync``\\ s the segment
+  every ``flush_interval`` seconds. **When `write_lp` returns, the write is on disk** and
+  survives a crash or ``kill -9`` (and a power loss, as far as ``fsync`` holds). If that flush
+  fails (disk full, I/O error) the waiting writers raise ``WriteError("write not durable:
+  ...")``; the failed records are cut from the log, and later writes work once the disk
+  recovers. The rows of such a write stay queryable until the store restarts (and become
+  durable if a snapshot is taken meanwhile).
+* ``no_sync=True`` returns as soon as the write is in memory and queued (upstream's
+  ``no_sync``): it is durable within about ``flush_interval`` seconds, and lost if the process
+  dies first or that flush fails (logged, not raised).
+* `create_database` is logged and durable the same way.
+* `close` flushes, takes a snapshot when anything changed since the last one (so the next
+  start replays nothing; pass ``snapshot_on_close=False`` to skip) and stops the threads.
+
+**Files** under ``data_dir``::
+
+    wal/<seq:020d>.wal                 segments: header b"PMWAL001", then records
+                                       <len:u32 LE><crc32:u32 LE><compact JSON>
+    snapshots/<seq:020d>/manifest.json {format_version, wal_seq, created_ns, databases}
+    snapshots/<seq:020d>/d<i>/<j>-<safe name>.parquet   one table (names via the manifest)
+
+A write record holds the database, precision, ``accept_partial``, the exact line protocol and
+``default_time_ns`` (fixed at write time, so lines without a timestamp replay to the same
+rows). A snapshot ``<seq>`` holds every table of every database (empty ones included) and
+covers segments up to ``seq``; it is written to a temporary directory and renamed into place,
+then the segments and older snapshots it covers are deleted. A snapshot is taken every
+``snapshot_interval`` seconds or after ``snapshot_every`` rows, whichever comes first, when
+anything was written; restart time is bounded by what came after the last one.
+
+**Recovery.** The constructor loads the newest snapshot, then replays the segments after it in
+order. A torn record at the tail of the last segment (a crash mid-write) is truncated away with
+a warning. Any other damage (a bad record inside the log, a missing segment, an unreadable
+snapshot) raises `StoreCorruptionError` naming the file and offset: acknowledged data is never
+dropped silently. Writing resumes in a new segment.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine_runtime.errors import WriteError
+from engine_runtime.line_protocol import LineError
+from engine_runtime.store._snapshot import (
+    latest_snapshot,
+    load_snapshot,
+    prune_snapshots,
+    write_snapshot,
+)
+from engine_runtime.store._wal import (
+    StoreCorruptionError,
+    WalRecord,
+    WalWriter,
+    encode_record,
+    list_segments,
+    read_segment,
+)
+from engine_runtime.store.base import SystemTablesProvider, WriteResult
+from engine_runtime.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+__all__ = ["DurableStore", "StoreCorruptionError"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class DurableStore:
+    """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
+
+    :param flush_interval: seconds between group commits (how long a write waits at most).
+    :param snapshot_every: rows written after which a snapshot is taken.
+    :param snapshot_interval: seconds after which a snapshot is taken if anything changed.
+    :param snapshot_on_close: whether `close` takes a final snapshot.
+    :param clock: ns since the epoch, the time of lines without a timestamp.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        flush_interval: float = 1.0,
+        snapshot_every: int = 100_000,
+        snapshot_interval: float = 60.0,
+        snapshot_on_close: bool = True,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self._wal_dir = self.data_dir / "wal"
+        self._snapshot_dir = self.data_dir / "snapshots"
+        self._wal_dir.mkdir(parents=True, exist_ok=True)
+        self._snapshot_dir.mkdir(parents=True, exist_ok=True)
+        self._memory = MemoryStore()
+        self._clock = clock
+        self._snapshot_every = snapshot_every
+        self._snapshot_interval = snapshot_interval
+        self._snapshot_on_close = snapshot_on_close
+        #: orders memory writes and log appends identically; held briefly by snapshots
+        self._write_lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()
+        self._closed = False
+        covered, replayed, last_seq = self._recover()
+        #: operations and rows logged since the last snapshot
+        self._changes = replayed
+        self._rows_since_snapshot = 0
+        self._wal = WalWriter(self._wal_dir, max(covered, last_seq) + 1, interval=flush_interval)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._snapshotter = threading.Thread(
+            target=self._run_snapshots, name="store-snapshotter", daemon=True
+        )
+        self._snapshotter.start()
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def _recover(self) -> tuple[int, int, int]:
+        """Load the snapshot and replay the log: (covered seq, records replayed, last seq)."""
+        covered = 0
+        snapshot = latest_snapshot(self._snapshot_dir)
+        if snapshot is not None:
+            covered, tables = load_snapshot(snapshot)
+            for database, db_tables in tables.items():
+                self._memory.create_database(database)
+                for table, data in db_tables.items():
+                    self._memory.import_table(database, table, data)
+        prune_snapshots(self._snapshot_dir, covered, all_temporary=True)
+        segments = list_segments(self._wal_dir)
+        for seq, path in segments:
+            if seq <= covered:
+                path.unlink()  # a crash between a snapshot and its clean-up
+        pending = [(seq, path) for seq, path in segments if seq > covered]
+        replayed = 0
+        for index, (seq, path) in enumerate(pending):
+            if seq != covered + 1 + index:
+                msg = f"WAL segment {covered + 1 + index} is missing before {path}"
+                raise StoreCorruptionError(msg, hint="restore the file from a backup")
+            for record in read_segment(path, last=index == len(pending) - 1):
+                self._replay(record, path)
+                replayed += 1
+        last_seq = pending[-1][0] if pending else covered
+        _LOGGER.info(
+            "store %s: snapshot %s, %d WAL records replayed", self.data_dir, snapshot, replayed
+        )
+        return covered, replayed, last_seq
+
+    def _replay(self, record: WalRecord, path: Path) -> None:
+        if record.kind == "create":
+            self._memory.create_database(record.database)
+            return
+        try:
+            self._memory.write_lp(
+                record.database,
+                record.text,
+                precision=record.precision,
+                accept_partial=record.accept_partial,
+                default_time_ns=record.default_time_ns,
+            )
+        except WriteError as exc:
+            # Only possible when an earlier write's flush failed (its rows never reached the
+            # log) and this one depended on them; it was acknowledged, so say so loudly.
+            _LOGGER.error(
+                "replaying %s: a logged write to %s failed: %s", path, record.database, exc
+            )
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def write_lp(
+        self,
+        database: str,
+        text: str,
+        *,
+        precision: str = "ns",
+        accept_partial: bool = True,
+        default_time_ns: int | None = None,
+        no_sync: bool = False,
+    ) -> WriteResult:
+        """Write line protocol; returns once it is durable (or at once with ``no_sync``).
+
+        Raises WriteError for rejected line protocol (nothing logged), or ``write not
+        durable: ...`` when the flush covering it failed.
+        """
+        when = self._clock() if default_time_ns is None else default_time_ns
+        with self._write_lock:
+            self._check_open()
+            result = self._memory.write_lp(
+                database,
+                text,
+                precision=precision,
+                accept_partial=accept_partial,
+                default_time_ns=when,
+            )
+            record = WalRecord("write", database, text, precision, accept_partial, when)
+            ack = self._wal.append(encode_record(record), sync=not no_sync)
+            self._changes += 1
+            self._rows_since_snapshot += result.lines_written
+            if self._rows_since_snapshot >= self._snapshot_every:
+                self._wake.set()
+        if ack is not None:
+            ack.wait()
+        return result
+
+    def create_database(self, name: str) -> None:
+        """Create ``name`` durably (no-op when it exists); raises InvalidDatabaseNameError."""
+        with self._write_lock:
+            self._check_open()
+            if name in self._memory.databases():
+                return
+            self._memory.create_database(name)
+            ack = self._wal.append(encode_record(WalRecord("create", name)), sync=True)
+            self._changes += 1
+        if ack is not None:
+            ack.wait()
+
+    def flush(self) -> None:
+        """Make every write so far durable now (``no_sync`` ones included)."""
+        self._check_open()
+        self._wal.flush()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = f"the store at {self.data_dir} is closed"
+            raise WriteError(msg)
+
+    # --- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self) -> Path | None:
+        """Write a snapshot now and delete what it covers; None when nothing changed."""
+        with self._snapshot_lock:
+            with self._write_lock:
+                self._check_open()
+                if self._changes == 0:
+                    return None
+                covered = self._wal.rotate()
+                tables = self._memory.export_tables()
+                self._changes = 0
+                self._rows_since_snapshot = 0
+            try:
+                path = write_snapshot(self._snapshot_dir, covered, tables)
+            except BaseException:
+                with self._write_lock:
+                    self._changes += 1  # still to be snapshotted
+                raise
+            for seq, segment in list_segments(self._wal_dir):
+                if seq <= covered:
+                    segment.unlink()
+            prune_snapshots(self._snapshot_dir, covered)
+            return path
+
+    def _run_snapshots(self) -> None:
+        deadline = time.monotonic() + self._snapshot_interval
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            if self._stop.is_set():
+                return
+            if self._wake.is_set() or time.monotonic() >= deadline:
+                self._wake.clear()
+                deadline = time.monotonic() + self._snapshot_interval
+                try:
+                    self.snapshot()
+                except Exception:  # keep snapshotting later; the WAL still holds everything
+                    _LOGGER.exception("store %s: snapshot failed", self.data_dir)
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush, snapshot if anything changed (unless disabled), stop the threads."""
+        if self._closed:
+            return
+        self._stop.set()
+        self._wake.set()
+        self._snapshotter.join()
+        if self._snapshot_on_close:
+            try:
+                self.snapshot()
+            except Exception:  # the WAL still holds everything; the next start replays it
+                _LOGGER.exception("store %s: final snapshot failed", self.data_dir)
+        with self._write_lock:  # no write can slip in between this and the final flush
+            self._closed = True
+        self._wal.close()
+
+    def _abandon(self) -> None:
+        """Test hook: stop the threads and drop buffered records, like a crash would."""
+        with self._write_lock:
+            self._closed = True
+        self._stop.set()
+        self._wake.set()
+        self._snapshotter.join()
+        self._wal.close(flush=False)
+
+    def __enter__(self) -> DurableStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- reads (the MemoryStore's) --------------------------------------------------------
+
+    def query(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run SQL with ``$name`` parameters; see `MemoryStore.query`."""
+        return self._memory.query(database, sql, params)
+
+    def query_batches(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[pa.RecordBatch]:
+        """`query` as Arrow record batches; see `MemoryStore.query_batches`."""
+        return self._memory.query_batches(database, sql, params)
+
+    def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
+        """Every problem with ``text`` against the current schema; nothing is written."""
+        return self._memory.validate_lp(database, text, precision=precision)
+
+    def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
+        """Publish ``system.<name>`` tables; see `MemoryStore.set_system_tables`."""
+        self._memory.set_system_tables(provider)
+
+    def databases(self) -> list[str]:
+        """Names of existing databases, sorted."""
+        return self._memory.databases()
+
+    def tables(self, database: str) -> list[str]:
+        """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
+        return self._memory.tables(database)
+
+    def export_tables(self) -> dict[str, dict[str, pa.Table]]:
+        """Every table of every database as Arrow; see `MemoryStore.export_tables`."""
+        return self._memory.export_tables()
+
+    def copy(self) -> MemoryStore:
+        """An independent in-memory clone (dry runs): its writes never reach the disk."""
+        return self._memory.copy()

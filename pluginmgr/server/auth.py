@@ -1,0 +1,250 @@
+"""API tokens: stored hashed, checked on every request (engine-behavior.md §4.6).
+
+`TokenStore` keeps one JSON file (mode 0600, written atomically) holding, per token, its name,
+the sha256 of the token, when it was created and whether it is an admin token. The token itself
+is shown once, by `TokenStore.create`, and never stored. The file is re-read when it changes,
+so a token created or revoked by another process takes effect without a restart.
+
+`AuthMiddleware` is plain ASGI: every HTTP request needs ``Authorization: Bearer <token>`` or
+``Token <token>``, except the exempt paths (``/health``, ``/ping`` when configured); refusals are
+401 ``{"error": ...}``; a valid non-admin token gets 403 on admin-only paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+from ..errors import PluginManagerError
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "ADMIN_PREFIXES",
+    "TOKEN_PREFIX",
+    "AuthError",
+    "AuthMiddleware",
+    "TokenRecord",
+    "TokenStore",
+]
+
+#: what every token starts with (recognizable in logs and secret scanners)
+TOKEN_PREFIX: Final = "apiv3_"  # noqa: S105 - a public prefix, not a secret
+#: paths only an admin token may use (upstream's ``authorize_admin`` endpoints and configure)
+ADMIN_PREFIXES: Final = ("/api/v3/configure/", "/api/v3/plugins/")
+_FORMAT_VERSION: Final = 1
+_HINT: Final = (
+    "pass Authorization: Bearer <token>; create one with `pluginmgr create token --admin`"
+)
+
+
+class AuthError(PluginManagerError):
+    """The token file cannot be used, or a token name is taken or unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What is stored about one token (never the token itself)."""
+
+    name: str
+    sha256: str
+    created: float
+    admin: bool
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@final
+class TokenStore:
+    """Hashed API tokens in ``path`` (created on the first `create`).
+
+    :param path: the JSON file, e.g. ``<data-dir>/tokens.json``.
+    """
+
+    __slots__ = ("_lock", "_records", "_stamp", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._records: tuple[TokenRecord, ...] = ()
+        self._stamp: tuple[int, int, int] | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def records(self) -> tuple[TokenRecord, ...]:
+        """Every stored token, oldest first (re-read if the file changed)."""
+        with self._lock:
+            self._refresh()
+            return self._records
+
+    def _refresh(self) -> None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            self._records, self._stamp = (), None
+            return
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        if stamp != self._stamp:
+            self._records = _read(self.path)
+            self._stamp = stamp
+
+    def lookup(self, token: str) -> TokenRecord | None:
+        """The record of ``token``, or None when it is unknown or revoked."""
+        digest = _digest(token)
+        found = None
+        for record in self.records():
+            # compare every record, so timing does not tell how many tokens exist or which matched
+            if hmac.compare_digest(record.sha256, digest):
+                found = record
+        return found
+
+    def verify(self, token: str) -> bool:
+        """Whether ``token`` is a valid (created and not revoked) token."""
+        return self.lookup(token) is not None
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def create(self, name: str, *, admin: bool = True) -> str:
+        """Store a new token called ``name`` and return it; it is not shown again.
+
+        :raises AuthError: when ``name`` is empty or already used.
+        """
+        if not name.strip():
+            raise AuthError("the token name is empty", hint="pass a name, e.g. `--name admin`")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh()
+            if any(r.name == name for r in self._records):
+                message = f"a token named {name!r} already exists"
+                raise AuthError(message, hint="choose another name or revoke that token first")
+            record = TokenRecord(name, _digest(token), time.time(), admin)
+            self._save((*self._records, record))
+        return token
+
+    def revoke(self, name: str) -> bool:
+        """Remove the token called ``name``; False when there is none."""
+        with self._lock:
+            self._refresh()
+            kept = tuple(r for r in self._records if r.name != name)
+            if len(kept) == len(self._records):
+                return False
+            self._save(kept)
+            return True
+
+    def _save(self, records: tuple[TokenRecord, ...]) -> None:
+        payload = {"format_version": _FORMAT_VERSION, "tokens": [asdict(r) for r in records]}
+        _write_private(self.path, json.dumps(payload, indent=2) + "\n")
+        self._records = records
+        info = self.path.stat()
+        self._stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _read(path: Path) -> tuple[TokenRecord, ...]:
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        message = f"cannot read the token file {path}: {exc}"
+        raise AuthError(message, hint="restore it from a backup or delete it") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("tokens"), list):
+        raise AuthError(f"the token file {path} is malformed", hint="delete it and create tokens")
+    if int(raw.get("format_version", 0)) > _FORMAT_VERSION:
+        message = f"the token file {path} was written by a newer version of pluginmgr"
+        raise AuthError(message, hint="upgrade pluginmgr")
+    try:
+        return tuple(
+            TokenRecord(str(t["name"]), str(t["sha256"]), float(t["created"]), bool(t["admin"]))
+            for t in raw["tokens"]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        message = f"the token file {path} has a malformed entry: {exc!r}"
+        raise AuthError(message, hint="delete it and create tokens") from exc
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- the middleware ---------------------------------------------------------------------------
+
+
+def _token_from(header: str | None) -> tuple[str | None, str | None]:
+    """(token, None) or (None, why it is refused)."""
+    if header is None:
+        return None, "missing Authorization header"
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in ("bearer", "token") or not token or " " in token:
+        return None, "malformed Authorization header: expected 'Bearer <token>' or 'Token <token>'"
+    return token, None
+
+
+@final
+class AuthMiddleware:
+    """Refuses HTTP requests without a valid token (401) or admin rights where needed (403)."""
+
+    __slots__ = ("app", "exempt", "tokens")
+
+    def __init__(self, app: ASGIApp, *, tokens: TokenStore, exempt: Collection[str] = ()) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value.decode("latin-1")
+        token, problem = _token_from(header)
+        status = 401
+        if token is not None:
+            try:
+                record = self.tokens.lookup(token)
+            except AuthError as exc:
+                record, problem, status = None, f"cannot check tokens: {exc}", 500
+            if record is None and problem is None:
+                problem = "invalid or revoked token"
+            elif (
+                record is not None and not record.admin and scope["path"].startswith(ADMIN_PREFIXES)
+            ):
+                problem, status = "this endpoint needs an admin token", 403
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        await _refuse(send, status, f"{problem} ({_HINT})" if status == 401 else problem)
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="pluginmgr"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,176 @@
+"""What every route shares: JSON errors, body and parameter parsing, the thread pool.
+
+Every failure answers ``{"error": "<what is wrong and what to do>"}``. `ApiError` carries the
+status for problems found here (a missing field, a bad value); errors of the runtime and of the
+plugin manager are mapped once, in `error_status`: not found 404, already exists 409, a request
+that cannot be satisfied 400, a refused install 403, anything else 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from engine_runtime.errors import (
+    AlreadyExistsError,
+    CatalogFileError,
+    DatabaseNotFoundError,
+    EngineError,
+    NotFoundError,
+)
+
+from ..errors import (
+    FetchError,
+    InstallDisabledError,
+    InstallError,
+    InvalidReferenceError,
+    PluginManagerError,
+    PluginNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from .app import ServerState
+
+__all__ = [
+    "ApiError",
+    "blocking",
+    "endpoint",
+    "error_response",
+    "error_status",
+    "get_bool",
+    "get_str",
+    "merged_params",
+    "read_json",
+    "server_state",
+]
+
+_LOGGER: Final = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_Endpoint = Callable[["Request"], Awaitable[Response]]
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+class ApiError(Exception):
+    """A request the server refuses, with its HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str, *, data: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.data = data
+
+
+def error_response(status: int, message: str, *, data: Any = None) -> JSONResponse:
+    """``{"error": message}`` (plus ``"data"`` when given) with ``status``."""
+    body: dict[str, Any] = {"error": message}
+    if data is not None:
+        body["data"] = data
+    return JSONResponse(body, status_code=status)
+
+
+def error_status(exc: Exception) -> int:
+    """The HTTP status of a runtime or plugin-manager error (engine-behavior.md §4.6)."""
+    if isinstance(exc, NotFoundError | DatabaseNotFoundError | PluginNotFoundError):
+        return 404
+    if isinstance(exc, AlreadyExistsError):
+        return 409
+    if isinstance(exc, InstallDisabledError):
+        return 403
+    if isinstance(exc, CatalogFileError | InstallError):
+        return 500
+    if isinstance(exc, FetchError):
+        return 502
+    if isinstance(exc, EngineError | InvalidReferenceError | PluginManagerError):
+        # upstream answers 500 for most of these; they are the client's to fix, so 400
+        return 400
+    return 500
+
+
+def endpoint(func: _Endpoint) -> _Endpoint:
+    """Turn every exception of ``func`` into a JSON error response."""
+
+    @functools.wraps(func)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await func(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message, data=exc.data)
+        except (EngineError, PluginManagerError) as exc:
+            return error_response(error_status(exc), str(exc))
+        except Exception as exc:  # a bug here must not take the server down, nor hide
+            _LOGGER.exception("%s %s failed", request.method, request.url.path)
+            return error_response(500, f"internal server error: {type(exc).__name__}: {exc}")
+
+    return wrapper
+
+
+async def blocking(func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run a blocking engine or manager call on the thread pool."""
+    return await run_in_threadpool(func, *args, **kwargs)
+
+
+def server_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+async def read_json(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """The body as a JSON object; ``{}`` for an empty body unless ``required``."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "the request body is empty: send a JSON object")
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        message = f"the request body is not valid JSON: {exc}"
+        raise ApiError(400, message) from None
+    if not isinstance(data, dict):
+        message = f"the request body must be a JSON object, got {type(data).__name__}"
+        raise ApiError(400, message)
+    return data
+
+
+async def merged_params(request: Request) -> dict[str, Any]:
+    """Query-string parameters, overridden by the JSON body's fields (configure endpoints)."""
+    params: dict[str, Any] = dict(request.query_params.multi_items())
+    params.update(await read_json(request, required=False))
+    return params
+
+
+def get_str(
+    data: Mapping[str, Any], name: str, *, default: str | None = None, required: bool = True
+) -> str:
+    """``data[name]`` as a non-empty string; 400 naming the field otherwise."""
+    value = data.get(name)
+    if value is None:
+        if default is not None or not required:
+            return default or ""
+        raise ApiError(400, f"missing field '{name}'")
+    if not isinstance(value, str):
+        raise ApiError(400, f"field '{name}' must be a string, got {json.dumps(value)}")
+    if required and not value.strip():
+        raise ApiError(400, f"field '{name}' is empty")
+    return value
+
+
+def get_bool(data: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    """``data[name]`` as a bool (JSON true/false or a query-string ``true``/``false``)."""
+    value = data.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ApiError(400, f"field '{name}' must be true or false, got {json.dumps(value)}")

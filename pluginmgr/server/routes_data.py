@@ -1,0 +1,269 @@
+"""Writes, queries and databases: ``/api/v3/write_lp``, ``/api/v2/write``, ``/api/v3/query_sql``,
+``/api/v3/configure/database``.
+
+A write answers 204 once the engine acknowledged it. Rejected lines answer 400 with upstream's
+body: ``{"error": "partial write of line protocol occurred", "data": [{"original_line",
+"line_number", "error_message"}]}`` when the other lines were written (``accept_partial``, the
+default), ``"parsing failed for write_lp endpoint"`` when nothing was.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import inspect
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine_runtime.errors import WriteError
+from engine_runtime.line_protocol import PRECISIONS
+
+from .routes_common import (
+    ApiError,
+    blocking,
+    endpoint,
+    get_bool,
+    get_str,
+    merged_params,
+    server_state,
+)
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from engine_runtime import ProcessingEngine, WriteResult
+
+__all__ = ["PARTIAL_WRITE_MESSAGE", "WRITE_FAILED_MESSAGE", "render_rows", "routes"]
+
+#: upstream's messages for rejected lines
+PARTIAL_WRITE_MESSAGE: Final = "partial write of line protocol occurred"
+WRITE_FAILED_MESSAGE: Final = "parsing failed for write_lp endpoint"
+QUERY_FORMATS: Final = ("json", "jsonl", "csv", "pretty")
+_V2_PRECISIONS: Final = ("ns", "us", "ms", "s")
+_LINE_ERROR: Final = re.compile(r"^error parsing line (\d+) \(1-based\): (.*)$", re.DOTALL)
+
+
+@functools.cache
+def _accepts_no_sync(write: Callable[..., Any]) -> bool:
+    return "no_sync" in inspect.signature(write).parameters
+
+
+def _line_data(text: str, messages: Sequence[str]) -> list[dict[str, Any]]:
+    lines = text.splitlines()
+    data: list[dict[str, Any]] = []
+    for message in messages:
+        match = _LINE_ERROR.match(message)
+        if match is None:
+            data.append({"original_line": "", "line_number": None, "error_message": message})
+            continue
+        number = int(match.group(1))
+        original = lines[number - 1] if 0 < number <= len(lines) else ""
+        data.append(
+            {"original_line": original, "line_number": number, "error_message": match.group(2)}
+        )
+    return data
+
+
+def _write(
+    engine: ProcessingEngine,
+    database: str,
+    text: str,
+    *,
+    precision: str,
+    accept_partial: bool,
+    no_sync: bool,
+) -> WriteResult:
+    kwargs: dict[str, Any] = {"precision": precision, "accept_partial": accept_partial}
+    if _accepts_no_sync(type(engine).write_lp):
+        kwargs["no_sync"] = no_sync
+    return engine.write_lp(database, text, **kwargs)
+
+
+async def _do_write(
+    request: Request, database: str, precision: str, *, accept_partial: bool, no_sync: bool
+) -> Response:
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the line protocol body is not valid UTF-8: {exc}") from None
+    engine = server_state(request).engine
+    try:
+        result = await blocking(
+            _write,
+            engine,
+            database,
+            text,
+            precision=precision,
+            accept_partial=accept_partial,
+            no_sync=no_sync,
+        )
+    except WriteError as exc:
+        data = _line_data(text, exc.errors) if exc.errors else None
+        raise ApiError(400, WRITE_FAILED_MESSAGE if data else str(exc), data=data) from None
+    if result.errors:
+        data = [
+            {"original_line": e.line, "line_number": e.line_number, "error_message": e.message}
+            for e in result.errors
+        ]
+        raise ApiError(400, PARTIAL_WRITE_MESSAGE, data=data)
+    return Response(status_code=204)
+
+
+def _precision(value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        message = f"invalid precision {value!r}: use one of {', '.join(allowed)}"
+        raise ApiError(400, message)
+    return value
+
+
+@endpoint
+async def write_lp(request: Request) -> Response:
+    """``POST /api/v3/write_lp?db=&precision=&accept_partial=&no_sync=``: 204 when written."""
+    params = dict(request.query_params.multi_items())
+    database = get_str(params, "db")
+    precision = _precision(params.get("precision") or "auto", tuple(PRECISIONS))
+    accept_partial = get_bool(params, "accept_partial", default=True)
+    no_sync = get_bool(params, "no_sync", default=False)
+    return await _do_write(
+        request, database, precision, accept_partial=accept_partial, no_sync=no_sync
+    )
+
+
+@endpoint
+async def write_v2(request: Request) -> Response:
+    """``POST /api/v2/write?bucket=&precision=`` (InfluxDB 2 clients): 204 when written."""
+    params = dict(request.query_params.multi_items())
+    database = get_str(params, "bucket")
+    precision = _precision(params.get("precision") or "ns", _V2_PRECISIONS)
+    return await _do_write(request, database, precision, accept_partial=True, no_sync=False)
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def _query_params(value: Any) -> dict[str, str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ApiError(400, f"field 'params' is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "field 'params' must be a JSON object of $name -> value")
+    params: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, dict | list) or item is None:
+            message = f"field 'params': the value of {key!r} must be a string or a number"
+            raise ApiError(400, message)
+        params[str(key)] = item if isinstance(item, str) else json.dumps(item)
+    return params
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _pretty(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "++\n++\n"
+    columns = list(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(values: Sequence[str]) -> str:
+        return "|" + "|".join(f" {v:<{w}} " for v, w in zip(values, widths, strict=True)) + "|"
+
+    body = [line(r) for r in cells]
+    return "\n".join([rule, line(columns), rule, *body, rule]) + "\n"
+
+
+def render_rows(rows: list[dict[str, Any]], output: str) -> Response:
+    """Rows as ``json`` (an array of objects), ``jsonl``, ``csv`` or ``pretty`` (a table)."""
+    if output == "json":
+        return Response(json.dumps(rows, default=str), media_type="application/json")
+    if output == "jsonl":
+        text = "".join(json.dumps(row, default=str) + "\n" for row in rows)
+        return Response(text, media_type="application/jsonl")
+    if output == "csv":
+        buffer = io.StringIO()
+        if rows:
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(list(rows[0]))
+            writer.writerows([_cell(v) for v in row.values()] for row in rows)
+        return Response(buffer.getvalue(), media_type="text/csv")
+    return Response(_pretty(rows), media_type="text/plain; charset=utf-8")
+
+
+def _format(params: dict[str, Any]) -> str:
+    output = get_str(params, "format", default="json")
+    if output not in QUERY_FORMATS:
+        message = f"field 'format': unsupported format {output!r}: use {', '.join(QUERY_FORMATS)}"
+        raise ApiError(400, message)
+    return output
+
+
+@endpoint
+async def query_sql(request: Request) -> Response:
+    """``GET|POST /api/v3/query_sql``: ``db``, ``q``, ``params`` (JSON object), ``format``."""
+    params = await merged_params(request)
+    database, sql = get_str(params, "db"), get_str(params, "q")
+    output = _format(params)
+    values = _query_params(params.get("params"))
+    engine = server_state(request).engine
+    rows = await blocking(engine.query, database, sql, values)
+    return render_rows(rows, output)
+
+
+# -- databases --------------------------------------------------------------------------------
+
+
+@endpoint
+async def list_databases(request: Request) -> Response:
+    """``GET /api/v3/configure/database?format=json``: ``[{"iox::database": name}]``."""
+    params = dict(request.query_params.multi_items())
+    output = _format(params)
+    names = server_state(request).engine.catalog.databases()
+    return render_rows([{"iox::database": name} for name in names], output)
+
+
+@endpoint
+async def create_database(request: Request) -> Response:
+    """``POST /api/v3/configure/database {"db": name}``: 200; 409 when it exists."""
+    params = await merged_params(request)
+    database = get_str(params, "db")
+    created = await blocking(server_state(request).engine.create_database, database)
+    if not created:
+        message = f"attempted to create a resource that already exists: database {database}"
+        raise ApiError(409, message)
+    return Response(status_code=200)
+
+
+@endpoint
+async def delete_database(request: Request) -> Response:
+    """``DELETE /api/v3/configure/database?db=``: 200; 404 when there is none."""
+    params = await merged_params(request)
+    database = get_str(params, "db")
+    await blocking(server_state(request).engine.delete_database, database)
+    return Response(status_code=200)
+
+
+routes: Final = [
+    Route("/api/v3/write_lp", write_lp, methods=["POST"]),
+    Route("/api/v2/write", write_v2, methods=["POST"]),
+    Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"]),
+    Route("/api/v3/configure/database", list_databases, methods=["GET"]),
+    Route("/api/v3/configure/database", create_database, methods=["POST"]),
+    Route("/api/v3/configure/database", delete_database, methods=["DELETE"]),
+]

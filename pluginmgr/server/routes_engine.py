@@ -1,0 +1,201 @@
+"""Triggers and request triggers: ``/api/v3/configure/processing_engine_trigger[/enable|/disable]``
+and ``/api/v3/engine/<path>`` (engine-behavior.md §4.5-§4.6, §5.4-§5.5).
+
+Creating a trigger goes through `pluginmgr.triggers.create_trigger`: the plugin is resolved and
+pinned and the dependencies it declares are installed before the catalog changes. Configure
+endpoints take a query string or a JSON body (the body wins). A request trigger's answer is
+passed through as the plugin made it; the ``Authorization`` header never reaches the plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine_runtime import TriggerSettings
+from engine_runtime.catalog import trigger_specification_json
+
+from ..triggers import create_trigger as pin_and_create
+from .routes_common import (
+    ApiError,
+    blocking,
+    endpoint,
+    get_bool,
+    get_str,
+    merged_params,
+    server_state,
+)
+from .routes_data import render_rows
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from engine_runtime import ProcessingEngine, TriggerDefinition
+
+__all__ = ["routes"]
+
+_TRIGGER_PATH: Final = "/api/v3/configure/processing_engine_trigger"
+_NOT_FOUND_BODY: Final = b'{"error": "not found"}'
+#: headers Starlette computes itself from the body it sends
+_HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _settings(raw: Any) -> TriggerSettings:
+    if raw is None:
+        return TriggerSettings()
+    if not isinstance(raw, dict):
+        message = 'field \'trigger_settings\' must be {"run_async": bool, "error_behavior": str}'
+        raise ApiError(400, message)
+    run_async = raw.get("run_async", False)
+    if not isinstance(run_async, bool):
+        raise ApiError(400, "field 'trigger_settings.run_async' must be true or false")
+    behavior = raw.get("error_behavior", "log")
+    if behavior not in ("log", "retry", "disable"):
+        message = (
+            f"field 'trigger_settings.error_behavior' must be log, retry or disable, "
+            f"got {json.dumps(behavior)}"
+        )
+        raise ApiError(400, message)
+    return TriggerSettings(run_async=run_async, error_behavior=behavior)
+
+
+def _arguments(raw: Any) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ApiError(400, "field 'trigger_arguments' must be a JSON object of string values")
+    return {str(k): v for k, v in raw.items()}
+
+
+@endpoint
+async def create_trigger(request: Request) -> Response:
+    """``POST …/processing_engine_trigger``: pin the plugin, install its deps, add the trigger."""
+    body = await merged_params(request)
+    database = get_str(body, "db")
+    name = get_str(body, "trigger_name")
+    plugin_filename = get_str(body, "plugin_filename")
+    spec = get_str(body, "trigger_specification")
+    settings = _settings(body.get("trigger_settings"))
+    arguments = _arguments(body.get("trigger_arguments"))
+    disabled = get_bool(body, "disabled", default=False)
+    state = server_state(request)
+    await blocking(
+        pin_and_create,
+        state.engine,
+        state.manager,
+        database,
+        name,
+        plugin_filename,
+        spec,
+        settings=settings,
+        arguments=arguments,
+        disabled=disabled,
+        env=state.env,
+        install_options=state.install_options,
+    )
+    return Response(status_code=200)
+
+
+@endpoint
+async def delete_trigger(request: Request) -> Response:
+    """``DELETE …/processing_engine_trigger`` ``{"db", "trigger_name", "force"}``."""
+    body = await merged_params(request)
+    database, name = get_str(body, "db"), get_str(body, "trigger_name")
+    force = get_bool(body, "force", default=False)
+    engine = server_state(request).engine
+    await blocking(engine.delete_trigger, database, name, force=force)
+    return Response(status_code=200)
+
+
+@endpoint
+async def enable_trigger(request: Request) -> Response:
+    """``POST …/enable?db=&trigger_name=``: 200, also when it was enabled already."""
+    body = await merged_params(request)
+    database, name = get_str(body, "db"), get_str(body, "trigger_name")
+    await blocking(server_state(request).engine.enable_trigger, database, name)
+    return Response(status_code=200)
+
+
+@endpoint
+async def disable_trigger(request: Request) -> Response:
+    """``POST …/disable?db=&trigger_name=``: stops it after the current run, drops its cache."""
+    body = await merged_params(request)
+    database, name = get_str(body, "db"), get_str(body, "trigger_name")
+    await blocking(server_state(request).engine.disable_trigger, database, name)
+    return Response(status_code=200)
+
+
+def _trigger_row(engine: ProcessingEngine, trigger: TriggerDefinition) -> dict[str, Any]:
+    return {
+        "database_name": trigger.database,
+        "trigger_name": trigger.trigger_name,
+        "plugin_filename": trigger.plugin_filename,
+        "trigger_specification": str(trigger.spec),
+        "trigger_specification_json": trigger_specification_json(trigger.spec),
+        "trigger_arguments": None if trigger.arguments is None else dict(trigger.arguments),
+        "run_async": trigger.settings.run_async,
+        "error_behavior": trigger.settings.error_behavior,
+        "disabled": trigger.disabled,
+        "state": engine.trigger_state(trigger.database, trigger.trigger_name),
+    }
+
+
+@endpoint
+async def list_triggers(request: Request) -> Response:
+    """``GET …/processing_engine_trigger?db=&format=json``: every trigger with its state."""
+    params = dict(request.query_params.multi_items())
+    database = params.get("db") or None
+    output = params.get("format") or "json"
+    engine = server_state(request).engine
+    if database is not None and not engine.catalog.has_database(database):
+        raise ApiError(404, f"Database not found {database}")
+    rows = [_trigger_row(engine, t) for t in engine.catalog.triggers(database)]
+    if output != "json":
+        for row in rows:  # flat cells for tables and csv
+            args = row["trigger_arguments"]
+            row["trigger_arguments"] = "" if args is None else json.dumps(args)
+    if output not in ("json", "jsonl", "csv", "pretty"):
+        raise ApiError(400, f"field 'format': unsupported format {output!r}")
+    return render_rows(rows, output)
+
+
+@endpoint
+async def engine_request(request: Request) -> Response:
+    """``GET|POST /api/v3/engine/<path>``: run the request trigger at ``path`` (404 if none)."""
+    if request.method not in ("GET", "POST"):
+        return Response(_NOT_FOUND_BODY, status_code=404, media_type="application/json")
+    state = server_state(request)
+    path = request.path_params["path"]
+    query = dict(request.query_params.multi_items())  # a repeated key keeps its last value
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        if key.lower() != "authorization":
+            headers[key.lower()] = value
+    body = await request.body()
+    answer = await blocking(
+        state.engine.handle_request,
+        path,
+        query_params=query,
+        headers=headers,
+        body=body,
+        timeout=state.request_timeout,
+    )
+    kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
+    return Response(answer.body, status_code=answer.status, headers=kept)
+
+
+routes: Final = [
+    Route(_TRIGGER_PATH, list_triggers, methods=["GET"]),
+    Route(_TRIGGER_PATH, create_trigger, methods=["POST"]),
+    Route(_TRIGGER_PATH, delete_trigger, methods=["DELETE"]),
+    Route(f"{_TRIGGER_PATH}/enable", enable_trigger, methods=["POST"]),
+    Route(f"{_TRIGGER_PATH}/disable", disable_trigger, methods=["POST"]),
+    Route(
+        "/api/v3/engine/{path:path}",
+        engine_request,
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+    ),
+]
