@@ -299,7 +299,8 @@ class ProcessingEngine:
         key = (definition.database, definition.trigger_name)
         try:
             source = self._source_for(definition)
-        except (EngineError, OSError) as exc:
+            source.load()  # read (or fetch) it now: a missing plugin is reported, not started
+        except Exception as exc:  # any failure to load must not stop the other triggers
             with self._lock:
                 self._failed[key] = str(exc)
             self.logs.add(*key, "ERROR", f"trigger not started: {exc}")

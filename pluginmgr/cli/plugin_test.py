@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -43,6 +44,19 @@ _TEST_OPTIONS: Final = [
         "--cache-name",
         default=None,
         help="Cache namespace for this test run. [default: _shared_test]",
+    ),
+    click.option(
+        "-H",
+        "--host",
+        default=None,
+        help="Run the test on the server at this URL (InfluxDB 3's /api/v3/plugin_test). "
+        "[env: INFLUXDB3_HOST_URL, used when --plugin-dir is not given]",
+    ),
+    click.option(
+        "--token",
+        envvar="INFLUXDB3_AUTH_TOKEN",
+        default=None,
+        help="Token for the server. [env: INFLUXDB3_AUTH_TOKEN]",
     ),
     click.option(
         "--seed-lp",
@@ -86,6 +100,42 @@ def _emit(report: dict[str, Any]) -> int:
 
 
 def _run(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
+    host = options.pop("host") or (
+        None if options["plugin_dir"] else os.environ.get("INFLUXDB3_HOST_URL")
+    )
+    token = options.pop("token")
+    if host:
+        return _emit(_run_remote(host, token, options, trigger, **kwargs))
+    return _run_local(options, trigger, **kwargs)
+
+
+def _run_remote(
+    host: str, token: str | None, options: dict[str, Any], trigger: str, **kwargs: Any
+) -> dict[str, Any]:
+    """Upstream's test endpoints: the server runs the plugin against its own data."""
+    from .client import ServerClient
+
+    if trigger == "request" or options.get("seed_lp"):
+        what = "test request_plugin" if trigger == "request" else "--seed-lp"
+        message = f"{what} runs locally only: pass --plugin-dir DIR instead of -H"
+        raise _ArgumentError(message)
+    body: dict[str, Any] = {
+        "filename": options["ref"],
+        "database": options["database"],
+        "cache_name": options["cache_name"],
+        "input_arguments": parse_key_values(options["input_arguments"]),
+    }
+    if trigger == "wal":
+        body["input_lp"] = kwargs["lp"]
+    else:
+        body["schedule"] = kwargs["schedule"]
+    with ServerClient(host, token) as client:
+        response = client.request("POST", f"/api/v3/plugin_test/{trigger}", json_body=body)
+    report: dict[str, Any] = response.json()
+    return report
+
+
+def _run_local(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
     from engine_runtime import DryRunner
 
     from ..plugin_source import FetchedPluginSource

@@ -507,3 +507,16 @@ def test_sys_exit_in_a_plugin_is_an_error_not_an_exit(
         m.startswith("ERROR: error executing wal plugin: SystemExit: 3")
         for m in messages(engine, "t")
     )
+
+
+def test_a_trigger_whose_plugin_is_missing_is_reported_and_the_rest_start(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
+    engine.create_trigger("db", "good", name, "all_tables")
+    engine.create_trigger("db", "gone", "gone.py", "all_tables")
+    assert engine.trigger_state("db", "gone").startswith("failed: ")
+    assert "gone.py" in engine.trigger_state("db", "gone")
+    assert engine.trigger_state("db", "good") == "running"
+    assert messages(engine, "gone")[0].startswith("ERROR: trigger not started: ")

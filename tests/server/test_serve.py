@@ -133,6 +133,11 @@ def test_serve_end_to_end_with_the_cli_client(server: Server) -> None:
         "reports": "running",
         "hello": "running",
     }
+    tested = server.client(
+        "test", "wal_plugin", WAL_PLUGIN, "-d", "foo", "--lp", "mem,host=a used=1i 5"
+    )  # the server's /api/v3/plugin_test/wal runs it against its own data
+    report = json.loads(tested.stdout)
+    assert report["database_writes"] == {"foo": ["write_reports,table_name=mem row_count=1i"]}
     assert server.stop() == 0  # SIGTERM: drained and flushed
 
 
