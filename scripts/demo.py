@@ -7,16 +7,21 @@ the lock file, verification, tamper detection and an offline start with the serv
 installs a plugin's declared dependencies into ``<PLUGIN_DIR>/venv`` with uv, offline, from a
 wheelhouse built from ``fixtures/packages``, and runs plugins once with ``pluginmgr test``
 (a WAL plugin, a schedule plugin over seeded data, the request plugin whose dependency was just
-installed, and one that raises).
+installed, and one that raises). Last, it starts ``pluginmgr serve`` with its own data directory,
+creates a write trigger and a request trigger from ``gh:`` references, writes sample data, and
+shows the trigger's output, an HTTP call to the request trigger and the plugin logs.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from pluginmgr.testing import RepoServer
@@ -107,7 +112,100 @@ def main() -> None:
         with RepoServer(ROOT / "fixtures" / "repo") as server:
             install_dependencies(Path(tmp), plugin_dir, [*common, "--plugin-repo", server.url])
             run_plugins(Path(tmp), [*common, "--plugin-repo", server.url])
+            serve(Path(tmp), [*common, "--plugin-repo", server.url])
     print("\ndemo finished: every step behaved as expected")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("demo failed: pluginmgr serve exited")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("demo failed: pluginmgr serve did not come up")
+
+
+def serve(tmp: Path, online: list[str]) -> None:
+    """The server: triggers from gh: references, data in, the trigger's output and an HTTP call."""
+    import httpx
+
+    data_dir = tmp / "data"
+    step("a token for the server (stored hashed; shown once)")
+    token = json.loads(
+        pluginmgr("create", "token", "--admin", "--data-dir", str(data_dir), "--format", "json")
+    )["token"]
+    url = f"http://127.0.0.1:{_free_port()}"
+    args = ["--data-dir", str(data_dir), "--http-bind", url.removeprefix("http://"), *online]
+    step(f"pluginmgr serve {shlex.join(args)}")
+    process = subprocess.Popen([sys.executable, "-m", "pluginmgr", "serve", *args])
+    try:
+        _wait_healthy(url, process)
+        remote = ["-H", url, "--token", token]
+        step("a database, a write trigger and a request trigger from gh: references")
+        pluginmgr("create", "database", "home", *remote)
+        pluginmgr(
+            "create", "trigger", "reports", "-d", "home", "--trigger-spec", "all_tables",
+            "--plugin-filename", REFS[0], *remote,
+        )  # fmt: skip
+        pluginmgr(
+            "create", "trigger", "hello", "-d", "home", "--trigger-spec", "request:hello",
+            "--plugin-filename", "gh:examples/hello_request/hello_request.py",
+            "--trigger-arguments", "greeting=hello", *remote,
+        )  # fmt: skip
+        pluginmgr("show", "triggers", "-d", "home", *remote)
+
+        step("write sample data; the write trigger reports what it saw")
+        pluginmgr(
+            "write", "-d", "home", "room,name=kitchen temp=21.5,hum=40i\n"
+            "room,name=office temp=19.0,hum=38i\nboiler,site=a on=t", *remote,
+        )  # fmt: skip
+        sql = "SELECT table_name, row_count FROM write_reports ORDER BY table_name"
+        for _ in range(50):
+            done = subprocess.run(
+                [sys.executable, "-m", "pluginmgr", "query", "-d", "home", sql, *remote],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if done.returncode == 0 and "room" in done.stdout:
+                break
+            time.sleep(0.1)
+        pluginmgr("query", "-d", "home", sql, *remote)
+
+        step("an HTTP call to the request trigger")
+        print(f"\n$ curl -H 'Authorization: Bearer ...' '{url}/api/v3/engine/hello?name=demo'")
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = httpx.get(f"{url}/api/v3/engine/hello?name=demo", headers=headers)
+        print(answer.status_code, answer.text)
+        if answer.status_code != 200 or answer.json()["message"] != "hello, demo":
+            raise SystemExit("demo failed: the request trigger did not answer")
+        print("\n$ curl (no token)")
+        refused = httpx.get(f"{url}/api/v3/engine/hello")
+        print(refused.status_code, refused.text)
+
+        step("what the plugins logged, as SQL over system.processing_engine_logs")
+        pluginmgr(
+            "query", "-d", "home",
+            "SELECT trigger_name, log_level, log_text FROM system.processing_engine_logs "
+            "ORDER BY event_time", *remote,
+        )  # fmt: skip
+    finally:
+        step("SIGTERM: running plugins finish, the cache is saved, the WAL flushed")
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        print(f"[pluginmgr serve exited with {code}]")
+    if code != 0:
+        raise SystemExit("demo failed: the server did not stop cleanly")
 
 
 def run_plugins(tmp: Path, online: list[str]) -> None:

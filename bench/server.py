@@ -1,0 +1,492 @@
+"""Benchmark ``pluginmgr serve``: HTTP write throughput, request triggers, crash recovery.
+
+Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--batches N] [--requests N]``.
+
+* **Write throughput**: lines/s through ``POST /api/v3/write_lp`` on a real ``pluginmgr serve``
+  process, 10k-line batches from ``--threads`` ``httpx.Client`` threads, with no trigger and with
+  a no-op ``all_tables`` trigger, at ``--wal-flush-interval 1s`` (the default: every write waits
+  for the next flush) and ``10ms`` (the engine, not the flush timer).
+* **Request triggers**: requests/s and client-side p50/p99 latency of a ``request:ping`` trigger
+  returning ``"ok"`` next to a bare Starlette route returning ``"ok"`` on the same app and the
+  same uvicorn (in-process, in a thread, without auth for both).
+* **Recovery**: 1,000,000 rows written to a server at 10ms flush, ``kill -9``, then the restart
+  timed to ``/health`` and to ``SELECT count(*)`` = 1,000,000; plus the store alone with every
+  row in the WAL (snapshots disabled), abandoned like a crash and reopened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["main"]
+
+BATCH = 10_000
+NOOP_WRITES = """\
+def process_writes(influxdb3_local, table_batches, args=None):
+    pass
+"""
+PING = """\
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    return "ok"
+"""
+TRIGGER = "/api/v3/configure/processing_engine_trigger"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the result table."""
+
+    name: str
+    result: str
+    p50: str = ""
+    p99: str = ""
+    notes: str = ""
+
+
+def make_batch(start: int, count: int = BATCH) -> str:
+    """Realistic lines (as bench/store.py): 2 tags, 3 fields, distinct timestamps 1 s apart."""
+    lines = [
+        f"cpu,host=server{i % 20:02d},region=region{i % 4} usage_user={i % 97 + 0.25},"
+        f"processes={i % 311}i,usage_idle={(i * 7) % 100 + 0.5} {i * 1_000_000_000}"
+        for i in range(start, start + count)
+    ]
+    return "\n".join(lines)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _trigger_body(db: str, name: str, plugin: str, spec: str) -> dict[str, Any]:
+    return {
+        "db": db,
+        "plugin_filename": plugin,
+        "trigger_name": name,
+        "trigger_specification": spec,
+        "trigger_settings": {"run_async": False, "error_behavior": "log"},
+        "trigger_arguments": None,
+        "disabled": False,
+    }
+
+
+# -- a real `pluginmgr serve` process -----------------------------------------------------------
+
+
+class ServerProcess:
+    """``python -m pluginmgr serve`` over a data dir; every process it starts is tracked."""
+
+    def __init__(self, root: Path, flush: str, procs: list[subprocess.Popen[bytes]]) -> None:
+        self.root = root
+        self.flush = flush
+        self.procs = procs
+        self.plugin_dir = root / "plugins"
+        self.data_dir = root / "data"
+        self.plugin_dir.mkdir(parents=True, exist_ok=True)
+        (self.plugin_dir / "noop.py").write_text(NOOP_WRITES, encoding="utf-8")
+        made = subprocess.run(
+            [sys.executable, "-m", "pluginmgr", "create", "token", "--admin"]
+            + ["--data-dir", str(self.data_dir), "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        self.token = json.loads(made.stdout)["token"]
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def start(self) -> float:
+        """Start the process; returns seconds until ``/health`` answered 200."""
+        args = [
+            "--plugin-dir", str(self.plugin_dir), "--data-dir", str(self.data_dir),
+            "--cache-dir", str(self.root / "cache"), "--offline",
+            "--http-bind", f"127.0.0.1:{self.port}", "--wal-flush-interval", self.flush,
+        ]  # fmt: skip
+        began = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pluginmgr", "serve", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(self.process)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return time.perf_counter() - began
+            except httpx.TransportError:
+                time.sleep(0.005)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+        raise TimeoutError("server did not become healthy")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=120)
+        self.process = None
+
+    def count(self, db: str = "bench") -> int:
+        query = {"db": db, "q": "SELECT count(*) AS n FROM cpu"}
+        answer = httpx.get(
+            f"{self.url}/api/v3/query_sql", params=query, headers=self.headers, timeout=300
+        )
+        answer.raise_for_status()
+        return int(answer.json()[0]["n"])
+
+
+def _write_all(url: str, headers: dict[str, str], starts: list[int], threads: int) -> float:
+    """POST one 10k-line batch per start from ``threads`` clients; returns elapsed seconds."""
+    bodies = [make_batch(s).encode() for s in starts]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+                while True:
+                    with lock:
+                        if not bodies:
+                            return
+                        body = bodies.pop()
+                    answer = client.post("/api/v3/write_lp?db=bench", content=body)
+                    if answer.status_code != 204:
+                        raise RuntimeError(f"write failed: {answer.status_code} {answer.text}")
+        except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    began = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def bench_writes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> list[Row]:
+    rows = []
+    for flush, batches, runs in (("1s", args.slow_batches, 1), ("10ms", args.batches, args.runs)):
+        rates: dict[bool, float] = {}
+        for with_trigger in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                server = ServerProcess(Path(tmp), flush, procs)
+                server.start()
+                try:
+                    if with_trigger:
+                        body = _trigger_body("bench", "noop", "noop.py", "all_tables")
+                        with httpx.Client(base_url=server.url, headers=server.headers) as http:
+                            db = http.post("/api/v3/configure/database", json={"db": "bench"})
+                            db.raise_for_status()
+                            http.post(TRIGGER, json=body).raise_for_status()
+                    samples = []
+                    for run in range(runs):
+                        starts = [(run * batches + b) * BATCH for b in range(batches)]
+                        elapsed = _write_all(server.url, server.headers, starts, args.threads)
+                        samples.append(batches * BATCH / elapsed)
+                    assert server.count() == runs * batches * BATCH
+                finally:
+                    server.stop()
+            rates[with_trigger] = statistics.median(samples)
+        label = f"`write_lp`, 10k-line batches, {args.threads} clients, flush {flush}"
+        detail = f"{batches} batches x {runs} run(s), median"
+        rows.append(Row(f"{label}, no trigger (lines/s)", f"{rates[False]:,.0f}", notes=detail))
+        ratio = rates[True] / rates[False]
+        rows.append(
+            Row(
+                f"{label}, no-op `all_tables` trigger (lines/s)",
+                f"{rates[True]:,.0f}",
+                notes=f"ratio to no trigger {ratio:.2f}",
+            )
+        )
+    return rows
+
+
+# -- request trigger vs a bare route, in-process -------------------------------------------------
+
+
+@contextmanager
+def _live_app(tmp: Path) -> Iterator[str]:
+    """``create_app`` plus a bare ``/bare`` route on one uvicorn in a thread; yields the URL."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+
+    from engine_runtime import Catalog, ProcessingEngine
+    from pluginmgr import PluginManager, Settings
+    from pluginmgr.installers import InstallOptions
+    from pluginmgr.server import ServerState, create_app
+    from pluginmgr.triggers import source_factory
+    from pluginmgr.venv import PluginEnv, default_venv_path
+
+    plugin_dir = tmp / "plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "ping.py").write_text(PING, encoding="utf-8")
+    settings = Settings(
+        plugin_dir=plugin_dir, cache_dir=tmp / "cache", lock_path=plugin_dir / "plugins.lock"
+    )
+    manager = PluginManager(settings)
+    engine = ProcessingEngine(
+        Catalog(None), plugin_dir=plugin_dir, source_for=source_factory(manager)
+    )
+    engine.start()
+    state = ServerState(
+        engine=engine,
+        manager=manager,
+        plugin_dir=plugin_dir,
+        env=PluginEnv(default_venv_path(plugin_dir)),
+        install_options=InstallOptions(offline=True),
+        tokens=None,
+    )
+
+    async def bare(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = create_app(state)
+    app.router.add_route("/bare", bare, methods=["GET"])
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        engine.shutdown()
+        manager.close()
+
+
+def _drive(url: str, path: str, total: int, threads: int) -> tuple[float, list[float]]:
+    """GET ``path`` ``total`` times from ``threads`` clients: (requests/s, latencies in ms)."""
+    per = total // threads
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        mine = latencies[n]
+        try:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                for _ in range(per):
+                    began = time.perf_counter()
+                    answer = client.get(path)
+                    mine.append((time.perf_counter() - began) * 1000)
+                    if answer.status_code != 200 or answer.text.strip('"') != "ok":
+                        raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
+        except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    began = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise errors[0]
+    flat = [v for chunk in latencies for v in chunk]
+    return len(flat) / elapsed, flat
+
+
+def bench_requests(args: argparse.Namespace) -> list[Row]:
+    paths = {"bare": "/bare", "trigger": "/api/v3/engine/ping"}
+    rates: dict[str, list[float]] = {name: [] for name in paths}
+    lats: dict[str, list[float]] = {name: [] for name in paths}
+    with tempfile.TemporaryDirectory() as tmp, _live_app(Path(tmp)) as url:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            http.post("/api/v3/configure/database", json={"db": "bench"}).raise_for_status()
+            body = _trigger_body("bench", "ping", "ping.py", "request:ping")
+            http.post(TRIGGER, json=body).raise_for_status()
+        for path in paths.values():  # warm-up: connections, the plugin's first load
+            _drive(url, path, 200, args.clients)
+        for _ in range(args.runs):
+            for name, path in paths.items():  # interleaved, so drift hits both alike
+                rate, latencies = _drive(url, path, args.requests, args.clients)
+                rates[name].append(rate)
+                lats[name].extend(latencies)
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    ratio = rate["trigger"] / rate["bare"]
+    verdict = "PASS" if ratio >= 0.7 else "FAIL"
+    shape = f"{args.requests} GETs x {args.runs} runs, {args.clients} client threads, median"
+    return [
+        Row(
+            "bare Starlette route returning `ok`, same app + uvicorn (requests/s; latency ms)",
+            f"{rate['bare']:,.0f}",
+            f"{_pct(lats['bare'], 0.5):.2f}",
+            f"{_pct(lats['bare'], 0.99):.2f}",
+            shape,
+        ),
+        Row(
+            "`request:ping` trigger returning `ok` (requests/s; latency ms)",
+            f"{rate['trigger']:,.0f}",
+            f"{_pct(lats['trigger'], 0.5):.2f}",
+            f"{_pct(lats['trigger'], 0.99):.2f}",
+            f"ratio trigger/bare {ratio:.2f}: target >= 0.7 {verdict}",
+        ),
+    ]
+
+
+# -- recovery ------------------------------------------------------------------------------------
+
+
+def _dir_report(store_dir: Path) -> str:
+    wal = list((store_dir / "wal").glob("*.wal"))
+    snaps = [p for p in (store_dir / "snapshots").iterdir() if p.is_dir()]
+    snap_bytes = sum(f.stat().st_size for s in snaps for f in s.rglob("*") if f.is_file())
+    wal_bytes = sum(p.stat().st_size for p in wal)
+    return (
+        f"before restart: {len(snaps)} snapshot(s) {snap_bytes / 1e6:.1f} MB Parquet, "
+        f"{len(wal)} WAL segment(s) {wal_bytes / 1e6:.1f} MB to replay"
+    )
+
+
+def bench_recovery(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> list[Row]:
+    total = args.recovery_batches * BATCH
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp), "10ms", procs)
+        server.start()
+        try:
+            starts = [b * BATCH for b in range(args.recovery_batches)]
+            elapsed = _write_all(server.url, server.headers, starts, args.threads)
+            assert server.process is not None
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(timeout=30)
+            report = _dir_report(server.data_dir / "store")
+            healthy = server.start()
+            began = time.perf_counter()
+            counted = server.count()
+            to_count = healthy + (time.perf_counter() - began)
+            if counted != total:
+                raise RuntimeError(f"recovered {counted} rows, expected {total}")
+        finally:
+            server.stop(signal.SIGKILL)
+    rows = [
+        Row(
+            f"`serve` restart after `kill -9`, {total:,} rows: process start -> `/health` (s)",
+            f"{healthy:.2f}",
+            notes=f"{report}; the rows were written at {total / elapsed:,.0f} lines/s",
+        ),
+        Row(
+            f"... process start -> `SELECT count(*)` = {total:,} (s)",
+            f"{to_count:.2f}",
+            notes="health answers only after replay: the store recovers before uvicorn listens",
+        ),
+    ]
+    rows.append(_wal_only(args))
+    return rows
+
+
+def _wal_only(args: argparse.Namespace) -> Row:
+    from engine_runtime import DurableStore
+
+    total = args.recovery_batches * BATCH
+    with tempfile.TemporaryDirectory() as tmp:
+        store_dir = Path(tmp) / "store"
+        store = DurableStore(
+            store_dir, flush_interval=0.01, snapshot_every=10**9, snapshot_interval=10**9
+        )
+        for b in range(args.recovery_batches):
+            store.write_lp("bench", make_batch(b * BATCH))
+        store._abandon()  # noqa: SLF001 - the crash simulation the store offers for this
+        report = _dir_report(store_dir)
+        began = time.perf_counter()
+        reopened = DurableStore(store_dir, snapshot_on_close=False)
+        opened = time.perf_counter() - began
+        counted = int(reopened.query("bench", "SELECT count(*) AS n FROM cpu")[0]["n"])
+        to_count = time.perf_counter() - began
+        reopened.close()
+    if counted != total:
+        raise RuntimeError(f"WAL replay recovered {counted} rows, expected {total}")
+    return Row(
+        f"`DurableStore` reopen, all {total:,} rows in the WAL (no snapshot): open / + count (s)",
+        f"{opened:.2f} / {to_count:.2f}",
+        notes=f"in-process, no server; {report}",
+    )
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def _kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=4, help="write client threads")
+    parser.add_argument("--batches", type=int, default=40, help="10k batches per run, 10ms flush")
+    parser.add_argument("--slow-batches", type=int, default=24, help="10k batches at 1s flush")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--requests", type=int, default=2000, help="GETs per request run")
+    parser.add_argument("--clients", type=int, default=4, help="request client threads")
+    parser.add_argument("--recovery-batches", type=int, default=100, help="10k batches to recover")
+    parser.add_argument(
+        "--only", choices=("writes", "requests", "recovery"), action="append", help="subset"
+    )
+    args = parser.parse_args(argv)
+    only = set(args.only or ("writes", "requests", "recovery"))
+    procs: list[subprocess.Popen[bytes]] = []
+    rows: list[Row] = []
+    steps: list[tuple[str, Callable[[], list[Row]]]] = [
+        ("writes", lambda: bench_writes(args, procs)),
+        ("requests", lambda: bench_requests(args)),
+        ("recovery", lambda: bench_recovery(args, procs)),
+    ]
+    with ExitStack() as stack:
+        stack.callback(_kill_all, procs)
+        for name, step in steps:
+            if name in only:
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                rows.extend(step())
+    print("| Measurement | Result | p50 | p99 | Notes |")
+    print("|---|---:|---:|---:|---|")
+    for row in rows:
+        print(f"| {row.name} | {row.result} | {row.p50} | {row.p99} | {row.notes} |")
+    print(f"\n(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
