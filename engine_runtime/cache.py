@@ -22,21 +22,15 @@ directory; it is written with mode 0600.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
-import os
 import pickle
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-
-from .errors import CacheFileError
 
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL",
@@ -218,6 +212,8 @@ class CacheStore:
         :returns: how many entries were saved, and which were skipped and why.
         :raises OSError: the file cannot be written; an existing file is then left as it was.
         """
+        from .cache_file import Record, describe, encode_namespace, write_atomic
+
         with self._lock:
             now = self._clock()
             snapshot = [
@@ -227,24 +223,24 @@ class CacheStore:
                 for key, entry in entries.items()
                 if not entry.expired(now)
             ]
-        records: list[_Record] = []
+        records: list[Record] = []
         skipped: list[tuple[str, str, str]] = []
         for ns, key, value, expires_at in snapshot:
             try:
                 data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # a value's __reduce__ may raise anything
                 reason = f"cannot be pickled: {type(exc).__name__}: {exc}"
-                _LOGGER.warning("cache entry %r of %s not saved: %s", key, _describe(ns), reason)
-                skipped.append((_describe(ns), key, reason))
+                _LOGGER.warning("cache entry %r of %s not saved: %s", key, describe(ns), reason)
+                skipped.append((describe(ns), key, reason))
                 continue
             ttl = None if expires_at is None else expires_at - now
-            records.append((_encode_namespace(ns), key, ttl, data))
+            records.append((encode_namespace(ns), key, ttl, data))
         document = {
             "format_version": SAVE_FORMAT_VERSION,
             "saved_at": self._wall_clock(),
             "entries": records,
         }
-        _write_atomic(path, pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(path, pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
         return SaveReport(saved=len(records), skipped=skipped)
 
     def load(self, path: Path) -> LoadReport:
@@ -259,11 +255,13 @@ class CacheStore:
 
         :raises CacheFileError: the file was written by a newer version.
         """
+        from .cache_file import read_document
+
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return LoadReport()
-        records, downtime, error = _read_document(raw, path, self._wall_clock())
+        records, downtime, error = read_document(raw, path, self._wall_clock())
         if error is not None:
             _LOGGER.warning("cache file %s not restored: %s", path, error)
         counts = {"restored": 0, "expired": 0, "kept": 0}
@@ -278,8 +276,10 @@ class CacheStore:
 
     def _restore(self, record: object, downtime: float) -> str | tuple[str, str, str]:
         """Restore one record: "restored", "expired", "kept", or (namespace, key, reason)."""
+        from .cache_file import decode_record, describe
+
         try:
-            ns, key, ttl, data = _decode_record(record)
+            ns, key, ttl, data = decode_record(record)
         except (TypeError, ValueError) as exc:
             return ("?", "?", f"malformed entry: {exc}")
         if ttl is not None and ttl - downtime <= 0.0:
@@ -288,8 +288,8 @@ class CacheStore:
             value = pickle.loads(data)  # noqa: S301 (a private file; see the module docstring)
         except Exception as exc:  # unpickling runs arbitrary __setstate__/__reduce__ code
             reason = f"cannot be unpickled: {type(exc).__name__}: {exc}"
-            _LOGGER.warning("cache entry %r of %s not restored: %s", key, _describe(ns), reason)
-            return (_describe(ns), key, reason)
+            _LOGGER.warning("cache entry %r of %s not restored: %s", key, describe(ns), reason)
+            return (describe(ns), key, reason)
         with self._lock:
             entries = self._namespaces.setdefault(ns, {})
             if key in entries:
@@ -401,97 +401,3 @@ class LoadReport:
     kept: int = 0
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     error: str | None = None
-
-
-# (namespace, key, remaining ttl or None, pickled value); namespaces are encoded as plain tuples
-# so that the outer document holds builtins only and is read with `_DocumentUnpickler`.
-_Record = tuple[tuple[str, ...], str, float | None, bytes]
-
-
-def _describe(ns: Namespace) -> str:
-    if isinstance(ns, TriggerNamespace):
-        return f"trigger {ns.trigger!r} of database {ns.database!r}"
-    return "the global cache" if isinstance(ns, GlobalNamespace) else repr(ns)
-
-
-def _encode_namespace(ns: TriggerNamespace | GlobalNamespace) -> tuple[str, ...]:
-    if isinstance(ns, TriggerNamespace):
-        return ("trigger", ns.database, ns.trigger)
-    return ("global",)
-
-
-def _decode_record(record: object) -> tuple[Namespace, str, float | None, bytes]:
-    if not isinstance(record, tuple) or len(record) != 4:
-        raise ValueError("not a 4-tuple")
-    encoded, key, ttl, data = record
-    if not isinstance(key, str) or not isinstance(data, bytes):
-        raise TypeError("key or value of the wrong type")
-    if ttl is not None and not isinstance(ttl, float | int):
-        raise TypeError("ttl of the wrong type")
-    ns: Namespace
-    match encoded:
-        case ("trigger", str(database), str(trigger)):
-            ns = TriggerNamespace(database, trigger)
-        case ("global",):
-            ns = GlobalNamespace()
-        case _:
-            raise ValueError(f"unknown namespace {encoded!r}")
-    return ns, key, None if ttl is None else float(ttl), data
-
-
-class _DocumentUnpickler(pickle.Unpickler):
-    """Reads the outer document, which holds builtins only: no class may be loaded there."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        message = f"unexpected {module}.{name} in the cache document"
-        raise pickle.UnpicklingError(message)
-
-
-def _read_document(raw: bytes, path: Path, now: float) -> tuple[list[object], float, str | None]:
-    """The records of a saved file and the downtime since it was saved, or an error."""
-    try:
-        document = _DocumentUnpickler(io.BytesIO(raw)).load()
-    except Exception as exc:  # truncated or garbage bytes raise a variety of errors
-        return [], 0.0, f"corrupt cache file: {type(exc).__name__}: {exc}"
-    if not isinstance(document, dict) or not isinstance(document.get("format_version"), int):
-        return [], 0.0, "corrupt cache file: no format_version"
-    version = document["format_version"]
-    if version > SAVE_FORMAT_VERSION:
-        message = (
-            f"the cache file {path} was written by a newer version "
-            f"(format_version {version}, this one reads up to {SAVE_FORMAT_VERSION})"
-        )
-        hint = "upgrade, or move the file away to start with an empty cache"
-        raise CacheFileError(message, path=str(path), hint=hint)
-    saved_at, records = document.get("saved_at"), document.get("entries")
-    if not isinstance(saved_at, float | int) or not isinstance(records, list):
-        return [], 0.0, "corrupt cache file: no saved_at or entries"
-    # a wall clock that went backwards counts as no downtime
-    return records, max(0.0, now - float(saved_at)), None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a private temp file beside ``path``, fsync it, then swap it in."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)  # mkstemp already does; the pickle must stay private
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # makes the rename durable; not possible on every platform or file system
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -35,6 +35,7 @@ from .plugin_api import PluginApi, write_queue
 from .responses import HttpResponse, error_response, to_http_response
 from .scheduler import Fire, SchedulerThread
 from .store import MemoryStore, WriteResult
+from .system_tables import publish_system_tables
 from .triggers import TriggerSpec, format_duration
 from .watchdog import PluginTimeout, Watchdog
 
@@ -137,7 +138,7 @@ class ProcessingEngine:
         if self.plugin_dir is not None:
             os.environ.setdefault("PLUGIN_DIR", str(self.plugin_dir))
         self._restore_cache()
-        _publish_system_tables(self)
+        publish_system_tables(self)
         for definition in self.catalog.triggers():
             if not definition.disabled:
                 self._start(definition)
@@ -480,40 +481,3 @@ def _start_line(kind: str, event: Event) -> str:
         (call_time,) = event.positional
         return f"starting execution with scheduled time {call_time:%Y-%m-%d %H:%M:%S} UTC"
     return f"starting execution of {_ENTRY[kind][1]}."
-
-
-def _publish_system_tables(engine: ProcessingEngine) -> None:
-    """Make the engine's state queryable as ``system.*`` tables, when the store supports it."""
-    publish = getattr(engine.store, "set_system_tables", None)
-    if publish is None:
-        return
-    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-
-    from .observability import LOGS_SCHEMA, TRIGGER_STATS_SCHEMA, log_rows
-
-    text, flag = pa.string(), pa.bool_()
-    triggers = pa.schema(
-        [
-            ("trigger_name", text),
-            ("plugin_filename", text),
-            ("trigger_specification", text),
-            ("disabled", flag),
-            ("error_behavior", text),
-        ]
-    )
-    arguments = pa.schema(
-        [("trigger_name", text), ("argument_key", text), ("argument_value", text)]
-    )
-
-    def tables(database: str) -> dict[str, Any]:
-        return {
-            "processing_engine_logs": (LOGS_SCHEMA, log_rows(engine.logs, database)),
-            "processing_engine_triggers": (triggers, engine.catalog.trigger_rows(database)),
-            "processing_engine_trigger_arguments": (
-                arguments,
-                engine.catalog.argument_rows(database),
-            ),
-            "processing_engine_trigger_stats": (TRIGGER_STATS_SCHEMA, engine.stats.rows(database)),
-        }
-
-    publish(tables)

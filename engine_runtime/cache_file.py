@@ -1,0 +1,121 @@
+"""Internal: the cache file `CacheStore.save` writes and `CacheStore.load` reads.
+
+A pickle of ``{"format_version", "saved_at", "entries"}`` whose outer layer holds builtins only
+(read with an unpickler that refuses every class); each entry's value is pickled on its own, so
+one bad value never spoils the rest. Written atomically with mode 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .cache import SAVE_FORMAT_VERSION, GlobalNamespace, Namespace, TriggerNamespace
+from .errors import CacheFileError
+
+__all__ = [
+    "Record",
+    "decode_record",
+    "describe",
+    "encode_namespace",
+    "read_document",
+    "write_atomic",
+]
+
+# (namespace, key, remaining ttl or None, pickled value); namespaces are encoded as plain tuples
+# so that the outer document holds builtins only and is read with `_DocumentUnpickler`.
+Record = tuple[tuple[str, ...], str, float | None, bytes]
+
+
+def describe(ns: Namespace) -> str:
+    if isinstance(ns, TriggerNamespace):
+        return f"trigger {ns.trigger!r} of database {ns.database!r}"
+    return "the global cache" if isinstance(ns, GlobalNamespace) else repr(ns)
+
+
+def encode_namespace(ns: TriggerNamespace | GlobalNamespace) -> tuple[str, ...]:
+    if isinstance(ns, TriggerNamespace):
+        return ("trigger", ns.database, ns.trigger)
+    return ("global",)
+
+
+def decode_record(record: object) -> tuple[Namespace, str, float | None, bytes]:
+    if not isinstance(record, tuple) or len(record) != 4:
+        raise ValueError("not a 4-tuple")
+    encoded, key, ttl, data = record
+    if not isinstance(key, str) or not isinstance(data, bytes):
+        raise TypeError("key or value of the wrong type")
+    if ttl is not None and not isinstance(ttl, float | int):
+        raise TypeError("ttl of the wrong type")
+    ns: Namespace
+    match encoded:
+        case ("trigger", str(database), str(trigger)):
+            ns = TriggerNamespace(database, trigger)
+        case ("global",):
+            ns = GlobalNamespace()
+        case _:
+            raise ValueError(f"unknown namespace {encoded!r}")
+    return ns, key, None if ttl is None else float(ttl), data
+
+
+class _DocumentUnpickler(pickle.Unpickler):
+    """Reads the outer document, which holds builtins only: no class may be loaded there."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        message = f"unexpected {module}.{name} in the cache document"
+        raise pickle.UnpicklingError(message)
+
+
+def read_document(raw: bytes, path: Path, now: float) -> tuple[list[object], float, str | None]:
+    """The records of a saved file and the downtime since it was saved, or an error."""
+    try:
+        document = _DocumentUnpickler(io.BytesIO(raw)).load()
+    except Exception as exc:  # truncated or garbage bytes raise a variety of errors
+        return [], 0.0, f"corrupt cache file: {type(exc).__name__}: {exc}"
+    if not isinstance(document, dict) or not isinstance(document.get("format_version"), int):
+        return [], 0.0, "corrupt cache file: no format_version"
+    version = document["format_version"]
+    if version > SAVE_FORMAT_VERSION:
+        message = (
+            f"the cache file {path} was written by a newer version "
+            f"(format_version {version}, this one reads up to {SAVE_FORMAT_VERSION})"
+        )
+        hint = "upgrade, or move the file away to start with an empty cache"
+        raise CacheFileError(message, path=str(path), hint=hint)
+    saved_at, records = document.get("saved_at"), document.get("entries")
+    if not isinstance(saved_at, float | int) or not isinstance(records, list):
+        return [], 0.0, "corrupt cache file: no saved_at or entries"
+    # a wall clock that went backwards counts as no downtime
+    return records, max(0.0, now - float(saved_at)), None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a private temp file beside ``path``, fsync it, then swap it in."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)  # mkstemp already does; the pickle must stay private
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # makes the rename durable; not possible on every platform or file system
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
