@@ -108,8 +108,10 @@ class ServerProcess:
         self.plugin_dir.mkdir(parents=True, exist_ok=True)
         (self.plugin_dir / "noop.py").write_text(NOOP_WRITES, encoding="utf-8")
         made = subprocess.run(
-            [sys.executable, "-m", "pluginmgr", "create", "token", "--admin"]
-            + ["--data-dir", str(self.data_dir), "--format", "json"],
+            [
+                *(sys.executable, "-m", "pluginmgr", "create", "token", "--admin"),
+                *("--data-dir", str(self.data_dir), "--format", "json"),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -181,7 +183,7 @@ def _write_all(url: str, headers: dict[str, str], starts: list[int], threads: in
                     answer = client.post("/api/v3/write_lp?db=bench", content=body)
                     if answer.status_code != 204:
                         raise RuntimeError(f"write failed: {answer.status_code} {answer.text}")
-        except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+        except BaseException as exc:  # reported on the main thread
             errors.append(exc)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
@@ -311,7 +313,7 @@ def _drive(url: str, path: str, total: int, threads: int) -> tuple[float, list[f
                     mine.append((time.perf_counter() - began) * 1000)
                     if answer.status_code != 200 or answer.text.strip('"') != "ok":
                         raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
-        except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+        except BaseException as exc:  # reported on the main thread
             errors.append(exc)
 
     pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
@@ -343,21 +345,21 @@ def bench_requests(args: argparse.Namespace) -> list[Row]:
                 rate, latencies = _drive(url, path, args.requests, args.clients)
                 rates[name].append(rate)
                 lats[name].extend(latencies)
-    rate = {name: statistics.median(values) for name, values in rates.items()}
-    ratio = rate["trigger"] / rate["bare"]
+    rps = {name: statistics.median(values) for name, values in rates.items()}
+    ratio = rps["trigger"] / rps["bare"]
     verdict = "PASS" if ratio >= 0.7 else "FAIL"
     shape = f"{args.requests} GETs x {args.runs} runs, {args.clients} client threads, median"
     return [
         Row(
             "bare Starlette route returning `ok`, same app + uvicorn (requests/s; latency ms)",
-            f"{rate['bare']:,.0f}",
+            f"{rps['bare']:,.0f}",
             f"{_pct(lats['bare'], 0.5):.2f}",
             f"{_pct(lats['bare'], 0.99):.2f}",
             shape,
         ),
         Row(
             "`request:ping` trigger returning `ok` (requests/s; latency ms)",
-            f"{rate['trigger']:,.0f}",
+            f"{rps['trigger']:,.0f}",
             f"{_pct(lats['trigger'], 0.5):.2f}",
             f"{_pct(lats['trigger'], 0.99):.2f}",
             f"ratio trigger/bare {ratio:.2f}: target >= 0.7 {verdict}",
@@ -426,7 +428,7 @@ def _wal_only(args: argparse.Namespace) -> Row:
         )
         for b in range(args.recovery_batches):
             store.write_lp("bench", make_batch(b * BATCH))
-        store._abandon()  # noqa: SLF001 - the crash simulation the store offers for this
+        store._abandon()  # the store's crash simulation
         report = _dir_report(store_dir)
         began = time.perf_counter()
         reopened = DurableStore(store_dir, snapshot_on_close=False)

@@ -35,6 +35,7 @@ class Event:
     reply: Future[Any] | None = None
     scheduled: bool = False
     attempt: int = field(default=0)
+    timeout: float | None = None  # seconds this run may take, if shorter than the trigger's
 
 
 @final

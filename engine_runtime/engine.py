@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -65,7 +64,17 @@ _ENTRY: Final = {
 class _Trigger:
     """A running trigger: its definition, code source and worker."""
 
-    __slots__ = ("args", "definition", "function", "key", "kind", "source", "stop", "worker")
+    __slots__ = (
+        "args",
+        "definition",
+        "function",
+        "key",
+        "kind",
+        "one_at_a_time",
+        "source",
+        "stop",
+        "worker",
+    )
 
     def __init__(
         self, definition: TriggerDefinition, source: PluginSource, worker: TriggerWorker
@@ -78,6 +87,10 @@ class _Trigger:
         self.source = source
         self.worker = worker
         self.stop = threading.Event()
+        # a synchronous request trigger answers one request at a time, on the caller's thread
+        self.one_at_a_time = (
+            contextlib.nullcontext() if definition.settings.run_async else (threading.Lock())
+        )
 
 
 @final
@@ -270,21 +283,24 @@ class ProcessingEngine:
         body: bytes,
         timeout: float | None = None,
     ) -> HttpResponse:
-        """Run the request trigger at ``path`` and convert its answer (§5.5); 404 if none."""
+        """Run the request trigger at ``path`` and convert its answer (§5.5); 404 if none.
+
+        :param timeout: seconds the plugin may run (over the trigger's own limit, if shorter).
+        """
         with self._lock:
             trigger = self._routes.get(path)
         if trigger is None:
             return _NOT_FOUND
         reply: Future[Any] = Future()
         clean = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
-        if not trigger.worker.submit(Event((dict(query_params), clean, body), reply=reply)):
-            return error_response(f"trigger {trigger.definition.trigger_name} is not accepting")
-        try:
-            response = reply.result(timeout=timeout)
-        except FutureTimeout:
-            return error_response(f"request plugin did not answer within {timeout}s")
-        except RuntimeError as exc:
-            return error_response(str(exc))
+        event = Event((dict(query_params), clean, body), reply=reply, timeout=timeout)
+        # run on the caller's (the HTTP server's worker) thread: no second hand-off; a
+        # synchronous trigger still answers one request at a time
+        with trigger.one_at_a_time:
+            if trigger.stop.is_set():
+                return error_response(f"trigger {trigger.definition.trigger_name} was stopped")
+            self._run_event(trigger, event)
+        response = reply.result(timeout=0)
         assert isinstance(response, HttpResponse)  # noqa: S101 - _run_event replies with one
         return response
 
@@ -386,9 +402,12 @@ class ProcessingEngine:
     def _sync_write(self, database: str, text: str, no_sync: bool) -> None:
         self.write_lp(database, text, accept_partial=False)
 
-    def _deadline(self, settings: TriggerSettings) -> contextlib.AbstractContextManager[Any]:
-        timeout = settings.execution_timeout or self.execution_timeout
-        return _NO_DEADLINE if timeout is None else self.watchdog.watch(timeout)
+    def _deadline(
+        self, settings: TriggerSettings, event: Event
+    ) -> contextlib.AbstractContextManager[Any]:
+        limits = (settings.execution_timeout or self.execution_timeout, event.timeout)
+        chosen = min((t for t in limits if t is not None), default=None)
+        return _NO_DEADLINE if chosen is None else self.watchdog.watch(chosen)
 
     def _run_event(self, trigger: _Trigger, event: Event) -> None:
         database, name = trigger.key
@@ -409,7 +428,7 @@ class ProcessingEngine:
         started_ns = time.time_ns()
         clock = time.perf_counter_ns()
         try:
-            with self._deadline(definition.settings):
+            with self._deadline(definition.settings, event):
                 entry = self.loader.entry_point(trigger.source.load(), trigger.function)
                 result = entry(api, *event.positional, trigger.args)
                 if trigger.kind == "Request":
