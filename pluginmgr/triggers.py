@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from engine_runtime import LocalPluginSource, activate, parse_trigger_spec
 
+from .errors import InstallError
 from .plugin_source import FetchedPluginSource
 from .refs import LocalRef, parse_ref
 
@@ -36,17 +37,34 @@ if TYPE_CHECKING:
 __all__ = ["create_trigger", "source_factory"]
 
 
-def source_factory(manager: PluginManager) -> SourceFactory:
-    """The engine's ``source_for``: local references hot-reload, fetched ones are pinned."""
+def source_factory(manager: PluginManager, env: PluginEnv | None = None) -> SourceFactory:
+    """The engine's ``source_for``: local references hot-reload, fetched ones are pinned.
+
+    With ``env``, a plugin whose declared dependencies the venv does not satisfy is refused
+    (the engine reports the trigger as failed, with the command that fixes it) instead of
+    failing on its first run with an ImportError.
+    """
     plugin_dir = manager.settings.plugin_dir
 
     def source_for(definition: TriggerDefinition) -> PluginSource:
         ref = parse_ref(definition.plugin_filename)
+        if env is not None:
+            _check_dependencies(manager, env, definition.plugin_filename)
         if isinstance(ref, LocalRef) and plugin_dir is not None:
             return LocalPluginSource(plugin_dir, definition.plugin_filename)
         return FetchedPluginSource(manager, definition.plugin_filename, recheck=False)
 
     return source_for
+
+
+def _check_dependencies(manager: PluginManager, env: PluginEnv, ref: str) -> None:
+    from .plugin_deps import plugin_requirements
+
+    declared = plugin_requirements(manager, manager.fetch(ref))
+    missing = env.unsatisfied(list(declared.requirements))
+    if missing:
+        message = f"missing dependencies for {ref}: {', '.join(missing)}"
+        raise InstallError(message, hint=f"run `pluginmgr install deps {ref}`")
 
 
 def create_trigger(

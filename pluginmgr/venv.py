@@ -226,6 +226,11 @@ class PluginEnv:
                 found[canonicalize_name(name)] = dist.version
         return found
 
+    def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
+        """The requirements the venv does not satisfy (all of them when it does not exist)."""
+        installed = self.installed()
+        return [text for text in requirements if not _satisfied(parse_requirement(text), installed)]
+
     def recorded_requirements(self) -> tuple[str, ...]:
         """Requirements installed through pluginmgr, replayed on a rebuild."""
         return self._read_record().requirements

@@ -113,7 +113,7 @@ def serve(options: dict[str, Any]) -> int:
         engine = ProcessingEngine(
             Catalog(data_dir / "catalog.json"),
             store=store,
-            source_for=source_factory(manager),
+            source_for=source_factory(manager, env),
             plugin_dir=plugin_dir,
             data_dir=data_dir,
             execution_timeout=timeout,

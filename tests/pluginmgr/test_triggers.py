@@ -78,3 +78,21 @@ def test_local_plugins_hot_reload_and_fetched_ones_are_pinned(
     pinned = factory(fetched)
     assert isinstance(pinned, FetchedPluginSource) and not pinned.recheck
     assert pinned.load() is pinned.load()  # fetched once, then served from memory
+
+
+@pytest.mark.usefixtures("uv_sandbox")
+def test_a_plugin_whose_dependencies_are_missing_is_reported_at_start(
+    manager: PluginManager, plugin_dir: Path
+) -> None:
+    env = PluginEnv(default_venv_path(plugin_dir))
+    engine = ProcessingEngine(
+        Catalog(None), plugin_dir=plugin_dir, source_for=source_factory(manager, env)
+    )
+    engine.create_database("db")
+    engine.create_trigger("db", "greet", GREETER, "request:greet")
+    state = engine.trigger_state("db", "greet")
+    assert state == (
+        f"failed: missing dependencies for {GREETER}: pm-alpha>=1.0 "
+        f"(hint: run `pluginmgr install deps {GREETER}`)"
+    )
+    engine.shutdown()
