@@ -33,7 +33,7 @@ from .observability import LogRing, StatsRegistry
 from .plugin_api import PluginApi, write_queue
 from .responses import HttpResponse, error_response, to_http_response
 from .scheduler import Fire, SchedulerThread
-from .store import MemoryStore, WriteResult
+from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
 from .triggers import TriggerSpec, format_duration
 from .watchdog import PluginTimeout, Watchdog
@@ -273,6 +273,15 @@ class ProcessingEngine:
         self, database: str, sql: str, params: Mapping[str, str] | None = None
     ) -> list[dict[str, Any]]:
         return self.store.query(database, sql, params)
+
+    def query_for_http(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """`query` as InfluxDB 3's HTTP API answers it: timestamps as ISO 8601 strings."""
+        batches = getattr(self.store, "query_batches", None)
+        if batches is None:
+            return self.store.query(database, sql, params)
+        return batches_to_rows(batches(database, sql, params), iso_timestamps=True)
 
     def handle_request(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine_runtime.store._convert import batches_to_rows
 from engine_runtime.store.base import (
     MAX_DATABASE_NAME_LENGTH,
     Store,
@@ -18,5 +19,6 @@ __all__ = [
     "Store",
     "StoreCorruptionError",
     "WriteResult",
+    "batches_to_rows",
     "validate_database_name",
 ]

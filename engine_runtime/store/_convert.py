@@ -9,6 +9,7 @@ accepted too because DataFusion produces them from some functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -42,8 +43,14 @@ _DATAFUSION_NAMES: Final[dict[str, str]] = {
 }
 
 
-def batches_to_rows(batches: Sequence[pa.RecordBatch]) -> list[dict[str, Any]]:
-    """Convert result batches column-wise, then zip into one dict per row."""
+def batches_to_rows(
+    batches: Sequence[pa.RecordBatch], *, iso_timestamps: bool = False
+) -> list[dict[str, Any]]:
+    """Convert result batches column-wise, then zip into one dict per row.
+
+    :param iso_timestamps: timestamps as ``2025-02-25T20:54:38.5`` strings (what InfluxDB 3's
+        HTTP query API returns) instead of integer nanoseconds (what plugins get).
+    """
     if not batches:
         return []
     table = pa.Table.from_batches(batches)
@@ -51,7 +58,21 @@ def batches_to_rows(batches: Sequence[pa.RecordBatch]) -> list[dict[str, Any]]:
         return []
     names = table.column_names
     columns = [_values(table.column(i)) for i in range(table.num_columns)]
+    if iso_timestamps:
+        for index, column in enumerate(table.columns):
+            if pat.is_timestamp(column.type):
+                columns[index] = [None if v is None else _iso(v) for v in columns[index]]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _iso(nanoseconds: int) -> str:
+    seconds, fraction = divmod(nanoseconds, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if not fraction:
+        return text
+    digits = f"{fraction:09d}".rstrip("0")
+    width = 3 if len(digits) <= 3 else 6 if len(digits) <= 6 else 9  # chrono's %.f groups
+    return f"{text}.{digits.ljust(width, '0')}"
 
 
 def _values(column: pa.ChunkedArray) -> list[Any]:

@@ -222,7 +222,7 @@ async def query_sql(request: Request) -> Response:
     output = _format(params)
     values = _query_params(params.get("params"))
     engine = server_state(request).engine
-    rows = await blocking(engine.query, database, sql, values)
+    rows = await blocking(engine.query_for_http, database, sql, values)
     return render_rows(rows, output)
 
 

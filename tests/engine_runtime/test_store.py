@@ -498,3 +498,16 @@ def test_line_column_name_cannot_clash(store: MemoryStore) -> None:
         {"h": "a", "_line": None, "_line_": 1, "f": None, "time": 3},
         {"h": "b", "_line": None, "_line_": None, "f": 2.0, "time": 4},
     ]
+
+
+def test_http_rows_carry_iso_timestamps_like_influxdb3() -> None:
+    from engine_runtime.store import batches_to_rows
+
+    store = MemoryStore()
+    store.write_lp("db", "m v=1i 5000000000\nm v=2i 5500000000\nm v=3i 5000000123")
+    batches = store.query_batches("db", "SELECT time FROM m ORDER BY time")
+    assert [r["time"] for r in batches_to_rows(batches, iso_timestamps=True)] == [
+        "1970-01-01T00:00:05",
+        "1970-01-01T00:00:05.000000123",
+        "1970-01-01T00:00:05.500",
+    ]
