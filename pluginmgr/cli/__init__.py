@@ -34,6 +34,8 @@ _COMMANDS: Final = {
     "write": "server_commands",
     "query": "server_commands",
     "serve": "serve",
+    "index": "registry",
+    "search": "registry",
 }
 
 
