@@ -10,6 +10,12 @@ Policy for a remote reference (``gh:``, ``git+``), in order:
 3. **Not pinned, or ``refresh``**: fetch (conditionally, so unchanged content costs a 304), store,
    record the version, pin it.
 
+``registry:NAME[SPEC]`` references follow the same policy; the network step reads the index,
+picks a version, verifies and safely extracts the artifact and its plugin dependencies
+(`pluginmgr.registry_source`). Their lock entries keep ``rev`` = the version, ``commit`` = the
+artifact's ``sha256:`` hash and ``source`` = the artifact URL; dependencies are pinned as
+``registry:NAME==VERSION``.
+
 ``offline`` never opens a socket: anything not satisfiable from lock + store is an `OfflineError`
 naming the reference. Local references are read in place and hashed; they are not pinned,
 because they are the user's own working files (upstream hot-reloads them).
@@ -17,6 +23,7 @@ because they are the user's own working files (upstream hot-reloads them).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +36,15 @@ from typing import Final
 from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
 from .fetch import fetch_url
 from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
-from .refs import LocalRef, parse_ref
-from .resolver import GitSource, HttpSource, LocalSource, Source, resolve
+from .refs import LocalRef, RegistryRef, parse_ref
+from .registry_source import (
+    REGISTRY_KIND,
+    canonical_name,
+    fetch_registry,
+    locked_dependency_ref,
+    plugin_dependencies,
+)
+from .resolver import GitSource, HttpSource, LocalSource, RegistrySource, Source, resolve
 from .settings import MAX_REDIRECTS, Settings
 from .store import Store, Version, sha256_hex, tree_manifest
 from .transports import HTTPTransport, RoutingTransport, Transport
@@ -61,6 +75,9 @@ class FetchedPlugin:
     origin: str
     fetched_at: str
     commit: str | None = None
+    rev: str | None = None
+    #: registry plugins fetched with this one (transitive plugin dependencies), pinned too
+    dependencies: tuple[FetchedPlugin, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +111,9 @@ class _Content:
     source: str
     not_modified: bool
     commit: str | None = None
+    rev: str | None = None
+    dependencies: tuple[_Content, ...] = ()
+    ref: str | None = None
 
 
 class PluginManager:
@@ -165,7 +185,8 @@ class PluginManager:
 
         unique = list(dict.fromkeys(refs))
         for ref in unique:
-            settle(ref, partial(self._without_network, ref, lock.get(ref), refresh=refresh))
+            step = partial(self._without_network, ref, lock.get(ref), refresh=refresh, lock=lock)
+            settle(ref, step)
         work = list(pending)
 
         def download(item: tuple[str, Source]) -> None:
@@ -185,8 +206,9 @@ class PluginManager:
                 report.plugins.append(outcome)
             else:
                 report.errors.append((ref, outcome))
-        self._record_versions(report.plugins)
-        self._pin(report.plugins, lock)
+        fetched = [*report.plugins, *(d for p in report.plugins for d in p.dependencies)]
+        self._record_versions(fetched)
+        self._pin(fetched, lock)
         return report
 
     def _record_versions(self, plugins: Sequence[FetchedPlugin]) -> None:
@@ -207,7 +229,12 @@ class PluginManager:
             update_lock(self.settings.lock_path, entries)
 
     def _without_network(
-        self, text: str, entry: LockEntry | None, *, refresh: bool
+        self,
+        text: str,
+        entry: LockEntry | None,
+        *,
+        refresh: bool,
+        lock: Mapping[str, LockEntry] | None = None,
     ) -> FetchedPlugin | Source:
         """Answer from the plugin dir, or the lock and the store; else the source to download."""
         source = resolve(parse_ref(text), self.settings)
@@ -215,6 +242,8 @@ class PluginManager:
             return self._local(text, source)
         if entry is not None and not refresh:
             pinned = self._from_store(text, entry)
+            if pinned is not None and isinstance(source, RegistrySource):
+                pinned = self._with_locked_dependencies(pinned, lock or {})
             if pinned is not None:
                 return pinned
         if self.settings.offline:
@@ -230,8 +259,12 @@ class PluginManager:
         progress: FetchProgress | None,
     ) -> FetchedPlugin:
         """Download ``source``; a pinned reference must come back with its pinned hash."""
-        pinned_commit = entry.commit if entry is not None and not refresh else None
-        content = self._download(text, source, pinned_commit=pinned_commit, progress=progress)
+        pinned = entry if entry is not None and not refresh else None
+        pinned_commit = pinned.commit if pinned is not None else None
+        if isinstance(source, RegistrySource):
+            content = self._download_registry(text, source, pinned)
+        else:
+            content = self._download(text, source, pinned_commit=pinned_commit, progress=progress)
         if entry is not None and not refresh and content.sha256 != entry.sha256:
             message = (
                 f"{text}: {content.source} served sha256 {content.sha256}, but "
@@ -254,8 +287,33 @@ class PluginManager:
         except IntegrityError as exc:
             _LOGGER.warning("%s: %s; fetching it again", text, exc.message)
             return None
-        content = _Content(entry.kind, entry.sha256, entry.size, entry.source, False, entry.commit)
+        content = _Content(
+            entry.kind, entry.sha256, entry.size, entry.source, False, entry.commit, entry.rev
+        )
         return self._fetched(text, content, origin="locked", fetched_at=entry.fetched_at, path=path)
+
+    def _with_locked_dependencies(
+        self, plugin: FetchedPlugin, lock: Mapping[str, LockEntry]
+    ) -> FetchedPlugin | None:
+        """Attach a locked registry plugin's pinned dependencies; ``None`` if any is missing."""
+        found: list[FetchedPlugin] = []
+        seen: set[str] = set()
+        todo = [plugin.path]
+        while todo:
+            declared = plugin_dependencies(todo.pop())
+            if declared is None:
+                return None
+            for name, spec in declared:
+                if canonical_name(name) in seen:
+                    continue
+                seen.add(canonical_name(name))
+                ref = locked_dependency_ref(lock, name, spec)
+                dep = self._from_store(ref, lock[ref]) if ref is not None else None
+                if dep is None:
+                    return None
+                found.append(dep)
+                todo.append(dep.path)
+        return dataclasses.replace(plugin, dependencies=tuple(found))
 
     def _offline_error(self, text: str, entry: LockEntry | None) -> OfflineError:
         if entry is None:
@@ -312,6 +370,46 @@ class PluginManager:
         where = f"{source.url}@{git.commit}#path={source.path}"
         return _Content(git.kind, digest, size, where, False, commit=git.commit)
 
+    def _download_registry(
+        self, text: str, source: RegistrySource, pinned: LockEntry | None
+    ) -> _Content:
+        resolution = fetch_registry(
+            source.index_url,
+            source.name,
+            source.specifier,
+            ref=text,
+            transport=self._transport,
+            store=self.store,
+            max_bytes=self.settings.max_file_bytes,
+            pinned_version=pinned.rev if pinned is not None else None,
+            pinned_artifact=pinned.commit if pinned is not None else None,
+        )
+        found = [resolution.root, *resolution.dependencies]
+        contents = [
+            _Content(
+                REGISTRY_KIND,
+                p.tree_sha256,
+                p.size,
+                p.artifact_url,
+                False,
+                commit=p.artifact_hash,
+                rev=p.version,
+                ref=p.pinned_ref,
+            )
+            for p in found
+        ]
+        root = contents[0]
+        return _Content(
+            root.kind,
+            root.sha256,
+            root.size,
+            root.source,
+            False,
+            commit=root.commit,
+            rev=root.rev,
+            dependencies=tuple(contents[1:]),
+        )
+
     def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
         if source.is_directory:
             files = _read_tree(source.path)
@@ -335,6 +433,10 @@ class PluginManager:
     ) -> FetchedPlugin:
         if path is None:
             path = self._materialize(content.kind, content.sha256, text)
+        dependencies = tuple(
+            self._fetched(dep.ref or text, dep, origin=origin, fetched_at=fetched_at)
+            for dep in content.dependencies
+        )
         return FetchedPlugin(
             ref=text,
             kind=content.kind,
@@ -345,11 +447,16 @@ class PluginManager:
             origin=origin,
             fetched_at=fetched_at,
             commit=content.commit,
+            rev=content.rev,
+            dependencies=dependencies,
         )
 
     def _materialize(self, kind: str, sha256: str, text: str) -> Path:
         """The verified on-disk path for pinned content (raises KeyError if absent)."""
         if kind == "directory":
+            parsed = parse_ref(text) if text.startswith("registry:") else None
+            if isinstance(parsed, RegistryRef):
+                return self.store.materialize_tree(sha256, parsed.name)
             name = PurePosixPath(text.rpartition("path=")[2] or "plugin").name
             return self.store.materialize_tree(sha256, name)
         self.store.read(sha256)
@@ -395,8 +502,8 @@ class PluginManager:
 
 
 def _lock_entry(plugin: FetchedPlugin) -> LockEntry:
-    rev = None
-    if plugin.commit is not None:
+    rev = plugin.rev
+    if rev is None and plugin.commit is not None:
         ref = parse_ref(plugin.ref)
         rev = getattr(ref, "rev", None)
     return LockEntry(

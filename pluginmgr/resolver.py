@@ -1,20 +1,33 @@
 """Pure resolution: a parsed reference plus settings -> the concrete source to read bytes from.
 
 No I/O happens here except for local references, whose traversal check must look at the real
-directory (symlinks). Registry references parse today but resolve once registry indexes exist.
+directory (symlinks). Registry references resolve to the configured index (``plugin_registry``);
+the index itself is read at download time (`pluginmgr.registry_source`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.specifiers import SpecifierSet
 
 from .errors import ResolveError
 from .plugin_dir import find_local_plugin
-from .refs import GhRef, GitRef, LocalRef, PluginRef, RegistryRef, gh_url, validate_repo_base
+from .refs import (
+    REPO_SCHEMES,
+    GhRef,
+    GitRef,
+    LocalRef,
+    PluginRef,
+    RegistryRef,
+    gh_url,
+    validate_repo_base,
+)
 from .settings import Settings
 
-__all__ = ["GitSource", "HttpSource", "LocalSource", "Source", "resolve"]
+__all__ = ["GitSource", "HttpSource", "LocalSource", "RegistrySource", "Source", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +55,16 @@ class LocalSource:
     is_directory: bool
 
 
-Source = HttpSource | GitSource | LocalSource
+@dataclass(frozen=True, slots=True)
+class RegistrySource:
+    """Plugin ``name``, highest version matching ``specifier``, in the index at ``index_url``."""
+
+    index_url: str
+    name: str
+    specifier: SpecifierSet
+
+
+Source = HttpSource | GitSource | LocalSource | RegistrySource
 
 
 def resolve(ref: PluginRef, settings: Settings) -> Source:
@@ -56,9 +78,13 @@ def resolve(ref: PluginRef, settings: Settings) -> Source:
         found = find_local_plugin(settings.plugin_dir, ref.path)
         return LocalSource(path=found.path, is_directory=found.is_directory)
     if isinstance(ref, RegistryRef):
-        message = (
-            f"{ref.text}: registry references cannot be resolved yet (no registry index support)"
-        )
-        hint = "use a gh: or git+ reference until registry indexes land"
-        raise ResolveError(message, ref=ref.text, hint=hint)
+        index_url = settings.plugin_registry
+        if urlsplit(index_url).scheme.lower() not in REPO_SCHEMES:
+            message = (
+                f"{ref.text}: unsupported plugin registry {index_url!r}: it must be an http://, "
+                "https:// or file:// URL of an index.json"
+            )
+            hint = "set --plugin-registry or PLUGINMGR_PLUGIN_REGISTRY"
+            raise ResolveError(message, ref=ref.text, hint=hint)
+        return RegistrySource(index_url=index_url, name=ref.name, specifier=ref.specifier)
     raise AssertionError(f"unhandled reference type {type(ref).__name__}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final
 
 __all__ = [
+    "DEFAULT_PLUGIN_REGISTRY",
     "DEFAULT_PLUGIN_REPO",
     "Settings",
     "resolve_setting",
@@ -20,6 +21,10 @@ __all__ = [
 
 #: upstream default (engine-behavior.md §1.1)
 DEFAULT_PLUGIN_REPO: Final = "https://raw.githubusercontent.com/influxdata/influxdb3_plugins/main/"
+#: the official registry release (registries-and-mirrors.md §1.7), for ``registry:`` references
+DEFAULT_PLUGIN_REGISTRY: Final = (
+    "https://github.com/influxdata/influxdb3_plugins/releases/download/registry/index.json"
+)
 DEFAULT_MAX_FILE_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_READ_TIMEOUT: Final = 30.0
@@ -30,6 +35,7 @@ LOCK_FILE_NAME: Final = "plugins.lock"
 ENV_PLUGIN_DIR: Final = "INFLUXDB3_PLUGIN_DIR"
 ENV_PLUGIN_REPO: Final = "INFLUXDB3_PLUGIN_REPO"
 ENV_PLUGIN_REPO_TOKEN: Final = "INFLUXDB3_PLUGIN_REPO_TOKEN"  # noqa: S105 - a variable name
+ENV_PLUGIN_REGISTRY: Final = "PLUGINMGR_PLUGIN_REGISTRY"
 ENV_CACHE_DIR: Final = "PLUGINMGR_CACHE_DIR"
 ENV_CA_BUNDLE: Final = "PLUGINMGR_CA_BUNDLE"
 
@@ -64,6 +70,8 @@ class Settings:
     :param plugin_dir: `--plugin-dir`; local references resolve under it and the lock file lives
         in it. ``None`` means local references fail with upstream's "not configured" message.
     :param plugin_repo: base URL for ``gh:`` references (http, https or file).
+    :param plugin_registry: the registry ``index.json`` URL for ``registry:`` references (http,
+        https or file).
     :param lock_path: the lock file; ``<plugin_dir>/plugins.lock`` or ``./plugins.lock``.
     """
 
@@ -79,6 +87,7 @@ class Settings:
     retries: int = DEFAULT_RETRIES
     retry_backoff: float = 0.25
     ca_bundle: Path | None = None
+    plugin_registry: str = DEFAULT_PLUGIN_REGISTRY
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -97,6 +106,7 @@ class Settings:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
+        plugin_registry: str | None = None,
     ) -> Settings:
         """Build settings from flags (``None`` = not given) and an environment mapping."""
         env = os.environ if env is None else env
@@ -109,6 +119,9 @@ class Settings:
 
         pdir = pick("plugin_dir", plugin_dir, ENV_PLUGIN_DIR, None)
         repo = pick("plugin_repo", plugin_repo, ENV_PLUGIN_REPO, DEFAULT_PLUGIN_REPO)
+        registry = pick(
+            "plugin_registry", plugin_registry, ENV_PLUGIN_REGISTRY, DEFAULT_PLUGIN_REGISTRY
+        )
         token = pick("plugin_repo_token", plugin_repo_token, ENV_PLUGIN_REPO_TOKEN, None)
         cache = pick("cache_dir", cache_dir, ENV_CACHE_DIR, str(_default_cache_dir(env)))
         ca = pick("ca_bundle", ca_bundle, ENV_CA_BUNDLE, None)
@@ -131,5 +144,6 @@ class Settings:
             read_timeout=read_timeout,
             retries=retries,
             ca_bundle=Path(ca) if ca else None,
+            plugin_registry=registry or DEFAULT_PLUGIN_REGISTRY,
             sources=sources,
         )

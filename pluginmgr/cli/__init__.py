@@ -36,6 +36,7 @@ _COMMANDS: Final = {
     "serve": "serve",
     "index": "registry",
     "search": "registry",
+    "mirror": "mirror",
 }
 
 

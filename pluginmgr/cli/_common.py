@@ -52,6 +52,13 @@ _SETTINGS_OPTIONS: Final = [
         help="Base URL for gh: references (http, https, file). [env: INFLUXDB3_PLUGIN_REPO]",
     ),
     click.option(
+        "--plugin-registry",
+        envvar="PLUGINMGR_PLUGIN_REGISTRY",
+        default=None,
+        help="Registry index.json URL for registry: references (http, https, file). "
+        "[env: PLUGINMGR_PLUGIN_REGISTRY; default: the official registry release]",
+    ),
+    click.option(
         "--plugin-repo-token",
         envvar="INFLUXDB3_PLUGIN_REPO_TOKEN",
         default=None,
@@ -121,6 +128,7 @@ def manager_from(options: dict[str, Any]) -> Iterator[PluginManager]:
         {},
         plugin_dir=options.pop("plugin_dir"),
         plugin_repo=options.pop("plugin_repo"),
+        plugin_registry=options.pop("plugin_registry"),
         plugin_repo_token=options.pop("plugin_repo_token"),
         cache_dir=options.pop("cache_dir"),
         lock_file=options.pop("lock_file"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pluginmgr.testing import RepoServer
-from tests.conftest import NOTIFIER, WAL_PLUGIN
+from tests.conftest import FIXTURES, NOTIFIER, WAL_PLUGIN
 from tests.helpers import run_cli
 
 WAL_PATH = "examples/wal_plugin/wal_plugin.py"
@@ -159,12 +159,30 @@ def test_local_plugin_is_hashed_in_place_not_pinned(
     assert not (plugin_dir / "plugins.lock").exists()
 
 
-def test_registry_reference_is_not_resolvable_yet(
-    capsys: pytest.CaptureFixture[str], base_args: list[str]
+def test_registry_reference_through_a_file_registry_and_a_bad_scheme(
+    capsys: pytest.CaptureFixture[str], base_args: list[str], tmp_path: Path
 ) -> None:
-    result = run_cli(capsys, "fetch", "registry:downsampler>=1.4,<2", *base_args)
-    assert result.code == 1
-    assert "registry references cannot be resolved yet" in result.err
+    from registry_index import build_index, write_index
+
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    built = build_index(
+        FIXTURES / "repo" / "influxdata",
+        artifacts_url=registry.as_uri() + "/",
+        published_at="2026-11-23T00:00:00+00:00",
+    )
+    for name, data in built.artifacts.items():
+        (registry / name).write_bytes(data)
+    (registry / "index.json").write_text(write_index(built.index), encoding="utf-8")
+    index_url = (registry / "index.json").as_uri()
+    ref = "registry:downsampler>=1.0,<2"
+    result = run_cli(capsys, "fetch", ref, *base_args, "--plugin-registry", index_url)
+    assert result.code == 0, result.err
+    assert "downsampler" in result.out
+
+    bad = run_cli(capsys, "fetch", ref, *base_args, "--plugin-registry", "ftp://x/index.json")
+    assert bad.code == 1
+    assert "unsupported plugin registry" in bad.err
 
 
 def test_progress_bar_on_a_terminal_for_many_refs_and_large_files(

@@ -1,0 +1,141 @@
+"""``mirror sync`` and ``mirror verify``: a static copy of a plugin repository for air gaps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import click
+
+from ..settings import DEFAULT_RETRIES
+from ._common import emit_json, err_console
+
+if TYPE_CHECKING:
+    from ..mirror import MirrorReport, VerifyResult
+
+__all__ = ["mirror"]
+
+_FORMATS: Final = click.Choice(["pretty", "json"])
+
+
+@click.group()
+def mirror() -> None:
+    """Copy a plugin repository into a directory any node (or static web server) can use."""
+
+
+@mirror.command()
+@click.argument("source")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--plugins", default=None, help="Comma-separated plugin names (plus what they need).")
+@click.option("--prune", is_flag=True, help="Delete mirrored files the source no longer has.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="Downloads in flight at once.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0, max=10),
+    default=DEFAULT_RETRIES,
+    show_default=True,
+    help="Retries on connection errors, timeouts and 5xx.",
+)
+@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
+def sync(
+    source: str,
+    dest: Path,
+    plugins: str | None,
+    prune: bool,
+    concurrency: int,
+    retries: int,
+    output: str,
+) -> None:
+    """Mirror SOURCE (an http(s):// or file:// plugin repository, or git+URL@REV) into DEST.
+
+    Re-running transfers only what changed; nothing is deleted without --prune. Serve DEST with
+    any static web server, or point nodes at it with --plugin-repo file:///DEST/.
+    """
+    from ..mirror import sync_mirror
+
+    names = [n.strip() for n in plugins.split(",") if n.strip()] if plugins else None
+    console = err_console()
+    with console.status("mirroring…") as status:
+
+        def progress(path: str, done: int, total: int) -> None:
+            status.update(f"mirroring {done}/{total} {path}")
+
+        report = sync_mirror(
+            source,
+            dest,
+            plugins=names,
+            prune=prune,
+            concurrency=concurrency,
+            retries=retries,
+            progress=progress,
+        )
+    if output == "json":
+        emit_json({"mirror": report.to_dict()})
+    else:
+        _print_sync(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_sync(report: MirrorReport) -> None:
+    click.echo(f"mirrored {report.source} -> {report.dest}")
+    if report.rev:
+        click.echo(f"  commit  {report.rev}")
+    counts = (
+        f"  files   {len(report.new)} new, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.deleted)} deleted"
+    )
+    click.echo(counts)
+    click.echo(f"  network {report.requests} requests, {report.bytes_downloaded} bytes")
+    for path in report.deleted:
+        click.echo(f"  deleted {path}")
+    if report.stale:
+        click.echo(f"  kept    {len(report.stale)} files the source no longer has (use --prune)")
+    for failure in report.failures:
+        click.echo(f"  failed  {failure.path}: {failure.message}", err=True)
+    if report.failures:
+        click.echo("  the previous copies of failed files were kept; re-run to retry", err=True)
+
+
+@mirror.command()
+@click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
+def verify(dest: Path, output: str) -> None:
+    """Re-hash every file in DEST against SHA256SUMS and mirror.json; exit 1 if any differ."""
+    from ..mirror import verify_mirror
+
+    result = verify_mirror(dest)
+    if output == "json":
+        emit_json(
+            {
+                "dest": str(result.dest),
+                "ok": result.ok,
+                "checked": len(result.checked),
+                "missing": list(result.missing),
+                "tampered": list(result.tampered),
+            }
+        )
+    else:
+        _print_verify(result)
+    if not result.ok:
+        sys.exit(1)
+
+
+def _print_verify(result: VerifyResult) -> None:
+    for path in result.missing:
+        click.echo(f"missing   {path}", err=True)
+    for path in result.tampered:
+        click.echo(f"tampered  {path}", err=True)
+    if result.ok:
+        click.echo(f"ok: {len(result.checked)} files in {result.dest} match SHA256SUMS")
+    else:
+        bad = len(result.missing) + len(result.tampered)
+        hint = "re-run `pluginmgr mirror sync SOURCE DEST` to restore them"
+        click.echo(f"{bad} of {len(result.checked)} files failed verification; {hint}", err=True)

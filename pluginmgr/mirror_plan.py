@@ -1,0 +1,135 @@
+"""Planning a mirror sync: which files a plugin repository's library and index call for.
+
+Pure functions over parsed metadata: the plugins `--plugins` selects (with the plugins they
+require), each one's files at their original paths, the index's artifacts, and where artifacts
+land in DEST (the index's `artifacts_url` rewritten relative to DEST).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urljoin
+
+from registry_index import LibraryEntry, RegistryIndex, read_index, write_index
+
+from .mirror_state import MirrorError
+
+__all__ = [
+    "Job",
+    "index_jobs",
+    "library_jobs",
+    "normalise_source",
+    "rewrite_index",
+    "select_plugins",
+    "unique_jobs",
+]
+
+#: files beside a plugin's entry point that are mirrored when the source has them
+_SIBLINGS: Final = ("manifest.toml", "requirements.txt", "README.md")
+#: artifacts hosted outside the source repository land here in DEST
+_EXTERNAL_ARTIFACTS: Final = "artifacts"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One file to mirror: its DEST path, its URL, and what to check or change."""
+
+    path: str
+    url: str
+    optional: bool = False
+    sha256: str | None = None
+    rewrite: Callable[[bytes], bytes] | None = None
+
+
+def normalise_source(source: str) -> str:
+    if not source.startswith(("http://", "https://", "file://")):
+        message = f"unsupported mirror source {source!r}"
+        raise MirrorError(
+            message, hint="use an http(s):// or file:// repository base URL, or git+URL@REV"
+        )
+    return source if source.endswith("/") else source + "/"
+
+
+def _artifact_dir(base: str, artifacts_url: str) -> tuple[str, str]:
+    """(absolute artifacts URL with a trailing slash, its directory relative to DEST)."""
+    absolute = urljoin(base, artifacts_url.rstrip("/") + "/")
+    if absolute.startswith(base):
+        return absolute, absolute[len(base) :].rstrip("/") or "."
+    return absolute, _EXTERNAL_ARTIFACTS
+
+
+def rewrite_index(base: str, source: str) -> Callable[[bytes], bytes]:
+    def rewrite(body: bytes) -> bytes:
+        index = read_index(body.decode("utf-8"), source=source)
+        _, relative = _artifact_dir(base, index.artifacts_url)
+        return write_index(dataclasses.replace(index, artifacts_url=relative)).encode()
+
+    return rewrite
+
+
+def _closure(wanted: set[str], edges: dict[str, set[str]]) -> set[str]:
+    todo, seen = list(wanted), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(edges.get(name, ()))
+    return seen
+
+
+def select_plugins(
+    names: Sequence[str] | None, library: list[LibraryEntry], index: RegistryIndex | None
+) -> set[str] | None:
+    """Plugin names to mirror (with their required plugins); None means all of them."""
+    if names is None:
+        return None
+    edges: dict[str, set[str]] = {}
+    for entry in library:
+        edges.setdefault(entry.name, set()).update(p.name for p in entry.required_plugins)
+    for item in index.plugins if index else ():
+        edges.setdefault(item.name, set()).update(p.name for p in item.dependencies.plugins)
+    unknown = sorted(set(names) - set(edges))
+    if unknown:
+        known = ", ".join(sorted(edges)) or "none"
+        message = f"the source has no plugin named {', '.join(unknown)} (it has: {known})"
+        raise MirrorError(message, hint="fix --plugins")
+    return _closure(set(names), edges)
+
+
+def library_jobs(base: str, library: Iterable[LibraryEntry], chosen: set[str] | None) -> list[Job]:
+    jobs: list[Job] = []
+    for entry in library:
+        if chosen is not None and entry.name not in chosen:
+            continue
+        jobs.append(Job(entry.path, base + entry.path))
+        folder = posixpath.dirname(entry.path)
+        for sibling in _SIBLINGS:
+            path = posixpath.join(folder, sibling)
+            jobs.append(Job(path, base + path, optional=True))
+    return jobs
+
+
+def index_jobs(
+    base: str, index: RegistryIndex, artifacts_url: str, chosen: set[str] | None
+) -> list[Job]:
+    absolute, relative = _artifact_dir(base, artifacts_url)
+    jobs = []
+    for entry in index.plugins:
+        if chosen is None or entry.name in chosen:
+            name = entry.artifact_name
+            path = name if relative == "." else f"{relative}/{name}"
+            jobs.append(Job(path, absolute + name, sha256=entry.sha256))
+    return jobs
+
+
+def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
+    by_path: dict[str, Job] = {}
+    for job in jobs:
+        held = by_path.get(job.path)
+        if held is None or (held.optional and not job.optional):
+            by_path[job.path] = job
+    return list(by_path.values())

@@ -1,0 +1,223 @@
+"""The mirror's own records: `mirror.json`, `SHA256SUMS`, safe paths, and `verify_mirror`.
+
+`mirror.json` is what a re-sync revalidates against (the ETag / Last-Modified seen for each file)
+and `SHA256SUMS` is what anyone can check with ``sha256sum -c``; both describe the files as they
+sit in DEST (so a rewritten `index.json` is listed with its rewritten hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+from .atomic import atomic_write
+from .errors import PluginManagerError
+
+__all__ = [
+    "MIRROR_FORMAT_VERSION",
+    "MIRROR_JSON",
+    "SHA256SUMS",
+    "FileState",
+    "MirrorError",
+    "MirrorState",
+    "VerifyResult",
+    "dest_path",
+    "file_sha256",
+    "prune_files",
+    "read_state",
+    "render_sums",
+    "state_json",
+    "verify_mirror",
+    "write_if_changed",
+]
+
+MIRROR_FORMAT_VERSION: Final = 1
+MIRROR_JSON: Final = "mirror.json"
+SHA256SUMS: Final = "SHA256SUMS"
+#: files the mirror writes about itself; never listed in SHA256SUMS, never pruned
+_OWN_FILES: Final = frozenset({MIRROR_JSON, SHA256SUMS})
+
+
+class MirrorError(PluginManagerError):
+    """A mirror cannot be synced or verified (bad source, unreadable DEST, unsafe path)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """One mirrored file as it sits in DEST, plus the validators its source last sent."""
+
+    sha256: str
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorState:
+    """The content of `mirror.json`."""
+
+    source: str
+    synced_at: str
+    files: Mapping[str, FileState] = field(default_factory=dict)
+    source_artifacts_url: str | None = None
+    rev: str | None = None  #: the commit a git source resolved to
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dest_path(dest: Path, relative: str) -> Path:
+    """``DEST/relative``, refusing absolute paths, ``..`` and the mirror's own files."""
+    parts = PurePosixPath(relative).parts
+    if (
+        not relative
+        or relative.startswith("/")
+        or "\\" in relative
+        or any(part in ("..", ".") for part in parts)
+        or relative in _OWN_FILES
+    ):
+        message = f"refusing to mirror unsafe path {relative!r}"
+        raise MirrorError(message, hint="the source lists a path outside the repository")
+    return dest.joinpath(*parts)
+
+
+def read_state(dest: Path) -> MirrorState | None:
+    """Read ``DEST/mirror.json``; None when DEST has never been synced."""
+    path = dest / MIRROR_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        message = f"cannot read {path}: {exc}"
+        raise MirrorError(message, hint="delete it to force a full re-sync") from exc
+    if not isinstance(data, dict) or data.get("format_version") != MIRROR_FORMAT_VERSION:
+        message = f"{path} is not a mirror.json this pluginmgr understands"
+        raise MirrorError(message, hint="delete it to force a full re-sync, or upgrade pluginmgr")
+    files: dict[str, FileState] = {}
+    for name, item in dict(data.get("files") or {}).items():
+        if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+            files[str(name)] = FileState(
+                sha256=item["sha256"],
+                size=int(item.get("size", 0)),
+                etag=item.get("etag"),
+                last_modified=item.get("last_modified"),
+            )
+    return MirrorState(
+        source=str(data.get("source", "")),
+        synced_at=str(data.get("synced_at", "")),
+        files=files,
+        source_artifacts_url=data.get("source_artifacts_url"),
+        rev=data.get("rev"),
+    )
+
+
+def state_json(state: MirrorState) -> bytes:
+    """Serialise `state` canonically (sorted keys and paths, 2-space JSON, trailing newline)."""
+    files = {}
+    for name in sorted(state.files):
+        item = state.files[name]
+        entry: dict[str, object] = {"sha256": item.sha256, "size": item.size}
+        if item.etag is not None:
+            entry["etag"] = item.etag
+        if item.last_modified is not None:
+            entry["last_modified"] = item.last_modified
+        files[name] = entry
+    data: dict[str, object] = {
+        "format_version": MIRROR_FORMAT_VERSION,
+        "source": state.source,
+        "synced_at": state.synced_at,
+        "files": files,
+    }
+    if state.source_artifacts_url is not None:
+        data["source_artifacts_url"] = state.source_artifacts_url
+    if state.rev is not None:
+        data["rev"] = state.rev
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def render_sums(files: Mapping[str, FileState]) -> bytes:
+    """``SHA256SUMS``: ``<sha256>  <path>`` for every file, sorted by path."""
+    return "".join(f"{files[name].sha256}  {name}\n" for name in sorted(files)).encode()
+
+
+def _read_sums(path: Path) -> dict[str, str]:
+    sums: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        digest, sep, name = line.partition("  ")
+        if sep and len(digest) == 64:
+            sums[name] = digest
+    return sums
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """What `verify_mirror` found: every listed file checked, the missing and the tampered."""
+
+    dest: Path
+    checked: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    tampered: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every listed file is present with its recorded hash."""
+        return not self.missing and not self.tampered
+
+
+def verify_mirror(dest: Path) -> VerifyResult:
+    """Re-hash every file listed in ``DEST/SHA256SUMS`` and ``DEST/mirror.json``.
+
+    A file is tampered when its hash differs from either record (or the records disagree).
+    """
+    sums_path = dest / SHA256SUMS
+    sums = _read_sums(sums_path) if sums_path.is_file() else {}
+    state = read_state(dest)
+    recorded = {name: item.sha256 for name, item in (state.files if state else {}).items()}
+    if not sums and not recorded:
+        message = f"{dest} has no SHA256SUMS or mirror.json to verify against"
+        raise MirrorError(message, hint=f"run `pluginmgr mirror sync SOURCE {dest}` first")
+    missing: list[str] = []
+    tampered: list[str] = []
+    names = sorted(set(sums) | set(recorded))
+    for name in names:
+        path = dest_path(dest, name)
+        if not path.is_file():
+            missing.append(name)
+            continue
+        expected = {sums.get(name), recorded.get(name)} - {None}
+        if expected != {file_sha256(path)}:
+            tampered.append(name)
+    return VerifyResult(dest, tuple(names), tuple(missing), tuple(tampered))
+
+
+def prune_files(dest: Path, paths: Iterable[str]) -> list[str]:
+    """Delete ``DEST/path`` for each path, then any directory that leaves empty."""
+    deleted = []
+    for path in sorted(paths):
+        target = dest_path(dest, path)
+        target.unlink(missing_ok=True)
+        deleted.append(path)
+        parent = target.parent
+        while parent != dest and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    return deleted
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically write ``data`` unless ``path`` already holds exactly it; True if written."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    atomic_write(path, data)
+    return True

@@ -1,0 +1,74 @@
+"""``mirror sync`` / ``mirror verify`` through click (the group is not registered in `cli` yet)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pluginmgr.cli.mirror import mirror
+from pluginmgr.testing import RepoServer, reply
+
+NOTIFIER_PATH = "influxdata/notifier/notifier_plugin.py"
+
+
+def test_sync_prints_a_summary_and_a_resync_changes_nothing(
+    repo_server: RepoServer, tmp_path: Path
+) -> None:
+    dest = tmp_path / "mirror"
+    runner = CliRunner()
+    first = runner.invoke(mirror, ["sync", repo_server.url, str(dest), "--retries", "0"])
+    assert first.exit_code == 0, first.output
+    assert f"mirrored {repo_server.url} -> {dest}" in first.stdout
+    assert "unchanged, 0 deleted" in first.stdout
+    assert (dest / NOTIFIER_PATH).is_file()
+
+    again = runner.invoke(
+        mirror, ["sync", repo_server.url, str(dest), "--retries", "0", "--format", "json"]
+    )
+    assert again.exit_code == 0, again.output
+    data = json.loads(again.stdout)["mirror"]
+    assert data["ok"] is True and data["new"] == [] and data["updated"] == []
+    assert data["bytes_downloaded"] == 0 and NOTIFIER_PATH in data["unchanged"]
+
+
+def test_sync_exits_1_and_names_a_failed_file(repo_server: RepoServer, tmp_path: Path) -> None:
+    repo_server.overrides["/" + NOTIFIER_PATH] = lambda handler: reply(handler, 503, b"down")
+    dest = tmp_path / "mirror"
+    result = CliRunner().invoke(
+        mirror, ["sync", repo_server.url, str(dest), "--retries", "0", "--concurrency", "2"]
+    )
+    assert result.exit_code == 1
+    assert f"failed  {NOTIFIER_PATH}" in result.stderr
+    assert (dest / "influxdata/downsampler/downsampler.py").is_file()
+
+
+def test_sync_plugins_filter_and_file_source(repo_root: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    result = CliRunner().invoke(
+        mirror, ["sync", repo_root.as_uri(), str(dest), "--plugins", "notifier"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (dest / NOTIFIER_PATH).is_file()
+    assert not (dest / "influxdata/downsampler").exists()
+
+
+def test_verify_passes_then_names_a_tampered_file(repo_server: RepoServer, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    runner = CliRunner()
+    synced = runner.invoke(mirror, ["sync", repo_server.url, str(dest), "--retries", "0"])
+    assert synced.exit_code == 0, synced.output
+
+    ok = runner.invoke(mirror, ["verify", str(dest)])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.startswith("ok: ")
+
+    (dest / NOTIFIER_PATH).write_text("# tampered\n")
+    bad = runner.invoke(mirror, ["verify", str(dest)])
+    assert bad.exit_code == 1
+    assert f"tampered  {NOTIFIER_PATH}" in bad.stderr
+
+    as_json = runner.invoke(mirror, ["verify", str(dest), "--format", "json"])
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["tampered"] == [NOTIFIER_PATH]

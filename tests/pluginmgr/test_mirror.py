@@ -1,0 +1,290 @@
+"""`sync_mirror` / `verify_mirror` against a real loopback repository and a file:// one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pluginmgr import PluginManager, Settings
+from pluginmgr.mirror import LIBRARY_PATH, MirrorError, sync_mirror, verify_mirror
+from pluginmgr.testing import RepoServer, reply
+from registry_index import build_index, read_index, write_index
+from tests.conftest import WAL_PLUGIN
+from tests.git_helpers import git_cli
+
+WAL_PATH = "examples/wal_plugin/wal_plugin.py"
+NOTIFIER_PATH = "influxdata/notifier/notifier_plugin.py"
+PUBLISHED = "2026-11-22T00:00:00+00:00"
+
+
+def add_library_entry(root: Path, name: str, path: str, *, required: tuple[str, ...] = ()) -> None:
+    library_path = root / LIBRARY_PATH
+    data = json.loads(library_path.read_text())
+    plugins = data["plugin_library"]["plugins"]
+    by_name = {p["name"]: p["path"] for p in plugins}
+    plugins.append(
+        {
+            "name": name,
+            "path": path,
+            "description": f"{name} for the mirror tests",
+            "required_plugins": [{"name": r, "path": by_name[r]} for r in required],
+        }
+    )
+    library_path.write_text(json.dumps(data, indent=2))
+
+
+def drop_library_entry(root: Path, name: str) -> None:
+    library_path = root / LIBRARY_PATH
+    data = json.loads(library_path.read_text())
+    plugins = data["plugin_library"]["plugins"]
+    data["plugin_library"]["plugins"] = [p for p in plugins if p["name"] != name]
+    library_path.write_text(json.dumps(data, indent=2))
+
+
+@pytest.fixture
+def source_root(repo_root: Path) -> Path:
+    """The fixture repository with wal_plugin listed in its library (it is not upstream)."""
+    add_library_entry(repo_root, "wal_plugin", WAL_PATH, required=("notifier",))
+    return repo_root
+
+
+@pytest.fixture
+def server(source_root: Path, repo_server: RepoServer) -> RepoServer:
+    return repo_server
+
+
+def snapshot(dest: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(dest).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in dest.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_sync_then_fetch_gh_reference_from_the_mirror(
+    server: RepoServer,
+    source_root: Path,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+) -> None:
+    dest = tmp_path / "mirror"
+    seen: list[tuple[str, int, int]] = []
+    report = sync_mirror(server.url, dest, retries=0, progress=lambda *a: seen.append(a))
+    assert report.ok, report.failures
+    assert WAL_PATH in report.new and LIBRARY_PATH in report.new
+    assert "influxdata/downsampler/manifest.toml" in report.new
+    assert "influxdata/downsampler/README.md" not in report.new  # 404 = absent, not a failure
+    assert seen and seen[-1][1] == seen[-1][2]
+    settings = make_settings(plugin_repo=dest.as_uri() + "/")
+    server.stop()  # the air gap: only the mirror is reachable from here on
+
+    with PluginManager(settings) as manager:
+        fetched = manager.fetch(WAL_PLUGIN)
+    assert fetched.path.read_bytes() == (source_root / WAL_PATH).read_bytes()
+
+    sums = (dest / "SHA256SUMS").read_text().splitlines()
+    names = [line.split("  ", 1)[1] for line in sums]
+    assert names == sorted(names) and WAL_PATH in names
+    wal_hash = hashlib.sha256((source_root / WAL_PATH).read_bytes()).hexdigest()
+    assert f"{wal_hash}  {WAL_PATH}" in sums
+    state = json.loads((dest / "mirror.json").read_text())
+    assert state["format_version"] == 1 and state["source"] == report.source
+    assert state["files"][WAL_PATH]["sha256"] == wal_hash
+    assert state["files"][WAL_PATH]["etag"]
+    assert verify_mirror(dest).ok
+
+
+def test_resync_without_changes_sends_one_conditional_request_per_file(
+    server: RepoServer, tmp_path: Path
+) -> None:
+    dest = tmp_path / "mirror"
+    first = sync_mirror(server.url, dest, retries=0)
+    before = snapshot(dest)
+    server.reset()
+
+    again = sync_mirror(server.url, dest, retries=0)
+
+    assert again.ok and not again.new and not again.updated
+    assert set(again.unchanged) == set(first.new)
+    mirrored = json.loads((dest / "mirror.json").read_text())["files"]
+    file_requests = [r for r in server.requests if r.status != 404]
+    assert len(file_requests) == len(mirrored)
+    assert {r.status for r in file_requests} == {304}
+    assert all("If-None-Match" in r.headers for r in file_requests)
+    assert again.bytes_downloaded == 0
+    assert snapshot(dest) == before  # nothing written, not even mirror.json
+
+
+def test_changed_source_file_is_updated(
+    server: RepoServer, source_root: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "mirror"
+    sync_mirror(server.url, dest, retries=0)
+    (source_root / WAL_PATH).write_text("# changed upstream\n")
+
+    report = sync_mirror(server.url, dest, retries=0)
+
+    assert report.updated == (WAL_PATH,)
+    assert (dest / WAL_PATH).read_text() == "# changed upstream\n"
+    assert verify_mirror(dest).ok
+
+
+def test_prune_removes_only_what_the_source_dropped(
+    server: RepoServer, source_root: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "mirror"
+    sync_mirror(server.url, dest, retries=0)
+    drop_library_entry(source_root, "downsampler")
+
+    kept = sync_mirror(server.url, dest, retries=0)
+    assert "influxdata/downsampler/downsampler.py" in kept.stale and not kept.deleted
+    assert (dest / "influxdata/downsampler/downsampler.py").is_file()
+
+    pruned = sync_mirror(server.url, dest, retries=0, prune=True)
+    assert pruned.deleted == (
+        "influxdata/downsampler/downsampler.py",
+        "influxdata/downsampler/manifest.toml",
+    )
+    assert not (dest / "influxdata/downsampler").exists()
+    assert (dest / WAL_PATH).is_file()
+    assert "downsampler" not in (dest / "SHA256SUMS").read_text()
+    assert verify_mirror(dest).ok
+
+
+def test_verify_names_tampered_and_missing_files(server: RepoServer, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    sync_mirror(server.url, dest, retries=0)
+    (dest / WAL_PATH).write_text("# evil\n")
+    (dest / NOTIFIER_PATH).unlink()
+
+    result = verify_mirror(dest)
+
+    assert not result.ok
+    assert result.tampered == (WAL_PATH,)
+    assert result.missing == (NOTIFIER_PATH,)
+
+
+def test_verify_refuses_a_directory_that_is_not_a_mirror(tmp_path: Path) -> None:
+    with pytest.raises(MirrorError, match="mirror sync SOURCE"):
+        verify_mirror(tmp_path)
+
+
+def test_failed_file_keeps_previous_copy_and_the_rest_sync(
+    server: RepoServer, source_root: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "mirror"
+    sync_mirror(server.url, dest, retries=0)
+    original = (dest / WAL_PATH).read_bytes()
+    (source_root / WAL_PATH).write_text("# new wal\n")
+    (source_root / NOTIFIER_PATH).write_text("# new notifier\n")
+    server.overrides["/" + WAL_PATH] = lambda handler: reply(handler, 500, b"boom")
+
+    report = sync_mirror(server.url, dest, retries=0, prune=True)
+
+    assert not report.ok
+    assert [f.path for f in report.failures] == [WAL_PATH]
+    assert "500" in report.failures[0].message
+    assert (dest / WAL_PATH).read_bytes() == original
+    assert report.updated == (NOTIFIER_PATH,)
+    assert (dest / NOTIFIER_PATH).read_text() == "# new notifier\n"
+    assert not report.deleted
+    assert verify_mirror(dest).ok
+
+
+def test_file_source_and_its_resync(source_root: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    first = sync_mirror(source_root.as_uri(), dest)
+    assert first.ok and WAL_PATH in first.new
+    assert (dest / WAL_PATH).read_bytes() == (source_root / WAL_PATH).read_bytes()
+
+    again = sync_mirror(source_root.as_uri(), dest)
+    assert again.ok and not again.new and not again.updated and again.bytes_downloaded == 0
+
+
+def test_plugins_filter_takes_required_plugins_too(server: RepoServer, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    report = sync_mirror(server.url, dest, retries=0, plugins=["wal_plugin"])
+    assert WAL_PATH in report.new and NOTIFIER_PATH in report.new
+    assert not (dest / "influxdata/downsampler").exists()
+
+    with pytest.raises(MirrorError, match="no plugin named nope"):
+        sync_mirror(server.url, dest, retries=0, plugins=["nope"])
+
+
+def publish_index(root: Path, artifacts_url: str) -> dict[str, bytes]:
+    built = build_index(root / "influxdata", artifacts_url=artifacts_url, published_at=PUBLISHED)
+    assert built.ok, built.errors
+    (root / "index.json").write_text(write_index(built.index))
+    (root / "registry").mkdir()
+    for name, data in built.artifacts.items():
+        (root / "registry" / name).write_bytes(data)
+    return built.artifacts
+
+
+def test_index_artifacts_are_mirrored_and_the_index_rewritten(
+    server: RepoServer, source_root: Path, tmp_path: Path
+) -> None:
+    publish_index(source_root, server.url + "registry")
+    dest = tmp_path / "mirror"
+
+    report = sync_mirror(server.url, dest, retries=0)
+
+    assert report.ok, report.failures
+    index = read_index((dest / "index.json").read_text(), source="mirror")
+    assert index.artifacts_url == "registry"
+    for entry in index.plugins:
+        artifact = dest / "registry" / entry.artifact_name
+        assert hashlib.sha256(artifact.read_bytes()).hexdigest() == entry.sha256
+    assert verify_mirror(dest).ok
+    again = sync_mirror(server.url, dest, retries=0)
+    assert again.ok and not again.new and not again.updated
+
+
+def test_unsupported_and_empty_sources(tmp_path: Path) -> None:
+    with pytest.raises(MirrorError, match="unsupported mirror source"):
+        sync_mirror("ftp://example.invalid/repo/", tmp_path / "m")
+    with pytest.raises(MirrorError, match="neither"):
+        sync_mirror((tmp_path / "empty").as_uri(), tmp_path / "m")
+
+
+@pytest.mark.git
+def test_git_source_at_a_revision(source_root: Path, tmp_path: Path) -> None:
+    git_cli(source_root, "init", "-q", "-b", "main")
+    git_cli(source_root, "add", "-A")
+    git_cli(source_root, "commit", "-q", "-m", "plugins")
+    commit = git_cli(source_root, "rev-parse", "HEAD")
+    (source_root / WAL_PATH).write_text("# uncommitted, never mirrored\n")
+    dest, cache = tmp_path / "mirror", tmp_path / "git-cache"
+    source = f"git+{source_root.as_uri()}@main"
+
+    report = sync_mirror(source, dest, git_cache=cache)
+
+    assert report.ok, report.failures
+    assert report.rev == commit
+    assert WAL_PATH in report.new and "influxdata/notifier/manifest.toml" in report.new
+    assert (dest / WAL_PATH).read_bytes() == git_show(source_root, WAL_PATH)
+    state = json.loads((dest / "mirror.json").read_text())
+    assert state["source"] == source and state["rev"] == commit
+    again = sync_mirror(source, dest, git_cache=cache)
+    assert again.ok and not again.new and not again.updated and again.bytes_downloaded == 0
+
+
+def git_show(root: Path, path: str) -> bytes:
+    return (git_cli(root, "show", f"HEAD:{path}") + "\n").encode()
+
+
+def test_artifact_not_matching_the_index_hash_is_not_mirrored(
+    server: RepoServer, source_root: Path, tmp_path: Path
+) -> None:
+    name = sorted(publish_index(source_root, "registry"))[0]
+    (source_root / "registry" / name).write_bytes(b"not the published artifact")
+
+    report = sync_mirror(server.url, tmp_path / "mirror", retries=0)
+
+    assert [f.path for f in report.failures] == [f"registry/{name}"]
+    assert "does not match the index hash" in report.failures[0].message
+    assert not (tmp_path / "mirror" / "registry" / name).exists()
