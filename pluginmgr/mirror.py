@@ -32,6 +32,7 @@ from registry_index import (
 )
 
 from .atomic import atomic_write
+from .declared_deps import declared_deps_for_path
 from .errors import FETCH_STATUS_MESSAGE, PluginManagerError
 from .mirror_git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
 from .mirror_plan import (
@@ -51,6 +52,7 @@ from .mirror_state import (
     MirrorState,
     VerifyResult,
     dest_path,
+    file_sha256,
     prune_files,
     read_state,
     render_sums,
@@ -58,6 +60,7 @@ from .mirror_state import (
     verify_mirror,
     write_if_changed,
 )
+from .mirror_wheels import WHEELS_DIR, WheelOptions, download_wheels
 from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
 from .transports import FetchRequest, FetchResponse, Transport
 
@@ -69,6 +72,7 @@ __all__ = [
     "MirrorProgress",
     "MirrorReport",
     "VerifyResult",
+    "WheelOptions",
     "sync_mirror",
     "verify_mirror",
 ]
@@ -105,6 +109,8 @@ class MirrorReport:
     failures: tuple[MirrorFailure, ...] = ()
     requests: int = 0
     bytes_downloaded: int = 0
+    #: with ``with_deps``: the wheels (paths under DEST) the mirrored plugins need
+    wheels: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -282,6 +288,65 @@ def _run(
     return outcomes
 
 
+def _plugin_requirements(
+    dest: Path, paths: Iterable[str], settled: dict[str, _Outcome]
+) -> tuple[list[str], list[_Outcome]]:
+    """The requirements the mirrored plugin files declare (read from DEST), and the failures."""
+    requirements: list[str] = []
+    failed: list[_Outcome] = []
+    for path in paths:
+        outcome = settled.get(path)
+        target = dest_path(dest, path)
+        if outcome is None or outcome.status in ("failed", "absent") or not target.is_file():
+            continue  # already reported as a failure (or never planned)
+        try:
+            requirements += declared_deps_for_path(target).requirements
+        except PluginManagerError as exc:
+            job = Job(path, outcome.job.url)
+            failed.append(_Outcome(job, "failed", error=f"cannot read its dependencies: {exc}"))
+    return list(dict.fromkeys(requirements)), failed
+
+
+def _wheel_outcomes(
+    dest: Path,
+    plugin_paths: Iterable[str],
+    outcomes: list[_Outcome],
+    known: dict[str, FileState],
+    options: WheelOptions,
+) -> tuple[list[_Outcome], tuple[str, ...]]:
+    """Download the plugins' wheels into DEST/wheels; one outcome per wheel (or the failure)."""
+    settled = {o.job.path: o for o in outcomes}
+    requirements, failed = _plugin_requirements(dest, plugin_paths, settled)
+    wheels_dir = dest / WHEELS_DIR
+    try:
+        report = download_wheels(
+            requirements,
+            wheels_dir,
+            find_links=options.find_links,
+            no_index=options.no_index,
+            index_url=options.index_url,
+            python_version=options.python_version,
+            platform=options.platform,
+        )
+    except PluginManagerError as exc:
+        job = Job(WHEELS_DIR, "pip download")
+        return [*failed, _Outcome(job, "failed", error=str(exc))], ()
+    result = failed
+    paths = []
+    for name in report.wheels:
+        path = f"{WHEELS_DIR}/{name}"
+        target = wheels_dir / name
+        state = FileState(sha256=file_sha256(target), size=target.stat().st_size)
+        prev = known.get(path)
+        if prev is None:  # first recorded (pip may have found it already in DEST/wheels)
+            status = "new"
+        else:
+            status = "unchanged" if prev.sha256 == state.sha256 else "updated"
+        result.append(_Outcome(Job(path, target.as_uri()), status, state=state))
+        paths.append(path)
+    return result, tuple(paths)
+
+
 def _by_status(outcomes: Iterable[_Outcome], status: str) -> tuple[str, ...]:
     return tuple(sorted(o.job.path for o in outcomes if o.status == status))
 
@@ -295,6 +360,7 @@ def _finish(
     artifacts_url: str | None,
     label: str,
     rev: str | None,
+    wheels: tuple[str, ...] = (),
 ) -> MirrorReport:
     files = dict(previous.files) if previous else {}
     for outcome in outcomes:
@@ -330,6 +396,7 @@ def _finish(
         failures=failures,
         requests=syncer.requests,
         bytes_downloaded=syncer.bytes_downloaded,
+        wheels=wheels,
     )
 
 
@@ -348,6 +415,8 @@ def sync_mirror(
     progress: MirrorProgress | None = None,
     retries: int = DEFAULT_RETRIES,
     git_cache: Path | None = None,
+    with_deps: bool = False,
+    wheel_options: WheelOptions | None = None,
 ) -> MirrorReport:
     """Mirror the plugin repository at ``source`` (http(s) or file base URL) into ``dest``.
 
@@ -358,6 +427,9 @@ def sync_mirror(
     :param git_cache: bare repository cache for ``git+URL@REV`` sources (default
         ``$XDG_CACHE_HOME/pluginmgr/git``); ``mirror.json`` records the commit REV resolved to.
     :param progress: called with (path, done, total) after each file settles.
+    :param with_deps: also download into ``DEST/wheels`` (with ``pip download``, see
+        `download_wheels`) every wheel the mirrored plugins' declared requirements resolve to;
+        ``wheel_options`` says where from and for which interpreter/platform.
     Raises `MirrorError` when nothing can be discovered at ``source``; a failed file does not
     raise, it is listed in `MirrorReport.failures` and DEST keeps its previous copy.
     """
@@ -382,6 +454,20 @@ def sync_mirror(
         if own_transport:
             active.close()
     rev = active.commit if isinstance(active, GitTreeTransport) else None
+    wheels: tuple[str, ...] = ()
+    if with_deps:
+        plugin_paths = [e.path for e in library if chosen is None or e.name in chosen]
+        extra, wheels = _wheel_outcomes(
+            dest, plugin_paths, outcomes, known, wheel_options or WheelOptions()
+        )
+        outcomes += extra
     return _finish(
-        syncer, outcomes, previous, prune=prune, artifacts_url=artifacts_url, label=label, rev=rev
+        syncer,
+        outcomes,
+        previous,
+        prune=prune,
+        artifacts_url=artifacts_url,
+        label=label,
+        rev=rev,
+        wheels=wheels,
     )

@@ -43,6 +43,31 @@ def mirror() -> None:
     show_default=True,
     help="Retries on connection errors, timeouts and 5xx.",
 )
+@click.option(
+    "--with-deps",
+    is_flag=True,
+    help="Also download into DEST/wheels every wheel the plugins' declared requirements need.",
+)
+@click.option(
+    "--python-version",
+    default=None,
+    metavar="X.Y",
+    help="With --with-deps: wheels for this Python.",
+)
+@click.option(
+    "--platform",
+    "platform_tag",
+    default=None,
+    metavar="TAG",
+    help="With --with-deps: wheels for this platform (e.g. manylinux2014_x86_64).",
+)
+@click.option(
+    "--find-links",
+    multiple=True,
+    metavar="DIR|URL",
+    help="With --with-deps: also look for wheels here (repeatable).",
+)
+@click.option("--no-index", is_flag=True, help="With --with-deps: use only --find-links.")
 @click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
 def sync(
     source: str,
@@ -51,14 +76,32 @@ def sync(
     prune: bool,
     concurrency: int,
     retries: int,
+    with_deps: bool,
+    python_version: str | None,
+    platform_tag: str | None,
+    find_links: tuple[str, ...],
+    no_index: bool,
     output: str,
 ) -> None:
     """Mirror SOURCE (an http(s):// or file:// plugin repository, or git+URL@REV) into DEST.
 
     Re-running transfers only what changed; nothing is deleted without --prune. Serve DEST with
-    any static web server, or point nodes at it with --plugin-repo file:///DEST/.
+    any static web server, or point nodes at it with --plugin-repo file:///DEST/. With
+    --with-deps, nodes install the plugins' requirements with
+    `pluginmgr install deps REF --no-index --find-links DEST/wheels`.
     """
-    from ..mirror import sync_mirror
+    from ..mirror import WheelOptions, sync_mirror
+
+    if not with_deps and (python_version or platform_tag or find_links or no_index):
+        message = "--python-version, --platform, --find-links and --no-index need --with-deps"
+        raise click.UsageError(message)
+
+    wheel_options = WheelOptions(
+        find_links=find_links,
+        no_index=no_index,
+        python_version=python_version,
+        platform=platform_tag,
+    )
 
     names = [n.strip() for n in plugins.split(",") if n.strip()] if plugins else None
     console = err_console()
@@ -75,6 +118,8 @@ def sync(
             concurrency=concurrency,
             retries=retries,
             progress=progress,
+            with_deps=with_deps,
+            wheel_options=wheel_options,
         )
     if output == "json":
         emit_json({"mirror": report.to_dict()})
@@ -94,6 +139,8 @@ def _print_sync(report: MirrorReport) -> None:
     )
     click.echo(counts)
     click.echo(f"  network {report.requests} requests, {report.bytes_downloaded} bytes")
+    if report.wheels:
+        click.echo(f"  wheels  {len(report.wheels)} in {report.dest / 'wheels'}")
     for path in report.deleted:
         click.echo(f"  deleted {path}")
     if report.stale:
