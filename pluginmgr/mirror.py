@@ -2,26 +2,32 @@
 
 The model is ``terraform providers mirror`` and the Go module proxy (registries-and-mirrors.md
 §1.1, §2.3): DEST holds every file at its original path, so ``--plugin-repo file:///DEST/`` (or any
-static web server over DEST) resolves the same ``gh:`` references as the source. Plugins are
-discovered through ``influxdata/library/plugin_library.json`` (each entry's file plus the sibling
-``manifest.toml``, ``requirements.txt`` and ``README.md`` when present) and/or a root
-``index.json`` (then its artifacts too, and DEST gets an ``index.json`` whose ``artifacts_url`` is
-relative to itself). ``mirror.json`` keeps the validators each file was served with, so a re-sync
-sends one conditional request per file and writes nothing for a 304; ``SHA256SUMS`` lists every
-file for `verify_mirror` and for ``sha256sum -c``.
+static web server over DEST) resolves the same ``gh:`` references as the source.
+
+SOURCE is a repository base URL (http(s)/file, or ``git+URL@REV``) or a registry index URL
+(``.../index.json``). A repository's plugins are discovered through
+``influxdata/library/plugin_library.json`` (each entry's file plus the sibling ``manifest.toml``,
+``requirements.txt`` and ``README.md`` when present) and/or a root ``index.json`` (then its
+artifacts too). An index given directly brings only itself and its artifacts. DEST's
+``index.json`` has its ``artifacts_url`` made relative to DEST.
+
+What a re-sync spends (`mirror_fetch`): nothing for an artifact DEST holds with the index hash
+(versions are immutable) or for a file whose hash the source's own ``SHA256SUMS`` lists (a
+pluginmgr mirror publishes one, so mirrors of mirrors are cheap); one conditional request for
+every other file, and nothing written on a 304. DEST gets ``SHA256SUMS`` (for `verify_mirror` and
+``sha256sum -c``) and ``mirror.json`` (source, rev, time, validators).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from registry_index import (
     LibraryEntry,
@@ -31,9 +37,8 @@ from registry_index import (
     read_plugin_library,
 )
 
-from .atomic import atomic_write
-from .declared_deps import declared_deps_for_path
-from .errors import FETCH_STATUS_MESSAGE, PluginManagerError
+from .errors import FETCH_STATUS_MESSAGE
+from .mirror_fetch import Outcome, Syncer
 from .mirror_git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
 from .mirror_plan import (
     Job,
@@ -43,16 +48,16 @@ from .mirror_plan import (
     rewrite_index,
     select_plugins,
     unique_jobs,
+    vouch,
 )
 from .mirror_state import (
     MIRROR_JSON,
     SHA256SUMS,
-    FileState,
     MirrorError,
     MirrorState,
     VerifyResult,
     dest_path,
-    file_sha256,
+    parse_sums,
     prune_files,
     read_state,
     render_sums,
@@ -60,9 +65,9 @@ from .mirror_state import (
     verify_mirror,
     write_if_changed,
 )
-from .mirror_wheels import WHEELS_DIR, WheelOptions, download_wheels
+from .mirror_wheels import WheelOptions, wheel_outcomes
 from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
-from .transports import FetchRequest, FetchResponse, Transport
+from .transports import FetchRequest, Transport
 
 __all__ = [
     "INDEX_PATH",
@@ -79,7 +84,7 @@ __all__ = [
 
 LIBRARY_PATH: Final = "influxdata/library/plugin_library.json"
 INDEX_PATH: Final = "index.json"
-_MAX_BYTES: Final = 256 * 1024 * 1024
+_MAX_SUMS_BYTES: Final = 64 * 1024 * 1024
 
 #: called after each file settles with (path, files done, files planned)
 MirrorProgress = Callable[[str, int, int], None]
@@ -126,102 +131,31 @@ class MirrorReport:
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
-    job: Job
-    status: str  # new | updated | unchanged | absent | failed
-    state: FileState | None = None
-    body: bytes | None = None  # the source's bytes, when they were downloaded
-    error: str | None = None
+class _Source:
+    """Where a sync reads from."""
 
-
-@dataclass
-class _Syncer:
-    """Fetches one file per request, conditionally, and writes it atomically under DEST."""
-
-    base: str
-    dest: Path
+    label: str  #: the source as recorded in mirror.json
+    base: str  #: the URL job paths are relative to
     transport: Transport
-    previous: dict[str, FileState]
-    max_bytes: int = _MAX_BYTES
-    requests: int = 0
-    bytes_downloaded: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fetch(self, job: Job) -> _Outcome:
-        try:
-            return self._fetch(job)
-        except (PluginManagerError, RegistryIndexError, OSError) as exc:
-            return _Outcome(job, "failed", error=str(exc))
-
-    def _fetch(self, job: Job) -> _Outcome:
-        target = dest_path(self.dest, job.path)
-        prev = self.previous.get(job.path)
-        headers = _conditional_headers(prev, target)
-        request = FetchRequest(url=job.url, max_bytes=self.max_bytes, headers=headers)
-        response = self.transport.handle(request)
-        with self._lock:
-            self.requests += 1
-            self.bytes_downloaded += len(response.body)
-        if response.status == 304 and headers and prev is not None:
-            return _Outcome(job, "unchanged", state=prev)
-        if response.status == 404 and job.optional:
-            return _Outcome(job, "absent")
-        if not response.ok:
-            status = f"{response.status} {response.reason}".strip()
-            return _Outcome(
-                job, "failed", error=FETCH_STATUS_MESSAGE.format(status=status, url=job.url)
-            )
-        return self._store(job, target, response)
-
-    def _store(self, job: Job, target: Path, response: FetchResponse) -> _Outcome:
-        body = response.body
-        if job.sha256 is not None and hashlib.sha256(body).hexdigest() != job.sha256:
-            error = f"{job.url} does not match the index hash sha256:{job.sha256}; not mirrored"
-            return _Outcome(job, "failed", error=error)
-        data = job.rewrite(body) if job.rewrite is not None else body
-        state = FileState(
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
-        )
-        present = target.is_file()
-        # a server that ignores conditional requests re-sends unchanged bytes: do not rewrite
-        if present and _same_file(target, state):
-            return _Outcome(job, "unchanged", state=state, body=body)
-        atomic_write(target, data)
-        return _Outcome(job, "updated" if present else "new", state=state, body=body)
-
-
-def _conditional_headers(prev: FileState | None, target: Path) -> dict[str, str]:
-    # a 304 only helps if DEST still holds the bytes it would vouch for
-    if prev is None or not target.is_file() or target.stat().st_size != prev.size:
-        return {}
-    headers = {}
-    if prev.etag:
-        headers["If-None-Match"] = prev.etag
-    if prev.last_modified:
-        headers["If-Modified-Since"] = prev.last_modified
-    return headers
-
-
-def _same_file(target: Path, state: FileState) -> bool:
-    if target.stat().st_size != state.size:
-        return False
-    return hashlib.sha256(target.read_bytes()).hexdigest() == state.sha256
+    index_url: str | None = None  #: a registry index given directly: nothing else is probed
 
 
 def _open_source(
     source: str, transport: Transport | None, retries: int, git_cache: Path | None
-) -> tuple[str, str, Transport]:
-    """(the source as recorded, the base URL jobs use, the transport that serves it)."""
+) -> _Source:
     if source.startswith("git+"):
         url, rev = parse_git_source(source)
         fallback = transport if transport is not None else _default_transport(retries)
         cache = git_cache if git_cache is not None else default_git_cache()
-        return source, GIT_BASE, GitTreeTransport(url, rev, repos_dir=cache, fallback=fallback)
+        return _Source(
+            source, GIT_BASE, GitTreeTransport(url, rev, repos_dir=cache, fallback=fallback)
+        )
+    active = transport if transport is not None else _default_transport(retries)
+    if urlsplit(source).path.endswith(".json"):
+        normalise_source(source)  # the scheme check
+        return _Source(source, source.rsplit("/", 1)[0] + "/", active, index_url=source)
     base = normalise_source(source)
-    return base, base, transport if transport is not None else _default_transport(retries)
+    return _Source(base, base, active)
 
 
 def _default_transport(retries: int) -> Transport:
@@ -233,40 +167,71 @@ def _default_transport(retries: int) -> Transport:
     return RoutingTransport(http)
 
 
-def _discover(
-    syncer: _Syncer, previous: MirrorState | None
-) -> tuple[list[_Outcome], list[LibraryEntry], RegistryIndex | None, str | None]:
-    """Fetch the library and the index; return their outcomes, contents and artifacts_url."""
+@dataclass(frozen=True, slots=True)
+class _Discovery:
+    outcomes: list[Outcome]
+    library: list[LibraryEntry]
+    index: RegistryIndex | None
+    artifacts_url: str | None
+    sums: dict[str, str] | None
+
+
+def _source_sums(syncer: Syncer) -> dict[str, str] | None:
+    """The source's own ``SHA256SUMS`` (None when it publishes none); one request."""
+    url = syncer.base + SHA256SUMS
+    response = syncer.request(FetchRequest(url=url, max_bytes=_MAX_SUMS_BYTES))
+    if response.status == 404:
+        return None
+    if not response.ok:
+        status = f"{response.status} {response.reason}".strip()
+        reason = FETCH_STATUS_MESSAGE.format(status=status, url=url)
+        raise MirrorError(f"cannot mirror {syncer.base}: {reason}", hint="check SOURCE")
+    return parse_sums(response.body.decode("utf-8", errors="replace"))
+
+
+def _discover(syncer: Syncer, source: _Source, previous: MirrorState | None) -> _Discovery:
+    """Fetch the source's sums, library and index; parse what they say."""
     base, dest = syncer.base, syncer.dest
-    library_out = syncer.fetch(Job(LIBRARY_PATH, base + LIBRARY_PATH, optional=True))
-    index_job = Job(
-        INDEX_PATH,
-        base + INDEX_PATH,
-        optional=True,
-        rewrite=rewrite_index(base, base + INDEX_PATH),
-    )
-    index_out = syncer.fetch(index_job)
-    outcomes = [library_out, index_out]
+    index_url = source.index_url or base + INDEX_PATH
+    index_job = Job(INDEX_PATH, index_url, optional=source.index_url is None)
+    index_job = dataclasses.replace(index_job, rewrite=rewrite_index(base, index_url))
+    if source.index_url is None:
+        sums = _source_sums(syncer)
+        jobs = vouch([Job(LIBRARY_PATH, base + LIBRARY_PATH, optional=True), index_job], sums)
+    else:
+        sums, jobs = None, [index_job]
+    outcomes = _run(syncer, jobs, len(jobs), None)
+    settled = {o.job.path: o for o in outcomes}
     try:
-        library_text = _content(library_out, dest)
+        library_text = _content(settled.get(LIBRARY_PATH), dest)
         library = read_plugin_library(library_text, path=LIBRARY_PATH) if library_text else []
-        index_text = _content(index_out, dest)
-        index = read_index(index_text, source=base + INDEX_PATH) if index_text else None
+        index_text = _content(settled.get(INDEX_PATH), dest)
+        index = read_index(index_text, source=index_url) if index_text else None
     except RegistryIndexError as exc:
-        raise MirrorError(f"cannot mirror {base}: {exc}", hint="fix the source's metadata") from exc
+        raise MirrorError(
+            f"cannot mirror {source.label}: {exc}", hint="fix the source's metadata"
+        ) from exc
     artifacts_url: str | None = None
     if index is not None:
         artifacts_url = index.artifacts_url
-        if index_out.status == "unchanged" and previous and previous.source_artifacts_url:
+        if settled[INDEX_PATH].status == "unchanged" and previous and previous.source_artifacts_url:
             artifacts_url = previous.source_artifacts_url
     if library_text is None and index_text is None:
         failed = [o.error for o in outcomes if o.error]
-        reason = "; ".join(failed) if failed else f"it has neither {LIBRARY_PATH} nor {INDEX_PATH}"
-        raise MirrorError(f"cannot discover plugins at {base}: {reason}", hint="check SOURCE")
-    return outcomes, library, index, artifacts_url
+        if source.index_url is None:
+            missing = f"it has neither {LIBRARY_PATH} nor {INDEX_PATH}"
+        else:
+            missing = "the index could not be read"
+        reason = "; ".join(failed) if failed else missing
+        raise MirrorError(
+            f"cannot discover plugins at {source.label}: {reason}", hint="check SOURCE"
+        )
+    return _Discovery(outcomes, library, index, artifacts_url, sums)
 
 
-def _content(outcome: _Outcome, dest: Path) -> str | None:
+def _content(outcome: Outcome | None, dest: Path) -> str | None:
+    if outcome is None:
+        return None
     if outcome.body is not None:
         return outcome.body.decode("utf-8")
     if outcome.status == "unchanged":
@@ -275,9 +240,9 @@ def _content(outcome: _Outcome, dest: Path) -> str | None:
 
 
 def _run(
-    syncer: _Syncer, jobs: list[Job], concurrency: int, progress: MirrorProgress | None
-) -> list[_Outcome]:
-    outcomes: list[_Outcome] = []
+    syncer: Syncer, jobs: list[Job], concurrency: int, progress: MirrorProgress | None
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = [pool.submit(syncer.fetch, job) for job in jobs]
         for future in as_completed(futures):
@@ -288,72 +253,13 @@ def _run(
     return outcomes
 
 
-def _plugin_requirements(
-    dest: Path, paths: Iterable[str], settled: dict[str, _Outcome]
-) -> tuple[list[str], list[_Outcome]]:
-    """The requirements the mirrored plugin files declare (read from DEST), and the failures."""
-    requirements: list[str] = []
-    failed: list[_Outcome] = []
-    for path in paths:
-        outcome = settled.get(path)
-        target = dest_path(dest, path)
-        if outcome is None or outcome.status in ("failed", "absent") or not target.is_file():
-            continue  # already reported as a failure (or never planned)
-        try:
-            requirements += declared_deps_for_path(target).requirements
-        except PluginManagerError as exc:
-            job = Job(path, outcome.job.url)
-            failed.append(_Outcome(job, "failed", error=f"cannot read its dependencies: {exc}"))
-    return list(dict.fromkeys(requirements)), failed
-
-
-def _wheel_outcomes(
-    dest: Path,
-    plugin_paths: Iterable[str],
-    outcomes: list[_Outcome],
-    known: dict[str, FileState],
-    options: WheelOptions,
-) -> tuple[list[_Outcome], tuple[str, ...]]:
-    """Download the plugins' wheels into DEST/wheels; one outcome per wheel (or the failure)."""
-    settled = {o.job.path: o for o in outcomes}
-    requirements, failed = _plugin_requirements(dest, plugin_paths, settled)
-    wheels_dir = dest / WHEELS_DIR
-    try:
-        report = download_wheels(
-            requirements,
-            wheels_dir,
-            find_links=options.find_links,
-            no_index=options.no_index,
-            index_url=options.index_url,
-            python_version=options.python_version,
-            platform=options.platform,
-        )
-    except PluginManagerError as exc:
-        job = Job(WHEELS_DIR, "pip download")
-        return [*failed, _Outcome(job, "failed", error=str(exc))], ()
-    result = failed
-    paths = []
-    for name in report.wheels:
-        path = f"{WHEELS_DIR}/{name}"
-        target = wheels_dir / name
-        state = FileState(sha256=file_sha256(target), size=target.stat().st_size)
-        prev = known.get(path)
-        if prev is None:  # first recorded (pip may have found it already in DEST/wheels)
-            status = "new"
-        else:
-            status = "unchanged" if prev.sha256 == state.sha256 else "updated"
-        result.append(_Outcome(Job(path, target.as_uri()), status, state=state))
-        paths.append(path)
-    return result, tuple(paths)
-
-
-def _by_status(outcomes: Iterable[_Outcome], status: str) -> tuple[str, ...]:
+def _by_status(outcomes: Iterable[Outcome], status: str) -> tuple[str, ...]:
     return tuple(sorted(o.job.path for o in outcomes if o.status == status))
 
 
 def _finish(
-    syncer: _Syncer,
-    outcomes: list[_Outcome],
+    syncer: Syncer,
+    outcomes: list[Outcome],
     previous: MirrorState | None,
     *,
     prune: bool,
@@ -433,32 +339,35 @@ def sync_mirror(
     Raises `MirrorError` when nothing can be discovered at ``source``; a failed file does not
     raise, it is listed in `MirrorReport.failures` and DEST keeps its previous copy.
     """
-    label, base, active = _open_source(source, transport, retries, git_cache)
-    own_transport = active is not transport
+    src = _open_source(source, transport, retries, git_cache)
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     previous = read_state(dest)
-    known = dict(previous.files) if previous and previous.source == label else {}
-    syncer = _Syncer(base, dest, active, known)
+    known = dict(previous.files) if previous and previous.source == src.label else {}
+    syncer = Syncer(src.base, dest, src.transport, known)
     try:
-        outcomes, library, index, artifacts_url = _discover(syncer, previous)
-        chosen = select_plugins(plugins, library, index)
-        jobs = library_jobs(base, library, chosen)
-        if index is not None and artifacts_url is not None:
-            jobs += index_jobs(base, index, artifacts_url, chosen)
-        planned = {o.job.path for o in outcomes}
-        outcomes += _run(
-            syncer, [j for j in unique_jobs(jobs) if j.path not in planned], concurrency, progress
-        )
+        found = _discover(syncer, src, previous)
+        chosen = select_plugins(plugins, found.library, found.index)
+        jobs = library_jobs(src.base, found.library, chosen)
+        if found.index is not None and found.artifacts_url is not None:
+            jobs += index_jobs(src.base, found.index, found.artifacts_url, chosen)
+        planned = {o.job.path for o in found.outcomes}
+        todo = vouch([j for j in unique_jobs(jobs) if j.path not in planned], found.sums)
+        outcomes = found.outcomes + _run(syncer, todo, concurrency, progress)
     finally:
-        if own_transport:
-            active.close()
-    rev = active.commit if isinstance(active, GitTreeTransport) else None
+        if src.transport is not transport:
+            src.transport.close()
+    rev = src.transport.commit if isinstance(src.transport, GitTreeTransport) else None
     wheels: tuple[str, ...] = ()
     if with_deps:
-        plugin_paths = [e.path for e in library if chosen is None or e.name in chosen]
-        extra, wheels = _wheel_outcomes(
-            dest, plugin_paths, outcomes, known, wheel_options or WheelOptions()
+        plugin_paths = [e.path for e in found.library if chosen is None or e.name in chosen]
+        extra, wheels = wheel_outcomes(
+            dest,
+            plugin_paths,
+            _index_requirements(found.index, chosen),
+            outcomes,
+            known,
+            wheel_options or WheelOptions(),
         )
         outcomes += extra
     return _finish(
@@ -466,8 +375,27 @@ def sync_mirror(
         outcomes,
         previous,
         prune=prune,
-        artifacts_url=artifacts_url,
-        label=label,
+        artifacts_url=found.artifacts_url,
+        label=src.label,
         rev=rev,
         wheels=wheels,
     )
+
+
+def _index_requirements(index: RegistryIndex | None, chosen: set[str] | None) -> list[str]:
+    """The Python requirements of each chosen plugin's newest non-yanked version in the index.
+
+    Only the newest: pip resolves all requirements together, and old versions' pins would
+    conflict with new ones. Nodes that pin an older version install its wheels online or from a
+    wheelhouse of their own.
+    """
+    if index is None:
+        return []
+    requirements: list[str] = []
+    for name in sorted({e.name for e in index.plugins}):
+        if chosen is not None and name not in chosen:
+            continue
+        live = [e for e in index.versions(name) if not e.yanked]
+        if live:
+            requirements += live[-1].dependencies.python
+    return requirements

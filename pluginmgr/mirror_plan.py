@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urljoin
@@ -26,6 +26,7 @@ __all__ = [
     "rewrite_index",
     "select_plugins",
     "unique_jobs",
+    "vouch",
 ]
 
 #: files beside a plugin's entry point that are mirrored when the source has them
@@ -41,8 +42,10 @@ class Job:
     path: str
     url: str
     optional: bool = False
+    #: the hash the source published for these bytes, and who published it (for errors)
     sha256: str | None = None
     rewrite: Callable[[bytes], bytes] | None = None
+    vouched_by: str = "the index hash"
 
 
 def normalise_source(source: str) -> str:
@@ -124,6 +127,29 @@ def index_jobs(
             path = name if relative == "." else f"{relative}/{name}"
             jobs.append(Job(path, absolute + name, sha256=entry.sha256))
     return jobs
+
+
+def vouch(jobs: Iterable[Job], sums: Mapping[str, str] | None) -> list[Job]:
+    """Attach the hashes a source's ``SHA256SUMS`` lists; drop optional files it does not list.
+
+    A source that publishes its sums has listed every file it has, so an optional sibling missing
+    from them is absent and costs no request. Without sums the jobs are returned as they are.
+    """
+    if sums is None:
+        return list(jobs)
+    vouched = []
+    for job in jobs:
+        digest = sums.get(job.path)
+        if digest is None:
+            if not job.optional:
+                vouched.append(job)
+        elif job.sha256 is None and job.rewrite is None:
+            vouched.append(
+                dataclasses.replace(job, sha256=digest, vouched_by="the source's SHA256SUMS")
+            )
+        else:
+            vouched.append(job)
+    return vouched
 
 
 def unique_jobs(jobs: Iterable[Job]) -> list[Job]:

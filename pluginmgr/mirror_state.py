@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,6 +28,7 @@ __all__ = [
     "VerifyResult",
     "dest_path",
     "file_sha256",
+    "parse_sums",
     "prune_files",
     "read_state",
     "render_sums",
@@ -40,6 +42,7 @@ MIRROR_JSON: Final = "mirror.json"
 SHA256SUMS: Final = "SHA256SUMS"
 #: files the mirror writes about itself; never listed in SHA256SUMS, never pruned
 _OWN_FILES: Final = frozenset({MIRROR_JSON, SHA256SUMS})
+_SUM_LINE: Final = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 
 
 class MirrorError(PluginManagerError):
@@ -151,12 +154,13 @@ def render_sums(files: Mapping[str, FileState]) -> bytes:
     return "".join(f"{files[name].sha256}  {name}\n" for name in sorted(files)).encode()
 
 
-def _read_sums(path: Path) -> dict[str, str]:
+def parse_sums(text: str) -> dict[str, str]:
+    """``{path: sha256}`` from ``sha256sum`` output (text mode ``"  "`` or binary ``" *"``)."""
     sums: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        digest, sep, name = line.partition("  ")
-        if sep and len(digest) == 64:
-            sums[name] = digest
+    for line in text.splitlines():
+        match = _SUM_LINE.fullmatch(line)
+        if match:
+            sums[match.group(2)] = match.group(1).lower()
     return sums
 
 
@@ -181,7 +185,7 @@ def verify_mirror(dest: Path) -> VerifyResult:
     A file is tampered when its hash differs from either record (or the records disagree).
     """
     sums_path = dest / SHA256SUMS
-    sums = _read_sums(sums_path) if sums_path.is_file() else {}
+    sums = parse_sums(sums_path.read_text(encoding="utf-8")) if sums_path.is_file() else {}
     state = read_state(dest)
     recorded = {name: item.sha256 for name, item in (state.files if state else {}).items()}
     if not sums and not recorded:

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from .declared_deps import declared_deps_for_path
+from .errors import PluginManagerError
+from .mirror_fetch import Outcome
+from .mirror_plan import Job
+from .mirror_state import FileState, dest_path, file_sha256
 from .process import check, run
 
-__all__ = ["WHEELS_DIR", "WheelOptions", "WheelsReport", "download_wheels"]
+__all__ = ["WHEELS_DIR", "WheelOptions", "WheelsReport", "download_wheels", "wheel_outcomes"]
 
 #: the directory under DEST that holds the wheels
 WHEELS_DIR: Final = "wheels"
@@ -103,3 +108,68 @@ def download_wheels(
     # pip names every wheel it used; if its wording ever changes, keep everything in dest
     wheels = _named_wheels(result.output, dest) or after
     return WheelsReport(dest, wanted, tuple(sorted(wheels)), tuple(sorted(after - before)))
+
+
+def _plugin_requirements(
+    dest: Path, paths: Iterable[str], settled: Mapping[str, Outcome]
+) -> tuple[list[str], list[Outcome]]:
+    """The requirements the mirrored plugin files declare (read from DEST), and the failures."""
+    requirements: list[str] = []
+    failed: list[Outcome] = []
+    for path in paths:
+        outcome = settled.get(path)
+        target = dest_path(dest, path)
+        if outcome is None or outcome.status in ("failed", "absent") or not target.is_file():
+            continue  # already reported as a failure (or never planned)
+        try:
+            requirements += declared_deps_for_path(target).requirements
+        except PluginManagerError as exc:
+            job = Job(path, outcome.job.url)
+            failed.append(Outcome(job, "failed", error=f"cannot read its dependencies: {exc}"))
+    return requirements, failed
+
+
+def wheel_outcomes(
+    dest: Path,
+    plugin_paths: Iterable[str],
+    index_requirements: Iterable[str],
+    outcomes: Iterable[Outcome],
+    known: Mapping[str, FileState],
+    options: WheelOptions,
+) -> tuple[list[Outcome], tuple[str, ...]]:
+    """Download the plugins' wheels into DEST/wheels; one outcome per wheel (or the failure).
+
+    Requirements come from the mirrored plugin files (`declared_deps_for_path`) and from the
+    index entries (``index_requirements``); pip resolves them together.
+    """
+    settled = {o.job.path: o for o in outcomes}
+    requirements, failed = _plugin_requirements(dest, plugin_paths, settled)
+    requirements = list(dict.fromkeys([*requirements, *index_requirements]))
+    wheels_dir = dest / WHEELS_DIR
+    try:
+        report = download_wheels(
+            requirements,
+            wheels_dir,
+            find_links=options.find_links,
+            no_index=options.no_index,
+            index_url=options.index_url,
+            python_version=options.python_version,
+            platform=options.platform,
+        )
+    except PluginManagerError as exc:
+        job = Job(WHEELS_DIR, "pip download")
+        return [*failed, Outcome(job, "failed", error=str(exc))], ()
+    result = failed
+    paths = []
+    for name in report.wheels:
+        path = f"{WHEELS_DIR}/{name}"
+        target = wheels_dir / name
+        state = FileState(sha256=file_sha256(target), size=target.stat().st_size)
+        prev = known.get(path)
+        if prev is None:  # first recorded (pip may have found it already in DEST/wheels)
+            status = "new"
+        else:
+            status = "unchanged" if prev.sha256 == state.sha256 else "updated"
+        result.append(Outcome(Job(path, target.as_uri()), status, state=state))
+        paths.append(path)
+    return result, tuple(paths)

@@ -26,6 +26,7 @@ listing every published ``(name, version)`` with the ``sha256:`` of its
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import tarfile
@@ -34,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
+from urllib.parse import urljoin
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -115,11 +117,17 @@ def canonical_name(name: str) -> str:
 def load_index(
     index_url: str, *, transport: Transport, store: Store, max_bytes: int
 ) -> RegistryIndex:
-    """Fetch (revalidating a cached copy) and parse the registry index at ``index_url``."""
+    """Fetch (revalidating a cached copy) and parse the registry index at ``index_url``.
+
+    A relative ``artifacts_url`` (a mirror writes one) is made absolute against ``index_url``,
+    so a mirror's index works wherever the mirror is served from.
+    """
     fetched = fetch_url(index_url, transport=transport, store=store, max_bytes=max_bytes)
     data = store.read(fetched.sha256)
     try:
-        return read_index(data.decode("utf-8"), source=index_url)
+        index = read_index(data.decode("utf-8"), source=index_url)
+        artifacts_url = urljoin(index_url, index.artifacts_url.rstrip("/") + "/")
+        return dataclasses.replace(index, artifacts_url=artifacts_url)
     except UnicodeDecodeError as exc:
         raise ResolveError(f"registry index {index_url} is not UTF-8: {exc}") from None
     except RegistryIndexError as exc:

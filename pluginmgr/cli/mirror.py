@@ -83,11 +83,14 @@ def sync(
     no_index: bool,
     output: str,
 ) -> None:
-    """Mirror SOURCE (an http(s):// or file:// plugin repository, or git+URL@REV) into DEST.
+    """Mirror SOURCE (an http(s):// or file:// plugin repository, git+URL@REV, or a registry
+    index URL ending in .json) into DEST.
 
-    Re-running transfers only what changed; nothing is deleted without --prune. Serve DEST with
-    any static web server, or point nodes at it with --plugin-repo file:///DEST/. With
-    --with-deps, nodes install the plugins' requirements with
+    Re-running transfers only what changed (artifacts DEST holds with the index hash, and files
+    a source's own SHA256SUMS vouches for, cost no request); nothing is deleted without --prune.
+    Serve DEST with any static web server, or point nodes at it with --plugin-repo
+    file:///DEST/ (and --plugin-registry file:///DEST/index.json). With --with-deps, nodes
+    install the plugins' requirements with
     `pluginmgr install deps REF --no-index --find-links DEST/wheels`.
     """
     from ..mirror import WheelOptions, sync_mirror
@@ -104,12 +107,23 @@ def sync(
     )
 
     names = [n.strip() for n in plugins.split(",") if n.strip()] if plugins else None
-    console = err_console()
-    with console.status("mirroring…") as status:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        def progress(path: str, done: int, total: int) -> None:
-            status.update(f"mirroring {done}/{total} {path}")
+    bar = Progress(
+        TextColumn("mirroring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=err_console(),
+        transient=True,
+        disable=not err_console().is_terminal,
+    )
+    task = bar.add_task("", total=None)
 
+    def progress(path: str, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, description=path)
+
+    with bar:
         report = sync_mirror(
             source,
             dest,

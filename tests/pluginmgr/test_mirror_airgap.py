@@ -20,6 +20,7 @@ from pluginmgr.mirror_wheels import download_wheels
 from pluginmgr.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
+from registry_index import build_index, write_index
 from tests.pluginmgr.test_mirror import add_library_entry
 
 GREETER = "gh:examples/greeter/greeter.py"
@@ -153,3 +154,42 @@ def test_cli_sync_with_deps(server: RepoServer, tmp_path: Path, wheelhouse: Path
 
     misuse = CliRunner().invoke(mirror, ["sync", server.url, str(dest), "--no-index"])
     assert misuse.exit_code == 2 and "need --with-deps" in misuse.output
+
+
+def _manifest(root: Path, version: str, python: str) -> None:
+    folder = root / f"greeter-{version}"
+    folder.mkdir(parents=True)
+    (folder / "greeter.py").write_text("def process_request(*args, **kwargs):\n    return {}\n")
+    (folder / "manifest.toml").write_text(
+        'manifest_schema_version = "1.2"\n\n[plugin]\nname = "greeter"\n'
+        f'version = "{version}"\ndescription = "greets"\ntriggers = ["process_request"]\n\n'
+        f"[dependencies]\npython = [{python}]\n"
+    )
+
+
+def test_registry_source_with_deps_takes_the_newest_versions_requirements(
+    repo_root: Path, repo_server: RepoServer, tmp_path: Path, wheelhouse: Path
+) -> None:
+    registry = repo_root / "registry"
+    _manifest(tmp_path / "src", "1.0.0", '"pm-alpha<1.0"')  # no such wheel: must not be asked
+    _manifest(tmp_path / "src", "2.0.0", '"pm-alpha>=1.0"')
+    built = build_index(tmp_path / "src", artifacts_url="artifacts", published_at="2026-11-22")
+    assert built.ok, built.errors
+    (registry / "artifacts").mkdir(parents=True)
+    (registry / "index.json").write_text(write_index(built.index))
+    for name, data in built.artifacts.items():
+        (registry / "artifacts" / name).write_bytes(data)
+    dest = tmp_path / "mirror"
+
+    report = sync_mirror(
+        repo_server.url + "registry/index.json",
+        dest,
+        retries=0,
+        with_deps=True,
+        wheel_options=offline(wheelhouse),
+    )
+
+    assert report.ok, report.failures
+    assert report.wheels == WHEELS
+    assert {"artifacts/greeter-1.0.0.tar.gz", "artifacts/greeter-2.0.0.tar.gz"} <= set(report.new)
+    assert verify_mirror(dest).ok

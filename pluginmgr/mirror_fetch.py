@@ -1,0 +1,135 @@
+"""Fetching one mirrored file: skip it when a hash vouches for DEST's copy, else ask conditionally.
+
+A file costs no request at all when something the source published already vouches for it: an
+index artifact is immutable and named by its ``sha256:`` hash, and a source that publishes a
+``SHA256SUMS`` (a pluginmgr mirror does) lists the hash of every file. DEST's copy is re-hashed
+before it is trusted. Anything else is revalidated with the ETag / Last-Modified the source sent
+last time, and a 304 writes nothing. Downloaded bytes are checked against the vouching hash before
+they are written, atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from registry_index import RegistryIndexError
+
+from .atomic import atomic_write
+from .errors import FETCH_STATUS_MESSAGE, PluginManagerError
+from .mirror_plan import Job
+from .mirror_state import FileState, dest_path, file_sha256
+from .transports import FetchRequest, FetchResponse, Transport
+
+__all__ = ["MAX_FILE_BYTES", "Outcome", "Syncer"]
+
+MAX_FILE_BYTES: Final = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one job settled: new | updated | unchanged | absent | failed."""
+
+    job: Job
+    status: str
+    state: FileState | None = None
+    body: bytes | None = None  # the source's bytes, when they were downloaded
+    error: str | None = None
+
+
+@dataclass
+class Syncer:
+    """Settles jobs against one source and DEST; counts the requests and bytes it spent."""
+
+    base: str
+    dest: Path
+    transport: Transport
+    previous: dict[str, FileState]
+    max_bytes: int = MAX_FILE_BYTES
+    requests: int = 0
+    bytes_downloaded: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fetch(self, job: Job) -> Outcome:
+        """Settle `job`; never raises for a per-file problem (it becomes a failed outcome)."""
+        try:
+            return self._settle(job)
+        except (PluginManagerError, RegistryIndexError, OSError) as exc:
+            return Outcome(job, "failed", error=str(exc))
+
+    def request(self, request: FetchRequest) -> FetchResponse:
+        """Send `request` to the source, counting it and its body bytes."""
+        response = self.transport.handle(request)
+        with self._lock:
+            self.requests += 1
+            self.bytes_downloaded += len(response.body)
+        return response
+
+    def _settle(self, job: Job) -> Outcome:
+        target = dest_path(self.dest, job.path)
+        vouched = _vouched_state(job, target, self.previous.get(job.path))
+        if vouched is not None:
+            return Outcome(job, "unchanged", state=vouched)
+        prev = self.previous.get(job.path)
+        headers = _conditional_headers(prev, target)
+        response = self.request(FetchRequest(job.url, max_bytes=self.max_bytes, headers=headers))
+        if response.status == 304 and headers and prev is not None:
+            return Outcome(job, "unchanged", state=prev)
+        if response.status == 404 and job.optional:
+            return Outcome(job, "absent")
+        if not response.ok:
+            status = f"{response.status} {response.reason}".strip()
+            error = FETCH_STATUS_MESSAGE.format(status=status, url=job.url)
+            return Outcome(job, "failed", error=error)
+        return self._store(job, target, response)
+
+    def _store(self, job: Job, target: Path, response: FetchResponse) -> Outcome:
+        body = response.body
+        if job.sha256 is not None and hashlib.sha256(body).hexdigest() != job.sha256:
+            error = f"{job.url} does not match {job.vouched_by} (sha256:{job.sha256}); not mirrored"
+            return Outcome(job, "failed", error=error)
+        data = job.rewrite(body) if job.rewrite is not None else body
+        state = FileState(
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+        )
+        present = target.is_file()
+        # a server that ignores conditional requests re-sends unchanged bytes: do not rewrite
+        if present and _same_file(target, state):
+            return Outcome(job, "unchanged", state=state, body=body)
+        atomic_write(target, data)
+        return Outcome(job, "updated" if present else "new", state=state, body=body)
+
+
+def _vouched_state(job: Job, target: Path, prev: FileState | None) -> FileState | None:
+    """DEST's state for `job` when a published hash proves DEST already holds its bytes."""
+    if job.sha256 is None or job.rewrite is not None or not target.is_file():
+        return None
+    if file_sha256(target) != job.sha256:
+        return None
+    if prev is not None and prev.sha256 == job.sha256:
+        return prev  # keep the validators recorded with it
+    return FileState(sha256=job.sha256, size=target.stat().st_size)
+
+
+def _conditional_headers(prev: FileState | None, target: Path) -> dict[str, str]:
+    # a 304 only helps if DEST still holds the bytes it would vouch for
+    if prev is None or not target.is_file() or target.stat().st_size != prev.size:
+        return {}
+    headers = {}
+    if prev.etag:
+        headers["If-None-Match"] = prev.etag
+    if prev.last_modified:
+        headers["If-Modified-Since"] = prev.last_modified
+    return headers
+
+
+def _same_file(target: Path, state: FileState) -> bool:
+    if target.stat().st_size != state.size:
+        return False
+    return file_sha256(target) == state.sha256
