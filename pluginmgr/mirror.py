@@ -242,14 +242,25 @@ def _content(outcome: Outcome | None, dest: Path) -> str | None:
 def _run(
     syncer: Syncer, jobs: list[Job], concurrency: int, progress: MirrorProgress | None
 ) -> list[Outcome]:
+    """Settle every job: those DEST already vouches for here, the rest ``concurrency`` at once."""
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(syncer.fetch, job) for job in jobs]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome.job.path, len(outcomes), len(jobs))
+
+    def settled(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome.job.path, len(outcomes), len(jobs))
+
+    remote = []
+    for job in jobs:
+        local = syncer.settled_locally(job)
+        if local is None:
+            remote.append(job)
+        else:
+            settled(local)
+    if remote:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(remote)))) as pool:
+            for future in as_completed([pool.submit(syncer.fetch, job) for job in remote]):
+                settled(future.result())
     return outcomes
 
 

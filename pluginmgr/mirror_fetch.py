@@ -68,11 +68,20 @@ class Syncer:
             self.bytes_downloaded += len(response.body)
         return response
 
+    def settled_locally(self, job: Job) -> Outcome | None:
+        """`job`'s outcome when a published hash vouches for DEST's copy (no request), else None."""
+        try:
+            target = dest_path(self.dest, job.path)
+            vouched = _vouched_state(job, target, self.previous.get(job.path))
+        except (PluginManagerError, OSError) as exc:
+            return Outcome(job, "failed", error=str(exc))
+        return None if vouched is None else Outcome(job, "unchanged", state=vouched)
+
     def _settle(self, job: Job) -> Outcome:
+        local = self.settled_locally(job)
+        if local is not None:
+            return local
         target = dest_path(self.dest, job.path)
-        vouched = _vouched_state(job, target, self.previous.get(job.path))
-        if vouched is not None:
-            return Outcome(job, "unchanged", state=vouched)
         prev = self.previous.get(job.path)
         headers = _conditional_headers(prev, target)
         response = self.request(FetchRequest(job.url, max_bytes=self.max_bytes, headers=headers))

@@ -71,8 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         override = owner.overrides.get(path)
         if override is not None:
-            override(self)
+            # recorded before answering: a client that has its answer finds it counted
             owner.record(self, status=0, body_bytes=0)
+            override(self)
             return
         self._serve_file(owner, path)
 
@@ -107,6 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
 
     def _send(self, owner: RepoServer, status: int, body: bytes, headers: dict[str, str]) -> None:
+        owner.record(self, status=status, body_bytes=len(body) if status != 304 else 0)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -115,7 +117,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if status != 304:
             self.wfile.write(body)
-        owner.record(self, status=status, body_bytes=len(body) if status != 304 else 0)
 
 
 class _Server(ThreadingHTTPServer):

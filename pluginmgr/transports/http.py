@@ -68,8 +68,8 @@ def _retryable(exc: NetworkError) -> bool:
 class HTTPTransport(Transport):
     """GETs over one shared, thread-safe `httpx.Client`, created at the first request.
 
-    Building the client loads the CA bundle (~20 ms); a warm start served from the lock file
-    never sends a request, so it never pays for it.
+    The CA bundle (~90 ms to load) is read at the first https request (`TLSOnDemand`): a warm
+    start served from the lock file, or a mirror of a plain-http server, never pays for it.
     """
 
     def __init__(
@@ -107,19 +107,22 @@ class HTTPTransport(Transport):
             time.sleep(self._backoff * (2**attempt))
             attempt += 1
 
+    def _verify(self) -> ssl.SSLContext | bool:
+        if self._ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(self._ca_bundle))
+        return True
+
     def _get_client(self) -> httpx.Client:
         import httpx
 
+        from ._tls_on_demand import make_client
+
         with self._client_lock:
             if self._client is None:
-                verify: ssl.SSLContext | bool = True
-                if self._ca_bundle is not None:
-                    verify = ssl.create_default_context(cafile=str(self._ca_bundle))
-                self._client = httpx.Client(
+                self._client = make_client(
                     timeout=httpx.Timeout(self._read_timeout, connect=self._connect_timeout),
-                    follow_redirects=True,
                     max_redirects=self._max_redirects,
-                    verify=verify,
+                    verify=self._verify,
                     headers={"User-Agent": _USER_AGENT},
                 )
             return self._client

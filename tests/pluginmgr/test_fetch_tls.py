@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from pluginmgr import NetworkError, PluginManager, Settings
-from pluginmgr.testing import RepoServer
+from pluginmgr.testing import RepoServer, reply
 from tests.conftest import WAL_PLUGIN
+
+WAL_PATH = "examples/wal_plugin/wal_plugin.py"
 
 
 @pytest.fixture
@@ -71,3 +73,22 @@ def test_ca_bundle_trusts_a_private_ca(
         plugin = mgr.fetch(WAL_PLUGIN)
     assert plugin.source.startswith("https://127.0.0.1:")
     assert plugin.origin == "downloaded"
+
+
+def test_redirect_from_plain_http_to_https_is_still_verified(
+    make_settings: Callable[..., Settings],
+    https_server: RepoServer,
+    repo_server: RepoServer,
+    certificate: tuple[Path, Path],
+) -> None:
+    # plain http builds no TLS context; the https hop after the redirect must still verify
+    target = https_server.url + WAL_PATH
+    repo_server.overrides["/moved.py"] = lambda h: reply(h, 301, headers={"Location": target})
+    with PluginManager(make_settings()) as mgr:
+        with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+            mgr.fetch("gh:moved.py")
+    with PluginManager(make_settings(ca_bundle=certificate[0])) as mgr:
+        assert (
+            mgr.fetch("gh:moved.py").path.read_bytes()
+            == (https_server.root / WAL_PATH).read_bytes()
+        )
