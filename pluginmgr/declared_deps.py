@@ -28,6 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from .errors import DependencyDeclarationError, PluginNotFoundError
+from .plugin_layout import entry_file
 
 __all__ = [
     "DeclaredDeps",
@@ -443,11 +444,12 @@ def _read_bytes(path: Path) -> bytes:
 def declared_deps_for_path(path: Path) -> DeclaredDeps:
     """`declared_deps` for a local plugin file or package directory.
 
-    A package directory is read from its ``__init__.py``; its siblings are looked for inside the
-    directory first, then next to it. ``location`` and error ``path`` name the real file.
+    A directory is read from its `entry_file` (``__init__.py`` for a package); its siblings
+    are looked for inside the directory first, then next to it. ``location`` and error ``path``
+    name the real file.
     """
     is_package = path.is_dir()
-    plugin_file = path / "__init__.py" if is_package else path
+    plugin_file = entry_file(path) if is_package else path
     if not plugin_file.is_file():
         message = f"plugin {str(plugin_file)!r} not found"
         hint = "a package directory needs __init__.py" if is_package else "check the path"

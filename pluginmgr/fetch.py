@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .errors import FETCH_STATUS_MESSAGE, HTTPStatusError
 from .store import Store, UrlMeta
-from .transports import FetchRequest, ProgressCallback, Transport
+from .transports import FetchRequest, ProgressCallback, Transport, conditional_headers
 
 __all__ = ["UrlFetch", "fetch_url"]
 
@@ -31,12 +31,7 @@ def _conditional_headers(meta: UrlMeta | None, store: Store) -> dict[str, str]:
     # only worth asking "changed?" if we still hold the bytes a 304 would point at
     if meta is None or not store.has(meta.sha256):
         return {}
-    headers = {}
-    if meta.etag:
-        headers["If-None-Match"] = meta.etag
-    if meta.last_modified:
-        headers["If-Modified-Since"] = meta.last_modified
-    return headers
+    return conditional_headers(meta.etag, meta.last_modified)
 
 
 def fetch_url(

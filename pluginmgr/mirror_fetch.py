@@ -22,7 +22,7 @@ from .atomic import atomic_write
 from .errors import FETCH_STATUS_MESSAGE, PluginManagerError
 from .mirror_plan import Job
 from .mirror_state import FileState, dest_path, file_sha256
-from .transports import FetchRequest, FetchResponse, Transport
+from .transports import FetchRequest, FetchResponse, Transport, conditional_headers
 
 __all__ = ["MAX_FILE_BYTES", "Outcome", "Syncer"]
 
@@ -130,12 +130,7 @@ def _conditional_headers(prev: FileState | None, target: Path) -> dict[str, str]
     # a 304 only helps if DEST still holds the bytes it would vouch for
     if prev is None or not target.is_file() or target.stat().st_size != prev.size:
         return {}
-    headers = {}
-    if prev.etag:
-        headers["If-None-Match"] = prev.etag
-    if prev.last_modified:
-        headers["If-Modified-Since"] = prev.last_modified
-    return headers
+    return conditional_headers(prev.etag, prev.last_modified)
 
 
 def _same_file(target: Path, state: FileState) -> bool:

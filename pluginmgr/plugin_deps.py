@@ -15,7 +15,7 @@ from .errors import GitError, HTTPStatusError
 from .manager import FetchedPlugin, PluginManager
 from .refs import GhRef, GitRef, parse_ref
 
-__all__ = ["plugin_requirements"]
+__all__ = ["plugin_requirements", "plugin_sibling"]
 
 
 def _sibling_ref(plugin: FetchedPlugin, name: str) -> str | None:
@@ -29,25 +29,38 @@ def _sibling_ref(plugin: FetchedPlugin, name: str) -> str | None:
     return None
 
 
+def plugin_sibling(manager: PluginManager, plugin: FetchedPlugin, name: str) -> bytes | None:
+    """The file ``name`` next to a fetched plugin file, from the same source; None if absent.
+
+    Local plugins read the filesystem; ``gh:`` and ``git+`` siblings are fetched (verified and
+    pinned like the plugin), and a 404 or a path missing at the commit means absent.
+    """
+    if plugin.origin == "local" or plugin.kind == "directory":
+        folder = plugin.path if plugin.path.is_dir() else plugin.path.parent
+        target = folder / name
+        return target.read_bytes() if target.is_file() else None
+    sibling = _sibling_ref(plugin, name)
+    if sibling is None:
+        return None
+    try:
+        return manager.fetch(sibling).path.read_bytes()
+    except HTTPStatusError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    except GitError as exc:
+        if "not found" in exc.message:
+            return None
+        raise
+
+
 def plugin_requirements(manager: PluginManager, plugin: FetchedPlugin) -> DeclaredDeps:
     """Read the plugin's declaration: manifest.toml, then PEP 723, then requirements.txt."""
     if plugin.origin == "local" or plugin.kind == "directory":
         return declared_deps_for_path(plugin.path)
 
     def read_sibling(name: str) -> bytes | None:
-        sibling = _sibling_ref(plugin, name)
-        if sibling is None:
-            return None
-        try:
-            return manager.fetch(sibling).path.read_bytes()
-        except HTTPStatusError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        except GitError as exc:
-            if "not found" in exc.message:
-                return None
-            raise
+        return plugin_sibling(manager, plugin, name)
 
     name = PurePosixPath(plugin.ref.rpartition("path=")[2] or plugin.ref).name
     text = plugin.path.read_text(encoding="utf-8", errors="replace")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, final
 
 from engine_runtime import PluginCode
 
+from .plugin_layout import entry_file
+
 if TYPE_CHECKING:
     from .manager import FetchedPlugin, PluginManager
 
@@ -21,8 +23,19 @@ __all__ = ["FetchedPluginSource", "plugin_code"]
 def plugin_code(plugin: FetchedPlugin) -> PluginCode:
     """The runtime's view of fetched content: a single file's text, or a package directory."""
     if plugin.kind == "directory":
+        entry = entry_file(plugin.path)
+        if entry.name == "__init__.py":
+            return PluginCode(
+                name=plugin.ref,
+                kind="directory",
+                path=plugin.path,
+                source=None,
+                version=plugin.sha256,
+            )
+        # a registry plugin whose code is one module: loaded as a file, its folder on sys.path
+        text = entry.read_text(encoding="utf-8")
         return PluginCode(
-            name=plugin.ref, kind="directory", path=plugin.path, source=None, version=plugin.sha256
+            name=plugin.ref, kind="file", path=entry, source=text, version=plugin.sha256
         )
     text = plugin.path.read_text(encoding="utf-8")
     # a local file keeps its path (tracebacks name it); fetched ones are named by reference

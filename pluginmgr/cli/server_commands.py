@@ -312,12 +312,66 @@ def _plugin_rows(triggers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+#: the server's plugin inventory (a pluginmgr extension; see routes_engine.list_plugins)
+PLUGINS_PATH: Final = "/api/v3/pluginmgr/plugins"
+_PLUGIN_COLUMNS: Final = (
+    "plugin",
+    "name",
+    "version",
+    "triggers",
+    "dependencies",
+    "arguments",
+    "used_by",
+    "problems",
+)
+
+
+def _plugin_summary(info: dict[str, Any]) -> dict[str, Any]:
+    """One table row: arguments as ``type: name*, name`` (``*`` = required), uses as db/name."""
+    arguments = [
+        f"{kind}: " + ", ".join(a["name"] + ("*" if a.get("required") else "") for a in args)
+        for kind, args in dict(info.get("arguments") or {}).items()
+        if args
+    ]
+    used_by = [
+        f"{u['database']}/{u['trigger_name']}" + (" (disabled)" if u.get("disabled") else "")
+        for u in info.get("used_by") or ()
+    ]
+    return {
+        "plugin": info.get("plugin"),
+        "name": info.get("name"),
+        "version": info.get("version"),
+        "triggers": info.get("triggers") or [],
+        "dependencies": [*(info.get("python") or ()), *(info.get("plugins") or ())],
+        "arguments": "; ".join(arguments),
+        "used_by": used_by,
+        "problems": "; ".join(info.get("problems") or ()),
+    }
+
+
 @show.command("plugins")
 @_show_options
 def show_plugins(database: str | None, output: str, host: str, token: str | None) -> None:
-    """List the plugins the triggers use, and which triggers use each."""
-    rows = _plugin_rows(_fetch_triggers(database, host, token))
-    _print_rows(rows, ("plugin_filename", "trigger_count", "triggers"), output)
+    """List the plugins (those the triggers use and those in the plugin dir): version, triggers,
+    dependencies, argument schema (* = required) and the triggers that use each one."""
+    params = {"db": database} if database else None
+    try:
+        with ServerClient(host, token) as client:
+            data = client.get_json(PLUGINS_PATH, params=params)
+    except ServerError as exc:
+        if exc.status != 404 or "Database not found" in exc.message:
+            raise
+        # not a pluginmgr server (upstream InfluxDB 3): what the triggers say is all there is
+        rows = _plugin_rows(_fetch_triggers(database, host, token))
+        _print_rows(rows, ("plugin_filename", "trigger_count", "triggers"), output)
+        return
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        message = f"the server at {host} answered {PLUGINS_PATH} with an unexpected shape"
+        raise ServerError(message)
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    _print_rows([_plugin_summary(info) for info in data], _PLUGIN_COLUMNS, output)
 
 
 def _trigger_type(spec: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine_runtime import TriggerSettings
@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 
     from engine_runtime import ProcessingEngine, TriggerDefinition
 
-__all__ = ["routes"]
+__all__ = ["PLUGINS_PATH", "routes"]
 
 _TRIGGER_PATH: Final = "/api/v3/configure/processing_engine_trigger"
+PLUGINS_PATH: Final = "/api/v3/pluginmgr/plugins"
 _NOT_FOUND_BODY: Final = b'{"error": "not found"}'
 #: headers Starlette computes itself from the body it sends
 _HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
@@ -163,6 +164,26 @@ async def list_triggers(request: Request) -> Response:
 
 
 @endpoint
+async def list_plugins(request: Request) -> Response:
+    """``GET /api/v3/pluginmgr/plugins?db=``: every plugin the triggers use or the plugin dir
+    holds, with its version, triggers, dependencies, argument schema and the triggers using it.
+
+    A pluginmgr extension (upstream has only ``system.plugin_files``); always JSON.
+    """
+    from ..plugin_info import plugin_inventory
+
+    database = request.query_params.get("db") or None
+    state = server_state(request)
+    if database is not None and not state.engine.catalog.has_database(database):
+        raise ApiError(404, f"Database not found {database}")
+    triggers = state.engine.catalog.triggers(database)
+    infos = await blocking(plugin_inventory, state.manager, triggers)
+    if database is not None:
+        infos = [info for info in infos if info.used_by]
+    return JSONResponse([info.to_dict() for info in infos])
+
+
+@endpoint
 async def engine_request(request: Request) -> Response:
     """``GET|POST /api/v3/engine/<path>``: run the request trigger at ``path`` (404 if none)."""
     if request.method not in ("GET", "POST"):
@@ -193,6 +214,7 @@ routes: Final = [
     Route(_TRIGGER_PATH, delete_trigger, methods=["DELETE"]),
     Route(f"{_TRIGGER_PATH}/enable", enable_trigger, methods=["POST"]),
     Route(f"{_TRIGGER_PATH}/disable", disable_trigger, methods=["POST"]),
+    Route(PLUGINS_PATH, list_plugins, methods=["GET"]),
     Route(
         "/api/v3/engine/{path:path}",
         engine_request,

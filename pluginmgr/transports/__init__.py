@@ -5,7 +5,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..errors import NetworkError
-from .base import FetchRequest, FetchResponse, ProgressCallback, Transport, reason_phrase
+from .base import (
+    FetchRequest,
+    FetchResponse,
+    ProgressCallback,
+    Transport,
+    conditional_headers,
+    reason_phrase,
+)
 from .file import FileTransport, file_url_to_path
 from .http import HTTPTransport
 from .mock import MockTransport
@@ -19,6 +26,7 @@ __all__ = [
     "ProgressCallback",
     "RoutingTransport",
     "Transport",
+    "conditional_headers",
     "file_url_to_path",
     "reason_phrase",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "FetchResponse",
     "ProgressCallback",
     "Transport",
+    "conditional_headers",
     "reason_phrase",
     "too_large_error",
 ]
@@ -76,3 +77,13 @@ def too_large_error(request: FetchRequest) -> TooLargeError:
     """The error for a body over ``request.max_bytes``, whatever the transport."""
     message = f"plugin file {request.url} is larger than the {request.max_bytes}-byte limit"
     return TooLargeError(message, url=request.url, hint="raise --max-file-size if it is legitimate")
+
+
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """``If-None-Match`` / ``If-Modified-Since`` for the validators a server sent last time."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers

@@ -20,6 +20,7 @@ import pytest
 from tests.helpers import CliResult, run_cli
 
 TRIGGER_PATH = "/api/v3/configure/processing_engine_trigger"
+PLUGINS_PATH = "/api/v3/pluginmgr/plugins"
 TRIGGERS = [
     {
         "trigger_name": "t_wal",
@@ -370,9 +371,10 @@ def test_show_triggers_pretty(capsys: pytest.CaptureFixture[str], server: FakeSe
         assert text in result.out
 
 
-def test_show_plugins_groups_triggers_by_plugin(
+def test_show_plugins_on_an_upstream_server_groups_triggers_by_plugin(
     capsys: pytest.CaptureFixture[str], server: FakeServer
 ) -> None:
+    server.reply("GET", PLUGINS_PATH, {"error": "not found"}, status=404)  # upstream has no such
     server.reply("GET", TRIGGER_PATH, TRIGGERS)
     result = cli(capsys, server, "show", "plugins", "--format", "json")
     assert result.code == 0, result.err
@@ -389,6 +391,7 @@ def test_show_plugins_groups_triggers_by_plugin(
 
 
 def test_show_plugins_pretty_empty(capsys: pytest.CaptureFixture[str], server: FakeServer) -> None:
+    server.reply("GET", PLUGINS_PATH, {"error": "not found"}, status=404)
     server.reply("GET", TRIGGER_PATH, [])
     result = cli(capsys, server, "show", "plugins")
     assert result.code == 0, result.err

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pluginmgr.cli.mirror import mirror
 from pluginmgr.testing import RepoServer, reply
+from registry_index import build_index, write_index
+from tests.helpers import run_cli
 
 NOTIFIER_PATH = "influxdata/notifier/notifier_plugin.py"
 
@@ -72,3 +75,22 @@ def test_verify_passes_then_names_a_tampered_file(repo_server: RepoServer, tmp_p
     as_json = runner.invoke(mirror, ["verify", str(dest), "--format", "json"])
     assert as_json.exit_code == 1
     assert json.loads(as_json.stdout)["tampered"] == [NOTIFIER_PATH]
+
+
+def test_sync_a_registry_index_url_then_a_missing_one(
+    repo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = build_index(repo_root / "influxdata", artifacts_url=".", published_at="2026-11-22")
+    (repo_root / "index.json").write_text(write_index(built.index))
+    for name, data in built.artifacts.items():
+        (repo_root / name).write_bytes(data)
+    dest, runner = tmp_path / "mirror", CliRunner()
+
+    result = runner.invoke(mirror, ["sync", (repo_root / "index.json").as_uri(), str(dest)])
+
+    assert result.exit_code == 0, result.output
+    assert f"files   {len(built.artifacts) + 1} new, 0 updated" in result.stdout
+    assert not (dest / NOTIFIER_PATH).exists()
+    missing = run_cli(capsys, "mirror", "sync", (tmp_path / "none.json").as_uri(), str(dest))
+    assert missing.code == 1 and len(missing.err.strip().splitlines()) == 1
+    assert "cannot discover plugins at" in missing.err and "404 Not Found" in missing.err

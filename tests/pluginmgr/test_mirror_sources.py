@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from engine_runtime import DryRunner
 from pluginmgr import PluginManager, Settings
 from pluginmgr.mirror import MirrorError, sync_mirror, verify_mirror
 from pluginmgr.mirror_state import parse_sums
+from pluginmgr.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from tests.pluginmgr.test_mirror import NOTIFIER_PATH, WAL_PATH, add_library_entry, publish_index
 
@@ -64,8 +67,12 @@ def test_registry_index_url_as_source_mirrors_the_index_and_its_artifacts(
     repo_server.stop()  # the air gap
     with PluginManager(settings) as manager:
         fetched = manager.fetch("registry:notifier")
+        # the artifact holds notifier_plugin.py and no __init__.py, as in the official library
+        result = DryRunner().request(FetchedPluginSource(manager, "registry:notifier"), "db")
     plugin_file = fetched.path / Path(NOTIFIER_PATH).name
     assert plugin_file.read_bytes() == (repo_server.root / NOTIFIER_PATH).read_bytes()
+    assert result["status"] == 400, result
+    assert json.loads(result["body"]) == {"error": "notification_text is required"}
 
 
 def test_missing_registry_index_is_a_clear_error(repo_server: RepoServer, tmp_path: Path) -> None:
