@@ -165,6 +165,9 @@ def serve(tmp: Path, online: list[str]) -> None:
             "--trigger-arguments", "greeting=hello", *remote,
         )  # fmt: skip
         pluginmgr("show", "triggers", "-d", "home", *remote)
+        shown = pluginmgr("show", "plugins", "-d", "home", "--format", "csv", *remote)
+        if "home/hello" not in shown or "home/reports" not in shown:
+            raise SystemExit("demo failed: show plugins does not name the triggers using them")
 
         step("write sample data; the write trigger reports what it saw")
         pluginmgr(
