@@ -186,7 +186,13 @@ def _source_sums(syncer: Syncer) -> dict[str, str] | None:
         status = f"{response.status} {response.reason}".strip()
         reason = FETCH_STATUS_MESSAGE.format(status=status, url=url)
         raise MirrorError(f"cannot mirror {syncer.base}: {reason}", hint="check SOURCE")
-    return parse_sums(response.body.decode("utf-8", errors="replace"))
+    text = response.body.decode("utf-8", errors="replace")
+    sums = parse_sums(text)
+    # a server that answers 200 with a page for anything (a soft 404) must not look like a
+    # source that lists no files: sums are used only when every line is a sum
+    if not sums or len(sums) != sum(1 for line in text.splitlines() if line.strip()):
+        return None
+    return sums
 
 
 def _discover(syncer: Syncer, source: _Source, previous: MirrorState | None) -> _Discovery:

@@ -159,3 +159,15 @@ def test_file_not_matching_the_source_sums_is_refused(tier1: RepoServer, tmp_pat
     assert "does not match the source's SHA256SUMS" in report.failures[0].message
     assert not (dest / NOTIFIER_PATH).exists()
     assert (dest / WAL_PATH).is_file()  # the rest synced
+
+
+def test_a_page_served_as_sha256sums_is_not_taken_for_an_empty_listing(
+    repo_server: RepoServer, source_root: Path, tmp_path: Path
+) -> None:
+    (source_root / "SHA256SUMS").write_text("<html><body>Welcome!</body></html>\n")
+    plain = sync_mirror((source_root).as_uri(), tmp_path / "reference", retries=0)
+
+    report = sync_mirror(repo_server.url, tmp_path / "mirror", retries=0)
+
+    assert report.ok and set(report.new) == set(plain.new)
+    assert (tmp_path / "mirror" / "influxdata/notifier/manifest.toml").is_file()
