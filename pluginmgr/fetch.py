@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .errors import FETCH_STATUS_MESSAGE, HTTPStatusError
+from .errors import HTTPStatusError
 from .store import Store, UrlMeta
 from .transports import FetchRequest, ProgressCallback, Transport, conditional_headers
 
@@ -59,9 +59,7 @@ def fetch_url(
     if response.status == 304 and meta is not None and conditional:
         return UrlFetch(url, meta.sha256, meta.size, not_modified=True)
     if not response.ok:
-        status = f"{response.status} {response.reason}".strip()
-        message = FETCH_STATUS_MESSAGE.format(status=status, url=url)
-        raise HTTPStatusError(message, status=response.status, url=url)
+        raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
     digest = store.put(response.body)
     store.set_url_meta(
         url,

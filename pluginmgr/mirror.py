@@ -37,7 +37,6 @@ from registry_index import (
     read_plugin_library,
 )
 
-from .errors import FETCH_STATUS_MESSAGE
 from .mirror_fetch import Outcome, Syncer
 from .mirror_git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
 from .mirror_plan import (
@@ -183,8 +182,7 @@ def _source_sums(syncer: Syncer) -> dict[str, str] | None:
     if response.status == 404:
         return None
     if not response.ok:
-        status = f"{response.status} {response.reason}".strip()
-        reason = FETCH_STATUS_MESSAGE.format(status=status, url=url)
+        reason = response.status_message(url)
         raise MirrorError(f"cannot mirror {syncer.base}: {reason}", hint="check SOURCE")
     text = response.body.decode("utf-8", errors="replace")
     sums = parse_sums(text)
@@ -199,8 +197,12 @@ def _discover(syncer: Syncer, source: _Source, previous: MirrorState | None) -> 
     """Fetch the source's sums, library and index; parse what they say."""
     base, dest = syncer.base, syncer.dest
     index_url = source.index_url or base + INDEX_PATH
-    index_job = Job(INDEX_PATH, index_url, optional=source.index_url is None)
-    index_job = dataclasses.replace(index_job, rewrite=rewrite_index(base, index_url))
+    index_job = Job(
+        INDEX_PATH,
+        index_url,
+        optional=source.index_url is None,
+        rewrite=rewrite_index(base, index_url),
+    )
     if source.index_url is None:
         sums = _source_sums(syncer)
         jobs = vouch([Job(LIBRARY_PATH, base + LIBRARY_PATH, optional=True), index_job], sums)

@@ -19,7 +19,7 @@ from typing import Final
 from registry_index import RegistryIndexError
 
 from .atomic import atomic_write
-from .errors import FETCH_STATUS_MESSAGE, PluginManagerError
+from .errors import PluginManagerError
 from .mirror_plan import Job
 from .mirror_state import FileState, dest_path, file_sha256
 from .transports import FetchRequest, FetchResponse, Transport, conditional_headers
@@ -90,9 +90,7 @@ class Syncer:
         if response.status == 404 and job.optional:
             return Outcome(job, "absent")
         if not response.ok:
-            status = f"{response.status} {response.reason}".strip()
-            error = FETCH_STATUS_MESSAGE.format(status=status, url=job.url)
-            return Outcome(job, "failed", error=error)
+            return Outcome(job, "failed", error=response.status_message(job.url))
         return self._store(job, target, response)
 
     def _store(self, job: Job, target: Path, response: FetchResponse) -> Outcome:

@@ -48,7 +48,7 @@ from registry_index import (
     read_manifest,
 )
 
-from .errors import FETCH_STATUS_MESSAGE, HTTPStatusError, IntegrityError, ResolveError
+from .errors import HTTPStatusError, IntegrityError, ResolveError
 from .fetch import fetch_url
 from .store import Store, sha256_hex
 from .transports import FetchRequest, Transport
@@ -308,10 +308,7 @@ def _artifact_bytes(
             pass  # corrupted copies are quarantined by the store; download again
     response = transport.handle(FetchRequest(url=url, max_bytes=max_bytes))
     if not response.ok:
-        status = f"{response.status} {response.reason}".strip()
-        raise HTTPStatusError(
-            FETCH_STATUS_MESSAGE.format(status=status, url=url), status=response.status, url=url
-        )
+        raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
     actual = sha256_hex(response.body)
     if actual != entry.sha256:
         message = (

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from ..errors import TooLargeError
+from ..errors import FETCH_STATUS_MESSAGE, TooLargeError
 
 __all__ = [
     "FetchRequest",
@@ -52,6 +52,11 @@ class FetchResponse:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def status_message(self, url: str) -> str:
+        """Upstream's words for a non-2xx answer to a request for ``url``."""
+        status = f"{self.status} {self.reason}".strip()
+        return FETCH_STATUS_MESSAGE.format(status=status, url=url)
 
 
 def reason_phrase(status: int) -> str:
