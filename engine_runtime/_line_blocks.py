@@ -167,7 +167,6 @@ def _bulk(
         return None, None, indexes
     keys = tuple(parsed.fields)
     kinds = tuple(kind for kind, _ in parsed.fields.values())
-    pattern = _layout(keys, kinds)
     group = [lines[first]] if len(indexes) == 1 else list(itemgetter(*indexes)(lines))
     tags = parsed.tags
     shape = (parsed.measurement, tuple(key for key, _ in tags), keys, kinds)
@@ -177,6 +176,7 @@ def _bulk(
     if split is not None:
         fields, times = split
         return shape, _part(indexes, tags, fields, times), []
+    pattern = _layout(keys, kinds)
     matches = pattern.findall("\n".join(group))
     rest: list[int] = []
     if len(matches) != len(indexes):

@@ -31,7 +31,7 @@ from .environment import activate
 from .errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
 from .loader import Loader, format_plugin_exception, plugin_traceback
 from .plugin_api import PluginApi, write_queue
-from .responses import HttpResponse, error_response, to_http_response
+from .responses import HttpResponse, error_response, request_headers, to_http_response
 from .store import MemoryStore, validate_database_name
 from .triggers import (
     TriggerSpec,
@@ -86,15 +86,6 @@ def _parse_schedule(schedule: str) -> TriggerSpec:
 def _rfc3339(moment: datetime) -> str:
     text = moment.astimezone(UTC).replace(tzinfo=None).isoformat()
     return f"{text}Z"
-
-
-def _request_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Lowercase names, last value wins, Authorization removed (as the HTTP server does)."""
-    found: dict[str, str] = {}
-    for name, value in headers:
-        if name.lower() != "authorization":
-            found[name.lower()] = value
-    return found
 
 
 @final
@@ -225,7 +216,7 @@ class DryRunner:
             "process_request",
             database,
             self.store.copy(),
-            (query, _request_headers(headers), body),
+            (query, request_headers(headers), body),
             args=args,
             cache_name=cache_name,
             first_line="INFO: starting execution of request plugin.",

@@ -31,7 +31,7 @@ from .errors import EngineError, PluginError
 from .loader import Loader, LocalPluginSource, format_plugin_exception, plugin_traceback
 from .observability import LogRing, StatsRegistry
 from .plugin_api import PluginApi, write_queue
-from .responses import HttpResponse, error_response, to_http_response
+from .responses import HttpResponse, error_response, request_headers, to_http_response
 from .scheduler import Fire, SchedulerThread
 from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
@@ -301,7 +301,7 @@ class ProcessingEngine:
         if trigger is None:
             return _NOT_FOUND
         reply: Future[Any] = Future()
-        clean = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
+        clean = request_headers(headers.items())
         event = Event((dict(query_params), clean, body), reply=reply, timeout=timeout)
         # run on the caller's (the HTTP server's worker) thread: no second hand-off; a
         # synchronous trigger still answers one request at a time

@@ -139,14 +139,14 @@ def parse_blocks(
     """
     factor = precision_factor(precision)
     default = time.time_ns() if default_time_ns is None else default_time_ns
-    lines = text.split("\n")
-    groups: dict[str, list[int]] = {}
-    exact: list[int] = []
     special = "\\" in text or "\r" in text
     if not special and '"' not in text:
         block = _parse_uniform(text, factor, default)
         if block is not None:
             return [block], []
+    lines = text.split("\n")
+    groups: dict[str, list[int]] = {}
+    exact: list[int] = []
     for index, line in enumerate(lines):
         if not line or line[0] in "# \t" or (special and _is_special(line)):
             exact.append(index)

@@ -15,8 +15,9 @@ the state lives behind one dunder slot. The behaviour the plugin library relies 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, final
 
+from .catalog import INTERNAL_DATABASE
 from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
 from .store import validate_database_name
 
@@ -30,8 +31,6 @@ __all__ = ["LogSink", "PluginApi", "QueryError", "SyncWriter", "WriteQueue", "wr
 LogSink = Callable[[str, str], None]
 #: writes (database, line protocol, no_sync) now; raises on failure
 SyncWriter = Callable[[str, str, bool], None]
-
-_INTERNAL_DB: Final = "_internal"
 
 
 class QueryError(Exception):
@@ -54,9 +53,6 @@ class WriteQueue:
         """Every queued line, emptying the queue."""
         lines, self._lines = self._lines, {}
         return lines
-
-    def discard(self) -> None:
-        self._lines = {}
 
 
 @final
@@ -183,8 +179,8 @@ def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
     text = _build(line)
     try:
         validate_database_name(database)
-        if database == _INTERNAL_DB:
-            raise InvalidDatabaseNameError(f"cannot write to the {_INTERNAL_DB} database")
+        if database == INTERNAL_DATABASE:
+            raise InvalidDatabaseNameError(f"cannot write to the {INTERNAL_DATABASE} database")
         state.sync_write(database, text, no_sync)
     except Exception as exc:
         # upstream raises a plain Exception, which plugins catch as such

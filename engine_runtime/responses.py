@@ -18,6 +18,7 @@ emits both). A status outside 100..999 becomes 500, like Rust's ``StatusCode::fr
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -29,6 +30,7 @@ __all__ = [
     "UNSUPPORTED_RETURN_TYPE_MESSAGE",
     "HttpResponse",
     "error_response",
+    "request_headers",
     "to_http_response",
 ]
 
@@ -166,3 +168,13 @@ def _concatenate(value: object) -> str:
     except Exception as exc:  # an iterator that fails is the plugin's error, reported as such
         raise ResponseError(f"{type(exc).__name__}: {exc}") from exc
     return "".join(parts)
+
+
+def request_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """What a request plugin sees: names lowercased, the last value wins, and no
+    ``Authorization`` (the token never reaches plugin code)."""
+    found: dict[str, str] = {}
+    for name, value in headers:
+        if name.lower() != "authorization":
+            found[name.lower()] = value
+    return found

@@ -284,11 +284,11 @@ class Watchdog:
                     self._cond.wait(self._idle_exit)
                     continue
                 idle_since = None
-                frames = sys._current_frames()
-                for watch in list(self._watches):
-                    if self._check(watch, now, frames):
-                        abandoned.append(watch)
-                del frames
+                due = [watch for watch in self._watches if now >= watch.deadline]
+                if due:  # every thread's frame is only worth taking when a deadline passed
+                    frames = sys._current_frames()
+                    abandoned = [watch for watch in due if self._check(watch, now, frames)]
+                    del frames
                 self._cond.wait(self._next_wake(now))
             self._notify(abandoned)
 
@@ -319,13 +319,15 @@ class Watchdog:
         return count > 0
 
     def _next_wake(self, now: float) -> float:
-        wakes = [self._reraise]
+        wakes = []
         for watch in self._watches:
             if now < watch.deadline:
                 wakes.append(watch.deadline - now)
-            elif not watch.abandoned:
+                continue
+            wakes.append(self._reraise)  # past its deadline: raise again until it leaves
+            if not watch.abandoned:
                 wakes.append(watch.deadline + self._grace - now)
-        return max(0.001, min(wakes))
+        return max(0.001, min(wakes, default=self._reraise))
 
     def _notify(self, abandoned: list[Watch]) -> None:
         for watch in abandoned:

@@ -191,16 +191,12 @@ async def engine_request(request: Request) -> Response:
     state = server_state(request)
     path = request.path_params["path"]
     query = dict(request.query_params.multi_items())  # a repeated key keeps its last value
-    headers: dict[str, str] = {}
-    for key, value in request.headers.items():
-        if key.lower() != "authorization":
-            headers[key.lower()] = value
     body = await request.body()
     answer = await blocking(
         state.engine.handle_request,
         path,
         query_params=query,
-        headers=headers,
+        headers=dict(request.headers.items()),  # the engine drops Authorization
         body=body,
         timeout=state.request_timeout,
     )
