@@ -142,18 +142,16 @@ class _Source:
 def _open_source(
     source: str, transport: Transport | None, retries: int, git_cache: Path | None
 ) -> _Source:
+    active = transport if transport is not None else _default_transport(retries)
     if source.startswith("git+"):
         url, rev = parse_git_source(source)
-        fallback = transport if transport is not None else _default_transport(retries)
         cache = git_cache if git_cache is not None else default_git_cache()
         return _Source(
-            source, GIT_BASE, GitTreeTransport(url, rev, repos_dir=cache, fallback=fallback)
+            source, GIT_BASE, GitTreeTransport(url, rev, repos_dir=cache, fallback=active)
         )
-    active = transport if transport is not None else _default_transport(retries)
-    if urlsplit(source).path.endswith(".json"):
-        normalise_source(source)  # the scheme check
-        return _Source(source, source.rsplit("/", 1)[0] + "/", active, index_url=source)
     base = normalise_source(source)
+    if urlsplit(source).path.endswith(".json"):  # a registry index, not a repository
+        return _Source(source, source.rsplit("/", 1)[0] + "/", active, index_url=source)
     return _Source(base, base, active)
 
 

@@ -10,7 +10,6 @@ they are written, atomically.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from .atomic import atomic_write
 from .errors import PluginManagerError
 from .mirror_plan import Job
 from .mirror_state import FileState, dest_path, file_sha256
+from .store import sha256_hex
 from .transports import FetchRequest, FetchResponse, Transport, conditional_headers
 
 __all__ = ["MAX_FILE_BYTES", "Outcome", "Syncer"]
@@ -54,7 +54,8 @@ class Syncer:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fetch(self, job: Job) -> Outcome:
-        """Settle `job`; never raises for a per-file problem (it becomes a failed outcome)."""
+        """Settle `job` over the network (after `settled_locally` found nothing vouching for
+        DEST's copy); never raises for a per-file problem (it becomes a failed outcome)."""
         try:
             return self._settle(job)
         except (PluginManagerError, RegistryIndexError, OSError) as exc:
@@ -78,9 +79,6 @@ class Syncer:
         return None if vouched is None else Outcome(job, "unchanged", state=vouched)
 
     def _settle(self, job: Job) -> Outcome:
-        local = self.settled_locally(job)
-        if local is not None:
-            return local
         target = dest_path(self.dest, job.path)
         prev = self.previous.get(job.path)
         headers = _conditional_headers(prev, target)
@@ -95,12 +93,13 @@ class Syncer:
 
     def _store(self, job: Job, target: Path, response: FetchResponse) -> Outcome:
         body = response.body
-        if job.sha256 is not None and hashlib.sha256(body).hexdigest() != job.sha256:
+        digest = sha256_hex(body)
+        if job.sha256 is not None and digest != job.sha256:
             error = f"{job.url} does not match {job.vouched_by} (sha256:{job.sha256}); not mirrored"
             return Outcome(job, "failed", error=error)
         data = job.rewrite(body) if job.rewrite is not None else body
         state = FileState(
-            sha256=hashlib.sha256(data).hexdigest(),
+            sha256=digest if data is body else sha256_hex(data),
             size=len(data),
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
