@@ -212,7 +212,8 @@ class CacheStore:
         :returns: how many entries were saved, and which were skipped and why.
         :raises OSError: the file cannot be written; an existing file is then left as it was.
         """
-        from .cache_file import Record, describe, encode_namespace, write_atomic
+        from ._atomic import write_atomic
+        from .cache_file import Record, describe, encode_namespace
 
         with self._lock:
             now = self._clock()

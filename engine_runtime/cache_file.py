@@ -7,11 +7,8 @@ one bad value never spoils the rest. Written atomically with mode 0600.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,6 @@ __all__ = [
     "describe",
     "encode_namespace",
     "read_document",
-    "write_atomic",
 ]
 
 # (namespace, key, remaining ttl or None, pickled value); namespaces are encoded as plain tuples
@@ -92,30 +88,3 @@ def read_document(raw: bytes, path: Path, now: float) -> tuple[list[object], flo
         return [], 0.0, "corrupt cache file: no saved_at or entries"
     # a wall clock that went backwards counts as no downtime
     return records, max(0.0, now - float(saved_at)), None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a private temp file beside ``path``, fsync it, then swap it in."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)  # mkstemp already does; the pickle must stay private
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # makes the rename durable; not possible on every platform or file system
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

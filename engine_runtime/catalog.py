@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -20,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypedDict, TypeVar, cast, get_args
 
+from ._atomic import write_atomic
 from .errors import (
     AlreadyExistsError,
     CatalogError,
@@ -231,21 +230,6 @@ def _read_file(path: Path) -> _State:
 _RESTORE_HINT: Final = "restore it from a backup, or move it aside to start with an empty catalog"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync it, then swap it in."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 class Catalog:
     """Databases and triggers, persisted to ``path`` (None: in memory only). Thread-safe; every
     change writes a new immutable state before swapping it in, so a failed write changes nothing."""
@@ -265,7 +249,9 @@ class Catalog:
                     databases=list(state.databases),
                     triggers=[_dump_trigger(trigger) for trigger in state.triggers],
                 )
-                _write_atomically(self.path, json.dumps(document, indent=2, ensure_ascii=False))
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                text = json.dumps(document, indent=2, ensure_ascii=False)
+                write_atomic(self.path, text.encode("utf-8"))
             except OSError as exc:
                 msg = f"cannot write the catalog file {self.path}: {exc}"
                 raise CatalogFileError(msg, hint="check the data directory's permissions") from exc

@@ -24,7 +24,8 @@ from typing import Any, Final
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.store._wal import StoreCorruptionError, fsync_dir
+from engine_runtime._atomic import fsync_dir
+from engine_runtime.store._wal import StoreCorruptionError
 
 __all__ = [
     "SNAPSHOT_FORMAT_VERSION",

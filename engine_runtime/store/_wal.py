@@ -24,6 +24,8 @@ from typing import Any, Final
 
 from engine_runtime.errors import EngineError, WriteError
 
+from .._atomic import fsync_dir
+
 __all__ = [
     "SEGMENT_HEADER",
     "WAL_FORMAT_VERSION",
@@ -32,7 +34,6 @@ __all__ = [
     "WalRecord",
     "WalWriter",
     "encode_record",
-    "fsync_dir",
     "list_segments",
     "read_segment",
     "segment_path",
@@ -108,15 +109,6 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
         if stem.isdigit():
             found.append((int(stem), path))
     return sorted(found)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make renames and new files in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_segment(path: Path, *, last: bool) -> list[WalRecord]:

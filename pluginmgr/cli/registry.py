@@ -9,36 +9,25 @@ description or triggers match, with version, triggers and dependencies.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..atomic import atomic_write
 from ..errors import PluginManagerError
 
 __all__ = ["index", "search"]
 
 _FORMATS = click.Choice(["pretty", "json"])
+#: what `index build` has always left its files at (the temp file's mode); see the README
+_MODE = 0o600
 
 
 class _RegistryCliError(PluginManagerError):
     """An index that cannot be built, read or found."""
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 @click.group()
@@ -80,8 +69,8 @@ def build(
     target = Path(output)
     where = Path(artifacts_dir) if artifacts_dir else target.parent
     for name, data in sorted(report.artifacts.items()):
-        _write_atomic(where / name, data)
-    _write_atomic(target, write_index(report.index).encode("utf-8"))
+        atomic_write(where / name, data, mode=_MODE)
+    atomic_write(target, write_index(report.index).encode("utf-8"), mode=_MODE)
     for entry in report.index.plugins:
         click.echo(f"{entry.name} {entry.version}  {entry.hash}")
     for error in report.errors:

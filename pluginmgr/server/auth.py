@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Collection
@@ -25,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
+from ..atomic import atomic_write
 from ..errors import PluginManagerError
 
 if TYPE_CHECKING:
@@ -146,7 +145,8 @@ class TokenStore:
 
     def _save(self, records: tuple[TokenRecord, ...]) -> None:
         payload = {"format_version": _FORMAT_VERSION, "tokens": [asdict(r) for r in records]}
-        _write_private(self.path, json.dumps(payload, indent=2) + "\n")
+        # readable by the owner only: it holds the token hashes
+        atomic_write(self.path, (json.dumps(payload, indent=2) + "\n").encode(), mode=0o600)
         self._records = records
         info = self.path.stat()
         self._stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
@@ -171,22 +171,6 @@ def _read(path: Path) -> tuple[TokenRecord, ...]:
     except (KeyError, TypeError, ValueError) as exc:
         message = f"the token file {path} has a malformed entry: {exc!r}"
         raise AuthError(message, hint="delete it and create tokens") from exc
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- the middleware ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from engine_runtime import DryRunner, activate
 
+from ..atomic import atomic_write
 from ..errors import InstallError
 from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
@@ -192,18 +193,6 @@ async def dry_run_schedule(request: Request) -> Response:
 # -- plugin files -----------------------------------------------------------------------------
 
 
-def _write_file(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _content(body: dict[str, Any]) -> str:
     content = body.get("content")
     if not isinstance(content, str):
@@ -219,7 +208,7 @@ async def create_plugin_file(request: Request) -> Response:
     target = validate_path_within_plugin_dir(server_state(request).plugin_dir, name)
     if target.is_dir():
         raise ApiError(400, f"{name} is a directory: use PUT /api/v3/plugins/directory")
-    await blocking(_write_file, target, content)
+    await blocking(atomic_write, target, content.encode(), mode=0o600)
     return Response(status_code=200)
 
 
@@ -246,7 +235,7 @@ async def update_plugin_file(request: Request) -> Response:
     target = _trigger_target(server_state(request), name)
     if target.is_dir():
         target = target / "__init__.py"
-    await blocking(_write_file, target, content)
+    await blocking(atomic_write, target, content.encode(), mode=0o600)
     return Response(status_code=200)
 
 
