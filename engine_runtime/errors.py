@@ -26,7 +26,11 @@ tree: upstream raises a plain ``Exception`` subclass named ``QueryError`` and pl
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .line_protocol import LineError
 
 __all__ = [
     "ENTRY_POINT_SIGNATURES",
@@ -89,11 +93,19 @@ class DatabaseNotFoundError(EngineError):
 
 
 class WriteError(EngineError):
-    """Line protocol was rejected; ``errors`` lists each bad line."""
+    """Line protocol was rejected; ``errors`` lists each bad line (as text), ``line_errors`` the
+    same as `LineError` values (line number, the line, the message) for structured answers."""
 
-    def __init__(self, message: str, *, errors: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[str] | None = None,
+        line_errors: Sequence[LineError] = (),
+    ) -> None:
         super().__init__(message)
         self.errors = errors or []
+        self.line_errors = tuple(line_errors)
 
 
 class QueryExecutionError(EngineError):

@@ -387,4 +387,4 @@ def _write_error(database: str, errors: list[LineError]) -> WriteError:
     shown = "; ".join(str(error) for error in errors[:3])
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     msg = f"write to database {database} rejected: {shown}{more}"
-    return WriteError(msg, errors=[str(error) for error in errors])
+    return WriteError(msg, errors=[str(error) for error in errors], line_errors=errors)

@@ -14,7 +14,6 @@ import functools
 import inspect
 import io
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from engine_runtime import ProcessingEngine, WriteResult
+    from engine_runtime.line_protocol import LineError
 
 __all__ = ["PARTIAL_WRITE_MESSAGE", "WRITE_FAILED_MESSAGE", "render_rows", "routes"]
 
@@ -46,7 +46,6 @@ PARTIAL_WRITE_MESSAGE: Final = "partial write of line protocol occurred"
 WRITE_FAILED_MESSAGE: Final = "parsing failed for write_lp endpoint"
 QUERY_FORMATS: Final = ("json", "jsonl", "csv", "pretty")
 _V2_PRECISIONS: Final = ("ns", "us", "ms", "s")
-_LINE_ERROR: Final = re.compile(r"^error parsing line (\d+) \(1-based\): (.*)$", re.DOTALL)
 
 
 @functools.cache
@@ -54,20 +53,12 @@ def _accepts_no_sync(write: Callable[..., Any]) -> bool:
     return "no_sync" in inspect.signature(write).parameters
 
 
-def _line_data(text: str, messages: Sequence[str]) -> list[dict[str, Any]]:
-    lines = text.splitlines()
-    data: list[dict[str, Any]] = []
-    for message in messages:
-        match = _LINE_ERROR.match(message)
-        if match is None:
-            data.append({"original_line": "", "line_number": None, "error_message": message})
-            continue
-        number = int(match.group(1))
-        original = lines[number - 1] if 0 < number <= len(lines) else ""
-        data.append(
-            {"original_line": original, "line_number": number, "error_message": match.group(2)}
-        )
-    return data
+def _error_rows(errors: Sequence[LineError]) -> list[dict[str, Any]]:
+    """Upstream's ``data`` for rejected lines."""
+    return [
+        {"original_line": e.line, "line_number": e.line_number, "error_message": e.message}
+        for e in errors
+    ]
 
 
 def _write(
@@ -104,14 +95,11 @@ async def _do_write(
             no_sync=no_sync,
         )
     except WriteError as exc:
-        data = _line_data(text, exc.errors) if exc.errors else None
-        raise ApiError(400, WRITE_FAILED_MESSAGE if data else str(exc), data=data) from None
+        if not exc.line_errors:  # not about the lines (e.g. the WAL could not be written)
+            raise ApiError(400, str(exc)) from None
+        raise ApiError(400, WRITE_FAILED_MESSAGE, data=_error_rows(exc.line_errors)) from None
     if result.errors:
-        data = [
-            {"original_line": e.line, "line_number": e.line_number, "error_message": e.message}
-            for e in result.errors
-        ]
-        raise ApiError(400, PARTIAL_WRITE_MESSAGE, data=data)
+        raise ApiError(400, PARTIAL_WRITE_MESSAGE, data=_error_rows(result.errors))
     return Response(status_code=204)
 
 
