@@ -255,14 +255,19 @@ class ProcessingEngine:
         precision: str = "ns",
         accept_partial: bool = True,
         default_time_ns: int | None = None,
+        no_sync: bool = False,
     ) -> WriteResult:
-        """Write line protocol, then run the database's write triggers on what was written."""
+        """Write line protocol, then run the database's write triggers on what was written.
+
+        ``no_sync`` acknowledges before the WAL flush, as upstream (`Store.write_lp`).
+        """
         result = self.store.write_lp(
             database,
             text,
             precision=precision,
             accept_partial=accept_partial,
             default_time_ns=default_time_ns,
+            no_sync=no_sync,
         )
         if not self.catalog.has_database(database):
             self.catalog.create_database(database)

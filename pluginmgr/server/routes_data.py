@@ -10,11 +10,9 @@ default), ``"parsing failed for write_lp endpoint"`` when nothing was.
 from __future__ import annotations
 
 import csv
-import functools
-import inspect
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import Response
@@ -36,7 +34,6 @@ from .routes_common import (
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from engine_runtime import ProcessingEngine, WriteResult
     from engine_runtime.line_protocol import LineError
 
 __all__ = ["PARTIAL_WRITE_MESSAGE", "WRITE_FAILED_MESSAGE", "render_rows", "routes"]
@@ -48,32 +45,12 @@ QUERY_FORMATS: Final = ("json", "jsonl", "csv", "pretty")
 _V2_PRECISIONS: Final = ("ns", "us", "ms", "s")
 
 
-@functools.cache
-def _accepts_no_sync(write: Callable[..., Any]) -> bool:
-    return "no_sync" in inspect.signature(write).parameters
-
-
 def _error_rows(errors: Sequence[LineError]) -> list[dict[str, Any]]:
     """Upstream's ``data`` for rejected lines."""
     return [
         {"original_line": e.line, "line_number": e.line_number, "error_message": e.message}
         for e in errors
     ]
-
-
-def _write(
-    engine: ProcessingEngine,
-    database: str,
-    text: str,
-    *,
-    precision: str,
-    accept_partial: bool,
-    no_sync: bool,
-) -> WriteResult:
-    kwargs: dict[str, Any] = {"precision": precision, "accept_partial": accept_partial}
-    if _accepts_no_sync(type(engine).write_lp):
-        kwargs["no_sync"] = no_sync
-    return engine.write_lp(database, text, **kwargs)
 
 
 async def _do_write(
@@ -86,8 +63,7 @@ async def _do_write(
     engine = server_state(request).engine
     try:
         result = await blocking(
-            _write,
-            engine,
+            engine.write_lp,
             database,
             text,
             precision=precision,

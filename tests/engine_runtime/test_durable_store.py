@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from engine_runtime import Catalog, ProcessingEngine
 from engine_runtime.errors import WriteError
 from engine_runtime.store import DurableStore, MemoryStore, Store, StoreCorruptionError
 
@@ -328,3 +329,22 @@ def test_torn_segment_header_is_repaired(open_store: Callable[..., DurableStore]
     open_store()._abandon()
     assert torn.read_bytes() == b"PMWAL001"
     assert open_store().query("db", "SELECT v FROM m") == [{"v": 1.0}]
+
+
+def test_the_engine_passes_no_sync_through_to_the_store(
+    open_store: Callable[..., DurableStore],
+) -> None:
+    # the HTTP API's no_sync=true goes through ProcessingEngine.write_lp; with a 60 s flush
+    # interval a synchronous write would still be waiting when the join below gives up
+    engine = ProcessingEngine(Catalog(None), store=open_store(flush_interval=60.0))
+    engine.start()
+    try:
+        writer = threading.Thread(
+            target=engine.write_lp, args=("db", "m v=1 1"), kwargs={"no_sync": True}
+        )
+        writer.start()
+        writer.join(timeout=10)
+        assert not writer.is_alive()
+        assert engine.query("db", "SELECT v FROM m") == [{"v": 1.0}]
+    finally:
+        engine.shutdown()
