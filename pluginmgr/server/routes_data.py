@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 
     from engine_runtime.line_protocol import LineError
 
-__all__ = ["PARTIAL_WRITE_MESSAGE", "WRITE_FAILED_MESSAGE", "render_rows", "routes"]
+__all__ = [
+    "PARTIAL_WRITE_MESSAGE",
+    "QUERY_FORMATS",
+    "WRITE_FAILED_MESSAGE",
+    "render_rows",
+    "routes",
+]
 
 #: upstream's messages for rejected lines
 PARTIAL_WRITE_MESSAGE: Final = "partial write of line protocol occurred"

@@ -28,7 +28,7 @@ from .routes_common import (
     merged_params,
     server_state,
 )
-from .routes_data import render_rows
+from .routes_data import QUERY_FORMATS, render_rows
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -158,7 +158,7 @@ async def list_triggers(request: Request) -> Response:
         for row in rows:  # flat cells for tables and csv
             args = row["trigger_arguments"]
             row["trigger_arguments"] = "" if args is None else json.dumps(args)
-    if output not in ("json", "jsonl", "csv", "pretty"):
+    if output not in QUERY_FORMATS:
         raise ApiError(400, f"field 'format': unsupported format {output!r}")
     return render_rows(rows, output)
 

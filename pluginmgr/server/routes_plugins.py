@@ -28,7 +28,15 @@ from ..errors import InstallError
 from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
 from ..venv import parse_requirement
-from .routes_common import ApiError, blocking, endpoint, get_str, read_json, server_state
+from .routes_common import (
+    ApiError,
+    blocking,
+    endpoint,
+    get_str,
+    merged_params,
+    read_json,
+    server_state,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -85,8 +93,7 @@ def _install(state: ServerState, packages: list[str], files: list[Path]) -> Inst
 @endpoint
 async def install_packages(request: Request) -> Response:
     """``POST …/install_packages {"packages": [...]}``: 200 once installed."""
-    body: dict[str, Any] = dict(request.query_params.multi_items())
-    body.update(await read_json(request, required=False))
+    body = await merged_params(request)
     packages = body.get("packages")
     if isinstance(packages, str):
         packages = [p for p in packages.split(",") if p.strip()]
@@ -119,8 +126,7 @@ def _requirements_file(plugin_dir: Path, location: str) -> Path:
 @endpoint
 async def install_requirements(request: Request) -> Response:
     """``POST …/install_requirements {"requirements_location": "<path in the plugin dir>"}``."""
-    body: dict[str, Any] = dict(request.query_params.multi_items())
-    body.update(await read_json(request, required=False))
+    body = await merged_params(request)
     location = get_str(body, "requirements_location")
     state = server_state(request)
     target = _requirements_file(state.plugin_dir, location)
