@@ -24,9 +24,10 @@ from starlette.routing import Route
 from engine_runtime import DryRunner, activate
 
 from ..atomic import atomic_write
-from ..errors import InstallError
+from ..errors import InstallError, PluginManagerError
 from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
+from ..refs import LocalRef, parse_ref
 from ..venv import parse_requirement
 from .routes_common import (
     ApiError,
@@ -199,6 +200,14 @@ async def dry_run_schedule(request: Request) -> Response:
 # -- plugin files -----------------------------------------------------------------------------
 
 
+def _is_fetched(filename: str) -> bool:
+    """True for ``gh:``, ``git+`` and ``registry:`` plugins: they live in the store, not here."""
+    try:
+        return not isinstance(parse_ref(filename), LocalRef)
+    except PluginManagerError:
+        return False  # validate_path_within_plugin_dir names what is wrong with it
+
+
 def _content(body: dict[str, Any]) -> str:
     content = body.get("content")
     if not isinstance(content, str):
@@ -223,7 +232,7 @@ def _trigger_target(state: ServerState, trigger_name: str) -> Path:
     for trigger in state.engine.catalog.triggers():
         if trigger.trigger_name == trigger_name:
             filename = trigger.plugin_filename.rstrip("/")
-            if filename.startswith(("gh:", "git+")):
+            if _is_fetched(filename):
                 message = (
                     f"trigger {trigger_name} runs the fetched plugin {filename}: "
                     "upload a local plugin and create a trigger for it instead"

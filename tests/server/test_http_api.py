@@ -549,3 +549,19 @@ def test_installed_package_is_importable_without_restart(
             assert client.get("/api/v3/engine/greet").text == "alpha+beta-1.0"
     finally:
         close()
+
+
+@pytest.mark.parametrize(
+    "ref", ["gh:examples/x/x.py", "git+https://h/r.git#path=x.py", "registry:x"]
+)
+def test_a_fetched_plugins_file_cannot_be_overwritten_by_upload(
+    client: TestClient, state: ServerState, plugin_dir: Path, ref: str
+) -> None:
+    # put the trigger in the catalog directly: creating it over HTTP would fetch the plugin
+    state.engine.catalog.create_database("db")
+    state.engine.catalog.create_trigger("db", "fetched", ref, "request:fetched")
+    body = {"plugin_name": "fetched", "content": "x = 1"}
+    answer = client.put("/api/v3/plugins/files", json=body)
+    assert answer.status_code == 400, answer.text
+    assert f"runs the fetched plugin {ref}" in answer.json()["error"]
+    assert sorted(p.name for p in plugin_dir.iterdir()) == []
