@@ -297,24 +297,14 @@ class DryRunner:
 
     def _validate(self, writes: Mapping[str, list[str]]) -> list[str]:
         """Check captured lines against the store as it was before the run (upstream's catalog)."""
-        if not writes:
-            return []
-        check = self.store.copy()
         problems: list[str] = []
         for db, lines in writes.items():
             try:
-                validate_database_name(db)
-                result = check.write_lp(db, "\n".join(lines), accept_partial=True)
+                errors = self.store.validate_lp(db, "\n".join(lines))
             except InvalidDatabaseNameError as exc:
                 problems.append(f"database name {db} is invalid: {exc}")
                 continue
-            except WriteError as exc:
-                errors = [str(e) for e in exc.errors] or [exc.message]
-                problems.extend(f"Failed to validate output lines to db {db}: {e}" for e in errors)
-                continue
-            problems.extend(
-                f"Failed to validate output lines to db {db}: {e}" for e in result.errors
-            )
+            problems.extend(f"Failed to validate output lines to db {db}: {e}" for e in errors)
         return problems
 
     def _prepare_environment(self) -> None:

@@ -87,6 +87,11 @@ class Store(Protocol):
         """Run SQL with ``$name`` parameters; rows as dicts in result column order."""
         ...
 
+    def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
+        """Every problem ``write_lp`` would report for ``text`` (syntax, and types against the
+        current schema), without writing; raises InvalidDatabaseNameError."""
+        ...
+
     def databases(self) -> list[str]:
         """Names of existing databases, sorted."""
         ...
