@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 from .cache import CacheStore
 from .environment import activate
 from .errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
-from .loader import Loader, format_plugin_exception, plugin_traceback
+from .loader import Loader, PluginFailure, describe_failure
 from .plugin_api import PluginApi, write_queue
 from .responses import HttpResponse, error_response, request_headers, to_http_response
 from .store import MemoryStore, validate_database_name
@@ -280,12 +280,8 @@ class DryRunner:
         try:
             entry = self.loader.entry_point(source.load(), function)
             outcome.result = entry(api, *positional, None if args is None else dict(args))
-        except PluginError as exc:
-            _failed(outcome, exc.message, exc.traceback, http=exc.message)
-        except (Exception, SystemExit) as exc:
-            message = format_plugin_exception(exc)
-            http = f"Python function call failed: {message}"
-            _failed(outcome, message, plugin_traceback(exc), http=http)
+        except (Exception, SystemExit) as exc:  # PluginError included
+            _failed(outcome, describe_failure(exc))
         else:
             elapsed = format_duration(time.perf_counter_ns() - started)
             outcome.log_lines.append(f"INFO: finished execution in {elapsed}")
@@ -323,10 +319,10 @@ def _venv_root(site_packages: Path) -> Path:
     return site_packages.parent
 
 
-def _failed(outcome: _Outcome, message: str, traceback: str | None, *, http: str) -> None:
-    outcome.failure = http
-    outcome.errors.append(f"error executing plugin: {message}")
-    outcome.traceback = traceback
+def _failed(outcome: _Outcome, failure: PluginFailure) -> None:
+    outcome.failure = failure.http_body
+    outcome.errors.append(f"error executing plugin: {failure.message}")
+    outcome.traceback = failure.traceback
 
 
 def _write_errors(exc: EngineError) -> list[str]:

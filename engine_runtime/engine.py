@@ -28,7 +28,7 @@ from .cache import CacheStore
 from .catalog import Catalog, TriggerDefinition, TriggerSettings
 from .dispatch import Event, TriggerWorker
 from .errors import EngineError, PluginError
-from .loader import Loader, LocalPluginSource, format_plugin_exception, plugin_traceback
+from .loader import Loader, LocalPluginSource, PluginFailure, describe_failure
 from .observability import LogRing, StatsRegistry
 from .plugin_api import PluginApi, write_queue
 from .responses import HttpResponse, error_response, request_headers, to_http_response
@@ -449,11 +449,11 @@ class ProcessingEngine:
                     result = to_http_response(result)
         except (Exception, SystemExit, PluginTimeout) as exc:  # a plugin never takes us down
             elapsed = time.perf_counter_ns() - clock
-            message = exc.message if isinstance(exc, PluginError) else format_plugin_exception(exc)
+            failure = describe_failure(exc)
             self.stats.record(
-                database, name, started_ns=started_ns, duration_ns=elapsed, error=message
+                database, name, started_ns=started_ns, duration_ns=elapsed, error=failure.message
             )
-            self._failed_run(trigger, event, exc, message)
+            self._failed_run(trigger, event, failure)
             return
         elapsed = time.perf_counter_ns() - clock
         log("INFO", f"finished execution in {format_duration(elapsed)}")
@@ -471,18 +471,14 @@ class ProcessingEngine:
                 text = f"error running {context}: error writing back lines to {database}: {exc}"
                 self.logs.add(*trigger.key, "ERROR", text)
 
-    def _failed_run(
-        self, trigger: _Trigger, event: Event, exc: BaseException, message: str
-    ) -> None:
+    def _failed_run(self, trigger: _Trigger, event: Event, failure: PluginFailure) -> None:
         database, name = trigger.key
-        traceback = exc.traceback if isinstance(exc, PluginError) else plugin_traceback(exc)
+        message, traceback = failure.message, failure.traceback
         detail = f"{message}\n{traceback}" if traceback else message
         if trigger.kind == "Request":  # error_behavior does not apply: always a 500
             self.logs.add(database, name, "ERROR", f"error running request plugin: {detail}")
             if event.reply is not None:
-                called = isinstance(exc, PluginError)
-                body = message if called else f"Python function call failed: {message}"
-                event.reply.set_result(error_response(body))
+                event.reply.set_result(error_response(failure.http_body))
             return
         context = _ENTRY[trigger.kind][1]
         settings = trigger.definition.settings

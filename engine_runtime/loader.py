@@ -22,11 +22,13 @@ import traceback
 import types
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, final
 
 from .errors import (
     ENTRY_POINT_SIGNATURES,
     MissingEntryPointError,
+    PluginError,
     PluginLoadError,
     missing_entry_point_message,
 )
@@ -50,7 +52,9 @@ __all__ = [
     "Loader",
     "LocalPluginSource",
     "PluginCode",
+    "PluginFailure",
     "PluginSource",
+    "describe_failure",
     "directory_version",
     "format_plugin_exception",
     "plugin_traceback",
@@ -101,6 +105,23 @@ def plugin_traceback(exc: BaseException) -> str:
     for tb in reversed(kept):
         rebuilt = types.TracebackType(rebuilt, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
     return "".join(traceback.TracebackException(type(exc), exc, rebuilt).format())
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """How a failed plugin call is reported, by the engine and by dry runs alike."""
+
+    message: str  #: one line: the engine's own message, or ``"<ExcType>: <msg>"``
+    traceback: str | None  #: the plugin's frames; None when the engine itself refused the call
+    http_body: str  #: a request trigger's 500 body
+
+
+def describe_failure(exc: BaseException) -> PluginFailure:
+    """Describe what a plugin call raised (a `PluginError` from the engine, or the plugin's own)."""
+    if isinstance(exc, PluginError):
+        return PluginFailure(exc.message, exc.traceback, exc.message)
+    message = format_plugin_exception(exc)
+    return PluginFailure(message, plugin_traceback(exc), f"Python function call failed: {message}")
 
 
 def _walk(tb: types.TracebackType | None) -> list[types.TracebackType]:
