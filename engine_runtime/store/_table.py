@@ -67,6 +67,34 @@ class TableData:
         #: whether pending rows may share tag set and time with another row
         self._maybe_duplicates = False
 
+    @classmethod
+    def from_arrow(cls, data: pa.Table) -> TableData:
+        """A `TableData` holding ``data`` (a snapshot's table) as its materialised rows, with
+        each series' latest time, which later writes need to detect upserts."""
+        kinds: dict[str, str] = {}
+        for column in data.schema:
+            if column.name == "time":
+                if column.type != TIME_TYPE:
+                    msg = f"column time has type {column.type}, expected {TIME_TYPE}"
+                    raise ValueError(msg)
+                continue
+            kind = _KINDS.get(column.type)
+            if kind is None:
+                msg = f"column {column.name} has type {column.type}, which no table column has"
+                raise ValueError(msg)
+            kinds[column.name] = kind
+        if "time" not in data.column_names:
+            msg = "the table has no time column"
+            raise ValueError(msg)
+        tags = sorted(name for name, kind in kinds.items() if kind == "tag")
+        fields = sorted(name for name, kind in kinds.items() if kind != "tag")
+        result = cls()
+        result.kinds = kinds
+        result.version = 1
+        result._arrow = data.select([*tags, *fields, "time"])
+        result._series_max = _series_max(data, tags)
+        return result
+
     def copy(self) -> TableData:
         """An independent clone sharing the immutable Arrow data and chunks."""
         clone = TableData()
@@ -183,3 +211,22 @@ def _deduplicate(table: pa.Table, tags: list[str], fields: list[str]) -> pa.Tabl
     # so a field a later write omits keeps its older value.
     merged = table.group_by(keys, use_threads=False).aggregate([(f, "last") for f in fields])
     return merged.rename_columns([*keys, *fields])
+
+
+_KINDS: Final = {arrow_type: kind for kind, arrow_type in ARROW_TYPES.items()}
+
+
+def _series_max(data: pa.Table, tags: list[str]) -> dict[Tags, int]:
+    """Each series' (sorted non-null tags) latest time, keyed as `TableData` keys them."""
+    if data.num_rows == 0:
+        return {}
+    times = data.column("time").cast(pa.int64())
+    if not tags:
+        return {(): max(times.to_pylist())}
+    keyed = pa.table({**{name: data.column(name) for name in tags}, "time": times})
+    latest = keyed.group_by(tags, use_threads=False).aggregate([("time", "max")])
+    result: dict[Tags, int] = {}
+    for row in latest.to_pylist():
+        key = tuple((name, row[name]) for name in tags if row[name] is not None)
+        result[key] = row["time_max"]
+    return result

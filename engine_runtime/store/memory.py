@@ -30,7 +30,7 @@ from datafusion import DataFrame, SessionConfig, SessionContext, SQLOptions
 from datafusion.catalog import Schema
 
 from engine_runtime.errors import DatabaseNotFoundError, QueryExecutionError, WriteError
-from engine_runtime.line_protocol import LineBlock, LineError, Tags, parse_blocks
+from engine_runtime.line_protocol import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
 from engine_runtime.store._schema import check_blocks, table_batches
 from engine_runtime.store._system import (
@@ -39,7 +39,7 @@ from engine_runtime.store._system import (
     produce_system_tables,
     system_table,
 )
-from engine_runtime.store._table import ARROW_TYPES, TIME_TYPE, TableData, chunk_from_blocks
+from engine_runtime.store._table import TableData, chunk_from_blocks
 from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
 __all__ = ["MemoryStore", "system_table"]
@@ -193,7 +193,7 @@ class MemoryStore:
         fixed types. Raises ValueError for a column type a table cannot have.
         """
         validate_database_name(database)
-        imported = _table_data_from_arrow(data)
+        imported = TableData.from_arrow(data)
         with self._lock:
             db = self._databases.setdefault(database, _Database())
             old = db.tables.get(table)
@@ -305,56 +305,6 @@ class MemoryStore:
         provider = self._staging.table_provider(_STAGING)
         self._staging.deregister_table(_STAGING)
         return provider
-
-
-_KINDS: Final = {arrow_type: kind for kind, arrow_type in ARROW_TYPES.items()}
-
-
-def _table_data_from_arrow(data: pa.Table) -> TableData:
-    """A `TableData` holding ``data`` as its materialised rows.
-
-    Sets `TableData` internals (kept here to leave ``_table.py`` alone): the Arrow cache and
-    each series' latest time, which later writes need to detect upserts.
-    """
-    kinds: dict[str, str] = {}
-    for column in data.schema:
-        if column.name == "time":
-            if column.type != TIME_TYPE:
-                msg = f"column time has type {column.type}, expected {TIME_TYPE}"
-                raise ValueError(msg)
-            continue
-        kind = _KINDS.get(column.type)
-        if kind is None:
-            msg = f"column {column.name} has type {column.type}, which no table column has"
-            raise ValueError(msg)
-        kinds[column.name] = kind
-    if "time" not in data.column_names:
-        msg = "the table has no time column"
-        raise ValueError(msg)
-    tags = sorted(name for name, kind in kinds.items() if kind == "tag")
-    fields = sorted(name for name, kind in kinds.items() if kind != "tag")
-    result = TableData()
-    result.kinds = kinds
-    result.version = 1
-    result._arrow = data.select([*tags, *fields, "time"])
-    result._series_max = _series_max(data, tags)
-    return result
-
-
-def _series_max(data: pa.Table, tags: list[str]) -> dict[Tags, int]:
-    """Each series' (sorted non-null tags) latest time, keyed as `TableData` keys them."""
-    if data.num_rows == 0:
-        return {}
-    times = data.column("time").cast(pa.int64())
-    if not tags:
-        return {(): max(times.to_pylist())}
-    keyed = pa.table({**{name: data.column(name) for name in tags}, "time": times})
-    latest = keyed.group_by(tags, use_threads=False).aggregate([("time", "max")])
-    result: dict[Tags, int] = {}
-    for row in latest.to_pylist():
-        key = tuple((name, row[name]) for name in tags if row[name] is not None)
-        result[key] = row["time_max"]
-    return result
 
 
 def _plan(context: SessionContext, sql: str, values: dict[str, str] | None) -> DataFrame:
