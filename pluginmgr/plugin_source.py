@@ -50,20 +50,29 @@ class FetchedPluginSource:
     :param recheck: go through the lock file on every `load` (a dry run: cheap, and a changed
         local file is seen); False: resolve once and serve from memory (a trigger running
         pinned ``gh:``/``git+`` content on every event).
+    :param fetched: ``ref`` already fetched by the caller; the first `load` uses it.
     """
 
-    __slots__ = ("_code", "manager", "recheck", "ref")
+    __slots__ = ("_code", "_fetched", "manager", "recheck", "ref")
 
-    def __init__(self, manager: PluginManager, ref: str, *, recheck: bool = True) -> None:
+    def __init__(
+        self,
+        manager: PluginManager,
+        ref: str,
+        *,
+        recheck: bool = True,
+        fetched: FetchedPlugin | None = None,
+    ) -> None:
         self.manager = manager
         self.ref = ref
         self.recheck = recheck
         self._code: PluginCode | None = None
+        self._fetched = fetched
 
     def load(self) -> PluginCode:
         if self._code is not None and not self.recheck:
             return self._code
-        plugin = self.manager.fetch(self.ref)
+        plugin, self._fetched = self._fetched or self.manager.fetch(self.ref), None
         if self._code is None or self._code.version != plugin.sha256:
             self._code = plugin_code(plugin)
         return self._code

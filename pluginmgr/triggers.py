@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     )
 
     from .installers import InstallOptions
-    from .manager import PluginManager
+    from .manager import FetchedPlugin, PluginManager
     from .venv import InstallResult, PluginEnv
 
 __all__ = ["create_trigger", "source_factory"]
@@ -47,20 +47,24 @@ def source_factory(manager: PluginManager, env: PluginEnv | None = None) -> Sour
     plugin_dir = manager.settings.plugin_dir
 
     def source_for(definition: TriggerDefinition) -> PluginSource:
-        ref = parse_ref(definition.plugin_filename)
+        name = definition.plugin_filename
+        fetched = None
         if env is not None:
-            _check_dependencies(manager, env, definition.plugin_filename)
-        if isinstance(ref, LocalRef) and plugin_dir is not None:
-            return LocalPluginSource(plugin_dir, definition.plugin_filename)
-        return FetchedPluginSource(manager, definition.plugin_filename, recheck=False)
+            fetched = manager.fetch(name)  # also what the first load runs: fetched once
+            _check_dependencies(manager, env, name, fetched)
+        if isinstance(parse_ref(name), LocalRef) and plugin_dir is not None:
+            return LocalPluginSource(plugin_dir, name)
+        return FetchedPluginSource(manager, name, recheck=False, fetched=fetched)
 
     return source_for
 
 
-def _check_dependencies(manager: PluginManager, env: PluginEnv, ref: str) -> None:
+def _check_dependencies(
+    manager: PluginManager, env: PluginEnv, ref: str, plugin: FetchedPlugin
+) -> None:
     from .plugin_deps import plugin_requirements
 
-    declared = plugin_requirements(manager, manager.fetch(ref))
+    declared = plugin_requirements(manager, plugin)
     missing = env.unsatisfied(list(declared.requirements))
     if missing:
         message = f"missing dependencies for {ref}: {', '.join(missing)}"
