@@ -398,17 +398,9 @@ class PluginManager:
             )
             for p in found
         ]
-        root = contents[0]
-        return _Content(
-            root.kind,
-            root.sha256,
-            root.size,
-            root.source,
-            False,
-            commit=root.commit,
-            rev=root.rev,
-            dependencies=tuple(contents[1:]),
-        )
+        root, *dependencies = contents
+        # the root is pinned under the reference it was asked for, its dependencies under theirs
+        return dataclasses.replace(root, ref=None, dependencies=tuple(dependencies))
 
     def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
         if source.is_directory:
