@@ -44,6 +44,7 @@ from registry_index import (
     IndexEntry,
     RegistryIndex,
     RegistryIndexError,
+    canonical_name,
     read_index,
     read_manifest,
 )
@@ -107,11 +108,6 @@ class RegistryResolution:
 
     root: RegistryPlugin
     dependencies: tuple[RegistryPlugin, ...] = ()
-
-
-def canonical_name(name: str) -> str:
-    """SDK name identity: case-insensitive, ``-`` and ``_`` equal."""
-    return name.lower().replace("-", "_")
 
 
 def load_index(

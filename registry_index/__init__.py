@@ -11,7 +11,13 @@ from registry_index.artifact import ExcludeRules, artifact_hash, build_artifact,
 from registry_index.build import BuildReport, build_index
 from registry_index.docstring import ArgSpec, PluginHeader, read_plugin_header
 from registry_index.errors import IndexFormatError, MetadataError, RegistryIndexError
-from registry_index.index import IndexEntry, RegistryIndex, read_index, write_index
+from registry_index.index import (
+    IndexEntry,
+    RegistryIndex,
+    canonical_name,
+    read_index,
+    write_index,
+)
 from registry_index.library import LibraryEntry, RequiredPlugin, read_plugin_library
 from registry_index.manifest import Dependencies, Manifest, PluginDependency, read_manifest
 
@@ -33,6 +39,7 @@ __all__ = [
     "artifact_hash",
     "build_artifact",
     "build_index",
+    "canonical_name",
     "packed_files",
     "read_index",
     "read_manifest",

@@ -43,6 +43,7 @@ __all__ = [
     "INDEX_SCHEMA_VERSIONS",
     "IndexEntry",
     "RegistryIndex",
+    "canonical_name",
     "read_index",
     "write_index",
 ]
@@ -51,6 +52,11 @@ __all__ = [
 INDEX_SCHEMA_VERSIONS: Final = ("2.0", "2.1")
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _URL_FIELDS: Final = ("homepage", "repository", "documentation")
+
+
+def canonical_name(name: str) -> str:
+    """SDK name identity: case-insensitive, ``-`` and ``_`` equal."""
+    return name.lower().replace("-", "_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,7 @@ def read_index(text: str, *, source: str) -> RegistryIndex:
             entry = _entry_from(item, allow_plugins=schema != "2.0")
         except FieldError as exc:
             raise IndexFormatError(source=source, entry=label, reason=str(exc)) from None
-        identity = (entry.name.lower().replace("-", "_"), Version(entry.version))
+        identity = (canonical_name(entry.name), Version(entry.version))
         if identity in seen:
             reason = "duplicate (name, version): published versions are immutable"
             raise IndexFormatError(source=source, entry=label, reason=reason)
