@@ -46,7 +46,7 @@ from .atomic import file_lock
 from .errors import GitError, TooLargeError
 from .refs import is_valid_git_rev
 
-__all__ = ["GitContent", "fetch_git"]
+__all__ = ["GitContent", "GitPathNotFoundError", "fetch_git"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ class _Job:
 
     def error(self, message: str, hint: str | None = None) -> GitError:
         return GitError(message, url=self.url, hint=hint)
+
+
+class GitPathNotFoundError(GitError):
+    """The revision exists but has nothing at the path asked for."""
 
 
 class _RevisionNotFound(GitError):
@@ -241,7 +245,8 @@ def _read(job: _Job, commit: git.Commit, path: str, max_bytes: int) -> GitConten
             f"git path {path!r} not found in {job.url!r} at {job.rev_label} "
             f"(commit {commit.hexsha[:12]})"
         )
-        raise job.error(message, "check #path= against the repository at that revision") from None
+        hint = "check #path= against the repository at that revision"
+        raise GitPathNotFoundError(message, url=job.url, hint=hint) from None
     _refuse_special(job, commit, item)
     if item.type == "tree":
         return GitContent(commit.hexsha, "directory", _read_tree(job, commit, item, max_bytes))

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from .errors import GitError
-from .git_source import fetch_git
+from .git_source import GitPathNotFoundError, fetch_git
 from .mirror_state import MirrorError
 from .transports import FetchRequest, FetchResponse, Transport, reason_phrase
 
@@ -84,10 +83,8 @@ class GitTreeTransport(Transport):
                     timeout=self._timeout,
                 )
                 self.commit = content.commit
-        except GitError as exc:
-            if "not found in" in exc.message:  # fetch_git's message for a missing path
-                return _response(request.url, 404, {})
-            raise
+        except GitPathNotFoundError:
+            return _response(request.url, 404, {})
         if content.kind != "file":
             return _response(request.url, 404, {})
         body = next(iter(content.files.values()))
