@@ -128,7 +128,7 @@ def process_writes(influxdb3_local, table_batches, args=None):
 
 def bench_cli(args: argparse.Namespace) -> list[Row]:
     """Wall time of ``pluginmgr test wal_plugin`` on a 10-line input: a new process each run."""
-    lp = "\n".join(make_batch(0, 10).splitlines())
+    lp = make_batch(0, 10)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "plugins").mkdir()

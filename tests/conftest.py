@@ -15,8 +15,10 @@ from pluginmgr import PluginManager, Settings
 from pluginmgr.testing import RepoServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-WAL_PLUGIN = "gh:examples/wal_plugin/wal_plugin.py"
-NOTIFIER = "gh:influxdata/notifier/notifier_plugin.py"
+WAL_PATH = "examples/wal_plugin/wal_plugin.py"
+NOTIFIER_PATH = "influxdata/notifier/notifier_plugin.py"
+WAL_PLUGIN = f"gh:{WAL_PATH}"
+NOTIFIER = f"gh:{NOTIFIER_PATH}"
 
 # Property tests draw the same examples on every run, so CI cannot fail on a new random draw
 # (and spend minutes shrinking it); `HYPOTHESIS_PROFILE=explore` draws fresh ones locally.
@@ -31,8 +33,6 @@ _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's plugin settings, proxies or cache."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED:
             monkeypatch.delenv(name)
@@ -108,8 +108,6 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def uv_sandbox(monkeypatch: pytest.MonkeyPatch, uv_cache: Path) -> None:
     """uv (run by the code under test) uses a private cache, no user config, no downloads."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(("UV_", "PIP_")):
             monkeypatch.delenv(name)

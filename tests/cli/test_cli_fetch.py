@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from pluginmgr.testing import RepoServer
-from tests.conftest import FIXTURES, NOTIFIER, WAL_PLUGIN
+from tests.conftest import FIXTURES, NOTIFIER, WAL_PATH, WAL_PLUGIN
 from tests.helpers import run_cli
-
-WAL_PATH = "examples/wal_plugin/wal_plugin.py"
 
 
 @pytest.fixture

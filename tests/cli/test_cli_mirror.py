@@ -11,9 +11,8 @@ from click.testing import CliRunner
 from pluginmgr.cli.mirror import mirror
 from pluginmgr.testing import RepoServer, reply
 from registry_index import build_index, write_index
+from tests.conftest import NOTIFIER_PATH
 from tests.helpers import run_cli
-
-NOTIFIER_PATH = "influxdata/notifier/notifier_plugin.py"
 
 
 def test_sync_prints_a_summary_and_a_resync_changes_nothing(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -221,9 +222,11 @@ def test_trigger_cache_cleanup_after_disable(store: CacheStore) -> None:
 @pytest.mark.parametrize("make", [lambda s: s.for_test(), lambda s: s.for_test("named")])
 @pytest.mark.parametrize("use_global", [False, True])
 def test_test_namespaces_default_ttl(
-    store: CacheStore, clock: FakeClock, make: object, use_global: bool
+    store: CacheStore,
+    clock: FakeClock,
+    make: Callable[[CacheStore], PluginCache],
+    use_global: bool,
 ) -> None:
-    assert callable(make)
     cache = make(store)
     cache.put("k", "v", use_global=use_global)
     cache.put("forever?", "v", ttl=10_000, use_global=use_global)

@@ -49,13 +49,6 @@ def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def plugin_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "plugins"
-    path.mkdir()
-    return path
-
-
 def plugin(plugin_dir: Path, name: str, code: str) -> str:
     (plugin_dir / name).write_text(textwrap.dedent(code), encoding="utf-8")
     return name

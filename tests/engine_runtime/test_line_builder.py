@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -144,8 +145,7 @@ GOLDEN = [
 
 
 @pytest.mark.parametrize(("make", "expected"), GOLDEN, ids=[g[0].__name__ for g in GOLDEN])
-def test_linebuilder_escaping_golden(make: object, expected: str) -> None:
-    assert callable(make)
+def test_linebuilder_escaping_golden(make: Callable[[], LineBuilder], expected: str) -> None:
     assert make().build() == expected
 
 

@@ -22,9 +22,7 @@ from pluginmgr import (
     read_lock,
 )
 from pluginmgr.testing import RepoServer, reply
-from tests.conftest import NOTIFIER, WAL_PLUGIN
-
-WAL_PATH = "examples/wal_plugin/wal_plugin.py"
+from tests.conftest import NOTIFIER, WAL_PATH, WAL_PLUGIN
 
 
 def sha(path: Path) -> str:

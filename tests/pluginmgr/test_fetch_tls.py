@@ -10,9 +10,7 @@ import pytest
 
 from pluginmgr import NetworkError, PluginManager, Settings
 from pluginmgr.testing import RepoServer, reply
-from tests.conftest import WAL_PLUGIN
-
-WAL_PATH = "examples/wal_plugin/wal_plugin.py"
+from tests.conftest import WAL_PATH, WAL_PLUGIN
 
 
 @pytest.fixture

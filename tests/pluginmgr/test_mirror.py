@@ -13,11 +13,9 @@ from pluginmgr import PluginManager, Settings
 from pluginmgr.mirror import LIBRARY_PATH, MirrorError, sync_mirror, verify_mirror
 from pluginmgr.testing import RepoServer, reply
 from registry_index import build_index, read_index, write_index
-from tests.conftest import WAL_PLUGIN
+from tests.conftest import NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
 from tests.git_helpers import git_cli
 
-WAL_PATH = "examples/wal_plugin/wal_plugin.py"
-NOTIFIER_PATH = "influxdata/notifier/notifier_plugin.py"
 PUBLISHED = "2026-11-22T00:00:00+00:00"
 
 

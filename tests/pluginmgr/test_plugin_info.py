@@ -9,8 +9,7 @@ from pluginmgr import PluginManager, Settings
 from pluginmgr.plugin_info import describe_plugin
 from pluginmgr.testing import RepoServer
 from registry_index import build_index, write_index
-
-NOTIFIER = "gh:influxdata/notifier/notifier_plugin.py"
+from tests.conftest import NOTIFIER
 
 
 def test_gh_plugin_reads_its_sibling_manifest_and_header(manager: PluginManager) -> None:

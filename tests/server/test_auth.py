@@ -155,6 +155,6 @@ def test_authorization_never_reaches_a_plugin(
     assert seen["x-seen"] == "yes" and "authorization" not in seen
 
 
-def test_state_is_passed_through(client: TestClient) -> None:
+def test_state_is_passed_through(client: TestClient, tokens: TokenStore) -> None:
     state: ServerState = client.app.state.server  # type: ignore[attr-defined]
-    assert state.tokens is not None
+    assert state.tokens is tokens

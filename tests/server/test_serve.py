@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from pluginmgr.testing import RepoServer
+from tests.conftest import WAL_PLUGIN
 
-WAL_PLUGIN = "gh:examples/wal_plugin/wal_plugin.py"
 HELLO = "gh:examples/hello_request/hello_request.py"
 
 
