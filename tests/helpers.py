@@ -1,8 +1,11 @@
-"""Test helpers: run the CLI in-process and capture what it prints."""
+"""Test helpers: run the CLI in-process and capture what it prints; wait for a condition."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -22,3 +25,15 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     code = main(list(args))
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll ``check`` until it returns something truthy (threads deliver asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.01)

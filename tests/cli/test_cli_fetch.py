@@ -160,18 +160,15 @@ def test_local_plugin_is_hashed_in_place_not_pinned(
 def test_registry_reference_through_a_file_registry_and_a_bad_scheme(
     capsys: pytest.CaptureFixture[str], base_args: list[str], tmp_path: Path
 ) -> None:
-    from registry_index import build_index, write_index
+    from tests.registry_helpers import publish_registry
 
     registry = tmp_path / "registry"
-    registry.mkdir()
-    built = build_index(
+    publish_registry(
         FIXTURES / "repo" / "influxdata",
+        registry,
         artifacts_url=registry.as_uri() + "/",
-        published_at="2026-11-23T00:00:00+00:00",
+        artifacts_dir=".",
     )
-    for name, data in built.artifacts.items():
-        (registry / name).write_bytes(data)
-    (registry / "index.json").write_text(write_index(built.index), encoding="utf-8")
     index_url = (registry / "index.json").as_uri()
     ref = "registry:downsampler>=1.0,<2"
     result = run_cli(capsys, "fetch", ref, *base_args, "--plugin-registry", index_url)

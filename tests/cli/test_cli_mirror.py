@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from pluginmgr.cli.mirror import mirror
 from pluginmgr.testing import RepoServer, reply
-from registry_index import build_index, write_index
 from tests.conftest import NOTIFIER_PATH
 from tests.helpers import run_cli
+from tests.registry_helpers import publish_registry
 
 
 def test_sync_prints_a_summary_and_a_resync_changes_nothing(
@@ -79,16 +79,15 @@ def test_verify_passes_then_names_a_tampered_file(repo_server: RepoServer, tmp_p
 def test_sync_a_registry_index_url_then_a_missing_one(
     repo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = build_index(repo_root / "influxdata", artifacts_url=".", published_at="2026-11-22")
-    (repo_root / "index.json").write_text(write_index(built.index))
-    for name, data in built.artifacts.items():
-        (repo_root / name).write_bytes(data)
+    artifacts = publish_registry(
+        repo_root / "influxdata", repo_root, artifacts_url=".", artifacts_dir="."
+    )
     dest, runner = tmp_path / "mirror", CliRunner()
 
     result = runner.invoke(mirror, ["sync", (repo_root / "index.json").as_uri(), str(dest)])
 
     assert result.exit_code == 0, result.output
-    assert f"files   {len(built.artifacts) + 1} new, 0 updated" in result.stdout
+    assert f"files   {len(artifacts) + 1} new, 0 updated" in result.stdout
     assert not (dest / NOTIFIER_PATH).exists()
     missing = run_cli(capsys, "mirror", "sync", (tmp_path / "none.json").as_uri(), str(dest))
     assert missing.code == 1 and len(missing.err.strip().splitlines()) == 1

@@ -14,6 +14,7 @@ import pytest
 
 from engine_runtime import Catalog, ProcessingEngine, TriggerSettings
 from engine_runtime.errors import EngineError
+from tests.helpers import wait_for
 
 # upstream's WRITE_REPORTS_PLUGIN_CODE (influxdb3/tests/cli/mod.rs), one condition reflowed
 WRITE_REPORTS = """
@@ -35,18 +36,6 @@ def process_writes(influxdb3_local, table_batches, args=None):
             .int64_field("row_count", row_count)
         influxdb3_local.write(line)
 """
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something truthy (threads deliver asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.01)
 
 
 def plugin(plugin_dir: Path, name: str, code: str) -> str:

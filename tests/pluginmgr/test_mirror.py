@@ -12,42 +12,10 @@ import pytest
 from pluginmgr import PluginManager, Settings
 from pluginmgr.mirror import LIBRARY_PATH, MirrorError, sync_mirror, verify_mirror
 from pluginmgr.testing import RepoServer, reply
-from registry_index import build_index, read_index, write_index
+from registry_index import read_index
 from tests.conftest import NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
 from tests.git_helpers import git_cli
-
-PUBLISHED = "2026-11-22T00:00:00+00:00"
-
-
-def add_library_entry(root: Path, name: str, path: str, *, required: tuple[str, ...] = ()) -> None:
-    library_path = root / LIBRARY_PATH
-    data = json.loads(library_path.read_text())
-    plugins = data["plugin_library"]["plugins"]
-    by_name = {p["name"]: p["path"] for p in plugins}
-    plugins.append(
-        {
-            "name": name,
-            "path": path,
-            "description": f"{name} for the mirror tests",
-            "required_plugins": [{"name": r, "path": by_name[r]} for r in required],
-        }
-    )
-    library_path.write_text(json.dumps(data, indent=2))
-
-
-def drop_library_entry(root: Path, name: str) -> None:
-    library_path = root / LIBRARY_PATH
-    data = json.loads(library_path.read_text())
-    plugins = data["plugin_library"]["plugins"]
-    data["plugin_library"]["plugins"] = [p for p in plugins if p["name"] != name]
-    library_path.write_text(json.dumps(data, indent=2))
-
-
-@pytest.fixture
-def source_root(repo_root: Path) -> Path:
-    """The fixture repository with wal_plugin listed in its library (it is not upstream)."""
-    add_library_entry(repo_root, "wal_plugin", WAL_PATH, required=("notifier",))
-    return repo_root
+from tests.registry_helpers import drop_library_entry, publish_registry
 
 
 @pytest.fixture
@@ -214,13 +182,10 @@ def test_plugins_filter_takes_required_plugins_too(server: RepoServer, tmp_path:
 
 
 def publish_index(root: Path, artifacts_url: str) -> dict[str, bytes]:
-    built = build_index(root / "influxdata", artifacts_url=artifacts_url, published_at=PUBLISHED)
-    assert built.ok, built.errors
-    (root / "index.json").write_text(write_index(built.index))
-    (root / "registry").mkdir()
-    for name, data in built.artifacts.items():
-        (root / "registry" / name).write_bytes(data)
-    return built.artifacts
+    """The repository's plugins as a registry: ``index.json`` at the root, ``registry/``."""
+    return publish_registry(
+        root / "influxdata", root, artifacts_url=artifacts_url, artifacts_dir="registry"
+    )
 
 
 def test_index_artifacts_are_mirrored_and_the_index_rewritten(

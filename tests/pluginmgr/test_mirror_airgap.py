@@ -20,8 +20,7 @@ from pluginmgr.mirror_wheels import download_wheels
 from pluginmgr.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
-from registry_index import build_index, write_index
-from tests.pluginmgr.test_mirror import add_library_entry
+from tests.registry_helpers import add_library_entry, publish_registry
 
 GREETER = "gh:examples/greeter/greeter.py"
 GREETER_PATH = "examples/greeter/greeter.py"
@@ -173,12 +172,7 @@ def test_registry_source_with_deps_takes_the_newest_versions_requirements(
     registry = repo_root / "registry"
     _manifest(tmp_path / "src", "1.0.0", '"pm-alpha<1.0"')  # no such wheel: must not be asked
     _manifest(tmp_path / "src", "2.0.0", '"pm-alpha>=1.0"')
-    built = build_index(tmp_path / "src", artifacts_url="artifacts", published_at="2026-11-22")
-    assert built.ok, built.errors
-    (registry / "artifacts").mkdir(parents=True)
-    (registry / "index.json").write_text(write_index(built.index))
-    for name, data in built.artifacts.items():
-        (registry / "artifacts" / name).write_bytes(data)
+    publish_registry(tmp_path / "src", registry, artifacts_url="artifacts")
     dest = tmp_path / "mirror"
 
     report = sync_mirror(

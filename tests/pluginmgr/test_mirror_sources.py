@@ -15,15 +15,10 @@ from pluginmgr.mirror import MirrorError, sync_mirror, verify_mirror
 from pluginmgr.mirror_state import parse_sums
 from pluginmgr.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
-from tests.pluginmgr.test_mirror import NOTIFIER_PATH, WAL_PATH, add_library_entry, publish_index
+from tests.conftest import NOTIFIER_PATH, WAL_PATH
+from tests.pluginmgr.test_mirror import publish_index
 
 pytestmark = pytest.mark.usefixtures("source_root")
-
-
-@pytest.fixture
-def source_root(repo_root: Path) -> Path:
-    add_library_entry(repo_root, "wal_plugin", WAL_PATH, required=("notifier",))
-    return repo_root
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 from pluginmgr import PluginManager, Settings
 from pluginmgr.plugin_info import describe_plugin
 from pluginmgr.testing import RepoServer
-from registry_index import build_index, write_index
 from tests.conftest import NOTIFIER
+from tests.registry_helpers import publish_registry
 
 
 def test_gh_plugin_reads_its_sibling_manifest_and_header(manager: PluginManager) -> None:
@@ -23,14 +23,7 @@ def test_gh_plugin_reads_its_sibling_manifest_and_header(manager: PluginManager)
 def test_registry_plugin_is_described_from_its_artifact(
     repo_root: Path, repo_server: RepoServer, make_settings: Callable[..., Settings]
 ) -> None:
-    built = build_index(
-        repo_root / "influxdata", artifacts_url="artifacts", published_at="2026-11-22"
-    )
-    assert built.ok, built.errors
-    (repo_root / "registry" / "artifacts").mkdir(parents=True)
-    (repo_root / "registry" / "index.json").write_text(write_index(built.index))
-    for name, data in built.artifacts.items():
-        (repo_root / "registry" / "artifacts" / name).write_bytes(data)
+    publish_registry(repo_root / "influxdata", repo_root / "registry", artifacts_url="artifacts")
     settings = make_settings(plugin_registry=repo_server.url + "registry/index.json")
     with PluginManager(settings) as manager:
         info = describe_plugin(manager, "registry:notifier")

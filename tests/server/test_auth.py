@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from pluginmgr.server import AuthError, ServerState, TokenStore, create_app
-from tests.server.test_http_api import ECHO, TRIGGER, build_state, trigger_body, write_plugin
+from tests.server.server_helpers import ECHO, TRIGGER, build_state, trigger_body, write_plugin
 
 # -- the store --------------------------------------------------------------------------------
 

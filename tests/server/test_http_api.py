@@ -6,24 +6,23 @@ import json
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
-from engine_runtime import Catalog, ProcessingEngine
-from pluginmgr import PluginManager, Settings
 from pluginmgr.installers import InstallOptions
-from pluginmgr.server import ServerState, TokenStore, create_app
-from pluginmgr.triggers import source_factory
-from pluginmgr.venv import PluginEnv, default_venv_path
-
-TRIGGER = "/api/v3/configure/processing_engine_trigger"
+from pluginmgr.server import ServerState, create_app
+from tests.server.server_helpers import (
+    ECHO,
+    TRIGGER,
+    build_state,
+    trigger_body,
+    wait_for,
+    write_plugin,
+)
 
 WRITE_COUNTER = """
 def process_writes(influxdb3_local, table_batches, args=None):
@@ -33,93 +32,6 @@ def process_writes(influxdb3_local, table_batches, args=None):
         line = LineBuilder("counts").tag("table", batch["table_name"])
         influxdb3_local.write(line.int64_field("rows", len(batch["rows"])))
 """
-
-ECHO = """
-import json
-def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
-    if query_parameters.get("fail"):
-        raise ValueError("asked to fail")
-    return {"q": query_parameters, "h": request_headers, "b": request_body.decode()}
-"""
-
-
-def write_plugin(plugin_dir: Path, name: str, code: str) -> str:
-    (plugin_dir / name).write_text(textwrap.dedent(code), encoding="utf-8")
-    return name
-
-
-def build_state(
-    tmp_path: Path,
-    plugin_dir: Path,
-    *,
-    tokens: TokenStore | None = None,
-    exempt: bool = True,
-    install_options: InstallOptions | None = None,
-) -> tuple[ServerState, Callable[[], None]]:
-    """An engine, a manager and a venv over ``plugin_dir``; returns the state and a closer."""
-    settings = Settings(
-        plugin_dir=plugin_dir, cache_dir=tmp_path / "cache", lock_path=plugin_dir / "plugins.lock"
-    )
-    manager = PluginManager(settings)
-    engine = ProcessingEngine(
-        Catalog(None), plugin_dir=plugin_dir, source_for=source_factory(manager)
-    )
-    engine.start()
-    state = ServerState(
-        engine=engine,
-        manager=manager,
-        plugin_dir=plugin_dir,
-        env=PluginEnv(default_venv_path(plugin_dir)),
-        install_options=install_options or InstallOptions(offline=True),
-        tokens=tokens,
-        exempt_health=exempt,
-        request_timeout=30.0,
-    )
-
-    def close() -> None:
-        engine.shutdown()
-        manager.close()
-
-    return state, close
-
-
-@pytest.fixture
-def state(tmp_path: Path, plugin_dir: Path) -> Iterator[ServerState]:
-    built, close = build_state(tmp_path, plugin_dir)
-    yield built
-    close()
-
-
-@pytest.fixture
-def client(state: ServerState) -> Iterator[TestClient]:
-    with TestClient(create_app(state)) as test_client:
-        yield test_client
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-
-
-def trigger_body(name: str, plugin: str, spec: str, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "db": "db",
-        "plugin_filename": plugin,
-        "trigger_name": name,
-        "trigger_specification": spec,
-        "trigger_settings": {"run_async": False, "error_behavior": "log"},
-        "trigger_arguments": None,
-        "disabled": False,
-    }
-    body.update(extra)
-    return body
-
 
 # -- health, writes and queries ---------------------------------------------------------------
 
@@ -454,24 +366,6 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
     answer = httpx.get(url, headers={"Authorization": "Bearer " + args["token"]}, timeout=10)
     return {"inner_status": answer.status_code, "inner": answer.json()}
 """
-
-
-@pytest.fixture
-def live_server(tmp_path: Path, plugin_dir: Path) -> Iterator[tuple[str, str]]:
-    """uvicorn on 127.0.0.1:0 in a thread, with auth on; yields (base URL, admin token)."""
-    tokens = TokenStore(tmp_path / "tokens.json")
-    token = tokens.create("admin")
-    state, close = build_state(tmp_path, plugin_dir, tokens=tokens)
-    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", token
-    server.should_exit = True
-    thread.join(timeout=10)
-    close()
 
 
 def test_plugin_calls_the_servers_own_request_endpoint(

@@ -14,9 +14,7 @@ import pytest
 from pluginmgr.cli.server_commands import PLUGINS_PATH
 from pluginmgr.server.routes_engine import PLUGINS_PATH as SERVER_PLUGINS_PATH
 from tests.helpers import run_cli
-from tests.server.test_http_api import TRIGGER, live_server, trigger_body
-
-__all__ = ["live_server"]  # the fixture, shared
+from tests.server.server_helpers import TRIGGER, trigger_body
 
 WAL = '''
 """

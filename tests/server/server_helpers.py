@@ -1,0 +1,82 @@
+"""What the server tests share: a server state over a plugin dir, trigger bodies, plugins."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine_runtime import Catalog, ProcessingEngine
+from pluginmgr import PluginManager, Settings
+from pluginmgr.installers import InstallOptions
+from pluginmgr.server import ServerState, TokenStore
+from pluginmgr.triggers import source_factory
+from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.helpers import wait_for
+
+__all__ = ["ECHO", "TRIGGER", "build_state", "trigger_body", "wait_for", "write_plugin"]
+
+TRIGGER = "/api/v3/configure/processing_engine_trigger"
+
+ECHO = """
+import json
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    if query_parameters.get("fail"):
+        raise ValueError("asked to fail")
+    return {"q": query_parameters, "h": request_headers, "b": request_body.decode()}
+"""
+
+
+def write_plugin(plugin_dir: Path, name: str, code: str) -> str:
+    (plugin_dir / name).write_text(textwrap.dedent(code), encoding="utf-8")
+    return name
+
+
+def build_state(
+    tmp_path: Path,
+    plugin_dir: Path,
+    *,
+    tokens: TokenStore | None = None,
+    exempt: bool = True,
+    install_options: InstallOptions | None = None,
+) -> tuple[ServerState, Callable[[], None]]:
+    """An engine, a manager and a venv over ``plugin_dir``; returns the state and a closer."""
+    settings = Settings(
+        plugin_dir=plugin_dir, cache_dir=tmp_path / "cache", lock_path=plugin_dir / "plugins.lock"
+    )
+    manager = PluginManager(settings)
+    engine = ProcessingEngine(
+        Catalog(None), plugin_dir=plugin_dir, source_for=source_factory(manager)
+    )
+    engine.start()
+    state = ServerState(
+        engine=engine,
+        manager=manager,
+        plugin_dir=plugin_dir,
+        env=PluginEnv(default_venv_path(plugin_dir)),
+        install_options=install_options or InstallOptions(offline=True),
+        tokens=tokens,
+        exempt_health=exempt,
+        request_timeout=30.0,
+    )
+
+    def close() -> None:
+        engine.shutdown()
+        manager.close()
+
+    return state, close
+
+
+def trigger_body(name: str, plugin: str, spec: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "db": "db",
+        "plugin_filename": plugin,
+        "trigger_name": name,
+        "trigger_specification": spec,
+        "trigger_settings": {"run_async": False, "error_behavior": "log"},
+        "trigger_arguments": None,
+        "disabled": False,
+    }
+    body.update(extra)
+    return body
