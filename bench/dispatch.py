@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _common import percentile
+
 from engine_runtime import Catalog, ProcessingEngine
 from engine_runtime.loader import Loader, LocalPluginSource
 
@@ -45,11 +47,6 @@ import time
 def process_scheduled_call(influxdb3_local, call_time, args=None):
     influxdb3_local.cache.get("ticks", use_global=True).append((time.time(), call_time))
 """
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 @contextmanager
@@ -101,10 +98,10 @@ def bench_overhead(args: argparse.Namespace) -> list[str]:
             engine._run_event(trigger, Event((batches,)))
             own.append((time.perf_counter_ns() - start) / 1000)
     return [
-        f"| engine work per invocation, no-op plugin, 1-row batch (µs) | {_pct(own, 0.5):.1f} "
-        f"| {_pct(own, 0.99):.1f} | target p99 < 100 µs |",
+        f"| engine work per invocation, no-op plugin, 1-row batch (µs) "
+        f"| {percentile(own, 0.5):.1f} | {percentile(own, 0.99):.1f} | target p99 < 100 µs |",
         f"| `write_lp` returned -> plugin entered, hand-off to the trigger thread (µs) "
-        f"| {_pct(handoff, 0.5):.1f} | {_pct(handoff, 0.99):.1f} | |",
+        f"| {percentile(handoff, 0.5):.1f} | {percentile(handoff, 0.99):.1f} | |",
         f"| recorded run time incl. loading, no-op plugin (µs) | {stats.p50_ns / 1000:.1f} "
         f"| {stats.p99_ns / 1000:.1f} | |",
     ]
@@ -158,8 +155,8 @@ def bench_lateness(args: argparse.Namespace) -> list[str]:
         _wait(lambda: len(ticks) >= args.fires, timeout=args.fires + 10)
     late = [(wall - call.timestamp_utc) * 1000 for wall, call in _aware(ticks)]
     return [
-        f"| `every:1s` lateness over {len(late)} fires (ms) | {_pct(late, 0.5):.2f} "
-        f"| {_pct(late, 0.99):.2f} | target p99 < 5 ms |"
+        f"| `every:1s` lateness over {len(late)} fires (ms) | {percentile(late, 0.5):.2f} "
+        f"| {percentile(late, 0.99):.2f} | target p99 < 5 ms |"
     ]
 
 

@@ -41,13 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _common import MAX_SIZE, MIN_SIZE, WORDS, check, count_text
 
 from pluginmgr.manager import PluginManager
 from pluginmgr.settings import Settings
 from pluginmgr.testing import RepoServer
 
 SEED = 20261122
-MIN_SIZE, MAX_SIZE = 10_000, 70_000
 TARGET_SPEEDUP = 20.0
 
 UPSTREAM = "(a) upstream: GET per reference"
@@ -55,15 +55,6 @@ UPSTREAM_TLS_ONCE = "(a') same, CA bundle loaded once"
 WARM = "(b) ours, warm with lock"
 REVALIDATE = "(c) ours, revalidating"
 COLD = "(cold) ours first fetch"
-
-_WORDS = (
-    "measurement field tag window point series bucket database trigger batch threshold alert "
-    "downsample aggregate interval schedule payload record table value timestamp cache"
-).split()
-
-
-class BenchError(RuntimeError):
-    """A mode did not do the complete job, so its timing would mean nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +98,18 @@ class Row:
 
 
 def _function_block(rng: random.Random) -> str:
-    name = "_".join(rng.sample(_WORDS, 2))
-    args = ", ".join(rng.sample(_WORDS, rng.randint(1, 3)))
+    name = "_".join(rng.sample(WORDS, 2))
+    args = ", ".join(rng.sample(WORDS, rng.randint(1, 3)))
     lines = [
         f"def {name}_{rng.randint(0, 999)}(influxdb3_local, {args}):",
-        f'    """Process the {rng.choice(_WORDS)} for each {rng.choice(_WORDS)}."""',
+        f'    """Process the {rng.choice(WORDS)} for each {rng.choice(WORDS)}."""',
     ]
     for _ in range(rng.randint(4, 12)):
-        left, right = rng.sample(_WORDS, 2)
-        lines.append(f"    {left} = {right}.get({rng.choice(_WORDS)!r}, {rng.randint(0, 1000)})")
+        left, right = rng.sample(WORDS, 2)
+        lines.append(f"    {left} = {right}.get({rng.choice(WORDS)!r}, {rng.randint(0, 1000)})")
         if rng.random() < 0.3:
             lines.append(f'    influxdb3_local.info(f"{left}={{{left}}}")')
-    lines.append(f"    return {rng.choice(_WORDS)}\n\n")
+    lines.append(f"    return {rng.choice(WORDS)}\n\n")
     return "\n".join(lines) + "\n"
 
 
@@ -161,11 +152,6 @@ class Mode:
     status: int | None = None
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise BenchError(message)
-
-
 def upstream_start(urls: Sequence[str], verify: ssl.SSLContext | None = None) -> None:
     """(a) ``reqwest::get`` per reference: new client, new connection, sequential, no cache.
 
@@ -177,17 +163,17 @@ def upstream_start(urls: Sequence[str], verify: ssl.SSLContext | None = None) ->
         else:
             with httpx.Client(verify=verify) as client:
                 response = client.get(url)
-        _check(response.status_code == 200, f"{url}: HTTP {response.status_code}")
+        check(response.status_code == 200, f"{url}: HTTP {response.status_code}")
 
 
 def ours_start(settings: Settings, refs: Sequence[str], *, refresh: bool, origin: str) -> None:
     """(b)/(c) a fresh process state: build the manager (opens the store), fetch everything."""
     with PluginManager(settings) as manager:
         report = manager.fetch_many(refs, refresh=refresh)
-    _check(not report.errors, f"errors: {report.errors[:3]}")
+    check(not report.errors, f"errors: {report.errors[:3]}")
     origins = {plugin.origin for plugin in report.plugins}
-    _check(len(report.plugins) == len(refs), f"{len(report.plugins)} of {len(refs)} fetched")
-    _check(origins == {origin}, f"expected every plugin {origin!r}, got {sorted(origins)}")
+    check(len(report.plugins) == len(refs), f"{len(report.plugins)} of {len(refs)} fetched")
+    check(origins == {origin}, f"expected every plugin {origin!r}, got {sorted(origins)}")
 
 
 def modes(settings: Settings, refs: Sequence[str], urls: Sequence[str]) -> tuple[Mode, list[Mode]]:
@@ -223,8 +209,8 @@ def measure(server: RepoServer, mode: Mode) -> Sample:
     _settled(server, mode.requests)
     seen = len(server.requests)
     statuses = sorted({r.status for r in server.requests})
-    _check(seen == mode.requests, f"{mode.name}: {seen} requests, expected {mode.requests}")
-    _check(
+    check(seen == mode.requests, f"{mode.name}: {seen} requests, expected {mode.requests}")
+    check(
         mode.status is None or statuses == [mode.status],
         f"{mode.name}: expected only HTTP {mode.status}, server answered {statuses}",
     )
@@ -259,10 +245,6 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
 
 
-def _count(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
-
-
 def table(rows: dict[str, Row]) -> str:
     """The results as a Markdown table, speedups as ratios of medians against (a)."""
     upstream = rows[UPSTREAM].median
@@ -273,7 +255,7 @@ def table(rows: dict[str, Row]) -> str:
     for row in rows.values():
         lines.append(
             f"| {row.mode} | {_ms(row.median)} | {_ms(row.best)} | {_ms(row.worst)} "
-            f"| {_count(row.requests)} | {_count(row.body_bytes)} "
+            f"| {count_text(row.requests)} | {count_text(row.body_bytes)} "
             f"| {upstream / row.median:.1f}x |"
         )
     return "\n".join(lines)

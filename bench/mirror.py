@@ -37,12 +37,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import MAX_SIZE, MIN_SIZE, WORDS, check, count_text
+
 from pluginmgr.mirror import MirrorReport, sync_mirror
 from pluginmgr.testing import RepoServer
 from registry_index import build_index, write_index
 
 SEED = 20261123
-MIN_SIZE, MAX_SIZE = 10_000, 70_000
 TARGET_SPEEDUP = 10.0
 TARGET_REQUESTS_PER_PLUGIN = 1.0
 
@@ -52,10 +53,6 @@ REGISTRY = "registry (index.json + artifacts)"
 TIER2 = "tier-2 mirror (publishes SHA256SUMS)"
 PLAIN = "plain repository (no hashes)"
 
-_WORDS = (
-    "measurement field tag window point series bucket database trigger batch threshold alert "
-    "downsample aggregate interval schedule payload record table value timestamp cache"
-).split()
 _TRIGGERS = (
     ("scheduled", "scheduler", "process_scheduled_call", "influxdb3_local, call_time, args=None"),
     ("onwrite", "data_writes", "process_writes", "influxdb3_local, table_batches, args=None"),
@@ -63,10 +60,6 @@ _TRIGGERS = (
      "request_body, args=None"),
 )  # fmt: skip
 _LIBRARIES = ("requests", "pandas", "numpy", "pyarrow", "httpx", "polars", "scipy")
-
-
-class BenchError(RuntimeError):
-    """A sync did not do the complete job, so its timing would mean nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +76,16 @@ class Sample:
 
 
 def _function_block(rng: random.Random) -> str:
-    name = "_".join(rng.sample(_WORDS, 2))
-    args = ", ".join(rng.sample(_WORDS, rng.randint(1, 3)))
+    name = "_".join(rng.sample(WORDS, 2))
+    args = ", ".join(rng.sample(WORDS, rng.randint(1, 3)))
     lines = [
         f"def _{name}_{rng.randint(0, 999)}({args}):",
-        f'    """Compute the {rng.choice(_WORDS)} for each {rng.choice(_WORDS)}."""',
+        f'    """Compute the {rng.choice(WORDS)} for each {rng.choice(WORDS)}."""',
     ]
     for _ in range(rng.randint(4, 12)):
-        left, right = rng.sample(_WORDS, 2)
-        lines.append(f"    {left} = {right}.get({rng.choice(_WORDS)!r}, {rng.randint(0, 1000)})")
-    lines.append(f"    return {rng.choice(_WORDS)}\n\n")
+        left, right = rng.sample(WORDS, 2)
+        lines.append(f"    {left} = {right}.get({rng.choice(WORDS)!r}, {rng.randint(0, 1000)})")
+    lines.append(f"    return {rng.choice(WORDS)}\n\n")
     return "\n".join(lines) + "\n"
 
 
@@ -108,7 +101,7 @@ def plugin_source(rng: random.Random, number: int, trigger: int) -> str:
                 "description": f"The {word} to use.",
                 "required": index == 0,
             }
-            for index, word in enumerate(rng.sample(_WORDS, 3))
+            for index, word in enumerate(rng.sample(WORDS, 3))
         ],
     }
     parts = [f'"""\n{json.dumps(header, indent=4)}\n"""\n\nimport json\n\n\n']
@@ -183,7 +176,7 @@ def publish_registry(repo: Path, artifacts_url: str) -> int:
     built = build_index(
         repo / "influxdata", artifacts_url=artifacts_url, published_at="2026-11-23T00:00:00Z"
     )
-    _check(built.ok, f"index build failed: {built.errors}")
+    check(built.ok, f"index build failed: {built.errors}")
     folder = repo / "registry" / "artifacts"
     folder.mkdir(parents=True)
     for name, data in built.artifacts.items():
@@ -195,16 +188,11 @@ def publish_registry(repo: Path, artifacts_url: str) -> int:
 def make_tier1(repo: Path, dest: Path) -> int:
     """A pluginmgr mirror of ``repo`` (untimed, over file://); return its mirrored file count."""
     report = sync_mirror(repo.as_uri(), dest)
-    _check(report.ok, f"tier-1 mirror failed: {report.failures}")
+    check(report.ok, f"tier-1 mirror failed: {report.failures}")
     return len(report.new)
 
 
 # -- measuring --------------------------------------------------------------------------------
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise BenchError(message)
 
 
 def measure(
@@ -216,9 +204,9 @@ def measure(
     report: MirrorReport = sync_mirror(source, dest, concurrency=concurrency, retries=0)
     seconds = time.perf_counter() - began
     mode = COLD if cold else RESYNC
-    _check(report.ok, f"{mode}: failures {report.failures}")
+    check(report.ok, f"{mode}: failures {report.failures}")
     expect_new, expect_unchanged = (files, 0) if cold else (0, files)
-    _check(
+    check(
         len(report.new) == expect_new
         and len(report.unchanged) == expect_unchanged
         and not report.updated,
@@ -227,7 +215,7 @@ def measure(
         f"expected {expect_new} new and {expect_unchanged} unchanged",
     )
     seen = len(server.requests)
-    _check(seen == report.requests, f"{mode}: server saw {seen}, report says {report.requests}")
+    check(seen == report.requests, f"{mode}: server saw {seen}, report says {report.requests}")
     statuses = Counter(r.status for r in server.requests)
     return Sample(seconds, seen, server.bytes_sent, dict(statuses))
 
@@ -270,10 +258,6 @@ def _median(samples: Sequence[Sample], attribute: str) -> float:
     return float(statistics.median(float(getattr(s, attribute)) for s in samples))
 
 
-def _count(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
-
-
 def _statuses(samples: Sequence[Sample]) -> str:
     merged: Counter[int] = Counter()
     for sample in samples:
@@ -295,8 +279,8 @@ def table(results: Results, plugins: int) -> str:
             requests = _median(samples, "requests")
             lines.append(
                 f"| {source} | {mode} | {statistics.median(seconds):.3f} | {min(seconds):.3f} "
-                f"| {max(seconds):.3f} | {_count(requests)} "
-                f"| {_count(_median(samples, 'body_bytes'))} "
+                f"| {max(seconds):.3f} | {count_text(requests)} "
+                f"| {count_text(_median(samples, 'body_bytes'))} "
                 f"| {requests / plugins:.2f} | {_statuses(samples)} "
                 f"| {base / statistics.median(seconds):.1f}x |"
             )

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import BATCH, make_batch, percentile
 
 __all__ = ["main"]
 
-BATCH = 10_000
 NOOP_WRITES = """\
 def process_writes(influxdb3_local, table_batches, args=None):
     pass
@@ -58,21 +58,6 @@ class Row:
     p50: str = ""
     p99: str = ""
     notes: str = ""
-
-
-def make_batch(start: int, count: int = BATCH) -> str:
-    """Realistic lines (as bench/store.py): 2 tags, 3 fields, distinct timestamps 1 s apart."""
-    lines = [
-        f"cpu,host=server{i % 20:02d},region=region{i % 4} usage_user={i % 97 + 0.25},"
-        f"processes={i % 311}i,usage_idle={(i * 7) % 100 + 0.5} {i * 1_000_000_000}"
-        for i in range(start, start + count)
-    ]
-    return "\n".join(lines)
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _free_port() -> int:
@@ -353,15 +338,15 @@ def bench_requests(args: argparse.Namespace) -> list[Row]:
         Row(
             "bare Starlette route returning `ok`, same app + uvicorn (requests/s; latency ms)",
             f"{rps['bare']:,.0f}",
-            f"{_pct(lats['bare'], 0.5):.2f}",
-            f"{_pct(lats['bare'], 0.99):.2f}",
+            f"{percentile(lats['bare'], 0.5):.2f}",
+            f"{percentile(lats['bare'], 0.99):.2f}",
             shape,
         ),
         Row(
             "`request:ping` trigger returning `ok` (requests/s; latency ms)",
             f"{rps['trigger']:,.0f}",
-            f"{_pct(lats['trigger'], 0.5):.2f}",
-            f"{_pct(lats['trigger'], 0.99):.2f}",
+            f"{percentile(lats['trigger'], 0.5):.2f}",
+            f"{percentile(lats['trigger'], 0.99):.2f}",
             f"ratio trigger/bare {ratio:.2f}: target >= 0.7 {verdict}",
         ),
     ]

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import BATCH, make_batch
+
 from engine_runtime.line_protocol import parse_blocks, parse_lines
 from engine_runtime.store import MemoryStore
 
 __all__ = ["ROWS", "Row", "main"]
 
-BATCH = 10_000
 MINUTE = 60 * 10**9
 
 
@@ -32,16 +33,6 @@ class Row:
     result: str
     floor: str = ""
     ratio: str = ""
-
-
-def make_batch(start: int, count: int = BATCH) -> str:
-    """Realistic lines: 2 tags, 3 fields (float, int, float), a timestamp 1 s apart."""
-    lines = [
-        f"cpu,host=server{i % 20:02d},region=region{i % 4} usage_user={i % 97 + 0.25},"
-        f"processes={i % 311}i,usage_idle={(i * 7) % 100 + 0.5} {i * 1_000_000_000}"
-        for i in range(start, start + count)
-    ]
-    return "\n".join(lines)
 
 
 def split_floor(text: str) -> int:

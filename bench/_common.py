@@ -1,0 +1,60 @@
+"""What the bench scripts share: realistic line protocol, filler words, percentiles, checks.
+
+Imported as ``from _common import ...``: the scripts run as ``python bench/NAME.py``, which puts
+this directory first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BATCH",
+    "MAX_SIZE",
+    "MIN_SIZE",
+    "WORDS",
+    "BenchError",
+    "check",
+    "count_text",
+    "make_batch",
+    "percentile",
+]
+
+#: lines per write batch
+BATCH = 10_000
+#: generated plugin files are this many bytes, give or take a function
+MIN_SIZE, MAX_SIZE = 10_000, 70_000
+#: filler for generated plugin code
+WORDS = (
+    "measurement field tag window point series bucket database trigger batch threshold alert "
+    "downsample aggregate interval schedule payload record table value timestamp cache"
+).split()
+
+
+class BenchError(RuntimeError):
+    """A run did not do the complete job, so its timing would mean nothing."""
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise `BenchError` with ``message`` unless ``condition``."""
+    if not condition:
+        raise BenchError(message)
+
+
+def make_batch(start: int, count: int = BATCH) -> str:
+    """Realistic lines: 2 tags, 3 fields (float, int, float), distinct timestamps 1 s apart."""
+    lines = [
+        f"cpu,host=server{i % 20:02d},region=region{i % 4} usage_user={i % 97 + 0.25},"
+        f"processes={i % 311}i,usage_idle={(i * 7) % 100 + 0.5} {i * 1_000_000_000}"
+        for i in range(start, start + count)
+    ]
+    return "\n".join(lines)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def count_text(value: float) -> str:
+    """A count with thousands separators; one decimal when it is not whole (a median)."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
