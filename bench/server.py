@@ -31,10 +31,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 from _common import BATCH, make_batch, percentile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.server
+from tests.server.server_helpers import build_state, trigger_body
 
 __all__ = ["main"]
 
@@ -64,18 +66,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _trigger_body(db: str, name: str, plugin: str, spec: str) -> dict[str, Any]:
-    return {
-        "db": db,
-        "plugin_filename": plugin,
-        "trigger_name": name,
-        "trigger_specification": spec,
-        "trigger_settings": {"run_async": False, "error_behavior": "log"},
-        "trigger_arguments": None,
-        "disabled": False,
-    }
 
 
 # -- a real `pluginmgr serve` process -----------------------------------------------------------
@@ -193,7 +183,7 @@ def bench_writes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
                 server.start()
                 try:
                     if with_trigger:
-                        body = _trigger_body("bench", "noop", "noop.py", "all_tables")
+                        body = trigger_body("noop", "noop.py", "all_tables", db="bench")
                         with httpx.Client(base_url=server.url, headers=server.headers) as http:
                             db = http.post("/api/v3/configure/database", json={"db": "bench"})
                             db.raise_for_status()
@@ -231,32 +221,13 @@ def _live_app(tmp: Path) -> Iterator[str]:
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
 
-    from engine_runtime import Catalog, ProcessingEngine
-    from pluginmgr import PluginManager, Settings
-    from pluginmgr.installers import InstallOptions
-    from pluginmgr.server import ServerState, create_app
-    from pluginmgr.triggers import source_factory
-    from pluginmgr.venv import PluginEnv, default_venv_path
+    from pluginmgr.server import create_app
 
     plugin_dir = tmp / "plugins"
     plugin_dir.mkdir()
     (plugin_dir / "ping.py").write_text(PING, encoding="utf-8")
-    settings = Settings(
-        plugin_dir=plugin_dir, cache_dir=tmp / "cache", lock_path=plugin_dir / "plugins.lock"
-    )
-    manager = PluginManager(settings)
-    engine = ProcessingEngine(
-        Catalog(None), plugin_dir=plugin_dir, source_for=source_factory(manager)
-    )
-    engine.start()
-    state = ServerState(
-        engine=engine,
-        manager=manager,
-        plugin_dir=plugin_dir,
-        env=PluginEnv(default_venv_path(plugin_dir)),
-        install_options=InstallOptions(offline=True),
-        tokens=None,
-    )
+    # no auth and no request time limit: the bare route has neither
+    state, close = build_state(tmp, plugin_dir, request_timeout=None)
 
     async def bare(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
@@ -278,8 +249,7 @@ def _live_app(tmp: Path) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        engine.shutdown()
-        manager.close()
+        close()
 
 
 def _drive(url: str, path: str, total: int, threads: int) -> tuple[float, list[float]]:
@@ -321,7 +291,7 @@ def bench_requests(args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp, _live_app(Path(tmp)) as url:
         with httpx.Client(base_url=url, timeout=30) as http:
             http.post("/api/v3/configure/database", json={"db": "bench"}).raise_for_status()
-            body = _trigger_body("bench", "ping", "ping.py", "request:ping")
+            body = trigger_body("ping", "ping.py", "request:ping", db="bench")
             http.post(TRIGGER, json=body).raise_for_status()
         for path in paths.values():  # warm-up: connections, the plugin's first load
             _drive(url, path, 200, args.clients)

@@ -40,6 +40,7 @@ def build_state(
     tokens: TokenStore | None = None,
     exempt: bool = True,
     install_options: InstallOptions | None = None,
+    request_timeout: float | None = 30.0,
 ) -> tuple[ServerState, Callable[[], None]]:
     """An engine, a manager and a venv over ``plugin_dir``; returns the state and a closer."""
     settings = Settings(
@@ -58,7 +59,7 @@ def build_state(
         install_options=install_options or InstallOptions(offline=True),
         tokens=tokens,
         exempt_health=exempt,
-        request_timeout=30.0,
+        request_timeout=request_timeout,
     )
 
     def close() -> None:
