@@ -26,6 +26,8 @@ from engine_runtime._line_scan import (
     _parse_fast,
     _parse_quoted,
     _parse_slow,
+    _scaled,
+    _scaled_all,
 )
 
 __all__ = ["_Part", "_ShapeKey", "_block", "_bulk", "_parse_exact", "_parse_uniform"]
@@ -195,11 +197,9 @@ def _bulk(
     columns = list(zip(*matches, strict=True))
     stamps = columns.pop()
     if "" in stamps:
-        times = [int(stamp) * factor if stamp else default for stamp in stamps]
+        times = [_scaled(int(stamp), factor) if stamp else default for stamp in stamps]
     else:
-        times = list(map(int, stamps))
-        if factor != 1:
-            times = [stamp * factor for stamp in times]
+        times = _scaled_all(list(map(int, stamps)), factor)
     if max(times) > _I64_MAX:
         return None, None, sorted(indexes + rest)
     fields = [_convert(kind, values) for kind, values in zip(kinds, columns, strict=True)]
@@ -258,8 +258,7 @@ def _split_parts(
         times = list(map(int, stamps))
     except ValueError:
         return None
-    if factor != 1:
-        times = [stamp * factor for stamp in times]
+    times = _scaled_all(times, factor)
     if max(times) > _I64_MAX:
         return None
     return fields, times

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 __all__ = [
+    "_AUTO",
     "_BOOLS",
     "_I64_MAX",
     "_I64_MIN",
@@ -27,6 +28,8 @@ __all__ = [
     "_parse_fast",
     "_parse_quoted",
     "_parse_slow",
+    "_scaled",
+    "_scaled_all",
 ]
 
 FieldType = str  # one of "string", "i64", "u64", "f64", "bool"
@@ -35,6 +38,9 @@ FieldValue = str | int | float | bool
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
 _U64_MAX: Final = 2**64 - 1
+#: the ``factor`` of precision ``auto``: each timestamp's unit is guessed from its magnitude
+_AUTO: Final = 0
+_NS_PER_S: Final = 1_000_000_000
 _BOOLS: Final[dict[str, bool]] = {
     "t": True,
     "T": True,
@@ -154,9 +160,11 @@ def _parse_fast(line: str, number: int, factor: int, default: int) -> ParsedLine
     if count == 3:
         text = parts[2]
         if text.isdigit() and text.isascii() and len(text) < 19:  # < 19 digits fits in i64
-            ts = int(text) * factor
-            if factor != 1 and ts > _I64_MAX:
-                ts = _timestamp(text, factor)
+            ts = int(text)
+            if factor != 1:
+                ts = _scaled(ts, factor)
+                if ts > _I64_MAX:
+                    ts = _timestamp(text, factor)
         else:
             ts = _timestamp(text, factor)
     else:
@@ -213,10 +221,38 @@ def _field_value(key: str, value: str) -> tuple[FieldType, FieldValue]:
 def _timestamp(text: str, factor: int) -> int:
     if not _INT_RE.fullmatch(text):
         raise _LineSyntaxError(f"invalid timestamp {text!r}")
-    ts = int(text) * factor
+    ts = _scaled(int(text), factor)
     if not _I64_MIN <= ts <= _I64_MAX:
         raise _LineSyntaxError(f"invalid timestamp {text!r}: out of range")
     return ts
+
+
+def _auto_factor(ts: int) -> int:
+    """InfluxDB 3's guess for precision ``auto``: whole seconds in ``|ts|`` read as nanoseconds
+    below 5 mean seconds, below 5,000 milliseconds, below 5,000,000 microseconds, else
+    nanoseconds (so ``1700000000`` is seconds and ``1700000000000`` milliseconds)."""
+    magnitude = abs(ts) // _NS_PER_S
+    if magnitude < 5:
+        return _NS_PER_S
+    if magnitude < 5_000:
+        return 1_000_000
+    if magnitude < 5_000_000:
+        return 1_000
+    return 1
+
+
+def _scaled(ts: int, factor: int) -> int:
+    """``ts`` in nanoseconds, ``factor`` being nanoseconds per unit or `_AUTO`."""
+    return ts * (_auto_factor(ts) if factor == _AUTO else factor)
+
+
+def _scaled_all(times: list[int], factor: int) -> list[int]:
+    """`_scaled` over a column of timestamps."""
+    if factor == 1:
+        return times
+    if factor == _AUTO:
+        return [stamp * _auto_factor(stamp) for stamp in times]
+    return [stamp * factor for stamp in times]
 
 
 def _scan(line: str, pos: int, stops: str, escapes: frozenset[str]) -> tuple[str, int]:

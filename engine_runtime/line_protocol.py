@@ -38,6 +38,7 @@ from engine_runtime._line_blocks import (
     _ShapeKey,
 )
 from engine_runtime._line_scan import (
+    _AUTO,
     FieldType,
     FieldValue,
     LineBlock,
@@ -64,12 +65,16 @@ __all__ = [
     "precision_factor",
 ]
 
-#: precision name -> nanoseconds per unit (upstream's long names and ``auto`` included)
+#: precision name -> nanoseconds per unit: InfluxDB 3's names, short forms and v1 aliases
+#: (``u``, ``n``); ``auto`` (0) guesses each timestamp's unit from its magnitude as InfluxDB 3
+#: does: below 5e9 seconds, below 5e12 milliseconds, below 5e15 microseconds, else nanoseconds.
 PRECISIONS: Final[dict[str, int]] = {
+    "auto": _AUTO,
     "ns": 1,
+    "n": 1,
     "nanosecond": 1,
-    "auto": 1,
     "us": 1_000,
+    "u": 1_000,
     "microsecond": 1_000,
     "ms": 1_000_000,
     "millisecond": 1_000_000,
@@ -85,7 +90,7 @@ del _public
 
 
 def precision_factor(precision: str) -> int:
-    """Nanoseconds per unit of ``precision``; raises ValueError for an unknown name."""
+    """Nanoseconds per unit of ``precision`` (0 for ``auto``); ValueError for an unknown name."""
     try:
         return PRECISIONS[precision]
     except KeyError:

@@ -75,6 +75,15 @@ def _seconds(option: str, text: str | None) -> float | None:
     default=None,
     help="Interrupt a plugin run after this long (e.g. 30s). [default: no limit]",
 )
+@click.option(
+    "--max-http-request-size",
+    envvar="INFLUXDB3_MAX_HTTP_REQUEST_SIZE",
+    type=click.IntRange(min=1),
+    default=10 * 1024 * 1024,
+    show_default=True,
+    help="Largest request body in bytes, as sent and once gzip is inflated (larger: 413). "
+    "[env: INFLUXDB3_MAX_HTTP_REQUEST_SIZE]",
+)
 @click.option("--find-links", multiple=True, help="Wheels for plugin dependencies (repeatable).")
 @click.option(
     "--no-index", is_flag=True, help="Install plugin dependencies from --find-links only."
@@ -97,6 +106,7 @@ def serve(options: dict[str, Any]) -> int:
     timeout = _seconds("--execution-timeout", options.pop("execution_timeout"))
     data_dir = Path(options.pop("data_dir")).expanduser()
     without_auth = options.pop("without_auth")
+    max_request_bytes = options.pop("max_http_request_size")
     install = InstallOptions(
         find_links=tuple(options.pop("find_links")),
         no_index=options.pop("no_index"),
@@ -132,6 +142,7 @@ def serve(options: dict[str, Any]) -> int:
             env=env,
             install_options=install,
             tokens=tokens,
+            max_request_bytes=max_request_bytes,
         )
         stopping = _quiet_signals()
         try:

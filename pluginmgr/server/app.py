@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from . import routes_data, routes_engine, routes_plugins
 from .auth import AuthMiddleware
+from .routes_common import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,6 +54,8 @@ class ServerState:
     :param exempt_health: let ``/health`` and ``/ping`` through without a token.
     :param request_timeout: seconds a request trigger may take before a 500; None: no limit.
     :param version: what ``/ping`` reports.
+    :param max_request_bytes: the largest request body, as sent and once decompressed
+        (``--max-http-request-size``); larger ones answer 413.
     """
 
     engine: ProcessingEngine
@@ -64,6 +67,7 @@ class ServerState:
     exempt_health: bool = True
     request_timeout: float | None = None
     version: str = "unknown"
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 async def health(request: Request) -> Response:

@@ -4,6 +4,15 @@ Every failure answers ``{"error": "<what is wrong and what to do>"}``. `ApiError
 status for problems found here (a missing field, a bad value); errors of the runtime and of the
 plugin manager are mapped once, in `error_status`: not found 404, already exists 409, a request
 that cannot be satisfied 400, a refused install 403, anything else 500.
+
+Bodies (`read_body`) are read as a stream with ``Content-Encoding`` decoded: InfluxDB clients
+compress writes (the node v3 client gzips every body over 1 KB; Telegraf's ``influxdb_v2``
+output and influxdb-client's batching writer gzip by default). Inflating runs with a bounded
+output per step, so a gzip bomb costs at most the cap in memory before it is refused with 413,
+and nothing of a refused body reaches the store. ``identity`` (or no header) is the bytes as
+sent; ``gzip``/``x-gzip`` is inflated, concatenated members included (``gzip -c a b``); anything
+else answers 415. The cap (``--max-http-request-size``, 10 MiB by default as InfluxDB 3) applies
+to the body as sent and to what it inflates to.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -40,6 +50,7 @@ if TYPE_CHECKING:
     from .app import ServerState
 
 __all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
     "ApiError",
     "blocking",
     "endpoint",
@@ -48,6 +59,7 @@ __all__ = [
     "get_bool",
     "get_str",
     "merged_params",
+    "read_body",
     "read_json",
     "server_state",
 ]
@@ -57,6 +69,11 @@ _T = TypeVar("_T")
 _Endpoint = Callable[["Request"], Awaitable[Response]]
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+#: InfluxDB 3's default ``--max-http-request-size``
+DEFAULT_MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
+_GZIP: Final = frozenset({"gzip", "x-gzip"})
+_IDENTITY: Final = frozenset({"", "identity"})
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw deflate or zlib
 
 
 class ApiError(Exception):
@@ -123,9 +140,98 @@ def server_state(request: Request) -> ServerState:
     return state
 
 
+def _too_large(limit: int, what: str) -> ApiError:
+    message = (
+        f"the request body {what} more than {limit} bytes (--max-http-request-size): "
+        "send smaller batches or raise the limit"
+    )
+    return ApiError(413, message)
+
+
+def _encodings(request: Request) -> list[str]:
+    header = request.headers.get("content-encoding", "")
+    codings = [part.strip().lower() for part in header.split(",")]
+    unknown = [c for c in codings if c not in _GZIP | _IDENTITY]
+    if unknown:
+        message = (
+            f"unsupported Content-Encoding {unknown[0]!r}: send the body as gzip or identity "
+            "(uncompressed)"
+        )
+        raise ApiError(415, message)
+    return [c for c in codings if c in _GZIP]
+
+
+class _Inflater:
+    """Inflates gzip members fed in chunks, never holding more than ``limit`` output bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._size = 0
+        self._out: list[bytes] = []
+        self._inflate = zlib.decompressobj(_GZIP_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> None:
+        while data:
+            self._started = True
+            try:
+                chunk = self._inflate.decompress(data, self._limit - self._size + 1)
+            except zlib.error as exc:
+                raise ApiError(400, f"the request body is not valid gzip data: {exc}") from None
+            self._append(chunk)
+            data = self._inflate.unconsumed_tail
+            if self._inflate.eof:  # another member may follow
+                rest = self._inflate.unused_data + data
+                self._inflate = zlib.decompressobj(_GZIP_WBITS)
+                self._started = False
+                data = rest
+
+    def finish(self) -> bytes:
+        if self._started and not self._inflate.eof:
+            raise ApiError(400, "the request body is not valid gzip data: it ends mid-stream")
+        self._append(self._inflate.flush())
+        return b"".join(self._out)
+
+    def _append(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise _too_large(self._limit, "inflates to")
+        self._out.append(chunk)
+
+
+async def read_body(request: Request) -> bytes:
+    """The decoded body of ``request``, at most the server's ``max_request_bytes``.
+
+    413 when the body or its decoded form is larger, 415 for an encoding other than gzip or
+    identity, 400 for a corrupt gzip stream.
+    """
+    limit = server_state(request).max_request_bytes
+    gzipped = _encodings(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, "is")
+    inflater = _Inflater(limit) if gzipped else None
+    raw: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, "is")
+        if inflater is None:
+            raw.append(chunk)
+        else:
+            inflater.feed(chunk)
+    body = b"".join(raw) if inflater is None else inflater.finish()
+    for _ in gzipped[1:]:  # "gzip, gzip": compressed twice
+        inflater = _Inflater(limit)
+        inflater.feed(body)
+        body = inflater.finish()
+    return body
+
+
 async def read_json(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The body as a JSON object; ``{}`` for an empty body unless ``required``."""
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip():
         if required:
             raise ApiError(400, "the request body is empty: send a JSON object")

@@ -28,6 +28,7 @@ from .routes_common import (
     get_bool,
     get_str,
     merged_params,
+    read_body,
     server_state,
 )
 
@@ -48,7 +49,6 @@ __all__ = [
 PARTIAL_WRITE_MESSAGE: Final = "partial write of line protocol occurred"
 WRITE_FAILED_MESSAGE: Final = "parsing failed for write_lp endpoint"
 QUERY_FORMATS: Final = ("json", "jsonl", "csv", "pretty")
-_V2_PRECISIONS: Final = ("ns", "us", "ms", "s")
 
 
 def _error_rows(errors: Sequence[LineError]) -> list[dict[str, Any]]:
@@ -63,7 +63,7 @@ async def _do_write(
     request: Request, database: str, precision: str, *, accept_partial: bool, no_sync: bool
 ) -> Response:
     try:
-        text = (await request.body()).decode("utf-8")
+        text = (await read_body(request)).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"the line protocol body is not valid UTF-8: {exc}") from None
     engine = server_state(request).engine
@@ -85,9 +85,11 @@ async def _do_write(
     return Response(status_code=204)
 
 
-def _precision(value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        message = f"invalid precision {value!r}: use one of {', '.join(allowed)}"
+def _precision(value: str) -> str:
+    """Every precision name on every write endpoint (InfluxDB 3's long names, the v2 short
+    forms and the v1 aliases ``n``/``u``); only the default differs per endpoint."""
+    if value not in PRECISIONS:
+        message = f"invalid precision {value!r}: use one of {', '.join(PRECISIONS)}"
         raise ApiError(400, message)
     return value
 
@@ -97,7 +99,7 @@ async def write_lp(request: Request) -> Response:
     """``POST /api/v3/write_lp?db=&precision=&accept_partial=&no_sync=``: 204 when written."""
     params = dict(request.query_params.multi_items())
     database = get_str(params, "db")
-    precision = _precision(params.get("precision") or "auto", tuple(PRECISIONS))
+    precision = _precision(params.get("precision") or "auto")
     accept_partial = get_bool(params, "accept_partial", default=True)
     no_sync = get_bool(params, "no_sync", default=False)
     return await _do_write(
@@ -110,7 +112,7 @@ async def write_v2(request: Request) -> Response:
     """``POST /api/v2/write?bucket=&precision=`` (InfluxDB 2 clients): 204 when written."""
     params = dict(request.query_params.multi_items())
     database = get_str(params, "bucket")
-    precision = _precision(params.get("precision") or "ns", _V2_PRECISIONS)
+    precision = _precision(params.get("precision") or "ns")
     return await _do_write(request, database, precision, accept_partial=True, no_sync=False)
 
 

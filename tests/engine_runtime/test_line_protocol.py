@@ -140,9 +140,11 @@ def test_missing_timestamp_uses_default() -> None:
     ("precision", "expected"),
     [
         ("ns", 5),
+        ("n", 5),
         ("nanosecond", 5),
-        ("auto", 5),
+        ("auto", 5_000_000_000),
         ("us", 5_000),
+        ("u", 5_000),
         ("microsecond", 5_000),
         ("ms", 5_000_000),
         ("millisecond", 5_000_000),
@@ -152,6 +154,45 @@ def test_missing_timestamp_uses_default() -> None:
 )
 def test_precision(precision: str, expected: int) -> None:
     assert one("m f=1 5", precision=precision).time_ns == expected
+
+
+# InfluxDB 3's guess for `auto`: |ts| // 1e9 below 5 is seconds, below 5e3 milliseconds, below
+# 5e6 microseconds, else nanoseconds; the exact boundaries and a docs-style timestamp of each unit.
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        (0, 0),
+        (1, 1_000_000_000),
+        (4_999_999_999, 4_999_999_999_000_000_000),
+        (5_000_000_000, 5_000_000_000_000_000),
+        (1_700_000_000, 1_700_000_000_000_000_000),
+        (1_700_000_000_123, 1_700_000_000_123_000_000),
+        (4_999_999_999_999, 4_999_999_999_999_000_000),
+        (5_000_000_000_000, 5_000_000_000_000_000),
+        (1_700_000_000_123_456, 1_700_000_000_123_456_000),
+        (4_999_999_999_999_999, 4_999_999_999_999_999_000),
+        (5_000_000_000_000_000, 5_000_000_000_000_000),
+        (1_700_000_000_123_456_789, 1_700_000_000_123_456_789),
+        (9_223_372_036_854_775_807, 9_223_372_036_854_775_807),
+        (-1, -1_000_000_000),
+        (-4_999_999_999, -4_999_999_999_000_000_000),
+        (-5_000_000_000, -5_000_000_000_000_000),
+        (-1_700_000_000_123_456_789, -1_700_000_000_123_456_789),
+    ],
+)
+def test_auto_precision_guesses_the_unit_per_timestamp(stamp: int, expected: int) -> None:
+    assert one(f"m f=1 {stamp}", precision="auto").time_ns == expected
+    blocks, errors = parse_blocks(f"m f=1 {stamp}\nm f=2 {stamp}", precision="auto")
+    assert errors == []
+    assert blocks[0].times == [expected, expected]
+
+
+def test_auto_precision_guesses_each_line_of_a_batch_alone() -> None:
+    text = "m f=1 1700000000\nm f=2 1700000000000\nm f=3 1700000000000000\nm f=4 1"
+    blocks, errors = parse_blocks(text, precision="auto", default_time_ns=42)
+    assert errors == []
+    second = 1_700_000_000_000_000_000
+    assert blocks[0].times == [second, second, second, 1_000_000_000]
 
 
 def test_default_time_is_not_scaled() -> None:
@@ -341,7 +382,7 @@ _TOKENS = [
 @settings(max_examples=1000, deadline=None)
 @given(
     tokens=st.lists(st.sampled_from(_TOKENS), max_size=40),
-    precision=st.sampled_from(["ns", "s"]),
+    precision=st.sampled_from(["ns", "s", "auto"]),
 )
 def test_parse_blocks_matches_parse_lines(tokens: list[str], precision: str) -> None:
     _assert_same_as_parse_lines("".join(tokens), precision)
@@ -365,7 +406,7 @@ _BATCH_VALUES = [
         max_size=30,
     ),
     suffix=st.sampled_from(["", "\n", "\n\n"]),
-    precision=st.sampled_from(["ns", "s"]),
+    precision=st.sampled_from(["ns", "s", "auto"]),
 )
 def test_parse_blocks_batches(
     rows: list[tuple[str, str, str]], suffix: str, precision: str

@@ -103,7 +103,7 @@ def test_malformed_line_protocol_is_400(client: TestClient) -> None:
         ("/api/v3/write_lp", "'db'"),
         ("/api/v3/write_lp?db=db&precision=hours", "precision"),
         ("/api/v3/write_lp?db=db&accept_partial=maybe", "'accept_partial'"),
-        ("/api/v2/write?bucket=db&precision=nanosecond", "precision"),
+        ("/api/v2/write?bucket=db&precision=minutes", "precision"),
     ],
 )
 def test_bad_write_parameters_are_400(client: TestClient, url: str, field: str) -> None:
