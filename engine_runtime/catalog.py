@@ -322,13 +322,7 @@ class Catalog:
 
         A bad spec string raises TriggerSpecError; ``settings`` None means `TriggerSettings()`.
         """
-        parsed = parse_trigger_spec(spec) if isinstance(spec, str) else spec
-        if not name.strip():
-            raise InvalidTriggerError("the trigger name is empty")
-        if not plugin_filename.strip():
-            raise InvalidTriggerError(f"the plugin filename of trigger {name} is empty")
-        frozen = _freeze_arguments(arguments)
-        _refuse_internal(database)
+        parsed, frozen = self._checked(database, name, plugin_filename, spec, arguments)
         with self._lock:
             self._require_database(database)
             self._refuse_duplicates(database, name, parsed)
@@ -338,6 +332,44 @@ class Catalog:
             )
             self._commit(_State(state.next_id + 1, state.databases, (*state.triggers, trigger)))
             return trigger
+
+    def check_new_trigger(
+        self,
+        database: str,
+        name: str,
+        plugin_filename: str,
+        spec: TriggerSpec | str,
+        *,
+        arguments: Mapping[str, str] | None = None,
+    ) -> TriggerSpec:
+        """Raise what `create_trigger` would raise for these values, changing nothing.
+
+        Callers check before doing slow or lasting work for a trigger (installing its plugin's
+        packages), so a duplicate name or path, a missing database or a bad spec costs nothing.
+        :returns: the parsed spec.
+        """
+        parsed, _ = self._checked(database, name, plugin_filename, spec, arguments)
+        with self._lock:
+            self._require_database(database)
+            self._refuse_duplicates(database, name, parsed)
+        return parsed
+
+    @staticmethod
+    def _checked(
+        database: str,
+        name: str,
+        plugin_filename: str,
+        spec: TriggerSpec | str,
+        arguments: Mapping[str, str] | None,
+    ) -> tuple[TriggerSpec, Mapping[str, str] | None]:
+        parsed = parse_trigger_spec(spec) if isinstance(spec, str) else spec
+        if not name.strip():
+            raise InvalidTriggerError("the trigger name is empty")
+        if not plugin_filename.strip():
+            raise InvalidTriggerError(f"the plugin filename of trigger {name} is empty")
+        frozen = _freeze_arguments(arguments)
+        _refuse_internal(database)
+        return parsed, frozen
 
     def _refuse_duplicates(self, database: str, name: str, spec: TriggerSpec) -> None:
         for other in self._state.triggers:

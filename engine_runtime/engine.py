@@ -217,6 +217,20 @@ class ProcessingEngine:
             self._start(definition)
         return definition
 
+    def check_trigger(
+        self,
+        database: str,
+        name: str,
+        plugin_filename: str,
+        spec: TriggerSpec | str,
+        *,
+        arguments: Mapping[str, str] | None = None,
+    ) -> TriggerSpec:
+        """Raise what `create_trigger` would (database, name, path, spec), changing nothing."""
+        return self.catalog.check_new_trigger(
+            database, name, plugin_filename, spec, arguments=arguments
+        )
+
     def enable_trigger(self, database: str, name: str) -> None:
         """Enable (persisted) and start it — also when it was enabled but not running."""
         self.catalog.enable_trigger(database, name)

@@ -19,7 +19,9 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     ├── StoreError                 the local store (cache directory) cannot be used
     ├── DependencyDeclarationError a plugin's dependency declaration is malformed
     └── InstallError               a package install or venv operation failed (uv's or pip's error)
-        └── InstallDisabledError   --package-manager disabled (upstream's exact message)
+        ├── InstallDisabledError   --package-manager disabled (upstream's exact message)
+        ├── DependencyConflictError the plugins' requirements cannot be resolved together
+        └── StaleLockError         pylock.toml no longer matches what it was resolved from
 
 Message strings that upstream InfluxDB 3 tests assert live here as constants.
 """
@@ -33,6 +35,7 @@ __all__ = [
     "INSTALL_DISABLED_MESSAGE",
     "NO_PLUGIN_DIR_MESSAGE",
     "PATH_TRAVERSAL_MESSAGE",
+    "DependencyConflictError",
     "DependencyDeclarationError",
     "FetchError",
     "GitError",
@@ -48,6 +51,7 @@ __all__ = [
     "PluginManagerError",
     "PluginNotFoundError",
     "ResolveError",
+    "StaleLockError",
     "StoreError",
     "TooLargeError",
 ]
@@ -194,3 +198,36 @@ class InstallError(PluginManagerError):
 
 class InstallDisabledError(InstallError):
     """Package installation is disabled by configuration."""
+
+
+class DependencyConflictError(InstallError):
+    """The union of the plugins' requirements has no solution; nothing was changed.
+
+    ``conflicts`` names each declaration involved (``gh:a.py (manifest.toml) needs libx<2``);
+    ``explanation`` is uv's derivation.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        explanation: str = "",
+        conflicts: tuple[str, ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            output=explanation,
+            hint=hint
+            or "change a plugin's declaration, or add a constraint with `pluginmgr deps constrain`",
+        )
+        self.explanation = explanation
+        self.conflicts = conflicts
+
+
+class StaleLockError(InstallError):
+    """pylock.toml was resolved from other inputs than the node has now; it is not used."""
+
+    def __init__(self, message: str, *, changes: tuple[str, ...] = (), hint: str | None = None):
+        super().__init__(message, hint=hint or "run `pluginmgr deps lock` and commit pylock.toml")
+        self.changes = changes

@@ -1,8 +1,10 @@
 """Triggers as pluginmgr sees them: where their code comes from, and what creating one does.
 
-Creating a trigger resolves its plugin reference and pins it in the lock file (a bad reference
-fails here, before the catalog changes), installs the dependencies the plugin declares into the
-plugin venv (nothing to do when they are satisfied), then adds the trigger to the engine.
+Creating a trigger first checks what the catalog would refuse (the database exists, the name
+and request path are free, the spec parses), then resolves its plugin reference and pins it in
+the lock file, then, when the plugin declares requirements, re-resolves every plugin's
+requirements together into ``pylock.toml`` and syncs the venv (`DependencySet.apply`; a
+conflict changes nothing and names the plugins), and only then adds the trigger to the engine.
 
 At run time a local plugin is re-checked before every call (hot reload, as upstream); a fetched
 one (``gh:``, ``git+``) is the pinned content, loaded once: upgrade it with ``lock --upgrade``
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from engine_runtime import LocalPluginSource, activate, parse_trigger_spec
+from engine_runtime import LocalPluginSource, activate
 
 from .errors import InstallError
 from .plugin_source import FetchedPluginSource
@@ -30,9 +32,10 @@ if TYPE_CHECKING:
         TriggerSpec,
     )
 
+    from .dep_sync import SyncResult
     from .installers import InstallOptions
     from .manager import FetchedPlugin, PluginManager
-    from .venv import InstallResult, PluginEnv
+    from .venv import PluginEnv
 
 __all__ = ["create_trigger", "source_factory"]
 
@@ -64,7 +67,7 @@ def _check_dependencies(
 ) -> None:
     from .plugin_deps import plugin_requirements
 
-    declared = plugin_requirements(manager, plugin)
+    declared = plugin_requirements(manager, plugin, pinned_only=True)
     missing = env.unsatisfied(list(declared.requirements))
     if missing:
         message = f"missing dependencies for {ref}: {', '.join(missing)}"
@@ -84,20 +87,26 @@ def create_trigger(
     disabled: bool = False,
     env: PluginEnv | None = None,
     install_options: InstallOptions | None = None,
-) -> tuple[TriggerDefinition, InstallResult | None]:
-    """Resolve and pin the plugin, install what it declares into ``env``, add the trigger.
+) -> tuple[TriggerDefinition, SyncResult | None]:
+    """Check, pin the plugin, lock and sync what it declares into ``env``, add the trigger.
 
-    :returns: the trigger and the install result (None without ``env`` or declarations).
+    :returns: the trigger and the sync result (None without ``env`` or declarations).
     """
     from .plugin_deps import plugin_requirements
 
-    parsed = parse_trigger_spec(spec) if isinstance(spec, str) else spec
+    parsed = engine.check_trigger(database, name, plugin_filename, spec, arguments=arguments)
     plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
-    installed = None
+    synced = None
+    plugin_dir = manager.settings.plugin_dir
     if env is not None:
         declared = plugin_requirements(manager, plugin)
-        if declared.requirements:
-            installed = env.install(list(declared.requirements), options=install_options)
+        if declared.requirements and plugin_dir is not None:
+            from .dependency_set import DependencySet
+
+            deps = DependencySet(manager, env, plugin_dir, sources=install_options)
+            _plan, synced = deps.apply()
+        elif declared.requirements:
+            env.install(list(declared.requirements), options=install_options)
         activate(env.site_packages)  # importable by the trigger's first run, no restart
     definition = engine.create_trigger(
         database,
@@ -108,4 +117,4 @@ def create_trigger(
         arguments=arguments,
         disabled=disabled,
     )
-    return definition, installed
+    return definition, synced

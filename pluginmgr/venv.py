@@ -288,6 +288,21 @@ class PluginEnv:
 
     # -- installs ----------------------------------------------------------------------------
 
+    def sync(self, requirements: Path, extraneous: Sequence[str], options: InstallOptions) -> str:
+        """Make the venv exactly the hashed ``requirements`` file (created first if missing).
+
+        :param extraneous: installed distributions the file does not list (pip removes them
+            itself; uv's sync finds them on its own).
+        :returns: the installer's output.
+        """
+        if self.installer is None:
+            raise disabled_error()
+        with file_lock(self._lock_path):
+            self._ensure()
+            return self.installer.sync(
+                self.venv_python, requirements, extraneous, options=options, log_dir=self.log_dir
+            )
+
     def install(
         self,
         requirements: Sequence[str],

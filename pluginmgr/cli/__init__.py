@@ -25,6 +25,7 @@ _COMMANDS: Final = {
     "lock": "plugins",
     "verify": "plugins",
     "install": "install",
+    "deps": "deps",
     "test": "plugin_test",
     "create": "server_commands",
     "enable": "server_commands",
@@ -77,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginManagerError as exc:
         _LOGGER.debug("failed", exc_info=True)
         click.echo(f"error: {exc}", err=True)
+        for line in getattr(exc, "explanation", "").splitlines():
+            click.echo(f"  {line}", err=True)  # the resolver's derivation, under our summary
         return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

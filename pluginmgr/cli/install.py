@@ -1,4 +1,11 @@
-"""``install package`` and ``install deps``: into the plugin venv, or through a running server."""
+"""``install package`` and ``install deps``: into the plugin venv, or through a running server.
+
+With a plugin directory both are changes to the node's one resolved set (``pluginmgr deps``):
+``install package PKG`` adds PKG to ``PLUGIN_DIR/requirements.in``, ``install deps REF`` pins
+REF; then every plugin's requirements are re-resolved together into ``PLUGIN_DIR/pylock.toml``
+and the venv is synced to it. With only ``--virtual-env-location`` (no plugin directory) the
+packages are installed into that venv directly, as before there were locks.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,11 @@ from typing import Any, Final
 import click
 
 from ..errors import InstallError
-from ..installers import PACKAGE_MANAGERS, InstallOptions
+from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
 from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options
 
-__all__ = ["install"]
+__all__ = ["env_options", "install", "install_options_from", "plugin_env_from"]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
 _INSTALL_PATH: Final = "/api/v3/configure/plugin_environment/"
@@ -50,7 +57,8 @@ _ENV_OPTIONS: Final = [
 ]
 
 
-def _env_options(func: Any) -> Any:
+def env_options(func: Any) -> Any:
+    """The venv and package-source options of the install and deps commands."""
     for option in reversed(_ENV_OPTIONS):
         func = option(func)
     return func
@@ -61,7 +69,8 @@ def install() -> None:
     """Install Python packages into the plugin venv."""
 
 
-def _plugin_env(options: dict[str, Any], plugin_dir: str | None) -> PluginEnv:
+def plugin_env_from(options: dict[str, Any], plugin_dir: str | None) -> PluginEnv:
+    """The plugin venv the command's options name (pops them)."""
     location = options.pop("virtual_env_location")
     if location is None and plugin_dir is None:
         message = "no plugin directory: pass --plugin-dir DIR, --virtual-env-location DIR or -H URL"
@@ -75,7 +84,8 @@ def _plugin_env(options: dict[str, Any], plugin_dir: str | None) -> PluginEnv:
     )
 
 
-def _install_options(options: dict[str, Any], *, offline: bool) -> InstallOptions:
+def install_options_from(options: dict[str, Any], *, offline: bool) -> InstallOptions:
+    """Where packages come from, from the command's options (pops them)."""
     return InstallOptions(
         find_links=tuple(options.pop("find_links")),
         index_url=options.pop("index_url"),
@@ -144,7 +154,7 @@ def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str
     default=None,
     help="Token for the server. [env: INFLUXDB3_AUTH_TOKEN]",
 )
-@_env_options
+@env_options
 @pass_options
 def package(options: dict[str, Any]) -> None:
     """Install PACKAGES (and -r files) into the plugin venv, skipping what is satisfied."""
@@ -160,13 +170,38 @@ def package(options: dict[str, Any]) -> None:
     if host:
         _install_remote(host, options.pop("token"), packages, files)
         return
-    env = _plugin_env(options, options.pop("plugin_dir"))
-    install_options = _install_options(options, offline=options.pop("offline"))
+    plugin_dir, offline = options.pop("plugin_dir"), options.pop("offline")
     from_files = [req for path in files for req in _read_requirements(path)]
+    if plugin_dir and not options["virtual_env_location"]:
+        _add_to_set(options, plugin_dir, offline, [*packages, *from_files])
+        return
+    env = plugin_env_from(options, plugin_dir)
+    install_options = install_options_from(options, offline=offline)
     result = env.install(
         packages, requirement_files=files, file_requirements=from_files, options=install_options
     )
     _show(result, env, options.pop("output"), extra={})
+
+
+def _add_to_set(options: dict[str, Any], plugin_dir: str, offline: bool, specs: list[str]) -> None:
+    output = options.pop("output")
+    if options["package_manager"] == "disabled":
+        raise disabled_error()  # before reading a plugin or starting uv
+    from .. import PluginManager, Settings
+    from .deps import dependency_set, progress, render_apply
+
+    settings = Settings.from_sources(plugin_dir=plugin_dir, offline=offline)
+    with PluginManager(settings) as manager:
+        ds = dependency_set(manager, options)
+        with progress("resolving every plugin's requirements with the new ones…"):
+            plan, result = ds.add_requirements(specs)
+    render_apply(
+        ds,
+        plan,
+        result,
+        output,
+        {"requested": specs, "requirements_file": str(ds.requirements_path)},
+    )
 
 
 def _read_requirements(path: Path) -> list[str]:
@@ -209,22 +244,37 @@ def _install_remote(host: str, token: str | None, packages: list[str], files: li
 
 @install.command("deps")
 @click.argument("ref")
-@_env_options
+@env_options
 @settings_options
 @pass_options
 def deps(options: dict[str, Any]) -> None:
     """Install the Python dependencies REF declares (manifest.toml, PEP 723, requirements.txt)."""
     ref, output = options.pop("ref"), options.pop("output")
-    env = _plugin_env(options, options["plugin_dir"])
-    # --offline means no network at all: neither for the plugin nor for its packages
-    install_options = _install_options(options, offline=options["offline"])
+    plugin_dir, offline = options["plugin_dir"], options["offline"]  # manager_from pops them
     from ..plugin_deps import plugin_requirements  # loads the fetcher; only `deps` needs it
 
     with manager_from(options) as manager:
-        declared = plugin_requirements(manager, manager.fetch(ref))
-    extra = {"ref": ref, "declared_in": declared.source, "shadowed": list(declared.shadowed)}
-    for other in declared.shadowed:
-        click.echo(f"note: {ref}: {other} is ignored, {declared.source} takes precedence", err=True)
+        declared = plugin_requirements(manager, manager.fetch(ref))  # pins REF: now in the set
+        extra = {"ref": ref, "declared_in": declared.source, "shadowed": list(declared.shadowed)}
+        for other in declared.shadowed:
+            click.echo(
+                f"note: {ref}: {other} is ignored, {declared.source} takes precedence", err=True
+            )
+        if manager.settings.plugin_dir is not None and not options["virtual_env_location"]:
+            from .deps import dependency_set, progress, render_apply
+
+            ds = dependency_set(manager, options)
+            if output != "json":
+                click.echo(f"{ref}: {_declaration(declared.requirements, declared.source)}")
+            with progress("resolving every plugin's requirements together…"):
+                plan, synced = ds.apply()
+            render_apply(
+                ds, plan, synced, output, {**extra, "requested": list(declared.requirements)}
+            )
+            return
+    env = plugin_env_from(options, plugin_dir)
+    # --offline means no network at all: neither for the plugin nor for its packages
+    install_options = install_options_from(options, offline=offline)
     if not declared.requirements:
         if output == "json":
             emit_json({"venv": str(env.venv_path), "requested": [], "satisfied": [], **extra})
@@ -232,8 +282,13 @@ def deps(options: dict[str, Any]) -> None:
             click.echo(f"{ref} declares no dependencies")
         return
     if output != "json":
-        count = len(declared.requirements)
-        noun = "requirement" if count == 1 else "requirements"
-        click.echo(f"{ref}: {count} {noun} from {declared.source}")
+        click.echo(f"{ref}: {_declaration(declared.requirements, declared.source)}")
     result = env.install(list(declared.requirements), options=install_options)
     _show(result, env, output, extra=extra)
+
+
+def _declaration(requirements: tuple[str, ...], source: str) -> str:
+    if not requirements:
+        return "declares no dependencies"
+    noun = "requirement" if len(requirements) == 1 else "requirements"
+    return f"{len(requirements)} {noun} from {source}"

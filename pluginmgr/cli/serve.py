@@ -12,12 +12,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
 from ..errors import PluginManagerError
 from ._common import manager_from, pass_options, settings_options
+
+if TYPE_CHECKING:
+    from ..installers import InstallOptions
+    from ..manager import PluginManager
+    from ..venv import PluginEnv
 
 __all__ = ["serve"]
 
@@ -118,6 +123,7 @@ def serve(options: dict[str, Any]) -> int:
             raise _ServeError("no plugin directory", hint="pass --plugin-dir DIR")
         data_dir.mkdir(parents=True, exist_ok=True)
         env = PluginEnv(default_venv_path(plugin_dir))
+        _check_dependency_lock(manager, env, plugin_dir, install)
         activate(env.site_packages)  # the venv's packages import in plugins, now and later
         store = DurableStore(data_dir / "store", flush_interval=flush)
         engine = ProcessingEngine(
@@ -157,6 +163,29 @@ def serve(options: dict[str, Any]) -> int:
             store.close()  # the WAL is flushed and a snapshot written
         click.echo("pluginmgr stopped cleanly", err=True)
     return 0
+
+
+def _check_dependency_lock(
+    manager: PluginManager, env: PluginEnv, plugin_dir: Path, sources: InstallOptions
+) -> None:
+    """A stale pylock.toml is reported, never used or re-resolved; a fresh one is synced (a
+    no-op when the venv already matches). Neither stops the server."""
+    from ..dependency_set import DependencySet
+
+    deps = DependencySet(manager, env, plugin_dir, sources=sources)
+    try:
+        status = deps.status()
+        if status.state == "stale":
+            click.echo(f"warning: {deps.lock_path} is stale, the venv is left as it is:", err=True)
+            for change in status.changes:
+                click.echo(f"  - {change}", err=True)
+            click.echo("  run `pluginmgr deps lock` (then `deps sync`) to re-resolve", err=True)
+        elif status.state == "fresh" and env.installer is not None:
+            result = deps.sync()
+            if result.ran_installer:
+                click.echo(f"synced {env.venv_path} to {deps.lock_path}", err=True)
+    except PluginManagerError as exc:
+        click.echo(f"warning: the plugin venv was not checked against pylock.toml: {exc}", err=True)
 
 
 def _quiet_signals() -> threading.Event:

@@ -15,6 +15,7 @@ __all__ = [
     "Installer",
     "PipInstaller",
     "UvInstaller",
+    "disabled_error",
     "find_uv",
     "get_installer",
 ]

@@ -65,6 +65,17 @@ class Installer(ABC):
     def install_command(self, request: InstallRequest) -> Command:
         """The command that carries out ``request``."""
 
+    @abstractmethod
+    def sync_commands(
+        self,
+        venv_python: Path,
+        requirements: Path,
+        extraneous: Sequence[str],
+        options: InstallOptions,
+    ) -> list[Command]:
+        """The commands that make the environment exactly the hashed ``requirements`` file:
+        install what it lists (hash-checked, no dependency resolution), remove ``extraneous``."""
+
     def create_venv(self, venv: Path, python: Path, *, log_dir: Path | None) -> None:
         """Create a venv at ``venv`` (which does not exist); raise `InstallError` on failure."""
         command = self.venv_command(venv, python)
@@ -83,3 +94,19 @@ class Installer(ABC):
         request = InstallRequest(venv_python, requirements, requirement_files, options)
         what = f"installing {request.describe()}"
         return check(run(self.install_command(request)), what=what, log_dir=log_dir)
+
+    def sync(
+        self,
+        venv_python: Path,
+        requirements: Path,
+        extraneous: Sequence[str],
+        *,
+        options: InstallOptions,
+        log_dir: Path | None,
+    ) -> str:
+        """Run `sync_commands`; raise `InstallError` on the first failure. :returns: the output."""
+        outputs = []
+        for command in self.sync_commands(venv_python, requirements, extraneous, options):
+            result = check(run(command), what="syncing the plugin venv", log_dir=log_dir)
+            outputs.append(result.output)
+        return "\n".join(outputs)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from .base import Command, Installer, InstallRequest
+from .base import Command, Installer, InstallOptions, InstallRequest
 
 __all__ = ["PipInstaller"]
 
@@ -33,3 +35,19 @@ class PipInstaller(Installer):
         for path in request.requirement_files:
             command += ["-r", path]
         return command + list(request.requirements)
+
+    def sync_commands(
+        self,
+        venv_python: Path,
+        requirements: Path,
+        extraneous: Sequence[str],
+        options: InstallOptions,
+    ) -> list[Command]:
+        # pip has no sync: install the hashed set without resolving, then remove the rest
+        request = InstallRequest(
+            venv_python, [], [requirements], replace(options, require_hashes=True)
+        )
+        commands = [[*self.install_command(request), "--no-deps"]]
+        if extraneous:
+            commands.append([venv_python, "-m", "pip", "uninstall", "-y", *extraneous])
+        return commands

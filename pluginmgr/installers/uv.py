@@ -8,12 +8,13 @@ Always ``--python``: InfluxDB 3's old uv manager relied on ``VIRTUAL_ENV`` and h
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InstallError
 from .base import Command, Installer, InstallOptions, InstallRequest
 
-__all__ = ["UvInstaller", "find_uv"]
+__all__ = ["UvInstaller", "find_uv", "source_args"]
 
 
 def find_uv() -> tuple[Path, str]:
@@ -33,7 +34,8 @@ def find_uv() -> tuple[Path, str]:
     raise InstallError(message, hint="pip install uv, or use --package-manager pip")
 
 
-def _source_args(options: InstallOptions) -> list[str]:
+def source_args(options: InstallOptions) -> list[str]:
+    """uv's flags for where packages come from."""
     args: list[str] = []
     if options.offline:
         args.append("--offline")
@@ -68,7 +70,17 @@ class UvInstaller(Installer):
     def install_command(self, request: InstallRequest) -> Command:
         options = request.options
         command: Command = [self.uv, "pip", "install", "--python", request.venv_python]
-        command += _source_args(options)
+        command += source_args(options)
         for path in request.requirement_files:
             command += ["-r", path]
         return command + (["--", *request.requirements] if request.requirements else [])
+
+    def sync_commands(
+        self,
+        venv_python: Path,
+        requirements: Path,
+        extraneous: Sequence[str],
+        options: InstallOptions,
+    ) -> list[Command]:
+        base: Command = [self.uv, "pip", "sync", "--python", venv_python, "--require-hashes"]
+        return [[*base, "--allow-empty-requirements", *source_args(options), requirements]]

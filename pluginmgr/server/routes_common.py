@@ -36,12 +36,14 @@ from engine_runtime.errors import (
 )
 
 from ..errors import (
+    DependencyConflictError,
     FetchError,
     InstallDisabledError,
     InstallError,
     InvalidReferenceError,
     PluginManagerError,
     PluginNotFoundError,
+    StaleLockError,
 )
 
 if TYPE_CHECKING:
@@ -98,8 +100,8 @@ def error_status(exc: Exception) -> int:
     """The HTTP status of a runtime or plugin-manager error (engine-behavior.md §4.6)."""
     if isinstance(exc, NotFoundError | DatabaseNotFoundError | PluginNotFoundError):
         return 404
-    if isinstance(exc, AlreadyExistsError):
-        return 409
+    if isinstance(exc, AlreadyExistsError | DependencyConflictError | StaleLockError):
+        return 409  # conflicts with what the node has: other triggers, other plugins' packages
     if isinstance(exc, InstallDisabledError):
         return 403
     if isinstance(exc, CatalogFileError | InstallError):

@@ -25,6 +25,7 @@ from engine_runtime import DryRunner, activate
 
 from ..atomic import atomic_write
 from ..errors import InstallError, PluginManagerError
+from ..installers import disabled_error
 from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
 from ..refs import LocalRef, parse_ref
@@ -42,7 +43,7 @@ from .routes_common import (
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from ..venv import InstallResult
+    from ..dep_sync import SyncResult
     from .app import ServerState
 
 __all__ = ["routes"]
@@ -53,11 +54,12 @@ _ENV_PATH: Final = "/api/v3/configure/plugin_environment"
 # -- the plugin venv --------------------------------------------------------------------------
 
 
-def _install_body(result: InstallResult) -> dict[str, Any]:
+def _install_body(requested: list[str], result: SyncResult) -> dict[str, Any]:
+    changed = {name: new for name, (_old, new) in sorted(result.plan.install.items())}
     return {
-        "requested": list(result.requested),
-        "satisfied": list(result.satisfied),
-        "changed": dict(result.changed),
+        "requested": requested,
+        "changed": changed,
+        "removed": sorted(result.plan.remove),
         "ran_installer": result.ran_installer,
     }
 
@@ -79,16 +81,16 @@ def _read_requirements(path: Path, plugin_dir: Path) -> list[str]:
     return list(requirements)
 
 
-def _install(state: ServerState, packages: list[str], files: list[Path]) -> InstallResult:
-    from_files = [req for path in files for req in _read_requirements(path, state.plugin_dir)]
-    result = state.env.install(
-        packages,
-        requirement_files=files,
-        file_requirements=from_files,
-        options=state.install_options,
-    )
+def _install(state: ServerState, specs: list[str]) -> dict[str, Any]:
+    """Add ``specs`` to the node's requirements.in, re-resolve every plugin together, sync."""
+    from ..dependency_set import DependencySet
+
+    if state.env.installer is None:
+        raise disabled_error()
+    deps = DependencySet(state.manager, state.env, state.plugin_dir, sources=state.install_options)
+    _plan, result = deps.add_requirements(specs)
     activate(state.env.site_packages)  # importable by the next plugin run, no restart
-    return result
+    return _install_body(specs, result)
 
 
 @endpoint
@@ -107,8 +109,7 @@ async def install_packages(request: Request) -> Response:
             parse_requirement(package)
         except InstallError as exc:
             raise ApiError(400, f"field 'packages': {exc}") from None
-    result = await blocking(_install, server_state(request), packages, [])
-    return JSONResponse(_install_body(result))
+    return JSONResponse(await blocking(_install, server_state(request), packages))
 
 
 def _requirements_file(plugin_dir: Path, location: str) -> Path:
@@ -131,8 +132,10 @@ async def install_requirements(request: Request) -> Response:
     location = get_str(body, "requirements_location")
     state = server_state(request)
     target = _requirements_file(state.plugin_dir, location)
-    result = await blocking(_install, state, [], [target])
-    return JSONResponse(_install_body(result))
+    specs = _read_requirements(target, state.plugin_dir)
+    if not specs:
+        raise ApiError(400, f"{location} lists no requirements")
+    return JSONResponse(await blocking(_install, state, specs))
 
 
 # -- dry runs ---------------------------------------------------------------------------------

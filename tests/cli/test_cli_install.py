@@ -60,14 +60,17 @@ def test_install_package_then_again_is_a_no_op(
     assert first.out.splitlines() == ["installed: pm-alpha 1.0.0", "installed: pm-beta 1.0.0"]
     assert f"created {plugin_dir / 'venv'}" in first.err
 
+    assert (plugin_dir / "requirements.in").read_text().splitlines()[1:] == ["pm-alpha"]
     again = install(capsys, "package", "pm-alpha", "pm-beta>=1", *offline_args)
     assert again.code == 0, again.err
     assert again.out.splitlines() == [
-        "already satisfied: pm-alpha",
-        "already satisfied: pm-beta>=1",
-        "nothing to install: every requirement is already satisfied",
+        "nothing to install: the venv already matches pylock.toml",
     ]
-    assert again.err == ""
+    assert "(no change)" in again.err
+    assert (plugin_dir / "requirements.in").read_text().splitlines()[1:] == [
+        "pm-alpha",
+        "pm-beta>=1",
+    ]
 
 
 def test_install_package_json(
@@ -77,10 +80,11 @@ def test_install_package_json(
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["format_version"] == 1
-    assert data["venv"] == str(plugin_dir / "venv")
-    assert data["package_manager"] == "uv"
-    assert (data["requested"], data["satisfied"]) == (["pm-gamma"], [])
-    assert data["changed"] == {"pm-gamma": "0.1.0"} and data["ran_installer"] is True
+    assert data["lock"] == str(plugin_dir / "pylock.toml")
+    assert data["requested"] == ["pm-gamma"]
+    assert data["installed"] == {"pm-gamma": "0.1.0"} and data["ran_installer"] is True
+    assert data["changes"] == [{"name": "pm-gamma", "old": None, "new": "0.1.0"}]
+    assert data["packages"][0]["required_by"] == ["requirements.in"]
 
 
 def test_install_from_a_requirements_file(
@@ -93,21 +97,25 @@ def test_install_from_a_requirements_file(
     assert result.code == 0, result.err
     assert installed(plugin_dir) == {"pm-gamma": "0.1.0", "pm-beta": "1.0.0"}
     again = install(capsys, "package", "-r", str(requirements), *offline_args)
-    assert "already satisfied: pm-gamma==0.1.0" in again.out
-    assert "already satisfied: pm-beta" in again.out
+    assert again.out.splitlines() == ["nothing to install: the venv already matches pylock.toml"]
+    assert (plugin_dir / "requirements.in").read_text().splitlines()[1:] == [
+        "pm-gamma==0.1.0",
+        "pm-beta",
+    ]
 
 
 def test_a_missing_package_exits_1_with_uvs_message(
-    capsys: pytest.CaptureFixture[str], offline_args: list[str]
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
 ) -> None:
     result = install(capsys, "package", "pm-missing", *offline_args)
     assert result.code == 1
     lines = result.err.splitlines()
-    assert lines[-1].startswith(
-        "error: installing pm-missing failed (uv exit status 1): No solution found"
+    assert lines[0].startswith(
+        "error: no set of packages satisfies every plugin: requirements.in needs pm-missing"
     )
-    assert "pm-missing was not found in the provided package locations" in lines[-1]
-    assert "(hint: full output in " in lines[-1]
+    assert any("pm-missing was not found in the provided package locations" in x for x in lines)
+    assert not (plugin_dir / "requirements.in").exists()  # a failed change is undone
+    assert not (plugin_dir / "pylock.toml").exists()
 
 
 def test_an_unsatisfiable_version_exits_1(
@@ -197,7 +205,8 @@ def test_deps_of_a_local_plugin_follow_the_precedence(
     data = json.loads(result.out)
     assert data["declared_in"] == "manifest.toml"
     assert data["shadowed"] == ["pep723", "requirements.txt"]
-    assert data["changed"] == {"pm-gamma": "0.1.0"}
+    assert data["installed"] == {"pm-gamma": "0.1.0"}
+    assert sorted(data["removed"]) == ["pm-alpha", "pm-beta"]  # no plugin needs them any more
 
 
 def test_deps_from_requirements_txt_alone_and_already_satisfied(
@@ -209,8 +218,7 @@ def test_deps_from_requirements_txt_alone_and_already_satisfied(
     assert first.code == 0, first.err
     assert "installed: pm-beta 1.0.0" in first.out
     second = install(capsys, "deps", "plain.py", *offline_args)
-    assert "already satisfied: pm-beta>=1.0" in second.out
-    assert "nothing to install" in second.out
+    assert "nothing to install: the venv already matches pylock.toml" in second.out
 
 
 def test_deps_of_a_plugin_that_declares_none(
@@ -219,8 +227,8 @@ def test_deps_of_a_plugin_that_declares_none(
     (plugin_dir / "bare.py").write_text(BARE_PLUGIN)
     result = install(capsys, "deps", "bare.py", *offline_args)
     assert result.code == 0, result.err
-    assert result.out.strip() == "bare.py declares no dependencies"
-    assert not (plugin_dir / "venv").exists()
+    assert result.out.splitlines()[0] == "bare.py: declares no dependencies"
+    assert installed(plugin_dir) == {}
 
 
 def test_deps_of_a_gh_plugin_read_its_manifest_from_the_repository(

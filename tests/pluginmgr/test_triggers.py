@@ -47,7 +47,7 @@ def test_create_trigger_pins_installs_and_runs(
     )
     try:
         assert definition.plugin_filename == GREETER
-        assert installed is not None and "pm-alpha" in installed.changed
+        assert installed is not None and "pm-alpha" in installed.plan.install
         assert GREETER in read_lock(manager.settings.lock_path)
         response = engine.handle_request("greet", query_params={}, headers={}, body=b"")
         assert response.status == 200, response.body

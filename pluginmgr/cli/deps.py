@@ -1,0 +1,291 @@
+"""``pluginmgr deps``: the plugin venv as one locked set (``<PLUGIN_DIR>/pylock.toml``).
+
+::
+
+    deps lock [--upgrade | --upgrade-package PKG] [--dry-run]   resolve every plugin together
+    deps sync [--offline] [--find-links DIR] [--no-index]       make the venv exactly the lock
+    deps constrain SPEC... [--remove]                           operator constraints
+    deps tree | deps why PKG                                    read from the lock, no resolver
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+from ..errors import InstallError
+from ._common import emit_json, manager_from, pass_options, settings_options
+from .install import env_options, install_options_from, plugin_env_from
+
+if TYPE_CHECKING:
+    from ..dep_sync import SyncResult
+    from ..dependency_set import DependencySet, LockPlan
+    from ..manager import PluginManager
+
+__all__ = ["dependency_set", "deps", "progress", "render_apply"]
+
+_FORMATS: Final = click.Choice(["pretty", "json"])
+
+
+@click.group()
+def deps() -> None:
+    """Resolve every plugin's Python requirements together, lock them, sync the venv."""
+
+
+@contextlib.contextmanager
+def progress(text: str) -> Iterator[None]:
+    """A spinner on stderr while long work runs (only on a terminal)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(text):
+        yield
+
+
+def dependency_set(manager: PluginManager, options: dict[str, Any]) -> DependencySet:
+    """The set of the command's plugin dir and venv, with its package sources."""
+    from ..dependency_set import DependencySet
+
+    plugin_dir = manager.settings.plugin_dir
+    if plugin_dir is None:
+        message = "no plugin directory: pylock.toml lives at PLUGIN_DIR/pylock.toml"
+        raise InstallError(message, hint="pass --plugin-dir DIR or set INFLUXDB3_PLUGIN_DIR")
+    env = plugin_env_from(options, str(plugin_dir))
+    sources = install_options_from(options, offline=manager.settings.offline)
+    return DependencySet(manager, env, plugin_dir, sources=sources)
+
+
+def _change_lines(plan: LockPlan) -> list[str]:
+    lines = []
+    for change in plan.changes:
+        if change.old is None:
+            lines.append(f"  + {change.name} {change.new}")
+        elif change.new is None:
+            lines.append(f"  - {change.name} {change.old}")
+        else:
+            lines.append(f"  ~ {change.name} {change.old} -> {change.new}")
+    return lines
+
+
+def _plan_json(plan: LockPlan) -> dict[str, Any]:
+    return {
+        "written": plan.written,
+        "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in plan.changes],
+        "packages": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "required_by": list(p.required_by),
+                "provided_by": p.provided_by,
+            }
+            for p in plan.lock.packages
+        ],
+        "requesters": [
+            {"name": r.name, "declared_in": r.declared_in, "requirements": list(r.requirements)}
+            for r in plan.lock.requesters
+        ],
+    }
+
+
+def _sync_json(result: SyncResult) -> dict[str, Any]:
+    return {
+        "installed": {name: new for name, (_old, new) in sorted(result.plan.install.items())},
+        "removed": sorted(result.plan.remove),
+        "ran_installer": result.ran_installer,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def _sync_lines(result: SyncResult) -> list[str]:
+    lines = []
+    for name, (old, new) in sorted(result.plan.install.items()):
+        lines.append(f"installed: {name} {new}" + (f" (was {old})" if old else ""))
+    lines += [f"removed: {name} {version}" for name, version in sorted(result.plan.remove.items())]
+    if not result.ran_installer:
+        lines.append("nothing to install: the venv already matches pylock.toml")
+    return lines
+
+
+def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
+    lock = plan.lock
+    runtime = sum(1 for p in lock.packages if p.from_runtime)
+    verb = "would write" if dry_run else ("wrote" if plan.written else "kept")
+    also = f", {runtime} supplied by the runtime" if runtime else ""
+    return (
+        f"{len(lock.packages)} packages for {len(lock.requesters)} requesters{also}; "
+        f"{verb} {ds.lock_path}" + ("" if plan.changes else " (no change)")
+    )
+
+
+def render_apply(
+    ds: DependencySet, plan: LockPlan, result: SyncResult, output: str, extra: dict[str, Any]
+) -> None:
+    """Print what a lock + sync did (install deps, install package, deps constrain)."""
+    if output == "json":
+        emit_json({"lock": str(ds.lock_path), **_plan_json(plan), **_sync_json(result), **extra})
+        return
+    if result.created_venv:
+        click.echo(f"created {ds.env.venv_path} (Python {ds.env.python})", err=True)
+    for line in _sync_lines(result):
+        click.echo(line)
+    click.echo(_lock_summary(ds, plan, dry_run=False), err=True)
+
+
+@deps.command("lock")
+@click.option(
+    "--upgrade", is_flag=True, help="Let every package move to its newest allowed version."
+)
+@click.option(
+    "--upgrade-package", "upgrade_packages", multiple=True, help="Let PKG move (repeatable)."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan (old -> new); write nothing.")
+@env_options
+@settings_options
+@pass_options
+def lock(options: dict[str, Any]) -> None:
+    """Resolve every plugin's requirements together and write PLUGIN_DIR/pylock.toml."""
+    upgrade, packages = options.pop("upgrade"), tuple(options.pop("upgrade_packages"))
+    dry_run, output = options.pop("dry_run"), options.pop("output")
+    if upgrade and packages:
+        raise click.UsageError("--upgrade and --upgrade-package exclude each other")
+    with manager_from(options) as manager:
+        ds = dependency_set(manager, options)
+        with progress("resolving the plugins' requirements…"):
+            plan = ds.lock(upgrade=upgrade, upgrade_packages=packages, dry_run=dry_run)
+    if output == "json":
+        emit_json({"lock": str(ds.lock_path), "dry_run": dry_run, **_plan_json(plan)})
+        return
+    for line in _change_lines(plan):
+        click.echo(line)
+    click.echo(_lock_summary(ds, plan, dry_run=dry_run))
+
+
+@deps.command("sync")
+@env_options
+@settings_options
+@pass_options
+def sync(options: dict[str, Any]) -> None:
+    """Make the plugin venv exactly pylock.toml (hash-checked; extraneous packages removed)."""
+    output = options.pop("output")
+    with manager_from(options) as manager:
+        ds = dependency_set(manager, options)
+        with progress("syncing the plugin venv…"):
+            result = ds.sync()
+    if output == "json":
+        emit_json({"lock": str(ds.lock_path), "venv": str(ds.env.venv_path), **_sync_json(result)})
+        return
+    for line in _sync_lines(result):
+        click.echo(line)
+
+
+@deps.command("constrain")
+@click.argument("specs", nargs=-1)
+@click.option("--remove", is_flag=True, help="Drop the constraints on these package names.")
+@env_options
+@settings_options
+@pass_options
+def constrain(options: dict[str, Any]) -> None:
+    """Keep SPECs (e.g. 'influxdata-plugin-utils<0.4') in PLUGIN_DIR/constraints.txt, re-lock,
+    sync. Without SPECs: list the constraints."""
+    specs, remove, output = list(options.pop("specs")), options.pop("remove"), options.pop("output")
+    with manager_from(options) as manager:
+        ds = dependency_set(manager, options)
+        if not specs:
+            from ..dep_inputs import read_spec_file
+
+            current = list(read_spec_file(ds.constraints_path))
+            if output == "json":
+                emit_json({"constraints": current, "file": str(ds.constraints_path)})
+            else:
+                click.echo("\n".join(current) if current else "no constraints")
+            return
+        with progress("re-resolving with the new constraints…"):
+            plan, result = ds.constrain(specs, remove=remove)
+    render_apply(ds, plan, result, output, {"constraints_file": str(ds.constraints_path)})
+
+
+@deps.command("tree")
+@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
+@settings_options
+@pass_options
+def tree(options: dict[str, Any]) -> None:
+    """Each plugin's packages and what they pull in, read from pylock.toml."""
+    output = options.pop("output")
+    with manager_from(options) as manager:
+        ds = _reader(manager)
+        rows = ds.tree()
+    if output == "json":
+        emit_json(
+            {
+                "requesters": [
+                    {
+                        "name": name,
+                        "declared_in": declared,
+                        "packages": [
+                            {"depth": depth, "name": p.name, "version": p.version}
+                            for depth, p in packages
+                        ],
+                    }
+                    for name, declared, packages in rows
+                ]
+            }
+        )
+        return
+    for name, declared, packages in rows:
+        click.echo(f"{name} ({declared})")
+        for depth, package in packages:
+            runtime = " [runtime]" if package.from_runtime else ""
+            click.echo(f"{'  ' * (depth + 1)}{package.name} {package.version}{runtime}")
+
+
+@deps.command("why")
+@click.argument("package")
+@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
+@settings_options
+@pass_options
+def why(options: dict[str, Any]) -> None:
+    """Which plugins (and which declarations) need PACKAGE, directly or through what."""
+    name, output = options.pop("package"), options.pop("output")
+    with manager_from(options) as manager:
+        target, paths = _reader(manager).why(name)
+    if output == "json":
+        emit_json(
+            {
+                "name": target.name,
+                "version": target.version,
+                "provided_by": target.provided_by,
+                "needed_by": [
+                    {
+                        "requester": p.requester,
+                        "declared_in": p.declared_in,
+                        "requirement": p.requirement,
+                        "chain": list(p.chain),
+                    }
+                    for p in paths
+                ],
+            }
+        )
+        return
+    runtime = " (supplied by the runtime)" if target.from_runtime else ""
+    click.echo(f"{target.name} {target.version}{runtime} is needed by:")
+    for path in paths:
+        through = f" -> {' -> '.join(path.chain[1:])}" if len(path.chain) > 1 else ""
+        click.echo(f"  {path.requester} ({path.declared_in}): {path.requirement}{through}")
+
+
+def _reader(manager: PluginManager) -> DependencySet:
+    """A set for reading the lock only (no venv options)."""
+    from ..dependency_set import DependencySet
+    from ..venv import PluginEnv, default_venv_path
+
+    plugin_dir = manager.settings.plugin_dir
+    if plugin_dir is None:
+        raise InstallError("no plugin directory", hint="pass --plugin-dir DIR")
+    return DependencySet(manager, PluginEnv(default_venv_path(Path(plugin_dir))), plugin_dir)

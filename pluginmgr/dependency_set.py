@@ -1,0 +1,410 @@
+"""`DependencySet`: the plugin venv as one resolved set, locked in ``<PLUGIN_DIR>/pylock.toml``.
+
+::
+
+    inputs  (dep_inputs)   every plugin's declaration + requirements.in + constraints.txt
+    resolve (dep_resolver) uv, the runtime's distributions as == constraints -> PyLock
+    apply   (dep_sync)     uv pip sync: exactly the lock, hash-checked, extraneous removed
+
+Every change (``install deps``, ``install package``, ``deps constrain``, creating a trigger)
+is one transaction under ``<PLUGIN_DIR>/.pylock.lock``: re-resolve the whole set, write the
+lock, sync. A resolution that fails changes nothing; a sync that fails puts the previous lock
+and operator files back. A lock whose inputs changed since it was written is *stale*: `sync`
+refuses it, naming what changed, instead of silently using or re-resolving it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from .atomic import atomic_write, file_lock
+from .dep_inputs import (
+    CONSTRAINTS_NAME,
+    REQUIREMENTS_NAME,
+    DependencyInputs,
+    gather_inputs,
+    interpreter_facts,
+    read_spec_file,
+    runtime_distributions,
+    write_spec_file,
+)
+from .dep_resolver import ResolveOptions, resolve
+from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
+from .errors import InstallError, StaleLockError
+from .installers import InstallOptions, UvInstaller, find_uv
+from .pylock import PYLOCK_NAME, LockedPackage, PyLock, read_pylock, write_pylock
+
+if TYPE_CHECKING:
+    from .manager import PluginManager
+    from .venv import PluginEnv
+
+__all__ = ["DependencySet", "LockPlan", "LockStatus", "PackageChange", "WhyPath"]
+
+_LOGGER: Final = logging.getLogger(__name__)
+_TX_LOCK: Final = ".pylock.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class PackageChange:
+    """One package's move between two locks (``old`` None: added; ``new`` None: removed)."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockPlan:
+    """A resolution and how it differs from the lock it replaces."""
+
+    previous: PyLock | None
+    lock: PyLock
+    changes: tuple[PackageChange, ...]
+    written: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LockStatus:
+    """``missing``, ``fresh`` or ``stale`` (with what changed)."""
+
+    state: str
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WhyPath:
+    """How a requester comes to need a package: its declaration, then the packages between."""
+
+    requester: str
+    declared_in: str
+    requirement: str
+    chain: tuple[str, ...]  #: package names from the declared one down to the asked one
+
+
+def _changes(previous: PyLock | None, new: PyLock) -> tuple[PackageChange, ...]:
+    old = {p.key: p for p in previous.packages} if previous else {}
+    now = new.by_name()
+    out = []
+    for name in sorted(old.keys() | now.keys()):
+        before = old[name].version if name in old else None
+        after = now[name].version if name in now else None
+        if before != after:
+            out.append(
+                PackageChange(now[name].name if name in now else old[name].name, before, after)
+            )
+    return tuple(out)
+
+
+def _requester_changes(lock: PyLock, inputs: DependencyInputs) -> list[str]:
+    then = {r.name: r for r in lock.requesters}
+    now = {r.name: r for r in inputs.requesters}
+    out = []
+    for name in sorted(then.keys() | now.keys()):
+        if name not in now:
+            had = ", ".join(then[name].requirements)
+            out.append(f"{name} no longer declares requirements (it had {had})")
+        elif name not in then:
+            out.append(
+                f"{name} ({now[name].declared_in}) now declares {', '.join(now[name].requirements)}"
+            )
+        elif sorted(then[name].requirements) != sorted(now[name].requirements):
+            out.append(
+                f"{name} now declares {', '.join(now[name].requirements)} "
+                f"(the lock has {', '.join(then[name].requirements)})"
+            )
+    if sorted(lock.constraints) != sorted(inputs.constraints):
+        out.append(
+            f"{CONSTRAINTS_NAME} now has {', '.join(inputs.constraints) or 'nothing'} "
+            f"(the lock has {', '.join(lock.constraints) or 'nothing'})"
+        )
+    interpreter = (inputs.python, inputs.implementation, inputs.platform)
+    if (lock.python, lock.implementation, lock.platform) != interpreter:
+        out.append(
+            f"the lock was resolved for {lock.implementation} {lock.python} on {lock.platform}, "
+            f"this node runs {inputs.implementation} {inputs.python} on {inputs.platform}"
+        )
+    return out
+
+
+def _runtime_changes(lock: PyLock, runtime: dict[str, str]) -> list[str]:
+    out = []
+    for package in lock.packages:
+        have = runtime.get(package.key)
+        if package.from_runtime and (have is None or Version(have) != Version(package.version)):
+            now = f"has {have}" if have else "no longer has it"
+            out.append(f"the runtime {now}: {package.name} was locked at {package.version}")
+        elif not package.from_runtime and have is not None:
+            if Version(have) != Version(package.version):
+                out.append(
+                    f"the runtime now has {package.name} {have}, which shadows the locked "
+                    f"{package.version}"
+                )
+    return out
+
+
+class DependencySet:
+    """Resolve, lock, sync and explain the plugin venv of one plugin directory."""
+
+    def __init__(
+        self,
+        manager: PluginManager,
+        env: PluginEnv,
+        plugin_dir: Path,
+        *,
+        sources: InstallOptions | None = None,
+    ) -> None:
+        self.manager = manager
+        self.env = env
+        self.plugin_dir = plugin_dir
+        self.sources = sources or InstallOptions()
+        self.lock_path = plugin_dir / PYLOCK_NAME
+        self.requirements_path = plugin_dir / REQUIREMENTS_NAME
+        self.constraints_path = plugin_dir / CONSTRAINTS_NAME
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read_lock(self) -> PyLock | None:
+        return read_pylock(self.lock_path)
+
+    def inputs(self, *, pinned_only: bool = True) -> DependencyInputs:
+        """What the set is resolved from (``pinned_only``: no request; see `gather_inputs`)."""
+        facts = interpreter_facts(self.env.interpreter.version, self.env.interpreter.implementation)
+        return gather_inputs(
+            self.manager, self.plugin_dir, self.env.venv_path, facts, pinned_only=pinned_only
+        )
+
+    def runtime(self) -> dict[str, str]:
+        """The runtime's own distributions (outside the venv), pinned for every resolution."""
+        return runtime_distributions([self.env.venv_path])
+
+    def status(self, lock: PyLock | None = None) -> LockStatus:
+        """Whether the lock still matches the node's inputs and runtime."""
+        lock = lock or self.read_lock()
+        if lock is None:
+            return LockStatus("missing")
+        inputs = self.inputs()
+        changes = [] if lock.inputs_sha256 == inputs.sha256 else _requester_changes(lock, inputs)
+        if lock.inputs_sha256 != inputs.sha256 and not changes:
+            changes = ["its inputs changed (the lock's inputs-sha256 differs)"]
+        changes += _runtime_changes(lock, self.runtime())
+        return LockStatus("stale" if changes else "fresh", tuple(changes))
+
+    def sync_plan(self, lock: PyLock) -> SyncPlan:
+        return plan_sync(self.env.installed(), lock.installable())
+
+    # -- resolving ---------------------------------------------------------------------------
+
+    def _resolve_options(
+        self, sources: InstallOptions, *, upgrade: bool, upgrade_packages: tuple[str, ...]
+    ) -> ResolveOptions:
+        installer = self.env.installer
+        uv = installer.uv if isinstance(installer, UvInstaller) else find_uv()[0]
+        return ResolveOptions(
+            uv=uv,
+            python=self.env.python,
+            sources=sources,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+            log_dir=self.plugin_dir,
+        )
+
+    def resolve(
+        self,
+        *,
+        upgrade: bool = False,
+        upgrade_packages: Sequence[str] = (),
+        sources: InstallOptions | None = None,
+    ) -> LockPlan:
+        """Resolve the current inputs; nothing is written. Siblings are read online unless
+        the sources say offline."""
+        sources = sources or self.sources
+        inputs = self.inputs(pinned_only=sources.offline)
+        previous = self.read_lock()
+        options = self._resolve_options(
+            sources, upgrade=upgrade, upgrade_packages=tuple(upgrade_packages)
+        )
+        lock = resolve(inputs, self.runtime(), options, previous=previous)
+        return LockPlan(previous, lock, _changes(previous, lock), written=False)
+
+    def lock(
+        self,
+        *,
+        upgrade: bool = False,
+        upgrade_packages: Sequence[str] = (),
+        dry_run: bool = False,
+        sources: InstallOptions | None = None,
+    ) -> LockPlan:
+        """Resolve and (unless ``dry_run``) write pylock.toml; the venv is not touched."""
+        with self._transaction():
+            plan = self.resolve(upgrade=upgrade, upgrade_packages=upgrade_packages, sources=sources)
+            if dry_run:
+                return plan
+            write_pylock(self.lock_path, plan.lock)
+            return replace(plan, written=True)
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def sync(self, *, sources: InstallOptions | None = None) -> SyncResult:
+        """Make the venv exactly the lock; refuse a missing or stale lock."""
+        lock = self.read_lock()
+        if lock is None:
+            message = f"there is no {self.lock_path}"
+            raise InstallError(message, hint="run `pluginmgr deps lock` first")
+        status = self.status(lock)
+        if status.state == "stale":
+            message = f"{self.lock_path} is stale: {'; '.join(status.changes)}"
+            raise StaleLockError(message, changes=status.changes)
+        return sync_venv(self.env, lock, sources or self.sources)
+
+    def apply(
+        self, *, upgrade_packages: Sequence[str] = (), sources: InstallOptions | None = None
+    ) -> tuple[LockPlan, SyncResult]:
+        """Re-resolve the whole set, write the lock and sync; all or nothing."""
+        with self._transaction(), self._restoring(self.lock_path):
+            plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
+            write_pylock(self.lock_path, plan.lock)
+            result = sync_venv(self.env, plan.lock, sources or self.sources)
+        return replace(plan, written=True), result
+
+    def add_requirements(
+        self, specs: Sequence[str], *, sources: InstallOptions | None = None
+    ) -> tuple[LockPlan, SyncResult]:
+        """Add operator requirements (kept in requirements.in, one per package name) and apply."""
+        return self._edit(self.requirements_path, specs, "operator requirements", sources=sources)
+
+    def constrain(
+        self, specs: Sequence[str], *, remove: bool = False, sources: InstallOptions | None = None
+    ) -> tuple[LockPlan, SyncResult]:
+        """Add (or ``remove``) constraints in constraints.txt, then apply."""
+        return self._edit(
+            self.constraints_path, specs, "operator constraints", remove=remove, sources=sources
+        )
+
+    def _edit(
+        self,
+        path: Path,
+        specs: Sequence[str],
+        what: str,
+        *,
+        remove: bool = False,
+        sources: InstallOptions | None,
+    ) -> tuple[LockPlan, SyncResult]:
+        from .venv import parse_requirement
+
+        parsed = [parse_requirement(spec) for spec in specs]
+        names = {canonicalize_name(r.name) for r in parsed}
+        with self._transaction(), self._restoring(path):
+            kept = [
+                s
+                for s in read_spec_file(path)
+                if canonicalize_name(Requirement(s).name) not in names
+            ]
+            if remove:
+                missing = names - {
+                    canonicalize_name(Requirement(s).name) for s in read_spec_file(path)
+                }
+                if missing:
+                    message = f"{path.name} has nothing on {', '.join(sorted(missing))}"
+                    raise InstallError(message, hint=f"see {path}")
+            write_spec_file(path, kept if remove else [*kept, *map(str, parsed)], what=what)
+            return self._apply_locked(sources)
+
+    def _apply_locked(self, sources: InstallOptions | None) -> tuple[LockPlan, SyncResult]:
+        with self._restoring(self.lock_path):
+            plan = self.resolve(sources=sources)
+            write_pylock(self.lock_path, plan.lock)
+            result = sync_venv(self.env, plan.lock, sources or self.sources)
+        return replace(plan, written=True), result
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with file_lock(self.plugin_dir / _TX_LOCK):
+            yield
+
+    @contextlib.contextmanager
+    def _restoring(self, path: Path) -> Iterator[None]:
+        """Put ``path`` back as it was (or remove it) when the block fails."""
+        before = path.read_bytes() if path.is_file() else None
+        try:
+            yield
+        except BaseException:
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write(path, before)
+            raise
+
+    # -- explaining --------------------------------------------------------------------------
+
+    def why(self, name: str, lock: PyLock | None = None) -> tuple[LockedPackage, list[WhyPath]]:
+        """Who needs ``name``, directly or through which packages (read from the lock)."""
+        lock = lock or self.read_lock()
+        if lock is None:
+            raise InstallError(f"there is no {self.lock_path}", hint="run `pluginmgr deps lock`")
+        packages = lock.by_name()
+        target = packages.get(canonicalize_name(name))
+        if target is None:
+            message = f"{name} is not in {self.lock_path}: no plugin needs it"
+            raise InstallError(message, hint="`pluginmgr deps tree` lists what is locked")
+        requesters = {r.name: r for r in lock.requesters}
+        paths: list[WhyPath] = []
+        stack: list[tuple[str, tuple[str, ...]]] = [(target.key, (target.name,))]
+        seen: set[tuple[str, str]] = set()
+        while stack:
+            key, chain = stack.pop()
+            for parent in packages[key].required_by if key in packages else ():
+                if parent in requesters:
+                    requester = requesters[parent]
+                    head = canonicalize_name(chain[0])
+                    spec = next(
+                        (
+                            r
+                            for r in requester.requirements
+                            if canonicalize_name(Requirement(r).name) == head
+                        ),
+                        chain[0],
+                    )
+                    paths.append(WhyPath(parent, requester.declared_in, spec, chain))
+                elif (parent, key) not in seen and parent in packages:
+                    seen.add((parent, key))
+                    stack.append((parent, (packages[parent].name, *chain)))
+        paths.sort(key=lambda p: (p.requester, len(p.chain), p.chain))
+        return target, paths
+
+    def tree(
+        self, lock: PyLock | None = None
+    ) -> list[tuple[str, str, list[tuple[int, LockedPackage]]]]:
+        """Per requester: (name, declared_in, [(depth, package)...]) walking the lock's graph."""
+        lock = lock or self.read_lock()
+        if lock is None:
+            raise InstallError(f"there is no {self.lock_path}", hint="run `pluginmgr deps lock`")
+        packages = lock.by_name()
+        children: dict[str, list[str]] = {}
+        for package in lock.packages:
+            for parent in package.required_by:
+                children.setdefault(parent, []).append(package.key)
+        out = []
+        for requester in lock.requesters:
+            rows: list[tuple[int, LockedPackage]] = []
+            stack = [
+                (key, 0, frozenset({key}))
+                for key in sorted(children.get(requester.name, ()), reverse=True)
+            ]
+            while stack:
+                key, depth, path = stack.pop()
+                rows.append((depth, packages[key]))
+                below = sorted(children.get(key, ()), reverse=True)
+                stack += [
+                    (child, depth + 1, path | {child}) for child in below if child not in path
+                ]
+            out.append((requester.name, requester.declared_in, rows))
+        return out

@@ -1,0 +1,359 @@
+"""``pluginmgr deps`` and the commands that change the set: real uv resolutions, offline.
+
+Every plugin's requirements are resolved together into ``PLUGIN_DIR/pylock.toml``; these tests
+build their own small wheels (a conflict pair, a utils library with a breaking release) into a
+wheelhouse and drive the CLI in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from pluginmgr.pylock import read_pylock
+from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.helpers import CliResult, run_cli
+from tests.wheels import build_wheel
+
+pytestmark = pytest.mark.usefixtures("uv_sandbox")
+
+#: (name, version, dependencies) of the wheels these tests resolve against
+PROJECTS = [
+    ("pm-libx", "1.0", ()),
+    ("pm-libx", "2.0", ()),
+    ("pm-liby", "1.0", ("pm-libx>=2",)),
+    ("pm-utils", "0.3.1", ()),
+    ("pm-utils", "0.4.0", ()),
+    ("pm-utils", "0.5.0", ()),
+]
+
+
+def _project(root: Path, name: str, version: str, deps: Iterable[str]) -> Path:
+    folder = root / f"{name}-{version}"
+    package = folder / name.replace("-", "_")
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f'VERSION = "{version}"\n')
+    listed = ", ".join(json.dumps(d) for d in deps)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{listed}]\n'
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def dep_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    projects = tmp_path_factory.mktemp("dep-projects")
+    out = tmp_path_factory.mktemp("dep-wheels")
+    for name, version, deps in PROJECTS:
+        build_wheel(_project(projects, name, version, deps), out)
+    return out
+
+
+@pytest.fixture
+def wheels(dep_wheels: Path, tmp_path: Path) -> Path:
+    """A private copy (tests tamper with it)."""
+    return Path(shutil.copytree(dep_wheels, tmp_path / "wheels"))
+
+
+def _plugin(plugin_dir: Path, relative: str, requirements: Iterable[str], how: str) -> None:
+    path = plugin_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n"
+    listed = ", ".join(json.dumps(r) for r in requirements)
+    if how == "manifest":
+        (path.parent / "manifest.toml").write_text(f"[dependencies]\npython = [{listed}]\n")
+        path.write_text(body)
+    else:
+        path.write_text(f"# /// script\n# dependencies = [{listed}]\n# ///\n{body}")
+
+
+def deps(
+    capsys: pytest.CaptureFixture[str], *args: str, plugin_dir: Path, wheels: Path
+) -> CliResult:
+    if args[:2] in (("deps", "why"), ("deps", "tree")):  # they read the lock: no sources
+        return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir))
+    sources = ["--offline", "--no-index", "--find-links", str(wheels)]
+    return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir), *sources)
+
+
+def installed(plugin_dir: Path) -> dict[str, str]:
+    return PluginEnv(default_venv_path(plugin_dir)).installed()
+
+
+def freeze(plugin_dir: Path) -> str:
+    from uv import find_uv_bin
+
+    python = default_venv_path(plugin_dir) / "bin" / "python"
+    done = subprocess.run(
+        [find_uv_bin(), "pip", "freeze", "--python", str(python)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
+# -- one lock for every plugin ----------------------------------------------------------------
+
+
+def test_lock_resolves_every_plugin_together_and_records_who_asked(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    _plugin(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx"], "manifest")
+    _plugin(plugin_dir, "plugin_b.py", ["pm-liby"], "pep723")
+    result = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[:2] == ["  + pm-libx 2.0", "  + pm-liby 1.0"]
+    assert installed(plugin_dir) == {}  # lock writes the lock, nothing else
+    lock = read_pylock(plugin_dir / "pylock.toml")
+    assert lock is not None
+    by_name = lock.by_name()
+    assert by_name["pm-libx"].required_by == ("ops/plugin_a/plugin_a.py", "pm-liby")
+    assert by_name["pm-liby"].required_by == ("plugin_b.py",)
+    assert all(w.sha256 for p in lock.packages for w in p.wheels)
+    assert [r.name for r in lock.requesters] == ["ops/plugin_a/plugin_a.py", "plugin_b.py"]
+
+    why = deps(capsys, "deps", "why", "pm-libx", plugin_dir=plugin_dir, wheels=wheels)
+    assert why.out.splitlines() == [
+        "pm-libx 2.0 is needed by:",
+        "  ops/plugin_a/plugin_a.py (manifest.toml): pm-libx",
+        "  plugin_b.py (pep723): pm-liby -> pm-libx",
+    ]
+    tree = deps(capsys, "deps", "tree", plugin_dir=plugin_dir, wheels=wheels)
+    assert tree.out.splitlines() == [
+        "ops/plugin_a/plugin_a.py (manifest.toml)",
+        "  pm-libx 2.0",
+        "plugin_b.py (pep723)",
+        "  pm-liby 1.0",
+        "    pm-libx 2.0",
+    ]
+    synced = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert synced.code == 0, synced.err
+    assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
+    again = deps(capsys, "deps", "sync", "--format", "json", plugin_dir=plugin_dir, wheels=wheels)
+    assert json.loads(again.out)["ran_installer"] is False
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    _plugin(plugin_dir, "a.py", ["pm-utils<0.4"], "pep723")
+    assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    before = (plugin_dir / "pylock.toml").read_bytes()
+    _plugin(plugin_dir, "a.py", ["pm-utils"], "pep723")
+    kept = deps(capsys, "deps", "lock", "--dry-run", plugin_dir=plugin_dir, wheels=wheels)
+    assert kept.out.splitlines()[-1].endswith("(no change)")  # the old pin still satisfies
+    plan = deps(
+        capsys, "deps", "lock", "--dry-run", "--upgrade", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert plan.code == 0, plan.err
+    assert plan.out.splitlines()[0] == "  ~ pm-utils 0.3.1 -> 0.5.0"
+    assert "would write" in plan.out
+    assert (plugin_dir / "pylock.toml").read_bytes() == before
+    one = deps(
+        capsys,
+        "deps",
+        "lock",
+        "--upgrade-package",
+        "pm-utils",
+        "--format",
+        "json",
+        plugin_dir=plugin_dir,
+        wheels=wheels,
+    )
+    assert json.loads(one.out)["changes"] == [{"name": "pm-utils", "old": "0.3.1", "new": "0.5.0"}]
+
+
+# -- conflicts before anything changes -------------------------------------------------------
+
+
+def test_a_conflict_is_refused_named_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    _plugin(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx<2"], "manifest")
+    first = deps(
+        capsys, "install", "deps", "ops/plugin_a/plugin_a.py", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert first.code == 0, first.err
+    lock_before = (plugin_dir / "pylock.toml").read_bytes()
+    _plugin(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-libx>=2"], "pep723")
+    refused = deps(
+        capsys, "install", "deps", "ops/plugin_b/plugin_b.py", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert refused.code == 1
+    lines = refused.err.splitlines()
+    assert lines[0].startswith(
+        "error: no set of packages satisfies every plugin: "
+        "ops/plugin_a/plugin_a.py (manifest.toml) needs pm-libx<2, "
+        "ops/plugin_b/plugin_b.py (pep723) needs pm-libx>=2"
+    )
+    assert any("you require pm-libx<2 and pm-libx>=2" in line for line in lines[1:])
+    assert (plugin_dir / "pylock.toml").read_bytes() == lock_before
+    assert installed(plugin_dir) == {"pm-libx": "1.0"}
+    # a conflict through a dependency names the declarations on both packages
+    _plugin(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-liby"], "pep723")
+    through = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
+    assert through.code == 1
+    assert (
+        "needs pm-libx<2" in through.err
+        and "ops/plugin_b/plugin_b.py (pep723) needs pm-liby" in through.err
+    )
+
+
+def test_a_runtime_distribution_is_a_constraint(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    import httpx
+
+    _plugin(plugin_dir, "old_http.py", ["httpx<0.1"], "pep723")
+    refused = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
+    assert refused.code == 1
+    assert "old_http.py (pep723) needs httpx<0.1" in refused.err
+    assert f"the runtime has httpx=={httpx.__version__}" in refused.err
+    assert not (plugin_dir / "pylock.toml").exists()
+
+
+# -- the operator's requirements and constraints survive ------------------------------------
+
+
+def test_a_constraint_fixes_a_bad_release_for_good(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    # plugins declare utils>=0.3.0; 0.4.0 and 0.5.0 break them, 0.3.1 works
+    _plugin(plugin_dir, "resampler/resampler.py", ["pm-utils>=0.3.0"], "manifest")
+    _plugin(plugin_dir, "gapfill.py", ["pm-utils>=0.3.0"], "pep723")
+    first = deps(capsys, "install", "deps", "gapfill.py", plugin_dir=plugin_dir, wheels=wheels)
+    assert first.code == 0, first.err
+    assert installed(plugin_dir) == {"pm-utils": "0.5.0"}
+    fixed = deps(capsys, "deps", "constrain", "pm-utils<0.4", plugin_dir=plugin_dir, wheels=wheels)
+    assert fixed.code == 0, fixed.err
+    assert "installed: pm-utils 0.3.1 (was 0.5.0)" in fixed.out
+    assert (plugin_dir / "constraints.txt").read_text().splitlines()[1:] == ["pm-utils<0.4"]
+    # installing deps again keeps the constraint; so does rebuilding the venv
+    again = deps(
+        capsys, "install", "deps", "resampler/resampler.py", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert again.code == 0, again.err
+    assert installed(plugin_dir) == {"pm-utils": "0.3.1"}
+    shutil.rmtree(default_venv_path(plugin_dir))
+    rebuilt = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert rebuilt.code == 0, rebuilt.err
+    assert installed(plugin_dir) == {"pm-utils": "0.3.1"}
+    dropped = deps(
+        capsys, "deps", "constrain", "--remove", "pm-utils", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert dropped.code == 0, dropped.err
+    assert installed(plugin_dir) == {"pm-utils": "0.3.1"}  # the pin is kept until an upgrade
+    missing = deps(
+        capsys, "deps", "constrain", "--remove", "pm-nothing", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert missing.code == 1 and "constraints.txt has nothing on pm-nothing" in missing.err
+
+
+def test_install_package_is_an_operator_requirement_that_survives(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    _plugin(plugin_dir, "gapfill.py", ["pm-utils>=0.3.0"], "pep723")
+    pinned = deps(
+        capsys, "install", "package", "pm-utils==0.3.1", plugin_dir=plugin_dir, wheels=wheels
+    )
+    assert pinned.code == 0, pinned.err
+    assert installed(plugin_dir) == {"pm-utils": "0.3.1"}
+    again = deps(capsys, "install", "deps", "gapfill.py", plugin_dir=plugin_dir, wheels=wheels)
+    assert again.code == 0, again.err
+    assert installed(plugin_dir) == {"pm-utils": "0.3.1"}
+    why = deps(capsys, "deps", "why", "pm-utils", plugin_dir=plugin_dir, wheels=wheels)
+    assert "  requirements.in (requirements.in): pm-utils==0.3.1" in why.out.splitlines()
+
+
+def test_sync_is_exact_and_removes_what_no_plugin_needs(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    _plugin(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    assert deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
+    _plugin(plugin_dir, "a.py", ["pm-libx"], "pep723")
+    result = deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels)
+    assert result.code == 0, result.err
+    assert "removed: pm-liby 1.0" in result.out
+    assert installed(plugin_dir) == {"pm-libx": "2.0"}
+
+
+# -- stale locks ------------------------------------------------------------------------------
+
+
+def test_a_stale_lock_is_reported_never_used(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    _plugin(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    _plugin(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
+    stale = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert stale.code == 1
+    assert (
+        "pylock.toml is stale: a.py now declares pm-libx>=2 (the lock has pm-libx<2)" in stale.err
+    )
+    assert "run `pluginmgr deps lock`" in stale.err
+    assert installed(plugin_dir) == {}
+
+
+# -- replay on a second node, wheels checked ---------------------------------------------------
+
+
+def test_a_second_node_replays_the_lock_offline_and_refuses_a_tampered_wheel(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, tmp_path: Path
+) -> None:
+    _plugin(plugin_dir, "a.py", ["pm-liby", "pm-utils<0.5"], "pep723")
+    assert deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    # node 2: the same plugin dir (committed files), no venv, wheels from a copy (the mirror)
+    node2 = tmp_path / "node2"
+    shutil.copytree(plugin_dir, node2, ignore=shutil.ignore_patterns("venv", ".*"))
+    mirror = Path(shutil.copytree(wheels, tmp_path / "mirror-wheels"))
+    wheels.rename(tmp_path / "gone")  # the lock's own URLs no longer resolve
+    replayed = deps(capsys, "deps", "sync", plugin_dir=node2, wheels=mirror)
+    assert replayed.code == 0, replayed.err
+    assert freeze(node2) == freeze(plugin_dir)
+
+    node3 = tmp_path / "node3"
+    shutil.copytree(plugin_dir, node3, ignore=shutil.ignore_patterns("venv", ".*"))
+    tampered = mirror / "pm_liby-1.0-py3-none-any.whl"
+    tampered.write_bytes(tampered.read_bytes() + b"\0")
+    refused = deps(capsys, "deps", "sync", plugin_dir=node3, wheels=mirror)
+    assert refused.code == 1
+    assert f"{tampered} does not match pylock.toml (pm-liby 1.0" in refused.err
+    assert installed(node3) == {}
+
+
+def test_bad_input_is_one_line_and_keeps_the_lock(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    missing = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert missing.code == 1 and "there is no " in missing.err and "deps lock" in missing.err
+    (plugin_dir / "pylock.toml").write_text("lock-version = [")
+    broken = deps(capsys, "deps", "why", "x", plugin_dir=plugin_dir, wheels=wheels)
+    assert broken.code == 1 and "is not valid TOML" in broken.err
+    (plugin_dir / "pylock.toml").unlink()
+    bad = deps(capsys, "deps", "constrain", "not a spec!", plugin_dir=plugin_dir, wheels=wheels)
+    assert bad.code == 1 and "invalid requirement 'not a spec!'" in bad.err
+    assert not (plugin_dir / "constraints.txt").exists()
+    both = deps(
+        capsys,
+        "deps",
+        "lock",
+        "--upgrade",
+        "--upgrade-package",
+        "x",
+        plugin_dir=plugin_dir,
+        wheels=wheels,
+    )
+    assert both.code == 2
+    _plugin(plugin_dir, "a.py", ["pm-libx"], "pep723")
+    assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    unknown = deps(capsys, "deps", "why", "pm-nothing", plugin_dir=plugin_dir, wheels=wheels)
+    assert unknown.code == 1 and "pm-nothing is not in " in unknown.err
