@@ -100,6 +100,15 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dep_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels of `tests.dep_wheels.PROJECTS`, built once (read-only for tests)."""
+    from tests.dep_wheels import build_dep_wheels
+
+    projects = tmp_path_factory.mktemp("dep-projects")
+    return build_dep_wheels(projects, tmp_path_factory.mktemp("dep-wheels"))
+
+
+@pytest.fixture(scope="session")
 def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One uv cache for the session: concurrent-safe, and never the developer's own."""
     return tmp_path_factory.mktemp("uv-cache")

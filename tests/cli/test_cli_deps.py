@@ -10,66 +10,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from pluginmgr.pylock import read_pylock
 from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli
-from tests.wheels import build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
-
-#: (name, version, dependencies) of the wheels these tests resolve against
-PROJECTS = [
-    ("pm-libx", "1.0", ()),
-    ("pm-libx", "2.0", ()),
-    ("pm-liby", "1.0", ("pm-libx>=2",)),
-    ("pm-utils", "0.3.1", ()),
-    ("pm-utils", "0.4.0", ()),
-    ("pm-utils", "0.5.0", ()),
-]
-
-
-def _project(root: Path, name: str, version: str, deps: Iterable[str]) -> Path:
-    folder = root / f"{name}-{version}"
-    package = folder / name.replace("-", "_")
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(f'VERSION = "{version}"\n')
-    listed = ", ".join(json.dumps(d) for d in deps)
-    (folder / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{listed}]\n'
-    )
-    return folder
-
-
-@pytest.fixture(scope="session")
-def dep_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    projects = tmp_path_factory.mktemp("dep-projects")
-    out = tmp_path_factory.mktemp("dep-wheels")
-    for name, version, deps in PROJECTS:
-        build_wheel(_project(projects, name, version, deps), out)
-    return out
 
 
 @pytest.fixture
 def wheels(dep_wheels: Path, tmp_path: Path) -> Path:
     """A private copy (tests tamper with it)."""
     return Path(shutil.copytree(dep_wheels, tmp_path / "wheels"))
-
-
-def _plugin(plugin_dir: Path, relative: str, requirements: Iterable[str], how: str) -> None:
-    path = plugin_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n"
-    listed = ", ".join(json.dumps(r) for r in requirements)
-    if how == "manifest":
-        (path.parent / "manifest.toml").write_text(f"[dependencies]\npython = [{listed}]\n")
-        path.write_text(body)
-    else:
-        path.write_text(f"# /// script\n# dependencies = [{listed}]\n# ///\n{body}")
 
 
 def deps(
@@ -105,8 +61,8 @@ def freeze(plugin_dir: Path) -> str:
 def test_lock_resolves_every_plugin_together_and_records_who_asked(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    _plugin(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx"], "manifest")
-    _plugin(plugin_dir, "plugin_b.py", ["pm-liby"], "pep723")
+    declare(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx"], "manifest")
+    declare(plugin_dir, "plugin_b.py", ["pm-liby"], "pep723")
     result = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
     assert result.code == 0, result.err
     assert result.out.splitlines()[:2] == ["  + pm-libx 2.0", "  + pm-liby 1.0"]
@@ -143,10 +99,10 @@ def test_lock_resolves_every_plugin_together_and_records_who_asked(
 def test_dry_run_prints_the_plan_and_changes_nothing(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    _plugin(plugin_dir, "a.py", ["pm-utils<0.4"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-utils<0.4"], "pep723")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     before = (plugin_dir / "pylock.toml").read_bytes()
-    _plugin(plugin_dir, "a.py", ["pm-utils"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-utils"], "pep723")
     kept = deps(capsys, "deps", "lock", "--dry-run", plugin_dir=plugin_dir, wheels=wheels)
     assert kept.out.splitlines()[-1].endswith("(no change)")  # the old pin still satisfies
     plan = deps(
@@ -176,13 +132,13 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 def test_a_conflict_is_refused_named_and_changes_nothing(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    _plugin(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx<2"], "manifest")
+    declare(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx<2"], "manifest")
     first = deps(
         capsys, "install", "deps", "ops/plugin_a/plugin_a.py", plugin_dir=plugin_dir, wheels=wheels
     )
     assert first.code == 0, first.err
     lock_before = (plugin_dir / "pylock.toml").read_bytes()
-    _plugin(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-libx>=2"], "pep723")
+    declare(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-libx>=2"], "pep723")
     refused = deps(
         capsys, "install", "deps", "ops/plugin_b/plugin_b.py", plugin_dir=plugin_dir, wheels=wheels
     )
@@ -197,7 +153,7 @@ def test_a_conflict_is_refused_named_and_changes_nothing(
     assert (plugin_dir / "pylock.toml").read_bytes() == lock_before
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
     # a conflict through a dependency names the declarations on both packages
-    _plugin(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-liby"], "pep723")
+    declare(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-liby"], "pep723")
     through = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
     assert through.code == 1
     assert (
@@ -211,7 +167,7 @@ def test_a_runtime_distribution_is_a_constraint(
 ) -> None:
     import httpx
 
-    _plugin(plugin_dir, "old_http.py", ["httpx<0.1"], "pep723")
+    declare(plugin_dir, "old_http.py", ["httpx<0.1"], "pep723")
     refused = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
     assert refused.code == 1
     assert "old_http.py (pep723) needs httpx<0.1" in refused.err
@@ -226,8 +182,8 @@ def test_a_constraint_fixes_a_bad_release_for_good(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     # plugins declare utils>=0.3.0; 0.4.0 and 0.5.0 break them, 0.3.1 works
-    _plugin(plugin_dir, "resampler/resampler.py", ["pm-utils>=0.3.0"], "manifest")
-    _plugin(plugin_dir, "gapfill.py", ["pm-utils>=0.3.0"], "pep723")
+    declare(plugin_dir, "resampler/resampler.py", ["pm-utils>=0.3.0"], "manifest")
+    declare(plugin_dir, "gapfill.py", ["pm-utils>=0.3.0"], "pep723")
     first = deps(capsys, "install", "deps", "gapfill.py", plugin_dir=plugin_dir, wheels=wheels)
     assert first.code == 0, first.err
     assert installed(plugin_dir) == {"pm-utils": "0.5.0"}
@@ -259,7 +215,7 @@ def test_a_constraint_fixes_a_bad_release_for_good(
 def test_install_package_is_an_operator_requirement_that_survives(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    _plugin(plugin_dir, "gapfill.py", ["pm-utils>=0.3.0"], "pep723")
+    declare(plugin_dir, "gapfill.py", ["pm-utils>=0.3.0"], "pep723")
     pinned = deps(
         capsys, "install", "package", "pm-utils==0.3.1", plugin_dir=plugin_dir, wheels=wheels
     )
@@ -275,10 +231,10 @@ def test_install_package_is_an_operator_requirement_that_survives(
 def test_sync_is_exact_and_removes_what_no_plugin_needs(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    _plugin(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
     assert deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels).code == 0
     assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
-    _plugin(plugin_dir, "a.py", ["pm-libx"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-libx"], "pep723")
     result = deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels)
     assert result.code == 0, result.err
     assert "removed: pm-liby 1.0" in result.out
@@ -291,9 +247,9 @@ def test_sync_is_exact_and_removes_what_no_plugin_needs(
 def test_a_stale_lock_is_reported_never_used(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    _plugin(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
-    _plugin(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
     stale = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
     assert stale.code == 1
     assert (
@@ -309,7 +265,7 @@ def test_a_stale_lock_is_reported_never_used(
 def test_a_second_node_replays_the_lock_offline_and_refuses_a_tampered_wheel(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, tmp_path: Path
 ) -> None:
-    _plugin(plugin_dir, "a.py", ["pm-liby", "pm-utils<0.5"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-liby", "pm-utils<0.5"], "pep723")
     assert deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels).code == 0
     # node 2: the same plugin dir (committed files), no venv, wheels from a copy (the mirror)
     node2 = tmp_path / "node2"
@@ -353,7 +309,7 @@ def test_bad_input_is_one_line_and_keeps_the_lock(
         wheels=wheels,
     )
     assert both.code == 2
-    _plugin(plugin_dir, "a.py", ["pm-libx"], "pep723")
+    declare(plugin_dir, "a.py", ["pm-libx"], "pep723")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     unknown = deps(capsys, "deps", "why", "pm-nothing", plugin_dir=plugin_dir, wheels=wheels)
     assert unknown.code == 1 and "pm-nothing is not in " in unknown.err
