@@ -219,18 +219,35 @@ def gather_inputs(
     return DependencyInputs(tuple(requesters), constraints, *interpreter)
 
 
+def _from_dir_name(entry: Path) -> tuple[str, str] | None:
+    """(name, version) from ``name-version.dist-info`` / ``name-version[-pyX.Y].egg-info``."""
+    stem, _, suffix = entry.name.rpartition(".")
+    if suffix not in ("dist-info", "egg-info"):
+        return None
+    name, sep, rest = stem.partition("-")
+    version = rest.split("-", 1)[0]
+    return (name, version) if sep and version else None
+
+
 def runtime_distributions(exclude: Sequence[Path]) -> dict[str, str]:
     """Distributions the running process can import, outside ``exclude`` (the plugin venv):
-    canonical name -> version. The first one on ``sys.path`` wins, as at import time."""
+    canonical name -> version. The first one on ``sys.path`` wins, as at import time.
+
+    Names and versions come from the metadata directories' names (what installers write;
+    about a millisecond for a hundred distributions); one whose name does not say is read.
+    """
     skip = [os.path.realpath(p) for p in exclude]
-    paths = [
-        entry
-        for entry in sys.path
-        if entry and not any(os.path.realpath(entry).startswith(s) for s in skip)
-    ]
     found: dict[str, str] = {}
-    for dist in metadata.distributions(path=paths):
-        name = dist.metadata["Name"]
-        if name:
-            found.setdefault(canonicalize_name(name), dist.version)
+    for entry in sys.path:
+        real = os.path.realpath(entry or ".")
+        if not entry or any(real.startswith(s) for s in skip) or not os.path.isdir(real):
+            continue
+        with os.scandir(real) as listing:
+            for item in listing:
+                parsed = _from_dir_name(Path(item.name))
+                if parsed is None and item.name.endswith((".dist-info", ".egg-info")):
+                    dist = metadata.PathDistribution(Path(item.path))
+                    parsed = (dist.metadata["Name"] or "", dist.version)
+                if parsed and parsed[0]:
+                    found.setdefault(canonicalize_name(parsed[0]), parsed[1])
     return found

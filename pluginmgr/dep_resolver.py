@@ -1,11 +1,16 @@
 """`resolve`: the union of every requester's requirements, resolved by uv into one `PyLock`.
 
-Two uv runs over the same inputs, one input file per requester (so uv's annotations name who
-asked for what): ``--format pylock.toml --generate-hashes`` gives the files and hashes, and the
-annotated requirements output (``# via -r <requester>.in`` / ``# via <package>``), constrained
-to the first run's pins, gives the graph that `PyLock` records as ``required-by``. The previous
-lock is handed to uv as its existing output, so unchanged inputs keep their pins unless
-``upgrade`` or ``upgrade_packages`` say otherwise.
+One uv run over the union, one input file per requester: ``--format pylock.toml
+--generate-hashes`` gives the versions, files and hashes. The previous lock is handed to uv as
+its existing output (uv's preferences), so unchanged inputs keep their pins unless ``upgrade``
+or ``upgrade_packages`` say otherwise.
+
+Who needs what (``required-by`` in the lock) comes from the locked packages' own
+``Requires-Dist``, markers and extras evaluated for the target interpreter, when every package's
+metadata is local (a wheel in a ``--find-links`` directory or mirror, or the runtime's own copy:
+the air-gapped case, and no second run). Otherwise a second uv run, constrained to the first
+one's pins, prints its annotations (``# via -r <requester>.in`` / ``# via <package>``), which
+say the same; a test checks that both ways give the same graph.
 
 When the union cannot be resolved, `DependencyConflictError` names the requesters and the
 declarations involved, in our words, with uv's derivation kept as ``explanation``.
@@ -15,10 +20,13 @@ from __future__ import annotations
 
 import re
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import unquote, urlparse
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -28,12 +36,12 @@ from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import DependencyConflictError
 from .installers.uv import source_args
 from .process import check, relevant_lines, run
-from .pylock import PYLOCK_NAME, RUNTIME, PyLock, dump_pylock, parse_pylock
+from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
 
-__all__ = ["ResolveOptions", "explain_conflict", "resolve"]
+__all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve"]
 
 _TIMEOUT: Final = 1800.0
 _PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
@@ -52,6 +60,8 @@ class ResolveOptions:
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     log_dir: Path | None = None
+    #: take the graph from uv's annotations even when every package's metadata is local
+    graph_from_uv: bool = False
 
 
 def _write_inputs(work: Path, inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[str]:
@@ -94,26 +104,120 @@ def _graph(annotated: str, inputs: DependencyInputs) -> dict[str, set[str]]:
     return graph
 
 
-def _compile(
-    args: Sequence[str], work: Path, options: ResolveOptions, *, pylock: bool, extra: Sequence[str]
-) -> str:
+_ANNOTATED: Final = "annotated.txt"
+
+
+def _compile(args: Sequence[str], work: Path, options: ResolveOptions, *, pylock: bool) -> str:
+    """One uv run; both kinds read their previous output as preferences and take the same
+    upgrade flags, so over the same inputs they pick the same versions."""
     command: list[str | Path] = [options.uv, "pip", "compile", *args, "--python", options.python]
-    command += ["--quiet", *source_args(options.sources), *extra]
+    command += ["--quiet", *source_args(options.sources)]
+    if options.upgrade:
+        command.append("--upgrade")
+    for package in options.upgrade_packages:
+        command += ["--upgrade-package", package]
     if pylock:
         command += ["--format", "pylock.toml", "--generate-hashes", "-o", work / PYLOCK_NAME]
-        if options.upgrade:
-            command.append("--upgrade")
-        for package in options.upgrade_packages:
-            command += ["--upgrade-package", package]
     else:
-        command += ["--no-header", "--annotation-style", "split"]
+        command += ["--no-header", "--annotation-style", "split", "-o", work / _ANNOTATED]
     result = run(command, timeout=_TIMEOUT, cwd=work)
     if result.returncode != 0 and _NO_SOLUTION in result.output:
         explanation = "\n".join(relevant_lines(result.output)) or result.output.strip()
         message = "no set of packages satisfies every plugin"
         raise DependencyConflictError(message, explanation=explanation)
     check(result, what="resolving the plugins' requirements", log_dir=options.log_dir)
-    return (work / PYLOCK_NAME).read_text(encoding="utf-8") if pylock else result.stdout
+    return (work / (PYLOCK_NAME if pylock else _ANNOTATED)).read_text(encoding="utf-8")
+
+
+def _metadata(package: LockedPackage, runtime: Mapping[str, str]) -> list[str] | None:
+    """``Requires-Dist`` of a locked package, from the runtime's copy or a local wheel file;
+    None when neither is at hand (a wheel on a remote index)."""
+    if _same_version(runtime.get(package.key), package.version):
+        try:
+            return list(metadata.distribution(package.name).requires or ())
+        except metadata.PackageNotFoundError:
+            return None
+    for wheel in package.wheels:
+        parsed = urlparse(wheel.url or "")
+        path = Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+                text = archive.read(name).decode("utf-8", errors="replace")
+        except (OSError, zipfile.BadZipFile, StopIteration):
+            return None
+        return _requires_dist(text)
+    return None
+
+
+def _requires_dist(text: str) -> list[str]:
+    """The ``Requires-Dist`` values of a METADATA file's header (continuation lines joined)."""
+    values: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the body (the description) follows the first blank line
+        if line[0] in " \t" and current is not None:
+            current.append(line.strip())
+            continue
+        if current is not None:
+            values.append(" ".join(current))
+            current = None
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "requires-dist":
+            current = [value.strip()]
+    if current is not None:
+        values.append(" ".join(current))
+    return values
+
+
+def _applies(requirement: Requirement, extras: set[str]) -> bool:
+    if requirement.marker is None:
+        return True
+    return any(requirement.marker.evaluate({"extra": extra}) for extra in ("", *extras))
+
+
+def metadata_graph(
+    resolved: PyLock, inputs: DependencyInputs, runtime: Mapping[str, str]
+) -> dict[str, set[str]] | None:
+    """Who needs what, from the locked packages' own ``Requires-Dist`` (markers and extras
+    evaluated for this interpreter); None when some package's metadata is not local."""
+    locked = resolved.by_name()
+    requires: dict[str, list[Requirement]] = {}
+    for key, package in locked.items():
+        texts = _metadata(package, runtime)
+        if texts is None:
+            return None
+        requires[key] = [Requirement(text) for text in texts]
+    graph: dict[str, set[str]] = {key: set() for key in locked}
+    extras: dict[str, set[str]] = {key: set() for key in locked}
+    for requester in inputs.requesters:
+        for text in requester.requirements:
+            requirement = Requirement(text)
+            key = canonicalize_name(requirement.name)
+            if key in locked and _applies(requirement, set()):
+                graph[key].add(requester.name)
+                extras[key] |= set(requirement.extras)
+    pending = list(locked)
+    while pending:
+        parent = pending.pop()
+        for requirement in requires[parent]:
+            child = canonicalize_name(requirement.name)
+            if child not in locked or child == parent or not _applies(requirement, extras[parent]):
+                continue
+            graph[child].add(locked[parent].key)
+            if not set(requirement.extras) <= extras[child]:
+                extras[child] |= set(requirement.extras)
+                pending.append(child)
+    return graph
+
+
+def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved: PyLock) -> str:
+    pins = "".join(f"{p.name}=={p.version}\n" for p in resolved.packages)
+    (work / "pins.txt").write_text(pins, encoding="utf-8")
+    return _compile([*args, "-c", str(work / "pins.txt")], work, options, pylock=False)
 
 
 def explain_conflict(
@@ -175,17 +279,13 @@ def resolve(
         if previous is not None and not options.upgrade:
             (work / PYLOCK_NAME).write_text(dump_pylock(previous), encoding="utf-8")
         try:
-            resolved = parse_pylock(
-                _compile(args, work, options, pylock=True, extra=()), source="uv's resolution"
-            )
-            pins = "".join(f"{p.name}=={p.version}\n" for p in resolved.packages)
-            (work / "pins.txt").write_text(pins, encoding="utf-8")
-            annotated = _compile(
-                args, work, options, pylock=False, extra=("-c", str(work / "pins.txt"))
-            )
+            text = _compile(args, work, options, pylock=True)
+            resolved = parse_pylock(text, source="uv's resolution")
+            graph = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
+            if graph is None:  # not every wheel is local: ask uv (pinned) for its annotations
+                graph = _graph(_pinned_graph(args, work, options, resolved), inputs)
         except DependencyConflictError as exc:
             raise explain_conflict(exc, inputs, runtime) from None
-    graph = _graph(annotated, inputs)
     packages = tuple(
         replace(
             package,

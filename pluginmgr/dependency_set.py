@@ -169,6 +169,7 @@ class DependencySet:
         self.lock_path = plugin_dir / PYLOCK_NAME
         self.requirements_path = plugin_dir / REQUIREMENTS_NAME
         self.constraints_path = plugin_dir / CONSTRAINTS_NAME
+        self._runtime: dict[str, str] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -183,8 +184,11 @@ class DependencySet:
         )
 
     def runtime(self) -> dict[str, str]:
-        """The runtime's own distributions (outside the venv), pinned for every resolution."""
-        return runtime_distributions([self.env.venv_path])
+        """The runtime's own distributions (outside the venv), pinned for every resolution;
+        read once per set (the running process's environment does not change under it)."""
+        if self._runtime is None:
+            self._runtime = runtime_distributions([self.env.venv_path])
+        return dict(self._runtime)
 
     def status(self, lock: PyLock | None = None) -> LockStatus:
         """Whether the lock still matches the node's inputs and runtime."""

@@ -27,13 +27,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write, file_lock
 from .errors import InstallError
 from .installers import Installer, InstallOptions, disabled_error, get_installer
 from .process import check, run
+from .requirement_check import Installed, parse_requirement, unsatisfied
 
 __all__ = [
     "EnsureResult",
@@ -42,6 +43,7 @@ __all__ = [
     "VenvState",
     "bundled_python",
     "default_venv_path",
+    "parse_requirement",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -141,24 +143,6 @@ class _Record:
         )
 
 
-def parse_requirement(text: str) -> Requirement:
-    """A PEP 508 requirement, or an `InstallError` that names it."""
-    try:
-        return Requirement(text)
-    except InvalidRequirement as exc:
-        message = f"invalid requirement {text!r}: {exc}"
-        raise InstallError(message, hint="use PEP 508 syntax, e.g. 'requests>=2,<3'") from None
-
-
-def _satisfied(req: Requirement, installed: Mapping[str, str]) -> bool:
-    if req.url or req.extras:
-        return False  # the installer decides; checking extras needs the whole resolution
-    if req.marker is not None and not req.marker.evaluate():
-        return True  # not for this interpreter
-    version = installed.get(canonicalize_name(req.name))
-    return version is not None and req.specifier.contains(version, prereleases=True)
-
-
 class PluginEnv:
     """The plugin venv: create, check, rebuild, install into, and report on it."""
 
@@ -227,9 +211,11 @@ class PluginEnv:
         return found
 
     def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
-        """The requirements the venv does not satisfy (all of them when it does not exist)."""
-        installed = self.installed()
-        return [text for text in requirements if not _satisfied(parse_requirement(text), installed)]
+        """The requirements that the venv and the runtime, as plugins see them at run time
+        (the runtime's paths first), do not satisfy; extras and markers are checked through."""
+        return unsatisfied(
+            requirements, Installed.for_plugin_env(self.site_packages, venv=self.venv_path)
+        )
 
     def recorded_requirements(self) -> tuple[str, ...]:
         """Requirements installed through pluginmgr, replayed on a rebuild."""
@@ -325,7 +311,8 @@ class PluginEnv:
         with file_lock(self._lock_path):
             environment = self._ensure()
             before = self.installed()
-            satisfied = tuple(str(r) for r in parsed if _satisfied(r, before))
+            in_venv = Installed.scan([self.site_packages])
+            satisfied = tuple(str(r) for r in parsed if not unsatisfied([str(r)], in_venv))
             requested = tuple(str(r) for r in parsed)
             if len(satisfied) == len(parsed) and parsed:
                 self._write_record(self._read_record().add(parsed, options))

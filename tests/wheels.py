@@ -1,8 +1,13 @@
 """Build PEP 427 ``py3-none-any`` wheels from `fixtures/packages` without a backend or network.
 
 Only ``[project]`` in ``pyproject.toml`` is read (name, version, requires-python, dependencies,
-description); the import package is the directory named after the distribution with ``-`` and
-``.`` replaced by ``_``. Output is deterministic: the same input always gives the same bytes.
+optional-dependencies, description); the import package is the directory named after the
+distribution with ``-`` and ``.`` replaced by ``_``. Output is deterministic: the same input
+always gives the same bytes.
+
+Each extra in ``[project.optional-dependencies]`` becomes ``Provides-Extra: NAME`` (normalized,
+PEP 685) and one ``Requires-Dist: DEP; extra == "NAME"`` per dependency, in file order; a
+dependency with its own marker gets ``(MARKER) and extra == "NAME"``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -38,6 +44,8 @@ class _Project:
     requires_python: str | None
     dependencies: tuple[str, ...]
     summary: str | None
+    #: extra name (normalized) -> its dependencies, in file order
+    extras: tuple[tuple[str, tuple[str, ...]], ...]
 
     @property
     def escaped(self) -> str:
@@ -53,7 +61,19 @@ def _read_project(project_dir: Path) -> _Project:
         requires_python=table.get("requires-python"),
         dependencies=tuple(table.get("dependencies", ())),
         summary=table.get("description"),
+        extras=tuple(
+            (canonicalize_name(extra), tuple(deps))
+            for extra, deps in table.get("optional-dependencies", {}).items()
+        ),
     )
+
+
+def _extra_requirement(dependency: str, extra: str) -> str:
+    """``dependency`` as a ``Requires-Dist`` that holds only when ``extra`` is requested."""
+    requirement = Requirement(dependency)
+    marker, requirement.marker = requirement.marker, None
+    condition = f'extra == "{extra}"'
+    return f"{requirement}; ({marker}) and {condition}" if marker else f"{requirement}; {condition}"
 
 
 def _package_files(project_dir: Path, project: _Project) -> list[tuple[str, bytes]]:
@@ -76,6 +96,9 @@ def _metadata(project: _Project) -> bytes:
     if project.requires_python:
         lines.append(f"Requires-Python: {project.requires_python}")
     lines += [f"Requires-Dist: {dependency}" for dependency in project.dependencies]
+    for extra, dependencies in project.extras:
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [f"Requires-Dist: {_extra_requirement(dep, extra)}" for dep in dependencies]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -1,0 +1,51 @@
+"""The resolver's graph (who needs what): from local metadata and from uv's annotations alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from pluginmgr.dep_inputs import DependencyInputs
+from pluginmgr.dep_resolver import ResolveOptions, resolve
+from pluginmgr.installers import InstallOptions, find_uv
+from pluginmgr.pylock import Requester
+from pluginmgr.venv import bundled_python
+
+pytestmark = pytest.mark.usefixtures("uv_sandbox")
+
+
+def _inputs(*requesters: tuple[str, tuple[str, ...]]) -> DependencyInputs:
+    return DependencyInputs(
+        tuple(Requester(name, "pep723", reqs) for name, reqs in requesters),
+        (),
+        "3.11",
+        "cpython",
+        "linux",
+    )
+
+
+@pytest.mark.parametrize(
+    "requesters",
+    [
+        (("a.py", ("pm-liby",)), ("b.py", ("pm-libx",))),
+        (("a.py", ("pm-alpha", "pm-utils<0.4")),),
+        (("a.py", ('pm-alpha ; python_version < "3"', "pm-gamma")),),
+    ],
+)
+def test_the_metadata_graph_is_uvs_graph(
+    dep_wheels: Path, wheelhouse: Path, requesters: tuple[tuple[str, tuple[str, ...]], ...]
+) -> None:
+    sources = InstallOptions(
+        find_links=(str(dep_wheels), str(wheelhouse)), no_index=True, offline=True
+    )
+    options = ResolveOptions(uv=find_uv()[0], python=bundled_python(), sources=sources)
+    inputs = _inputs(*requesters)
+    ours = resolve(inputs, {}, options)
+    theirs = resolve(inputs, {}, dataclasses.replace(options, graph_from_uv=True))
+    assert [(p.name, p.version, p.required_by) for p in ours.packages] == [
+        (p.name, p.version, p.required_by) for p in theirs.packages
+    ]
+    assert ours.packages  # the cases resolve to something
+    assert all(p.required_by for p in ours.packages)
