@@ -205,9 +205,10 @@ def metadata_graph(
         parent = pending.pop()
         for requirement in requires[parent]:
             child = canonicalize_name(requirement.name)
-            if child not in locked or child == parent or not _applies(requirement, extras[parent]):
+            if child not in locked or not _applies(requirement, extras[parent]):
                 continue
-            graph[child].add(locked[parent].key)
+            if child != parent:  # an extra that pulls another extra of its own package
+                graph[child].add(locked[parent].key)
             if not set(requirement.extras) <= extras[child]:
                 extras[child] |= set(requirement.extras)
                 pending.append(child)

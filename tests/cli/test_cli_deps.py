@@ -18,6 +18,7 @@ from pluginmgr.pylock import read_pylock
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli
+from tests.wheels import build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -313,3 +314,42 @@ def test_bad_input_is_one_line_and_keeps_the_lock(
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     unknown = deps(capsys, "deps", "why", "pm-nothing", plugin_dir=plugin_dir, wheels=wheels)
     assert unknown.code == 1 and "pm-nothing is not in " in unknown.err
+
+
+# -- extras -----------------------------------------------------------------------------------
+
+
+def test_extras_are_locked_synced_and_count_as_satisfied(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, wheelhouse: Path
+) -> None:
+    from engine_runtime import TriggerDefinition, TriggerSettings, parse_trigger_spec
+    from pluginmgr import PluginManager, Settings
+    from pluginmgr.triggers import source_factory
+    from tests.wheels import FIXTURE_PACKAGES
+
+    build_wheel(FIXTURE_PACKAGES / "pm_extras", wheels)
+    for wheel in wheelhouse.glob("*.whl"):
+        shutil.copy(wheel, wheels)
+    declare(plugin_dir, "iceberg.py", ["pm-extras[all]"], "pep723")
+    result = deps(capsys, "install", "deps", "iceberg.py", plugin_dir=plugin_dir, wheels=wheels)
+    assert result.code == 0, result.err
+    # the extras' own requirements are in the set: pm-gamma (fast), pm-alpha (all) and pm-beta
+    assert installed(plugin_dir) == {
+        "pm-extras": "1.0.0",
+        "pm-gamma": "0.1.0",
+        "pm-alpha": "1.0.0",
+        "pm-beta": "1.0.0",
+    }
+    why = deps(capsys, "deps", "why", "pm-gamma", plugin_dir=plugin_dir, wheels=wheels)
+    assert "  iceberg.py (pep723): pm-extras[all] -> pm-gamma" in why.out.splitlines()
+    env = PluginEnv(default_venv_path(plugin_dir))
+    assert env.unsatisfied(["pm-extras[all]", "pm-extras[fast]"]) == []
+    assert env.unsatisfied(["pm-extras[strict]"]) == ["pm-extras[strict]"]
+    # and the trigger starts: the engine's dependency check passes
+    settings = Settings(
+        plugin_dir=plugin_dir, cache_dir=plugin_dir.parent / "c", lock_path=plugin_dir / "p.lock"
+    )
+    with PluginManager(settings) as manager:
+        spec = parse_trigger_spec("request:ice")
+        definition = TriggerDefinition(1, "t", "iceberg.py", "db", spec, TriggerSettings(), None)
+        assert source_factory(manager, env)(definition) is not None

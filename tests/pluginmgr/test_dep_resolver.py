@@ -12,6 +12,7 @@ from pluginmgr.dep_resolver import ResolveOptions, resolve
 from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.pylock import Requester
 from pluginmgr.venv import bundled_python
+from tests.wheels import FIXTURE_PACKAGES, build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -32,13 +33,19 @@ def _inputs(*requesters: tuple[str, tuple[str, ...]]) -> DependencyInputs:
         (("a.py", ("pm-liby",)), ("b.py", ("pm-libx",))),
         (("a.py", ("pm-alpha", "pm-utils<0.4")),),
         (("a.py", ('pm-alpha ; python_version < "3"', "pm-gamma")),),
+        (("a.py", ("pm-extras[all]",)),),
+        (("a.py", ("pm-extras[fast]",)), ("b.py", ("pm-extras",))),
     ],
 )
 def test_the_metadata_graph_is_uvs_graph(
-    dep_wheels: Path, wheelhouse: Path, requesters: tuple[tuple[str, tuple[str, ...]], ...]
+    dep_wheels: Path,
+    wheelhouse: Path,
+    tmp_path: Path,
+    requesters: tuple[tuple[str, tuple[str, ...]], ...],
 ) -> None:
+    extras = build_wheel(FIXTURE_PACKAGES / "pm_extras", tmp_path / "extras").parent
     sources = InstallOptions(
-        find_links=(str(dep_wheels), str(wheelhouse)), no_index=True, offline=True
+        find_links=(str(dep_wheels), str(wheelhouse), str(extras)), no_index=True, offline=True
     )
     options = ResolveOptions(uv=find_uv()[0], python=bundled_python(), sources=sources)
     inputs = _inputs(*requesters)
