@@ -32,7 +32,7 @@ from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write
 from .declared_deps import declared_deps_for_path, parse_requirements
-from .errors import DependencyDeclarationError
+from .errors import DependencyDeclarationError, PluginManagerError, ResolveError
 from .pylock import Requester
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
 
@@ -189,7 +189,12 @@ def _pinned_requesters(manager: PluginManager, *, pinned_only: bool) -> list[Req
     for ref, entry in sorted(read_lock(manager.settings.lock_path).items()):
         if not _is_plugin_ref(ref, entry.kind):
             continue  # a sibling (manifest.toml, requirements.txt) pinned with its plugin
-        declared = plugin_requirements(manager, manager.fetch(ref), pinned_only=pinned_only)
+        try:
+            declared = plugin_requirements(manager, manager.fetch(ref), pinned_only=pinned_only)
+        except PluginManagerError as exc:
+            message = f"cannot read what {ref} (pinned in plugins.lock) declares: {exc.message}"
+            hint = exc.hint or "pass the --cache-dir and --plugin-repo it was fetched with"
+            raise ResolveError(message, ref=ref, hint=hint) from exc
         if declared.requirements:
             requesters.append(
                 Requester(ref, declared.source, declared.requirements, declared.location)

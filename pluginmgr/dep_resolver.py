@@ -48,6 +48,7 @@ _PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S
 _VIA_FILE: Final = re.compile(r"-r\s+\S*?r(?P<index>\d+)\.in$")
 _WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NO_SOLUTION: Final = "No solution found"
+_MAX_DERIVATION: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def _compile(args: Sequence[str], work: Path, options: ResolveOptions, *, pylock
         command += ["--no-header", "--annotation-style", "split", "-o", work / _ANNOTATED]
     result = run(command, timeout=_TIMEOUT, cwd=work)
     if result.returncode != 0 and _NO_SOLUTION in result.output:
-        explanation = "\n".join(relevant_lines(result.output)) or result.output.strip()
+        explanation = _derivation(result.output)
         message = "no set of packages satisfies every plugin"
         raise DependencyConflictError(message, explanation=explanation)
     check(result, what="resolving the plugins' requirements", log_dir=options.log_dir)
@@ -213,6 +214,15 @@ def metadata_graph(
                 extras[child] |= set(requirement.extras)
                 pending.append(child)
     return graph
+
+
+def _derivation(output: str) -> str:
+    """uv's explanation of a failed resolution, whole (its "And because …" lines carry the
+    argument), without its "error: " prefix and uv's own progress lines."""
+    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if _NO_SOLUTION in line), 0)
+    kept = [line.removeprefix("error: ") for line in lines[start : start + _MAX_DERIVATION]]
+    return "\n".join(kept) or "\n".join(relevant_lines(output))
 
 
 def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved: PyLock) -> str:

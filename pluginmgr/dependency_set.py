@@ -252,8 +252,7 @@ class DependencySet:
             plan = self.resolve(upgrade=upgrade, upgrade_packages=upgrade_packages, sources=sources)
             if dry_run:
                 return plan
-            write_pylock(self.lock_path, plan.lock)
-            return replace(plan, written=True)
+            return replace(plan, written=write_pylock(self.lock_path, plan.lock))
 
     # -- applying ----------------------------------------------------------------------------
 
@@ -275,9 +274,9 @@ class DependencySet:
         """Re-resolve the whole set, write the lock and sync; all or nothing."""
         with self._transaction(), self._restoring(self.lock_path):
             plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
-            write_pylock(self.lock_path, plan.lock)
+            written = write_pylock(self.lock_path, plan.lock)
             result = sync_venv(self.env, plan.lock, sources or self.sources)
-        return replace(plan, written=True), result
+        return replace(plan, written=written), result
 
     def add_requirements(
         self, specs: Sequence[str], *, sources: InstallOptions | None = None
@@ -325,9 +324,9 @@ class DependencySet:
     def _apply_locked(self, sources: InstallOptions | None) -> tuple[LockPlan, SyncResult]:
         with self._restoring(self.lock_path):
             plan = self.resolve(sources=sources)
-            write_pylock(self.lock_path, plan.lock)
+            written = write_pylock(self.lock_path, plan.lock)
             result = sync_venv(self.env, plan.lock, sources or self.sources)
-        return replace(plan, written=True), result
+        return replace(plan, written=written), result
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -325,9 +325,17 @@ def dump_pylock(lock: PyLock) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_pylock(path: Path, lock: PyLock) -> None:
-    """Write ``lock`` to ``path`` atomically (temp file, fsync, rename)."""
-    atomic_write(path, dump_pylock(lock).encode())
+def write_pylock(path: Path, lock: PyLock) -> bool:
+    """Write ``lock`` to ``path`` atomically (temp file, fsync, rename), unless the file already
+    holds exactly that. :returns: whether the file changed."""
+    data = dump_pylock(lock).encode()
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, data)
+    return True
 
 
 # -- replay -----------------------------------------------------------------------------------

@@ -250,11 +250,26 @@ def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None
 
     wheelhouse = build_wheelhouse(tmp / "wheelhouse")
     offline = ["--no-index", "--find-links", str(wheelhouse)]
-    step(f"{GREETER} declares pm-alpha>=1.0 (PEP 723): install it into PLUGIN_DIR/venv, offline")
+    step(
+        f"{GREETER} declares pm-alpha>=1.0 (PEP 723): every plugin's requirements are resolved "
+        "together into PLUGIN_DIR/pylock.toml and the venv synced to it, offline"
+    )
     pluginmgr("install", "deps", GREETER, *online, *offline)
 
-    step("again: everything is satisfied, uv is not even started")
+    step("again: the lock does not change and the venv already matches it (no install)")
     pluginmgr("install", "deps", GREETER, *online, *offline)
+
+    step("who needs pm-beta, read from the lock (no resolver)")
+    pluginmgr("deps", "why", "pm-beta", *online)
+
+    step("a local plugin that needs pm-beta<1: refused before anything changes, both named")
+    (plugin_dir / "old_beta.py").write_text(
+        '# /// script\n# dependencies = ["pm-beta<1"]\n# ///\n'
+        "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n",
+        encoding="utf-8",
+    )
+    pluginmgr("install", "deps", "old_beta.py", *online, *offline, expect=1)
+    (plugin_dir / "old_beta.py").unlink()
 
     step("the venv's python imports it")
     venv_python = plugin_dir / "venv" / "bin" / "python"
@@ -265,10 +280,8 @@ def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None
     if done.stdout.strip() != "alpha+beta-1.0":
         raise SystemExit("demo failed: the installed package does not import")
 
-    step("a package that does not exist: uv's reason, exit 1, the venv untouched")
-    pluginmgr(
-        "install", "package", "pm-missing", "--plugin-dir", str(plugin_dir), *offline, expect=1
-    )
+    step("a package that does not exist: uv's reason, exit 1, the venv and the lock untouched")
+    pluginmgr("install", "package", "pm-missing", *online, *offline, expect=1)
 
     step("--package-manager disabled refuses, as InfluxDB 3 does")
     args = ["--plugin-dir", str(plugin_dir), "--package-manager", "disabled"]

@@ -116,12 +116,20 @@ def _sync_lines(result: SyncResult) -> list[str]:
 def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
     lock = plan.lock
     runtime = sum(1 for p in lock.packages if p.from_runtime)
-    verb = "would write" if dry_run else ("wrote" if plan.written else "kept")
     also = f", {runtime} supplied by the runtime" if runtime else ""
-    return (
-        f"{len(lock.packages)} packages for {len(lock.requesters)} requesters{also}; "
-        f"{verb} {ds.lock_path}" + ("" if plan.changes else " (no change)")
+    if dry_run:
+        verb = "would write" if plan.changes else "would keep"
+    else:
+        verb = "wrote" if plan.written else "kept"
+    packages = _count(len(lock.packages), "package")
+    requesters = _count(len(lock.requesters), "requester")
+    return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}" + (
+        "" if plan.changes else " (no change)"
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def render_apply(

@@ -140,13 +140,6 @@ def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str
     type=click.Path(dir_okay=False, exists=True),
     help="Requirements file (repeatable).",
 )
-@click.option(
-    "--plugin-dir",
-    envvar="INFLUXDB3_PLUGIN_DIR",
-    default=None,
-    help="Plugin directory; the venv is PLUGIN_DIR/venv. [env: INFLUXDB3_PLUGIN_DIR]",
-)
-@click.option("--offline", is_flag=True, help="Never touch the network (uv --offline).")
 @click.option("-H", "--host", default=None, help="Ask the server at this URL to install instead.")
 @click.option(
     "--token",
@@ -155,6 +148,7 @@ def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str
     help="Token for the server. [env: INFLUXDB3_AUTH_TOKEN]",
 )
 @env_options
+@settings_options
 @pass_options
 def package(options: dict[str, Any]) -> None:
     """Install PACKAGES (and -r files) into the plugin venv, skipping what is satisfied."""
@@ -170,10 +164,10 @@ def package(options: dict[str, Any]) -> None:
     if host:
         _install_remote(host, options.pop("token"), packages, files)
         return
-    plugin_dir, offline = options.pop("plugin_dir"), options.pop("offline")
+    plugin_dir, offline = options["plugin_dir"], options["offline"]
     from_files = [req for path in files for req in _read_requirements(path)]
     if plugin_dir and not options["virtual_env_location"]:
-        _add_to_set(options, plugin_dir, offline, [*packages, *from_files])
+        _add_to_set(options, [*packages, *from_files])
         return
     env = plugin_env_from(options, plugin_dir)
     install_options = install_options_from(options, offline=offline)
@@ -183,15 +177,13 @@ def package(options: dict[str, Any]) -> None:
     _show(result, env, options.pop("output"), extra={})
 
 
-def _add_to_set(options: dict[str, Any], plugin_dir: str, offline: bool, specs: list[str]) -> None:
+def _add_to_set(options: dict[str, Any], specs: list[str]) -> None:
     output = options.pop("output")
     if options["package_manager"] == "disabled":
         raise disabled_error()  # before reading a plugin or starting uv
-    from .. import PluginManager, Settings
     from .deps import dependency_set, progress, render_apply
 
-    settings = Settings.from_sources(plugin_dir=plugin_dir, offline=offline)
-    with PluginManager(settings) as manager:
+    with manager_from(options) as manager:
         ds = dependency_set(manager, options)
         with progress("resolving every plugin's requirements with the new ones…"):
             plan, result = ds.add_requirements(specs)

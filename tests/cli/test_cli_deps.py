@@ -157,6 +157,8 @@ def test_a_conflict_is_refused_named_and_changes_nothing(
     declare(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-liby"], "pep723")
     through = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
     assert through.code == 1
+    # uv's whole derivation is kept under our line, its "And because" steps included
+    assert any(line.strip().startswith("And because") for line in through.err.splitlines())
     assert (
         "needs pm-libx<2" in through.err
         and "ops/plugin_b/plugin_b.py (pep723) needs pm-liby" in through.err
