@@ -11,11 +11,13 @@ installs all of them, offline, from that wheelhouse only. Modes, interleaved rou
 (a-noop) upstream again on that venv: every requirement already satisfied.
 (b)      ours cold: ``pluginmgr install package <all> --offline --no-index --find-links W`` in a
          new plugin dir with an empty uv cache; the whole CLI process is timed (interpreter start,
-         ``uv venv``, ``uv pip install``, the record).
+         the packages added to PLUGIN_DIR/requirements.in, ``uv pip compile`` of the whole set
+         into pylock.toml, ``uv venv``, the hash-checked ``uv pip sync``).
 (b-warm) ours with uv's cache already filled (a second plugin dir on the same machine, or a
          rebuild after a Python upgrade).
-(b-noop) ours again: every requirement already satisfied; the CLI process, and in-process
-         (``PluginEnv.install``, what a server does when a trigger is created) as its own row.
+(b-noop) ours again: nothing changes; the CLI process, and in-process
+         (``DependencySet.add_requirements``, what the server's install endpoint runs: one
+         ``uv pip compile`` that keeps every pin, no install) as its own row.
 
 Every mode is checked for doing the whole job: after the first run of each, the venv's python
 imports every package and ``pm_alpha.greet()`` answers; the no-op modes must not change anything.
@@ -38,6 +40,8 @@ from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.wheels
 
+from pluginmgr import PluginManager, Settings
+from pluginmgr.dependency_set import DependencySet
 from pluginmgr.installers import InstallOptions
 from pluginmgr.venv import PluginEnv, bundled_python, default_venv_path
 from tests.wheels import build_wheel, build_wheelhouse
@@ -173,12 +177,19 @@ class Bench:
 
     def _in_process_noop(self, plugin_dir: Path) -> float:
         options = InstallOptions(find_links=(str(self.wheelhouse),), no_index=True, offline=True)
-        start = time.perf_counter()
-        env = PluginEnv(default_venv_path(plugin_dir))
-        result = env.install(self.requirements, options=options)
-        elapsed = time.perf_counter() - start
-        if result.ran_installer or len(result.satisfied) != len(self.requirements):
-            raise SystemExit("the in-process no-op ran the installer")
+        settings = Settings(
+            plugin_dir=plugin_dir,
+            cache_dir=plugin_dir / "cache",
+            lock_path=plugin_dir / "plugins.lock",
+        )
+        with PluginManager(settings) as manager:
+            start = time.perf_counter()
+            env = PluginEnv(default_venv_path(plugin_dir))
+            deps = DependencySet(manager, env, plugin_dir, sources=options)
+            plan, result = deps.add_requirements(self.requirements)
+            elapsed = time.perf_counter() - start
+        if result.ran_installer or plan.changes:
+            raise SystemExit("the in-process no-op changed the lock or ran the installer")
         return elapsed
 
 
