@@ -49,9 +49,11 @@ from .mirror_plan import (
     unique_jobs,
     vouch,
 )
+from .mirror_pylock import LoadedLock, load_pylocks, pylock_outcomes
 from .mirror_state import (
     MIRROR_JSON,
     SHA256SUMS,
+    FileState,
     MirrorError,
     MirrorState,
     VerifyResult,
@@ -67,6 +69,7 @@ from .mirror_state import (
 from .mirror_wheels import WheelOptions, wheel_outcomes
 from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
 from .transports import FetchRequest, Transport
+from .wheel_target import Target
 
 __all__ = [
     "INDEX_PATH",
@@ -113,7 +116,7 @@ class MirrorReport:
     failures: tuple[MirrorFailure, ...] = ()
     requests: int = 0
     bytes_downloaded: int = 0
-    #: with ``with_deps``: the wheels (paths under DEST) the mirrored plugins need
+    #: with ``with_deps``: the wheels (paths under DEST) the plugins need, or the pylocks lock
     wheels: tuple[str, ...] = ()
 
     @property
@@ -350,12 +353,18 @@ def sync_mirror(
     :param git_cache: bare repository cache for ``git+URL@REV`` sources (default
         ``$XDG_CACHE_HOME/pluginmgr/git``); ``mirror.json`` records the commit REV resolved to.
     :param progress: called with (path, done, total) after each file settles.
-    :param with_deps: also download into ``DEST/wheels`` (with ``pip download``, see
-        `download_wheels`) every wheel the mirrored plugins' declared requirements resolve to;
-        ``wheel_options`` says where from and for which interpreter/platform.
-    Raises `MirrorError` when nothing can be discovered at ``source``; a failed file does not
-    raise, it is listed in `MirrorReport.failures` and DEST keeps its previous copy.
+    :param with_deps: also fill ``DEST/wheels``: with ``wheel_options.pylocks``, exactly the
+        files those pylock.toml files lock for the target interpreter (`pylock_outcomes`, each
+        verified against the lock's hash); without, every wheel the mirrored plugins' declared
+        requirements resolve to (``pip download``, see `download_wheels`). ``wheel_options``
+        says where from and for which interpreter/platform.
+    Raises `MirrorError` when nothing can be discovered at ``source``, or before anything is
+    downloaded when a pylock is missing or invalid; a failed file does not raise, it is listed
+    in `MirrorReport.failures` and DEST keeps its previous copy.
     """
+    options = wheel_options or WheelOptions()
+    locks = load_pylocks(options.pylocks) if with_deps else ()
+    target = Target.parse(options.python_version, options.platform) if locks else Target()
     src = _open_source(source, transport, retries, git_cache)
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
@@ -376,7 +385,10 @@ def sync_mirror(
             src.transport.close()
     rev = src.transport.commit if isinstance(src.transport, GitTreeTransport) else None
     wheels: tuple[str, ...] = ()
-    if with_deps:
+    if with_deps and locks:
+        extra, wheels = _locked_wheels(dest, locks, known, target, options, concurrency, retries)
+        outcomes += extra
+    elif with_deps:
         plugin_paths = [e.path for e in found.library if chosen is None or e.name in chosen]
         extra, wheels = wheel_outcomes(
             dest,
@@ -384,7 +396,7 @@ def sync_mirror(
             _index_requirements(found.index, chosen),
             outcomes,
             known,
-            wheel_options or WheelOptions(),
+            options,
         )
         outcomes += extra
     return _finish(
@@ -396,6 +408,27 @@ def sync_mirror(
         label=src.label,
         rev=rev,
         wheels=wheels,
+    )
+
+
+def _locked_wheels(
+    dest: Path,
+    locks: Sequence[LoadedLock],
+    known: dict[str, FileState],
+    target: Target,
+    options: WheelOptions,
+    concurrency: int,
+    retries: int,
+) -> tuple[list[Outcome], tuple[str, ...]]:
+    return pylock_outcomes(
+        dest,
+        locks,
+        known,
+        target,
+        find_links=options.find_links,
+        no_index=options.no_index,
+        concurrency=concurrency,
+        retries=retries,
     )
 
 

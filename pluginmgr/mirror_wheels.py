@@ -4,7 +4,8 @@
 into one flat directory of wheels, which air-gapped nodes install from with
 ``pluginmgr install deps REF --no-index --find-links DEST/wheels``. Wheels already in the
 directory are reused by pip, not downloaded again. ``--python-version`` / ``--platform`` select
-wheels for nodes whose interpreter differs from the one running the mirror.
+wheels for nodes whose interpreter differs from the one running the mirror. This is what pip
+resolves on the day of the sync; ``--pylock`` (`mirror_pylock`) mirrors what nodes locked instead.
 """
 
 from __future__ import annotations
@@ -34,13 +35,19 @@ _NAMED: Final = re.compile(r"^\s*(?:Saved|File was already downloaded)\s+(?P<pat
 
 @dataclass(frozen=True, slots=True)
 class WheelOptions:
-    """Where wheels come from and which interpreter they are for."""
+    """Where wheels come from and which interpreter they are for.
+
+    With ``pylocks`` (pylock.toml files, or directories holding one) DEST/wheels gets exactly
+    the files those locks name (`mirror_pylock`); without, pip resolves the plugins' declared
+    requirements.
+    """
 
     find_links: tuple[str, ...] = ()
     no_index: bool = False
     index_url: str | None = None
     python_version: str | None = None
     platform: str | None = None
+    pylocks: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

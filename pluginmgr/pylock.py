@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from packaging.markers import InvalidMarker, Marker
+from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write
@@ -109,7 +109,7 @@ class LockedPackage:
             return True
         try:
             return Marker(self.marker).evaluate(dict(environment) if environment else None)
-        except InvalidMarker:
+        except (InvalidMarker, UndefinedEnvironmentName):
             return True  # let the installer decide; never drop a package silently
 
 

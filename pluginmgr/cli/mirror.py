@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -17,6 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["mirror"]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
+_UNLOCKED_WARNING: Final = (
+    "warning: without --pylock, DEST/wheels holds whatever pip resolves today from the plugins' "
+    "requirements, not what nodes locked; pass --pylock PLUGIN_DIR/pylock.toml for the exact "
+    "locked set"
+)
 
 
 @click.group()
@@ -46,7 +50,10 @@ def mirror() -> None:
 @click.option(
     "--with-deps",
     is_flag=True,
-    help="Also download into DEST/wheels every wheel the plugins' declared requirements need.",
+    help=(
+        "Also fill DEST/wheels: the files --pylock locks, else every wheel the plugins' declared "
+        "requirements resolve to today (pip download)."
+    ),
 )
 @click.option(
     "--python-version",
@@ -67,7 +74,22 @@ def mirror() -> None:
     metavar="DIR|URL",
     help="With --with-deps: also look for wheels here (repeatable).",
 )
-@click.option("--no-index", is_flag=True, help="With --with-deps: use only --find-links.")
+@click.option(
+    "--no-index",
+    is_flag=True,
+    help="With --with-deps: use only --find-links (with --pylock, also the lock's local files).",
+)
+@click.option(
+    "--pylock",
+    "pylocks",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE|DIR",
+    help=(
+        "With --with-deps: DEST/wheels gets exactly the files this pylock.toml locks, verified "
+        "against its hashes (a plugin dir means DIR/pylock.toml; repeatable)."
+    ),
+)
 @click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
 def sync(
     source: str,
@@ -81,6 +103,7 @@ def sync(
     platform_tag: str | None,
     find_links: tuple[str, ...],
     no_index: bool,
+    pylocks: tuple[Path, ...],
     output: str,
 ) -> None:
     """Mirror SOURCE (an http(s):// or file:// plugin repository, git+URL@REV, or a registry
@@ -89,21 +112,27 @@ def sync(
     Re-running transfers only what changed (artifacts DEST holds with the index hash, and files
     a source's own SHA256SUMS vouches for, cost no request); nothing is deleted without --prune.
     Serve DEST with any static web server, or point nodes at it with --plugin-repo
-    file:///DEST/ (and --plugin-registry file:///DEST/index.json). With --with-deps, nodes
-    install the plugins' requirements with
-    `pluginmgr install deps REF --no-index --find-links DEST/wheels`.
+    file:///DEST/ (and --plugin-registry file:///DEST/index.json). With --with-deps
+    --pylock PLUGIN_DIR/pylock.toml, DEST/wheels holds exactly the files the nodes locked and
+    they run `pluginmgr deps sync --offline --no-index --find-links DEST/wheels`; with
+    --with-deps alone, pip resolves the plugins' declared requirements today.
     """
     from ..mirror import WheelOptions, sync_mirror
 
-    if not with_deps and (python_version or platform_tag or find_links or no_index):
-        message = "--python-version, --platform, --find-links and --no-index need --with-deps"
+    if not with_deps and (python_version or platform_tag or find_links or no_index or pylocks):
+        message = (
+            "--python-version, --platform, --find-links, --no-index and --pylock need --with-deps"
+        )
         raise click.UsageError(message)
+    if with_deps and not pylocks:
+        click.echo(_UNLOCKED_WARNING, err=True)
 
     wheel_options = WheelOptions(
         find_links=find_links,
         no_index=no_index,
         python_version=python_version,
         platform=platform_tag,
+        pylocks=pylocks,
     )
 
     names = [n.strip() for n in plugins.split(",") if n.strip()] if plugins else None
@@ -140,7 +169,7 @@ def sync(
     else:
         _print_sync(report)
     if not report.ok:
-        sys.exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _print_sync(report: MirrorReport) -> None:
@@ -186,7 +215,7 @@ def verify(dest: Path, output: str) -> None:
     else:
         _print_verify(result)
     if not result.ok:
-        sys.exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _print_verify(result: VerifyResult) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pluginmgr.pylock import read_pylock
+from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli
@@ -355,3 +356,43 @@ def test_extras_are_locked_synced_and_count_as_satisfied(
         spec = parse_trigger_spec("request:ice")
         definition = TriggerDefinition(1, "t", "iceberg.py", "db", spec, TriggerSettings(), None)
         assert source_factory(manager, env)(definition) is not None
+
+
+def test_air_gapped_replay_through_a_mirror_of_the_locked_wheels(
+    capsys: pytest.CaptureFixture[str],
+    plugin_dir: Path,
+    wheels: Path,
+    tmp_path: Path,
+    repo_server: RepoServer,
+) -> None:
+    """Node 1 locks; `mirror sync --with-deps --pylock` copies exactly its wheels; nodes 2 and 3
+    replay offline from the mirror alone: the same packages, and a tampered wheel refused."""
+    declare(plugin_dir, "a.py", ["pm-liby", "pm-utils<0.5"], "pep723")
+    assert deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    dest = tmp_path / "mirror"
+    mirrored = run_cli(
+        capsys, "mirror", "sync", repo_server.url, str(dest), "--retries", "0",
+        "--with-deps", "--pylock", str(plugin_dir),
+    )  # fmt: skip
+    assert mirrored.code == 0, mirrored.err
+    assert sorted(p.name for p in (dest / "wheels").iterdir()) == [
+        "pm_libx-2.0-py3-none-any.whl",
+        "pm_liby-1.0-py3-none-any.whl",
+        "pm_utils-0.4.0-py3-none-any.whl",
+    ]
+    wheels.rename(tmp_path / "gone")  # only the mirror is left
+    node2 = tmp_path / "node2"
+    shutil.copytree(plugin_dir, node2, ignore=shutil.ignore_patterns("venv", ".*"))
+    replayed = deps(capsys, "deps", "sync", plugin_dir=node2, wheels=dest / "wheels")
+    assert replayed.code == 0, replayed.err
+    assert freeze(node2) == freeze(plugin_dir)
+
+    tampered = dest / "wheels" / "pm_utils-0.4.0-py3-none-any.whl"
+    tampered.write_bytes(tampered.read_bytes()[:-1] + b"!")
+    assert run_cli(capsys, "mirror", "verify", str(dest)).code == 1
+    node3 = tmp_path / "node3"
+    shutil.copytree(plugin_dir, node3, ignore=shutil.ignore_patterns("venv", ".*"))
+    refused = deps(capsys, "deps", "sync", plugin_dir=node3, wheels=dest / "wheels")
+    assert refused.code == 1
+    assert f"{tampered} does not match pylock.toml (pm-utils 0.4.0" in refused.err
+    assert installed(node3) == {}
