@@ -55,6 +55,7 @@ class SyncResult:
     seconds: float
     output: str = ""
     created_venv: bool = False
+    relocked: str | None = None  #: why the lock was re-resolved first (a Python upgrade)
 
 
 def _same(installed: str, locked: str) -> bool:

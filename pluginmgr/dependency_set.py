@@ -74,10 +74,15 @@ class LockPlan:
 
 @dataclass(frozen=True, slots=True)
 class LockStatus:
-    """``missing``, ``fresh`` or ``stale`` (with what changed)."""
+    """``missing``, ``fresh`` or ``stale`` (with what changed).
+
+    ``interpreter_only``: the only change is the interpreter (a Python upgrade), which `sync`
+    answers by re-resolving the same declarations for it, saying so.
+    """
 
     state: str
     changes: tuple[str, ...] = ()
+    interpreter_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +131,20 @@ def _requester_changes(lock: PyLock, inputs: DependencyInputs) -> list[str]:
             f"{CONSTRAINTS_NAME} now has {', '.join(inputs.constraints) or 'nothing'} "
             f"(the lock has {', '.join(lock.constraints) or 'nothing'})"
         )
-    interpreter = (inputs.python, inputs.implementation, inputs.platform)
-    if (lock.python, lock.implementation, lock.platform) != interpreter:
-        out.append(
-            f"the lock was resolved for {lock.implementation} {lock.python} on {lock.platform}, "
-            f"this node runs {inputs.implementation} {inputs.python} on {inputs.platform}"
-        )
     return out
+
+
+def _interpreter_change(lock: PyLock, inputs: DependencyInputs) -> str | None:
+    if (lock.python, lock.implementation, lock.platform) == (
+        inputs.python,
+        inputs.implementation,
+        inputs.platform,
+    ):
+        return None
+    return (
+        f"the lock was resolved for {lock.implementation} {lock.python} on {lock.platform}, "
+        f"this node runs {inputs.implementation} {inputs.python} on {inputs.platform}"
+    )
 
 
 def _runtime_changes(lock: PyLock, runtime: dict[str, str]) -> list[str]:
@@ -196,11 +208,15 @@ class DependencySet:
         if lock is None:
             return LockStatus("missing")
         inputs = self.inputs()
-        changes = [] if lock.inputs_sha256 == inputs.sha256 else _requester_changes(lock, inputs)
-        if lock.inputs_sha256 != inputs.sha256 and not changes:
-            changes = ["its inputs changed (the lock's inputs-sha256 differs)"]
-        changes += _runtime_changes(lock, self.runtime())
-        return LockStatus("stale" if changes else "fresh", tuple(changes))
+        differs = lock.inputs_sha256 != inputs.sha256
+        declared = _requester_changes(lock, inputs) if differs else []
+        interpreter = _interpreter_change(lock, inputs)
+        if differs and not declared and interpreter is None:
+            declared = ["its inputs changed (the lock's inputs-sha256 differs)"]
+        runtime = _runtime_changes(lock, self.runtime())
+        changes = [*declared, *([interpreter] if interpreter else []), *runtime]
+        only = interpreter is not None and not declared and not runtime
+        return LockStatus("stale" if changes else "fresh", tuple(changes), only)
 
     def sync_plan(self, lock: PyLock) -> SyncPlan:
         return plan_sync(self.env.installed(), lock.installable())
@@ -257,12 +273,22 @@ class DependencySet:
     # -- applying ----------------------------------------------------------------------------
 
     def sync(self, *, sources: InstallOptions | None = None) -> SyncResult:
-        """Make the venv exactly the lock; refuse a missing or stale lock."""
+        """Make the venv exactly the lock; refuse a missing or stale lock.
+
+        A lock stale only because the interpreter changed (a Python upgrade) is re-resolved
+        from the same declarations for this interpreter and rewritten; the result's
+        ``relocked`` says so. Any other change is refused (`StaleLockError`).
+        """
         lock = self.read_lock()
         if lock is None:
             message = f"there is no {self.lock_path}"
             raise InstallError(message, hint="run `pluginmgr deps lock` first")
         status = self.status(lock)
+        if status.state == "stale" and status.interpreter_only:
+            # a Python upgrade: the same declarations, resolved again for this interpreter
+            plan = self.lock(sources=sources)
+            result = sync_venv(self.env, plan.lock, sources or self.sources)
+            return replace(result, relocked=status.changes[0])
         if status.state == "stale":
             message = f"{self.lock_path} is stale: {'; '.join(status.changes)}"
             raise StaleLockError(message, changes=status.changes)

@@ -100,11 +100,17 @@ def _sync_json(result: SyncResult) -> dict[str, Any]:
         "removed": sorted(result.plan.remove),
         "ran_installer": result.ran_installer,
         "seconds": round(result.seconds, 3),
+        "relocked": result.relocked,
     }
 
 
 def _sync_lines(result: SyncResult) -> list[str]:
     lines = []
+    if result.relocked:
+        lines.append(
+            f"note: {result.relocked}: re-resolved the same declarations for it and rewrote "
+            "pylock.toml (commit it)"
+        )
     for name, (old, new) in sorted(result.plan.install.items()):
         lines.append(f"installed: {name} {new}" + (f" (was {old})" if old else ""))
     lines += [f"removed: {name} {version}" for name, version in sorted(result.plan.remove.items())]

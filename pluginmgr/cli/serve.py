@@ -169,19 +169,22 @@ def _check_dependency_lock(
     manager: PluginManager, env: PluginEnv, plugin_dir: Path, sources: InstallOptions
 ) -> None:
     """A stale pylock.toml is reported, never used or re-resolved; a fresh one is synced (a
-    no-op when the venv already matches). Neither stops the server."""
+    no-op when the venv already matches). One stale only because Python was upgraded is
+    re-resolved from the same declarations, with a warning. None of this stops the server."""
     from ..dependency_set import DependencySet
 
     deps = DependencySet(manager, env, plugin_dir, sources=sources)
     try:
         status = deps.status()
-        if status.state == "stale":
+        if status.state == "stale" and not status.interpreter_only:
             click.echo(f"warning: {deps.lock_path} is stale, the venv is left as it is:", err=True)
             for change in status.changes:
                 click.echo(f"  - {change}", err=True)
             click.echo("  run `pluginmgr deps lock` (then `deps sync`) to re-resolve", err=True)
-        elif status.state == "fresh" and env.installer is not None:
-            result = deps.sync()
+        elif status.state != "missing" and env.installer is not None:
+            result = deps.sync()  # a Python upgrade re-resolves the same declarations first
+            if result.relocked:
+                click.echo(f"warning: {result.relocked}: re-resolved {deps.lock_path}", err=True)
             if result.ran_installer:
                 click.echo(f"synced {env.venv_path} to {deps.lock_path}", err=True)
     except PluginManagerError as exc:

@@ -396,3 +396,27 @@ def test_air_gapped_replay_through_a_mirror_of_the_locked_wheels(
     assert refused.code == 1
     assert f"{tampered} does not match pylock.toml (pm-utils 0.4.0" in refused.err
     assert installed(node3) == {}
+
+
+def test_after_a_python_upgrade_sync_re_resolves_the_same_declarations(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    lock_path = plugin_dir / "pylock.toml"
+    # as if the lock had been written on this node before its Python was upgraded
+    lock_path.write_text(lock_path.read_text().replace('python = "3.', 'python = "2.'))
+    synced = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert synced.code == 0, synced.err
+    assert synced.out.splitlines()[0].startswith("note: the lock was resolved for cpython 2.")
+    assert "re-resolved the same declarations for it and rewrote pylock.toml" in synced.out
+    relocked = read_pylock(lock_path)
+    assert relocked is not None and not relocked.python.startswith("2.")
+    assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
+    # a declaration that changed as well is never re-resolved silently
+    lock_path.write_text(lock_path.read_text().replace('python = "3.', 'python = "2.'))
+    declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    refused = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert refused.code == 1
+    assert "a.py now declares pm-libx<2 (the lock has pm-liby)" in refused.err
+    assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
