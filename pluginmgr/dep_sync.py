@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import IntegrityError
 from .installers import disabled_error
+from .mirror_state import file_sha256
 from .pylock import LockedPackage, PyLock, hashed_requirements
 
 if TYPE_CHECKING:
@@ -88,14 +88,6 @@ def _local_dirs(links: Sequence[str]) -> list[Path]:
     return dirs
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[str]) -> int:
     """Re-hash every file of ``packages`` found in a local ``find_links`` directory.
 
@@ -109,7 +101,7 @@ def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[
                 path = folder / item.name
                 if item.sha256 is None or not path.is_file():
                     continue
-                actual = _sha256(path)
+                actual = file_sha256(path)
                 checked += 1
                 if actual != item.sha256:
                     message = (

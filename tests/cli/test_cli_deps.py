@@ -39,6 +39,11 @@ def deps(
     return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir), *sources)
 
 
+def another_node(plugin_dir: Path, target: Path) -> Path:
+    """A second node's plugin dir: the committed files (plugins, both locks), no venv."""
+    return Path(shutil.copytree(plugin_dir, target, ignore=shutil.ignore_patterns("venv", ".*")))
+
+
 def installed(plugin_dir: Path) -> dict[str, str]:
     return PluginEnv(default_venv_path(plugin_dir)).installed()
 
@@ -272,16 +277,14 @@ def test_a_second_node_replays_the_lock_offline_and_refuses_a_tampered_wheel(
     declare(plugin_dir, "a.py", ["pm-liby", "pm-utils<0.5"], "pep723")
     assert deps(capsys, "install", "deps", "a.py", plugin_dir=plugin_dir, wheels=wheels).code == 0
     # node 2: the same plugin dir (committed files), no venv, wheels from a copy (the mirror)
-    node2 = tmp_path / "node2"
-    shutil.copytree(plugin_dir, node2, ignore=shutil.ignore_patterns("venv", ".*"))
+    node2 = another_node(plugin_dir, tmp_path / "node2")
     mirror = Path(shutil.copytree(wheels, tmp_path / "mirror-wheels"))
     wheels.rename(tmp_path / "gone")  # the lock's own URLs no longer resolve
     replayed = deps(capsys, "deps", "sync", plugin_dir=node2, wheels=mirror)
     assert replayed.code == 0, replayed.err
     assert freeze(node2) == freeze(plugin_dir)
 
-    node3 = tmp_path / "node3"
-    shutil.copytree(plugin_dir, node3, ignore=shutil.ignore_patterns("venv", ".*"))
+    node3 = another_node(plugin_dir, tmp_path / "node3")
     tampered = mirror / "pm_liby-1.0-py3-none-any.whl"
     tampered.write_bytes(tampered.read_bytes() + b"\0")
     refused = deps(capsys, "deps", "sync", plugin_dir=node3, wheels=mirror)
@@ -381,8 +384,7 @@ def test_air_gapped_replay_through_a_mirror_of_the_locked_wheels(
         "pm_utils-0.4.0-py3-none-any.whl",
     ]
     wheels.rename(tmp_path / "gone")  # only the mirror is left
-    node2 = tmp_path / "node2"
-    shutil.copytree(plugin_dir, node2, ignore=shutil.ignore_patterns("venv", ".*"))
+    node2 = another_node(plugin_dir, tmp_path / "node2")
     replayed = deps(capsys, "deps", "sync", plugin_dir=node2, wheels=dest / "wheels")
     assert replayed.code == 0, replayed.err
     assert freeze(node2) == freeze(plugin_dir)
@@ -390,8 +392,7 @@ def test_air_gapped_replay_through_a_mirror_of_the_locked_wheels(
     tampered = dest / "wheels" / "pm_utils-0.4.0-py3-none-any.whl"
     tampered.write_bytes(tampered.read_bytes()[:-1] + b"!")
     assert run_cli(capsys, "mirror", "verify", str(dest)).code == 1
-    node3 = tmp_path / "node3"
-    shutil.copytree(plugin_dir, node3, ignore=shutil.ignore_patterns("venv", ".*"))
+    node3 = another_node(plugin_dir, tmp_path / "node3")
     refused = deps(capsys, "deps", "sync", plugin_dir=node3, wheels=dest / "wheels")
     assert refused.code == 1
     assert f"{tampered} does not match pylock.toml (pm-utils 0.4.0" in refused.err

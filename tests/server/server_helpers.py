@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from engine_runtime import Catalog, ProcessingEngine
 from pluginmgr import PluginManager, Settings
@@ -15,7 +19,15 @@ from pluginmgr.triggers import source_factory
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.helpers import wait_for
 
-__all__ = ["ECHO", "TRIGGER", "build_state", "trigger_body", "wait_for", "write_plugin"]
+__all__ = [
+    "ECHO",
+    "TRIGGER",
+    "build_state",
+    "trigger_body",
+    "wait_for",
+    "wait_healthy",
+    "write_plugin",
+]
 
 TRIGGER = "/api/v3/configure/processing_engine_trigger"
 
@@ -81,3 +93,19 @@ def trigger_body(name: str, plugin: str, spec: str, **extra: Any) -> dict[str, A
     }
     body.update(extra)
     return body
+
+
+def wait_healthy(url: str, process: subprocess.Popen[str], *, timeout: float = 60.0) -> None:
+    """Poll ``url``/health until a `pluginmgr serve` process answers; fail with its stderr if
+    it exits first or does not answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+        if process.poll() is not None:
+            _out, err = process.communicate()
+            raise AssertionError(f"pluginmgr serve exited: {err}")
+    raise AssertionError(f"pluginmgr serve did not start within {timeout:g}s")

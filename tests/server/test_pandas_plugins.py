@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from uv import find_uv_bin
 
 from pluginmgr.requirement_check import Installed, runtime_paths
 from pluginmgr.venv import bundled_python, default_venv_path
-from tests.server.server_helpers import TRIGGER, trigger_body
+from tests.server.server_helpers import TRIGGER, trigger_body, wait_healthy
 from tests.wheels import build_wheelhouse
 
 STRINGS = '''
@@ -117,15 +116,7 @@ class Serve:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-            assert self.process.poll() is None, self.process.communicate()[1]
-        raise AssertionError("pluginmgr serve did not start within 60s")
+        wait_healthy(self.url, self.process)
 
 
 def _free_port() -> int:

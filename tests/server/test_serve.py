@@ -19,6 +19,7 @@ import pytest
 
 from pluginmgr.testing import RepoServer
 from tests.conftest import WAL_PLUGIN
+from tests.server.server_helpers import wait_healthy
 
 HELLO = "gh:examples/hello_request/hello_request.py"
 
@@ -56,15 +57,7 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-            assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
-        raise AssertionError("server did not start")
+        wait_healthy(self.url, self.process, timeout=30)
 
     @property
     def headers(self) -> dict[str, str]:
