@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,8 +125,10 @@ def manager_from(options: dict[str, Any]) -> Iterator[PluginManager]:
     """Build settings from the command's options (env already applied by click) and a manager."""
     from ..manager import PluginManager
 
+    # the environment too, not only the flags click filled from it: the default cache dir
+    # follows XDG_CACHE_HOME, which is no flag
     settings = Settings.from_sources(
-        {},
+        os.environ,
         plugin_dir=options.pop("plugin_dir"),
         plugin_repo=options.pop("plugin_repo"),
         plugin_registry=options.pop("plugin_registry"),

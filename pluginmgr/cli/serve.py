@@ -20,6 +20,8 @@ from ..errors import PluginManagerError
 from ._common import manager_from, pass_options, settings_options
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from ..installers import InstallOptions
     from ..manager import PluginManager
     from ..venv import PluginEnv
@@ -150,14 +152,15 @@ def serve(options: dict[str, Any]) -> int:
             tokens=tokens,
             max_request_bytes=max_request_bytes,
         )
-        stopping = _quiet_signals()
+        config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        stopping = _quiet_signals(server)
         try:
             engine.start()
             click.echo(f"pluginmgr serving on http://{host}:{port} (data in {data_dir})", err=True)
             sys.stderr.flush()
-            config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning")
             if not stopping.is_set():
-                uvicorn.Server(config).run()  # returns on SIGINT / SIGTERM, requests drained
+                server.run()  # returns on SIGINT / SIGTERM, requests drained
         finally:
             engine.shutdown()  # running plugins finish, the cache is saved
             store.close()  # the WAL is flushed and a snapshot written
@@ -191,17 +194,20 @@ def _check_dependency_lock(
         click.echo(f"warning: the plugin venv was not checked against pylock.toml: {exc}", err=True)
 
 
-def _quiet_signals() -> threading.Event:
-    """SIGTERM/SIGINT set a flag instead of killing the process.
+def _quiet_signals(server: uvicorn.Server) -> threading.Event:
+    """SIGTERM/SIGINT set a flag (and ask ``server`` to exit) instead of killing the process.
 
     uvicorn installs its own handlers while it runs and, once it has shut down, re-raises the
     signal it caught against the handlers it found: ours, so the engine and the WAL still get
-    their orderly shutdown and the process exits 0.
+    their orderly shutdown and the process exits 0. A signal that arrives after the flag was
+    checked but before uvicorn installed its handlers is not lost: ``should_exit`` makes uvicorn
+    stop as soon as it has started.
     """
     stopping = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
         stopping.set()
+        server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handle)

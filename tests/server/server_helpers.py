@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import textwrap
 import time
@@ -23,6 +24,7 @@ __all__ = [
     "ECHO",
     "TRIGGER",
     "build_state",
+    "free_port",
     "trigger_body",
     "wait_for",
     "wait_healthy",
@@ -109,3 +111,11 @@ def wait_healthy(url: str, process: subprocess.Popen[str], *, timeout: float = 6
             _out, err = process.communicate()
             raise AssertionError(f"pluginmgr serve exited: {err}")
     raise AssertionError(f"pluginmgr serve did not start within {timeout:g}s")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a `pluginmgr serve` subprocess)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

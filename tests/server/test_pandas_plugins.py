@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,7 +25,7 @@ from uv import find_uv_bin
 
 from pluginmgr.requirement_check import Installed, runtime_paths
 from pluginmgr.venv import bundled_python, default_venv_path
-from tests.server.server_helpers import TRIGGER, trigger_body, wait_healthy
+from tests.server.server_helpers import TRIGGER, free_port, trigger_body, wait_healthy
 from tests.wheels import build_wheelhouse
 
 STRINGS = '''
@@ -119,12 +118,6 @@ class Serve:
         wait_healthy(self.url, self.process)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """One server for the module, with a database ``db`` holding two ``cpu`` rows."""
@@ -136,7 +129,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     pluginmgr = [sys.executable, "-m", "pluginmgr"]
     made = _run([*pluginmgr, "create", "token", "--admin", "--data-dir", str(data_dir),
                  "--format", "json"], env)  # fmt: skip
-    port = _free_port()
+    port = free_port()
     args = [
         "serve", "--plugin-dir", str(plugin_dir), "--data-dir", str(data_dir),
         "--cache-dir", str(tmp / "cache"), "--offline", "--http-bind", f"127.0.0.1:{port}",

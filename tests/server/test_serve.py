@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,9 @@ import pytest
 
 from pluginmgr.testing import RepoServer
 from tests.conftest import WAL_PLUGIN
-from tests.server.server_helpers import wait_healthy
+from tests.server.server_helpers import free_port, wait_healthy
 
 HELLO = "gh:examples/hello_request/hello_request.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

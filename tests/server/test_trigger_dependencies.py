@@ -16,7 +16,13 @@ from pluginmgr.installers import InstallOptions
 from pluginmgr.server import create_app
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
-from tests.server.server_helpers import TRIGGER, build_state, trigger_body
+from tests.server.server_helpers import (
+    TRIGGER,
+    build_state,
+    free_port,
+    trigger_body,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -107,18 +113,21 @@ def test_serve_reports_a_stale_lock_at_start(
     sources = ["--offline", "--no-index", "--find-links", str(dep_wheels)]
     assert main(["deps", "lock", "--plugin-dir", str(plugin_dir), *sources]) == 0
     declare(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
+    port = free_port()
     command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
-    command += ["--data-dir", str(tmp_path / "data"), "--http-bind", "127.0.0.1:0"]
-    command += ["--without-auth", "--offline"]
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as server:
-        assert server.stderr is not None
-        lines = []
-        for line in server.stderr:
-            lines.append(line.rstrip("\n"))
-            if line.startswith("pluginmgr serving on"):
-                break
+    command += ["--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache")]
+    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth", "--offline"]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server)
         server.terminate()
-        server.wait(timeout=30)
+        _out, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    lines = err.splitlines()
     assert f"warning: {plugin_dir / 'pylock.toml'} is stale, the venv is left as it is:" in lines
     assert "  - a.py now declares pm-libx>=2 (the lock has pm-libx<2)" in lines
     assert not default_venv_path(plugin_dir).exists() or installed(plugin_dir) == {}
