@@ -16,7 +16,6 @@ refuses it, naming what changed, instead of silently using or re-resolving it.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,15 +40,14 @@ from .dep_resolver import ResolveOptions, resolve
 from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
 from .installers import InstallOptions, UvInstaller, find_uv
-from .pylock import PYLOCK_NAME, LockedPackage, PyLock, read_pylock, write_pylock
+from .pylock import PYLOCK_NAME, PyLock, read_pylock, write_pylock
 
 if TYPE_CHECKING:
     from .manager import PluginManager
     from .venv import PluginEnv
 
-__all__ = ["DependencySet", "LockPlan", "LockStatus", "PackageChange", "WhyPath"]
+__all__ = ["DependencySet", "LockPlan", "LockStatus", "PackageChange"]
 
-_LOGGER: Final = logging.getLogger(__name__)
 _TX_LOCK: Final = ".pylock.lock"
 
 
@@ -83,16 +81,6 @@ class LockStatus:
     state: str
     changes: tuple[str, ...] = ()
     interpreter_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WhyPath:
-    """How a requester comes to need a package: its declaration, then the packages between."""
-
-    requester: str
-    declared_in: str
-    requirement: str
-    chain: tuple[str, ...]  #: package names from the declared one down to the asked one
 
 
 def _changes(previous: PyLock | None, new: PyLock) -> tuple[PackageChange, ...]:
@@ -188,6 +176,14 @@ class DependencySet:
     def read_lock(self) -> PyLock | None:
         return read_pylock(self.lock_path)
 
+    def require_lock(self) -> PyLock:
+        """The lock; `InstallError` saying how to make one when there is none."""
+        lock = self.read_lock()
+        if lock is None:
+            message = f"there is no {self.lock_path}"
+            raise InstallError(message, hint="run `pluginmgr deps lock` first")
+        return lock
+
     def inputs(self, *, pinned_only: bool = True) -> DependencyInputs:
         """What the set is resolved from (``pinned_only``: no request; see `gather_inputs`)."""
         facts = interpreter_facts(self.env.interpreter.version, self.env.interpreter.implementation)
@@ -279,10 +275,7 @@ class DependencySet:
         from the same declarations for this interpreter and rewritten; the result's
         ``relocked`` says so. Any other change is refused (`StaleLockError`).
         """
-        lock = self.read_lock()
-        if lock is None:
-            message = f"there is no {self.lock_path}"
-            raise InstallError(message, hint="run `pluginmgr deps lock` first")
+        lock = self.require_lock()
         status = self.status(lock)
         if status.state == "stale" and status.interpreter_only:
             # a Python upgrade: the same declarations, resolved again for this interpreter
@@ -298,11 +291,8 @@ class DependencySet:
         self, *, upgrade_packages: Sequence[str] = (), sources: InstallOptions | None = None
     ) -> tuple[LockPlan, SyncResult]:
         """Re-resolve the whole set, write the lock and sync; all or nothing."""
-        with self._transaction(), self._restoring(self.lock_path):
-            plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
-            written = write_pylock(self.lock_path, plan.lock)
-            result = sync_venv(self.env, plan.lock, sources or self.sources)
-        return replace(plan, written=written), result
+        with self._transaction():
+            return self._apply_locked(sources, upgrade_packages)
 
     def add_requirements(
         self, specs: Sequence[str], *, sources: InstallOptions | None = None
@@ -332,24 +322,23 @@ class DependencySet:
         parsed = [parse_requirement(spec) for spec in specs]
         names = {canonicalize_name(r.name) for r in parsed}
         with self._transaction(), self._restoring(path):
-            kept = [
-                s
-                for s in read_spec_file(path)
-                if canonicalize_name(Requirement(s).name) not in names
-            ]
+            current = read_spec_file(path)
+            kept = [s for s in current if canonicalize_name(Requirement(s).name) not in names]
             if remove:
-                missing = names - {
-                    canonicalize_name(Requirement(s).name) for s in read_spec_file(path)
-                }
+                missing = names - {canonicalize_name(Requirement(s).name) for s in current}
                 if missing:
                     message = f"{path.name} has nothing on {', '.join(sorted(missing))}"
                     raise InstallError(message, hint=f"see {path}")
             write_spec_file(path, kept if remove else [*kept, *map(str, parsed)], what=what)
             return self._apply_locked(sources)
 
-    def _apply_locked(self, sources: InstallOptions | None) -> tuple[LockPlan, SyncResult]:
+    def _apply_locked(
+        self, sources: InstallOptions | None, upgrade_packages: Sequence[str] = ()
+    ) -> tuple[LockPlan, SyncResult]:
+        """Resolve, write, sync, with the transaction lock held; the lock file is put back
+        when anything fails."""
         with self._restoring(self.lock_path):
-            plan = self.resolve(sources=sources)
+            plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
             written = write_pylock(self.lock_path, plan.lock)
             result = sync_venv(self.env, plan.lock, sources or self.sources)
         return replace(plan, written=written), result
@@ -371,69 +360,3 @@ class DependencySet:
             else:
                 atomic_write(path, before)
             raise
-
-    # -- explaining --------------------------------------------------------------------------
-
-    def why(self, name: str, lock: PyLock | None = None) -> tuple[LockedPackage, list[WhyPath]]:
-        """Who needs ``name``, directly or through which packages (read from the lock)."""
-        lock = lock or self.read_lock()
-        if lock is None:
-            raise InstallError(f"there is no {self.lock_path}", hint="run `pluginmgr deps lock`")
-        packages = lock.by_name()
-        target = packages.get(canonicalize_name(name))
-        if target is None:
-            message = f"{name} is not in {self.lock_path}: no plugin needs it"
-            raise InstallError(message, hint="`pluginmgr deps tree` lists what is locked")
-        requesters = {r.name: r for r in lock.requesters}
-        paths: list[WhyPath] = []
-        stack: list[tuple[str, tuple[str, ...]]] = [(target.key, (target.name,))]
-        seen: set[tuple[str, str]] = set()
-        while stack:
-            key, chain = stack.pop()
-            for parent in packages[key].required_by if key in packages else ():
-                if parent in requesters:
-                    requester = requesters[parent]
-                    head = canonicalize_name(chain[0])
-                    spec = next(
-                        (
-                            r
-                            for r in requester.requirements
-                            if canonicalize_name(Requirement(r).name) == head
-                        ),
-                        chain[0],
-                    )
-                    paths.append(WhyPath(parent, requester.declared_in, spec, chain))
-                elif (parent, key) not in seen and parent in packages:
-                    seen.add((parent, key))
-                    stack.append((parent, (packages[parent].name, *chain)))
-        paths.sort(key=lambda p: (p.requester, len(p.chain), p.chain))
-        return target, paths
-
-    def tree(
-        self, lock: PyLock | None = None
-    ) -> list[tuple[str, str, list[tuple[int, LockedPackage]]]]:
-        """Per requester: (name, declared_in, [(depth, package)...]) walking the lock's graph."""
-        lock = lock or self.read_lock()
-        if lock is None:
-            raise InstallError(f"there is no {self.lock_path}", hint="run `pluginmgr deps lock`")
-        packages = lock.by_name()
-        children: dict[str, list[str]] = {}
-        for package in lock.packages:
-            for parent in package.required_by:
-                children.setdefault(parent, []).append(package.key)
-        out = []
-        for requester in lock.requesters:
-            rows: list[tuple[int, LockedPackage]] = []
-            stack = [
-                (key, 0, frozenset({key}))
-                for key in sorted(children.get(requester.name, ()), reverse=True)
-            ]
-            while stack:
-                key, depth, path = stack.pop()
-                rows.append((depth, packages[key]))
-                below = sorted(children.get(key, ()), reverse=True)
-                stack += [
-                    (child, depth + 1, path | {child}) for child in below if child not in path
-                ]
-            out.append((requester.name, requester.declared_in, rows))
-        return out

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from .. import dep_explain
 from ..errors import InstallError
 from ._common import emit_json, manager_from, pass_options, settings_options
 from .install import env_options, install_options_from, plugin_env_from
@@ -234,7 +235,7 @@ def tree(options: dict[str, Any]) -> None:
     output = options.pop("output")
     with manager_from(options) as manager:
         ds = _reader(manager)
-        rows = ds.tree()
+        rows = dep_explain.tree(ds.require_lock())
     if output == "json":
         emit_json(
             {
@@ -268,7 +269,7 @@ def why(options: dict[str, Any]) -> None:
     """Which plugins (and which declarations) need PACKAGE, directly or through what."""
     name, output = options.pop("package"), options.pop("output")
     with manager_from(options) as manager:
-        target, paths = _reader(manager).why(name)
+        target, paths = dep_explain.why(_reader(manager).require_lock(), name)
     if output == "json":
         emit_json(
             {
