@@ -6,17 +6,23 @@ Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--batches N] [
   process, 10k-line batches from ``--threads`` ``httpx.Client`` threads, with no trigger and with
   a no-op ``all_tables`` trigger, at ``--wal-flush-interval 1s`` (the default: every write waits
   for the next flush) and ``10ms`` (the engine, not the flush timer).
+* **gzip**: the same 10k-line writes with gzip'd bodies (``Content-Encoding: gzip``, as the v2
+  and v3 clients send them) against plain ones, on one server, runs interleaved.
 * **Request triggers**: requests/s and client-side p50/p99 latency of a ``request:ping`` trigger
   returning ``"ok"`` next to a bare Starlette route returning ``"ok"`` on the same app and the
   same uvicorn (in-process, in a thread, without auth for both).
 * **Recovery**: 1,000,000 rows written to a server at 10ms flush, ``kill -9``, then the restart
   timed to ``/health`` and to ``SELECT count(*)`` = 1,000,000; plus the store alone with every
   row in the WAL (snapshots disabled), abandoned like a crash and reopened.
+* **Flight vs JSON**: ``SELECT *`` of 1,000,000 rows from a real ``pluginmgr serve``, once
+  through the Python v3 client (Arrow Flight on the HTTP port) into a ``pyarrow.Table``, once
+  as ``/api/v3/query_sql`` JSON parsed with ``json``; one run each, and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import signal
@@ -141,9 +147,25 @@ class ServerProcess:
         return int(answer.json()[0]["n"])
 
 
-def _write_all(url: str, headers: dict[str, str], starts: list[int], threads: int) -> float:
-    """POST one 10k-line batch per start from ``threads`` clients; returns elapsed seconds."""
+def _write_all(
+    url: str,
+    headers: dict[str, str],
+    starts: list[int],
+    threads: int,
+    *,
+    gzipped: bool = False,
+    precision: str = "ns",  # make_batch's stamps are ns; `auto` would read the first as seconds
+) -> float:
+    """POST one 10k-line batch per start from ``threads`` clients; returns elapsed seconds.
+
+    ``gzipped`` sends the bodies gzip-compressed (compressed before the clock starts, so the
+    time is the server's: transfer, inflating and writing).
+    """
+    path = f"/api/v3/write_lp?db=bench&precision={precision}"
     bodies = [make_batch(s).encode() for s in starts]
+    if gzipped:
+        bodies = [gzip.compress(body) for body in bodies]
+        headers = {**headers, "Content-Encoding": "gzip"}
     lock = threading.Lock()
     errors: list[BaseException] = []
 
@@ -155,7 +177,7 @@ def _write_all(url: str, headers: dict[str, str], starts: list[int], threads: in
                         if not bodies:
                             return
                         body = bodies.pop()
-                    answer = client.post("/api/v3/write_lp?db=bench", content=body)
+                    answer = client.post(path, content=body)
                     if answer.status_code != 204:
                         raise RuntimeError(f"write failed: {answer.status_code} {answer.text}")
         except BaseException as exc:  # reported on the main thread
@@ -209,6 +231,50 @@ def bench_writes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
             )
         )
     return rows
+
+
+def bench_gzip(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> list[Row]:
+    """gzip'd against plain 10k-line writes on one server, runs interleaved so drift hits both."""
+    batches = args.gzip_batches
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp), "10ms", procs)
+        server.start()
+        try:
+            # warm-up (the table exists, connections are made); ns: every row is distinct
+            _write_all(server.url, server.headers, [0], 1, precision="ns")
+            offset = BATCH
+            for _ in range(args.runs):
+                for gzipped in (False, True):
+                    starts = [offset + b * BATCH for b in range(batches)]
+                    offset += batches * BATCH
+                    elapsed = _write_all(
+                        server.url,
+                        server.headers,
+                        starts,
+                        args.threads,
+                        gzipped=gzipped,
+                        precision="ns",
+                    )
+                    rates[gzipped].append(batches * BATCH / elapsed)
+            assert server.count() == offset
+        finally:
+            server.stop()
+    plain, packed = (statistics.median(rates[flag]) for flag in (False, True))
+    raw = len(make_batch(0).encode())
+    squeezed = len(gzip.compress(make_batch(0).encode()))
+    ratio = packed / plain
+    verdict = "PASS" if ratio >= 0.9 else "FAIL"
+    label = f"`write_lp`, 10k-line batches, {args.threads} clients, flush 10ms"
+    shape = f"{batches} batches x {args.runs} interleaved runs, one server, median"
+    return [
+        Row(f"{label}, plain bodies (lines/s)", f"{plain:,.0f}", notes=f"{shape}; {raw:,} B"),
+        Row(
+            f"{label}, gzip'd bodies (lines/s)",
+            f"{packed:,.0f}",
+            notes=f"{squeezed:,} B each; gzip/plain {ratio:.2f}: target >= 0.9 {verdict}",
+        ),
+    ]
 
 
 # -- request trigger vs a bare route, in-process -------------------------------------------------
@@ -400,6 +466,79 @@ def _wal_only(args: argparse.Namespace) -> Row:
     )
 
 
+# -- Flight vs query_sql JSON ------------------------------------------------------------------
+
+
+def _write_ns(server: ServerProcess, batches: int) -> None:
+    """``batches`` 10k-line batches with nanosecond precision (``auto`` would read the first
+    small timestamps as seconds, and some rows would collide)."""
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=300) as client:
+        for b in range(batches):
+            body = make_batch(b * BATCH).encode()
+            answer = client.post("/api/v3/write_lp?db=bench&precision=ns", content=body)
+            if answer.status_code != 204:
+                raise RuntimeError(f"write failed: {answer.status_code} {answer.text}")
+
+
+def _query_json(server: ServerProcess, sql: str) -> tuple[float, int, int]:
+    """``GET /api/v3/query_sql`` as JSON, parsed: (seconds, rows, body bytes)."""
+    began = time.perf_counter()
+    answer = httpx.get(
+        f"{server.url}/api/v3/query_sql",
+        params={"db": "bench", "q": sql, "format": "json"},
+        headers=server.headers,
+        timeout=600,
+    )
+    answer.raise_for_status()
+    rows = len(answer.json())
+    return time.perf_counter() - began, rows, len(answer.content)
+
+
+def _query_flight(server: ServerProcess, sql: str) -> tuple[float, int, int]:
+    """The same query through the Python v3 client (Arrow Flight, one port): (seconds, rows,
+    Arrow bytes received)."""
+    from influxdb_client_3 import InfluxDBClient3
+
+    with InfluxDBClient3(host=server.url, token=server.token, database="bench") as client:
+        client.query("SELECT 1")  # the gRPC connection, outside the timing
+        began = time.perf_counter()
+        table = client.query(sql)
+        elapsed = time.perf_counter() - began
+    return elapsed, table.num_rows, table.nbytes
+
+
+def bench_flight(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> list[Row]:
+    total = args.flight_batches * BATCH
+    sql = "SELECT * FROM cpu"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp), "10ms", procs)
+        server.start()
+        try:
+            _write_ns(server, args.flight_batches)
+            flight_s, flight_rows, arrow_bytes = _query_flight(server, sql)
+            json_s, json_rows, json_bytes = _query_json(server, sql)
+        finally:
+            server.stop()
+    if flight_rows != total or json_rows != total:
+        raise RuntimeError(f"read {flight_rows} (Flight) / {json_rows} (JSON) of {total} rows")
+    ratio = json_s / flight_s
+    verdict = "PASS" if ratio >= 5 else "FAIL"
+    shape = f"`{sql}`, {total:,} rows (2 tags, 3 fields, time), one run each, same server"
+    return [
+        Row(
+            "Flight `DoGet` via `InfluxDBClient3.query` -> `pyarrow.Table` (s)",
+            f"{flight_s:.2f}",
+            notes=f"{shape}; {arrow_bytes / 1e6:.0f} MB of Arrow",
+        ),
+        Row(
+            "`/api/v3/query_sql?format=json`, body parsed with `json` (s)",
+            f"{json_s:.2f}",
+            notes=f"{json_bytes / 1e6:.0f} MB of JSON; JSON/Flight {ratio:.1f}x: target >= 5x "
+            f"{verdict}",
+        ),
+    ]
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
@@ -419,17 +558,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="GETs per request run")
     parser.add_argument("--clients", type=int, default=4, help="request client threads")
     parser.add_argument("--recovery-batches", type=int, default=100, help="10k batches to recover")
+    parser.add_argument("--flight-batches", type=int, default=100, help="10k batches to query")
+    parser.add_argument("--gzip-batches", type=int, default=40, help="10k batches per gzip run")
     parser.add_argument(
-        "--only", choices=("writes", "requests", "recovery"), action="append", help="subset"
+        "--only",
+        choices=("writes", "gzip", "requests", "recovery", "flight"),
+        action="append",
+        help="subset",
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ("writes", "requests", "recovery"))
+    only = set(args.only or ("writes", "gzip", "requests", "recovery", "flight"))
     procs: list[subprocess.Popen[bytes]] = []
     rows: list[Row] = []
     steps: list[tuple[str, Callable[[], list[Row]]]] = [
         ("writes", lambda: bench_writes(args, procs)),
+        ("gzip", lambda: bench_gzip(args, procs)),
         ("requests", lambda: bench_requests(args)),
         ("recovery", lambda: bench_recovery(args, procs)),
+        ("flight", lambda: bench_flight(args, procs)),
     ]
     with ExitStack() as stack:
         stack.callback(_kill_all, procs)

@@ -19,17 +19,29 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from .cache import CacheStore
-from .catalog import Catalog, TriggerDefinition, TriggerSettings
+from .catalog import (
+    DATABASE_NOT_FOUND_MESSAGE,
+    INTERNAL_DATABASE,
+    Catalog,
+    TriggerDefinition,
+    TriggerSettings,
+)
 from .dispatch import Event, TriggerWorker
-from .errors import EngineError, PluginError
+from .errors import (
+    DatabaseNotFoundError,
+    EngineError,
+    InvalidDatabaseNameError,
+    PluginError,
+    WriteError,
+)
 from .loader import Loader, LocalPluginSource, PluginFailure, describe_failure
-from .observability import LogRing, StatsRegistry
+from .observability import DataStats, LogRing, StatsRegistry
 from .plugin_api import PluginApi, write_queue
 from .responses import HttpResponse, error_response, request_headers, to_http_response
 from .scheduler import Fire, SchedulerThread
@@ -39,10 +51,18 @@ from .triggers import TriggerSpec, format_duration
 from .watchdog import PluginTimeout, Watchdog
 
 if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
     from .loader import PluginSource
     from .store import Store
 
-__all__ = ["ProcessingEngine", "SourceFactory"]
+__all__ = ["INTERNAL_WRITE_MESSAGE", "ProcessingEngine", "SourceFactory"]
+
+#: why a write to ``_internal`` is refused (upstream refuses it as a database name)
+INTERNAL_WRITE_MESSAGE: Final = (
+    f"invalid database name: {INTERNAL_DATABASE} is the server's internal database and cannot "
+    "be written to"
+)
 
 #: turns a trigger's plugin reference into code the loader can run (pluginmgr wires its resolver)
 SourceFactory = Callable[[TriggerDefinition], "PluginSource"]
@@ -131,6 +151,8 @@ class ProcessingEngine:
         self.loader = Loader()
         self.logs = LogRing()
         self.stats = StatsRegistry()
+        #: writes and queries that reached the engine (a metrics exporter reads it)
+        self.data_stats = DataStats()
         self.watchdog = Watchdog(on_abandon=self._abandoned, grace=timeout_grace)
         self._source_for = source_for or self._local_source
         self._queue_size = queue_size
@@ -151,6 +173,8 @@ class ProcessingEngine:
         if self.plugin_dir is not None:
             os.environ.setdefault("PLUGIN_DIR", str(self.plugin_dir))
         self._restore_cache()
+        # exists and is queryable, as upstream; nothing in it needs a flush before serving
+        self.store.create_database(INTERNAL_DATABASE, no_sync=True)
         publish_system_tables(self)
         for definition in self.catalog.triggers():
             if not definition.disabled:
@@ -182,6 +206,35 @@ class ProcessingEngine:
     def create_database(self, name: str) -> bool:
         self.store.create_database(name)
         return self.catalog.create_database(name)
+
+    def databases(self) -> list[str]:
+        """Every database, ``_internal`` included, sorted (``SHOW DATABASES``, the listing)."""
+        return sorted({INTERNAL_DATABASE, *self.catalog.databases()})
+
+    def create_table(
+        self,
+        database: str,
+        table: str,
+        *,
+        tags: Sequence[str] = (),
+        fields: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Declare an empty table with fixed column types; creates the database if needed.
+
+        ``fields`` are ``(name, kind)``, kind ``i64``/``u64``/``f64``/``bool``/``string``. Raises
+        as `Store.create_table`, or InvalidDatabaseNameError for ``_internal``.
+        """
+        if database == INTERNAL_DATABASE:
+            raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
+        self.store.create_table(database, table, tags=tags, fields=fields)
+        if not self.catalog.has_database(database):
+            self.catalog.create_database(database)
+
+    def delete_table(self, database: str, table: str) -> None:
+        """Delete a table and its rows; raises DatabaseNotFoundError or NotFoundError."""
+        if not self.catalog.has_database(database):
+            raise DatabaseNotFoundError(DATABASE_NOT_FOUND_MESSAGE.format(db=database))
+        self.store.delete_table(database, table)
 
     def delete_database(self, name: str) -> None:
         """Stop the database's triggers, drop their caches, remove it from the catalog.
@@ -273,16 +326,33 @@ class ProcessingEngine:
     ) -> WriteResult:
         """Write line protocol, then run the database's write triggers on what was written.
 
-        ``no_sync`` acknowledges before the WAL flush, as upstream (`Store.write_lp`).
+        ``no_sync`` acknowledges before the WAL flush, as upstream (`Store.write_lp`). A write to
+        ``_internal`` raises InvalidDatabaseNameError and changes nothing.
         """
-        result = self.store.write_lp(
+        return self._write(
             database,
             text,
+            origin="client",
             precision=precision,
             accept_partial=accept_partial,
             default_time_ns=default_time_ns,
             no_sync=no_sync,
         )
+
+    def _write(self, database: str, text: str, *, origin: str, **options: Any) -> WriteResult:
+        """`write_lp`, counted in `data_stats` under ``origin`` (``client`` or ``plugin``)."""
+        try:
+            if database == INTERNAL_DATABASE:
+                raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
+            result = self.store.write_lp(database, text, **options)
+        except WriteError as exc:
+            self.data_stats.record_write(origin, written=0, rejected=len(exc.line_errors))
+            raise
+        except EngineError:
+            self.data_stats.record_write(origin, written=0, rejected=0)
+            raise
+        written, rejected = result.lines_written, len(result.errors)
+        self.data_stats.record_write(origin, written=written, rejected=rejected)
         if not self.catalog.has_database(database):
             self.catalog.create_database(database)
         self._dispatch_writes(database, result)
@@ -291,16 +361,33 @@ class ProcessingEngine:
     def query(
         self, database: str, sql: str, params: Mapping[str, str] | None = None
     ) -> list[dict[str, Any]]:
-        return self.store.query(database, sql, params)
+        with self.data_stats.counting_query():
+            return self.store.query(database, sql, params)
 
     def query_for_http(
         self, database: str, sql: str, params: Mapping[str, str] | None = None
     ) -> list[dict[str, Any]]:
         """`query` as InfluxDB 3's HTTP API answers it: timestamps as ISO 8601 strings."""
         batches = getattr(self.store, "query_batches", None)
-        if batches is None:
-            return self.store.query(database, sql, params)
-        return batches_to_rows(batches(database, sql, params), iso_timestamps=True)
+        with self.data_stats.counting_query():
+            if batches is None:
+                return self.store.query(database, sql, params)
+            return batches_to_rows(batches(database, sql, params), iso_timestamps=True)
+
+    def query_stream(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """`query` as Arrow, as InfluxDB 3's Flight API answers it: the schema, then the batches
+        one at a time (see `MemoryStore.query_stream`). Counted in `data_stats` when planned."""
+        stream = getattr(self.store, "query_stream", None)
+        with self.data_stats.counting_query():
+            if stream is not None:
+                result: tuple[pa.Schema, Iterator[pa.RecordBatch]] = stream(database, sql, params)
+                return result
+            import pyarrow as pa  # only stores without Arrow results need it here
+
+            table = pa.Table.from_pylist(self.store.query(database, sql, params))
+            return table.schema, iter(table.to_batches())
 
     def handle_request(
         self,
@@ -428,7 +515,7 @@ class ProcessingEngine:
             trigger.worker.submit(Event((call_time,), scheduled=True))
 
     def _sync_write(self, database: str, text: str, no_sync: bool) -> None:
-        self.write_lp(database, text, accept_partial=False)
+        self._write(database, text, origin="plugin", accept_partial=False, no_sync=no_sync)
 
     def _deadline(
         self, settings: TriggerSettings, event: Event
@@ -480,7 +567,7 @@ class ProcessingEngine:
         context = _ENTRY[trigger.kind][1]
         for database, lines in write_queue(api).take().items():
             try:
-                self.write_lp(database, "\n".join(lines), accept_partial=False)
+                self._write(database, "\n".join(lines), origin="plugin", accept_partial=False)
             except EngineError as exc:
                 text = f"error running {context}: error writing back lines to {database}: {exc}"
                 self.logs.add(*trigger.key, "ERROR", text)

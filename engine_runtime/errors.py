@@ -6,11 +6,15 @@
     ├── InvalidDatabaseNameError     a database name that cannot exist
     ├── DatabaseNotFoundError        a query on a database nothing was written to
     ├── WriteError                   line protocol rejected (every bad line, with its number)
+    ├── SchemaError                  a table declaration that cannot be made (bad column names)
     ├── QueryExecutionError          SQL that does not plan or run (DataFusion's words)
+    ├── InfluxQLError                an InfluxQL statement that cannot be run
+    │   ├── InfluxQLSyntaxError      the query does not parse (the whole request fails)
+    │   └── InfluxQLUnsupportedError valid InfluxQL this runtime does not implement
     ├── CacheFileError               the saved cache was written by a newer version
     ├── CatalogError                 a catalog change that cannot be made (HTTP 500)
-    │   ├── NotFoundError            no such trigger (HTTP 404)
-    │   ├── AlreadyExistsError       the trigger name or request path is taken (HTTP 409)
+    │   ├── NotFoundError            no such trigger or table (HTTP 404)
+    │   ├── AlreadyExistsError       the trigger name, request path or table is taken (HTTP 409)
     │   ├── TriggerRunningError      deleting an enabled trigger without force
     │   ├── InvalidTriggerError      an empty name or filename, or bad trigger settings (HTTP 400)
     │   └── CatalogFileError         the catalog file is corrupt, too new or cannot be written
@@ -40,6 +44,9 @@ __all__ = [
     "CatalogFileError",
     "DatabaseNotFoundError",
     "EngineError",
+    "InfluxQLError",
+    "InfluxQLSyntaxError",
+    "InfluxQLUnsupportedError",
     "InvalidDatabaseNameError",
     "InvalidTriggerError",
     "MissingEntryPointError",
@@ -48,6 +55,7 @@ __all__ = [
     "PluginLoadError",
     "QueryExecutionError",
     "ResponseError",
+    "SchemaError",
     "TriggerRunningError",
     "WriteError",
     "missing_entry_point_message",
@@ -108,8 +116,28 @@ class WriteError(EngineError):
         self.line_errors = tuple(line_errors)
 
 
+class SchemaError(EngineError):
+    """A table declaration that cannot be made: an empty or repeated column name, a bad type."""
+
+
 class QueryExecutionError(EngineError):
     """SQL that does not plan or run; the message is DataFusion's, as InfluxDB 3 shows it."""
+
+
+class InfluxQLError(EngineError):
+    """An InfluxQL statement that cannot be run (an unknown database, a bad regex, ...)."""
+
+
+class InfluxQLSyntaxError(InfluxQLError):
+    """The InfluxQL text does not parse; ``position`` is the 0-based offset of the problem."""
+
+    def __init__(self, message: str, *, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class InfluxQLUnsupportedError(InfluxQLError):
+    """Valid InfluxQL (a statement, clause or function) that this runtime does not implement."""
 
 
 class PluginError(EngineError):
@@ -137,11 +165,11 @@ class CatalogError(EngineError):
 
 
 class NotFoundError(CatalogError):
-    """The named trigger does not exist in that database."""
+    """The named trigger or table does not exist in that database."""
 
 
 class AlreadyExistsError(CatalogError):
-    """The trigger name (per database) or request path (anywhere) is already taken."""
+    """The trigger name (per database), request path (anywhere) or table name is taken."""
 
 
 class TriggerRunningError(CatalogError):

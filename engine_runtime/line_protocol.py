@@ -53,6 +53,7 @@ from engine_runtime._line_scan import (
 
 __all__ = [
     "PRECISIONS",
+    "V1_ONLY_PRECISIONS",
     "FieldType",
     "FieldValue",
     "LineBlock",
@@ -81,6 +82,13 @@ PRECISIONS: Final[dict[str, int]] = {
     "s": 1_000_000_000,
     "second": 1_000_000_000,
 }
+#: precisions only InfluxDB 1.x's ``/write`` takes (its ``m`` and ``h``). They are kept out of
+#: `PRECISIONS`, so the v2 and v3 write endpoints go on refusing them; `precision_factor`
+#: (and so the store and its WAL replay) knows them.
+V1_ONLY_PRECISIONS: Final[dict[str, int]] = {
+    "minute": 60_000_000_000,
+    "hour": 3_600_000_000_000,
+}
 
 # The public types are defined in the private modules; keep them reported (repr, pickle) as
 # this module's, where they have always been imported from.
@@ -91,11 +99,12 @@ del _public
 
 def precision_factor(precision: str) -> int:
     """Nanoseconds per unit of ``precision`` (0 for ``auto``); ValueError for an unknown name."""
-    try:
+    if precision in PRECISIONS:
         return PRECISIONS[precision]
-    except KeyError:
-        msg = f"invalid precision {precision!r}: expected one of {', '.join(PRECISIONS)}"
-        raise ValueError(msg) from None
+    if precision in V1_ONLY_PRECISIONS:
+        return V1_ONLY_PRECISIONS[precision]
+    msg = f"invalid precision {precision!r}: expected one of {', '.join(PRECISIONS)}"
+    raise ValueError(msg)
 
 
 def parse_lines(

@@ -9,6 +9,10 @@ upstream writes a tracing line next to the system-table row.
 duration percentiles over a fixed window of recent runs. Recording is O(1) (one slot write in a
 preallocated ring); percentiles are computed only when read.
 
+`DataStats` counts what reached the engine through `ProcessingEngine.write_lp` and its query
+methods: writes (by origin: a client or a plugin writing back), lines written and rejected,
+queries and failed queries; a metrics exporter reads `DataStats.snapshot`.
+
 `log_rows` and `StatsRegistry.rows` shape the data for the system tables
 ``system.processing_engine_logs`` and ``system.processing_engine_trigger_stats``;
 `LOGS_SCHEMA` and `TRIGGER_STATS_SCHEMA` are their Arrow schemas, so the store can publish an
@@ -22,12 +26,13 @@ database's log lines; a trigger name is unique only within its database anyway.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -39,6 +44,9 @@ __all__ = [
     "LOGS_SCHEMA",
     "LOG_LEVELS",
     "TRIGGER_STATS_SCHEMA",
+    "WRITE_ORIGINS",
+    "DataStats",
+    "DataStatsSnapshot",
     "LogRecord",
     "LogRing",
     "StatsRegistry",
@@ -57,6 +65,8 @@ LOG_LEVELS: Final = ("INFO", "WARN", "ERROR")
 _LOGGER: Final = logging.getLogger("engine_runtime.plugins")
 _PY_LEVELS: Final = {"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}
 _NS_PER_MS: Final = 1_000_000
+#: who wrote: a client (HTTP, any protocol) or a plugin (``write``/``write_sync``)
+WRITE_ORIGINS: Final = ("client", "plugin")
 
 #: ``system.processing_engine_logs`` (engine-behavior.md §4.7)
 LOGS_SCHEMA: Final = pa.schema(
@@ -340,3 +350,80 @@ def _stats_row(snapshot: TriggerStatsSnapshot) -> dict[str, Any]:
 
 def _to_ms(value_ns: int | None) -> float | None:
     return None if value_ns is None else value_ns / _NS_PER_MS
+
+
+@dataclass(frozen=True, slots=True)
+class DataStatsSnapshot:
+    """`DataStats` at one moment; every mapping is keyed by write origin (`WRITE_ORIGINS`)."""
+
+    #: writes whose every line was written
+    writes: dict[str, int]
+    #: writes that wrote some lines and rejected others (``accept_partial``)
+    partial_writes: dict[str, int]
+    #: writes that wrote nothing (every line rejected, strict mode, or a refused database)
+    rejected_writes: dict[str, int]
+    lines_written: dict[str, int]
+    lines_rejected: dict[str, int]
+    queries: int
+    failed_queries: int
+
+
+@final
+class DataStats:
+    """Thread-safe counters of writes and queries; O(1) per call, read by `snapshot`."""
+
+    __slots__ = ("_counts", "_lock", "_queries")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: origin -> [ok, partial, rejected, lines written, lines rejected]
+        self._counts = {origin: [0, 0, 0, 0, 0] for origin in WRITE_ORIGINS}
+        #: [queries, failed queries]
+        self._queries = [0, 0]
+
+    def record_write(self, origin: str, *, written: int, rejected: int) -> None:
+        """Count one write of ``origin`` that wrote ``written`` lines and rejected ``rejected``.
+
+        :raises ValueError: for an origin outside `WRITE_ORIGINS`.
+        """
+        counts = self._counts.get(origin)
+        if counts is None:
+            msg = f"unknown write origin {origin!r}: use one of {', '.join(WRITE_ORIGINS)}"
+            raise ValueError(msg)
+        outcome = 2 if written == 0 else (1 if rejected else 0)
+        with self._lock:
+            counts[outcome] += 1
+            counts[3] += written
+            counts[4] += rejected
+
+    def record_query(self, *, failed: bool) -> None:
+        """Count one query (``failed``: it did not plan or run)."""
+        with self._lock:
+            self._queries[0] += 1
+            if failed:
+                self._queries[1] += 1
+
+    @contextlib.contextmanager
+    def counting_query(self) -> Iterator[None]:
+        """Count the query run inside the block: failed when it raises."""
+        try:
+            yield
+        except Exception:
+            self.record_query(failed=True)
+            raise
+        self.record_query(failed=False)
+
+    def snapshot(self) -> DataStatsSnapshot:
+        """Every counter, copied under the lock."""
+        with self._lock:
+            counts = {origin: list(values) for origin, values in self._counts.items()}
+            queries, failed = self._queries
+        return DataStatsSnapshot(
+            writes={origin: values[0] for origin, values in counts.items()},
+            partial_writes={origin: values[1] for origin, values in counts.items()},
+            rejected_writes={origin: values[2] for origin, values in counts.items()},
+            lines_written={origin: values[3] for origin, values in counts.items()},
+            lines_rejected={origin: values[4] for origin, values in counts.items()},
+            queries=queries,
+            failed_queries=failed,
+        )

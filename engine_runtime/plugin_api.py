@@ -8,7 +8,8 @@ the state lives behind one dunder slot. The behaviour the plugin library relies 
 * ``write``/``write_to_db`` call ``line.build()`` at once (build errors raise in the plugin) and
   queue the line; the runner writes the queue only after the plugin returns successfully;
 * ``write_sync``/``write_sync_to_db`` write now (read-your-writes) and raise a plain
-  ``Exception`` on failure; ``no_sync`` is a required ``bool``;
+  ``Exception`` on failure; ``no_sync`` is a required ``bool``: ``True`` returns once the rows
+  are queryable, without waiting for the durable store's WAL flush (as HTTP ``no_sync=true``);
 * ``query`` raises `QueryError` with upstream's words.
 """
 
@@ -189,7 +190,7 @@ def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
 
 def _store_writer(store: Store) -> SyncWriter:
     def write(database: str, text: str, no_sync: bool) -> None:
-        store.write_lp(database, text, accept_partial=False)
+        store.write_lp(database, text, accept_partial=False, no_sync=no_sync)
 
     return write
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Final
 
+from engine_runtime.errors import SchemaError
 from engine_runtime.line_protocol import LineBlock
 from engine_runtime.store._table import TableData
 
-__all__ = ["check_blocks", "table_batches"]
+__all__ = ["FIELD_KINDS", "check_blocks", "declared_kinds", "table_batches"]
+
+#: the kinds a declared field column may have (`create_table`)
+FIELD_KINDS: Final = ("i64", "u64", "f64", "bool", "string")
 
 _KIND_NAMES: Final[dict[str, str]] = {
     "tag": "tag",
@@ -56,6 +60,31 @@ def check_blocks(
             new_kinds.setdefault(table, {}).update(added)
         accepted.setdefault(table, []).append(block)
     return accepted, new_kinds, errors
+
+
+def declared_kinds(
+    table: str, tags: Sequence[str], fields: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """The column kinds of a declared table: ``tags`` are tag columns, ``fields`` (name, kind).
+
+    :raises SchemaError: for an empty table or column name, a column named twice (or ``time``),
+        or a field kind outside `FIELD_KINDS`.
+    """
+    if not table.strip():
+        raise SchemaError("the table name is empty")
+    kinds: dict[str, str] = {}
+    declared = [(name, "tag") for name in tags] + list(fields)
+    for name, kind in declared:
+        if not name.strip():
+            raise SchemaError(f"table {table}: a column name is empty")
+        if name == "time" or name in kinds:
+            reason = "is the time column" if name == "time" else "is declared twice"
+            raise SchemaError(f"table {table}: column {name!r} {reason}")
+        if kind != "tag" and kind not in FIELD_KINDS:
+            message = f"table {table}: field {name!r} has unknown kind {kind!r}"
+            raise SchemaError(message, hint=f"use one of {', '.join(FIELD_KINDS)}")
+        kinds[name] = kind
+    return kinds
 
 
 def _new_columns(block: LineBlock, schema: dict[str, str]) -> dict[str, str] | str:

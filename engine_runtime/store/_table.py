@@ -95,6 +95,19 @@ class TableData:
         result._series_max = _series_max(data, tags)
         return result
 
+    @classmethod
+    def empty(cls, kinds: dict[str, str]) -> TableData:
+        """A table with no rows whose columns (name -> kind, ``time`` implied) are fixed now,
+        as ``POST /api/v3/configure/table`` declares them."""
+        result = cls()
+        result.kinds = dict(kinds)
+        result.version = 1
+        columns = [*result._tag_names(), *result._field_names()]
+        arrays = {name: pa.array([], ARROW_TYPES[result.kinds[name]]) for name in columns}
+        arrays["time"] = pa.array([], TIME_TYPE)
+        result._arrow = pa.table(arrays)
+        return result
+
     def copy(self) -> TableData:
         """An independent clone sharing the immutable Arrow data and chunks."""
         clone = TableData()

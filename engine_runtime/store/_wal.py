@@ -17,10 +17,12 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from engine_runtime.errors import EngineError, WriteError
 
@@ -29,6 +31,7 @@ from .._atomic import fsync_dir
 __all__ = [
     "SEGMENT_HEADER",
     "WAL_FORMAT_VERSION",
+    "FlushObserver",
     "StoreCorruptionError",
     "WalAck",
     "WalRecord",
@@ -48,6 +51,10 @@ _RECORD_HEAD: Final = struct.Struct("<II")
 _MAX_RECORD: Final = 1 << 30
 _SUFFIX: Final = ".wal"
 
+#: told of every flush that wrote something: (seconds it took, records, bytes, the error or
+#: None); called on the flushing thread, so it must be quick and must not flush the WAL itself
+FlushObserver: TypeAlias = Callable[[float, int, int, "Exception | None"], None]
+
 
 class StoreCorruptionError(EngineError):
     """Stored data cannot be read back without losing acknowledged writes."""
@@ -55,7 +62,8 @@ class StoreCorruptionError(EngineError):
 
 @dataclass(frozen=True, slots=True)
 class WalRecord:
-    """One logged operation: a ``write`` (line protocol) or a ``create`` (database)."""
+    """One logged operation: a ``write`` (line protocol), a ``create`` (database), a ``table``
+    (an empty table declared with its columns) or a ``drop`` (a table deleted)."""
 
     kind: str
     database: str
@@ -63,6 +71,10 @@ class WalRecord:
     precision: str = "ns"
     accept_partial: bool = True
     default_time_ns: int = 0
+    #: the table of a ``table`` or ``drop`` record
+    table: str = ""
+    #: a ``table`` record's columns in declaration order: (name, kind), kind ``tag`` or a field's
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 def encode_record(record: WalRecord) -> bytes:
@@ -75,6 +87,10 @@ def encode_record(record: WalRecord) -> bytes:
             "a": record.accept_partial,
             "t": record.default_time_ns,
         }
+    elif record.kind in ("table", "drop"):
+        fields["n"] = record.table
+        if record.kind == "table":
+            fields["c"] = [list(column) for column in record.columns]
     payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
     return _RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -83,6 +99,11 @@ def _decode_payload(payload: bytes) -> WalRecord:
     fields = json.loads(payload)
     if fields["k"] == "create":
         return WalRecord("create", str(fields["d"]))
+    if fields["k"] == "drop":
+        return WalRecord("drop", str(fields["d"]), table=str(fields["n"]))
+    if fields["k"] == "table":
+        columns = tuple((str(name), str(kind)) for name, kind in fields["c"])
+        return WalRecord("table", str(fields["d"]), table=str(fields["n"]), columns=columns)
     if fields["k"] != "write":
         msg = f"unknown record kind {fields['k']!r}"
         raise ValueError(msg)
@@ -213,6 +234,8 @@ class WalWriter:
         self._fd, self._size = self._open(seq)
         #: durable size to restore before the next write, after a failed flush
         self._dirty_from: int | None = None
+        #: told of each flush that wrote records (metrics); None: nobody listens
+        self.on_flush: FlushObserver | None = None
         self._thread = threading.Thread(target=self._run, name="wal-flusher", daemon=True)
         self._thread.start()
 
@@ -287,13 +310,25 @@ class WalWriter:
                 if ack is not None:
                     ack.finish(OSError("the WAL is closed"))
             return
-        error = self._write_batch(b"".join(data for data, _ in batch))
+        payload = b"".join(data for data, _ in batch)
+        started = time.perf_counter()
+        error = self._write_batch(payload)
+        self._observe(time.perf_counter() - started, len(batch), len(payload), error)
         for _, ack in batch:
             if ack is not None:
                 ack.finish(error)
         if error is not None:
             lost = sum(1 for _, ack in batch if ack is None)
             _LOGGER.error("WAL flush failed (%s); %d no_sync writes are not durable", error, lost)
+
+    def _observe(self, seconds: float, records: int, size: int, error: Exception | None) -> None:
+        observer = self.on_flush
+        if observer is None:
+            return
+        try:
+            observer(seconds, records, size, error)
+        except Exception:  # an observer's bug must not fail the writers waiting on this flush
+            _LOGGER.exception("WAL flush observer failed")
 
     def _write_batch(self, data: bytes) -> Exception | None:
         try:

@@ -1,7 +1,7 @@
 """The `Store` seam: what the runtime needs from a database, and the values it returns.
 
-`MemoryStore` implements it in process on DataFusion; a durable store or a remote InfluxDB 3
-backend can implement the same five methods.
+`MemoryStore` implements it in process on DataFusion, `DurableStore` adds a write-ahead log
+and snapshots; a remote InfluxDB 3 backend could implement the same methods.
 """
 
 from __future__ import annotations
@@ -96,12 +96,38 @@ class Store(Protocol):
         """Names of existing databases, sorted."""
         ...
 
-    def create_database(self, name: str) -> None:
-        """Create ``name`` (no-op when it exists); raises InvalidDatabaseNameError."""
+    def create_database(self, name: str, *, no_sync: bool = False) -> None:
+        """Create ``name`` (no-op when it exists); raises InvalidDatabaseNameError.
+
+        ``no_sync`` returns before a durable store's flush, as for `write_lp`.
+        """
         ...
 
     def tables(self, database: str) -> list[str]:
         """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
+        ...
+
+    def create_table(
+        self,
+        database: str,
+        table: str,
+        *,
+        tags: Sequence[str] = (),
+        fields: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Create an empty table (and the database, if needed) with fixed column types.
+
+        ``tags`` are the tag columns; ``fields`` are ``(name, kind)`` with kind ``i64``, ``u64``,
+        ``f64``, ``bool`` or ``string``. A durable store returns once it is on disk. Raises
+        InvalidDatabaseNameError, SchemaError, or AlreadyExistsError when the table exists.
+        """
+        ...
+
+    def delete_table(self, database: str, table: str) -> None:
+        """Remove ``table`` and its rows (durably, where the store keeps anything on disk).
+
+        Raises DatabaseNotFoundError, or NotFoundError when there is no such table.
+        """
         ...
 
     def copy(self) -> Store:

@@ -16,7 +16,7 @@ Queries, system tables and `copy` are the wrapped `MemoryStore`'s; this class ad
 * ``no_sync=True`` returns as soon as the write is in memory and queued (upstream's
   ``no_sync``): it is durable within about ``flush_interval`` seconds, and lost if the process
   dies first or that flush fails (logged, not raised).
-* `create_database` is logged and durable the same way.
+* `create_database`, `create_table` and `delete_table` are logged and durable the same way.
 * `close` flushes, takes a snapshot when anything changed since the last one (so the next
   start replays nothing; pass ``snapshot_on_close=False`` to skip) and stops the threads.
 
@@ -29,9 +29,11 @@ Queries, system tables and `copy` are the wrapped `MemoryStore`'s; this class ad
 
 A write record holds the database, precision, ``accept_partial``, the exact line protocol and
 ``default_time_ns`` (fixed at write time, so lines without a timestamp replay to the same
-rows). A snapshot ``<seq>`` holds every table of every database (empty ones included) and
-covers segments up to ``seq``; it is written to a temporary directory and renamed into place,
-then the segments and older snapshots it covers are deleted. A snapshot is taken every
+rows). A table record holds the database, the table and its declared columns (name and
+kind, in order); a drop record the database and the table. A snapshot ``<seq>`` holds every
+table of every database (empty ones included) and covers segments up to ``seq``; it is written
+to a temporary directory and renamed into place, then the segments and older snapshots it
+covers are deleted. A snapshot is taken every
 ``snapshot_interval`` seconds or after ``snapshot_every`` rows, whichever comes first, when
 anything was written; restart time is bounded by what came after the last one.
 
@@ -47,11 +49,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine_runtime.errors import WriteError
+from engine_runtime.errors import EngineError, WriteError
 from engine_runtime.line_protocol import LineError
 from engine_runtime.store._snapshot import (
     latest_snapshot,
@@ -60,6 +62,7 @@ from engine_runtime.store._snapshot import (
     write_snapshot,
 )
 from engine_runtime.store._wal import (
+    FlushObserver,
     StoreCorruptionError,
     WalRecord,
     WalWriter,
@@ -160,6 +163,9 @@ class DurableStore:
         if record.kind == "create":
             self._memory.create_database(record.database)
             return
+        if record.kind in ("table", "drop"):
+            self._replay_table(record, path)
+            return
         try:
             self._memory.write_lp(
                 record.database,
@@ -174,6 +180,17 @@ class DurableStore:
             _LOGGER.error(
                 "replaying %s: a logged write to %s failed: %s", path, record.database, exc
             )
+
+    def _replay_table(self, record: WalRecord, path: Path) -> None:
+        tags = [name for name, kind in record.columns if kind == "tag"]
+        fields = [(name, kind) for name, kind in record.columns if kind != "tag"]
+        try:
+            if record.kind == "table":
+                self._memory.create_table(record.database, record.table, tags=tags, fields=fields)
+            else:
+                self._memory.delete_table(record.database, record.table)
+        except EngineError as exc:  # checked before it was logged: the log and memory disagree
+            _LOGGER.error("replaying %s: a logged %s record failed: %s", path, record.kind, exc)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -212,17 +229,55 @@ class DurableStore:
             ack.wait()
         return result
 
-    def create_database(self, name: str) -> None:
-        """Create ``name`` durably (no-op when it exists); raises InvalidDatabaseNameError."""
+    def create_database(self, name: str, *, no_sync: bool = False) -> None:
+        """Create ``name`` durably (no-op when it exists); raises InvalidDatabaseNameError.
+
+        ``no_sync`` returns without waiting for the flush, as `write_lp` does.
+        """
         with self._write_lock:
             self._check_open()
             if name in self._memory.databases():
                 return
             self._memory.create_database(name)
-            ack = self._wal.append(encode_record(WalRecord("create", name)), sync=True)
+            ack = self._wal.append(encode_record(WalRecord("create", name)), sync=not no_sync)
             self._changes += 1
         if ack is not None:
             ack.wait()
+
+    def create_table(
+        self,
+        database: str,
+        table: str,
+        *,
+        tags: Sequence[str] = (),
+        fields: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Create an empty table durably; raises as `MemoryStore.create_table` (nothing logged)."""
+        with self._write_lock:
+            self._check_open()
+            self._memory.create_table(database, table, tags=tags, fields=fields)
+            columns = (*((name, "tag") for name in tags), *fields)
+            record = WalRecord("table", database, table=table, columns=tuple(columns))
+            ack = self._wal.append(encode_record(record), sync=True)
+            self._changes += 1
+        if ack is not None:
+            ack.wait()
+
+    def delete_table(self, database: str, table: str) -> None:
+        """Delete a table and its rows durably; raises as `MemoryStore.delete_table`."""
+        with self._write_lock:
+            self._check_open()
+            self._memory.delete_table(database, table)
+            record = WalRecord("drop", database, table=table)
+            ack = self._wal.append(encode_record(record), sync=True)
+            self._changes += 1
+        if ack is not None:
+            ack.wait()
+
+    def set_flush_observer(self, observer: FlushObserver | None) -> None:
+        """Call ``observer(seconds, records, bytes, error)`` after every WAL flush that wrote
+        records (on the flushing thread: it must be quick); None stops it."""
+        self._wal.on_flush = observer
 
     def flush(self) -> None:
         """Make every write so far durable now (``no_sync`` ones included)."""
@@ -319,6 +374,12 @@ class DurableStore:
     ) -> list[pa.RecordBatch]:
         """`query` as Arrow record batches; see `MemoryStore.query_batches`."""
         return self._memory.query_batches(database, sql, params)
+
+    def query_stream(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """`query` as a schema and a lazy batch iterator; see `MemoryStore.query_stream`."""
+        return self._memory.query_stream(database, sql, params)
 
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` against the current schema; nothing is written."""

@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 from datafusion import DataFrame, SessionConfig, SessionContext, SQLOptions
 from datafusion.catalog import Schema
 
-from engine_runtime.errors import DatabaseNotFoundError, QueryExecutionError, WriteError
+from engine_runtime.errors import (
+    AlreadyExistsError,
+    DatabaseNotFoundError,
+    NotFoundError,
+    QueryExecutionError,
+    WriteError,
+)
 from engine_runtime.line_protocol import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
-from engine_runtime.store._schema import check_blocks, table_batches
+from engine_runtime.store._schema import check_blocks, declared_kinds, table_batches
 from engine_runtime.store._system import (
     SYSTEM_SCHEMA,
     mentions_system,
@@ -122,8 +128,12 @@ class MemoryStore:
         with self._lock:
             return sorted(self._databases)
 
-    def create_database(self, name: str) -> None:
-        """Create ``name``; a no-op when it exists. Raises InvalidDatabaseNameError."""
+    def create_database(self, name: str, *, no_sync: bool = False) -> None:
+        """Create ``name``; a no-op when it exists. Raises InvalidDatabaseNameError.
+
+        ``no_sync`` is accepted for the `Store` protocol and ignored.
+        """
+        del no_sync
         validate_database_name(name)
         with self._lock:
             self._databases.setdefault(name, _Database())
@@ -132,6 +142,46 @@ class MemoryStore:
         """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
         with self._lock:
             return sorted(self._database(database).tables)
+
+    def create_table(
+        self,
+        database: str,
+        table: str,
+        *,
+        tags: Sequence[str] = (),
+        fields: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Create an empty ``table`` with these columns (the database too, if needed).
+
+        Raises InvalidDatabaseNameError, SchemaError (see `declared_kinds`), or
+        AlreadyExistsError when the table exists.
+        """
+        validate_database_name(database)
+        kinds = declared_kinds(table, tags, fields)
+        with self._lock:
+            db = self._databases.setdefault(database, _Database())
+            if table in db.tables:
+                msg = (  # upstream's words (catalog.ALREADY_EXISTS_MESSAGE)
+                    "attempted to create a resource that already exists: "
+                    f"table {table} in database {database}"
+                )
+                raise AlreadyExistsError(msg)
+            db.tables[table] = TableData.empty(kinds)
+
+    def delete_table(self, database: str, table: str) -> None:
+        """Remove ``table`` and its rows; a later write creates it afresh.
+
+        Raises DatabaseNotFoundError, or NotFoundError when the table does not exist.
+        """
+        with self._lock:
+            db = self._database(database)
+            if table not in db.tables:
+                msg = f"the requested resource was not found: table {table} in database {database}"
+                raise NotFoundError(msg)
+            del db.tables[table]
+            if db.registered.pop(table, None) is not None and db.context is not None:
+                # the system context shares this schema object, so it forgets the table too
+                db.context.catalog("public").schema("iox").deregister_table(table)
 
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` (syntax, types against the current schema); no write."""
@@ -225,6 +275,30 @@ class MemoryStore:
         self, database: str, sql: str, params: Mapping[str, str] | None = None
     ) -> list[pa.RecordBatch]:
         """`query` without the conversion to Python: DataFusion's Arrow record batches."""
+        frame = self._planned(database, sql, params)
+        try:
+            batches = frame.collect()
+        except Exception as exc:
+            raise _execution_error(exc) from exc
+        return batches
+
+    def query_stream(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """`query_batches` one batch at a time, as DataFusion produces them (Arrow Flight).
+
+        :returns: the result's schema (known even when there are no rows) and an iterator of
+            its batches; planning errors are raised here, execution errors by the iterator,
+            both as `query_batches` raises them.
+        """
+        frame = self._planned(database, sql, params)
+        try:
+            stream = frame.execute_stream()
+        except Exception as exc:
+            raise _execution_error(exc) from exc
+        return frame.schema(), _batches(stream)
+
+    def _planned(self, database: str, sql: str, params: Mapping[str, str] | None) -> DataFrame:
         validate_database_name(database)
         system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
@@ -236,13 +310,7 @@ class MemoryStore:
                 context = self._system_context(db, system_tables)
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.
-            frame = _plan(context, sql, values)
-        try:
-            batches = frame.collect()
-        except Exception as exc:
-            msg = f"error while executing query: {_clean_error(exc)}"
-            raise QueryExecutionError(msg) from exc
-        return batches
+            return _plan(context, sql, values)
 
     def _produce_system_tables(self, database: str, sql: str) -> dict[str, pa.Table] | None:
         """The system tables ``sql`` may read (provider called outside the lock), else None."""
@@ -316,6 +384,22 @@ def _plan(context: SessionContext, sql: str, values: dict[str, str] | None) -> D
         msg = f"error while planning query: {_clean_error(exc)}"
         raise QueryExecutionError(msg) from exc
     return frame
+
+
+def _execution_error(exc: Exception) -> QueryExecutionError:
+    return QueryExecutionError(f"error while executing query: {_clean_error(exc)}")
+
+
+def _batches(stream: Any) -> Iterator[pa.RecordBatch]:
+    """DataFusion's record batch stream as pyarrow batches; failures as `_execution_error`."""
+    while True:
+        try:
+            batch = next(stream, None)
+        except Exception as exc:
+            raise _execution_error(exc) from exc
+        if batch is None:
+            return
+        yield batch.to_pyarrow()
 
 
 def _merge_errors(

@@ -105,6 +105,7 @@ def serve(options: dict[str, Any]) -> int:
     from ..installers import InstallOptions
     from ..server.app import ServerState, create_app
     from ..server.auth import TokenStore
+    from ..server.front import FlightFront
     from ..triggers import source_factory
     from ..venv import PluginEnv, default_venv_path
 
@@ -137,10 +138,11 @@ def serve(options: dict[str, Any]) -> int:
             execution_timeout=timeout,
         )
         tokens = None if without_auth else TokenStore(data_dir / "tokens.json")
-        if tokens is not None and not tokens.records():
+        if tokens is not None and not tokens.has_admin():
             click.echo(
-                "warning: no tokens yet: every request will be refused until you run "
-                f"`pluginmgr create token --admin --data-dir {data_dir}`",
+                "warning: no admin token yet: every request will be refused until you run "
+                f"`pluginmgr create token --admin --data-dir {data_dir}` or POST "
+                "/api/v3/configure/token/admin (open, without a token, until one exists)",
                 err=True,
             )
         state = ServerState(
@@ -152,16 +154,23 @@ def serve(options: dict[str, Any]) -> int:
             tokens=tokens,
             max_request_bytes=max_request_bytes,
         )
-        config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning")
+        flight = FlightFront(state)  # Arrow Flight queries, on the same port
+        config = uvicorn.Config(
+            create_app(state), host=host, port=port, log_level="warning", http=flight.protocol
+        )
         server = uvicorn.Server(config)
         stopping = _quiet_signals(server)
         try:
             engine.start()
-            click.echo(f"pluginmgr serving on http://{host}:{port} (data in {data_dir})", err=True)
+            click.echo(
+                f"pluginmgr serving HTTP and Flight on http://{host}:{port} (data in {data_dir})",
+                err=True,
+            )
             sys.stderr.flush()
             if not stopping.is_set():
                 server.run()  # returns on SIGINT / SIGTERM, requests drained
         finally:
+            flight.close()  # running Flight queries finish
             engine.shutdown()  # running plugins finish, the cache is saved
             store.close()  # the WAL is flushed and a snapshot written
         click.echo("pluginmgr stopped cleanly", err=True)

@@ -6,12 +6,21 @@ thread pool, so request triggers are served while other plugins run, including a
 calls this server's own ``/api/v3/engine/<path>`` and waits for the answer.
 
 Auth (`auth.AuthMiddleware`) wraps every route unless ``tokens`` is None (``--without-auth``);
-``/health`` and ``/ping`` are exempt when ``exempt_health``.
+``/health``, ``/api/v1/health`` and ``/ping`` are exempt when ``exempt_health``, and
+``POST /api/v3/configure/token/admin`` while no admin token exists. `metrics.MetricsMiddleware`
+wraps everything (refusals included) and ``/metrics`` serves the counts of this server alone.
+
+``/ping`` (GET, POST, HEAD) answers as InfluxDB 3: ``{"version", "revision", "process_id"}``
+with ``X-Influxdb-Version`` and ``X-Influxdb-Build`` headers (what the v1 and v2 clients read for
+``version()`` / ``build()``), and a fresh ``Request-Id``; ``/health`` and ``/api/v1/health``
+answer ``OK`` (InfluxDB 2's JSON health object to a client that accepts only JSON).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib.metadata
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from starlette.applications import Starlette
@@ -19,8 +28,9 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import routes_data, routes_engine, routes_plugins
+from . import routes_data, routes_engine, routes_plugins, routes_tables, routes_tokens, routes_v1
 from .auth import AuthMiddleware
+from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
 from .routes_common import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
@@ -35,10 +45,19 @@ if TYPE_CHECKING:
     from ..venv import PluginEnv
     from .auth import TokenStore
 
-__all__ = ["HEALTH_PATHS", "ServerState", "create_app"]
+__all__ = ["BUILD", "HEALTH_PATHS", "ServerState", "create_app"]
 
 #: paths ``exempt_health`` lets through without a token
-HEALTH_PATHS: Final = ("/health", "/ping")
+HEALTH_PATHS: Final = ("/health", "/api/v1/health", "/ping")
+#: the ``X-Influxdb-Build`` header (InfluxDB 3 says ``Core`` or ``Enterprise``)
+BUILD: Final = "pluginmgr"
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("pluginmgr")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +72,7 @@ class ServerState:
     :param tokens: the token store; None serves without auth (``--without-auth``).
     :param exempt_health: let ``/health`` and ``/ping`` through without a token.
     :param request_timeout: seconds a request trigger may take before a 500; None: no limit.
-    :param version: what ``/ping`` reports.
+    :param version: what ``/ping`` reports; the installed package's version by default.
     :param max_request_bytes: the largest request body, as sent and once decompressed
         (``--max-http-request-size``); larger ones answer 413.
     """
@@ -66,19 +85,46 @@ class ServerState:
     tokens: TokenStore | None
     exempt_health: bool = True
     request_timeout: float | None = None
-    version: str = "unknown"
+    version: str = field(default_factory=_package_version)
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 async def health(request: Request) -> Response:
-    """``GET /health``: ``OK`` while the server serves."""
+    """``GET /health``, ``GET /api/v1/health``: ``OK`` while the server serves.
+
+    A client asking for JSON only (``Accept: application/json``, as influxdb-client's
+    ``health()`` does) gets InfluxDB 2's health object instead, with ``"status": "pass"``.
+    """
+    if request.headers.get("accept", "").strip().lower() == "application/json":
+        state: ServerState = request.app.state.server
+        body = {
+            "name": BUILD,
+            "message": "ready for queries and writes",
+            "status": "pass",
+            "checks": [],
+            "version": state.version,
+            "commit": state.version,
+        }
+        return JSONResponse(body)
     return PlainTextResponse("OK")
 
 
 async def ping(request: Request) -> Response:
-    """``GET /ping``: the server's version, as InfluxDB 3 answers."""
+    """``GET|POST|HEAD /ping``: the server's version, as InfluxDB 3 answers."""
     state: ServerState = request.app.state.server
-    return JSONResponse({"version": state.version, "revision": "pluginmgr"})
+    body = {
+        "version": state.version,
+        "revision": state.version,  # no separate source revision is recorded
+        "process_id": request.app.state.process_id,
+    }
+    request_id = str(uuid.uuid4())
+    headers = {
+        "Request-Id": request_id,
+        "X-Request-Id": request_id,
+        "X-Influxdb-Build": BUILD,
+        "X-Influxdb-Version": state.version,
+    }
+    return JSONResponse(body, headers=headers)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -92,21 +138,40 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The API over ``state``; run it with uvicorn (the engine is started by the caller)."""
-    middleware = []
+    """The API over ``state``; run it with uvicorn (the engine is started by the caller).
+
+    Each app has its own `ServerMetrics`; when the store reports its WAL flushes
+    (``set_flush_observer``), they are timed into it.
+    """
+    routes = [
+        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/api/v1/health", health, methods=["GET", "HEAD"]),
+        Route("/ping", ping, methods=["GET", "HEAD", "POST"]),
+        Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
+        *routes_data.routes,
+        *routes_v1.routes,
+        *routes_tables.routes,
+        *routes_tokens.routes,
+        *routes_engine.routes,
+        *routes_plugins.routes,
+    ]
+    metrics = ServerMetrics(state.engine, version=state.version)
+    paths = [route.path for route in routes if "{" not in route.path]
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics, paths=paths)]
     if state.tokens is not None:
         exempt = HEALTH_PATHS if state.exempt_health else ()
-        middleware.append(Middleware(AuthMiddleware, tokens=state.tokens, exempt=exempt))
+        bootstrap = (routes_tokens.ADMIN_TOKEN_PATH,)
+        auth = Middleware(AuthMiddleware, tokens=state.tokens, exempt=exempt, bootstrap=bootstrap)
+        middleware.append(auth)
     app = Starlette(
-        routes=[
-            Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/ping", ping, methods=["GET", "HEAD"]),
-            *routes_data.routes,
-            *routes_engine.routes,
-            *routes_plugins.routes,
-        ],
+        routes=routes,
         middleware=middleware,
         exception_handlers={404: not_found, 405: method_not_allowed},
     )
     app.state.server = state
+    app.state.metrics = metrics
+    app.state.process_id = str(uuid.uuid4())
+    observe = getattr(state.engine.store, "set_flush_observer", None)
+    if observe is not None:
+        observe(metrics.observe_wal_flush)
     return app

@@ -5,19 +5,28 @@ the sha256 of the token, when it was created and whether it is an admin token. T
 is shown once, by `TokenStore.create`, and never stored. The file is re-read when it changes,
 so a token created or revoked by another process takes effect without a restart.
 
-`AuthMiddleware` is plain ASGI: every HTTP request needs ``Authorization: Bearer <token>`` or
-``Token <token>``, except the exempt paths (``/health``, ``/ping`` when configured); refusals are
-401 ``{"error": ...}``; a valid non-admin token gets 403 on admin-only paths.
+`AuthMiddleware` is plain ASGI: every HTTP request needs a token, sent as InfluxDB 3 takes it:
+``Authorization: Bearer <token>`` or ``Token <token>``, ``Basic base64(<any user>:<token>)``
+(the v1 clients' username and password), or, on the v1 endpoints ``/write`` and ``/query``
+only, the query parameter ``?p=<token>`` (``u=`` is ignored; the header wins when both are
+sent; elsewhere the query string may reach a plugin, which must never see a token). Tokens are
+compared in constant time. Exempt are the exempt paths (``/health``, ``/ping`` when
+configured) and the bootstrap paths (``POST /api/v3/configure/token/admin``), which need none
+only while the store holds no admin token; refusals are 401 ``{"error": ...}``; a valid
+non-admin token gets 403 on admin-only paths.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,9 +51,13 @@ __all__ = [
 TOKEN_PREFIX: Final = "apiv3_"  # noqa: S105 - a public prefix, not a secret
 #: paths only an admin token may use (upstream's ``authorize_admin`` endpoints and configure)
 ADMIN_PREFIXES: Final = ("/api/v3/configure/", "/api/v3/plugins/")
+#: the v1 endpoints, the only ones that take the token as ``?p=``
+V1_PATHS: Final = ("/write", "/query")
 _FORMAT_VERSION: Final = 1
+_SCHEMES: Final = "'Bearer <token>', 'Token <token>' or 'Basic <base64 of user:token>'"
 _HINT: Final = (
-    "pass Authorization: Bearer <token>; create one with `pluginmgr create token --admin`"
+    "pass Authorization: Bearer <token> (or Token, or Basic with the token as the password, or "
+    "the v1 query parameter ?p=<token>); create one with `pluginmgr create token --admin`"
 )
 
 
@@ -133,6 +146,28 @@ class TokenStore:
             self._save((*self._records, record))
         return token
 
+    def has_admin(self) -> bool:
+        """Whether any admin token exists (re-read if the file changed)."""
+        return any(record.admin for record in self.records())
+
+    def create_first_admin(self, name: str) -> tuple[str, TokenRecord, int] | None:
+        """Create the first admin token, atomically: None when an admin token already exists.
+
+        :returns: the token (shown once), its record and its position in the store.
+        :raises AuthError: when ``name`` is used by a non-admin token.
+        """
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh()
+            if any(r.admin for r in self._records):
+                return None
+            if any(r.name == name for r in self._records):
+                message = f"a token named {name!r} already exists"
+                raise AuthError(message, hint="revoke that token first")
+            record = TokenRecord(name, _digest(token), time.time(), True)
+            self._save((*self._records, record))
+            return token, record, len(self._records) - 1
+
     def revoke(self, name: str) -> bool:
         """Remove the token called ``name``; False when there is none."""
         with self._lock:
@@ -176,37 +211,73 @@ def _read(path: Path) -> tuple[TokenRecord, ...]:
 # -- the middleware ---------------------------------------------------------------------------
 
 
-def _token_from(header: str | None) -> tuple[str | None, str | None]:
-    """(token, None) or (None, why it is refused)."""
+def _basic_password(credentials: str) -> str | None:
+    """The password of ``Basic base64(user:password)`` credentials; None when malformed."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, colon, password = decoded.partition(":")
+    return password if colon and password else None
+
+
+def _query_password(scope: Scope) -> str | None:
+    """The v1 ``?p=<token>`` query parameter (``u=`` is ignored), if given."""
+    raw: bytes = scope.get("query_string", b"")
+    query = raw.decode("latin-1")
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if name == "p" and value:
+            return value
+    return None
+
+
+def _token_from(header: str | None, password: str | None = None) -> tuple[str | None, str | None]:
+    """(token, None) or (None, why it is refused); the header wins over ``?p=``."""
     if header is None:
-        return None, "missing Authorization header"
+        return (password, None) if password else (None, "missing Authorization header")
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() not in ("bearer", "token") or not token or " " in token:
-        return None, "malformed Authorization header: expected 'Bearer <token>' or 'Token <token>'"
-    return token, None
+    if scheme.lower() == "basic" and token and " " not in token:
+        secret = _basic_password(token)
+        if secret is not None:
+            return secret, None
+    elif scheme.lower() in ("bearer", "token") and token and " " not in token:
+        return token, None
+    return None, f"malformed Authorization header: expected {_SCHEMES}"
 
 
 @final
 class AuthMiddleware:
     """Refuses HTTP requests without a valid token (401) or admin rights where needed (403)."""
 
-    __slots__ = ("app", "exempt", "tokens")
+    __slots__ = ("app", "bootstrap", "exempt", "tokens")
 
-    def __init__(self, app: ASGIApp, *, tokens: TokenStore, exempt: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenStore,
+        exempt: Collection[str] = (),
+        bootstrap: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.tokens = tokens
         self.exempt = frozenset(exempt)
+        #: POST paths open while no admin token exists (creating the first one)
+        self.bootstrap = frozenset(bootstrap)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or scope["path"] in self.exempt or self._bootstrapping(scope):
             await self.app(scope, receive, send)
             return
         header = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 header = value.decode("latin-1")
-        token, problem = _token_from(header)
+        # ?p= only where v1 clients send it: elsewhere (a plugin's /api/v3/engine/<path>) the
+        # query string reaches code that must never see a token
+        password = _query_password(scope) if scope["path"] in V1_PATHS else None
+        token, problem = _token_from(header, password)
         status = 401
         if token is not None:
             try:
@@ -223,6 +294,14 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         await _refuse(send, status, f"{problem} ({_HINT})" if status == 401 else problem)
+
+    def _bootstrapping(self, scope: Scope) -> bool:
+        if scope["path"] not in self.bootstrap or scope["method"] != "POST":
+            return False
+        try:
+            return not self.tokens.has_admin()
+        except AuthError:  # an unreadable token file: the normal path reports it
+            return False
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

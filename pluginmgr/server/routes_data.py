@@ -1,6 +1,8 @@
 """Writes, queries and databases: ``/api/v3/write_lp``, ``/api/v2/write``, ``/api/v3/query_sql``,
 ``/api/v3/configure/database``.
 
+Query results come in every format of `formats` (``format=`` or the ``Accept`` header).
+
 A write answers 204 once the engine acknowledged it. Rejected lines answer 400 with upstream's
 body: ``{"error": "partial write of line protocol occurred", "data": [{"original_line",
 "line_number", "error_message"}]}`` when the other lines were written (``accept_partial``, the
@@ -9,8 +11,6 @@ default), ``"parsing failed for write_lp endpoint"`` when nothing was.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -21,6 +21,7 @@ from starlette.routing import Route
 from engine_runtime.errors import WriteError
 from engine_runtime.line_protocol import PRECISIONS
 
+from .formats import QUERY_FORMATS, choose_format, parquet_bytes, parquet_response, render_rows
 from .routes_common import (
     ApiError,
     blocking,
@@ -35,6 +36,7 @@ from .routes_common import (
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from engine_runtime import ProcessingEngine
     from engine_runtime.line_protocol import LineError
 
 __all__ = [
@@ -48,7 +50,6 @@ __all__ = [
 #: upstream's messages for rejected lines
 PARTIAL_WRITE_MESSAGE: Final = "partial write of line protocol occurred"
 WRITE_FAILED_MESSAGE: Final = "parsing failed for write_lp endpoint"
-QUERY_FORMATS: Final = ("json", "jsonl", "csv", "pretty")
 
 
 def _error_rows(errors: Sequence[LineError]) -> list[dict[str, Any]]:
@@ -138,64 +139,28 @@ def _query_params(value: Any) -> dict[str, str] | None:
     return params
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _pretty(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "++\n++\n"
-    columns = list(rows[0])
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def line(values: Sequence[str]) -> str:
-        return "|" + "|".join(f" {v:<{w}} " for v, w in zip(values, widths, strict=True)) + "|"
-
-    body = [line(r) for r in cells]
-    return "\n".join([rule, line(columns), rule, *body, rule]) + "\n"
-
-
-def render_rows(rows: list[dict[str, Any]], output: str) -> Response:
-    """Rows as ``json`` (an array of objects), ``jsonl``, ``csv`` or ``pretty`` (a table)."""
-    if output == "json":
-        return Response(json.dumps(rows, default=str), media_type="application/json")
-    if output == "jsonl":
-        text = "".join(json.dumps(row, default=str) + "\n" for row in rows)
-        return Response(text, media_type="application/jsonl")
-    if output == "csv":
-        buffer = io.StringIO()
-        if rows:
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(list(rows[0]))
-            writer.writerows([_cell(v) for v in row.values()] for row in rows)
-        return Response(buffer.getvalue(), media_type="text/csv")
-    return Response(_pretty(rows), media_type="text/plain; charset=utf-8")
-
-
-def _format(params: dict[str, Any]) -> str:
-    output = get_str(params, "format", default="json")
-    if output not in QUERY_FORMATS:
-        message = f"field 'format': unsupported format {output!r}: use {', '.join(QUERY_FORMATS)}"
-        raise ApiError(400, message)
-    return output
-
-
 @endpoint
 async def query_sql(request: Request) -> Response:
     """``GET|POST /api/v3/query_sql``: ``db``, ``q``, ``params`` (JSON object), ``format``."""
     params = await merged_params(request)
     database, sql = get_str(params, "db"), get_str(params, "q")
-    output = _format(params)
+    output = choose_format(params, request.headers)
     values = _query_params(params.get("params"))
     engine = server_state(request).engine
+    if output == "parquet":
+        return parquet_response(await blocking(_query_parquet, engine, database, sql, values))
     rows = await blocking(engine.query_for_http, database, sql, values)
     return render_rows(rows, output)
+
+
+def _query_parquet(
+    engine: ProcessingEngine, database: str, sql: str, values: dict[str, str] | None
+) -> bytes:
+    """The result as one Parquet file with the query's own Arrow types (timestamps stay)."""
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+    schema, batches = engine.query_stream(database, sql, values)
+    return parquet_bytes(pa.Table.from_batches(list(batches), schema=schema))
 
 
 # -- databases --------------------------------------------------------------------------------
@@ -203,10 +168,11 @@ async def query_sql(request: Request) -> Response:
 
 @endpoint
 async def list_databases(request: Request) -> Response:
-    """``GET /api/v3/configure/database?format=json``: ``[{"iox::database": name}]``."""
+    """``GET /api/v3/configure/database?format=json``: ``[{"iox::database": name}]``, with
+    ``_internal``."""
     params = dict(request.query_params.multi_items())
-    output = _format(params)
-    names = server_state(request).engine.catalog.databases()
+    output = choose_format(params, request.headers)
+    names = server_state(request).engine.databases()
     return render_rows([{"iox::database": name} for name in names], output)
 
 

@@ -19,6 +19,7 @@ from engine_runtime import TriggerSettings
 from engine_runtime.catalog import trigger_specification_json
 
 from ..triggers import create_trigger as pin_and_create
+from .formats import QUERY_FORMATS, render_rows
 from .routes_common import (
     ApiError,
     blocking,
@@ -28,7 +29,6 @@ from .routes_common import (
     merged_params,
     server_state,
 )
-from .routes_data import QUERY_FORMATS, render_rows
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from engine_runtime import Catalog, ProcessingEngine
+from engine_runtime import Catalog, ProcessingEngine, Store
 from pluginmgr import PluginManager, Settings
 from pluginmgr.installers import InstallOptions
 from pluginmgr.server import ServerState, TokenStore
@@ -55,14 +55,19 @@ def build_state(
     exempt: bool = True,
     install_options: InstallOptions | None = None,
     request_timeout: float | None = 30.0,
+    store: Store | None = None,
 ) -> tuple[ServerState, Callable[[], None]]:
-    """An engine, a manager and a venv over ``plugin_dir``; returns the state and a closer."""
+    """An engine, a manager and a venv over ``plugin_dir``; returns the state and a closer.
+
+    :param store: the engine's store (closed by the closer when it has ``close``); a fresh
+        `MemoryStore` by default.
+    """
     settings = Settings(
         plugin_dir=plugin_dir, cache_dir=tmp_path / "cache", lock_path=plugin_dir / "plugins.lock"
     )
     manager = PluginManager(settings)
     engine = ProcessingEngine(
-        Catalog(None), plugin_dir=plugin_dir, source_for=source_factory(manager)
+        Catalog(None), store=store, plugin_dir=plugin_dir, source_for=source_factory(manager)
     )
     engine.start()
     state = ServerState(
@@ -79,6 +84,9 @@ def build_state(
     def close() -> None:
         engine.shutdown()
         manager.close()
+        closer = getattr(store, "close", None)
+        if closer is not None:
+            closer()
 
     return state, close
 

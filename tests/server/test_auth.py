@@ -80,7 +80,8 @@ def client(tmp_path: Path, plugin_dir: Path, tokens: TokenStore) -> Iterator[Tes
     ("header", "reason"),
     [
         (None, "missing Authorization header"),
-        ("Basic dXNlcjpwYXNz", "malformed Authorization header"),
+        ("Basic bm90LWJhc2U2NA==", "malformed Authorization header"),  # no user:password
+        ("Basic dXNlcjpwYXNz", "invalid or revoked token"),  # user:pass, a wrong token
         ("Bearer", "malformed Authorization header"),
         ("Bearer a b", "malformed Authorization header"),
         ("Bearer apiv3_wrong", "invalid or revoked token"),

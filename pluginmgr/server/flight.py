@@ -1,0 +1,283 @@
+"""Arrow Flight queries, as InfluxDB 3 answers them: `FlightService`.
+
+The official v3 clients (influxdb3-python, the node and Go v3 clients) query with one Flight
+``DoGet``. Its ticket is UTF-8 JSON::
+
+    {"database": "<db>", "sql_query": "<query>", "query_type": "sql" | "influxql",
+     "params": {"<name>": <string or number>, ...}}
+
+``query_type`` defaults to ``sql``; ``params`` is optional and binds ``$name`` placeholders
+exactly as ``params`` does on ``/api/v3/query_sql`` (or ``/api/v3/query_influxql``: InfluxQL
+gets the JSON values as they are, SQL gets numbers as text); ``namespace_name`` is accepted for
+``database`` (older IOx clients). The call carries ``authorization: Bearer <token>`` (or
+``Token <token>``), checked against the server's `TokenStore` unless it runs
+``--without-auth``. The answer is the result's schema, then its record batches as the engine
+produces them: nothing is converted to Python, and no more than one batch is held here.
+
+Errors reach the client as Flight errors whose message is the one ``/api/v3/query_sql`` puts
+in ``{"error": ...}``: a missing or wrong token is ``UNAUTHENTICATED``, a bad ticket, an
+unknown database or SQL that does not plan or run is a server error (gRPC ``UNKNOWN``: pyarrow
+attaches a Python traceback to the other codes), a bug is ``INTERNAL``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+import pyarrow.flight as flight  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+from engine_runtime.errors import EngineError
+
+from ..errors import PluginManagerError
+from .auth import AuthError
+
+if TYPE_CHECKING:
+    from engine_runtime import ProcessingEngine
+
+    from .auth import TokenStore
+
+__all__ = [
+    "INFLUXQL_UNAVAILABLE_MESSAGE",
+    "QUERY_TYPES",
+    "FlightService",
+    "FlightTicket",
+    "InfluxQLRunner",
+    "TicketError",
+    "parse_ticket",
+]
+
+_LOGGER: Final = logging.getLogger(__name__)
+#: the ``query_type`` values a ticket may carry
+QUERY_TYPES: Final = ("sql", "influxql")
+#: the answer to an InfluxQL ticket while the server has no InfluxQL engine
+INFLUXQL_UNAVAILABLE_MESSAGE: Final = (
+    "InfluxQL over Flight is not available on this server: send the query as SQL "
+    "(query_type 'sql', the clients' default language)"
+)
+_TICKET_HINT: Final = (
+    'send UTF-8 JSON {"database": "<db>", "sql_query": "<query>", "query_type": "sql"}'
+)
+_AUTH_HINT: Final = (
+    "pass the call header `authorization: Bearer <token>` (the clients' token=); "
+    "create a token with `pluginmgr create token --admin`"
+)
+
+
+class InfluxQLRunner(Protocol):
+    """Runs one InfluxQL statement on a database; the result as one Arrow table (blocking)."""
+
+    def __call__(
+        self, database: str, query: str, *, params: Mapping[str, Any] | None = None
+    ) -> pa.Table: ...
+
+
+class TicketError(PluginManagerError):
+    """A Flight ticket that is not InfluxDB 3's JSON query ticket."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlightTicket:
+    """One query, as a ticket asks for it."""
+
+    database: str
+    query: str
+    query_type: str = "sql"
+    params: Mapping[str, str | int | float | bool] | None = None
+
+
+def parse_ticket(raw: bytes) -> FlightTicket:
+    """The query a ``DoGet`` ticket asks for.
+
+    :raises TicketError: naming the field that is missing or wrong.
+    """
+    try:
+        data: Any = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        message = f"the Flight ticket is not valid JSON ({exc}): {_TICKET_HINT}"
+        raise TicketError(message) from None
+    if not isinstance(data, dict):
+        message = f"the Flight ticket must be a JSON object, got {type(data).__name__}"
+        raise TicketError(message, hint=_TICKET_HINT)
+    database = _text(data, "database", data.get("namespace_name"))
+    query = _text(data, "sql_query", None)
+    query_type = data.get("query_type") or "sql"
+    if query_type not in QUERY_TYPES:
+        message = (
+            f"unsupported query_type {json.dumps(query_type)} in the Flight ticket: "
+            f"use {' or '.join(repr(t) for t in QUERY_TYPES)}"
+        )
+        raise TicketError(message)
+    return FlightTicket(database, query, query_type, _params(data.get("params")))
+
+
+def _text(data: Mapping[str, Any], name: str, fallback: Any) -> str:
+    value = data.get(name, fallback)
+    if value is None:
+        raise TicketError(f"missing field '{name}' in the Flight ticket", hint=_TICKET_HINT)
+    if not isinstance(value, str):
+        message = f"field '{name}' of the Flight ticket must be a string, got {json.dumps(value)}"
+        raise TicketError(message)
+    if not value.strip():
+        raise TicketError(f"field '{name}' of the Flight ticket is empty", hint=_TICKET_HINT)
+    return value
+
+
+def _params(value: Any) -> dict[str, str | int | float | bool] | None:
+    """``params``: names to strings, numbers or booleans."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        message = "field 'params' of the Flight ticket must be a JSON object of name -> value"
+        raise TicketError(message)
+    for key, item in value.items():
+        if isinstance(item, dict | list) or item is None:
+            message = (
+                f"field 'params' of the Flight ticket: the value of {key!r} must be a string "
+                "or a number"
+            )
+            raise TicketError(message)
+    return {str(key): item for key, item in value.items()}
+
+
+def _sql_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """``params`` as ``/api/v3/query_sql`` binds them: numbers and booleans as JSON text."""
+    if params is None:
+        return None
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+
+
+# -- auth -------------------------------------------------------------------------------------
+
+
+def _bearer(values: list[str] | None) -> str:
+    """The token of the ``authorization`` header; raises Flight's unauthenticated error."""
+    if not values:
+        raise flight.FlightUnauthenticatedError(f"missing authorization header ({_AUTH_HINT})")
+    scheme, _, token = values[-1].strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in ("bearer", "token") or not token or " " in token:
+        message = (
+            "malformed authorization header: expected 'Bearer <token>' or 'Token <token>' "
+            f"({_AUTH_HINT})"
+        )
+        raise flight.FlightUnauthenticatedError(message)
+    return token
+
+
+@final
+class _TokenCheck(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pyarrow: no stubs
+    """Refuses every Flight call without a valid token, before it reaches the service."""
+
+    def __init__(self, tokens: TokenStore) -> None:
+        super().__init__()
+        self._tokens = tokens
+
+    def start_call(self, info: Any, headers: Mapping[str, list[str]]) -> None:
+        token = _bearer(headers.get("authorization"))
+        try:
+            record = self._tokens.lookup(token)
+        except AuthError as exc:
+            raise flight.FlightInternalError(f"cannot check tokens: {exc}") from None
+        if record is None:
+            raise flight.FlightUnauthenticatedError(f"invalid or revoked token ({_AUTH_HINT})")
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _flight_errors(what: str) -> Iterator[None]:
+    """Our errors as Flight errors with the HTTP API's messages; anything else is a bug."""
+    try:
+        yield
+    except flight.FlightError:
+        raise
+    except (EngineError, PluginManagerError) as exc:
+        raise flight.FlightServerError(str(exc)) from None
+    except Exception as exc:  # a bug here must not take the server down, nor hide
+        _LOGGER.exception("Flight %s failed", what)
+        message = f"internal server error: {type(exc).__name__}: {exc}"
+        raise flight.FlightInternalError(message) from None
+
+
+def _hydrated(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with dictionary columns (tags) as their value type, as InfluxDB 3 sends them."""
+    for index, field in enumerate(schema):
+        if pa.types.is_dictionary(field.type):
+            schema = schema.set(index, field.with_type(field.type.value_type))
+    return schema
+
+
+def _hydrate(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [
+        column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _guarded(
+    schema: pa.Schema,
+    first: pa.RecordBatch | None,
+    rest: Iterator[pa.RecordBatch],
+    *,
+    hydrate: bool,
+) -> Iterator[pa.RecordBatch]:
+    """The batches as sent (``hydrate``: as `_hydrated` ``schema``), errors as `_flight_errors`."""
+    batch = first
+    while batch is not None:
+        yield _hydrate(batch, schema) if hydrate else batch
+        with _flight_errors("DoGet stream"):
+            batch = next(rest, None)
+
+
+@final
+class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow ships no stubs
+    """InfluxDB 3's Flight query service over ``engine``; it serves once constructed.
+
+    :param location: where to listen, e.g. ``grpc+unix:///run/flight.sock`` (`FlightFront`
+        puts it behind the HTTP port).
+    :param engine: the started engine whose store ``/api/v3/query_sql`` reads too.
+    :param tokens: the token store; None serves without auth (``--without-auth``).
+    :param influxql: runs ``query_type: "influxql"`` tickets; None answers
+        `INFLUXQL_UNAVAILABLE_MESSAGE`.
+    """
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        engine: ProcessingEngine,
+        tokens: TokenStore | None,
+        influxql: InfluxQLRunner | None = None,
+    ) -> None:
+        middleware = {} if tokens is None else {"auth": _TokenCheck(tokens)}
+        super().__init__(location, middleware=middleware)
+        self._engine = engine
+        self._influxql = influxql
+
+    def do_get(self, context: Any, ticket: Any) -> Any:
+        """Run the ticket's query; the first batch is computed before the answer starts, so an
+        error in planning or in the first batch is the call's error, not a broken stream."""
+        with _flight_errors("DoGet"):
+            request = parse_ticket(ticket.ticket)
+            schema, batches = self._run(request)
+            first = next(batches, None)
+        sent = _hydrated(schema)
+        stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema))
+        return flight.GeneratorStream(sent, stream)
+
+    def _run(self, request: FlightTicket) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        if request.query_type == "sql":
+            params = _sql_params(request.params)
+            return self._engine.query_stream(request.database, request.query, params)
+        if self._influxql is None:
+            raise flight.FlightServerError(INFLUXQL_UNAVAILABLE_MESSAGE)
+        table = self._influxql(request.database, request.query, params=request.params)
+        return table.schema, iter(table.to_batches())
