@@ -45,6 +45,7 @@ __all__ = [
     "WRITE_FAILED_MESSAGE",
     "render_rows",
     "routes",
+    "write_body",
 ]
 
 #: upstream's messages for rejected lines
@@ -60,9 +61,11 @@ def _error_rows(errors: Sequence[LineError]) -> list[dict[str, Any]]:
     ]
 
 
-async def _do_write(
+async def write_body(
     request: Request, database: str, precision: str, *, accept_partial: bool, no_sync: bool
 ) -> Response:
+    """Write the request's (decoded, capped) line protocol body: 204, or 400 with upstream's
+    body naming the rejected lines. Shared by the v3, v2 and v1 write endpoints."""
     try:
         text = (await read_body(request)).decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -103,7 +106,7 @@ async def write_lp(request: Request) -> Response:
     precision = _precision(params.get("precision") or "auto")
     accept_partial = get_bool(params, "accept_partial", default=True)
     no_sync = get_bool(params, "no_sync", default=False)
-    return await _do_write(
+    return await write_body(
         request, database, precision, accept_partial=accept_partial, no_sync=no_sync
     )
 
@@ -114,7 +117,7 @@ async def write_v2(request: Request) -> Response:
     params = dict(request.query_params.multi_items())
     database = get_str(params, "bucket")
     precision = _precision(params.get("precision") or "ns")
-    return await _do_write(request, database, precision, accept_partial=True, no_sync=False)
+    return await write_body(request, database, precision, accept_partial=True, no_sync=False)
 
 
 # -- queries ----------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from .routes_common import (
     read_body,
     server_state,
 )
-from .routes_data import _do_write  # the /api/v2/write path, shared on purpose
+from .routes_data import write_body
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -119,7 +119,7 @@ async def write_v1(request: Request) -> Response:
     if precision is None:
         message = f"invalid precision {given!r}: use one of {', '.join(V1_PRECISIONS)}"
         raise ApiError(400, message)
-    return await _do_write(request, target, precision, accept_partial=True, no_sync=False)
+    return await write_body(request, target, precision, accept_partial=True, no_sync=False)
 
 
 # -- /query -----------------------------------------------------------------------------------
