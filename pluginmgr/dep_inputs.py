@@ -35,6 +35,7 @@ from .declared_deps import declared_deps_for_path, parse_requirements
 from .errors import DependencyDeclarationError, PluginManagerError, ResolveError
 from .pylock import Requester
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
+from .requirement_check import runtime_paths
 
 if TYPE_CHECKING:
     from .manager import PluginManager
@@ -236,18 +237,17 @@ def _from_dir_name(entry: Path) -> tuple[str, str] | None:
 
 def runtime_distributions(exclude: Sequence[Path]) -> dict[str, str]:
     """Distributions the running process can import, outside ``exclude`` (the plugin venv):
-    canonical name -> version. The first one on ``sys.path`` wins, as at import time.
+    canonical name -> version. The first one on ``sys.path`` wins, as at import time; which
+    entries count is `requirement_check.runtime_paths`, the rule the trigger checks use.
 
     Names and versions come from the metadata directories' names (what installers write;
     about a millisecond for a hundred distributions); one whose name does not say is read.
     """
-    skip = [os.path.realpath(p) for p in exclude]
     found: dict[str, str] = {}
-    for entry in sys.path:
-        real = os.path.realpath(entry or ".")
-        if not entry or any(real.startswith(s) for s in skip) or not os.path.isdir(real):
+    for entry in runtime_paths(exclude=exclude):
+        if not os.path.isdir(entry):
             continue
-        with os.scandir(real) as listing:
+        with os.scandir(entry) as listing:
             for item in listing:
                 parsed = _from_dir_name(Path(item.name))
                 if parsed is None and item.name.endswith((".dist-info", ".egg-info")):
