@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-from urllib.parse import unquote, urlparse
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -37,6 +36,7 @@ from .errors import DependencyConflictError
 from .installers.uv import source_args
 from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
+from .transports import local_path
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -139,8 +139,7 @@ def _metadata(package: LockedPackage, runtime: Mapping[str, str]) -> list[str] |
         except metadata.PackageNotFoundError:
             return None
     for wheel in package.wheels:
-        parsed = urlparse(wheel.url or "")
-        path = Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+        path = local_path(wheel.url) if wheel.url and wheel.url.startswith("file:") else None
         if path is None or not path.is_file():
             continue
         try:

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 from packaging.version import InvalidVersion, Version
 
@@ -26,6 +25,7 @@ from .errors import IntegrityError
 from .installers import disabled_error
 from .mirror_state import file_sha256
 from .pylock import LockedPackage, PyLock, hashed_requirements
+from .transports import local_path
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -78,14 +78,8 @@ def plan_sync(installed: Mapping[str, str], packages: Sequence[LockedPackage]) -
 
 
 def _local_dirs(links: Sequence[str]) -> list[Path]:
-    dirs = []
-    for link in links:
-        parsed = urlparse(link)
-        if parsed.scheme in ("", "file"):
-            path = Path(unquote(parsed.path) if parsed.scheme else link)
-            if path.is_dir():
-                dirs.append(path)
-    return dirs
+    paths = [local_path(link) for link in links]
+    return [path for path in paths if path is not None and path.is_dir()]
 
 
 def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[str]) -> int:

@@ -13,7 +13,7 @@ from .base import (
     conditional_headers,
     reason_phrase,
 )
-from .file import FileTransport, file_url_to_path
+from .file import FileTransport, file_url_to_path, local_path
 from .http import HTTPTransport
 from .mock import MockTransport
 
@@ -28,6 +28,7 @@ __all__ = [
     "Transport",
     "conditional_headers",
     "file_url_to_path",
+    "local_path",
     "reason_phrase",
 ]
 

@@ -14,7 +14,7 @@ from urllib.request import url2pathname
 from ..errors import NetworkError
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
 
-__all__ = ["FileTransport", "file_url_to_path"]
+__all__ = ["FileTransport", "file_url_to_path", "local_path"]
 
 
 def file_url_to_path(url: str) -> Path:
@@ -24,6 +24,18 @@ def file_url_to_path(url: str) -> Path:
         message = f"error getting plugin from repository: file URL with a remote host {url}"
         raise NetworkError(message, url=url, hint="use file:///absolute/path")
     return Path(url2pathname(unquote(parts.path)))
+
+
+def local_path(location: str) -> Path | None:
+    """A plain path or a local ``file://`` URL as a `Path`; None for anything else (an http(s)
+    URL, a ``file://`` URL naming another host)."""
+    scheme = urlsplit(location).scheme
+    if scheme == "file":
+        try:
+            return file_url_to_path(location)
+        except NetworkError:
+            return None
+    return Path(location) if scheme == "" else None
 
 
 def _status(url: str, status: int) -> FetchResponse:
