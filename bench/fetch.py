@@ -16,6 +16,11 @@ request, and times one "start" (every reference fetched once) in each mode:
      the server must see zero requests.
 (c)  ours, revalidating: a new `PluginManager` per start and ``fetch_many(refs, refresh=True)``:
      conditional requests, at most 16 in flight; every answer must be a 304.
+(d)  ``pluginmgr outdated --no-packages`` and
+(e)  ``pluginmgr lock --upgrade --dry-run``, run in-process through the CLI (option parsing,
+     the scratch store, the plan, the printed table): nothing changed upstream, so each must
+     send one conditional request per file, get only 304s, exit 0 and write nothing. Their
+     target is at most 1.2x the time of (c), the same revalidation without a plan.
 
 Why the comparison is fair: every mode talks to the same server over the same loopback socket with
 the same injected latency, in the same process (imports already paid for), interleaved round by
@@ -28,6 +33,7 @@ Bytes are response body bytes counted by the server; speedups are ratios of medi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import random
@@ -43,6 +49,7 @@ from pathlib import Path
 import httpx
 from _common import MAX_SIZE, MIN_SIZE, WORDS, check, count_text
 
+from pluginmgr.cli import main as cli_main
 from pluginmgr.manager import PluginManager
 from pluginmgr.settings import Settings
 from pluginmgr.testing import RepoServer
@@ -55,6 +62,9 @@ UPSTREAM_TLS_ONCE = "(a') same, CA bundle loaded once"
 WARM = "(b) ours, warm with lock"
 REVALIDATE = "(c) ours, revalidating"
 COLD = "(cold) ours first fetch"
+OUTDATED = "(d) ours, `outdated`"
+DRY_RUN = "(e) ours, `lock --upgrade --dry-run`"
+TARGET_PLAN_RATIO = 1.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +186,18 @@ def ours_start(settings: Settings, refs: Sequence[str], *, refresh: bool, origin
     check(origins == {origin}, f"expected every plugin {origin!r}, got {sorted(origins)}")
 
 
+def cli_start(settings: Settings, *argv: str) -> None:
+    """(d)/(e) one CLI command in this process, its output discarded; it must exit 0 (nothing
+    would change) and leave the lock file as it was."""
+    lock_before = settings.lock_path.read_bytes()
+    common = ["--plugin-dir", str(settings.plugin_dir), "--plugin-repo", settings.plugin_repo]
+    common += ["--cache-dir", str(settings.cache_dir), "--retries", "0"]
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        code = cli_main([*argv, *common])
+    check(code == 0, f"pluginmgr {' '.join(argv)} exited {code}")
+    check(settings.lock_path.read_bytes() == lock_before, f"{argv}: the lock file changed")
+
+
 def modes(settings: Settings, refs: Sequence[str], urls: Sequence[str]) -> tuple[Mode, list[Mode]]:
     """The untimed-in-comparison cold fetch, and the modes compared."""
     count, tls = len(refs), ssl.create_default_context()
@@ -189,6 +211,8 @@ def modes(settings: Settings, refs: Sequence[str], urls: Sequence[str]) -> tuple
         Mode(UPSTREAM_TLS_ONCE, lambda: upstream_start(urls, tls), count, 200),
         Mode(WARM, ours(False, "locked"), 0),
         Mode(REVALIDATE, ours(True, "not-modified"), count, 304),
+        Mode(OUTDATED, lambda: cli_start(settings, "outdated", "--no-packages"), count, 304),
+        Mode(DRY_RUN, lambda: cli_start(settings, "lock", "--upgrade", "--dry-run"), count, 304),
     ]
 
 
@@ -270,9 +294,19 @@ def targets(rows: dict[str, Row]) -> bool:
     verdict = {True: "PASS", False: "FAIL"}
     print(f"target (b) >= {TARGET_SPEEDUP:g}x faster than (a) and 0 requests: {verdict[warm_ok]}")
     print(f"target (c) fewer bytes than (a): {verdict[bytes_ok]}")
+    plans_ok = True
+    for name in (OUTDATED, DRY_RUN):
+        ratio = rows[name].median / revalidate.median
+        one_each = all(s.requests == revalidate.samples[0].requests for s in rows[name].samples)
+        ok = ratio <= TARGET_PLAN_RATIO and one_each
+        plans_ok &= ok
+        print(
+            f"target {name.split(' ', 1)[0]} one conditional request per file and <= "
+            f"{TARGET_PLAN_RATIO:g}x the time of (c): {verdict[ok]} ({ratio:.2f}x)"
+        )
     conservative = rows[UPSTREAM_TLS_ONCE].median / warm.median
     print(f"(for reference: (b) is {speedup:.1f}x faster than (a), {conservative:.1f}x than (a'))")
-    return warm_ok and bytes_ok
+    return warm_ok and bytes_ok and plans_ok
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

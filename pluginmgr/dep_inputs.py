@@ -47,6 +47,8 @@ __all__ = [
     "DependencyInputs",
     "gather_inputs",
     "interpreter_facts",
+    "is_plugin_ref",
+    "local_plugin_paths",
     "read_spec_file",
     "runtime_distributions",
     "write_spec_file",
@@ -156,6 +158,12 @@ def _local_candidates(plugin_dir: Path, venv: Path) -> Iterator[Path]:
                 yield entry
 
 
+def local_plugin_paths(plugin_dir: Path, venv: Path) -> list[Path]:
+    """The plugin files and package directories under ``plugin_dir``, sorted, by the rule the
+    dependency set reads them with (`_local_candidates`)."""
+    return sorted(_local_candidates(plugin_dir, venv))
+
+
 def _local_requesters(plugin_dir: Path, venv: Path) -> list[Requester]:
     """One requester per declaration: files sharing a manifest.toml count once, as the file
     named after their folder when there is one."""
@@ -173,7 +181,8 @@ def _local_requesters(plugin_dir: Path, venv: Path) -> list[Requester]:
     return list(found.values())
 
 
-def _is_plugin_ref(ref: str, kind: str) -> bool:
+def is_plugin_ref(ref: str, kind: str) -> bool:
+    """True for a plugin, False for a sibling pinned with one (manifest.toml, requirements)."""
     parsed = parse_ref(ref)
     if isinstance(parsed, RegistryRef) or kind == "directory":
         return True
@@ -188,7 +197,7 @@ def _pinned_requesters(manager: PluginManager, *, pinned_only: bool) -> list[Req
 
     requesters = []
     for ref, entry in sorted(read_lock(manager.settings.lock_path).items()):
-        if not _is_plugin_ref(ref, entry.kind):
+        if not is_plugin_ref(ref, entry.kind):
             continue  # a sibling (manifest.toml, requirements.txt) pinned with its plugin
         try:
             declared = plugin_requirements(manager, manager.fetch(ref), pinned_only=pinned_only)

@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .atomic import atomic_write, file_lock
+from .atomic import file_lock, restored_on_error
 from .dep_inputs import (
     CONSTRAINTS_NAME,
     REQUIREMENTS_NAME,
@@ -321,7 +321,7 @@ class DependencySet:
 
         parsed = [parse_requirement(spec) for spec in specs]
         names = {canonicalize_name(r.name) for r in parsed}
-        with self._transaction(), self._restoring(path):
+        with self._transaction(), restored_on_error(path):
             current = read_spec_file(path)
             kept = [s for s in current if canonicalize_name(Requirement(s).name) not in names]
             if remove:
@@ -337,7 +337,7 @@ class DependencySet:
     ) -> tuple[LockPlan, SyncResult]:
         """Resolve, write, sync, with the transaction lock held; the lock file is put back
         when anything fails."""
-        with self._restoring(self.lock_path):
+        with restored_on_error(self.lock_path):
             plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
             written = write_pylock(self.lock_path, plan.lock)
             result = sync_venv(self.env, plan.lock, sources or self.sources)
@@ -347,16 +347,3 @@ class DependencySet:
     def _transaction(self) -> Iterator[None]:
         with file_lock(self.plugin_dir / _TX_LOCK):
             yield
-
-    @contextlib.contextmanager
-    def _restoring(self, path: Path) -> Iterator[None]:
-        """Put ``path`` back as it was (or remove it) when the block fails."""
-        before = path.read_bytes() if path.is_file() else None
-        try:
-            yield
-        except BaseException:
-            if before is None:
-                path.unlink(missing_ok=True)
-            else:
-                atomic_write(path, before)
-            raise

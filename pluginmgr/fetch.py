@@ -1,7 +1,9 @@
 """Fetch one URL into the store, revalidating what the store already has.
 
 When the store holds the last content seen at a URL, the request carries ``If-None-Match`` /
-``If-Modified-Since``; a 304 downloads nothing and the known blob is reused. Any other non-2xx
+``If-Modified-Since``; a 304 downloads nothing and the known blob is reused. A Last-Modified in
+the same second as the answer is not kept (`trusted_last_modified`): an edit in that second
+would get a 304. Any other non-2xx
 answer raises `HTTPStatusError` with upstream's exact message.
 """
 
@@ -12,7 +14,13 @@ from dataclasses import dataclass
 
 from .errors import HTTPStatusError
 from .store import Store, UrlMeta
-from .transports import FetchRequest, ProgressCallback, Transport, conditional_headers
+from .transports import (
+    FetchRequest,
+    ProgressCallback,
+    Transport,
+    conditional_headers,
+    trusted_last_modified,
+)
 
 __all__ = ["UrlFetch", "fetch_url"]
 
@@ -61,14 +69,15 @@ def fetch_url(
     if not response.ok:
         raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
     digest = store.put(response.body)
+    now = time.time()
     store.set_url_meta(
         url,
         UrlMeta(
             sha256=digest,
             size=len(response.body),
-            fetched_at=time.time(),
+            fetched_at=now,
             etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            last_modified=trusted_last_modified(response.headers, now),
         ),
     )
     return UrlFetch(url, digest, len(response.body), not_modified=False)

@@ -9,13 +9,16 @@ the same bytes does not touch the file. Example::
     [[plugin]]
     ref = "gh:influxdata/downsampler/downsampler.py"
     kind = "file"
-    source = "https://raw.githubusercontent.com/influxdata/influxdb3_plugins/main/influxdata/…"
+    source = "plugin-repo:influxdata/downsampler/downsampler.py"
     sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     size = 18231
     fetched_at = "2026-11-22T05:40:12Z"
 
-Git references add ``commit`` (the resolved 40-hex sha) and ``rev`` (what the user asked for).
-The hash is what is trusted, not the source: the same reference fetched from a mirror must produce
+``source`` is logical, the same on every node: ``plugin-repo:PATH`` is that path in whichever
+``--plugin-repo`` a node uses (upstream or a mirror), ``plugin-registry:NAME==VERSION`` a
+registry plugin. Git references record the URL, commit and path, and add ``commit`` (the
+resolved 40-hex sha) and ``rev`` (what the user asked for). The hash is what is trusted, not
+the source: the same reference fetched from a mirror must produce
 the same sha256, or the fetch fails (like ``go.sum`` and Terraform's lock file).
 """
 
@@ -68,8 +71,10 @@ class LockEntry:
     commit: str | None = None
 
     def same_content(self, other: LockEntry) -> bool:
-        """True if both entries pin the same bytes from the same place."""
-        return replace(self, fetched_at="") == replace(other, fetched_at="")
+        """True if both entries pin the same bytes (and the same git commit or registry
+        version). Where they were fetched from does not count: an entry written on another
+        node, or through a mirror, is kept as it is, so a committed lock stays clean."""
+        return replace(self, fetched_at="", source="") == replace(other, fetched_at="", source="")
 
 
 def _toml_value(value: str | int) -> str:

@@ -13,8 +13,12 @@ Policy for a remote reference (``gh:``, ``git+``), in order:
 ``registry:NAME[SPEC]`` references follow the same policy; the network step reads the index,
 picks a version, verifies and safely extracts the artifact and its plugin dependencies
 (`pluginmgr.registry_source`). Their lock entries keep ``rev`` = the version, ``commit`` = the
-artifact's ``sha256:`` hash and ``source`` = the artifact URL; dependencies are pinned as
-``registry:NAME==VERSION``.
+artifact's ``sha256:`` hash and ``source`` = ``plugin-registry:NAME==VERSION``; dependencies
+are pinned as ``registry:NAME==VERSION``.
+
+`collect` is the fetching half alone (nothing recorded or pinned): upgrade plans
+(`pluginmgr.pin_plan`) fetch everything first and pin only when all of it succeeded. `dry_run`
+gives a manager whose writes all go to a scratch store and an in-memory lock.
 
 ``offline`` never opens a socket: anything not satisfiable from lock + store is an `OfflineError`
 naming the reference. Local references are read in place and hashed; they are not pinned,
@@ -25,103 +29,68 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Final
 
+from .content_sources import Content, download, local_content
 from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
-from .fetch import fetch_url
+from .fetched import (
+    PLUGIN_REGISTRY_SOURCE,
+    PLUGIN_REPO_SOURCE,
+    FetchedPlugin,
+    FetchProgress,
+    FetchReport,
+    VerifyReport,
+    lock_entry,
+    logical_source,
+)
 from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
 from .refs import LocalRef, RegistryRef, parse_ref
 from .registry_source import (
-    REGISTRY_KIND,
     canonical_name,
-    fetch_registry,
     locked_dependency_ref,
     plugin_dependencies,
 )
-from .resolver import GitSource, HttpSource, LocalSource, RegistrySource, Source, resolve
+from .resolver import LocalSource, RegistrySource, Source, resolve
+from .scratch_store import ScratchStore
 from .settings import MAX_REDIRECTS, Settings
-from .store import Store, Version, sha256_hex, tree_manifest
+from .store import Store, Version
 from .transports import HTTPTransport, RoutingTransport, Transport
 
-__all__ = ["FetchProgress", "FetchReport", "FetchedPlugin", "PluginManager", "VerifyReport"]
+__all__ = [
+    "PLUGIN_REGISTRY_SOURCE",
+    "PLUGIN_REPO_SOURCE",
+    "FetchProgress",
+    "FetchReport",
+    "FetchedPlugin",
+    "PluginManager",
+    "VerifyReport",
+    "lock_entry",
+    "logical_source",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _MAX_PARALLEL: Final = 16  # in-flight requests; uv allows 50, a static server copes
-
-#: called as (reference, bytes received, total or None) while bytes stream in
-FetchProgress = Callable[[str, int, int | None], None]
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedPlugin:
-    """A plugin ready to load: verified content at ``path``.
-
-    ``origin`` says how it was obtained: ``locked`` (from the store, pinned, no network),
-    ``not-modified`` (revalidated, 304), ``downloaded`` or ``local``.
-    """
-
-    ref: str
-    kind: str
-    source: str
-    sha256: str
-    size: int
-    path: Path
-    origin: str
-    fetched_at: str
-    commit: str | None = None
-    rev: str | None = None
-    #: registry plugins fetched with this one (transitive plugin dependencies), pinned too
-    dependencies: tuple[FetchedPlugin, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FetchReport:
-    """Results of fetching several references; failures do not stop the others."""
-
-    plugins: list[FetchedPlugin] = field(default_factory=list)
-    errors: list[tuple[str, PluginManagerError]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """Outcome of `PluginManager.verify`; ``ok`` when nothing is corrupted or missing."""
-
-    blobs_checked: int
-    corrupted: list[str]
-    lock_problems: list[tuple[str, str]]
-
-    @property
-    def ok(self) -> bool:
-        return not self.corrupted and not self.lock_problems
-
-
-@dataclass(frozen=True, slots=True)
-class _Content:
-    """Bytes fetched from a source and put in the store."""
-
-    kind: str
-    sha256: str
-    size: int
-    source: str
-    not_modified: bool
-    commit: str | None = None
-    rev: str | None = None
-    dependencies: tuple[_Content, ...] = ()
-    ref: str | None = None
 
 
 class PluginManager:
     """The front door for resolving, fetching, pinning and verifying plugins."""
 
-    def __init__(self, settings: Settings, *, transport: Transport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, transport: Transport | None = None, store: Store | None = None
+    ) -> None:
         self.settings = settings
-        self.store = Store(settings.cache_dir)
+        self._owns_store = store is None  # a store passed in is the caller's to close
+        self.store = store or Store(settings.cache_dir)
+        #: a dry run's pins (`dry_run`), read over the lock file; None writes the file
+        self._pending: dict[str, LockEntry] | None = None
+        self._lock_cache: tuple[tuple[int, int, int], dict[str, LockEntry]] | None = None
         self._transport = transport or RoutingTransport(
             HTTPTransport(
                 connect_timeout=settings.connect_timeout,
@@ -135,7 +104,8 @@ class PluginManager:
 
     def close(self) -> None:
         self._transport.close()
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> PluginManager:
         return self
@@ -165,7 +135,23 @@ class PluginManager:
         What the lock file and the store can answer is answered on this thread; only references
         that need the network go to a bounded thread pool.
         """
-        lock = read_lock(self.settings.lock_path)
+        lock = self.read_lock()
+        report = self.collect(refs, refresh=refresh, lock=lock, progress=progress, on_done=on_done)
+        fetched = report.all_plugins()
+        self.record_versions(fetched)
+        self._pin(fetched, lock)
+        return report
+
+    def collect(
+        self,
+        refs: Sequence[str],
+        *,
+        refresh: bool,
+        lock: Mapping[str, LockEntry],
+        progress: FetchProgress | None = None,
+        on_done: Callable[[str], None] | None = None,
+    ) -> FetchReport:
+        """Fetch references into the store without recording or pinning anything."""
         outcomes: dict[str, FetchedPlugin | PluginManagerError] = {}
         pending: list[tuple[str, Source]] = []
 
@@ -206,15 +192,61 @@ class PluginManager:
                 report.plugins.append(outcome)
             else:
                 report.errors.append((ref, outcome))
-        fetched = [*report.plugins, *(d for p in report.plugins for d in p.dependencies)]
-        self._record_versions(fetched)
-        self._pin(fetched, lock)
         return report
 
-    def _record_versions(self, plugins: Sequence[FetchedPlugin]) -> None:
+    def read_lock(self) -> dict[str, LockEntry]:
+        """The lock file's entries, with a dry run's pending pins over them.
+
+        Parsed once per version of the file (its inode, size and mtime): a plan reads the
+        lock for every sibling of every plugin, and TOML parsing is the slow part.
+        """
+        path = self.settings.lock_path
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            entries = {}
+        else:
+            key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if self._lock_cache is None or self._lock_cache[0] != key:
+                self._lock_cache = (key, read_lock(path))
+            entries = dict(self._lock_cache[1])
+        if self._pending is not None:
+            entries.update(self._pending)
+        return entries
+
+    def write_pins(
+        self, entries: Sequence[LockEntry], *, removed: Sequence[str] = ()
+    ) -> dict[str, LockEntry]:
+        """Pin ``entries`` and unpin ``removed`` in one write of the lock file."""
+        if self._pending is not None:
+            self._pending.update({e.ref: e for e in entries})
+            for ref in removed:
+                self._pending.pop(ref, None)
+            return self.read_lock()
+        return update_lock(self.settings.lock_path, entries, removed=removed)
+
+    @contextmanager
+    def dry_run(self) -> Iterator[PluginManager]:
+        """A manager that fetches like this one but writes nothing outside a temporary
+        directory: blobs, trees, git clones and URL metadata go to a scratch store that reads
+        through to this one (so revalidation stays conditional), pins stay in memory."""
+        with tempfile.TemporaryDirectory(prefix="pluginmgr-dry-") as scratch:
+            dry = PluginManager(
+                self.settings,
+                transport=self._transport,
+                store=ScratchStore(self.store, Path(scratch)),
+            )
+            dry._pending = {}
+            try:
+                yield dry
+            finally:
+                dry.store.close()  # not the transport: it is this manager's
+
+    def record_versions(self, plugins: Sequence[FetchedPlugin]) -> None:
+        """Add fetched (not locked or local) content to each reference's version history."""
         now = time.time()
         seen = [
-            Version(p.ref, p.sha256, p.size, now, now, p.source, p.kind)
+            Version(p.ref, p.sha256, p.size, now, now, p.source, p.kind, p.commit, p.rev)
             for p in plugins
             if p.origin in ("downloaded", "not-modified")
         ]
@@ -222,11 +254,11 @@ class PluginManager:
             self.store.record_versions(seen)
 
     def _pin(self, plugins: Sequence[FetchedPlugin], lock: Mapping[str, LockEntry]) -> None:
-        entries = [_lock_entry(p) for p in plugins if p.origin != "local"]
+        entries = [lock_entry(p) for p in plugins if p.origin != "local"]
         unchanged = all(e.ref in lock and lock[e.ref].same_content(e) for e in entries)
         # the common warm start pins nothing new: skip the file lock and the re-read
         if entries and not unchanged and not self.settings.offline:
-            update_lock(self.settings.lock_path, entries)
+            self.write_pins(entries)
 
     def _without_network(
         self,
@@ -241,7 +273,7 @@ class PluginManager:
         if isinstance(source, LocalSource):
             return self._local(text, source)
         if entry is not None and not refresh:
-            pinned = self._from_store(text, entry)
+            pinned = self.pinned(text, entry)
             if pinned is not None and isinstance(source, RegistrySource):
                 pinned = self._with_locked_dependencies(pinned, lock or {})
             if pinned is not None:
@@ -260,11 +292,15 @@ class PluginManager:
     ) -> FetchedPlugin:
         """Download ``source``; a pinned reference must come back with its pinned hash."""
         pinned = entry if entry is not None and not refresh else None
-        pinned_commit = pinned.commit if pinned is not None else None
-        if isinstance(source, RegistrySource):
-            content = self._download_registry(text, source, pinned)
-        else:
-            content = self._download(text, source, pinned_commit=pinned_commit, progress=progress)
+        content = download(
+            text,
+            source,
+            pinned,
+            settings=self.settings,
+            store=self.store,
+            transport=self._transport,
+            progress=progress,
+        )
         if entry is not None and not refresh and content.sha256 != entry.sha256:
             message = (
                 f"{text}: {content.source} served sha256 {content.sha256}, but "
@@ -279,7 +315,8 @@ class PluginManager:
         )
         return self._fetched(text, content, origin=origin, fetched_at=fetched_at)
 
-    def _from_store(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
+    def pinned(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
+        """The pinned content from the store (re-hashed); None if absent or corrupted."""
         try:
             path = self._materialize(entry.kind, entry.sha256, text)
         except (KeyError, FileNotFoundError):
@@ -287,7 +324,7 @@ class PluginManager:
         except IntegrityError as exc:
             _LOGGER.warning("%s: %s; fetching it again", text, exc.message)
             return None
-        content = _Content(
+        content = Content(
             entry.kind, entry.sha256, entry.size, entry.source, False, entry.commit, entry.rev
         )
         return self._fetched(text, content, origin="locked", fetched_at=entry.fetched_at, path=path)
@@ -308,7 +345,7 @@ class PluginManager:
                     continue
                 seen.add(canonical_name(name))
                 ref = locked_dependency_ref(lock, name, spec)
-                dep = self._from_store(ref, lock[ref]) if ref is not None else None
+                dep = self.pinned(ref, lock[ref]) if ref is not None else None
                 if dep is None:
                     return None
                 found.append(dep)
@@ -327,97 +364,15 @@ class PluginManager:
             )
         return OfflineError(message, ref=text, hint=f"run `pluginmgr fetch {text}` while online")
 
-    def _download(
-        self,
-        text: str,
-        source: Source,
-        *,
-        pinned_commit: str | None,
-        progress: FetchProgress | None,
-    ) -> _Content:
-        if isinstance(source, HttpSource):
-            token = self.settings.plugin_repo_token if source.authorized else None
-            callback = None if progress is None else (lambda got, total: progress(text, got, total))
-            result = fetch_url(
-                source.url,
-                transport=self._transport,
-                store=self.store,
-                max_bytes=self.settings.max_file_bytes,
-                token=token,
-                progress=callback,
-            )
-            return _Content("file", result.sha256, result.size, source.url, result.not_modified)
-        if isinstance(source, GitSource):
-            return self._download_git(source, pinned_commit)
-        raise ResolveError(f"{text}: cannot download a {type(source).__name__}", ref=text)
-
-    def _download_git(self, source: GitSource, pinned_commit: str | None) -> _Content:
-        # gitpython is slow to import; only git references pay for it
-        from .git_source import fetch_git
-
-        git = fetch_git(
-            source.url,
-            pinned_commit or source.rev,
-            source.path,
-            repos_dir=self.store.root / "git",
-            max_bytes=self.settings.max_file_bytes,
-        )
-        if git.kind == "file":
-            data = next(iter(git.files.values()))
-            digest, size = self.store.put(data), len(data)
-        else:
-            digest, size = self.store.put_tree(git.files), sum(map(len, git.files.values()))
-        where = f"{source.url}@{git.commit}#path={source.path}"
-        return _Content(git.kind, digest, size, where, False, commit=git.commit)
-
-    def _download_registry(
-        self, text: str, source: RegistrySource, pinned: LockEntry | None
-    ) -> _Content:
-        resolution = fetch_registry(
-            source.index_url,
-            source.name,
-            source.specifier,
-            ref=text,
-            transport=self._transport,
-            store=self.store,
-            max_bytes=self.settings.max_file_bytes,
-            pinned_version=pinned.rev if pinned is not None else None,
-            pinned_artifact=pinned.commit if pinned is not None else None,
-        )
-        found = [resolution.root, *resolution.dependencies]
-        contents = [
-            _Content(
-                REGISTRY_KIND,
-                p.tree_sha256,
-                p.size,
-                p.artifact_url,
-                False,
-                commit=p.artifact_hash,
-                rev=p.version,
-                ref=p.pinned_ref,
-            )
-            for p in found
-        ]
-        root, *dependencies = contents
-        # the root is pinned under the reference it was asked for, its dependencies under theirs
-        return dataclasses.replace(root, ref=None, dependencies=tuple(dependencies))
-
     def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
-        if source.is_directory:
-            files = _read_tree(source.path)
-            digest, size = sha256_hex(tree_manifest(files)), sum(map(len, files.values()))
-        else:
-            data = source.path.read_bytes()
-            digest, size = sha256_hex(data), len(data)
-        kind = "directory" if source.is_directory else "file"
-        content = _Content(kind, digest, size, str(source.path), False)
+        content = local_content(source)
         stamp = format_timestamp(source.path.stat().st_mtime)
         return self._fetched(text, content, origin="local", fetched_at=stamp, path=source.path)
 
     def _fetched(
         self,
         text: str,
-        content: _Content,
+        content: Content,
         *,
         origin: str,
         fetched_at: str,
@@ -477,7 +432,7 @@ class PluginManager:
             except KeyError:
                 continue
         problems: list[tuple[str, str]] = []
-        for ref, entry in sorted(read_lock(self.settings.lock_path).items()):
+        for ref, entry in sorted(self.read_lock().items()):
             try:
                 self._materialize(entry.kind, entry.sha256, ref)
             except (KeyError, FileNotFoundError):
@@ -490,29 +445,4 @@ class PluginManager:
 
     def locked_refs(self) -> list[str]:
         """References pinned in the lock file, sorted."""
-        return sorted(read_lock(self.settings.lock_path))
-
-
-def _lock_entry(plugin: FetchedPlugin) -> LockEntry:
-    rev = plugin.rev
-    if rev is None and plugin.commit is not None:
-        ref = parse_ref(plugin.ref)
-        rev = getattr(ref, "rev", None)
-    return LockEntry(
-        ref=plugin.ref,
-        kind=plugin.kind,
-        source=plugin.source,
-        sha256=plugin.sha256,
-        size=plugin.size,
-        fetched_at=plugin.fetched_at,
-        rev=rev,
-        commit=plugin.commit,
-    )
-
-
-def _read_tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    }
+        return sorted(self.read_lock())

@@ -11,6 +11,7 @@ they are written, atomically.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -22,7 +23,13 @@ from .errors import PluginManagerError
 from .mirror_plan import Job
 from .mirror_state import FileState, dest_path, file_sha256
 from .store import sha256_hex
-from .transports import FetchRequest, FetchResponse, Transport, conditional_headers
+from .transports import (
+    FetchRequest,
+    FetchResponse,
+    Transport,
+    conditional_headers,
+    trusted_last_modified,
+)
 
 __all__ = ["MAX_FILE_BYTES", "Outcome", "Syncer"]
 
@@ -102,7 +109,7 @@ class Syncer:
             sha256=digest if data is body else sha256_hex(data),
             size=len(data),
             etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            last_modified=trusted_last_modified(response.headers, time.time()),
         )
         present = target.is_file()
         # a server that ignores conditional requests re-sends unchanged bytes: do not rewrite

@@ -11,6 +11,7 @@ import dataclasses
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 from typing import Final
 from urllib.parse import urljoin
 
@@ -84,10 +85,63 @@ def _closure(wanted: set[str], edges: dict[str, set[str]]) -> set[str]:
     return seen
 
 
+def _aliases(library: list[LibraryEntry], names: Iterable[str]) -> list[dict[str, set[str]]]:
+    """Ways to name a plugin, most exact first: name, name in any case, directory, its last part.
+
+    A directory is the entry file's folder (``influxdata/downsampler``); index-only plugins
+    have a name and nothing else.
+    """
+    exact: dict[str, set[str]] = {}
+    folded: dict[str, set[str]] = {}
+    folders: dict[str, set[str]] = {}
+    leaves: dict[str, set[str]] = {}
+    for name in names:
+        exact.setdefault(name, set()).add(name)
+        folded.setdefault(name.casefold(), set()).add(name)
+    for entry in library:
+        folders.setdefault(entry.path.casefold(), set()).add(entry.name)
+        folder = posixpath.dirname(entry.path).casefold()
+        if folder:  # a plugin at the repository root has no directory to be named by
+            folders.setdefault(folder, set()).add(entry.name)
+            leaves.setdefault(posixpath.basename(folder), set()).add(entry.name)
+    return [exact, folded, folders, leaves]
+
+
+def _match(wanted: str, tiers: list[dict[str, set[str]]]) -> str | None:
+    """The one plugin ``wanted`` names, or None; a name that fits several is refused."""
+    folded = wanted.strip("/").casefold()
+    for i, tier in enumerate(tiers):
+        found = tier.get(wanted if i == 0 else folded, set())
+        if len(found) > 1:
+            message = f"--plugins {wanted!r} matches several plugins: {', '.join(sorted(found))}"
+            raise MirrorError(message, hint="name one exactly, or by its directory path")
+        if found:
+            return next(iter(found))
+    return None
+
+
+def _unknown_error(unknown: list[str], tiers: list[dict[str, set[str]]]) -> MirrorError:
+    by_key = {key: names for tier in tiers[1:] for key, names in tier.items()}
+    close = {
+        name
+        for wanted in unknown
+        for key in get_close_matches(wanted.casefold(), by_key, n=3, cutoff=0.6)
+        for name in by_key[key]
+    }
+    guess = f": did you mean {', '.join(sorted(close))}?" if close else ""
+    known = ", ".join(sorted(tiers[0])) or "none"
+    message = f"the source has no plugin named {', '.join(unknown)}{guess} (it has: {known})"
+    return MirrorError(message, hint="fix --plugins; names match in any case, or by directory")
+
+
 def select_plugins(
     names: Sequence[str] | None, library: list[LibraryEntry], index: RegistryIndex | None
 ) -> set[str] | None:
-    """Plugin names to mirror (with their required plugins); None means all of them."""
+    """Plugin names to mirror (with their required plugins); None means all of them.
+
+    A name matches a plugin's library or index name in any case, or its directory
+    (``influxdata/downsampler`` or ``downsampler``); an exact name wins over the rest.
+    """
     if names is None:
         return None
     edges: dict[str, set[str]] = {}
@@ -95,12 +149,12 @@ def select_plugins(
         edges.setdefault(entry.name, set()).update(p.name for p in entry.required_plugins)
     for item in index.plugins if index else ():
         edges.setdefault(item.name, set()).update(p.name for p in item.dependencies.plugins)
-    unknown = sorted(set(names) - set(edges))
+    tiers = _aliases(library, edges)
+    matched = {wanted: _match(wanted, tiers) for wanted in names}
+    unknown = [wanted for wanted, name in matched.items() if name is None]
     if unknown:
-        known = ", ".join(sorted(edges)) or "none"
-        message = f"the source has no plugin named {', '.join(unknown)} (it has: {known})"
-        raise MirrorError(message, hint="fix --plugins")
-    return _closure(set(names), edges)
+        raise _unknown_error(unknown, tiers)
+    return _closure({name for name in matched.values() if name is not None}, edges)
 
 
 def library_jobs(base: str, library: Iterable[LibraryEntry], chosen: set[str] | None) -> list[Job]:

@@ -36,6 +36,7 @@ from .atomic import atomic_write
 from .errors import IntegrityError, StoreError
 
 __all__ = [
+    "Collected",
     "Store",
     "UrlMeta",
     "Version",
@@ -96,6 +97,9 @@ class Version:
     last_seen: float
     source: str
     kind: str = "file"
+    #: the git commit or registry artifact hash, and the registry version (as in the lock)
+    commit: str | None = None
+    rev: str | None = None
 
 
 class Store:
@@ -127,8 +131,12 @@ class Store:
         """Store ``data`` and return its sha256; storing the same bytes twice is a no-op."""
         digest = sha256_hex(data)
         path = self.blob_path(digest)
-        if not path.exists():
+        try:
+            os.utime(path)  # fresh again: `collect_garbage` spares what a fetch is pinning
+        except FileNotFoundError:
             atomic_write(path, data, mode=0o444)
+        except OSError:
+            pass  # a read-only store keeps working; only gc's grace needs the time
         return digest
 
     def read(self, sha256: str) -> bytes:
@@ -211,6 +219,44 @@ class Store:
             shutil.rmtree(staging, ignore_errors=True)
         return target
 
+    def collect_garbage(
+        self, keep: Iterable[str], keep_trees: Iterable[str], *, grace: float, dry_run: bool
+    ) -> Collected:
+        """Delete every blob not in ``keep`` nor in a tree of ``keep_trees`` (whose manifests
+        are kept too), their materialized trees, and the quarantine.
+
+        Blobs written or re-put within ``grace`` seconds are spared: a fetch running beside
+        gc stores (or touches) its blob before it pins it.
+        """
+        kept = set(keep)
+        for tree in keep_trees:
+            kept.add(tree)
+            try:
+                kept.update(parse_tree_manifest(self.read(tree)).values())
+            except (KeyError, IntegrityError):
+                continue
+        before = time.time() - grace
+        doomed = [
+            d for d in self.iter_blobs() if d not in kept and _age_ok(self.blob_path(d), before)
+        ]
+        size = sum(self.blob_path(d).stat().st_size for d in doomed)
+        trees_dir = self.root / "trees"
+        old_trees = (
+            [t for t in trees_dir.iterdir() if t.name not in kept and not t.name.startswith(".")]
+            if trees_dir.is_dir()
+            else []
+        )
+        quarantine = self.root / "quarantine"
+        dropped = sorted(quarantine.iterdir()) if quarantine.is_dir() else []
+        if not dry_run:
+            for digest in doomed:
+                self.blob_path(digest).unlink(missing_ok=True)
+            for directory in old_trees:
+                shutil.rmtree(directory, ignore_errors=True)
+            for item in dropped:
+                item.unlink(missing_ok=True)
+        return Collected(tuple(doomed), size, len(old_trees), len(dropped))
+
     # -- metadata ----------------------------------------------------------------------------
 
     def url_meta(self, url: str) -> UrlMeta | None:
@@ -220,6 +266,28 @@ class Store:
 
     def set_url_meta(self, url: str, meta: UrlMeta) -> None:
         self._meta.set(("url", _META_FORMAT, url), asdict(meta))
+
+    def url_digests(self) -> set[str]:
+        """The blob of every URL's last fetch (what a 304 would point at)."""
+        found = set()
+        for key in self._meta.iterkeys():
+            if isinstance(key, tuple) and key[:2] == ("url", _META_FORMAT):
+                raw = self._meta.get(key)
+                if isinstance(raw, dict) and isinstance(raw.get("sha256"), str):
+                    found.add(raw["sha256"])
+        return found
+
+    def history_refs(self) -> list[str]:
+        """Every reference with a recorded version history, sorted."""
+        return sorted(
+            key[2]
+            for key in self._meta.iterkeys()
+            if isinstance(key, tuple) and key[:2] == ("versions", _META_FORMAT)
+        )
+
+    def set_versions(self, ref: str, versions: Iterable[Version]) -> None:
+        """Replace a reference's history (gc drops the versions whose bytes it deleted)."""
+        self._meta.set(("versions", _META_FORMAT, ref), [asdict(v) for v in versions])
 
     def versions(self, ref: str) -> list[Version]:
         """Every distinct content seen for ``ref``, oldest first."""
@@ -247,6 +315,23 @@ class Store:
                     known["source"] = version.source
                 self._meta.set(key, raw)
         return new
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """What `Store.collect_garbage` removed (or, dry, would remove)."""
+
+    blobs: tuple[str, ...]
+    bytes: int
+    trees: int
+    quarantined: int
+
+
+def _age_ok(path: Path, before: float) -> bool:
+    try:
+        return path.stat().st_mtime < before
+    except FileNotFoundError:
+        return False
 
 
 def _tree_matches(directory: Path, entries: Mapping[str, str]) -> bool:

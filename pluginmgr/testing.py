@@ -87,17 +87,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = target.read_bytes()
         mtime = target.stat().st_mtime
-        etag = f'"{hashlib.sha256(body).hexdigest()}"'
-        headers = {"ETag": etag, "Last-Modified": formatdate(mtime, usegmt=True)}
+        etag = f'"{hashlib.sha256(body).hexdigest()}"' if owner.etag else None
+        headers = {"Last-Modified": formatdate(mtime, usegmt=True)}
+        if etag is not None:
+            headers["ETag"] = etag
         if self._not_modified(etag, mtime):
             self._send(owner, 304, b"", headers)
             return
         headers["Content-Type"] = "text/plain; charset=utf-8"
         self._send(owner, 200, body, headers)
 
-    def _not_modified(self, etag: str, mtime: float) -> bool:
+    def _not_modified(self, etag: str | None, mtime: float) -> bool:
         if_none_match = self.headers.get("If-None-Match")
-        if if_none_match is not None:
+        if if_none_match is not None and etag is not None:
             return if_none_match == etag
         since = self.headers.get("If-Modified-Since")
         if since is None:
@@ -155,6 +157,7 @@ class RepoServer:
     :param latency: seconds to sleep before answering each request (simulates a WAN).
     :param token: if set, plain file requests need ``Authorization: Bearer <token>``.
     :param tls: ``(certfile, keyfile)`` to serve https instead of http.
+    :param etag: send ETags; off, revalidation is by Last-Modified alone (whole seconds).
     """
 
     def __init__(
@@ -164,8 +167,10 @@ class RepoServer:
         latency: float = 0.0,
         token: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        etag: bool = True,
     ) -> None:
         self.root = root.resolve()
+        self.etag = etag
         self.tls = tls
         self.latency = latency
         self.token = token

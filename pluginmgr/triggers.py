@@ -13,6 +13,7 @@ and re-enable the trigger.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -40,12 +41,17 @@ if TYPE_CHECKING:
 __all__ = ["create_trigger", "source_factory"]
 
 
-def source_factory(manager: PluginManager, env: PluginEnv | None = None) -> SourceFactory:
+def source_factory(
+    manager: PluginManager,
+    env: PluginEnv | None = None,
+    *,
+    sources: InstallOptions | None = None,
+) -> SourceFactory:
     """The engine's ``source_for``: local references hot-reload, fetched ones are pinned.
 
     With ``env``, a plugin whose declared dependencies the venv does not satisfy is refused
-    (the engine reports the trigger as failed, with the command that fixes it) instead of
-    failing on its first run with an ImportError.
+    (the engine reports the trigger as failed, with the command that fixes it, which uses
+    ``sources``) instead of failing on its first run with an ImportError.
     """
     plugin_dir = manager.settings.plugin_dir
 
@@ -54,7 +60,7 @@ def source_factory(manager: PluginManager, env: PluginEnv | None = None) -> Sour
         fetched = None
         if env is not None:
             fetched = manager.fetch(name)  # also what the first load runs: fetched once
-            _check_dependencies(manager, env, name, fetched)
+            _check_dependencies(manager, env, name, fetched, sources)
         if isinstance(parse_ref(name), LocalRef) and plugin_dir is not None:
             return LocalPluginSource(plugin_dir, name)
         return FetchedPluginSource(manager, name, recheck=False, fetched=fetched)
@@ -63,15 +69,28 @@ def source_factory(manager: PluginManager, env: PluginEnv | None = None) -> Sour
 
 
 def _check_dependencies(
-    manager: PluginManager, env: PluginEnv, ref: str, plugin: FetchedPlugin
+    manager: PluginManager,
+    env: PluginEnv,
+    ref: str,
+    plugin: FetchedPlugin,
+    sources: InstallOptions | None,
 ) -> None:
     from .plugin_deps import plugin_requirements
+    from .venv import venv_python_mismatch, venv_rebuild_command
 
     declared = plugin_requirements(manager, plugin, pinned_only=True)
     missing = env.unsatisfied(list(declared.requirements))
-    if missing:
-        message = f"missing dependencies for {ref}: {', '.join(missing)}"
-        raise InstallError(message, hint=f"run `pluginmgr install deps {ref}`")
+    if not missing:
+        return
+    # packages in a venv made for another Python are there, just invisible to this runtime
+    problem = venv_python_mismatch(env.venv_path, sys.version_info[:2])
+    if problem is not None:
+        plugin_dir = manager.settings.plugin_dir or env.venv_path.parent
+        command = venv_rebuild_command(env.venv_path, plugin_dir, sources=sources)
+        message = f"{ref} needs {', '.join(missing)}, but {problem}"
+        raise InstallError(message, hint=f"rebuild it with `{command}`")
+    message = f"missing dependencies for {ref}: {', '.join(missing)}"
+    raise InstallError(message, hint=f"run `pluginmgr install deps {ref}`")
 
 
 def create_trigger(

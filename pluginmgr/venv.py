@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -34,6 +35,7 @@ from .atomic import atomic_write, file_lock
 from .errors import InstallError
 from .installers import Installer, InstallOptions, disabled_error, get_installer
 from .process import check, run
+from .pylock import PYLOCK_NAME
 from .requirement_check import Installed, parse_requirement, unsatisfied
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "bundled_python",
     "default_venv_path",
     "parse_requirement",
+    "venv_python_mismatch",
+    "venv_rebuild_command",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,6 +59,64 @@ RECORD_FORMAT: Final = 1
 def default_venv_path(plugin_dir: Path) -> Path:
     """``<PLUGIN_DIR>/venv`` (the documented location; upstream's code uses ``.venv``)."""
     return plugin_dir / VENV_DIR_NAME
+
+
+def venv_python_mismatch(venv: Path, runtime: tuple[int, int]) -> str | None:
+    """Why the venv at ``venv`` does not fit a runtime of Python ``runtime`` (major, minor).
+
+    Its packages sit under ``lib/pythonX.Y`` for the Python that made it, so a runtime of another
+    minor version sees none of them: they look missing when they are not.
+
+    :returns: one line naming the venv, what its ``pyvenv.cfg`` says and the runtime's version,
+        or the interpreter it links to that no longer exists; None when it fits or is absent.
+    """
+    cfg_path = venv / "pyvenv.cfg"
+    if not cfg_path.is_file():
+        return None
+    cfg = _read_cfg(cfg_path)
+    made = ".".join((cfg.get("version_info") or cfg.get("version") or "").split(".")[:2])
+    want = "{}.{}".format(*runtime)
+    if made and made != want:
+        return (
+            f"{venv} was made for Python {made} ({cfg_path}), this runtime is {want}: "
+            "its packages cannot be imported"
+        )
+    python = venv / "bin" / "python"
+    if not python.exists():
+        target = python.readlink() if python.is_symlink() else python
+        home = cfg.get("home", "?")
+        return (
+            f"{venv} links to an interpreter that no longer exists ({target}; home = {home} in "
+            f"{cfg_path}): nothing can be installed into it"
+        )
+    return None
+
+
+def venv_rebuild_command(
+    venv: Path, plugin_dir: Path, *, sources: InstallOptions | None = None
+) -> str:
+    """The shell command that replaces ``venv`` with one for this runtime, from pylock.toml.
+
+    The venv is removed first: `deps sync` alone leaves a foreign venv in place when the lock
+    has nothing to install. Without a pylock.toml the command locks first.
+    """
+    options = ["--plugin-dir", str(plugin_dir)]
+    if venv != default_venv_path(plugin_dir):
+        options += ["--virtual-env-location", str(venv)]
+    sources = sources or InstallOptions()
+    options += [arg for link in sources.find_links for arg in ("--find-links", link)]
+    if sources.index_url:
+        options += ["--index-url", sources.index_url]
+    if sources.no_index:
+        options.append("--no-index")
+    if sources.offline:
+        options.append("--offline")
+    tail = shlex.join(options)
+    steps = [f"rm -rf {shlex.quote(str(venv))}"]
+    if not (plugin_dir / PYLOCK_NAME).is_file():
+        steps.append(f"pluginmgr deps lock {tail}")
+    steps.append(f"pluginmgr deps sync {tail}")
+    return " && ".join(steps)
 
 
 def bundled_python() -> Path:

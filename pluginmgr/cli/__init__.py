@@ -17,13 +17,21 @@ __all__ = ["cli", "main"]
 _LOGGER = logging.getLogger("pluginmgr")
 
 
-#: command -> module of `pluginmgr.cli` that defines it; imported only when the command runs, so
+#: command -> module of `pluginmgr.cli` that defines it (``module:attribute`` when the function
+#: is not named after the command); imported only when the command runs, so
 #: `install package` never pays for httpx, rich and the store (startup is most of a no-op install)
 _COMMANDS: Final = {
     "fetch": "plugins",
     "versions": "plugins",
-    "lock": "plugins",
+    "lock": "lifecycle",
+    "outdated": "lifecycle",
+    "rollback": "lifecycle",
+    "remove": "lifecycle",
+    "gc": "lifecycle",
+    "why": "lifecycle",
     "verify": "plugins",
+    "list": "inventory:list_command",  # a module-level `list` would shadow the builtin
+    "doctor": "doctor",
     "install": "install",
     "deps": "deps",
     "test": "plugin_test",
@@ -46,10 +54,12 @@ class _LazyGroup(click.Group):
         return sorted(_COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = _COMMANDS.get(cmd_name)
-        if module is None:
+        where = _COMMANDS.get(cmd_name)
+        if where is None:
             return None
-        command = getattr(importlib.import_module(f"{__name__}.{module}", __name__), cmd_name)
+        module, _, attribute = where.partition(":")
+        loaded = importlib.import_module(f"{__name__}.{module}", __name__)
+        command = getattr(loaded, attribute or cmd_name)
         assert isinstance(command, click.Command)  # noqa: S101 - a wrong table entry is a bug
         return command
 

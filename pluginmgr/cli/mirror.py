@@ -31,7 +31,11 @@ def mirror() -> None:
 @mirror.command()
 @click.argument("source")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--plugins", default=None, help="Comma-separated plugin names (plus what they need).")
+@click.option(
+    "--plugins",
+    default=None,
+    help="Comma-separated plugin names or directories, in any case (plus what they need).",
+)
 @click.option("--prune", is_flag=True, help="Delete mirrored files the source no longer has.")
 @click.option(
     "--concurrency",

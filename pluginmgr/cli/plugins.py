@@ -1,4 +1,5 @@
-"""``fetch``, ``versions``, ``lock`` and ``verify``: thin adapters over `PluginManager`."""
+"""``fetch``, ``versions`` and ``verify``: thin adapters over `PluginManager` (``lock`` is in
+`pluginmgr.cli.lifecycle`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..lockfile import format_timestamp
 from ..manager import FetchedPlugin, FetchProgress, FetchReport, PluginManager
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 
-__all__ = ["fetch", "lock", "verify", "versions"]
+__all__ = ["ProgressBar", "fetch", "run_fetch", "show_report", "verify", "versions"]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
 #: show a progress bar from this many references, or for files at least this large
@@ -25,7 +26,7 @@ _LARGE_FILE: Final = 1024 * 1024
 stdout = Console(highlight=False, soft_wrap=True)
 
 
-class _ProgressBar:
+class ProgressBar:
     """A rich progress display on stderr: one bar for the references, one per large file."""
 
     def __init__(self, total: int) -> None:
@@ -62,10 +63,10 @@ class _ProgressBar:
             yield
 
 
-def _run_fetch(manager: PluginManager, refs: Sequence[str], *, refresh: bool) -> FetchReport:
+def run_fetch(manager: PluginManager, refs: Sequence[str], *, refresh: bool) -> FetchReport:
     if not err_console().is_terminal:
         return manager.fetch_many(refs, refresh=refresh)
-    bar = _ProgressBar(len(refs))
+    bar = ProgressBar(len(refs))
     sink: FetchProgress = bar.bytes
     with bar.shown():
         return manager.fetch_many(refs, refresh=refresh, progress=sink, on_done=bar.done)
@@ -86,7 +87,7 @@ def _print_plugins(plugins: Sequence[FetchedPlugin]) -> None:
             stdout.print(f"  {label:<7} {value}", markup=False)
 
 
-def _report(report: FetchReport, output: str) -> None:
+def show_report(report: FetchReport, output: str) -> None:
     if output == "json":
         errors = [_error_json(ref, exc) for ref, exc in report.errors]
         emit_json({"plugins": [_plugin_json(p) for p in report.plugins], "errors": errors})
@@ -115,7 +116,7 @@ def fetch(options: dict[str, Any]) -> None:
     """
     refs, refresh, output = options.pop("refs"), options.pop("refresh"), options.pop("output")
     with manager_from(options) as manager:
-        _report(_run_fetch(manager, refs, refresh=refresh), output)
+        show_report(run_fetch(manager, refs, refresh=refresh), output)
 
 
 @click.command()
@@ -140,26 +141,6 @@ def versions(options: dict[str, Any]) -> None:
         first, last = format_timestamp(version.first_seen), format_timestamp(version.last_seen)
         row = f"{first:<20}  {last:<20}  {version.sha256}  {version.size}  {version.source}"
         stdout.print(row, markup=False)
-
-
-@click.command()
-@click.argument("refs", nargs=-1)
-@click.option("--upgrade", is_flag=True, help="Re-resolve and accept new content for pinned refs.")
-@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
-@settings_options
-@pass_options
-def lock(options: dict[str, Any]) -> None:
-    """Pin REFS (default: every pinned reference) and make sure their content is in the store.
-
-    With --upgrade, pinned references are fetched again and new content replaces the pins.
-    """
-    refs, upgrade, output = options.pop("refs"), options.pop("upgrade"), options.pop("output")
-    with manager_from(options) as manager:
-        targets = list(refs) or manager.locked_refs()
-        if not targets:
-            err_console().print(f"nothing to lock: {manager.settings.lock_path} pins nothing yet")
-            return
-        _report(_run_fetch(manager, targets, refresh=upgrade), output)
 
 
 @click.command()

@@ -127,12 +127,13 @@ def serve(options: dict[str, Any]) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         env = PluginEnv(default_venv_path(plugin_dir))
         _check_dependency_lock(manager, env, plugin_dir, install)
+        _warn_foreign_venv(env, plugin_dir, install)
         activate(env.site_packages)  # the venv's packages import in plugins, now and later
         store = DurableStore(data_dir / "store", flush_interval=flush)
         engine = ProcessingEngine(
             Catalog(data_dir / "catalog.json"),
             store=store,
-            source_for=source_factory(manager, env),
+            source_for=source_factory(manager, env, sources=install),
             plugin_dir=plugin_dir,
             data_dir=data_dir,
             execution_timeout=timeout,
@@ -201,6 +202,17 @@ def _check_dependency_lock(
                 click.echo(f"synced {env.venv_path} to {deps.lock_path}", err=True)
     except PluginManagerError as exc:
         click.echo(f"warning: the plugin venv was not checked against pylock.toml: {exc}", err=True)
+
+
+def _warn_foreign_venv(env: PluginEnv, plugin_dir: Path, sources: InstallOptions) -> None:
+    """A venv made for another Python is named as such at start (a sync may have just rebuilt
+    it), rather than surfacing later as every trigger's "missing dependencies"."""
+    from ..venv import venv_python_mismatch, venv_rebuild_command
+
+    problem = venv_python_mismatch(env.venv_path, sys.version_info[:2])
+    if problem is not None:
+        command = venv_rebuild_command(env.venv_path, plugin_dir, sources=sources)
+        click.echo(f"warning: {problem}; rebuild it with `{command}`", err=True)
 
 
 def _quiet_signals(server: uvicorn.Server) -> threading.Event:

@@ -17,7 +17,7 @@ import click
 
 from .client import ServerClient, ServerError, server_options
 
-__all__ = ["create", "delete", "disable", "enable", "query", "show", "write"]
+__all__ = ["create", "delete", "disable", "enable", "fetch_triggers", "query", "show", "write"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -283,6 +283,10 @@ def _fetch_triggers(database: str | None, host: str, token: str | None) -> list[
         message = f"the server at {host} answered {_TRIGGER_PATH} with an unexpected shape"
         raise ServerError(message)
     return data
+
+
+#: every trigger of the server (of ``database`` when given), as rows of its JSON answer
+fetch_triggers = _fetch_triggers
 
 
 def _show_options(func: F) -> F:

@@ -12,6 +12,7 @@ from .base import (
     Transport,
     conditional_headers,
     reason_phrase,
+    trusted_last_modified,
 )
 from .file import FileTransport, file_url_to_path, local_path
 from .http import HTTPTransport
@@ -30,6 +31,7 @@ __all__ = [
     "file_url_to_path",
     "local_path",
     "reason_phrase",
+    "trusted_last_modified",
 ]
 
 

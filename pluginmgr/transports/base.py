@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 from ..errors import FETCH_STATUS_MESSAGE, TooLargeError
@@ -23,6 +24,7 @@ __all__ = [
     "conditional_headers",
     "reason_phrase",
     "too_large_error",
+    "trusted_last_modified",
 ]
 
 #: called with (bytes received so far, total bytes or None) while a body streams in
@@ -92,3 +94,24 @@ def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
+
+
+def trusted_last_modified(headers: Mapping[str, str], received_at: float) -> str | None:
+    """The response's ``Last-Modified``, if it may be sent back as ``If-Modified-Since``.
+
+    Last-Modified has one-second resolution: content fetched in the second it was last
+    modified can change again within that second, and a server comparing dates would answer
+    304 to the edit. Such a date (equal to or later than the response's ``Date``, or the
+    clock's second when the server sends none) is not kept, so the next revalidation asks
+    unconditionally (or by ETag) and the edit is seen by its hash.
+    """
+    last_modified = headers.get("last-modified")
+    if not last_modified:
+        return None
+    try:
+        modified = parsedate_to_datetime(last_modified).timestamp()
+        date = headers.get("date")
+        answered = parsedate_to_datetime(date).timestamp() if date else float(int(received_at))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return last_modified if modified < answered else None

@@ -56,6 +56,24 @@ def test_sync_plugins_filter_and_file_source(repo_root: Path, tmp_path: Path) ->
     assert not (dest / "influxdata/downsampler").exists()
 
 
+def test_sync_plugins_match_in_any_case_and_by_directory(
+    repo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "mirror"
+    picked = "Notifier, influxdata/Downsampler/"
+    done = run_cli(capsys, "mirror", "sync", repo_root.as_uri(), str(dest), "--plugins", picked)
+    assert done.code == 0, done.err
+    assert (dest / NOTIFIER_PATH).is_file()
+    assert (dest / "influxdata/downsampler/downsampler.py").is_file()
+
+    refused = run_cli(
+        capsys, "mirror", "sync", repo_root.as_uri(), str(dest), "--plugins", "dwnsampler"
+    )
+    assert refused.code == 1 and len(refused.err.strip().splitlines()) == 1
+    assert "no plugin named dwnsampler: did you mean downsampler?" in refused.err
+    assert "(it has: downsampler, notifier)" in refused.err
+
+
 def test_verify_passes_then_names_a_tampered_file(repo_server: RepoServer, tmp_path: Path) -> None:
     dest = tmp_path / "mirror"
     runner = CliRunner()

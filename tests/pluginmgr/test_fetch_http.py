@@ -39,7 +39,8 @@ def test_cold_fetch_downloads_verifies_and_pins(
     assert plugin.path.read_bytes() == (repo_root / WAL_PATH).read_bytes()
     assert [r.status for r in repo_server.requests] == [200]
     entry = read_lock(manager.settings.lock_path)[WAL_PLUGIN]
-    assert (entry.sha256, entry.source, entry.kind) == (plugin.sha256, plugin.source, "file")
+    assert (entry.sha256, entry.kind) == (plugin.sha256, "file")
+    assert entry.source == f"plugin-repo:{WAL_PLUGIN.removeprefix('gh:')}"
     assert entry.size == (repo_root / WAL_PATH).stat().st_size
 
 

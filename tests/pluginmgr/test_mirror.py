@@ -15,7 +15,7 @@ from pluginmgr.testing import RepoServer, reply
 from registry_index import read_index
 from tests.conftest import NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
 from tests.git_helpers import git_cli
-from tests.registry_helpers import drop_library_entry, publish_registry
+from tests.registry_helpers import add_library_entry, drop_library_entry, publish_registry
 
 
 @pytest.fixture
@@ -179,6 +179,70 @@ def test_plugins_filter_takes_required_plugins_too(server: RepoServer, tmp_path:
 
     with pytest.raises(MirrorError, match="no plugin named nope"):
         sync_mirror(server.url, dest, retries=0, plugins=["nope"])
+
+
+GREETER_PATH = "examples/greeter/greeter.py"
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    ["Resampler", "resampler", "RESAMPLER", "greeter", "examples/greeter", "Examples/Greeter/"],
+)
+def test_plugins_match_a_name_in_any_case_or_the_plugin_directory(
+    source_root: Path, tmp_path: Path, wanted: str
+) -> None:
+    add_library_entry(source_root, "Resampler", GREETER_PATH)
+    dest = tmp_path / "mirror"
+    report = sync_mirror(source_root.as_uri(), dest, plugins=[wanted, "influxdata/downsampler"])
+    assert report.ok, report.failures
+    assert GREETER_PATH in report.new
+    assert (dest / "influxdata/downsampler/downsampler.py").is_file()
+    assert not (dest / NOTIFIER_PATH).exists() and not (dest / WAL_PATH).exists()
+
+
+def test_an_exact_name_wins_over_a_directory_of_another_plugin(
+    source_root: Path, tmp_path: Path
+) -> None:
+    add_library_entry(source_root, "greeter", "examples/hello_request/hello_request.py")
+    add_library_entry(source_root, "Resampler", GREETER_PATH)
+    report = sync_mirror(source_root.as_uri(), tmp_path / "mirror", plugins=["greeter"])
+    assert "examples/hello_request/hello_request.py" in report.new
+    assert GREETER_PATH not in report.new
+
+
+def test_an_index_only_plugin_matches_in_any_case(source_root: Path, tmp_path: Path) -> None:
+    publish_index(source_root, "registry")
+    drop_library_entry(source_root, "downsampler")
+    report = sync_mirror(source_root.as_uri(), tmp_path / "mirror", plugins=["DownSampler"])
+    assert report.ok, report.failures
+    assert any(p.startswith("registry/downsampler-") for p in report.new)
+    assert not any(p.startswith("registry/notifier-") for p in report.new)
+
+
+def test_an_unknown_plugin_name_lists_close_matches_and_every_name(
+    source_root: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(MirrorError) as caught:
+        sync_mirror(source_root.as_uri(), tmp_path / "mirror", plugins=["notifer", "nope"])
+    assert str(caught.value) == (
+        "the source has no plugin named notifer, nope: did you mean notifier? "
+        "(it has: downsampler, notifier, wal_plugin) "
+        "(hint: fix --plugins; names match in any case, or by directory)"
+    )
+    assert not (tmp_path / "mirror" / NOTIFIER_PATH).exists()
+
+
+def test_a_directory_two_plugins_share_is_refused_as_ambiguous(
+    source_root: Path, tmp_path: Path
+) -> None:
+    add_library_entry(source_root, "Greeter A", GREETER_PATH)
+    add_library_entry(source_root, "Greeter B", "examples/greeter/other.py")
+    with pytest.raises(
+        MirrorError, match=r"'greeter' matches several plugins: Greeter A, Greeter B"
+    ):
+        sync_mirror(source_root.as_uri(), tmp_path / "mirror", plugins=["greeter"])
+    report = sync_mirror(source_root.as_uri(), tmp_path / "mirror", plugins=["greeter a"])
+    assert GREETER_PATH in report.new
 
 
 def publish_index(root: Path, artifacts_url: str) -> dict[str, bytes]:

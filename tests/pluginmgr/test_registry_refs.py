@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
+import os
 import tarfile
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -177,7 +180,8 @@ def test_highest_matching_non_yanked_version_is_installed_and_pinned(
     ]
     entry = read_lock(reg.settings.lock_path)[ref]
     assert entry.kind == "directory" and entry.rev == "1.5.0"
-    assert entry.sha256 == plugin.sha256 and entry.source == plugin.source
+    assert entry.sha256 == plugin.sha256
+    assert entry.source == "plugin-registry:downsampler==1.5.0"
     assert entry.commit is not None and entry.commit.startswith("sha256:")
     lock_text = reg.settings.lock_path.read_text()
     assert tomllib.loads(lock_text)["format_version"] == 1
@@ -335,3 +339,51 @@ def test_unsupported_registry_scheme(make_settings: Callable[..., Settings]) -> 
     with PluginManager(make_settings(plugin_registry="ftp://x/index.json")) as mgr:
         with pytest.raises(ResolveError, match="unsupported plugin registry"):
             mgr.fetch("registry:notifier")
+
+
+def _unyank(registry_url: str, repo_root: Path, name: str, version: str) -> None:
+    """Publish ``name`` ``version`` after all (as a new release would appear)."""
+    index_path = repo_root / "registry" / "index.json"
+    data = json.loads(index_path.read_text())
+    for entry in data["plugins"]:
+        if (entry["name"], entry["version"]) == (name, version):
+            entry["yanked"] = False
+    index_path.write_text(json.dumps(data))
+    os.utime(index_path, (time.time() + 5, time.time() + 5))
+
+
+def test_upgrade_plan_finds_the_newest_matching_version_and_writes_nothing(
+    reg: PluginManager, registry_url: str, repo_root: Path
+) -> None:
+    from pluginmgr.pin_plan import apply_plan, plan_upgrade
+
+    ref = "registry:downsampler<2"
+    with reg:
+        assert reg.fetch(ref).rev == "1.5.0"
+        blobs = sorted(reg.store.iter_blobs())
+        _unyank(registry_url, repo_root, "downsampler", "1.6.0")
+        plan = plan_upgrade(reg, dry_run=True)
+        assert sorted(reg.store.iter_blobs()) == blobs, "a dry plan stores nothing"
+        [change] = plan.changes
+        assert change.status == "upgraded"
+        assert change.old is not None and change.new is not None
+        assert (change.old.rev, change.new.rev) == ("1.5.0", "1.6.0")
+        assert change.new.source == "plugin-registry:downsampler==1.6.0"
+        assert read_lock(reg.settings.lock_path)[ref].rev == "1.5.0"
+        real = plan_upgrade(reg, dry_run=False)
+        apply_plan(reg, real)
+    assert read_lock(reg.settings.lock_path)[ref].rev == "1.6.0"
+
+
+def test_removing_a_registry_plugin_drops_the_dependencies_only_it_needed(
+    reg: PluginManager,
+) -> None:
+    from pluginmgr.pin_plan import apply_plan, plan_removal
+
+    with reg:
+        reg.fetch("registry:threshold")
+        reg.fetch("registry:downsampler==1.4.0")
+        plan = plan_removal(reg, ["registry:threshold"])
+        assert [c.ref for c in plan.changes] == ["registry:threshold", "registry:notifier==1.2.0"]
+        apply_plan(reg, plan)
+    assert set(read_lock(reg.settings.lock_path)) == {"registry:downsampler==1.4.0"}

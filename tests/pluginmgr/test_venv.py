@@ -17,7 +17,14 @@ import pytest
 from pluginmgr.errors import INSTALL_DISABLED_MESSAGE, InstallDisabledError, InstallError
 from pluginmgr.installers import InstallOptions, UvInstaller, find_uv, get_installer
 from pluginmgr.installers.base import Command, InstallRequest
-from pluginmgr.venv import RECORD_NAME, PluginEnv, bundled_python, default_venv_path
+from pluginmgr.venv import (
+    RECORD_NAME,
+    PluginEnv,
+    bundled_python,
+    default_venv_path,
+    venv_python_mismatch,
+    venv_rebuild_command,
+)
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -345,6 +352,50 @@ def test_two_concurrent_installs_both_succeed(plugin_dir: Path, wheelhouse: Path
     assert sorted(lines) == ["pm-alpha", "pm-gamma"]
     code = "import pm_alpha, pm_gamma; print(pm_alpha.greet(), pm_gamma.VALUE)"
     assert venv_python_says(env, code) == "alpha+beta-1.0 gamma"
+
+
+# -- a venv for another Python, as a runtime sees it ----------------------------------------------
+
+RUNTIME = (sys.version_info.major, sys.version_info.minor)
+
+
+def test_a_venv_of_this_python_or_none_at_all_is_no_mismatch(
+    alpha_env: PluginEnv, tmp_path: Path
+) -> None:
+    assert venv_python_mismatch(alpha_env.venv_path, RUNTIME) is None
+    assert venv_python_mismatch(tmp_path / "absent", RUNTIME) is None
+
+
+def test_a_venv_of_another_minor_or_a_gone_interpreter_is_named(alpha_env: PluginEnv) -> None:
+    venv, cfg = alpha_env.venv_path, alpha_env.venv_path / "pyvenv.cfg"
+    older = (RUNTIME[0], RUNTIME[1] - 1)
+    assert venv_python_mismatch(venv, older) == (
+        f"{venv} was made for Python {RUNTIME[0]}.{RUNTIME[1]} ({cfg}), this runtime is "
+        f"{older[0]}.{older[1]}: its packages cannot be imported"
+    )
+    alpha_env.venv_python.unlink()
+    alpha_env.venv_python.symlink_to("/nonexistent/python3")
+    problem = venv_python_mismatch(venv, RUNTIME) or ""
+    assert problem.startswith(f"{venv} links to an interpreter that no longer exists (")
+    assert "/nonexistent/python3; home = " in problem and problem.endswith("installed into it")
+
+
+def test_the_rebuild_command_locks_first_only_without_a_lock(tmp_path: Path) -> None:
+    plugin_dir, elsewhere = tmp_path / "my plugins", tmp_path / "env"
+    plugin_dir.mkdir()
+    venv = default_venv_path(plugin_dir)
+    quoted = f"'{plugin_dir}'"
+    assert venv_rebuild_command(venv, plugin_dir) == (
+        f"rm -rf '{venv}' && pluginmgr deps lock --plugin-dir {quoted} "
+        f"&& pluginmgr deps sync --plugin-dir {quoted}"
+    )
+    (plugin_dir / "pylock.toml").write_text("")
+    sources = InstallOptions(find_links=("/w",), index_url="https://i.invalid/", offline=True)
+    assert venv_rebuild_command(elsewhere, plugin_dir, sources=sources) == (
+        f"rm -rf {elsewhere} && pluginmgr deps sync --plugin-dir {quoted} "
+        f"--virtual-env-location {elsewhere} --find-links /w --index-url https://i.invalid/ "
+        "--offline"
+    )
 
 
 # -- pip -----------------------------------------------------------------------------------------

@@ -3,18 +3,21 @@ with the plugins named, the venv and pylock.toml unchanged; serve reports a stal
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from engine_runtime import Catalog
 from pluginmgr.installers import InstallOptions
 from pluginmgr.server import create_app
-from pluginmgr.venv import PluginEnv, default_venv_path
+from pluginmgr.venv import PluginEnv, default_venv_path, venv_python_mismatch
 from tests.dep_wheels import declare
 from tests.server.server_helpers import (
     TRIGGER,
@@ -132,3 +135,80 @@ def test_serve_reports_a_stale_lock_at_start(
     assert "  - a.py now declares pm-libx>=2 (the lock has pm-libx<2)" in lines
     assert not default_venv_path(plugin_dir).exists() or installed(plugin_dir) == {}
     shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def foreign_venv(venv: Path) -> str:
+    """Lay out a venv made for the next Python minor (its interpreter since removed), holding
+    pm-libx 1.0; returns that Python's ``X.Y``."""
+    other = f"{sys.version_info.major}.{sys.version_info.minor + 1}"
+    dist = venv / "lib" / f"python{other}" / "site-packages" / "pm_libx-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pm-libx\nVersion: 1.0\n")
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").symlink_to(f"/nonexistent/python{other}")
+    cfg = f"home = /nonexistent\nimplementation = CPython\nversion_info = {other}.1\n"
+    (venv / "pyvenv.cfg").write_text(cfg)
+    return other
+
+
+def serve_briefly(plugin_dir: Path, data_dir: Path, *sources: str) -> tuple[str, str]:
+    """Start `pluginmgr serve`, read trigger t's state, stop it; returns (state, stderr)."""
+    port = free_port()
+    command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
+    command += ["--data-dir", str(data_dir), "--cache-dir", str(data_dir.parent / "cache")]
+    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth", *sources]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server)
+        rows = httpx.get(f"http://127.0.0.1:{port}{TRIGGER}", params={"db": "db"}).json()
+        server.terminate()
+        _out, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    return {row["trigger_name"]: row["state"] for row in rows}["t"], err
+
+
+def test_serve_names_a_venv_made_for_another_python_and_how_to_rebuild_it(
+    plugin_dir: Path, dep_wheels: Path, tmp_path: Path
+) -> None:
+    declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    venv = default_venv_path(plugin_dir)
+    other = foreign_venv(venv)
+    catalog = Catalog(tmp_path / "data" / "catalog.json")
+    catalog.create_database("db")
+    catalog.create_trigger("db", "t", "a.py", "table:cpu")
+    sources = ["--find-links", str(dep_wheels), "--no-index", "--offline"]
+
+    state, err = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+
+    runtime = f"{sys.version_info.major}.{sys.version_info.minor}"
+    problem = (
+        f"{venv} was made for Python {other} ({venv / 'pyvenv.cfg'}), this runtime is "
+        f"{runtime}: its packages cannot be imported"
+    )
+    tail = f"--plugin-dir {plugin_dir} {' '.join(sources)}"
+    rebuild = f"rm -rf {venv} && pluginmgr deps lock {tail} && pluginmgr deps sync {tail}"
+    assert f"warning: {problem}; rebuild it with `{rebuild}`" in err.splitlines()
+    assert (
+        state == f"failed: a.py needs pm-libx<2, but {problem} (hint: rebuild it with `{rebuild}`)"
+    )
+    assert "missing" not in err and "missing" not in state
+
+    # the command it gives is the one that works: the venv is this runtime's, pm-libx imports
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", rebuild],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PATH": path},
+    )
+    assert done.returncode == 0, done.stderr
+    assert venv_python_mismatch(venv, sys.version_info[:2]) is None
+    assert installed(plugin_dir) == {"pm-libx": "1.0"}
+    state, err = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+    assert state == "running" and "warning" not in err
