@@ -26,8 +26,9 @@ if TYPE_CHECKING:
         StoreError,
         TooLargeError,
     )
+    from .fetched import FetchedPlugin, FetchReport, VerifyReport
     from .lockfile import LockEntry, read_lock
-    from .manager import FetchedPlugin, FetchReport, PluginManager, VerifyReport
+    from .manager import PluginManager
     from .refs import GhRef, GitRef, LocalRef, PluginRef, RegistryRef, gh_url, parse_ref
     from .settings import DEFAULT_PLUGIN_REPO, Settings
     from .store import Store, Version
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 _LAZY: Final = {
     "DEFAULT_PLUGIN_REPO": ".settings",
     "FetchError": ".errors",
-    "FetchReport": ".manager",
-    "FetchedPlugin": ".manager",
+    "FetchReport": ".fetched",
+    "FetchedPlugin": ".fetched",
     "GhRef": ".refs",
     "GitError": ".errors",
     "GitRef": ".refs",
@@ -59,7 +60,7 @@ _LAZY: Final = {
     "Store": ".store",
     "StoreError": ".errors",
     "TooLargeError": ".errors",
-    "VerifyReport": ".manager",
+    "VerifyReport": ".fetched",
     "Version": ".store",
     "gh_url": ".refs",
     "parse_ref": ".refs",

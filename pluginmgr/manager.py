@@ -41,14 +41,11 @@ from typing import Final
 from .content_sources import Content, download, local_content
 from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
 from .fetched import (
-    PLUGIN_REGISTRY_SOURCE,
-    PLUGIN_REPO_SOURCE,
     FetchedPlugin,
     FetchProgress,
     FetchReport,
     VerifyReport,
     lock_entry,
-    logical_source,
 )
 from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
 from .refs import LocalRef, RegistryRef, parse_ref
@@ -63,17 +60,7 @@ from .settings import MAX_REDIRECTS, Settings
 from .store import Store, Version
 from .transports import HTTPTransport, RoutingTransport, Transport
 
-__all__ = [
-    "PLUGIN_REGISTRY_SOURCE",
-    "PLUGIN_REPO_SOURCE",
-    "FetchProgress",
-    "FetchReport",
-    "FetchedPlugin",
-    "PluginManager",
-    "VerifyReport",
-    "lock_entry",
-    "logical_source",
-]
+__all__ = ["PluginManager"]
 
 _LOGGER = logging.getLogger(__name__)
 _MAX_PARALLEL: Final = 16  # in-flight requests; uv allows 50, a static server copes

@@ -25,8 +25,9 @@ from typing import Final
 
 from .dep_inputs import is_plugin_ref
 from .errors import PluginManagerError, ResolveError
+from .fetched import FetchedPlugin, FetchProgress, lock_entry, logical_source
 from .lockfile import LockEntry, format_timestamp
-from .manager import FetchedPlugin, FetchProgress, PluginManager, lock_entry, logical_source
+from .manager import PluginManager
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
 from .registry_source import locked_dependency_ref, plugin_dependencies
 from .store import Version

@@ -12,7 +12,8 @@ from pathlib import PurePosixPath
 
 from .declared_deps import DeclaredDeps, declared_deps, declared_deps_for_path
 from .errors import GitError, HTTPStatusError
-from .manager import FetchedPlugin, PluginManager
+from .fetched import FetchedPlugin
+from .manager import PluginManager
 from .refs import GhRef, GitRef, parse_ref
 
 __all__ = ["plugin_requirements", "plugin_sibling"]

@@ -31,7 +31,8 @@ from .refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
 if TYPE_CHECKING:
     from engine_runtime import TriggerDefinition
 
-    from .manager import FetchedPlugin, PluginManager
+    from .fetched import FetchedPlugin
+    from .manager import PluginManager
 
 __all__ = ["PluginInfo", "TriggerUse", "describe_plugin", "plugin_inventory"]
 

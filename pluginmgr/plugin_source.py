@@ -15,7 +15,8 @@ from engine_runtime import PluginCode
 from .plugin_layout import entry_file
 
 if TYPE_CHECKING:
-    from .manager import FetchedPlugin, PluginManager
+    from .fetched import FetchedPlugin
+    from .manager import PluginManager
 
 __all__ = ["FetchedPluginSource", "plugin_code"]
 

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     )
 
     from .dep_sync import SyncResult
+    from .fetched import FetchedPlugin
     from .installers import InstallOptions
-    from .manager import FetchedPlugin, PluginManager
+    from .manager import PluginManager
     from .venv import PluginEnv
 
 __all__ = ["create_trigger", "source_factory"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,3 +38,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(0.01)
+
+
+def repo_args(repo_url: str, plugin_dir: Path, cache: Path) -> list[str]:
+    """The settings flags of a CLI run against a loopback repository: no retries."""
+    return [
+        "--plugin-repo",
+        repo_url,
+        "--plugin-dir",
+        str(plugin_dir),
+        "--cache-dir",
+        str(cache),
+        "--retries",
+        "0",
+    ]

@@ -17,6 +17,7 @@ import click
 from ..check import count
 from ..node_checks import run_checks
 from ._common import emit_json, manager_from, pass_options, settings_options
+from .install import venv_location_option
 from .inventory import TriggerQuery, trigger_options
 
 if TYPE_CHECKING:
@@ -45,12 +46,7 @@ def _report(checks: Sequence[Check], output: str) -> None:
 
 @click.command("doctor")
 @click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
-@click.option(
-    "--virtual-env-location",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="The plugin venv. [default: PLUGIN_DIR/venv]",
-)
+@venv_location_option
 @trigger_options
 @settings_options
 @pass_options

@@ -20,18 +20,26 @@ from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
 from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options
 
-__all__ = ["env_options", "install", "install_options_from", "plugin_env_from"]
+__all__ = [
+    "env_options",
+    "install",
+    "install_options_from",
+    "plugin_env_from",
+    "venv_location_option",
+]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
 _INSTALL_PATH: Final = "/api/v3/configure/plugin_environment/"
 
+#: the plugin venv's location, for the commands that read or change it
+venv_location_option: Final = click.option(
+    "--virtual-env-location",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The plugin venv. [default: PLUGIN_DIR/venv]",
+)
 _ENV_OPTIONS: Final = [
-    click.option(
-        "--virtual-env-location",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="The plugin venv. [default: PLUGIN_DIR/venv]",
-    ),
+    venv_location_option,
     click.option(
         "--python",
         "python",

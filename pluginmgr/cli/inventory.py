@@ -38,6 +38,7 @@ from ..pylock import PYLOCK_NAME, read_pylock
 from ..venv import PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options
 from .client import server_options
+from .install import venv_location_option
 
 __all__ = ["TriggerQuery", "list_command", "trigger_options"]
 
@@ -212,12 +213,7 @@ def _print_csv(plugins: Sequence[PluginRow], packages: Sequence[PackageRow]) -> 
 
 @click.command("list")
 @click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
-@click.option(
-    "--virtual-env-location",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="The plugin venv. [default: PLUGIN_DIR/venv]",
-)
+@venv_location_option
 @trigger_options
 @settings_options
 @pass_options

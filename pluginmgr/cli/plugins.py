@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from ..errors import PluginManagerError
+from ..fetched import FetchedPlugin, FetchProgress, FetchReport
 from ..lockfile import format_timestamp
-from ..manager import FetchedPlugin, FetchProgress, FetchReport, PluginManager
+from ..manager import PluginManager
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 
 __all__ = ["ProgressBar", "fetch", "run_fetch", "show_report", "verify", "versions"]

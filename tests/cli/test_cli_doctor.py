@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +12,20 @@ import pytest
 
 from pluginmgr.lockfile import read_lock
 from pluginmgr.node_checks import disk_status
-from tests.cli.test_cli_list import Node, running_node, write_catalog
 from tests.conftest import FIXTURES, WAL_PLUGIN
 from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli
+from tests.node_helpers import Node, write_catalog
 
 GREETER = "gh:examples/greeter/greeter.py"
 
 
-@pytest.fixture(scope="module")
-def node_template(
-    tmp_path_factory: pytest.TempPathFactory, dep_wheels: Path, uv_cache: Path
-) -> Iterator[Node]:
-    with running_node(tmp_path_factory, dep_wheels, uv_cache) as node:
-        yield node
-
-
-@pytest.fixture
-def node(node_template: Node, tmp_path: Path) -> Node:
-    """A private copy of the module's node (each test breaks something)."""
-    return node_template.copy_to(tmp_path / "node")
-
-
-def doctor(capsys: pytest.CaptureFixture[str], node: Node, *args: str) -> CliResult:
-    return run_cli(capsys, "doctor", "--data-dir", str(node.data_dir), *node.args(), *args)
+def doctor(
+    capsys: pytest.CaptureFixture[str], node: Node, *args: str, repo: str | None = None
+) -> CliResult:
+    """``pluginmgr doctor`` on the node (its repository, or ``repo``)."""
+    node_args = node.args(repo=repo)
+    return run_cli(capsys, "doctor", "--data-dir", str(node.data_dir), *node_args, *args)
 
 
 def checks(result: CliResult) -> dict[str, dict[str, Any]]:
@@ -83,15 +72,7 @@ def test_an_unreachable_repository_fails_naming_it(
     capsys: pytest.CaptureFixture[str], node: Node
 ) -> None:
     dead = closed_port_url()
-    result = run_cli(
-        capsys,
-        "doctor",
-        "--format",
-        "json",
-        "--data-dir",
-        str(node.data_dir),
-        *node.args(repo=dead),
-    )
+    result = doctor(capsys, node, "--format", "json", repo=dead)
     assert result.code == 1
     found = checks(result)
     repo = found["repo"]
@@ -295,15 +276,7 @@ def test_a_source_serving_other_bytes_warns_with_the_upgrade_plan_command(
     (moved / WAL_PATH).write_text("# upstream moved on\n")
     lock_before = (node.plugin_dir / "plugins.lock").read_bytes()
     with RepoServer(moved) as server:
-        result = run_cli(
-            capsys,
-            "doctor",
-            "--format",
-            "json",
-            "--data-dir",
-            str(node.data_dir),
-            *node.args(repo=server.url),
-        )
+        result = doctor(capsys, node, "--format", "json", repo=server.url)
     upstream = checks(result)["upstream"]
     assert upstream["status"] == "warn"
     assert WAL_PLUGIN in upstream["detail"] and "now serve other content" in upstream["detail"]

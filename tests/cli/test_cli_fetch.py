@@ -9,21 +9,12 @@ import pytest
 
 from pluginmgr.testing import RepoServer
 from tests.conftest import FIXTURES, NOTIFIER, WAL_PATH, WAL_PLUGIN
-from tests.helpers import run_cli
+from tests.helpers import repo_args, run_cli
 
 
 @pytest.fixture
 def base_args(repo_server: RepoServer, plugin_dir: Path, tmp_path: Path) -> list[str]:
-    return [
-        "--plugin-repo",
-        repo_server.url,
-        "--plugin-dir",
-        str(plugin_dir),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--retries",
-        "0",
-    ]
+    return repo_args(repo_server.url, plugin_dir, tmp_path / "cache")
 
 
 def test_fetch_prints_source_sha_and_path(

@@ -18,7 +18,7 @@ from pluginmgr.lockfile import read_lock
 from pluginmgr.testing import RepoServer
 from tests.conftest import NOTIFIER, NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
 from tests.git_helpers import make_origin
-from tests.helpers import run_cli
+from tests.helpers import repo_args, run_cli
 
 EXTRA_PATHS = ("extra/one/one.py", "extra/two/two.py")
 EXTRA = tuple(f"gh:{p}" for p in EXTRA_PATHS)
@@ -36,16 +36,7 @@ def args(repo_server: RepoServer, plugin_dir: Path, cache: Path, repo_root: Path
         target = repo_root / path
         target.parent.mkdir(parents=True)
         target.write_text(f"# {path}\ndef process_writes(influxdb3_local, tables, args=None):\n")
-    return [
-        "--plugin-repo",
-        repo_server.url,
-        "--plugin-dir",
-        str(plugin_dir),
-        "--cache-dir",
-        str(cache),
-        "--retries",
-        "0",
-    ]
+    return repo_args(repo_server.url, plugin_dir, cache)
 
 
 def snapshot(*roots: Path) -> dict[str, object]:
@@ -231,14 +222,7 @@ def test_an_edit_in_the_same_second_as_the_fetch_is_not_missed(
     capsys: pytest.CaptureFixture[str], repo_root: Path, plugin_dir: Path, cache: Path
 ) -> None:
     with RepoServer(repo_root, etag=False) as server:
-        args = [
-            "--plugin-repo",
-            server.url,
-            "--plugin-dir",
-            str(plugin_dir),
-            "--cache-dir",
-            str(cache),
-        ]
+        args = repo_args(server.url, plugin_dir, cache)
         target = repo_root / WAL_PATH
         # the file changed in the second the server answers (a few seconds ahead here, so the
         # fetch cannot cross into the next second): its Last-Modified equals or passes Date
@@ -262,14 +246,7 @@ def test_an_old_last_modified_is_still_used_for_a_304(
     hour_ago = target.stat().st_mtime - 3600
     os.utime(target, (hour_ago, hour_ago))
     with RepoServer(repo_root, etag=False) as server:
-        args = [
-            "--plugin-repo",
-            server.url,
-            "--plugin-dir",
-            str(plugin_dir),
-            "--cache-dir",
-            str(cache),
-        ]
+        args = repo_args(server.url, plugin_dir, cache)
         assert run_cli(capsys, "fetch", WAL_PLUGIN, *args).code == 0
         server.reset()
         assert run_cli(capsys, "lock", "--upgrade", *args).code == 0

@@ -15,7 +15,7 @@ from pluginmgr.lockfile import read_lock
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
-from tests.helpers import CliResult, run_cli
+from tests.helpers import repo_args, run_cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -35,16 +35,7 @@ def node(
     """Two pinned plugins (a needs pm-utils<0.4, b needs pm-liby), locked and synced."""
     declare(repo_root, A, ["pm-utils<0.4"], "manifest")
     declare(repo_root, B, ["pm-liby"], "pep723")
-    args = [
-        "--plugin-repo",
-        repo_server.url,
-        "--plugin-dir",
-        str(plugin_dir),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--retries",
-        "0",
-    ]
+    args = repo_args(repo_server.url, plugin_dir, tmp_path / "cache")
     sources = ["--offline", "--no-index", "--find-links", str(dep_wheels)]
     assert run_cli(capsys, "fetch", REF_A, REF_B, *args).code == 0
     assert (
@@ -60,16 +51,12 @@ def installed(plugin_dir: Path) -> dict[str, str]:
     return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
-    return run_cli(capsys, *args)
-
-
 def test_remove_unpins_with_siblings_and_orphans_leave_the_venv(
     capsys: pytest.CaptureFixture[str], node: list[str], plugin_dir: Path
 ) -> None:
     sibling = "gh:ops/a/manifest.toml"
     assert sibling in read_lock(plugin_dir / "plugins.lock")
-    result = cli(capsys, "remove", REF_A, *node)
+    result = run_cli(capsys, "remove", REF_A, *node)
     assert result.code == 0, result.err
     assert "removed" in result.out and "-pm-utils<0.4" in " ".join(result.out.split())
     assert "warning: triggers unknown" in result.err
@@ -88,13 +75,13 @@ def test_remove_is_refused_while_a_trigger_uses_it_unless_forced(
     catalog.create_trigger("ops", "hourly", REF_B, "every:1h")
     lock_before = (plugin_dir / "plugins.lock").read_bytes()
 
-    refused = cli(capsys, "remove", REF_B, "--data-dir", str(data_dir), *node)
+    refused = run_cli(capsys, "remove", REF_B, "--data-dir", str(data_dir), *node)
     assert refused.code == 1
     assert refused.err.startswith(f"error: still used: {REF_B} by ops/hourly")
     assert (plugin_dir / "plugins.lock").read_bytes() == lock_before
     assert "pm-liby" in installed(plugin_dir)
 
-    forced = cli(capsys, "remove", REF_B, "--force", "--data-dir", str(data_dir), *node)
+    forced = run_cli(capsys, "remove", REF_B, "--force", "--data-dir", str(data_dir), *node)
     assert forced.code == 0, forced.err
     assert "removing what triggers use (--force)" in forced.err
     assert installed(plugin_dir) == {"pm-utils": "0.3.1"}
@@ -104,7 +91,7 @@ def test_remove_unknown_reference(
     capsys: pytest.CaptureFixture[str], node: list[str], plugin_dir: Path
 ) -> None:
     lock_before = (plugin_dir / "plugins.lock").read_bytes()
-    result = cli(capsys, "remove", "gh:not/pinned.py", *node)
+    result = run_cli(capsys, "remove", "gh:not/pinned.py", *node)
     assert result.code == 1 and "gh:not/pinned.py is not pinned in" in result.err
     assert (plugin_dir / "plugins.lock").read_bytes() == lock_before
 
@@ -113,13 +100,13 @@ def test_upgrade_with_new_declarations_re_resolves_and_syncs_in_the_same_step(
     capsys: pytest.CaptureFixture[str], node: list[str], plugin_dir: Path, repo_root: Path
 ) -> None:
     declare(repo_root, A, ["pm-utils>=0.5"], "manifest")
-    result = cli(capsys, "lock", "--upgrade", *node)
+    result = run_cli(capsys, "lock", "--upgrade", *node)
     assert result.code == 0, result.err
     text = " ".join(result.out.split())
     assert "+pm-utils>=0.5 -pm-utils<0.4" in text
     assert "installed: pm-utils 0.5.0 (was 0.3.1)" in text
     assert installed(plugin_dir)["pm-utils"] == "0.5.0"
-    status = json.loads(cli(capsys, "deps", "sync", "--format", "json", *node, "--offline").out)
+    status = json.loads(run_cli(capsys, "deps", "sync", "--format", "json", *node, "--offline").out)
     assert status["ran_installer"] is False, "the lock and the venv agree"
 
 
@@ -128,7 +115,7 @@ def test_a_conflict_in_the_dependency_step_puts_plugins_lock_back(
 ) -> None:
     locks = [(plugin_dir / name).read_bytes() for name in ("plugins.lock", "pylock.toml")]
     declare(repo_root, A, ["pm-libx<2"], "manifest")  # b needs pm-liby -> pm-libx>=2
-    result = cli(capsys, "lock", "--upgrade", *node)
+    result = run_cli(capsys, "lock", "--upgrade", *node)
     assert result.code == 1
     assert "no set of packages satisfies every plugin" in result.err
     after = [(plugin_dir / name).read_bytes() for name in ("plugins.lock", "pylock.toml")]
@@ -140,9 +127,9 @@ def test_rollback_re_resolves_the_dependency_set(
     capsys: pytest.CaptureFixture[str], node: list[str], plugin_dir: Path, repo_root: Path
 ) -> None:
     declare(repo_root, A, ["pm-utils>=0.5"], "manifest")
-    assert cli(capsys, "lock", "--upgrade", *node).code == 0
+    assert run_cli(capsys, "lock", "--upgrade", *node).code == 0
     assert installed(plugin_dir)["pm-utils"] == "0.5.0"
-    back = cli(capsys, "rollback", "gh:ops/a/manifest.toml", "--offline", *node)
+    back = run_cli(capsys, "rollback", "gh:ops/a/manifest.toml", "--offline", *node)
     assert back.code == 0, back.err
     assert installed(plugin_dir)["pm-utils"] == "0.3.1", (back.out, back.err)
 
@@ -151,12 +138,12 @@ def test_outdated_names_newer_allowed_packages_and_writes_nothing(
     capsys: pytest.CaptureFixture[str], node: list[str], plugin_dir: Path, repo_root: Path
 ) -> None:
     declare(repo_root, A, ["pm-utils"], "manifest")  # no upper bound any more
-    assert cli(capsys, "lock", "--upgrade", *node).code == 0
+    assert run_cli(capsys, "lock", "--upgrade", *node).code == 0
     assert installed(plugin_dir)["pm-utils"] == "0.3.1", "the previous lock is the preference"
     declare(repo_root, B, ["pm-liby", "pm-libx"], "pep723")
     before = {p.name: p.read_bytes() for p in plugin_dir.glob("*.*") if p.is_file()}
 
-    result = cli(capsys, "outdated", "--format", "json", *node)
+    result = run_cli(capsys, "outdated", "--format", "json", *node)
 
     assert result.code == 0, result.err
     data = json.loads(result.out)
@@ -165,8 +152,8 @@ def test_outdated_names_newer_allowed_packages_and_writes_nothing(
     assert [(c["ref"], c["requirements_added"]) for c in moved] == [(REF_B, ["pm-libx"])]
     after = {p.name: p.read_bytes() for p in plugin_dir.glob("*.*") if p.is_file()}
     assert after == before
-    pretty = cli(capsys, "outdated", *node)
+    pretty = run_cli(capsys, "outdated", *node)
     assert "pm-utils 0.3.1 -> 0.5.0" in pretty.out and REF_B in pretty.out
     shutil.rmtree(plugin_dir / "venv")
-    no_packages = cli(capsys, "outdated", "--no-packages", *node)
+    no_packages = run_cli(capsys, "outdated", "--no-packages", *node)
     assert no_packages.code == 0 and "pm-utils" not in no_packages.out
