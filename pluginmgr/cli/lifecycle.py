@@ -80,8 +80,9 @@ def _apply(
 
 
 def _show(plan: UpgradePlan, output: str) -> None:
+    # like `terraform plan`: the rows that change (or fail); unchanged ones are only counted
     if output != "json":
-        print_plan(_stdout(), plan)
+        print_plan(_stdout(), plan, only_changes=True)
 
 
 def _finish(plan: UpgradePlan, output: str, extra: dict[str, Any], *, note: str = "") -> None:

@@ -87,7 +87,11 @@ def summary(plan: UpgradePlan) -> str:
 
 def print_plan(console: Console, plan: UpgradePlan, *, only_changes: bool = False) -> None:
     """The table (every reference, or only those that move), then each failure's message."""
-    rows = [c for c in plan.changes if not only_changes or c.status != UNCHANGED]
+    rows = [
+        c
+        for c in plan.changes
+        if not only_changes or c.status != UNCHANGED or c.declarations_changed
+    ]
     if rows:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         table.add_column("pin", no_wrap=True)

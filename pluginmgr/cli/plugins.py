@@ -149,7 +149,11 @@ def versions(options: dict[str, Any]) -> None:
 @settings_options
 @pass_options
 def verify(options: dict[str, Any]) -> None:
-    """Re-hash every stored plugin and check every pinned reference; exit 1 on any problem."""
+    """Re-hash every stored plugin and check every pinned reference; exit 1 on any problem.
+
+    It reads only the store: whether the sources still serve the pinned bytes is
+    `pluginmgr outdated` (or `pluginmgr doctor`, which also checks they are reachable).
+    """
     output = options.pop("output")
     with manager_from(options) as manager:
         report = manager.verify()
