@@ -41,9 +41,11 @@ if TYPE_CHECKING:
         PluginSource,
         format_plugin_exception,
         plugin_traceback,
+        relative_plugin_name,
     )
     from .observability import LogRing, StatsRegistry
     from .plugin_api import PluginApi, QueryError
+    from .plugin_check import check_trigger_plugin
     from .responses import HttpResponse, error_response, to_http_response
     from .store import DurableStore, MemoryStore, Store, WriteResult, validate_database_name
     from .triggers import (
@@ -98,6 +100,7 @@ _LAZY: Final = {
     "WriteError": ".errors",
     "WriteResult": ".store",
     "activate": ".environment",
+    "check_trigger_plugin": ".plugin_check",
     "error_response": ".responses",
     "format_duration": ".triggers",
     "format_plugin_exception": ".loader",
@@ -106,6 +109,7 @@ _LAZY: Final = {
     "parse_trigger_spec": ".triggers",
     "plugin_traceback": ".loader",
     "refresh_imports": ".environment",
+    "relative_plugin_name": ".loader",
     "to_http_response": ".responses",
     "validate_database_name": ".store",
 }
@@ -151,6 +155,7 @@ __all__ = [
     "WriteError",
     "WriteResult",
     "activate",
+    "check_trigger_plugin",
     "error_response",
     "format_duration",
     "format_plugin_exception",
@@ -159,6 +164,7 @@ __all__ = [
     "parse_trigger_spec",
     "plugin_traceback",
     "refresh_imports",
+    "relative_plugin_name",
     "to_http_response",
     "validate_database_name",
 ]

@@ -96,16 +96,20 @@ class TriggerWorker:
                 if thread is not threading.current_thread():
                     thread.join(timeout=10)
 
-    def replace_thread(self, ident: int) -> None:
+    def replace_thread(self, ident: int) -> bool:
         """Give up on thread ``ident``, stuck in a plugin (it cannot be killed): a fresh thread
-        serves the queue; the stuck one exits when (if) its call ever returns."""
+        serves the queue; the stuck one exits when (if) its call ever returns.
+
+        :returns: whether ``ident`` was one of this worker's threads.
+        """
         if self.run_async or self._stopping:
-            return
+            return False
         stuck = [t for t in self._threads if t.ident == ident]
         for thread in stuck:
             self._threads.remove(thread)
         if stuck:
             self._spawn()
+        return bool(stuck)
 
     def on_own_thread(self) -> bool:
         return threading.current_thread() in self._threads

@@ -143,8 +143,10 @@ class InfluxQLUnsupportedError(InfluxQLError):
 class PluginError(EngineError):
     """A plugin could not be loaded or called."""
 
-    def __init__(self, message: str, *, traceback: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, traceback: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.traceback = traceback
 
 

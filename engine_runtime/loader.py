@@ -41,6 +41,7 @@ from .loader_source import (
     PluginCode,
     PluginSource,
     directory_version,
+    relative_plugin_name,
     resolve_plugin_path,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "directory_version",
     "format_plugin_exception",
     "plugin_traceback",
+    "relative_plugin_name",
     "resolve_plugin_path",
 ]
 
@@ -68,6 +70,9 @@ IMPORT_FAILURE_MESSAGE: Final = (
 )
 
 _RUNTIME_DIR: Final = os.path.dirname(os.path.abspath(__file__))
+#: frames in these packages are the engine's, never the plugin's: this runtime and the plugin
+#: manager installed beside it (named by path: this package must not import it)
+_INTERNAL_ROOTS: Final = (_RUNTIME_DIR, os.path.join(os.path.dirname(_RUNTIME_DIR), "pluginmgr"))
 _DEFAULT_CODE_CACHE: Final = 64
 
 
@@ -77,34 +82,35 @@ def format_plugin_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _is_machinery(filename: str) -> bool:
-    return filename.startswith("<frozen importlib")
-
-
-def _is_runtime(filename: str) -> bool:
-    return os.path.dirname(os.path.abspath(filename)) == _RUNTIME_DIR
-
-
-def _is_loader(filename: str) -> bool:
-    return _is_runtime(filename) and os.path.basename(filename).startswith("loader")
+def _is_internal(filename: str) -> bool:
+    if filename.startswith("<frozen importlib"):  # the import machinery
+        return True
+    path = os.path.abspath(filename)
+    return any(path == root or path.startswith(root + os.sep) for root in _INTERNAL_ROOTS)
 
 
 def plugin_traceback(exc: BaseException) -> str:
-    """The formatted traceback of ``exc`` from the first plugin frame down.
+    """The formatted traceback of ``exc`` with the plugin's frames only.
 
-    Left out: the leading frames of the runtime (this package) that called into the plugin, and
-    the loader's and the import machinery's frames anywhere.
+    Left out, anywhere in the stack and in every chained exception: the frames of this runtime
+    and of `pluginmgr` (the engine calling into the plugin, the plugin API it called) and of
+    the import machinery.
     """
-    kept: list[types.TracebackType] = []
-    for tb in _walk(exc.__traceback__):
-        filename = tb.tb_frame.f_code.co_filename
-        if _is_machinery(filename) or _is_loader(filename) or (not kept and _is_runtime(filename)):
-            continue
-        kept.append(tb)
-    rebuilt: types.TracebackType | None = None
-    for tb in reversed(kept):
-        rebuilt = types.TracebackType(rebuilt, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
-    return "".join(traceback.TracebackException(type(exc), exc, rebuilt).format())
+    summary = traceback.TracebackException.from_exception(exc)
+    _strip_internal(summary, set())
+    return "".join(summary.format())
+
+
+def _strip_internal(summary: traceback.TracebackException, seen: set[int]) -> None:
+    if id(summary) in seen:  # chains can loop (an exception that is its own context)
+        return
+    seen.add(id(summary))
+    kept = [frame for frame in summary.stack if not _is_internal(frame.filename)]
+    summary.stack = traceback.StackSummary.from_list(kept)
+    nested = [summary.__cause__, summary.__context__, *(summary.exceptions or ())]
+    for inner in nested:
+        if inner is not None:
+            _strip_internal(inner, seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +128,6 @@ def describe_failure(exc: BaseException) -> PluginFailure:
         return PluginFailure(exc.message, exc.traceback, exc.message)
     message = format_plugin_exception(exc)
     return PluginFailure(message, plugin_traceback(exc), f"Python function call failed: {message}")
-
-
-def _walk(tb: types.TracebackType | None) -> list[types.TracebackType]:
-    frames: list[types.TracebackType] = []
-    while tb is not None:
-        frames.append(tb)
-        tb = tb.tb_next
-    return frames
 
 
 def _missing(function: str) -> MissingEntryPointError:

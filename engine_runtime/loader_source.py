@@ -3,7 +3,10 @@
 A local name is resolved as InfluxDB 3's ``read_plugin_code`` does (engine-behavior.md §2.2-§2.4):
 
 * a name with ``..``, a root or a drive, or one whose canonical path leaves the plugin directory
-  (a symlink escape), is refused with upstream's ``Path traversal detected`` message;
+  (a symlink escape), is refused with upstream's ``Path traversal detected`` message — except an
+  absolute path into the plugin directory (``/plugins/a.py`` with ``--plugin-dir /plugins``),
+  which upstream refuses too but which is accepted here as the relative name it points to
+  (`relative_plugin_name`);
 * a directory with ``__init__.py`` is a multi-file plugin; without it the load fails;
 * anything else is a single file, read as UTF-8 and re-read only when its stat changes.
 
@@ -19,7 +22,7 @@ import os
 import stat
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePath, PureWindowsPath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Final, Literal, Protocol, final
 
 from .errors import PluginLoadError
@@ -32,6 +35,7 @@ __all__ = [
     "PluginCode",
     "PluginSource",
     "directory_version",
+    "relative_plugin_name",
     "resolve_plugin_path",
 ]
 
@@ -90,16 +94,42 @@ def _escapes_lexically(name: str) -> bool:
     return False
 
 
+def relative_plugin_name(plugin_dir: Path, name: str) -> str | None:
+    """``name`` as a path relative to ``plugin_dir``.
+
+    A relative name is returned unchanged (checked later, as every relative name is). An
+    absolute POSIX path becomes the part after the plugin directory — given as configured or in
+    its canonical form, or found by resolving the path's parent directory (symlinks) — and is
+    None when it points outside. The result can still escape (``/p/../x`` gives ``../x``,
+    a symlink can lead out): callers check it like any relative name.
+    """
+    path = PurePosixPath(name)
+    if not path.is_absolute():
+        return name
+    root = plugin_dir.resolve()
+    for base in (plugin_dir.absolute(), root):
+        if path.is_relative_to(base.as_posix()):
+            return path.relative_to(base.as_posix()).as_posix()
+    try:
+        parent = Path(path.parent).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return None
+    if parent.is_relative_to(root):
+        return (parent / path.name).relative_to(root).as_posix()
+    return None
+
+
 def resolve_plugin_path(plugin_dir: Path, name: str) -> Path:
     """``plugin_dir / name`` once it is known to stay inside ``plugin_dir`` (symlinks resolved).
 
-    Returns the joined, non-canonical path, as upstream does.
+    Returns the joined, non-canonical path, as upstream does; an absolute ``name`` into the
+    plugin directory is joined as its relative form.
 
     :raises PluginLoadError: the name escapes the plugin directory, or the directory is unusable.
     """
-    plugin_name = name.rstrip("/")
     traversal = PATH_TRAVERSAL_MESSAGE.format(name=name)
-    if _escapes_lexically(plugin_name):
+    plugin_name = relative_plugin_name(plugin_dir, name.rstrip("/"))
+    if plugin_name is None or _escapes_lexically(plugin_name):
         raise PluginLoadError(traversal)
     try:
         root = plugin_dir.resolve(strict=True)

@@ -2,8 +2,8 @@
 
 `LogRing` is upstream's ``SysEventStore`` for plugin log lines (engine-behavior.md §4.7, §7.1):
 a bounded, thread-safe ring of `LogRecord` (10 000 by default, oldest dropped first), each also
-mirrored to the ``engine_runtime.plugins`` logger as ``processing engine: {text}``, the way
-upstream writes a tracing line next to the system-table row.
+mirrored to the ``engine_runtime.plugins`` logger as ``{db}/{trigger}: {text}`` next to the
+system-table row (upstream's tracing line, ``processing engine: {text}``, does not say whose).
 
 `StatsRegistry` counts runs per trigger: invocations, errors, the last error and run, and
 duration percentiles over a fixed window of recent runs. Recording is O(1) (one slot write in a
@@ -149,7 +149,8 @@ class LogRing:
             self._records.append(record)
         if _LOGGER.isEnabledFor(py_level):
             extra = {"database": database, "trigger_name": trigger_name}
-            _LOGGER.log(py_level, "processing engine: %s", text, extra=extra)
+            owner = "/".join(part for part in (database, trigger_name) if part) or "engine"
+            _LOGGER.log(py_level, "%s: %s", owner, text, extra=extra)
         return record
 
     def records(self, database: str | None = None, trigger: str | None = None) -> list[LogRecord]:

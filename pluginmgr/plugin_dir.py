@@ -3,6 +3,12 @@
 A name is rejected when any component is ``..``, a root or a Windows drive/UNC prefix; otherwise
 the target (or, if it does not exist, its deepest existing ancestor) is canonicalized with symlinks
 resolved and must stay inside the canonical plugin directory. Error strings match upstream.
+
+A trigger's plugin may also be named by an absolute path into the plugin directory
+(``/plugins/a.py`` with ``--plugin-dir /plugins``), which upstream refuses: `find_local_plugin`
+checks it as the relative name it points to (``a.py``), so a path outside the directory, or one
+that leaves it through ``..`` or a symlink, is still refused with upstream's message.
+`validate_path_within_plugin_dir` (uploads) keeps upstream's rule and refuses every absolute path.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Final
+
+from engine_runtime import relative_plugin_name
 
 from .errors import (
     NO_PLUGIN_DIR_MESSAGE,
@@ -60,17 +68,21 @@ def _canonical_target(target: Path) -> Path:
     return resolved
 
 
-def validate_path_within_plugin_dir(plugin_dir: Path, name: str) -> Path:
+def validate_path_within_plugin_dir(
+    plugin_dir: Path, name: str, *, shown: str | None = None
+) -> Path:
     """Return ``plugin_dir / name`` (not canonicalized) if it stays inside ``plugin_dir``.
 
+    :param shown: the name the error message quotes (default ``name``).
     :raises PathTraversalError: with upstream's exact message.
     :raises PluginManagerError: when the plugin directory itself cannot be canonicalized.
     """
+    shown = name if shown is None else shown
     if _WINDOWS_PREFIX.match(name) or PureWindowsPath(name).drive:
-        raise _traversal(name)
+        raise _traversal(shown)
     user_path = PurePosixPath(name)
     if user_path.is_absolute() or any(part == ".." for part in user_path.parts):
-        raise _traversal(name)
+        raise _traversal(shown)
     try:
         base = plugin_dir.resolve(strict=True)
     except OSError as exc:
@@ -81,16 +93,20 @@ def validate_path_within_plugin_dir(plugin_dir: Path, name: str) -> Path:
     target = plugin_dir / user_path
     canonical = _canonical_target(target)
     if canonical != base and base not in canonical.parents:
-        raise _traversal(name)
+        raise _traversal(shown)
     return target
 
 
 def find_local_plugin(plugin_dir: Path | None, name: str) -> LocalPlugin:
-    """Resolve a local reference the way upstream's ``read_plugin_code`` does."""
+    """Resolve a local reference the way upstream's ``read_plugin_code`` does; an absolute path
+    into the plugin directory is also accepted (module docstring)."""
     if plugin_dir is None:
         raise PluginManagerError(NO_PLUGIN_DIR_MESSAGE, ref=name, hint="pass --plugin-dir DIR")
     name = name.rstrip("/")
-    path = validate_path_within_plugin_dir(plugin_dir, name)
+    relative = relative_plugin_name(plugin_dir, name)
+    if relative is None:
+        raise _traversal(name)
+    path = validate_path_within_plugin_dir(plugin_dir, relative, shown=name)
     if path.is_dir():
         if not (path / "__init__.py").is_file():
             raise PluginNotFoundError(MISSING_INIT_MESSAGE.format(path=path), ref=name)

@@ -2,7 +2,10 @@
 
 Creating a trigger first checks what the catalog would refuse (the database exists, the name
 and request path are free, the spec parses), then resolves its plugin reference and pins it in
-the lock file, then, when the plugin declares requirements, re-resolves every plugin's
+the lock file, then reads the plugin's source without running it (`check_trigger_plugin`): a
+plugin without the entry point of the trigger's type is refused, and what will misbehave (a
+``request:/x`` path, an ``all_tables`` trigger re-triggered by its own writes) is returned as
+warnings. Then, when the plugin declares requirements, it re-resolves every plugin's
 requirements together into ``pylock.toml`` and syncs the venv (`DependencySet.apply`; a
 conflict changes nothing and names the plugins), and only then adds the trigger to the engine.
 
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine_runtime import LocalPluginSource, activate
+from engine_runtime import LocalPluginSource, activate, check_trigger_plugin
 
 from .errors import InstallError
-from .plugin_source import FetchedPluginSource
+from .plugin_source import FetchedPluginSource, plugin_code
 from .refs import LocalRef, parse_ref
 
 if TYPE_CHECKING:
@@ -39,7 +43,17 @@ if TYPE_CHECKING:
     from .manager import PluginManager
     from .venv import PluginEnv
 
-__all__ = ["create_trigger", "source_factory"]
+__all__ = ["CreatedTrigger", "create_trigger", "source_factory"]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTrigger:
+    """What `create_trigger` did: the stored trigger, the venv sync (None without ``env`` or
+    declared requirements) and the warnings about how the trigger will behave."""
+
+    definition: TriggerDefinition
+    synced: SyncResult | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def source_factory(
@@ -107,15 +121,19 @@ def create_trigger(
     disabled: bool = False,
     env: PluginEnv | None = None,
     install_options: InstallOptions | None = None,
-) -> tuple[TriggerDefinition, SyncResult | None]:
-    """Check, pin the plugin, lock and sync what it declares into ``env``, add the trigger.
+) -> CreatedTrigger:
+    """Check, pin the plugin, check its code, lock and sync what it declares into ``env``, add
+    the trigger.
 
-    :returns: the trigger and the sync result (None without ``env`` or declarations).
+    :raises MissingEntryPointError: the plugin has no entry point for the trigger's type.
     """
     from .plugin_deps import plugin_requirements
 
     parsed = engine.check_trigger(database, name, plugin_filename, spec, arguments=arguments)
     plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
+    warnings = check_trigger_plugin(
+        plugin_code(plugin), parsed, plugin=plugin_filename, database=database
+    )
     synced = None
     plugin_dir = manager.settings.plugin_dir
     if env is not None:
@@ -137,4 +155,4 @@ def create_trigger(
         arguments=arguments,
         disabled=disabled,
     )
-    return definition, synced
+    return CreatedTrigger(definition, synced, tuple(warnings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,25 @@ _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
 
 
 @pytest.fixture(autouse=True)
+def restore_sys_path() -> Iterator[None]:
+    """An in-process engine appends its venv's site-packages to sys.path: without this, a later
+    test's resolution would count that venv's packages as the runtime's own."""
+    saved = list(sys.path)
+    yield
+    sys.path[:] = saved
+
+
+@pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's plugin settings, proxies or cache."""
     for name in list(os.environ):
         if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED:
             monkeypatch.delenv(name)
+    # what a plugin run sets for its process (the engine's PLUGIN_DIR, a dry run's VIRTUAL_ENV):
+    # set-then-delete records the original state, so teardown undoes what a test's run set too
+    for name in ("VIRTUAL_ENV", "PLUGIN_DIR"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 

@@ -3,15 +3,22 @@
 Every failure becomes a one-line `ServerError` (a `PluginManagerError`, so `main` prints
 ``error: <message>`` and exits 1): the server's ``{"error": ...}`` message (or its body, or its
 status line) for a non-2xx answer, and the host that could not be reached for a transport error.
+The answer's ``"data"`` (e.g. the rejected lines of a write) is kept in `ServerError.data`.
+
+A host that comes from ``INFLUXDB3_HOST_URL`` rather than ``-H`` is announced on stderr
+(`note_env_host`), so a command never talks to a server the user did not name on its line
+without saying so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 import click
+from click.core import ParameterSource
 
 from ..errors import PluginManagerError
 
@@ -20,33 +27,96 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["DEFAULT_HOST", "ServerClient", "ServerError", "server_options"]
+__all__ = [
+    "DEFAULT_HOST",
+    "HOST_ENV",
+    "TRIGGER_PATH",
+    "ServerClient",
+    "ServerError",
+    "auth_hint",
+    "database_option",
+    "note_env_host",
+    "server_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_HOST: Final = "http://127.0.0.1:8181"
+#: where -H/--host comes from when it is not given
+HOST_ENV: Final = "INFLUXDB3_HOST_URL"
+TRIGGER_PATH: Final = "/api/v3/configure/processing_engine_trigger"
 _CONNECT_TIMEOUT: Final = 10.0
 _READ_TIMEOUT: Final = 300.0  # a query or a synchronous write can take a while
 _MAX_MESSAGE: Final = 500
 _REACH_HINT: Final = "check -H/--host (or INFLUXDB3_HOST_URL) and that the server runs"
-_AUTH_HINT: Final = "pass --token (or set INFLUXDB3_AUTH_TOKEN) with a valid token"
+_FORBIDDEN_HINT: Final = "pass an admin token (--token or INFLUXDB3_AUTH_TOKEN)"
+#: how our server's 401 message ends: its own hint, replaced by `auth_hint` (which names the host)
+_SERVER_AUTH_HINT: Final = re.compile(r" \(pass Authorization: .*`pluginmgr create token[^`]*`\)$")
 
 
 class ServerError(PluginManagerError):
-    """The server could not be reached, or answered with an error."""
+    """The server could not be reached, or answered with an error.
 
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
+    :param data: the ``"data"`` of the server's JSON error answer, if any.
+    :param explanation: more lines, printed under the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+        data: Any = None,
+        explanation: str = "",
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.data = data
+        self.explanation = explanation
+
+
+def auth_hint(host: str) -> str:
+    """What to do about a 401 from ``host``: commands that create a token and work."""
+    return (
+        "pass --token (or set INFLUXDB3_AUTH_TOKEN) with a valid token; create one with "
+        f"`pluginmgr create token --admin --host {host}` (while the server has no admin token) "
+        "or `pluginmgr create token --admin --data-dir DATA_DIR` (the server's --data-dir)"
+    )
+
+
+def note_env_host(host: str) -> None:
+    """Say on stderr that ``host`` comes from ``INFLUXDB3_HOST_URL``, not from the command line."""
+    click.echo(f"note: using the server at {host} ({HOST_ENV})", err=True)
+
+
+def _announce_env_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not ctx.resilient_parsing and param.name:
+        if ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT:
+            note_env_host(value)
+    return value
+
+
+def database_option(*, required: bool) -> Callable[[F], F]:
+    """``-d/--database`` (env ``INFLUXDB3_DATABASE_NAME``)."""
+    return click.option(
+        "-d",
+        "--database",
+        envvar="INFLUXDB3_DATABASE_NAME",
+        required=required,
+        default=None,
+        help="Database name. [env: INFLUXDB3_DATABASE_NAME]",
+    )
 
 
 _SERVER_OPTIONS: Final = [
     click.option(
         "-H",
         "--host",
-        envvar="INFLUXDB3_HOST_URL",
+        envvar=HOST_ENV,
         default=DEFAULT_HOST,
         show_default=True,
+        callback=_announce_env_host,
         help="URL of the running server. [env: INFLUXDB3_HOST_URL]",
     ),
     click.option(
@@ -70,16 +140,19 @@ def _one_line(text: str) -> str:
     return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
 
 
-def _error_message(response: httpx.Response) -> str:
-    """The server's ``{"error": ...}`` message, else its body, else its status line."""
+def _error_message(response: httpx.Response) -> tuple[str, Any]:
+    """The server's ``{"error": ...}`` message, else its body, else its status line; and the
+    answer's ``"data"``."""
     text = response.text.strip()
     try:
         body = json.loads(text) if text else None
     except ValueError:
         body = None
+    data = None
     if isinstance(body, dict) and body.get("error") is not None:
-        text = str(body["error"])
-    return _one_line(text) or f"{response.status_code} {response.reason_phrase}".strip()
+        text, data = str(body["error"]), body.get("data")
+    message = _one_line(text) or f"{response.status_code} {response.reason_phrase}".strip()
+    return message, data
 
 
 @final
@@ -144,8 +217,13 @@ class ServerClient:
         if response.is_success:
             return response
         status = response.status_code
-        hint = _AUTH_HINT if status in (401, 403) else None
-        raise ServerError(_error_message(response), status=status, hint=hint)
+        message, data = _error_message(response)
+        hint = None
+        if status == 401:
+            message, hint = _SERVER_AUTH_HINT.sub("", message), auth_hint(self.host)
+        elif status == 403:
+            hint = _FORBIDDEN_HINT
+        raise ServerError(message, status=status, hint=hint, data=data)
 
     def get_json(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
         """GET ``path`` and decode the JSON answer."""

@@ -9,6 +9,7 @@ packages are installed into that venv directly, as before there were locks.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +31,7 @@ __all__ = [
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
 _INSTALL_PATH: Final = "/api/v3/configure/plugin_environment/"
+_HOST_ENV: Final = "INFLUXDB3_HOST_URL"  # client.HOST_ENV; client is imported only when used
 
 #: the plugin venv's location, for the commands that read or change it
 venv_location_option: Final = click.option(
@@ -148,7 +150,13 @@ def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str
     type=click.Path(dir_okay=False, exists=True),
     help="Requirements file (repeatable).",
 )
-@click.option("-H", "--host", default=None, help="Ask the server at this URL to install instead.")
+@click.option(
+    "-H",
+    "--host",
+    default=None,
+    help="Ask the server at this URL to install instead. "
+    "[env: INFLUXDB3_HOST_URL, used when --plugin-dir is not given]",
+)
 @click.option(
     "--token",
     envvar="INFLUXDB3_AUTH_TOKEN",
@@ -166,11 +174,14 @@ def package(options: dict[str, Any]) -> None:
     )
     if not packages and not files:
         raise click.UsageError("name at least one package or pass -r FILE")
-    host = options.pop("host") or (
-        None if options["plugin_dir"] else os.environ.get("INFLUXDB3_HOST_URL")
-    )
+    host = options.pop("host")
+    if not host and not options["plugin_dir"] and os.environ.get(_HOST_ENV):
+        from .client import note_env_host
+
+        host = os.environ[_HOST_ENV]
+        note_env_host(host)
     if host:
-        _install_remote(host, options.pop("token"), packages, files)
+        _install_remote(host, options.pop("token"), packages, files, output=options.pop("output"))
         return
     plugin_dir, offline = options["plugin_dir"], options["offline"]
     from_files = [req for path in files for req in _read_requirements(path)]
@@ -217,8 +228,11 @@ def _read_requirements(path: Path) -> list[str]:
     return requirements
 
 
-def _install_remote(host: str, token: str | None, packages: list[str], files: list[Path]) -> None:
-    """The server's install endpoints (bodies as InfluxDB 3's client sends them)."""
+def _install_remote(
+    host: str, token: str | None, packages: list[str], files: list[Path], *, output: str
+) -> None:
+    """The server's install endpoints (bodies as InfluxDB 3's client sends them); then what the
+    server installed (a pluginmgr server answers it; upstream answers an empty body)."""
     import httpx  # only this path talks HTTP; a local install should not load it
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -226,6 +240,7 @@ def _install_remote(host: str, token: str | None, packages: list[str], files: li
     if packages:
         calls.append(("install_packages", {"packages": packages}))
     calls += [("install_requirements", {"requirements_location": str(f)}) for f in files]
+    answers: list[tuple[dict[str, Any], Any]] = []
     with httpx.Client(timeout=httpx.Timeout(900.0, connect=10.0)) as client:
         for endpoint, body in calls:
             url = host.rstrip("/") + _INSTALL_PATH + endpoint
@@ -239,7 +254,64 @@ def _install_remote(host: str, token: str | None, packages: list[str], files: li
             if response.status_code >= 300:
                 status = f"{response.status_code} {response.reason_phrase}"
                 message = f"server responded with error [{status}]: {response.text.strip()}"
-                raise InstallError(message)
+                raise InstallError(message, hint=_remote_hint(host, response.status_code))
+            answers.append((body, _json_or_none(response.text)))
+    _show_remote(host, answers, output)
+
+
+def _remote_hint(host: str, status: int) -> str | None:
+    if status != 401:
+        return None
+    from .client import auth_hint
+
+    return auth_hint(host)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _show_remote(host: str, answers: list[tuple[dict[str, Any], Any]], output: str) -> None:
+    """What the server installed: its ``changed``/``removed``, else what was asked of it."""
+    changed: dict[str, str] = {}
+    removed: list[str] = []
+    lines: list[str] = []
+    for body, answer in answers:
+        if isinstance(answer, dict) and isinstance(answer.get("changed"), dict):
+            changed.update({str(k): str(v) for k, v in answer["changed"].items()})
+            removed += [str(name) for name in answer.get("removed") or ()]
+        elif "packages" in body:  # an upstream server says nothing about what it did
+            count = len(body["packages"])
+            noun = "package" if count == 1 else "packages"
+            lines.append(f"installed {count} {noun} on the server at {host}")
+        else:
+            where = body["requirements_location"]
+            lines.append(f"installed the requirements of {where} on the server at {host}")
+    if output == "json":
+        requested = [r for body, _a in answers for r in body.get("packages", [])]
+        files = [body["requirements_location"] for body, _a in answers if "packages" not in body]
+        emit_json(
+            {
+                "server": host,
+                "requested": requested,
+                "requirements_files": files,
+                "changed": dict(sorted(changed.items())),
+                "removed": sorted(removed),
+            }
+        )
+        return
+    lines = (
+        [f"installed: {name} {version}" for name, version in sorted(changed.items())]
+        + [f"removed: {name}" for name in sorted(removed)]
+        + lines
+    )
+    click.echo(
+        "\n".join(lines)
+        or f"nothing to install on the server at {host}: every requirement is already satisfied"
+    )
 
 
 @install.command("deps")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["parse_key_values", "test"]
 
 _DEFAULT_SCHEDULE: Final = "* * * * * *"
+_HOST_ENV: Final = "INFLUXDB3_HOST_URL"  # client.HOST_ENV; client is imported only when used
 _TEST_OPTIONS: Final = [
     click.argument("ref"),
     click.option(
@@ -100,13 +101,35 @@ def _emit(report: dict[str, Any]) -> int:
 
 
 def _run(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
-    host = options.pop("host") or (
-        None if options["plugin_dir"] else os.environ.get("INFLUXDB3_HOST_URL")
-    )
+    host, from_env = options.pop("host"), False
+    if not host and not options["plugin_dir"] and os.environ.get(_HOST_ENV):
+        host, from_env = os.environ[_HOST_ENV], True
     token = options.pop("token")
     if host:
+        _local_only(trigger, options, host, from_env=from_env)
+        if from_env:
+            from .client import note_env_host
+
+            note_env_host(host)
         return _emit(_run_remote(host, token, options, trigger, **kwargs))
     return _run_local(options, trigger, **kwargs)
+
+
+def _local_only(trigger: str, options: dict[str, Any], host: str, *, from_env: bool) -> None:
+    """Refuse what the server's test endpoints cannot do, naming where the host came from."""
+    if trigger != "request" and not options.get("seed_lp"):
+        return
+    what = "test request_plugin" if trigger == "request" else "--seed-lp"
+    if from_env:
+        message = (
+            f"{what} runs locally only, but {_HOST_ENV} is set ({host}) and no --plugin-dir "
+            f"was given, so the test would go to that server"
+        )
+        hint = f"pass --plugin-dir DIR (the plugin directory) or unset {_HOST_ENV}"
+    else:
+        message = f"{what} runs locally only, not on the server given by -H/--host"
+        hint = "drop -H/--host (and pass --plugin-dir DIR)"
+    raise _ArgumentError(message, hint=hint)
 
 
 def _run_remote(
@@ -115,10 +138,6 @@ def _run_remote(
     """Upstream's test endpoints: the server runs the plugin against its own data."""
     from .client import ServerClient
 
-    if trigger == "request" or options.get("seed_lp"):
-        what = "test request_plugin" if trigger == "request" else "--seed-lp"
-        message = f"{what} runs locally only: pass --plugin-dir DIR instead of -H"
-        raise _ArgumentError(message)
     body: dict[str, Any] = {
         "filename": options["ref"],
         "database": options["database"],

@@ -10,7 +10,8 @@ from typing import Any, Final
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.text import Text
 
 from ..errors import PluginManagerError
 from ..fetched import FetchedPlugin, FetchProgress, FetchReport
@@ -28,19 +29,44 @@ stdout = Console(highlight=False, soft_wrap=True)
 
 
 class ProgressBar:
-    """A rich progress display on stderr: one bar for the references, one per large file."""
+    """A rich progress display on stderr: one bar for the references, one per large file.
 
-    def __init__(self, total: int) -> None:
+    The overall bar counts plugins (``3/6 plugins``): a fetch does not know the sizes of the
+    files ahead. The bar of a large file counts its bytes.
+
+    :param console: where to draw (default: stderr); ``rich.print(bar)`` renders the bars now.
+    """
+
+    class _Amount(ProgressColumn):
+        """A task's progress: ``3/6 plugins`` for a counted task, bytes for a file's."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._bytes = DownloadColumn()
+
+        def render(self, task: Task) -> Text:
+            unit = task.fields.get("unit")
+            if unit is None:
+                return self._bytes.render(task)
+            total = "?" if task.total is None else f"{task.total:.0f}"
+            return Text(f"{task.completed:.0f}/{total} {unit}", style="progress.download")
+
+    def __init__(self, total: int, *, console: Console | None = None) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            console=err_console(),
+            ProgressBar._Amount(),
+            console=console or err_console(),
             transient=True,
         )
-        self._overall = self._progress.add_task(f"fetching {total} plugins", total=total)
+        self._overall = self._progress.add_task(
+            f"fetching {total} plugins", total=total, unit="plugins"
+        )
         self._files: dict[str, Any] = {}
         self._show_overall = total >= _MANY_REFS
+
+    def __rich__(self) -> Progress:
+        return self._progress
 
     def bytes(self, ref: str, received: int, total: int | None) -> None:
         if total is None or total < _LARGE_FILE:

@@ -1,15 +1,28 @@
 """``pluginmgr serve``: the durable store, the processing engine and the HTTP API in one process.
 
-Boot: the store replays its write-ahead log, the catalog's triggers start (one whose plugin
-cannot be loaded is reported in its log and in ``show triggers``; the server serves anyway),
-then uvicorn listens. SIGTERM or Ctrl-C: stop accepting, let running plugins finish, save the
-cache, flush the WAL.
+Start, in this order: the options are checked (``_serve_options`` takes upstream's
+``influxdb3 serve`` flags), then the HTTP port is bound; a port in use is one ``error:`` line
+naming HOST:PORT and exit 1, with nothing printed or created before it. Then a missing plugin
+directory is created, the plugin venv is created if missing (unless ``--package-manager
+disabled``; a failure is a warning), the store replays its write-ahead log, the catalog's
+triggers start (one whose plugin cannot be loaded is reported in its log and in ``show
+triggers``; the server serves anyway), and one line each names the URL, the node id, the plugin
+dir, the venv, the data dir (or ``memory``) and the auth mode.
+
+Without a plugin directory (unset, or ``INFLUXDB3_PLUGIN_DIR=""``) the Processing Engine is off,
+as upstream: writes and queries are served, and what needs the engine answers upstream's
+``Node not configured with plugin directory``.
+
+SIGTERM or Ctrl-C: stop accepting, let running plugins finish, save the cache, flush the WAL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -18,28 +31,30 @@ import click
 
 from ..errors import PluginManagerError
 from ._common import manager_from, pass_options, settings_options
+from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 
 if TYPE_CHECKING:
     import uvicorn
 
+    from engine_runtime import ProcessingEngine, Store
+
     from ..installers import InstallOptions
     from ..manager import PluginManager
+    from ..server.app import ServerState
+    from ..server.auth import TokenStore
     from ..venv import PluginEnv
 
 __all__ = ["serve"]
 
 _DEFAULT_BIND: Final = "127.0.0.1:8181"
-
-
-class _ServeError(PluginManagerError):
-    """A serve option that cannot work."""
+_BACKLOG: Final = 2048  # uvicorn's default
 
 
 def _bind(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         message = f"invalid --http-bind {text!r}: use HOST:PORT, e.g. {_DEFAULT_BIND}"
-        raise _ServeError(message)
+        raise ServeError(message)
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":8181" means every interface
 
 
@@ -51,18 +66,47 @@ def _seconds(option: str, text: str | None) -> float | None:
     try:
         return parse_duration(text) / 1e9
     except ValueError as exc:
-        raise _ServeError(f"invalid {option} {text!r}: {exc} (e.g. 1s, 250ms)") from None
+        raise ServeError(f"invalid {option} {text!r}: {exc} (e.g. 1s, 250ms)") from None
 
 
-@click.command("serve")
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts (uvicorn serves on it)."""
+    hint = "stop what listens there, or pass another --http-bind HOST:PORT"
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        message = f"cannot listen on {_address(host, port)}: {exc.strerror or exc}"
+        raise ServeError(message, hint=hint) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind(address)
+        sock.listen(_BACKLOG)  # early clients wait in the backlog while the engine starts
+    except OSError as exc:
+        sock.close()
+        message = f"cannot listen on {_address(host, port)}: {exc.strerror or exc}"
+        raise ServeError(message, hint=hint) from None
+    return sock
+
+
+def _plugin_dir_option(value: str | None) -> Path | None:
+    if not value:
+        return None  # unset or empty: the Processing Engine is off
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ServeError(f"the plugin directory {path} is a file", hint="pass a directory")
+    return path
+
+
+@click.command("serve", cls=ServeCommand)
 @settings_options
-@click.option(
-    "--data-dir",
-    envvar="PLUGINMGR_DATA_DIR",
-    default=str(Path.home() / ".pluginmgr" / "data"),
-    show_default=True,
-    help="WAL, snapshots, catalog, tokens and the saved cache. [env: PLUGINMGR_DATA_DIR]",
-)
+@serve_options
 @click.option(
     "--http-bind",
     envvar="INFLUXDB3_HTTP_BIND_ADDR",
@@ -97,22 +141,20 @@ def _seconds(option: str, text: str | None) -> float | None:
 )
 @pass_options
 def serve(options: dict[str, Any]) -> int:
-    """Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies)."""
-    import uvicorn
+    """Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).
 
-    from engine_runtime import Catalog, DurableStore, ProcessingEngine, activate
-
+    Takes `influxdb3 serve`'s --node-id, --object-store, --data-dir, --mode,
+    --virtual-env-location and --package-manager; its flags that do not apply here (--cluster-id,
+    --bucket, --aws-*, --google-*, --azure-*, --object-store-*, ...) are ignored with a warning.
+    INFLUXDB3_UNSET_VARS names variables to remove from the environment first.
+    """
     from ..installers import InstallOptions
-    from ..server.app import ServerState, create_app
-    from ..server.auth import TokenStore
-    from ..server.front import FlightFront
-    from ..triggers import source_factory
-    from ..venv import PluginEnv, default_venv_path
 
     host, port = _bind(options.pop("http_bind"))
     flush = _seconds("--wal-flush-interval", options.pop("wal_flush_interval")) or 1.0
     timeout = _seconds("--execution-timeout", options.pop("execution_timeout"))
-    data_dir = Path(options.pop("data_dir")).expanduser()
+    plugin_dir = _plugin_dir_option(options["plugin_dir"])
+    serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
     without_auth = options.pop("without_auth")
     max_request_bytes = options.pop("max_http_request_size")
     install = InstallOptions(
@@ -120,62 +162,178 @@ def serve(options: dict[str, Any]) -> int:
         no_index=options.pop("no_index"),
         offline=bool(options.get("offline")),
     )
-    with manager_from(options) as manager:
-        plugin_dir = manager.settings.plugin_dir
-        if plugin_dir is None:
-            raise _ServeError("no plugin directory", hint="pass --plugin-dir DIR")
-        data_dir.mkdir(parents=True, exist_ok=True)
-        env = PluginEnv(default_venv_path(plugin_dir))
-        _check_dependency_lock(manager, env, plugin_dir, install)
-        _warn_foreign_venv(env, plugin_dir, install)
-        activate(env.site_packages)  # the venv's packages import in plugins, now and later
-        store = DurableStore(data_dir / "store", flush_interval=flush)
-        engine = ProcessingEngine(
-            Catalog(data_dir / "catalog.json"),
-            store=store,
-            source_for=source_factory(manager, env, sources=install),
-            plugin_dir=plugin_dir,
-            data_dir=data_dir,
-            execution_timeout=timeout,
+    sock = _listen(host, port)
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        for line in serving.warnings:
+            click.echo(line, err=True)
+        token_dir = _make_dirs(stack, plugin_dir, serving)
+        manager = stack.enter_context(manager_from(options))
+        env = _plugin_env(manager, serving, install)
+        tokens = None if without_auth else _token_store(token_dir)
+        engine, store = _engine(manager, env, serving, install, flush=flush, timeout=timeout)
+        state = _server_state(
+            engine, manager, env, install, tokens, max_request_bytes=max_request_bytes
         )
-        tokens = None if without_auth else TokenStore(data_dir / "tokens.json")
-        if tokens is not None and not tokens.has_admin():
-            click.echo(
-                "warning: no admin token yet: every request will be refused until you run "
-                f"`pluginmgr create token --admin --data-dir {data_dir}` or POST "
-                "/api/v3/configure/token/admin (open, without a token, until one exists)",
-                err=True,
-            )
-        state = ServerState(
-            engine=engine,
-            manager=manager,
-            plugin_dir=plugin_dir,
-            env=env,
-            install_options=install,
-            tokens=tokens,
-            max_request_bytes=max_request_bytes,
-        )
-        flight = FlightFront(state)  # Arrow Flight queries, on the same port
-        config = uvicorn.Config(
-            create_app(state), host=host, port=port, log_level="warning", http=flight.protocol
-        )
-        server = uvicorn.Server(config)
-        stopping = _quiet_signals(server)
-        try:
-            engine.start()
-            click.echo(
-                f"pluginmgr serving HTTP and Flight on http://{host}:{port} (data in {data_dir})",
-                err=True,
-            )
-            sys.stderr.flush()
-            if not stopping.is_set():
-                server.run()  # returns on SIGINT / SIGTERM, requests drained
-        finally:
-            flight.close()  # running Flight queries finish
-            engine.shutdown()  # running plugins finish, the cache is saved
-            store.close()  # the WAL is flushed and a snapshot written
-        click.echo("pluginmgr stopped cleanly", err=True)
+        _run(state, store, sock, serving, url=f"http://{_address(host, port)}")
+    click.echo("pluginmgr stopped cleanly", err=True)
     return 0
+
+
+def _make_dirs(stack: contextlib.ExitStack, plugin_dir: Path | None, serving: ServeOptions) -> Path:
+    """Create a missing plugin directory and the data directory; return where tokens live
+    (with ``--object-store memory``, a directory removed at exit)."""
+    if plugin_dir is not None and not plugin_dir.exists():
+        plugin_dir.mkdir(parents=True)
+        click.echo(f"created the plugin directory {plugin_dir}", err=True)
+    if serving.data_dir is None:
+        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))
+    serving.data_dir.mkdir(parents=True, exist_ok=True)
+    return serving.data_dir
+
+
+def _token_store(directory: Path) -> TokenStore:
+    from ..server.auth import TokenStore
+
+    return TokenStore(directory / "tokens.json")
+
+
+def _plugin_env(
+    manager: PluginManager, serving: ServeOptions, install: InstallOptions
+) -> PluginEnv | None:
+    """The plugin venv (created if missing, activated), None without a plugin directory."""
+    from engine_runtime import activate
+
+    from ..venv import PluginEnv, default_venv_path
+
+    plugin_dir = manager.settings.plugin_dir
+    if plugin_dir is None:
+        return None
+    env = PluginEnv(
+        serving.venv_location or default_venv_path(plugin_dir),
+        package_manager=serving.package_manager,
+    )
+    _check_dependency_lock(manager, env, plugin_dir, install)
+    _create_venv(env)
+    _warn_foreign_venv(env, plugin_dir, install)
+    activate(env.site_packages)  # the venv's packages import in plugins, now and later
+    return env
+
+
+def _create_venv(env: PluginEnv) -> None:
+    """A missing venv is made now, so the first install or plugin run does not wait for it.
+    A stale one is left alone (`_warn_foreign_venv` names it); a failure is only a warning."""
+    if env.installer is None or env.state().status != "missing":
+        return
+    try:
+        done = env.ensure()
+    except (PluginManagerError, OSError) as exc:
+        click.echo(f"warning: the plugin venv was not created: {exc}", err=True)
+        return
+    if done.created:
+        click.echo(f"created the plugin venv {env.venv_path}", err=True)
+
+
+def _engine(
+    manager: PluginManager,
+    env: PluginEnv | None,
+    serving: ServeOptions,
+    install: InstallOptions,
+    *,
+    flush: float,
+    timeout: float | None,
+) -> tuple[ProcessingEngine, Store]:
+    """The engine over a durable store (``file``) or one in memory; without a plugin directory
+    no trigger can start (each is reported as failed)."""
+    from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
+
+    from ..triggers import source_factory
+
+    data_dir = serving.data_dir
+    store: Store = (
+        MemoryStore()
+        if data_dir is None
+        else DurableStore(data_dir / "store", flush_interval=flush)
+    )
+    plugin_dir = manager.settings.plugin_dir
+    engine = ProcessingEngine(
+        Catalog(None if data_dir is None else data_dir / "catalog.json"),
+        store=store,
+        source_for=None if plugin_dir is None else source_factory(manager, env, sources=install),
+        plugin_dir=plugin_dir,
+        data_dir=data_dir,
+        execution_timeout=timeout,
+    )
+    return engine, store
+
+
+def _server_state(
+    engine: ProcessingEngine,
+    manager: PluginManager,
+    env: PluginEnv | None,
+    install: InstallOptions,
+    tokens: TokenStore | None,
+    *,
+    max_request_bytes: int,
+) -> ServerState:
+    from ..server.app import ServerState
+
+    return ServerState(
+        engine=engine,
+        manager=manager,
+        plugin_dir=manager.settings.plugin_dir,
+        # no venv to install into: nothing is installed, over HTTP or at trigger creation
+        env=env if env is not None and env.installer is not None else None,
+        install_options=install,
+        tokens=tokens,
+        max_request_bytes=max_request_bytes,
+    )
+
+
+def _run(
+    state: ServerState, store: Store, sock: socket.socket, serving: ServeOptions, *, url: str
+) -> None:
+    """Start the engine, say what serves where, serve on ``sock`` until a signal."""
+    import uvicorn
+
+    from ..server.app import create_app
+    from ..server.front import FlightFront
+
+    flight = FlightFront(state)  # Arrow Flight queries, on the same port
+    config = uvicorn.Config(create_app(state), log_level="warning", http=flight.protocol)
+    server = uvicorn.Server(config)
+    stopping = _quiet_signals(server)
+    try:
+        state.engine.start()
+        for line in startup_lines(state, serving, url=url):
+            click.echo(line, err=True)
+        _warn_no_admin(state.tokens, serving)
+        sys.stderr.flush()
+        if not stopping.is_set():
+            server.run(sockets=[sock])  # returns on SIGINT / SIGTERM, requests drained
+    finally:
+        flight.close()  # running Flight queries finish
+        state.engine.shutdown()  # running plugins finish, the cache is saved
+        closer = getattr(store, "close", None)
+        if closer is not None:
+            closer()  # the WAL is flushed and a snapshot written
+
+
+def _warn_no_admin(tokens: TokenStore | None, serving: ServeOptions) -> None:
+    if tokens is None or tokens.has_admin():
+        return
+    if serving.data_dir is None:
+        how = "POST /api/v3/configure/token/admin"
+    else:
+        how = (
+            f"`pluginmgr create token --admin --data-dir {serving.data_dir}` or POST "
+            "/api/v3/configure/token/admin"
+        )
+    click.echo(
+        f"warning: no admin token yet: every request will be refused until you run {how} "
+        "(open, without a token, until one exists)",
+        err=True,
+    )
 
 
 def _check_dependency_lock(

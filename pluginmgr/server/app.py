@@ -10,6 +10,11 @@ Auth (`auth.AuthMiddleware`) wraps every route unless ``tokens`` is None (``--wi
 ``POST /api/v3/configure/token/admin`` while no admin token exists. `metrics.MetricsMiddleware`
 wraps everything (refusals included) and ``/metrics`` serves the counts of this server alone.
 
+Without a plugin directory (``plugin_dir`` None) the Processing Engine is off, as upstream runs
+without ``--plugin-dir``: writes, queries and the trigger list are served; creating or enabling
+a trigger, plugin tests, plugin files, package installs and ``/api/v3/engine/<path>`` answer
+500 ``Node not configured with plugin directory`` (`routes_common.engine_off`).
+
 ``/ping`` (GET, POST, HEAD) answers as InfluxDB 3: ``{"version", "revision", "process_id"}``
 with ``X-Influxdb-Version`` and ``X-Influxdb-Build`` headers (what the v1 and v2 clients read for
 ``version()`` / ``build()``), and a fresh ``Request-Id``; ``/health`` and ``/api/v1/health``
@@ -31,7 +36,7 @@ from starlette.routing import Route
 from . import routes_data, routes_engine, routes_plugins, routes_tables, routes_tokens, routes_v1
 from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
-from .routes_common import DEFAULT_MAX_REQUEST_BYTES
+from .routes_common import DEFAULT_MAX_REQUEST_BYTES, engine_off
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,6 +56,18 @@ __all__ = ["BUILD", "HEALTH_PATHS", "ServerState", "create_app"]
 HEALTH_PATHS: Final = ("/health", "/api/v1/health", "/ping")
 #: the ``X-Influxdb-Build`` header (InfluxDB 3 says ``Core`` or ``Enterprise``)
 BUILD: Final = "pluginmgr"
+#: what needs the Processing Engine: path -> methods (None: every method)
+_ENGINE_ROUTES: Final[dict[str, frozenset[str] | None]] = {
+    "/api/v3/configure/processing_engine_trigger": frozenset({"POST"}),
+    "/api/v3/configure/processing_engine_trigger/enable": None,
+    "/api/v3/configure/plugin_environment/install_packages": None,
+    "/api/v3/configure/plugin_environment/install_requirements": None,
+    "/api/v3/plugin_test/wal": None,
+    "/api/v3/plugin_test/schedule": None,
+    "/api/v3/plugins/files": None,
+    "/api/v3/plugins/directory": None,
+    "/api/v3/engine/{path:path}": None,
+}
 
 
 def _package_version() -> str:
@@ -67,7 +84,9 @@ class ServerState:
     :param engine: the started engine (its store, catalog and triggers).
     :param manager: resolves, pins and fetches plugin references.
     :param plugin_dir: where plugin files live; uploads and requirement paths stay inside it.
-    :param env: the plugin venv that install endpoints and trigger creation install into.
+        None: the Processing Engine is off (no ``--plugin-dir``).
+    :param env: the plugin venv that install endpoints and trigger creation install into; None
+        installs nothing (``--package-manager disabled``: installs answer 403).
     :param install_options: where packages may come from (``--find-links``, ``--offline``, ...).
     :param tokens: the token store; None serves without auth (``--without-auth``).
     :param exempt_health: let ``/health`` and ``/ping`` through without a token.
@@ -79,8 +98,8 @@ class ServerState:
 
     engine: ProcessingEngine
     manager: PluginManager
-    plugin_dir: Path
-    env: PluginEnv
+    plugin_dir: Path | None
+    env: PluginEnv | None
     install_options: InstallOptions
     tokens: TokenStore | None
     exempt_health: bool = True
@@ -137,6 +156,16 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": message}, status_code=405)
 
 
+def _without_engine(route: Route) -> Route:
+    """``route``, or the same path and methods answering `engine_off` if it needs the engine."""
+    if route.path not in _ENGINE_ROUTES:
+        return route
+    methods = _ENGINE_ROUTES[route.path]
+    if methods is not None and not (route.methods or set()) <= methods:
+        return route
+    return Route(route.path, engine_off, methods=sorted(route.methods or ()))
+
+
 def create_app(state: ServerState) -> Starlette:
     """The API over ``state``; run it with uvicorn (the engine is started by the caller).
 
@@ -155,6 +184,8 @@ def create_app(state: ServerState) -> Starlette:
         *routes_engine.routes,
         *routes_plugins.routes,
     ]
+    if state.plugin_dir is None:
+        routes = [_without_engine(route) for route in routes]
     metrics = ServerMetrics(state.engine, version=state.version)
     paths = [route.path for route in routes if "{" not in route.path]
     middleware = [Middleware(MetricsMiddleware, metrics=metrics, paths=paths)]

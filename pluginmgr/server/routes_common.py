@@ -3,7 +3,9 @@
 Every failure answers ``{"error": "<what is wrong and what to do>"}``. `ApiError` carries the
 status for problems found here (a missing field, a bad value); errors of the runtime and of the
 plugin manager are mapped once, in `error_status`: not found 404, already exists 409, a request
-that cannot be satisfied 400, a refused install 403, anything else 500.
+that cannot be satisfied 400, a refused install 403, anything else 500. `engine_off` answers
+what needs the Processing Engine on a server started without a plugin directory: 500 with
+upstream's ``Node not configured with plugin directory`` (its status for ``PluginError``).
 
 Bodies (`read_body`) are read as a stream with ``Content-Encoding`` decoded: InfluxDB clients
 compress writes (the node v3 client gzips every body over 1 KB; Telegraf's ``influxdb_v2``
@@ -36,6 +38,7 @@ from engine_runtime.errors import (
 )
 
 from ..errors import (
+    NO_PLUGIN_DIR_MESSAGE,
     DependencyConflictError,
     FetchError,
     InstallDisabledError,
@@ -53,9 +56,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
+    "ENGINE_OFF_MESSAGE",
     "ApiError",
     "blocking",
     "endpoint",
+    "engine_off",
     "error_response",
     "error_status",
     "get_bool",
@@ -76,6 +81,13 @@ DEFAULT_MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
 _GZIP: Final = frozenset({"gzip", "x-gzip"})
 _IDENTITY: Final = frozenset({"", "identity"})
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw deflate or zlib
+#: the answer of `engine_off`: upstream's `PluginError::NoPluginDir`, then how to turn it on
+ENGINE_OFF_MESSAGE: Final = str(
+    PluginManagerError(
+        NO_PLUGIN_DIR_MESSAGE,
+        hint="the Processing Engine is off: start `pluginmgr serve` with --plugin-dir DIR",
+    )
+)
 
 
 class ApiError(Exception):
@@ -135,6 +147,11 @@ def endpoint(func: _Endpoint) -> _Endpoint:
 async def blocking(func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """Run a blocking engine or manager call on the thread pool."""
     return await run_in_threadpool(func, *args, **kwargs)
+
+
+async def engine_off(request: Request) -> Response:
+    """What needs the Processing Engine, on a server without a plugin directory: 500."""
+    return error_response(500, ENGINE_OFF_MESSAGE)
 
 
 def server_state(request: Request) -> ServerState:

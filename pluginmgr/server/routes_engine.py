@@ -2,14 +2,18 @@
 and ``/api/v3/engine/<path>`` (engine-behavior.md §4.5-§4.6, §5.4-§5.5).
 
 Creating a trigger goes through `pluginmgr.triggers.create_trigger`: the plugin is resolved and
-pinned and the dependencies it declares are installed before the catalog changes. Configure
-endpoints take a query string or a JSON body (the body wins). A request trigger's answer is
-passed through as the plugin made it; the ``Authorization`` header never reaches the plugin.
+pinned, refused when it lacks its trigger type's entry point (400), and the dependencies it
+declares are installed before the catalog changes. Upstream answers a create with an empty body;
+ours is JSON, ``{"warnings": [...]}`` (empty when nothing looks wrong), each warning also logged.
+Configure endpoints take a query string or a JSON body (the body wins). A request trigger's
+answer is passed through as the plugin made it; the ``Authorization`` header never reaches the
+plugin.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import JSONResponse, Response
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PLUGINS_PATH", "routes"]
 
+_LOGGER: Final = logging.getLogger(__name__)
 _TRIGGER_PATH: Final = "/api/v3/configure/processing_engine_trigger"
 PLUGINS_PATH: Final = "/api/v3/pluginmgr/plugins"
 _NOT_FOUND_BODY: Final = b'{"error": "not found"}'
@@ -73,7 +78,8 @@ def _arguments(raw: Any) -> dict[str, str] | None:
 
 @endpoint
 async def create_trigger(request: Request) -> Response:
-    """``POST …/processing_engine_trigger``: pin the plugin, install its deps, add the trigger."""
+    """``POST …/processing_engine_trigger``: pin and check the plugin, install its deps, add the
+    trigger; answers ``{"warnings": [...]}``."""
     body = await merged_params(request)
     database = get_str(body, "db")
     name = get_str(body, "trigger_name")
@@ -83,7 +89,7 @@ async def create_trigger(request: Request) -> Response:
     arguments = _arguments(body.get("trigger_arguments"))
     disabled = get_bool(body, "disabled", default=False)
     state = server_state(request)
-    await blocking(
+    created = await blocking(
         pin_and_create,
         state.engine,
         state.manager,
@@ -97,7 +103,9 @@ async def create_trigger(request: Request) -> Response:
         env=state.env,
         install_options=state.install_options,
     )
-    return Response(status_code=200)
+    for warning in created.warnings:
+        _LOGGER.warning("trigger %s/%s: %s", database, name, warning)
+    return JSONResponse({"warnings": list(created.warnings)})
 
 
 @endpoint

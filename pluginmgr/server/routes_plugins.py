@@ -5,7 +5,8 @@
 Every path a client names is checked against the plugin directory (no ``..``, no absolute path,
 no symlink out). A directory is replaced by writing a sibling temporary directory, then swapping
 it in; on failure the old directory is put back and nothing temporary is left behind. An install
-answers 200 only when the installer succeeded (upstream answers 200 when pip failed).
+answers 200 only when the installer succeeded (upstream answers 200 when pip failed), and 403
+with upstream's message, whatever the body, when installs are disabled (``env`` None).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..plugin_source import FetchedPluginSource
 from ..refs import LocalRef, parse_ref
 from ..venv import parse_requirement
 from .routes_common import (
+    ENGINE_OFF_MESSAGE,
     ApiError,
     blocking,
     endpoint,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from ..dep_sync import SyncResult
+    from ..venv import PluginEnv
     from .app import ServerState
 
 __all__ = ["routes"]
@@ -81,21 +84,35 @@ def _read_requirements(path: Path, plugin_dir: Path) -> list[str]:
     return list(requirements)
 
 
+def _plugin_dir(state: ServerState) -> Path:
+    """The plugin directory; `app.create_app` routes here only when there is one."""
+    if state.plugin_dir is None:
+        raise ApiError(500, ENGINE_OFF_MESSAGE)
+    return state.plugin_dir
+
+
+def _install_env(state: ServerState) -> PluginEnv:
+    """The venv installs go into; upstream's 403 when installs are disabled."""
+    if state.env is None or state.env.installer is None:
+        raise disabled_error()  # before the body is read: nothing to validate it for
+    return state.env
+
+
 def _install(state: ServerState, specs: list[str]) -> dict[str, Any]:
     """Add ``specs`` to the node's requirements.in, re-resolve every plugin together, sync."""
     from ..dependency_set import DependencySet
 
-    if state.env.installer is None:
-        raise disabled_error()
-    deps = DependencySet(state.manager, state.env, state.plugin_dir, sources=state.install_options)
+    env = _install_env(state)
+    deps = DependencySet(state.manager, env, _plugin_dir(state), sources=state.install_options)
     _plan, result = deps.add_requirements(specs)
-    activate(state.env.site_packages)  # importable by the next plugin run, no restart
+    activate(env.site_packages)  # importable by the next plugin run, no restart
     return _install_body(specs, result)
 
 
 @endpoint
 async def install_packages(request: Request) -> Response:
     """``POST …/install_packages {"packages": [...]}``: 200 once installed."""
+    _install_env(server_state(request))
     body = await merged_params(request)
     packages = body.get("packages")
     if isinstance(packages, str):
@@ -128,11 +145,13 @@ def _requirements_file(plugin_dir: Path, location: str) -> Path:
 @endpoint
 async def install_requirements(request: Request) -> Response:
     """``POST …/install_requirements {"requirements_location": "<path in the plugin dir>"}``."""
+    state = server_state(request)
+    _install_env(state)
     body = await merged_params(request)
     location = get_str(body, "requirements_location")
-    state = server_state(request)
-    target = _requirements_file(state.plugin_dir, location)
-    specs = _read_requirements(target, state.plugin_dir)
+    plugin_dir = _plugin_dir(state)
+    target = _requirements_file(plugin_dir, location)
+    specs = _read_requirements(target, plugin_dir)
     if not specs:
         raise ApiError(400, f"{location} lists no requirements")
     return JSONResponse(await blocking(_install, state, specs))
@@ -146,8 +165,9 @@ def _runner(state: ServerState, app_state: Any) -> DryRunner:
     if runner is None:
         runner = DryRunner(store=state.engine.store, plugin_dir=state.plugin_dir)
         app_state.dry_runner = runner  # one cache store: test caches persist across calls
-    if runner.site_packages is None and state.env.venv_path.is_dir():
-        runner.site_packages = state.env.site_packages
+    env = state.env
+    if runner.site_packages is None and env is not None and env.venv_path.is_dir():
+        runner.site_packages = env.site_packages
     return runner
 
 
@@ -223,7 +243,7 @@ async def create_plugin_file(request: Request) -> Response:
     """``POST /api/v3/plugins/files {"plugin_name": "<relative path>", "content"}``."""
     body = await read_json(request)
     name, content = get_str(body, "plugin_name"), _content(body)
-    target = validate_path_within_plugin_dir(server_state(request).plugin_dir, name)
+    target = validate_path_within_plugin_dir(_plugin_dir(server_state(request)), name)
     if target.is_dir():
         raise ApiError(400, f"{name} is a directory: use PUT /api/v3/plugins/directory")
     await blocking(atomic_write, target, content.encode(), mode=0o600)
@@ -241,7 +261,7 @@ def _trigger_target(state: ServerState, trigger_name: str) -> Path:
                     "upload a local plugin and create a trigger for it instead"
                 )
                 raise ApiError(400, message)
-            return validate_path_within_plugin_dir(state.plugin_dir, filename)
+            return validate_path_within_plugin_dir(_plugin_dir(state), filename)
     raise ApiError(404, f"Plugin not found: {trigger_name}")
 
 

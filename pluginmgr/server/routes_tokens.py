@@ -50,7 +50,7 @@ async def create_admin_token(request: Request) -> Response:
     if created is None:
         message = (
             f"{ADMIN_TOKEN_EXISTS_MESSAGE}: this server already has an admin token; create "
-            "more with `pluginmgr create token --admin`"
+            "more with `pluginmgr create token --admin --data-dir DATA_DIR` (the server's data dir)"
         )
         raise ApiError(409, message)
     token, record, index = created

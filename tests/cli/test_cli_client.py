@@ -294,6 +294,9 @@ def test_unauthorized_hints_at_the_token(
     result = cli(capsys, server, "create", "database", "db1")
     assert result.code == 1
     assert result.err.startswith("error: missing token (hint: pass --token")
+    assert f"`pluginmgr create token --admin --host {server.url}`" in result.err
+    assert "`pluginmgr create token --admin --data-dir DATA_DIR`" in result.err
+    assert len(result.err.splitlines()) == 1
 
 
 def test_connection_refused_names_the_host(capsys: pytest.CaptureFixture[str]) -> None:
@@ -367,8 +370,11 @@ def test_show_triggers_pretty(capsys: pytest.CaptureFixture[str], server: FakeSe
     server.reply("GET", TRIGGER_PATH, TRIGGERS)
     result = cli(capsys, server, "show", "triggers")
     assert result.code == 0, result.err
-    for text in ("trigger_name", "t_wal", "t_cron", "table:cpu", "every:10s"):
-        assert text in result.out
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["trigger", "plugin", "spec", "on", "error", "state"]
+    assert lines[2].split() == ["t_wal", "wal.py", "table:cpu", "log", "running"]
+    assert lines[3].split() == "t_cron sched.py cron:0 * * * * * retry disabled".split()
+    assert len(lines) == 5  # header, rule, three rows
 
 
 def test_show_plugins_on_an_upstream_server_groups_triggers_by_plugin(
@@ -425,7 +431,7 @@ def test_show_rejects_a_non_list_answer(
 def test_write_line_protocol(capsys: pytest.CaptureFixture[str], server: FakeServer) -> None:
     result = cli(capsys, server, "write", "-d", "db1", "cpu,host=a usage=1 1")
     assert result.code == 0, result.err
-    assert (result.out, result.err) == ("", "")
+    assert (result.out, result.err) == ("wrote 1 line to db1\n", "")
     request = server.only
     assert (request.method, request.path, request.query) == (
         "POST",
@@ -541,3 +547,233 @@ def test_commands_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
     sub = run_cli(capsys, "create", "--help")
     for name in ("database", "token", "trigger"):
         assert name in sub.out
+    for command in ("show", "write", "query", "enable", "disable", "delete"):
+        helped = run_cli(capsys, command, "--help")  # each table entry loads its module
+        assert helped.code == 0, (command, helped.err)
+    token_help = run_cli(capsys, "create", "token", "--help")
+    assert "INFLUXDB3_DB_DIR, PLUGINMGR_DATA_DIR" in token_help.out
+    assert "--host" in token_help.out
+
+
+# -- output for people ----------------------------------------------------------------------------
+
+LONG_TRIGGERS = [
+    {
+        "database_name": "metrics",
+        "trigger_name": "hourly_downsample_cpu",
+        "plugin_filename": "gh:influxdata/downsampler/downsampler.py",
+        "trigger_specification": "every:1h",
+        "disabled": False,
+        "error_behavior": "log",
+        "state": "running",
+    },
+    {
+        "database_name": "metrics",
+        "trigger_name": "notify_on_threshold",
+        "plugin_filename": "gh:influxdata/notifier/notifier_plugin.py",
+        "trigger_specification": "table:cpu",
+        "disabled": True,
+        "error_behavior": "retry",
+        "state": "disabled",
+    },
+]
+INVENTORY = [
+    {
+        "plugin": "gh:influxdata/threshold_deadman_checks/threshold_deadman_checks_plugin.py",
+        "kind": "gh",
+        "name": "threshold_deadman_checks",
+        "version": "1.1.0",
+        "sha256": "ab" * 32,
+        "triggers": ["process_writes", "process_scheduled_call"],
+        "python": ["requests>=2.31"],
+        "plugins": ["notifier>=1.0"],
+        "arguments": {
+            "onwrite": [
+                {"name": "measurement", "required": True},
+                {"name": "field_conditions", "required": True},
+                {"name": "notification_channels", "required": False},
+            ],
+            "scheduled": [{"name": "deadman_check", "required": False}],
+        },
+        "used_by": [
+            {"database": "metrics", "trigger_name": "cpu_threshold_alerts", "disabled": False},
+            {"database": "metrics", "trigger_name": "deadman_every_five_min", "disabled": True},
+        ],
+        "problems": [],
+    },
+    {
+        "plugin": "broken.py",
+        "kind": "local",
+        "name": "broken",
+        "version": None,
+        "triggers": [],
+        "used_by": [],
+        "problems": ["broken.py: the docstring's JSON header is not valid JSON: line 3 column 1"],
+    },
+]
+
+
+def test_show_triggers_at_80_columns_wraps_without_cutting_a_name(
+    capsys: pytest.CaptureFixture[str], server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    server.reply("GET", TRIGGER_PATH, LONG_TRIGGERS)
+    result = cli(capsys, server, "show", "triggers")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert lines[0].split() == ["on"]  # the header "on error" wraps at its space
+    assert lines[1].split() == ["database", "trigger", "plugin", "spec", "error", "state"]
+    for trigger in LONG_TRIGGERS:
+        assert any(f" {trigger['trigger_name']} " in line for line in lines), result.out
+    for piece in ("gh:influxdata/", "downsampler.py", "notifier_plugin.py", "table:cpu"):
+        assert any(piece in line for line in lines), (piece, result.out)
+    assert len(lines) == 9  # header, rule, two rows of three lines (paths wrap after a slash)
+    assert (
+        lines[3].split()
+        == "metrics hourly_downsample_cpu gh:influxdata/ every:1h log running".split()
+    )
+    assert lines[4:6] == [" " * 33 + "downsampler/", " " * 33 + "downsampler.py"]
+
+
+def test_show_triggers_pretty_with_a_database_leaves_it_out(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    server.reply("GET", TRIGGER_PATH, LONG_TRIGGERS)
+    result = cli(capsys, server, "show", "triggers", "-d", "metrics")
+    assert result.out.splitlines()[0].split()[0] == "trigger"
+
+
+def test_show_plugins_at_80_columns_is_one_block_per_plugin(
+    capsys: pytest.CaptureFixture[str], server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    server.reply("GET", PLUGINS_PATH, INVENTORY)
+    result = cli(capsys, server, "show", "plugins")
+    assert result.code == 0, result.err
+    assert max(map(len, result.out.splitlines())) <= 80
+    assert result.out.splitlines() == [
+        "gh:influxdata/threshold_deadman_checks/threshold_deadman_checks_plugin.py",
+        "  name           threshold_deadman_checks 1.1.0 (gh)",
+        "  trigger types  wal, schedule",
+        "  dependencies   requests>=2.31, notifier>=1.0",
+        "  arguments      onwrite: measurement*, field_conditions*,",
+        "                 notification_channels; scheduled: deadman_check",
+        "  used by        metrics/cpu_threshold_alerts, metrics/deadman_every_five_min",
+        "                 (disabled)",
+        "",
+        "broken.py",
+        "  name     broken (local)",
+        "  used by  no trigger",
+        "",
+        "problems:",
+        "  broken.py: the docstring's JSON header is not valid JSON: line 3 column 1",
+    ]
+
+
+def test_write_counts_the_lines_sent_without_blanks_and_comments(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    lp = "# header\ncpu usage=1 1\n\n   \nmem used=2 2\n  # indented comment\ndisk free=3 3\n"
+    result = cli(capsys, server, "write", "-d", "db1", lp)
+    assert (result.code, result.out) == (0, "wrote 3 lines to db1\n")
+
+
+def test_write_prints_each_rejected_line(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    long_line = "cpu,host=a " + "x" * 120
+    data = [
+        {"original_line": "cpu usage=", "line_number": 2, "error_message": "invalid field value"},
+        {"original_line": long_line, "line_number": 3, "error_message": "expected key=value"},
+    ]
+    answer = {"error": "partial write of line protocol occurred", "data": data}
+    server.reply("POST", "/api/v3/write_lp", answer, 400)
+    result = cli(capsys, server, "write", "-d", "db1", f"cpu usage=1 1\ncpu usage=\n{long_line}")
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.splitlines() == [
+        "error: partial write of line protocol occurred: 2 of 3 lines rejected, 1 written to db1",
+        "  line 2 `cpu usage=`: invalid field value",
+        f"  line 3 `{long_line[:97]}...`: expected key=value",
+    ]
+
+
+def test_write_that_wrote_nothing_says_so(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    data = [{"original_line": "bad", "line_number": 1, "error_message": "no fields"}]
+    answer = {"error": "parsing failed for write_lp endpoint", "data": data}
+    server.reply("POST", "/api/v3/write_lp", answer, 400)
+    result = cli(capsys, server, "write", "-d", "db1", "bad")
+    assert result.err.splitlines() == [
+        "error: parsing failed for write_lp endpoint: nothing was written to db1",
+        "  line 1 `bad`: no fields",
+    ]
+
+
+def test_create_trigger_prints_the_servers_warnings(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    warnings = ["the plugin writes to db1, which this all_tables trigger watches", "second one"]
+    server.reply("POST", TRIGGER_PATH, {"warnings": warnings})
+    result = cli(
+        capsys, server, "create", "trigger", "loop", "--trigger-spec", "all_tables",
+        "--plugin-filename", "wal.py", "-d", "db1",
+    )  # fmt: skip
+    assert (result.code, result.out) == (0, "Trigger loop created successfully\n")
+    assert result.err.splitlines() == [f"warning: {w}" for w in warnings]
+
+
+def test_create_trigger_warns_about_a_leading_slash_before_sending(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    server.reply("POST", TRIGGER_PATH, {"warnings": ["request:/x is served at //x"]})
+    result = cli(
+        capsys, server, "create", "trigger", "hook", "--trigger-spec", "request:/x",
+        "--plugin-filename", "hook.py", "-d", "db1",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert server.only.body["trigger_specification"] == "request:/x"  # sent as given
+    assert result.err == (
+        "warning: request:/x starts with a slash: the server serves it at /api/v3/engine//x "
+        "(a double slash), as upstream does; use request:x for /api/v3/engine/x\n"
+    )  # the server's warning about the same slash is not repeated
+
+
+def test_create_trigger_refused_by_the_server_sends_nothing_more(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    message = "plugin wal.py has no process_request: a request trigger needs one"
+    server.reply("POST", TRIGGER_PATH, {"error": message}, status=400)
+    result = cli(
+        capsys, server, "create", "trigger", "hook", "--trigger-spec", "request:hook",
+        "--plugin-filename", "wal.py", "-d", "db1",
+    )  # fmt: skip
+    assert (result.code, result.out, result.err) == (1, "", f"error: {message}\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "triggers"),
+        ("write", "-d", "db1", "cpu usage=1 1"),
+        ("query", "-d", "db1", "SELECT 1", "--format", "csv"),
+        ("enable", "trigger", "t", "-d", "db1"),
+    ],
+)
+def test_a_host_from_the_environment_is_announced(
+    capsys: pytest.CaptureFixture[str],
+    server: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+) -> None:
+    server.reply("GET", TRIGGER_PATH, TRIGGERS)
+    server.reply("GET", "/api/v3/query_sql", "a\n1\n")
+    monkeypatch.setenv("INFLUXDB3_HOST_URL", server.url)
+    result = run_cli(capsys, *args)
+    assert result.code == 0, result.err
+    assert result.err == f"note: using the server at {server.url} (INFLUXDB3_HOST_URL)\n"
+    assert result.out  # and its result is printed
+    given = run_cli(capsys, *args, "-H", server.url)
+    assert given.err == ""  # an explicit -H needs no note

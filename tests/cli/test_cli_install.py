@@ -279,11 +279,12 @@ def test_a_bad_declaration_names_the_file(
 class _Recorder(BaseHTTPRequestHandler):
     calls: list[tuple[str, dict[str, Any], str | None]]
     status = 200
+    answer = b""  # upstream answers an empty 200
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.calls.append((self.path, body, self.headers.get("Authorization")))
-        reply = b"" if self.status == 200 else b"pip failed: no matching distribution"
+        reply = self.answer if self.status == 200 else b"pip failed: no matching distribution"
         self.send_response(self.status)
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
@@ -319,6 +320,11 @@ def test_host_sends_upstreams_install_requests(
         "--token", "apiv3_secret",
     )  # fmt: skip
     assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        f"installed 2 packages on the server at {url}",
+        f"installed the requirements of {requirements} on the server at {url}",
+    ]
+    assert result.err == ""
     base = "/api/v3/configure/plugin_environment/"
     assert handler.calls == [
         (base + "install_packages", {"packages": ["pm-alpha", "pm-beta"]}, "Bearer apiv3_secret"),
@@ -341,6 +347,74 @@ def test_host_errors_are_reported(
         "error: server responded with error [500 Internal Server Error]: "
         "pip failed: no matching distribution"
     )
+
+
+def test_host_prints_what_the_server_installed(
+    capsys: pytest.CaptureFixture[str], install_server: tuple[str, type[_Recorder]]
+) -> None:
+    url, handler = install_server
+    changed = {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
+    answer = {"requested": ["pm-alpha"], "changed": changed, "removed": ["pm-old"]}
+    handler.answer = json.dumps({**answer, "ran_installer": True}).encode()
+    result = install(capsys, "package", "pm-alpha", "-H", url)
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "installed: pm-alpha 1.0.0",
+        "installed: pm-beta 1.0.0",
+        "removed: pm-old",
+    ]
+    as_json = install(capsys, "package", "pm-alpha", "-H", url, "--format", "json")
+    assert json.loads(as_json.out) == {
+        "format_version": 1,
+        "server": url,
+        "requested": ["pm-alpha"],
+        "requirements_files": [],
+        "changed": changed,
+        "removed": ["pm-old"],
+    }
+    handler.answer = json.dumps({"requested": ["pm-alpha"], "changed": {}, "removed": []}).encode()
+    again = install(capsys, "package", "pm-alpha", "-H", url)
+    assert again.out == (
+        f"nothing to install on the server at {url}: every requirement is already satisfied\n"
+    )
+
+
+def test_host_from_the_environment_is_announced(
+    capsys: pytest.CaptureFixture[str],
+    install_server: tuple[str, type[_Recorder]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, handler = install_server
+    monkeypatch.setenv("INFLUXDB3_HOST_URL", url)
+    result = install(capsys, "package", "pm-alpha")
+    assert result.code == 0, result.err
+    assert result.err == f"note: using the server at {url} (INFLUXDB3_HOST_URL)\n"
+    assert result.out == f"installed 1 package on the server at {url}\n"
+    assert len(handler.calls) == 1
+
+
+def test_host_unauthorized_names_a_token_command(
+    capsys: pytest.CaptureFixture[str], install_server: tuple[str, type[_Recorder]]
+) -> None:
+    url, handler = install_server
+    handler.status = 401
+    result = install(capsys, "package", "pm-alpha", "-H", url)
+    assert result.code == 1
+    assert f"`pluginmgr create token --admin --host {url}`" in result.err
+
+
+def test_a_real_server_installs_and_says_what(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, plugin_dir: Path, wheelhouse: Path
+) -> None:
+    from pluginmgr.installers import InstallOptions
+    from tests.cli.live import serving
+
+    sources = InstallOptions(find_links=(str(wheelhouse),), no_index=True, offline=True)
+    with serving(tmp_path, plugin_dir, auth=False, install_options=sources) as live:
+        result = install(capsys, "package", "pm-alpha", "-H", live.url)
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["installed: pm-alpha 1.0.0", "installed: pm-beta 1.0.0"]
+    assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
 
 
 def test_an_unreachable_host_is_reported(capsys: pytest.CaptureFixture[str]) -> None:

@@ -491,3 +491,63 @@ def test_directory_plugin_from_a_git_reference(
     result, report = run_test(capsys, plugins, "wal_plugin", ref, "-d", "db", "--lp", UPSTREAM_LP)
     assert result.code == 0, result.err
     assert framed(report, "INFO: starting execution of wal plugin.") == ["INFO: cpu,mem"]
+
+
+# -- a server from INFLUXDB3_HOST_URL ------------------------------------------------------------
+
+
+def test_request_plugin_with_the_host_from_the_environment_says_what_is_wrong(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFLUXDB3_HOST_URL", "http://127.0.0.1:9")
+    result = run_cli(capsys, "test", "request_plugin", "request_returns.py", "-d", "db")
+    assert result.code == 1
+    assert result.err == (
+        "error: test request_plugin runs locally only, but INFLUXDB3_HOST_URL is set "
+        "(http://127.0.0.1:9) and no --plugin-dir was given, so the test would go to that "
+        "server (hint: pass --plugin-dir DIR (the plugin directory) or unset "
+        "INFLUXDB3_HOST_URL)\n"
+    )
+    assert "-H" not in result.err
+
+
+def test_request_plugin_with_an_explicit_host_names_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = run_cli(
+        capsys, "test", "request_plugin", "request_returns.py", "-d", "db", "-H", "http://h:1"
+    )
+    assert result.code == 1
+    assert result.err.startswith(
+        "error: test request_plugin runs locally only, not on the server given by -H/--host"
+    )
+
+
+def test_seed_lp_with_the_host_from_the_environment_says_what_is_wrong(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("INFLUXDB3_HOST_URL", "http://127.0.0.1:9")
+    seed = tmp_path / "seed.lp"
+    seed.write_text("cpu v=1 1\n")
+    result = run_cli(
+        capsys, "test", "wal_plugin", "wal_rows.py", "-d", "db", "--lp", "cpu v=1 1",
+        "--seed-lp", str(seed),
+    )  # fmt: skip
+    assert result.code == 1
+    assert result.err.startswith("error: --seed-lp runs locally only, but INFLUXDB3_HOST_URL")
+
+
+def test_wal_plugin_on_the_server_from_the_environment_is_announced(
+    capsys: pytest.CaptureFixture[str],
+    plugins: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.cli.live import serving
+
+    with serving(tmp_path, plugins, auth=False) as live:
+        monkeypatch.setenv("INFLUXDB3_HOST_URL", live.url)
+        result = run_cli(capsys, "test", "wal_plugin", "wal_rows.py", "-d", "db", "--lp", "c v=1 1")
+    assert result.code == 0, result.err
+    assert result.err == f"note: using the server at {live.url} (INFLUXDB3_HOST_URL)\n"
+    assert "INFO: table: c" in json.loads(result.out)["log_lines"]

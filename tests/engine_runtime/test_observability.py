@@ -113,12 +113,12 @@ def test_records_are_mirrored_to_logging(ring: LogRing, caplog: pytest.LogCaptur
     ring.add("db", "t2", "ERROR", "error executing wal plugin: ValueError: boom")
     got = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
     assert got == [
-        ("engine_runtime.plugins", logging.INFO, "processing engine: hello"),
-        ("engine_runtime.plugins", logging.WARNING, "processing engine: careful"),
+        ("engine_runtime.plugins", logging.INFO, "db/t1: hello"),
+        ("engine_runtime.plugins", logging.WARNING, "db/t1: careful"),
         (
             "engine_runtime.plugins",
             logging.ERROR,
-            "processing engine: error executing wal plugin: ValueError: boom",
+            "db/t2: error executing wal plugin: ValueError: boom",
         ),
     ]
     assert caplog.records[2].trigger_name == "t2"  # type: ignore[attr-defined]

@@ -78,3 +78,63 @@ def test_no_plugin_dir_message() -> None:
 def test_missing_plugin_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PluginManagerError, match="cannot use plugin directory"):
         find_local_plugin(tmp_path / "absent", "x.py")
+
+
+# -- absolute paths into the plugin directory (ours; upstream refuses every absolute path) ------
+
+
+def test_an_absolute_path_inside_the_plugin_dir_is_the_relative_plugin(plugin_dir: Path) -> None:
+    (plugin_dir / "a.py").write_text("x = 1\n")
+    (plugin_dir / "pkg").mkdir()
+    (plugin_dir / "pkg" / "__init__.py").write_text("")
+    found = find_local_plugin(plugin_dir, str(plugin_dir / "a.py"))
+    assert found == find_local_plugin(plugin_dir, "a.py")
+    package = find_local_plugin(plugin_dir, f"{plugin_dir / 'pkg'}/")
+    assert package.is_directory and package.path == plugin_dir / "pkg"
+
+
+def test_an_absolute_path_through_a_symlinked_plugin_dir_is_accepted(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.py").write_text("x = 1\n")
+    link = tmp_path / "link"
+    os.symlink(real, link)
+    # the directory as configured, its canonical form, and another path to it all work
+    assert find_local_plugin(link, str(link / "a.py")).path == link / "a.py"
+    assert find_local_plugin(link, str(real / "a.py")).path == link / "a.py"
+    other = tmp_path / "other"
+    os.symlink(real, other)
+    assert find_local_plugin(link, str(other / "a.py")).path == link / "a.py"
+
+
+@pytest.mark.parametrize("outside", ["/etc/passwd", "{tmp}/elsewhere.py", "{plugins}/../x.py"])
+def test_an_absolute_path_outside_is_refused_with_upstreams_message(
+    plugin_dir: Path, tmp_path: Path, outside: str
+) -> None:
+    (tmp_path / "elsewhere.py").write_text("x = 1\n")
+    (tmp_path / "x.py").write_text("x = 1\n")
+    name = outside.format(tmp=tmp_path, plugins=plugin_dir)
+    with pytest.raises(PathTraversalError) as info:
+        find_local_plugin(plugin_dir, name)
+    assert str(info.value) == traversal(name)
+
+
+def test_an_absolute_path_escaping_through_a_symlink_is_refused(
+    plugin_dir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.py").write_text("x = 1\n")
+    os.symlink(outside, plugin_dir / "link")
+    os.symlink(outside / "evil.py", plugin_dir / "evil.py")
+    for name in (str(plugin_dir / "link" / "evil.py"), str(plugin_dir / "evil.py")):
+        with pytest.raises(PathTraversalError) as info:
+            find_local_plugin(plugin_dir, name)
+        assert str(info.value) == traversal(name)
+
+
+def test_uploads_still_refuse_every_absolute_path(plugin_dir: Path) -> None:
+    name = str(plugin_dir / "a.py")
+    with pytest.raises(PathTraversalError) as info:
+        validate_path_within_plugin_dir(plugin_dir, name)
+    assert str(info.value) == traversal(name)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine_runtime import Catalog, ProcessingEngine
+from engine_runtime import Catalog, MissingEntryPointError, ProcessingEngine
 from pluginmgr import PluginManager, read_lock
 from pluginmgr.errors import HTTPStatusError
 from pluginmgr.installers import InstallOptions
@@ -42,11 +42,13 @@ def test_create_trigger_pins_installs_and_runs(
     monkeypatch.setattr(sys, "path", list(sys.path))  # the venv is activated in this process
     env = PluginEnv(default_venv_path(plugin_dir))
     options = InstallOptions(find_links=(str(wheelhouse),), no_index=True, offline=True)
-    definition, installed = create_trigger(
+    created = create_trigger(
         engine, manager, "db", "greet", GREETER, "request:greet", env=env, install_options=options
     )
+    definition, installed = created.definition, created.synced
     try:
         assert definition.plugin_filename == GREETER
+        assert created.warnings == ()
         assert installed is not None and "pm-alpha" in installed.plan.install
         assert GREETER in read_lock(manager.settings.lock_path)
         response = engine.handle_request("greet", query_params={}, headers={}, body=b"")
@@ -96,3 +98,24 @@ def test_a_plugin_whose_dependencies_are_missing_is_reported_at_start(
         f"(hint: run `pluginmgr install deps {GREETER}`)"
     )
     engine.shutdown()
+
+
+def test_a_plugin_without_the_entry_point_is_refused_before_the_catalog_changes(
+    engine: ProcessingEngine, manager: PluginManager, plugin_dir: Path
+) -> None:
+    (plugin_dir / "writes.py").write_text("def process_writes(a, b, args=None):\n    pass\n")
+    with pytest.raises(MissingEntryPointError, match=r"plugin writes\.py has no process_request"):
+        create_trigger(engine, manager, "db", "t", "writes.py", "request:t")
+    assert engine.catalog.triggers() == []
+    created = create_trigger(engine, manager, "db", "t", str(plugin_dir / "writes.py"), "table:a")
+    assert created.warnings == () and created.synced is None
+    assert engine.trigger_state("db", "t") == "running"
+
+
+def test_warnings_come_back_with_the_created_trigger(
+    engine: ProcessingEngine, manager: PluginManager
+) -> None:
+    created = create_trigger(engine, manager, "db", "greet", GREETER, "request:/greet")
+    (warning,) = created.warnings
+    assert "/api/v3/engine//greet" in warning
+    assert created.definition.plugin_filename == GREETER
