@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from engine_runtime import Catalog, ProcessingEngine, TriggerSettings
+from engine_runtime import ProcessingEngine, TriggerSettings
 from engine_runtime.errors import EngineError
+from tests.engine_runtime.engine_helpers import plugin
 from tests.helpers import wait_for
 
 # upstream's WRITE_REPORTS_PLUGIN_CODE (influxdb3/tests/cli/mod.rs), one condition reflowed
@@ -36,32 +35,6 @@ def process_writes(influxdb3_local, table_batches, args=None):
             .int64_field("row_count", row_count)
         influxdb3_local.write(line)
 """
-
-
-def plugin(plugin_dir: Path, name: str, code: str) -> str:
-    (plugin_dir / name).write_text(textwrap.dedent(code), encoding="utf-8")
-    return name
-
-
-@pytest.fixture
-def make_engine(tmp_path: Path, plugin_dir: Path) -> Iterator[Callable[..., ProcessingEngine]]:
-    engines: list[ProcessingEngine] = []
-
-    def make(*, persist_cache: bool = False, **kwargs: Any) -> ProcessingEngine:
-        data = tmp_path / "data"
-        data.mkdir(exist_ok=True)
-        if persist_cache:
-            kwargs["data_dir"] = data
-        catalog = Catalog(data / "catalog.json")
-        engine = ProcessingEngine(catalog, plugin_dir=plugin_dir, **kwargs)
-        engine.start()
-        engine.create_database("db")  # every test's database (a no-op after a restart)
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.shutdown()
 
 
 def messages(engine: ProcessingEngine, trigger: str) -> list[str]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from engine_runtime import Catalog, ProcessingEngine, TriggerSettings
+from engine_runtime import ProcessingEngine, TriggerSettings
+from tests.engine_runtime.engine_helpers import plugin
 from tests.helpers import wait_for
 
 FAILS_UNTIL = """
@@ -42,28 +41,6 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
 """
 
 _TRACEBACK = "Traceback (most recent call last):"
-
-
-def plugin(plugin_dir: Path, name: str, code: str) -> str:
-    (plugin_dir / name).write_text(textwrap.dedent(code), encoding="utf-8")
-    return name
-
-
-@pytest.fixture
-def make_engine(tmp_path: Path, plugin_dir: Path) -> Iterator[Callable[..., ProcessingEngine]]:
-    engines: list[ProcessingEngine] = []
-
-    def make(**kwargs: Any) -> ProcessingEngine:
-        catalog = Catalog(tmp_path / "data" / "catalog.json")
-        engine = ProcessingEngine(catalog, plugin_dir=plugin_dir, **kwargs)
-        engine.start()
-        engine.create_database("db")
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.shutdown()
 
 
 def texts(engine: ProcessingEngine, trigger: str, level: str) -> list[str]:
