@@ -173,7 +173,13 @@ def serve(options: dict[str, Any]) -> int:
         tokens = None if without_auth else _token_store(token_dir)
         engine, store = _engine(manager, env, serving, install, flush=flush, timeout=timeout)
         state = _server_state(
-            engine, manager, env, install, tokens, max_request_bytes=max_request_bytes
+            engine,
+            manager,
+            env,
+            install,
+            tokens,
+            max_request_bytes=max_request_bytes,
+            node_id=serving.node_id,
         )
         _run(state, store, sock, serving, url=f"http://{_address(host, port)}")
     click.echo("pluginmgr stopped cleanly", err=True)
@@ -275,6 +281,7 @@ def _server_state(
     tokens: TokenStore | None,
     *,
     max_request_bytes: int,
+    node_id: str,
 ) -> ServerState:
     from ..server.app import ServerState
 
@@ -287,6 +294,7 @@ def _server_state(
         install_options=install,
         tokens=tokens,
         max_request_bytes=max_request_bytes,
+        node_id=node_id,
     )
 
 

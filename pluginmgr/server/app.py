@@ -94,6 +94,8 @@ class ServerState:
     :param version: what ``/ping`` reports; the installed package's version by default.
     :param max_request_bytes: the largest request body, as sent and once decompressed
         (``--max-http-request-size``); larger ones answer 413.
+    :param node_id: ``serve --node-id``; ``/ping`` adds it as ``node_id`` (clients ignore
+        fields they do not know, and it tells an operator which node answered).
     """
 
     engine: ProcessingEngine
@@ -106,6 +108,7 @@ class ServerState:
     request_timeout: float | None = None
     version: str = field(default_factory=_package_version)
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    node_id: str | None = None
 
 
 async def health(request: Request) -> Response:
@@ -136,6 +139,8 @@ async def ping(request: Request) -> Response:
         "revision": state.version,  # no separate source revision is recorded
         "process_id": request.app.state.process_id,
     }
+    if state.node_id is not None:
+        body["node_id"] = state.node_id
     request_id = str(uuid.uuid4())
     headers = {
         "Request-Id": request_id,

@@ -189,6 +189,8 @@ def test_upstream_flags_start_a_node_that_says_where_everything_is(node: Node) -
     ]
     block = node.running.startup[len(warnings) + 2 :]
     assert all(len(line) <= 80 for line in block if str(root) not in line)
+    ping = httpx.get(f"{url}/ping").json()
+    assert ping["node_id"] == "node0" and {"version", "revision", "process_id"} <= set(ping)
 
 
 def test_a_missing_plugin_dir_is_created_and_the_venv_made_at_start(node: Node) -> None:
