@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from engine_runtime import LocalPluginSource, activate, check_trigger_plugin
 
+from .atomic import restored_on_error
 from .errors import InstallError
 from .plugin_source import FetchedPluginSource, plugin_code
 from .refs import LocalRef, parse_ref
@@ -123,36 +124,38 @@ def create_trigger(
     install_options: InstallOptions | None = None,
 ) -> CreatedTrigger:
     """Check, pin the plugin, check its code, lock and sync what it declares into ``env``, add
-    the trigger.
+    the trigger. If any step fails, plugins.lock is as it was.
 
     :raises MissingEntryPointError: the plugin has no entry point for the trigger's type.
     """
     from .plugin_deps import plugin_requirements
 
     parsed = engine.check_trigger(database, name, plugin_filename, spec, arguments=arguments)
-    plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
-    warnings = check_trigger_plugin(
-        plugin_code(plugin), parsed, plugin=plugin_filename, database=database
-    )
-    synced = None
-    plugin_dir = manager.settings.plugin_dir
-    if env is not None:
-        declared = plugin_requirements(manager, plugin)
-        if declared.requirements and plugin_dir is not None:
-            from .dependency_set import DependencySet
+    # a trigger that is refused (no entry point, a conflict, a duplicate) leaves no new pin
+    with restored_on_error(manager.settings.lock_path):
+        plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
+        warnings = check_trigger_plugin(
+            plugin_code(plugin), parsed, plugin=plugin_filename, database=database
+        )
+        synced = None
+        plugin_dir = manager.settings.plugin_dir
+        if env is not None:
+            declared = plugin_requirements(manager, plugin)
+            if declared.requirements and plugin_dir is not None:
+                from .dependency_set import DependencySet
 
-            deps = DependencySet(manager, env, plugin_dir, sources=install_options)
-            _plan, synced = deps.apply()
-        elif declared.requirements:
-            env.install(list(declared.requirements), options=install_options)
-        activate(env.site_packages)  # importable by the trigger's first run, no restart
-    definition = engine.create_trigger(
-        database,
-        name,
-        plugin_filename,
-        parsed,
-        settings=settings,
-        arguments=arguments,
-        disabled=disabled,
-    )
+                deps = DependencySet(manager, env, plugin_dir, sources=install_options)
+                _plan, synced = deps.apply()
+            elif declared.requirements:
+                env.install(list(declared.requirements), options=install_options)
+            activate(env.site_packages)  # importable by the trigger's first run, no restart
+        definition = engine.create_trigger(
+            database,
+            name,
+            plugin_filename,
+            parsed,
+            settings=settings,
+            arguments=arguments,
+            disabled=disabled,
+        )
     return CreatedTrigger(definition, synced, tuple(warnings))

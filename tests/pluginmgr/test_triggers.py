@@ -119,3 +119,17 @@ def test_warnings_come_back_with_the_created_trigger(
     (warning,) = created.warnings
     assert "/api/v3/engine//greet" in warning
     assert created.definition.plugin_filename == GREETER
+
+
+def test_a_refused_remote_plugin_leaves_no_pin(
+    engine: ProcessingEngine, manager: PluginManager
+) -> None:
+    from pluginmgr.lockfile import read_lock
+    from tests.conftest import WAL_PLUGIN
+
+    lock_path = manager.settings.lock_path
+    with pytest.raises(MissingEntryPointError):
+        create_trigger(engine, manager, "db", "t", WAL_PLUGIN, "request:t")
+    assert WAL_PLUGIN not in read_lock(lock_path), "the refused plugin was unpinned"
+    create_trigger(engine, manager, "db", "t", WAL_PLUGIN, "all_tables")
+    assert WAL_PLUGIN in read_lock(lock_path)
