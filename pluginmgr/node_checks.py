@@ -258,7 +258,7 @@ def _upstream_checks(manager: PluginManager) -> list[Check]:
     with PluginManager(online, store=manager.store) as checker:
         plan = plan_upgrade(checker, dry_run=True)
     moved = [c.ref for c in plan.changed]
-    failed = [c for c in plan.failed]
+    failed = plan.failed
     checked = len(plan.changes) - len(failed)
     if failed:
         first = failed[0]

@@ -149,7 +149,7 @@ def _attach_requirement_changes(
 ) -> None:
     """Each plugin's declared requirements under the old pins vs the new ones (a sibling
     requirements.txt or manifest.toml that moved changes its plugin's declaration)."""
-    moved = [ref for ref, e in entries.items() if ref not in lock or not lock[ref].same_content(e)]
+    moved = [ref for ref in entries if changes[ref].status != UNCHANGED]
     if not moved:
         return  # the same bytes everywhere declare the same requirements
     folders = {_folder(ref) for ref in moved} - {None}
