@@ -5,7 +5,7 @@ in place, packages come from pylock.toml and the venv's metadata. A `TriggerQuer
 triggers from the first of::
 
     host (-H/--host or INFLUXDB3_HOST_URL, given explicitly)   the running server's trigger list
-    data_dir (INFLUXDB3_DB_DIR or PLUGINMGR_DATA_DIR)          DATA_DIR/catalog.json, read only
+    data_dir (INFLUXDB3_DB_DIR or PLUGINMGR_DATA_DIR)          the node's catalog.json, read only
     neither                                                    unknown (shown as ``?``)
 
 A trigger names its plugin as a ``gh:``/``git+`` reference (matched to the pin of that text), a
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from packaging.version import InvalidVersion, Version
 
+from .data_layout import node_data
 from .dep_inputs import is_plugin_ref, local_plugin_paths, runtime_distributions
 from .errors import PluginManagerError
 from .lockfile import LockEntry, read_lock
@@ -140,7 +141,8 @@ def _catalog_triggers(data_dir: Path) -> Triggers:
     if not data_dir.is_dir():
         message = f"data directory {data_dir} does not exist"
         raise _SourceError(message, hint="pass the server's --data-dir (or PLUGINMGR_DATA_DIR)")
-    path = data_dir / CATALOG_NAME
+    node = node_data(data_dir)  # DATA_DIR/NODE_ID/catalog.json (DATA_DIR/ for an older one)
+    path = node.catalog if node is not None else data_dir / CATALOG_NAME
     try:
         catalog = Catalog(path)  # reads the file; only changes would write it
     except EngineError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Final
 
@@ -67,13 +68,24 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (and tracebacks) to stderr.")
 @click.version_option(package_name="pluginmgr")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Fetch, pin and verify InfluxDB 3 Processing Engine plugins."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_log_formatter(serving=ctx.invoked_subcommand == "serve", verbose=verbose))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+
+
+def _log_formatter(*, serving: bool, verbose: bool) -> logging.Formatter:
+    """Log lines for people: ``LEVEL message`` (a plugin's lines start ``db/trigger:``); the
+    server's carry a UTC timestamp, as upstream's do; ``-v`` adds the logger's name."""
+    where = "%(name)s: " if verbose else ""
+    if not serving:
+        return logging.Formatter(f"%(levelname)s {where}%(message)s")
+    formatter = logging.Formatter(f"%(asctime)s %(levelname)s {where}%(message)s")
+    formatter.converter = time.gmtime  # 2026-12-02T19:33:44.123Z
+    formatter.default_time_format, formatter.default_msec_format = "%Y-%m-%dT%H:%M:%S", "%s.%03dZ"
+    return formatter
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """The ``influxdb3 serve`` options `pluginmgr serve` takes, resolved and checked before it binds.
 
-* ``--node-id`` (``INFLUXDB3_NODE_IDENTIFIER_PREFIX``): this node's name, shown at start; the
+* ``--node-id`` (``INFLUXDB3_NODE_IDENTIFIER_PREFIX``): this node's name, shown at start and in
+  ``/ping``; its WAL and catalog live in ``DATA_DIR/NODE_ID/`` (`pluginmgr.data_layout`). The
   host name by default.
 * ``--object-store file|memory`` (``INFLUXDB3_OBJECT_STORE``): ``file`` keeps the WAL, catalog,
   tokens and cache under ``--data-dir`` (``INFLUXDB3_DB_DIR``, alias ``PLUGINMGR_DATA_DIR``) and
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import click
 from click.core import ParameterSource
 
+from ..data_layout import check_node_id
 from ..errors import PluginManagerError
 from ..installers import PACKAGE_MANAGERS
 from ..venv import default_venv_path
@@ -287,6 +289,7 @@ class ServeOptions:
         if venv is not None and plugin_dir is None:
             warnings.append("warning: --virtual-env-location is not used: no plugin directory")
         node_id = (options.pop("node_id") or "").strip() or _default_node_id()
+        check_node_id(node_id)  # before the bind: nothing is created for a bad one
         return cls(
             node_id=node_id,
             object_store=store,
@@ -341,7 +344,9 @@ def startup_lines(state: ServerState, serving: ServeOptions, *, url: str) -> lis
         ("venv", _venv_text(state, serving)),
         (
             "data dir",
-            str(serving.data_dir) if serving.data_dir is not None else "memory (lost at exit)",
+            str(serving.data_dir / serving.node_id)  # this node's part of the data dir
+            if serving.data_dir is not None
+            else "memory (lost at exit)",
         ),
     ]
     if serving.unset:

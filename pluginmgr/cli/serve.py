@@ -167,11 +167,11 @@ def serve(options: dict[str, Any]) -> int:
         stack.callback(sock.close)
         for line in serving.warnings:
             click.echo(line, err=True)
-        token_dir = _make_dirs(stack, plugin_dir, serving)
+        token_dir, node_root = _make_dirs(stack, plugin_dir, serving)
         manager = stack.enter_context(manager_from(options))
         env = _plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
-        engine, store = _engine(manager, env, serving, install, flush=flush, timeout=timeout)
+        engine, store = _engine(manager, env, node_root, install, flush=flush, timeout=timeout)
         state = _server_state(
             engine,
             manager,
@@ -186,16 +186,24 @@ def serve(options: dict[str, Any]) -> int:
     return 0
 
 
-def _make_dirs(stack: contextlib.ExitStack, plugin_dir: Path | None, serving: ServeOptions) -> Path:
-    """Create a missing plugin directory and the data directory; return where tokens live
-    (with ``--object-store memory``, a directory removed at exit)."""
+def _make_dirs(
+    stack: contextlib.ExitStack, plugin_dir: Path | None, serving: ServeOptions
+) -> tuple[Path, Path | None]:
+    """Create a missing plugin directory and the node's data directory; return where tokens
+    live (with ``--object-store memory``, a directory removed at exit) and the node's data
+    (None in memory)."""
+    from ..data_layout import open_node_data
+
     if plugin_dir is not None and not plugin_dir.exists():
         plugin_dir.mkdir(parents=True)
         click.echo(f"created the plugin directory {plugin_dir}", err=True)
     if serving.data_dir is None:
-        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))
-    serving.data_dir.mkdir(parents=True, exist_ok=True)
-    return serving.data_dir
+        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))
+        return temp, None
+    node, notice = open_node_data(serving.data_dir, serving.node_id)
+    if notice is not None:
+        click.echo(notice, err=True)
+    return node.tokens.parent, node.root
 
 
 def _token_store(directory: Path) -> TokenStore:
@@ -243,19 +251,18 @@ def _create_venv(env: PluginEnv) -> None:
 def _engine(
     manager: PluginManager,
     env: PluginEnv | None,
-    serving: ServeOptions,
+    data_dir: Path | None,
     install: InstallOptions,
     *,
     flush: float,
     timeout: float | None,
 ) -> tuple[ProcessingEngine, Store]:
-    """The engine over a durable store (``file``) or one in memory; without a plugin directory
-    no trigger can start (each is reported as failed)."""
+    """The engine over a durable store in the node's ``data_dir`` or one in memory (None);
+    without a plugin directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
     from ..triggers import source_factory
 
-    data_dir = serving.data_dir
     store: Store = (
         MemoryStore()
         if data_dir is None

@@ -7,6 +7,7 @@ serves runs ``python -m pluginmgr serve`` on a free loopback port.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -183,7 +184,7 @@ def test_upstream_flags_start_a_node_that_says_where_everything_is(node: Node) -
         "  node id:    node0",
         f"  plugin dir: {root / 'plugins'}",
         f"  venv:       {root / 'venv'} (uv; from VIRTUAL_ENV)",
-        f"  data dir:   {root / 'data'}",
+        f"  data dir:   {root / 'data' / 'node0'}",
         "  unset env:  SECRET_ONE, SECRET_TWO",
         "  auth:       none (--without-auth)",
     ]
@@ -212,6 +213,28 @@ def test_unset_vars_are_gone_from_the_plugins_environment(node: Node) -> None:
         "KEPT_VAR": "3",
         "PLUGIN_DIR": str(node.plugin_dir),
     }
+
+
+def test_server_log_lines_carry_a_utc_time_and_the_database_and_trigger(tmp_path: Path) -> None:
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "boom.py").write_text(
+        "def process_request(influxdb3_local, query_parameters, request_headers, request_body,"
+        " args=None):\n    raise ValueError('no such sensor')\n",
+        encoding="utf-8",
+    )
+    args = ["--plugin-dir", str(plugin_dir), "--object-store", "memory", "--without-auth"]
+    with serving([*args, "--cache-dir", str(tmp_path / "cache")], server_env()) as running:
+        httpx.post(f"{running.url}/api/v3/configure/database", json={"db": "db"})
+        body = trigger_body("boom", "boom.py", "request:boom")
+        assert httpx.post(running.url + TRIGGER, json=body).status_code == 200
+        assert httpx.get(f"{running.url}/api/v3/engine/boom", timeout=10).status_code == 500
+    assert running.code == 0, running.stderr
+    errors = [line for line in running.stderr.splitlines() if " ERROR " in line]
+    assert errors, running.stderr
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.fullmatch(stamp + r" ERROR db/boom: .*ValueError: no such sensor.*", errors[0])
+    assert "engine_runtime" not in running.stderr  # no logger names of ours
 
 
 # -- the object store -----------------------------------------------------------------------------
@@ -337,7 +360,7 @@ def test_package_manager_disabled_refuses_every_install(tmp_path: Path) -> None:
     assert rows[0]["state"].startswith("failed: missing dependencies for needs_alpha.py: pm-alpha")
     assert "  node id:    edge-7" in running.startup
     assert f"  venv:       {plugin_dir / 'venv'} (package installs disabled)" in running.startup
-    assert f"  data dir:   {tmp_path / 'data'}" in running.startup
+    assert f"  data dir:   {tmp_path / 'data' / 'edge-7'}" in running.startup
     assert not (plugin_dir / "venv").exists()  # not created at start either
     assert not (plugin_dir / "pylock.toml").exists()
 
@@ -386,5 +409,6 @@ def test_without_a_plugin_dir_data_is_served_and_the_engine_is_off(
     expected = "  plugin dir: none: the Processing Engine is off (--plugin-dir DIR turns it on)"
     assert expected in running.startup
     assert "  venv:       none" in running.startup
-    assert f"  data dir:   {tmp_path / 'data'}" in running.startup
+    data_line = next(line for line in running.startup if line.startswith("  data dir:"))
+    assert data_line.startswith(f"  data dir:   {tmp_path / 'data'}/")  # the host's node dir
     assert not (tmp_path / "plugins").exists()
