@@ -3,16 +3,21 @@
 ``snapshots/<wal_seq:020d>/`` holds one directory per database (``d0``, ``d1``, ...) with one
 Parquet file per table (``<index>-<safe name>.parquet``) and ``manifest.json``::
 
-    {"format_version": 1, "wal_seq": 7, "created_ns": ...,
-     "databases": {"db": {"dir": "d0", "tables": {"_system.x": "0000-_system.x.parquet"}}}}
+    {"format_version": 2, "wal_seq": 7, "created_ns": ...,
+     "databases": {"db": {"dir": "d0", "tables": {"_system.x": "0000-_system.x.parquet"},
+                          "sha256": {"0000-_system.x.parquet": "<hex>"}}}}
 
-The manifest maps the real names to file names, so any table name is safe on disk. A snapshot
-is written into ``snapshots/.tmp-<seq>`` and renamed into place, so a directory with a numeric
-name is always complete. It covers every WAL segment up to and including ``wal_seq``.
+The manifest maps the real names to file names, so any table name is safe on disk, and holds
+each file's SHA-256, checked at load: Parquet's own page checksums are optional and most bit
+flips decode to other values silently. Format 1 (no checksums) still loads. A snapshot is
+written into ``snapshots/.tmp-<seq>`` (0700, files 0600) and renamed into place, so a directory
+with a numeric name is always complete. It covers every WAL segment up to and including
+``wal_seq``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -35,7 +40,9 @@ __all__ = [
     "write_snapshot",
 ]
 
-SNAPSHOT_FORMAT_VERSION: Final = 1
+SNAPSHOT_FORMAT_VERSION: Final = 2
+#: format versions `load_snapshot` reads: 1 has no checksums
+_READABLE: Final = (1, 2)
 _MANIFEST: Final = "manifest.json"
 _TMP_PREFIX: Final = ".tmp-"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]")
@@ -52,35 +59,42 @@ def write_snapshot(root: Path, seq: int, tables: Tables) -> Path:
     final = root / f"{seq:020d}"
     tmp = root / f"{_TMP_PREFIX}{seq:020d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir(mode=0o700, parents=True)
     databases: dict[str, Any] = {}
     for db_index, (database, db_tables) in enumerate(sorted(tables.items())):
         db_dir = f"d{db_index}"
-        (tmp / db_dir).mkdir()
+        (tmp / db_dir).mkdir(mode=0o700)
         names: dict[str, str] = {}
+        digests: dict[str, str] = {}
         for index, (table, data) in enumerate(sorted(db_tables.items())):
             names[table] = _file_name(index, table)
-            path = tmp / db_dir / names[table]
-            pq.write_table(data, path)
-            _fsync_file(path)
+            sink = pa.BufferOutputStream()
+            pq.write_table(data, sink)
+            content = sink.getvalue().to_pybytes()
+            digests[names[table]] = hashlib.sha256(content).hexdigest()
+            _write_private(tmp / db_dir / names[table], content)
         fsync_dir(tmp / db_dir)
-        databases[database] = {"dir": db_dir, "tables": names}
+        databases[database] = {"dir": db_dir, "tables": names, "sha256": digests}
     manifest = {
         "format_version": SNAPSHOT_FORMAT_VERSION,
         "wal_seq": seq,
         "created_ns": time.time_ns(),
         "databases": databases,
     }
-    (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-    _fsync_file(tmp / _MANIFEST)
+    _write_private(tmp / _MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
     fsync_dir(tmp)
     os.replace(tmp, final)
     fsync_dir(root)
     return final
 
 
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
+def _write_private(path: Path, content: bytes) -> None:
+    """Create ``path`` 0600 (it holds rows) with ``content``, fsynced; the directory is new
+    and not yet renamed into place, so no temp file is needed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
         os.fsync(handle.fileno())
 
 
@@ -95,27 +109,54 @@ def latest_snapshot(root: Path) -> Path | None:
 
 
 def load_snapshot(path: Path) -> tuple[int, Tables]:
-    """The WAL sequence snapshot ``path`` covers, and its tables (empty databases included)."""
+    """The WAL sequence snapshot ``path`` covers, and its tables (empty databases included).
+
+    :raises StoreCorruptionError: the manifest is unreadable or too new, a file is missing or
+        does not match its checksum.
+    """
+    manifest_path = path / _MANIFEST
     try:
-        manifest = json.loads((path / _MANIFEST).read_text())
+        manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as exc:
         msg = f"snapshot {path} has no readable {_MANIFEST}: {exc}"
-        raise StoreCorruptionError(msg) from exc
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=manifest_path) from exc
     version = manifest.get("format_version")
-    if version != SNAPSHOT_FORMAT_VERSION:
+    if version not in _READABLE:
         msg = f"snapshot {path} has format_version {version}, expected {SNAPSHOT_FORMAT_VERSION}"
-        raise StoreCorruptionError(msg, hint="was it written by a newer version?")
+        raise StoreCorruptionError(
+            msg, hint="was it written by a newer version?", path=manifest_path
+        )
     tables: Tables = {}
     for database, entry in manifest["databases"].items():
+        digests = None if version == 1 else entry.get("sha256", {})
         db_dir = path / entry["dir"]
-        try:
-            tables[database] = {
-                table: pq.read_table(db_dir / name) for table, name in entry["tables"].items()
-            }
-        except (OSError, pa.ArrowException) as exc:
-            msg = f"snapshot {path}: cannot read database {database}: {exc}"
-            raise StoreCorruptionError(msg) from exc
+        tables[database] = {
+            table: _read_table(db_dir / name, None if digests is None else digests.get(name, ""))
+            for table, name in entry["tables"].items()
+        }
     return int(manifest["wal_seq"]), tables
+
+
+_RESTORE_HINT: Final = (
+    "restore the snapshot directory from a backup; the store does not start without it"
+)
+
+
+def _read_table(path: Path, sha256: str | None) -> pa.Table:
+    """One table file, checked against ``sha256`` (None: a format 1 snapshot, unchecked)."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        msg = f"snapshot file {path} cannot be read: {exc}"
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
+    if sha256 is not None and hashlib.sha256(content).hexdigest() != sha256:
+        msg = f"snapshot file {path} does not match the SHA-256 in its manifest: it is damaged"
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path)
+    try:
+        return pq.read_table(pa.BufferReader(content))
+    except pa.ArrowException as exc:
+        msg = f"snapshot file {path} is not readable Parquet: {exc}"
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
 
 
 def prune_snapshots(root: Path, keep: int, *, all_temporary: bool = False) -> None:

@@ -3,11 +3,17 @@
 A segment ``wal/<seq:020d>.wal`` starts with the 8-byte header `SEGMENT_HEADER` (which carries
 the format version), followed by records. A record is ``struct.pack("<II", length, crc32)``
 then ``length`` bytes of compact UTF-8 JSON (`WalRecord`); the CRC32 covers the JSON bytes.
+Segments are created 0600: they hold every row written.
+
+Reading segments back (torn tails, damage, the repair cut) is `_wal_read`'s.
 
 Records are appended to an in-memory buffer; `WalWriter.flush` writes the buffer with
 ``os.write`` and ``os.fsync``s the segment (group commit), then wakes the writers waiting on
-those records. A failed flush truncates the segment back to its last durable size (retried at
-the next flush if that fails too), so a later successful flush never leaves garbage mid-file.
+those records. A failed flush (disk full, I/O error) truncates the segment back to its last
+durable size and puts the writer in a failed state: it fails that batch, everything buffered
+after it and every later append with `DurabilityError`, until the owner calls `WalWriter.reset`
+(which retries the truncation) once it has dropped what it applied for those records. So no
+record after a failed one can reach the log, and nothing refused is replayed later.
 """
 
 from __future__ import annotations
@@ -24,21 +30,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from engine_runtime.errors import EngineError, WriteError
+from engine_runtime.errors import EngineError
 
 from .._atomic import fsync_dir
 
 __all__ = [
+    "MAX_RECORD",
+    "RECORD_HEAD",
     "SEGMENT_HEADER",
     "WAL_FORMAT_VERSION",
+    "DurabilityError",
     "FlushObserver",
     "StoreCorruptionError",
+    "StoreOpenError",
     "WalAck",
     "WalRecord",
     "WalWriter",
     "encode_record",
     "list_segments",
-    "read_segment",
     "segment_path",
 ]
 
@@ -46,9 +55,10 @@ _LOGGER = logging.getLogger(__name__)
 
 WAL_FORMAT_VERSION: Final = 1
 SEGMENT_HEADER: Final = b"PMWAL" + f"{WAL_FORMAT_VERSION:03d}".encode()
-_RECORD_HEAD: Final = struct.Struct("<II")
+#: a record's head: payload length and CRC32
+RECORD_HEAD: Final = struct.Struct("<II")
 #: a record longer than this is taken for garbage (line protocol bodies are far smaller)
-_MAX_RECORD: Final = 1 << 30
+MAX_RECORD: Final = 1 << 30
 _SUFFIX: Final = ".wal"
 
 #: told of every flush that wrote something: (seconds it took, records, bytes, the error or
@@ -56,8 +66,41 @@ _SUFFIX: Final = ".wal"
 FlushObserver: TypeAlias = Callable[[float, int, int, "Exception | None"], None]
 
 
-class StoreCorruptionError(EngineError):
-    """Stored data cannot be read back without losing acknowledged writes."""
+class StoreOpenError(EngineError):
+    """The store cannot be opened: its files cannot be read, or are damaged."""
+
+
+class StoreCorruptionError(StoreOpenError):
+    """Stored data cannot be read back without losing acknowledged writes; ``path`` is the
+    damaged file and ``offset`` where in it (None: the whole file)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        path: Path | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.offset = offset
+
+
+class DurabilityError(EngineError):
+    """A write could not be made durable (the WAL could not be written or synced): the
+    server's failure, not the request's; it was not applied. ``errno`` is the OS error's
+    (``errno.ENOSPC`` for a full disk), None when unknown."""
+
+    def __init__(self, message: str, *, hint: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.errno = errno
+
+
+def _not_durable(error: BaseException) -> DurabilityError:
+    msg = f"write not durable: {error}"
+    hint = "free space in the data dir or fix the disk, then send the write again"
+    return DurabilityError(msg, hint=hint, errno=getattr(error, "errno", None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,29 +135,7 @@ def encode_record(record: WalRecord) -> bytes:
         if record.kind == "table":
             fields["c"] = [list(column) for column in record.columns]
     payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-    return _RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def _decode_payload(payload: bytes) -> WalRecord:
-    fields = json.loads(payload)
-    if fields["k"] == "create":
-        return WalRecord("create", str(fields["d"]))
-    if fields["k"] == "drop":
-        return WalRecord("drop", str(fields["d"]), table=str(fields["n"]))
-    if fields["k"] == "table":
-        columns = tuple((str(name), str(kind)) for name, kind in fields["c"])
-        return WalRecord("table", str(fields["d"]), table=str(fields["n"]), columns=columns)
-    if fields["k"] != "write":
-        msg = f"unknown record kind {fields['k']!r}"
-        raise ValueError(msg)
-    return WalRecord(
-        "write",
-        str(fields["d"]),
-        str(fields["lp"]),
-        str(fields["p"]),
-        bool(fields["a"]),
-        int(fields["t"]),
-    )
+    return RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 def segment_path(directory: Path, seq: int) -> Path:
@@ -132,71 +153,6 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def read_segment(path: Path, *, last: bool) -> list[WalRecord]:
-    """Every record of ``path``, in order.
-
-    In the ``last`` segment a torn tail (an incomplete header or record, zero fill, or a bad
-    final record: a crash mid-write) is truncated away with a warning. Any other damage raises
-    StoreCorruptionError naming the file and offset.
-    """
-    data = path.read_bytes()
-    if len(data) < len(SEGMENT_HEADER) and last and SEGMENT_HEADER.startswith(data):
-        return _truncate(path, data, 0, [])
-    if not data.startswith(SEGMENT_HEADER):
-        msg = f"{path}: not a WAL segment of format version {WAL_FORMAT_VERSION}"
-        raise StoreCorruptionError(msg, hint="was it written by a newer version?")
-    records: list[WalRecord] = []
-    offset = len(SEGMENT_HEADER)
-    while offset < len(data):
-        record, end, problem = _read_record(data, offset)
-        if record is None:
-            if last and _is_torn_tail(data, offset, end):
-                return _truncate(path, data, offset, records)
-            msg = f"WAL segment {path} is corrupt at byte offset {offset}: {problem}"
-            raise StoreCorruptionError(msg, hint="restore the file from a backup")
-        records.append(record)
-        offset = end
-    return records
-
-
-def _read_record(data: bytes, offset: int) -> tuple[WalRecord | None, int, str]:
-    """The record at ``offset``, its end offset, and what is wrong when it is None."""
-    head_end = offset + _RECORD_HEAD.size
-    if head_end > len(data):
-        return None, head_end, "incomplete record header"
-    length, crc = _RECORD_HEAD.unpack_from(data, offset)
-    end = head_end + length
-    if length > _MAX_RECORD or end > len(data):
-        return None, end, f"record length {length} runs past the end of the file"
-    payload = data[head_end:end]
-    if zlib.crc32(payload) != crc:
-        return None, end, "CRC32 mismatch"
-    try:
-        return _decode_payload(payload), end, ""
-    except (ValueError, KeyError, TypeError) as exc:
-        return None, end, f"undecodable record ({exc})"
-
-
-def _is_torn_tail(data: bytes, offset: int, end: int) -> bool:
-    return end >= len(data) or not data[offset:].strip(b"\0")
-
-
-def _truncate(path: Path, data: bytes, offset: int, records: list[WalRecord]) -> list[WalRecord]:
-    _LOGGER.warning(
-        "WAL segment %s: torn record at byte offset %d (a crash mid-write); truncating %d bytes",
-        path,
-        offset,
-        len(data) - offset,
-    )
-    with path.open("r+b") as handle:
-        handle.truncate(offset)
-        if offset == 0:  # a torn header: keep a valid (empty) segment
-            handle.write(SEGMENT_HEADER)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return records
-
-
 class WalAck:
     """Completion of one synchronous record: `wait` returns once it is durable."""
 
@@ -212,17 +168,24 @@ class WalAck:
         self._done.set()
 
     def wait(self) -> None:
-        """Block until the flush covering the record ends; raises WriteError if it failed."""
+        """Block until the flush covering the record ends; raises DurabilityError if it
+        failed."""
         self._done.wait()
         if self._error is not None:
-            msg = f"write not durable: {self._error}"
-            raise WriteError(msg) from self._error
+            raise _not_durable(self._error) from self._error
 
 
 class WalWriter:
     """Appends records to the current segment; a thread flushes them every ``interval``."""
 
-    def __init__(self, directory: Path, seq: int, *, interval: float) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        seq: int,
+        *,
+        interval: float,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         self._directory = directory
         self._interval = interval
         self._cond = threading.Condition()
@@ -236,12 +199,16 @@ class WalWriter:
         self._dirty_from: int | None = None
         #: told of each flush that wrote records (metrics); None: nobody listens
         self.on_flush: FlushObserver | None = None
+        #: the error of a failed flush, until `reset`: appends fail meanwhile
+        self.failed: Exception | None = None
+        #: called (on the flushing thread) when a flush fails, so the owner can `reset` soon
+        self._on_failure = on_failure
         self._thread = threading.Thread(target=self._run, name="wal-flusher", daemon=True)
         self._thread.start()
 
     def _open(self, seq: int) -> tuple[int, int]:
         path = segment_path(self._directory, seq)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
             _write_all(fd, SEGMENT_HEADER)
             os.fsync(fd)
@@ -260,9 +227,30 @@ class WalWriter:
                 if ack is None:
                     raise error
                 ack.finish(error)
+            elif self.failed is not None:  # never log a record after a failed one
+                if ack is not None:
+                    ack.finish(self.failed)
             else:
                 self._buffer.append((data, ack))
         return ack
+
+    def reset(self) -> None:
+        """Leave the failed state: drop what is buffered and cut the segment back to its last
+        durable size. Raises DurabilityError (still failed) when that cut fails again."""
+        with self._io:
+            with self._cond:
+                error, batch, self._buffer = self.failed, self._buffer, []
+            for _, ack in batch:
+                if ack is not None and error is not None:
+                    ack.finish(error)
+            if self._dirty_from is not None:
+                try:
+                    os.ftruncate(self._fd, self._dirty_from)
+                except OSError as exc:
+                    raise _not_durable(exc) from exc
+                self._dirty_from = None
+            with self._cond:
+                self.failed = None
 
     def flush(self) -> None:
         """Write and fsync everything buffered so far (failures go to the acks)."""
@@ -314,12 +302,19 @@ class WalWriter:
         started = time.perf_counter()
         error = self._write_batch(payload)
         self._observe(time.perf_counter() - started, len(batch), len(payload), error)
+        if error is not None:
+            with self._cond:  # records buffered meanwhile may depend on the failed ones
+                self.failed = error
+                batch += self._buffer
+                self._buffer = []
         for _, ack in batch:
             if ack is not None:
                 ack.finish(error)
         if error is not None:
             lost = sum(1 for _, ack in batch if ack is None)
             _LOGGER.error("WAL flush failed (%s); %d no_sync writes are not durable", error, lost)
+            if self._on_failure is not None:
+                self._on_failure()
 
     def _observe(self, seconds: float, records: int, size: int, error: Exception | None) -> None:
         observer = self.on_flush

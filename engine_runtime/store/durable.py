@@ -9,22 +9,24 @@ Queries, system tables and `copy` are the wrapped `MemoryStore`'s; this class ad
   group commit: a background thread writes the buffered records and ``fsync``\\ s the segment
   every ``flush_interval`` seconds. **When `write_lp` returns, the write is on disk** and
   survives a crash or ``kill -9`` (and a power loss, as far as ``fsync`` holds). If that flush
-  fails (disk full, I/O error) the waiting writers raise ``WriteError("write not durable:
-  ...")``; the failed records are cut from the log, and later writes work once the disk
-  recovers. The rows of such a write stay queryable until the store restarts (and become
-  durable if a snapshot is taken meanwhile).
+  fails (disk full, I/O error) the waiting writers raise `DurabilityError` (``write not
+  durable: ...``, a server error: HTTP 5xx, not 400); the failed records, and every record
+  buffered after them, are cut from the log and the memory is reloaded from disk, so a
+  refused write is neither queryable nor replayed later. Later writes work once the disk
+  recovers.
 * ``no_sync=True`` returns as soon as the write is in memory and queued (upstream's
   ``no_sync``): it is durable within about ``flush_interval`` seconds, and lost if the process
-  dies first or that flush fails (logged, not raised).
+  dies first or that flush fails (logged, not raised; its rows go at the reload).
 * `create_database`, `create_table` and `delete_table` are logged and durable the same way.
 * `close` flushes, takes a snapshot when anything changed since the last one (so the next
   start replays nothing; pass ``snapshot_on_close=False`` to skip) and stops the threads.
 
-**Files** under ``data_dir``::
+**Files** under ``data_dir`` (directories 0700, files 0600: they hold every row)::
 
     wal/<seq:020d>.wal                 segments: header b"PMWAL001", then records
                                        <len:u32 LE><crc32:u32 LE><compact JSON>
-    snapshots/<seq:020d>/manifest.json {format_version, wal_seq, created_ns, databases}
+    snapshots/<seq:020d>/manifest.json {format_version, wal_seq, created_ns, databases
+                                       (each file's name and SHA-256)}
     snapshots/<seq:020d>/d<i>/<j>-<safe name>.parquet   one table (names via the manifest)
 
 A write record holds the database, precision, ``accept_partial``, the exact line protocol and
@@ -38,10 +40,12 @@ covers are deleted. A snapshot is taken every
 anything was written; restart time is bounded by what came after the last one.
 
 **Recovery.** The constructor loads the newest snapshot, then replays the segments after it in
-order. A torn record at the tail of the last segment (a crash mid-write) is truncated away with
-a warning. Any other damage (a bad record inside the log, a missing segment, an unreadable
-snapshot) raises `StoreCorruptionError` naming the file and offset: acknowledged data is never
-dropped silently. Writing resumes in a new segment.
+order. A torn record at the tail of the last segment (a crash mid-write, with no valid record
+after it) is truncated away with a warning. Any other damage (a bad record inside the log, a
+missing segment, a snapshot file that fails its checksum) raises `StoreCorruptionError` naming
+the file and offset, and for the log the ``pluginmgr store repair`` command that cuts it
+there: acknowledged data is never dropped silently. Files that cannot be read raise
+`StoreOpenError`. Writing resumes in a new segment.
 """
 
 from __future__ import annotations
@@ -62,21 +66,33 @@ from engine_runtime.store._snapshot import (
     write_snapshot,
 )
 from engine_runtime.store._wal import (
+    DurabilityError,
     FlushObserver,
     StoreCorruptionError,
+    StoreOpenError,
+    WalAck,
     WalRecord,
     WalWriter,
     encode_record,
     list_segments,
-    read_segment,
 )
+from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage, read_segment
 from engine_runtime.store.base import SystemTablesProvider, WriteResult
 from engine_runtime.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-__all__ = ["DurableStore", "StoreCorruptionError"]
+__all__ = [
+    "DurabilityError",
+    "DurableStore",
+    "SegmentDamage",
+    "StoreCorruptionError",
+    "StoreOpenError",
+    "cut_segment",
+    "find_damage",
+    "list_segments",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -104,9 +120,8 @@ class DurableStore:
         self.data_dir = Path(data_dir)
         self._wal_dir = self.data_dir / "wal"
         self._snapshot_dir = self.data_dir / "snapshots"
-        self._wal_dir.mkdir(parents=True, exist_ok=True)
-        self._snapshot_dir.mkdir(parents=True, exist_ok=True)
         self._memory = MemoryStore()
+        self._system_tables: SystemTablesProvider | None = None
         self._clock = clock
         self._snapshot_every = snapshot_every
         self._snapshot_interval = snapshot_interval
@@ -115,13 +130,25 @@ class DurableStore:
         self._write_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
         self._closed = False
-        covered, replayed, last_seq = self._recover()
+        self._stop = threading.Event()
+        #: wakes the snapshotter: rows to snapshot, or a failed flush to recover from
+        self._wake = threading.Event()
+        try:
+            _make_private_dirs(self.data_dir, self._wal_dir, self._snapshot_dir)
+            covered, replayed, last_seq = self._recover(self._memory)
+            self._wal = WalWriter(
+                self._wal_dir,
+                max(covered, last_seq) + 1,
+                interval=flush_interval,
+                on_failure=self._wake.set,
+            )
+        except OSError as exc:
+            msg = f"cannot open the store at {self.data_dir}: {exc}"
+            hint = "check that the data dir exists, is this user's and has free space"
+            raise StoreOpenError(msg, hint=hint) from exc
         #: operations and rows logged since the last snapshot
         self._changes = replayed
         self._rows_since_snapshot = 0
-        self._wal = WalWriter(self._wal_dir, max(covered, last_seq) + 1, interval=flush_interval)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._snapshotter = threading.Thread(
             target=self._run_snapshots, name="store-snapshotter", daemon=True
         )
@@ -129,16 +156,17 @@ class DurableStore:
 
     # --- recovery -------------------------------------------------------------------------
 
-    def _recover(self) -> tuple[int, int, int]:
-        """Load the snapshot and replay the log: (covered seq, records replayed, last seq)."""
+    def _recover(self, memory: MemoryStore) -> tuple[int, int, int]:
+        """Load the snapshot and replay the log into ``memory``: (covered seq, records
+        replayed, last seq)."""
         covered = 0
         snapshot = latest_snapshot(self._snapshot_dir)
         if snapshot is not None:
             covered, tables = load_snapshot(snapshot)
             for database, db_tables in tables.items():
-                self._memory.create_database(database)
+                memory.create_database(database)
                 for table, data in db_tables.items():
-                    self._memory.import_table(database, table, data)
+                    memory.import_table(database, table, data)
         prune_snapshots(self._snapshot_dir, covered, all_temporary=True)
         segments = list_segments(self._wal_dir)
         for seq, path in segments:
@@ -151,7 +179,7 @@ class DurableStore:
                 msg = f"WAL segment {covered + 1 + index} is missing before {path}"
                 raise StoreCorruptionError(msg, hint="restore the file from a backup")
             for record in read_segment(path, last=index == len(pending) - 1):
-                self._replay(record, path)
+                _replay(memory, record, path)
                 replayed += 1
         last_seq = pending[-1][0] if pending else covered
         _LOGGER.info(
@@ -159,38 +187,47 @@ class DurableStore:
         )
         return covered, replayed, last_seq
 
-    def _replay(self, record: WalRecord, path: Path) -> None:
-        if record.kind == "create":
-            self._memory.create_database(record.database)
-            return
-        if record.kind in ("table", "drop"):
-            self._replay_table(record, path)
-            return
-        try:
-            self._memory.write_lp(
-                record.database,
-                record.text,
-                precision=record.precision,
-                accept_partial=record.accept_partial,
-                default_time_ns=record.default_time_ns,
-            )
-        except WriteError as exc:
-            # Only possible when an earlier write's flush failed (its rows never reached the
-            # log) and this one depended on them; it was acknowledged, so say so loudly.
-            _LOGGER.error(
-                "replaying %s: a logged write to %s failed: %s", path, record.database, exc
-            )
+    def _heal(self) -> None:
+        """`_heal_locked` under both locks, in the order `snapshot` takes them (the reload
+        must not race a snapshot's clean-up of the files it reads)."""
+        with self._snapshot_lock, self._write_lock:
+            self._heal_locked()
 
-    def _replay_table(self, record: WalRecord, path: Path) -> None:
-        tags = [name for name, kind in record.columns if kind == "tag"]
-        fields = [(name, kind) for name, kind in record.columns if kind != "tag"]
+    def _heal_locked(self) -> None:
+        """After a failed flush (under the snapshot and write locks): drop what was applied
+        for records that never reached the log by reloading memory from disk, then let the
+        WAL take writes again. Raises DurabilityError while the disk still fails."""
+        if self._wal.failed is None:
+            return
+        self._wal.reset()
+        memory = MemoryStore()
+        memory.set_system_tables(self._system_tables)
         try:
-            if record.kind == "table":
-                self._memory.create_table(record.database, record.table, tags=tags, fields=fields)
-            else:
-                self._memory.delete_table(record.database, record.table)
-        except EngineError as exc:  # checked before it was logged: the log and memory disagree
-            _LOGGER.error("replaying %s: a logged %s record failed: %s", path, record.kind, exc)
+            _, replayed, _ = self._recover(memory)
+        except OSError as exc:
+            msg = f"cannot reload the store at {self.data_dir} after a failed flush: {exc}"
+            raise DurabilityError(msg, errno=exc.errno) from exc
+        self._memory = memory
+        self._changes, self._rows_since_snapshot = replayed, 0
+        _LOGGER.warning(
+            "store %s: a WAL flush failed; writes since the last good flush were refused and "
+            "dropped (memory reloaded from disk: %d records)",
+            self.data_dir,
+            replayed,
+        )
+
+    def _wait(self, ack: WalAck | None) -> None:
+        """Wait for ``ack``; when its flush failed, undo it in memory before raising."""
+        if ack is None:
+            return
+        try:
+            ack.wait()
+        except DurabilityError:
+            try:
+                self._heal()
+            except DurabilityError:  # the disk still fails: the next write retries
+                _LOGGER.exception("store %s: cannot recover from a failed flush", self.data_dir)
+            raise
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -210,6 +247,8 @@ class DurableStore:
         durable: ...`` when the flush covering it failed.
         """
         when = self._clock() if default_time_ns is None else default_time_ns
+        if self._wal.failed is not None:  # unlocked peek: _heal checks again
+            self._heal()
         with self._write_lock:
             self._check_open()
             result = self._memory.write_lp(
@@ -225,8 +264,7 @@ class DurableStore:
             self._rows_since_snapshot += result.lines_written
             if self._rows_since_snapshot >= self._snapshot_every:
                 self._wake.set()
-        if ack is not None:
-            ack.wait()
+        self._wait(ack)
         return result
 
     def create_database(self, name: str, *, no_sync: bool = False) -> None:
@@ -234,6 +272,8 @@ class DurableStore:
 
         ``no_sync`` returns without waiting for the flush, as `write_lp` does.
         """
+        if self._wal.failed is not None:
+            self._heal()
         with self._write_lock:
             self._check_open()
             if name in self._memory.databases():
@@ -241,8 +281,7 @@ class DurableStore:
             self._memory.create_database(name)
             ack = self._wal.append(encode_record(WalRecord("create", name)), sync=not no_sync)
             self._changes += 1
-        if ack is not None:
-            ack.wait()
+        self._wait(ack)
 
     def create_table(
         self,
@@ -253,6 +292,8 @@ class DurableStore:
         fields: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Create an empty table durably; raises as `MemoryStore.create_table` (nothing logged)."""
+        if self._wal.failed is not None:
+            self._heal()
         with self._write_lock:
             self._check_open()
             self._memory.create_table(database, table, tags=tags, fields=fields)
@@ -260,19 +301,19 @@ class DurableStore:
             record = WalRecord("table", database, table=table, columns=tuple(columns))
             ack = self._wal.append(encode_record(record), sync=True)
             self._changes += 1
-        if ack is not None:
-            ack.wait()
+        self._wait(ack)
 
     def delete_table(self, database: str, table: str) -> None:
         """Delete a table and its rows durably; raises as `MemoryStore.delete_table`."""
+        if self._wal.failed is not None:
+            self._heal()
         with self._write_lock:
             self._check_open()
             self._memory.delete_table(database, table)
             record = WalRecord("drop", database, table=table)
             ack = self._wal.append(encode_record(record), sync=True)
             self._changes += 1
-        if ack is not None:
-            ack.wait()
+        self._wait(ack)
 
     def set_flush_observer(self, observer: FlushObserver | None) -> None:
         """Call ``observer(seconds, records, bytes, error)`` after every WAL flush that wrote
@@ -296,6 +337,7 @@ class DurableStore:
         with self._snapshot_lock:
             with self._write_lock:
                 self._check_open()
+                self._heal_locked()  # never snapshot rows that a failed flush refused
                 if self._changes == 0:
                     return None
                 covered = self._wal.rotate()
@@ -387,6 +429,7 @@ class DurableStore:
 
     def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
         """Publish ``system.<name>`` tables; see `MemoryStore.set_system_tables`."""
+        self._system_tables = provider  # for the memory reloaded after a failed flush
         self._memory.set_system_tables(provider)
 
     def databases(self) -> list[str]:
@@ -404,3 +447,44 @@ class DurableStore:
     def copy(self) -> MemoryStore:
         """An independent in-memory clone (dry runs): its writes never reach the disk."""
         return self._memory.copy()
+
+
+def _make_private_dirs(*directories: Path) -> None:
+    """Create the store's directories 0700 (they hold every row); tighten older ones."""
+    for directory in directories:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if directory.stat().st_mode & 0o077:
+            directory.chmod(0o700)
+
+
+def _replay(memory: MemoryStore, record: WalRecord, path: Path) -> None:
+    if record.kind == "create":
+        memory.create_database(record.database)
+        return
+    if record.kind in ("table", "drop"):
+        _replay_table(memory, record, path)
+        return
+    try:
+        memory.write_lp(
+            record.database,
+            record.text,
+            precision=record.precision,
+            accept_partial=record.accept_partial,
+            default_time_ns=record.default_time_ns,
+        )
+    except WriteError as exc:
+        # Only possible in logs written before a failed flush stopped the log (older versions
+        # kept logging after one); it was acknowledged, so say so loudly.
+        _LOGGER.error("replaying %s: a logged write to %s failed: %s", path, record.database, exc)
+
+
+def _replay_table(memory: MemoryStore, record: WalRecord, path: Path) -> None:
+    tags = [name for name, kind in record.columns if kind == "tag"]
+    fields = [(name, kind) for name, kind in record.columns if kind != "tag"]
+    try:
+        if record.kind == "table":
+            memory.create_table(record.database, record.table, tags=tags, fields=fields)
+        else:
+            memory.delete_table(record.database, record.table)
+    except EngineError as exc:  # checked before it was logged: the log and memory disagree
+        _LOGGER.error("replaying %s: a logged %s record failed: %s", path, record.kind, exc)

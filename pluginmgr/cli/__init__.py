@@ -11,6 +11,8 @@ from typing import Final
 
 import click
 
+from engine_runtime.errors import EngineError
+
 from ..errors import PluginManagerError
 
 __all__ = ["cli", "main"]
@@ -47,6 +49,7 @@ _COMMANDS: Final = {
     "index": "registry",
     "search": "registry",
     "mirror": "mirror",
+    "store": "store_repair:store",
 }
 
 
@@ -102,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"error: {exc}", err=True)
         for line in getattr(exc, "explanation", "").splitlines():
             click.echo(f"  {line}", err=True)  # the resolver's derivation, under our summary
+        return 1
+    except EngineError as exc:  # e.g. serve on a damaged store: the same one line, no traceback
+        _LOGGER.debug("failed", exc_info=True)
+        click.echo(f"error: {exc}", err=True)
         return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

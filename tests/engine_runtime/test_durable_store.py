@@ -20,6 +20,7 @@ import pytest
 from engine_runtime import Catalog, ProcessingEngine
 from engine_runtime.errors import WriteError
 from engine_runtime.store import DurableStore, MemoryStore, Store, StoreCorruptionError
+from engine_runtime.store.durable import DurabilityError
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_TYPES = 'cpu,host=a,region=eu i=-3i,u=7u,f=1.5,b=true,s="hi \\"there\\"" {t}'
@@ -301,8 +302,9 @@ def test_flush_failure_fails_the_waiting_writers(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", flaky_fsync)
-    with pytest.raises(WriteError, match=r"write not durable: .*No space left"):
+    with pytest.raises(DurabilityError, match=r"write not durable: .*No space left"):
         store.write_lp("db", "m v=1 1")
+    assert store.databases() == []  # not applied, not even the database it created
     store.write_lp("db", "m v=2 2")
     store.write_lp("db", "m v=3 3")
     store._abandon()
