@@ -110,6 +110,8 @@ class TriggerDefinition:
     settings: TriggerSettings = TriggerSettings()
     arguments: Mapping[str, str] | None = None
     disabled: bool = False
+    #: why the engine failed it (disabled too) until it is enabled again; None: not failed
+    failure: str | None = None
 
 
 #: spec kind -> (serde variant, its one field), for the kinds holding ``spec.value``
@@ -142,6 +144,10 @@ def _freeze_arguments(arguments: Mapping[str, str] | None) -> Mapping[str, str] 
     return MappingProxyType(dict(arguments))
 
 
+class _RawTriggerOptional(TypedDict, total=False):
+    failure: str  # only written for a failed trigger
+
+
 @dataclass(frozen=True, slots=True)
 class _State:
     """Everything the catalog holds; replaced as a whole on every change."""
@@ -151,7 +157,7 @@ class _State:
     triggers: tuple[TriggerDefinition, ...] = ()
 
 
-class _RawTrigger(TypedDict):
+class _RawTrigger(_RawTriggerOptional):
     trigger_id: int
     trigger_name: str
     plugin_filename: str
@@ -170,7 +176,7 @@ class _RawCatalog(TypedDict):
 
 
 def _dump_trigger(trigger: TriggerDefinition) -> _RawTrigger:
-    return _RawTrigger(
+    raw = _RawTrigger(
         trigger_id=trigger.trigger_id,
         trigger_name=trigger.trigger_name,
         plugin_filename=trigger.plugin_filename,
@@ -180,6 +186,9 @@ def _dump_trigger(trigger: TriggerDefinition) -> _RawTrigger:
         arguments=None if trigger.arguments is None else dict(trigger.arguments),
         disabled=trigger.disabled,
     )
+    if trigger.failure is not None:
+        raw["failure"] = trigger.failure
+    return raw
 
 
 def _load_trigger(raw: _RawTrigger) -> TriggerDefinition:
@@ -192,6 +201,7 @@ def _load_trigger(raw: _RawTrigger) -> TriggerDefinition:
         TriggerSettings(**raw["settings"]),
         _freeze_arguments(raw["arguments"]),
         _typed(raw["disabled"], bool),
+        None if raw.get("failure") is None else _typed(raw.get("failure"), str),
     )
 
 
@@ -384,8 +394,16 @@ class Catalog:
                 raise AlreadyExistsError(msg, hint="choose another path or delete that trigger")
 
     def enable_trigger(self, database: str, name: str) -> bool:
-        """Mark the trigger enabled; False (not an error) when it already was."""
+        """Mark the trigger enabled (no longer failed); False (not an error) when it already was."""
         return self._set_disabled(database, name, disabled=False)
+
+    def fail_trigger(self, database: str, name: str, reason: str) -> None:
+        """Mark the trigger failed for ``reason``: disabled until it is enabled again."""
+        with self._lock:
+            current = self.get_trigger(database, name)
+            updated = replace(current, disabled=True, failure=reason)
+            triggers = tuple(updated if t is current else t for t in self._state.triggers)
+            self._commit(replace(self._state, triggers=triggers))
 
     def disable_trigger(self, database: str, name: str) -> bool:
         """Mark the trigger disabled; False (not an error) when it already was."""
@@ -396,7 +414,9 @@ class Catalog:
             current = self.get_trigger(database, name)
             if current.disabled == disabled:
                 return False
-            updated = replace(current, disabled=disabled)
+            updated = replace(
+                current, disabled=disabled, failure=current.failure if disabled else None
+            )
             triggers = tuple(updated if t is current else t for t in self._state.triggers)
             self._commit(replace(self._state, triggers=triggers))
             return True

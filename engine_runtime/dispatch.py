@@ -1,9 +1,15 @@
 """Per-trigger execution: a bounded queue and the threads that drain it.
 
 A synchronous trigger runs one event at a time on its own thread; an asynchronous one runs
-each event on the engine's shared pool, so runs overlap. The queue is bounded (upstream: 60):
+each event on the engine's shared `WorkerPool`, so runs overlap. Request triggers run there too,
+never on the HTTP server's threads: a caller waits for the reply at most the execution timeout,
+so a plugin stuck in a C call cannot hold a server thread. The queue is bounded (upstream: 60):
 a writer that outpaces a slow trigger waits (back-pressure) — except a plugin writing from the
 trigger's own thread, which must never wait on itself, whose event is dropped and logged instead.
+
+Every thread here is a daemon thread, and a stuck one can be replaced (`replace_thread`): a
+thread cannot be killed, so one stuck in a plugin must neither hold the process at exit nor keep
+its trigger or the pool from serving.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
-__all__ = ["Event", "TriggerWorker"]
+__all__ = ["Event", "TriggerWorker", "WorkerPool"]
 
 _LOGGER = logging.getLogger(__name__)
 _STOP: Final = object()
@@ -60,7 +67,7 @@ class TriggerWorker:
         run: Callable[[Event], None],
         *,
         run_async: bool,
-        pool: Executor,
+        pool: WorkerPool,
         queue_size: int = 60,
     ) -> None:
         self.name = name
@@ -116,8 +123,9 @@ class TriggerWorker:
 
     # -- events -------------------------------------------------------------------------------
 
-    def submit(self, event: Event) -> bool:
-        """Queue ``event``; False when it was dropped (stopping, or no room from its own thread)."""
+    def submit(self, event: Event, *, wait: float | None = None) -> bool:
+        """Queue ``event``; False when it was dropped (stopping, or no room from its own thread,
+        or none within ``wait`` seconds; default: 30)."""
         if self._stopping:
             return False
         if event.scheduled:
@@ -132,7 +140,7 @@ class TriggerWorker:
             if self.on_own_thread():
                 self._queue.put_nowait(event)
             else:
-                self._queue.put(event, timeout=_PUT_TIMEOUT)
+                self._queue.put(event, timeout=_PUT_TIMEOUT if wait is None else wait)
         except queue.Full:
             self._clear_tick(event)
             return False
@@ -145,8 +153,8 @@ class TriggerWorker:
 
     def _guarded(self, event: Event) -> None:
         self._clear_tick(event)
-        if self._stopping:
-            return
+        if self._stopping or (event.reply is not None and event.reply.done()):
+            return  # stopping, or a request whose caller stopped waiting
         try:
             self._run(event)
         except BaseException:  # a bug in the engine, not the plugin: keep the trigger serving
@@ -180,3 +188,84 @@ class TriggerWorker:
                 return
             if isinstance(item, Event) and item.reply is not None and not item.reply.done():
                 item.reply.set_exception(RuntimeError(f"trigger {self.name} was stopped"))
+
+
+@final
+class WorkerPool:
+    """At most ``max_workers`` daemon threads running submitted calls in order of submission.
+
+    Not a ``ThreadPoolExecutor``: its threads are joined when the interpreter exits, so a plugin
+    stuck in one would keep the process alive after SIGTERM, and a stuck one holds its slot for
+    good. Here `replace_thread` gives the slot of a stuck thread to a fresh one.
+    """
+
+    __slots__ = ("_idle", "_lock", "_max", "_name", "_queue", "_shut", "_threads")
+
+    def __init__(self, max_workers: int, *, name: str = "trigger-async") -> None:
+        self._max = max_workers
+        self._name = name
+        self._lock = threading.Lock()
+        self._idle = threading.Semaphore(0)
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._shut = False
+
+    def submit(self, func: Callable[..., None], *args: Any) -> None:
+        """Run ``func(*args)`` on a pool thread; it must not raise (it is not reported)."""
+        with self._lock:
+            if self._shut:
+                message = f"the {self._name} pool is shut down"
+                raise RuntimeError(message)
+            self._queue.put(lambda: func(*args))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max:
+                self._spawn()
+
+    def replace_thread(self, ident: int) -> bool:
+        """Give the slot of thread ``ident`` (stuck in a plugin) to a fresh thread.
+
+        :returns: whether ``ident`` was one of the pool's threads.
+        """
+        with self._lock:
+            stuck = [t for t in self._threads if t.ident == ident]
+            for thread in stuck:
+                self._threads.remove(thread)
+            if stuck and not self._shut:
+                self._spawn()
+        return bool(stuck)
+
+    def shutdown(self, *, timeout: float = 10.0) -> None:
+        """Drop what is queued, let running calls finish for up to ``timeout`` seconds in all,
+        then return; threads still stuck are left behind (daemon threads do not hold the exit).
+        """
+        with self._lock:
+            self._shut = True
+            threads = list(self._threads)
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            for _ in threads:
+                self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(
+            target=self._loop, name=f"{self._name}-{len(self._threads)}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _loop(self) -> None:
+        me = threading.current_thread()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            item()
+            with self._lock:
+                if me not in self._threads:  # replaced while stuck: its slot is taken
+                    return
+            self._idle.release()
+        with self._lock:
+            if me in self._threads:
+                self._threads.remove(me)

@@ -13,18 +13,22 @@ re-runs the same event a bounded number of times with exponential back-off, each
 with its own traceback; ``disable`` disables the trigger *in the catalog*, request triggers
 included (it stays disabled after a restart, unlike upstream). A per-trigger execution timeout
 interrupts a runaway plugin; a plugin stuck in a C call gets its thread abandoned and the
-trigger a fresh one. Nothing a plugin does stops the engine.
+trigger a fresh one, and once `STUCK_THREAD_LIMIT` of a trigger's threads are stuck the trigger
+is *failed*: disabled in the catalog with the reason, shown as ``failed: <why>`` until it is
+enabled again. Request triggers run on their trigger's worker too, never on the caller's
+thread, and a caller waits at most the timeout. Nothing a plugin does stops the engine.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
+from . import plugin_threads
 from .cache import CacheStore
 from .catalog import (
     DATABASE_NOT_FOUND_MESSAGE,
@@ -33,6 +37,7 @@ from .catalog import (
     TriggerDefinition,
     TriggerSettings,
 )
+from .dispatch import Event, WorkerPool
 from .errors import (
     DatabaseNotFoundError,
     EngineError,
@@ -43,12 +48,12 @@ from .errors import (
 from .loader import Loader, LocalPluginSource
 from .observability import DataStats, LogRing, StatsRegistry
 from .responses import HttpResponse
-from .runner import TriggerRunner
+from .runner import STUCK_THREAD_LIMIT, TriggerRunner
 from .scheduler import SchedulerThread
 from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
 from .trigger_set import TriggerSet
-from .watchdog import Watchdog
+from .watchdog import Watchdog, format_seconds
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -58,12 +63,26 @@ if TYPE_CHECKING:
     from .store import Store
     from .triggers import TriggerSpec
 
-__all__ = ["INTERNAL_WRITE_MESSAGE", "ProcessingEngine", "SourceFactory"]
+__all__ = [
+    "DEFAULT_EXECUTION_TIMEOUT",
+    "INTERNAL_WRITE_MESSAGE",
+    "STUCK_FAILURE_MESSAGE",
+    "ProcessingEngine",
+    "SourceFactory",
+]
 
 #: why a write to ``_internal`` is refused (upstream refuses it as a database name)
 INTERNAL_WRITE_MESSAGE: Final = (
     f"invalid database name: {INTERNAL_DATABASE} is the server's internal database and cannot "
     "be written to"
+)
+
+#: seconds a plugin run may take when the server is not told otherwise (``0`` there: no limit)
+DEFAULT_EXECUTION_TIMEOUT: Final = 60.0
+#: why a trigger with `STUCK_THREAD_LIMIT` stuck runs is failed (``{count}``, ``{timeout}``)
+STUCK_FAILURE_MESSAGE: Final = (
+    "{count} runs are stuck past the {timeout} execution timeout (in a C call?), each holding a "
+    "thread: fix the plugin, then enable the trigger again"
 )
 
 #: turns a trigger's plugin reference into code the loader can run (pluginmgr wires its resolver)
@@ -114,10 +133,9 @@ class ProcessingEngine:
         self.stats = StatsRegistry()
         #: writes and queries that reached the engine (a metrics exporter reads it)
         self.data_stats = DataStats()
-        self.watchdog = Watchdog(
-            on_abandon=lambda ident: self._triggers.abandoned(ident), grace=timeout_grace
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_async, thread_name_prefix="trigger-async")
+        self.watchdog = Watchdog(on_abandon=self._abandoned, grace=timeout_grace)
+        self._pool = WorkerPool(max_async, name="trigger-async")
+        plugin_threads.install()  # counts the threads plugins start, per trigger
         self._scheduler = SchedulerThread(
             lambda fire: self._triggers.on_fire(fire),
             clock=clock,
@@ -165,7 +183,7 @@ class ProcessingEngine:
         self._scheduler.stop()
         for trigger in self._triggers.running():
             self._triggers.stop(trigger, drop_cache=False)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()  # a thread stuck in a plugin is left behind (a daemon)
         self.save_cache()
 
     def save_cache(self) -> None:
@@ -276,10 +294,20 @@ class ProcessingEngine:
         self.catalog.delete_trigger(database, name, force=force)
         self._triggers.stop_key((database, name), drop_cache=True)
         self.stats.drop(database, name)
+        self.logs.drop(database, name)
 
     def trigger_state(self, database: str, name: str) -> str:
-        """``running``, ``disabled`` or ``failed: <why>`` (a plugin that could not be loaded)."""
-        return self._triggers.state((database, name))
+        """``running``, ``disabled`` or ``failed: <why>`` (a plugin that could not be loaded, or
+        one failed for its stuck runs, which stays failed until enabled)."""
+        state = self._triggers.state((database, name))
+        if state == "disabled":
+            try:
+                failure = self.catalog.get_trigger(database, name).failure
+            except EngineError:  # deleted meanwhile
+                failure = None
+            if failure is not None:
+                return f"failed: {failure}"
+        return state
 
     # -- the data path ------------------------------------------------------------------------
 
@@ -388,6 +416,36 @@ class ProcessingEngine:
 
     def _plugin_write(self, database: str, text: str, no_sync: bool) -> None:
         self._write(database, text, origin="plugin", accept_partial=False, no_sync=no_sync)
+
+    def _abandoned(self, thread_ident: int) -> None:
+        """The watchdog gave up on a thread (on its own thread: nothing here may block)."""
+        found = self._runner.abandoned(thread_ident)
+        if found is None:
+            return
+        trigger, stuck = found
+        self._triggers.replace_thread(trigger, thread_ident)
+        if stuck >= STUCK_THREAD_LIMIT:
+            follow_up: Callable[[RunningTrigger], None] = self._fail_stuck
+        elif trigger.definition.settings.error_behavior == "disable":
+            self.logs.add(*trigger.key, "ERROR", f"disabling trigger {trigger.key[1]} due to error")
+            follow_up = self._disable_failed
+        else:
+            return
+        # the catalog write and the stop (which waits for the worker) run off the watchdog
+        name = f"fail-{trigger.label}"
+        threading.Thread(target=follow_up, args=(trigger,), name=name, daemon=True).start()
+
+    def _fail_stuck(self, trigger: RunningTrigger) -> None:
+        """Too many stuck runs: failed in the catalog (disabled, with why), then stopped."""
+        limit = self._runner.time_limit(trigger.definition.settings, Event(()))
+        timeout = "its" if limit is None else format_seconds(limit)
+        reason = STUCK_FAILURE_MESSAGE.format(count=trigger.stuck, timeout=timeout)
+        try:
+            self.catalog.fail_trigger(*trigger.key, reason)
+        except EngineError as exc:  # deleted meanwhile, or the catalog cannot be written
+            self.logs.add(*trigger.key, "ERROR", f"could not fail the trigger: {exc}")
+        self.logs.add(*trigger.key, "ERROR", f"trigger failed: {reason}")
+        self._triggers.stop_key(trigger.key, drop_cache=True)
 
     def _disable_failed(self, trigger: RunningTrigger) -> None:
         """``error_behavior=disable``: persisted in the catalog, then the trigger stops."""

@@ -1,13 +1,16 @@
 """What the engine remembers about its triggers: the log ring and per-trigger statistics.
 
 `LogRing` is upstream's ``SysEventStore`` for plugin log lines (engine-behavior.md §4.7, §7.1):
-a bounded, thread-safe ring of `LogRecord` (10 000 by default, oldest dropped first), each also
-mirrored to the ``engine_runtime.plugins`` logger as ``{db}/{trigger}: {text}`` next to the
-system-table row (upstream's tracing line, ``processing engine: {text}``, does not say whose).
+bounded, thread-safe rings of `LogRecord`, one per trigger (10 000 each by default, oldest
+dropped first, so one chatty plugin cannot push out the others' lines; upstream shares one),
+each record also mirrored to the ``engine_runtime.plugins`` logger as ``{db}/{trigger}: {text}``
+next to the system-table row (upstream's tracing line, ``processing engine: {text}``, does not
+say whose).
 
-`StatsRegistry` counts runs per trigger: invocations, errors, the last error and run, and
-duration percentiles over a fixed window of recent runs. Recording is O(1) (one slot write in a
-preallocated ring); percentiles are computed only when read.
+`StatsRegistry` counts runs per trigger: invocations, errors, the last error and run, duration
+percentiles over a fixed window of recent runs, the runs stuck past their timeout whose thread
+is still held, and the threads its plugin started (`plugin_threads`). Recording is O(1) (one
+slot write in a preallocated ring); percentiles are computed only when read.
 
 `DataStats` counts what reached the engine through `ProcessingEngine.write_lp` and its query
 methods: writes (by origin: a client or a plugin writing back), lines written and rejected,
@@ -27,6 +30,7 @@ database's log lines; a trigger name is unique only within its database anyway.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import math
 import threading
@@ -37,6 +41,8 @@ from dataclasses import dataclass
 from typing import Any, Final, final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+from .plugin_threads import ThreadTally
 
 __all__ = [
     "DEFAULT_LOG_CAPACITY",
@@ -88,6 +94,10 @@ TRIGGER_STATS_SCHEMA: Final = pa.schema(
         pa.field("last_run", pa.timestamp("ns")),
         pa.field("p50_ms", pa.float64()),
         pa.field("p99_ms", pa.float64()),
+        # ours: runs stuck past their timeout (their threads held), threads the plugin started
+        pa.field("stuck_threads", pa.int64(), nullable=False),
+        pa.field("threads_started", pa.int64(), nullable=False),
+        pa.field("live_plugin_threads", pa.int64(), nullable=False),
     ]
 )
 
@@ -107,13 +117,17 @@ class LogRecord:
 
 @final
 class LogRing:
-    """A thread-safe bounded ring of `LogRecord`, oldest first; full means the oldest is dropped.
+    """Thread-safe bounded rings of `LogRecord`, one per trigger, read oldest first.
 
-    :param maxlen: how many records are kept (upstream keeps 10 000).
+    Each (database, trigger) keeps its own ring of ``maxlen`` records (engine lines, whose
+    trigger is ``""``, one of their own), so a chatty plugin drops only its own oldest lines,
+    never another trigger's. `records` merges the rings back into the order they were added.
+
+    :param maxlen: how many records each trigger's ring keeps (upstream keeps 10 000 in all).
     :param clock: the time source for `LogRecord.time_ns` (tests inject a fake one).
     """
 
-    __slots__ = ("_clock", "_lock", "_maxlen", "_records")
+    __slots__ = ("_clock", "_lock", "_maxlen", "_rings", "_seq")
 
     def __init__(
         self, maxlen: int = DEFAULT_LOG_CAPACITY, *, clock: Callable[[], int] = time.time_ns
@@ -124,15 +138,18 @@ class LogRing:
         self._clock = clock
         self._maxlen = maxlen
         self._lock = threading.Lock()
-        self._records: deque[LogRecord] = deque(maxlen=maxlen)
+        # (database, trigger) -> (sequence number, record): the number orders the merge
+        self._rings: dict[tuple[str, str], deque[tuple[int, LogRecord]]] = {}
+        self._seq = 0
 
     @property
     def maxlen(self) -> int:
-        """How many records the ring keeps."""
+        """How many records each trigger's ring keeps."""
         return self._maxlen
 
     def __len__(self) -> int:
-        return len(self._records)
+        with self._lock:
+            return sum(len(ring) for ring in self._rings.values())
 
     def add(self, database: str, trigger_name: str, level: str, text: str) -> LogRecord:
         """Append a record stamped with the clock, mirror it to logging, and return it.
@@ -143,10 +160,15 @@ class LogRing:
         if py_level is None:
             msg = f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}"
             raise ValueError(msg)
+        key = (database, trigger_name)
         with self._lock:
-            # Stamped under the lock so the ring stays ordered by time.
+            # Stamped under the lock so the records stay ordered by time.
             record = LogRecord(self._clock(), database, trigger_name, level, text)
-            self._records.append(record)
+            ring = self._rings.get(key)
+            if ring is None:
+                ring = self._rings[key] = deque(maxlen=self._maxlen)
+            self._seq += 1
+            ring.append((self._seq, record))
         if _LOGGER.isEnabledFor(py_level):
             extra = {"database": database, "trigger_name": trigger_name}
             owner = "/".join(part for part in (database, trigger_name) if part) or "engine"
@@ -156,12 +178,23 @@ class LogRing:
     def records(self, database: str | None = None, trigger: str | None = None) -> list[LogRecord]:
         """The kept records, oldest first, optionally only one database's and/or trigger's."""
         with self._lock:
-            records = list(self._records)
-        if database is not None:
-            records = [record for record in records if record.database == database]
-        if trigger is not None:
-            records = [record for record in records if record.trigger_name == trigger]
-        return records
+            rings = [
+                list(ring)
+                for (db, name), ring in self._rings.items()
+                if database in (None, db) and trigger in (None, name)
+            ]
+        if len(rings) == 1:
+            return [record for _, record in rings[0]]
+        return [record for _, record in heapq.merge(*rings, key=_sequence)]
+
+    def drop(self, database: str, trigger_name: str) -> None:
+        """Forget a trigger's records (it was deleted); a no-op when it has none."""
+        with self._lock:
+            self._rings.pop((database, trigger_name), None)
+
+
+def _sequence(item: tuple[int, LogRecord]) -> int:
+    return item[0]
 
 
 def log_rows(ring: LogRing, database: str) -> list[dict[str, Any]]:
@@ -198,6 +231,11 @@ class TriggerStatsSnapshot:
     p50_ns: int | None = None
     #: 99th percentile duration over the recent window (nearest-rank)
     p99_ns: int | None = None
+    #: runs past their timeout whose thread is still inside the plugin (abandoned, not freed)
+    stuck_threads: int = 0
+    #: threads the trigger's plugin started, ever, and how many of them still run
+    threads_started: int = 0
+    live_plugin_threads: int = 0
 
 
 @final
@@ -216,6 +254,8 @@ class TriggerStats:
         "last_error",
         "last_error_time_ns",
         "last_run_ns",
+        "stuck_threads",
+        "threads",
         "window",
     )
 
@@ -229,6 +269,10 @@ class TriggerStats:
         self.last_error_time_ns: int | None = None
         self.last_run_ns: int | None = None
         self.last_duration_ns: int | None = None
+        #: runs abandoned past their timeout whose thread has not come back
+        self.stuck_threads = 0
+        #: the threads the plugin started
+        self.threads = ThreadTally()
         #: how many recent durations the percentiles cover
         self.window = window
         self._durations = [0] * window
@@ -268,6 +312,9 @@ class TriggerStats:
             last_duration_ns=self.last_duration_ns,
             p50_ns=_percentile(ordered, 50),
             p99_ns=_percentile(ordered, 99),
+            stuck_threads=self.stuck_threads,
+            threads_started=self.threads.started,
+            live_plugin_threads=self.threads.live(),
         )
 
 
@@ -303,12 +350,27 @@ class StatsRegistry:
         error: str | None = None,
     ) -> None:
         """Count one run of ``trigger``; O(1), on the engine's hot path."""
-        key = (database, trigger)
         with self._lock:
-            stats = self._stats.get(key)
-            if stats is None:
-                stats = self._stats[key] = TriggerStats(self._window)
-            stats.record(started_ns, duration_ns, error)
+            self._of(database, trigger).record(started_ns, duration_ns, error)
+
+    def stuck(self, database: str, trigger: str, delta: int) -> int:
+        """Count a run whose thread got stuck (``delta`` 1) or came back (-1); the new count."""
+        with self._lock:
+            stats = self._of(database, trigger)
+            stats.stuck_threads = max(0, stats.stuck_threads + delta)
+            return stats.stuck_threads
+
+    def threads(self, database: str, trigger: str) -> ThreadTally:
+        """Where the threads the trigger's plugin starts are counted."""
+        with self._lock:
+            return self._of(database, trigger).threads
+
+    def _of(self, database: str, trigger: str) -> TriggerStats:
+        key = (database, trigger)
+        stats = self._stats.get(key)
+        if stats is None:
+            stats = self._stats[key] = TriggerStats(self._window)
+        return stats
 
     def get(self, database: str, trigger: str) -> TriggerStatsSnapshot:
         """The trigger's statistics; all zero / ``None`` for a trigger that never ran."""
@@ -346,6 +408,9 @@ def _stats_row(snapshot: TriggerStatsSnapshot) -> dict[str, Any]:
         "last_run": snapshot.last_run_ns,
         "p50_ms": _to_ms(snapshot.p50_ns),
         "p99_ms": _to_ms(snapshot.p99_ns),
+        "stuck_threads": snapshot.stuck_threads,
+        "threads_started": snapshot.threads_started,
+        "live_plugin_threads": snapshot.live_plugin_threads,
     }
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING, final
 
-from .dispatch import Event, TriggerWorker
+from .dispatch import Event, TriggerWorker, WorkerPool
 from .runner import RunningTrigger
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ class TriggerSet:
         source_for: Callable[[TriggerDefinition], PluginSource],
         runner: TriggerRunner,
         scheduler: SchedulerThread,
-        pool: Executor,
+        pool: WorkerPool,
         caches: CacheStore,
         logs: LogRing,
         queue_size: int = 60,
@@ -148,10 +147,15 @@ class TriggerSet:
 
     def stop(self, trigger: RunningTrigger, *, drop_cache: bool) -> None:
         """Take ``trigger`` out of every index and stop its worker after the current run."""
+        if self._unindex(trigger):
+            self._halt(trigger, drop_cache=drop_cache)
+
+    def _unindex(self, trigger: RunningTrigger) -> bool:
+        """Take ``trigger`` out of every index, so no new event reaches it; False if it was."""
         key = trigger.key
         with self._lock:
             if self._triggers.get(key) is not trigger:
-                return
+                return False
             del self._triggers[key]
             wal = self._wal.get(key[0], [])
             if trigger in wal:
@@ -160,32 +164,36 @@ class TriggerSet:
                 del self._routes[trigger.definition.spec.value]
         self._scheduler.remove(key)
         trigger.stop.set()
+        return True
+
+    def _halt(self, trigger: RunningTrigger, *, drop_cache: bool) -> None:
         trigger.worker.stop(wait=True)
         if drop_cache:
-            self._caches.drop_trigger(*key)
+            self._caches.drop_trigger(*trigger.key)
 
     def stop_soon(self, trigger: RunningTrigger) -> None:
-        """`stop` it with its cache; from its own worker thread, on another thread (stopping
-        waits for the worker, which would wait for itself)."""
-        if trigger.worker.on_own_thread():
+        """`stop` it with its cache; from its own worker thread, it leaves the indexes at once
+        and its worker stops on another thread (stopping waits for the worker, which would wait
+        for itself)."""
+        with self._lock:
+            self._failed.pop(trigger.key, None)
+        if not trigger.worker.on_own_thread():
+            self.stop(trigger, drop_cache=True)
+        elif self._unindex(trigger):
             threading.Thread(
-                target=self.stop_key,
-                args=(trigger.key,),
+                target=self._halt,
+                args=(trigger,),
                 kwargs={"drop_cache": True},
                 name=f"stop-{trigger.label}",
+                daemon=True,
             ).start()
-        else:
-            self.stop_key(trigger.key, drop_cache=True)
 
-    def abandoned(self, thread_ident: int) -> None:
-        """The watchdog gave up on thread ``thread_ident``: its trigger gets a fresh thread."""
-        for trigger in self.running():
-            if trigger.worker.replace_thread(thread_ident):
-                text = (
-                    "the plugin did not stop after its timeout (stuck in a C call?): its thread "
-                    "was abandoned and a fresh one serves the trigger"
-                )
-                self._logs.add(*trigger.key, "WARN", text)
+    def replace_thread(self, trigger: RunningTrigger, thread_ident: int) -> bool:
+        """Thread ``thread_ident`` is stuck in ``trigger``'s plugin: a fresh thread takes its
+        place, in the trigger's worker or in the shared pool (asynchronous triggers)."""
+        return trigger.worker.replace_thread(thread_ident) or self._pool.replace_thread(
+            thread_ident
+        )
 
     # -- events -------------------------------------------------------------------------------
 

@@ -5,15 +5,18 @@ Creating a trigger goes through `pluginmgr.triggers.create_trigger`: the plugin 
 pinned, refused when it lacks its trigger type's entry point (400), and the dependencies it
 declares are installed before the catalog changes. Upstream answers a create with an empty body;
 ours is JSON, ``{"warnings": [...]}`` (empty when nothing looks wrong), each warning also logged.
-Configure endpoints take a query string or a JSON body (the body wins). A request trigger's
-answer is passed through as the plugin made it; the ``Authorization`` header never reaches the
-plugin.
+Configure endpoints take a query string or a JSON body (the body wins);
+``trigger_settings.execution_timeout`` (seconds) overrides the server's ``--execution-timeout``
+for one trigger. A request trigger's body is read with the ``--max-http-request-size`` cap (413),
+its answer is passed through as the plugin made it (or a 500 once the run exceeds its timeout);
+the ``Authorization`` header never reaches the plugin.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import JSONResponse, Response
@@ -31,6 +34,7 @@ from .routes_common import (
     get_bool,
     get_str,
     merged_params,
+    read_body,
     server_state,
 )
 
@@ -65,7 +69,19 @@ def _settings(raw: Any) -> TriggerSettings:
             f"got {json.dumps(behavior)}"
         )
         raise ApiError(400, message)
-    return TriggerSettings(run_async=run_async, error_behavior=behavior)
+    timeout = raw.get("execution_timeout")
+    valid = isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
+    if timeout is not None and not (valid and math.isfinite(timeout)):
+        message = (
+            "field 'trigger_settings.execution_timeout' must be a number of seconds > 0, got "
+            f"{json.dumps(timeout)}"
+        )
+        raise ApiError(400, message)
+    return TriggerSettings(
+        run_async=run_async,
+        error_behavior=behavior,
+        execution_timeout=None if timeout is None else float(timeout),
+    )
 
 
 def _arguments(raw: Any) -> dict[str, str] | None:
@@ -199,7 +215,7 @@ async def engine_request(request: Request) -> Response:
     state = server_state(request)
     path = request.path_params["path"]
     query = dict(request.query_params.multi_items())  # a repeated key keeps its last value
-    body = await request.body()
+    body = await read_body(request)  # capped: --max-http-request-size (413)
     answer = await blocking(
         state.engine.handle_request,
         path,

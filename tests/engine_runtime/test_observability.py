@@ -258,6 +258,9 @@ def test_stats_rows_shape() -> None:
             "last_run": 7_000,
             "p50_ms": 0.5,
             "p99_ms": 0.5,
+            "stuck_threads": 0,
+            "threads_started": 0,
+            "live_plugin_threads": 0,
         },
         {
             "trigger_name": "zeta",
@@ -267,6 +270,9 @@ def test_stats_rows_shape() -> None:
             "last_run": 5_000,
             "p50_ms": 2.0,
             "p99_ms": 2.0,
+            "stuck_threads": 0,
+            "threads_started": 0,
+            "live_plugin_threads": 0,
         },
     ]
     assert list(rows[0]) == TRIGGER_STATS_SCHEMA.names
