@@ -30,7 +30,7 @@ from .cache import CacheStore
 from .environment import activate
 from .errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
 from .loader import Loader, PluginFailure, describe_failure
-from .plugin_api import PluginApi, write_queue
+from .plugin_api import PluginApi, plugin_call, write_queue
 from .responses import HttpResponse, error_response, request_headers, to_http_response
 from .store import MemoryStore, validate_database_name
 from .triggers import (
@@ -279,7 +279,8 @@ class DryRunner:
         started = time.perf_counter_ns()
         try:
             entry = self.loader.entry_point(source.load(), function)
-            outcome.result = entry(api, *positional, None if args is None else dict(args))
+            with plugin_call():
+                outcome.result = entry(api, *positional, None if args is None else dict(args))
         except (Exception, SystemExit) as exc:  # PluginError included
             _failed(outcome, describe_failure(exc))
         else:

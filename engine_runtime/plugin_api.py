@@ -11,12 +11,21 @@ the state lives behind one dunder slot. The behaviour the plugin library relies 
   ``Exception`` on failure; ``no_sync`` is a required ``bool``: ``True`` returns once the rows
   are queryable, without waiting for the durable store's WAL flush (as HTTP ``no_sync=true``);
 * ``query`` raises `QueryError` with upstream's words.
+
+`plugin_call` wraps each call of a plugin: it marks the thread as running plugin code (what
+``pluginmgr``'s ``os._exit`` guard checks, `in_plugin_call`) and ends a forked child that comes
+back from the plugin, so that a plugin's ``os.fork()`` never makes a second server. The class
+refuses assigned attributes (`PluginApi.write = ...` raises), so one plugin cannot change what
+another trigger's handle does by patching the class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, final
+import contextlib
+import contextvars
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 from .catalog import INTERNAL_DATABASE
 from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
@@ -26,7 +35,16 @@ if TYPE_CHECKING:
     from .cache import PluginCache
     from .store import Store
 
-__all__ = ["LogSink", "PluginApi", "QueryError", "SyncWriter", "WriteQueue", "write_queue"]
+__all__ = [
+    "LogSink",
+    "PluginApi",
+    "QueryError",
+    "SyncWriter",
+    "WriteQueue",
+    "in_plugin_call",
+    "plugin_call",
+    "write_queue",
+]
 
 #: receives (level, text) for each log call; level is INFO, WARN or ERROR
 LogSink = Callable[[str, str], None]
@@ -34,12 +52,61 @@ LogSink = Callable[[str, str], None]
 SyncWriter = Callable[[str, str, bool], None]
 
 
+#: set while this thread (or task) runs a plugin; a ContextVar, so each thread has its own
+_IN_PLUGIN: Final = contextvars.ContextVar("in_plugin_call", default=False)
+#: the real exit, taken before anything can replace ``os._exit``
+_EXIT: Final = os._exit
+
+
+class _Sealed(type):
+    """A class whose attributes cannot be assigned or deleted after it is made."""
+
+    def __setattr__(cls, name: str, value: object) -> None:
+        message = f"{cls.__name__}.{name} cannot be changed: it is shared by every trigger"
+        raise AttributeError(message)
+
+    def __delattr__(cls, name: str) -> None:
+        message = f"{cls.__name__}.{name} cannot be deleted: it is shared by every trigger"
+        raise AttributeError(message)
+
+
+def in_plugin_call() -> bool:
+    """Whether the calling thread is inside `plugin_call` (running plugin code)."""
+    return _IN_PLUGIN.get()
+
+
+@contextlib.contextmanager
+def plugin_call() -> Iterator[None]:
+    """Wrap one call of a plugin's entry point.
+
+    A process forked by the plugin that comes back here exits at once (status 0, or 1 when the
+    plugin raised in it): it holds a copy of the whole server and must not go on as one.
+    """
+    pid = os.getpid()
+    marker = _IN_PLUGIN.set(True)
+    status = 0
+    try:
+        yield
+    except BaseException:
+        status = 1
+        raise
+    finally:
+        _IN_PLUGIN.reset(marker)
+        if os.getpid() != pid:
+            _end_child(status)
+
+
+def _end_child(status: int) -> NoReturn:
+    # no cleanup: atexit handlers, buffered files and the store belong to the server
+    _EXIT(status)
+
+
 class QueryError(Exception):
     """What ``influxdb3_local.query`` raises; plugins test ``type(e).__name__ == "QueryError"``."""
 
 
 @final
-class WriteQueue:
+class WriteQueue(metaclass=_Sealed):
     """Lines queued by ``write``/``write_to_db``, per database in first-use order."""
 
     __slots__ = ("_lines",)
@@ -57,7 +124,7 @@ class WriteQueue:
 
 
 @final
-class _State:
+class _State(metaclass=_Sealed):
     __slots__ = ("cache", "database", "log", "queue", "store", "sweep", "sync_write")
 
     def __init__(
@@ -90,7 +157,8 @@ def _join(args: tuple[Any, ...]) -> str:
     return " ".join(str(arg) for arg in args)
 
 
-class PluginApi:
+@final
+class PluginApi(metaclass=_Sealed):
     """The ``influxdb3_local`` handle for one plugin call.
 
     :param database: the trigger's database (the default for writes and queries).

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from .dispatch import Event, TriggerWorker
 from .errors import EngineError
 from .loader import PluginFailure, describe_failure
-from .plugin_api import PluginApi, write_queue
+from .plugin_api import PluginApi, plugin_call, write_queue
 from .plugin_threads import attribute
 from .responses import HttpResponse, error_response, request_headers, to_http_response
 from .triggers import format_duration
@@ -339,7 +339,8 @@ class TriggerRunner:
             with _NO_DEADLINE if watch is None else watch:
                 entry = self._loader.entry_point(trigger.source.load(), trigger.function)
                 attribute(tally)  # inside the watch: its monitor thread is the engine's
-                result = entry(api, *event.positional, trigger.args)
+                with plugin_call():  # a forked child exits here; os._exit is refused
+                    result = entry(api, *event.positional, trigger.args)
                 attribute(None)
                 if trigger.kind == "Request":
                     result = to_http_response(result)

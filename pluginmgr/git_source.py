@@ -12,6 +12,9 @@ Design:
   into ``refs/pluginmgr/`` (unshallowing the cache), then a local lookup.
 * **Pin by commit**: callers record `GitContent.commit`; tags and branches move, a sha does not.
 * Files are read from tree objects; nothing is checked out, so no hook or filter ever runs.
+* **Crash leftovers**: fetches of one repository are serialized by a ``flock`` of ours, so under
+  it any git ``*.lock`` file in the repository (``shallow.lock`` after a killed fetch) is stale
+  and is removed, with a warning, before fetching.
 
 Security (GitPython cautions, registries-and-mirrors.md §4):
 
@@ -22,7 +25,8 @@ Security (GitPython cautions, registries-and-mirrors.md §4):
   allowlists only the http, https, ssh, git and file transports.
 * ``GIT_TERMINAL_PROMPT=0`` and a kill timeout on every fetch: a private repository fails instead
   of waiting for a password (an ssh passphrase prompt is ended by the timeout).
-* Symlinks and submodules are refused, never followed. Each file is size-capped (a directory's
+* Symlinks and submodules are refused, never followed, and so are file names with control
+  characters (a newline would forge a tree manifest line). Each file is size-capped (a directory's
   total at 10x) before its bytes are read.
 * GitPython leaks resources in long-running processes (README "Limitations"): every `Repo` is
   closed, with its ``cat-file`` helpers, before `fetch_git` returns.
@@ -45,6 +49,7 @@ import git
 from .atomic import file_lock
 from .errors import GitError, TooLargeError
 from .refs import is_valid_git_rev
+from .store import has_control_chars
 
 __all__ = ["GitContent", "GitPathNotFoundError", "fetch_git"]
 
@@ -109,6 +114,7 @@ def fetch_git(
     # one fetch per cache repository at a time: git's shallow.lock would fail a concurrent one
     lock = cache.with_name(f".{cache.name}.lck")
     with _translate_errors(url, cache), file_lock(lock), _open_cache(cache) as repo:
+        _remove_stale_locks(cache)
         job = _Job(repo, url, rev, timeout)
         commit = _resolve(job)
         return _read(job, commit, path, max_bytes)
@@ -147,6 +153,19 @@ def _open_cache(cache: Path) -> git.Repo:
         repo = git.Repo.init(cache, bare=True)
     repo.git.update_environment(GIT_TERMINAL_PROMPT="0")
     return repo
+
+
+def _remove_stale_locks(cache: Path) -> None:
+    """Delete git's ``*.lock`` files left in ``cache`` by a killed fetch.
+
+    Only called while holding our flock on the cache: no other pluginmgr process is inside the
+    repository, so any git lock file there (``shallow.lock``, ``index.lock``, a ref's ``.lock``)
+    belongs to a dead git and would fail every later fetch.
+    """
+    for path in sorted(cache.rglob("*.lock")):
+        if path.is_file() and not path.is_symlink():
+            _LOGGER.warning("removing stale git lock file %s (left by an interrupted fetch)", path)
+            path.unlink(missing_ok=True)
 
 
 def _resolve(job: _Job) -> git.Commit:
@@ -261,6 +280,8 @@ def _refuse_special(job: _Job, commit: git.Commit, item: Any) -> None:
         what = "is a symlink; pluginmgr does not follow symlinks"
     elif item.name in ("", ".", "..") or "\\" in item.name:
         what = "has an unsafe file name"
+    elif has_control_chars(item.name):
+        what = "has a control character (newline, NUL, ...) in its file name"
     else:
         return
     message = f"git path {item.path!r} at {commit.hexsha[:12]} of {job.url!r} {what}"

@@ -10,10 +10,9 @@ listing every published ``(name, version)`` with the ``sha256:`` of its
 * **Integrity**: the artifact's sha256 is checked against the index *before* the archive is
   opened. Artifacts are immutable and addressed by that hash, so one already in the store is never
   downloaded again; a mismatching download never enters the store.
-* **Safe extraction**: only regular files and directories; symlinks, hard links, devices, FIFOs,
-  sparse files, absolute paths, ``..`` components, backslashes, NUL and a total size over the cap
-  are each refused with an `UnsafeArchiveError` naming the member. Nothing is written to disk: the
-  files become a content-addressed tree (`Store.put_tree`).
+* **Safe extraction** (`safe_archive.safe_extract`, re-exported here): only regular files and
+  directories with clean names, within memory limits; nothing is written to disk: the files
+  become a content-addressed tree (`Store.put_tree`).
 * **Layout**: SDK artifacts hold the plugin directory's files at the archive root
   (``manifest.toml`` plus ``__init__.py`` or a single top-level ``<name>.py``). A registry plugin is
   therefore always installed as a *directory* plugin (lock kind ``"directory"``) materialized as
@@ -27,13 +26,10 @@ listing every published ``(name, version)`` with the ``sha256:`` of its
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
-import tarfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Final
 from urllib.parse import urljoin
 
@@ -51,10 +47,18 @@ from registry_index import (
 
 from .errors import HTTPStatusError, IntegrityError, ResolveError
 from .fetch import fetch_url
+from .safe_archive import (
+    MAX_ARCHIVE_MEMBERS,
+    MAX_EXTENDED_HEADER,
+    UnsafeArchiveError,
+    safe_extract,
+)
 from .store import Store, sha256_hex
 from .transports import FetchRequest, Transport
 
 __all__ = [
+    "MAX_ARCHIVE_MEMBERS",
+    "MAX_EXTENDED_HEADER",
     "RegistryPlugin",
     "RegistryResolution",
     "UnsafeArchiveError",
@@ -69,20 +73,6 @@ __all__ = [
 
 REGISTRY_KIND: Final = "directory"
 _PINNED_REF: Final = re.compile(r"registry:([A-Za-z][A-Za-z0-9_-]{0,63})==([^,;<>=!~ ]+)")
-_ALLOWED_FILE_TYPES: Final = (tarfile.REGTYPE, tarfile.AREGTYPE)
-_TYPE_NAMES: Final = {
-    tarfile.SYMTYPE: "a symbolic link",
-    tarfile.LNKTYPE: "a hard link",
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a FIFO",
-    tarfile.CONTTYPE: "a contiguous file",
-    tarfile.GNUTYPE_SPARSE: "a sparse file",
-}
-
-
-class UnsafeArchiveError(IntegrityError):
-    """A registry artifact holds a member that must never be extracted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,78 +208,6 @@ def _resolve_closure(
 
     visit(name, specifier, requester, (), pinned_version)
     return order
-
-
-def _refusal(source: str, member: str, reason: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(
-        f"unsafe archive {source}: member {member!r} {reason}",
-        hint="the artifact is hostile or corrupt; it was not extracted",
-    )
-
-
-def _member_path(member: tarfile.TarInfo, *, source: str) -> str:
-    """The safe relative POSIX path of ``member`` ("" for the root); raise for anything unsafe."""
-    raw = member.name
-    if "\x00" in raw or "\\" in raw:
-        raise _refusal(source, raw, "contains a NUL or backslash in its name")
-    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
-        raise _refusal(source, raw, "has an absolute path")
-    parts = [p for p in raw.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise _refusal(source, raw, "has a '..' path component")
-    if member.type in _TYPE_NAMES:
-        raise _refusal(source, raw, f"is {_TYPE_NAMES[member.type]}")
-    if not member.isdir() and member.type not in _ALLOWED_FILE_TYPES:
-        raise _refusal(source, raw, f"has unsupported type {member.type!r}")
-    if not parts and not member.isdir():
-        raise _refusal(source, raw, "has an empty name")
-    return "/".join(parts)
-
-
-def _check_layout(files: dict[str, bytes], directories: set[str], *, source: str) -> None:
-    if not files:
-        raise UnsafeArchiveError(f"archive {source} holds no files")
-    for rel in files:
-        if rel in directories:
-            raise _refusal(source, rel, "is both a file and a directory")
-        parent = str(PurePosixPath(rel).parent)
-        while parent not in (".", ""):
-            if parent in files:
-                raise _refusal(source, rel, f"lies under {parent!r}, which is a file")
-            parent = str(PurePosixPath(parent).parent)
-
-
-def safe_extract(data: bytes, *, source: str, max_bytes: int) -> dict[str, bytes]:
-    """The regular files of a ``.tar.gz`` as ``{posix relative path: bytes}``; refuse the unsafe.
-
-    Nothing touches the disk; ``max_bytes`` caps the total size of the files.
-    """
-    files: dict[str, bytes] = {}
-    directories: set[str] = set()
-    total = 0
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for member in tar:
-                rel = _member_path(member, source=source)
-                if member.isdir():
-                    if rel:
-                        directories.add(rel)
-                    continue
-                if rel in files:
-                    raise _refusal(source, member.name, "appears twice")
-                total += member.size
-                if total > max_bytes:
-                    reason = f"takes the archive over the {max_bytes}-byte limit"
-                    raise _refusal(source, member.name, reason)
-                handle = tar.extractfile(member)
-                content = handle.read() if handle is not None else b""
-                if len(content) != member.size:
-                    raise _refusal(source, member.name, "is truncated")
-                files[rel] = content
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise UnsafeArchiveError(f"cannot read archive {source}: {exc}") from None
-    _check_layout(files, directories, source=source)
-    return files
 
 
 def _artifact_bytes(

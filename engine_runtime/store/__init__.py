@@ -9,15 +9,22 @@ from engine_runtime.store.base import (
     WriteResult,
     validate_database_name,
 )
-from engine_runtime.store.durable import DurableStore, StoreCorruptionError
+from engine_runtime.store.durable import (
+    DurabilityError,
+    DurableStore,
+    StoreCorruptionError,
+    StoreOpenError,
+)
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
     "MAX_DATABASE_NAME_LENGTH",
+    "DurabilityError",
     "DurableStore",
     "MemoryStore",
     "Store",
     "StoreCorruptionError",
+    "StoreOpenError",
     "WriteResult",
     "batches_to_rows",
     "validate_database_name",

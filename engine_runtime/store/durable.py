@@ -78,7 +78,7 @@ from engine_runtime.store._wal import (
 )
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage, read_segment
 from engine_runtime.store.base import SystemTablesProvider, WriteResult
-from engine_runtime.store.memory import MemoryStore
+from engine_runtime.store.memory import MemoryStore, parse_write
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -249,15 +249,11 @@ class DurableStore:
         when = self._clock() if default_time_ns is None else default_time_ns
         if self._wal.failed is not None:  # unlocked peek: _heal checks again
             self._heal()
+        # parsed before the lock: the WAL's order needs one writer, the slow parse does not
+        parsed = parse_write(text, precision=precision, default_time_ns=when)
         with self._write_lock:
             self._check_open()
-            result = self._memory.write_lp(
-                database,
-                text,
-                precision=precision,
-                accept_partial=accept_partial,
-                default_time_ns=when,
-            )
+            result = self._memory.write_parsed(database, parsed, accept_partial=accept_partial)
             record = WalRecord("write", database, text, precision, accept_partial, when)
             ack = self._wal.append(encode_record(record), sync=not no_sync)
             self._changes += 1

@@ -16,6 +16,13 @@ TABLES`` without ``system`` in the SQL lists only user tables. In the system con
 ``information_schema.tables`` lists the system tables with ``table_schema = 'system'`` and
 ``table_type = 'BASE TABLE'`` (as upstream's do), so plugins that list user tables should filter
 on ``table_schema = 'iox'``.
+
+Locks are per database: one database's write (checking, appending) or query planning never
+waits for another's; the store-wide lock only guards the map of databases, and parsing of line
+protocol and execution of a planned query hold no lock at all. Each context executes with a
+fair spill memory pool of `QUERY_MEMORY_BYTES` (sorts and aggregates spill to disk or fail
+with "Resources exhausted" beyond it), and results are pulled one batch at a time so a
+`QueryGuard` (deadline, cancel) stops a running query between batches.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-from datafusion import DataFrame, SessionConfig, SessionContext, SQLOptions
+from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
 from datafusion.catalog import Schema
 
 from engine_runtime.errors import (
@@ -38,6 +46,7 @@ from engine_runtime.errors import (
 )
 from engine_runtime.line_protocol import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
+from engine_runtime.store._guard import QueryGuard, current_guard
 from engine_runtime.store._schema import check_blocks, declared_kinds, table_batches
 from engine_runtime.store._system import (
     SYSTEM_SCHEMA,
@@ -48,7 +57,10 @@ from engine_runtime.store._system import (
 from engine_runtime.store._table import TableData, chunk_from_blocks
 from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
-__all__ = ["MemoryStore", "system_table"]
+__all__ = ["QUERY_MEMORY_BYTES", "MemoryStore", "ParsedWrite", "parse_write", "system_table"]
+
+#: memory one database's queries may use at once (sort, aggregate, join buffers)
+QUERY_MEMORY_BYTES: Final = 1024 * 1024 * 1024
 
 _PARTITIONS: Final = max(1, os.cpu_count() or 1)
 _BATCH_ROWS: Final = 65_536
@@ -62,9 +74,12 @@ _SQL_OPTIONS: Final = (
 class _Database:
     """Tables of one database and the DataFusion context that serves them."""
 
-    __slots__ = ("context", "registered", "system_context", "tables")
+    __slots__ = ("context", "lock", "registered", "system_context", "tables")
 
     def __init__(self, tables: dict[str, TableData] | None = None) -> None:
+        #: guards everything below; held for checks, appends and planning, never for parsing
+        #: or executing a query
+        self.lock = threading.RLock()
         self.tables: dict[str, TableData] = tables or {}
         self.context: SessionContext | None = None
         #: `context`'s ``iox`` schema plus a ``system`` schema; made on the first system query
@@ -73,14 +88,15 @@ class _Database:
         self.registered: dict[str, int] = {}
 
 
-def _new_context() -> SessionContext:
+def _new_context(memory_bytes: int = QUERY_MEMORY_BYTES) -> SessionContext:
     config = (
         SessionConfig()
         .with_default_catalog_and_schema("public", "iox")
         .with_information_schema(True)
         .with_target_partitions(_PARTITIONS)
     )
-    return SessionContext(config)
+    runtime = RuntimeEnvBuilder().with_disk_manager_os().with_fair_spill_pool(memory_bytes)
+    return SessionContext(config, runtime)
 
 
 def _clean_error(exc: Exception) -> str:
@@ -93,10 +109,13 @@ def _clean_error(exc: Exception) -> str:
 class MemoryStore:
     """An in-memory, thread-safe `Store`; databases are created on first write."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, query_memory_bytes: int = QUERY_MEMORY_BYTES) -> None:
+        #: guards `_databases` (the map) only; each `_Database` has its own lock
         self._lock = threading.RLock()
         self._databases: dict[str, _Database] = {}
         self._staging = SessionContext()
+        self._staging_lock = threading.Lock()
+        self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
 
     def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
@@ -115,13 +134,25 @@ class MemoryStore:
 
         The clone keeps the system-tables provider: it is a view of the engine, not data.
         """
-        clone = MemoryStore()
+        clone = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         clone._system_tables = self._system_tables
-        with self._lock:
-            for name, db in self._databases.items():
+        for name, db in self._snapshot():
+            with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
-                clone._databases[name] = _Database(tables)
+            clone._databases[name] = _Database(tables)
         return clone
+
+    def _snapshot(self) -> list[tuple[str, _Database]]:
+        with self._lock:
+            return list(self._databases.items())
+
+    def _database_or_create(self, name: str) -> _Database:
+        with self._lock:
+            return self._databases.setdefault(name, _Database())
+
+    def _existing(self, name: str) -> _Database | None:
+        with self._lock:
+            return self._databases.get(name)
 
     def databases(self) -> list[str]:
         """Names of existing databases, sorted."""
@@ -140,8 +171,9 @@ class MemoryStore:
 
     def tables(self, database: str) -> list[str]:
         """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
-        with self._lock:
-            return sorted(self._database(database).tables)
+        db = self._database(database)
+        with db.lock:
+            return sorted(db.tables)
 
     def create_table(
         self,
@@ -158,8 +190,8 @@ class MemoryStore:
         """
         validate_database_name(database)
         kinds = declared_kinds(table, tags, fields)
-        with self._lock:
-            db = self._databases.setdefault(database, _Database())
+        db = self._database_or_create(database)
+        with db.lock:
             if table in db.tables:
                 msg = (  # upstream's words (catalog.ALREADY_EXISTS_MESSAGE)
                     "attempted to create a resource that already exists: "
@@ -173,8 +205,8 @@ class MemoryStore:
 
         Raises DatabaseNotFoundError, or NotFoundError when the table does not exist.
         """
-        with self._lock:
-            db = self._database(database)
+        db = self._database(database)
+        with db.lock:
             if table not in db.tables:
                 msg = f"the requested resource was not found: table {table} in database {database}"
                 raise NotFoundError(msg)
@@ -187,9 +219,12 @@ class MemoryStore:
         """Every problem with ``text`` (syntax, types against the current schema); no write."""
         validate_database_name(database)
         blocks, errors = parse_blocks(text, precision=precision, default_time_ns=0)
-        with self._lock:
-            db = self._databases.get(database)
-            _, _, type_errors = check_blocks(blocks, db.tables if db else {})
+        db = self._existing(database)
+        if db is None:
+            _, _, type_errors = check_blocks(blocks, {})
+        else:
+            with db.lock:
+                _, _, type_errors = check_blocks(blocks, db.tables)
         return _merge_errors(text, errors, type_errors)
 
     def write_lp(
@@ -211,16 +246,31 @@ class MemoryStore:
         """
         del no_sync
         validate_database_name(database)
-        blocks, errors = parse_blocks(text, precision=precision, default_time_ns=default_time_ns)
-        with self._lock:
-            db = self._databases.get(database)
-            by_table, kinds, type_errors = check_blocks(blocks, db.tables if db else {})
-            all_errors = _merge_errors(text, errors, type_errors)
-            if all_errors and (not accept_partial or not by_table):
-                raise _write_error(database, all_errors)
-            if by_table:
-                db = self._databases.setdefault(database, _Database())
-                self._append(db, by_table, kinds)
+        parsed = parse_write(text, precision=precision, default_time_ns=default_time_ns)
+        return self.write_parsed(database, parsed, accept_partial=accept_partial)
+
+    def write_parsed(
+        self, database: str, parsed: ParsedWrite, *, accept_partial: bool = True
+    ) -> WriteResult:
+        """`write_lp` of a body already parsed by `parse_write` (a caller that serialises
+        writes, such as a WAL, parses before taking its own lock)."""
+        validate_database_name(database)
+        text, blocks, errors = parsed.text, parsed.blocks, parsed.errors
+        # Checked and appended under this database's lock only.
+        while True:
+            db = self._existing(database) or _Database()
+            with db.lock:
+                by_table, kinds, type_errors = check_blocks(blocks, db.tables)
+                all_errors = _merge_errors(text, errors, type_errors)
+                if all_errors and (not accept_partial or not by_table):
+                    raise _write_error(database, all_errors)
+                if by_table:
+                    with self._lock:
+                        current = self._databases.setdefault(database, db)
+                    if current is not db:  # created by another write meanwhile: check again
+                        continue
+                    self._append(db, by_table, kinds)
+            break
         written = sum(len(block.times) for group in by_table.values() for block in group)
         return WriteResult(written, tuple(all_errors), table_batches(by_table))
 
@@ -230,11 +280,11 @@ class MemoryStore:
         Columns are tags (``Dictionary(Int32, Utf8)``) sorted by name, then fields sorted by
         name, then ``time`` (``Timestamp(ns)``); `import_table` takes the tables back.
         """
-        with self._lock:
-            return {
-                name: {table: data.arrow() for table, data in db.tables.items()}
-                for name, db in self._databases.items()
-            }
+        exported: dict[str, dict[str, pa.Table]] = {}
+        for name, db in self._snapshot():
+            with db.lock:
+                exported[name] = {table: data.arrow() for table, data in db.tables.items()}
+        return exported
 
     def import_table(self, database: str, table: str, data: pa.Table) -> None:
         """Replace ``table`` of ``database`` (created if needed) with ``data``.
@@ -244,8 +294,8 @@ class MemoryStore:
         """
         validate_database_name(database)
         imported = TableData.from_arrow(data)
-        with self._lock:
-            db = self._databases.setdefault(database, _Database())
+        db = self._database_or_create(database)
+        with db.lock:
             old = db.tables.get(table)
             if old is not None:
                 imported.version = old.version + 1
@@ -275,12 +325,10 @@ class MemoryStore:
         self, database: str, sql: str, params: Mapping[str, str] | None = None
     ) -> list[pa.RecordBatch]:
         """`query` without the conversion to Python: DataFusion's Arrow record batches."""
-        frame = self._planned(database, sql, params)
-        try:
-            batches = frame.collect()
-        except Exception as exc:
-            raise _execution_error(exc) from exc
-        return batches
+        schema, stream = self.query_stream(database, sql, params)
+        batches = list(stream)
+        # as DataFrame.collect: one empty batch keeps the schema of a result without rows
+        return batches or [pa.RecordBatch.from_pylist([], schema=schema)]
 
     def query_stream(
         self, database: str, sql: str, params: Mapping[str, str] | None = None
@@ -291,19 +339,22 @@ class MemoryStore:
             its batches; planning errors are raised here, execution errors by the iterator,
             both as `query_batches` raises them.
         """
+        guard = current_guard()
         frame = self._planned(database, sql, params)
+        if guard is not None:
+            guard.check()
         try:
             stream = frame.execute_stream()
         except Exception as exc:
             raise _execution_error(exc) from exc
-        return frame.schema(), _batches(stream)
+        return frame.schema(), _batches(stream, guard)
 
     def _planned(self, database: str, sql: str, params: Mapping[str, str] | None) -> DataFrame:
         validate_database_name(database)
         system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
-        with self._lock:
-            db = self._database(database)
+        db = self._database(database)
+        with db.lock:
             if system_tables is None:
                 context = self._context(db)
             else:
@@ -317,15 +368,14 @@ class MemoryStore:
         provider = self._system_tables
         if provider is None or not mentions_system(sql):
             return None
-        with self._lock:
-            self._database(database)  # DatabaseNotFoundError before calling the provider
+        self._database(database)  # DatabaseNotFoundError before calling the provider
         return produce_system_tables(provider, database)
 
     def _system_context(self, db: _Database, tables: Mapping[str, pa.Table]) -> SessionContext:
         """``db``'s system context with a fresh ``system`` schema (caller holds the lock)."""
         context = self._context(db)
         if db.system_context is None:
-            db.system_context = _new_context()
+            db.system_context = _new_context(self._query_memory_bytes)
             iox = context.catalog("public").schema("iox")
             db.system_context.catalog("public").register_schema("iox", iox)
         schema = Schema.memory_schema()
@@ -337,7 +387,7 @@ class MemoryStore:
         return db.system_context
 
     def _database(self, name: str) -> _Database:
-        db = self._databases.get(name)
+        db = self._existing(name)
         if db is None:
             msg = f"database not found: {name}"
             raise DatabaseNotFoundError(msg)
@@ -346,7 +396,7 @@ class MemoryStore:
     def _context(self, db: _Database) -> SessionContext:
         """The database's context, with changed tables re-registered (caller holds the lock)."""
         if db.context is None:
-            db.context = _new_context()
+            db.context = _new_context(self._query_memory_bytes)
             db.registered = {}
         schema = db.context.catalog("public").schema("iox")
         for name, data in db.tables.items():
@@ -369,10 +419,28 @@ class MemoryStore:
         partitions = [part for part in partitions if part] or [[]]
         if not partitions[0]:
             partitions = [[pa.RecordBatch.from_pylist([], schema=table.schema)]]
-        self._staging.register_record_batches(_STAGING, partitions)
-        provider = self._staging.table_provider(_STAGING)
-        self._staging.deregister_table(_STAGING)
+        with self._staging_lock:  # one staging context for all databases
+            self._staging.register_record_batches(_STAGING, partitions)
+            provider = self._staging.table_provider(_STAGING)
+            self._staging.deregister_table(_STAGING)
         return provider
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedWrite:
+    """A line protocol body parsed by `parse_write`, for `MemoryStore.write_parsed`."""
+
+    text: str
+    blocks: list[LineBlock]
+    errors: list[LineError]
+
+
+def parse_write(
+    text: str, *, precision: str = "ns", default_time_ns: int | None = None
+) -> ParsedWrite:
+    """Parse ``text`` for `MemoryStore.write_parsed`; takes no lock (the slow part of a write)."""
+    blocks, errors = parse_blocks(text, precision=precision, default_time_ns=default_time_ns)
+    return ParsedWrite(text, blocks, errors)
 
 
 def _plan(context: SessionContext, sql: str, values: dict[str, str] | None) -> DataFrame:
@@ -390,16 +458,25 @@ def _execution_error(exc: Exception) -> QueryExecutionError:
     return QueryExecutionError(f"error while executing query: {_clean_error(exc)}")
 
 
-def _batches(stream: Any) -> Iterator[pa.RecordBatch]:
-    """DataFusion's record batch stream as pyarrow batches; failures as `_execution_error`."""
-    while True:
-        try:
-            batch = next(stream, None)
-        except Exception as exc:
-            raise _execution_error(exc) from exc
-        if batch is None:
-            return
-        yield batch.to_pyarrow()
+def _batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordBatch]:
+    """DataFusion's record batch stream as pyarrow batches; failures as `_execution_error`.
+
+    ``guard`` is checked before each batch: when it stops the query, the stream is dropped,
+    which aborts DataFusion's partitions still running.
+    """
+    try:
+        while True:
+            if guard is not None:
+                guard.check()
+            try:
+                batch = next(stream, None)
+            except Exception as exc:
+                raise _execution_error(exc) from exc
+            if batch is None:
+                return
+            yield batch.to_pyarrow()
+    finally:
+        del stream
 
 
 def _merge_errors(

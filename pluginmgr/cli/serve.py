@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ..errors import PluginManagerError
+from ..server.isolation import close_in_children, close_paths_in_children, install_guards
 from ._common import manager_from, pass_options, settings_options
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 
@@ -59,9 +60,10 @@ def _bind(text: str) -> tuple[str, int]:
 
 
 def _seconds(option: str, text: str | None) -> float | None:
+    """A duration option in seconds; None when unset or ``0`` (no limit)."""
     from engine_runtime import parse_duration
 
-    if text is None:
+    if text is None or text.strip() == "0":
         return None
     try:
         return parse_duration(text) / 1e9
@@ -123,8 +125,10 @@ def _plugin_dir_option(value: str | None) -> Path | None:
 )
 @click.option(
     "--execution-timeout",
-    default=None,
-    help="Interrupt a plugin run after this long (e.g. 30s). [default: no limit]",
+    default="60s",
+    show_default=True,
+    help="Interrupt a plugin run after this long (e.g. 30s); 0: no limit. A trigger's "
+    "execution_timeout setting overrides it.",
 )
 @click.option(
     "--max-http-request-size",
@@ -134,6 +138,14 @@ def _plugin_dir_option(value: str | None) -> Path | None:
     show_default=True,
     help="Largest request body in bytes, as sent and once gzip is inflated (larger: 413). "
     "[env: INFLUXDB3_MAX_HTTP_REQUEST_SIZE]",
+)
+@click.option(
+    "--query-timeout",
+    envvar="INFLUXDB3_QUERY_TIMEOUT",
+    default="60s",
+    show_default=True,
+    help="Stop a SQL or InfluxQL query after this long (500); 0: no limit. "
+    "[env: INFLUXDB3_QUERY_TIMEOUT]",
 )
 @click.option("--find-links", multiple=True, help="Wheels for plugin dependencies (repeatable).")
 @click.option(
@@ -151,23 +163,32 @@ def serve(options: dict[str, Any]) -> int:
     from ..installers import InstallOptions
 
     host, port = _bind(options.pop("http_bind"))
-    flush = _seconds("--wal-flush-interval", options.pop("wal_flush_interval")) or 1.0
+    flush_text = options.pop("wal_flush_interval")
+    flush = _seconds("--wal-flush-interval", flush_text)
+    if flush is None:
+        raise ServeError(f"invalid --wal-flush-interval {flush_text!r}: use a duration, e.g. 10ms")
     timeout = _seconds("--execution-timeout", options.pop("execution_timeout"))
     plugin_dir = _plugin_dir_option(options["plugin_dir"])
     serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
     without_auth = options.pop("without_auth")
     max_request_bytes = options.pop("max_http_request_size")
+    query_timeout = _seconds("--query-timeout", options.pop("query_timeout"))
     install = InstallOptions(
         find_links=tuple(options.pop("find_links")),
         no_index=options.pop("no_index"),
         offline=bool(options.get("offline")),
     )
     sock = _listen(host, port)
+    # a plugin's fork() child lets go of the port (and, below, the WAL); os._exit is refused
+    close_in_children(sock)
+    install_guards()
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
         for line in serving.warnings:
             click.echo(line, err=True)
         token_dir, node_root = _make_dirs(stack, plugin_dir, serving)
+        if node_root is not None:
+            close_paths_in_children(node_root)
         manager = stack.enter_context(manager_from(options))
         env = _plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
@@ -180,6 +201,7 @@ def serve(options: dict[str, Any]) -> int:
             tokens,
             max_request_bytes=max_request_bytes,
             node_id=serving.node_id,
+            query_timeout=query_timeout,
         )
         _run(state, store, sock, serving, url=f"http://{_address(host, port)}")
     click.echo("pluginmgr stopped cleanly", err=True)
@@ -289,6 +311,7 @@ def _server_state(
     *,
     max_request_bytes: int,
     node_id: str,
+    query_timeout: float | None,
 ) -> ServerState:
     from ..server.app import ServerState
 
@@ -302,6 +325,7 @@ def _server_state(
         tokens=tokens,
         max_request_bytes=max_request_bytes,
         node_id=node_id,
+        query_timeout=query_timeout or None,
     )
 
 
@@ -311,12 +335,13 @@ def _run(
     """Start the engine, say what serves where, serve on ``sock`` until a signal."""
     import uvicorn
 
-    from ..server.app import create_app
+    from ..server.app import cancel_queries_on_exit, create_app
     from ..server.front import FlightFront
 
     flight = FlightFront(state)  # Arrow Flight queries, on the same port
     config = uvicorn.Config(create_app(state), log_level="warning", http=flight.protocol)
     server = uvicorn.Server(config)
+    cancel_queries_on_exit(server, state)
     stopping = _quiet_signals(server)
     try:
         state.engine.start()

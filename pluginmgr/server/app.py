@@ -36,11 +36,13 @@ from starlette.routing import Route
 from . import routes_data, routes_engine, routes_plugins, routes_tables, routes_tokens, routes_v1
 from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
+from .queries import DEFAULT_QUERY_TIMEOUT, QueryRegistry
 from .routes_common import DEFAULT_MAX_REQUEST_BYTES, engine_off
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import uvicorn
     from starlette.requests import Request
 
     from engine_runtime import ProcessingEngine
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from ..venv import PluginEnv
     from .auth import TokenStore
 
-__all__ = ["BUILD", "HEALTH_PATHS", "ServerState", "create_app"]
+__all__ = ["BUILD", "HEALTH_PATHS", "ServerState", "cancel_queries_on_exit", "create_app"]
 
 #: paths ``exempt_health`` lets through without a token
 HEALTH_PATHS: Final = ("/health", "/api/v1/health", "/ping")
@@ -94,6 +96,9 @@ class ServerState:
     :param version: what ``/ping`` reports; the installed package's version by default.
     :param max_request_bytes: the largest request body, as sent and once decompressed
         (``--max-http-request-size``); larger ones answer 413.
+    :param query_timeout: seconds a SQL or InfluxQL query may run (``--query-timeout``) before
+        it is stopped with a 500; None or 0: no limit.
+    :param queries: the running queries, stopped at shutdown (`cancel_queries_on_exit`).
     :param node_id: ``serve --node-id``; ``/ping`` adds it as ``node_id`` (clients ignore
         fields they do not know, and it tells an operator which node answered).
     """
@@ -109,6 +114,8 @@ class ServerState:
     version: str = field(default_factory=_package_version)
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     node_id: str | None = None
+    query_timeout: float | None = DEFAULT_QUERY_TIMEOUT
+    queries: QueryRegistry = field(default_factory=QueryRegistry)
 
 
 async def health(request: Request) -> Response:
@@ -204,6 +211,8 @@ def create_app(state: ServerState) -> Starlette:
         middleware=middleware,
         exception_handlers={404: not_found, 405: method_not_allowed},
     )
+    # built now, not at the first request: the auth closures are taken before any plugin runs
+    app.middleware_stack = app.build_middleware_stack()
     app.state.server = state
     app.state.metrics = metrics
     app.state.process_id = str(uuid.uuid4())
@@ -211,3 +220,18 @@ def create_app(state: ServerState) -> Starlette:
     if observe is not None:
         observe(metrics.observe_wal_flush)
     return app
+
+
+def cancel_queries_on_exit(server: uvicorn.Server, state: ServerState) -> None:
+    """Make ``server``'s SIGINT/SIGTERM stop running queries too, not only new connections.
+
+    uvicorn drains requests before it returns, and a query runs in a worker thread that no
+    signal reaches: without this, a runaway query would hold the shutdown until it ends.
+    """
+    exit_handler = server.handle_exit
+
+    def handle_exit(sig: int, frame: object) -> None:
+        state.queries.cancel_all()
+        exit_handler(sig, frame)  # type: ignore[arg-type]  # uvicorn types frame narrowly
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]

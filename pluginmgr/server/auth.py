@@ -14,6 +14,10 @@ compared in constant time. Exempt are the exempt paths (``/health``, ``/ping`` w
 configured) and the bootstrap paths (``POST /api/v3/configure/token/admin``), which need none
 only while the store holds no admin token; refusals are 401 ``{"error": ...}``; a valid
 non-admin token gets 403 on admin-only paths.
+
+Code in the server's process (a plugin) can reach these objects through ``gc``; both classes
+refuse assigned attributes, and the request path uses closures made at start, so patching
+``TokenStore.lookup`` or ``AuthMiddleware.__call__`` does not let a bad token in.
 """
 
 from __future__ import annotations
@@ -23,17 +27,19 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from ..atomic import atomic_write
 from ..errors import PluginManagerError
+from .isolation import SealedType
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -43,6 +49,7 @@ __all__ = [
     "TOKEN_PREFIX",
     "AuthError",
     "AuthMiddleware",
+    "TokenChecks",
     "TokenRecord",
     "TokenStore",
 ]
@@ -79,53 +86,46 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+#: (lookup, has_admin): the checks the request path calls, closures made with the store
+TokenChecks = tuple[Callable[[str], TokenRecord | None], Callable[[], bool]]
+_Refresh = Callable[[], tuple[TokenRecord, ...]]
+_Save = Callable[[tuple[TokenRecord, ...]], None]
+
+
 @final
-class TokenStore:
+class TokenStore(metaclass=SealedType):
     """Hashed API tokens in ``path`` (created on the first `create`).
+
+    The cached records live in closures made here, not in attributes, and `checks` holds the
+    two functions the auth middleware calls: code running in the server (a plugin) that
+    patches this class's methods does not change which tokens are accepted.
 
     :param path: the JSON file, e.g. ``<data-dir>/tokens.json``.
     """
 
-    __slots__ = ("_lock", "_records", "_stamp", "path")
+    __slots__ = ("_lock", "_refresh", "_save", "checks", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._records: tuple[TokenRecord, ...] = ()
-        self._stamp: tuple[int, int, int] | None = None
+        self._refresh, self._save = _token_file(path)
+        #: (lookup, has_admin), taken by `AuthMiddleware` when it is made
+        self.checks: TokenChecks = _checks(self._lock, self._refresh)
 
     # -- reading ------------------------------------------------------------------------------
 
     def records(self) -> tuple[TokenRecord, ...]:
         """Every stored token, oldest first (re-read if the file changed)."""
         with self._lock:
-            self._refresh()
-            return self._records
-
-    def _refresh(self) -> None:
-        try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            self._records, self._stamp = (), None
-            return
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-        if stamp != self._stamp:
-            self._records = _read(self.path)
-            self._stamp = stamp
+            return self._refresh()
 
     def lookup(self, token: str) -> TokenRecord | None:
         """The record of ``token``, or None when it is unknown or revoked."""
-        digest = _digest(token)
-        found = None
-        for record in self.records():
-            # compare every record, so timing does not tell how many tokens exist or which matched
-            if hmac.compare_digest(record.sha256, digest):
-                found = record
-        return found
+        return self.checks[0](token)
 
     def verify(self, token: str) -> bool:
         """Whether ``token`` is a valid (created and not revoked) token."""
-        return self.lookup(token) is not None
+        return self.checks[0](token) is not None
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -138,17 +138,17 @@ class TokenStore:
             raise AuthError("the token name is empty", hint="pass a name, e.g. `--name admin`")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._lock:
-            self._refresh()
-            if any(r.name == name for r in self._records):
+            records = self._refresh()
+            if any(r.name == name for r in records):
                 message = f"a token named {name!r} already exists"
                 raise AuthError(message, hint="choose another name or revoke that token first")
             record = TokenRecord(name, _digest(token), time.time(), admin)
-            self._save((*self._records, record))
+            self._save((*records, record))
         return token
 
     def has_admin(self) -> bool:
         """Whether any admin token exists (re-read if the file changed)."""
-        return any(record.admin for record in self.records())
+        return self.checks[1]()
 
     def create_first_admin(self, name: str) -> tuple[str, TokenRecord, int] | None:
         """Create the first admin token, atomically: None when an admin token already exists.
@@ -158,33 +158,76 @@ class TokenStore:
         """
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._lock:
-            self._refresh()
-            if any(r.admin for r in self._records):
+            records = self._refresh()
+            if any(r.admin for r in records):
                 return None
-            if any(r.name == name for r in self._records):
+            if any(r.name == name for r in records):
                 message = f"a token named {name!r} already exists"
                 raise AuthError(message, hint="revoke that token first")
             record = TokenRecord(name, _digest(token), time.time(), True)
-            self._save((*self._records, record))
-            return token, record, len(self._records) - 1
+            self._save((*records, record))
+            return token, record, len(records)
 
     def revoke(self, name: str) -> bool:
         """Remove the token called ``name``; False when there is none."""
         with self._lock:
-            self._refresh()
-            kept = tuple(r for r in self._records if r.name != name)
-            if len(kept) == len(self._records):
+            records = self._refresh()
+            kept = tuple(r for r in records if r.name != name)
+            if len(kept) == len(records):
                 return False
             self._save(kept)
             return True
 
-    def _save(self, records: tuple[TokenRecord, ...]) -> None:
+
+def _token_file(path: Path) -> tuple[_Refresh, _Save]:
+    """(refresh, save) over the cached records of ``path``; the caller holds the store's lock."""
+    cached: tuple[TokenRecord, ...] = ()
+    stamp: tuple[int, int, int] | None = None
+    read, write, stat = _read, atomic_write, os.stat  # bound now: later patches do not reach here
+
+    def refresh() -> tuple[TokenRecord, ...]:
+        nonlocal cached, stamp
+        try:
+            info = stat(path)
+        except FileNotFoundError:
+            cached, stamp = (), None
+            return cached
+        now = (info.st_mtime_ns, info.st_size, info.st_ino)
+        if now != stamp:
+            cached, stamp = read(path), now
+        return cached
+
+    def save(records: tuple[TokenRecord, ...]) -> None:
+        nonlocal cached, stamp
         payload = {"format_version": _FORMAT_VERSION, "tokens": [asdict(r) for r in records]}
         # readable by the owner only: it holds the token hashes
-        atomic_write(self.path, (json.dumps(payload, indent=2) + "\n").encode(), mode=0o600)
-        self._records = records
-        info = self.path.stat()
-        self._stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        write(path, (json.dumps(payload, indent=2) + "\n").encode(), mode=0o600)
+        info = stat(path)
+        cached, stamp = records, (info.st_mtime_ns, info.st_size, info.st_ino)
+
+    return refresh, save
+
+
+def _checks(lock: threading.Lock, refresh: _Refresh) -> TokenChecks:
+    sha256, compare = hashlib.sha256, hmac.compare_digest
+
+    def lookup(token: str) -> TokenRecord | None:
+        digest = sha256(token.encode("utf-8")).hexdigest()
+        with lock:
+            records = refresh()
+        found = None
+        for record in records:
+            # compare every record, so timing does not tell how many tokens exist or which matched
+            if compare(record.sha256, digest):
+                found = record
+        return found
+
+    def has_admin() -> bool:
+        with lock:
+            records = refresh()
+        return any(record.admin for record in records)
+
+    return lookup, has_admin
 
 
 def _read(path: Path) -> tuple[TokenRecord, ...]:
@@ -247,10 +290,14 @@ def _token_from(header: str | None, password: str | None = None) -> tuple[str | 
 
 
 @final
-class AuthMiddleware:
-    """Refuses HTTP requests without a valid token (401) or admin rights where needed (403)."""
+class AuthMiddleware(metaclass=SealedType):
+    """Refuses HTTP requests without a valid token (401) or admin rights where needed (403).
 
-    __slots__ = ("app", "bootstrap", "exempt", "tokens")
+    The request path is a closure made here over ``tokens.checks``: it calls no method of
+    `TokenStore` or of this class that a plugin could patch.
+    """
+
+    __slots__ = ("_handle", "app")
 
     def __init__(
         self,
@@ -261,14 +308,31 @@ class AuthMiddleware:
         bootstrap: Collection[str] = (),
     ) -> None:
         self.app = app
-        self.tokens = tokens
-        self.exempt = frozenset(exempt)
-        #: POST paths open while no admin token exists (creating the first one)
-        self.bootstrap = frozenset(bootstrap)
+        #: POST paths in ``bootstrap`` are open while no admin token exists (the first one)
+        self._handle = _guarded(app, tokens.checks, frozenset(exempt), frozenset(bootstrap))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt or self._bootstrapping(scope):
-            await self.app(scope, receive, send)
+        await self._handle(scope, receive, send)
+
+
+def _guarded(
+    app: ASGIApp, checks: TokenChecks, exempt: frozenset[str], bootstrap: frozenset[str]
+) -> ASGIApp:
+    """``app`` behind the token check."""
+    lookup, has_admin = checks
+    token_from, query_password, refuse = _token_from, _query_password, _refuse
+
+    def bootstrapping(scope: Scope) -> bool:
+        if scope["path"] not in bootstrap or scope["method"] != "POST":
+            return False
+        try:
+            return not has_admin()
+        except AuthError:  # an unreadable token file: the normal path reports it
+            return False
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in exempt or bootstrapping(scope):
+            await app(scope, receive, send)
             return
         header = None
         for name, value in scope["headers"]:
@@ -276,12 +340,12 @@ class AuthMiddleware:
                 header = value.decode("latin-1")
         # ?p= only where v1 clients send it: elsewhere (a plugin's /api/v3/engine/<path>) the
         # query string reaches code that must never see a token
-        password = _query_password(scope) if scope["path"] in V1_PATHS else None
-        token, problem = _token_from(header, password)
+        password = query_password(scope) if scope["path"] in V1_PATHS else None
+        token, problem = token_from(header, password)
         status = 401
         if token is not None:
             try:
-                record = self.tokens.lookup(token)
+                record = lookup(token)
             except AuthError as exc:
                 record, problem, status = None, f"cannot check tokens: {exc}", 500
             if record is None and problem is None:
@@ -291,17 +355,11 @@ class AuthMiddleware:
             ):
                 problem, status = "this endpoint needs an admin token", 403
         if problem is None:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
-        await _refuse(send, status, f"{problem} ({_HINT})" if status == 401 else problem)
+        await refuse(send, status, f"{problem} ({_HINT})" if status == 401 else problem)
 
-    def _bootstrapping(self, scope: Scope) -> bool:
-        if scope["path"] not in self.bootstrap or scope["method"] != "POST":
-            return False
-        try:
-            return not self.tokens.has_admin()
-        except AuthError:  # an unreadable token file: the normal path reports it
-            return False
+    return handle
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

@@ -33,6 +33,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.flight as flight  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.errors import EngineError
+from engine_runtime.store._guard import QueryGuard, guarding
 
 from ..errors import PluginManagerError
 from .auth import AuthError
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine
 
     from .auth import TokenStore
+    from .queries import QueryRegistry
 
 __all__ = [
     "INFLUXQL_UNAVAILABLE_MESSAGE",
@@ -101,6 +103,9 @@ def parse_ticket(raw: bytes) -> FlightTicket:
     except (UnicodeDecodeError, ValueError) as exc:
         message = f"the Flight ticket is not valid JSON ({exc}): {_TICKET_HINT}"
         raise TicketError(message) from None
+    except RecursionError:
+        message = "the Flight ticket is nested too deeply: send a flat JSON object"
+        raise TicketError(message, hint=_TICKET_HINT) from None
     if not isinstance(data, dict):
         message = f"the Flight ticket must be a JSON object, got {type(data).__name__}"
         raise TicketError(message, hint=_TICKET_HINT)
@@ -176,12 +181,12 @@ class _TokenCheck(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pyar
 
     def __init__(self, tokens: TokenStore) -> None:
         super().__init__()
-        self._tokens = tokens
+        self._lookup = tokens.checks[0]  # a closure: patching TokenStore changes nothing here
 
     def start_call(self, info: Any, headers: Mapping[str, list[str]]) -> None:
         token = _bearer(headers.get("authorization"))
         try:
-            record = self._tokens.lookup(token)
+            record = self._lookup(token)
         except AuthError as exc:
             raise flight.FlightInternalError(f"cannot check tokens: {exc}") from None
         if record is None:
@@ -247,6 +252,9 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
     :param tokens: the token store; None serves without auth (``--without-auth``).
     :param influxql: runs ``query_type: "influxql"`` tickets; None answers
         `INFLUXQL_UNAVAILABLE_MESSAGE`.
+    :param query_timeout: ``--query-timeout`` in seconds (None: none); a query past it stops
+        at its next batch with the HTTP API's message.
+    :param queries: where running queries are listed, so that shutdown stops them.
     """
 
     def __init__(
@@ -256,22 +264,47 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         engine: ProcessingEngine,
         tokens: TokenStore | None,
         influxql: InfluxQLRunner | None = None,
+        query_timeout: float | None = None,
+        queries: QueryRegistry | None = None,
     ) -> None:
         middleware = {} if tokens is None else {"auth": _TokenCheck(tokens)}
         super().__init__(location, middleware=middleware)
         self._engine = engine
         self._influxql = influxql
+        self._query_timeout = query_timeout
+        self._queries = queries
 
     def do_get(self, context: Any, ticket: Any) -> Any:
         """Run the ticket's query; the first batch is computed before the answer starts, so an
         error in planning or in the first batch is the call's error, not a broken stream."""
-        with _flight_errors("DoGet"):
-            request = parse_ticket(ticket.ticket)
-            schema, batches = self._run(request)
-            first = next(batches, None)
+        from .queries import QUERY_TIMEOUT_HINT
+
+        guard = QueryGuard(self._query_timeout, timeout_hint=QUERY_TIMEOUT_HINT)
+        if self._queries is not None:
+            self._queries.add(guard)
+        try:
+            with _flight_errors("DoGet"), guarding(guard):  # the batch iterator keeps the guard
+                request = parse_ticket(ticket.ticket)
+                schema, batches = self._run(request)
+                first = next(batches, None)
+        except BaseException:
+            self._forget(guard)
+            raise
         sent = _hydrated(schema)
         stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema))
-        return flight.GeneratorStream(sent, stream)
+        return flight.GeneratorStream(sent, self._until_done(stream, guard))
+
+    def _until_done(
+        self, stream: Iterator[pa.RecordBatch], guard: QueryGuard
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from stream
+        finally:
+            self._forget(guard)
+
+    def _forget(self, guard: QueryGuard) -> None:
+        if self._queries is not None:
+            self._queries.remove(guard)
 
     def _run(self, request: FlightTicket) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         if request.query_type == "sql":

@@ -88,6 +88,8 @@ class FlightFront:
                 engine=state.engine,
                 tokens=state.tokens,
                 influxql=functools.partial(influxql_table, state),
+                query_timeout=state.query_timeout,
+                queries=state.queries,
             )
         except Exception as exc:
             shutil.rmtree(self._directory, ignore_errors=True)

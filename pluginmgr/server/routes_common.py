@@ -19,6 +19,7 @@ to the body as sent and to what it inflates to.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -36,6 +37,7 @@ from engine_runtime.errors import (
     EngineError,
     NotFoundError,
 )
+from engine_runtime.store import DurabilityError
 
 from ..errors import (
     NO_PLUGIN_DIR_MESSAGE,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "ENGINE_OFF_MESSAGE",
+    "NESTED_TOO_DEEPLY",
     "ApiError",
     "blocking",
     "endpoint",
@@ -78,6 +81,8 @@ _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 #: InfluxDB 3's default ``--max-http-request-size``
 DEFAULT_MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
+#: the answer for JSON nested deeper than Python's recursion limit; ``what`` names the input
+NESTED_TOO_DEEPLY: Final = "{what} is nested too deeply: send JSON with fewer nested levels"
 _GZIP: Final = frozenset({"gzip", "x-gzip"})
 _IDENTITY: Final = frozenset({"", "identity"})
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw deflate or zlib
@@ -116,6 +121,8 @@ def error_status(exc: Exception) -> int:
         return 409  # conflicts with what the node has: other triggers, other plugins' packages
     if isinstance(exc, InstallDisabledError):
         return 403
+    if isinstance(exc, DurabilityError):  # the disk refused the write: nothing was kept
+        return 507 if exc.errno == errno.ENOSPC else 500
     if isinstance(exc, CatalogFileError | InstallError):
         return 500
     if isinstance(exc, FetchError):
@@ -260,6 +267,8 @@ async def read_json(request: Request, *, required: bool = True) -> dict[str, Any
     except (ValueError, UnicodeDecodeError) as exc:
         message = f"the request body is not valid JSON: {exc}"
         raise ApiError(400, message) from None
+    except RecursionError:  # the parser recurses per level: 100,000 "[" exhaust the stack
+        raise ApiError(400, NESTED_TOO_DEEPLY.format(what="the request body")) from None
     if not isinstance(data, dict):
         message = f"the request body must be a JSON object, got {type(data).__name__}"
         raise ApiError(400, message)

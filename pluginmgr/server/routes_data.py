@@ -22,7 +22,9 @@ from engine_runtime.errors import WriteError
 from engine_runtime.line_protocol import PRECISIONS
 
 from .formats import QUERY_FORMATS, choose_format, parquet_bytes, parquet_response, render_rows
+from .queries import run_query
 from .routes_common import (
+    NESTED_TOO_DEEPLY,
     ApiError,
     blocking,
     endpoint,
@@ -131,6 +133,8 @@ def _query_params(value: Any) -> dict[str, str] | None:
             value = json.loads(value)
         except ValueError as exc:
             raise ApiError(400, f"field 'params' is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, NESTED_TOO_DEEPLY.format(what="field 'params'")) from None
     if not isinstance(value, dict):
         raise ApiError(400, "field 'params' must be a JSON object of $name -> value")
     params: dict[str, str] = {}
@@ -151,8 +155,9 @@ async def query_sql(request: Request) -> Response:
     values = _query_params(params.get("params"))
     engine = server_state(request).engine
     if output == "parquet":
-        return parquet_response(await blocking(_query_parquet, engine, database, sql, values))
-    rows = await blocking(engine.query_for_http, database, sql, values)
+        parquet = await run_query(request, _query_parquet, engine, database, sql, values)
+        return parquet_response(parquet)
+    rows = await run_query(request, engine.query_for_http, database, sql, values)
     return render_rows(rows, output)
 
 

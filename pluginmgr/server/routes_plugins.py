@@ -3,10 +3,11 @@
 ``/api/v3/plugin_test/wal|schedule`` (engine-behavior.md §2.5, §3.6, §6).
 
 Every path a client names is checked against the plugin directory (no ``..``, no absolute path,
-no symlink out). A directory is replaced by writing a sibling temporary directory, then swapping
-it in; on failure the old directory is put back and nothing temporary is left behind. An install
-answers 200 only when the installer succeeded (upstream answers 200 when pip failed), and 403
-with upstream's message, whatever the body, when installs are disabled (``env`` None).
+no symlink out, no control character). A directory is replaced by writing a sibling temporary
+directory, then swapping it in; on failure the old directory is put back and nothing temporary
+is left behind. An install answers 200 only when the installer succeeded (upstream answers 200
+when pip failed), and 403 with upstream's message, whatever the body, when installs are
+disabled (``env`` None).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..installers import disabled_error
 from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
 from ..refs import LocalRef, parse_ref
+from ..store import has_control_chars
 from ..venv import parse_requirement
 from .routes_common import (
     ENGINE_OFF_MESSAGE,
@@ -231,6 +233,17 @@ def _is_fetched(filename: str) -> bool:
         return False  # validate_path_within_plugin_dir names what is wrong with it
 
 
+def _check_file_name(field: str, name: str) -> str:
+    """Refuse control characters: a newline in a name would forge a tree manifest line."""
+    if has_control_chars(name):
+        message = (
+            f"invalid plugin file name {name!r} in field '{field}': control characters "
+            "(newline, NUL, ...) are not allowed; use a plain relative path"
+        )
+        raise ApiError(400, message)
+    return name
+
+
 def _content(body: dict[str, Any]) -> str:
     content = body.get("content")
     if not isinstance(content, str):
@@ -243,6 +256,7 @@ async def create_plugin_file(request: Request) -> Response:
     """``POST /api/v3/plugins/files {"plugin_name": "<relative path>", "content"}``."""
     body = await read_json(request)
     name, content = get_str(body, "plugin_name"), _content(body)
+    _check_file_name("plugin_name", name)
     target = validate_path_within_plugin_dir(_plugin_dir(server_state(request)), name)
     if target.is_dir():
         raise ApiError(400, f"{name} is a directory: use PUT /api/v3/plugins/directory")
@@ -292,7 +306,7 @@ def _files(body: dict[str, Any]) -> list[tuple[str, str]]:
         content = item.get("content")
         if not isinstance(content, str):
             raise ApiError(400, f"field 'files[{index}].content' must be a string")
-        found.append((path, content))
+        found.append((_check_file_name(f"files[{index}].relative_path", path), content))
     return found
 
 

@@ -38,7 +38,9 @@ from engine_runtime.influxql import (
 from engine_runtime.store import batches_to_rows
 
 from .formats import choose_format, parquet_bytes, parquet_response, render_rows
+from .queries import run_query as run_guarded
 from .routes_common import (
+    NESTED_TOO_DEEPLY,
     ApiError,
     blocking,
     endpoint,
@@ -150,6 +152,8 @@ def _bind_params(value: str | None) -> dict[str, Any] | None:
         bound = json.loads(value)
     except ValueError as exc:
         raise ApiError(400, f"params: not valid JSON ({exc}): send a JSON object") from None
+    except RecursionError:
+        raise ApiError(400, NESTED_TOO_DEEPLY.format(what="params")) from None
     if not isinstance(bound, dict):
         raise ApiError(400, 'params: send a JSON object such as {"host": "a"}')
     return bound
@@ -186,7 +190,7 @@ async def query_v1(request: Request) -> Response:
     pretty = get_bool(params, "pretty", default=False)
     backend = EngineBackend(server_state(request).engine)
     bound = _bind_params(params.get("params"))
-    results = await blocking(run_query, backend, database, text, params=bound)
+    results = await run_guarded(request, run_query, backend, database, text, params=bound)
     if chunked:
         chunks = v1_chunks(results, epoch=epoch, chunk_size=size)
         return StreamingResponse(_lines(chunks), media_type="application/json")
@@ -217,7 +221,7 @@ async def query_influxql(request: Request) -> Response:
     if bound is not None and not isinstance(bound, dict):
         raise ApiError(400, "field 'params' must be a JSON object of $name -> value")
     state = server_state(request)
-    table = await blocking(influxql_table, state, database, text, params=bound)
+    table = await run_guarded(request, influxql_table, state, database, text, params=bound)
     if output == "parquet":
         return parquet_response(await blocking(parquet_bytes, table))
     return render_rows(batches_to_rows(table.to_batches(), iso_timestamps=True), output)
