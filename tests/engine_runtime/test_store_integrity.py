@@ -18,6 +18,7 @@ import pytest
 
 from engine_runtime.store import DurableStore, StoreCorruptionError
 from engine_runtime.store.durable import DurabilityError, find_damage
+from tests.disk_helpers import fill
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,40 +234,6 @@ def test_wal_and_snapshot_files_are_private(
 
 
 # --- a full disk --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB tmpfs (needs root: skipped elsewhere)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Fill ``disk`` up, to the last page; returns the filler file."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 16, 4096, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_a_full_disk_refuses_the_write_and_never_replays_it(
