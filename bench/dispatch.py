@@ -88,14 +88,15 @@ def bench_overhead(args: argparse.Namespace) -> list[str]:
         stats = engine.stats.get("bench", "t")
     with _engine({"noop.py": NOOP}) as engine:
         engine.create_trigger("bench", "t", "noop.py", "table:cpu")
-        trigger = engine._triggers[("bench", "t")]  # the worker-side call, without the hand-off
+        # the worker-side call, without the hand-off
+        trigger = next(t for t in engine._triggers.running() if t.key == ("bench", "t"))
         batches = engine.write_lp("bench", "cpu v=1i 1").table_batches
         from engine_runtime.dispatch import Event
 
         own: list[float] = []
         for _ in range(args.invocations):
             start = time.perf_counter_ns()
-            engine._run_event(trigger, Event((batches,)))
+            engine._runner.run(trigger, Event((batches,)))
             own.append((time.perf_counter_ns() - start) / 1000)
     return [
         f"| engine work per invocation, no-op plugin, 1-row batch (µs) "
