@@ -406,6 +406,23 @@ class ProcessingEngine:
             trigger, query_params=query_params, headers=headers, body=body, timeout=timeout
         )
 
+    async def handle_request_async(
+        self,
+        path: str,
+        *,
+        query_params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float | None = None,
+    ) -> HttpResponse:
+        """`handle_request` for an event loop: waits for the trigger's worker without a thread."""
+        trigger = self._triggers.route(path)
+        if trigger is None:
+            return _NOT_FOUND
+        return await self._runner.answer_async(
+            trigger, query_params=query_params, headers=headers, body=body, timeout=timeout
+        )
+
     # -- wiring -------------------------------------------------------------------------------
 
     def _local_source(self, definition: TriggerDefinition) -> PluginSource:

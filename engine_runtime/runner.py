@@ -22,10 +22,12 @@ returns, and the trigger is served by a fresh thread. The engine fails a trigger
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent import futures
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -208,6 +210,53 @@ class TriggerRunner:
         The caller waits at most the run's execution timeout (from now, queueing included),
         then gets a 500 saying the timeout was exceeded; a request still queued then is dropped.
         """
+        queued = self._queue_request(trigger, query_params, headers, body, timeout, wait=True)
+        if isinstance(queued, HttpResponse):
+            return queued
+        reply, limit = queued
+        done, _ = futures.wait([reply], timeout=None if limit is None else limit + _REPLY_SLACK)
+        if not done:
+            assert limit is not None  # noqa: S101 - only a limited wait times out
+            return self._late(trigger, reply, limit)
+        return self.answer_of(reply)
+
+    async def answer_async(
+        self,
+        trigger: RunningTrigger,
+        *,
+        query_params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float | None = None,
+    ) -> HttpResponse:
+        """`answer` for an event loop: the caller waits without holding a thread, so callers of
+        a hung plugin cannot use up the server's worker threads while their deadlines run; a
+        full queue answers at once instead of waiting for room."""
+        queued = self._queue_request(trigger, query_params, headers, body, timeout, wait=False)
+        if isinstance(queued, HttpResponse):
+            return queued
+        reply, limit = queued
+        waiter = asyncio.wrap_future(reply)
+        done, _ = await asyncio.wait(
+            {waiter}, timeout=None if limit is None else limit + _REPLY_SLACK
+        )
+        if not done:
+            assert limit is not None  # noqa: S101 - only a limited wait times out
+            return self._late(trigger, reply, limit)
+        return self.answer_of(reply)
+
+    def _queue_request(
+        self,
+        trigger: RunningTrigger,
+        query_params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float | None,
+        *,
+        wait: bool,
+    ) -> tuple[Future[Any], float | None] | HttpResponse:
+        """The request queued for the trigger's worker (its reply and time limit), or the
+        answer when it cannot be queued."""
         reply: Future[Any] = Future()
         clean = request_headers(headers.items())
         event = Event((dict(query_params), clean, body), reply=reply, timeout=timeout)
@@ -215,23 +264,19 @@ class TriggerRunner:
         name = trigger.definition.trigger_name
         if trigger.stop.is_set():
             return error_response(f"trigger {name} was stopped")
-        if not trigger.worker.submit(event, wait=limit):
+        if not trigger.worker.submit(event, wait=limit if wait else 0):
             text = f"trigger {name} is stopping or its queue is full: try again later"
             return error_response(text)
-        try:
-            response = reply.result(timeout=None if limit is None else limit + _REPLY_SLACK)
-        except TimeoutError:
-            assert limit is not None  # noqa: S101 - only a limited wait times out
-            late = _timed_out(limit)
-            if not _settle(reply, late):  # answered in the meantime
-                return self.answer_of(reply)
-            text = f"error running request plugin: {_timeout_text(limit)}: answered 500"
-            self._log(trigger, "ERROR", text)
-            return late
-        except Exception as exc:  # the trigger was stopped while the request waited
-            return error_response(str(exc))
-        assert isinstance(response, HttpResponse)  # noqa: S101 - `run` replies with one
-        return response
+        return reply, limit
+
+    def _late(self, trigger: RunningTrigger, reply: Future[Any], limit: float) -> HttpResponse:
+        """The 500 of a request past its deadline, unless it was answered in the meantime."""
+        late = _timed_out(limit)
+        if not _settle(reply, late):
+            return self.answer_of(reply)
+        text = f"error running request plugin: {_timeout_text(limit)}: answered 500"
+        self._log(trigger, "ERROR", text)
+        return late
 
     @staticmethod
     def answer_of(reply: Future[Any]) -> HttpResponse:

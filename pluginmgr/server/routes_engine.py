@@ -216,8 +216,8 @@ async def engine_request(request: Request) -> Response:
     path = request.path_params["path"]
     query = dict(request.query_params.multi_items())  # a repeated key keeps its last value
     body = await read_body(request)  # capped: --max-http-request-size (413)
-    answer = await blocking(
-        state.engine.handle_request,
+    # awaited on the event loop: a caller of a hung plugin holds no worker thread
+    answer = await state.engine.handle_request_async(
         path,
         query_params=query,
         headers=dict(request.headers.items()),  # the engine drops Authorization

@@ -97,3 +97,38 @@ def test_a_triggers_own_execution_timeout_applies_to_its_requests(
     }
     engine = client.app.state.server.engine  # type: ignore[attr-defined]
     wait_for(lambda: engine.stats.get("db", "hang").stuck_threads == 1)  # abandoned: 2 s grace
+
+
+def test_callers_waiting_on_a_hung_plugin_hold_no_server_thread(tmp_path: Path) -> None:
+    """More waiting callers than the server has worker threads (40), each within its deadline:
+    writes and queries are still answered at once, not after the deadline."""
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "hang.py").write_text(HANGS, encoding="utf-8")
+    deadline = 6.0
+    args = [
+        "--plugin-dir", str(plugin_dir), "--object-store", "memory", "--without-auth",
+        "--cache-dir", str(tmp_path / "cache"), "--execution-timeout", f"{deadline:g}s",
+    ]  # fmt: skip
+    with serving(args, server_env()) as running:
+        url = running.url
+        httpx.post(f"{url}/api/v3/configure/database", json={"db": "db"})
+        body = trigger_body("hang", "hang.py", "request:hang")
+        assert httpx.post(url + TRIGGER, json=body).status_code == 200
+
+        def hung_call(_: int) -> int:
+            return httpx.get(f"{url}/api/v3/engine/hang?hang=1", timeout=30).status_code
+
+        with ThreadPoolExecutor(max_workers=60) as pool:
+            calls = [pool.submit(hung_call, i) for i in range(60)]
+            time.sleep(1.5)  # every call has arrived and waits
+            started = time.monotonic()
+            write = httpx.post(f"{url}/api/v3/write_lp?db=db", content="cpu v=1i 1", timeout=30)
+            query = httpx.get(
+                f"{url}/api/v3/query_sql", params={"db": "db", "q": "SELECT v FROM cpu"}, timeout=30
+            )
+            took = time.monotonic() - started
+            assert not any(call.done() for call in calls)  # still within their deadline
+            assert write.status_code == 204 and query.json() == [{"v": 1}]
+            assert took < deadline / 2, f"write and query took {took:.1f}s behind hung callers"
+            assert {call.result() for call in calls} == {500}
