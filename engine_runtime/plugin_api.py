@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 from .catalog import INTERNAL_DATABASE
 from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
+from .sealed import SealedType
 from .store import validate_database_name
 
 if TYPE_CHECKING:
@@ -56,18 +57,6 @@ SyncWriter = Callable[[str, str, bool], None]
 _IN_PLUGIN: Final = contextvars.ContextVar("in_plugin_call", default=False)
 #: the real exit, taken before anything can replace ``os._exit``
 _EXIT: Final = os._exit
-
-
-class _Sealed(type):
-    """A class whose attributes cannot be assigned or deleted after it is made."""
-
-    def __setattr__(cls, name: str, value: object) -> None:
-        message = f"{cls.__name__}.{name} cannot be changed: it is shared by every trigger"
-        raise AttributeError(message)
-
-    def __delattr__(cls, name: str) -> None:
-        message = f"{cls.__name__}.{name} cannot be deleted: it is shared by every trigger"
-        raise AttributeError(message)
 
 
 def in_plugin_call() -> bool:
@@ -106,7 +95,7 @@ class QueryError(Exception):
 
 
 @final
-class WriteQueue(metaclass=_Sealed):
+class WriteQueue(metaclass=SealedType):
     """Lines queued by ``write``/``write_to_db``, per database in first-use order."""
 
     __slots__ = ("_lines",)
@@ -124,7 +113,7 @@ class WriteQueue(metaclass=_Sealed):
 
 
 @final
-class _State(metaclass=_Sealed):
+class _State(metaclass=SealedType):
     __slots__ = ("cache", "database", "log", "queue", "store", "sweep", "sync_write")
 
     def __init__(
@@ -158,7 +147,7 @@ def _join(args: tuple[Any, ...]) -> str:
 
 
 @final
-class PluginApi(metaclass=_Sealed):
+class PluginApi(metaclass=SealedType):
     """The ``influxdb3_local`` handle for one plugin call.
 
     :param database: the trigger's database (the default for writes and queries).

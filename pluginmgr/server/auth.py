@@ -37,9 +37,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
+from engine_runtime.sealed import SealedType
+
 from ..atomic import atomic_write
 from ..errors import PluginManagerError
-from .isolation import SealedType
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send

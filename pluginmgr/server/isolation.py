@@ -33,7 +33,6 @@ from engine_runtime.plugin_api import in_plugin_call
 
 __all__ = [
     "PluginExitRefused",
-    "SealedType",
     "close_in_children",
     "close_paths_in_children",
     "install_guards",
@@ -141,19 +140,3 @@ def _fds_under(directories: tuple[str, ...]) -> set[int]:
         if any(target.startswith(directory + os.sep) for directory in directories):
             found.add(int(name))
     return found
-
-
-class SealedType(type):
-    """A class whose attributes cannot be assigned or deleted once it is made.
-
-    Stops the plain ``TokenStore.lookup = ...`` from a plugin; ``type.__setattr__`` still
-    gets through, which is why the request path also keeps its own references.
-    """
-
-    def __setattr__(cls, name: str, value: object) -> None:
-        message = f"{cls.__name__}.{name} cannot be changed while the server runs"
-        raise AttributeError(message)
-
-    def __delattr__(cls, name: str) -> None:
-        message = f"{cls.__name__}.{name} cannot be deleted while the server runs"
-        raise AttributeError(message)

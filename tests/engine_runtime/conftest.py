@@ -1,4 +1,5 @@
-"""Fixtures of the engine tests: `make_engine` starts real engines and shuts them down."""
+"""Fixtures of the engine tests: `make_engine` starts real engines and shuts them down;
+`open_store` opens durable stores, abandoned at the end if still open."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine_runtime import Catalog, ProcessingEngine
+from engine_runtime import Catalog, DurableStore, ProcessingEngine
 
 
 @pytest.fixture
@@ -30,3 +31,28 @@ def make_engine(tmp_path: Path, plugin_dir: Path) -> Iterator[Callable[..., Proc
     yield make
     for engine in engines:
         engine.shutdown()
+
+
+@pytest.fixture
+def opened() -> Iterator[list[DurableStore]]:
+    """Stores a test opened; whatever is still open at the end is abandoned (no files left busy)."""
+    stores: list[DurableStore] = []
+    yield stores
+    for store in stores:
+        if not store._closed:
+            store._abandon()
+
+
+@pytest.fixture
+def open_store(tmp_path: Path, opened: list[DurableStore]) -> Callable[..., DurableStore]:
+    """Open a `DurableStore` (default ``tmp_path/store``), flushing every 10 ms, no timed
+    snapshots."""
+
+    def factory(data_dir: Path | None = None, **options: Any) -> DurableStore:
+        options.setdefault("flush_interval", 0.01)
+        options.setdefault("snapshot_interval", 3600.0)
+        store = DurableStore(data_dir or tmp_path / "store", **options)
+        opened.append(store)
+        return store
+
+    return factory

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +28,6 @@ SCHEMA_SQL = (
     "SELECT table_name, column_name, data_type FROM information_schema.columns "
     "WHERE table_schema = 'iox' ORDER BY table_name, column_name"
 )
-
-
-@pytest.fixture
-def opened() -> Iterator[list[DurableStore]]:
-    """Stores a test opened; whatever is still open at the end is abandoned (no files left busy)."""
-    stores: list[DurableStore] = []
-    yield stores
-    for store in stores:
-        if not store._closed:
-            store._abandon()
-
-
-@pytest.fixture
-def open_store(tmp_path: Path, opened: list[DurableStore]) -> Callable[..., DurableStore]:
-    def factory(**options: Any) -> DurableStore:
-        options.setdefault("flush_interval", 0.01)
-        options.setdefault("snapshot_interval", 3600.0)
-        store = DurableStore(tmp_path / "data", **options)
-        opened.append(store)
-        return store
-
-    return factory
 
 
 def snapshot_of(store: DurableStore, database: str, table: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import stat
 import struct
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +24,6 @@ from tests.helpers import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 40
 LINES = 5  # per record
-
-
-@pytest.fixture
-def opened() -> Iterator[list[DurableStore]]:
-    stores: list[DurableStore] = []
-    yield stores
-    for store in stores:
-        if not store._closed:
-            store._abandon()
-
-
-@pytest.fixture
-def open_store(tmp_path: Path, opened: list[DurableStore]) -> Callable[..., DurableStore]:
-    def factory(data_dir: Path | None = None, **options: Any) -> DurableStore:
-        options.setdefault("flush_interval", 0.01)
-        options.setdefault("snapshot_interval", 3600.0)
-        store = DurableStore(data_dir or tmp_path / "store", **options)
-        opened.append(store)
-        return store
-
-    return factory
 
 
 def batch(index: int) -> str:

@@ -299,7 +299,7 @@ def test_patching_the_token_store_through_gc_lets_no_bad_token_in(
 
 def test_the_plugin_api_classes_refuse_patches() -> None:
     for cls, name in ((PluginApi, "write"), (PluginApi, "query"), (WriteQueue, "add")):
-        with pytest.raises(AttributeError, match="shared by every trigger"):
+        with pytest.raises(AttributeError, match="the server and every trigger share it"):
             setattr(cls, name, lambda *args: None)
-        with pytest.raises(AttributeError, match="shared by every trigger"):
+        with pytest.raises(AttributeError, match="the server and every trigger share it"):
             delattr(cls, name)
