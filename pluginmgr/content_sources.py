@@ -60,6 +60,9 @@ def download(
             max_bytes=settings.max_file_bytes,
             token=token,
             progress=callback,
+            deadline=settings.fetch_deadline,
+            # a gh: file must stay inside --plugin-repo, symlinks resolved
+            root=settings.plugin_repo if source.authorized else None,
         )
         return Content("file", result.sha256, result.size, source.url, result.not_modified)
     if isinstance(source, GitSource):

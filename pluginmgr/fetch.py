@@ -4,7 +4,9 @@ When the store holds the last content seen at a URL, the request carries ``If-No
 ``If-Modified-Since``; a 304 downloads nothing and the known blob is reused. A Last-Modified in
 the same second as the answer is not kept (`trusted_last_modified`): an edit in that second
 would get a 304. Any other non-2xx
-answer raises `HTTPStatusError` with upstream's exact message.
+answer raises `HTTPStatusError` with upstream's exact message. A 200 body is checked
+(`content_checks`) before it is stored: a cut body or a ``.py`` that is an HTML page, binary or
+not UTF-8 is refused, so it can never be pinned.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from .content_checks import check_body_length, check_plugin_source
 from .errors import HTTPStatusError
 from .store import Store, UrlMeta
 from .transports import (
@@ -51,23 +54,36 @@ def fetch_url(
     token: str | None = None,
     revalidate: bool = True,
     progress: ProgressCallback | None = None,
+    deadline: float | None = None,
+    root: str | None = None,
 ) -> UrlFetch:
     """GET ``url`` (conditionally when possible), store the body, return its hash.
 
     :param token: sent as ``Authorization: Bearer`` (httpx drops it on cross-origin redirects).
     :param revalidate: send conditional headers; off forces a full download.
+    :param deadline: seconds the whole download may take (None: the transport's default).
+    :param root: the repository base ``url`` must stay inside (``file://`` symlinks).
     """
     meta = store.url_meta(url)
     headers = _conditional_headers(meta, store) if revalidate else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = FetchRequest(url=url, max_bytes=max_bytes, headers=headers, progress=progress)
+    request = FetchRequest(
+        url=url,
+        max_bytes=max_bytes,
+        headers=headers,
+        progress=progress,
+        deadline=deadline,
+        root=root,
+    )
     response = transport.handle(request)
     conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
     if response.status == 304 and meta is not None and conditional:
         return UrlFetch(url, meta.sha256, meta.size, not_modified=True)
     if not response.ok:
         raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
+    check_body_length(url, response.body, response.headers)
+    check_plugin_source(url, response.body, response.headers)
     digest = store.put(response.body)
     now = time.time()
     store.set_url_meta(

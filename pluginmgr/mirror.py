@@ -57,10 +57,12 @@ from .mirror_state import (
     MirrorError,
     MirrorState,
     VerifyResult,
+    dest_lock,
     dest_path,
     parse_sums,
     prune_files,
     read_state,
+    remove_temp_files,
     render_sums,
     state_json,
     verify_mirror,
@@ -118,6 +120,8 @@ class MirrorReport:
     bytes_downloaded: int = 0
     #: with ``with_deps``: the wheels (paths under DEST) the plugins need, or the pylocks lock
     wheels: tuple[str, ...] = ()
+    #: temp files a killed sync had left in DEST, removed before this one started
+    temp_files_removed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -363,11 +367,37 @@ def sync_mirror(
     in `MirrorReport.failures` and DEST keeps its previous copy.
     """
     options = wheel_options or WheelOptions()
+    # a missing or invalid pylock, or a bad target, refuses before DEST is made
     locks = load_pylocks(options.pylocks) if with_deps else ()
     target = Target.parse(options.python_version, options.platform) if locks else Target()
-    src = _open_source(source, transport, retries, git_cache)
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
+    with dest_lock(dest):  # one sync per DEST: the temp files left there are a killed sync's
+        cleaned = remove_temp_files(dest)
+        report = _sync(
+            source, dest, plugins, prune, transport, concurrency, progress, retries, git_cache,
+            with_deps, options, locks, target,
+        )  # fmt: skip
+    return dataclasses.replace(report, temp_files_removed=cleaned)
+
+
+def _sync(
+    source: str,
+    dest: Path,
+    plugins: Sequence[str] | None,
+    prune: bool,
+    transport: Transport | None,
+    concurrency: int,
+    progress: MirrorProgress | None,
+    retries: int,
+    git_cache: Path | None,
+    with_deps: bool,
+    options: WheelOptions,
+    locks: Sequence[LoadedLock],
+    target: Target,
+) -> MirrorReport:
+    """`sync_mirror` once DEST exists and is locked."""
+    src = _open_source(source, transport, retries, git_cache)
     previous = read_state(dest)
     known = dict(previous.files) if previous and previous.source == src.label else {}
     syncer = Syncer(src.base, dest, src.transport, known)

@@ -7,10 +7,13 @@ sit in DEST (so a rewritten `index.json` is listed with its rewritten hash).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -26,11 +29,13 @@ __all__ = [
     "MirrorError",
     "MirrorState",
     "VerifyResult",
+    "dest_lock",
     "dest_path",
     "file_sha256",
     "parse_sums",
     "prune_files",
     "read_state",
+    "remove_temp_files",
     "render_sums",
     "state_json",
     "verify_mirror",
@@ -43,6 +48,9 @@ SHA256SUMS: Final = "SHA256SUMS"
 #: files the mirror writes about itself; never listed in SHA256SUMS, never pruned
 _OWN_FILES: Final = frozenset({MIRROR_JSON, SHA256SUMS})
 _SUM_LINE: Final = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+#: what `atomic_write` (and the wheel copier) name a file being written: ``.NAME.XXXXXXXX.tmp``,
+#: the 8 characters being `tempfile.mkstemp`'s random part
+_TEMP_NAME: Final = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 class MirrorError(PluginManagerError):
@@ -217,6 +225,33 @@ def prune_files(dest: Path, paths: Iterable[str]) -> list[str]:
             parent.rmdir()
             parent = parent.parent
     return deleted
+
+
+@contextmanager
+def dest_lock(dest: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the DEST directory itself (no lock file in the mirror):
+    two syncs into one DEST run one after the other, so neither removes the other's temp files.
+    """
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def remove_temp_files(dest: Path) -> int:
+    """Delete the temp files a killed sync left anywhere under DEST; returns how many.
+
+    Only names of our own temp pattern go: anything else in DEST is the operator's. Call it under
+    `dest_lock`, when no other sync can be writing.
+    """
+    removed = 0
+    for path in dest.rglob(".*.tmp"):
+        if _TEMP_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -111,6 +111,9 @@ def validate_repo_path(text: str, path: str) -> str:
     if "?" in path or "#" in path:
         raise _bad(text, "'?' and '#' are not allowed in a plugin path", hint)
     decoded = unquote(path)
+    # a percent-encoded NUL or newline reaches the filesystem (or a log line) decoded
+    if (bad := _control_char(decoded)) is not None:
+        raise _bad(text, f"percent-encoded control character {bad} in the path", hint)
     if decoded.startswith("/") or re.match(r"[A-Za-z]:", decoded):
         raise _bad(text, "absolute paths are not allowed", hint)
     if "\\" in decoded or "?" in decoded or "#" in decoded:
@@ -192,6 +195,9 @@ def parse_ref(text: str) -> PluginRef:
         return GhRef(text=text, path=validate_repo_path(text, text[len(GH_PREFIX) :]))
     if text.startswith(GIT_PREFIX):
         return _parse_git(text)
+    if (bad := _control_char(text)) is not None:
+        # a NUL crashes path calls and a newline forges log lines, whatever the reference kind
+        raise _bad(text, f"control character {bad}", "remove it from the reference")
     if text.startswith(REGISTRY_PREFIX):
         return _parse_registry(text)
     if not text.strip():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final
 
 __all__ = [
+    "DEFAULT_FETCH_DEADLINE",
     "DEFAULT_PLUGIN_REGISTRY",
     "DEFAULT_PLUGIN_REPO",
     "Settings",
@@ -28,6 +29,8 @@ DEFAULT_PLUGIN_REGISTRY: Final = (
 DEFAULT_MAX_FILE_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_READ_TIMEOUT: Final = 30.0
+#: seconds one file's download may take in total: the read timeout restarts with every byte
+DEFAULT_FETCH_DEADLINE: Final = 120.0
 DEFAULT_RETRIES: Final = 3
 MAX_REDIRECTS: Final = 5
 LOCK_FILE_NAME: Final = "plugins.lock"
@@ -73,6 +76,8 @@ class Settings:
     :param plugin_registry: the registry ``index.json`` URL for ``registry:`` references (http,
         https or file).
     :param lock_path: the lock file; ``<plugin_dir>/plugins.lock`` or ``./plugins.lock``.
+    :param fetch_deadline: seconds one file's download may take in total, retries included
+        (`read_timeout` only bounds each wait for data).
     """
 
     plugin_dir: Path | None
@@ -84,6 +89,7 @@ class Settings:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    fetch_deadline: float = DEFAULT_FETCH_DEADLINE
     retries: int = DEFAULT_RETRIES
     retry_backoff: float = 0.25
     ca_bundle: Path | None = None
@@ -105,6 +111,7 @@ class Settings:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        fetch_deadline: float = DEFAULT_FETCH_DEADLINE,
         retries: int = DEFAULT_RETRIES,
         plugin_registry: str | None = None,
     ) -> Settings:
@@ -142,6 +149,7 @@ class Settings:
             max_file_bytes=max_file_bytes,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            fetch_deadline=fetch_deadline,
             retries=retries,
             ca_bundle=Path(ca) if ca else None,
             plugin_registry=registry or DEFAULT_PLUGIN_REGISTRY,

@@ -14,6 +14,7 @@ import click
 
 from ..settings import (
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_FETCH_DEADLINE,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
@@ -104,6 +105,13 @@ _SETTINGS_OPTIONS: Final = [
         help="Seconds to wait for data.",
     ),
     click.option(
+        "--fetch-deadline",
+        type=click.FloatRange(min=0.001),
+        default=DEFAULT_FETCH_DEADLINE,
+        show_default=True,
+        help="Seconds one file's download may take in total, retries included.",
+    ),
+    click.option(
         "--retries",
         type=click.IntRange(min=0, max=10),
         default=DEFAULT_RETRIES,
@@ -140,6 +148,7 @@ def manager_from(options: dict[str, Any]) -> Iterator[PluginManager]:
         max_file_bytes=options.pop("max_file_size"),
         connect_timeout=options.pop("connect_timeout"),
         read_timeout=options.pop("read_timeout"),
+        fetch_deadline=options.pop("fetch_deadline"),
         retries=options.pop("retries"),
     )
     with PluginManager(settings) as manager:

@@ -177,6 +177,9 @@ def sync(
 
 
 def _print_sync(report: MirrorReport) -> None:
+    if report.temp_files_removed:
+        note = f"note: removed {report.temp_files_removed} temp files an interrupted sync left"
+        click.echo(note, err=True)
     click.echo(f"mirrored {report.source} -> {report.dest}")
     if report.rev:
         click.echo(f"  commit  {report.rev}")

@@ -33,12 +33,20 @@ ProgressCallback = Callable[[int, int | None], None]
 
 @dataclass(frozen=True, slots=True)
 class FetchRequest:
-    """A GET of ``url`` with extra headers, a body size cap and an optional progress callback."""
+    """A GET of ``url`` with extra headers, a body size cap and an optional progress callback.
+
+    :param deadline: seconds the whole fetch (every retry included) may take; None leaves it to
+        the transport's default.
+    :param root: the repository base URL ``url`` lies under; a ``file://`` file whose real path
+        (symlinks resolved) is outside it is refused.
+    """
 
     url: str
     max_bytes: int
     headers: Mapping[str, str] = field(default_factory=dict)
     progress: ProgressCallback | None = None
+    deadline: float | None = None
+    root: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

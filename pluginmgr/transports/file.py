@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from ..errors import NetworkError
+from ..errors import NetworkError, PathTraversalError
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
 
 __all__ = ["FileTransport", "file_url_to_path", "local_path"]
@@ -42,6 +42,23 @@ def _status(url: str, status: int) -> FetchResponse:
     return FetchResponse(url=url, status=status, reason=reason_phrase(status), headers={}, body=b"")
 
 
+def _check_inside(request: FetchRequest, path: Path) -> None:
+    """Refuse a file whose real path leaves ``request.root``: a symlink in a repository must
+    not publish the host's other files (``/etc/passwd``, another plugin dir) as a plugin."""
+    base = None if request.root is None else local_path(request.root)
+    if base is None:
+        return
+    root = base.resolve()
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        message = (
+            f"Path traversal detected: {request.url} resolves to {real}, outside the "
+            f"repository {root}"
+        )
+        hint = "a symlink in the repository points outside it: replace it with the file"
+        raise PathTraversalError(message, hint=hint)
+
+
 class FileTransport(Transport):
     """Reads files from the local filesystem through ``file://`` URLs."""
 
@@ -49,10 +66,14 @@ class FileTransport(Transport):
         path = file_url_to_path(request.url)
         try:
             stat = path.stat()
+            _check_inside(request, path)
         except FileNotFoundError:
             return _status(request.url, 404)
         except PermissionError:
             return _status(request.url, 403)
+        except (ValueError, RuntimeError, OSError) as exc:  # a NUL in the path, a symlink loop
+            message = f"error reading plugin from repository: {exc} {request.url}"
+            raise NetworkError(message, url=request.url, hint="check the path") from exc
         if not path.is_file():
             return _status(request.url, 404)
         etag = f'"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'

@@ -1,6 +1,7 @@
-"""HTTP(S) repositories through httpx: timeouts, a size cap, at most 5 redirects, TLS verification
-(with an optional CA bundle), and bounded retries with exponential back-off on connection errors,
-timeouts and 5xx answers. httpx exceptions are translated here, once, into ours.
+"""HTTP(S) repositories through httpx: timeouts, a total deadline per file (`Deadline`), a size
+cap, at most 5 redirects, TLS verification (with an optional CA bundle), and bounded retries with
+exponential back-off on connection errors, timeouts and 5xx answers. httpx exceptions are
+translated here, once, into ours.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import NETWORK_MESSAGE, NetworkError
+from ..settings import DEFAULT_FETCH_DEADLINE
+from ._deadline import Deadline
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
 
 if TYPE_CHECKING:
@@ -81,6 +84,7 @@ class HTTPTransport(Transport):
         retry_backoff: float = 0.25,
         ca_bundle: Path | None = None,
         max_redirects: int = 5,
+        fetch_deadline: float = DEFAULT_FETCH_DEADLINE,
     ) -> None:
         self._connect_timeout = connect_timeout
         self._ca_bundle = ca_bundle
@@ -90,21 +94,27 @@ class HTTPTransport(Transport):
         self._read_timeout = read_timeout
         self._retries = retries
         self._backoff = retry_backoff
+        self._fetch_deadline = fetch_deadline
 
     def handle(self, request: FetchRequest) -> FetchResponse:
+        seconds = self._fetch_deadline if request.deadline is None else request.deadline
+        deadline = Deadline(request.url, seconds)
         attempt = 0
         while True:
             try:
-                response = self._once(request)
+                response = self._once(request, deadline)
             except NetworkError as exc:
-                if attempt >= self._retries or not _retryable(exc):
+                if attempt >= self._retries or not _retryable(exc) or deadline.expired:
                     raise
                 _LOGGER.info("retrying %s after %s", request.url, exc.message)
             else:
                 if response.status < 500 or attempt >= self._retries:
                     return response
                 _LOGGER.info("retrying %s after HTTP %d", request.url, response.status)
-            time.sleep(self._backoff * (2**attempt))
+            backoff = self._backoff * (2**attempt)
+            if backoff >= deadline.remaining():
+                raise deadline.error()
+            time.sleep(backoff)
             attempt += 1
 
     def _verify(self) -> ssl.SSLContext | bool:
@@ -127,27 +137,54 @@ class HTTPTransport(Transport):
                 )
             return self._client
 
-    def _once(self, request: FetchRequest) -> FetchResponse:
+    def _once(self, request: FetchRequest, deadline: Deadline) -> FetchResponse:
+        import httpx
+
         client = self._get_client()
-        with _map_httpx_errors(request.url, self._read_timeout):
-            with client.stream("GET", request.url, headers=dict(request.headers)) as resp:
-                headers = {k.lower(): v for k, v in resp.headers.items()}
-                # read every body (capped), even a 304's empty one: httpx closes a connection
-                # whose response was not consumed, and a new TCP connection per request is slow
-                body = self._read_capped(resp, request)
-                if not 200 <= resp.status_code < 300:
-                    body = b""
-                reason = resp.reason_phrase or reason_phrase(resp.status_code)
-                return FetchResponse(str(resp.url), resp.status_code, reason, headers, body)
+        left = deadline.remaining()
+        # no single wait may outlast the deadline, even on a pooled socket the watchdog misses
+        timeout = httpx.Timeout(
+            min(self._read_timeout, left), connect=min(self._connect_timeout, left)
+        )
+        deadline.watch()
+        try:
+            with _map_httpx_errors(request.url, self._read_timeout):
+                with client.stream(
+                    "GET",
+                    request.url,
+                    headers=dict(request.headers),
+                    timeout=timeout,
+                    extensions={"trace": deadline.trace},
+                ) as resp:
+                    deadline.adopt(resp.extensions.get("network_stream"))
+                    headers = {k.lower(): v for k, v in resp.headers.items()}
+                    # read every body (capped), even a 304's empty one: httpx closes a connection
+                    # whose response was not consumed, and a new TCP connection per request is
+                    # slow
+                    body = self._read_capped(resp, request, deadline)
+                    deadline.release()  # before the connection goes back to the pool
+                    deadline.check()
+                    if not 200 <= resp.status_code < 300:
+                        body = b""
+                    reason = resp.reason_phrase or reason_phrase(resp.status_code)
+                    return FetchResponse(str(resp.url), resp.status_code, reason, headers, body)
+        except Exception as exc:
+            # whatever a shut-down socket made httpx (or ssl) raise, the cause is the deadline
+            if deadline.expired and exc is not deadline.error():
+                raise deadline.error() from exc
+            raise
+        finally:
+            deadline.release()
 
     @staticmethod
-    def _read_capped(resp: httpx.Response, request: FetchRequest) -> bytes:
+    def _read_capped(resp: httpx.Response, request: FetchRequest, deadline: Deadline) -> bytes:
         declared = resp.headers.get("content-length")
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > request.max_bytes:
             raise too_large_error(request)
         buffer = bytearray()
         for chunk in resp.iter_bytes():
+            deadline.check()
             buffer += chunk
             # checked on decoded bytes, so a compressed bomb stops at the cap too
             if len(buffer) > request.max_bytes:
