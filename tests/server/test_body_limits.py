@@ -3,6 +3,7 @@ with a Content-Length or chunked, and deeply nested JSON answers 400, never 500.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Iterator
@@ -46,36 +47,36 @@ _JSON_ENDPOINTS = [
 _DEEP = "[" * 100_000 + "]" * 100_000
 
 
-@pytest.fixture
-def url(tmp_path: Path, plugin_dir: Path) -> Iterator[str]:
-    """A real uvicorn server without auth, capped at ``_CAP`` bytes (deep JSON fits in 1 MB)."""
+@contextlib.contextmanager
+def _serving(tmp_path: Path, plugin_dir: Path, cap: int) -> Iterator[str]:
+    """A real uvicorn server without auth whose bodies are capped at ``cap`` bytes."""
     built, close = build_state(tmp_path, plugin_dir)
-    state = dataclasses.replace(built, max_request_bytes=_CAP)
+    state = dataclasses.replace(built, max_request_bytes=cap)
     config = uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=20)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    close()
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        close()
+
+
+@pytest.fixture
+def url(tmp_path: Path, plugin_dir: Path) -> Iterator[str]:
+    """A server capped at ``_CAP`` bytes."""
+    with _serving(tmp_path, plugin_dir, _CAP) as base:
+        yield base
 
 
 @pytest.fixture
 def deep_url(tmp_path: Path, plugin_dir: Path) -> Iterator[str]:
     """As `url`, capped at 1 MiB so that 200,000 brackets are read and parsed."""
-    built, close = build_state(tmp_path, plugin_dir)
-    state = dataclasses.replace(built, max_request_bytes=1024 * 1024)
-    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=20)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    close()
+    with _serving(tmp_path, plugin_dir, 1024 * 1024) as base:
+        yield base
 
 
 @pytest.mark.parametrize(("method", "path"), _BODY_ENDPOINTS)

@@ -23,6 +23,13 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
 TIMEOUT = 0.5
 
 
+def _hang_trigger(url: str) -> None:
+    """Database ``db`` and the request trigger ``hang`` running ``hang.py``."""
+    httpx.post(f"{url}/api/v3/configure/database", json={"db": "db"})
+    body = trigger_body("hang", "hang.py", "request:hang")
+    assert httpx.post(url + TRIGGER, json=body).status_code == 200
+
+
 def test_fifty_hung_requests_neither_drain_the_server_nor_block_sigterm(tmp_path: Path) -> None:
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()
@@ -34,9 +41,7 @@ def test_fifty_hung_requests_neither_drain_the_server_nor_block_sigterm(tmp_path
     ]  # fmt: skip
     with serving(args, server_env()) as running:
         url = running.url
-        httpx.post(f"{url}/api/v3/configure/database", json={"db": "db"})
-        body = trigger_body("hang", "hang.py", "request:hang")
-        assert httpx.post(url + TRIGGER, json=body).status_code == 200
+        _hang_trigger(url)
 
         def hung_call(_: int) -> tuple[int, str, float]:
             started = time.monotonic()
@@ -112,9 +117,7 @@ def test_callers_waiting_on_a_hung_plugin_hold_no_server_thread(tmp_path: Path) 
     ]  # fmt: skip
     with serving(args, server_env()) as running:
         url = running.url
-        httpx.post(f"{url}/api/v3/configure/database", json={"db": "db"})
-        body = trigger_body("hang", "hang.py", "request:hang")
-        assert httpx.post(url + TRIGGER, json=body).status_code == 200
+        _hang_trigger(url)
 
         def hung_call(_: int) -> int:
             return httpx.get(f"{url}/api/v3/engine/hang?hang=1", timeout=30).status_code
