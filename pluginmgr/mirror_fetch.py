@@ -19,6 +19,7 @@ from typing import Final
 from registry_index import RegistryIndexError
 
 from .atomic import atomic_write
+from .content_checks import check_body_length, check_plugin_source
 from .errors import PluginManagerError
 from .mirror_plan import Job
 from .mirror_state import FileState, dest_path, file_sha256
@@ -56,6 +57,8 @@ class Syncer:
     transport: Transport
     previous: dict[str, FileState]
     max_bytes: int = MAX_FILE_BYTES
+    #: seconds one file's download may take in total (None: the transport's default)
+    deadline: float | None = None
     requests: int = 0
     bytes_downloaded: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,7 +92,14 @@ class Syncer:
         target = dest_path(self.dest, job.path)
         prev = self.previous.get(job.path)
         headers = _conditional_headers(prev, target)
-        response = self.request(FetchRequest(job.url, max_bytes=self.max_bytes, headers=headers))
+        request = FetchRequest(
+            job.url,
+            max_bytes=self.max_bytes,
+            headers=headers,
+            deadline=self.deadline,
+            root=self.base,
+        )
+        response = self.request(request)
         if response.status == 304 and headers and prev is not None:
             return Outcome(job, "unchanged", state=prev)
         if response.status == 404 and job.optional:
@@ -100,6 +110,9 @@ class Syncer:
 
     def _store(self, job: Job, target: Path, response: FetchResponse) -> Outcome:
         body = response.body
+        # a cut body or a soft-404 page must not become the mirror's copy of a plugin
+        check_body_length(job.url, body, response.headers)
+        check_plugin_source(job.url, body, response.headers)
         digest = sha256_hex(body)
         if job.sha256 is not None and digest != job.sha256:
             error = f"{job.url} does not match {job.vouched_by} (sha256:{job.sha256}); not mirrored"

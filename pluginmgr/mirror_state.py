@@ -247,10 +247,12 @@ def remove_temp_files(dest: Path) -> int:
     `dest_lock`, when no other sync can be writing.
     """
     removed = 0
-    for path in dest.rglob(".*.tmp"):
-        if _TEMP_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink():
-            path.unlink(missing_ok=True)
-            removed += 1
+    for folder, _dirs, names in os.walk(dest):  # never into a symlinked directory
+        for name in names:
+            path = Path(folder, name)
+            if _TEMP_NAME.fullmatch(name) and not path.is_symlink() and path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 

@@ -6,6 +6,7 @@ and the temp files a killed mirror sync leaves. Real loopback servers and real f
 from __future__ import annotations
 
 import http.server
+import shutil
 import socket
 import threading
 import time
@@ -212,3 +213,29 @@ def test_a_sync_removes_the_temp_files_a_killed_sync_left(tmp_path: Path) -> Non
     assert again.ok and again.temp_files_removed == 2
     assert not any(path.exists() for path in left)
     assert mine.read_text() == "keep me"
+
+
+def test_a_mirror_sync_refuses_a_plugin_file_that_is_an_html_page(tmp_path: Path) -> None:
+    source = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "repo", source)
+    victim = next(p for p in sorted(source.rglob("*.py")) if "influxdata" in p.parts)
+    victim.write_bytes(SOFT_404)
+    dest = tmp_path / "mirror"
+    report = sync_mirror(source.as_uri() + "/", dest)
+    relative = victim.relative_to(source).as_posix()
+    failed = {f.path: f.message for f in report.failures}
+    assert "is an HTML page, not Python source" in failed[relative], failed
+    assert not (dest / relative).exists()  # never mirrored as a plugin
+
+
+def test_temp_file_cleanup_does_not_follow_a_symlinked_directory(tmp_path: Path) -> None:
+    source = (FIXTURES / "repo").as_uri() + "/"
+    dest = tmp_path / "mirror"
+    sync_mirror(source, dest)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    theirs = outside / ".data.abcdefgh.tmp"  # our temp name, but not in DEST
+    theirs.write_text("not the mirror's")
+    (dest / "linked").symlink_to(outside, target_is_directory=True)
+    assert sync_mirror(source, dest).temp_files_removed == 0
+    assert theirs.read_text() == "not the mirror's"
