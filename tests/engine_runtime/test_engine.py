@@ -12,7 +12,7 @@ import pytest
 
 from engine_runtime import ProcessingEngine, TriggerSettings
 from engine_runtime.errors import EngineError
-from tests.engine_runtime.engine_helpers import plugin
+from tests.engine_runtime.engine_helpers import FAILS_UNTIL, plugin
 from tests.helpers import wait_for
 
 # upstream's WRITE_REPORTS_PLUGIN_CODE (influxdb3/tests/cli/mod.rs), one condition reflowed
@@ -118,16 +118,6 @@ def test_request_trigger_answers_and_errors_are_500(
     assert 'raise ValueError("asked to fail")' in logged[0]  # the traceback is kept
     missing = engine.handle_request("nope", query_params={}, headers={}, body=b"")
     assert missing.status == 404
-
-
-FAILS_UNTIL = """
-def process_writes(influxdb3_local, table_batches, args=None):
-    runs = influxdb3_local.cache.get("runs", default=0) + 1
-    influxdb3_local.cache.put("runs", runs)
-    if runs < int(args["succeed_on"]):
-        raise RuntimeError(f"run {runs} failed")
-    influxdb3_local.info("succeeded on run", runs)
-"""
 
 
 def test_retry_is_bounded_and_backs_off(

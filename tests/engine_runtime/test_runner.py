@@ -12,21 +12,8 @@ from pathlib import Path
 import pytest
 
 from engine_runtime import ProcessingEngine, TriggerSettings
-from tests.engine_runtime.engine_helpers import plugin
+from tests.engine_runtime.engine_helpers import FAILS_UNTIL, plugin
 from tests.helpers import wait_for
-
-FAILS_UNTIL = """
-def fail(runs):
-    raise RuntimeError(f"run {runs} failed")
-
-
-def process_writes(influxdb3_local, table_batches, args=None):
-    runs = influxdb3_local.cache.get("runs", default=0) + 1
-    influxdb3_local.cache.put("runs", runs)
-    if runs < int(args["succeed_on"]):
-        fail(runs)
-    influxdb3_local.info("succeeded on run", runs)
-"""
 
 BAD_QUERY = """
 def process_scheduled_call(influxdb3_local, call_time, args=None):
