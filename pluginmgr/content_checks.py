@@ -1,7 +1,8 @@
 """Checks on downloaded bytes before anything is pinned: a 200 answer is not proof of a plugin.
 
-A proxy, captive portal or CDN can answer 200 with an HTML error page (a "soft 404"), a
-connection can end early, and a repository can hold a file that is not Python source at all.
+A proxy, captive portal or CDN can answer 200 with an HTML error page (a "soft 404"), and a
+repository can hold a file that is not Python source at all. (A body cut short of its
+Content-Length never gets here: httpx raises, and the transport reports it as a network error.)
 Pinning any of these would make every node load garbage until someone re-fetches. Upstream
 InfluxDB 3 reads plugin files as UTF-8 text, so a ``.py`` file must be UTF-8 without NUL bytes.
 """
@@ -13,31 +14,13 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
-from .errors import FetchError, NetworkError
+from .errors import FetchError
 
-__all__ = ["check_body_length", "check_plugin_source"]
+__all__ = ["check_plugin_source"]
 
 #: an HTML document, after optional whitespace and BOM: what error pages start with
 _HTML_START: Final = re.compile(rb"[\s\xef\xbb\xbf]*<(!doctype|html)", re.IGNORECASE)
 _HINT: Final = "check --plugin-repo and any proxy in between; nothing was pinned"
-
-
-def check_body_length(url: str, body: bytes, headers: Mapping[str, str]) -> None:
-    """Refuse a body whose length differs from its ``Content-Length`` (a cut connection).
-
-    Skipped for an encoded body (``Content-Encoding``): the header then counts compressed bytes.
-
-    :param headers: response headers with lower-case keys.
-    """
-    declared = headers.get("content-length", "").strip()
-    if not declared.isdigit() or headers.get("content-encoding", "identity") != "identity":
-        return
-    if len(body) != int(declared):
-        message = (
-            f"plugin file {url} is {len(body)} bytes but the server declared "
-            f"Content-Length {declared}"
-        )
-        raise NetworkError(message, url=url, hint="the connection was cut: retry the fetch")
 
 
 def check_plugin_source(url: str, body: bytes, headers: Mapping[str, str]) -> None:

@@ -5,8 +5,9 @@ When the store holds the last content seen at a URL, the request carries ``If-No
 the same second as the answer is not kept (`trusted_last_modified`): an edit in that second
 would get a 304. Any other non-2xx
 answer raises `HTTPStatusError` with upstream's exact message. A 200 body is checked
-(`content_checks`) before it is stored: a cut body or a ``.py`` that is an HTML page, binary or
-not UTF-8 is refused, so it can never be pinned.
+(`content_checks`) before it is stored: a ``.py`` that is an HTML page, binary or not UTF-8 is
+refused, so it can never be pinned (a body cut short of its Content-Length already failed in the
+transport).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .content_checks import check_body_length, check_plugin_source
+from .content_checks import check_plugin_source
 from .errors import HTTPStatusError
 from .store import Store, UrlMeta
 from .transports import (
@@ -82,7 +83,6 @@ def fetch_url(
         return UrlFetch(url, meta.sha256, meta.size, not_modified=True)
     if not response.ok:
         raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
-    check_body_length(url, response.body, response.headers)
     check_plugin_source(url, response.body, response.headers)
     digest = store.put(response.body)
     now = time.time()

@@ -19,7 +19,7 @@ from typing import Final
 from registry_index import RegistryIndexError
 
 from .atomic import atomic_write
-from .content_checks import check_body_length, check_plugin_source
+from .content_checks import check_plugin_source
 from .errors import PluginManagerError
 from .mirror_plan import Job
 from .mirror_state import FileState, dest_path, file_sha256
@@ -110,8 +110,7 @@ class Syncer:
 
     def _store(self, job: Job, target: Path, response: FetchResponse) -> Outcome:
         body = response.body
-        # a cut body or a soft-404 page must not become the mirror's copy of a plugin
-        check_body_length(job.url, body, response.headers)
+        # a soft-404 page must not become the mirror's copy of a plugin
         check_plugin_source(job.url, body, response.headers)
         digest = sha256_hex(body)
         if job.sha256 is not None and digest != job.sha256:
