@@ -28,6 +28,7 @@ So ``deps why`` and ``deps tree`` need no resolver, and a stale lock can say wha
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import tomllib
@@ -249,7 +250,15 @@ def _key(key: str) -> str:
     return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
+def _datetime(value: dt.datetime | dt.date | dt.time) -> str:
+    """TOML's date and time forms; UTC as ``Z``, as uv writes ``upload-time``."""
+    text = value.isoformat()
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+
+
 def _value(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return _datetime(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
