@@ -1,6 +1,8 @@
 """Reading a pylock.toml's graph: who needs a package (`why`), each requester's packages (`tree`).
 
 Both read only the lock's ``required-by`` entries and requesters: no resolver, no network.
+Each requester carries why it is in the set (``pinned``, ``trigger``, ``added``,
+``all-plugins``, ``operator``; None in a lock written before the reason was recorded).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import InstallError
-from .pylock import PYLOCK_NAME, LockedPackage, PyLock
+from .pylock import PYLOCK_NAME, LockedPackage, PyLock, Requester
 
-__all__ = ["WhyPath", "tree", "why"]
+__all__ = ["WhyPath", "label", "tree", "why"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,14 @@ class WhyPath:
     declared_in: str
     requirement: str
     chain: tuple[str, ...]  #: package names from the declared one down to the asked one
+    reason: str | None = None  #: why the requester is in the set
+
+
+def label(requester: Requester | WhyPath) -> str:
+    """``name (declared-in, reason)``, as ``why`` and ``tree`` print a requester."""
+    name = requester.requester if isinstance(requester, WhyPath) else requester.name
+    facts = ", ".join(f for f in (requester.declared_in, requester.reason) if f)
+    return f"{name} ({facts})" if facts else name
 
 
 def why(lock: PyLock, name: str) -> tuple[LockedPackage, list[WhyPath]]:
@@ -51,7 +61,7 @@ def why(lock: PyLock, name: str) -> tuple[LockedPackage, list[WhyPath]]:
                     ),
                     chain[0],
                 )
-                paths.append(WhyPath(parent, requester.declared_in, spec, chain))
+                paths.append(WhyPath(parent, requester.declared_in, spec, chain, requester.reason))
             elif (parent, key) not in seen and parent in packages:
                 seen.add((parent, key))
                 stack.append((parent, (packages[parent].name, *chain)))
@@ -59,8 +69,8 @@ def why(lock: PyLock, name: str) -> tuple[LockedPackage, list[WhyPath]]:
     return target, paths
 
 
-def tree(lock: PyLock) -> list[tuple[str, str, list[tuple[int, LockedPackage]]]]:
-    """Per requester: (name, declared_in, [(depth, package)...]) walking the lock's graph."""
+def tree(lock: PyLock) -> list[tuple[Requester, list[tuple[int, LockedPackage]]]]:
+    """Per requester: (requester, [(depth, package)...]) walking the lock's graph."""
     packages = lock.by_name()
     children: dict[str, list[str]] = {}
     for package in lock.packages:
@@ -78,5 +88,5 @@ def tree(lock: PyLock) -> list[tuple[str, str, list[tuple[int, LockedPackage]]]]
             rows.append((depth, packages[key]))
             below = sorted(children.get(key, ()), reverse=True)
             stack += [(child, depth + 1, path | {child}) for child in below if child not in path]
-        out.append((requester.name, requester.declared_in, rows))
+        out.append((requester, rows))
     return out

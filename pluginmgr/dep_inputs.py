@@ -1,17 +1,21 @@
-"""What the plugin venv is resolved from: every plugin's declaration, the operator's files, the
-runtime's own distributions.
+"""What the plugin venv is resolved from: the declarations of the plugins in use, the
+operator's files, the runtime's own distributions.
 
 ::
 
-    requesters  = every plugin pinned in plugins.lock that declares requirements
-                + every plugin under the plugin dir that declares some (files and packages)
-                + the operator's <PLUGIN_DIR>/requirements.in (``install package PKG``)
+    requesters  = every plugin pinned in plugins.lock that declares requirements   (pinned)
+                + every local plugin plugins.in records that declares some     (trigger, added)
+                + with ``all_plugins`` (``deps lock --all-plugins``): every other plugin file
+                  and package under the plugin dir that declares some          (all-plugins)
+                + the operator's <PLUGIN_DIR>/requirements.in (``install package PKG``) (operator)
     constraints = the operator's <PLUGIN_DIR>/constraints.txt (``deps constrain SPEC``)
     runtime     = the distributions of the running process outside the plugin venv, pinned ==:
                   a plugin may not pull a pyarrow or numpy the engine cannot import beside its own
 
-The requesters, constraints and interpreter (major.minor, implementation, platform) hash to
-`DependencyInputs.sha256`, which the lock records: when it changes, the lock is stale.
+A file that merely lies in the plugin dir is not in the set: a trigger uses it or the operator
+added it (`pluginmgr.plugins_in`). The requesters (not their reasons), constraints and
+interpreter (major.minor, implementation, platform) hash to `DependencyInputs.sha256`, which
+the lock records: when it changes, the lock is stale.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -33,6 +37,8 @@ from packaging.utils import canonicalize_name
 from .atomic import atomic_write
 from .declared_deps import declared_deps_for_path, parse_requirements
 from .errors import DependencyDeclarationError, PluginManagerError, ResolveError
+from .plugin_dir import validate_path_within_plugin_dir
+from .plugins_in import ADDED, TRIGGER, read_plugins_in
 from .pylock import Requester
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
 from .requirement_check import runtime_paths
@@ -41,14 +47,18 @@ if TYPE_CHECKING:
     from .manager import PluginManager
 
 __all__ = [
+    "ALL_PLUGINS",
     "CONSTRAINTS_NAME",
     "OPERATOR",
+    "OPERATOR_REASON",
+    "PINNED",
     "REQUIREMENTS_NAME",
     "DependencyInputs",
     "gather_inputs",
     "interpreter_facts",
     "is_plugin_ref",
     "local_plugin_paths",
+    "local_selection",
     "read_spec_file",
     "runtime_distributions",
     "write_spec_file",
@@ -58,19 +68,31 @@ REQUIREMENTS_NAME: Final = "requirements.in"
 CONSTRAINTS_NAME: Final = "constraints.txt"
 #: the requester name of the operator's requirements.in
 OPERATOR: Final = REQUIREMENTS_NAME
+#: why a requester is in the set (`Requester.reason`), besides plugins_in's trigger and added
+PINNED: Final = "pinned"
+ALL_PLUGINS: Final = "all-plugins"
+OPERATOR_REASON: Final = "operator"
+_RANK: Final = {TRIGGER: 0, ADDED: 1, ALL_PLUGINS: 2}
 _SKIP_DIRS: Final = frozenset({"venv", ".venv", "__pycache__", "site-packages", "node_modules"})
 _MAX_DEPTH: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
 class DependencyInputs:
-    """Everything a resolution depends on (the runtime's versions are checked separately)."""
+    """Everything a resolution depends on (the runtime's versions are checked separately).
+
+    ``members``: the plugins in the set, declaring requirements or not (a requester that left
+    can then be told from one that stopped declaring); ``all_plugins``: every plugin under the
+    plugin dir was taken. Neither is hashed: the requesters say what the resolution read.
+    """
 
     requesters: tuple[Requester, ...]
     constraints: tuple[str, ...]
     python: str
     implementation: str
     platform: str
+    members: frozenset[str] = frozenset()
+    all_plugins: bool = False
 
     @property
     def sha256(self) -> str:
@@ -124,17 +146,17 @@ def write_spec_file(path: Path, specs: Sequence[str], *, what: str) -> None:
     atomic_write(path, (header + "".join(f"{s}\n" for s in specs)).encode())
 
 
-def _requester(name: str, path: Path, root: Path | None = None) -> Requester | None:
+def _requester(name: str, path: Path, root: Path, reason: str) -> Requester | None:
     declared = declared_deps_for_path(path)
     if not declared.requirements:
         return None
     location = declared.location
-    if root is not None and location and Path(location).is_absolute():
+    if location and Path(location).is_absolute():
         try:
             location = Path(location).relative_to(root).as_posix()
         except ValueError:
             pass
-    return Requester(name, declared.source, declared.requirements, location)
+    return Requester(name, declared.source, declared.requirements, location, reason)
 
 
 def _local_candidates(plugin_dir: Path, venv: Path) -> Iterator[Path]:
@@ -164,20 +186,37 @@ def local_plugin_paths(plugin_dir: Path, venv: Path) -> list[Path]:
     return sorted(_local_candidates(plugin_dir, venv))
 
 
-def _local_requesters(plugin_dir: Path, venv: Path) -> list[Requester]:
+def local_selection(plugin_dir: Path, venv: Path, *, all_plugins: bool) -> dict[str, str]:
+    """The local plugins in the set, name -> reason: those plugins.in records (``trigger``,
+    ``added``) and, with ``all_plugins``, every other one under the plugin dir."""
+    selected = read_plugins_in(plugin_dir)
+    if all_plugins:
+        for path in _local_candidates(plugin_dir, venv):
+            selected.setdefault(path.relative_to(plugin_dir).as_posix(), ALL_PLUGINS)
+    return dict(sorted(selected.items()))
+
+
+def _local_requesters(plugin_dir: Path, selected: Mapping[str, str]) -> list[Requester]:
     """One requester per declaration: files sharing a manifest.toml count once, as the file
-    named after their folder when there is one."""
+    named after their folder when there is one, with the strongest reason among them. A
+    recorded plugin whose file is gone declares nothing."""
     found: dict[tuple[str, str | None], Requester] = {}
-    for path in sorted(_local_candidates(plugin_dir, venv)):
-        name = path.relative_to(plugin_dir).as_posix()
-        requester = _requester(name, path, plugin_dir)
+    for name, reason in selected.items():
+        path = validate_path_within_plugin_dir(plugin_dir, name)
+        if not path.exists():
+            continue
+        requester = _requester(name, path, plugin_dir, reason)
         if requester is None:
             continue
         shared = requester.declared_in in ("manifest.toml", "requirements.txt")
         key = (requester.declared_in, requester.location if shared else name)
         previous = found.get(key)
-        if previous is None or path.stem == path.parent.name:
+        if previous is None:
             found[key] = requester
+            continue
+        best = min(reason, previous.reason or ALL_PLUGINS, key=_RANK.__getitem__)
+        kept = requester if path.stem == path.parent.name else previous
+        found[key] = replace(kept, reason=best)
     return list(found.values())
 
 
@@ -191,7 +230,9 @@ def is_plugin_ref(ref: str, kind: str) -> bool:
     return False
 
 
-def _pinned_requesters(manager: PluginManager, *, pinned_only: bool) -> list[Requester]:
+def _pinned_requesters(
+    manager: PluginManager, members: set[str], *, pinned_only: bool
+) -> list[Requester]:
     from .lockfile import read_lock
     from .plugin_deps import plugin_requirements
 
@@ -199,6 +240,7 @@ def _pinned_requesters(manager: PluginManager, *, pinned_only: bool) -> list[Req
     for ref, entry in sorted(read_lock(manager.settings.lock_path).items()):
         if not is_plugin_ref(ref, entry.kind):
             continue  # a sibling (manifest.toml, requirements.txt) pinned with its plugin
+        members.add(ref)
         try:
             declared = plugin_requirements(manager, manager.fetch(ref), pinned_only=pinned_only)
         except PluginManagerError as exc:
@@ -207,7 +249,7 @@ def _pinned_requesters(manager: PluginManager, *, pinned_only: bool) -> list[Req
             raise ResolveError(message, ref=ref, hint=hint) from exc
         if declared.requirements:
             requesters.append(
-                Requester(ref, declared.source, declared.requirements, declared.location)
+                Requester(ref, declared.source, declared.requirements, declared.location, PINNED)
             )
     return requesters
 
@@ -219,19 +261,32 @@ def gather_inputs(
     interpreter: tuple[str, str, str],
     *,
     pinned_only: bool,
+    all_plugins: bool = False,
 ) -> DependencyInputs:
-    """Read every declaration and the operator's files.
+    """Read the declarations of the plugins in use and the operator's files.
 
     :param pinned_only: read only the siblings the lock file pins (no request; see
         `pluginmgr.plugin_deps.plugin_sibling`). ``deps lock`` reads siblings online.
+    :param all_plugins: take every plugin under the plugin dir, used or not.
     """
-    requesters = _pinned_requesters(manager, pinned_only=pinned_only)
-    requesters += _local_requesters(plugin_dir, venv)
+    members: set[str] = set()
+    requesters = _pinned_requesters(manager, members, pinned_only=pinned_only)
+    selected = local_selection(plugin_dir, venv, all_plugins=all_plugins)
+    members.update(selected)
+    requesters += _local_requesters(plugin_dir, selected)
     operator = read_spec_file(plugin_dir / REQUIREMENTS_NAME)
     if operator:
-        requesters.append(Requester(OPERATOR, REQUIREMENTS_NAME, operator, REQUIREMENTS_NAME))
+        requesters.append(
+            Requester(OPERATOR, REQUIREMENTS_NAME, operator, REQUIREMENTS_NAME, OPERATOR_REASON)
+        )
     constraints = read_spec_file(plugin_dir / CONSTRAINTS_NAME)
-    return DependencyInputs(tuple(requesters), constraints, *interpreter)
+    return DependencyInputs(
+        tuple(requesters),
+        constraints,
+        *interpreter,
+        members=frozenset(members),
+        all_plugins=all_plugins,
+    )
 
 
 def _from_dir_name(entry: Path) -> tuple[str, str] | None:

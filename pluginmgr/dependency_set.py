@@ -2,7 +2,8 @@
 
 ::
 
-    inputs  (dep_inputs)   every plugin's declaration + requirements.in + constraints.txt
+    inputs  (dep_inputs)   the declarations of the plugins in use + requirements.in +
+                           constraints.txt
     resolve (dep_resolver) uv, the runtime's distributions as == constraints -> PyLock
     apply   (dep_sync)     uv pip sync: exactly the lock, hash-checked, extraneous removed
 
@@ -28,6 +29,7 @@ from packaging.version import Version
 from .atomic import file_lock, restored_on_error
 from .dep_inputs import (
     CONSTRAINTS_NAME,
+    OPERATOR,
     REQUIREMENTS_NAME,
     DependencyInputs,
     gather_inputs,
@@ -104,7 +106,13 @@ def _requester_changes(lock: PyLock, inputs: DependencyInputs) -> list[str]:
     for name in sorted(then.keys() | now.keys()):
         if name not in now:
             had = ", ".join(then[name].requirements)
-            out.append(f"{name} no longer declares requirements (it had {had})")
+            if name in inputs.members or name == OPERATOR:
+                out.append(f"{name} no longer declares requirements (it had {had})")
+            else:
+                out.append(
+                    f"{name} is no longer in use (it had {had}): plugins.lock does not pin it "
+                    "and plugins.in does not list it"
+                )
         elif name not in then:
             out.append(
                 f"{name} ({now[name].declared_in}) now declares {', '.join(now[name].requirements)}"
@@ -184,11 +192,29 @@ class DependencySet:
             raise InstallError(message, hint="run `pluginmgr deps lock` first")
         return lock
 
-    def inputs(self, *, pinned_only: bool = True) -> DependencyInputs:
-        """What the set is resolved from (``pinned_only``: no request; see `gather_inputs`)."""
+    def inputs(
+        self,
+        *,
+        pinned_only: bool = True,
+        all_plugins: bool | None = None,
+        lock: PyLock | None = None,
+    ) -> DependencyInputs:
+        """What the set is resolved from (``pinned_only``: no request; see `gather_inputs`).
+
+        :param all_plugins: every plugin under the plugin dir, or only those in use; None: as
+            ``lock`` (default: the lock on disk) was resolved, so the choice persists.
+        """
+        if all_plugins is None:
+            lock = lock or self.read_lock()
+            all_plugins = lock is not None and lock.all_plugins
         facts = interpreter_facts(self.env.interpreter.version, self.env.interpreter.implementation)
         return gather_inputs(
-            self.manager, self.plugin_dir, self.env.venv_path, facts, pinned_only=pinned_only
+            self.manager,
+            self.plugin_dir,
+            self.env.venv_path,
+            facts,
+            pinned_only=pinned_only,
+            all_plugins=all_plugins,
         )
 
     def runtime(self) -> dict[str, str]:
@@ -203,7 +229,7 @@ class DependencySet:
         lock = lock or self.read_lock()
         if lock is None:
             return LockStatus("missing")
-        inputs = self.inputs()
+        inputs = self.inputs(lock=lock)
         differs = lock.inputs_sha256 != inputs.sha256
         declared = _requester_changes(lock, inputs) if differs else []
         interpreter = _interpreter_change(lock, inputs)
@@ -239,16 +265,18 @@ class DependencySet:
         upgrade: bool = False,
         upgrade_packages: Sequence[str] = (),
         sources: InstallOptions | None = None,
+        all_plugins: bool | None = None,
     ) -> LockPlan:
         """Resolve the current inputs; nothing is written. Siblings are read online unless
-        the sources say offline."""
+        the sources say offline. ``all_plugins``: see `inputs`."""
         sources = sources or self.sources
-        inputs = self.inputs(pinned_only=sources.offline)
         previous = self.read_lock()
+        inputs = self.inputs(pinned_only=sources.offline, all_plugins=all_plugins, lock=previous)
         options = self._resolve_options(
             sources, upgrade=upgrade, upgrade_packages=tuple(upgrade_packages)
         )
         lock = resolve(inputs, self.runtime(), options, previous=previous)
+        lock = replace(lock, all_plugins=inputs.all_plugins)
         return LockPlan(previous, lock, _changes(previous, lock), written=False)
 
     def lock(
@@ -258,10 +286,17 @@ class DependencySet:
         upgrade_packages: Sequence[str] = (),
         dry_run: bool = False,
         sources: InstallOptions | None = None,
+        all_plugins: bool | None = None,
     ) -> LockPlan:
-        """Resolve and (unless ``dry_run``) write pylock.toml; the venv is not touched."""
+        """Resolve and (unless ``dry_run``) write pylock.toml; the venv is not touched.
+        ``all_plugins``: see `inputs` (the lock records the choice)."""
         with self._transaction():
-            plan = self.resolve(upgrade=upgrade, upgrade_packages=upgrade_packages, sources=sources)
+            plan = self.resolve(
+                upgrade=upgrade,
+                upgrade_packages=upgrade_packages,
+                sources=sources,
+                all_plugins=all_plugins,
+            )
             if dry_run:
                 return plan
             return replace(plan, written=write_pylock(self.lock_path, plan.lock))

@@ -22,6 +22,7 @@ reserves for tools::
     name = "gh:ops/plugin_a/plugin_a.py"
     declared-in = "manifest.toml"
     requirements = ["libx<2"]
+    reason = "pinned"          # why it is in the set: pinned, trigger, added, all-plugins, operator
 
 So ``deps why`` and ``deps tree`` need no resolver, and a stale lock can say what changed.
 """
@@ -122,6 +123,8 @@ class Requester:
     declared_in: str
     requirements: tuple[str, ...]
     location: str | None = None
+    #: why it is in the set: pinned, trigger, added, all-plugins or operator (None: an older lock)
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,8 @@ class PyLock:
     implementation: str = ""
     platform: str = ""
     requires_python: str | None = None
+    #: resolved from every plugin under the plugin dir (``deps lock --all-plugins``), kept
+    all_plugins: bool = False
 
     def by_name(self) -> dict[str, LockedPackage]:
         return {package.key: package for package in self.packages}
@@ -217,6 +222,7 @@ def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
             declared_in=str(r.get("declared-in", "")),
             requirements=tuple(r.get("requirements") or ()),
             location=r.get("location"),
+            reason=r.get("reason"),
         )
         for r in ours.get("requesters") or ()
     )
@@ -229,6 +235,7 @@ def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
         implementation=str(ours.get("implementation", "")),
         platform=str(ours.get("platform", "")),
         requires_python=data.get("requires-python"),
+        all_plugins=ours.get("all-plugins") is True,
     )
 
 
@@ -321,6 +328,7 @@ def dump_pylock(lock: PyLock) -> str:
         "implementation": lock.implementation,
         "platform": lock.platform,
         "constraints": list(lock.constraints),
+        "all-plugins": True if lock.all_plugins else None,
     }
     out += ["", "[tool.pluginmgr]", *_lines(ours)]
     for requester in lock.requesters:
@@ -329,6 +337,7 @@ def dump_pylock(lock: PyLock) -> str:
             "declared-in": requester.declared_in,
             "location": requester.location,
             "requirements": list(requester.requirements),
+            "reason": requester.reason,
         }
         out += ["", "[[tool.pluginmgr.requesters]]", *_lines(table)]
     return "\n".join(out) + "\n"

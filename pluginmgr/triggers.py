@@ -5,9 +5,11 @@ and request path are free, the spec parses), then resolves its plugin reference 
 the lock file, then reads the plugin's source without running it (`check_trigger_plugin`): a
 plugin without the entry point of the trigger's type is refused, and what will misbehave (a
 ``request:/x`` path, an ``all_tables`` trigger re-triggered by its own writes) is returned as
-warnings. Then, when the plugin declares requirements, it re-resolves every plugin's
-requirements together into ``pylock.toml`` and syncs the venv (`DependencySet.apply`; a
-conflict changes nothing and names the plugins), and only then adds the trigger to the engine.
+warnings. A local plugin is recorded in ``<PLUGIN_DIR>/plugins.in`` as used by a trigger, so
+its requirements are in the set (a fetched one is, through its pin). Then, when the plugin
+declares requirements, it re-resolves the requirements of the plugins in use together into
+``pylock.toml`` and syncs the venv (`DependencySet.apply`; a conflict changes nothing and names
+the plugins), and only then adds the trigger to the engine.
 
 At run time a local plugin is re-checked before every call (hot reload, as upstream); a fetched
 one (``gh:``, ``git+``) is the pinned content, loaded once: upgrade it with ``lock --upgrade``
@@ -123,22 +125,29 @@ def create_trigger(
     env: PluginEnv | None = None,
     install_options: InstallOptions | None = None,
 ) -> CreatedTrigger:
-    """Check, pin the plugin, check its code, lock and sync what it declares into ``env``, add
-    the trigger. If any step fails, plugins.lock is as it was.
+    """Check, pin (or record in plugins.in) the plugin, check its code, lock and sync what it
+    declares into ``env``, add the trigger. If any step fails, plugins.lock and plugins.in
+    are as they were.
 
     :raises MissingEntryPointError: the plugin has no entry point for the trigger's type.
     """
     from .plugin_deps import plugin_requirements
+    from .plugins_in import PLUGINS_IN_NAME, TRIGGER, record_plugins
 
     parsed = engine.check_trigger(database, name, plugin_filename, spec, arguments=arguments)
+    plugin_dir = manager.settings.plugin_dir
+    recorded = [manager.settings.lock_path]
+    if plugin_dir is not None:
+        recorded.append(plugin_dir / PLUGINS_IN_NAME)
     # a trigger that is refused (no entry point, a conflict, a duplicate) leaves no new pin
-    with restored_on_error(manager.settings.lock_path):
+    with restored_on_error(*recorded):
         plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
         warnings = check_trigger_plugin(
             plugin_code(plugin), parsed, plugin=plugin_filename, database=database
         )
         synced = None
-        plugin_dir = manager.settings.plugin_dir
+        if plugin_dir is not None:
+            record_plugins(plugin_dir, [plugin_filename], reason=TRIGGER)  # local ones only
         if env is not None:
             declared = plugin_requirements(manager, plugin)
             if declared.requirements and plugin_dir is not None:

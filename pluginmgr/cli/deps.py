@@ -2,7 +2,8 @@
 
 ::
 
-    deps lock [--upgrade | --upgrade-package PKG] [--dry-run]   resolve every plugin together
+    deps lock [--upgrade | --upgrade-package PKG] [--dry-run]   resolve the plugins in use
+              [--all-plugins | --in-use]                        (or every plugin) together
     deps sync [--offline] [--find-links DIR] [--no-index]       make the venv exactly the lock
     deps constrain SPEC... [--remove]                           operator constraints
     deps tree | deps why PKG                                    read from the lock, no resolver
@@ -35,7 +36,7 @@ _FORMATS: Final = click.Choice(["pretty", "json"])
 
 @click.group()
 def deps() -> None:
-    """Resolve every plugin's Python requirements together, lock them, sync the venv."""
+    """Resolve the Python requirements of the plugins in use together, lock them, sync."""
 
 
 @contextlib.contextmanager
@@ -89,9 +90,15 @@ def _plan_json(plan: LockPlan) -> dict[str, Any]:
             for p in plan.lock.packages
         ],
         "requesters": [
-            {"name": r.name, "declared_in": r.declared_in, "requirements": list(r.requirements)}
+            {
+                "name": r.name,
+                "declared_in": r.declared_in,
+                "reason": r.reason,
+                "requirements": list(r.requirements),
+            }
             for r in plan.lock.requesters
         ],
+        "all_plugins": plan.lock.all_plugins,
     }
 
 
@@ -130,6 +137,8 @@ def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
         verb = "wrote" if plan.written else "kept"
     packages = _count(len(lock.packages), "package")
     requesters = _count(len(lock.requesters), "requester")
+    if lock.all_plugins:
+        requesters += " (every plugin under the plugin dir: --all-plugins)"
     return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}" + (
         "" if plan.changes else " (no change)"
     )
@@ -161,11 +170,19 @@ def render_apply(
     "--upgrade-package", "upgrade_packages", multiple=True, help="Let PKG move (repeatable)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan (old -> new); write nothing.")
+@click.option(
+    "--all-plugins/--in-use",
+    "all_plugins",
+    default=None,
+    help="Take every plugin under the plugin dir, or only those in use (triggers', pinned, "
+    "added). The lock records the choice. [default: as the lock was made; new: --in-use]",
+)
 @env_options
 @settings_options
 @pass_options
 def lock(options: dict[str, Any]) -> None:
-    """Resolve every plugin's requirements together and write PLUGIN_DIR/pylock.toml."""
+    """Resolve the requirements of the plugins in use together, write PLUGIN_DIR/pylock.toml."""
+    all_plugins = options.pop("all_plugins")
     upgrade, packages = options.pop("upgrade"), tuple(options.pop("upgrade_packages"))
     dry_run, output = options.pop("dry_run"), options.pop("output")
     if upgrade and packages:
@@ -173,7 +190,12 @@ def lock(options: dict[str, Any]) -> None:
     with manager_from(options) as manager:
         ds = dependency_set(manager, options)
         with progress("resolving the plugins' requirements…"):
-            plan = ds.lock(upgrade=upgrade, upgrade_packages=packages, dry_run=dry_run)
+            plan = ds.lock(
+                upgrade=upgrade,
+                upgrade_packages=packages,
+                dry_run=dry_run,
+                all_plugins=all_plugins,
+            )
     if output == "json":
         emit_json({"lock": str(ds.lock_path), "dry_run": dry_run, **_plan_json(plan)})
         return
@@ -241,20 +263,21 @@ def tree(options: dict[str, Any]) -> None:
             {
                 "requesters": [
                     {
-                        "name": name,
-                        "declared_in": declared,
+                        "name": requester.name,
+                        "declared_in": requester.declared_in,
+                        "reason": requester.reason,
                         "packages": [
                             {"depth": depth, "name": p.name, "version": p.version}
                             for depth, p in packages
                         ],
                     }
-                    for name, declared, packages in rows
+                    for requester, packages in rows
                 ]
             }
         )
         return
-    for name, declared, packages in rows:
-        click.echo(f"{name} ({declared})")
+    for requester, packages in rows:
+        click.echo(dep_explain.label(requester))
         for depth, package in packages:
             runtime = " [runtime]" if package.from_runtime else ""
             click.echo(f"{'  ' * (depth + 1)}{package.name} {package.version}{runtime}")
@@ -266,7 +289,8 @@ def tree(options: dict[str, Any]) -> None:
 @settings_options
 @pass_options
 def why(options: dict[str, Any]) -> None:
-    """Which plugins (and which declarations) need PACKAGE, directly or through what."""
+    """Which plugins (their declarations, and why each is in the set) need PACKAGE, directly
+    or through what."""
     name, output = options.pop("package"), options.pop("output")
     with manager_from(options) as manager:
         target, paths = dep_explain.why(_reader(manager).require_lock(), name)
@@ -280,6 +304,7 @@ def why(options: dict[str, Any]) -> None:
                     {
                         "requester": p.requester,
                         "declared_in": p.declared_in,
+                        "reason": p.reason,
                         "requirement": p.requirement,
                         "chain": list(p.chain),
                     }
@@ -292,7 +317,7 @@ def why(options: dict[str, Any]) -> None:
     click.echo(f"{target.name} {target.version}{runtime} is needed by:")
     for path in paths:
         through = f" -> {' -> '.join(path.chain[1:])}" if len(path.chain) > 1 else ""
-        click.echo(f"  {path.requester} ({path.declared_in}): {path.requirement}{through}")
+        click.echo(f"  {dep_explain.label(path)}: {path.requirement}{through}")
 
 
 def _reader(manager: PluginManager) -> DependencySet:

@@ -2,9 +2,11 @@
 
 With a plugin directory both are changes to the node's one resolved set (``pluginmgr deps``):
 ``install package PKG`` adds PKG to ``PLUGIN_DIR/requirements.in``, ``install deps REF`` pins
-REF; then every plugin's requirements are re-resolved together into ``PLUGIN_DIR/pylock.toml``
-and the venv is synced to it. With only ``--virtual-env-location`` (no plugin directory) the
-packages are installed into that venv directly, as before there were locks.
+REF (a local REF is recorded in ``PLUGIN_DIR/plugins.in`` as added); then the requirements of
+the plugins in use are re-resolved together into ``PLUGIN_DIR/pylock.toml`` and the venv is
+synced to it (a failure puts both files back). With only ``--virtual-env-location`` (no
+plugin directory) the packages are installed into that venv directly, as before there were
+locks.
 """
 
 from __future__ import annotations
@@ -333,12 +335,18 @@ def deps(options: dict[str, Any]) -> None:
                 f"note: {ref}: {other} is ignored, {declared.source} takes precedence", err=True
             )
         if manager.settings.plugin_dir is not None and not options["virtual_env_location"]:
+            from ..atomic import restored_on_error
+            from ..plugins_in import ADDED, PLUGINS_IN_NAME, record_plugins
             from .deps import dependency_set, progress, render_apply
 
             ds = dependency_set(manager, options)
             if output != "json":
                 click.echo(f"{ref}: {_declaration(declared.requirements, declared.source)}")
-            with progress("resolving every plugin's requirements together…"):
+            with (
+                restored_on_error(ds.plugin_dir / PLUGINS_IN_NAME),
+                progress("resolving the requirements of the plugins in use together…"),
+            ):
+                record_plugins(ds.plugin_dir, [ref], reason=ADDED)  # a local REF: now in use
                 plan, synced = ds.apply()
             render_apply(
                 ds, plan, synced, output, {**extra, "requested": list(declared.requirements)}

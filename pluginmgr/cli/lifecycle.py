@@ -53,15 +53,30 @@ def _planned(manager: PluginManager, refs: Sequence[str], *, dry_run: bool) -> U
 
 
 def _apply(
-    manager: PluginManager, plan: UpgradePlan, options: dict[str, Any], output: str
+    manager: PluginManager,
+    plan: UpgradePlan,
+    options: dict[str, Any],
+    output: str,
+    *,
+    forget: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write the plan; re-resolve and sync the dependency set when declarations moved.
-    Returns what the dependency step did, for the JSON envelope."""
+    """Write the plan (and drop ``forget``, local plugins, from plugins.in); re-resolve and
+    sync the dependency set when declarations moved. Returns what the dependency step did,
+    for the JSON envelope."""
+    from ..plugins_in import PLUGINS_IN_NAME, forget_plugins
+    from ..pylock import read_pylock
+
     plugin_dir = manager.settings.plugin_dir
     pylock = plugin_dir / PYLOCK_NAME if plugin_dir is not None else None
-    with restored_on_error(manager.settings.lock_path):
+    recorded = [manager.settings.lock_path]
+    if plugin_dir is not None:
+        recorded.append(plugin_dir / PLUGINS_IN_NAME)
+    with restored_on_error(*recorded):
         apply_plan(manager, plan)
-        if not plan.declarations_changed:
+        dropped = forget_plugins(plugin_dir, forget) if plugin_dir and forget else []
+        locked = read_pylock(pylock) if pylock is not None else None
+        left = locked is not None and bool({r.name for r in locked.requesters} & set(dropped))
+        if not plan.declarations_changed and not left:
             return {"dependencies": "unchanged"}
         if pylock is None or not pylock.is_file():
             click.echo(
@@ -239,8 +254,9 @@ def rollback(options: dict[str, Any]) -> None:
 @settings_options
 @pass_options
 def remove(options: dict[str, Any]) -> None:
-    """Unpin REFS (with the siblings and registry dependencies only they need), drop their
-    requirements from the dependency set and sync the venv (orphaned packages leave it).
+    """Unpin REFS (with the siblings and registry dependencies only they need), or drop local
+    ones from PLUGIN_DIR/plugins.in; drop their requirements from the dependency set and sync
+    the venv (orphaned packages leave it).
 
     Refused while a trigger uses one of them, unless --force; the triggers are read from
     -H URL or the data dir's catalog (--data-dir).
@@ -248,16 +264,52 @@ def remove(options: dict[str, Any]) -> None:
     refs, force, output = options.pop("refs"), options.pop("force"), options.pop("output")
     query = TriggerQuery.from_options(options)
     with manager_from(options) as manager:
-        plan = plan_removal(manager, refs)
-        _refuse_used(manager, plan, query, force=force)
+        pinned, local = _split_removal(manager, refs)
+        plan = plan_removal(manager, pinned) if pinned else UpgradePlan((), dry_run=False)
+        _refuse_used(manager, plan, query, force=force, local=local)
         _show(plan, output)
-        extra = _apply(manager, plan, options, output)
+        extra = _apply(manager, plan, options, output, forget=local)
         lock_path = manager.settings.lock_path
-    _finish(plan, output, {"written": True, **extra}, note=f"; wrote {lock_path}")
+    note = f"; wrote {lock_path}" if pinned else ""
+    if local:
+        note += f"; dropped from plugins.in: {', '.join(local)}"
+    _finish(plan, output, {"written": bool(pinned), "unrecorded": local, **extra}, note=note)
+
+
+def _split_removal(manager: PluginManager, refs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(references pinned in plugins.lock, local plugins plugins.in lists); a reference in
+    neither is refused, naming both files."""
+    from ..errors import ResolveError
+    from ..plugins_in import PLUGINS_IN_NAME, local_plugin_name, read_plugins_in
+
+    lock = manager.read_lock()
+    plugin_dir = manager.settings.plugin_dir
+    recorded = read_plugins_in(plugin_dir) if plugin_dir is not None else {}
+    pinned, local, unknown = [], [], []
+    for ref in refs:
+        name = local_plugin_name(plugin_dir, ref) if plugin_dir is not None else None
+        if ref in lock:
+            pinned.append(ref)
+        elif name is not None and name in recorded:
+            local.append(name)
+        else:
+            unknown.append(ref)
+    if unknown:
+        where = f"{manager.settings.lock_path}" + (
+            f" nor listed in {plugin_dir / PLUGINS_IN_NAME}" if plugin_dir is not None else ""
+        )
+        message = f"{', '.join(unknown)}: neither pinned in {where}"
+        raise ResolveError(message, ref=unknown[0], hint="`pluginmgr list` shows the plugins")
+    return pinned, local
 
 
 def _refuse_used(
-    manager: PluginManager, plan: UpgradePlan, query: TriggerQuery, *, force: bool
+    manager: PluginManager,
+    plan: UpgradePlan,
+    query: TriggerQuery,
+    *,
+    force: bool,
+    local: Sequence[str] = (),
 ) -> None:
     from ..errors import ResolveError
     from ..venv import default_venv_path
@@ -267,7 +319,7 @@ def _refuse_used(
         click.echo(f"warning: {triggers.describe()}: not checked", err=True)
         return
     plugin_dir = manager.settings.plugin_dir
-    doomed = {c.ref for c in plan.changes}
+    doomed = {c.ref for c in plan.changes} | set(local)
     if plugin_dir is None:  # no local plugins to match against: the references as written
         uses = {ref: [t.label for t in triggers.rows if t.plugin == ref] for ref in doomed}
     else:

@@ -190,6 +190,7 @@ def serve(options: dict[str, Any]) -> int:
         if node_root is not None:
             close_paths_in_children(node_root)
         manager = stack.enter_context(manager_from(options))
+        _record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = _plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
         engine, store = _engine(manager, env, node_root, install, flush=flush, timeout=timeout)
@@ -226,6 +227,30 @@ def _make_dirs(
     if notice is not None:
         click.echo(notice, err=True)
     return node.tokens.parent, node.root
+
+
+def _record_trigger_plugins(manager: PluginManager, node_root: Path | None) -> None:
+    """Record the local plugins of the catalog's triggers in plugins.in, as `create trigger`
+    does: a node whose triggers were created before plugins.in existed keeps their
+    requirements in the set. Idempotent (nothing is written when all are recorded); a failure
+    is a warning."""
+    plugin_dir = manager.settings.plugin_dir
+    catalog = node_root / "catalog.json" if node_root is not None else None
+    if plugin_dir is None or catalog is None or not catalog.is_file():
+        return
+    from engine_runtime import Catalog, EngineError
+
+    from ..plugins_in import PLUGINS_IN_NAME, TRIGGER, record_plugins
+
+    try:
+        names = [trigger.plugin_filename for trigger in Catalog(catalog).triggers()]
+        added = record_plugins(plugin_dir, names, reason=TRIGGER)
+    except (EngineError, PluginManagerError) as exc:
+        click.echo(f"warning: the triggers' plugins were not recorded: {exc}", err=True)
+        return
+    if added:
+        where = plugin_dir / PLUGINS_IN_NAME
+        click.echo(f"recorded in {where}, as used by triggers: {', '.join(added)}", err=True)
 
 
 def _token_store(directory: Path) -> TokenStore:
