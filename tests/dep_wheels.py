@@ -10,7 +10,7 @@ from typing import Final
 
 from tests.wheels import build_wheel
 
-__all__ = ["PROJECTS", "build_dep_wheels", "declare"]
+__all__ = ["PROJECTS", "build_dep_wheels", "declare", "use"]
 
 #: (name, version, dependencies) of the wheels `build_dep_wheels` builds
 PROJECTS: Final = [
@@ -54,3 +54,11 @@ def declare(plugin_dir: Path, relative: str, requirements: Iterable[str], how: s
         path.write_text(body)
     else:
         path.write_text(f"# /// script\n# dependencies = [{listed}]\n# ///\n{body}")
+
+
+def use(plugin_dir: Path, *relative: str, reason: str = "added") -> None:
+    """Put local plugins in the dependency set (plugins.in), as ``install deps`` (``added``)
+    or ``create trigger`` (``trigger``) does."""
+    from pluginmgr.plugins_in import record_plugins
+
+    record_plugins(plugin_dir, relative, reason=reason)

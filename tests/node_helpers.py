@@ -17,7 +17,7 @@ from engine_runtime import Catalog
 from pluginmgr.cli import main
 from pluginmgr.testing import RepoServer
 from tests.conftest import FIXTURES, NOTIFIER, WAL_PLUGIN
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 
 TRIGGERS = [
     ("wal", WAL_PLUGIN, "all_tables"),
@@ -104,6 +104,7 @@ def build_node(root: Path, repo_url: str, wheels: Path) -> Node:
         "args=None):\n    return {}\n"
     )
     sources = ["--no-index", "--find-links", str(wheels)]
+    use(node.plugin_dir, "a.py", "./pkg", reason="trigger")  # as creating the triggers did
     assert main(["fetch", WAL_PLUGIN, NOTIFIER, *node.args()]) == 0
     assert main(["deps", "lock", *node.args(), *sources]) == 0  # pins the notifier's manifest
     assert main(["deps", "sync", "--offline", *node.args(), *sources]) == 0

@@ -285,7 +285,7 @@ def _split_removal(manager: PluginManager, refs: Sequence[str]) -> tuple[list[st
     lock = manager.read_lock()
     plugin_dir = manager.settings.plugin_dir
     recorded = read_plugins_in(plugin_dir) if plugin_dir is not None else {}
-    pinned, local, unknown = [], [], []
+    pinned, local, unknown, unknown_local = [], [], [], False
     for ref in refs:
         name = local_plugin_name(plugin_dir, ref) if plugin_dir is not None else None
         if ref in lock:
@@ -294,12 +294,12 @@ def _split_removal(manager: PluginManager, refs: Sequence[str]) -> tuple[list[st
             local.append(name)
         else:
             unknown.append(ref)
+            unknown_local = unknown_local or name is not None
     if unknown:
-        where = f"{manager.settings.lock_path}" + (
-            f" nor listed in {plugin_dir / PLUGINS_IN_NAME}" if plugin_dir is not None else ""
-        )
-        message = f"{', '.join(unknown)}: neither pinned in {where}"
-        raise ResolveError(message, ref=unknown[0], hint="`pluginmgr list` shows the plugins")
+        message = f"{', '.join(unknown)} is not pinned in {manager.settings.lock_path}"
+        if unknown_local and plugin_dir is not None:
+            message += f" nor listed in {plugin_dir / PLUGINS_IN_NAME}"
+        raise ResolveError(message, ref=unknown[0], hint="`pluginmgr list` shows what is pinned")
     return pinned, local
 
 

@@ -17,7 +17,7 @@ import pytest
 from pluginmgr.pylock import read_pylock
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 from tests.helpers import CliResult, run_cli
 from tests.wheels import build_wheel
 
@@ -70,6 +70,8 @@ def test_lock_resolves_every_plugin_together_and_records_who_asked(
 ) -> None:
     declare(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx"], "manifest")
     declare(plugin_dir, "plugin_b.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "ops/plugin_a/plugin_a.py", reason="trigger")
+    use(plugin_dir, "plugin_b.py")
     result = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
     assert result.code == 0, result.err
     assert result.out.splitlines()[:2] == ["  + pm-libx 2.0", "  + pm-liby 1.0"]
@@ -80,19 +82,22 @@ def test_lock_resolves_every_plugin_together_and_records_who_asked(
     assert by_name["pm-libx"].required_by == ("ops/plugin_a/plugin_a.py", "pm-liby")
     assert by_name["pm-liby"].required_by == ("plugin_b.py",)
     assert all(w.sha256 for p in lock.packages for w in p.wheels)
-    assert [r.name for r in lock.requesters] == ["ops/plugin_a/plugin_a.py", "plugin_b.py"]
+    assert [(r.name, r.reason) for r in lock.requesters] == [
+        ("ops/plugin_a/plugin_a.py", "trigger"),
+        ("plugin_b.py", "added"),
+    ]
 
     why = deps(capsys, "deps", "why", "pm-libx", plugin_dir=plugin_dir, wheels=wheels)
     assert why.out.splitlines() == [
         "pm-libx 2.0 is needed by:",
-        "  ops/plugin_a/plugin_a.py (manifest.toml): pm-libx",
-        "  plugin_b.py (pep723): pm-liby -> pm-libx",
+        "  ops/plugin_a/plugin_a.py (manifest.toml, trigger): pm-libx",
+        "  plugin_b.py (pep723, added): pm-liby -> pm-libx",
     ]
     tree = deps(capsys, "deps", "tree", plugin_dir=plugin_dir, wheels=wheels)
     assert tree.out.splitlines() == [
-        "ops/plugin_a/plugin_a.py (manifest.toml)",
+        "ops/plugin_a/plugin_a.py (manifest.toml, trigger)",
         "  pm-libx 2.0",
-        "plugin_b.py (pep723)",
+        "plugin_b.py (pep723, added)",
         "  pm-liby 1.0",
         "    pm-libx 2.0",
     ]
@@ -107,6 +112,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-utils<0.4"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     before = (plugin_dir / "pylock.toml").read_bytes()
     declare(plugin_dir, "a.py", ["pm-utils"], "pep723")
@@ -159,9 +165,12 @@ def test_a_conflict_is_refused_named_and_changes_nothing(
     assert any("you require pm-libx<2 and pm-libx>=2" in line for line in lines[1:])
     assert (plugin_dir / "pylock.toml").read_bytes() == lock_before
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
+    assert "plugin_b" not in (plugin_dir / "plugins.in").read_text()  # not added either
     # a conflict through a dependency names the declarations on both packages
     declare(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-liby"], "pep723")
-    through = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
+    through = deps(
+        capsys, "install", "deps", "ops/plugin_b/plugin_b.py", plugin_dir=plugin_dir, wheels=wheels
+    )
     assert through.code == 1
     # uv's whole derivation is kept under our line, its "And because" steps included
     assert any(line.strip().startswith("And because") for line in through.err.splitlines())
@@ -177,6 +186,7 @@ def test_a_runtime_distribution_is_a_constraint(
     import httpx
 
     declare(plugin_dir, "old_http.py", ["httpx<0.1"], "pep723")
+    use(plugin_dir, "old_http.py")
     refused = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
     assert refused.code == 1
     assert "old_http.py (pep723) needs httpx<0.1" in refused.err
@@ -234,7 +244,7 @@ def test_install_package_is_an_operator_requirement_that_survives(
     assert again.code == 0, again.err
     assert installed(plugin_dir) == {"pm-utils": "0.3.1"}
     why = deps(capsys, "deps", "why", "pm-utils", plugin_dir=plugin_dir, wheels=wheels)
-    assert "  requirements.in (requirements.in): pm-utils==0.3.1" in why.out.splitlines()
+    assert "  requirements.in (requirements.in, operator): pm-utils==0.3.1" in why.out.splitlines()
 
 
 def test_sync_is_exact_and_removes_what_no_plugin_needs(
@@ -257,6 +267,7 @@ def test_a_stale_lock_is_reported_never_used(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     declare(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
     stale = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
@@ -347,7 +358,7 @@ def test_extras_are_locked_synced_and_count_as_satisfied(
         "pm-beta": "1.0.0",
     }
     why = deps(capsys, "deps", "why", "pm-gamma", plugin_dir=plugin_dir, wheels=wheels)
-    assert "  iceberg.py (pep723): pm-extras[all] -> pm-gamma" in why.out.splitlines()
+    assert "  iceberg.py (pep723, added): pm-extras[all] -> pm-gamma" in why.out.splitlines()
     env = PluginEnv(default_venv_path(plugin_dir))
     assert env.unsatisfied(["pm-extras[all]", "pm-extras[fast]"]) == []
     assert env.unsatisfied(["pm-extras[strict]"]) == ["pm-extras[strict]"]
@@ -403,6 +414,7 @@ def test_after_a_python_upgrade_sync_re_resolves_the_same_declarations(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     lock_path = plugin_dir / "pylock.toml"
     # as if the lock had been written on this node before its Python was upgraded
