@@ -18,7 +18,7 @@ from engine_runtime import Catalog
 from pluginmgr.installers import InstallOptions
 from pluginmgr.server import create_app
 from pluginmgr.venv import PluginEnv, default_venv_path, venv_python_mismatch
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 from tests.server.server_helpers import (
     TRIGGER,
     build_state,
@@ -53,16 +53,16 @@ def test_a_conflicting_trigger_is_409_and_changes_nothing(
     deps_client: TestClient, plugin_dir: Path
 ) -> None:
     declare(plugin_dir, "ops/plugin_a/plugin_a.py", ["pm-libx<2"], "manifest")
+    # plugin_b lies in the plugin dir, unused: it is not in the set, so the first trigger works
     declare(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-libx>=2"], "pep723")
-    # plugin_b is in the plugin dir too, so the set already conflicts: fix it for the first
-    declare(plugin_dir, "ops/plugin_b/plugin_b.py", [], "pep723")
     body = trigger_body("a", "ops/plugin_a/plugin_a.py", "table:cpu")
     first = deps_client.post(TRIGGER, json=body)
     assert first.status_code == 200, first.text
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
     lock = (plugin_dir / "pylock.toml").read_bytes()
+    recorded = (plugin_dir / "plugins.in").read_bytes()
+    assert b"ops/plugin_a/plugin_a.py  trigger" in recorded
 
-    declare(plugin_dir, "ops/plugin_b/plugin_b.py", ["pm-libx>=2"], "pep723")
     refused = deps_client.post(
         TRIGGER, json=trigger_body("b", "ops/plugin_b/plugin_b.py", "table:m")
     )
@@ -73,6 +73,7 @@ def test_a_conflicting_trigger_is_409_and_changes_nothing(
         "ops/plugin_b/plugin_b.py (pep723) needs pm-libx>=2"
     ) in message
     assert (plugin_dir / "pylock.toml").read_bytes() == lock
+    assert (plugin_dir / "plugins.in").read_bytes() == recorded  # b is not recorded
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
     names = [
         t["trigger_name"]
@@ -113,6 +114,7 @@ def test_serve_reports_a_stale_lock_at_start(
     from pluginmgr.cli import main
 
     declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    use(plugin_dir, "a.py")
     sources = ["--offline", "--no-index", "--find-links", str(dep_wheels)]
     assert main(["deps", "lock", "--plugin-dir", str(plugin_dir), *sources]) == 0
     declare(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
@@ -135,6 +137,38 @@ def test_serve_reports_a_stale_lock_at_start(
     assert "  - a.py now declares pm-libx>=2 (the lock has pm-libx<2)" in lines
     assert not default_venv_path(plugin_dir).exists() or installed(plugin_dir) == {}
     shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def test_serve_records_the_local_plugins_of_existing_triggers_at_start(
+    plugin_dir: Path, dep_wheels: Path, tmp_path: Path
+) -> None:
+    """A node upgraded from the rule that took every file under the plugin dir: its triggers'
+    local plugins have no plugins.in line yet; serve records them before it checks the lock,
+    so the lock stays fresh and the venv keeps what they need."""
+    from pluginmgr.cli import main
+
+    declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    sources = ["--offline", "--no-index", "--find-links", str(dep_wheels)]
+    assert main(["deps", "lock", "--all-plugins", "--plugin-dir", str(plugin_dir), *sources]) == 0
+    lock_path = plugin_dir / "pylock.toml"
+    # the lock as the old rule wrote it: a.py a requester, no choice recorded, no plugins.in
+    lock_path.write_text(lock_path.read_text().replace("all-plugins = true\n", ""))
+    (plugin_dir / "plugins.in").unlink(missing_ok=True)
+    declare(plugin_dir, "unused.py", ["pm-libx>=2"], "pep723")  # lies there, no trigger
+    catalog = Catalog(tmp_path / "data" / "catalog.json")
+    catalog.create_database("db")
+    catalog.create_trigger("db", "t", "./a.py", "table:cpu")
+
+    state, err = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+
+    assert f"recorded in {plugin_dir / 'plugins.in'}, as used by triggers: a.py" in err
+    assert "stale" not in err, err
+    assert (plugin_dir / "plugins.in").read_text().splitlines()[-1] == "a.py  trigger"
+    assert installed(plugin_dir) == {"pm-libx": "1.0"}
+    assert state == "running", state
+    # the next start has nothing to record
+    _state, again = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+    assert "recorded in" not in again and "stale" not in again
 
 
 def foreign_venv(venv: Path) -> str:
