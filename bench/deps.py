@@ -39,6 +39,7 @@ from _common import check
 from pluginmgr import PluginManager, Settings
 from pluginmgr.dependency_set import DependencySet
 from pluginmgr.installers import InstallOptions, find_uv
+from pluginmgr.plugins_in import TRIGGER, record_plugins
 from pluginmgr.venv import PluginEnv, bundled_python, default_venv_path
 from tests.wheels import build_wheel
 
@@ -94,6 +95,8 @@ def make_plugin_dir(root: Path) -> Path:
         else:
             (folder / "manifest.toml").write_text(f"[dependencies]\npython = [{listed}]\n")
             (folder / f"plugin_{index}.py").write_text(body)
+        # in use, as creating a trigger on it records it: only plugins in use join the set
+        record_plugins(plugin_dir, [f"plugin_{index}/plugin_{index}.py"], reason=TRIGGER)
     subprocess.run(
         [find_uv()[0], "venv", "-q", "--python", bundled_python(), default_venv_path(plugin_dir)],
         check=True,
