@@ -13,7 +13,8 @@ them, in order (the repo, registry and git probes live in `pluginmgr.source_prob
     venv-sync         the venv holds exactly what pylock.toml locks (drift: fail)
     triggers          where the triggers were read (-H, else --data-dir's catalog.json)
     trigger:DB/NAME   its plugin is pinned with its bytes in the store, or a local file, and what
-                      it declares is installed (a disabled trigger only warns)
+                      it declares is installed (a disabled trigger only warns); a local plugin
+                      with requirements that plugins.in does not list warns (not in the set)
     repo, registry,   one cheap request each, timed: --plugin-repo if a gh: reference is pinned,
     git:URL           --plugin-registry if a registry: one is, every pinned git URL (not with
                       --offline)
@@ -151,7 +152,12 @@ def _missing_plugin_fix(manager: PluginManager, ref: str, exc: PluginManagerErro
     return _fix(exc, _command("pluginmgr", "fetch", ref))
 
 
-def _trigger_check(manager: PluginManager, env: PluginEnv | None, trigger: TriggerRow) -> Check:
+def _trigger_check(
+    manager: PluginManager,
+    env: PluginEnv | None,
+    trigger: TriggerRow,
+    recorded: frozenset[str] | None = None,
+) -> Check:
     from .plugin_deps import plugin_requirements
 
     name, ref = f"trigger:{trigger.database}/{trigger.name}", trigger.plugin
@@ -180,7 +186,33 @@ def _trigger_check(manager: PluginManager, env: PluginEnv | None, trigger: Trigg
         return Check(name, bad, f"{ref}{state}: missing {', '.join(missing)}", install)
     count = len(declared.requirements)
     deps = f"{_count(count, 'dependency')} installed" if count else "no dependencies"
+    if count and recorded is not None and _local_name(manager, ref) not in (recorded | {None}):
+        detail = (
+            f"{ref}{state} ({where}, {deps}), but plugins.in does not list it: the next "
+            "`deps lock` leaves its requirements out"
+        )
+        return Check(name, "warn", detail, install)  # install deps records it
     return Check(name, "ok", f"{ref}{state} ({where}, {deps})")
+
+
+def _local_name(manager: PluginManager, ref: str) -> str | None:
+    from .plugins_in import local_plugin_name
+
+    plugin_dir = manager.settings.plugin_dir
+    return local_plugin_name(plugin_dir, ref) if plugin_dir is not None else None
+
+
+def _recorded(manager: PluginManager) -> frozenset[str] | None:
+    """The local plugins in the set (plugins.in); None when that does not matter: no plugin
+    dir, or a lock made with --all-plugins. :raises PluginManagerError: unreadable."""
+    from .plugins_in import read_plugins_in
+    from .pylock import PYLOCK_NAME, read_pylock
+
+    plugin_dir = manager.settings.plugin_dir
+    if plugin_dir is None or not plugin_dir.is_dir():
+        return None
+    lock = read_pylock(plugin_dir / PYLOCK_NAME)
+    return None if lock is not None and lock.all_plugins else frozenset(read_plugins_in(plugin_dir))
 
 
 def _trigger_checks(
@@ -194,7 +226,13 @@ def _trigger_checks(
         fix = "pluginmgr doctor --data-dir DIR (or -H URL)"
         return [Check("triggers", "warn", "not checked: " + triggers.describe(), fix)]
     summary = Check("triggers", "ok", f"{len(triggers.rows)} {triggers.describe()}")
-    return [summary, *(_trigger_check(manager, env, t) for t in triggers.rows)]
+    checks = [summary]
+    try:
+        recorded = _recorded(manager)
+    except PluginManagerError as exc:
+        recorded = None
+        checks.append(Check("plugins.in", "fail", exc.message, _fix(exc, None)))
+    return [*checks, *(_trigger_check(manager, env, t, recorded) for t in triggers.rows)]
 
 
 # -- the store, the disk, upstream ---------------------------------------------------------------

@@ -123,6 +123,26 @@ def test_a_stale_pylock_fails_with_the_lock_command(
     assert mine["fix"] == "pluginmgr install deps a.py"
 
 
+def test_a_trigger_plugin_not_in_use_warns_and_an_unused_file_is_ignored(
+    capsys: pytest.CaptureFixture[str], node: Node
+) -> None:
+    declare(node.plugin_dir, "unused.py", ["pm-nothing"], "pep723")  # not in the set: no effect
+    (node.plugin_dir / "plugins.in").write_text("pkg trigger\n")  # a.py's line lost
+    result = doctor(capsys, node, "--format", "json")
+    found = checks(result)
+    mine = found["trigger:db/mine"]
+    assert mine["status"] == "warn", mine
+    assert "plugins.in does not list it: the next `deps lock` leaves" in mine["detail"]
+    assert mine["fix"] == "pluginmgr install deps a.py"
+    # the lock still has a.py, which has left the set: stale, and said so
+    assert found["pylock"]["status"] == "fail"
+    assert "a.py is no longer in use (it had pm-liby)" in found["pylock"]["detail"]
+    (node.plugin_dir / "plugins.in").write_text("../a.py\n")
+    broken = checks(doctor(capsys, node, "--format", "json"))
+    assert broken["plugins.in"]["status"] == "fail"
+    assert "line 1: not a local plugin path" in broken["plugins.in"]["detail"]
+
+
 def test_no_pylock_only_warns(capsys: pytest.CaptureFixture[str], node: Node) -> None:
     (node.plugin_dir / "pylock.toml").unlink()
     result = doctor(capsys, node, "--format", "json")
