@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from packaging.version import InvalidVersion, Version
 
 from .data_layout import node_data
-from .dep_inputs import is_plugin_ref, local_plugin_paths, runtime_distributions
+from .dep_inputs import is_plugin_ref, local_plugin_paths, local_selection, runtime_distributions
 from .errors import PluginManagerError
 from .lockfile import LockEntry, read_lock
 from .refs import LocalRef, RegistryRef, parse_ref
@@ -160,7 +160,9 @@ def _catalog_triggers(data_dir: Path) -> Triggers:
 @dataclass(frozen=True, slots=True)
 class PluginRow:
     """One plugin: ``pinned`` in plugins.lock, ``local`` in the plugin dir, or ``missing`` (a
-    trigger names it, but it is neither). ``triggers`` is None when they are unknown."""
+    trigger names it, but it is neither). ``triggers`` is None when they are unknown.
+    ``in_use``: why it is in the dependency set (``pinned``, ``trigger``, ``added``,
+    ``all-plugins``), None for a file that merely lies in the plugin dir."""
 
     ref: str
     origin: str
@@ -172,6 +174,7 @@ class PluginRow:
     size: int | None = None
     triggers: tuple[TriggerRow, ...] | None = None
     problem: str | None = None
+    in_use: str | None = None
 
 
 def require_plugin_dir(manager: PluginManager) -> Path:
@@ -205,6 +208,7 @@ def _pinned_row(entry: LockEntry) -> PluginRow:
         entry.commit,
         entry.sha256,
         entry.size,
+        in_use="pinned",
     )
 
 
@@ -213,12 +217,28 @@ def _local_rows(manager: PluginManager, plugin_dir: Path, venv: Path) -> dict[st
         path.relative_to(plugin_dir).as_posix() for path in local_plugin_paths(plugin_dir, venv)
     ]
     report = manager.fetch_many(names)  # local: hashed in place, never pinned
+    in_use = _local_reasons(plugin_dir, venv)
     rows = {
-        p.ref: PluginRow(p.ref, "local", p.kind, sha256=p.sha256, size=p.size)
+        p.ref: PluginRow(
+            p.ref, "local", p.kind, sha256=p.sha256, size=p.size, in_use=in_use.get(p.ref)
+        )
         for p in report.plugins
     }
-    rows.update({ref: PluginRow(ref, "local", problem=str(exc)) for ref, exc in report.errors})
+    rows.update(
+        {
+            ref: PluginRow(ref, "local", problem=str(exc), in_use=in_use.get(ref))
+            for ref, exc in report.errors
+        }
+    )
     return dict(sorted(rows.items()))
+
+
+def _local_reasons(plugin_dir: Path, venv: Path) -> dict[str, str]:
+    """The local plugins in the set and why, by the rule the set is resolved with."""
+    from .pylock import PYLOCK_NAME, read_pylock
+
+    lock = read_pylock(plugin_dir / PYLOCK_NAME)
+    return local_selection(plugin_dir, venv, all_plugins=lock is not None and lock.all_plugins)
 
 
 def _registry_match(ref: RegistryRef, rows: Mapping[str, PluginRow]) -> str | None:

@@ -137,7 +137,8 @@ def _print_pretty(
         table.add_column(column, overflow="fold")
     for row in plugins:
         ref = row.ref + (f"\nerror: {row.problem}" if row.problem else "")
-        cells = (ref, row.origin, row.version or "-", (row.sha256 or "-")[:12], _size(row.size))
+        origin = row.origin if row.in_use or row.origin != "local" else "local, not in use"
+        cells = (ref, origin, row.version or "-", (row.sha256 or "-")[:12], _size(row.size))
         table.add_row(*(Text(c) for c in (*cells, _triggers_cell(row, sep="\n"))))
     console.print(table)
     where = lock or "no pylock.toml: run `pluginmgr deps lock`"
@@ -178,6 +179,7 @@ def _plugin_json(row: PluginRow) -> dict[str, Any]:
         "size": row.size,
         "triggers": triggers,
         "problem": row.problem,
+        "in_use": row.in_use,
     }
 
 

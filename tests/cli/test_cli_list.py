@@ -59,6 +59,13 @@ def test_json_lists_pinned_and_local_plugins_with_their_triggers(
     assert [t["trigger_name"] for t in local["triggers"]] == ["mine"]
     assert plugins["pkg"]["kind"] == "directory"
     assert [t["trigger_name"] for t in plugins["pkg"]["triggers"]] == ["pkg"]  # named ./pkg
+    # why each is in the dependency set (plugins.lock, plugins.in)
+    assert {ref: p["in_use"] for ref, p in plugins.items()} == {
+        WAL_PLUGIN: "pinned",
+        NOTIFIER: "pinned",
+        "a.py": "trigger",
+        "pkg": "trigger",
+    }
     assert data["pylock"] == str(node.plugin_dir / "pylock.toml")
     packages = {p["name"]: p for p in data["packages"]}
     assert packages["pm-libx"] == {
@@ -71,6 +78,18 @@ def test_json_lists_pinned_and_local_plugins_with_their_triggers(
     }
     assert packages["pm-liby"]["required_by"] == ["a.py"]
     assert packages["pm-liby"]["status"] == "ok"
+
+
+def test_a_file_that_merely_lies_in_the_plugin_dir_is_not_in_use(
+    capsys: pytest.CaptureFixture[str], node: Node
+) -> None:
+    (node.plugin_dir / "stray.py").write_text("x = 1\n")
+    result = run_cli(capsys, "list", *node.args())
+    assert result.code == 0, result.err
+    row = next(line for line in result.out.splitlines() if "stray.py" in line)
+    assert "local, not in use" in row
+    data = json.loads(run_cli(capsys, "list", "--format", "json", *node.args()).out)
+    assert {p["ref"]: p["in_use"] for p in data["plugins"]}["stray.py"] is None
 
 
 def test_csv_is_plugin_rows_a_blank_line_then_package_rows(
