@@ -112,11 +112,18 @@ def test_all_plugins_takes_every_file_reports_the_conflict_and_persists(
     declare(plugin_dir, "later.py", ["pm-utils"], "pep723")
     stale = cli(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=dep_wheels)
     assert stale.code == 1 and "later.py (pep723) now declares pm-utils" in stale.err
-    back = cli(capsys, "deps", "lock", "--in-use", plugin_dir=plugin_dir, wheels=dep_wheels)
+    back = cli(
+        capsys, "deps", "lock", "--in-use", "--format", "json", plugin_dir=plugin_dir,
+        wheels=dep_wheels,
+    )  # fmt: skip
     assert back.code == 0, back.err
+    answer = json.loads(back.out)
+    assert answer["all_plugins"] is False
+    assert [(r["name"], r["reason"]) for r in answer["requesters"]] == [
+        ("library/new/new.py", "trigger")
+    ]
     lock = read_pylock(plugin_dir / "pylock.toml")
     assert lock is not None and not lock.all_plugins
-    assert [r.name for r in lock.requesters] == ["library/new/new.py"]
 
 
 def test_remove_drops_a_local_plugin_and_what_only_it_needed(
