@@ -270,9 +270,11 @@ def remove(options: dict[str, Any]) -> None:
         _show(plan, output)
         extra = _apply(manager, plan, options, output, forget=local)
         lock_path = manager.settings.lock_path
-    note = f"; wrote {lock_path}" if pinned else ""
-    if local:
-        note += f"; dropped from plugins.in: {', '.join(local)}"
+    dropped = f"dropped from plugins.in: {', '.join(local)}" if local else ""
+    if not pinned and output != "json":  # no pin moved: no plan to sum up
+        _stdout().print(dropped, markup=False)
+        return
+    note = f"; wrote {lock_path}" + (f"; {dropped}" if dropped else "")
     _finish(plan, output, {"written": bool(pinned), "unrecorded": local, **extra}, note=note)
 
 

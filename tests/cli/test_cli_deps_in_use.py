@@ -155,6 +155,12 @@ def test_remove_drops_a_local_plugin_and_what_only_it_needed(
     assert recorded(plugin_dir) == ["a.py added"]
     assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
     assert (plugin_dir / "b.py").exists()  # the file is the operator's: it stays
+    declare(plugin_dir, "c.py", [], "pep723")
+    added = cli(capsys, "install", "deps", "c.py", plugin_dir=plugin_dir, wheels=dep_wheels)
+    assert added.code == 0, added.err
+    quiet = cli(capsys, "remove", "c.py", plugin_dir=plugin_dir, wheels=dep_wheels)
+    assert quiet.code == 0, quiet.err
+    assert quiet.out == "dropped from plugins.in: c.py\n"  # declared nothing: no resolution
     unknown = cli(capsys, "remove", "b.py", plugin_dir=plugin_dir, wheels=dep_wheels)
     assert unknown.code == 1
     assert f"b.py is not pinned in {plugin_dir / 'plugins.lock'} nor listed in" in unknown.err
