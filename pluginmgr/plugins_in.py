@@ -36,6 +36,7 @@ __all__ = [
     "forget_plugins",
     "local_plugin_name",
     "read_plugins_in",
+    "record_catalog_plugins",
     "record_plugins",
 ]
 
@@ -185,3 +186,22 @@ def forget_plugins(plugin_dir: Path, refs: Iterable[str]) -> list[str]:
         if dropped:
             _write(plugin_dir, entries, tail)
     return dropped
+
+
+def record_catalog_plugins(plugin_dir: Path, catalog: Path) -> list[str]:
+    """Record the local plugins of the triggers in ``catalog`` (a node's catalog.json) as
+    ``trigger``, as `create trigger` does. ``serve`` runs it at start, before it checks the
+    lock: a node whose triggers were created before plugins.in existed keeps their
+    requirements in the set. Idempotent. :returns: the names recorded now.
+
+    :raises PluginManagerError: the catalog cannot be read (an `EngineError`'s message).
+    """
+    if not catalog.is_file():
+        return []
+    from engine_runtime import Catalog, EngineError
+
+    try:
+        names = [trigger.plugin_filename for trigger in Catalog(catalog).triggers()]
+    except EngineError as exc:
+        raise PluginManagerError(exc.message, hint=exc.hint) from exc
+    return record_plugins(plugin_dir, names, reason=TRIGGER)

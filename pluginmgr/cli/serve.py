@@ -230,22 +230,15 @@ def _make_dirs(
 
 
 def _record_trigger_plugins(manager: PluginManager, node_root: Path | None) -> None:
-    """Record the local plugins of the catalog's triggers in plugins.in, as `create trigger`
-    does: a node whose triggers were created before plugins.in existed keeps their
-    requirements in the set. Idempotent (nothing is written when all are recorded); a failure
-    is a warning."""
+    """`record_catalog_plugins` (the upgrade from taking every file); a failure is a warning."""
+    from ..plugins_in import PLUGINS_IN_NAME, record_catalog_plugins
+
     plugin_dir = manager.settings.plugin_dir
-    catalog = node_root / "catalog.json" if node_root is not None else None
-    if plugin_dir is None or catalog is None or not catalog.is_file():
+    if plugin_dir is None or node_root is None:
         return
-    from engine_runtime import Catalog, EngineError
-
-    from ..plugins_in import PLUGINS_IN_NAME, TRIGGER, record_plugins
-
     try:
-        names = [trigger.plugin_filename for trigger in Catalog(catalog).triggers()]
-        added = record_plugins(plugin_dir, names, reason=TRIGGER)
-    except (EngineError, PluginManagerError) as exc:
+        added = record_catalog_plugins(plugin_dir, node_root / "catalog.json")
+    except PluginManagerError as exc:
         click.echo(f"warning: the triggers' plugins were not recorded: {exc}", err=True)
         return
     if added:
