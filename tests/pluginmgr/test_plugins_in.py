@@ -69,3 +69,24 @@ def test_a_line_outside_the_plugin_dir_is_refused(plugin_dir: Path) -> None:
     with pytest.raises(LockfileError, match=r"plugins.in, line 2: not a local plugin path"):
         read_plugins_in(plugin_dir)
     assert read_plugins_in(plugin_dir / "nowhere") == {}
+
+
+def test_the_catalogs_local_plugins_are_recorded_once(plugin_dir: Path, tmp_path: Path) -> None:
+    from engine_runtime import Catalog
+    from pluginmgr.errors import PluginManagerError
+    from pluginmgr.plugins_in import record_catalog_plugins
+
+    path = tmp_path / "data" / "catalog.json"
+    assert record_catalog_plugins(plugin_dir, path) == []  # no catalog yet: nothing to do
+    catalog = Catalog(path)
+    catalog.create_database("db")
+    catalog.create_trigger("db", "a", "./a.py", "every:1h")
+    catalog.create_trigger("db", "b", "gh:ops/b.py", "every:1h")  # pinned: not recorded
+    catalog.create_trigger("db", "c", str(plugin_dir / "pkg"), "request:c")
+    record_plugins(plugin_dir, ["a.py"], reason="added")
+    assert record_catalog_plugins(plugin_dir, path) == ["a.py", "pkg"]
+    assert read_plugins_in(plugin_dir) == {"a.py": "trigger", "pkg": "trigger"}
+    assert record_catalog_plugins(plugin_dir, path) == []
+    path.write_text("{not json")
+    with pytest.raises(PluginManagerError):
+        record_catalog_plugins(plugin_dir, path)
