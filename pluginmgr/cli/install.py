@@ -4,12 +4,14 @@ With a plugin directory both are changes to the node's one resolved set (``plugi
 ``install package PKG`` adds PKG to ``PLUGIN_DIR/requirements.in``, ``install deps REF`` pins
 REF; then every plugin's requirements are re-resolved together into ``PLUGIN_DIR/pylock.toml``
 and the venv is synced to it. With only ``--virtual-env-location`` (no plugin directory) the
-packages are installed into that venv directly, as before there were locks.
+packages are installed into that venv directly, as before there were locks. With neither,
+``install package`` asks a server: ``-H URL``, else ``INFLUXDB3_HOST_URL``, else the local one
+(``http://127.0.0.1:8181``), as ``influxdb3 install package`` does; the server's progress is
+printed on stderr as it comes (`progress_stream`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -18,6 +20,7 @@ import click
 
 from ..errors import InstallError
 from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
+from ..settings import ENV_CACHE_DIR, default_log_dir
 from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options
 
@@ -79,8 +82,11 @@ def install() -> None:
     """Install Python packages into the plugin venv."""
 
 
-def plugin_env_from(options: dict[str, Any], plugin_dir: str | None) -> PluginEnv:
-    """The plugin venv the command's options name (pops them)."""
+def plugin_env_from(
+    options: dict[str, Any], plugin_dir: str | None, *, log_dir: Path | None = None
+) -> PluginEnv:
+    """The plugin venv the command's options name (pops them); failed installs keep their
+    output in ``log_dir`` (default: the cache dir's ``logs``)."""
     location = options.pop("virtual_env_location")
     if location is None and plugin_dir is None:
         message = "no plugin directory: pass --plugin-dir DIR, --virtual-env-location DIR or -H URL"
@@ -91,6 +97,7 @@ def plugin_env_from(options: dict[str, Any], plugin_dir: str | None) -> PluginEn
         venv,
         python=Path(python) if python else None,
         package_manager=options.pop("package_manager"),
+        log_dir=log_dir,
     )
 
 
@@ -154,8 +161,8 @@ def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str
     "-H",
     "--host",
     default=None,
-    help="Ask the server at this URL to install instead. "
-    "[env: INFLUXDB3_HOST_URL, used when --plugin-dir is not given]",
+    help="Ask the server at this URL to install instead. [env: INFLUXDB3_HOST_URL; "
+    "without --plugin-dir the default is http://127.0.0.1:8181]",
 )
 @click.option(
     "--token",
@@ -174,26 +181,40 @@ def package(options: dict[str, Any]) -> None:
     )
     if not packages and not files:
         raise click.UsageError("name at least one package or pass -r FILE")
-    host = options.pop("host")
-    if not host and not options["plugin_dir"] and os.environ.get(_HOST_ENV):
-        from .client import note_env_host
-
-        host = os.environ[_HOST_ENV]
-        note_env_host(host)
+    host, implied = _server_for(options)
     if host:
-        _install_remote(host, options.pop("token"), packages, files, output=options.pop("output"))
+        token, output = options.pop("token"), options.pop("output")
+        _install_remote(host, token, packages, files, output=output, implied=implied)
         return
     plugin_dir, offline = options["plugin_dir"], options["offline"]
     from_files = [req for path in files for req in _read_requirements(path)]
     if plugin_dir and not options["virtual_env_location"]:
         _add_to_set(options, [*packages, *from_files])
         return
-    env = plugin_env_from(options, plugin_dir)
+    cache_dir = options.get("cache_dir")
+    log_dir = default_log_dir({ENV_CACHE_DIR: cache_dir}) if cache_dir else None
+    env = plugin_env_from(options, plugin_dir, log_dir=log_dir)
     install_options = install_options_from(options, offline=offline)
     result = env.install(
         packages, requirement_files=files, file_requirements=from_files, options=install_options
     )
     _show(result, env, options.pop("output"), extra={})
+
+
+def _server_for(options: dict[str, Any]) -> tuple[str | None, bool]:
+    """The server to install on (pops ``host``): ``-H``; else, with no local target (no
+    --plugin-dir, INFLUXDB3_PLUGIN_DIR or --virtual-env-location), ``INFLUXDB3_HOST_URL`` or
+    the local server, as ``influxdb3 install package`` does. :returns: (host, whether the user
+    left it to the default)."""
+    host = options.pop("host")
+    if host or options["plugin_dir"] or options["virtual_env_location"]:
+        return host, False
+    from .client import DEFAULT_HOST, note_env_host
+
+    if os.environ.get(_HOST_ENV):
+        note_env_host(os.environ[_HOST_ENV])
+        return os.environ[_HOST_ENV], False
+    return DEFAULT_HOST, True
 
 
 def _add_to_set(options: dict[str, Any], specs: list[str]) -> None:
@@ -229,11 +250,24 @@ def _read_requirements(path: Path) -> list[str]:
 
 
 def _install_remote(
-    host: str, token: str | None, packages: list[str], files: list[Path], *, output: str
+    host: str,
+    token: str | None,
+    packages: list[str],
+    files: list[Path],
+    *,
+    output: str,
+    implied: bool = False,
 ) -> None:
-    """The server's install endpoints (bodies as InfluxDB 3's client sends them); then what the
-    server installed (a pluginmgr server answers it; upstream answers an empty body)."""
+    """The server's install endpoints (bodies as InfluxDB 3's client sends them), with the
+    server's progress on stderr as it comes; then what the server installed (a pluginmgr server
+    answers it; upstream answers an empty body).
+
+    :param implied: the user named no server (nor a plugin dir): an unreachable one says how
+        to start it or install locally instead.
+    """
     import httpx  # only this path talks HTTP; a local install should not load it
+
+    from .progress_stream import post_with_progress
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -241,22 +275,46 @@ def _install_remote(
         calls.append(("install_packages", {"packages": packages}))
     calls += [("install_requirements", {"requirements_location": str(f)}) for f in files]
     answers: list[tuple[dict[str, Any], Any]] = []
-    with httpx.Client(timeout=httpx.Timeout(900.0, connect=10.0)) as client:
+    noted = not implied
+
+    def echo(line: str) -> None:  # the server's progress; first, once, which server it is
+        nonlocal noted
+        if not noted:
+            click.echo(f"note: no --plugin-dir: installing on the server at {host}", err=True)
+            noted = True
+        if line:
+            click.echo(line, err=True)
+
+    with httpx.Client() as client:
         for endpoint, body in calls:
             url = host.rstrip("/") + _INSTALL_PATH + endpoint
             try:
-                response = client.post(url, json=body, headers=headers)
+                answer = post_with_progress(
+                    client, url, host=host, json_body=body, headers=headers, on_progress=echo
+                )
             except httpx.TransportError as exc:
-                message = f"cannot reach the server at {host}: {exc}"
-                raise InstallError(
-                    message, hint="check -H/--host and that the server runs"
-                ) from exc
-            if response.status_code >= 300:
-                status = f"{response.status_code} {response.reason_phrase}"
-                message = f"server responded with error [{status}]: {response.text.strip()}"
-                raise InstallError(message, hint=_remote_hint(host, response.status_code))
-            answers.append((body, _json_or_none(response.text)))
+                raise _unreachable(host, exc, implied=implied) from exc
+            if not answer.ok:
+                status = f"{answer.status} {answer.reason}"
+                message = f"server responded with error [{status}]: {answer.message}"
+                raise InstallError(message, hint=_remote_hint(host, answer.status))
+            answers.append((body, answer.body))
+    echo("")
     _show_remote(host, answers, output)
+
+
+def _unreachable(host: str, exc: Exception, *, implied: bool) -> InstallError:
+    if implied:
+        message = f"no pluginmgr server answers at {host} ({exc}), and no --plugin-dir was given"
+        hint = (
+            "start `pluginmgr serve`, pass -H URL for another server, or pass --plugin-dir DIR "
+            "to install locally"
+        )
+        return InstallError(message, hint=hint)
+    return InstallError(
+        f"cannot reach the server at {host}: {exc}",
+        hint="check -H/--host and that the server runs",
+    )
 
 
 def _remote_hint(host: str, status: int) -> str | None:
@@ -265,13 +323,6 @@ def _remote_hint(host: str, status: int) -> str | None:
     from .client import auth_hint
 
     return auth_hint(host)
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
-        return None
 
 
 def _show_remote(host: str, answers: list[tuple[dict[str, Any], Any]], output: str) -> None:
@@ -344,7 +395,7 @@ def deps(options: dict[str, Any]) -> None:
                 ds, plan, synced, output, {**extra, "requested": list(declared.requirements)}
             )
             return
-    env = plugin_env_from(options, plugin_dir)
+    env = plugin_env_from(options, plugin_dir, log_dir=manager.settings.log_dir)
     # --offline means no network at all: neither for the plugin nor for its packages
     install_options = install_options_from(options, offline=offline)
     if not declared.requirements:
