@@ -36,18 +36,25 @@ _INDEX_ENV: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL")
 
 
 def describe_sources(sources: InstallOptions) -> str:
-    """Where uv looked for packages, for a message: the index URL, PyPI, or the find-links
-    folders (``--no-index``); ``--offline`` looks in uv's cache only."""
+    """Where uv looked for packages, for a message: ``on`` the index URL or PyPI, ``in`` the
+    find-links folders (``--no-index``), ``in`` uv's cache (``--offline``)."""
     links = ", ".join(sources.find_links)
     folders = f"the find-links folders {links}" if links else "no find-links folder"
     if sources.no_index:
-        return folders
+        return f"in {folders}"
     index = sources.index_url or next(
         (os.environ[name] for name in _INDEX_ENV if os.environ.get(name)), _PYPI
     )
+    where = f"in uv's cache of {index} (--offline)" if sources.offline else f"on {index}"
+    return f"{where} or in {folders}" if links else where
+
+
+def _hint(sources: InstallOptions) -> str:
+    if sources.no_index:
+        return "check the spelling, or put the package's wheel in a --find-links folder"
     if sources.offline:
-        index = f"uv's cache of {index} (--offline)"
-    return f"{index} or {folders}" if links else index
+        return "check the spelling, or run once without --offline to fill uv's cache"
+    return "check the spelling; a private package needs --index-url URL or --find-links DIR"
 
 
 def package_not_found(
@@ -67,10 +74,7 @@ def package_not_found(
     names = ", ".join(f"'{name}'" for name in missing)
     noun = "package" if len(missing) == 1 else "packages"
     verb = "was" if len(missing) == 1 else "were"
-    message = f"{noun} {names} {verb} not found on {where}"
-    hint = "check the spelling; a private package needs --index-url URL or --find-links DIR"
-    if sources.offline:
-        hint = "run once without --offline to fill uv's cache, or add --find-links DIR"
+    message = f"{noun} {names} {verb} not found {where}"
     return PackageNotFoundError(
-        message, packages=tuple(missing), where=where, output=output, hint=hint
+        message, packages=tuple(missing), where=where, output=output, hint=_hint(sources)
     )

@@ -136,15 +136,15 @@ def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
     lock = plan.lock
     runtime = sum(1 for p in lock.packages if p.from_runtime)
     also = f", {runtime} supplied by the runtime" if runtime else ""
+    writes = _would_write(ds, plan) if dry_run else plan.written
     if dry_run:
-        verb = "would write" if _would_write(ds, plan) else "would keep"
+        verb = "would write" if writes else "would keep"
     else:
-        verb = "wrote" if plan.written else "kept"
+        verb = "wrote" if writes else "kept"
     packages = _count(len(lock.packages), "package")
     requesters = _count(len(lock.requesters), "requester")
-    return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}" + (
-        "" if plan.changes else " (no change)"
-    )
+    note = "" if plan.changes else " (no version changes)" if writes else " (no change)"
+    return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}{note}"
 
 
 def _count(number: int, noun: str) -> str:

@@ -104,16 +104,18 @@ def test_install_from_a_requirements_file(
     ]
 
 
-def test_a_missing_package_exits_1_with_uvs_message(
-    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+def test_a_missing_package_is_one_line_naming_the_sources(
+    capsys: pytest.CaptureFixture[str],
+    offline_args: list[str],
+    plugin_dir: Path,
+    wheelhouse: Path,
 ) -> None:
     result = install(capsys, "package", "pm-missing", *offline_args)
     assert result.code == 1
-    lines = result.err.splitlines()
-    assert lines[0].startswith(
-        "error: no set of packages satisfies every plugin: requirements.in needs pm-missing"
+    assert result.err == (
+        f"error: package 'pm-missing' was not found in the find-links folders {wheelhouse} "
+        "(hint: check the spelling, or put the package's wheel in a --find-links folder)\n"
     )
-    assert any("pm-missing was not found in the provided package locations" in x for x in lines)
     assert not (plugin_dir / "requirements.in").exists()  # a failed change is undone
     assert not (plugin_dir / "pylock.toml").exists()
 
@@ -152,10 +154,22 @@ def test_an_invalid_requirement_exits_1_and_creates_nothing(
     assert not (plugin_dir / "venv").exists()
 
 
-def test_no_plugin_dir_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_plugin_dir_and_no_local_server_is_one_line_saying_what_to_do(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli.live import dead_url
+
+    url = dead_url()
+    monkeypatch.setattr("pluginmgr.cli.client.DEFAULT_HOST", url)
     result = install(capsys, "package", "pm-gamma")
     assert result.code == 1
-    assert "error: no plugin directory: pass --plugin-dir DIR" in result.err
+    assert result.out == ""
+    assert result.err.startswith(f"error: no pluginmgr server answers at {url} (")
+    assert result.err.endswith(
+        "and no --plugin-dir was given (hint: start `pluginmgr serve`, pass -H URL for another "
+        "server, or pass --plugin-dir DIR to install locally)\n"
+    )
+    assert result.err.count("\n") == 1
 
 
 def test_disabled_refuses_by_flag_and_by_env(
