@@ -242,9 +242,10 @@ class PackageNotFoundError(InstallError):
         packages: tuple[str, ...] = (),
         where: str = "",
         output: str = "",
+        log_path: str | None = None,
         hint: str | None = None,
     ) -> None:
-        super().__init__(message, output=output, hint=hint)
+        super().__init__(message, output=output, log_path=log_path, hint=hint)
         self.packages = packages
         self.where = where
 

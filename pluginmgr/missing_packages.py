@@ -58,16 +58,17 @@ def _hint(sources: InstallOptions) -> str:
 
 
 def package_not_found(
-    output: str, required: Iterable[str], sources: InstallOptions
+    output: str,
+    required: Iterable[str],
+    sources: InstallOptions,
+    *,
+    log_path: str | None = None,
 ) -> PackageNotFoundError | None:
     """The error for uv's ``output`` when it says a directly ``required`` package (a name) does
-    not exist in ``sources``; None for any other failure."""
-    direct = {canonicalize_name(name) for name in required}
-    missing = list(
-        dict.fromkeys(
-            m["name"] for m in _NOT_FOUND.finditer(output) if canonicalize_name(m["name"]) in direct
-        )
-    )
+    not exist in ``sources``; None for any other failure. ``log_path``: uv's full output."""
+    direct = {canonicalize_name(name): name for name in required}  # as the user wrote it
+    found = (canonicalize_name(m["name"]) for m in _NOT_FOUND.finditer(output))
+    missing = list(dict.fromkeys(direct[key] for key in found if key in direct))
     if not missing:
         return None
     where = describe_sources(sources)
@@ -76,5 +77,10 @@ def package_not_found(
     verb = "was" if len(missing) == 1 else "were"
     message = f"{noun} {names} {verb} not found {where}"
     return PackageNotFoundError(
-        message, packages=tuple(missing), where=where, output=output, hint=_hint(sources)
+        message,
+        packages=tuple(missing),
+        where=where,
+        output=output,
+        log_path=log_path,
+        hint=_hint(sources),
     )

@@ -388,7 +388,8 @@ class PluginEnv:
                 )
             except InstallError as exc:
                 names = [r.name for r in parsed]
-                raise package_not_found(exc.output, names, options) or exc from None
+                missing = package_not_found(exc.output, names, options, log_path=exc.log_path)
+                raise missing or exc from None
             after = self.installed()
             changed = {name: v for name, v in after.items() if before.get(name) != v}
             self._write_record(self._read_record().add(parsed, options))
