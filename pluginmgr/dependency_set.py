@@ -159,8 +159,9 @@ def _count(number: int, noun: str) -> str:
 def _requesters(inputs: DependencyInputs) -> str:
     """``3 plugins`` (and ``requirements.in``), for the resolving message."""
     plugins = sum(1 for r in inputs.requesters if r.name != REQUIREMENTS_NAME)
-    operator = len(inputs.requesters) != plugins
-    return _count(plugins, "plugin") + (f" and {REQUIREMENTS_NAME}" if operator else "")
+    if len(inputs.requesters) == plugins:
+        return _count(plugins, "plugin")
+    return f"{_count(plugins, 'plugin')} and {REQUIREMENTS_NAME}" if plugins else REQUIREMENTS_NAME
 
 
 class DependencySet:

@@ -12,6 +12,7 @@ between need no extra parameter, and a thread that did not ask for lines gets no
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -33,6 +34,7 @@ __all__ = ["KEPT_LOGS", "LOG_PREFIX", "ProcessResult", "check", "run", "streamin
 #: how many failure logs `check` keeps in a log directory
 KEPT_LOGS: Final = 20
 LOG_PREFIX: Final = "pluginmgr-install-"
+_LOG_NUMBERS: Final = itertools.count()  # two failures in one second keep two logs
 _SINK: ContextVar[Callable[[str], None] | None] = ContextVar("pluginmgr_line_sink", default=None)
 
 _LOGGER = logging.getLogger(__name__)
@@ -126,7 +128,8 @@ def _run_streamed(
     cwd: Path | None,
     sink: Callable[[str], None],
 ) -> subprocess.CompletedProcess[str]:
-    """`subprocess.run` with stderr read line by line (each non-blank one to ``sink``)."""
+    """`subprocess.run` with stderr read line by line, each non-blank one to ``sink`` until the
+    first error line (the failure is reported once, by `check`)."""
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
     ) as process:
@@ -144,10 +147,12 @@ def _run_streamed(
         timer = threading.Timer(timeout, kill)
         timer.start()
         errors: list[str] = []
+        failing = False  # from uv's first error line on, `check` reports the rest
         try:
             for line in err:
                 errors.append(line)
-                if line.strip():
+                failing = failing or bool(_RELEVANT.search(line))
+                if line.strip() and not failing:
                     _tell(sink, line.rstrip())
             process.wait()
         finally:
@@ -190,7 +195,8 @@ def check(result: ProcessResult, *, what: str, log_dir: Path | None = None) -> P
     message = f"{what} failed ({tool} exit status {result.returncode}): {detail}"
     log_path = None
     if log_dir is not None:
-        log = log_dir / f"{LOG_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{next(_LOG_NUMBERS):04d}"
+        log = log_dir / f"{LOG_PREFIX}{stamp}.log"
         body = f"$ {shlex.join(result.command)}\n{result.stdout}\n{result.stderr}"
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
