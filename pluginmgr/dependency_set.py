@@ -266,7 +266,7 @@ class DependencySet:
             sources, upgrade=upgrade, upgrade_packages=tuple(upgrade_packages)
         )
         self._tell(f"resolving the requirements of {_requesters(inputs)}…")
-        with streaming_to(self.progress):
+        with streaming_to(self._uv_line if self.progress else None):
             lock = resolve(inputs, self.runtime(), options, previous=previous)
         changes = _changes(previous, lock)
         self._tell(f"resolved: {_count(len(lock.packages), 'package')} ({len(changes)} changed)")
@@ -372,7 +372,7 @@ class DependencySet:
         if pending.install:
             names = ", ".join(f"{name} {new}" for name, (_old, new) in pending.install.items())
             self._tell(f"installing {_count(len(pending.install), 'package')}: {names}")
-        with streaming_to(self.progress):
+        with streaming_to(self._uv_line if self.progress else None):
             result = sync_venv(self.env, lock, sources)
         if result.ran_installer:
             done = _count(len(result.plan.install), "package")
@@ -382,6 +382,9 @@ class DependencySet:
     def _tell(self, message: str) -> None:
         if self.progress is not None:
             self.progress(message)
+
+    def _uv_line(self, line: str) -> None:
+        self._tell(f"  {line.strip()}")  # uv's own lines, under our steps
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
