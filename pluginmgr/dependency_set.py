@@ -372,7 +372,7 @@ class DependencySet:
         if pending.install:
             names = ", ".join(f"{name} {new}" for name, (_old, new) in pending.install.items())
             self._tell(f"installing {_count(len(pending.install), 'package')}: {names}")
-        with streaming_to(self._uv_line if self.progress else None):
+        with streaming_to(self._uv_line):
             result = sync_venv(self.env, lock, sources)
         if result.ran_installer:
             done = _count(len(result.plan.install), "package")
