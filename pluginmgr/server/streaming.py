@@ -79,15 +79,22 @@ async def _events(operation: Callable[[Progress | None], Any], path: str) -> Asy
 
     task = asyncio.ensure_future(blocking(operation, progress))
     task.add_done_callback(finished)
-    while True:
-        try:
-            message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-        except TimeoutError:
-            yield _line({"event": "heartbeat"})
-            continue
-        if message is None:
-            break
-        yield _line({"event": "progress", "message": message})
+    # one pending get across heartbeats: cancelling a get on each timeout could lose a line
+    getter: asyncio.Future[str | None] | None = None
+    try:
+        while True:
+            getter = getter or asyncio.ensure_future(queue.get())
+            done, _pending = await asyncio.wait({getter}, timeout=HEARTBEAT_SECONDS)
+            if not done:
+                yield _line({"event": "heartbeat"})
+                continue
+            message, getter = getter.result(), None
+            if message is None:
+                break
+            yield _line({"event": "progress", "message": message})
+    finally:
+        if getter is not None:
+            getter.cancel()  # the client left
     yield _line(_final(task, path))
 
 

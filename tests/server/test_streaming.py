@@ -106,3 +106,24 @@ def test_an_error_carries_the_status_and_message_of_the_plain_answer() -> None:
     assert (caught.value.status, caught.value.message) == (409, "trigger t already exists")
     assert caught.value.data == {"name": "t"}
     assert lines == ["checking"]
+
+
+@pytest.mark.usefixtures("short_timeouts")
+def test_a_client_that_leaves_does_not_stop_the_operation() -> None:
+    finished = threading.Event()
+
+    def install(progress: Callable[[str], None] | None) -> dict[str, bool]:
+        if progress is not None:
+            progress("installing")
+        time.sleep(0.5)
+        finished.set()  # an install is never cut half way
+        return {"done": True}
+
+    headers = {"Accept": streaming.NDJSON}
+    with serving(install) as url, httpx.Client() as client:
+        with client.stream("POST", url + "/op", json={}, headers=headers) as response:
+            first = next(response.iter_lines())
+        assert '"installing"' in first
+        assert finished.wait(5)
+        again = client.post(url + "/op", json={}, timeout=10)  # the server still serves
+        assert again.json() == {"done": True}
