@@ -34,6 +34,7 @@ from packaging.version import Version
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import DependencyConflictError
 from .installers.uv import source_args
+from .missing_packages import package_not_found
 from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
 from .transports import local_path
@@ -295,6 +296,9 @@ def resolve(
             if graph is None:  # not every wheel is local: ask uv (pinned) for its annotations
                 graph = _graph(_pinned_graph(args, work, options, resolved), inputs)
         except DependencyConflictError as exc:
+            missing = package_not_found(exc.explanation, _direct_names(inputs), options.sources)
+            if missing is not None:  # a typo or a package the index lacks: not a conflict
+                raise missing from None
             raise explain_conflict(exc, inputs, runtime) from None
     packages = tuple(
         replace(
@@ -307,6 +311,10 @@ def resolve(
         for package in resolved.packages
     )
     return replace(empty, packages=packages, requires_python=resolved.requires_python)
+
+
+def _direct_names(inputs: DependencyInputs) -> list[str]:
+    return [Requirement(text).name for r in inputs.requesters for text in r.requirements]
 
 
 def _same_version(left: str | None, right: str) -> bool:

@@ -17,7 +17,7 @@ refuses it, naming what changed, instead of silently using or re-resolving it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -42,6 +42,7 @@ from .dep_resolver import ResolveOptions, resolve
 from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
 from .installers import InstallOptions, UvInstaller, find_uv
+from .process import streaming_to
 from .pylock import PYLOCK_NAME, PyLock, read_pylock, write_pylock
 
 if TYPE_CHECKING:
@@ -159,6 +160,18 @@ def _runtime_changes(lock: PyLock, runtime: dict[str, str]) -> list[str]:
     return out
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _requesters(inputs: DependencyInputs) -> str:
+    """``3 plugins`` (and ``requirements.in``), for the resolving message."""
+    plugins = sum(1 for r in inputs.requesters if r.name != REQUIREMENTS_NAME)
+    if len(inputs.requesters) == plugins:
+        return _count(plugins, "plugin")
+    return f"{_count(plugins, 'plugin')} and {REQUIREMENTS_NAME}" if plugins else REQUIREMENTS_NAME
+
+
 class DependencySet:
     """Resolve, lock, sync and explain the plugin venv of one plugin directory."""
 
@@ -169,8 +182,12 @@ class DependencySet:
         plugin_dir: Path,
         *,
         sources: InstallOptions | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        """:param progress: told each step ("resolving …", "installed …") and uv's own output
+        lines, for a client that waits on a long install."""
         self.manager = manager
+        self.progress = progress
         self.env = env
         self.plugin_dir = plugin_dir
         self.sources = sources or InstallOptions()
@@ -256,7 +273,7 @@ class DependencySet:
             sources=sources,
             upgrade=upgrade,
             upgrade_packages=upgrade_packages,
-            log_dir=self.plugin_dir,
+            log_dir=self.manager.settings.log_dir,
         )
 
     def resolve(
@@ -275,9 +292,13 @@ class DependencySet:
         options = self._resolve_options(
             sources, upgrade=upgrade, upgrade_packages=tuple(upgrade_packages)
         )
-        lock = resolve(inputs, self.runtime(), options, previous=previous)
+        self._tell(f"resolving the requirements of {_requesters(inputs)}…")
+        with streaming_to(self._uv_line if self.progress else None):
+            lock = resolve(inputs, self.runtime(), options, previous=previous)
         lock = replace(lock, all_plugins=inputs.all_plugins)
-        return LockPlan(previous, lock, _changes(previous, lock), written=False)
+        changes = _changes(previous, lock)
+        self._tell(f"resolved: {_count(len(lock.packages), 'package')} ({len(changes)} changed)")
+        return LockPlan(previous, lock, changes, written=False)
 
     def lock(
         self,
@@ -375,8 +396,30 @@ class DependencySet:
         with restored_on_error(self.lock_path):
             plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
             written = write_pylock(self.lock_path, plan.lock)
-            result = sync_venv(self.env, plan.lock, sources or self.sources)
+            result = self._sync_venv(plan.lock, sources or self.sources)
         return replace(plan, written=written), result
+
+    def _sync_venv(self, lock: PyLock, sources: InstallOptions) -> SyncResult:
+        """`sync_venv`, telling `progress` what it installs."""
+        if self.progress is None:
+            return sync_venv(self.env, lock, sources)
+        pending = self.sync_plan(lock)
+        if pending.install:
+            names = ", ".join(f"{name} {new}" for name, (_old, new) in pending.install.items())
+            self._tell(f"installing {_count(len(pending.install), 'package')}: {names}")
+        with streaming_to(self._uv_line):
+            result = sync_venv(self.env, lock, sources)
+        if result.ran_installer:
+            done = _count(len(result.plan.install), "package")
+            self._tell(f"installed {done} in {result.seconds:.1f}s")
+        return result
+
+    def _tell(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
+
+    def _uv_line(self, line: str) -> None:
+        self._tell(f"  {line.strip()}")  # uv's own lines, under our steps
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     └── InstallError               a package install or venv operation failed (uv's or pip's error)
         ├── InstallDisabledError   --package-manager disabled (upstream's exact message)
         ├── DependencyConflictError the plugins' requirements cannot be resolved together
+        ├── PackageNotFoundError   the package index (or find-links folders) has no such package
         └── StaleLockError         pylock.toml no longer matches what it was resolved from
 
 Message strings that upstream InfluxDB 3 tests assert live here as constants.
@@ -47,6 +48,7 @@ __all__ = [
     "LockfileError",
     "NetworkError",
     "OfflineError",
+    "PackageNotFoundError",
     "PathTraversalError",
     "PluginManagerError",
     "PluginNotFoundError",
@@ -223,6 +225,29 @@ class DependencyConflictError(InstallError):
         )
         self.explanation = explanation
         self.conflicts = conflicts
+
+
+class PackageNotFoundError(InstallError):
+    """A requirement names a package that the package sources do not have (a typo, or a
+    private package without its index); not a conflict, nothing was changed.
+
+    ``packages`` are the missing names, ``where`` the sources searched (an index URL, PyPI,
+    find-links folders).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        packages: tuple[str, ...] = (),
+        where: str = "",
+        output: str = "",
+        log_path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, output=output, log_path=log_path, hint=hint)
+        self.packages = packages
+        self.where = where
 
 
 class StaleLockError(InstallError):

@@ -1,17 +1,27 @@
 """Every subprocess goes through `run`: list arguments (never a shell), a scrubbed environment, a
 timeout, and the output captured. `check` is the explicit post-check: upstream InfluxDB ignores
-pip's exit status; we raise `InstallError` with the relevant lines and keep the full log.
+pip's exit status; we raise `InstallError` with the relevant lines and keep the full log (the
+last `KEPT_LOGS` logs of a directory are kept, older ones deleted).
+
+Inside ``with streaming_to(sink):`` every command's stderr lines (uv's "Downloading …",
+"Installed 3 packages …") are also handed to ``sink`` as they come, for a client waiting on a
+long install. The sink is context-local (a `ContextVar`), so the installers and the venv in
+between need no extra parameter, and a thread that did not ask for lines gets none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import re
 import shlex
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -19,7 +29,13 @@ from typing import Final
 from .atomic import atomic_write
 from .errors import InstallError
 
-__all__ = ["ProcessResult", "check", "run"]
+__all__ = ["KEPT_LOGS", "LOG_PREFIX", "ProcessResult", "check", "run", "streaming_to"]
+
+#: how many failure logs `check` keeps in a log directory
+KEPT_LOGS: Final = 20
+LOG_PREFIX: Final = "pluginmgr-install-"
+_LOG_NUMBERS: Final = itertools.count()  # two failures in one second keep two logs
+_SINK: ContextVar[Callable[[str], None] | None] = ContextVar("pluginmgr_line_sink", default=None)
 
 _LOGGER = logging.getLogger(__name__)
 # variables that would make an installer act on another environment than the one we name
@@ -75,10 +91,14 @@ def run(
     env.update(env_overrides or {})
     _LOGGER.info("running %s", shlex.join(argv))
     start = time.perf_counter()
+    sink = _SINK.get()
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd, check=False
-        )
+        if sink is not None:
+            done = _run_streamed(argv, env, timeout, cwd, sink)
+        else:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd, check=False
+            )
     except FileNotFoundError as exc:
         raise InstallError(f"cannot run {argv[0]!r}: not found", command=argv) from exc
     except subprocess.TimeoutExpired as exc:
@@ -89,6 +109,65 @@ def run(
     return ProcessResult(
         argv, done.returncode, done.stdout, done.stderr, time.perf_counter() - start
     )
+
+
+@contextlib.contextmanager
+def streaming_to(sink: Callable[[str], None] | None) -> Iterator[None]:
+    """Hand every stderr line of the commands run inside (this context) to ``sink`` too."""
+    token = _SINK.set(sink)
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
+
+
+def _run_streamed(
+    argv: list[str],
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: Path | None,
+    sink: Callable[[str], None],
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` with stderr read line by line, each non-blank one to ``sink`` until the
+    first error line (the failure is reported once, by `check`)."""
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None  # noqa: S101 - PIPE
+        out, err = process.stdout, process.stderr
+        stdout: list[str] = []
+        reader = threading.Thread(target=lambda: stdout.append(out.read()), daemon=True)
+        reader.start()
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            process.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        errors: list[str] = []
+        failing = False  # from uv's first error line on, `check` reports the rest
+        try:
+            for line in err:
+                errors.append(line)
+                failing = failing or bool(_RELEVANT.search(line))
+                if line.strip() and not failing:
+                    _tell(sink, line.rstrip())
+            process.wait()
+        finally:
+            timer.cancel()
+            reader.join()
+        if expired.is_set():
+            raise subprocess.TimeoutExpired(argv, timeout)
+    return subprocess.CompletedProcess(argv, process.returncode, "".join(stdout), "".join(errors))
+
+
+def _tell(sink: Callable[[str], None], line: str) -> None:
+    try:
+        sink(line)
+    except Exception:  # a listener gone away must not stop the command or leave it blocked
+        _LOGGER.debug("progress listener failed", exc_info=True)
 
 
 def relevant_lines(output: str) -> list[str]:
@@ -116,14 +195,28 @@ def check(result: ProcessResult, *, what: str, log_dir: Path | None = None) -> P
     message = f"{what} failed ({tool} exit status {result.returncode}): {detail}"
     log_path = None
     if log_dir is not None:
-        log = log_dir / f"pluginmgr-install-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{next(_LOG_NUMBERS):04d}"
+        log = log_dir / f"{LOG_PREFIX}{stamp}.log"
         body = f"$ {shlex.join(result.command)}\n{result.stdout}\n{result.stderr}"
         try:
+            log_dir.mkdir(parents=True, exist_ok=True)
             atomic_write(log, body.encode())
             log_path = str(log)
+            _prune_logs(log_dir)
         except OSError:
             _LOGGER.warning("could not write %s", log)
     hint = f"full output in {log_path}" if log_path else None
     raise InstallError(
         message, command=result.command, output=result.output, log_path=log_path, hint=hint
     )
+
+
+def _prune_logs(log_dir: Path) -> None:
+    """Keep the newest `KEPT_LOGS` failure logs of ``log_dir``."""
+    logs = []
+    for path in log_dir.glob(f"{LOG_PREFIX}*.log"):
+        with contextlib.suppress(OSError):
+            logs.append((path.stat().st_mtime_ns, path.name, path))
+    for _mtime, _name, path in sorted(logs)[:-KEPT_LOGS]:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -17,8 +17,12 @@ __all__ = [
     "DEFAULT_PLUGIN_REGISTRY",
     "DEFAULT_PLUGIN_REPO",
     "Settings",
+    "default_log_dir",
     "resolve_setting",
 ]
+
+#: under the cache dir: the full output of failed installs (never in the plugin dir)
+_LOG_DIR_NAME: Final = "logs"
 
 #: upstream default (engine-behavior.md §1.1)
 DEFAULT_PLUGIN_REPO: Final = "https://raw.githubusercontent.com/influxdata/influxdb3_plugins/main/"
@@ -66,6 +70,14 @@ def _default_cache_dir(env: Mapping[str, str]) -> Path:
     return base / "pluginmgr"
 
 
+def default_log_dir(env: Mapping[str, str] | None = None) -> Path:
+    """`Settings.log_dir` for code that has no `Settings`: ``$PLUGINMGR_CACHE_DIR/logs``, else
+    ``$XDG_CACHE_HOME/pluginmgr/logs`` (``~/.cache/pluginmgr/logs``)."""
+    env = os.environ if env is None else env
+    cache = env.get(ENV_CACHE_DIR)
+    return (Path(cache) if cache else _default_cache_dir(env)) / _LOG_DIR_NAME
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the fetch pipeline needs to know, resolved once.
@@ -95,6 +107,12 @@ class Settings:
     ca_bundle: Path | None = None
     plugin_registry: str = DEFAULT_PLUGIN_REGISTRY
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def log_dir(self) -> Path:
+        """Where a failed install keeps uv's or pip's full output: ``<cache dir>/logs``, outside
+        the plugin directory (which operators commit)."""
+        return self.cache_dir / _LOG_DIR_NAME
 
     @classmethod
     def from_sources(

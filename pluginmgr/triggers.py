@@ -19,7 +19,7 @@ and re-enable the trigger.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -124,10 +124,13 @@ def create_trigger(
     disabled: bool = False,
     env: PluginEnv | None = None,
     install_options: InstallOptions | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CreatedTrigger:
     """Check, pin (or record in plugins.in) the plugin, check its code, lock and sync what it
     declares into ``env``, add the trigger. If any step fails, plugins.lock and plugins.in
     are as they were.
+
+    :param progress: told the resolver's and the installer's steps (`DependencySet`).
 
     :raises MissingEntryPointError: the plugin has no entry point for the trigger's type.
     """
@@ -153,7 +156,9 @@ def create_trigger(
             if declared.requirements and plugin_dir is not None:
                 from .dependency_set import DependencySet
 
-                deps = DependencySet(manager, env, plugin_dir, sources=install_options)
+                deps = DependencySet(
+                    manager, env, plugin_dir, sources=install_options, progress=progress
+                )
                 _plan, synced = deps.apply()
             elif declared.requirements:
                 env.install(list(declared.requirements), options=install_options)

@@ -34,9 +34,11 @@ from packaging.utils import canonicalize_name
 from .atomic import atomic_write, file_lock
 from .errors import InstallError
 from .installers import Installer, InstallOptions, disabled_error, get_installer
+from .missing_packages import package_not_found
 from .process import check, run
 from .pylock import PYLOCK_NAME
 from .requirement_check import Installed, parse_requirement, unsatisfied
+from .settings import default_log_dir
 
 __all__ = [
     "EnsureResult",
@@ -221,7 +223,7 @@ class PluginEnv:
         self.python = python or bundled_python()
         self.package_manager = package_manager
         self.installer = installer if installer is not None else get_installer(package_manager)
-        self.log_dir = log_dir or venv_path.parent
+        self.log_dir = log_dir or default_log_dir()  # not the plugin dir: operators commit it
         self._interp: _Interpreter | None = None
         self._lock_path = venv_path.with_name(f".{venv_path.name}.lock")
 
@@ -380,9 +382,14 @@ class PluginEnv:
                 self._write_record(self._read_record().add(parsed, options))
                 return InstallResult(requested, satisfied, environment=environment)
             start = time.perf_counter()
-            result = self._run_installer(
-                [parse_requirement(r) for r in requirements], requirement_files, options
-            )
+            try:
+                result = self._run_installer(
+                    [parse_requirement(r) for r in requirements], requirement_files, options
+                )
+            except InstallError as exc:
+                names = [r.name for r in parsed]
+                missing = package_not_found(exc.output, names, options, log_path=exc.log_path)
+                raise missing or exc from None
             after = self.installed()
             changed = {name: v for name, v in after.items() if before.get(name) != v}
             self._write_record(self._read_record().add(parsed, options))

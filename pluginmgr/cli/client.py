@@ -208,22 +208,50 @@ class ServerClient:
                 content=content,
                 headers=dict(headers) if headers else None,
             )
-        except self._httpx.InvalidURL as exc:
-            raise ServerError(f"invalid host {self.host!r}: {exc}") from exc
-        except self._httpx.TransportError as exc:
-            reason = _one_line(str(exc)) or type(exc).__name__
-            message = f"cannot reach the server at {self.host}: {reason}"
-            raise ServerError(message, hint=_REACH_HINT) from exc
+        except (self._httpx.InvalidURL, self._httpx.TransportError) as exc:
+            raise self._transport_error(exc) from exc
         if response.is_success:
             return response
-        status = response.status_code
         message, data = _error_message(response)
+        raise self._status_error(response.status_code, message, data)
+
+    def post_with_progress(
+        self, path: str, *, json_body: Any, on_progress: Callable[[str], None]
+    ) -> Any:
+        """POST a long operation (an install, a trigger that installs), asking the server to
+        stream its progress (`progress_stream`); ``on_progress`` gets each line as it comes.
+
+        :returns: the decoded JSON answer (None for an empty body).
+        :raises ServerError: as `request`.
+        """
+        from .progress_stream import post_with_progress
+
+        try:
+            answer = post_with_progress(
+                self._client, path, host=self.host, json_body=json_body, on_progress=on_progress
+            )
+        except (self._httpx.InvalidURL, self._httpx.TransportError) as exc:
+            raise self._transport_error(exc) from exc
+        if answer.ok:
+            return answer.body
+        message = _one_line(answer.message) or f"{answer.status} {answer.reason}".strip()
+        data = answer.body.get("data") if isinstance(answer.body, dict) else None
+        raise self._status_error(answer.status, message, data)
+
+    def _transport_error(self, exc: Exception) -> ServerError:
+        if isinstance(exc, self._httpx.InvalidURL):
+            return ServerError(f"invalid host {self.host!r}: {exc}")
+        reason = _one_line(str(exc)) or type(exc).__name__
+        message = f"cannot reach the server at {self.host}: {reason}"
+        return ServerError(message, hint=_REACH_HINT)
+
+    def _status_error(self, status: int, message: str, data: Any) -> ServerError:
         hint = None
         if status == 401:
             message, hint = _SERVER_AUTH_HINT.sub("", message), auth_hint(self.host)
         elif status == 403:
             hint = _FORBIDDEN_HINT
-        raise ServerError(message, status=status, hint=hint, data=data)
+        return ServerError(message, status=status, hint=hint, data=data)
 
     def get_json(self, path: str, *, params: Mapping[str, str] | None = None) -> Any:
         """GET ``path`` and decode the JSON answer."""

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["dependency_set", "deps", "progress", "render_apply"]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
+#: `deps lock --dry-run` when pylock.toml would change (as `lock --upgrade --dry-run`)
+EXIT_CHANGES: Final = 2
 
 
 @click.group()
@@ -59,7 +61,7 @@ def dependency_set(manager: PluginManager, options: dict[str, Any]) -> Dependenc
     if plugin_dir is None:
         message = "no plugin directory: pylock.toml lives at PLUGIN_DIR/pylock.toml"
         raise InstallError(message, hint="pass --plugin-dir DIR or set INFLUXDB3_PLUGIN_DIR")
-    env = plugin_env_from(options, str(plugin_dir))
+    env = plugin_env_from(options, str(plugin_dir), log_dir=manager.settings.log_dir)
     sources = install_options_from(options, offline=manager.settings.offline)
     return DependencySet(manager, env, plugin_dir, sources=sources)
 
@@ -127,21 +129,31 @@ def _sync_lines(result: SyncResult) -> list[str]:
     return lines
 
 
+def _would_write(ds: DependencySet, plan: LockPlan) -> bool:
+    """Whether writing ``plan`` would change pylock.toml (new versions, or new inputs)."""
+    from ..pylock import dump_pylock
+
+    try:
+        return ds.lock_path.read_bytes() != dump_pylock(plan.lock).encode()
+    except OSError:
+        return True
+
+
 def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
     lock = plan.lock
     runtime = sum(1 for p in lock.packages if p.from_runtime)
     also = f", {runtime} supplied by the runtime" if runtime else ""
+    writes = _would_write(ds, plan) if dry_run else plan.written
     if dry_run:
-        verb = "would write" if plan.changes else "would keep"
+        verb = "would write" if writes else "would keep"
     else:
-        verb = "wrote" if plan.written else "kept"
+        verb = "wrote" if writes else "kept"
     packages = _count(len(lock.packages), "package")
     requesters = _count(len(lock.requesters), "requester")
     if lock.all_plugins:
         requesters += " (every plugin under the plugin dir: --all-plugins)"
-    return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}" + (
-        "" if plan.changes else " (no change)"
-    )
+    note = "" if plan.changes else " (no version changes)" if writes else " (no change)"
+    return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}{note}"
 
 
 def _count(number: int, noun: str) -> str:
@@ -169,7 +181,11 @@ def render_apply(
 @click.option(
     "--upgrade-package", "upgrade_packages", multiple=True, help="Let PKG move (repeatable)."
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan (old -> new); write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (old -> new); write nothing; exit 2 if pylock.toml would change.",
+)
 @click.option(
     "--all-plugins/--in-use",
     "all_plugins",
@@ -198,10 +214,12 @@ def lock(options: dict[str, Any]) -> None:
             )
     if output == "json":
         emit_json({"lock": str(ds.lock_path), "dry_run": dry_run, **_plan_json(plan)})
-        return
-    for line in _change_lines(plan):
-        click.echo(line)
-    click.echo(_lock_summary(ds, plan, dry_run=dry_run))
+    else:
+        for line in _change_lines(plan):
+            click.echo(line)
+        click.echo(_lock_summary(ds, plan, dry_run=dry_run))
+    if dry_run and _would_write(ds, plan):
+        raise click.exceptions.Exit(EXIT_CHANGES)  # as `lock --upgrade --dry-run`
 
 
 @deps.command("sync")

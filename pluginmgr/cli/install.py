@@ -6,12 +6,13 @@ REF (a local REF is recorded in ``PLUGIN_DIR/plugins.in`` as added); then the re
 the plugins in use are re-resolved together into ``PLUGIN_DIR/pylock.toml`` and the venv is
 synced to it (a failure puts both files back). With only ``--virtual-env-location`` (no
 plugin directory) the packages are installed into that venv directly, as before there were
-locks.
+locks. With neither, ``install package`` asks a server: ``-H URL``, else
+``INFLUXDB3_HOST_URL``, else the local one (``http://127.0.0.1:8181``), as ``influxdb3 install
+package`` does; the server's progress is printed on stderr as it comes (`progress_stream`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -20,6 +21,7 @@ import click
 
 from ..errors import InstallError
 from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
+from ..settings import ENV_CACHE_DIR, default_log_dir
 from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options
 
@@ -32,7 +34,6 @@ __all__ = [
 ]
 
 _FORMATS: Final = click.Choice(["pretty", "json"])
-_INSTALL_PATH: Final = "/api/v3/configure/plugin_environment/"
 _HOST_ENV: Final = "INFLUXDB3_HOST_URL"  # client.HOST_ENV; client is imported only when used
 
 #: the plugin venv's location, for the commands that read or change it
@@ -81,8 +82,11 @@ def install() -> None:
     """Install Python packages into the plugin venv."""
 
 
-def plugin_env_from(options: dict[str, Any], plugin_dir: str | None) -> PluginEnv:
-    """The plugin venv the command's options name (pops them)."""
+def plugin_env_from(
+    options: dict[str, Any], plugin_dir: str | None, *, log_dir: Path | None = None
+) -> PluginEnv:
+    """The plugin venv the command's options name (pops them); failed installs keep their
+    output in ``log_dir`` (default: the cache dir's ``logs``)."""
     location = options.pop("virtual_env_location")
     if location is None and plugin_dir is None:
         message = "no plugin directory: pass --plugin-dir DIR, --virtual-env-location DIR or -H URL"
@@ -93,6 +97,7 @@ def plugin_env_from(options: dict[str, Any], plugin_dir: str | None) -> PluginEn
         venv,
         python=Path(python) if python else None,
         package_manager=options.pop("package_manager"),
+        log_dir=log_dir,
     )
 
 
@@ -156,8 +161,8 @@ def _show(result: InstallResult, env: PluginEnv, output: str, *, extra: dict[str
     "-H",
     "--host",
     default=None,
-    help="Ask the server at this URL to install instead. "
-    "[env: INFLUXDB3_HOST_URL, used when --plugin-dir is not given]",
+    help="Ask the server at this URL to install instead. [env: INFLUXDB3_HOST_URL; "
+    "without --plugin-dir the default is http://127.0.0.1:8181]",
 )
 @click.option(
     "--token",
@@ -176,26 +181,42 @@ def package(options: dict[str, Any]) -> None:
     )
     if not packages and not files:
         raise click.UsageError("name at least one package or pass -r FILE")
-    host = options.pop("host")
-    if not host and not options["plugin_dir"] and os.environ.get(_HOST_ENV):
-        from .client import note_env_host
-
-        host = os.environ[_HOST_ENV]
-        note_env_host(host)
+    host, implied = _server_for(options)
     if host:
-        _install_remote(host, options.pop("token"), packages, files, output=options.pop("output"))
+        from .install_remote import install_remote  # only this path talks HTTP
+
+        token, output = options.pop("token"), options.pop("output")
+        install_remote(host, token, packages, files, output=output, implied=implied)
         return
     plugin_dir, offline = options["plugin_dir"], options["offline"]
     from_files = [req for path in files for req in _read_requirements(path)]
     if plugin_dir and not options["virtual_env_location"]:
         _add_to_set(options, [*packages, *from_files])
         return
-    env = plugin_env_from(options, plugin_dir)
+    cache_dir = options.get("cache_dir")
+    log_dir = default_log_dir({ENV_CACHE_DIR: cache_dir}) if cache_dir else None
+    env = plugin_env_from(options, plugin_dir, log_dir=log_dir)
     install_options = install_options_from(options, offline=offline)
     result = env.install(
         packages, requirement_files=files, file_requirements=from_files, options=install_options
     )
     _show(result, env, options.pop("output"), extra={})
+
+
+def _server_for(options: dict[str, Any]) -> tuple[str | None, bool]:
+    """The server to install on (pops ``host``): ``-H``; else, with no local target (no
+    --plugin-dir, INFLUXDB3_PLUGIN_DIR or --virtual-env-location), ``INFLUXDB3_HOST_URL`` or
+    the local server, as ``influxdb3 install package`` does. :returns: (host, whether the user
+    left it to the default)."""
+    host = options.pop("host")
+    if host or options["plugin_dir"] or options["virtual_env_location"]:
+        return host, False
+    from .client import DEFAULT_HOST, note_env_host
+
+    if os.environ.get(_HOST_ENV):
+        note_env_host(os.environ[_HOST_ENV])
+        return os.environ[_HOST_ENV], False
+    return DEFAULT_HOST, True
 
 
 def _add_to_set(options: dict[str, Any], specs: list[str]) -> None:
@@ -228,92 +249,6 @@ def _read_requirements(path: Path) -> list[str]:
         path.read_text(encoding="utf-8"), location=str(path), read_include=include
     )
     return requirements
-
-
-def _install_remote(
-    host: str, token: str | None, packages: list[str], files: list[Path], *, output: str
-) -> None:
-    """The server's install endpoints (bodies as InfluxDB 3's client sends them); then what the
-    server installed (a pluginmgr server answers it; upstream answers an empty body)."""
-    import httpx  # only this path talks HTTP; a local install should not load it
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    calls: list[tuple[str, dict[str, Any]]] = []
-    if packages:
-        calls.append(("install_packages", {"packages": packages}))
-    calls += [("install_requirements", {"requirements_location": str(f)}) for f in files]
-    answers: list[tuple[dict[str, Any], Any]] = []
-    with httpx.Client(timeout=httpx.Timeout(900.0, connect=10.0)) as client:
-        for endpoint, body in calls:
-            url = host.rstrip("/") + _INSTALL_PATH + endpoint
-            try:
-                response = client.post(url, json=body, headers=headers)
-            except httpx.TransportError as exc:
-                message = f"cannot reach the server at {host}: {exc}"
-                raise InstallError(
-                    message, hint="check -H/--host and that the server runs"
-                ) from exc
-            if response.status_code >= 300:
-                status = f"{response.status_code} {response.reason_phrase}"
-                message = f"server responded with error [{status}]: {response.text.strip()}"
-                raise InstallError(message, hint=_remote_hint(host, response.status_code))
-            answers.append((body, _json_or_none(response.text)))
-    _show_remote(host, answers, output)
-
-
-def _remote_hint(host: str, status: int) -> str | None:
-    if status != 401:
-        return None
-    from .client import auth_hint
-
-    return auth_hint(host)
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
-        return None
-
-
-def _show_remote(host: str, answers: list[tuple[dict[str, Any], Any]], output: str) -> None:
-    """What the server installed: its ``changed``/``removed``, else what was asked of it."""
-    changed: dict[str, str] = {}
-    removed: list[str] = []
-    lines: list[str] = []
-    for body, answer in answers:
-        if isinstance(answer, dict) and isinstance(answer.get("changed"), dict):
-            changed.update({str(k): str(v) for k, v in answer["changed"].items()})
-            removed += [str(name) for name in answer.get("removed") or ()]
-        elif "packages" in body:  # an upstream server says nothing about what it did
-            count = len(body["packages"])
-            noun = "package" if count == 1 else "packages"
-            lines.append(f"installed {count} {noun} on the server at {host}")
-        else:
-            where = body["requirements_location"]
-            lines.append(f"installed the requirements of {where} on the server at {host}")
-    if output == "json":
-        requested = [r for body, _a in answers for r in body.get("packages", [])]
-        files = [body["requirements_location"] for body, _a in answers if "packages" not in body]
-        emit_json(
-            {
-                "server": host,
-                "requested": requested,
-                "requirements_files": files,
-                "changed": dict(sorted(changed.items())),
-                "removed": sorted(removed),
-            }
-        )
-        return
-    lines = (
-        [f"installed: {name} {version}" for name, version in sorted(changed.items())]
-        + [f"removed: {name}" for name in sorted(removed)]
-        + lines
-    )
-    click.echo(
-        "\n".join(lines)
-        or f"nothing to install on the server at {host}: every requirement is already satisfied"
-    )
 
 
 @install.command("deps")
@@ -352,7 +287,7 @@ def deps(options: dict[str, Any]) -> None:
                 ds, plan, synced, output, {**extra, "requested": list(declared.requirements)}
             )
             return
-    env = plugin_env_from(options, plugin_dir)
+    env = plugin_env_from(options, plugin_dir, log_dir=manager.settings.log_dir)
     # --offline means no network at all: neither for the plugin nor for its packages
     install_options = install_options_from(options, offline=offline)
     if not declared.requirements:

@@ -266,6 +266,7 @@ def _plugin_env(
     env = PluginEnv(
         serving.venv_location or default_venv_path(plugin_dir),
         package_manager=serving.package_manager,
+        log_dir=manager.settings.log_dir,
     )
     _check_dependency_lock(manager, env, plugin_dir, install)
     _create_venv(env)

@@ -4,12 +4,12 @@
 ``show`` lives in `show`, ``write`` and ``query`` in `data`, ``create token`` in `tokens`
 (it asks the server, or writes the server's token file). ``create trigger`` prints each
 ``"warnings"`` entry of the server's answer as ``warning: …`` on stderr, and warns before
-sending about a ``request:/PATH`` spec (upstream serves it at ``/api/v3/engine//PATH``).
+sending about a ``request:/PATH`` spec (upstream serves it at ``/api/v3/engine//PATH``). While
+the server installs the plugin's packages, its progress lines are printed on stderr as they come.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Final
 
 import click
@@ -19,7 +19,7 @@ from .show import PLUGINS_PATH, fetch_triggers
 from .tokens import create_token
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 __all__ = [
     "PLUGINS_PATH",
@@ -89,12 +89,12 @@ def _same_slash_warning(warning: str, spec: str) -> bool:
     return doubled in warning or (spec in warning and "//" in warning)
 
 
-def _server_warnings(response: httpx.Response) -> list[str]:
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)  # the server's progress while it installs the plugin's packages
+
+
+def _server_warnings(body: Any) -> list[str]:
     """The ``"warnings"`` of the server's answer (none when it answered an empty body)."""
-    try:
-        body = json.loads(response.text) if response.text.strip() else None
-    except ValueError:
-        return []
     warnings = body.get("warnings") if isinstance(body, dict) else None
     return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
@@ -144,8 +144,8 @@ def create_trigger(**options: Any) -> None:
     if ours:
         click.echo(f"warning: {ours}", err=True)
     with ServerClient(options["host"], options["token"]) as client:
-        response = client.request("POST", TRIGGER_PATH, json_body=body)
-    for warning in _server_warnings(response):
+        answer = client.post_with_progress(TRIGGER_PATH, json_body=body, on_progress=_echo_err)
+    for warning in _server_warnings(answer):
         if ours and _same_slash_warning(warning, spec):
             continue  # the server says what we already said
 

@@ -46,6 +46,7 @@ from ..errors import (
     InstallDisabledError,
     InstallError,
     InvalidReferenceError,
+    PackageNotFoundError,
     PluginManagerError,
     PluginNotFoundError,
     StaleLockError,
@@ -64,6 +65,7 @@ __all__ = [
     "blocking",
     "endpoint",
     "engine_off",
+    "error_answer",
     "error_response",
     "error_status",
     "get_bool",
@@ -115,7 +117,9 @@ def error_response(status: int, message: str, *, data: Any = None) -> JSONRespon
 
 def error_status(exc: Exception) -> int:
     """The HTTP status of a runtime or plugin-manager error (engine-behavior.md §4.6)."""
-    if isinstance(exc, NotFoundError | DatabaseNotFoundError | PluginNotFoundError):
+    if isinstance(
+        exc, NotFoundError | DatabaseNotFoundError | PluginNotFoundError | PackageNotFoundError
+    ):
         return 404
     if isinstance(exc, AlreadyExistsError | DependencyConflictError | StaleLockError):
         return 409  # conflicts with what the node has: other triggers, other plugins' packages
@@ -133,6 +137,15 @@ def error_status(exc: Exception) -> int:
     return 500
 
 
+def error_answer(exc: Exception) -> tuple[int, str, Any]:
+    """The status, message and ``"data"`` an exception of a route answers with."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message, exc.data
+    if isinstance(exc, EngineError | PluginManagerError):
+        return error_status(exc), str(exc), None
+    return 500, f"internal server error: {type(exc).__name__}: {exc}", None
+
+
 def endpoint(func: _Endpoint) -> _Endpoint:
     """Turn every exception of ``func`` into a JSON error response."""
 
@@ -140,13 +153,11 @@ def endpoint(func: _Endpoint) -> _Endpoint:
     async def wrapper(request: Request) -> Response:
         try:
             return await func(request)
-        except ApiError as exc:
-            return error_response(exc.status, exc.message, data=exc.data)
-        except (EngineError, PluginManagerError) as exc:
-            return error_response(error_status(exc), str(exc))
         except Exception as exc:  # a bug here must not take the server down, nor hide
-            _LOGGER.exception("%s %s failed", request.method, request.url.path)
-            return error_response(500, f"internal server error: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, ApiError | EngineError | PluginManagerError):
+                _LOGGER.exception("%s %s failed", request.method, request.url.path)
+            status, message, data = error_answer(exc)
+            return error_response(status, message, data=data)
 
     return wrapper
 

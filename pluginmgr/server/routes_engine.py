@@ -4,7 +4,8 @@ and ``/api/v3/engine/<path>`` (engine-behavior.md §4.5-§4.6, §5.4-§5.5).
 Creating a trigger goes through `pluginmgr.triggers.create_trigger`: the plugin is resolved and
 pinned, refused when it lacks its trigger type's entry point (400), and the dependencies it
 declares are installed before the catalog changes. Upstream answers a create with an empty body;
-ours is JSON, ``{"warnings": [...]}`` (empty when nothing looks wrong), each warning also logged.
+ours is JSON, ``{"warnings": [...]}`` (empty when nothing looks wrong), each warning also logged;
+with ``Accept: application/x-ndjson`` it streams the install's progress first (`streaming`).
 Configure endpoints take a query string or a JSON body (the body wins);
 ``trigger_settings.execution_timeout`` (seconds) overrides the server's ``--execution-timeout``
 for one trigger. A request trigger's body is read with the ``--max-http-request-size`` cap (413),
@@ -37,8 +38,11 @@ from .routes_common import (
     read_body,
     server_state,
 )
+from .streaming import answer_with_progress
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.requests import Request
 
     from engine_runtime import ProcessingEngine, TriggerDefinition
@@ -105,23 +109,27 @@ async def create_trigger(request: Request) -> Response:
     arguments = _arguments(body.get("trigger_arguments"))
     disabled = get_bool(body, "disabled", default=False)
     state = server_state(request)
-    created = await blocking(
-        pin_and_create,
-        state.engine,
-        state.manager,
-        database,
-        name,
-        plugin_filename,
-        spec,
-        settings=settings,
-        arguments=arguments,
-        disabled=disabled,
-        env=state.env,
-        install_options=state.install_options,
-    )
-    for warning in created.warnings:
-        _LOGGER.warning("trigger %s/%s: %s", database, name, warning)
-    return JSONResponse({"warnings": list(created.warnings)})
+
+    def create(progress: Callable[[str], None] | None) -> dict[str, Any]:
+        created = pin_and_create(
+            state.engine,
+            state.manager,
+            database,
+            name,
+            plugin_filename,
+            spec,
+            settings=settings,
+            arguments=arguments,
+            disabled=disabled,
+            env=state.env,
+            install_options=state.install_options,
+            progress=progress,
+        )
+        for warning in created.warnings:
+            _LOGGER.warning("trigger %s/%s: %s", database, name, warning)
+        return {"warnings": list(created.warnings)}
+
+    return await answer_with_progress(request, create)
 
 
 @endpoint

@@ -6,8 +6,9 @@ Every path a client names is checked against the plugin directory (no ``..``, no
 no symlink out, no control character). A directory is replaced by writing a sibling temporary
 directory, then swapping it in; on failure the old directory is put back and nothing temporary
 is left behind. An install answers 200 only when the installer succeeded (upstream answers 200
-when pip failed), and 403 with upstream's message, whatever the body, when installs are
-disabled (``env`` None).
+when pip failed), 404 for a package the index does not have, and 403 with upstream's message,
+whatever the body, when installs are disabled (``env`` None). With ``Accept:
+application/x-ndjson`` an install streams its progress instead (`streaming`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ from .routes_common import (
     read_json,
     server_state,
 )
+from .streaming import answer_with_progress
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.requests import Request
 
     from ..dep_sync import SyncResult
@@ -100,12 +104,16 @@ def _install_env(state: ServerState) -> PluginEnv:
     return state.env
 
 
-def _install(state: ServerState, specs: list[str]) -> dict[str, Any]:
+def _install(
+    state: ServerState, specs: list[str], progress: Callable[[str], None] | None
+) -> dict[str, Any]:
     """Add ``specs`` to the node's requirements.in, re-resolve every plugin together, sync."""
     from ..dependency_set import DependencySet
 
     env = _install_env(state)
-    deps = DependencySet(state.manager, env, _plugin_dir(state), sources=state.install_options)
+    deps = DependencySet(
+        state.manager, env, _plugin_dir(state), sources=state.install_options, progress=progress
+    )
     _plan, result = deps.add_requirements(specs)
     activate(env.site_packages)  # importable by the next plugin run, no restart
     return _install_body(specs, result)
@@ -128,7 +136,8 @@ async def install_packages(request: Request) -> Response:
             parse_requirement(package)
         except InstallError as exc:
             raise ApiError(400, f"field 'packages': {exc}") from None
-    return JSONResponse(await blocking(_install, server_state(request), packages))
+    state = server_state(request)
+    return await answer_with_progress(request, lambda tell: _install(state, packages, tell))
 
 
 def _requirements_file(plugin_dir: Path, location: str) -> Path:
@@ -156,7 +165,7 @@ async def install_requirements(request: Request) -> Response:
     specs = _read_requirements(target, plugin_dir)
     if not specs:
         raise ApiError(400, f"{location} lists no requirements")
-    return JSONResponse(await blocking(_install, state, specs))
+    return await answer_with_progress(request, lambda tell: _install(state, specs, tell))
 
 
 # -- dry runs ---------------------------------------------------------------------------------

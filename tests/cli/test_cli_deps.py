@@ -115,13 +115,19 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     use(plugin_dir, "a.py")
     assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
     before = (plugin_dir / "pylock.toml").read_bytes()
+    same = deps(capsys, "deps", "lock", "--dry-run", plugin_dir=plugin_dir, wheels=wheels)
+    assert same.code == 0, same.err  # nothing pending
+    assert same.out.splitlines()[-1].endswith(
+        "would keep " + str(plugin_dir / "pylock.toml") + " (no change)"
+    )
     declare(plugin_dir, "a.py", ["pm-utils"], "pep723")
     kept = deps(capsys, "deps", "lock", "--dry-run", plugin_dir=plugin_dir, wheels=wheels)
-    assert kept.out.splitlines()[-1].endswith("(no change)")  # the old pin still satisfies
+    assert kept.code == 2  # the lock's inputs changed, so would its text
+    assert kept.out.splitlines()[-1].endswith("(no version changes)")  # the old pin satisfies
     plan = deps(
         capsys, "deps", "lock", "--dry-run", "--upgrade", plugin_dir=plugin_dir, wheels=wheels
     )
-    assert plan.code == 0, plan.err
+    assert plan.code == 2, plan.err  # changes pending, as `lock --upgrade --dry-run`
     assert plan.out.splitlines()[0] == "  ~ pm-utils 0.3.1 -> 0.5.0"
     assert "would write" in plan.out
     assert (plugin_dir / "pylock.toml").read_bytes() == before

@@ -66,7 +66,7 @@ def test_install_package_then_again_is_a_no_op(
     assert again.out.splitlines() == [
         "nothing to install: the venv already matches pylock.toml",
     ]
-    assert "(no change)" in again.err
+    assert "(no version changes)" in again.err  # requirements.in changed
     assert (plugin_dir / "requirements.in").read_text().splitlines()[1:] == [
         "pm-alpha",
         "pm-beta>=1",
@@ -104,18 +104,49 @@ def test_install_from_a_requirements_file(
     ]
 
 
-def test_a_missing_package_exits_1_with_uvs_message(
-    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path
+def test_a_missing_package_is_one_line_naming_the_sources(
+    capsys: pytest.CaptureFixture[str],
+    offline_args: list[str],
+    plugin_dir: Path,
+    wheelhouse: Path,
 ) -> None:
     result = install(capsys, "package", "pm-missing", *offline_args)
     assert result.code == 1
-    lines = result.err.splitlines()
-    assert lines[0].startswith(
-        "error: no set of packages satisfies every plugin: requirements.in needs pm-missing"
+    assert result.err == (
+        f"error: package 'pm-missing' was not found in the find-links folders {wheelhouse} "
+        "(hint: check the spelling, or put the package's wheel in a --find-links folder)\n"
     )
-    assert any("pm-missing was not found in the provided package locations" in x for x in lines)
     assert not (plugin_dir / "requirements.in").exists()  # a failed change is undone
     assert not (plugin_dir / "pylock.toml").exists()
+
+
+def test_a_package_the_index_lacks_is_one_line_naming_the_index(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
+    from tests.simple_index import simple_index
+
+    with simple_index(wheelhouse, tmp_path / "index") as url:
+        args = ["--plugin-dir", str(plugin_dir), "--index-url", url]
+        result = install(capsys, "package", "pm-alpha", "pandass", *args)
+    assert result.code == 1
+    assert result.err == (
+        f"error: package 'pandass' was not found on {url} (hint: check the spelling; a private "
+        "package needs --index-url URL or --find-links DIR)\n"
+    )
+    assert not (plugin_dir / "requirements.in").exists()
+
+
+def test_a_failed_install_keeps_its_log_in_the_cache_dir_not_the_plugin_dir(
+    capsys: pytest.CaptureFixture[str], offline_args: list[str], plugin_dir: Path, tmp_path: Path
+) -> None:
+    gone = "pm-alpha @ file:///nonexistent/pm_alpha-1.0.0-py3-none-any.whl"
+    result = install(capsys, "package", gone, *offline_args)
+    assert result.code == 1
+    logs = list((tmp_path / "xdg-cache" / "pluginmgr" / "logs").glob("pluginmgr-install-*.log"))
+    assert len(logs) == 1
+    assert result.err.endswith(f"(hint: full output in {logs[0]})\n")
+    assert "Distribution not found" in logs[0].read_text()
+    assert not list(plugin_dir.rglob("pluginmgr-install-*.log"))
 
 
 def test_an_unsatisfiable_version_exits_1(
@@ -152,10 +183,22 @@ def test_an_invalid_requirement_exits_1_and_creates_nothing(
     assert not (plugin_dir / "venv").exists()
 
 
-def test_no_plugin_dir_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_plugin_dir_and_no_local_server_is_one_line_saying_what_to_do(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli.live import dead_url
+
+    url = dead_url()
+    monkeypatch.setattr("pluginmgr.cli.client.DEFAULT_HOST", url)
     result = install(capsys, "package", "pm-gamma")
     assert result.code == 1
-    assert "error: no plugin directory: pass --plugin-dir DIR" in result.err
+    assert result.out == ""
+    assert result.err.startswith(f"error: no pluginmgr server answers at {url} (")
+    assert result.err.endswith(
+        "and no --plugin-dir was given (hint: start `pluginmgr serve`, pass -H URL for another "
+        "server, or pass --plugin-dir DIR to install locally)\n"
+    )
+    assert result.err.count("\n") == 1
 
 
 def test_disabled_refuses_by_flag_and_by_env(

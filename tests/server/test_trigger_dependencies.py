@@ -3,6 +3,7 @@ with the plugins named, the venv and pylock.toml unchanged; serve reports a stal
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -82,6 +83,29 @@ def test_a_conflicting_trigger_is_409_and_changes_nothing(
         ).json()
     ]
     assert names == ["a"]
+
+
+def test_a_streamed_create_tells_the_install_and_ends_with_the_plain_status(
+    deps_client: TestClient, plugin_dir: Path
+) -> None:
+    ndjson = {"Accept": "application/x-ndjson"}
+    declare(plugin_dir, "a.py", ["pm-libx<2"], "pep723")
+    created = deps_client.post(TRIGGER, json=trigger_body("a", "a.py", "table:cpu"), headers=ndjson)
+    assert created.status_code == 200
+    events = [json.loads(line) for line in created.text.splitlines()]
+    assert [e["message"] for e in events if e["event"] == "progress"][:3] == [
+        "resolving the requirements of 1 plugin…",
+        "resolved: 1 package (1 changed)",
+        "installing 1 package: pm-libx 1.0",
+    ]
+    assert events[-1] == {"event": "result", "status": 200, "body": {"warnings": []}}
+
+    declare(plugin_dir, "b.py", ["pm-libx>=2"], "pep723")
+    refused = deps_client.post(TRIGGER, json=trigger_body("b", "b.py", "table:m"), headers=ndjson)
+    last = json.loads(refused.text.splitlines()[-1])
+    assert (last["event"], last["status"]) == ("error", 409)  # as the plain request answers
+    assert "a.py (pep723) needs pm-libx<2, b.py (pep723) needs pm-libx>=2" in last["error"]
+    assert installed(plugin_dir) == {"pm-libx": "1.0"}
 
 
 @pytest.mark.parametrize(
