@@ -12,16 +12,21 @@ the air-gapped case, and no second run). Otherwise a second uv run, constrained 
 one's pins, prints its annotations (``# via -r <requester>.in`` / ``# via <package>``), which
 say the same; a test checks that both ways give the same graph.
 
-When the union cannot be resolved, `DependencyConflictError` names the requesters and the
-declarations involved, in our words, with uv's derivation kept as ``explanation``.
+When the union cannot be resolved, `DependencyConflictError` names the culprit first: the
+runtime pin, constraint or declaration whose removal alone makes the set resolvable, found by
+asking uv again without some of them (`pluginmgr.dep_culprit`, bounded in runs and time). The
+declarations uv's derivation names follow, and the derivation is kept whole as ``explanation``
+(and in a log file under ``log_dir`` when it is long).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
+import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +36,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .atomic import atomic_write
+from .dep_culprit import CulpritReport, Suspect, UvProbe, find_culprits, suspects_of
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import DependencyConflictError
 from .installers.uv import source_args
@@ -41,14 +48,17 @@ from .transports import local_path
 if TYPE_CHECKING:
     from .installers import InstallOptions
 
-__all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve"]
+__all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve", "search_culprits"]
 
 _TIMEOUT: Final = 1800.0
 _PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 _VIA_FILE: Final = re.compile(r"-r\s+\S*?r(?P<index>\d+)\.in$")
 _WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NO_SOLUTION: Final = "No solution found"
-_MAX_DERIVATION: Final = 30
+#: a derivation longer than this is also written to a log file (the CLI shows its head)
+_LOGGED_DERIVATION: Final = 40
+#: at most this many of the other declarations uv's derivation names, in the message
+_MAX_INVOLVED: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,8 @@ class ResolveOptions:
     log_dir: Path | None = None
     #: take the graph from uv's annotations even when every package's metadata is local
     graph_from_uv: bool = False
+    #: look for the culprit of a conflict (bounded uv runs); False: name what uv names only
+    find_culprit: bool = True
 
 
 def _write_inputs(work: Path, inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[str]:
@@ -217,10 +229,11 @@ def metadata_graph(
 
 def _derivation(output: str) -> str:
     """uv's explanation of a failed resolution, whole (its "And because …" lines carry the
-    argument), without its "error: " prefix and uv's own progress lines."""
+    argument, and the one that matters may be thousands of lines down), without its
+    "error: " prefix and uv's own progress lines."""
     lines = [line.rstrip() for line in output.splitlines() if line.strip()]
     start = next((i for i, line in enumerate(lines) if _NO_SOLUTION in line), 0)
-    kept = [line.removeprefix("error: ") for line in lines[start : start + _MAX_DERIVATION]]
+    kept = [line.removeprefix("error: ") for line in lines[start:]]
     return "\n".join(kept) or "\n".join(relevant_lines(output))
 
 
@@ -230,14 +243,21 @@ def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved
     return _compile([*args, "-c", str(work / "pins.txt")], work, options, pylock=False)
 
 
-def explain_conflict(
-    error: DependencyConflictError, inputs: DependencyInputs, runtime: Mapping[str, str]
-) -> DependencyConflictError:
-    """The same error, its message naming each declaration on a package uv's derivation names."""
-    named = {canonicalize_name(w) for w in _WORD.findall(error.explanation)}
+def _involved(
+    explanation: str,
+    inputs: DependencyInputs,
+    runtime: Mapping[str, str],
+    skip: Collection[Suspect] = (),
+) -> list[str]:
+    """Each declaration, constraint and runtime pin on a package uv's derivation names (but
+    those in ``skip``, the culprits already named)."""
+    named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
+    named_culprits = {(s.requester, s.text) for s in skip}
     parts = []
     for requester in inputs.requesters:
         for text in requester.requirements:
+            if (requester.name, text) in named_culprits:
+                continue
             if canonicalize_name(Requirement(text).name) in named:
                 declared = requester.declared_in
                 where = f" ({declared})" if declared and declared != requester.name else ""
@@ -246,18 +266,70 @@ def explain_conflict(
         f"{CONSTRAINTS_NAME} constrains {text}"
         for text in inputs.constraints
         if canonicalize_name(Requirement(text).name) in named
+        and Suspect("constraint", text) not in skip
     ]
     parts += [
         f"the runtime has {name}=={version}"
         for name, version in sorted(runtime.items())
-        if name in named
+        if name in named and Suspect("runtime", f"{name}=={version}") not in skip
     ]
+    return parts
+
+
+def explain_conflict(
+    error: DependencyConflictError,
+    inputs: DependencyInputs,
+    runtime: Mapping[str, str],
+    *,
+    culprits: CulpritReport | None = None,
+) -> DependencyConflictError:
+    """The same error, its message naming the culprits first (when a search found them), then
+    each declaration on a package uv's derivation names (at most `_MAX_INVOLVED`)."""
+    skip = [s for c in culprits.culprits for s in c.suspects] if culprits is not None else []
+    parts = _involved(error.explanation, inputs, runtime, skip)
+    sentence = culprits.sentence() if culprits is not None else None
+    found = tuple(c.describe() for c in culprits.culprits) if culprits is not None else ()
+    shown = parts[:_MAX_INVOLVED]
+    more = f" and {len(parts) - len(shown)} more" if len(parts) > len(shown) else ""
     message = error.message
-    if parts:
-        message = f"{message}: {', '.join(parts)}"
-    return DependencyConflictError(
-        message, explanation=error.explanation, conflicts=tuple(parts), hint=error.hint
+    if sentence:
+        message = f"{message}: {sentence}"
+        if shown:
+            message += f"; uv's explanation also names: {', '.join(shown)}{more}"
+    elif shown:
+        message = f"{message}: {', '.join(shown)}{more}"
+    if culprits is not None and culprits.cut_short:
+        message += f" (the search for the culprit was cut short: {culprits.cut_short})"
+    conflict = DependencyConflictError(
+        message,
+        explanation=error.explanation,
+        conflicts=(*found, *parts),
+        culprits=found,
+        hint=error.hint,
     )
+    conflict.log_path = error.log_path
+    return conflict
+
+
+def search_culprits(
+    inputs: DependencyInputs, runtime: Mapping[str, str], options: ResolveOptions, explanation: str
+) -> CulpritReport:
+    """The culprits of a conflict uv reported over ``inputs`` (bounded; see `dep_culprit`)."""
+    probe = UvProbe(inputs, runtime, uv=options.uv, python=options.python, sources=options.sources)
+    named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
+    return find_culprits(suspects_of(inputs, runtime), probe, named=named)
+
+
+def _log_derivation(error: DependencyConflictError, log_dir: Path | None) -> None:
+    """Keep a long derivation whole in a log file (the CLI shows its head and names the file)."""
+    if log_dir is None or error.explanation.count("\n") < _LOGGED_DERIVATION:
+        return
+    log = log_dir / f"pluginmgr-conflict-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    try:
+        atomic_write(log, (error.explanation + "\n").encode())
+    except OSError:
+        return
+    error.log_path = str(log)
 
 
 def resolve(
@@ -283,6 +355,7 @@ def resolve(
     )
     if not inputs.requirement_count:
         return empty
+    conflict: DependencyConflictError | None = None
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
         args = _write_inputs(work, inputs, runtime)
@@ -291,11 +364,21 @@ def resolve(
         try:
             text = _compile(args, work, options, pylock=True)
             resolved = parse_pylock(text, source="uv's resolution")
-            graph = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
-            if graph is None:  # not every wheel is local: ask uv (pinned) for its annotations
-                graph = _graph(_pinned_graph(args, work, options, resolved), inputs)
+            local = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
+            # not every wheel is local: ask uv (pinned) for its annotations
+            graph = (
+                local
+                if local is not None
+                else _graph(_pinned_graph(args, work, options, resolved), inputs)
+            )
         except DependencyConflictError as exc:
-            raise explain_conflict(exc, inputs, runtime) from None
+            conflict = exc
+    if conflict is not None:
+        _log_derivation(conflict, options.log_dir)
+        culprits = None
+        if options.find_culprit:
+            culprits = search_culprits(inputs, runtime, options, conflict.explanation)
+        raise explain_conflict(conflict, inputs, runtime, culprits=culprits) from None
     packages = tuple(
         replace(
             package,
