@@ -144,7 +144,7 @@ class CulpritReport:
         """``the runtime's a==1 conflicts with p.py's b>=2 (pep723)``; None if nothing found."""
         if not self.culprits:
             return None
-        ordered = sorted(self.culprits, key=lambda c: (_ORDER[c.suspects[0].kind], c.suspects))
+        ordered = sorted(self.culprits, key=lambda c: _ORDER[c.suspects[0].kind])  # stable
         first, rest = ordered[0].describe(), [c.describe() for c in ordered[1:]]
         if not rest:
             return f"{first} cannot be met"
