@@ -139,6 +139,8 @@ class CulpritReport:
     seconds: float
     #: why the search stopped before it was done (None: it was not cut short)
     cut_short: str | None = None
+    #: the inputs (with the extra requirements) resolve as they are: nothing is to blame
+    resolvable: bool = False
 
     def sentence(self) -> str | None:
         """``the runtime's a==1 conflicts with p.py's b>=2 (pep723)``; None if nothing found."""
@@ -284,6 +286,8 @@ def find_culprits(
     budget = _Budget(probe, extra, max_runs, start + max_seconds, frozenset(requirements))
     names: set[str] = {canonicalize_name(n) for n in named}
     culprits: list[Culprit] = []
+    if extra and isinstance(budget.ask(frozenset()), dict):  # the added requirement fits
+        return CulpritReport((), budget.runs, time.monotonic() - start, None, resolvable=True)
     for kind in ("runtime", "constraint"):
         group = [s for s in suspects if s.kind == kind]
         if group:
