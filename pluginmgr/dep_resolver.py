@@ -21,12 +21,10 @@ declarations uv's derivation names follow, and the derivation is kept whole as `
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
-import time
 import zipfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -36,8 +34,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .atomic import atomic_write
-from .dep_culprit import CulpritReport, Suspect, UvProbe, find_culprits, suspects_of
+from .dep_conflict import explain_conflict, log_derivation, search_culprits
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import DependencyConflictError
 from .installers.uv import source_args
@@ -53,12 +50,7 @@ __all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve", "s
 _TIMEOUT: Final = 1800.0
 _PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 _VIA_FILE: Final = re.compile(r"-r\s+\S*?r(?P<index>\d+)\.in$")
-_WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NO_SOLUTION: Final = "No solution found"
-#: a derivation longer than this is also written to a log file (the CLI shows its head)
-_LOGGED_DERIVATION: Final = 40
-#: at most this many of the other declarations uv's derivation names, in the message
-_MAX_INVOLVED: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,95 +235,6 @@ def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved
     return _compile([*args, "-c", str(work / "pins.txt")], work, options, pylock=False)
 
 
-def _involved(
-    explanation: str,
-    inputs: DependencyInputs,
-    runtime: Mapping[str, str],
-    skip: Collection[Suspect] = (),
-) -> list[str]:
-    """Each declaration, constraint and runtime pin on a package uv's derivation names (but
-    those in ``skip``, the culprits already named)."""
-    named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
-    named_culprits = {(s.requester, s.text) for s in skip}
-    parts = []
-    for requester in inputs.requesters:
-        for text in requester.requirements:
-            if (requester.name, text) in named_culprits:
-                continue
-            if canonicalize_name(Requirement(text).name) in named:
-                declared = requester.declared_in
-                where = f" ({declared})" if declared and declared != requester.name else ""
-                parts.append(f"{requester.name}{where} needs {text}")
-    parts += [
-        f"{CONSTRAINTS_NAME} constrains {text}"
-        for text in inputs.constraints
-        if canonicalize_name(Requirement(text).name) in named
-        and Suspect("constraint", text) not in skip
-    ]
-    parts += [
-        f"the runtime has {name}=={version}"
-        for name, version in sorted(runtime.items())
-        if name in named and Suspect("runtime", f"{name}=={version}") not in skip
-    ]
-    return parts
-
-
-def explain_conflict(
-    error: DependencyConflictError,
-    inputs: DependencyInputs,
-    runtime: Mapping[str, str],
-    *,
-    culprits: CulpritReport | None = None,
-) -> DependencyConflictError:
-    """The same error, its message naming the culprits first (when a search found them), then
-    each declaration on a package uv's derivation names (at most `_MAX_INVOLVED`)."""
-    skip = [s for c in culprits.culprits for s in c.suspects] if culprits is not None else []
-    parts = _involved(error.explanation, inputs, runtime, skip)
-    sentence = culprits.sentence() if culprits is not None else None
-    found = tuple(c.describe() for c in culprits.culprits) if culprits is not None else ()
-    shown = parts[:_MAX_INVOLVED]
-    more = f" and {len(parts) - len(shown)} more" if len(parts) > len(shown) else ""
-    message = error.message
-    if sentence:
-        message = f"{message}: {sentence}"
-        if shown:
-            message += f"; uv's explanation also names: {', '.join(shown)}{more}"
-    elif shown:
-        message = f"{message}: {', '.join(shown)}{more}"
-    if culprits is not None and culprits.cut_short:
-        message += f" (the search for the culprit was cut short: {culprits.cut_short})"
-    conflict = DependencyConflictError(
-        message,
-        explanation=error.explanation,
-        conflicts=(*found, *parts),
-        culprits=found,
-        hint=error.hint,
-    )
-    conflict.log_path = error.log_path
-    return conflict
-
-
-def search_culprits(
-    inputs: DependencyInputs, runtime: Mapping[str, str], options: ResolveOptions, explanation: str
-) -> CulpritReport:
-    """The culprits of a conflict uv reported over ``inputs`` (bounded; see `dep_culprit`)."""
-    probe = UvProbe(inputs, runtime, uv=options.uv, python=options.python, sources=options.sources)
-    named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
-    return find_culprits(suspects_of(inputs, runtime), probe, named=named)
-
-
-def _log_derivation(error: DependencyConflictError, log_dir: Path | None) -> None:
-    """Keep a long derivation whole in a log file (the CLI shows its head and names the file)."""
-    if log_dir is None or error.explanation.count("\n") < _LOGGED_DERIVATION:
-        return
-    log = log_dir / f"pluginmgr-conflict-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    try:
-        atomic_write(log, (error.explanation + "\n").encode())
-    except OSError:
-        return
-    error.log_path = str(log)
-
-
 def resolve(
     inputs: DependencyInputs,
     runtime: Mapping[str, str],
@@ -374,7 +277,7 @@ def resolve(
         except DependencyConflictError as exc:
             conflict = exc
     if conflict is not None:
-        _log_derivation(conflict, options.log_dir)
+        log_derivation(conflict, options.log_dir)
         culprits = None
         if options.find_culprit:
             culprits = search_culprits(inputs, runtime, options, conflict.explanation)
