@@ -1,9 +1,10 @@
 """Wheels for the culprit tests: a conflict buried under a chain, as a real one is.
 
-``pm-iceberg`` (like pyiceberg) reaches ``pm-dateutil<3`` through a chain of four packages, and
-its newer releases want ``pm-rich<15`` or ``pm-noise-1>=2`` beside ``pm-dateutil<3.6``: leaving
-out a ``pm-rich`` or ``pm-noise-1`` pin lets a newer release in that still fails, so only a
-``pm-dateutil==4.0`` pin is a culprit.
+Every release of ``pm-iceberg`` (like pyiceberg) reaches ``pm-dateutil<3`` through a chain of
+up to four packages; the newer ones also want ``pm-noise-1>=2`` or ``pm-rich<15``. uv's
+derivation over pins of all three names all three, but leaving out the ``pm-rich`` or
+``pm-noise-1`` pin lets in a release that still fails: only a ``pm-dateutil==4.0`` pin is a
+culprit.
 
 ``pm-boto`` has an old major (0.1) beside the newest (2.0), which needs ``pm-core>=2``: a
 ``pm-core==1.0`` pin holds it back.
@@ -34,8 +35,8 @@ CULPRIT_PROJECTS: Final = [
     ],
     # each newer release is ruled out by another pin first: uv's derivation names them all
     ("pm-iceberg", "1.0", ("pm-rich>=13", f"{_CHAIN[0]}>=1")),
-    ("pm-iceberg", "2.0", ("pm-noise-1>=2", "pm-dateutil<3.5")),
-    ("pm-iceberg", "3.0", ("pm-rich<15", "pm-noise-2", "pm-dateutil<3.6")),
+    ("pm-iceberg", "2.0", ("pm-noise-1>=2", f"{_CHAIN[1]}>=1")),
+    ("pm-iceberg", "3.0", ("pm-rich<15", "pm-noise-2", f"{_CHAIN[2]}>=1")),
     *[(f"pm-noise-{n}", "1.0", ()) for n in range(1, 5)],
     ("pm-core", "1.0", ()),
     ("pm-core", "2.0", ()),

@@ -78,10 +78,16 @@ def test_a_runtime_pin_buried_under_other_named_pins_is_the_culprit(
         _PREFIX + "the runtime's pm-dateutil==4.0 conflicts with iceberg.py's pm-iceberg (pep723)"
     ), error.message
     assert error.culprits == ("the runtime's pm-dateutil==4.0", "iceberg.py's pm-iceberg (pep723)")
-    # the pin is reached through four packages; pm-noise-1 and pm-rich, which rule out newer
-    # releases of pm-iceberg, are not culprits: leaving them out lets in one that still fails
+    # the pin is reached through four packages; uv's derivation names the pm-noise-1 and
+    # pm-rich pins too (they rule out newer releases of pm-iceberg), but they are not culprits:
+    # leaving either out lets in a release that still fails. They follow as involved.
     assert "pm-chain-d depend on pm-dateutil<3" in error.explanation
-    assert not any("pm-rich" in c or "pm-noise" in c for c in error.culprits)
+    assert "pm-rich<15 and pm-rich==15.0" in error.explanation
+    assert "pm-noise-1>=2 and pm-noise-1==1.0" in error.explanation
+    assert error.message.endswith(
+        "; uv's explanation also names: the runtime has pm-noise-1==1.0, "
+        "the runtime has pm-rich==15.0"
+    )
     assert "cut short" not in error.message
 
 
