@@ -15,7 +15,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write
-from .dep_culprit import CulpritReport, Suspect, UvProbe, find_culprits, suspects_of
+from .dep_culprit import (
+    CulpritReport,
+    Suspect,
+    UvProbe,
+    find_culprits,
+    required_names,
+    suspects_of,
+)
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import DependencyConflictError
 
@@ -105,7 +112,9 @@ def search_culprits(
     """The culprits of a conflict uv reported over ``inputs`` (bounded; see `dep_culprit`)."""
     probe = UvProbe(inputs, runtime, uv=options.uv, python=options.python, sources=options.sources)
     named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
-    return find_culprits(suspects_of(inputs, runtime), probe, named=named)
+    pins = [*(f"{n}=={v}" for n, v in runtime.items()), *inputs.constraints]
+    required = required_names(explanation, pins)
+    return find_culprits(suspects_of(inputs, runtime), probe, named=named, required=required)
 
 
 def log_derivation(error: DependencyConflictError, log_dir: Path | None) -> None:

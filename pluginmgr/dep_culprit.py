@@ -30,7 +30,7 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
@@ -56,6 +56,7 @@ __all__ = [
     "Suspect",
     "UvProbe",
     "find_culprits",
+    "required_names",
     "suspects_of",
 ]
 
@@ -124,10 +125,20 @@ class Culprit:
     """Suspects whose removal, together, makes the set resolvable (usually just one)."""
 
     suspects: tuple[Suspect, ...]
+    #: False: one requester's requirements, not narrowed down (the search was cut short)
+    narrowed: bool = True
 
     def describe(self) -> str:
-        text = ", ".join(s.describe() for s in self.suspects)
-        return f"{text} (together)" if len(self.suspects) > 1 else text
+        if len(self.suspects) == 1:
+            return self.suspects[0].describe()
+        if not self.narrowed:
+            first = self.suspects[0]
+            texts = ", ".join(s.text for s in self.suspects)
+            where = (
+                f" ({first.declared_in})" if first.declared_in not in ("", first.requester) else ""
+            )
+            return f"one of {first.requester}'s {texts}{where}"
+        return f"{', '.join(s.describe() for s in self.suspects)} (together)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +167,27 @@ class CulpritReport:
 #: resolve the inputs without ``dropped`` (plus ``extra`` requirements): the resolution
 #: (canonical name -> version), or None when uv finds no solution
 Probe = Callable[[frozenset[Suspect], tuple[str, ...]], "dict[str, str] | None"]
+
+
+_YOU_REQUIRE: Final = re.compile(r"you require (.+?)(?:, we can conclude|, | we can| and we|$)")
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def required_names(explanation: str, pins: Collection[str] = ()) -> set[str]:
+    """The packages uv's derivation says "you require" of: the root requirements it used.
+
+    :param pins: the runtime's ``name==version`` pins and the constraints, which uv words the
+        same way; a part that is exactly one of them is not a requirement.
+    """
+    exact = {p.replace(" ", "") for p in pins}
+    found: set[str] = set()
+    for line in explanation.splitlines():
+        for match in _YOU_REQUIRE.finditer(line):
+            for part in match.group(1).split(" and "):
+                name = _NAME.match(part.strip())
+                if name and part.replace(" ", "") not in exact:
+                    found.add(canonicalize_name(name.group(0)))
+    return found
 
 
 def suspects_of(inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[Suspect]:
@@ -244,24 +276,38 @@ def _halve(budget: _Budget, groups: list[list[Suspect]]) -> list[list[Suspect]]:
     return found
 
 
+def _tiers(
+    groups: list[list[Suspect]], required: set[str], named: set[str]
+) -> list[list[list[Suspect]]]:
+    """The requesters in the order of suspicion: those with a requirement uv's derivation says
+    "you require", then those on a package it names, then the rest. Each tier is searched on
+    its own: a tier whose removal leaves the set unresolvable costs one run."""
+    strong = [g for g in groups if any(s.package in required for s in g)]
+    weak = [g for g in groups if g not in strong and any(s.package in named for s in g)]
+    rest = [g for g in groups if g not in strong and g not in weak]
+    return [tier for tier in (strong, weak, rest) if tier]
+
+
 def _requirement_culprits(
-    budget: _Budget, requirements: list[Suspect], named: set[str]
+    budget: _Budget, requirements: list[Suspect], required: set[str], named: set[str]
 ) -> list[Culprit]:
     by_requester: dict[str, list[Suspect]] = {}
     for suspect in requirements:
         by_requester.setdefault(suspect.requester, []).append(suspect)
-    # the requesters whose packages uv's explanation names first: the likelier culprits
-    ordered = sorted(
-        by_requester.values(), key=lambda reqs: not any(s.package in named for s in reqs)
-    )
+    found: list[list[Suspect]] = []
+    for tier in _tiers(list(by_requester.values()), required, named):
+        found += _halve(budget, tier)
     culprits = []
-    for group in _halve(budget, ordered):
-        ordered_reqs = sorted(group, key=lambda s: s.package not in named)
-        singles = _halve(budget, [[s] for s in ordered_reqs]) if len(group) > 1 else [group]
+    for group in found:
+        if len(group) == 1:
+            culprits.append(Culprit((group[0],)))
+            continue
+        ordered = sorted(group, key=lambda s: (s.package not in required, s.package not in named))
+        singles = _halve(budget, [[s] for s in ordered])
         if singles:
-            culprits += [Culprit((found[0],)) for found in singles]
-        else:  # only the requester's requirements together (or the budget ran out)
-            culprits.append(Culprit(tuple(group)))
+            culprits += [Culprit((single[0],)) for single in singles]
+        else:  # the requester's requirements only together, or the budget ran out
+            culprits.append(Culprit(tuple(group), narrowed=budget.cut_short is None))
     return culprits
 
 
@@ -270,6 +316,7 @@ def find_culprits(
     probe: Probe,
     *,
     named: Iterable[str] = (),
+    required: Iterable[str] = (),
     extra: tuple[str, ...] = (),
     max_runs: int = MAX_RUNS,
     max_seconds: float = MAX_SECONDS,
@@ -278,6 +325,7 @@ def find_culprits(
 
     :param probe: resolves without some suspects (see `Probe`).
     :param named: canonical package names uv's explanation mentions: tried first.
+    :param required: the names it says "you require" of: tried before those.
     :param extra: requirements added to every run (e.g. ``pkg>=2`` to ask what holds it back);
         they are never suspects.
     """
@@ -293,7 +341,8 @@ def find_culprits(
         if group:
             culprits += _relax(budget, group)
     if requirements:
-        culprits += _requirement_culprits(budget, requirements, names)
+        roots: set[str] = {canonicalize_name(n) for n in required}
+        culprits += _requirement_culprits(budget, requirements, roots, names)
     seconds = time.monotonic() - start
     _LOGGER.info("culprit search: %d uv runs, %.1fs", budget.runs, seconds)
     return CulpritReport(tuple(culprits), budget.runs, seconds, budget.cut_short)

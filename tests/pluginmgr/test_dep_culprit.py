@@ -12,10 +12,11 @@ from pluginmgr.dep_culprit import (
     Suspect,
     UvProbe,
     find_culprits,
+    required_names,
     suspects_of,
 )
 from pluginmgr.dep_inputs import DependencyInputs
-from pluginmgr.dep_resolver import ResolveOptions, explain_conflict, resolve
+from pluginmgr.dep_resolver import ResolveOptions, explain_conflict, resolve, search_culprits
 from pluginmgr.errors import DependencyConflictError
 from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.pylock import Requester
@@ -89,6 +90,29 @@ def test_a_runtime_pin_buried_under_other_named_pins_is_the_culprit(
         "the runtime has pm-rich==15.0"
     )
     assert "cut short" not in error.message
+
+
+def test_a_set_of_twenty_plugins_and_sixty_pins_takes_few_runs(
+    culprit_wheels: Path, tmp_path: Path
+) -> None:
+    runtime = {**_NOISE, "pm-dateutil": "4.0", **{f"pm-other-{n}": "1.0" for n in range(55)}}
+    plugins = [(f"p{n}.py", [f"pm-noise-{1 + n % 4}"]) for n in range(20)]
+    plugins.insert(13, ("iceberg.py", ["pm-noise-2", "pm-iceberg", "pm-noise-3"]))
+    inputs = _inputs(*plugins)
+    options = _options(culprit_wheels, tmp_path)
+    error = _conflict(inputs, runtime, options)
+    assert error.culprits == ("the runtime's pm-dateutil==4.0", "iceberg.py's pm-iceberg (pep723)")
+    # what it cost: the requester uv says "you require" of is tried first, the others in two
+    # groups whose removal does not help, one run each
+    report = search_culprits(inputs, runtime, options, error.explanation)
+    assert report.cut_short is None and report.runs <= 8, report
+
+
+def test_you_require_names_the_root_requirements_not_the_pins() -> None:
+    line = "And because you require pm-iceberg and pm-noise-1==1.0, we can conclude that …"
+    assert required_names(line, ["pm-noise-1==1.0"]) == {"pm-iceberg"}
+    both = "cause: Because you require pm-libx<2 and pm-libx>=2, we can conclude that …"
+    assert required_names(both) == {"pm-libx"}
 
 
 def test_a_constraint_is_the_culprit(culprit_wheels: Path, tmp_path: Path) -> None:
