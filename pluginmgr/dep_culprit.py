@@ -378,7 +378,8 @@ class UvProbe:
             args = self._write(work, dropped, extra)
             (work / "out.txt").write_text(self._pins(()), encoding="utf-8")  # the preferences
             timeout = max(1.0, self.deadline - time.monotonic())
-            result = run([*self.command, *args, "-o", work / "out.txt"], timeout=timeout, cwd=work)
+            # no cwd: a relative --find-links is the caller's, as in the resolution itself
+            result = run([*self.command, *args, "-o", work / "out.txt"], timeout=timeout)
             self.runs += 1
             if result.returncode != 0 and _NO_SOLUTION in result.output:
                 return None
@@ -399,14 +400,14 @@ class UvProbe:
             left = [r for r in requester.requirements if (requester.name, r) not in gone]
             if left:
                 (work / f"r{index}.in").write_text("".join(f"{r}\n" for r in left))
-                args.append(f"r{index}.in")
+                args.append(str(work / f"r{index}.in"))
         if extra:
             (work / "extra.in").write_text("".join(f"{r}\n" for r in extra))
-            args.append("extra.in")
+            args.append(str(work / "extra.in"))
         left_out = {s.text for s in dropped if s.kind == "constraint"}
         constraints = [c for c in self.inputs.constraints if c not in left_out]
         if constraints:
             (work / CONSTRAINTS_NAME).write_text("".join(f"{c}\n" for c in constraints))
-            args += ["-c", CONSTRAINTS_NAME]
+            args += ["-c", str(work / CONSTRAINTS_NAME)]
         (work / "runtime.txt").write_text(self._pins(dropped))
-        return [*args, "-c", "runtime.txt"]
+        return [*args, "-c", str(work / "runtime.txt")]
