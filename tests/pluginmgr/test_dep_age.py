@@ -45,6 +45,8 @@ class _SimpleIndex(BaseHTTPRequestHandler):
     """``/simple/<name>/`` as JSON (PEP 691) or HTML (PEP 503), ``/files/<file>`` the wheels."""
 
     wheels: Path
+    #: False: an index that only has the PEP 503 HTML pages
+    json_api = True
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -73,7 +75,7 @@ class _SimpleIndex(BaseHTTPRequestHandler):
         files = self._files(canonicalize_name(parts[-1])) if parts[0] == "simple" else []
         if not files:
             self._send(404, "text/plain", b"not found")
-        elif "json" in self.headers.get("Accept", ""):
+        elif self.json_api and "json" in self.headers.get("Accept", ""):
             body = {"meta": {"api-version": "1.1"}, "name": parts[-1], "files": files}
             self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
         else:
@@ -93,9 +95,10 @@ class _SimpleIndex(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-@pytest.fixture
-def simple_index(culprit_wheels: Path) -> Iterator[str]:
-    handler = type("Handler", (_SimpleIndex,), {"wheels": culprit_wheels})
+@pytest.fixture(params=[True])
+def simple_index(culprit_wheels: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    attributes = {"wheels": culprit_wheels, "json_api": request.param}
+    handler = type("Handler", (_SimpleIndex,), attributes)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -104,6 +107,15 @@ def simple_index(culprit_wheels: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("simple_index", [False], indirect=True)
+def test_an_html_only_index_tells_releases(simple_index: str) -> None:
+    found = releases(["pm-boto"], InstallOptions(index_url=simple_index))
+    assert [(str(r.version), r.uploaded) for r in found["pm-boto"]] == [
+        ("0.1", None),
+        ("2.0", None),
+    ]
 
 
 def test_the_index_tells_releases_and_upload_times(simple_index: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pluginmgr.dep_conflict import log_derivation
 from pluginmgr.dep_culprit import (
     CulpritReport,
     Suspect,
@@ -159,11 +160,18 @@ def test_the_search_is_bounded_and_says_so(culprit_wheels: Path, tmp_path: Path)
 def test_a_long_derivation_is_kept_whole_and_logged(tmp_path: Path) -> None:
     lines = "\n".join(f"And because step {n} …" for n in range(100))
     error = DependencyConflictError("no set", explanation=lines)
-    error.log_path = str(tmp_path / "x.log")
+    assert error.shown_lines() == lines.splitlines()  # no log file: nothing is left out
+    log_derivation(error, tmp_path)
+    assert error.log_path is not None
+    log = Path(error.log_path)
+    assert log.parent == tmp_path and log.name.startswith("pluginmgr-conflict-")
+    assert log.read_text(encoding="utf-8") == lines + "\n"
     shown = error.shown_lines()
-    assert len(error.explanation.splitlines()) == 100
     assert shown[:40] == lines.splitlines()[:40]
-    assert shown[40:] == [f"(60 more lines; see {tmp_path / 'x.log'})"]
+    assert shown[40:] == [f"(60 more lines; see {log})"]
+    short = DependencyConflictError("no set", explanation="one\ntwo")
+    log_derivation(short, tmp_path)
+    assert short.log_path is None
 
 
 # -- the search itself, over a model of uv ------------------------------------------------------
