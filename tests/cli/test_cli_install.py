@@ -111,7 +111,8 @@ def test_a_missing_package_exits_1_with_uvs_message(
     assert result.code == 1
     lines = result.err.splitlines()
     assert lines[0].startswith(
-        "error: no set of packages satisfies every plugin: requirements.in needs pm-missing"
+        "error: no set of packages satisfies every plugin: "
+        "requirements.in's pm-missing cannot be met"
     )
     assert any("pm-missing was not found in the provided package locations" in x for x in lines)
     assert not (plugin_dir / "requirements.in").exists()  # a failed change is undone
