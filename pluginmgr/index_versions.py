@@ -169,11 +169,7 @@ def releases(
     """Canonical name -> its releases, oldest first, from the index and the find-links folders;
     a package nothing answered for in ``seconds`` is missing."""
     wanted: set[str] = {canonicalize_name(n) for n in names}
-    local = (
-        {}
-        if sources.offline and not sources.find_links
-        else _find_links(sources.find_links, wanted)
-    )
+    local = _find_links(sources.find_links, wanted)  # local folders are read even offline
     found = {name: _collect(entries) for name, entries in local.items()}
     base = index_url(sources)
     if base is None or not wanted:
