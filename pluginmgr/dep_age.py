@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.version import Version
 
-from .dep_culprit import UvProbe, find_culprits, suspects_of
+from .dep_culprit import find_culprits, suspects_of
 from .dep_inputs import DependencyInputs
+from .dep_probe import UvProbe
 from .index_versions import Release, installable, releases
 
 if TYPE_CHECKING:

@@ -18,12 +18,12 @@ from .atomic import atomic_write
 from .dep_culprit import (
     CulpritReport,
     Suspect,
-    UvProbe,
     find_culprits,
     required_names,
     suspects_of,
 )
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
+from .dep_probe import UvProbe
 from .errors import DependencyConflictError
 
 if TYPE_CHECKING:

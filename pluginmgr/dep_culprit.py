@@ -20,20 +20,18 @@ set unresolvable holds no culprit, and the search discards it whole:
    a culprit requester's requirements in turn.
 
 The search is bounded by a number of uv runs and a total time (uv's cache makes the reruns
-fast); a report cut short says so. The edge, a `Probe`, is injected: `UvProbe` runs uv, tests
-pass a function.
+fast); a report cut short says so. The edge, a `Probe`, is injected: `pluginmgr.dep_probe`
+runs uv, tests pass a function.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -41,11 +39,6 @@ from packaging.version import InvalidVersion, Version
 
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import InstallError
-from .installers.uv import source_args
-from .process import check, run
-
-if TYPE_CHECKING:
-    from .installers import InstallOptions
 
 __all__ = [
     "MAX_RUNS",
@@ -54,7 +47,6 @@ __all__ = [
     "CulpritReport",
     "Probe",
     "Suspect",
-    "UvProbe",
     "find_culprits",
     "required_names",
     "suspects_of",
@@ -67,8 +59,6 @@ MAX_RUNS: Final = 12
 #: and at most this many seconds (a run that would start later is not started)
 MAX_SECONDS: Final = 60.0
 
-_NO_SOLUTION: Final = "No solution found"
-_PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 
 SuspectKind = Literal["runtime", "constraint", "requirement"]
 _ORDER: Final[dict[str, int]] = {"runtime": 0, "constraint": 1, "requirement": 2}
@@ -346,68 +336,3 @@ def find_culprits(
     seconds = time.monotonic() - start
     _LOGGER.info("culprit search: %d uv runs, %.1fs", budget.runs, seconds)
     return CulpritReport(tuple(culprits), budget.runs, seconds, budget.cut_short)
-
-
-class UvProbe:
-    """`Probe` by uv: ``uv pip compile`` of the inputs without the dropped suspects, with the
-    runtime's versions as preferences (so an answer moves only what it must). Every run shares
-    one deadline: a run never outlives the search."""
-
-    def __init__(
-        self,
-        inputs: DependencyInputs,
-        runtime: Mapping[str, str],
-        *,
-        uv: Path,
-        python: Path,
-        sources: InstallOptions,
-        seconds: float = MAX_SECONDS,
-    ) -> None:
-        self.inputs = inputs
-        self.runtime = dict(runtime)
-        self.command: list[str | Path] = [uv, "pip", "compile", "--python", python, "--quiet"]
-        self.command += ["--no-header", "--no-annotate", *source_args(sources)]
-        self.deadline = time.monotonic() + seconds
-        self.runs = 0
-
-    def __call__(
-        self, dropped: frozenset[Suspect], extra: tuple[str, ...]
-    ) -> dict[str, str] | None:
-        with tempfile.TemporaryDirectory(prefix="pluginmgr-culprit-") as tmp:
-            work = Path(tmp)
-            args = self._write(work, dropped, extra)
-            (work / "out.txt").write_text(self._pins(()), encoding="utf-8")  # the preferences
-            timeout = max(1.0, self.deadline - time.monotonic())
-            # no cwd: a relative --find-links is the caller's, as in the resolution itself
-            result = run([*self.command, *args, "-o", work / "out.txt"], timeout=timeout)
-            self.runs += 1
-            if result.returncode != 0 and _NO_SOLUTION in result.output:
-                return None
-            check(result, what="resolving the plugins' requirements without some of them")
-            text = (work / "out.txt").read_text(encoding="utf-8")
-        pins = (_PIN.match(line) for line in text.splitlines())
-        return {canonicalize_name(m["name"]): m["version"] for m in pins if m}
-
-    def _pins(self, dropped: Iterable[Suspect]) -> str:
-        left_out = {s.text for s in dropped if s.kind == "runtime"}
-        pins = (f"{n}=={v}" for n, v in sorted(self.runtime.items()))
-        return "".join(f"{pin}\n" for pin in pins if pin not in left_out)
-
-    def _write(self, work: Path, dropped: frozenset[Suspect], extra: tuple[str, ...]) -> list[str]:
-        args: list[str] = []
-        gone = {(s.requester, s.text) for s in dropped if s.kind == "requirement"}
-        for index, requester in enumerate(self.inputs.requesters):
-            left = [r for r in requester.requirements if (requester.name, r) not in gone]
-            if left:
-                (work / f"r{index}.in").write_text("".join(f"{r}\n" for r in left))
-                args.append(str(work / f"r{index}.in"))
-        if extra:
-            (work / "extra.in").write_text("".join(f"{r}\n" for r in extra))
-            args.append(str(work / "extra.in"))
-        left_out = {s.text for s in dropped if s.kind == "constraint"}
-        constraints = [c for c in self.inputs.constraints if c not in left_out]
-        if constraints:
-            (work / CONSTRAINTS_NAME).write_text("".join(f"{c}\n" for c in constraints))
-            args += ["-c", str(work / CONSTRAINTS_NAME)]
-        (work / "runtime.txt").write_text(self._pins(dropped))
-        return [*args, "-c", str(work / "runtime.txt")]

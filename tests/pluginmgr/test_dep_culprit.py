@@ -11,12 +11,12 @@ from pluginmgr.dep_conflict import log_derivation
 from pluginmgr.dep_culprit import (
     CulpritReport,
     Suspect,
-    UvProbe,
     find_culprits,
     required_names,
     suspects_of,
 )
 from pluginmgr.dep_inputs import DependencyInputs
+from pluginmgr.dep_probe import UvProbe
 from pluginmgr.dep_resolver import ResolveOptions, explain_conflict, resolve, search_culprits
 from pluginmgr.errors import DependencyConflictError
 from pluginmgr.installers import InstallOptions, find_uv
