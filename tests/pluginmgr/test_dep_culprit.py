@@ -206,3 +206,29 @@ def test_one_pin_among_a_hundred_and_fifty_costs_few_runs() -> None:
     assert report.sentence() == "the runtime's pkg-97==97.0 conflicts with p4.py's req-4 (pep723)"
     assert report.cut_short is None
     assert report.runs == runs[0] <= 8
+
+
+def test_pins_needed_only_together_are_named_together() -> None:
+    a, b = Suspect("runtime", "liba==1.0"), Suspect("runtime", "libb==1.0")
+    req = Suspect("requirement", "app>=2", "p.py", "manifest.toml")
+    runs, probe = _model([{a, req}, {b, req}])  # leaving a or b out alone does not help
+    report = find_culprits(
+        [a, b, Suspect("runtime", "other==1.0"), req],
+        probe,  # type: ignore[arg-type]  # the model's signature is the Probe's
+    )
+    assert report.sentence() == (
+        "the runtime's liba==1.0, the runtime's libb==1.0 (together) conflicts with "
+        "p.py's app>=2 (manifest.toml)"
+    )
+    assert report.runs == runs[0] == 3  # the pins relaxed, then each of the two moved alone
+
+
+def test_a_violated_pin_or_constraint() -> None:
+    pin = Suspect("runtime", "python-dateutil==4.0.0")
+    assert pin.package == "python-dateutil"
+    assert pin.violated_by({"python-dateutil": "2.9.0.post0"})
+    assert not pin.violated_by({"python-dateutil": "4.0"})  # the same version, spelled short
+    assert not pin.violated_by({"rich": "13.0"})  # not in the resolution: breaks nothing
+    marker = Suspect("constraint", 'numpy<2; python_version < "3"')
+    assert not marker.violated_by({"numpy": "2.4"})  # the marker is false here
+    assert Suspect("constraint", "numpy<2").violated_by({"numpy": "2.4"})
