@@ -135,7 +135,8 @@ def _ask_index(client: Any, base: str, name: str) -> list[Release] | None:
     try:
         response = client.get(f"{base}/{name}/", headers={"Accept": _ACCEPT})
     except httpx.HTTPError as exc:
-        _LOGGER.info("cannot ask %s about %s: %s", base, name, exc)
+        where = re.sub(r"//[^/@]*@", "//", base)  # no credentials in the log
+        _LOGGER.info("cannot ask %s about %s: %s", where, name, type(exc).__name__)
         return None
     if response.status_code != 200:
         return None
