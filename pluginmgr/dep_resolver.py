@@ -12,8 +12,11 @@ the air-gapped case, and no second run). Otherwise a second uv run, constrained 
 one's pins, prints its annotations (``# via -r <requester>.in`` / ``# via <package>``), which
 say the same; a test checks that both ways give the same graph.
 
-When the union cannot be resolved, `DependencyConflictError` names the requesters and the
-declarations involved, in our words, with uv's derivation kept as ``explanation``.
+When the union cannot be resolved, `DependencyConflictError` names the culprit first: the
+runtime pin, constraint or declaration whose removal alone makes the set resolvable, found by
+asking uv again without some of them (`pluginmgr.dep_culprit`, bounded in runs and time). The
+declarations uv's derivation names follow, and the derivation is kept whole as ``explanation``
+(and in a log file under ``log_dir`` when it is long).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .dep_conflict import explain_conflict, log_derivation, search_culprits
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .errors import DependencyConflictError
 from .installers.uv import source_args
@@ -42,14 +46,12 @@ from .transports import local_path
 if TYPE_CHECKING:
     from .installers import InstallOptions
 
-__all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve"]
+__all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve", "search_culprits"]
 
 _TIMEOUT: Final = 1800.0
 _PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 _VIA_FILE: Final = re.compile(r"-r\s+\S*?r(?P<index>\d+)\.in$")
-_WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NO_SOLUTION: Final = "No solution found"
-_MAX_DERIVATION: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class ResolveOptions:
     log_dir: Path | None = None
     #: take the graph from uv's annotations even when every package's metadata is local
     graph_from_uv: bool = False
+    #: look for the culprit of a conflict (bounded uv runs); False: name what uv names only
+    find_culprit: bool = True
 
 
 def _write_inputs(work: Path, inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[str]:
@@ -218,10 +222,11 @@ def metadata_graph(
 
 def _derivation(output: str) -> str:
     """uv's explanation of a failed resolution, whole (its "And because …" lines carry the
-    argument), without its "error: " prefix and uv's own progress lines."""
+    argument, and the one that matters may be thousands of lines down), without its
+    "error: " prefix and uv's own progress lines."""
     lines = [line.rstrip() for line in output.splitlines() if line.strip()]
     start = next((i for i, line in enumerate(lines) if _NO_SOLUTION in line), 0)
-    kept = [line.removeprefix("error: ") for line in lines[start : start + _MAX_DERIVATION]]
+    kept = [line.removeprefix("error: ") for line in lines[start:]]
     return "\n".join(kept) or "\n".join(relevant_lines(output))
 
 
@@ -229,36 +234,6 @@ def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved
     pins = "".join(f"{p.name}=={p.version}\n" for p in resolved.packages)
     (work / "pins.txt").write_text(pins, encoding="utf-8")
     return _compile([*args, "-c", str(work / "pins.txt")], work, options, pylock=False)
-
-
-def explain_conflict(
-    error: DependencyConflictError, inputs: DependencyInputs, runtime: Mapping[str, str]
-) -> DependencyConflictError:
-    """The same error, its message naming each declaration on a package uv's derivation names."""
-    named = {canonicalize_name(w) for w in _WORD.findall(error.explanation)}
-    parts = []
-    for requester in inputs.requesters:
-        for text in requester.requirements:
-            if canonicalize_name(Requirement(text).name) in named:
-                declared = requester.declared_in
-                where = f" ({declared})" if declared and declared != requester.name else ""
-                parts.append(f"{requester.name}{where} needs {text}")
-    parts += [
-        f"{CONSTRAINTS_NAME} constrains {text}"
-        for text in inputs.constraints
-        if canonicalize_name(Requirement(text).name) in named
-    ]
-    parts += [
-        f"the runtime has {name}=={version}"
-        for name, version in sorted(runtime.items())
-        if name in named
-    ]
-    message = error.message
-    if parts:
-        message = f"{message}: {', '.join(parts)}"
-    return DependencyConflictError(
-        message, explanation=error.explanation, conflicts=tuple(parts), hint=error.hint
-    )
 
 
 def resolve(
@@ -284,6 +259,7 @@ def resolve(
     )
     if not inputs.requirement_count:
         return empty
+    conflict: DependencyConflictError | None = None
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
         args = _write_inputs(work, inputs, runtime)
@@ -292,14 +268,24 @@ def resolve(
         try:
             text = _compile(args, work, options, pylock=True)
             resolved = parse_pylock(text, source="uv's resolution")
-            graph = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
-            if graph is None:  # not every wheel is local: ask uv (pinned) for its annotations
-                graph = _graph(_pinned_graph(args, work, options, resolved), inputs)
+            local = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
+            # not every wheel is local: ask uv (pinned) for its annotations
+            graph = (
+                local
+                if local is not None
+                else _graph(_pinned_graph(args, work, options, resolved), inputs)
+            )
         except DependencyConflictError as exc:
-            missing = package_not_found(exc.explanation, _direct_names(inputs), options.sources)
-            if missing is not None:  # a typo or a package the index lacks: not a conflict
-                raise missing from None
-            raise explain_conflict(exc, inputs, runtime) from None
+            conflict = exc
+    if conflict is not None:
+        missing = package_not_found(conflict.explanation, _direct_names(inputs), options.sources)
+        if missing is not None:  # a typo or a package the index lacks: not a conflict
+            raise missing from None
+        log_derivation(conflict, options.log_dir)
+        culprits = None
+        if options.find_culprit:
+            culprits = search_culprits(inputs, runtime, options, conflict.explanation)
+        raise explain_conflict(conflict, inputs, runtime, culprits=culprits) from None
     packages = tuple(
         replace(
             package,

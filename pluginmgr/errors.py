@@ -205,9 +205,14 @@ class InstallDisabledError(InstallError):
 class DependencyConflictError(InstallError):
     """The union of the plugins' requirements has no solution; nothing was changed.
 
-    ``conflicts`` names each declaration involved (``gh:a.py (manifest.toml) needs libx<2``);
-    ``explanation`` is uv's derivation.
+    ``culprits`` names the inputs whose removal alone resolves the set (``the runtime's
+    x==4.0``, ``gh:a.py's libx<2 (manifest.toml)``), ``conflicts`` those and each declaration
+    involved (``gh:a.py (manifest.toml) needs libx<2``); ``explanation`` is uv's whole
+    derivation (`shown_lines` is the part a terminal shows).
     """
+
+    #: the lines of ``explanation`` a terminal shows before pointing to the log file
+    SHOWN_LINES: Final = 40
 
     def __init__(
         self,
@@ -215,6 +220,7 @@ class DependencyConflictError(InstallError):
         *,
         explanation: str = "",
         conflicts: tuple[str, ...] = (),
+        culprits: tuple[str, ...] = (),
         hint: str | None = None,
     ) -> None:
         super().__init__(
@@ -225,6 +231,15 @@ class DependencyConflictError(InstallError):
         )
         self.explanation = explanation
         self.conflicts = conflicts
+        self.culprits = culprits
+
+    def shown_lines(self) -> list[str]:
+        """The head of ``explanation``, then how many lines follow and where they are."""
+        lines = self.explanation.splitlines()
+        if len(lines) <= self.SHOWN_LINES or not self.log_path:
+            return lines  # without a log file, nothing is left out
+        rest = len(lines) - self.SHOWN_LINES
+        return [*lines[: self.SHOWN_LINES], f"({rest} more lines; see {self.log_path})"]
 
 
 class PackageNotFoundError(InstallError):

@@ -11,6 +11,8 @@ them, in order (the repo, registry and git probes live in `pluginmgr.source_prob
     venv-python       the venv was made for the runtime's Python (major.minor)
     pylock            pylock.toml exists (else warn) and still matches the declarations (else fail)
     venv-sync         the venv holds exactly what pylock.toml locks (drift: fail)
+    imports:REF       each plugin in pylock.toml's set imports what it imports, from the venv
+                      as the runtime sees it (`pluginmgr.plugin_imports`; a failure: fail)
     triggers          where the triggers were read (-H, else --data-dir's catalog.json)
     trigger:DB/NAME   its plugin is pinned with its bytes in the store, or a local file, and what
                       it declares is installed (a disabled trigger only warns); a local plugin
@@ -133,6 +135,42 @@ def _venv_checks(manager: PluginManager, env: PluginEnv, plugin_dir: Path) -> li
     checks = [_venv_python_check(env, plugin_dir), _pylock_check(ds, lock)]
     if lock is not None:
         checks.append(_drift_check(ds, lock))
+        if checks[0].status == "ok" and (env.venv_path / "pyvenv.cfg").is_file():
+            checks += _import_checks(manager, env, lock)
+    return checks
+
+
+def _import_checks(manager: PluginManager, env: PluginEnv, lock: PyLock) -> list[Check]:
+    """One check per plugin of the set: its module-level imports run, in a subprocess each
+    (two at a time), against the venv as the runtime sees it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .dep_inputs import OPERATOR
+    from .plugin_imports import check_imports
+
+    plugins = []
+    for requester in lock.requesters:
+        if requester.name == OPERATOR:
+            continue
+        try:
+            plugins.append((requester.name, manager.fetch(requester.name).path))
+        except PluginManagerError:
+            continue  # the pylock and trigger checks say what is wrong with it
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        problems = list(
+            pool.map(lambda p: check_imports(p[1], env.site_packages, venv=env.venv_path), plugins)
+        )
+    checks = []
+    for (ref, _path), problem in zip(plugins, problems, strict=True):
+        if problem is None:
+            checks.append(Check(f"imports:{ref}", "ok", f"{ref} imports what it imports"))
+            continue
+        detail = f"{ref} cannot import: `{problem.statement}` fails: {problem.error}"
+        fix = (
+            "declare the package it lacks, or constrain the one that fails to a release that "
+            "imports on this Python: pluginmgr deps constrain 'PKG>=VERSION'"
+        )
+        checks.append(Check(f"imports:{ref}", "fail", detail, fix))
     return checks
 
 

@@ -193,28 +193,33 @@ def check(result: ProcessResult, *, what: str, log_dir: Path | None = None) -> P
     tool = Path(result.command[0]).name
     detail = "; ".join(relevant_lines(result.output)) or "no output"
     message = f"{what} failed ({tool} exit status {result.returncode}): {detail}"
-    log_path = None
-    if log_dir is not None:
-        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{next(_LOG_NUMBERS):04d}"
-        log = log_dir / f"{LOG_PREFIX}{stamp}.log"
-        body = f"$ {shlex.join(result.command)}\n{result.stdout}\n{result.stderr}"
-        try:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write(log, body.encode())
-            log_path = str(log)
-            _prune_logs(log_dir)
-        except OSError:
-            _LOGGER.warning("could not write %s", log)
+    body = f"$ {shlex.join(result.command)}\n{result.stdout}\n{result.stderr}"
+    log_path = keep_log(log_dir, LOG_PREFIX, body) if log_dir is not None else None
     hint = f"full output in {log_path}" if log_path else None
     raise InstallError(
         message, command=result.command, output=result.output, log_path=log_path, hint=hint
     )
 
 
-def _prune_logs(log_dir: Path) -> None:
-    """Keep the newest `KEPT_LOGS` failure logs of ``log_dir``."""
+def keep_log(log_dir: Path, prefix: str, body: str) -> str | None:
+    """Write ``body`` to a new ``PREFIX<time>-<pid>-<n>.log`` in ``log_dir`` (atomically), keep
+    the newest `KEPT_LOGS` of that prefix; the path, or None when it could not be written."""
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{next(_LOG_NUMBERS):04d}"
+    log = log_dir / f"{prefix}{stamp}.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(log, body.encode())
+        _prune_logs(log_dir, prefix)
+    except OSError:
+        _LOGGER.warning("could not write %s", log)
+        return None
+    return str(log)
+
+
+def _prune_logs(log_dir: Path, prefix: str) -> None:
+    """Keep the newest `KEPT_LOGS` logs of ``log_dir`` whose names start with ``prefix``."""
     logs = []
-    for path in log_dir.glob(f"{LOG_PREFIX}*.log"):
+    for path in log_dir.glob(f"{prefix}*.log"):
         with contextlib.suppress(OSError):
             logs.append((path.stat().st_mtime_ns, path.name, path))
     for _mtime, _name, path in sorted(logs)[:-KEPT_LOGS]:

@@ -13,7 +13,7 @@ import click
 
 from engine_runtime.errors import EngineError
 
-from ..errors import PluginManagerError
+from ..errors import DependencyConflictError, PluginManagerError
 
 __all__ = ["cli", "main"]
 
@@ -103,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginManagerError as exc:
         _LOGGER.debug("failed", exc_info=True)
         click.echo(f"error: {exc}", err=True)
-        for line in getattr(exc, "explanation", "").splitlines():
+        if isinstance(exc, DependencyConflictError):
+            lines = exc.shown_lines()  # a long derivation: its head, then the log file
+        else:
+            lines = getattr(exc, "explanation", "").splitlines()
+        for line in lines:
             click.echo(f"  {line}", err=True)  # the resolver's derivation, under our summary
         return 1
     except EngineError as exc:  # e.g. serve on a damaged store: the same one line, no traceback

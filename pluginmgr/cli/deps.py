@@ -25,6 +25,7 @@ from ._common import emit_json, manager_from, pass_options, settings_options
 from .install import env_options, install_options_from, plugin_env_from
 
 if TYPE_CHECKING:
+    from ..dep_age import OldVersion
     from ..dep_sync import SyncResult
     from ..dependency_set import DependencySet, LockPlan
     from ..manager import PluginManager
@@ -212,14 +213,49 @@ def lock(options: dict[str, Any]) -> None:
                 dry_run=dry_run,
                 all_plugins=all_plugins,
             )
+        with progress("comparing the locked versions with the index…"):
+            old = _old_versions(ds, plan)
     if output == "json":
-        emit_json({"lock": str(ds.lock_path), "dry_run": dry_run, **_plan_json(plan)})
+        warnings = [_old_json(o) for o in old]
+        emit_json(
+            {
+                "lock": str(ds.lock_path),
+                "dry_run": dry_run,
+                **_plan_json(plan),
+                "warnings": warnings,
+            }
+        )
     else:
         for line in _change_lines(plan):
             click.echo(line)
         click.echo(_lock_summary(ds, plan, dry_run=dry_run))
+        for item in old:
+            click.echo(f"warning: {item.message()}", err=True)
     if dry_run and _would_write(ds, plan):
         raise click.exceptions.Exit(EXIT_CHANGES)  # as `lock --upgrade --dry-run`
+
+
+def _old_versions(ds: DependencySet, plan: LockPlan) -> list[OldVersion]:
+    """The locked packages far below the index's newest release (`pluginmgr.dep_age`)."""
+    from ..dep_age import old_versions
+    from ..installers import UvInstaller, find_uv
+
+    installer = ds.env.installer
+    uv = installer.uv if isinstance(installer, UvInstaller) else find_uv()[0]
+    return old_versions(plan.lock, ds.runtime(), uv=uv, python=ds.env.python, sources=ds.sources)
+
+
+def _old_json(old: OldVersion) -> dict[str, Any]:
+    return {
+        "kind": "old-version",
+        "name": old.name,
+        "version": old.version,
+        "newest": old.newest,
+        "uploaded": old.uploaded.isoformat() if old.uploaded else None,
+        "held_back_by": list(old.held_back_by),
+        "free": old.free,
+        "message": old.message(),
+    }
 
 
 @deps.command("sync")

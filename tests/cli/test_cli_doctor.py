@@ -45,12 +45,13 @@ def test_a_healthy_node_is_all_ok(capsys: pytest.CaptureFixture[str], node: Node
     result = doctor(capsys, node, "--format", "json")
     assert result.code == 0, result.out + result.err
     found = checks(result)
-    assert list(found)[:6] == [
+    assert list(found)[:7] == [
         "plugin-dir",
         "store",
         "venv-python",
         "pylock",
         "venv-sync",
+        "imports:a.py",
         "triggers",
     ]
     assert {"trigger:db/wal", "trigger:db/mine", "trigger:db/pkg", "repo", "store"} <= set(found)
@@ -182,6 +183,43 @@ def test_drift_between_the_venv_and_the_lock_fails_with_sync(
     assert drift["status"] == "fail" and drift["fix"] == "pluginmgr deps sync"
     assert "pm-liby missing (locked 1.0)" in drift["detail"]
     assert "pm-utils 0.3.1 (not locked)" in drift["detail"]
+
+
+def test_a_plugin_that_cannot_import_fails_naming_the_error(
+    capsys: pytest.CaptureFixture[str], node: Node, uv_sandbox: None
+) -> None:
+    # every requirement is in the lock and installed; the imports still fail
+    body = "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n"
+    (node.plugin_dir / "undeclared.py").write_text(
+        '# /// script\n# dependencies = ["pm-liby"]\n# ///\n'
+        "import json\nimport pm_liby\ntry:\n    import pm_optional\nexcept ImportError:\n"
+        "    pm_optional = None\nimport pm_gamma\n" + body
+    )
+    (node.plugin_dir / "too_old.py").write_text(
+        '# /// script\n# dependencies = ["pm-libx"]\n# ///\n'
+        "from pm_libx import VERSION, parse_v2\n" + body
+    )
+    sources = ["--no-index", "--find-links", str(node.wheels)]
+    for plugin in ("undeclared.py", "too_old.py"):
+        installed = run_cli(capsys, "install", "deps", plugin, *node.args(), *sources)
+        assert installed.code == 0, installed.err
+    result = doctor(capsys, node, "--format", "json")
+    assert result.code == 1
+    found = checks(result)
+    assert found["imports:a.py"]["status"] == "ok"
+    missing = found["imports:undeclared.py"]
+    assert missing["status"] == "fail"
+    assert missing["detail"] == (
+        "undeclared.py cannot import: `import pm_gamma` fails: "
+        "ModuleNotFoundError: No module named 'pm_gamma'"
+    )
+    assert "pluginmgr deps constrain" in missing["fix"]
+    old = found["imports:too_old.py"]
+    assert old["status"] == "fail"
+    assert old["detail"].startswith(
+        "too_old.py cannot import: `from pm_libx import VERSION, parse_v2` fails: "
+        "ImportError: cannot import name 'parse_v2' from 'pm_libx'"
+    )
 
 
 def test_triggers_whose_plugin_is_not_there(

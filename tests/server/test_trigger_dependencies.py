@@ -70,8 +70,8 @@ def test_a_conflicting_trigger_is_409_and_changes_nothing(
     assert refused.status_code == 409
     message = refused.json()["error"]
     assert (
-        "ops/plugin_a/plugin_a.py (manifest.toml) needs pm-libx<2, "
-        "ops/plugin_b/plugin_b.py (pep723) needs pm-libx>=2"
+        "ops/plugin_a/plugin_a.py's pm-libx<2 (manifest.toml) conflicts with "
+        "ops/plugin_b/plugin_b.py's pm-libx>=2 (pep723)"
     ) in message
     assert (plugin_dir / "pylock.toml").read_bytes() == lock
     assert (plugin_dir / "plugins.in").read_bytes() == recorded  # b is not recorded

@@ -1,0 +1,124 @@
+"""A conflict in our words: the culprits first (`pluginmgr.dep_culprit`), then the declarations
+uv's derivation names, the derivation itself kept whole (and logged when it is long).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .dep_culprit import (
+    CulpritReport,
+    Suspect,
+    find_culprits,
+    required_names,
+    suspects_of,
+)
+from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
+from .dep_probe import UvProbe
+from .errors import DependencyConflictError
+from .process import keep_log
+
+if TYPE_CHECKING:
+    from .dep_resolver import ResolveOptions
+
+__all__ = ["explain_conflict", "log_derivation", "search_culprits"]
+
+_WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: a derivation longer than this is also written to a log file (the CLI shows its head)
+_LOGGED_DERIVATION: Final = DependencyConflictError.SHOWN_LINES
+#: at most this many of the other declarations uv's derivation names, in the message
+_MAX_INVOLVED: Final = 8
+
+
+def _involved(
+    explanation: str,
+    inputs: DependencyInputs,
+    runtime: Mapping[str, str],
+    skip: Collection[Suspect] = (),
+) -> list[str]:
+    """Each declaration, constraint and runtime pin on a package uv's derivation names (but
+    those in ``skip``, the culprits already named)."""
+    named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
+    named_culprits = {(s.requester, s.text) for s in skip}
+    parts = []
+    for requester in inputs.requesters:
+        for text in requester.requirements:
+            if (requester.name, text) in named_culprits:
+                continue
+            if canonicalize_name(Requirement(text).name) in named:
+                declared = requester.declared_in
+                where = f" ({declared})" if declared and declared != requester.name else ""
+                parts.append(f"{requester.name}{where} needs {text}")
+    parts += [
+        f"{CONSTRAINTS_NAME} constrains {text}"
+        for text in inputs.constraints
+        if canonicalize_name(Requirement(text).name) in named
+        and Suspect("constraint", text) not in skip
+    ]
+    parts += [
+        f"the runtime has {name}=={version}"
+        for name, version in sorted(runtime.items())
+        if name in named and Suspect("runtime", f"{name}=={version}") not in skip
+    ]
+    return parts
+
+
+def explain_conflict(
+    error: DependencyConflictError,
+    inputs: DependencyInputs,
+    runtime: Mapping[str, str],
+    *,
+    culprits: CulpritReport | None = None,
+) -> DependencyConflictError:
+    """The same error, its message naming the culprits first (when a search found them), then
+    each declaration on a package uv's derivation names (at most `_MAX_INVOLVED`)."""
+    skip = [s for c in culprits.culprits for s in c.suspects] if culprits is not None else []
+    parts = _involved(error.explanation, inputs, runtime, skip)
+    sentence = culprits.sentence() if culprits is not None else None
+    found = tuple(c.describe() for c in culprits.culprits) if culprits is not None else ()
+    shown = parts[:_MAX_INVOLVED]
+    more = f" and {len(parts) - len(shown)} more" if len(parts) > len(shown) else ""
+    message = error.message
+    if sentence:
+        message = f"{message}: {sentence}"
+        if shown:
+            message += f"; uv's explanation also names: {', '.join(shown)}{more}"
+    elif shown:
+        message = f"{message}: {', '.join(shown)}{more}"
+    if culprits is not None and culprits.cut_short:
+        message += f" (the search for the culprit was cut short: {culprits.cut_short})"
+    conflict = DependencyConflictError(
+        message,
+        explanation=error.explanation,
+        conflicts=(*found, *parts),
+        culprits=found,
+        hint=error.hint,
+    )
+    conflict.log_path = error.log_path
+    return conflict
+
+
+def search_culprits(
+    inputs: DependencyInputs, runtime: Mapping[str, str], options: ResolveOptions, explanation: str
+) -> CulpritReport:
+    """The culprits of a conflict uv reported over ``inputs`` (bounded; see `dep_culprit`)."""
+    probe = UvProbe(inputs, runtime, uv=options.uv, python=options.python, sources=options.sources)
+    named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
+    pins = [*(f"{n}=={v}" for n, v in runtime.items()), *inputs.constraints]
+    required = required_names(explanation, pins)
+    return find_culprits(suspects_of(inputs, runtime), probe, named=named, required=required)
+
+
+def log_derivation(error: DependencyConflictError, log_dir: Path | None) -> None:
+    """Keep a long derivation whole in a log file (the CLI shows its head and names the file)."""
+    if log_dir is None or error.explanation.count("\n") < _LOGGED_DERIVATION:
+        return
+    log = keep_log(log_dir, "pluginmgr-conflict-", error.explanation + "\n")
+    if log is not None:
+        error.log_path = log
