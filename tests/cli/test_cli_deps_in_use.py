@@ -86,8 +86,8 @@ def test_all_plugins_takes_every_file_reports_the_conflict_and_persists(
     refused = cli(capsys, "deps", "lock", "--all-plugins", plugin_dir=plugin_dir, wheels=dep_wheels)
     assert refused.code == 1
     assert refused.err.startswith("error: no set of packages satisfies every plugin: ")
-    assert "library/new/new.py (pep723) needs pm-libx>=2" in refused.err
-    assert "library/old/old.py (manifest.toml) needs pm-libx<2" in refused.err
+    assert "library/new/new.py's pm-libx>=2 (pep723) conflicts with" in refused.err
+    assert "library/old/old.py's pm-libx<2 (manifest.toml)" in refused.err
     assert not (plugin_dir / "pylock.toml").exists()
 
     declare(plugin_dir, "library/old/old.py", ["pm-libx"], "manifest")

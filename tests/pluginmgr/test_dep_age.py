@@ -24,7 +24,7 @@ from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.pylock import LockedPackage, PyLock, Requester
 from pluginmgr.venv import bundled_python
 from tests.culprit_wheels import build_culprit_wheels
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -196,6 +196,7 @@ def test_deps_lock_warns_and_reports_in_json(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, simple_index: str
 ) -> None:
     declare(plugin_dir, "s3.py", ["pm-boto"], "pep723")
+    use(plugin_dir, "s3.py")
     (plugin_dir / "constraints.txt").write_text("pm-core<2\n")
     args = ["deps", "lock", "--plugin-dir", str(plugin_dir), "--index-url", simple_index]
     result = run_cli(capsys, *args)

@@ -104,7 +104,7 @@ def test_a_streamed_create_tells_the_install_and_ends_with_the_plain_status(
     refused = deps_client.post(TRIGGER, json=trigger_body("b", "b.py", "table:m"), headers=ndjson)
     last = json.loads(refused.text.splitlines()[-1])
     assert (last["event"], last["status"]) == ("error", 409)  # as the plain request answers
-    assert "a.py (pep723) needs pm-libx<2, b.py (pep723) needs pm-libx>=2" in last["error"]
+    assert "a.py's pm-libx<2 (pep723) conflicts with b.py's pm-libx>=2 (pep723)" in last["error"]
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
 
 
