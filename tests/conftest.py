@@ -8,13 +8,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.testing import RepoServer
+
+if TYPE_CHECKING:
+    from tests.pypi_index import PackageIndex
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WAL_PATH = "examples/wal_plugin/wal_plugin.py"
@@ -122,6 +125,27 @@ def dep_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     projects = tmp_path_factory.mktemp("dep-projects")
     return build_dep_wheels(projects, tmp_path_factory.mktemp("dep-wheels"))
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels and sdists the package index serves (`tests.pypi_index.index_files`), built
+    once; read-only: a test that publishes or tampers copies it first."""
+    from tests.pypi_index import index_files
+
+    return index_files(tmp_path_factory.mktemp("index-files"))
+
+
+@pytest.fixture(scope="session")
+def package_index(index_dir: Path) -> Iterator[PackageIndex]:
+    """A PyPI-like index on 127.0.0.1 over `index_dir` (`tests.pypi_index.PackageIndex`):
+    JSON and HTML pages, upload times, metadata files; pm-gamma 0.2.0 is yanked and 0.3.0
+    needs Python >= 3.99. Shared by the session: a test that counts requests slices
+    ``requests`` from its own start, or starts its own `PackageIndex`."""
+    from tests.pypi_index import FIXTURE_YANKED, PackageIndex
+
+    with PackageIndex(index_dir, yanked=FIXTURE_YANKED) as index:
+        yield index
 
 
 @pytest.fixture(scope="session")
