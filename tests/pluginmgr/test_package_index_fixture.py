@@ -164,7 +164,7 @@ def test_without_metadata_yanked_without_reason_and_publishing(
     index_dir: Path, tmp_path: Path
 ) -> None:
     files = Path(shutil.copytree(index_dir, tmp_path / "files"))
-    with pytest.raises(ValueError, match="pm_nope-1.0.whl"):
+    with pytest.raises(ValueError, match=r"pm_nope-1\.0\.whl"):
         PackageIndex(files, yanked={"pm_nope-1.0.whl": True}).__enter__()
     with PackageIndex(files, yanked={GAMMA_WHEEL: True}, metadata=False) as index:
         page = get(index, "/simple/pm-gamma/", Accept=V1_JSON).json()
