@@ -31,6 +31,8 @@ hypothesis_settings.register_profile("default", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("explore", deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+#: the package index of every `uv_sandbox` test that names none: nothing listens on port 9
+NO_INDEX = "http://127.0.0.1:9/tests-use-no-index-or-their-own-index/"
 _SCRUBBED_PREFIXES = ("INFLUXDB3_", "PLUGINMGR_", "GIT_")
 _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy")
 
@@ -156,7 +158,11 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def uv_sandbox(monkeypatch: pytest.MonkeyPatch, uv_cache: Path) -> None:
-    """uv (run by the code under test) uses a private cache, no user config, no downloads."""
+    """uv (run by the code under test) uses a private cache, no user config, no downloads.
+
+    Its default index (and pip's) is a closed loopback port: a uv or pip run that names neither
+    ``--no-index``/``--offline`` nor the test's own ``--index-url`` fails at once with
+    "connection refused" instead of reaching PyPI."""
     for name in list(os.environ):
         if name.startswith(("UV_", "PIP_")):
             monkeypatch.delenv(name)
@@ -164,6 +170,10 @@ def uv_sandbox(monkeypatch: pytest.MonkeyPatch, uv_cache: Path) -> None:
     monkeypatch.setenv("UV_NO_CONFIG", "1")
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("UV_INDEX_URL", NO_INDEX)
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    monkeypatch.setenv("PIP_INDEX_URL", NO_INDEX)
+    monkeypatch.setenv("PIP_RETRIES", "0")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import pytest
 
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.conftest import NO_INDEX
 from tests.helpers import CliResult, repo_args, run_cli
 from tests.pypi_index import PackageIndex
 from tests.registry_helpers import add_library_entry
@@ -93,6 +94,20 @@ def test_an_index_without_metadata_files_installs_the_same(
     assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "2.0.0"}
     assert not [path for path in index.requests if path.endswith(".metadata")]
     assert any(path.endswith("/pm_alpha-1.0.0-py3-none-any.whl") for path in index.requests)
+
+
+def test_index_url_wins_over_uv_default_index_in_the_environment(
+    capsys: pytest.CaptureFixture[str],
+    package_index: PackageIndex,
+    plugin_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uv ranks ``UV_DEFAULT_INDEX`` above its own ``--index-url`` flag: pluginmgr's
+    ``--index-url`` must still be the index used (it is passed as ``--default-index``)."""
+    monkeypatch.setenv("UV_DEFAULT_INDEX", NO_INDEX)
+    result = from_index(capsys, package_index, plugin_dir, "install", "package", "pm-gamma")
+    assert result.code == 0, result.err
+    assert installed(plugin_dir) == {"pm-gamma": "0.1.0"}
 
 
 def test_a_yanked_release_is_taken_only_when_pinned_exactly(
