@@ -5,7 +5,10 @@ pluginmgr against a faithful PyPI."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -190,3 +193,28 @@ def test_index_files_are_the_same_bytes_and_times_every_time(tmp_path: Path) -> 
         a, b = first / name, second / name
         assert a.read_bytes() == b.read_bytes()
         assert a.stat().st_mtime_ns == b.stat().st_mtime_ns
+
+
+@pytest.mark.usefixtures("uv_sandbox")
+@pytest.mark.parametrize(
+    ("requirement", "chosen"), [("pm-gamma", "0.1.0"), ("pm-gamma==0.2.0", "0.2.0")]
+)
+def test_pip_reads_the_index_as_uv_does(
+    package_index: PackageIndex, requirement: str, chosen: str
+) -> None:
+    """pip skips the yanked 0.2.0 unless pinned (and warns with the reason), and 0.3.0."""
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"]
+    command += ["--disable-pip-version-check", "--quiet", "--report", "-"]
+    done = subprocess.run(
+        [*command, "--index-url", package_index.url, requirement],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (item,) = json.loads(done.stdout)["install"]
+    assert item["metadata"]["version"] == chosen
+    assert item["download_info"]["url"].endswith(f"pm_gamma-{chosen}-py3-none-any.whl")
+    if chosen == "0.2.0":
+        assert "broken release: use pm-gamma 0.1.0" in done.stderr
