@@ -114,6 +114,7 @@ def _install(
     raise AssertionError("unreachable")
 
 
+@pytest.mark.timeout(600)  # three tries of a real index, a pause apart, when it is required
 def test_a_real_package_installs_locks_syncs_and_reinstalls_as_a_no_op(
     capsys: pytest.CaptureFixture[str],
     live_index: str,
