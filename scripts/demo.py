@@ -4,8 +4,9 @@ It starts a real HTTP server on 127.0.0.1 over ``fixtures/repo`` (laid out like
 influxdata/influxdb3_plugins) and runs the ``pluginmgr`` command line against it, showing what a
 user sees: a cold fetch, a warm start that sends no request, revalidation that downloads nothing,
 the lock file, verification, tamper detection and an offline start with the server gone. Then it
-installs a plugin's declared dependencies into ``<PLUGIN_DIR>/venv`` with uv, offline, from a
-wheelhouse built from ``fixtures/packages``, and runs plugins once with ``pluginmgr test``
+installs a plugin's declared dependencies into ``<PLUGIN_DIR>/venv`` with uv from a loopback
+package index that answers as PyPI does (``tests/pypi_index.py``, serving wheels and sdists built
+from ``fixtures/packages``), and runs plugins once with ``pluginmgr test``
 (a WAL plugin, a schedule plugin over seeded data, the request plugin whose dependency was just
 installed, and one that raises). Last, it starts ``pluginmgr serve`` with its own data directory,
 creates a write trigger and a request trigger from ``gh:`` references, writes sample data, and
@@ -27,7 +28,9 @@ from pathlib import Path
 from pluginmgr.testing import RepoServer
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.wheels, the offline wheel builder
+sys.path.insert(0, str(ROOT))  # for tests.pypi_index, the loopback package index
+from tests.pypi_index import FIXTURE_YANKED, PackageIndex, index_files  # noqa: E402
+
 GREETER = "gh:examples/greeter/greeter.py"
 REFS = [
     "gh:examples/wal_plugin/wal_plugin.py",
@@ -109,10 +112,15 @@ def main() -> None:
         step("version history of a reference")
         pluginmgr("versions", REFS[0], *common)
 
-        with RepoServer(ROOT / "fixtures" / "repo") as server:
-            install_dependencies(Path(tmp), plugin_dir, [*common, "--plugin-repo", server.url])
-            run_plugins(Path(tmp), [*common, "--plugin-repo", server.url])
-            serve(Path(tmp), [*common, "--plugin-repo", server.url])
+        files = index_files(Path(tmp) / "index")
+        with (
+            RepoServer(ROOT / "fixtures" / "repo") as server,
+            PackageIndex(files, yanked=FIXTURE_YANKED) as index,
+        ):
+            online = [*common, "--plugin-repo", server.url]
+            install_dependencies(plugin_dir, online, index.url)
+            run_plugins(Path(tmp), online)
+            serve(Path(tmp), [*online, "--index-url", index.url])
     print("\ndemo finished: every step behaved as expected")
 
 
@@ -245,19 +253,20 @@ def run_plugins(tmp: Path, online: list[str]) -> None:
     pluginmgr("test", "wal_plugin", "broken.py", "-d", "demo", "--lp", "x v=1", *online, expect=1)
 
 
-def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None:
-    from tests.wheels import build_wheelhouse
-
-    wheelhouse = build_wheelhouse(tmp / "wheelhouse")
-    offline = ["--no-index", "--find-links", str(wheelhouse)]
+def install_dependencies(plugin_dir: Path, online: list[str], index_url: str) -> None:
+    """The plugin venv from the package index at ``index_url``: a lock, a no-op, a conflict."""
+    index = ["--index-url", index_url]
     step(
         f"{GREETER} declares pm-alpha>=1.0 (PEP 723): every plugin's requirements are resolved "
-        "together into PLUGIN_DIR/pylock.toml and the venv synced to it, offline"
+        f"together into PLUGIN_DIR/pylock.toml and the venv synced to it, from {index_url}"
     )
-    pluginmgr("install", "deps", GREETER, *online, *offline)
+    pluginmgr("install", "deps", GREETER, *online, *index)
+
+    step("the lock records what the index serves: URL, size, upload time and hash of each file")
+    print((plugin_dir / "pylock.toml").read_text())
 
     step("again: the lock does not change and the venv already matches it (no install)")
-    pluginmgr("install", "deps", GREETER, *online, *offline)
+    pluginmgr("install", "deps", GREETER, *online, *index)
 
     step("who needs pm-beta, read from the lock (no resolver)")
     pluginmgr("deps", "why", "pm-beta", *online)
@@ -268,7 +277,7 @@ def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None
         "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n",
         encoding="utf-8",
     )
-    pluginmgr("install", "deps", "old_beta.py", *online, *offline, expect=1)
+    pluginmgr("install", "deps", "old_beta.py", *online, *index, expect=1)
     (plugin_dir / "old_beta.py").unlink()
 
     step("the venv's python imports it")
@@ -277,11 +286,11 @@ def install_dependencies(tmp: Path, plugin_dir: Path, online: list[str]) -> None
     print(f"\n$ {venv_python} -c {shlex.quote(code)}")
     done = subprocess.run([str(venv_python), "-c", code], capture_output=True, text=True)
     print(done.stdout.strip() or done.stderr)
-    if done.stdout.strip() != "alpha+beta-1.0":
+    if done.stdout.strip() != "alpha+beta-2.0":
         raise SystemExit("demo failed: the installed package does not import")
 
-    step("a package that does not exist: uv's reason, exit 1, the venv and the lock untouched")
-    pluginmgr("install", "package", "pm-missing", *online, *offline, expect=1)
+    step("a package the index does not have: exit 1, the venv and the lock untouched")
+    pluginmgr("install", "package", "pm-missing", *online, *index, expect=1)
 
     step("--package-manager disabled refuses, as InfluxDB 3 does")
     args = ["--plugin-dir", str(plugin_dir), "--package-manager", "disabled"]

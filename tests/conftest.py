@@ -8,13 +8,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.testing import RepoServer
+
+if TYPE_CHECKING:
+    from tests.pypi_index import PackageIndex
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WAL_PATH = "examples/wal_plugin/wal_plugin.py"
@@ -28,6 +31,8 @@ hypothesis_settings.register_profile("default", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("explore", deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+#: the package index of every `uv_sandbox` test that names none: nothing listens on port 9
+NO_INDEX = "http://127.0.0.1:9/tests-use-no-index-or-their-own-index/"
 _SCRUBBED_PREFIXES = ("INFLUXDB3_", "PLUGINMGR_", "GIT_")
 _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy")
 
@@ -125,6 +130,27 @@ def dep_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels and sdists the package index serves (`tests.pypi_index.index_files`), built
+    once; read-only: a test that publishes or tampers copies it first."""
+    from tests.pypi_index import index_files
+
+    return index_files(tmp_path_factory.mktemp("index-files"))
+
+
+@pytest.fixture(scope="session")
+def package_index(index_dir: Path) -> Iterator[PackageIndex]:
+    """A PyPI-like index on 127.0.0.1 over `index_dir` (`tests.pypi_index.PackageIndex`):
+    JSON and HTML pages, upload times, metadata files; pm-gamma 0.2.0 is yanked and 0.3.0
+    needs Python >= 3.99. Shared by the session: a test that counts requests slices
+    ``requests`` from its own start, or starts its own `PackageIndex`."""
+    from tests.pypi_index import FIXTURE_YANKED, PackageIndex
+
+    with PackageIndex(index_dir, yanked=FIXTURE_YANKED) as index:
+        yield index
+
+
+@pytest.fixture(scope="session")
 def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One uv cache for the session: concurrent-safe, and never the developer's own."""
     return tmp_path_factory.mktemp("uv-cache")
@@ -132,7 +158,11 @@ def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def uv_sandbox(monkeypatch: pytest.MonkeyPatch, uv_cache: Path) -> None:
-    """uv (run by the code under test) uses a private cache, no user config, no downloads."""
+    """uv (run by the code under test) uses a private cache, no user config, no downloads.
+
+    Its default index (and pip's) is a closed loopback port: a uv or pip run that names neither
+    ``--no-index``/``--offline`` nor the test's own ``--index-url`` fails at once with
+    "connection refused" instead of reaching PyPI."""
     for name in list(os.environ):
         if name.startswith(("UV_", "PIP_")):
             monkeypatch.delenv(name)
@@ -140,6 +170,10 @@ def uv_sandbox(monkeypatch: pytest.MonkeyPatch, uv_cache: Path) -> None:
     monkeypatch.setenv("UV_NO_CONFIG", "1")
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("UV_INDEX_URL", NO_INDEX)
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    monkeypatch.setenv("PIP_INDEX_URL", NO_INDEX)
+    monkeypatch.setenv("PIP_RETRIES", "0")
 
 
 @pytest.fixture

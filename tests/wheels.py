@@ -1,9 +1,15 @@
-"""Build PEP 427 ``py3-none-any`` wheels from `fixtures/packages` without a backend or network.
+"""Build PEP 427 ``py3-none-any`` wheels (and sdists) from `fixtures/packages` without a backend
+or network.
 
 Only ``[project]`` in ``pyproject.toml`` is read (name, version, requires-python, dependencies,
 optional-dependencies, description); the import package is the directory named after the
 distribution with ``-`` and ``.`` replaced by ``_``. Output is deterministic: the same input
 always gives the same bytes.
+
+`build_sdist` writes the PEP 625 ``{name}-{version}.tar.gz`` a package index serves beside the
+wheel: ``PKG-INFO`` (the wheel's metadata), ``pyproject.toml`` and the import package, with fixed
+times and owners. Its ``pyproject.toml`` names no build backend, so building it would need
+setuptools from the index: an installer that builds it instead of taking the wheel fails.
 
 Each extra in ``[project.optional-dependencies]`` becomes ``Provides-Extra: NAME`` (normalized,
 PEP 685) and one ``Requires-Dist: DEP; extra == "NAME"`` per dependency, in file order; a
@@ -13,8 +19,11 @@ dependency with its own marker gets ``(MARKER) and extra == "NAME"``.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
 import re
+import tarfile
 import tomllib
 import zipfile
 from collections.abc import Iterable
@@ -26,7 +35,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-__all__ = ["FIXTURE_PACKAGES", "build_wheel", "build_wheelhouse"]
+__all__ = ["FIXTURE_PACKAGES", "build_sdist", "build_wheel", "build_wheelhouse"]
 
 #: the fixture projects `build_wheelhouse` builds from
 FIXTURE_PACKAGES: Final = Path(__file__).resolve().parent.parent / "fixtures" / "packages"
@@ -138,6 +147,26 @@ def build_wheel(project_dir: Path, out_dir: Path) -> Path:
         for arcname, data in entries:
             _write_entry(archive, arcname, data)
     return wheel
+
+
+def build_sdist(project_dir: Path, out_dir: Path) -> Path:
+    """Build ``{name}-{version}.tar.gz`` (PEP 625 name) from ``project_dir`` into ``out_dir``."""
+    project = _read_project(project_dir)
+    root = f"{project.escaped}-{project.version}"
+    entries = [("PKG-INFO", _metadata(project))]
+    entries += [("pyproject.toml", (project_dir / "pyproject.toml").read_bytes())]
+    entries += _package_files(project_dir, project)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sdist = out_dir / f"{root}.tar.gz"
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for arcname, data in entries:
+            info = tarfile.TarInfo(f"{root}/{arcname}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 315532800  # 1980-01-01
+            archive.addfile(info, io.BytesIO(data))
+    with sdist.open("wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())  # gzip's own header carries no time or name: same bytes
+    return sdist
 
 
 def build_wheelhouse(

@@ -84,6 +84,12 @@ def mirror() -> None:
     help="With --with-deps: use only --find-links (with --pylock, also the lock's local files).",
 )
 @click.option(
+    "--index-url",
+    default=None,
+    metavar="URL",
+    help="With --with-deps: the package index to use instead of PyPI.",
+)
+@click.option(
     "--pylock",
     "pylocks",
     multiple=True,
@@ -107,6 +113,7 @@ def sync(
     platform_tag: str | None,
     find_links: tuple[str, ...],
     no_index: bool,
+    index_url: str | None,
     pylocks: tuple[Path, ...],
     output: str,
 ) -> None:
@@ -123,9 +130,11 @@ def sync(
     """
     from ..mirror import WheelOptions, sync_mirror
 
-    if not with_deps and (python_version or platform_tag or find_links or no_index or pylocks):
+    chosen = python_version or platform_tag or find_links or no_index or index_url or pylocks
+    if not with_deps and chosen:
         message = (
-            "--python-version, --platform, --find-links, --no-index and --pylock need --with-deps"
+            "--python-version, --platform, --find-links, --no-index, --index-url and --pylock "
+            "need --with-deps"
         )
         raise click.UsageError(message)
     if with_deps and not pylocks:
@@ -134,6 +143,7 @@ def sync(
     wheel_options = WheelOptions(
         find_links=find_links,
         no_index=no_index,
+        index_url=index_url,
         python_version=python_version,
         platform=platform_tag,
         pylocks=pylocks,

@@ -151,6 +151,9 @@ def _plugin_dir_option(value: str | None) -> Path | None:
 @click.option(
     "--no-index", is_flag=True, help="Install plugin dependencies from --find-links only."
 )
+@click.option(
+    "--index-url", default=None, help="Package index for plugin dependencies instead of PyPI."
+)
 @pass_options
 def serve(options: dict[str, Any]) -> int:
     """Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).
@@ -175,6 +178,7 @@ def serve(options: dict[str, Any]) -> int:
     query_timeout = _seconds("--query-timeout", options.pop("query_timeout"))
     install = InstallOptions(
         find_links=tuple(options.pop("find_links")),
+        index_url=options.pop("index_url"),
         no_index=options.pop("no_index"),
         offline=bool(options.get("offline")),
     )

@@ -41,8 +41,8 @@ def source_args(options: InstallOptions) -> list[str]:
         args.append("--offline")
     if options.no_index:
         args.append("--no-index")
-    if options.index_url:
-        args += ["--index-url", options.index_url]
+    if options.index_url:  # --default-index: uv ranks UV_DEFAULT_INDEX above --index-url
+        args += ["--default-index", options.index_url]
     for link in options.find_links:
         args += ["--find-links", link]
     if options.require_hashes:
