@@ -182,7 +182,7 @@ def test_install_deps_of_a_pep723_plugin_from_the_index(
     assert f"{GREETER}: 1 requirement from pep723" in result.out
     assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "2.0.0"}
     why = run_cli(capsys, "deps", "why", "pm-beta", "--plugin-dir", str(plugin_dir))
-    assert f"{GREETER} (pep723): pm-alpha>=1.0 -> pm-beta" in why.out
+    assert f"{GREETER} (pep723, pinned): pm-alpha>=1.0 -> pm-beta" in why.out
 
     again = run_cli(capsys, "install", "deps", GREETER, *args, "--format", "json")
     assert again.code == 0, again.err
