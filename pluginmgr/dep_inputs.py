@@ -129,9 +129,9 @@ def _requester(name: str, path: Path, root: Path | None = None) -> Requester | N
     if not declared.requirements:
         return None
     location = declared.location
-    if root is not None and location and Path(location).is_absolute():
+    if root is not None and location:  # relative to the lock's directory, whatever the cwd
         try:
-            location = Path(location).relative_to(root).as_posix()
+            location = Path(location).absolute().relative_to(root.absolute()).as_posix()
         except ValueError:
             pass
     return Requester(name, declared.source, declared.requirements, location)

@@ -36,6 +36,7 @@ from .errors import DependencyConflictError
 from .installers.uv import source_args
 from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
+from .pylock_local import absolute_files, python_floor, relative_files
 from .transports import local_path
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class ResolveOptions:
     log_dir: Path | None = None
     #: take the graph from uv's annotations even when every package's metadata is local
     graph_from_uv: bool = False
+    #: the lock's directory: local files are written relative to it (None: as uv wrote them)
+    lock_dir: Path | None = None
 
 
 def _write_inputs(work: Path, inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[str]:
@@ -287,6 +290,8 @@ def resolve(
         work = Path(tmp)
         args = _write_inputs(work, inputs, runtime)
         if previous is not None and not options.upgrade:
+            if options.lock_dir is not None:  # its relative paths, as uv reads them from work
+                previous = absolute_files(previous, options.lock_dir)
             (work / PYLOCK_NAME).write_text(dump_pylock(previous), encoding="utf-8")
         try:
             text = _compile(args, work, options, pylock=True)
@@ -306,7 +311,13 @@ def resolve(
         )
         for package in resolved.packages
     )
-    return replace(empty, packages=packages, requires_python=resolved.requires_python)
+    lock = replace(
+        empty,
+        packages=packages,
+        requires_python=python_floor(resolved.requires_python),
+        resolved_by=resolved.resolved_by,
+    )
+    return lock if options.lock_dir is None else relative_files(lock, options.lock_dir)
 
 
 def _same_version(left: str | None, right: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,14 +24,21 @@ from packaging.version import InvalidVersion, Version
 from .errors import IntegrityError
 from .installers import disabled_error
 from .mirror_state import file_sha256
-from .pylock import LockedPackage, PyLock, hashed_requirements
+from .pylock import LockedPackage, PyLock
 from .transports import local_path
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
     from .venv import PluginEnv
 
-__all__ = ["SyncPlan", "SyncResult", "plan_sync", "sync_venv", "verify_local_wheels"]
+__all__ = [
+    "SyncPlan",
+    "SyncResult",
+    "hashed_requirements",
+    "plan_sync",
+    "sync_venv",
+    "verify_local_wheels",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,26 @@ def plan_sync(installed: Mapping[str, str], packages: Sequence[LockedPackage]) -
     }
     remove = {name: version for name, version in installed.items() if name not in wanted}
     return SyncPlan(install, remove)
+
+
+def hashed_requirements(packages: Iterable[LockedPackage]) -> str:
+    """``name==version --hash=…`` lines for ``uv pip sync --require-hashes`` (pip-tools style).
+
+    Every hash of every wheel and sdist the lock lists is allowed, so the installer can pick the
+    file for this platform, and nothing else can be installed.
+    """
+    lines = []
+    for package in packages:
+        digests = sorted(
+            {
+                f"{algorithm}:{value}"
+                for item in (*package.wheels, *((package.sdist,) if package.sdist else ()))
+                for algorithm, value in item.hashes.items()
+            }
+        )
+        hashes = "".join(f" \\\n    --hash={digest}" for digest in digests)
+        lines.append(f"{package.name}=={package.version}{hashes}")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _local_dirs(links: Sequence[str]) -> list[Path]:

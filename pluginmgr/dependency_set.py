@@ -231,6 +231,7 @@ class DependencySet:
             upgrade=upgrade,
             upgrade_packages=upgrade_packages,
             log_dir=self.plugin_dir,
+            lock_dir=self.plugin_dir,
         )
 
     def resolve(
