@@ -46,7 +46,7 @@ from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write
 from .errors import LockfileError
-from .toml_writer import toml_key, toml_lines, toml_value
+from .toml_writer import toml_lines, toml_sections
 
 __all__ = [
     "PYLOCK_NAME",
@@ -73,6 +73,30 @@ _HEADER: Final = (
 _FILE_KEYS: Final = frozenset({"name", "hashes", "url", "path", "size"})
 _PACKAGE_KEYS: Final = frozenset({"name", "version", "marker", "wheels", "sdist", "tool"})
 _TOP_KEYS: Final = frozenset({"lock-version", "created-by", "requires-python", "packages", "tool"})
+#: the order PEP 751 lists the keys in, which the writer follows (other keys come after)
+_TOP_ORDER: Final = (
+    "lock-version",
+    "environments",
+    "requires-python",
+    "extras",
+    "dependency-groups",
+    "default-groups",
+    "created-by",
+)
+_PACKAGE_ORDER: Final = (
+    "name",
+    "version",
+    "marker",
+    "requires-python",
+    "dependencies",
+    "index",
+    "vcs",
+    "directory",
+    "archive",
+    "sdist",
+    "wheels",
+    "attestation-identities",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,32 +331,6 @@ def _file_table(item: LockedFile) -> dict[str, Any]:
     return table
 
 
-def _entry_lines(table: Mapping[str, Any]) -> list[str]:
-    """Like `toml_lines`, with arrays of tables one table per line (wheels, dependencies)."""
-    out = []
-    for key, value in table.items():
-        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            items = "".join(f"    {toml_value(v)},\n" for v in value)
-            out.append(f"{toml_key(key)} = [\n{items}]")
-        elif value is not None:
-            out.append(f"{toml_key(key)} = {toml_value(value)}")
-    return out
-
-
-def _tool_lines(prefix: str, ours: Mapping[str, Any], others: Mapping[str, Any]) -> list[str]:
-    """``[prefix.pluginmgr]`` and the other tools' entries, each under its own header."""
-    out: list[str] = []
-    loose = {k: v for k, v in others.items() if not isinstance(v, Mapping)}
-    if loose:
-        out += ["", f"[{prefix}]", *_entry_lines(loose)]
-    if ours:
-        out += ["", f"[{prefix}.{_TOOL}]", *toml_lines(ours)]
-    for name, value in others.items():
-        if isinstance(value, Mapping):
-            out += ["", f"[{prefix}.{toml_key(name)}]", *_entry_lines(value)]
-    return out
-
-
 def _package_lines(package: LockedPackage) -> list[str]:
     table: dict[str, Any] = {"name": package.name}
     if package.version:
@@ -344,7 +342,8 @@ def _package_lines(package: LockedPackage) -> list[str]:
     ours: dict[str, Any] = {"required-by": list(package.required_by)}
     if package.provided_by:
         ours["provided-by"] = package.provided_by
-    return ["[[packages]]", *_entry_lines(table), *_tool_lines("packages.tool", ours, package.tool)]
+    tools = toml_sections("packages.tool", {_TOOL: ours, **package.tool})
+    return ["[[packages]]", *toml_lines(table, _PACKAGE_ORDER), *tools]
 
 
 def dump_pylock(lock: PyLock) -> str:
@@ -354,7 +353,7 @@ def dump_pylock(lock: PyLock) -> str:
     top["requires-python"] = lock.requires_python
     top.update(lock.extra)
     top["created-by"] = CREATED_BY
-    out = [_HEADER.rstrip("\n"), *_entry_lines(top)]
+    out = [_HEADER.rstrip("\n"), *toml_lines(top, _TOP_ORDER)]
     for package in sorted(lock.packages, key=lambda p: p.key):
         out += ["", *_package_lines(package)]
     ours = {
@@ -366,7 +365,7 @@ def dump_pylock(lock: PyLock) -> str:
         "resolved-by": lock.resolved_by or None,
         "constraints": list(lock.constraints),
     }
-    out += _tool_lines("tool", ours, {})
+    out += toml_sections("tool", {_TOOL: ours})
     for requester in lock.requesters:
         table = {
             "name": requester.name,
@@ -375,7 +374,7 @@ def dump_pylock(lock: PyLock) -> str:
             "requirements": list(requester.requirements),
         }
         out += ["", "[[tool.pluginmgr.requesters]]", *toml_lines(table)]
-    out += _tool_lines("tool", {}, lock.tool)
+    out += toml_sections("tool", lock.tool)
     return "\n".join(out) + "\n"
 
 

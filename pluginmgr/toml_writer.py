@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["toml_key", "toml_lines", "toml_value"]
+__all__ = ["toml_key", "toml_lines", "toml_sections", "toml_value"]
 
 _BARE_KEY: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -68,6 +68,28 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
-def toml_lines(table: Mapping[str, Any]) -> list[str]:
-    """``key = value`` lines of a table's entries (``None`` values left out)."""
-    return [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items() if v is not None]
+def toml_lines(table: Mapping[str, Any], order: Sequence[str] = ()) -> list[str]:
+    """``key = value`` lines of a table's entries, the keys in ``order`` first, ``None`` values
+    left out; an array of tables is written one table per line (wheels, dependencies)."""
+    out = []
+    ordered = {k: table[k] for k in order if k in table} | dict(table)
+    for key, value in ordered.items():
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            items = "".join(f"    {toml_value(v)},\n" for v in value)
+            out.append(f"{toml_key(key)} = [\n{items}]")
+        elif value is not None:
+            out.append(f"{toml_key(key)} = {toml_value(value)}")
+    return out
+
+
+def toml_sections(prefix: str, tables: Mapping[str, Any]) -> list[str]:
+    """``[prefix.NAME]`` sections, one per table of ``tables`` (a blank line before each);
+    entries that are not tables go under ``[prefix]`` first."""
+    out: list[str] = []
+    loose = {k: v for k, v in tables.items() if not isinstance(v, Mapping)}
+    if loose:
+        out += ["", f"[{prefix}]", *toml_lines(loose)]
+    for name, value in tables.items():
+        if isinstance(value, Mapping):
+            out += ["", f"[{prefix}.{toml_key(name)}]", *toml_lines(value)]
+    return out
