@@ -126,12 +126,14 @@ def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
     also = f", {runtime} supplied by the runtime" if runtime else ""
     if dry_run:
         verb = "would write" if plan.changes else "would keep"
-    else:
+        unchanged = not plan.changes
+    else:  # the file's bytes decide: a lock rewritten with the same packages did change
         verb = "wrote" if plan.written else "kept"
+        unchanged = not plan.written
     packages = _count(len(lock.packages), "package")
     requesters = _count(len(lock.requesters), "requester")
     return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}" + (
-        "" if plan.changes else " (no change)"
+        " (no change)" if unchanged else ""
     )
 
 
