@@ -31,7 +31,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .build_lock import lock_build_backends
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
+from .dep_sync import no_wheel_refusal
 from .errors import DependencyConflictError
 from .installers.uv import source_args
 from .process import check, relevant_lines, run
@@ -125,6 +127,9 @@ def _compile(args: Sequence[str], work: Path, options: ResolveOptions, *, pylock
     else:
         command += ["--no-header", "--annotation-style", "split", "-o", work / _ANNOTATED]
     result = run(command, timeout=_TIMEOUT, cwd=work)
+    refused = no_wheel_refusal(result.output, what="nothing was locked")
+    if result.returncode != 0 and refused is not None:
+        raise refused
     if result.returncode != 0 and _NO_SOLUTION in result.output:
         explanation = _derivation(result.output)
         message = "no set of packages satisfies every plugin"
@@ -317,6 +322,7 @@ def resolve(
         requires_python=python_floor(resolved.requires_python),
         resolved_by=resolved.resolved_by,
     )
+    lock = lock_build_backends(lock, options)
     return lock if options.lock_dir is None else relative_files(lock, options.lock_dir)
 
 

@@ -20,13 +20,14 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .build_lock import build_constraints_file
 from .errors import InstallError, IntegrityError
 from .installers import disabled_error
 from .mirror_state import file_sha256
@@ -41,6 +42,7 @@ __all__ = [
     "SyncPlan",
     "SyncResult",
     "hashed_requirements",
+    "no_wheel_refusal",
     "plan_sync",
     "refusal",
     "require_wheels",
@@ -51,13 +53,27 @@ __all__ = [
 
 _MISMATCH: Final = re.compile(
     r"Hash mismatch for `(?P<name>[^`=\s]+)==(?P<version>[^`\s]+)`"  # uv
-    r"|^\s*(?P<pname>[A-Za-z0-9][\w.-]*)==(?P<pversion>\S+) from (?P<url>\S+?):?\s*$",  # pip
+    r"|^\s*(?P<pname>[A-Za-z0-9][\w.-]*)==(?P<pversion>\S+) from (?P<url>\S+?)"  # pip
+    r"(?: \(from [^\n]*\))?:\s*$",
     re.MULTILINE,
 )
 _EXPECTED: Final = re.compile(r"Expected(.*?)(?:Computed|Got)(.*)", re.DOTALL)
 _DIGEST: Final = re.compile(r"\b[0-9a-f]{64}\b")
 _NO_WHEEL: Final = re.compile(r"Because (?P<name>\S+)==(?P<version>\S+) has no usable wheels")
+_WHEELS_REQUIRED: Final = re.compile(r"Wheels are required for `(?P<name>[^`]+)` because building")
 _BUILD_HINT: Final = "pass --allow-build to let its sdist be built (its build backend runs)"
+
+
+def no_wheel_refusal(output: str, *, what: str) -> InstallError | None:
+    """uv's "no usable wheels, building is disabled" as one error naming the packages."""
+    names = list(dict.fromkeys(m["name"] for m in _WHEELS_REQUIRED.finditer(output)))
+    if not names:
+        return None
+    message = (
+        f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no wheel for this "
+        f"interpreter from the package sources, and building from source is off; {what}"
+    )
+    return InstallError(message, hint=f"add a --find-links with the wheel, or {_BUILD_HINT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +239,9 @@ def sync_venv(env: PluginEnv, lock: PyLock, options: InstallOptions) -> SyncResu
     with tempfile.TemporaryDirectory(prefix="pluginmgr-sync-") as tmp:
         requirements = Path(tmp) / "pylock-requirements.txt"
         requirements.write_text(hashed_requirements(packages), encoding="utf-8")
+        pins = build_constraints_file(lock, Path(tmp)) if options.allow_build else None
+        if pins is not None:  # the build backends, locked too (uv refuses other ones)
+            options = replace(options, build_constraints=(*options.build_constraints, str(pins)))
         try:
             output = env.sync(requirements, sorted(plan.remove), options)
         except InstallError as exc:

@@ -130,6 +130,7 @@ class LockedPackage:
     sdist: LockedFile | None = None
     required_by: tuple[str, ...] = ()  #: requester names and package names, sorted
     provided_by: str | None = None  #: "runtime" when the runtime's environment supplies it
+    build_requires: tuple[str, ...] = ()  #: an sdist-only package's ``build-system.requires``
     #: other keys, written back as read (requires-python, dependencies, index, vcs, …)
     extra: Mapping[str, Any] = field(default_factory=dict)
     tool: Mapping[str, Any] = field(default_factory=dict)  #: other tools' ``tool`` entries
@@ -179,6 +180,8 @@ class PyLock:
     #: other top-level keys (environments, extras, dependency-groups, default-groups, …)
     extra: Mapping[str, Any] = field(default_factory=dict)
     tool: Mapping[str, Any] = field(default_factory=dict)  #: other tools' ``tool`` entries
+    #: hashed pins (``name==version --hash=…``) of the build backends of its sdist-only packages
+    build_constraints: tuple[str, ...] = ()
 
     def by_name(self) -> dict[str, LockedPackage]:
         return {package.key: package for package in self.packages}
@@ -249,6 +252,7 @@ def _package(raw: Any, index: int, *, source: str) -> LockedPackage:
         sdist=sdist,
         required_by=tuple(ours.get("required-by") or ()),
         provided_by=ours.get("provided-by"),
+        build_requires=tuple(ours.get("build-requires") or ()),
         extra={k: v for k, v in raw.items() if k not in _PACKAGE_KEYS},
         tool=others,
     )
@@ -292,6 +296,7 @@ def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
         packages=packages,
         requesters=requesters,
         constraints=tuple(ours.get("constraints") or ()),
+        build_constraints=tuple(ours.get("build-constraints") or ()),
         inputs_sha256=str(ours.get("inputs-sha256", "")),
         python=str(ours.get("python", "")),
         implementation=str(ours.get("implementation", "")),
@@ -342,6 +347,8 @@ def _package_lines(package: LockedPackage) -> list[str]:
     ours: dict[str, Any] = {"required-by": list(package.required_by)}
     if package.provided_by:
         ours["provided-by"] = package.provided_by
+    if package.build_requires:
+        ours["build-requires"] = list(package.build_requires)
     tools = toml_sections("packages.tool", {_TOOL: ours, **package.tool})
     return ["[[packages]]", *toml_lines(table, _PACKAGE_ORDER), *tools]
 
@@ -364,6 +371,7 @@ def dump_pylock(lock: PyLock) -> str:
         "platform": lock.platform,
         "resolved-by": lock.resolved_by or None,
         "constraints": list(lock.constraints),
+        "build-constraints": list(lock.build_constraints) or None,
     }
     out += toml_sections("tool", {_TOOL: ours})
     for requester in lock.requesters:

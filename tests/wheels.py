@@ -13,8 +13,11 @@ dependency with its own marker gets ``(MARKER) and extra == "NAME"``.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
 import re
+import tarfile
 import tomllib
 import zipfile
 from collections.abc import Iterable
@@ -26,7 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-__all__ = ["FIXTURE_PACKAGES", "build_wheel", "build_wheelhouse"]
+__all__ = ["FIXTURE_PACKAGES", "build_sdist", "build_wheel", "build_wheelhouse"]
 
 #: the fixture projects `build_wheelhouse` builds from
 FIXTURE_PACKAGES: Final = Path(__file__).resolve().parent.parent / "fixtures" / "packages"
@@ -138,6 +141,31 @@ def build_wheel(project_dir: Path, out_dir: Path) -> Path:
         for arcname, data in entries:
             _write_entry(archive, arcname, data)
     return wheel
+
+
+def build_sdist(project_dir: Path, out_dir: Path) -> Path:
+    """Build ``{name}-{version}.tar.gz`` (PKG-INFO 2.2, ``pyproject.toml``, the import package)
+    from ``project_dir`` into ``out_dir``, byte for byte the same each time. Installing it runs
+    the ``[build-system]`` its ``pyproject.toml`` names."""
+    project = _read_project(project_dir)
+    root = f"{project.escaped}-{project.version}"
+    metadata = _metadata(project).replace(b"Metadata-Version: 2.1", b"Metadata-Version: 2.2")
+    files = [
+        ("PKG-INFO", metadata),
+        ("pyproject.toml", (project_dir / "pyproject.toml").read_bytes()),
+        *_package_files(project_dir, project),
+    ]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for arcname, data in files:
+            info = tarfile.TarInfo(f"{root}/{arcname}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 315532800
+            archive.addfile(info, io.BytesIO(data))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sdist = out_dir / f"{root}.tar.gz"
+    with sdist.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+        packed.write(buffer.getvalue())
+    return sdist
 
 
 def build_wheelhouse(

@@ -49,6 +49,8 @@ class InstallOptions:
     offline: bool = False
     require_hashes: bool = False
     allow_build: bool = False
+    #: files of hashed pins for the build backends (``--build-constraints``), with allow_build
+    build_constraints: tuple[str, ...] = ()
 
     def from_caller(self, cwd: Path | None = None) -> InstallOptions:
         """These options with each relative path made absolute (`caller_path`)."""

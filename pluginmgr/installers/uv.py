@@ -49,6 +49,8 @@ def source_args(options: InstallOptions) -> list[str]:
         args.append("--require-hashes")
     if not options.allow_build:
         args += ONLY_BINARY
+    for path in options.build_constraints:
+        args += ["--build-constraints", path]
     return args
 
 
