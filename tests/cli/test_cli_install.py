@@ -66,11 +66,15 @@ def test_install_package_then_again_is_a_no_op(
     assert again.out.splitlines() == [
         "nothing to install: the venv already matches pylock.toml",
     ]
-    assert "(no change)" in again.err
+    # the same packages, but the lock records requirements.in's new line: the file changed
+    assert "wrote" in again.err and "(no change)" not in again.err
     assert (plugin_dir / "requirements.in").read_text().splitlines()[1:] == [
         "pm-alpha",
         "pm-beta>=1",
     ]
+    third = install(capsys, "package", "pm-alpha", "pm-beta>=1", *offline_args)
+    assert third.code == 0, third.err
+    assert "kept" in third.err and "(no change)" in third.err
 
 
 def test_install_package_json(
