@@ -4,15 +4,19 @@ around. Real uv (and pip) runs against local folders and a loopback index, offli
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import shutil
 import tomllib
 import zipfile
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
+from pluginmgr.pylock import dump_pylock, parse_pylock
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
@@ -165,3 +169,100 @@ def test_a_hash_mismatch_from_an_index_is_one_error_by_name(
     assert "nothing was built instead" in first
     assert "pm-liby" not in installed(plugin_dir)
     assert not any(r.path.endswith(".tar.gz") for r in index.requests)  # no sdist was fetched
+
+
+# -- a PEP 691 JSON index: what PyPI answers, upload-time and size included -------------------
+
+
+def json_index(root: Path, hashes: dict[str, str] | None = None) -> RepoServer:
+    """Serve ``root``'s wheels and sdists as a PEP 691 JSON simple index (``/simple/NAME/``),
+    each file with its ``upload-time`` and ``size``; ``hashes`` overrides a file's advertised
+    sha256 (an index that lists another file than the lock)."""
+    server = RepoServer(root)
+    by_project: dict[str, list[Path]] = {}
+    for path in sorted(root.iterdir()):
+        name = path.name.split("-")[0].replace("_", "-")
+        by_project.setdefault(name, []).append(path)
+    for name, paths in by_project.items():
+        files = []
+        for path in paths:
+            entry = {
+                "filename": path.name,
+                "url": f"/{path.name}",
+                "hashes": {"sha256": (hashes or {}).get(path.name, sha256(path))},
+                "upload-time": "2026-11-12T12:33:34.123456Z",
+                "size": path.stat().st_size,
+            }
+            if path.suffix == ".whl":  # PEP 658: the METADATA beside it (uv reads no range)
+                metadata = _wheel_metadata(path)
+                server.overrides[f"/{path.name}.metadata"] = _answer(metadata, "text/plain")
+                entry["core-metadata"] = {"sha256": hashlib.sha256(metadata).hexdigest()}
+            files.append(entry)
+        body = json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": files})
+        server.overrides[f"/simple/{name}/"] = _answer(body.encode())
+    return server
+
+
+def _wheel_metadata(wheel: Path) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name)
+
+
+def _answer(
+    body: bytes, content_type: str = "application/vnd.pypi.simple.v1+json"
+) -> Callable[[BaseHTTPRequestHandler], None]:
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    return handler
+
+
+def test_a_lock_from_an_index_keeps_upload_time_and_size(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    with json_index(wheels) as index:
+        simple = f"{index.url}simple/"
+        result = run_cli(
+            capsys, "deps", "lock", "--plugin-dir", str(plugin_dir), "--index-url", simple
+        )
+        assert result.code == 0, result.err
+        text = (plugin_dir / "pylock.toml").read_text()
+        data = tomllib.loads(text)
+        liby = next(p for p in data["packages"] if p["name"] == "pm-liby")
+        wheel = liby["wheels"][0]  # uv keeps whole seconds of upload-time, and no `index`
+        assert wheel["upload-time"] == dt.datetime(2026, 11, 12, 12, 33, 34, tzinfo=dt.UTC)
+        assert wheel["url"] == f"{index.url}pm_liby-1.0-py3-none-any.whl"
+        assert wheel["size"] == (wheels / "pm_liby-1.0-py3-none-any.whl").stat().st_size
+        assert "upload-time = 2026-11-12T12:33:34Z" in text
+        assert dump_pylock(parse_pylock(text)) == text  # read and written back unchanged
+        synced = run_cli(
+            capsys, "deps", "sync", "--plugin-dir", str(plugin_dir), "--index-url", simple
+        )
+    assert synced.code == 0, synced.err
+    assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}
+
+
+def test_an_index_listing_another_hash_is_refused_by_name_not_built(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, index: RepoServer
+) -> None:
+    declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    assert deps(capsys, plugin_dir, "lock", links=str(wheels)).code == 0
+    root = index.root  # pm-liby's wheel replaced, a buildable sdist beside it
+    tampered = sha256(root / "pm_liby-1.0-py3-none-any.whl")
+    with json_index(root, {"pm_liby-1.0-py3-none-any.whl": tampered}) as served:
+        simple = f"{served.url}simple/"
+        refused = run_cli(
+            capsys, "deps", "sync", "--plugin-dir", str(plugin_dir), "--index-url", simple
+        )
+    assert refused.code == 1
+    first = refused.err.splitlines()[0]
+    assert first.startswith("error: pm-liby 1.0: "), first
+    assert "nothing was installed" in first and "nothing was built" in first
+    assert "pm-liby" not in installed(plugin_dir)
+    assert not any(r.path.endswith(".tar.gz") for r in served.requests)
