@@ -290,7 +290,7 @@ def resolve(
         platform=inputs.platform,
     )
     if not inputs.requirement_count:
-        return empty
+        return empty if options.lock_dir is None else relative_files(empty, options.lock_dir)
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
         args = _write_inputs(work, inputs, runtime)

@@ -24,7 +24,6 @@ reserves for tools::
     requirements = ["libx<2"]
 
 So ``deps why`` and ``deps tree`` need no resolver, and a stale lock can say what changed.
-
 Reading and writing are lossless: every key PEP 751 defines, and any other key or tool table
 uv, pip or a person wrote, is written back with the same value (``upload-time`` date-times,
 ``size``, ``index``, ``attestation-identities``, ``vcs``/``directory``/``archive``, other
@@ -40,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote
 
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
@@ -207,7 +207,7 @@ def _file(raw: Any, *, where: str) -> LockedFile:
         raise LockfileError(f"{where}: no hashes", hint="re-create it with `pluginmgr deps lock`")
     url, path = raw.get("url"), raw.get("path")
     named = isinstance(raw.get("name"), str) and bool(raw["name"])
-    name = raw["name"] if named else str(url or path or "").split("#")[0].rsplit("/", 1)[-1]
+    name = raw["name"] if named else unquote(str(url or path or "").split("#")[0].split("/")[-1])
     if not name:
         raise LockfileError(f"{where}: neither a name nor a url or path")
     size = raw.get("size")

@@ -6,8 +6,9 @@ machine: another checkout path, or a 3.11.2 interpreter (which uv then refuses),
 
 * a ``file:`` URL of a wheel or sdist becomes a ``path`` relative to the lock's directory (PEP
   751 reads ``path`` that way), the same whatever the caller's cwd and however the plugin dir
-  was spelled (`relative_files`); `absolute_files` is the inverse, for a copy of the lock read
-  from elsewhere (uv's preferences, in a temporary directory);
+  was spelled, and so does a requester's absolute ``location`` (`relative_files`);
+  `absolute_files` is the inverse, for a copy of the lock read from elsewhere (uv's
+  preferences, in a temporary directory);
 * ``requires-python`` ``>=X.Y.Z`` becomes ``>=X.Y``, the floor a lock resolved for ``X.Y``
   means (`python_floor`).
 """
@@ -63,7 +64,8 @@ def _relative(item: LockedFile, lock_dir: Path) -> LockedFile:
 def _absolute(item: LockedFile, lock_dir: Path) -> LockedFile:
     if not item.path or Path(item.path).is_absolute():
         return item
-    return replace(item, path=None, url=(lock_dir.resolve() / item.path).as_uri())
+    path = Path(os.path.normpath(lock_dir.resolve() / item.path))
+    return replace(item, path=None, url=path.as_uri())
 
 
 def _files(package: LockedPackage, lock_dir: Path, *, relative: bool) -> LockedPackage:
@@ -72,10 +74,25 @@ def _files(package: LockedPackage, lock_dir: Path, *, relative: bool) -> LockedP
     return replace(package, wheels=tuple(move(w, lock_dir) for w in package.wheels), sdist=sdist)
 
 
+def _location(location: str | None, lock_dir: Path) -> str | None:
+    """A requester's absolute location relative to ``lock_dir``; None outside it (a store
+    path, which differs per node and says nothing to a reader of the lock)."""
+    if not location or not Path(location).is_absolute():
+        return location
+    try:
+        return Path(location).relative_to(lock_dir.absolute()).as_posix()
+    except ValueError:
+        return None
+
+
 def relative_files(lock: PyLock, lock_dir: Path) -> PyLock:
-    """``lock`` with each ``file:`` URL of a wheel or sdist as a path relative to ``lock_dir``."""
+    """``lock`` with each ``file:`` URL of a wheel or sdist as a path relative to ``lock_dir``,
+    and each requester's absolute location too."""
     packages = tuple(_files(p, lock_dir, relative=True) for p in lock.packages)
-    return replace(lock, packages=packages)
+    requesters = tuple(
+        replace(r, location=_location(r.location, lock_dir)) for r in lock.requesters
+    )
+    return replace(lock, packages=packages, requesters=requesters)
 
 
 def absolute_files(lock: PyLock, lock_dir: Path) -> PyLock:

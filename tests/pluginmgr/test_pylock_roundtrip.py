@@ -21,8 +21,15 @@ from packaging.utils import canonicalize_name
 
 from pluginmgr.errors import LockfileError
 from pluginmgr.installers import find_uv
-from pluginmgr.pylock import dump_pylock, parse_pylock
-from pluginmgr.pylock_local import python_floor
+from pluginmgr.pylock import (
+    LockedFile,
+    LockedPackage,
+    PyLock,
+    Requester,
+    dump_pylock,
+    parse_pylock,
+)
+from pluginmgr.pylock_local import absolute_files, python_floor, relative_files
 from pluginmgr.toml_writer import toml_lines, toml_value
 from tests.wheels import FIXTURE_PACKAGES, build_wheel
 
@@ -186,3 +193,28 @@ def test_unknown_keys_and_tool_tables_survive(
     package = {"name": "a", "version": "1", **package_extra, "wheels": [wheel], "tool": tools}
     document = {"lock-version": "1.0", "packages": [package], "tool": tools}
     assert_lossless("\n".join(toml_lines(document)) + "\n")
+
+
+def test_local_files_and_locations_are_relative_to_the_lock(tmp_path: Path) -> None:
+    lock_dir = tmp_path / "node" / "plugins"
+    wheel = tmp_path / "node" / "wheels" / "a-1-py3-none-any.whl"
+    local = wheel.as_uri()
+    remote = LockedFile("b-1-py3-none-any.whl", {"sha256": "b"}, url="https://x/b.whl")
+    lock = PyLock(
+        packages=(
+            LockedPackage("a", "1", wheels=(LockedFile(wheel.name, {"sha256": "a"}, url=local),)),
+            LockedPackage("b", "1", wheels=(remote,)),
+        ),
+        requesters=(
+            Requester("x.py", "pep723", ("a",), str(lock_dir / "ops" / "x.py")),
+            Requester("gh:d/p", "manifest.toml", ("b",), str(tmp_path / "store" / "p")),
+            Requester("gh:d/q.py", "manifest.toml", ("b",), "manifest.toml"),
+        ),
+    )
+    relative = relative_files(lock, lock_dir)
+    assert relative.packages[0].wheels[0].path == "../wheels/a-1-py3-none-any.whl"
+    assert relative.packages[0].wheels[0].url is None
+    assert relative.packages[1].wheels[0] == remote  # an index's file keeps its url
+    assert [r.location for r in relative.requesters] == ["ops/x.py", None, "manifest.toml"]
+    back = absolute_files(relative, lock_dir)
+    assert back.packages[0].wheels[0].url == wheel.as_uri()
