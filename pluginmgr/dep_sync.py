@@ -234,6 +234,12 @@ def sync_venv(env: PluginEnv, lock: PyLock, options: InstallOptions) -> SyncResu
         raise disabled_error()
     changing = [p for p in packages if p.key in plan.install]
     require_wheels(changing, options)
+    if options.allow_build and lock.build_constraints and env.installer.name != "uv":
+        message = (
+            f"pylock.toml pins build backends ({', '.join(lock.build_constraints)[:80]}…), "
+            f"which the {env.installer.name} installer cannot enforce; nothing was installed"
+        )
+        raise InstallError(message, hint="build sdists with --package-manager uv")
     verify_local_wheels(changing, options.find_links)
     created = not env.venv_python.exists()
     with tempfile.TemporaryDirectory(prefix="pluginmgr-sync-") as tmp:

@@ -266,3 +266,16 @@ def test_an_index_listing_another_hash_is_refused_by_name_not_built(
     assert "nothing was installed" in first and "nothing was built" in first
     assert "pm-liby" not in installed(plugin_dir)
     assert not any(r.path.endswith(".tar.gz") for r in served.requests)
+
+
+def test_the_pip_installer_refuses_to_build_with_unenforced_backend_pins(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
+) -> None:
+    declare(plugin_dir, "a.py", ["pm-source"], "pep723")
+    assert deps(capsys, plugin_dir, "lock", "--allow-build", links=str(wheels)).code == 0
+    pip = ("--package-manager", "pip", "--allow-build")
+    refused = deps(capsys, plugin_dir, "sync", *pip, links=str(wheels))
+    assert refused.code == 1
+    assert "which the pip installer cannot enforce" in refused.err
+    assert "--package-manager uv" in refused.err
+    assert "pm-source" not in installed(plugin_dir)
