@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from pluginmgr.errors import LockfileError
 from pluginmgr.installers import find_uv
@@ -111,6 +114,21 @@ def test_uvs_own_output_survives(tmp_path: Path, dep_wheels: Path, wheelhouse: P
     assert 'created-by = "uv"' in text
     dumped = assert_lossless(text)
     assert len(tomllib.loads(dumped)["packages"]) == len(tomllib.loads(text)["packages"]) >= 5
+
+
+def test_pips_own_output_survives(tmp_path: Path, wheelhouse: Path) -> None:
+    import pip
+
+    if Version(pip.__version__) < Version("25.1"):
+        pytest.skip(f"pip {pip.__version__} has no `pip lock` (25.1 has)")
+    command = [sys.executable, "-m", "pip", "lock", "--no-index", "--find-links", str(wheelhouse)]
+    command += ["--disable-pip-version-check", "pm-alpha", "-o", "pylock.toml"]
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    text = (tmp_path / "pylock.toml").read_text(encoding="utf-8")
+    assert 'created-by = "pip"' in text and "[[packages.wheels]]" in text  # tables, not inline
+    dumped = assert_lossless(text)
+    assert parse_pylock(dumped).resolved_by == "pip"
 
 
 @pytest.mark.parametrize(
