@@ -186,10 +186,13 @@ def require_wheels(packages: Sequence[LockedPackage], options: InstallOptions) -
 
 
 def _files_of(package: LockedPackage | None, url: str | None) -> str:
+    """The file a mismatch is about: from the installer's URL, else the lock's files."""
     if url:
         return url.rsplit("/", 1)[-1].split("#")[0]
-    files = [w.name for w in package.wheels] if package else []
-    return files[0] if len(files) == 1 else "one of " + ", ".join(files) if files else "its file"
+    if package is None:  # not a package of the lock: a build backend it pins
+        return "its wheel (a build backend pylock.toml pins)"
+    files = [w.name for w in package.wheels] or ([package.sdist.name] if package.sdist else [])
+    return files[0] if len(files) == 1 else "one of " + ", ".join(files)
 
 
 def refusal(exc: InstallError, packages: Sequence[LockedPackage]) -> IntegrityError | None:
