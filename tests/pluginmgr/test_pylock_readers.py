@@ -63,7 +63,7 @@ def test_pip_install_reads_the_lock(locked: Path, tmp_path: Path) -> None:
         pytest.skip(f"pip {pip.__version__} cannot install from pylock.toml (26.1 can)")
     python = fresh_venv(tmp_path / "pip-venv")
     command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
-    command += ["--disable-pip-version-check", "-r", str(locked)]
+    command += ["--disable-pip-version-check", "--no-cache-dir", "-r", str(locked)]
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120

@@ -101,6 +101,7 @@ def test_pluginmgr_facts_survive_beside_the_other_tools() -> None:
     assert again.by_name()["sdist-only"].marker == ""
 
 
+@pytest.mark.usefixtures("uv_sandbox")
 def test_uvs_own_output_survives(tmp_path: Path, dep_wheels: Path, wheelhouse: Path) -> None:
     extras = build_wheel(FIXTURE_PACKAGES / "pm_extras", tmp_path / "extras").parent
     (tmp_path / "req.in").write_text("pm-extras[all]\npm-liby\npm-utils<0.4; python_version>'3'\n")
@@ -122,7 +123,7 @@ def test_pips_own_output_survives(tmp_path: Path, wheelhouse: Path) -> None:
     if Version(pip.__version__) < Version("25.1"):
         pytest.skip(f"pip {pip.__version__} has no `pip lock` (25.1 has)")
     command = [sys.executable, "-m", "pip", "lock", "--no-index", "--find-links", str(wheelhouse)]
-    command += ["--disable-pip-version-check", "pm-alpha", "-o", "pylock.toml"]
+    command += ["--disable-pip-version-check", "--no-cache-dir", "pm-alpha", "-o", "pylock.toml"]
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
     subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     text = (tmp_path / "pylock.toml").read_text(encoding="utf-8")
