@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .build_lock import lock_build_backends
+from .build_lock import build_constraints_file, lock_build_backends
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .dep_sync import no_wheel_refusal
 from .errors import DependencyConflictError
@@ -294,16 +294,18 @@ def resolve(
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
         args = _write_inputs(work, inputs, runtime)
+        uv_options = options
         if previous is not None and not options.upgrade:
             if options.lock_dir is not None:  # its relative paths, as uv reads them from work
                 previous = absolute_files(previous, options.lock_dir)
             (work / PYLOCK_NAME).write_text(dump_pylock(previous), encoding="utf-8")
+            uv_options = _locked_backends(previous, work, options)
         try:
-            text = _compile(args, work, options, pylock=True)
+            text = _compile(args, work, uv_options, pylock=True)
             resolved = parse_pylock(text, source="uv's resolution")
             graph = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
             if graph is None:  # not every wheel is local: ask uv (pinned) for its annotations
-                graph = _graph(_pinned_graph(args, work, options, resolved), inputs)
+                graph = _graph(_pinned_graph(args, work, uv_options, resolved), inputs)
         except DependencyConflictError as exc:
             raise explain_conflict(exc, inputs, runtime) from None
     packages = tuple(
@@ -324,6 +326,16 @@ def resolve(
     )
     lock = lock_build_backends(lock, options)
     return lock if options.lock_dir is None else relative_files(lock, options.lock_dir)
+
+
+def _locked_backends(previous: PyLock, work: Path, options: ResolveOptions) -> ResolveOptions:
+    """``options`` whose uv runs build sdists (to read their metadata) with the build backends
+    the previous lock pins, when building is allowed."""
+    pins = build_constraints_file(previous, work) if options.sources.allow_build else None
+    if pins is None:
+        return options
+    built = (*options.sources.build_constraints, str(pins))
+    return replace(options, sources=replace(options.sources, build_constraints=built))
 
 
 def _same_version(left: str | None, right: str) -> bool:

@@ -84,6 +84,9 @@ def test_allow_build_locks_the_backend_and_sync_builds_with_it_only(
     backend = sha256(wheels / "pm_backend-1.0.0-py3-none-any.whl")
     pins = data["tool"]["pluginmgr"]["build-constraints"]
     assert pins == [f"pm-backend==1.0.0 --hash=sha256:{backend}"]
+    again = deps(capsys, plugin_dir, "lock", "--allow-build", links=str(wheels))
+    assert again.code == 0, again.err  # uv re-resolves with the pinned backend as a constraint
+    assert "(no change)" in again.out
 
     refused = deps(capsys, plugin_dir, "sync", links=str(wheels))
     assert refused.code == 1
