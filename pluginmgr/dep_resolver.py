@@ -323,6 +323,8 @@ def resolve(
         packages=packages,
         requires_python=python_floor(resolved.requires_python),
         resolved_by=resolved.resolved_by,
+        extra=resolved.extra,  # whatever else uv writes (environments, …) is kept as written
+        tool=resolved.tool,
     )
     lock = lock_build_backends(lock, options)
     return lock if options.lock_dir is None else relative_files(lock, options.lock_dir)
