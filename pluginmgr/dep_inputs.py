@@ -151,9 +151,9 @@ def _requester(name: str, path: Path, root: Path, reason: str) -> Requester | No
     if not declared.requirements:
         return None
     location = declared.location
-    if location and Path(location).is_absolute():
+    if location:  # relative to the lock's directory, whatever the cwd
         try:
-            location = Path(location).relative_to(root).as_posix()
+            location = Path(location).absolute().relative_to(root.absolute()).as_posix()
         except ValueError:
             pass
     return Requester(name, declared.source, declared.requirements, location, reason)

@@ -34,13 +34,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .build_lock import build_constraints_file, lock_build_backends
 from .dep_conflict import explain_conflict, log_derivation, search_culprits
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
+from .dep_sync import no_wheel_refusal
 from .errors import DependencyConflictError
 from .installers.uv import source_args
 from .missing_packages import package_not_found
 from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
+from .pylock_local import absolute_files, python_floor, relative_files
 from .transports import local_path
 
 if TYPE_CHECKING:
@@ -68,6 +71,8 @@ class ResolveOptions:
     graph_from_uv: bool = False
     #: look for the culprit of a conflict (bounded uv runs); False: name what uv names only
     find_culprit: bool = True
+    #: the lock's directory: local files are written relative to it (None: as uv wrote them)
+    lock_dir: Path | None = None
 
 
 def _write_inputs(work: Path, inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[str]:
@@ -127,6 +132,9 @@ def _compile(args: Sequence[str], work: Path, options: ResolveOptions, *, pylock
     else:
         command += ["--no-header", "--annotation-style", "split", "-o", work / _ANNOTATED]
     result = run(command, timeout=_TIMEOUT, cwd=work)
+    refused = no_wheel_refusal(result.output, what="nothing was locked")
+    if result.returncode != 0 and refused is not None:
+        raise refused
     if result.returncode != 0 and _NO_SOLUTION in result.output:
         explanation = _derivation(result.output)
         message = "no set of packages satisfies every plugin"
@@ -258,22 +266,26 @@ def resolve(
         platform=inputs.platform,
     )
     if not inputs.requirement_count:
-        return empty
+        return empty if options.lock_dir is None else relative_files(empty, options.lock_dir)
     conflict: DependencyConflictError | None = None
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
         args = _write_inputs(work, inputs, runtime)
+        uv_options = options
         if previous is not None and not options.upgrade:
+            if options.lock_dir is not None:  # its relative paths, as uv reads them from work
+                previous = absolute_files(previous, options.lock_dir)
             (work / PYLOCK_NAME).write_text(dump_pylock(previous), encoding="utf-8")
+            uv_options = _locked_backends(previous, work, options)
         try:
-            text = _compile(args, work, options, pylock=True)
+            text = _compile(args, work, uv_options, pylock=True)
             resolved = parse_pylock(text, source="uv's resolution")
             local = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
             # not every wheel is local: ask uv (pinned) for its annotations
             graph = (
                 local
                 if local is not None
-                else _graph(_pinned_graph(args, work, options, resolved), inputs)
+                else _graph(_pinned_graph(args, work, uv_options, resolved), inputs)
             )
         except DependencyConflictError as exc:
             conflict = exc
@@ -296,7 +308,26 @@ def resolve(
         )
         for package in resolved.packages
     )
-    return replace(empty, packages=packages, requires_python=resolved.requires_python)
+    lock = replace(
+        empty,
+        packages=packages,
+        requires_python=python_floor(resolved.requires_python),
+        resolved_by=resolved.resolved_by,
+        extra=resolved.extra,  # whatever else uv writes (environments, …) is kept as written
+        tool=resolved.tool,
+    )
+    lock = lock_build_backends(lock, options)
+    return lock if options.lock_dir is None else relative_files(lock, options.lock_dir)
+
+
+def _locked_backends(previous: PyLock, work: Path, options: ResolveOptions) -> ResolveOptions:
+    """``options`` whose uv runs build sdists (to read their metadata) with the build backends
+    the previous lock pins, when building is allowed."""
+    pins = build_constraints_file(previous, work) if options.sources.allow_build else None
+    if pins is None:
+        return options
+    built = (*options.sources.build_constraints, str(pins))
+    return replace(options, sources=replace(options.sources, build_constraints=built))
 
 
 def _direct_names(inputs: DependencyInputs) -> list[str]:

@@ -8,30 +8,72 @@
   wheel is refused *by name* before anything is installed.
 * **Exact**: packages the lock does not list are removed; the runtime's own distributions are
   not installed (the runtime supplies them).
+* **Wheels only**, unless ``--allow-build``: a package the lock lists without a wheel is
+  refused by name before anything runs, and a file whose hash does not match (from an index
+  too) is one error naming the package, version, file and both hashes: never a quiet build
+  of the sdist with whatever build tools the index serves that day.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .errors import IntegrityError
+from .build_lock import build_constraints_file
+from .errors import InstallError, IntegrityError
 from .installers import disabled_error
 from .mirror_state import file_sha256
-from .pylock import LockedPackage, PyLock, hashed_requirements
+from .pylock import LockedPackage, PyLock
 from .transports import local_path
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
     from .venv import PluginEnv
 
-__all__ = ["SyncPlan", "SyncResult", "plan_sync", "sync_venv", "verify_local_wheels"]
+__all__ = [
+    "SyncPlan",
+    "SyncResult",
+    "hashed_requirements",
+    "no_wheel_refusal",
+    "plan_sync",
+    "refusal",
+    "require_wheels",
+    "sync_venv",
+    "verify_local_wheels",
+]
+
+
+_MISMATCH: Final = re.compile(
+    r"Hash mismatch for `(?P<name>[^`=\s]+)==(?P<version>[^`\s]+)`"  # uv
+    r"|^\s*(?P<pname>[A-Za-z0-9][\w.-]*)==(?P<pversion>\S+) from (?P<url>\S+?)"  # pip
+    r"(?: \(from [^\n]*\))?:\s*$",
+    re.MULTILINE,
+)
+_EXPECTED: Final = re.compile(r"Expected(.*?)(?:Computed|Got)(.*)", re.DOTALL)
+_DIGEST: Final = re.compile(r"\b[0-9a-f]{64}\b")
+_NO_WHEEL: Final = re.compile(r"Because (?P<name>\S+)==(?P<version>\S+) has no usable wheels")
+_WHEELS_REQUIRED: Final = re.compile(r"Wheels are required for `(?P<name>[^`]+)` because building")
+_BUILD_HINT: Final = "pass --allow-build to let its sdist be built (its build backend runs)"
+
+
+def no_wheel_refusal(output: str, *, what: str) -> InstallError | None:
+    """uv's "no usable wheels, building is disabled" as one error naming the packages."""
+    names = list(dict.fromkeys(m["name"] for m in _WHEELS_REQUIRED.finditer(output)))
+    if not names:
+        return None
+    message = (
+        f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no wheel for this "
+        f"interpreter from the package sources, and building from source is off; {what}"
+    )
+    return InstallError(message, hint=f"add a --find-links with the wheel, or {_BUILD_HINT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +119,26 @@ def plan_sync(installed: Mapping[str, str], packages: Sequence[LockedPackage]) -
     return SyncPlan(install, remove)
 
 
+def hashed_requirements(packages: Iterable[LockedPackage]) -> str:
+    """``name==version --hash=…`` lines for ``uv pip sync --require-hashes`` (pip-tools style).
+
+    Every hash of every wheel and sdist the lock lists is allowed, so the installer can pick the
+    file for this platform, and nothing else can be installed.
+    """
+    lines = []
+    for package in packages:
+        digests = sorted(
+            {
+                f"{algorithm}:{value}"
+                for item in (*package.wheels, *((package.sdist,) if package.sdist else ()))
+                for algorithm, value in item.hashes.items()
+            }
+        )
+        hashes = "".join(f" \\\n    --hash={digest}" for digest in digests)
+        lines.append(f"{package.name}=={package.version}{hashes}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def _local_dirs(links: Sequence[str]) -> list[Path]:
     paths = [local_path(link) for link in links]
     return [path for path in paths if path is not None and path.is_dir()]
@@ -109,6 +171,60 @@ def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[
     return checked
 
 
+def require_wheels(packages: Sequence[LockedPackage], options: InstallOptions) -> None:
+    """Refuse, by name, a package the lock lists without a wheel (unless ``allow_build``)."""
+    if options.allow_build:
+        return
+    for package in packages:
+        if not package.wheels:
+            has = f"only the sdist {package.sdist.name}" if package.sdist else "no file at all"
+            message = (
+                f"{package.name} {package.version} in pylock.toml has no wheel ({has}); "
+                "installing it means building it from source, and nothing was installed"
+            )
+            raise InstallError(message, hint=_BUILD_HINT)
+
+
+def _files_of(package: LockedPackage | None, url: str | None) -> str:
+    """The file a mismatch is about: from the installer's URL, else the lock's files."""
+    if url:
+        return url.rsplit("/", 1)[-1].split("#")[0]
+    if package is None:  # not a package of the lock: a build backend it pins
+        return "its wheel (a build backend pylock.toml pins)"
+    files = [w.name for w in package.wheels] or ([package.sdist.name] if package.sdist else [])
+    return files[0] if len(files) == 1 else "one of " + ", ".join(files)
+
+
+def refusal(exc: InstallError, packages: Sequence[LockedPackage]) -> IntegrityError | None:
+    """The installer's failure as one error by name: a hash mismatch (uv's or pip's words) or
+    no usable wheel; None when it is neither."""
+    by_key = {p.key: p for p in packages}
+    no_wheel = _NO_WHEEL.search(exc.output)
+    found = _MISMATCH.search(exc.output)
+    if found is None and no_wheel is not None:
+        message = (
+            f"{no_wheel['name']} {no_wheel['version']}: none of the wheels pylock.toml lists "
+            "is available for this interpreter from the package sources, and building from "
+            "source is off; nothing was installed"
+        )
+        return IntegrityError(message, hint=f"add a --find-links with the wheel, or {_BUILD_HINT}")
+    if found is None:
+        return None
+    name, version = found["name"] or found["pname"], found["version"] or found["pversion"]
+    package = by_key.get(canonicalize_name(name))
+    hashes = _EXPECTED.search(exc.output[found.end() :])
+    expected = _DIGEST.findall(hashes[1]) if hashes else []
+    got = _DIGEST.findall(hashes[2])[:1] if hashes else []
+    message = (
+        f"{name} {version}: {_files_of(package, found['url'])} does not match pylock.toml "
+        f"(expected sha256 {' or '.join(e[:16] + '…' for e in expected) or '?'}, "
+        f"got {got[0][:16] + '…' if got else '?'}); it was damaged or replaced on its way, "
+        "nothing was installed and nothing was built instead"
+    )
+    hint = "check the index or mirror that serves it; re-lock only if you trust the new file"
+    return IntegrityError(message, hint=hint)
+
+
 def sync_venv(env: PluginEnv, lock: PyLock, options: InstallOptions) -> SyncResult:
     """Make ``env`` exactly ``lock`` (creating the venv if missing); see the module docstring."""
     start = time.perf_counter()
@@ -120,10 +236,23 @@ def sync_venv(env: PluginEnv, lock: PyLock, options: InstallOptions) -> SyncResu
     if env.installer is None:
         raise disabled_error()
     changing = [p for p in packages if p.key in plan.install]
+    require_wheels(changing, options)
+    if options.allow_build and lock.build_constraints and env.installer.name != "uv":
+        message = (
+            f"pylock.toml pins build backends ({', '.join(lock.build_constraints)[:80]}…), "
+            f"which the {env.installer.name} installer cannot enforce; nothing was installed"
+        )
+        raise InstallError(message, hint="build sdists with --package-manager uv")
     verify_local_wheels(changing, options.find_links)
     created = not env.venv_python.exists()
     with tempfile.TemporaryDirectory(prefix="pluginmgr-sync-") as tmp:
         requirements = Path(tmp) / "pylock-requirements.txt"
         requirements.write_text(hashed_requirements(packages), encoding="utf-8")
-        output = env.sync(requirements, sorted(plan.remove), options)
+        pins = build_constraints_file(lock, Path(tmp)) if options.allow_build else None
+        if pins is not None:  # the build backends, locked too (uv refuses other ones)
+            options = replace(options, build_constraints=(*options.build_constraints, str(pins)))
+        try:
+            output = env.sync(requirements, sorted(plan.remove), options)
+        except InstallError as exc:
+            raise (refusal(exc, packages) or exc) from exc
     return SyncResult(plan, True, time.perf_counter() - start, output, created)

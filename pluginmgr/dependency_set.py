@@ -274,6 +274,7 @@ class DependencySet:
             upgrade=upgrade,
             upgrade_packages=upgrade_packages,
             log_dir=self.manager.settings.log_dir,
+            lock_dir=self.plugin_dir,
         )
 
     def resolve(

@@ -25,24 +25,29 @@ reserves for tools::
     reason = "pinned"          # why it is in the set: pinned, trigger, added, all-plugins, operator
 
 So ``deps why`` and ``deps tree`` need no resolver, and a stale lock can say what changed.
+Reading and writing are lossless: every key PEP 751 defines, and any other key or tool table
+uv, pip or a person wrote, is written back with the same value (``upload-time`` date-times,
+``size``, ``index``, ``attestation-identities``, ``vcs``/``directory``/``archive``, other
+tools' ``tool`` tables). Two things are ours: ``created-by`` is ``"pluginmgr"`` (the tool that
+wrote the file; the resolver that made it, e.g. ``"uv"``, is kept as ``resolved-by`` in
+``[tool.pluginmgr]``), and packages are written sorted by name (their order means nothing).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote
 
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write
 from .errors import LockfileError
+from .toml_writer import toml_lines, toml_sections
 
 __all__ = [
     "PYLOCK_NAME",
@@ -51,7 +56,6 @@ __all__ = [
     "PyLock",
     "Requester",
     "dump_pylock",
-    "hashed_requirements",
     "parse_pylock",
     "read_pylock",
     "write_pylock",
@@ -60,24 +64,56 @@ __all__ = [
 PYLOCK_NAME: Final = "pylock.toml"
 FORMAT_VERSION: Final = 1
 RUNTIME: Final = "runtime"
+CREATED_BY: Final = "pluginmgr"
+_TOOL: Final = "pluginmgr"
 _HEADER: Final = (
     "# pylock.toml (PEP 751): the plugin venv's packages, resolved together for every plugin.\n"
     "# Written by `pluginmgr deps lock`; commit it next to plugins.lock. `pluginmgr deps sync`\n"
     "# makes the venv exactly this; `pluginmgr deps why PKG` says which plugin needs what.\n"
 )
-_BARE_KEY: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_FILE_KEYS: Final = frozenset({"name", "hashes", "url", "path", "size"})
+_PACKAGE_KEYS: Final = frozenset({"name", "version", "marker", "wheels", "sdist", "tool"})
+_TOP_KEYS: Final = frozenset({"lock-version", "created-by", "requires-python", "packages", "tool"})
+#: the order PEP 751 lists the keys in, which the writer follows (other keys come after)
+_TOP_ORDER: Final = (
+    "lock-version",
+    "environments",
+    "requires-python",
+    "extras",
+    "dependency-groups",
+    "default-groups",
+    "created-by",
+)
+_PACKAGE_ORDER: Final = (
+    "name",
+    "version",
+    "marker",
+    "requires-python",
+    "dependencies",
+    "index",
+    "vcs",
+    "directory",
+    "archive",
+    "sdist",
+    "wheels",
+    "attestation-identities",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class LockedFile:
-    """A wheel or sdist of a locked package: where it came from and its hashes."""
+    """A wheel or sdist of a locked package: where it came from and its hashes.
+
+    ``path`` is relative to the lock's directory (PEP 751), or absolute.
+    """
 
     name: str
     hashes: Mapping[str, str]
     url: str | None = None
     path: str | None = None
     size: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  #: other keys, written back as read
+    extra: Mapping[str, Any] = field(default_factory=dict)  #: other keys (upload-time, …)
+    named: bool = True  #: the table has a ``name`` key (else the name comes from url or path)
 
     @property
     def sha256(self) -> str | None:
@@ -89,13 +125,16 @@ class LockedPackage:
     """One ``[[packages]]`` entry."""
 
     name: str
-    version: str
+    version: str  #: "" when the entry has none (PEP 751 allows it for vcs and directories)
     marker: str | None = None
     wheels: tuple[LockedFile, ...] = ()
     sdist: LockedFile | None = None
     required_by: tuple[str, ...] = ()  #: requester names and package names, sorted
     provided_by: str | None = None  #: "runtime" when the runtime's environment supplies it
-    extra: Mapping[str, Any] = field(default_factory=dict)  #: other keys (index, …)
+    build_requires: tuple[str, ...] = ()  #: an sdist-only package's ``build-system.requires``
+    #: other keys, written back as read (requires-python, dependencies, index, vcs, …)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    tool: Mapping[str, Any] = field(default_factory=dict)  #: other tools' ``tool`` entries
 
     @property
     def key(self) -> str:
@@ -122,7 +161,7 @@ class Requester:
     name: str
     declared_in: str
     requirements: tuple[str, ...]
-    location: str | None = None
+    location: str | None = None  #: relative to the lock's directory when on this node
     #: why it is in the set: pinned, trigger, added, all-plugins or operator (None: an older lock)
     reason: str | None = None
 
@@ -141,6 +180,13 @@ class PyLock:
     requires_python: str | None = None
     #: resolved from every plugin under the plugin dir (``deps lock --all-plugins``), kept
     all_plugins: bool = False
+    lock_version: str = "1.0"
+    resolved_by: str = ""  #: the tool that resolved the packages (uv's ``created-by``)
+    #: other top-level keys (environments, extras, dependency-groups, default-groups, …)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    tool: Mapping[str, Any] = field(default_factory=dict)  #: other tools' ``tool`` entries
+    #: hashed pins (``name==version --hash=…``) of the build backends of its sdist-only packages
+    build_constraints: tuple[str, ...] = ()
 
     def by_name(self) -> dict[str, LockedPackage]:
         return {package.key: package for package in self.packages}
@@ -153,53 +199,83 @@ class PyLock:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _file(raw: Any, *, where: str) -> LockedFile:
+def _table(raw: Any, *, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise LockfileError(f"{where}: expected a table, got {type(raw).__name__}")
+    return raw
+
+
+def _file(raw: Any, *, where: str) -> LockedFile:
+    raw = _table(raw, where=where)
     hashes = raw.get("hashes")
     if not isinstance(hashes, dict) or not hashes:
         raise LockfileError(f"{where}: no hashes", hint="re-create it with `pluginmgr deps lock`")
     url, path = raw.get("url"), raw.get("path")
-    name = raw.get("name") or Path(str(url or path or "")).name
+    named = isinstance(raw.get("name"), str) and bool(raw["name"])
+    name = raw["name"] if named else unquote(str(url or path or "").split("#")[0].split("/")[-1])
     if not name:
         raise LockfileError(f"{where}: neither a name nor a url or path")
-    known = {"name", "hashes", "url", "path", "size"}
+    size = raw.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise LockfileError(f"{where}: size {size!r} is not a number of bytes")
     return LockedFile(
-        name=str(name).rsplit("/", 1)[-1],
+        name=str(name).rsplit("/", 1)[-1],  # never a path, whatever the file says
         hashes={str(k): str(v) for k, v in hashes.items()},
         url=str(url) if url else None,
         path=str(path) if path else None,
-        size=raw.get("size") if isinstance(raw.get("size"), int) else None,
-        extra={k: v for k, v in raw.items() if k not in known},
+        size=size,
+        extra={k: v for k, v in raw.items() if k not in _FILE_KEYS},
+        named=named,
     )
+
+
+def _split_tool(raw: Any, *, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(our ``tool.pluginmgr`` table, every other tool entry)."""
+    tool = _table(raw or {}, where=where)
+    ours = _table(tool.get(_TOOL) or {}, where=f"{where}.{_TOOL}")
+    return ours, {k: v for k, v in tool.items() if k != _TOOL}
 
 
 def _package(raw: Any, index: int, *, source: str) -> LockedPackage:
     where = f"{source}: packages[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise LockfileError(f"{where}: expected a table with a name")
-    if not isinstance(raw.get("version"), str):
-        raise LockfileError(f"{where} ({raw['name']}): no version")
+    version = raw.get("version", "")
+    if not isinstance(version, str):
+        raise LockfileError(f"{where} ({raw['name']}): version is not a string")
     wheels = tuple(
         _file(w, where=f"{where}.wheels[{i}]") for i, w in enumerate(raw.get("wheels") or ())
     )
     sdist = _file(raw["sdist"], where=f"{where}.sdist") if raw.get("sdist") else None
-    ours = (raw.get("tool") or {}).get("pluginmgr") or {}
-    known = {"name", "version", "marker", "wheels", "sdist", "tool"}
+    ours, others = _split_tool(raw.get("tool"), where=f"{where}.tool")
+    marker = raw.get("marker")
     return LockedPackage(
         name=raw["name"],
-        version=raw["version"],
-        marker=raw.get("marker") or None,
+        version=version,
+        marker=marker if isinstance(marker, str) else None,
         wheels=wheels,
         sdist=sdist,
         required_by=tuple(ours.get("required-by") or ()),
         provided_by=ours.get("provided-by"),
-        extra={k: v for k, v in raw.items() if k not in known},
+        build_requires=tuple(ours.get("build-requires") or ()),
+        extra={k: v for k, v in raw.items() if k not in _PACKAGE_KEYS},
+        tool=others,
+    )
+
+
+def _requester(raw: Any, *, where: str) -> Requester:
+    raw = _table(raw, where=where)
+    return Requester(
+        name=str(raw.get("name", "")),
+        declared_in=str(raw.get("declared-in", "")),
+        requirements=tuple(raw.get("requirements") or ()),
+        location=raw.get("location"),
+        reason=raw.get("reason"),
     )
 
 
 def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
-    """Parse pylock.toml text (uv's output or ours); `LockfileError` naming ``source``."""
+    """Parse pylock.toml text (uv's, pip's or ours); `LockfileError` naming ``source``."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -209,7 +285,7 @@ def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
     if not version.startswith("1."):
         message = f"{source}: unsupported lock-version {version or '(none)'!r}; expected 1.x"
         raise LockfileError(message, hint="re-create it with `pluginmgr deps lock`")
-    ours = (data.get("tool") or {}).get("pluginmgr") or {}
+    ours, others = _split_tool(data.get("tool"), where=f"{source}: tool")
     if int(ours.get("format-version", FORMAT_VERSION)) > FORMAT_VERSION:
         message = f"{source} was written by a newer pluginmgr"
         raise LockfileError(message, hint="upgrade pluginmgr to read it")
@@ -217,25 +293,26 @@ def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
         _package(raw, i, source=source) for i, raw in enumerate(data.get("packages") or ())
     )
     requesters = tuple(
-        Requester(
-            name=str(r.get("name", "")),
-            declared_in=str(r.get("declared-in", "")),
-            requirements=tuple(r.get("requirements") or ()),
-            location=r.get("location"),
-            reason=r.get("reason"),
-        )
-        for r in ours.get("requesters") or ()
+        _requester(raw, where=f"{source}: tool.pluginmgr.requesters[{i}]")
+        for i, raw in enumerate(ours.get("requesters") or ())
     )
+    created_by = str(data.get("created-by", ""))
+    resolved_by = ours.get("resolved-by") or (created_by if created_by != CREATED_BY else "")
     return PyLock(
         packages=packages,
         requesters=requesters,
         constraints=tuple(ours.get("constraints") or ()),
+        build_constraints=tuple(ours.get("build-constraints") or ()),
         inputs_sha256=str(ours.get("inputs-sha256", "")),
         python=str(ours.get("python", "")),
         implementation=str(ours.get("implementation", "")),
         platform=str(ours.get("platform", "")),
         requires_python=data.get("requires-python"),
         all_plugins=ours.get("all-plugins") is True,
+        lock_version=version,
+        resolved_by=str(resolved_by),
+        extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
+        tool=others,
     )
 
 
@@ -253,35 +330,8 @@ def read_pylock(path: Path) -> PyLock | None:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
-
-
-def _datetime(value: dt.datetime | dt.date | dt.time) -> str:
-    """TOML's date and time forms; UTC as ``Z``, as uv writes ``upload-time``."""
-    text = value.isoformat()
-    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return _datetime(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON escapes are valid TOML basic strings
-    if isinstance(value, Mapping):
-        items = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items() if v is not None)
-        return "{ " + items + " }" if items else "{}"
-    if isinstance(value, Sequence):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
 def _file_table(item: LockedFile) -> dict[str, Any]:
-    table: dict[str, Any] = {"name": item.name}
+    table: dict[str, Any] = {"name": item.name} if item.named else {}
     if item.url:
         table["url"] = item.url
     if item.path:
@@ -293,32 +343,31 @@ def _file_table(item: LockedFile) -> dict[str, Any]:
     return table
 
 
-def _lines(table: Mapping[str, Any]) -> list[str]:
-    return [f"{_key(k)} = {_value(v)}" for k, v in table.items() if v is not None]
-
-
 def _package_lines(package: LockedPackage) -> list[str]:
-    out = ["[[packages]]", f"name = {_value(package.name)}", f"version = {_value(package.version)}"]
-    if package.marker:
-        out.append(f"marker = {_value(package.marker)}")
-    out += _lines(package.extra)
-    if package.wheels:
-        wheels = [_value(_file_table(w)) for w in package.wheels]
-        out.append("wheels = [\n" + "".join(f"    {w},\n" for w in wheels) + "]")
-    if package.sdist is not None:
-        out.append(f"sdist = {_value(_file_table(package.sdist))}")
+    table: dict[str, Any] = {"name": package.name}
+    if package.version:
+        table["version"] = package.version
+    table["marker"] = package.marker
+    table.update(package.extra)
+    table["wheels"] = [_file_table(w) for w in package.wheels] or None
+    table["sdist"] = _file_table(package.sdist) if package.sdist is not None else None
     ours: dict[str, Any] = {"required-by": list(package.required_by)}
     if package.provided_by:
         ours["provided-by"] = package.provided_by
-    out += ["", "[packages.tool.pluginmgr]", *_lines(ours)]
-    return out
+    if package.build_requires:
+        ours["build-requires"] = list(package.build_requires)
+    tools = toml_sections("packages.tool", {_TOOL: ours, **package.tool})
+    return ["[[packages]]", *toml_lines(table, _PACKAGE_ORDER), *tools]
 
 
 def dump_pylock(lock: PyLock) -> str:
-    """The lock as TOML: packages sorted by name, then pluginmgr's inputs."""
-    out = [_HEADER.rstrip("\n"), 'lock-version = "1.0"', 'created-by = "pluginmgr"']
-    if lock.requires_python:
-        out.append(f"requires-python = {_value(lock.requires_python)}")
+    """The lock as TOML: the standard keys, packages sorted by name, pluginmgr's inputs, then
+    the other tools' tables."""
+    top: dict[str, Any] = {"lock-version": lock.lock_version or "1.0"}
+    top["requires-python"] = lock.requires_python
+    top.update(lock.extra)
+    top["created-by"] = CREATED_BY
+    out = [_HEADER.rstrip("\n"), *toml_lines(top, _TOP_ORDER)]
     for package in sorted(lock.packages, key=lambda p: p.key):
         out += ["", *_package_lines(package)]
     ours = {
@@ -327,10 +376,12 @@ def dump_pylock(lock: PyLock) -> str:
         "python": lock.python,
         "implementation": lock.implementation,
         "platform": lock.platform,
+        "resolved-by": lock.resolved_by or None,
         "constraints": list(lock.constraints),
         "all-plugins": True if lock.all_plugins else None,
+        "build-constraints": list(lock.build_constraints) or None,
     }
-    out += ["", "[tool.pluginmgr]", *_lines(ours)]
+    out += toml_sections("tool", {_TOOL: ours})
     for requester in lock.requesters:
         table = {
             "name": requester.name,
@@ -339,7 +390,8 @@ def dump_pylock(lock: PyLock) -> str:
             "requirements": list(requester.requirements),
             "reason": requester.reason,
         }
-        out += ["", "[[tool.pluginmgr.requesters]]", *_lines(table)]
+        out += ["", "[[tool.pluginmgr.requesters]]", *toml_lines(table)]
+    out += toml_sections("tool", lock.tool)
     return "\n".join(out) + "\n"
 
 
@@ -354,26 +406,3 @@ def write_pylock(path: Path, lock: PyLock) -> bool:
         pass
     atomic_write(path, data)
     return True
-
-
-# -- replay -----------------------------------------------------------------------------------
-
-
-def hashed_requirements(packages: Iterable[LockedPackage]) -> str:
-    """``name==version --hash=…`` lines for ``uv pip sync --require-hashes`` (pip-tools style).
-
-    Every hash of every wheel and sdist the lock lists is allowed, so the installer can pick the
-    file for this platform, and nothing else can be installed.
-    """
-    lines = []
-    for package in packages:
-        digests = sorted(
-            {
-                f"{algorithm}:{value}"
-                for item in (*package.wheels, *((package.sdist,) if package.sdist else ()))
-                for algorithm, value in item.hashes.items()
-            }
-        )
-        hashes = "".join(f" \\\n    --hash={digest}" for digest in digests)
-        lines.append(f"{package.name}=={package.version}{hashes}")
-    return "\n".join(lines) + ("\n" if lines else "")

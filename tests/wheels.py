@@ -150,22 +150,27 @@ def build_wheel(project_dir: Path, out_dir: Path) -> Path:
 
 
 def build_sdist(project_dir: Path, out_dir: Path) -> Path:
-    """Build ``{name}-{version}.tar.gz`` (PEP 625 name) from ``project_dir`` into ``out_dir``."""
+    """Build ``{name}-{version}.tar.gz`` (PKG-INFO 2.2, ``pyproject.toml``, the import package)
+    from ``project_dir`` into ``out_dir``, byte for byte the same each time. Installing it runs
+    the ``[build-system]`` its ``pyproject.toml`` names."""
     project = _read_project(project_dir)
     root = f"{project.escaped}-{project.version}"
-    entries = [("PKG-INFO", _metadata(project))]
-    entries += [("pyproject.toml", (project_dir / "pyproject.toml").read_bytes())]
-    entries += _package_files(project_dir, project)
+    metadata = _metadata(project).replace(b"Metadata-Version: 2.1", b"Metadata-Version: 2.2")
+    files = [
+        ("PKG-INFO", metadata),
+        ("pyproject.toml", (project_dir / "pyproject.toml").read_bytes()),
+        *_package_files(project_dir, project),
+    ]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for arcname, data in files:
+            info = tarfile.TarInfo(f"{root}/{arcname}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 315532800
+            archive.addfile(info, io.BytesIO(data))
     out_dir.mkdir(parents=True, exist_ok=True)
     sdist = out_dir / f"{root}.tar.gz"
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for arcname, data in entries:
-            info = tarfile.TarInfo(f"{root}/{arcname}")
-            info.size, info.mode, info.mtime = len(data), 0o644, 315532800  # 1980-01-01
-            archive.addfile(info, io.BytesIO(data))
-    with sdist.open("wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
-        gz.write(raw.getvalue())  # gzip's own header carries no time or name: same bytes
+    with sdist.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+        packed.write(buffer.getvalue())
     return sdist
 
 

@@ -66,6 +66,12 @@ _ENV_OPTIONS: Final = [
     ),
     click.option("--index-url", default=None, help="Package index to use instead of PyPI."),
     click.option("--require-hashes", is_flag=True, help="Require a --hash for every requirement."),
+    click.option(
+        "--allow-build",
+        is_flag=True,
+        help="Let an sdist be built when no wheel fits (runs its build backend); "
+        "by default only wheels are installed.",
+    ),
     click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True),
 ]
 
@@ -109,7 +115,8 @@ def install_options_from(options: dict[str, Any], *, offline: bool) -> InstallOp
         no_index=options.pop("no_index"),
         offline=offline,
         require_hashes=options.pop("require_hashes"),
-    )
+        allow_build=options.pop("allow_build"),
+    ).from_caller()  # relative paths are the caller's: uv runs in other directories
 
 
 def _report_environment(env: PluginEnv, done: EnsureResult) -> None:

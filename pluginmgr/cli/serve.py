@@ -181,7 +181,7 @@ def serve(options: dict[str, Any]) -> int:
         index_url=options.pop("index_url"),
         no_index=options.pop("no_index"),
         offline=bool(options.get("offline")),
-    )
+    ).from_caller()  # relative paths are the caller's: the server's installs run elsewhere
     sock = _listen(host, port)
     # a plugin's fork() child lets go of the port (and, below, the WAL); os._exit is refused
     close_in_children(sock)

@@ -2,27 +2,61 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlsplit
 
 from ..process import ProcessResult, check, run
 
-__all__ = ["Command", "InstallOptions", "InstallRequest", "Installer"]
+__all__ = ["ONLY_BINARY", "Command", "InstallOptions", "InstallRequest", "Installer", "caller_path"]
 
 Command = list[str | Path]
+#: the flag (uv's and pip's) that installs wheels only
+ONLY_BINARY: Final = ["--only-binary", ":all:"]
+
+
+def caller_path(location: str, cwd: Path | None = None) -> str:
+    """``location`` (a path or URL the operator typed) with a relative path made absolute
+    against ``cwd`` (the caller's; default: the process's). URLs and absolute paths are kept.
+
+    uv runs in temporary directories (resolving) and the server in its own, so a relative
+    ``--find-links wh`` must be read where the operator typed it.
+    """
+    base = cwd or Path.cwd()
+    parts = urlsplit(location)
+    if parts.scheme == "" and location:
+        return os.path.normpath(base / location)
+    if parts.scheme == "file" and not parts.netloc and not parts.path.startswith("/"):
+        return Path(os.path.normpath(base / unquote(parts.path))).as_uri()
+    return location
 
 
 @dataclass(frozen=True, slots=True)
 class InstallOptions:
-    """Where packages may come from. ``offline`` never touches the network."""
+    """Where packages may come from. ``offline`` never touches the network.
+
+    Wheels only, unless ``allow_build``: building an sdist runs its build backend, which
+    nothing pins, so a wheel missing (or refused for its hash) never quietly becomes a build.
+    """
 
     find_links: tuple[str, ...] = ()
     index_url: str | None = None
     no_index: bool = False
     offline: bool = False
     require_hashes: bool = False
+    allow_build: bool = False
+    #: files of hashed pins for the build backends (``--build-constraints``), with allow_build
+    build_constraints: tuple[str, ...] = ()
+
+    def from_caller(self, cwd: Path | None = None) -> InstallOptions:
+        """These options with each relative path made absolute (`caller_path`)."""
+        index_url = caller_path(self.index_url, cwd) if self.index_url else None
+        links = tuple(caller_path(link, cwd) for link in self.find_links)
+        return replace(self, find_links=links, index_url=index_url)
 
     def merged(self, other: InstallOptions) -> InstallOptions:
         """Options that can satisfy both (used to replay every recorded install at once)."""
@@ -32,6 +66,7 @@ class InstallOptions:
             no_index=self.no_index and other.no_index,
             offline=self.offline or other.offline,
             require_hashes=self.require_hashes and other.require_hashes,
+            allow_build=self.allow_build or other.allow_build,
         )
 
 

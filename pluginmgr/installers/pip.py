@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .base import Command, Installer, InstallOptions, InstallRequest
+from .base import ONLY_BINARY, Command, Installer, InstallOptions, InstallRequest
 
 __all__ = ["PipInstaller"]
 
@@ -32,6 +32,8 @@ class PipInstaller(Installer):
             command += ["--find-links", link]
         if options.require_hashes:
             command.append("--require-hashes")
+        if not options.allow_build:
+            command += ONLY_BINARY
         for path in request.requirement_files:
             command += ["-r", path]
         return command + list(request.requirements)

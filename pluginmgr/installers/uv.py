@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InstallError
-from .base import Command, Installer, InstallOptions, InstallRequest
+from .base import ONLY_BINARY, Command, Installer, InstallOptions, InstallRequest
 
 __all__ = ["UvInstaller", "find_uv", "source_args"]
 
@@ -35,7 +35,7 @@ def find_uv() -> tuple[Path, str]:
 
 
 def source_args(options: InstallOptions) -> list[str]:
-    """uv's flags for where packages come from."""
+    """uv's flags for where packages come from (and wheels only, unless ``allow_build``)."""
     args: list[str] = []
     if options.offline:
         args.append("--offline")
@@ -47,6 +47,10 @@ def source_args(options: InstallOptions) -> list[str]:
         args += ["--find-links", link]
     if options.require_hashes:
         args.append("--require-hashes")
+    if not options.allow_build:
+        args += ONLY_BINARY
+    for path in options.build_constraints:
+        args += ["--build-constraints", path]
     return args
 
 

@@ -71,6 +71,9 @@ def test_install_package_then_again_is_a_no_op(
         "pm-alpha",
         "pm-beta>=1",
     ]
+    third = install(capsys, "package", "pm-alpha", "pm-beta>=1", *offline_args)
+    assert third.code == 0, third.err
+    assert "kept" in third.err and "(no change)" in third.err
 
 
 def test_install_package_json(
