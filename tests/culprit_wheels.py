@@ -6,18 +6,18 @@ derivation over pins of all three names all three, but leaving out the ``pm-rich
 ``pm-noise-1`` pin lets in a release that still fails: only a ``pm-dateutil==4.0`` pin is a
 culprit.
 
-``pm-boto`` has an old major (0.1) beside the newest (2.0), which needs ``pm-core>=2``: a
-``pm-core==1.0`` pin holds it back.
+``pm-boto`` has an old major (0.1, uploaded in 2014) beside the newest (2.0, 2025), which
+needs ``pm-core>=2``: a ``pm-core==1.0`` pin holds it back.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from tests.wheels import build_wheel
+from tests.wheels import build_project_wheels
 
 __all__ = ["CULPRIT_PROJECTS", "build_culprit_wheels"]
 
@@ -43,22 +43,21 @@ CULPRIT_PROJECTS: Final = [
     ("pm-boto", "0.1", ()),
     ("pm-boto", "2.0", ("pm-core>=2",)),
 ]
-
-
-def _project(root: Path, name: str, version: str, deps: Iterable[str]) -> Path:
-    folder = root / f"{name}-{version}"
-    package = folder / name.replace("-", "_")
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(f'VERSION = "{version}"\n')
-    listed = ", ".join(json.dumps(d) for d in deps)
-    (folder / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{listed}]\n'
-    )
-    return folder
+#: version -> when its wheels were uploaded; every other version at `_NEWER`
+_UPLOADED: Final = {
+    "0.1": datetime(2014, 5, 2, 10, tzinfo=UTC),
+    "1.0": datetime(2016, 1, 1, tzinfo=UTC),
+}
+_NEWER: Final = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def build_culprit_wheels(projects: Path, out: Path) -> Path:
-    """Build every wheel of `CULPRIT_PROJECTS` into ``out``."""
-    for name, version, deps in CULPRIT_PROJECTS:
-        build_wheel(_project(projects, name, version, deps), out)
+    """Build every wheel of `CULPRIT_PROJECTS` into ``out``, with its upload time (`_UPLOADED`)
+    as its modification time, which `tests.pypi_index.PackageIndex` serves."""
+    build_project_wheels(CULPRIT_PROJECTS, projects, out)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for wheel in out.glob("*.whl"):
+        when = _UPLOADED.get(wheel.name.split("-")[1], _NEWER)
+        ns = (when - epoch) // timedelta(microseconds=1) * 1000
+        os.utime(wheel, ns=(ns, ns))
     return out

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from tests.wheels import build_wheel
+from tests.wheels import build_project_wheels
 
 __all__ = ["PROJECTS", "build_dep_wheels", "declare", "use"]
 
@@ -23,23 +23,9 @@ PROJECTS: Final = [
 ]
 
 
-def _project(root: Path, name: str, version: str, deps: Iterable[str]) -> Path:
-    folder = root / f"{name}-{version}"
-    package = folder / name.replace("-", "_")
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(f'VERSION = "{version}"\n')
-    listed = ", ".join(json.dumps(d) for d in deps)
-    (folder / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{listed}]\n'
-    )
-    return folder
-
-
 def build_dep_wheels(projects: Path, out: Path) -> Path:
     """Build every wheel of `PROJECTS` into ``out`` (project sources go to ``projects``)."""
-    for name, version, deps in PROJECTS:
-        build_wheel(_project(projects, name, version, deps), out)
-    return out
+    return build_project_wheels(PROJECTS, projects, out)
 
 
 def declare(plugin_dir: Path, relative: str, requirements: Iterable[str], how: str) -> None:

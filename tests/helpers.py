@@ -1,4 +1,5 @@
-"""Test helpers: run the CLI in-process and capture what it prints; wait for a condition."""
+"""Test helpers: run the CLI in-process and capture what it prints; wait for a condition; read
+what a plugin dir's venv holds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from pluginmgr.cli import main
+from pluginmgr.venv import PluginEnv, default_venv_path
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,22 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     code = main(list(args))
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
+
+
+def run_offline(
+    capsys: pytest.CaptureFixture[str], *args: str, plugin_dir: Path, wheels: Path
+) -> CliResult:
+    """``pluginmgr ARGS --plugin-dir DIR`` resolving offline from the ``wheels`` folder alone;
+    ``deps why`` and ``deps tree`` read the lock, so they get no sources."""
+    if args[:2] in (("deps", "why"), ("deps", "tree")):
+        return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir))
+    sources = ["--offline", "--no-index", "--find-links", str(wheels)]
+    return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir), *sources)
+
+
+def installed(plugin_dir: Path) -> dict[str, str]:
+    """Name -> version of every distribution in the plugin dir's venv."""
+    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:

@@ -8,9 +8,10 @@ metadata files). What it serves (pages: `tests.index_pages`):
 * ``/simple/`` and ``/simple/<normalized>/`` in both serializations, chosen from ``Accept`` as
   Warehouse does: ``text/html`` (the default, also when nothing offered is acceptable),
   ``application/vnd.pypi.simple.v1+html`` or ``application/vnd.pypi.simple.v1+json`` (PEP 691;
-  the ``latest`` aliases count as v1), with ``Vary: Accept`` and ``X-PyPI-Last-Serial``. A name
-  that is not normalized is redirected (301) to its normalized page, a page URL without its
-  trailing slash too (308), as pypi.org does.
+  the ``latest`` aliases count as v1; ``json_pages=False`` makes an HTML-only index), with
+  ``Vary: Accept`` and ``X-PyPI-Last-Serial``. A name that is not normalized is redirected
+  (301) to its normalized page, a page URL without its trailing slash too (308), as pypi.org
+  does.
 * API version 1.1 (PEP 700): ``versions``, ``size`` and ``upload-time`` (the file's modification
   time, ``yyyy-mm-ddThh:mm:ss.ffffffZ``) in JSON; ``<meta name="pypi:repository-version">``.
 * Per file: its URL with ``#sha256=`` (JSON ``hashes``), ``data-requires-python`` (HTML-escaped;
@@ -46,6 +47,7 @@ from packaging.utils import canonicalize_name
 from tests.index_files import FIXTURE_YANKED, index_files
 from tests.index_pages import (
     DIST_SUFFIXES,
+    TEXT_HTML,
     V1_JSON,
     IndexFile,
     project_page,
@@ -67,15 +69,23 @@ class PackageIndex:
     :param yanked: filename -> the reason it is yanked, or True (yanked, no reason).
     :param metadata: serve PEP 658/714 ``.metadata`` files for wheels; off, installers read
         the wheel itself (uv through range requests).
+    :param json_pages: serve the PEP 691 JSON pages; off, every page is ``text/html``
+        whatever is asked, as a static PEP 503 index answers (no ``upload-time`` then).
     """
 
     def __init__(
-        self, files: Path, *, yanked: Mapping[str, str | bool] = {}, metadata: bool = True
+        self,
+        files: Path,
+        *,
+        yanked: Mapping[str, str | bool] = {},
+        metadata: bool = True,
+        json_pages: bool = True,
     ) -> None:
         self.files = files
         self.requests: list[str] = []
         self._yanked = {name: reason for name, reason in yanked.items() if reason}
         self._metadata = metadata
+        self._json_pages = json_pages
         self._cache: dict[tuple[str, int, int], IndexFile] = {}
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -114,6 +124,10 @@ class PackageIndex:
     def yank_of(self, filename: str) -> str | bool:
         """The file's yank: its reason, True (no reason) or False."""
         return self._yanked.get(filename, False)
+
+    def content_type(self, accept: str | None) -> str:
+        """The page type answered to ``Accept``."""
+        return select_content_type(accept) if self._json_pages else TEXT_HTML
 
     def metadata_for(self, item: IndexFile) -> bool:
         """Whether the pages offer ``item``'s PEP 658 metadata file."""
@@ -176,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._redirect(308, "/simple/" + query)
         elif path == "/simple/":
             files = owner.scan()
-            kind = select_content_type(self.headers.get("Accept"))
+            kind = owner.content_type(self.headers.get("Accept"))
             self._page(root_page(files, kind, len(files)), kind, len(files), head=head)
         elif path.startswith("/simple/") and "/" not in path[8:].rstrip("/"):
             self._project(owner, path[8:], query, head=head)
@@ -199,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not mine:
             self._send(404, b"404 Not Found\n", {"Content-Type": "text/plain"}, head=head)
             return
-        kind = select_content_type(self.headers.get("Accept"))
+        kind = owner.content_type(self.headers.get("Accept"))
         body = project_page(
             normalized,
             mine,

@@ -22,6 +22,7 @@ import base64
 import gzip
 import hashlib
 import io
+import json
 import re
 import tarfile
 import tomllib
@@ -35,7 +36,13 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-__all__ = ["FIXTURE_PACKAGES", "build_sdist", "build_wheel", "build_wheelhouse"]
+__all__ = [
+    "FIXTURE_PACKAGES",
+    "build_project_wheels",
+    "build_sdist",
+    "build_wheel",
+    "build_wheelhouse",
+]
 
 #: the fixture projects `build_wheelhouse` builds from
 FIXTURE_PACKAGES: Final = Path(__file__).resolve().parent.parent / "fixtures" / "packages"
@@ -182,3 +189,25 @@ def build_wheelhouse(
     for name in names:
         build_wheel(FIXTURE_PACKAGES / name, out_dir)
     return out_dir
+
+
+def _write_project(root: Path, name: str, version: str, deps: Iterable[str]) -> Path:
+    folder = root / f"{name}-{version}"
+    package = folder / name.replace("-", "_")
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f'VERSION = "{version}"\n')
+    listed = ", ".join(json.dumps(d) for d in deps)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{listed}]\n'
+    )
+    return folder
+
+
+def build_project_wheels(
+    specs: Iterable[tuple[str, str, Iterable[str]]], projects: Path, out: Path
+) -> Path:
+    """Write a project (its package sets ``VERSION``) for each (name, version, dependencies)
+    under ``projects`` and build its wheel into ``out``; return ``out``."""
+    for name, version, deps in specs:
+        build_wheel(_write_project(projects, name, version, deps), out)
+    return out

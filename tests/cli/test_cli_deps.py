@@ -18,7 +18,8 @@ from pluginmgr.pylock import read_pylock
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare, use
-from tests.helpers import CliResult, run_cli
+from tests.helpers import installed, run_cli
+from tests.helpers import run_offline as deps
 from tests.wheels import build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -30,22 +31,9 @@ def wheels(dep_wheels: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(dep_wheels, tmp_path / "wheels"))
 
 
-def deps(
-    capsys: pytest.CaptureFixture[str], *args: str, plugin_dir: Path, wheels: Path
-) -> CliResult:
-    if args[:2] in (("deps", "why"), ("deps", "tree")):  # they read the lock: no sources
-        return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir))
-    sources = ["--offline", "--no-index", "--find-links", str(wheels)]
-    return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir), *sources)
-
-
 def another_node(plugin_dir: Path, target: Path) -> Path:
     """A second node's plugin dir: the committed files (plugins, both locks), no venv."""
     return Path(shutil.copytree(plugin_dir, target, ignore=shutil.ignore_patterns("venv", ".*")))
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 def freeze(plugin_dir: Path) -> str:

@@ -11,22 +11,11 @@ import pytest
 
 from engine_runtime import Catalog
 from pluginmgr.pylock import read_pylock
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare, use
-from tests.helpers import CliResult, run_cli
+from tests.helpers import installed, run_cli
+from tests.helpers import run_offline as cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
-
-
-def cli(
-    capsys: pytest.CaptureFixture[str], *args: str, plugin_dir: Path, wheels: Path
-) -> CliResult:
-    sources = ["--offline", "--no-index", "--find-links", str(wheels)]
-    return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir), *sources)
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 def recorded(plugin_dir: Path) -> list[str]:

@@ -13,8 +13,9 @@ import pytest
 
 from pluginmgr.errors import INSTALL_DISABLED_MESSAGE
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv, default_venv_path
-from tests.helpers import CliResult, run_cli
+from pluginmgr.venv import PluginEnv
+from tests.helpers import CliResult, installed, run_cli
+from tests.pypi_index import PackageIndex
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -43,10 +44,6 @@ def offline_args(wheelhouse: Path, plugin_dir: Path) -> list[str]:
 
 def install(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     return run_cli(capsys, "install", *args)
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 # -- install package -----------------------------------------------------------------------------
@@ -124,13 +121,11 @@ def test_a_missing_package_is_one_line_naming_the_sources(
 
 
 def test_a_package_the_index_lacks_is_one_line_naming_the_index(
-    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheelhouse: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, package_index: PackageIndex
 ) -> None:
-    from tests.simple_index import simple_index
-
-    with simple_index(wheelhouse, tmp_path / "index") as url:
-        args = ["--plugin-dir", str(plugin_dir), "--index-url", url]
-        result = install(capsys, "package", "pm-alpha", "pandass", *args)
+    url = package_index.url
+    args = ["--plugin-dir", str(plugin_dir), "--index-url", url]
+    result = install(capsys, "package", "pm-alpha", "pandass", *args)
     assert result.code == 1
     assert result.err == (
         f"error: package 'pandass' was not found on {url} (hint: check the spelling; a private "

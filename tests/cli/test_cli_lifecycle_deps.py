@@ -13,9 +13,8 @@ import pytest
 from engine_runtime import Catalog
 from pluginmgr.lockfile import read_lock
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
-from tests.helpers import repo_args, run_cli
+from tests.helpers import installed, repo_args, run_cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -45,10 +44,6 @@ def node(
     assert run_cli(capsys, "deps", "sync", *args, *sources).code == 0
     assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0", "pm-utils": "0.3.1"}
     return [*args, "--no-index", "--find-links", str(dep_wheels)]
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 def test_remove_unpins_with_siblings_and_orphans_leave_the_venv(

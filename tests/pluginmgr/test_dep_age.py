@@ -1,21 +1,18 @@
 """Old locked versions: flagged against the index's newest release, with what holds them back.
 
-The index part runs against a tiny loopback PEP 691 / PEP 503 simple API (this file's
-`_SimpleIndex`); the culprit part through real uv runs over local wheels.
+The index part runs against the loopback package index (`tests.pypi_index`) over the culprit
+wheels, whose upload times `tests.culprit_wheels` sets; the culprit part through real uv runs
+over the same wheels as a find-links folder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from pluginmgr.dep_age import OldVersion, _flag, old_versions
@@ -23,103 +20,32 @@ from pluginmgr.index_versions import Release, releases
 from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.pylock import LockedPackage, PyLock, Requester
 from pluginmgr.venv import bundled_python
-from tests.culprit_wheels import build_culprit_wheels
 from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
+from tests.pypi_index import PackageIndex
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
-#: when each version's files were uploaded (PEP 700), as the loopback index tells
-UPLOADED = {"0.1": "2014-05-02T10:00:00Z", "1.0": "2016-01-01T00:00:00Z"}
-NEWER = "2025-03-01T12:00:00.123456Z"
-
 
 @pytest.fixture(scope="module")
-def culprit_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_culprit_wheels(
-        tmp_path_factory.mktemp("age-projects"), tmp_path_factory.mktemp("age-wheels")
-    )
+def culprit_index(culprit_wheels: Path) -> Iterator[PackageIndex]:
+    """The culprit wheels on a loopback index, with their upload times."""
+    with PackageIndex(culprit_wheels) as index:
+        yield index
 
 
-class _SimpleIndex(BaseHTTPRequestHandler):
-    """``/simple/<name>/`` as JSON (PEP 691) or HTML (PEP 503), ``/files/<file>`` the wheels."""
-
-    wheels: Path
-    #: False: an index that only has the PEP 503 HTML pages
-    json_api = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _files(self, name: str) -> list[dict[str, object]]:
-        found = []
-        for wheel in sorted(self.wheels.glob("*.whl")):
-            project, version = wheel.name.split("-")[:2]
-            if canonicalize_name(project) != name:
-                continue
-            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-            entry: dict[str, object] = {
-                "filename": wheel.name,
-                "url": f"/files/{wheel.name}",
-                "hashes": {"sha256": digest},
-                "upload-time": UPLOADED.get(version, NEWER),
-            }
-            found.append(entry)
-        return found
-
-    def do_GET(self) -> None:
-        parts = self.path.strip("/").split("/")
-        if parts[0] == "files" and (self.wheels / parts[1]).is_file():
-            self._send(200, "application/octet-stream", (self.wheels / parts[1]).read_bytes())
-            return
-        files = self._files(canonicalize_name(parts[-1])) if parts[0] == "simple" else []
-        if not files:
-            self._send(404, "text/plain", b"not found")
-        elif self.json_api and "json" in self.headers.get("Accept", ""):
-            body = {"meta": {"api-version": "1.1"}, "name": parts[-1], "files": files}
-            self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
-        else:
-            links = "".join(f'<a href="{f["url"]}">{f["filename"]}</a>\n' for f in files)
-            self._send(200, "text/html", f"<html><body>{links}</body></html>".encode())
-
-    def do_HEAD(self) -> None:
-        self._head_only = True
-        self.do_GET()
-
-    def _send(self, status: int, kind: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not getattr(self, "_head_only", False):
-            self.wfile.write(body)
-
-
-@pytest.fixture(params=[True])
-def simple_index(culprit_wheels: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    attributes = {"wheels": culprit_wheels, "json_api": request.param}
-    handler = type("Handler", (_SimpleIndex,), attributes)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.mark.parametrize("simple_index", [False], indirect=True)
-def test_an_html_only_index_tells_releases(simple_index: str) -> None:
-    found = releases(["pm-boto"], InstallOptions(index_url=simple_index))
+def test_an_html_only_index_tells_releases(culprit_wheels: Path) -> None:
+    with PackageIndex(culprit_wheels, json_pages=False) as index:
+        found = releases(["pm-boto"], InstallOptions(index_url=index.url))
     assert [(str(r.version), r.uploaded) for r in found["pm-boto"]] == [
         ("0.1", None),
         ("2.0", None),
     ]
 
 
-def test_the_index_tells_releases_and_upload_times(simple_index: str) -> None:
-    found = releases(["pm-boto", "PM_Core", "pm-absent"], InstallOptions(index_url=simple_index))
+def test_the_index_tells_releases_and_upload_times(culprit_index: PackageIndex) -> None:
+    url = culprit_index.url
+    found = releases(["pm-boto", "PM_Core", "pm-absent"], InstallOptions(index_url=url))
     assert [(str(r.version), r.uploaded) for r in found["pm-boto"]] == [
         ("0.1", dt.datetime(2014, 5, 2, 10, tzinfo=dt.UTC)),
         ("2.0", dt.datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)),
@@ -127,7 +53,7 @@ def test_the_index_tells_releases_and_upload_times(simple_index: str) -> None:
     assert [str(r.version) for r in found["pm-core"]] == ["1.0", "2.0"]
     assert "pm-absent" not in found
     # offline, nothing is asked
-    assert releases(["pm-boto"], InstallOptions(index_url=simple_index, offline=True)) == {}
+    assert releases(["pm-boto"], InstallOptions(index_url=url, offline=True)) == {}
 
 
 def _lock(
@@ -193,12 +119,12 @@ def test_the_age_rule() -> None:
 
 
 def test_deps_lock_warns_and_reports_in_json(
-    capsys: pytest.CaptureFixture[str], plugin_dir: Path, simple_index: str
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, culprit_index: PackageIndex
 ) -> None:
     declare(plugin_dir, "s3.py", ["pm-boto"], "pep723")
     use(plugin_dir, "s3.py")
     (plugin_dir / "constraints.txt").write_text("pm-core<2\n")
-    args = ["deps", "lock", "--plugin-dir", str(plugin_dir), "--index-url", simple_index]
+    args = ["deps", "lock", "--plugin-dir", str(plugin_dir), "--index-url", culprit_index.url]
     result = run_cli(capsys, *args)
     assert result.code == 0, result.err
     warning = (

@@ -22,19 +22,11 @@ from pluginmgr.errors import DependencyConflictError
 from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.pylock import Requester
 from pluginmgr.venv import bundled_python
-from tests.culprit_wheels import build_culprit_wheels
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
 #: many runtime pins uv's derivation can name, as a real runtime has
 _NOISE: dict[str, str] = {"pm-rich": "15.0", **{f"pm-noise-{n}": "1.0" for n in range(1, 5)}}
-
-
-@pytest.fixture(scope="module")
-def culprit_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_culprit_wheels(
-        tmp_path_factory.mktemp("culprit-projects"), tmp_path_factory.mktemp("culprit-wheels")
-    )
 
 
 def _inputs(

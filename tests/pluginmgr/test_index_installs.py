@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv, default_venv_path
+from pluginmgr.venv import default_venv_path
 from tests.conftest import NO_INDEX
-from tests.helpers import CliResult, repo_args, run_cli
+from tests.helpers import CliResult, installed, repo_args, run_cli
 from tests.pypi_index import PackageIndex
 from tests.registry_helpers import add_library_entry
 from tests.wheels import build_wheel
@@ -39,10 +39,6 @@ def from_index(
     capsys: pytest.CaptureFixture[str], index: PackageIndex, plugin_dir: Path, *args: str
 ) -> CliResult:
     return run_cli(capsys, *args, "--plugin-dir", str(plugin_dir), "--index-url", index.url)
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 def locked(plugin_dir: Path) -> dict[str, dict[str, Any]]:

@@ -182,6 +182,15 @@ def test_without_metadata_yanked_without_reason_and_publishing(
         assert page["versions"][-1] == "0.4.0"
 
 
+def test_an_html_only_index_answers_html_whatever_is_asked(index_dir: Path) -> None:
+    with PackageIndex(index_dir, json_pages=False) as index:
+        for accept in (V1_JSON, UV_ACCEPT, PIP_ACCEPT, V1_HTML):
+            page = get(index, "/simple/pm-gamma/", Accept=accept)
+            assert page.headers["content-type"] == f"{TEXT_HTML}; charset=utf-8", accept
+            assert GAMMA_WHEEL in [name for _attrs, name in anchors(page.text).anchors]
+        assert get(index, "/simple/", Accept=V1_JSON).text.startswith("<!DOCTYPE html>")
+
+
 def test_index_files_are_the_same_bytes_and_times_every_time(tmp_path: Path) -> None:
     first, second = index_files(tmp_path / "a"), index_files(tmp_path / "b")
     names = sorted(p.name for p in first.iterdir())

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,10 @@ from tests.helpers import wait_for
 __all__ = [
     "ECHO",
     "TRIGGER",
+    "Served",
     "build_state",
     "free_port",
+    "serve",
     "trigger_body",
     "wait_for",
     "wait_healthy",
@@ -127,3 +132,39 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@dataclass
+class Served:
+    """A `pluginmgr serve` subprocess started by `serve`."""
+
+    url: str
+    process: subprocess.Popen[str]
+    #: what it wrote to stderr, once `serve` has stopped it
+    stderr: str = ""
+
+
+@contextmanager
+def serve(
+    plugin_dir: Path, root: Path, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[Served]:
+    """`pluginmgr serve --without-auth` over ``plugin_dir`` on a free loopback port, its data
+    and cache dirs under ``root``, with ``args`` added; yields once it answers /health, then
+    stops it (SIGTERM, SIGKILL after 30 s) and keeps its stderr."""
+    port = free_port()
+    command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
+    command += ["--data-dir", str(root / "data"), "--cache-dir", str(root / "cache")]
+    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth", *args]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    served = Served(f"http://127.0.0.1:{port}", process)
+    try:
+        wait_healthy(served.url, process)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            _out, served.stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _out, served.stderr = process.communicate()

@@ -4,8 +4,6 @@ and the trigger then runs with them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,7 +16,7 @@ from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
 from tests.pypi_index import PackageIndex
-from tests.server.server_helpers import TRIGGER, free_port, trigger_body, wait_healthy
+from tests.server.server_helpers import TRIGGER, serve, trigger_body
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -30,25 +28,13 @@ def served(
     package_index: PackageIndex, repo_server: RepoServer, plugin_dir: Path, tmp_path: Path
 ) -> Iterator[str]:
     """`pluginmgr serve` over ``plugin_dir`` installing from the index; yields its URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
-    command += ["--plugin-repo", repo_server.url, "--index-url", package_index.url]
-    command += ["--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache")]
-    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth"]
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, server)
-        created = httpx.post(f"{url}/api/v3/configure/database", json={"db": "db"}, timeout=10)
+    sources = ["--plugin-repo", repo_server.url, "--index-url", package_index.url]
+    with serve(plugin_dir, tmp_path, *sources) as server:
+        created = httpx.post(
+            f"{server.url}/api/v3/configure/database", json={"db": "db"}, timeout=10
+        )
         assert created.status_code < 300, created.text
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        yield server.url
 
 
 def test_create_trigger_installs_requirements_from_the_index_and_runs(

@@ -1,16 +1,15 @@
 """Installs through a real `pluginmgr serve`: the CLI's default server, the streamed progress of
 installs and of trigger creation, and the 404 of a package the index does not have.
 
-The server resolves from a loopback PEP 503 index (``UV_DEFAULT_INDEX``, as an operator would
-point uv at a private index) that serves the test wheels and answers 404 for anything else.
+The server resolves from the loopback package index (`tests.pypi_index`, through
+``UV_DEFAULT_INDEX``, as an operator would point uv at a private index), which answers 404 for
+a package it does not have.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -18,11 +17,10 @@ from typing import Final
 import httpx
 import pytest
 
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
-from tests.helpers import CliResult, run_cli
-from tests.server.server_helpers import free_port, wait_healthy
-from tests.simple_index import simple_index
+from tests.helpers import CliResult, installed, run_cli
+from tests.pypi_index import PackageIndex
+from tests.server.server_helpers import serve
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -31,34 +29,11 @@ NDJSON = "application/x-ndjson"
 
 
 @pytest.fixture
-def index_url(tmp_path: Path, wheelhouse: Path) -> Iterator[str]:
-    with simple_index(wheelhouse, tmp_path / "index") as url:
-        yield url
-
-
-@pytest.fixture
-def server_url(tmp_path: Path, plugin_dir: Path, index_url: str) -> Iterator[str]:
-    """`pluginmgr serve` on a free port, resolving from the loopback index."""
-    port = free_port()
-    command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
-    command += ["--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache")]
-    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth"]
-    env = {**os.environ, "UV_DEFAULT_INDEX": index_url}
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", server)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
+def server_url(tmp_path: Path, plugin_dir: Path, package_index: PackageIndex) -> Iterator[str]:
+    """`pluginmgr serve` resolving from the loopback index (``UV_DEFAULT_INDEX``)."""
+    env = {**os.environ, "UV_DEFAULT_INDEX": package_index.url}
+    with serve(plugin_dir, tmp_path, env=env) as server:
+        yield server.url
 
 
 def install(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
@@ -74,24 +49,27 @@ def test_without_plugin_dir_the_local_server_installs_and_its_progress_is_printe
     monkeypatch.setattr("pluginmgr.cli.client.DEFAULT_HOST", server_url)  # as 127.0.0.1:8181
     result = install(capsys, "pm-alpha")
     assert result.code == 0, result.err
-    assert result.out.splitlines() == ["installed: pm-alpha 1.0.0", "installed: pm-beta 1.0.0"]
+    assert result.out.splitlines() == ["installed: pm-alpha 1.0.0", "installed: pm-beta 2.0.0"]
     err = result.err.splitlines()
     assert err[:4] == [
         f"note: no --plugin-dir: installing on the server at {server_url}",
         "resolving the requirements of requirements.in…",
         "resolved: 2 packages (2 changed)",
-        "installing 2 packages: pm-alpha 1.0.0, pm-beta 1.0.0",
+        "installing 2 packages: pm-alpha 1.0.0, pm-beta 2.0.0",
     ]
     assert err[-1].startswith("installed 2 packages in ")
-    assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
+    assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "2.0.0"}
 
 
 def test_an_unknown_package_is_404_streamed_plain_and_on_the_command_line(
-    capsys: pytest.CaptureFixture[str], server_url: str, index_url: str, plugin_dir: Path
+    capsys: pytest.CaptureFixture[str],
+    server_url: str,
+    package_index: PackageIndex,
+    plugin_dir: Path,
 ) -> None:
     message = (
-        f"package 'pandass' was not found on {index_url} (hint: check the spelling; a private "
-        "package needs --index-url URL or --find-links DIR)"
+        f"package 'pandass' was not found on {package_index.url} (hint: check the spelling; a "
+        "private package needs --index-url URL or --find-links DIR)"
     )
     plain = httpx.post(server_url + _INSTALL, json={"packages": ["pandass"]}, timeout=60)
     assert plain.status_code == 404  # what upstream's clients get: no stream
@@ -135,7 +113,7 @@ def test_creating_a_trigger_that_installs_prints_the_servers_progress(
     assert err[:3] == [
         "resolving the requirements of 1 plugin…",
         "resolved: 2 packages (2 changed)",
-        "installing 2 packages: pm-alpha 1.0.0, pm-beta 1.0.0",
+        "installing 2 packages: pm-alpha 1.0.0, pm-beta 2.0.0",
     ]
     assert err[-1].startswith("installed 2 packages in ")
-    assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
+    assert installed(plugin_dir) == {"pm-alpha": "1.0.0", "pm-beta": "2.0.0"}

@@ -18,14 +18,14 @@ from starlette.testclient import TestClient
 from engine_runtime import Catalog
 from pluginmgr.installers import InstallOptions
 from pluginmgr.server import create_app
-from pluginmgr.venv import PluginEnv, default_venv_path, venv_python_mismatch
+from pluginmgr.venv import default_venv_path, venv_python_mismatch
 from tests.dep_wheels import declare, use
+from tests.helpers import installed
 from tests.server.server_helpers import (
     TRIGGER,
     build_state,
-    free_port,
+    serve,
     trigger_body,
-    wait_healthy,
 )
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -44,10 +44,6 @@ def deps_client(
             yield client
     finally:
         close()
-
-
-def installed(plugin_dir: Path) -> dict[str, str]:
-    return PluginEnv(default_venv_path(plugin_dir)).installed()
 
 
 def test_a_conflicting_trigger_is_409_and_changes_nothing(
@@ -142,21 +138,10 @@ def test_serve_reports_a_stale_lock_at_start(
     sources = ["--offline", "--no-index", "--find-links", str(dep_wheels)]
     assert main(["deps", "lock", "--plugin-dir", str(plugin_dir), *sources]) == 0
     declare(plugin_dir, "a.py", ["pm-libx>=2"], "pep723")
-    port = free_port()
-    command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
-    command += ["--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache")]
-    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth", "--offline"]
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", server)
-        server.terminate()
-        _out, err = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-    assert server.returncode == 0, err
-    lines = err.splitlines()
+    with serve(plugin_dir, tmp_path, "--offline") as server:
+        pass
+    assert server.process.returncode == 0, server.stderr
+    lines = server.stderr.splitlines()
     assert f"warning: {plugin_dir / 'pylock.toml'} is stale, the venv is left as it is:" in lines
     assert "  - a.py now declares pm-libx>=2 (the lock has pm-libx<2)" in lines
     assert not default_venv_path(plugin_dir).exists() or installed(plugin_dir) == {}
@@ -183,7 +168,7 @@ def test_serve_records_the_local_plugins_of_existing_triggers_at_start(
     catalog.create_database("db")
     catalog.create_trigger("db", "t", "./a.py", "table:cpu")
 
-    state, err = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+    state, err = serve_briefly(plugin_dir, tmp_path, *sources)
 
     assert f"recorded in {plugin_dir / 'plugins.in'}, as used by triggers: a.py" in err
     assert "stale" not in err, err
@@ -191,7 +176,7 @@ def test_serve_records_the_local_plugins_of_existing_triggers_at_start(
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
     assert state == "running", state
     # the next start has nothing to record
-    _state, again = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+    _state, again = serve_briefly(plugin_dir, tmp_path, *sources)
     assert "recorded in" not in again and "stale" not in again
 
 
@@ -209,24 +194,13 @@ def foreign_venv(venv: Path) -> str:
     return other
 
 
-def serve_briefly(plugin_dir: Path, data_dir: Path, *sources: str) -> tuple[str, str]:
-    """Start `pluginmgr serve`, read trigger t's state, stop it; returns (state, stderr)."""
-    port = free_port()
-    command = [sys.executable, "-m", "pluginmgr", "serve", "--plugin-dir", str(plugin_dir)]
-    command += ["--data-dir", str(data_dir), "--cache-dir", str(data_dir.parent / "cache")]
-    command += ["--http-bind", f"127.0.0.1:{port}", "--without-auth", *sources]
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", server)
-        rows = httpx.get(f"http://127.0.0.1:{port}{TRIGGER}", params={"db": "db"}).json()
-        server.terminate()
-        _out, err = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-    assert server.returncode == 0, err
-    return {row["trigger_name"]: row["state"] for row in rows}["t"], err
+def serve_briefly(plugin_dir: Path, root: Path, *sources: str) -> tuple[str, str]:
+    """Start `pluginmgr serve` (state under ``root``), read trigger t's state, stop it; returns
+    (state, stderr)."""
+    with serve(plugin_dir, root, *sources) as server:
+        rows = httpx.get(server.url + TRIGGER, params={"db": "db"}).json()
+    assert server.process.returncode == 0, server.stderr
+    return {row["trigger_name"]: row["state"] for row in rows}["t"], server.stderr
 
 
 def test_serve_names_a_venv_made_for_another_python_and_how_to_rebuild_it(
@@ -240,7 +214,7 @@ def test_serve_names_a_venv_made_for_another_python_and_how_to_rebuild_it(
     catalog.create_trigger("db", "t", "a.py", "table:cpu")
     sources = ["--find-links", str(dep_wheels), "--no-index", "--offline"]
 
-    state, err = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+    state, err = serve_briefly(plugin_dir, tmp_path, *sources)
 
     runtime = f"{sys.version_info.major}.{sys.version_info.minor}"
     problem = (
@@ -268,5 +242,5 @@ def test_serve_names_a_venv_made_for_another_python_and_how_to_rebuild_it(
     assert done.returncode == 0, done.stderr
     assert venv_python_mismatch(venv, sys.version_info[:2]) is None
     assert installed(plugin_dir) == {"pm-libx": "1.0"}
-    state, err = serve_briefly(plugin_dir, tmp_path / "data", *sources)
+    state, err = serve_briefly(plugin_dir, tmp_path, *sources)
     assert state == "running" and "warning" not in err
