@@ -13,7 +13,7 @@ import pytest
 from pluginmgr.installers import InstallOptions
 from pluginmgr.installers.base import caller_path
 from pluginmgr.venv import PluginEnv, default_venv_path
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 from tests.helpers import CliResult, run_cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -33,7 +33,9 @@ def node(tmp_path: Path, dep_wheels: Path) -> Path:
     """``tmp/n1/pd`` with two plugins; wheels in ``tmp/wh``."""
     plugin_dir = tmp_path / "n1" / "pd"
     declare(plugin_dir, "ops/a/a.py", ["pm-liby"], "manifest")
+    use(plugin_dir, "ops/a/a.py")
     declare(plugin_dir, "b.py", ["pm-utils<0.4"], "pep723")
+    use(plugin_dir, "b.py")
     shutil.copytree(dep_wheels, tmp_path / "wh")
     (tmp_path / "elsewhere").mkdir()
     return plugin_dir

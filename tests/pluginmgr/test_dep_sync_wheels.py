@@ -19,7 +19,7 @@ import pytest
 from pluginmgr.pylock import dump_pylock, parse_pylock
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 from tests.helpers import CliResult, run_cli
 from tests.wheels import FIXTURE_PACKAGES, build_sdist, build_wheel
 
@@ -63,6 +63,7 @@ def test_an_sdist_only_package_is_refused_by_name_at_lock(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-source"], "pep723")
+    use(plugin_dir, "a.py")
     refused = deps(capsys, plugin_dir, "lock", links=str(wheels))
     assert refused.code == 1
     assert "pm-source has no wheel for this interpreter" in refused.err
@@ -75,6 +76,7 @@ def test_allow_build_locks_the_backend_and_sync_builds_with_it_only(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-source", "pm-libx"], "pep723")
+    use(plugin_dir, "a.py")
     locked = deps(capsys, plugin_dir, "lock", "--allow-build", links=str(wheels))
     assert locked.code == 0, locked.err
     data = tomllib.loads((plugin_dir / "pylock.toml").read_text())
@@ -109,6 +111,7 @@ def test_a_build_backend_other_than_the_locked_one_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-source"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, plugin_dir, "lock", "--allow-build", links=str(wheels)).code == 0
     tamper(wheels / "pm_backend-1.0.0-py3-none-any.whl")
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "another-node-cache"))  # nothing built yet
@@ -162,6 +165,7 @@ def test_a_hash_mismatch_from_an_index_is_one_error_by_name(
     manager: str,
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, plugin_dir, "lock", links=str(wheels)).code == 0
     expected = sha256(wheels / "pm_liby-1.0-py3-none-any.whl")
     got = sha256(index.root / "pm_liby-1.0-py3-none-any.whl")
@@ -232,6 +236,7 @@ def test_a_lock_from_an_index_keeps_upload_time_and_size(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "a.py")
     with json_index(wheels) as index:
         simple = f"{index.url}simple/"
         result = run_cli(
@@ -258,6 +263,7 @@ def test_an_index_listing_another_hash_is_refused_by_name_not_built(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, index: RepoServer
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, plugin_dir, "lock", links=str(wheels)).code == 0
     root = index.root  # pm-liby's wheel replaced, a buildable sdist beside it
     tampered = sha256(root / "pm_liby-1.0-py3-none-any.whl")
@@ -278,6 +284,7 @@ def test_the_pip_installer_refuses_to_build_with_unenforced_backend_pins(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
     declare(plugin_dir, "a.py", ["pm-source"], "pep723")
+    use(plugin_dir, "a.py")
     assert deps(capsys, plugin_dir, "lock", "--allow-build", links=str(wheels)).code == 0
     pip = ("--package-manager", "pip", "--allow-build")
     refused = deps(capsys, plugin_dir, "sync", *pip, links=str(wheels))

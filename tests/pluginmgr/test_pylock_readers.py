@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from pluginmgr.installers import find_uv
 from pluginmgr.venv import PluginEnv
-from tests.dep_wheels import declare
+from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -28,6 +28,7 @@ def locked(capsys: pytest.CaptureFixture[str], tmp_path: Path, dep_wheels: Path)
     wheels = Path(shutil.copytree(dep_wheels, tmp_path / "node" / "wheels"))
     plugin_dir = tmp_path / "node" / "plugins"
     declare(plugin_dir, "a.py", ["pm-liby", "pm-utils<0.4"], "pep723")
+    use(plugin_dir, "a.py")
     sources = ["--offline", "--no-index", "--find-links", str(wheels)]
     result = run_cli(capsys, "deps", "lock", "--plugin-dir", str(plugin_dir), *sources)
     assert result.code == 0, result.err
