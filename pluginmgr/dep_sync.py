@@ -61,13 +61,17 @@ _EXPECTED: Final = re.compile(r"Expected(.*?)(?:Computed|Got)(.*)", re.DOTALL)
 _DIGEST: Final = re.compile(r"\b[0-9a-f]{64}\b")
 _NO_WHEEL: Final = re.compile(r"Because (?P<name>\S+)==(?P<version>\S+) has no usable wheels")
 _WHEELS_REQUIRED: Final = re.compile(r"Wheels are required for `(?P<name>[^`]+)` because building")
+_OTHER_REASONS: Final = re.compile(r"does not satisfy Python|depends on|yanked|incompatible")
 _BUILD_HINT: Final = "pass --allow-build to let its sdist be built (its build backend runs)"
 
 
 def no_wheel_refusal(output: str, *, what: str) -> InstallError | None:
-    """uv's "no usable wheels, building is disabled" as one error naming the packages."""
+    """uv's "no usable wheels, building is disabled" as one error naming the packages; None when
+    uv's derivation has other reasons too (a yanked release, another Python, a conflict), which
+    the conflict's explanation must tell: under wheels only, uv calls a yanked release's files
+    "no usable wheels" too."""
     names = list(dict.fromkeys(m["name"] for m in _WHEELS_REQUIRED.finditer(output)))
-    if not names:
+    if not names or _OTHER_REASONS.search(output):
         return None
     message = (
         f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no wheel for this "
