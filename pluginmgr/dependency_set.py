@@ -8,14 +8,17 @@
 
 Every change (``install deps``, ``install package``, ``deps constrain``, creating a trigger)
 is one transaction under ``<PLUGIN_DIR>/.pylock.lock``: re-resolve the whole set, write the
-lock, sync. A resolution that fails changes nothing; a sync that fails puts the previous lock
-and operator files back. A lock whose inputs changed since it was written is *stale*: `sync`
-refuses it, naming what changed, instead of silently using or re-resolving it.
+lock, sync; when the inputs still hash to the lock's inputs-sha256 and the venv holds exactly
+the lock, nothing runs at all (`DependencySet.unchanged`). A resolution that fails changes
+nothing; a sync that fails puts the previous lock and operator files back. A lock whose inputs
+changed since it was written is *stale*: `sync` refuses it, naming what changed, instead of
+silently using or re-resolving it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -217,6 +220,27 @@ class DependencySet:
     def sync_plan(self, lock: PyLock) -> SyncPlan:
         return plan_sync(self.env.installed(), lock.installable())
 
+    def unchanged(self) -> tuple[LockPlan, SyncResult] | None:
+        """What `apply` would answer when it has nothing to do, found without the resolver.
+
+        Nothing to do means: the lock's inputs-sha256 is the current inputs' hash (the same
+        declarations, operator files and interpreter; the runtime's versions unchanged, as
+        `status` checks) and the venv holds exactly the lock (`plan_sync` empty). A
+        resolution of the same inputs, with the lock as uv's preferences, keeps every pin, so
+        running it would only cost time. None when anything differs: then `apply` resolves.
+        """
+        start = time.perf_counter()
+        lock = self.read_lock()
+        if lock is None or not self.env.venv_python.exists():
+            return None
+        if self.status(lock).state != "fresh":
+            return None
+        plan = self.sync_plan(lock)
+        if not plan.empty:
+            return None
+        result = SyncResult(plan, ran_installer=False, seconds=time.perf_counter() - start)
+        return LockPlan(lock, lock, (), written=False), result
+
     # -- resolving ---------------------------------------------------------------------------
 
     def _resolve_options(
@@ -290,7 +314,8 @@ class DependencySet:
     def apply(
         self, *, upgrade_packages: Sequence[str] = (), sources: InstallOptions | None = None
     ) -> tuple[LockPlan, SyncResult]:
-        """Re-resolve the whole set, write the lock and sync; all or nothing."""
+        """Re-resolve the whole set, write the lock and sync; all or nothing. When the lock
+        is fresh and the venv matches it, neither the resolver nor the installer runs."""
         with self._transaction():
             return self._apply_locked(sources, upgrade_packages)
 
@@ -323,6 +348,10 @@ class DependencySet:
         names = {canonicalize_name(r.name) for r in parsed}
         with self._transaction(), restored_on_error(path):
             current = read_spec_file(path)
+            if not remove and {str(r) for r in parsed} <= set(current):
+                # every spec is already there as given: the file stays, and the set is
+                # re-resolved only if the lock or the venv no longer match it
+                return self._apply_locked(sources)
             kept = [s for s in current if canonicalize_name(Requirement(s).name) not in names]
             if remove:
                 missing = names - {canonicalize_name(Requirement(s).name) for s in current}
@@ -336,7 +365,11 @@ class DependencySet:
         self, sources: InstallOptions | None, upgrade_packages: Sequence[str] = ()
     ) -> tuple[LockPlan, SyncResult]:
         """Resolve, write, sync, with the transaction lock held; the lock file is put back
-        when anything fails."""
+        when anything fails. Nothing runs when nothing changed (`unchanged`)."""
+        if not upgrade_packages:
+            unchanged = self.unchanged()
+            if unchanged is not None:
+                return unchanged
         with restored_on_error(self.lock_path):
             plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
             written = write_pylock(self.lock_path, plan.lock)
