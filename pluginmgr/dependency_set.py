@@ -9,7 +9,7 @@
 Every change (``install deps``, ``install package``, ``deps constrain``, creating a trigger)
 is one transaction under ``<PLUGIN_DIR>/.pylock.lock``: re-resolve the whole set, write the
 lock, sync; when the inputs still hash to the lock's inputs-sha256 and the venv holds exactly
-the lock, nothing runs at all (`DependencySet.unchanged`). A resolution that fails changes
+the lock, nothing runs at all (`DependencySet._without_resolver`). A resolution that fails changes
 nothing; a sync that fails puts the previous lock and operator files back. A lock whose inputs
 changed since it was written is *stale*: `sync` refuses it, naming what changed, instead of
 silently using or re-resolving it.
@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .atomic import file_lock, restored_on_error
+from .dep_extend import extend_lock
 from .dep_inputs import (
     CONSTRAINTS_NAME,
     REQUIREMENTS_NAME,
@@ -201,12 +202,15 @@ class DependencySet:
             self._runtime = runtime_distributions([self.env.venv_path])
         return dict(self._runtime)
 
-    def status(self, lock: PyLock | None = None) -> LockStatus:
-        """Whether the lock still matches the node's inputs and runtime."""
+    def status(
+        self, lock: PyLock | None = None, *, inputs: DependencyInputs | None = None
+    ) -> LockStatus:
+        """Whether the lock still matches the node's inputs (read now unless given) and
+        runtime."""
         lock = lock or self.read_lock()
         if lock is None:
             return LockStatus("missing")
-        inputs = self.inputs()
+        inputs = inputs or self.inputs()
         differs = lock.inputs_sha256 != inputs.sha256
         declared = _requester_changes(lock, inputs) if differs else []
         interpreter = _interpreter_change(lock, inputs)
@@ -220,26 +224,39 @@ class DependencySet:
     def sync_plan(self, lock: PyLock) -> SyncPlan:
         return plan_sync(self.env.installed(), lock.installable())
 
-    def unchanged(self) -> tuple[LockPlan, SyncResult] | None:
-        """What `apply` would answer when it has nothing to do, found without the resolver.
+    def _without_resolver(
+        self, sources: InstallOptions | None
+    ) -> tuple[LockPlan, SyncResult] | None:
+        """What `apply` answers when the resolver has nothing to add; None: resolve.
 
-        Nothing to do means: the lock's inputs-sha256 is the current inputs' hash (the same
-        declarations, operator files and interpreter; the runtime's versions unchanged, as
-        `status` checks) and the venv holds exactly the lock (`plan_sync` empty). A
-        resolution of the same inputs, with the lock as uv's preferences, keeps every pin, so
-        running it would only cost time. None when anything differs: then `apply` resolves.
+        * The lock is fresh (its inputs-sha256 is the current inputs' hash, the interpreter and
+          the runtime's versions unchanged, as `status` checks): a resolution with the lock as
+          uv's preferences would keep every pin, so the venv is only synced to it, and when it
+          already holds exactly the lock (`plan_sync` empty) nothing runs at all.
+        * Only new requesters, whose requirements the locked packages already meet
+          (`extend_lock`): the lock records them and nothing is resolved.
         """
-        start = time.perf_counter()
         lock = self.read_lock()
-        if lock is None or not self.env.venv_python.exists():
+        if lock is None:
             return None
-        if self.status(lock).state != "fresh":
+        inputs = self.inputs()
+        status = self.status(lock, inputs=inputs)
+        if status.state == "fresh":
+            new, written = lock, False
+        elif _runtime_changes(lock, self.runtime()):
             return None
-        plan = self.sync_plan(lock)
-        if not plan.empty:
-            return None
-        result = SyncResult(plan, ran_installer=False, seconds=time.perf_counter() - start)
-        return LockPlan(lock, lock, (), written=False), result
+        else:
+            extended = extend_lock(lock, inputs)
+            if extended is None:
+                return None
+            new, written = extended, write_pylock(self.lock_path, extended)
+        start = time.perf_counter()
+        plan = self.sync_plan(new)
+        if plan.empty and self.env.venv_python.exists():
+            result = SyncResult(plan, ran_installer=False, seconds=time.perf_counter() - start)
+        else:
+            result = sync_venv(self.env, new, sources or self.sources)
+        return LockPlan(lock, new, (), written=written), result
 
     # -- resolving ---------------------------------------------------------------------------
 
@@ -365,12 +382,11 @@ class DependencySet:
         self, sources: InstallOptions | None, upgrade_packages: Sequence[str] = ()
     ) -> tuple[LockPlan, SyncResult]:
         """Resolve, write, sync, with the transaction lock held; the lock file is put back
-        when anything fails. Nothing runs when nothing changed (`unchanged`)."""
-        if not upgrade_packages:
-            unchanged = self.unchanged()
-            if unchanged is not None:
-                return unchanged
+        when anything fails; the resolver runs only when needed (`_without_resolver`)."""
         with restored_on_error(self.lock_path):
+            quick = None if upgrade_packages else self._without_resolver(sources)
+            if quick is not None:
+                return quick
             plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
             written = write_pylock(self.lock_path, plan.lock)
             result = sync_venv(self.env, plan.lock, sources or self.sources)

@@ -6,46 +6,17 @@ the tests check the behaviour, the time is bench/deps.py's business."""
 from __future__ import annotations
 
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
 
-from pluginmgr.pylock import PYLOCK_NAME
+from pluginmgr.pylock import PYLOCK_NAME, read_pylock
 from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.conftest import UvCalls
 from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
-
-
-class UvCalls:
-    """The uv commands run since the fixture started (``pip compile``, ``pip sync``, ...)."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-
-    def commands(self) -> list[str]:
-        if not self.log.exists():
-            return []
-        return [" ".join(line.split()[:2]) for line in self.log.read_text().splitlines()]
-
-    def clear(self) -> None:
-        self.log.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def uv_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UvCalls:
-    """Every uv process the code under test starts goes through a logging wrapper."""
-    import uv
-
-    real = uv.find_uv_bin()
-    log = tmp_path / "uv-calls.log"
-    wrapper = tmp_path / "uv-wrapper"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(uv, "find_uv_bin", lambda: str(wrapper))
-    return UvCalls(log)
 
 
 def _run(
@@ -103,7 +74,7 @@ def test_a_no_op_install_deps_starts_no_uv_until_the_declaration_or_venv_changes
     drifted = _run(
         capsys, "install", "deps", "gapfill.py", plugin_dir=plugin_dir, wheels=dep_wheels
     )
-    assert "pip sync" in uv_calls.commands()
+    assert uv_calls.commands() == ["pip sync"]  # the lock is fresh: synced, not resolved
     assert "installed: pm-libx 2.0" in drifted.out
 
     uv_calls.clear()
@@ -111,3 +82,34 @@ def test_a_no_op_install_deps_starts_no_uv_until_the_declaration_or_venv_changes
     grown = _run(capsys, "install", "deps", "gapfill.py", plugin_dir=plugin_dir, wheels=dep_wheels)
     assert uv_calls.commands()[0] == "pip compile"
     assert "installed: pm-utils 0.3.1" in grown.out
+
+
+def test_a_plugin_whose_requirements_are_locked_is_recorded_without_the_resolver(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, dep_wheels: Path, uv_calls: UvCalls
+) -> None:
+    declare(plugin_dir, "gapfill.py", ["pm-liby"], "pep723")
+    _run(capsys, "install", "deps", "gapfill.py", plugin_dir=plugin_dir, wheels=dep_wheels)
+    uv_calls.clear()
+
+    declare(plugin_dir, "other/other.py", ["pm-libx>=2"], "manifest")
+    added = _run(
+        capsys, "install", "deps", "other/other.py", plugin_dir=plugin_dir, wheels=dep_wheels
+    )
+    assert uv_calls.commands() == []
+    assert "nothing to install" in added.out and "wrote" in added.err
+    lock = read_pylock(plugin_dir / PYLOCK_NAME)
+    assert lock is not None and "other/other.py" in {r.name for r in lock.requesters}
+    assert lock.by_name()["pm-libx"].required_by == ("other/other.py", "pm-liby")
+
+    # what the resolver itself writes for these inputs is that very file
+    extended = (plugin_dir / PYLOCK_NAME).read_bytes()
+    relocked = _run(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=dep_wheels)
+    assert uv_calls.commands() == ["pip compile"]
+    assert "(no change)" in relocked.out
+    assert (plugin_dir / PYLOCK_NAME).read_bytes() == extended
+
+    # a requirement the lock does not meet is resolved
+    uv_calls.clear()
+    declare(plugin_dir, "third.py", ["pm-libx>=2", "pm-utils"], "pep723")
+    _run(capsys, "install", "deps", "third.py", plugin_dir=plugin_dir, wheels=dep_wheels)
+    assert uv_calls.commands() == ["pip compile", "pip sync"]
