@@ -49,6 +49,7 @@ from _deps_fixtures import (
     plugin_name,
     run_cli,
 )
+from _index_process import served_index
 
 try:  # the loopback PyPI-like index of the tests
     from tests.pypi_index import PackageIndex
@@ -199,10 +200,10 @@ def _ours(root: Path, plugins: int, index_url: str) -> float:
     return seconds
 
 
-def lock_and_sync(root: Path, plugins: int, index: PackageIndex, runs: int) -> None:
+def lock_and_sync(root: Path, plugins: int, index_url: str, runs: int) -> None:
     modes: dict[str, Callable[[Path], float]] = {
-        "uv": lambda where: _uv_direct(where, plugins, index.url),
-        "ours": lambda where: _ours(where, plugins, index.url),
+        "uv": lambda where: _uv_direct(where, plugins, index_url),
+        "ours": lambda where: _ours(where, plugins, index_url),
     }
     times: dict[str, list[float]] = {label: [] for label in modes}
     for round_number in range(runs + 1):  # round 0 warms uv's cache for both
@@ -260,12 +261,13 @@ def main() -> None:
         wheels = build_wheels(work / "build")
         env = cli_env(work / "uv-cache")
         os.environ.update({k: v for k, v in env.items() if k.startswith("UV_")})  # in-process
-        with PackageIndex(wheels) as index:
+        # the lock rows time pluginmgr in this process: the index runs in another one
+        with PackageIndex(wheels) as index, served_index(wheels) as index_url:
             for size in sizes:
                 if "startup" in parts:
                     startup(work / f"startup-{size}", size, index, args.runs, env)
                 if "lock" in parts:
-                    lock_and_sync(work / f"lock-{size}", size, index, max(3, args.runs // 2))
+                    lock_and_sync(work / f"lock-{size}", size, index_url, max(3, args.runs // 2))
                 if "server" in parts:
                     server(work / f"server-{size}", size, index, max(1, args.runs // 2), env)
 

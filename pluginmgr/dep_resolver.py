@@ -9,8 +9,9 @@ Who needs what (``required-by`` in the lock) comes from the locked packages' own
 ``Requires-Dist``, markers and extras evaluated for the target interpreter, when every package's
 metadata is local (a wheel in a ``--find-links`` directory or mirror, or the runtime's own copy:
 the air-gapped case, and no second run). Otherwise a second uv run, constrained to the first
-one's pins, prints its annotations (``# via -r <requester>.in`` / ``# via <package>``), which
-say the same; a test checks that both ways give the same graph.
+one's pins and reading only uv's cache (``--offline``: the first run just filled it), prints its
+annotations (``# via -r <requester>.in`` / ``# via <package>``), which say the same; a test
+checks that both ways give the same graph.
 
 When the union cannot be resolved, `DependencyConflictError` names the requesters and the
 declarations involved, in our words, with uv's derivation kept as ``explanation``.
@@ -32,7 +33,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
-from .errors import DependencyConflictError
+from .errors import DependencyConflictError, InstallError
 from .installers.uv import source_args
 from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
@@ -225,9 +226,20 @@ def _derivation(output: str) -> str:
 
 
 def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved: PyLock) -> str:
+    """uv's annotations for the first run's pins. The first run left every page and metadata
+    file it read in uv's cache, so this one runs ``--offline``: no request, not even to
+    revalidate a page (against a loopback index this beat fetching each wheel's PEP 658
+    metadata file: bench/deps.py); online again only if the cache cannot answer."""
     pins = "".join(f"{p.name}=={p.version}\n" for p in resolved.packages)
     (work / "pins.txt").write_text(pins, encoding="utf-8")
-    return _compile([*args, "-c", str(work / "pins.txt")], work, options, pylock=False)
+    pinned = [*args, "-c", str(work / "pins.txt")]
+    if not options.sources.offline:
+        cached = replace(options, sources=replace(options.sources, offline=True), log_dir=None)
+        try:
+            return _compile(pinned, work, cached, pylock=False)
+        except InstallError:
+            pass
+    return _compile(pinned, work, options, pylock=False)
 
 
 def explain_conflict(
