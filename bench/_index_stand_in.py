@@ -94,6 +94,8 @@ class PackageIndex:
                 self.send_header("Content-Length", str(len(body)))
                 if parts[0] == "packages":  # files never change, as on files.pythonhosted.org
                     self.send_header("Cache-Control", "max-age=365000000, immutable, public")
+                else:  # pypi.org's pages: installers revalidate them after 10 minutes
+                    self.send_header("Cache-Control", "max-age=600, public")
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -262,14 +262,23 @@ class PluginEnv:
         return VenvState("ok")
 
     def installed(self) -> dict[str, str]:
-        """Distributions in the venv: canonical name -> version."""
+        """Distributions in the venv: canonical name -> version, from the ``.dist-info``
+        directories' names (what installers write: a tenth of the time of reading each
+        METADATA, which a no-op install and a server start pay); one whose name does not say
+        is read."""
         if not self.site_packages.is_dir():
             return {}
         found: dict[str, str] = {}
-        for dist in metadata.distributions(path=[str(self.site_packages)]):
-            name = dist.metadata["Name"]
+        for entry in self.site_packages.iterdir():
+            stem, dot, suffix = entry.name.rpartition(".")
+            if not dot or suffix not in ("dist-info", "egg-info"):
+                continue
+            name, dash, version = stem.partition("-")
+            if not dash or not name or not version or "-" in version:
+                dist = metadata.PathDistribution(entry)
+                name, version = dist.metadata["Name"] or "", dist.version
             if name:
-                found[canonicalize_name(name)] = dist.version
+                found[canonicalize_name(name)] = version
         return found
 
     def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
