@@ -1,5 +1,6 @@
-"""`extend_lock`: a lock that already holds what new requesters ask for, extended without the
-resolver.
+"""Answers about the lock without the resolver: `extend_lock` (a lock that already holds what new
+requesters ask for, extended), `records` (a plugin the lock already records) and `cached_lock`
+(the lock, parsed once per version of the file).
 
 Creating a trigger (or ``install deps REF``) adds a plugin to the set. When each of its
 requirements names a locked package at a version it allows, and can pull in nothing else (no
@@ -12,18 +13,57 @@ another interpreter, a requirement the lock does not meet) gives None: resolve.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .pylock import read_pylock
+
 if TYPE_CHECKING:
     from .dep_inputs import DependencyInputs
     from .pylock import LockedPackage, PyLock, Requester
 
-__all__ = ["extend_lock"]
+__all__ = ["cached_lock", "extend_lock", "records"]
+
+_MAX_CACHED: Final = 8
+#: lock path -> (its size, mtime and inode when parsed, the lock); a new version of the file
+#: (always written by an atomic rename: a new inode) is parsed again
+_LOCKS: dict[Path, tuple[tuple[int, int, int], PyLock | None]] = {}
+
+
+def cached_lock(path: Path) -> PyLock | None:
+    """`read_pylock`, parsed once per version of the file: parsing a lock of a few hundred
+    packages costs tens of milliseconds, which creating each of hundreds of triggers paid."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    known = _LOCKS.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    lock = read_pylock(path)
+    if len(_LOCKS) >= _MAX_CACHED:
+        _LOCKS.clear()
+    _LOCKS[path] = (key, lock)
+    return lock
+
+
+def records(lock: PyLock, name: str, declared_in: str, requirements: Sequence[str]) -> bool:
+    """Whether ``lock`` records requester ``name`` with exactly these requirements (then a
+    trigger of that plugin brings nothing the lock lacks)."""
+    found = next((r for r in lock.requesters if r.name == name), None)
+    return (
+        found is not None
+        and found.declared_in == declared_in
+        and sorted(found.requirements) == sorted(requirements)
+    )
 
 
 def _added(lock: PyLock, inputs: DependencyInputs) -> list[Requester] | None:

@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .atomic import file_lock, restored_on_error
-from .dep_extend import extend_lock
+from .dep_extend import cached_lock, extend_lock
 from .dep_inputs import (
     CONSTRAINTS_NAME,
     REQUIREMENTS_NAME,
@@ -44,7 +44,7 @@ from .dep_resolver import ResolveOptions, resolve
 from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
 from .installers import InstallOptions, UvInstaller, find_uv
-from .pylock import PYLOCK_NAME, PyLock, read_pylock, write_pylock
+from .pylock import PYLOCK_NAME, PyLock, write_pylock
 
 if TYPE_CHECKING:
     from .manager import PluginManager
@@ -178,7 +178,7 @@ class DependencySet:
     # -- reading -----------------------------------------------------------------------------
 
     def read_lock(self) -> PyLock | None:
-        return read_pylock(self.lock_path)
+        return cached_lock(self.lock_path)
 
     def require_lock(self) -> PyLock:
         """The lock; `InstallError` saying how to make one when there is none."""

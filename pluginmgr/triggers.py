@@ -5,9 +5,11 @@ and request path are free, the spec parses), then resolves its plugin reference 
 the lock file, then reads the plugin's source without running it (`check_trigger_plugin`): a
 plugin without the entry point of the trigger's type is refused, and what will misbehave (a
 ``request:/x`` path, an ``all_tables`` trigger re-triggered by its own writes) is returned as
-warnings. Then, when the plugin declares requirements, it re-resolves every plugin's
-requirements together into ``pylock.toml`` and syncs the venv (`DependencySet.apply`; a
-conflict changes nothing and names the plugins), and only then adds the trigger to the engine.
+warnings. Then, when the plugin declares requirements the lock does not already record for it
+(or the venv does not meet), it re-resolves every plugin's requirements together into
+``pylock.toml`` and syncs the venv (`DependencySet.apply`, which skips the resolver when the lock
+already meets them; a conflict changes nothing and names the plugins), and only then adds the
+trigger to the engine.
 
 At run time a local plugin is re-checked before every call (hot reload, as upstream); a fetched
 one (``gh:``, ``git+``) is the pinned content, loaded once: upgrade it with ``lock --upgrade``
@@ -17,8 +19,10 @@ and re-enable the trigger.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine_runtime import LocalPluginSource, activate, check_trigger_plugin
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
         TriggerSpec,
     )
 
+    from .declared_deps import DeclaredDeps
     from .dep_sync import SyncResult
     from .fetched import FetchedPlugin
     from .installers import InstallOptions
@@ -109,6 +114,48 @@ def _check_dependencies(
     raise InstallError(message, hint=f"run `pluginmgr install deps {ref}`")
 
 
+def _requester_name(plugin: FetchedPlugin, plugin_dir: Path) -> str:
+    """The plugin's name among the dependency set's requesters (`dep_inputs`): its path under
+    the plugin dir for a local one, its reference for a pinned one."""
+    if plugin.origin != "local" and plugin.kind != "directory":
+        return plugin.ref
+    try:
+        return plugin.path.resolve().relative_to(plugin_dir.resolve()).as_posix()
+    except ValueError:
+        return plugin.ref
+
+
+def _lock_and_sync(
+    manager: PluginManager,
+    env: PluginEnv,
+    plugin_dir: Path,
+    plugin: FetchedPlugin,
+    declared: DeclaredDeps,
+    sources: InstallOptions | None,
+) -> SyncResult:
+    """Bring the set and the venv up to this plugin: nothing at all when the lock already
+    records it with these requirements and the venv meets them (a trigger of a plugin in use
+    adds nothing; the read lock and the installed set are cached, so this costs the same with
+    200 triggers as with 2); otherwise `DependencySet.apply`, which resolves only when the
+    plugin brings requirements the lock lacks."""
+    from .dep_extend import cached_lock, records
+    from .dep_sync import SyncPlan, SyncResult
+    from .dependency_set import DependencySet
+    from .pylock import PYLOCK_NAME
+
+    start = time.perf_counter()
+    lock = cached_lock(plugin_dir / PYLOCK_NAME)
+    name = _requester_name(plugin, plugin_dir)
+    if (
+        lock is not None
+        and records(lock, name, declared.source, declared.requirements)
+        and not env.unsatisfied(list(declared.requirements))
+    ):
+        return SyncResult(SyncPlan(), ran_installer=False, seconds=time.perf_counter() - start)
+    _plan, synced = DependencySet(manager, env, plugin_dir, sources=sources).apply()
+    return synced
+
+
 def create_trigger(
     engine: ProcessingEngine,
     manager: PluginManager,
@@ -142,10 +189,7 @@ def create_trigger(
         if env is not None:
             declared = plugin_requirements(manager, plugin)
             if declared.requirements and plugin_dir is not None:
-                from .dependency_set import DependencySet
-
-                deps = DependencySet(manager, env, plugin_dir, sources=install_options)
-                _plan, synced = deps.apply()
+                synced = _lock_and_sync(manager, env, plugin_dir, plugin, declared, install_options)
             elif declared.requirements:
                 env.install(list(declared.requirements), options=install_options)
             activate(env.site_packages)  # importable by the trigger's first run, no restart

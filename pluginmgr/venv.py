@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import shlex
 import shutil
@@ -36,7 +37,7 @@ from .errors import InstallError
 from .installers import Installer, InstallOptions, disabled_error, get_installer
 from .process import check, run
 from .pylock import PYLOCK_NAME
-from .requirement_check import Installed, parse_requirement, unsatisfied
+from .requirement_check import Installed, parse_requirement, runtime_paths, unsatisfied
 
 __all__ = [
     "EnsureResult",
@@ -139,6 +140,13 @@ class _Interpreter:
     implementation: str
 
 
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
 def _interpreter(python: Path) -> _Interpreter:
     own = {bundled_python().resolve(), Path(sys.executable).resolve()}
     if python.resolve() in own:
@@ -223,6 +231,7 @@ class PluginEnv:
         self.installer = installer if installer is not None else get_installer(package_manager)
         self.log_dir = log_dir or venv_path.parent
         self._interp: _Interpreter | None = None
+        self._view: tuple[tuple[tuple[str, int], ...], Installed] | None = None
         self._lock_path = venv_path.with_name(f".{venv_path.name}.lock")
 
     @property
@@ -284,9 +293,20 @@ class PluginEnv:
     def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
         """The requirements that the venv and the runtime, as plugins see them at run time
         (the runtime's paths first), do not satisfy; extras and markers are checked through."""
-        return unsatisfied(
-            requirements, Installed.for_plugin_env(self.site_packages, venv=self.venv_path)
-        )
+        return unsatisfied(requirements, self._installed_view())
+
+    def _installed_view(self) -> Installed:
+        """`Installed.for_plugin_env`, read again only when a directory of its search path
+        changed (an install or removal renames ``.dist-info`` directories): a server start
+        checks every trigger's plugin against one read of its hundreds of distributions."""
+        exclude = [self.site_packages, self.venv_path]
+        paths = [*runtime_paths(exclude=exclude), str(self.site_packages)]
+        key = tuple((path, _mtime_ns(path)) for path in paths)
+        view = self._view
+        if view is None or view[0] != key:
+            view = (key, Installed.scan(paths))
+            self._view = view
+        return view[1]
 
     def recorded_requirements(self) -> tuple[str, ...]:
         """Requirements installed through pluginmgr, replayed on a rebuild."""
