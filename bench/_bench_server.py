@@ -3,6 +3,7 @@ creating N triggers in-process, with every uv process counted."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -40,9 +41,16 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _triggers(url: str) -> list[dict[str, str]]:
+    path = f"{url}/api/v3/configure/processing_engine_trigger?db=db"
+    with urllib.request.urlopen(path, timeout=60) as answer:  # noqa: S310 - loopback
+        listed: list[dict[str, str]] = json.loads(answer.read())
+    return listed
+
+
 def serve_seconds(root: Path, plugin_dir: Path, triggers: int, env: dict[str, str]) -> float:
     """Seconds from ``pluginmgr serve`` starting to ``/health`` answering, with ``triggers``
-    triggers (one per plugin) in its catalog; checks none failed for missing packages."""
+    triggers (one per plugin) in its catalog; checks every one of them runs."""
     data_dir = root / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     catalog = Catalog(data_dir / "catalog.json")
@@ -69,6 +77,8 @@ def serve_seconds(root: Path, plugin_dir: Path, triggers: int, env: dict[str, st
                 check(time.monotonic() < deadline, "serve never answered /health")
                 time.sleep(0.005)
             seconds = time.perf_counter() - began
+            states = [t["state"] for t in _triggers(url)]
+            check(states == ["running"] * triggers, f"not every trigger runs: {states}")
         finally:
             process.terminate()
             process.wait(timeout=120)
