@@ -24,7 +24,6 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -135,6 +134,8 @@ def _metadata(package: LockedPackage, runtime: Mapping[str, str]) -> list[str] |
     """``Requires-Dist`` of a locked package, from the runtime's copy or a local wheel file;
     None when neither is at hand (a wheel on a remote index)."""
     if _same_version(runtime.get(package.key), package.version):
+        from importlib import metadata  # the email parser: only a lock needs it
+
         try:
             return list(metadata.distribution(package.name).requires or ())
         except metadata.PackageNotFoundError:

@@ -25,7 +25,6 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
@@ -284,6 +283,8 @@ class PluginEnv:
                 continue
             name, dash, version = stem.partition("-")
             if not dash or not name or not version or "-" in version:
+                from importlib import metadata  # rare: a name that does not say
+
                 dist = metadata.PathDistribution(entry)
                 name, version = dist.metadata["Name"] or "", dist.version
             if name:
