@@ -13,8 +13,10 @@ ratio compares modes measured side by side in this run, interleaved round by rou
 * **lock**: (a) ``uv pip compile <the N declarations + requirements.in> --format pylock.toml
   --generate-hashes`` then ``uv pip sync`` run directly; (b) `DependencySet.lock` then
   `DependencySet.sync` in-process (every declaration read, the runtime's distributions as
-  constraints, who-needs-what, the lock written, the freshness check, the hash-checked sync).
-  Fresh plugin dir and empty venv each round, uv's cache warm for both. Goal: (b) <= 1.3x (a).
+  constraints, who-needs-what, the lock written, the freshness check, the hash-checked sync);
+  (c) `DependencySet.apply` (the same in one transaction: what ``install package`` and the server
+  run); (d) ``pluginmgr deps lock`` + ``pluginmgr deps sync`` as two processes. Fresh plugin dir
+  and empty venv each round, uv's cache warm for all. Goal: (b) <= 1.3x (a).
 * **server**: ``pluginmgr serve`` from process start to ``/health`` with N triggers (one per
   plugin) in the catalog, the lock fresh and the venv synced; and creating N triggers
   in-process (`create_trigger`, the server's route) over those plugins, counting uv processes.
@@ -182,12 +184,19 @@ def _uv_direct(root: Path, plugins: int, index_url: str) -> float:
     return seconds
 
 
-def _ours(root: Path, plugins: int, index_url: str) -> float:
+def _our_node(root: Path, plugins: int) -> Path:
     plugin_dir = root / "plugins"
     plugin_dir.mkdir(parents=True)
     make_node(plugin_dir, plugins)
     (plugin_dir / "requirements.in").write_text(f"{OPERATOR_SPEC}\n")
     _new_venv(plugin_dir)
+    return plugin_dir
+
+
+def _ours(root: Path, plugins: int, index_url: str, *, apply: bool = False) -> float:
+    """`DependencySet.lock` then `.sync` (``apply``: `.apply`, both in one transaction, what
+    ``install package`` and the server run), in this process."""
+    plugin_dir = _our_node(root, plugins)
     settings = Settings(
         plugin_dir=plugin_dir, cache_dir=root / "cache", lock_path=plugin_dir / "plugins.lock"
     )
@@ -195,15 +204,29 @@ def _ours(root: Path, plugins: int, index_url: str) -> float:
     with PluginManager(settings) as manager:
         env = PluginEnv(default_venv_path(plugin_dir))
         deps = DependencySet(manager, env, plugin_dir, sources=sources)
-        seconds = _timed(lambda: (deps.lock(), deps.sync()))
+        seconds = _timed(deps.apply if apply else lambda: (deps.lock(), deps.sync()))
     _check_venv(plugin_dir, plugins, "pluginmgr")
     return seconds
 
 
-def lock_and_sync(root: Path, plugins: int, index_url: str, runs: int) -> None:
+def _our_cli(root: Path, plugins: int, index_url: str, env: dict[str, str]) -> float:
+    """``pluginmgr deps lock`` then ``pluginmgr deps sync``, two whole processes."""
+    plugin_dir = _our_node(root, plugins)
+    args = ["--plugin-dir", str(plugin_dir), "--index-url", index_url]
+    args += ["--cache-dir", str(root / "cache")]
+    seconds = _timed(
+        lambda: [run_cli(["deps", verb, *args], env, root) for verb in ("lock", "sync")]
+    )
+    _check_venv(plugin_dir, plugins, "pluginmgr (CLI)")
+    return seconds
+
+
+def lock_and_sync(root: Path, plugins: int, index_url: str, runs: int, env: dict[str, str]) -> None:
     modes: dict[str, Callable[[Path], float]] = {
         "uv": lambda where: _uv_direct(where, plugins, index_url),
         "ours": lambda where: _ours(where, plugins, index_url),
+        "apply": lambda where: _ours(where, plugins, index_url, apply=True),
+        "cli": lambda where: _our_cli(where, plugins, index_url, env),
     }
     times: dict[str, list[float]] = {label: [] for label in modes}
     for round_number in range(runs + 1):  # round 0 warms uv's cache for both
@@ -221,6 +244,11 @@ def lock_and_sync(root: Path, plugins: int, index_url: str, runs: int) -> None:
     print(f"| (a) `uv pip compile --format pylock.toml` + `uv pip sync` | {uv * 1000:.0f} ms |")
     print(f"| (b) `deps lock` + `deps sync` (in-process) | {ours * 1000:.0f} ms |")
     print(f"| ratio (b)/(a), goal <= {TARGET_LOCK} | {_verdict(ours / uv, TARGET_LOCK)} |")
+    apply, cli = statistics.median(times["apply"]), statistics.median(times["cli"])
+    print(f"| (c) `DependencySet.apply`, one step (in-process) | {apply * 1000:.0f} ms |")
+    print(f"| ratio (c)/(a) | {apply / uv:.2f}x |")
+    print(f"| (d) `deps lock` + `deps sync`, two CLI processes | {cli * 1000:.0f} ms |")
+    print(f"| ratio (d)/(a) | {cli / uv:.2f}x |")
 
 
 # -- server -----------------------------------------------------------------------------------
@@ -267,7 +295,9 @@ def main() -> None:
                 if "startup" in parts:
                     startup(work / f"startup-{size}", size, index, args.runs, env)
                 if "lock" in parts:
-                    lock_and_sync(work / f"lock-{size}", size, index_url, max(3, args.runs // 2))
+                    lock_and_sync(
+                        work / f"lock-{size}", size, index_url, max(3, args.runs // 2), env
+                    )
                 if "server" in parts:
                     server(work / f"server-{size}", size, index, max(1, args.runs // 2), env)
 
