@@ -1,6 +1,6 @@
 """Answers about the lock without the resolver: `extend_lock` (a lock that already holds what new
 requesters ask for, extended), `records` (a plugin the lock already records) and `cached_lock`
-(the lock, parsed once per version of the file).
+(the lock, parsed once per content of the file).
 
 Creating a trigger (or ``install deps REF``) adds a plugin to the set. When each of its
 requirements names a locked package at a version it allows, and can pull in nothing else (no
@@ -13,7 +13,7 @@ another interpreter, a requirement the lock does not meet) gives None: resolve.
 
 from __future__ import annotations
 
-import os
+import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -32,26 +32,25 @@ if TYPE_CHECKING:
 __all__ = ["cached_lock", "extend_lock", "records"]
 
 _MAX_CACHED: Final = 8
-#: lock path -> (its size, mtime and inode when parsed, the lock); a new version of the file
-#: (always written by an atomic rename: a new inode) is parsed again
-_LOCKS: dict[Path, tuple[tuple[int, int, int], PyLock | None]] = {}
+#: lock path -> (the sha256 of its bytes when parsed, the lock)
+_LOCKS: dict[Path, tuple[str, PyLock | None]] = {}
 
 
 def cached_lock(path: Path) -> PyLock | None:
-    """`read_pylock`, parsed once per version of the file: parsing a lock of a few hundred
-    packages costs tens of milliseconds, which creating each of hundreds of triggers paid."""
+    """`read_pylock`, parsed once per content of the file: parsing a lock of a few hundred
+    packages costs tens of milliseconds (tomllib), which creating each of hundreds of triggers
+    paid; reading and hashing its bytes costs a fraction of one."""
     try:
-        stat = os.stat(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
-    key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
     known = _LOCKS.get(path)
-    if known is not None and known[0] == key:
+    if known is not None and known[0] == digest:
         return known[1]
     lock = read_pylock(path)
     if len(_LOCKS) >= _MAX_CACHED:
         _LOCKS.clear()
-    _LOCKS[path] = (key, lock)
+    _LOCKS[path] = (digest, lock)
     return lock
 
 

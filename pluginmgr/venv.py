@@ -139,11 +139,14 @@ class _Interpreter:
     implementation: str
 
 
-def _mtime_ns(path: str) -> int:
+def _mtime_ns(path: str) -> tuple[int, int]:
+    """A directory's modification time and link count (which counts its subdirectories, such
+    as ``.dist-info`` ones, so an install within the clock's granularity still shows)."""
     try:
-        return os.stat(path).st_mtime_ns
+        stat = os.stat(path)
     except OSError:
-        return -1
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_nlink)
 
 
 def _interpreter(python: Path) -> _Interpreter:
@@ -230,7 +233,7 @@ class PluginEnv:
         self.installer = installer if installer is not None else get_installer(package_manager)
         self.log_dir = log_dir or venv_path.parent
         self._interp: _Interpreter | None = None
-        self._view: tuple[tuple[tuple[str, int], ...], Installed] | None = None
+        self._view: tuple[tuple[tuple[str, tuple[int, int]], ...], Installed] | None = None
         self._lock_path = venv_path.with_name(f".{venv_path.name}.lock")
 
     @property
