@@ -365,11 +365,11 @@ class DependencySet:
         names = {canonicalize_name(r.name) for r in parsed}
         with self._transaction(), restored_on_error(path):
             current = read_spec_file(path)
-            if not remove and {str(r) for r in parsed} <= set(current):
-                # every spec is already there as given: the file stays, and the set is
-                # re-resolved only if the lock or the venv no longer match it
-                return self._apply_locked(sources)
             kept = [s for s in current if canonicalize_name(Requirement(s).name) not in names]
+            if not remove and set(current) - set(kept) == {str(r) for r in parsed}:
+                # each package is there with exactly these specs: the file stays, and the set
+                # is re-resolved only if the lock or the venv no longer match it
+                return self._apply_locked(sources)
             if remove:
                 missing = names - {canonicalize_name(Requirement(s).name) for s in current}
                 if missing:

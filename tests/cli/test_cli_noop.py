@@ -49,6 +49,16 @@ def test_a_no_op_install_package_starts_no_uv_and_a_changed_spec_resolves(
     assert (plugin_dir / PYLOCK_NAME).read_bytes() == lock
     assert (plugin_dir / "requirements.in").read_bytes() == requirements
 
+    # a second spec on the same name, by hand: the install puts the file back to one spec,
+    # whose inputs are the lock's again, so still no uv
+    with (plugin_dir / "requirements.in").open("a") as hand:
+        hand.write("pm-utils>0.1\n")
+    again = _run(
+        capsys, "install", "package", "pm-utils<0.5", plugin_dir=plugin_dir, wheels=dep_wheels
+    )
+    assert uv_calls.commands() == []
+    assert (plugin_dir / "requirements.in").read_bytes() == requirements
+
     changed = _run(
         capsys, "install", "package", "pm-utils<0.4", plugin_dir=plugin_dir, wheels=dep_wheels
     )
