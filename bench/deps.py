@@ -51,12 +51,7 @@ from _deps_fixtures import (
     plugin_name,
     run_cli,
 )
-from _index_process import served_index
-
-try:  # the loopback PyPI-like index of the tests
-    from tests.pypi_index import PackageIndex
-except ImportError:  # TEMPORARY until tests/pypi_index.py is merged: bench/_index_stand_in.py
-    from _index_stand_in import PackageIndex  # type: ignore[no-redef]
+from _index_process import PackageIndex, served_index
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.dependency_set import DependencySet
