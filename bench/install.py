@@ -16,8 +16,9 @@ installs all of them, offline, from that wheelhouse only. Modes, interleaved rou
 (b-warm) ours with uv's cache already filled (a second plugin dir on the same machine, or a
          rebuild after a Python upgrade).
 (b-noop) ours again: nothing changes; the CLI process, and in-process
-         (``DependencySet.add_requirements``, what the server's install endpoint runs: one
-         ``uv pip compile`` that keeps every pin, no install) as its own row.
+         (``DependencySet.add_requirements``, what the server's install endpoint runs: the
+         lock found fresh and the venv matching it, so neither uv resolves nor installs) as its
+         own row.
 
 Every mode is checked for doing the whole job: after the first run of each, the venv's python
 imports every package and ``pm_alpha.greet()`` answers; the no-op modes must not change anything.

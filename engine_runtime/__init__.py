@@ -109,7 +109,7 @@ _LAZY: Final = {
     "parse_trigger_spec": ".triggers",
     "plugin_traceback": ".loader",
     "refresh_imports": ".environment",
-    "relative_plugin_name": ".loader",
+    "relative_plugin_name": ".loader_source",
     "to_http_response": ".responses",
     "validate_database_name": ".store",
 }

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ResolveError
-from .fetch import fetch_url
 from .fetched import FetchProgress
 from .lockfile import LockEntry
-from .registry_source import REGISTRY_KIND, fetch_registry
 from .resolver import GitSource, HttpSource, LocalSource, RegistrySource, Source
 from .settings import Settings
 from .store import Store, sha256_hex, tree_manifest
@@ -53,6 +51,8 @@ def download(
     if isinstance(source, HttpSource):
         token = settings.plugin_repo_token if source.authorized else None
         callback = None if progress is None else (lambda got, total: progress(text, got, total))
+        from .fetch import fetch_url  # loaded by the first download: a local read never pays
+
         result = fetch_url(
             source.url,
             transport=transport,
@@ -101,6 +101,8 @@ def _download_registry(
     store: Store,
     transport: Transport,
 ) -> Content:
+    from .registry_source import REGISTRY_KIND, fetch_registry
+
     resolution = fetch_registry(
         source.index_url,
         source.name,

@@ -27,7 +27,6 @@ import platform
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -315,6 +314,8 @@ def runtime_distributions(exclude: Sequence[Path]) -> dict[str, str]:
             for item in listing:
                 parsed = _from_dir_name(Path(item.name))
                 if parsed is None and item.name.endswith((".dist-info", ".egg-info")):
+                    from importlib import metadata  # rare: a name that does not say
+
                     dist = metadata.PathDistribution(Path(item.path))
                     parsed = (dist.metadata["Name"] or "", dist.version)
                 if parsed and parsed[0]:

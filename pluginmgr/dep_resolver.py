@@ -9,8 +9,9 @@ Who needs what (``required-by`` in the lock) comes from the locked packages' own
 ``Requires-Dist``, markers and extras evaluated for the target interpreter, when every package's
 metadata is local (a wheel in a ``--find-links`` directory or mirror, or the runtime's own copy:
 the air-gapped case, and no second run). Otherwise a second uv run, constrained to the first
-one's pins, prints its annotations (``# via -r <requester>.in`` / ``# via <package>``), which
-say the same; a test checks that both ways give the same graph.
+one's pins and reading only uv's cache (``--offline``: the first run just filled it), prints its
+annotations (``# via -r <requester>.in`` / ``# via <package>``), which say the same; a test
+checks that both ways give the same graph.
 
 When the union cannot be resolved, `DependencyConflictError` names the culprit first: the
 runtime pin, constraint or declaration whose removal alone makes the set resolvable, found by
@@ -26,7 +27,6 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -38,7 +38,7 @@ from .build_lock import build_constraints_file, lock_build_backends
 from .dep_conflict import explain_conflict, log_derivation, search_culprits
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .dep_sync import no_wheel_refusal
-from .errors import DependencyConflictError
+from .errors import DependencyConflictError, InstallError
 from .installers.uv import source_args
 from .missing_packages import package_not_found
 from .process import check, relevant_lines, run
@@ -147,6 +147,8 @@ def _metadata(package: LockedPackage, runtime: Mapping[str, str]) -> list[str] |
     """``Requires-Dist`` of a locked package, from the runtime's copy or a local wheel file;
     None when neither is at hand (a wheel on a remote index)."""
     if _same_version(runtime.get(package.key), package.version):
+        from importlib import metadata  # the email parser: only a lock needs it
+
         try:
             return list(metadata.distribution(package.name).requires or ())
         except metadata.PackageNotFoundError:
@@ -239,9 +241,20 @@ def _derivation(output: str) -> str:
 
 
 def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved: PyLock) -> str:
+    """uv's annotations for the first run's pins. The first run left every page and metadata
+    file it read in uv's cache, so this one runs ``--offline``: no request, not even to
+    revalidate a page (against a loopback index this beat fetching each wheel's PEP 658
+    metadata file: bench/deps.py); online again only if the cache cannot answer."""
     pins = "".join(f"{p.name}=={p.version}\n" for p in resolved.packages)
     (work / "pins.txt").write_text(pins, encoding="utf-8")
-    return _compile([*args, "-c", str(work / "pins.txt")], work, options, pylock=False)
+    pinned = [*args, "-c", str(work / "pins.txt")]
+    if not options.sources.offline:
+        cached = replace(options, sources=replace(options.sources, offline=True), log_dir=None)
+        try:
+            return _compile(pinned, work, cached, pylock=False)
+        except InstallError:
+            pass
+    return _compile(pinned, work, options, pylock=False)
 
 
 def resolve(

@@ -9,14 +9,17 @@
 
 Every change (``install deps``, ``install package``, ``deps constrain``, creating a trigger)
 is one transaction under ``<PLUGIN_DIR>/.pylock.lock``: re-resolve the whole set, write the
-lock, sync. A resolution that fails changes nothing; a sync that fails puts the previous lock
-and operator files back. A lock whose inputs changed since it was written is *stale*: `sync`
-refuses it, naming what changed, instead of silently using or re-resolving it.
+lock, sync; when the inputs still hash to the lock's inputs-sha256 and the venv holds exactly
+the lock, nothing runs at all (`DependencySet._without_resolver`). A resolution that fails changes
+nothing; a sync that fails puts the previous lock and operator files back. A lock whose inputs
+changed since it was written is *stale*: `sync` refuses it, naming what changed, instead of
+silently using or re-resolving it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .atomic import file_lock, restored_on_error
+from .dep_extend import cached_lock, extend_lock
 from .dep_inputs import (
     CONSTRAINTS_NAME,
     OPERATOR,
@@ -43,7 +47,7 @@ from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
 from .installers import InstallOptions, UvInstaller, find_uv
 from .process import streaming_to
-from .pylock import PYLOCK_NAME, PyLock, read_pylock, write_pylock
+from .pylock import PYLOCK_NAME, PyLock, write_pylock
 
 if TYPE_CHECKING:
     from .manager import PluginManager
@@ -199,7 +203,7 @@ class DependencySet:
     # -- reading -----------------------------------------------------------------------------
 
     def read_lock(self) -> PyLock | None:
-        return read_pylock(self.lock_path)
+        return cached_lock(self.lock_path)
 
     def require_lock(self) -> PyLock:
         """The lock; `InstallError` saying how to make one when there is none."""
@@ -241,12 +245,15 @@ class DependencySet:
             self._runtime = runtime_distributions([self.env.venv_path])
         return dict(self._runtime)
 
-    def status(self, lock: PyLock | None = None) -> LockStatus:
-        """Whether the lock still matches the node's inputs and runtime."""
+    def status(
+        self, lock: PyLock | None = None, *, inputs: DependencyInputs | None = None
+    ) -> LockStatus:
+        """Whether the lock still matches the node's inputs (read now unless given) and
+        runtime."""
         lock = lock or self.read_lock()
         if lock is None:
             return LockStatus("missing")
-        inputs = self.inputs(lock=lock)
+        inputs = inputs or self.inputs(lock=lock)
         differs = lock.inputs_sha256 != inputs.sha256
         declared = _requester_changes(lock, inputs) if differs else []
         interpreter = _interpreter_change(lock, inputs)
@@ -259,6 +266,42 @@ class DependencySet:
 
     def sync_plan(self, lock: PyLock) -> SyncPlan:
         return plan_sync(self.env.installed(), lock.installable())
+
+    def _without_resolver(
+        self, sources: InstallOptions | None
+    ) -> tuple[LockPlan, SyncResult] | None:
+        """What `apply` answers when the resolver has nothing to add; None: resolve.
+
+        * The lock is fresh (its inputs-sha256 is the current inputs' hash, the interpreter and
+          the runtime's versions unchanged, as `status` checks): a resolution with the lock as
+          uv's preferences would keep every pin, so the venv is only synced to it, and when it
+          already holds exactly the lock (`plan_sync` empty) nothing runs at all.
+        * Only new requesters, whose requirements the locked packages already meet
+          (`extend_lock`): the lock records them and nothing is resolved.
+        """
+        lock = self.read_lock()
+        if lock is None:
+            return None
+        inputs = self.inputs(lock=lock)
+        if inputs.all_plugins != lock.all_plugins:
+            return None  # another choice of plugins: resolve
+        status = self.status(lock, inputs=inputs)
+        if status.state == "fresh":
+            new, written = lock, False
+        elif _runtime_changes(lock, self.runtime()):
+            return None
+        else:
+            extended = extend_lock(lock, inputs)
+            if extended is None:
+                return None
+            new, written = extended, write_pylock(self.lock_path, extended)
+        start = time.perf_counter()
+        plan = self.sync_plan(new)
+        if plan.empty and self.env.venv_python.exists():
+            result = SyncResult(plan, ran_installer=False, seconds=time.perf_counter() - start)
+        else:
+            result = self._sync_venv(new, sources or self.sources)
+        return LockPlan(lock, new, (), written=written), result
 
     # -- resolving ---------------------------------------------------------------------------
 
@@ -347,7 +390,8 @@ class DependencySet:
     def apply(
         self, *, upgrade_packages: Sequence[str] = (), sources: InstallOptions | None = None
     ) -> tuple[LockPlan, SyncResult]:
-        """Re-resolve the whole set, write the lock and sync; all or nothing."""
+        """Re-resolve the whole set, write the lock and sync; all or nothing. When the lock
+        is fresh and the venv matches it, neither the resolver nor the installer runs."""
         with self._transaction():
             return self._apply_locked(sources, upgrade_packages)
 
@@ -381,6 +425,10 @@ class DependencySet:
         with self._transaction(), restored_on_error(path):
             current = read_spec_file(path)
             kept = [s for s in current if canonicalize_name(Requirement(s).name) not in names]
+            if not remove and set(current) - set(kept) == {str(r) for r in parsed}:
+                # each package is there with exactly these specs: the file stays, and the set
+                # is re-resolved only if the lock or the venv no longer match it
+                return self._apply_locked(sources)
             if remove:
                 missing = names - {canonicalize_name(Requirement(s).name) for s in current}
                 if missing:
@@ -393,8 +441,11 @@ class DependencySet:
         self, sources: InstallOptions | None, upgrade_packages: Sequence[str] = ()
     ) -> tuple[LockPlan, SyncResult]:
         """Resolve, write, sync, with the transaction lock held; the lock file is put back
-        when anything fails."""
+        when anything fails; the resolver runs only when needed (`_without_resolver`)."""
         with restored_on_error(self.lock_path):
+            quick = None if upgrade_packages else self._without_resolver(sources)
+            if quick is not None:
+                return quick
             plan = self.resolve(upgrade_packages=upgrade_packages, sources=sources)
             written = write_pylock(self.lock_path, plan.lock)
             result = self._sync_venv(plan.lock, sources or self.sources)

@@ -36,9 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from .content_sources import Content, download, local_content
 from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
 from .fetched import (
     FetchedPlugin,
@@ -49,16 +48,14 @@ from .fetched import (
 )
 from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
 from .refs import LocalRef, RegistryRef, parse_ref
-from .registry_source import (
-    canonical_name,
-    locked_dependency_ref,
-    plugin_dependencies,
-)
 from .resolver import LocalSource, RegistrySource, Source, resolve
 from .scratch_store import ScratchStore
 from .settings import MAX_REDIRECTS, Settings
 from .store import Store, Version
 from .transports import HTTPTransport, RoutingTransport, Transport
+
+if TYPE_CHECKING:  # the fetching half loads at the first fetch: a no-op install never pays
+    from .content_sources import Content
 
 __all__ = ["PluginManager"]
 
@@ -278,6 +275,8 @@ class PluginManager:
         progress: FetchProgress | None,
     ) -> FetchedPlugin:
         """Download ``source``; a pinned reference must come back with its pinned hash."""
+        from .content_sources import download
+
         pinned = entry if entry is not None and not refresh else None
         content = download(
             text,
@@ -304,6 +303,8 @@ class PluginManager:
 
     def pinned(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
         """The pinned content from the store (re-hashed); None if absent or corrupted."""
+        from .content_sources import Content
+
         try:
             path = self._materialize(entry.kind, entry.sha256, text)
         except (KeyError, FileNotFoundError):
@@ -320,6 +321,8 @@ class PluginManager:
         self, plugin: FetchedPlugin, lock: Mapping[str, LockEntry]
     ) -> FetchedPlugin | None:
         """Attach a locked registry plugin's pinned dependencies; ``None`` if any is missing."""
+        from .registry_source import canonical_name, locked_dependency_ref, plugin_dependencies
+
         found: list[FetchedPlugin] = []
         seen: set[str] = set()
         todo = [plugin.path]
@@ -352,6 +355,8 @@ class PluginManager:
         return OfflineError(message, ref=text, hint=f"run `pluginmgr fetch {text}` while online")
 
     def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
+        from .content_sources import local_content
+
         content = local_content(source)
         stamp = format_timestamp(source.path.stat().st_mtime)
         return self._fetched(text, content, origin="local", fetched_at=stamp, path=source.path)

@@ -27,10 +27,9 @@ import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -39,6 +38,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .errors import InstallError
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = [
     "Installed",
@@ -94,6 +96,8 @@ class Installed:
     @classmethod
     def scan(cls, paths: Iterable[str | Path]) -> Installed:
         """Read every distribution under ``paths``; an earlier path wins over a later one."""
+        from importlib import metadata  # the email parser: loaded by the first scan
+
         ordered = tuple(dict.fromkeys(str(path) for path in paths))
         found: dict[str, InstalledDist] = {}
         for entry in ordered:

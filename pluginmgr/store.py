@@ -25,16 +25,18 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import diskcache
+from typing import TYPE_CHECKING, Any, Final
 
 from .atomic import atomic_write
 from .errors import IntegrityError, StoreError
+
+if TYPE_CHECKING:
+    import diskcache
 
 __all__ = [
     "Collected",
@@ -148,6 +150,11 @@ class Version:
     rev: str | None = None
 
 
+def _unusable(root: Path, exc: OSError) -> StoreError:
+    message = f"cannot use cache directory {str(root)!r}: {exc.strerror or exc}"
+    return StoreError(message, hint="pass a writable --cache-dir or set PLUGINMGR_CACHE_DIR")
+
+
 class Store:
     """Blobs, trees and metadata under one cache directory. Safe across threads and processes."""
 
@@ -158,14 +165,29 @@ class Store:
             tag = root / "CACHEDIR.TAG"
             if not tag.exists():
                 atomic_write(tag, _CACHEDIR_TAG.encode(), mode=0o644)
-            self._meta = diskcache.Cache(str(root / "meta"))
         except OSError as exc:
-            message = f"cannot use cache directory {str(root)!r}: {exc.strerror or exc}"
-            hint = "pass a writable --cache-dir or set PLUGINMGR_CACHE_DIR"
-            raise StoreError(message, hint=hint) from exc
+            raise _unusable(root, exc) from exc
+        self._opened: diskcache.Cache | None = None
+        self._opening = threading.Lock()
+
+    @property
+    def _meta(self) -> diskcache.Cache:
+        """The URL and version metadata, opened at first use: a command that only reads pinned
+        blobs (a no-op install) never loads diskcache nor opens its SQLite file."""
+        with self._opening:
+            if self._opened is None:
+                import diskcache
+
+                try:
+                    self._opened = diskcache.Cache(str(self.root / "meta"))
+                except OSError as exc:
+                    raise _unusable(self.root, exc) from exc
+            return self._opened
 
     def close(self) -> None:
-        self._meta.close()
+        with self._opening:
+            if self._opened is not None:
+                self._opened.close()
 
     # -- blobs ------------------------------------------------------------------------------
 

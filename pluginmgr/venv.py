@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import shlex
 import shutil
@@ -24,7 +25,6 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,7 +37,7 @@ from .installers import Installer, InstallOptions, disabled_error, get_installer
 from .missing_packages import package_not_found
 from .process import check, run
 from .pylock import PYLOCK_NAME
-from .requirement_check import Installed, parse_requirement, unsatisfied
+from .requirement_check import Installed, parse_requirement, runtime_paths, unsatisfied
 from .settings import default_log_dir
 
 __all__ = [
@@ -141,6 +141,16 @@ class _Interpreter:
     implementation: str
 
 
+def _mtime_ns(path: str) -> tuple[int, int]:
+    """A directory's modification time and link count (which counts its subdirectories, such
+    as ``.dist-info`` ones, so an install within the clock's granularity still shows)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_nlink)
+
+
 def _interpreter(python: Path) -> _Interpreter:
     own = {bundled_python().resolve(), Path(sys.executable).resolve()}
     if python.resolve() in own:
@@ -225,6 +235,7 @@ class PluginEnv:
         self.installer = installer if installer is not None else get_installer(package_manager)
         self.log_dir = log_dir or default_log_dir()  # not the plugin dir: operators commit it
         self._interp: _Interpreter | None = None
+        self._view: tuple[tuple[tuple[str, tuple[int, int]], ...], Installed] | None = None
         self._lock_path = venv_path.with_name(f".{venv_path.name}.lock")
 
     @property
@@ -264,22 +275,44 @@ class PluginEnv:
         return VenvState("ok")
 
     def installed(self) -> dict[str, str]:
-        """Distributions in the venv: canonical name -> version."""
+        """Distributions in the venv: canonical name -> version, from the ``.dist-info``
+        directories' names (what installers write: a tenth of the time of reading each
+        METADATA, which a no-op install and a server start pay); one whose name does not say
+        is read."""
         if not self.site_packages.is_dir():
             return {}
         found: dict[str, str] = {}
-        for dist in metadata.distributions(path=[str(self.site_packages)]):
-            name = dist.metadata["Name"]
+        for entry in self.site_packages.iterdir():
+            stem, dot, suffix = entry.name.rpartition(".")
+            if not dot or suffix not in ("dist-info", "egg-info"):
+                continue
+            name, dash, version = stem.partition("-")
+            if not dash or not name or not version or "-" in version:
+                from importlib import metadata  # rare: a name that does not say
+
+                dist = metadata.PathDistribution(entry)
+                name, version = dist.metadata["Name"] or "", dist.version
             if name:
-                found[canonicalize_name(name)] = dist.version
+                found[canonicalize_name(name)] = version
         return found
 
     def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
         """The requirements that the venv and the runtime, as plugins see them at run time
         (the runtime's paths first), do not satisfy; extras and markers are checked through."""
-        return unsatisfied(
-            requirements, Installed.for_plugin_env(self.site_packages, venv=self.venv_path)
-        )
+        return unsatisfied(requirements, self._installed_view())
+
+    def _installed_view(self) -> Installed:
+        """`Installed.for_plugin_env`, read again only when a directory of its search path
+        changed (an install or removal renames ``.dist-info`` directories): a server start
+        checks every trigger's plugin against one read of its hundreds of distributions."""
+        exclude = [self.site_packages, self.venv_path]
+        paths = [*runtime_paths(exclude=exclude), str(self.site_packages)]
+        key = tuple((path, _mtime_ns(path)) for path in paths)
+        view = self._view
+        if view is None or view[0] != key:
+            view = (key, Installed.scan(paths))
+            self._view = view
+        return view[1]
 
     def recorded_requirements(self) -> tuple[str, ...]:
         """Requirements installed through pluginmgr, replayed on a rebuild."""

@@ -192,3 +192,33 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+class UvCalls:
+    """The uv commands run since the `uv_calls` fixture started: ``pip compile``, ``pip sync``."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def commands(self) -> list[str]:
+        if not self.log.exists():
+            return []
+        return [" ".join(line.split()[:2]) for line in self.log.read_text().splitlines()]
+
+    def clear(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def uv_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UvCalls:
+    """Every uv process the code under test starts goes through a wrapper that logs it (the
+    code finds uv through the uv package's ``find_uv_bin``)."""
+    import uv
+
+    real = uv.find_uv_bin()
+    log = tmp_path / "uv-calls.log"
+    wrapper = tmp_path / "uv-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(uv, "find_uv_bin", lambda: str(wrapper))
+    return UvCalls(log)

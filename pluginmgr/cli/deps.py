@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from .. import dep_explain
 from ..errors import InstallError
 from ._common import emit_json, manager_from, pass_options, settings_options
 from .install import env_options, install_options_from, plugin_env_from
@@ -311,6 +310,8 @@ def tree(options: dict[str, Any]) -> None:
     output = options.pop("output")
     with manager_from(options) as manager:
         ds = _reader(manager)
+        from .. import dep_explain
+
         rows = dep_explain.tree(ds.require_lock())
     if output == "json":
         emit_json(
@@ -347,6 +348,8 @@ def why(options: dict[str, Any]) -> None:
     or through what."""
     name, output = options.pop("package"), options.pop("output")
     with manager_from(options) as manager:
+        from .. import dep_explain
+
         target, paths = dep_explain.why(_reader(manager).require_lock(), name)
     if output == "json":
         emit_json(

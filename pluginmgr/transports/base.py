@@ -11,7 +11,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 from ..errors import FETCH_STATUS_MESSAGE, TooLargeError
@@ -116,6 +115,8 @@ def trusted_last_modified(headers: Mapping[str, str], received_at: float) -> str
     last_modified = headers.get("last-modified")
     if not last_modified:
         return None
+    from email.utils import parsedate_to_datetime  # the email package: only for a 200
+
     try:
         modified = parsedate_to_datetime(last_modified).timestamp()
         date = headers.get("date")

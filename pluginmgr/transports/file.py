@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from ..errors import NetworkError, PathTraversalError
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
@@ -23,6 +22,8 @@ def file_url_to_path(url: str) -> Path:
     if parts.netloc not in ("", "localhost"):
         message = f"error getting plugin from repository: file URL with a remote host {url}"
         raise NetworkError(message, url=url, hint="use file:///absolute/path")
+    from urllib.request import url2pathname  # loads http.client and ssl: only when used
+
     return Path(url2pathname(unquote(parts.path)))
 
 

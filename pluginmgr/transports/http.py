@@ -7,7 +7,6 @@ translated here, once, into ours.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from ._deadline import Deadline
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx  # imported when the first request is made: ~90 ms a local run never pays
 
 __all__ = ["HTTPTransport"]
@@ -118,6 +119,8 @@ class HTTPTransport(Transport):
             attempt += 1
 
     def _verify(self) -> ssl.SSLContext | bool:
+        import ssl  # only a --ca-bundle needs a context of its own
+
         if self._ca_bundle is not None:
             return ssl.create_default_context(cafile=str(self._ca_bundle))
         return True

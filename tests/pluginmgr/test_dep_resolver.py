@@ -12,6 +12,7 @@ from pluginmgr.dep_resolver import ResolveOptions, resolve
 from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.pylock import Requester
 from pluginmgr.venv import bundled_python
+from tests.conftest import UvCalls
 from tests.wheels import FIXTURE_PACKAGES, build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -56,3 +57,23 @@ def test_the_metadata_graph_is_uvs_graph(
     ]
     assert ours.packages  # the cases resolve to something
     assert all(p.required_by for p in ours.packages)
+
+
+def test_the_second_run_for_uvs_graph_reads_only_uvs_cache(
+    dep_wheels: Path, uv_calls: UvCalls
+) -> None:
+    sources = InstallOptions(find_links=(str(dep_wheels),), no_index=True)  # online
+    options = ResolveOptions(uv=find_uv()[0], python=bundled_python(), sources=sources)
+    inputs = _inputs(("a.py", ("pm-liby",)), ("b.py", ("pm-libx",)))
+    ours = resolve(inputs, {}, options)
+    theirs = resolve(inputs, {}, dataclasses.replace(options, graph_from_uv=True))
+    assert [(p.name, p.required_by) for p in theirs.packages] == [
+        ("pm-libx", ("b.py", "pm-liby")),
+        ("pm-liby", ("a.py",)),
+    ]
+    assert [(p.name, p.required_by) for p in ours.packages] == [
+        (p.name, p.required_by) for p in theirs.packages
+    ]
+    lines = uv_calls.log.read_text().splitlines()
+    assert len(lines) == 3  # ours: one run; theirs: the lock, then the graph from the cache
+    assert "--offline" not in lines[1].split() and "--offline" in lines[2].split()

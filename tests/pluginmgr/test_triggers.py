@@ -14,8 +14,11 @@ from pluginmgr import PluginManager, read_lock
 from pluginmgr.errors import HTTPStatusError
 from pluginmgr.installers import InstallOptions
 from pluginmgr.plugin_source import FetchedPluginSource
+from pluginmgr.pylock import read_pylock
 from pluginmgr.triggers import create_trigger, source_factory
 from pluginmgr.venv import PluginEnv, default_venv_path
+from tests.conftest import UvCalls
+from tests.dep_wheels import declare
 
 GREETER = "gh:examples/greeter/greeter.py"
 
@@ -133,3 +136,37 @@ def test_a_refused_remote_plugin_leaves_no_pin(
     assert WAL_PLUGIN not in read_lock(lock_path), "the refused plugin was unpinned"
     create_trigger(engine, manager, "db", "t", WAL_PLUGIN, "all_tables")
     assert WAL_PLUGIN in read_lock(lock_path)
+
+
+@pytest.mark.usefixtures("uv_sandbox")
+def test_a_trigger_whose_requirements_are_locked_starts_no_uv(
+    engine: ProcessingEngine,
+    manager: PluginManager,
+    plugin_dir: Path,
+    dep_wheels: Path,
+    uv_calls: UvCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the venv is activated in this process
+    env = PluginEnv(default_venv_path(plugin_dir))
+    options = InstallOptions(find_links=(str(dep_wheels),), no_index=True, offline=True)
+    declare(plugin_dir, "liby.py", ["pm-liby"], "pep723")
+    first = create_trigger(
+        engine, manager, "db", "t1", "liby.py", "all_tables", env=env, install_options=options
+    )
+    assert first.synced is not None and "pm-liby" in first.synced.plan.install
+    assert uv_calls.commands() == ["pip compile", "venv --quiet", "pip sync"]
+
+    uv_calls.clear()
+    declare(plugin_dir, "libx.py", ["pm-libx>=2"], "pep723")
+    second = create_trigger(
+        engine, manager, "db", "t2", "libx.py", "all_tables", env=env, install_options=options
+    )
+    assert uv_calls.commands() == []
+    assert second.synced is not None and not second.synced.ran_installer
+    lock = read_pylock(plugin_dir / "pylock.toml")
+    assert lock is not None and "libx.py" in lock.by_name()["pm-libx"].required_by
+    third = create_trigger(
+        engine, manager, "db", "t3", "libx.py", "all_tables", env=env, install_options=options
+    )
+    assert uv_calls.commands() == [] and third.synced is not None

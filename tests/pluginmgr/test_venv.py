@@ -416,3 +416,34 @@ def test_the_pip_package_manager_installs_with_the_venvs_pip(
     assert venv_python_says(env, "import pm_alpha; print(pm_alpha.greet())") == "alpha+beta-1.0"
     with pytest.raises(InstallError, match=r"failed \(python exit status 1\).*pm-missing"):
         env.install(["pm-missing"], options=offline(wheelhouse))
+
+
+def test_what_is_installed_is_read_once_until_the_venv_changes(
+    env: PluginEnv, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pluginmgr.requirement_check import Installed
+
+    scans: list[int] = []
+    real_scan = Installed.scan.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Installed], paths: list[str]) -> Installed:
+        scans.append(1)
+        return real_scan(cls, paths)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Installed, "scan", classmethod(counted))
+    env.install(["pm-gamma"], options=offline(wheelhouse))
+    scans.clear()
+    assert env.unsatisfied(["pm-gamma", "pm-alpha"]) == ["pm-alpha"]
+    assert env.unsatisfied(["pm-gamma"]) == []
+    assert len(scans) == 1  # one read for both checks
+
+    env.install(["pm-alpha"], options=offline(wheelhouse))
+    assert env.unsatisfied(["pm-gamma", "pm-alpha"]) == []
+    subprocess.run(
+        [find_uv()[0], "pip", "uninstall", "--python", str(env.venv_python), "pm-gamma"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # behind pluginmgr's back
+    assert env.unsatisfied(["pm-gamma", "pm-alpha"]) == ["pm-gamma"]
+    assert env.installed() == {"pm-alpha": "1.0.0", "pm-beta": "1.0.0"}
