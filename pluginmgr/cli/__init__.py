@@ -79,8 +79,9 @@ _SUMMARIES: Final = {
     "outdated": "Which pinned plugins' sources now serve other content (newest matching "
     "version for registry plugins), and which locked packages have newer allowed versions.",
     "query": "Run the SQL query on the database and print the result.",
-    "remove": "Unpin REFS (with the siblings and registry dependencies only they need), drop "
-    "their requirements from the dependency set and sync the venv (orphaned packages leave it).",
+    "remove": "Unpin REFS (with the siblings and registry dependencies only they need), or drop "
+    "local ones from PLUGIN_DIR/plugins.in; drop their requirements from the dependency set and "
+    "sync the venv (orphaned packages leave it).",
     "rollback": "Pin REF to an earlier content the store still holds (see `pluginmgr versions "
     "REF`); the dependency set is re-resolved if its declarations differ.",
     "search": "Plugins of an index whose name, description or triggers contain TERM.",
