@@ -61,7 +61,7 @@ _COMMANDS: Final = {
 _SUMMARIES: Final = {
     "create": "Create a database, a trigger or an API token.",
     "delete": "Delete a trigger.",
-    "deps": "Resolve every plugin's Python requirements together, lock them, sync the venv.",
+    "deps": "Resolve the Python requirements of the plugins in use together, lock them, sync.",
     "disable": "Disable a trigger.",
     "doctor": "Check this node: venv, pylock.toml, each trigger's plugin and packages, "
     "repositories, the store and disk space.",
@@ -92,7 +92,8 @@ _SUMMARIES: Final = {
     "verify": "Re-hash every stored plugin and check every pinned reference; exit 1 on any "
     "problem.",
     "versions": "List every distinct content seen for REF: time, sha256, size, source.",
-    "why": "Which plugins (and which declarations) need PACKAGE, directly or through what.",
+    "why": "Which plugins (their declarations, and why each is in the set) need PACKAGE, directly "
+    "or through what.",
     "write": "Write LINE_PROTOCOL (or --file F, or - for stdin) to the database.",
 }
 
