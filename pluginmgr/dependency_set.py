@@ -27,13 +27,11 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from .atomic import file_lock, restored_on_error
 from .dep_extend import cached_lock, extend_lock
 from .dep_inputs import (
     CONSTRAINTS_NAME,
-    OPERATOR,
     REQUIREMENTS_NAME,
     DependencyInputs,
     gather_inputs,
@@ -43,6 +41,14 @@ from .dep_inputs import (
     write_spec_file,
 )
 from .dep_resolver import ResolveOptions, resolve
+from .dep_status import (
+    LockStatus,
+    PackageChange,
+    interpreter_change,
+    package_changes,
+    requester_changes,
+    runtime_changes,
+)
 from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
 from .installers import InstallOptions, UvInstaller, find_uv
@@ -59,15 +65,6 @@ _TX_LOCK: Final = ".pylock.lock"
 
 
 @dataclass(frozen=True, slots=True)
-class PackageChange:
-    """One package's move between two locks (``old`` None: added; ``new`` None: removed)."""
-
-    name: str
-    old: str | None
-    new: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class LockPlan:
     """A resolution and how it differs from the lock it replaces."""
 
@@ -75,93 +72,6 @@ class LockPlan:
     lock: PyLock
     changes: tuple[PackageChange, ...]
     written: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LockStatus:
-    """``missing``, ``fresh`` or ``stale`` (with what changed).
-
-    ``interpreter_only``: the only change is the interpreter (a Python upgrade), which `sync`
-    answers by re-resolving the same declarations for it, saying so.
-    """
-
-    state: str
-    changes: tuple[str, ...] = ()
-    interpreter_only: bool = False
-
-
-def _changes(previous: PyLock | None, new: PyLock) -> tuple[PackageChange, ...]:
-    old = {p.key: p for p in previous.packages} if previous else {}
-    now = new.by_name()
-    out = []
-    for name in sorted(old.keys() | now.keys()):
-        before = old[name].version if name in old else None
-        after = now[name].version if name in now else None
-        if before != after:
-            out.append(
-                PackageChange(now[name].name if name in now else old[name].name, before, after)
-            )
-    return tuple(out)
-
-
-def _requester_changes(lock: PyLock, inputs: DependencyInputs) -> list[str]:
-    then = {r.name: r for r in lock.requesters}
-    now = {r.name: r for r in inputs.requesters}
-    out = []
-    for name in sorted(then.keys() | now.keys()):
-        if name not in now:
-            had = ", ".join(then[name].requirements)
-            if name in inputs.members or name == OPERATOR:
-                out.append(f"{name} no longer declares requirements (it had {had})")
-            else:
-                out.append(
-                    f"{name} is no longer in use (it had {had}): plugins.lock does not pin it "
-                    "and plugins.in does not list it"
-                )
-        elif name not in then:
-            out.append(
-                f"{name} ({now[name].declared_in}) now declares {', '.join(now[name].requirements)}"
-            )
-        elif sorted(then[name].requirements) != sorted(now[name].requirements):
-            out.append(
-                f"{name} now declares {', '.join(now[name].requirements)} "
-                f"(the lock has {', '.join(then[name].requirements)})"
-            )
-    if sorted(lock.constraints) != sorted(inputs.constraints):
-        out.append(
-            f"{CONSTRAINTS_NAME} now has {', '.join(inputs.constraints) or 'nothing'} "
-            f"(the lock has {', '.join(lock.constraints) or 'nothing'})"
-        )
-    return out
-
-
-def _interpreter_change(lock: PyLock, inputs: DependencyInputs) -> str | None:
-    if (lock.python, lock.implementation, lock.platform) == (
-        inputs.python,
-        inputs.implementation,
-        inputs.platform,
-    ):
-        return None
-    return (
-        f"the lock was resolved for {lock.implementation} {lock.python} on {lock.platform}, "
-        f"this node runs {inputs.implementation} {inputs.python} on {inputs.platform}"
-    )
-
-
-def _runtime_changes(lock: PyLock, runtime: dict[str, str]) -> list[str]:
-    out = []
-    for package in lock.packages:
-        have = runtime.get(package.key)
-        if package.from_runtime and (have is None or Version(have) != Version(package.version)):
-            now = f"has {have}" if have else "no longer has it"
-            out.append(f"the runtime {now}: {package.name} was locked at {package.version}")
-        elif not package.from_runtime and have is not None:
-            if Version(have) != Version(package.version):
-                out.append(
-                    f"the runtime now has {package.name} {have}, which shadows the locked "
-                    f"{package.version}"
-                )
-    return out
 
 
 def _count(number: int, noun: str) -> str:
@@ -255,11 +165,11 @@ class DependencySet:
             return LockStatus("missing")
         inputs = inputs or self.inputs(lock=lock)
         differs = lock.inputs_sha256 != inputs.sha256
-        declared = _requester_changes(lock, inputs) if differs else []
-        interpreter = _interpreter_change(lock, inputs)
+        declared = requester_changes(lock, inputs) if differs else []
+        interpreter = interpreter_change(lock, inputs)
         if differs and not declared and interpreter is None:
             declared = ["its inputs changed (the lock's inputs-sha256 differs)"]
-        runtime = _runtime_changes(lock, self.runtime())
+        runtime = runtime_changes(lock, self.runtime())
         changes = [*declared, *([interpreter] if interpreter else []), *runtime]
         only = interpreter is not None and not declared and not runtime
         return LockStatus("stale" if changes else "fresh", tuple(changes), only)
@@ -288,7 +198,7 @@ class DependencySet:
         status = self.status(lock, inputs=inputs)
         if status.state == "fresh":
             new, written = lock, False
-        elif _runtime_changes(lock, self.runtime()):
+        elif runtime_changes(lock, self.runtime()):
             return None
         else:
             extended = extend_lock(lock, inputs)
@@ -340,7 +250,7 @@ class DependencySet:
         with streaming_to(self._uv_line if self.progress else None):
             lock = resolve(inputs, self.runtime(), options, previous=previous)
         lock = replace(lock, all_plugins=inputs.all_plugins)
-        changes = _changes(previous, lock)
+        changes = package_changes(previous, lock)
         self._tell(f"resolved: {_count(len(lock.packages), 'package')} ({len(changes)} changed)")
         return LockPlan(previous, lock, changes, written=False)
 
