@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .index_versions import Release
+from .index_versions import Release, index_url
 from .installers.uv import source_args
 from .process import run
 
@@ -51,7 +51,10 @@ def newest_cached(
     packages: Sequence[LockedPackage], *, uv: Path, python: Path, sources: InstallOptions
 ) -> dict[str, list[Release]] | None:
     """Canonical name -> [the locked release, the newest one] from uv's cache, or None when
-    uv cannot tell offline (or a locked version is a pre-release, which a bare name skips)."""
+    uv cannot tell offline, a locked version is a pre-release (which a bare name skips), or
+    the sources name no index (``--offline``, ``--no-index``: nothing would be asked)."""
+    if index_url(sources) is None:  # offline or no index: the local folders are cheap to read
+        return None
     try:
         if not packages or any(Version(p.version).is_prerelease for p in packages):
             return None
