@@ -1,8 +1,7 @@
-"""The bench's package index: `PackageIndex` (the tests' loopback index, or the temporary stand-in
-until that is merged: the one import to change), and the same in a process of its own
-(``python bench/_index_process.py DIR`` prints its URL, serves until stdin closes), so the
-in-process modes share no interpreter lock with the index's threads, as with a real index;
-`served_index` runs it."""
+"""The bench's package index: `PackageIndex` (the tests' loopback PyPI-like index), and the same
+in a process of its own (``python bench/_index_process.py DIR`` prints its URL, serves until
+stdin closes), so the in-process modes share no interpreter lock with the index's threads, as
+with a real index; `served_index` runs it."""
 
 from __future__ import annotations
 
@@ -14,10 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.*
 
-try:  # the loopback PyPI-like index of the tests
-    from tests.pypi_index import PackageIndex
-except ImportError:  # TEMPORARY until tests/pypi_index.py is merged: bench/_index_stand_in.py
-    from _index_stand_in import PackageIndex  # type: ignore[no-redef]
+from tests.pypi_index import PackageIndex
 
 __all__ = ["PackageIndex", "served_index"]
 

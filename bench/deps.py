@@ -11,12 +11,14 @@ ratio compares modes measured side by side in this run, interleaved round by rou
   whose lock is fresh and whose venv matches it. Goals: no-op <= 4x ``--version`` (and no
   request to the index, no uv process), ``--help`` <= 2.5x ``--version``.
 * **lock**: (a) ``uv pip compile <the N declarations + requirements.in> --format pylock.toml
-  --generate-hashes`` then ``uv pip sync`` run directly; (b) `DependencySet.lock` then
-  `DependencySet.sync` in-process (every declaration read, the runtime's distributions as
+  --generate-hashes`` then ``uv pip sync`` run directly; (b) `DependencySet.lock`, the
+  old-version check against the index, then `DependencySet.sync` in-process, as ``deps lock``
+  and ``deps sync`` run them (every declaration read, the runtime's distributions as
   constraints, who-needs-what, the lock written, the freshness check, the hash-checked sync);
-  (c) `DependencySet.apply` (the same in one transaction: what ``install package`` and the server
-  run); (d) ``pluginmgr deps lock`` + ``pluginmgr deps sync`` as two processes. Fresh plugin dir
-  and empty venv each round, uv's cache warm for all. Goal: (b) <= 1.3x (a).
+  (c) `DependencySet.apply` (lock and sync in one transaction, no old-version check: what
+  ``install package`` and the server run); (d) ``pluginmgr deps lock`` + ``pluginmgr deps
+  sync`` as two processes (the check included). Fresh plugin dir and empty venv each round,
+  uv's cache warm for all. Goal: (b) <= 1.3x (a).
 * **server**: ``pluginmgr serve`` from process start to ``/health`` with N triggers (one per
   plugin) in the catalog, the lock fresh and the venv synced; and creating N triggers
   in-process (`create_trigger`, the server's route) over those plugins, counting uv processes.
@@ -54,6 +56,7 @@ from _deps_fixtures import (
 from _index_process import PackageIndex, served_index
 
 from pluginmgr import PluginManager, Settings
+from pluginmgr.dep_age import old_versions
 from pluginmgr.dependency_set import DependencySet
 from pluginmgr.installers import InstallOptions, find_uv
 from pluginmgr.venv import PluginEnv, bundled_python, default_venv_path
@@ -188,9 +191,20 @@ def _our_node(root: Path, plugins: int) -> Path:
     return plugin_dir
 
 
+def _lock_check_sync(deps: DependencySet) -> None:
+    """What ``deps lock`` then ``deps sync`` run: the lock, the old-version check against the
+    index (`pluginmgr.dep_age`), the sync."""
+    plan = deps.lock()
+    uv = find_uv()[0]
+    runtime = deps.runtime()
+    old_versions(plan.lock, runtime, uv=uv, python=deps.env.python, sources=deps.sources)
+    deps.sync()
+
+
 def _ours(root: Path, plugins: int, index_url: str, *, apply: bool = False) -> float:
-    """`DependencySet.lock` then `.sync` (``apply``: `.apply`, both in one transaction, what
-    ``install package`` and the server run), in this process."""
+    """`DependencySet.lock`, the old-version check, then `.sync`, as ``deps lock`` and ``deps
+    sync`` run them (``apply``: `.apply`, lock and sync in one transaction and no old-version
+    check, what ``install package`` and the server run), in this process."""
     plugin_dir = _our_node(root, plugins)
     settings = Settings(
         plugin_dir=plugin_dir, cache_dir=root / "cache", lock_path=plugin_dir / "plugins.lock"
@@ -199,7 +213,7 @@ def _ours(root: Path, plugins: int, index_url: str, *, apply: bool = False) -> f
     with PluginManager(settings) as manager:
         env = PluginEnv(default_venv_path(plugin_dir))
         deps = DependencySet(manager, env, plugin_dir, sources=sources)
-        seconds = _timed(deps.apply if apply else lambda: (deps.lock(), deps.sync()))
+        seconds = _timed(deps.apply if apply else lambda: _lock_check_sync(deps))
     _check_venv(plugin_dir, plugins, "pluginmgr")
     return seconds
 

@@ -9,10 +9,13 @@ flags one that is
 * a major version or more behind (``0.0.3`` against ``1.40.1``), or
 * older than `MAX_AGE` (PEP 700 ``upload-time``, where the index gives it) with a newer one out.
 
-For the first `MAX_SEARCHED` flagged packages it then asks what holds the package back: the
-culprit search of `pluginmgr.dep_culprit`, with ``PKG>=NEWEST_MAJOR`` (or ``PKG>LOCKED``) added
-to every run; when that requirement fits as it is, nothing holds it back but the previous lock
-(``deps lock --upgrade-package PKG`` moves it).
+For the first `MAX_SEARCHED` flagged packages it then asks what holds the package back: a pin
+on the package itself that bars every wanted release (``PKG<4`` in requirements.in or
+constraints.txt, the common case) is named at once, with no uv run (other holders are then not
+looked for); otherwise the culprit search of `pluginmgr.dep_culprit`, with
+``PKG>=NEWEST_MAJOR`` (or ``PKG>LOCKED``) added to every run; when that requirement fits as it
+is, nothing holds it back but the previous lock (``deps lock --upgrade-package PKG`` moves
+it).
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ from __future__ import annotations
 import datetime as dt
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from packaging.version import Version
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
-from .dep_culprit import find_culprits, suspects_of
+from .dep_culprit import Suspect, find_culprits, suspects_of
 from .dep_inputs import DependencyInputs
 from .dep_probe import UvProbe
 from .index_versions import Release, installable, releases
+from .newest_cached import newest_cached
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -121,13 +127,17 @@ def old_versions(
 ) -> list[OldVersion]:
     """The locked packages far below the newest release, each with what holds it back.
 
-    Asks the index once per package (concurrent, bounded; nothing with ``--offline`` and no
-    find-links), then runs uv for the first `MAX_SEARCHED` flagged packages (bounded each).
+    Reads the newest releases from uv's cache (`pluginmgr.newest_cached`: one offline uv run,
+    the resolution just cached every page), else asks the index once per package (concurrent,
+    bounded; nothing with ``--offline`` and no find-links); then looks for what holds back the
+    first `MAX_SEARCHED` flagged packages (`_search`: uv runs, bounded each).
     """
     packages = [p for p in lock.packages if not p.from_runtime]
     if not packages:
         return []
-    found = releases([p.name for p in packages], sources)
+    found = newest_cached(packages, uv=uv, python=python, sources=sources)
+    if found is None:  # not all in uv's cache: ask the index
+        found = releases([p.name for p in packages], sources)
     now = now or dt.datetime.now(dt.UTC)
     target = _python(lock.python)
     inputs = DependencyInputs(
@@ -158,19 +168,19 @@ def _search(
     python: Path,
     sources: InstallOptions,
 ) -> OldVersion:
-    wanted = (
-        f"{old.name}>={newest.release[0]}"
-        if newest.release[0] > version.release[0]
-        else f"{old.name}>{version}"
-    )
+    behind = newest.release[0] > version.release[0]
+    wanted = f"{old.name}>={newest.release[0]}" if behind else f"{old.name}>{version}"
+    suspects = suspects_of(inputs, runtime)
+    floor, strict = (Version(str(newest.release[0])), False) if behind else (version, True)
+    direct = [
+        s for s in suspects if s.package == canonicalize_name(old.name) and _bars(s, floor, strict)
+    ]
+    if direct:  # a pin on the package itself bars every wanted release: no uv run needed
+        found = tuple(s.describe() for s in direct)
+        return replace(old, held_back_by=found, searched=True)
     probe = UvProbe(inputs, runtime, uv=uv, python=python, sources=sources, seconds=_SECONDS)
     report = find_culprits(
-        suspects_of(inputs, runtime),
-        probe,
-        named=[old.name],
-        extra=(wanted,),
-        max_runs=_RUNS,
-        max_seconds=_SECONDS,
+        suspects, probe, named=[old.name], extra=(wanted,), max_runs=_RUNS, max_seconds=_SECONDS
     )
     return OldVersion(
         old.name,
@@ -182,3 +192,32 @@ def _search(
         searched=True,
         cut_short=report.cut_short,
     )
+
+
+def _bars(suspect: Suspect, floor: Version, strict: bool) -> bool:
+    """Whether ``suspect`` admits no version ``>= floor`` (``> floor`` when ``strict``): an upper
+    bound at or below it (``<``, ``<=``, ``==``, ``==X.*``, ``~=``). Unsure means False."""
+    try:
+        specifiers = Requirement(suspect.text).specifier
+    except InvalidRequirement:
+        return False
+    for item in specifiers:
+        operator, text = item.operator, item.version
+        try:
+            if operator in ("==", "===") and text.endswith(".*"):
+                prefix = Version(text[:-2]).release
+                top = Version(".".join(map(str, (*prefix[:-1], prefix[-1] + 1))))
+                operator = "<"
+            elif operator == "~=":
+                release = Version(text).release
+                top = Version(".".join(map(str, (*release[:-2], release[-2] + 1))))
+                operator = "<"
+            else:
+                top = Version(text)
+        except (InvalidVersion, IndexError):
+            continue
+        if operator == "<" and top <= floor:
+            return True
+        if operator in ("<=", "==", "===") and (top <= floor if strict else top < floor):
+            return True
+    return False

@@ -23,7 +23,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .pylock import read_pylock
+from .lock_cache import load_tables, store_tables
+from .pylock import lock_from_data, lock_tables
 
 if TYPE_CHECKING:
     from .dep_inputs import DependencyInputs
@@ -36,18 +37,25 @@ _MAX_CACHED: Final = 8
 _LOCKS: dict[Path, tuple[str, PyLock | None]] = {}
 
 
-def cached_lock(path: Path) -> PyLock | None:
+def cached_lock(path: Path, store: Path | None = None) -> PyLock | None:
     """`read_pylock`, parsed once per content of the file: parsing a lock of a few hundred
     packages costs tens of milliseconds (tomllib), which creating each of hundreds of triggers
-    paid; reading and hashing its bytes costs a fraction of one."""
+    paid; reading and hashing its bytes costs a fraction of one. With ``store`` (a cache
+    folder), the parsed tables are kept there for the next process too (`lock_cache`)."""
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
+    digest = hashlib.sha256(data).hexdigest()
     known = _LOCKS.get(path)
     if known is not None and known[0] == digest:
         return known[1]
-    lock = read_pylock(path)
+    tables = load_tables(store, digest) if store is not None else None
+    if tables is None:
+        tables = lock_tables(data.decode("utf-8"), source=str(path))
+        if store is not None:
+            store_tables(store, digest, tables)
+    lock = lock_from_data(tables, source=str(path))
     if len(_LOCKS) >= _MAX_CACHED:
         _LOCKS.clear()
     _LOCKS[path] = (digest, lock)

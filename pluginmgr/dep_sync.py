@@ -2,10 +2,18 @@
 
 * **No-op first**: the venv's distributions (name and version) are compared with the lock's;
   when they are the same set, no installer starts (a few milliseconds in-process).
-* **Hash-checked**: the installer gets ``name==version --hash=…`` for every package
-  (``uv pip sync --require-hashes``), so a file whose bytes the lock does not list is refused.
-  Wheels in a local ``--find-links`` directory are re-hashed here first, so a tampered mirror
-  wheel is refused *by name* before anything is installed.
+* **From the lock's own URLs** when its files come from an index (each has an http(s) ``url``)
+  and the sources name no ``--find-links``, ``--offline`` or ``--no-index``: uv gets a
+  temporary ``pylock.toml`` of the installable packages and fetches each file from its URL,
+  checking the lock's hash, without asking the index for a single page again (it asked at
+  lock time; a sync asking again cost as much as the resolution). Should that fail for
+  another reason than a file refused by name (the URLs unreachable from here, an index
+  named by ``--index-url`` serving them instead), the sync runs again by name:
+* **Hash-checked by name** otherwise (find-links folders, a mirror, offline replays, the pip
+  installer): the installer gets ``name==version --hash=…`` for every package (``uv pip sync
+  --require-hashes``), so a file whose bytes the lock does not list is refused. Wheels in a
+  local ``--find-links`` directory are re-hashed here first, so a tampered mirror wheel is
+  refused *by name* before anything is installed.
 * **Exact**: packages the lock does not list are removed; the runtime's own distributions are
   not installed (the runtime supplies them).
 * **Wheels only**, unless ``--allow-build``: a package the lock lists without a wheel is
@@ -31,7 +39,7 @@ from .build_lock import build_constraints_file
 from .errors import InstallError, IntegrityError
 from .installers import disabled_error
 from .mirror_state import file_sha256
-from .pylock import LockedPackage, PyLock
+from .pylock import LockedFile, LockedPackage, PyLock, dump_pylock
 from .transports import local_path
 
 if TYPE_CHECKING:
@@ -42,6 +50,7 @@ __all__ = [
     "SyncPlan",
     "SyncResult",
     "hashed_requirements",
+    "lock_urls",
     "no_wheel_refusal",
     "plan_sync",
     "refusal",
@@ -141,6 +150,21 @@ def hashed_requirements(packages: Iterable[LockedPackage]) -> str:
         hashes = "".join(f" \\\n    --hash={digest}" for digest in digests)
         lines.append(f"{package.name}=={package.version}{hashes}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _files(package: LockedPackage) -> tuple[LockedFile, ...]:
+    return (*package.wheels, *((package.sdist,) if package.sdist else ()))
+
+
+def lock_urls(packages: Sequence[LockedPackage], options: InstallOptions, installer: str) -> bool:
+    """Whether uv can install ``packages`` from the lock's own URLs (see the module docstring):
+    every package has a file and every file an http(s) URL, and the sources are the index's."""
+    if installer != "uv" or options.find_links or options.offline or options.no_index:
+        return False
+    return all(
+        _files(p) and all(f.url and f.url.startswith(("http://", "https://")) for f in _files(p))
+        for p in packages
+    )
 
 
 def _local_dirs(links: Sequence[str]) -> list[Path]:
@@ -250,13 +274,36 @@ def sync_venv(env: PluginEnv, lock: PyLock, options: InstallOptions) -> SyncResu
     verify_local_wheels(changing, options.find_links)
     created = not env.venv_python.exists()
     with tempfile.TemporaryDirectory(prefix="pluginmgr-sync-") as tmp:
-        requirements = Path(tmp) / "pylock-requirements.txt"
-        requirements.write_text(hashed_requirements(packages), encoding="utf-8")
         pins = build_constraints_file(lock, Path(tmp)) if options.allow_build else None
         if pins is not None:  # the build backends, locked too (uv refuses other ones)
             options = replace(options, build_constraints=(*options.build_constraints, str(pins)))
-        try:
-            output = env.sync(requirements, sorted(plan.remove), options)
-        except InstallError as exc:
-            raise (refusal(exc, packages) or exc) from exc
-    return SyncResult(plan, True, time.perf_counter() - start, output, created)
+        output = None
+        if lock_urls(packages, options, env.installer.name):
+            urls = Path(tmp) / "pylock.toml"  # uv reads a file of this name as PEP 751
+            urls.write_text(dump_pylock(replace(lock, packages=tuple(packages))), "utf-8")
+            output = _sync(env, urls, plan, options, packages, fallback=True)
+        if output is None:
+            requirements = Path(tmp) / "pylock-requirements.txt"
+            requirements.write_text(hashed_requirements(packages), encoding="utf-8")
+            output = _sync(env, requirements, plan, options, packages, fallback=False)
+    return SyncResult(plan, True, time.perf_counter() - start, output or "", created)
+
+
+def _sync(
+    env: PluginEnv,
+    source: Path,
+    plan: SyncPlan,
+    options: InstallOptions,
+    packages: Sequence[LockedPackage],
+    *,
+    fallback: bool,
+) -> str | None:
+    """The installer's output; None when it failed for another reason than a refusal by name
+    and ``fallback`` (the caller then syncs by name)."""
+    try:
+        return env.sync(source, sorted(plan.remove), options)
+    except InstallError as exc:
+        refused = refusal(exc, packages)
+        if refused is None and fallback:
+            return None
+        raise (refused or exc) from exc

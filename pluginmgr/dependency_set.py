@@ -113,7 +113,7 @@ class DependencySet:
     # -- reading -----------------------------------------------------------------------------
 
     def read_lock(self) -> PyLock | None:
-        return cached_lock(self.lock_path)
+        return cached_lock(self.lock_path, self.manager.settings.cache_dir / "parsed-locks")
 
     def require_lock(self) -> PyLock:
         """The lock; `InstallError` saying how to make one when there is none."""

@@ -56,6 +56,8 @@ __all__ = [
     "PyLock",
     "Requester",
     "dump_pylock",
+    "lock_from_data",
+    "lock_tables",
     "parse_pylock",
     "read_pylock",
     "write_pylock",
@@ -276,11 +278,20 @@ def _requester(raw: Any, *, where: str) -> Requester:
 
 def parse_pylock(text: str, *, source: str = PYLOCK_NAME) -> PyLock:
     """Parse pylock.toml text (uv's, pip's or ours); `LockfileError` naming ``source``."""
+    return lock_from_data(lock_tables(text, source=source), source=source)
+
+
+def lock_tables(text: str, *, source: str = PYLOCK_NAME) -> dict[str, Any]:
+    """pylock.toml text as TOML tables; `LockfileError` naming ``source`` if it is not TOML."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = f"{source} is not valid TOML: {exc}"
         raise LockfileError(message, hint="re-create it with `pluginmgr deps lock`") from None
+
+
+def lock_from_data(data: Mapping[str, Any], *, source: str = PYLOCK_NAME) -> PyLock:
+    """The lock from its parsed TOML tables (`parse_pylock` without the TOML parsing)."""
     version = str(data.get("lock-version", ""))
     if not version.startswith("1."):
         message = f"{source}: unsupported lock-version {version or '(none)'!r}; expected 1.x"
