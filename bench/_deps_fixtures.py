@@ -8,14 +8,13 @@ package the operator installs by hand (``install package 'bench-humanize<4'``).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Final
 
-from tests.wheels import build_wheel
+from tests.wheels import build_project_wheels
 
 __all__ = [
     "OPERATOR_SPEC",
@@ -68,18 +67,7 @@ def package_closure(plugins: int) -> dict[str, str]:
 
 def build_wheels(root: Path) -> Path:
     """Every wheel any node size needs, into ``root/wheels``."""
-    out = root / "wheels"
-    for name, version, requires in _projects():
-        folder = root / "projects" / f"{name}-{version}"
-        package = folder / name.replace("-", "_")
-        package.mkdir(parents=True)
-        (package / "__init__.py").write_text(f'VERSION = "{version}"\n')
-        listed = ", ".join(json.dumps(r) for r in requires)
-        (folder / "pyproject.toml").write_text(
-            f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{listed}]\n'
-        )
-        build_wheel(folder, out)
-    return out
+    return build_project_wheels(_projects(), root / "projects", root / "wheels")
 
 
 def plugin_name(i: int) -> str:
