@@ -3,10 +3,23 @@ cache, the sources named, and a package missing deep in the graph left to the co
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from pluginmgr import missing_packages
 from pluginmgr.installers import InstallOptions
 from pluginmgr.missing_packages import describe_sources, package_not_found
+
+
+@pytest.fixture(autouse=True)
+def _no_uv_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Neither this machine's uv.toml files nor its uv variables decide what these tests see."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(missing_packages, "SYSTEM_UV_CONFIG", str(tmp_path / "etc-uv.toml"))
+    for name in ("UV_DEFAULT_INDEX", "UV_INDEX_URL"):
+        monkeypatch.delenv(name, raising=False)
+
 
 REGISTRY = (
     "error: No solution found when resolving dependencies\n  cause: Because pandass was not "
@@ -48,6 +61,32 @@ def test_the_sources_are_named(sources: InstallOptions, where: str) -> None:
 def test_uvs_default_index_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UV_DEFAULT_INDEX", "https://mirror.example/simple")
     assert describe_sources(InstallOptions()) == "on https://mirror.example/simple"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('index-url = "https://user.example/simple"\n', "on https://user.example/simple"),
+        ('[pip]\nindex-url = "https://pip.example/simple"\n', "on https://pip.example/simple"),
+        (
+            '[[index]]\nurl = "https://extra.example/simple"\n\n'
+            '[[index]]\nurl = "https://main.example/simple"\ndefault = true\n',
+            "on https://main.example/simple",
+        ),
+        ("not toml [", "on PyPI (https://pypi.org/simple)"),
+    ],
+)
+def test_the_index_of_uvs_user_settings_is_named(text: str, where: str, tmp_path: Path) -> None:
+    settings = tmp_path / "config" / "uv" / "uv.toml"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(text)
+    assert describe_sources(InstallOptions()) == where
+
+
+def test_the_index_of_uvs_system_settings_is_named(tmp_path: Path) -> None:
+    Path(missing_packages.SYSTEM_UV_CONFIG).write_text('index-url = "https://etc.example/simple"\n')
+    assert describe_sources(InstallOptions()) == "on https://etc.example/simple"
+    assert describe_sources(InstallOptions(index_url="http://idx/simple")) == "on http://idx/simple"
 
 
 @pytest.mark.parametrize("output", [REGISTRY, LOCATIONS, CACHE])
