@@ -154,6 +154,12 @@ def _plugin_dir_option(value: str | None) -> Path | None:
 @click.option(
     "--index-url", default=None, help="Package index for plugin dependencies instead of PyPI."
 )
+@click.option(
+    "--allow-build",
+    is_flag=True,
+    help="Let an sdist be built when no wheel fits (its build backend locked and run); by "
+    "default plugin dependencies are installed from wheels only.",
+)
 @pass_options
 def serve(options: dict[str, Any]) -> int:
     """Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).
@@ -181,6 +187,7 @@ def serve(options: dict[str, Any]) -> int:
         index_url=options.pop("index_url"),
         no_index=options.pop("no_index"),
         offline=bool(options.get("offline")),
+        allow_build=options.pop("allow_build"),
     ).from_caller()  # relative paths are the caller's: the server's installs run elsewhere
     sock = _listen(host, port)
     # a plugin's fork() child lets go of the port (and, below, the WAL); os._exit is refused
