@@ -12,6 +12,7 @@ after its run returned are dropped.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
@@ -120,15 +121,26 @@ def _run(link: Link, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _venv_prefix() -> str:
+    """The venv this interpreter belongs to, found as ``site`` does (-S skipped that step):
+    the directory holding ``pyvenv.cfg``, beside the executable or one level up. Its prefix
+    becomes ``sys.prefix``, as in a normal start; never the base interpreter's site-packages."""
+    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+    for candidate in (exe_dir, os.path.dirname(exe_dir)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            sys.prefix = sys.exec_prefix = candidate
+            return candidate
+    raise ProtocolError(f"{sys.executable} is not a venv's interpreter (no pyvenv.cfg)")
+
+
 def _set_path(config: dict[str, Any]) -> None:
     guest = str(config["guest"])
     sys.path[:] = [entry for entry in sys.path if entry != guest]
-    import site  # under -S nothing ran it; importing it now only defines addsitedir
-    import sysconfig
+    import site  # under -S nothing ran it; importing it now only defines its functions
 
     dirs = config.get("site_packages")
     if dirs is None:
-        dirs = list(dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))
+        dirs = site.getsitepackages([_venv_prefix()])
     for entry in dirs:
         site.addsitedir(str(entry))
     sys.path.append(str(config["plugin_dir"]))
