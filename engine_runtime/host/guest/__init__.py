@@ -1,2 +1,4 @@
 """The directory put on the plugin host's ``sys.path``: it holds `pluginmgr_guest` and nothing
 else, so that one entry exposes only that package to plugins."""
+
+__all__: list[str] = []

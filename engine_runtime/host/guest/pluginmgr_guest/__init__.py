@@ -5,3 +5,5 @@ Standard library only, and only relative imports between its modules: the host i
 ``engine_runtime.host.guest.pluginmgr_guest`` (for `LineBuilder`, the response conversion and
 the wire format, which both sides share).
 """
+
+__all__: list[str] = []
