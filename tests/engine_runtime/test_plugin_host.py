@@ -7,40 +7,11 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from engine_runtime.host import GUEST_PATH, PluginHost
 
-from engine_runtime.host import GUEST_PATH, HostProtocolError, PluginHost, PluginHostError
-
-from .host_helpers import PTH_MODULE, VENV_MODULE, StoreCallbacks, make_host_venv, plugin
-
-
-@pytest.fixture(scope="session")
-def host_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_host_venv(tmp_path_factory.mktemp("host-venv"))
-
-
-@pytest.fixture
-def callbacks() -> StoreCallbacks:
-    return StoreCallbacks()
-
-
-@pytest.fixture
-def host(host_python: Path, plugin_dir: Path, callbacks: StoreCallbacks) -> Iterator[PluginHost]:
-    plugin_host = PluginHost(host_python, plugin_dir, None, callbacks)
-    yield plugin_host
-    plugin_host.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
+from .host_helpers import PTH_MODULE, VENV_MODULE, StoreCallbacks, plugin
 
 WAL_PLUGIN = """
 def process_writes(influxdb3_local, table_batches, args=None):
@@ -307,105 +278,3 @@ def test_a_package_plugin_imports_its_own_modules(host: PluginHost, plugin_dir: 
         "t", "wal", package, "process_writes", database="db", payload={"table_batches": []}
     )
     assert result.writes == {"db": ["pkg v=42i"]}
-
-
-CRASHES = {
-    "abort": ("import os; os.abort()", "signal SIGABRT"),
-    "sigkill": ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "signal SIGKILL"),
-    "exit": ("import posix; posix._exit(3)", "exit status 3"),
-}
-
-
-@pytest.mark.parametrize("crash", sorted(CRASHES))
-def test_a_host_that_dies_fails_only_that_run(
-    host: PluginHost, plugin_dir: Path, crash: str
-) -> None:
-    code, how = CRASHES[crash]
-    ok = plugin(plugin_dir, "ok.py", "def process_writes(api, batches, args=None):\n    pass\n")
-    bad = plugin(
-        plugin_dir, "bad.py", f"def process_writes(api, batches, args=None):\n    {code}\n"
-    )
-    payload: dict[str, object] = {"table_batches": []}
-    assert host.run("first", "wal", ok, "process_writes", database="db", payload=payload).ok
-    first_pid = host.pid
-    assert first_pid is not None
-
-    with pytest.raises(PluginHostError) as info:
-        host.run("crasher", "wal", bad, "process_writes", database="db", payload=payload)
-
-    assert str(info.value) == f"plugin host exited with {how} while running trigger crasher"
-    assert host.pid is None and not _alive(first_pid)
-    assert host.run("after", "wal", ok, "process_writes", database="db", payload=payload).ok
-    assert host.pid not in (None, first_pid)
-
-
-def test_a_run_past_its_deadline_kills_the_host(host: PluginHost, plugin_dir: Path) -> None:
-    slow = plugin(
-        plugin_dir,
-        "slow.py",
-        "import time\ndef process_writes(api, batches, args=None):\n    time.sleep(60)\n",
-    )
-    ok = plugin(plugin_dir, "ok.py", "def process_writes(api, batches, args=None):\n    pass\n")
-    payload: dict[str, object] = {"table_batches": []}
-    host.run("warm", "wal", ok, "process_writes", database="db", payload=payload)
-    pid = host.pid
-    assert pid is not None
-
-    with pytest.raises(PluginHostError, match=r"trigger sleepy timed out after 0.3 s"):
-        host.run(
-            "sleepy", "wal", slow, "process_writes", database="db", payload=payload, timeout=0.3
-        )
-
-    assert not _alive(pid)  # killed and reaped: no zombie either (kill(pid, 0) finds zombies)
-    assert host.run("next", "wal", ok, "process_writes", database="db", payload=payload).ok
-
-
-GARBAGE = {
-    "oversized": ("struct.pack('>I', 2**31)", "a frame of 2147483648 bytes is over the limit"),
-    "not-json": ("struct.pack('>I', 8) + b'not json'", "not a JSON message"),
-    "bad-shape": (
-        '(lambda b: struct.pack(\'>I\', len(b)) + b)(b\'{"op": "query", "sql": 1}\')',
-        "plugin host sent 'query' with a bad 'sql': 1",
-    ),
-}
-
-
-@pytest.mark.parametrize("kind", sorted(GARBAGE))
-def test_garbage_from_the_host_is_refused_and_the_host_replaced(
-    host: PluginHost, plugin_dir: Path, kind: str
-) -> None:
-    frame, words = GARBAGE[kind]
-    bad = plugin(
-        plugin_dir,
-        "garbage.py",
-        f"""
-        import json, os, struct, sys, time
-        def process_writes(influxdb3_local, table_batches, args=None):
-            fd = json.loads(sys.argv[-1])["fd"]
-            os.write(fd, {frame})
-            time.sleep(5)
-        """,
-    )
-    ok = plugin(plugin_dir, "ok.py", "def process_writes(api, batches, args=None):\n    pass\n")
-    payload: dict[str, object] = {"table_batches": []}
-
-    with pytest.raises(HostProtocolError) as info:
-        host.run("g", "wal", bad, "process_writes", database="db", payload=payload, timeout=4)
-
-    assert words in str(info.value)
-    assert str(info.value).endswith("(trigger g); the host was killed")
-    assert host.run("next", "wal", ok, "process_writes", database="db", payload=payload).ok
-
-
-def test_close_stops_the_host_and_refuses_runs(host: PluginHost, plugin_dir: Path) -> None:
-    ok = plugin(plugin_dir, "ok.py", "def process_writes(api, batches, args=None):\n    pass\n")
-    payload: dict[str, object] = {"table_batches": []}
-    host.run("t", "wal", ok, "process_writes", database="db", payload=payload)
-    pid = host.pid
-    assert pid is not None
-
-    host.close()
-
-    assert not _alive(pid)
-    with pytest.raises(PluginHostError, match="the plugin host is closed"):
-        host.run("t", "wal", ok, "process_writes", database="db", payload=payload)
