@@ -75,12 +75,14 @@ class HostCallbacks(Protocol):
 @dataclass(frozen=True)
 class RunResult:
     """What the plugin did: ``ok``, the writes it queued (only when ok), a request's response,
-    or its error (``Type: message``) and traceback."""
+    or its error (``Type: message``), the exception's type name (``ResponseError`` when a
+    request's return value is no response) and the traceback without the host's frames."""
 
     ok: bool
     writes: dict[str, list[str]] = field(default_factory=dict)
     response: HttpResponse | None = None
     error: str | None = None
+    error_type: str | None = None
     traceback: str | None = None
 
 
@@ -268,8 +270,13 @@ def _cache(cache: PluginCacheLike, message: dict[str, Any]) -> Any:
 def _result(message: dict[str, Any]) -> RunResult:
     if not message["ok"]:
         error = checked(message, "error", str)
-        trace = message.get("traceback")
-        return RunResult(False, error=error, traceback=trace if isinstance(trace, str) else None)
+        kind, trace = message.get("error_type"), message.get("traceback")
+        return RunResult(
+            False,
+            error=error,
+            error_type=kind if isinstance(kind, str) else None,
+            traceback=trace if isinstance(trace, str) else None,
+        )
     writes = checked(message, "writes", dict)
     for db, lines in writes.items():
         if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):

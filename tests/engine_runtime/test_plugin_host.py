@@ -71,8 +71,9 @@ def test_a_failing_plugin_is_a_result_and_its_queued_writes_are_dropped(
     )
 
     assert not result.ok
-    assert result.error == "ValueError: boom at 2026"
+    assert (result.error, result.error_type) == ("ValueError: boom at 2026", "ValueError")
     assert result.traceback is not None and str(path) in result.traceback
+    assert "pluginmgr_guest" not in result.traceback
     assert result.writes == {}
 
 
@@ -278,3 +279,29 @@ def test_a_package_plugin_imports_its_own_modules(host: PluginHost, plugin_dir: 
         "t", "wal", package, "process_writes", database="db", payload={"table_batches": []}
     )
     assert result.writes == {"db": ["pkg v=42i"]}
+
+
+def test_a_return_value_that_is_no_response_fails_with_response_error(
+    host: PluginHost, plugin_dir: Path
+) -> None:
+    path = plugin(
+        plugin_dir,
+        "none.py",
+        """
+        import os
+        def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                            args=None):
+            if os.fork() == 0:
+                return "from the child"  # the host's fork guard ends it before it answers
+            os.wait()
+            return None
+        """,
+    )
+    payload = {"query_parameters": {}, "request_headers": {}, "request_body": b""}
+
+    result = host.run("t", "request", path, "process_request", database="db", payload=payload)
+
+    assert (result.ok, result.error_type) == (False, "ResponseError")
+    assert result.error == "ResponseError: Unsupported return type from Python function"
+    again = host.run("t", "request", path, "process_request", database="db", payload=payload)
+    assert again.error_type == "ResponseError"

@@ -95,9 +95,20 @@ def _positional(kind: str, payload: dict[str, Any]) -> tuple[Any, ...]:
     raise ProtocolError(f"unknown trigger kind {kind!r}")
 
 
+def _plugin_traceback(exc: BaseException) -> str:
+    """The traceback without this package's own frames (the plugin's are what matter)."""
+    summary = traceback.TracebackException.from_exception(exc)
+    here = os.path.dirname(os.path.abspath(__file__))
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if not frame.filename.startswith(here + os.sep)]
+    )
+    return "".join(summary.format())
+
+
 def _run(link: Link, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
     api = PluginApi(str(message["trigger"]), str(message["database"]), link.call)
     kind = str(message["kind"])
+    pid = os.getpid()
     link.active = True
     try:
         entry = loader.entry_point(str(message["path"]), str(message["entry"]))
@@ -109,10 +120,12 @@ def _run(link: Link, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
     except (ProtocolError, OSError, EOFError):
         raise  # the channel is gone or confused: nothing to answer
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the plugin's too
-        text = "".join(traceback.format_exception(exc))
         result = {"op": "result", "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        result["traceback"] = text
+        result["error_type"] = type(exc).__name__
+        result["traceback"] = _plugin_traceback(exc)
     finally:
+        if os.getpid() != pid:
+            os._exit(0)  # a process the plugin forked came back here: it must not answer
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _LogStream):
                 stream.flush()
