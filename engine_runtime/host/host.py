@@ -21,14 +21,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from ..catalog import INTERNAL_DATABASE
-from ..errors import (
-    DatabaseNotFoundError,
-    InvalidDatabaseNameError,
-    QueryExecutionError,
-)
+from ..errors import InvalidDatabaseNameError
 from ..responses import HttpResponse
 from ..store import validate_database_name
 from .channel import HostProtocolError, PluginHostError
@@ -39,6 +35,13 @@ from .process import HostProcess, describe_exit
 __all__ = ["HostCallbacks", "PluginCacheLike", "PluginHost", "RunResult", "TriggerKind"]
 
 TriggerKind = Literal["wal", "schedule", "request"]
+
+#: what each kind of run passes to its entry point after ``influxdb3_local``, in order
+PAYLOAD_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "wal": ("table_batches",),
+    "schedule": ("call_time",),
+    "request": ("query_parameters", "request_headers", "request_body"),
+}
 
 
 class PluginCacheLike(Protocol):
@@ -136,8 +139,12 @@ class PluginHost:
 
         ``payload`` holds ``table_batches`` (wal), ``call_time`` (schedule), or
         ``query_parameters``, ``request_headers`` and ``request_body`` (request).
-        Raises `PluginHostError` when the host fails (see the module docstring).
+        Raises `PluginHostError` when the host fails (see the module docstring), ValueError
+        for a payload without its kind's keys.
         """
+        missing = [key for key in PAYLOAD_KEYS[kind] if key not in payload]
+        if missing:
+            raise ValueError(f"a {kind} run needs {', '.join(missing)} in its payload")
         message = {
             "op": "run",
             "trigger": trigger,
@@ -152,7 +159,7 @@ class PluginHost:
             if self._closed:
                 raise PluginHostError(f"the plugin host is closed (trigger {trigger})")
             deadline = None if timeout is None else time.monotonic() + timeout
-            process = self._process or self._start()
+            process = self._live_process()
             try:
                 process.channel.send(message)
                 return self._serve(process, trigger, database, deadline)
@@ -170,6 +177,10 @@ class PluginHost:
             except HostProtocolError as exc:
                 self._discard(process)
                 raise HostProtocolError(f"{exc} (trigger {trigger}); the host was killed") from None
+            except BaseException:
+                # a callback failed unexpectedly: the host waits for a reply it will never get
+                self._discard(process)
+                raise
 
     def close(self) -> None:
         """Stop the host (asking first, then SIGKILL) and refuse further runs."""
@@ -178,6 +189,14 @@ class PluginHost:
             process, self._process = self._process, None
             if process is not None:
                 process.stop()
+
+    def _live_process(self) -> HostProcess:
+        process = self._process
+        if process is not None and process.popen.poll() is not None:
+            # it died between runs (a plugin's thread, a signal): no run of ours failed
+            self._discard(process)
+            process = None
+        return process or self._start()
 
     def _start(self) -> HostProcess:
         process = HostProcess(
@@ -206,8 +225,11 @@ class PluginHost:
                 value = self._service(trigger, database, message)
             except _Refused as exc:
                 channel.send({"op": "reply", "error": str(exc)})
-            else:
+                continue
+            try:
                 channel.send({"op": "reply", "value": value})
+            except TypeError as exc:  # nothing was sent: a value the wire cannot carry
+                channel.send({"op": "reply", "error": str(exc)})
 
     def _service(self, trigger: str, database: str, message: dict[str, Any]) -> Any:
         op = message["op"]
@@ -234,7 +256,7 @@ def _query(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> A
         raise _Refused(f"invalid database name provided: {exc}") from None
     try:
         return callbacks.query(trigger, db, sql, params)
-    except (QueryExecutionError, DatabaseNotFoundError) as exc:
+    except Exception as exc:  # upstream words every failure alike; the plugin sees QueryError
         raise _Refused(f"error: {exc} executing query on {db}: {sql}") from None
 
 
@@ -262,7 +284,9 @@ def _cache(cache: PluginCacheLike, message: dict[str, Any]) -> Any:
                 raise _Refused(f"ttl must be a number of seconds, not {type(ttl).__name__}")
             cache.put(key, message.get("value"), ttl, use_global=use_global)
             return None
-    except (TypeError, ValueError) as exc:
+    except _Refused:
+        raise
+    except Exception as exc:  # a bad key or ttl: the plugin's ValueError
         raise _Refused(str(exc)) from None
     raise HostProtocolError(f"plugin host sent an unknown cache action {action!r:.50}")
 

@@ -92,6 +92,10 @@ def test_query_errors_and_write_sync_errors_keep_upstreams_words(
             except Exception as exc:
                 found["query"] = [type(exc).__name__, str(exc)]
             try:
+                influxdb3_local.query("SELECT arrow_cast(1.5, 'Decimal128(5,2)') AS d")
+            except Exception as exc:
+                found["decimal"] = [type(exc).__name__, str(exc)]
+            try:
                 influxdb3_local.write_sync_to_db("_internal", LineBuilder("m").int64_field("v", 1),
                                                  True)
             except Exception as exc:
@@ -108,6 +112,11 @@ def test_query_errors_and_write_sync_errors_keep_upstreams_words(
     assert found["query"][0] == "QueryError"
     assert found["query"][1].startswith("error: ")
     assert found["query"][1].endswith("executing query on db: SELEC nonsense")
+    assert found["decimal"] == [
+        "QueryError",
+        "error: Unsupported data type: decimal128(5, 2) executing query on db: "
+        "SELECT arrow_cast(1.5, 'Decimal128(5,2)') AS d",
+    ]
     assert found["write"] == [
         "Exception",
         "error writing line protocol to _internal: cannot write to the _internal database",

@@ -4,13 +4,15 @@ next run gets a fresh host."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from engine_runtime.host import HostProtocolError, PluginHost, PluginHostError
 
-from .host_helpers import plugin
+from .host_helpers import StoreCallbacks, plugin
 
 
 def _alive(pid: int) -> bool:
@@ -121,3 +123,40 @@ def test_close_stops_the_host_and_refuses_runs(host: PluginHost, plugin_dir: Pat
     assert not _alive(pid)
     with pytest.raises(PluginHostError, match="the plugin host is closed"):
         host.run("t", "wal", ok, "process_writes", database="db", payload=payload)
+
+
+def test_a_host_that_died_between_runs_is_replaced_without_failing_a_run(
+    host: PluginHost, plugin_dir: Path
+) -> None:
+    ok = plugin(plugin_dir, "ok.py", "def process_writes(api, batches, args=None):\n    pass\n")
+    payload: dict[str, object] = {"table_batches": []}
+    host.run("t", "wal", ok, "process_writes", database="db", payload=payload)
+    pid = host.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.05)
+
+    assert host.run("t", "wal", ok, "process_writes", database="db", payload=payload).ok
+    assert host.pid != pid and not _alive(pid)
+
+
+class _BrokenLog(StoreCallbacks):
+    def log(self, trigger: str, level: str, text: str) -> None:
+        raise RuntimeError("the log sink is broken")
+
+
+def test_a_failing_callback_discards_the_host(host_python: Path, plugin_dir: Path) -> None:
+    path = plugin(
+        plugin_dir, "logs.py", "def process_writes(api, batches, args=None):\n    api.info('x')\n"
+    )
+    broken = PluginHost(host_python, plugin_dir, None, _BrokenLog())
+    try:
+        with pytest.raises(RuntimeError, match="the log sink is broken"):
+            broken.run(
+                "t", "wal", path, "process_writes", database="db", payload={"table_batches": []}
+            )
+        assert broken.pid is None
+        with pytest.raises(ValueError, match="a wal run needs table_batches in its payload"):
+            broken.run("t", "wal", path, "process_writes", database="db", payload={})
+    finally:
+        broken.close()
