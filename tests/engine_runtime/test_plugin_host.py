@@ -244,7 +244,10 @@ def test_the_host_sees_the_venv_and_nothing_of_the_server(
                 except Exception as exc:
                     found[name] = type(exc).__name__
             return {{"found": found, "path": sys.path, "isolated": sys.flags.isolated,
-                     "prefix": sys.prefix}}
+                     "prefix": sys.prefix,
+                     "api": sorted(n for n in dir(influxdb3_local) if not n.startswith("__")),
+                     "cache": sorted(n for n in dir(influxdb3_local.cache)
+                                     if not n.startswith("__"))}}
         """,
     )
     payload = {"query_parameters": {}, "request_headers": {}, "request_body": b""}
@@ -264,6 +267,10 @@ def test_the_host_sees_the_venv_and_nothing_of_the_server(
         "pluginmgr_guest": "ok",
     }
     assert seen["isolated"] == 1
+    assert seen["api"] == sorted(
+        "info warn error query write cache write_to_db write_sync write_sync_to_db".split()
+    )
+    assert seen["cache"] == ["delete", "get", "put"]
     assert seen["prefix"] == str(host_python.parent.parent)
     server_site = {p for p in sys.path if p.endswith("site-packages")}
     assert not server_site & set(seen["path"])

@@ -134,10 +134,21 @@ def test_a_host_that_died_between_runs_is_replaced_without_failing_a_run(
     pid = host.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    time.sleep(0.05)
+    _wait_dead(pid)
 
     assert host.run("t", "wal", ok, "process_writes", database="db", payload=payload).ok
     assert host.pid != pid and not _alive(pid)
+
+
+def _wait_dead(pid: int) -> None:
+    """Until ``pid`` is a zombie (dead, not yet reaped by its parent), at most 5 s."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} is still running")
 
 
 class _BrokenLog(StoreCallbacks):

@@ -66,22 +66,24 @@ class CacheProxy:
 
     def put(self, key: str, value: Any, ttl: float | None = None, use_global: Any = None) -> None:
         """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""
-        self._op({"action": "put", "key": key, "value": value, "ttl": ttl}, use_global)
+        _cache_op(self, {"action": "put", "key": key, "value": value, "ttl": ttl}, use_global)
 
     def get(self, key: str, default: Any = None, use_global: Any = None) -> Any:
         """The value under ``key``, or ``default`` when it is missing or expired."""
-        return self._op({"action": "get", "key": key, "default": default}, use_global)
+        return _cache_op(self, {"action": "get", "key": key, "default": default}, use_global)
 
     def delete(self, key: str, use_global: Any = None) -> bool:
         """Remove ``key``; True if it was there."""
-        return bool(self._op({"action": "delete", "key": key}, use_global))
+        return bool(_cache_op(self, {"action": "delete", "key": key}, use_global))
 
-    def _op(self, fields: dict[str, Any], use_global: Any) -> Any:
-        message = {"op": "cache", "use_global": bool(use_global), **fields}
-        try:
-            return self.__link__(message)
-        except RemoteError as exc:
-            raise ValueError(str(exc)) from None
+
+def _cache_op(cache: CacheProxy, fields: dict[str, Any], use_global: Any) -> Any:
+    # a function, not a method, so a plugin's dir(cache) shows only put/get/delete
+    message = {"op": "cache", "use_global": bool(use_global), **fields}
+    try:
+        return cache.__link__(message)
+    except RemoteError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @final

@@ -168,6 +168,13 @@ def main(argv: list[str]) -> None:
     link = Link(sock)
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
+    try:
+        _serve(sock, link)
+    finally:  # an error of this loop is reported on the real stderr (the server's)
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def _serve(sock: socket.socket, link: Link) -> None:
     loader = Loader()
     while True:
         try:
