@@ -55,6 +55,11 @@ class Channel:
         self.sock.settimeout(None)
         write_frame(self.sock, message)
 
+    def send_frame(self, frame: bytes) -> None:
+        """Send a frame made by ``wire.encode``; raises OSError when the host is gone."""
+        self.sock.settimeout(None)
+        self.sock.sendall(frame)
+
     def receive(self, deadline: float | None) -> dict[str, Any]:
         """The host's next message, of a known op with its fields.
 

@@ -29,7 +29,7 @@ from ..responses import HttpResponse
 from ..store import validate_database_name
 from .channel import HostProtocolError, PluginHostError
 from .channel import field as checked
-from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME
+from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode
 from .process import HostProcess, describe_exit
 
 __all__ = ["HostCallbacks", "PluginCacheLike", "PluginHost", "RunResult", "TriggerKind"]
@@ -140,7 +140,7 @@ class PluginHost:
         ``payload`` holds ``table_batches`` (wal), ``call_time`` (schedule), or
         ``query_parameters``, ``request_headers`` and ``request_body`` (request).
         Raises `PluginHostError` when the host fails (see the module docstring), ValueError
-        for a payload without its kind's keys.
+        for a payload without its kind's keys, TypeError for a payload the wire cannot carry.
         """
         missing = [key for key in PAYLOAD_KEYS[kind] if key not in payload]
         if missing:
@@ -155,13 +155,14 @@ class PluginHost:
             "payload": payload,
             "args": None if args is None else dict(args),
         }
+        frame = encode(message)  # a TypeError here leaves the host as it was
         with self._lock:
             if self._closed:
                 raise PluginHostError(f"the plugin host is closed (trigger {trigger})")
             deadline = None if timeout is None else time.monotonic() + timeout
             process = self._live_process()
             try:
-                process.channel.send(message)
+                process.channel.send_frame(frame)
                 return self._serve(process, trigger, database, deadline)
             except TimeoutError:
                 self._discard(process)
@@ -199,9 +200,15 @@ class PluginHost:
         return process or self._start()
 
     def _start(self) -> HostProcess:
-        process = HostProcess(
-            self.python, self.plugin_dir, self.site_packages, max_frame=self.max_frame
-        )
+        try:
+            process = HostProcess(
+                self.python, self.plugin_dir, self.site_packages, max_frame=self.max_frame
+            )
+        except OSError as exc:
+            raise PluginHostError(
+                f"cannot start the plugin host {self.python}: {exc}",
+                hint="create the plugins' venv (pluginmgr install package) or check its path",
+            ) from None
         self._process = process
         return process
 

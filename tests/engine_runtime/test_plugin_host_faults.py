@@ -171,3 +171,23 @@ def test_a_failing_callback_discards_the_host(host_python: Path, plugin_dir: Pat
             broken.run("t", "wal", path, "process_writes", database="db", payload={})
     finally:
         broken.close()
+
+
+def test_a_missing_interpreter_or_unsendable_payload_is_a_clear_error(
+    host: PluginHost, tmp_path: Path, plugin_dir: Path
+) -> None:
+    ok = plugin(plugin_dir, "ok.py", "def process_writes(api, batches, args=None):\n    pass\n")
+    missing = PluginHost(
+        tmp_path / "no-venv" / "bin" / "python", plugin_dir, None, StoreCallbacks()
+    )
+    with pytest.raises(PluginHostError, match=r"cannot start the plugin host .*no-venv"):
+        missing.run("t", "wal", ok, "process_writes", database="db", payload={"table_batches": []})
+    missing.close()
+
+    host.run("t", "wal", ok, "process_writes", database="db", payload={"table_batches": []})
+    pid = host.pid
+    with pytest.raises(TypeError, match="cannot send a 'object'"):
+        host.run(
+            "t", "wal", ok, "process_writes", database="db", payload={"table_batches": [object()]}
+        )
+    assert host.pid == pid  # the host was not touched
