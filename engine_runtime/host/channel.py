@@ -11,7 +11,7 @@ import socket
 import time
 from typing import Any, Final
 
-from ..errors import PluginError
+from ..errors import HostProtocolError, PluginHostError
 from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, FrameError, read_frame, write_frame
 
 __all__ = ["HOST_OPS", "Channel", "HostProtocolError", "PluginHostError", "field"]
@@ -24,14 +24,6 @@ HOST_OPS: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
     "cache": {"action": str, "key": str, "use_global": bool},
     "result": {"ok": bool},
 }
-
-
-class PluginHostError(PluginError):
-    """The plugin host failed a run: it died, hung past the deadline or broke the protocol."""
-
-
-class HostProtocolError(PluginHostError):
-    """The host sent a frame that is too large, malformed, or a message of the wrong shape."""
 
 
 def field(message: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, final
 
 from ..catalog import INTERNAL_DATABASE
 from ..errors import InvalidDatabaseNameError
@@ -75,7 +75,7 @@ class HostCallbacks(Protocol):
         """One line of ``trigger``'s log (INFO, WARN or ERROR)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """What the plugin did: ``ok``, the writes it queued (only when ok), a request's response,
     or its error (``Type: message``), the exception's type name (``ResponseError`` when a
@@ -89,6 +89,7 @@ class RunResult:
     traceback: str | None = None
 
 
+@final
 class PluginHost:
     """One plugin host process, started on the first `run` and after any failure.
 

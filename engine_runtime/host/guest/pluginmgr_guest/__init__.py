@@ -6,4 +6,6 @@ Standard library only, and only relative imports between its modules: the host i
 the wire format, which both sides share).
 """
 
+from __future__ import annotations
+
 __all__: list[str] = []
