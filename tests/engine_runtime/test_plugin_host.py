@@ -321,3 +321,28 @@ def test_a_return_value_that_is_no_response_fails_with_response_error(
     assert result.error == "ResponseError: Unsupported return type from Python function"
     again = host.run("t", "request", path, "process_request", database="db", payload=payload)
     assert again.error_type == "ResponseError"
+
+
+def test_plugins_are_reloaded_when_they_change_and_files_get_fresh_globals(
+    host: PluginHost, plugin_dir: Path, callbacks: StoreCallbacks
+) -> None:
+    code = """
+    calls = []
+    def process_writes(influxdb3_local, table_batches, args=None):
+        calls.append(1)
+        influxdb3_local.info("{version}", len(calls), __name__)
+    """
+    path = plugin(plugin_dir, "versions.py", code.format(version="v1"))
+    payload: dict[str, object] = {"table_batches": []}
+    for _ in range(2):
+        host.run("t", "wal", path, "process_writes", database="db", payload=payload)
+    plugin(plugin_dir, "versions.py", code.format(version="v2"))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    host.run("t", "wal", path, "process_writes", database="db", payload=payload)
+
+    assert [text for _, _, text in callbacks.logs] == [
+        "v1 1 builtins",
+        "v1 1 builtins",
+        "v2 1 builtins",
+    ]
