@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol, final
 
 from ..catalog import INTERNAL_DATABASE
-from ..errors import InvalidDatabaseNameError
+from ..errors import (
+    ENTRY_POINT_SIGNATURES,
+    InvalidDatabaseNameError,
+    missing_entry_point_message,
+)
+from ..loader import IMPORT_FAILURE_MESSAGE
 from ..responses import HttpResponse
 from ..store import validate_database_name
 from .channel import HostProtocolError, PluginHostError
@@ -78,7 +83,8 @@ class HostCallbacks(Protocol):
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """What the plugin did: ``ok``, the writes it queued (only when ok), a request's response,
-    or its error (``Type: message``), the exception's type name (``ResponseError`` when a
+    or its error (``Type: message``; a load failure in upstream's words), the exception's type
+    name, the stage that failed (``load`` the code, ``call`` the entry point, ``response``: a
     request's return value is no response) and the traceback without the host's frames."""
 
     ok: bool
@@ -86,6 +92,7 @@ class RunResult:
     response: HttpResponse | None = None
     error: str | None = None
     error_type: str | None = None
+    stage: Literal["load", "call", "response"] | None = None
     traceback: str | None = None
 
 
@@ -164,7 +171,7 @@ class PluginHost:
             process = self._live_process()
             try:
                 process.channel.send_frame(frame)
-                return self._serve(process, trigger, database, deadline)
+                return self._serve(process, trigger, database, entry, path, deadline)
             except TimeoutError:
                 self._discard(process)
                 raise PluginHostError(
@@ -218,14 +225,20 @@ class PluginHost:
         self._process = None
 
     def _serve(
-        self, process: HostProcess, trigger: str, database: str, deadline: float | None
+        self,
+        process: HostProcess,
+        trigger: str,
+        database: str,
+        entry: str,
+        path: Path,
+        deadline: float | None,
     ) -> RunResult:
         channel = process.channel
         while True:
             message = channel.receive(deadline)
             op = message["op"]
             if op == "result":
-                return _result(message)
+                return _result(message, entry, path)
             if op == "log":
                 self.callbacks.log(trigger, message["level"], message["text"])
                 continue
@@ -299,14 +312,17 @@ def _cache(cache: PluginCacheLike, message: dict[str, Any]) -> Any:
     raise HostProtocolError(f"plugin host sent an unknown cache action {action!r:.50}")
 
 
-def _result(message: dict[str, Any]) -> RunResult:
+def _result(message: dict[str, Any], entry: str, path: Path) -> RunResult:
     if not message["ok"]:
         error = checked(message, "error", str)
-        kind, trace = message.get("error_type"), message.get("traceback")
+        stage, kind, trace = (message.get(k) for k in ("stage", "error_type", "traceback"))
+        if stage == "load":
+            error, trace = _load_error(error, kind, entry, path, trace)
         return RunResult(
             False,
             error=error,
             error_type=kind if isinstance(kind, str) else None,
+            stage=stage if stage in ("load", "call", "response") else None,
             traceback=trace if isinstance(trace, str) else None,
         )
     writes = checked(message, "writes", dict)
@@ -323,3 +339,16 @@ def _result(message: dict[str, Any]) -> RunResult:
             raise HostProtocolError("plugin host sent response headers that are not str")
         response = HttpResponse(status, headers, body)
     return RunResult(True, writes=writes, response=response)
+
+
+def _load_error(
+    error: str, kind: object, entry: str, path: Path, trace: object
+) -> tuple[str, object]:
+    """Upstream's words for a plugin that does not load, as the in-process loader says them."""
+    if kind == "MissingEntryPointError":
+        if entry in ENTRY_POINT_SIGNATURES:
+            return missing_entry_point_message(entry), None
+        return f"the {entry} function is not present in the plugin", None
+    if path.suffix != ".py":  # a directory plugin
+        return IMPORT_FAILURE_MESSAGE.format(name=path.name, error=error), trace
+    return error, trace

@@ -346,3 +346,36 @@ def test_plugins_are_reloaded_when_they_change_and_files_get_fresh_globals(
         "v1 1 builtins",
         "v2 1 builtins",
     ]
+
+
+def test_load_failures_keep_upstreams_words_and_an_oserror_is_the_plugins(
+    host: PluginHost, plugin_dir: Path
+) -> None:
+    payload: dict[str, object] = {"table_batches": []}
+    no_entry = plugin(plugin_dir, "no_entry.py", "def other():\n    pass\n")
+    broken = plugin_dir / "broken_pkg"
+    broken.mkdir()
+    plugin(broken, "__init__.py", "import not_installed_anywhere\n")
+    oserror = plugin(
+        plugin_dir,
+        "oserror.py",
+        "def process_writes(api, b, args=None):\n    open('/no')\n",
+    )
+
+    missing = host.run("t", "wal", no_entry, "process_writes", database="db", payload=payload)
+    failed = host.run("t", "wal", broken, "process_writes", database="db", payload=payload)
+    pid = host.pid
+    own = host.run("t", "wal", oserror, "process_writes", database="db", payload=payload)
+
+    assert (missing.stage, missing.error_type) == ("load", "MissingEntryPointError")
+    assert missing.error == (
+        "the process_writes function is not present in the plugin. Should be defined as: "
+        "process_writes(influxdb3_local, table_batches, args=None)"
+    )
+    assert failed.stage == "load"
+    assert failed.error == (
+        "Failed to import plugin module 'broken_pkg': ModuleNotFoundError: No module named "
+        "'not_installed_anywhere'\nHint: Check for syntax errors or missing dependencies in "
+        "Python files."
+    )
+    assert (own.stage, own.error_type, host.pid) == ("call", "FileNotFoundError", pid)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, final
 
+from .sealed import SealedType
+
 __all__ = ["CacheProxy", "Call", "PluginApi", "QueryError", "RemoteError", "queued_writes"]
 
 #: sends one request to the server and returns its answer (or raises `RemoteError`)
@@ -41,7 +43,7 @@ def _join(args: tuple[Any, ...]) -> str:
 
 
 @final
-class _State:
+class _State(metaclass=SealedType):
     __slots__ = ("cache", "call", "database", "queue", "trigger")
 
     def __init__(self, trigger: str, database: str, call: Call) -> None:
@@ -53,7 +55,7 @@ class _State:
 
 
 @final
-class CacheProxy:
+class CacheProxy(metaclass=SealedType):
     """``influxdb3_local.cache``: ``put``, ``get`` and ``delete``, kept by the server."""
 
     __slots__ = ("__link__",)
@@ -87,7 +89,7 @@ def _cache_op(cache: CacheProxy, fields: dict[str, Any], use_global: Any) -> Any
 
 
 @final
-class PluginApi:
+class PluginApi(metaclass=SealedType):
     """The ``influxdb3_local`` handle for one run in the host."""
 
     __slots__ = ("__state__",)

@@ -19,11 +19,15 @@ from typing import Any
 
 from .line_builder import install_builtins
 
-__all__ = ["Loader", "PluginLoadError"]
+__all__ = ["Loader", "MissingEntryPointError", "PluginLoadError"]
 
 
 class PluginLoadError(Exception):
-    """The plugin's code could not be loaded, or has no such entry point."""
+    """The plugin's code could not be loaded."""
+
+
+class MissingEntryPointError(PluginLoadError):
+    """The plugin has no callable of that name (the server words it as upstream does)."""
 
 
 def _file_version(path: str) -> tuple[int, int]:
@@ -66,8 +70,8 @@ class Loader:
             exec(self._code(path), globals_)  # noqa: S102 - running plugin code is the point
             func = globals_.get(function)
         if not callable(func):
-            message = f"the {function} function is not present in the plugin {path}"
-            raise PluginLoadError(message)
+            message = f"the {function} function is not present in the plugin"
+            raise MissingEntryPointError(message)
         return func  # type: ignore[no-any-return]
 
     def _code(self, path: str) -> types.CodeType:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from .api import PluginApi, RemoteError, queued_writes
 from .loader import Loader
 from .responses import to_response_parts
-from .wire import read_frame, write_frame
+from .wire import FrameError, encode, read_frame, write_frame
 
 __all__ = ["Link", "main"]
 
@@ -38,6 +38,8 @@ class Link:
         self.sock = sock
         self.lock = threading.Lock()
         self.active = False
+        #: set once the channel failed: the run cannot be answered and the host stops
+        self.broken = False
 
     def call(self, message: dict[str, Any]) -> Any:
         with self.lock:
@@ -45,12 +47,18 @@ class Link:
                 if message.get("op") == "log":
                     return None  # a late line from a plugin's thread: nobody is listening
                 raise RuntimeError("influxdb3_local used after the plugin's call returned")
-            write_frame(self.sock, message)
-            if message.get("op") == "log":
-                return None  # one-way, kept in order by the channel
-            reply = read_frame(self.sock)
-        if not isinstance(reply, dict) or reply.get("op") != "reply":
-            raise ProtocolError(f"expected a reply, got {reply!r:.200}")
+            frame = encode(message)  # a TypeError (unsendable value) is the plugin's
+            try:
+                self.sock.sendall(frame)
+                if message.get("op") == "log":
+                    return None  # one-way, kept in order by the channel
+                reply = read_frame(self.sock)
+            except (OSError, EOFError, FrameError):
+                self.broken = True
+                raise
+            if not isinstance(reply, dict) or reply.get("op") != "reply":
+                self.broken = True
+                raise ProtocolError(f"expected a reply, got {reply!r:.200}")
         if "error" in reply:
             raise RemoteError(str(reply["error"]))
         return reply.get("value")
@@ -105,24 +113,38 @@ def _plugin_traceback(exc: BaseException) -> str:
     return "".join(summary.format())
 
 
+def _failure(exc: BaseException, stage: str) -> dict[str, Any]:
+    message = str(exc)
+    name = type(exc).__name__
+    return {
+        "op": "result",
+        "ok": False,
+        "stage": stage,
+        "error": f"{name}: {message}" if message else name,
+        "error_type": name,
+        "traceback": _plugin_traceback(exc),
+    }
+
+
 def _run(link: Link, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
     api = PluginApi(str(message["trigger"]), str(message["database"]), link.call)
     kind = str(message["kind"])
     pid = os.getpid()
+    stage = "load"
     link.active = True
     try:
         entry = loader.entry_point(str(message["path"]), str(message["entry"]))
+        stage = "call"
         value = entry(api, *_positional(kind, message["payload"]), message.get("args"))
         result: dict[str, Any] = {"op": "result", "ok": True, "writes": queued_writes(api)}
         if kind == "request":
+            stage = "response"
             status, headers, body = to_response_parts(value)
             result["response"] = {"status": status, "headers": headers, "body": body}
-    except (ProtocolError, OSError, EOFError):
-        raise  # the channel is gone or confused: nothing to answer
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the plugin's too
-        result = {"op": "result", "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        result["error_type"] = type(exc).__name__
-        result["traceback"] = _plugin_traceback(exc)
+        if link.broken:
+            raise  # the channel is gone or confused: nothing to answer
+        result = _failure(exc, stage)
     finally:
         if os.getpid() != pid:
             os._exit(0)  # a process the plugin forked came back here: it must not answer
