@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,35 @@ def test_a_missing_interpreter_or_unsendable_payload_is_a_clear_error(
             "t", "wal", ok, "process_writes", database="db", payload={"table_batches": [object()]}
         )
     assert host.pid == pid  # the host was not touched
+
+
+def test_concurrent_runs_take_turns(
+    host: PluginHost, plugin_dir: Path, callbacks: StoreCallbacks
+) -> None:
+    path = plugin(
+        plugin_dir,
+        "turns.py",
+        """
+        import time
+        def process_writes(influxdb3_local, table_batches, args=None):
+            influxdb3_local.info("start", args["n"])
+            time.sleep(0.05)
+            influxdb3_local.info("end", args["n"])
+        """,
+    )
+
+    def one(n: int) -> bool:
+        payload: dict[str, object] = {"table_batches": []}
+        args = {"n": str(n)}
+        return host.run(
+            f"t{n}", "wal", path, "process_writes", database="db", payload=payload, args=args
+        ).ok
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(one, range(4)))
+
+    texts = [text for _, _, text in callbacks.logs]
+    assert len(texts) == 8
+    for start, end in zip(texts[::2], texts[1::2], strict=True):
+        assert (start.split()[0], end.split()[0]) == ("start", "end")
+        assert start.split()[1] == end.split()[1]
