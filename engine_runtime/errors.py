@@ -21,7 +21,9 @@
     └── PluginError                  the plugin could not be loaded or called
         ├── PluginLoadError          syntax/import errors, a missing file
         ├── MissingEntryPointError   the process_* function is not there
-        └── ResponseError            a request plugin's return value is not an HTTP response
+        ├── ResponseError            a request plugin's return value is not an HTTP response
+        └── PluginHostError          the plugin host process died, hung or broke the protocol
+            └── HostProtocolError    it sent a frame too large, malformed, or of a wrong shape
 
 `QueryError` (what a plugin sees from ``influxdb3_local.query``) is deliberately *not* in this
 tree: upstream raises a plain ``Exception`` subclass named ``QueryError`` and plugins test
@@ -44,6 +46,7 @@ __all__ = [
     "CatalogFileError",
     "DatabaseNotFoundError",
     "EngineError",
+    "HostProtocolError",
     "InfluxQLError",
     "InfluxQLSyntaxError",
     "InfluxQLUnsupportedError",
@@ -52,6 +55,7 @@ __all__ = [
     "MissingEntryPointError",
     "NotFoundError",
     "PluginError",
+    "PluginHostError",
     "PluginLoadError",
     "QueryExecutionError",
     "ResponseError",
@@ -160,6 +164,14 @@ class MissingEntryPointError(PluginError):
 
 class ResponseError(PluginError):
     """A request plugin returned something that cannot become an HTTP response."""
+
+
+class PluginHostError(PluginError):
+    """The plugin host failed a run: it died, hung past the deadline or broke the protocol."""
+
+
+class HostProtocolError(PluginHostError):
+    """The host sent a frame that is too large, malformed, or a message of the wrong shape."""
 
 
 class CatalogError(EngineError):

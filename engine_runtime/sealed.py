@@ -1,22 +1,8 @@
-"""`SealedType`: classes a plugin cannot patch with a plain assignment (it runs in our process)."""
+"""`SealedType`, re-exported: the one implementation lives in the plugin host's guest package
+(standard library only), whose plugin API seals its classes the same way."""
 
 from __future__ import annotations
 
+from .host.guest.pluginmgr_guest.sealed import SealedType
+
 __all__ = ["SealedType"]
-
-
-class SealedType(type):
-    """A class whose attributes cannot be assigned or deleted once it is made.
-
-    Stops a plugin's plain ``TokenStore.lookup = ...`` or ``PluginApi.write = ...``;
-    ``type.__setattr__`` still gets through, which is why the request path also keeps its own
-    references (closures made at start).
-    """
-
-    def __setattr__(cls, name: str, value: object) -> None:
-        message = f"{cls.__name__}.{name} cannot be changed: the server and every trigger share it"
-        raise AttributeError(message)
-
-    def __delattr__(cls, name: str) -> None:
-        message = f"{cls.__name__}.{name} cannot be deleted: the server and every trigger share it"
-        raise AttributeError(message)

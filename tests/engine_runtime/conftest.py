@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from engine_runtime import Catalog, DurableStore, ProcessingEngine
+from engine_runtime.host import PluginHost
+
+from .host_helpers import StoreCallbacks, make_host_venv
 
 
 @pytest.fixture
@@ -56,3 +59,23 @@ def open_store(tmp_path: Path, opened: list[DurableStore]) -> Callable[..., Dura
         return store
 
     return factory
+
+
+# --- the plugin host -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def host_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_host_venv(tmp_path_factory.mktemp("host-venv"))
+
+
+@pytest.fixture
+def callbacks() -> StoreCallbacks:
+    return StoreCallbacks()
+
+
+@pytest.fixture
+def host(host_python: Path, plugin_dir: Path, callbacks: StoreCallbacks) -> Iterator[PluginHost]:
+    plugin_host = PluginHost(host_python, plugin_dir, None, callbacks)
+    yield plugin_host
+    plugin_host.close()

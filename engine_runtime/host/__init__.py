@@ -1,0 +1,47 @@
+"""The plugin host: plugins run in a child process on the plugins' venv interpreter.
+
+Groundwork only: the engine still runs triggers in its own process; nothing here is wired into
+the runner yet. `PluginHost` is the server side; ``guest/pluginmgr_guest`` is the only code of
+pluginmgr importable in the host. Names load on first use: ``engine_runtime.responses`` and
+``engine_runtime.line_builder`` import the guest package through this package, and `PluginHost`
+imports them back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .channel import HostProtocolError, PluginHostError
+    from .host import HostCallbacks, PluginCacheLike, PluginHost, RunResult, TriggerKind
+    from .process import GUEST_PATH
+
+_WHERE = {
+    "GUEST_PATH": ".process",
+    "HostCallbacks": ".host",
+    "HostProtocolError": ".channel",
+    "PluginCacheLike": ".host",
+    "PluginHost": ".host",
+    "PluginHostError": ".channel",
+    "RunResult": ".host",
+    "TriggerKind": ".host",
+}
+
+__all__ = [
+    "GUEST_PATH",
+    "HostCallbacks",
+    "HostProtocolError",
+    "PluginCacheLike",
+    "PluginHost",
+    "PluginHostError",
+    "RunResult",
+    "TriggerKind",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

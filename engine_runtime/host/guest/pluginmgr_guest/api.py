@@ -1,0 +1,176 @@
+"""``influxdb3_local`` inside the plugin host: upstream's nine public names, over the channel.
+
+Same behaviour as the server's in-process ``engine_runtime.plugin_api``: log calls join
+``str(arg)`` with one space; ``write``/``write_to_db`` build the line at once and queue it (the
+queue goes back with the run's result and is written only when the plugin returned);
+``write_sync*`` and ``query`` are calls to the server that wait for its answer, and fail with
+upstream's words (the server words the error; this side raises it as ``Exception`` or
+`QueryError`). ``cache`` is a proxy: the values live in the server, so they must be data the
+channel carries (str, int, float, bool, None, bytes, datetime, lists, dicts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, final
+
+from .sealed import SealedType
+
+__all__ = ["CacheProxy", "Call", "PluginApi", "QueryError", "RemoteError", "queued_writes"]
+
+#: sends one request to the server and returns its answer (or raises `RemoteError`)
+Call = Callable[[dict[str, Any]], Any]
+
+
+class QueryError(Exception):
+    """What ``influxdb3_local.query`` raises; plugins test ``type(e).__name__ == "QueryError"``."""
+
+
+class RemoteError(Exception):
+    """The server answered a call with an error; the message is already worded for the plugin."""
+
+
+def _build(line: Any) -> str:
+    built = line.build()
+    if not isinstance(built, str):
+        message = f"build() must return str, not {type(built).__name__!r}"
+        raise TypeError(message)
+    return built
+
+
+def _join(args: tuple[Any, ...]) -> str:
+    return " ".join(str(arg) for arg in args)
+
+
+@final
+class _State(metaclass=SealedType):
+    __slots__ = ("cache", "call", "database", "queue", "trigger")
+
+    def __init__(self, trigger: str, database: str, call: Call) -> None:
+        self.trigger = trigger
+        self.database = database
+        self.call = call
+        self.queue: dict[str, list[str]] = {}
+        self.cache = CacheProxy(call)
+
+
+@final
+class CacheProxy(metaclass=SealedType):
+    """``influxdb3_local.cache``: ``put``, ``get`` and ``delete``, kept by the server."""
+
+    __slots__ = ("__link__",)
+
+    def __init__(self, call: Call) -> None:
+        self.__link__ = call
+
+    def __repr__(self) -> str:
+        return "<PluginCache>"
+
+    def put(self, key: str, value: Any, ttl: float | None = None, use_global: Any = None) -> None:
+        """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""
+        _cache_op(self, {"action": "put", "key": key, "value": value, "ttl": ttl}, use_global)
+
+    def get(self, key: str, default: Any = None, use_global: Any = None) -> Any:
+        """The value under ``key``, or ``default`` when it is missing or expired."""
+        return _cache_op(self, {"action": "get", "key": key, "default": default}, use_global)
+
+    def delete(self, key: str, use_global: Any = None) -> bool:
+        """Remove ``key``; True if it was there."""
+        return bool(_cache_op(self, {"action": "delete", "key": key}, use_global))
+
+
+def _cache_op(cache: CacheProxy, fields: dict[str, Any], use_global: Any) -> Any:
+    # a function, not a method, so a plugin's dir(cache) shows only put/get/delete
+    message = {"op": "cache", "use_global": bool(use_global), **fields}
+    try:
+        return cache.__link__(message)
+    except RemoteError as exc:
+        raise ValueError(str(exc)) from None
+
+
+@final
+class PluginApi(metaclass=SealedType):
+    """The ``influxdb3_local`` handle for one run in the host."""
+
+    __slots__ = ("__state__",)
+
+    def __init__(self, trigger: str, database: str, call: Call) -> None:
+        self.__state__ = _State(trigger, database, call)
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def info(self, *args: Any) -> None:
+        self.__state__.call({"op": "log", "level": "INFO", "text": _join(args)})
+
+    def warn(self, *args: Any) -> None:
+        self.__state__.call({"op": "log", "level": "WARN", "text": _join(args)})
+
+    def error(self, *args: Any) -> None:
+        self.__state__.call({"op": "log", "level": "ERROR", "text": _join(args)})
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, line: Any) -> None:
+        state = self.__state__
+        state.queue.setdefault(state.database, []).append(_build(line))
+
+    def write_to_db(self, db_name: str, line: Any) -> None:
+        self.__state__.queue.setdefault(str(db_name), []).append(_build(line))
+
+    def write_sync(self, line: Any, no_sync: bool) -> None:
+        _write_now(self.__state__, self.__state__.database, line, no_sync)
+
+    def write_sync_to_db(self, db_name: str, line: Any, no_sync: bool) -> None:
+        _write_now(self.__state__, str(db_name), line, no_sync)
+
+    # -- queries and cache --------------------------------------------------------------------
+
+    def query(
+        self, query: str, args: Mapping[str, str] | None = None, database: str | None = None
+    ) -> list[dict[str, Any]]:
+        state = self.__state__
+        db = state.database if database is None else database
+        message = {"op": "query", "sql": query, "params": _check_params(args), "database": db}
+        try:
+            rows = state.call(message)
+        except RemoteError as exc:
+            raise QueryError(str(exc)) from None
+        return list(rows)
+
+    @property
+    def cache(self) -> CacheProxy:
+        return self.__state__.cache
+
+
+def queued_writes(api: PluginApi) -> dict[str, list[str]]:
+    """The lines ``api``'s plugin queued, per database in first-use order."""
+    return api.__state__.queue
+
+
+def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
+    if not isinstance(no_sync, bool):
+        message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
+        raise TypeError(message)
+    text = _build(line)
+    request = {"op": "write_sync", "database": database, "lines": text, "no_sync": no_sync}
+    try:
+        state.call(request)
+    except RemoteError as exc:
+        # upstream raises a plain Exception, which plugins catch as such
+        raise Exception(str(exc)) from None
+
+
+def _check_params(args: Mapping[str, str] | None) -> dict[str, str] | None:
+    if args is None:
+        return None
+    if not isinstance(args, Mapping):
+        message = f"argument 'args': {type(args).__name__!r} object is not a dict"
+        raise TypeError(message)
+    for key, value in args.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            message = (
+                f"argument 'args': query parameters must be str, got {key!r}: "
+                f"{type(value).__name__} (pass str(value))"
+            )
+            raise TypeError(message)
+    return dict(args)

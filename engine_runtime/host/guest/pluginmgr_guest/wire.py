@@ -1,0 +1,153 @@
+"""The channel's wire format, shared by the server and the plugin host.
+
+A frame is a 4-byte big-endian length then that many bytes of UTF-8 JSON. JSON lacks a few
+types plugins exchange, so they travel as one-key tagged objects:
+
+* ``{"$bytes": base64}``, ``{"$datetime": isoformat}``, ``{"$date": isoformat}``;
+* ``{"$float": "nan" | "inf" | "-inf"}`` (JSON has no such numbers);
+* ``{"$map": [[key, value], ...]}`` for a dict whose keys are not all ``str`` or that has a key
+  starting with ``$`` (so no plain dict is ever taken for a tag).
+
+Integers stay integers of any size (nanosecond timestamps included); tuples become lists.
+Decoding only builds these types: nothing is unpickled or evaluated.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import math
+import socket
+import struct
+from typing import Any, Final
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "FrameError",
+    "decode",
+    "encode",
+    "read_frame",
+    "write_frame",
+]
+
+#: the largest frame either side accepts by default (64 MiB)
+DEFAULT_MAX_FRAME: Final = 64 * 1024 * 1024
+_HEADER: Final = struct.Struct(">I")
+
+
+class FrameError(Exception):
+    """A frame that is too large, truncated, or not a well-formed message."""
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {"$float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, datetime.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, list | tuple):
+        return [_tag(item) for item in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: _tag(v) for k, v in value.items()}
+        return {"$map": [[_tag(k), _tag(v)] for k, v in value.items()]}
+    message = f"cannot send a {type(value).__name__!r} over the plugin channel"
+    raise TypeError(message)
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) != 1:
+        return obj
+    ((key, value),) = obj.items()
+    if not key.startswith("$"):
+        return obj
+    try:
+        if key == "$bytes" and isinstance(value, str):
+            return base64.b64decode(value, validate=True)
+        if key == "$datetime" and isinstance(value, str):
+            return datetime.datetime.fromisoformat(value)
+        if key == "$date" and isinstance(value, str):
+            return datetime.date.fromisoformat(value)
+        if key == "$float" and value in ("nan", "inf", "-inf"):
+            return float(value)
+        if key == "$map" and isinstance(value, list):
+            return {_hashable(k): v for k, v in (_pair(item) for item in value)}
+    except (ValueError, TypeError) as exc:
+        raise FrameError(f"bad {key} value: {exc}") from None
+    raise FrameError(f"unknown or malformed tag {key!r}")
+
+
+def _pair(item: object) -> tuple[Any, Any]:
+    if not isinstance(item, list) or len(item) != 2:
+        raise FrameError("a $map item is not a [key, value] pair")
+    return item[0], item[1]
+
+
+def _hashable(key: Any) -> Any:
+    if isinstance(key, list | dict):
+        raise FrameError("a $map key is a list or dict")
+    return key
+
+
+def _no_constant(name: str) -> Any:
+    raise FrameError(f"bare {name} in a frame (non-finite floats are tagged)")
+
+
+def encode(message: Any) -> bytes:
+    """One message as frame bytes (header included); raises TypeError for unsendable values."""
+    body = json.dumps(_tag(message), allow_nan=False, separators=(",", ":")).encode()
+    return _HEADER.pack(len(body)) + body
+
+
+def decode(body: bytes) -> Any:
+    """A frame's body back into a message; raises `FrameError` when it is not well-formed."""
+    try:
+        return json.loads(body, object_hook=_untag, parse_constant=_no_constant)
+    except FrameError:
+        raise
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise FrameError(f"not a JSON message: {exc}") from None
+
+
+def _read_exact(sock: socket.socket, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            if remaining == size:
+                return None
+            raise FrameError(f"the channel closed in the middle of a frame ({remaining} left)")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock: socket.socket, max_size: int = DEFAULT_MAX_FRAME) -> Any:
+    """The next message; raises EOFError when the other side closed between frames.
+
+    A frame over ``max_size`` is refused before its body is read.
+    """
+    header = _read_exact(sock, _HEADER.size)
+    if header is None:
+        raise EOFError("the channel closed")
+    (size,) = _HEADER.unpack(header)
+    if size > max_size:
+        raise FrameError(f"a frame of {size} bytes is over the limit of {max_size} bytes")
+    body = _read_exact(sock, size)
+    if body is None:
+        raise FrameError("the channel closed after a frame header")
+    return decode(body)
+
+
+def write_frame(sock: socket.socket, message: Any) -> None:
+    """Send one message (the whole frame, or an OSError)."""
+    sock.sendall(encode(message))
