@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 from .catalog import INTERNAL_DATABASE
 from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
+from .host.guest.pluginmgr_guest.api import build_line, join_args
 from .sealed import SealedType
 from .store import validate_database_name
 
@@ -134,18 +135,6 @@ class _State(metaclass=SealedType):
         self.queue = WriteQueue()
 
 
-def _build(line: Any) -> str:
-    built = line.build()
-    if not isinstance(built, str):
-        message = f"build() must return str, not {type(built).__name__!r}"
-        raise TypeError(message)
-    return built
-
-
-def _join(args: tuple[Any, ...]) -> str:
-    return " ".join(str(arg) for arg in args)
-
-
 @final
 class PluginApi(metaclass=SealedType):
     """The ``influxdb3_local`` handle for one plugin call.
@@ -176,22 +165,22 @@ class PluginApi(metaclass=SealedType):
     # -- logging ------------------------------------------------------------------------------
 
     def info(self, *args: Any) -> None:
-        self.__state__.log("INFO", _join(args))
+        self.__state__.log("INFO", join_args(args))
 
     def warn(self, *args: Any) -> None:
-        self.__state__.log("WARN", _join(args))
+        self.__state__.log("WARN", join_args(args))
 
     def error(self, *args: Any) -> None:
-        self.__state__.log("ERROR", _join(args))
+        self.__state__.log("ERROR", join_args(args))
 
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, line: Any) -> None:
         state = self.__state__
-        state.queue.add(state.database, _build(line))
+        state.queue.add(state.database, build_line(line))
 
     def write_to_db(self, db_name: str, line: Any) -> None:
-        self.__state__.queue.add(str(db_name), _build(line))
+        self.__state__.queue.add(str(db_name), build_line(line))
 
     def write_sync(self, line: Any, no_sync: bool) -> None:
         state = self.__state__
@@ -234,7 +223,7 @@ def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
     if not isinstance(no_sync, bool):
         message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
         raise TypeError(message)
-    text = _build(line)
+    text = build_line(line)
     try:
         validate_database_name(database)
         if database == INTERNAL_DATABASE:

@@ -129,6 +129,18 @@ def dep_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_dep_wheels(projects, tmp_path_factory.mktemp("dep-wheels"))
 
 
+@pytest.fixture
+def buildable_wheels(dep_wheels: Path, tmp_path: Path) -> Path:
+    """A copy of the dependency wheels with the pm-backend wheel and the sdist-only pm-source,
+    which only an install allowed to build (``--allow-build``) can take."""
+    from tests.wheels import FIXTURE_PACKAGES, build_sdist, build_wheel
+
+    folder = Path(shutil.copytree(dep_wheels, tmp_path / "wheels"))
+    build_wheel(FIXTURE_PACKAGES / "pm_backend", folder)
+    build_sdist(FIXTURE_PACKAGES / "pm_source", folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheels and sdists the package index serves (`tests.pypi_index.index_files`), built

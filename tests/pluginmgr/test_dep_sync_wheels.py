@@ -21,18 +21,14 @@ from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare, use
 from tests.helpers import CliResult, run_cli
-from tests.wheels import FIXTURE_PACKAGES, build_sdist, build_wheel
+from tests.wheels import build_sdist
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
 
 @pytest.fixture
-def wheels(dep_wheels: Path, tmp_path: Path) -> Path:
-    """The dependency wheels, the pm-backend wheel and the sdist-only pm-source."""
-    folder = Path(shutil.copytree(dep_wheels, tmp_path / "wheels"))
-    build_wheel(FIXTURE_PACKAGES / "pm_backend", folder)
-    build_sdist(FIXTURE_PACKAGES / "pm_source", folder)
-    return folder
+def wheels(buildable_wheels: Path) -> Path:
+    return buildable_wheels
 
 
 def deps(capsys: pytest.CaptureFixture[str], plugin_dir: Path, *args: str, links: str) -> CliResult:

@@ -3,7 +3,6 @@ then with the build backend locked, as ``install package --allow-build`` does lo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Final
 
@@ -13,7 +12,6 @@ import pytest
 from pluginmgr.pylock import read_pylock
 from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.server.server_helpers import serve
-from tests.wheels import FIXTURE_PACKAGES, build_sdist, build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -21,12 +19,8 @@ _INSTALL: Final = "/api/v3/configure/plugin_environment/install_packages"
 
 
 @pytest.fixture
-def wheels(dep_wheels: Path, tmp_path: Path) -> Path:
-    """The dependency wheels, the pm-backend wheel and the sdist-only pm-source."""
-    folder = Path(shutil.copytree(dep_wheels, tmp_path / "wheels"))
-    build_wheel(FIXTURE_PACKAGES / "pm_backend", folder)
-    build_sdist(FIXTURE_PACKAGES / "pm_source", folder)
-    return folder
+def wheels(buildable_wheels: Path) -> Path:
+    return buildable_wheels
 
 
 @pytest.mark.parametrize("allow_build", [False, True])

@@ -30,7 +30,8 @@ class RemoteError(Exception):
     """The server answered a call with an error; the message is already worded for the plugin."""
 
 
-def _build(line: Any) -> str:
+def build_line(line: Any) -> str:
+    """``line.build()``, which must give a string (a plugin's own builder may not)."""
     built = line.build()
     if not isinstance(built, str):
         message = f"build() must return str, not {type(built).__name__!r}"
@@ -38,7 +39,8 @@ def _build(line: Any) -> str:
     return built
 
 
-def _join(args: tuple[Any, ...]) -> str:
+def join_args(args: tuple[Any, ...]) -> str:
+    """A log line from ``info/warn/error``'s arguments, as upstream joins them."""
     return " ".join(str(arg) for arg in args)
 
 
@@ -100,22 +102,22 @@ class PluginApi(metaclass=SealedType):
     # -- logging ------------------------------------------------------------------------------
 
     def info(self, *args: Any) -> None:
-        self.__state__.call({"op": "log", "level": "INFO", "text": _join(args)})
+        self.__state__.call({"op": "log", "level": "INFO", "text": join_args(args)})
 
     def warn(self, *args: Any) -> None:
-        self.__state__.call({"op": "log", "level": "WARN", "text": _join(args)})
+        self.__state__.call({"op": "log", "level": "WARN", "text": join_args(args)})
 
     def error(self, *args: Any) -> None:
-        self.__state__.call({"op": "log", "level": "ERROR", "text": _join(args)})
+        self.__state__.call({"op": "log", "level": "ERROR", "text": join_args(args)})
 
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, line: Any) -> None:
         state = self.__state__
-        state.queue.setdefault(state.database, []).append(_build(line))
+        state.queue.setdefault(state.database, []).append(build_line(line))
 
     def write_to_db(self, db_name: str, line: Any) -> None:
-        self.__state__.queue.setdefault(str(db_name), []).append(_build(line))
+        self.__state__.queue.setdefault(str(db_name), []).append(build_line(line))
 
     def write_sync(self, line: Any, no_sync: bool) -> None:
         _write_now(self.__state__, self.__state__.database, line, no_sync)
@@ -151,7 +153,7 @@ def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
     if not isinstance(no_sync, bool):
         message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
         raise TypeError(message)
-    text = _build(line)
+    text = build_line(line)
     request = {"op": "write_sync", "database": database, "lines": text, "no_sync": no_sync}
     try:
         state.call(request)
