@@ -26,8 +26,9 @@ from .process import keep_log
 
 if TYPE_CHECKING:
     from .dep_resolver import ResolveOptions
+    from .installers import InstallOptions
 
-__all__ = ["explain_conflict", "log_derivation", "search_culprits"]
+__all__ = ["explain_conflict", "log_derivation", "search_culprits", "with_yanked_releases"]
 
 _WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: a derivation longer than this is also written to a log file (the CLI shows its head)
@@ -122,3 +123,38 @@ def log_derivation(error: DependencyConflictError, log_dir: Path | None) -> None
     log = keep_log(log_dir, "pluginmgr-conflict-", error.explanation + "\n")
     if log is not None:
         error.log_path = log
+
+
+_NO_USABLE_WHEELS: Final = re.compile(
+    r"\b(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s,]+) has no usable wheels"
+)
+
+
+def with_yanked_releases(
+    error: DependencyConflictError, sources: InstallOptions, *, seconds: float = 5.0
+) -> DependencyConflictError:
+    """``error``, its message naming the yanked releases uv's derivation calls "has no usable
+    wheels" (resolving for wheels only, uv says that of a yanked release's files and drops the
+    index's reason); the index is asked once, bounded, and an unanswered question adds nothing."""
+    found = {(m["name"], m["version"]) for m in _NO_USABLE_WHEELS.finditer(error.explanation)}
+    if not found:
+        return error
+    from packaging.version import InvalidVersion, Version
+
+    from .index_versions import releases
+
+    known = releases({name for name, _ in found}, sources, seconds=seconds)
+    notes = []
+    for name, text in sorted(found):
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            continue
+        for release in known.get(canonicalize_name(name), ()):
+            if release.version == version and release.yanked:
+                why = f" (reason: {release.yank_reason})" if release.yank_reason else ""
+                notes.append(f"{name} {text} is yanked{why}")
+    if not notes:
+        return error
+    error.message = f"{error.message}; {'; '.join(notes)}"
+    return error

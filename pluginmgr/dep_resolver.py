@@ -35,7 +35,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .build_lock import build_constraints_file, lock_build_backends
-from .dep_conflict import explain_conflict, log_derivation, search_culprits
+from .dep_conflict import (
+    explain_conflict,
+    log_derivation,
+    search_culprits,
+    with_yanked_releases,
+)
 from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
 from .dep_sync import no_wheel_refusal
 from .errors import DependencyConflictError, InstallError
@@ -310,7 +315,8 @@ def resolve(
         culprits = None
         if options.find_culprit:
             culprits = search_culprits(inputs, runtime, options, conflict.explanation)
-        raise explain_conflict(conflict, inputs, runtime, culprits=culprits) from None
+        explained = explain_conflict(conflict, inputs, runtime, culprits=culprits)
+        raise with_yanked_releases(explained, options.sources) from None
     packages = tuple(
         replace(
             package,

@@ -62,6 +62,8 @@ class Release:
     yanked: bool
     #: the Requires-Python of its files (None: not given)
     requires_python: str | None
+    #: why it was yanked, when the index says (PEP 592)
+    yank_reason: str | None = None
 
 
 def index_url(sources: InstallOptions, environ: Mapping[str, str] | None = None) -> str | None:
@@ -115,7 +117,9 @@ def _collect(files: Iterable[Mapping[str, Any]]) -> list[Release]:
         python = next(
             (str(e["requires-python"]) for e in entries if e.get("requires-python")), None
         )
-        releases.append(Release(version, min(times) if times else None, yanked, python))
+        reason = next((e["yanked"] for e in entries if isinstance(e.get("yanked"), str)), None)
+        uploaded = min(times) if times else None
+        releases.append(Release(version, uploaded, yanked, python, reason or None))
     return releases
 
 
@@ -123,7 +127,7 @@ def _from_html(text: str) -> list[dict[str, Any]]:
     files = []
     for attributes, name in _ANCHOR.findall(text):
         found = {k.lower(): html.unescape(v) for k, v in _ATTRIBUTE.findall(attributes)}
-        yanked = "data-yanked" in attributes.lower()
+        yanked = found.get("data-yanked") or "data-yanked" in attributes.lower()
         python = found.get("data-requires-python")
         files.append({"filename": name.strip(), "yanked": yanked, "requires-python": python})
     return files

@@ -117,8 +117,13 @@ def test_a_yanked_release_is_taken_only_when_pinned_exactly(
     refused = from_index(capsys, package_index, ranged, "install", "package", "pm-gamma>=0.2")
     assert refused.code == 1
     assert "pm-gamma>=0.2" in refused.err
-    # resolving for wheels only, uv calls the yanked release's files "no usable wheels"
+    # resolving for wheels only, uv calls the yanked release's files "no usable wheels"; the
+    # index's reason is asked for and named
     assert "pm-gamma==0.2.0 has no usable wheels" in refused.err
+    assert (
+        "pm-gamma 0.2.0 is yanked (reason: broken release: use pm-gamma 0.1.0)"
+        in (refused.err.splitlines()[0])
+    )
     assert "Python>=3.99" in refused.err
     assert not (ranged / "pylock.toml").exists()
 
