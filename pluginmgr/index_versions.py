@@ -4,8 +4,9 @@ Asked the way uv and pip ask: the PEP 691 JSON simple API (``GET <index>/<name>/
 ``Accept: application/vnd.pypi.simple.v1+json``), or the PEP 503 HTML page when that is what the
 index answers. Every file counts with its version (from its name), ``upload-time`` (PEP 700, JSON
 only), ``yanked`` and ``requires-python``; a local ``--find-links`` folder counts its file names.
-The index is the one uv would use: ``--index-url``, else ``UV_DEFAULT_INDEX``/``UV_INDEX_URL``/
-``PIP_INDEX_URL``, else PyPI; none with ``--no-index``, and nothing is asked ``--offline``.
+The index is the one uv would use (`configured_index`: ``--index-url``, else
+``UV_DEFAULT_INDEX``/``UV_INDEX_URL``, else uv's ``uv.toml``, else PyPI); none with
+``--no-index``, and nothing is asked ``--offline``.
 
 Requests are concurrent and bounded (a few at a time, one deadline for all); a package the
 index does not answer in time is left out, never an error: this feeds warnings only.
@@ -19,6 +20,7 @@ import logging
 import os
 import re
 import time
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,7 +42,15 @@ from .transports import local_path
 if TYPE_CHECKING:
     from .installers import InstallOptions
 
-__all__ = ["DEFAULT_INDEX", "Release", "index_url", "installable", "releases"]
+__all__ = [
+    "DEFAULT_INDEX",
+    "SYSTEM_UV_CONFIG",
+    "Release",
+    "configured_index",
+    "index_url",
+    "installable",
+    "releases",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,18 +76,45 @@ class Release:
     yank_reason: str | None = None
 
 
-def index_url(sources: InstallOptions, environ: Mapping[str, str] | None = None) -> str | None:
+#: uv's own variables for its default index, newest first
+_INDEX_VARIABLES: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL")
+#: uv's system-wide settings file (its user file is under XDG_CONFIG_HOME)
+SYSTEM_UV_CONFIG = "/etc/uv/uv.toml"
+
+
+def configured_index(sources: InstallOptions) -> str | None:
+    """The index uv uses, as given: ``--index-url``, else uv's variables, else its user or
+    system ``uv.toml``; None: none of them names one (uv's default, PyPI)."""
+    from_env = next((os.environ[k] for k in _INDEX_VARIABLES if os.environ.get(k)), None)
+    return sources.index_url or from_env or _settings_index()
+
+
+def _settings_index() -> str | None:
+    """The default index of uv's user or system ``uv.toml`` (``index-url``, or the ``[[index]]``
+    marked ``default = true``), which uv reads when no flag or variable names one; pluginmgr
+    runs uv outside any project, so no project file counts."""
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    for path in (os.path.join(config, "uv", "uv.toml"), SYSTEM_UV_CONFIG):
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        pip = data.get("pip")
+        for table in (data, pip if isinstance(pip, dict) else {}):
+            if isinstance(table.get("index-url"), str):
+                return str(table["index-url"])
+        for index in data.get("index") or ():
+            if isinstance(index, dict) and index.get("default") is True and index.get("url"):
+                return str(index["url"])
+    return None
+
+
+def index_url(sources: InstallOptions) -> str | None:
     """The index uv would ask, or None (``--no-index``, ``--offline``)."""
     if sources.offline or sources.no_index:
         return None
-    env = os.environ if environ is None else environ
-    for value in (sources.index_url, *(env.get(k) for k in _INDEX_VARIABLES)):
-        if value:
-            return value.rstrip("/")
-    return DEFAULT_INDEX
-
-
-_INDEX_VARIABLES: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")
+    return (configured_index(sources) or DEFAULT_INDEX).rstrip("/")
 
 
 def _parse(filename: str) -> tuple[str, Version] | None:

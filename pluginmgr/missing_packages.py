@@ -12,15 +12,14 @@ conflict: uv may have had other versions to try, so it is not the whole story.
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 from packaging.utils import canonicalize_name
 
 from .errors import PackageNotFoundError
+from .index_versions import configured_index
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -32,31 +31,6 @@ _NOT_FOUND: Final = re.compile(
     r"(?:package registry|provided package locations|cache)\b"
 )
 _PYPI: Final = "PyPI (https://pypi.org/simple)"
-#: uv's system-wide settings file (its user file is under XDG_CONFIG_HOME)
-SYSTEM_UV_CONFIG = "/etc/uv/uv.toml"
-#: uv's own variables for its default index, newest first (uv reads them; we only name them)
-_INDEX_ENV: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL")
-
-
-def _configured_index() -> str | None:
-    """The default index of uv's user or system ``uv.toml`` (``index-url``, or the ``[[index]]``
-    marked ``default = true``), which uv reads when no flag or variable names one; pluginmgr
-    runs uv outside any project, so no project file counts."""
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    for path in (os.path.join(config, "uv", "uv.toml"), SYSTEM_UV_CONFIG):
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError):
-            continue
-        pip = data.get("pip")
-        for table in (data, pip if isinstance(pip, dict) else {}):
-            if isinstance(table.get("index-url"), str):
-                return str(table["index-url"])
-        for index in data.get("index") or ():
-            if isinstance(index, dict) and index.get("default") is True and index.get("url"):
-                return str(index["url"])
-    return None
 
 
 def describe_sources(sources: InstallOptions) -> str:
@@ -66,8 +40,7 @@ def describe_sources(sources: InstallOptions) -> str:
     folders = f"the find-links folders {links}" if links else "no find-links folder"
     if sources.no_index:
         return f"in {folders}"
-    from_env = next((os.environ[name] for name in _INDEX_ENV if os.environ.get(name)), None)
-    index = sources.index_url or from_env or _configured_index() or _PYPI
+    index = configured_index(sources) or _PYPI
     where = f"in uv's cache of {index} (--offline)" if sources.offline else f"on {index}"
     return f"{where} or in {folders}" if links else where
 

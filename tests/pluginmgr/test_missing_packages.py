@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr import missing_packages
+from pluginmgr import index_versions
 from pluginmgr.installers import InstallOptions
 from pluginmgr.missing_packages import describe_sources, package_not_found
 
@@ -16,7 +16,7 @@ from pluginmgr.missing_packages import describe_sources, package_not_found
 def _no_uv_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Neither this machine's uv.toml files nor its uv variables decide what these tests see."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setattr(missing_packages, "SYSTEM_UV_CONFIG", str(tmp_path / "etc-uv.toml"))
+    monkeypatch.setattr(index_versions, "SYSTEM_UV_CONFIG", str(tmp_path / "etc-uv.toml"))
     for name in ("UV_DEFAULT_INDEX", "UV_INDEX_URL"):
         monkeypatch.delenv(name, raising=False)
 
@@ -84,7 +84,7 @@ def test_the_index_of_uvs_user_settings_is_named(text: str, where: str, tmp_path
 
 
 def test_the_index_of_uvs_system_settings_is_named(tmp_path: Path) -> None:
-    Path(missing_packages.SYSTEM_UV_CONFIG).write_text('index-url = "https://etc.example/simple"\n')
+    Path(index_versions.SYSTEM_UV_CONFIG).write_text('index-url = "https://etc.example/simple"\n')
     assert describe_sources(InstallOptions()) == "on https://etc.example/simple"
     assert describe_sources(InstallOptions(index_url="http://idx/simple")) == "on http://idx/simple"
 
