@@ -1,6 +1,5 @@
 """Answers about the lock without the resolver: `extend_lock` (a lock that already holds what new
-requesters ask for, extended), `records` (a plugin the lock already records) and `cached_lock`
-(the lock, parsed once per content of the file).
+requesters ask for, extended) and `records` (a plugin the lock already records).
 
 Creating a trigger (or ``install deps REF``) adds a plugin to the set. When each of its
 requirements names a locked package at a version it allows, and can pull in nothing else (no
@@ -13,53 +12,19 @@ another interpreter, a requirement the lock does not meet) gives None: resolve.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .lock_cache import load_tables, store_tables
-from .pylock import lock_from_data, lock_tables
-
 if TYPE_CHECKING:
     from .dep_inputs import DependencyInputs
     from .pylock import LockedPackage, PyLock, Requester
 
-__all__ = ["cached_lock", "extend_lock", "records"]
-
-_MAX_CACHED: Final = 8
-#: lock path -> (the sha256 of its bytes when parsed, the lock)
-_LOCKS: dict[Path, tuple[str, PyLock | None]] = {}
-
-
-def cached_lock(path: Path, store: Path | None = None) -> PyLock | None:
-    """`read_pylock`, parsed once per content of the file: parsing a lock of a few hundred
-    packages costs tens of milliseconds (tomllib), which creating each of hundreds of triggers
-    paid; reading and hashing its bytes costs a fraction of one. With ``store`` (a cache
-    folder), the parsed tables are kept there for the next process too (`lock_cache`)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    digest = hashlib.sha256(data).hexdigest()
-    known = _LOCKS.get(path)
-    if known is not None and known[0] == digest:
-        return known[1]
-    tables = load_tables(store, digest) if store is not None else None
-    if tables is None:
-        tables = lock_tables(data.decode("utf-8"), source=str(path))
-        if store is not None:
-            store_tables(store, digest, tables)
-    lock = lock_from_data(tables, source=str(path))
-    if len(_LOCKS) >= _MAX_CACHED:
-        _LOCKS.clear()
-    _LOCKS[path] = (digest, lock)
-    return lock
+__all__ = ["extend_lock", "records"]
 
 
 def records(lock: PyLock, name: str, declared_in: str, requirements: Sequence[str]) -> bool:

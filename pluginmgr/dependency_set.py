@@ -29,7 +29,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .atomic import file_lock, restored_on_error
-from .dep_extend import cached_lock, extend_lock
+from .check import count
+from .dep_extend import extend_lock
 from .dep_inputs import (
     CONSTRAINTS_NAME,
     REQUIREMENTS_NAME,
@@ -52,6 +53,7 @@ from .dep_status import (
 from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
 from .installers import InstallOptions, UvInstaller, find_uv
+from .lock_cache import cached_lock
 from .process import streaming_to
 from .pylock import PYLOCK_NAME, PyLock, write_pylock
 
@@ -74,16 +76,12 @@ class LockPlan:
     written: bool
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
 def _requesters(inputs: DependencyInputs) -> str:
     """``3 plugins`` (and ``requirements.in``), for the resolving message."""
     plugins = sum(1 for r in inputs.requesters if r.name != REQUIREMENTS_NAME)
     if len(inputs.requesters) == plugins:
-        return _count(plugins, "plugin")
-    return f"{_count(plugins, 'plugin')} and {REQUIREMENTS_NAME}" if plugins else REQUIREMENTS_NAME
+        return count(plugins, "plugin")
+    return f"{count(plugins, 'plugin')} and {REQUIREMENTS_NAME}" if plugins else REQUIREMENTS_NAME
 
 
 class DependencySet:
@@ -251,7 +249,7 @@ class DependencySet:
             lock = resolve(inputs, self.runtime(), options, previous=previous)
         lock = replace(lock, all_plugins=inputs.all_plugins)
         changes = package_changes(previous, lock)
-        self._tell(f"resolved: {_count(len(lock.packages), 'package')} ({len(changes)} changed)")
+        self._tell(f"resolved: {count(len(lock.packages), 'package')} ({len(changes)} changed)")
         return LockPlan(previous, lock, changes, written=False)
 
     def lock(
@@ -368,11 +366,11 @@ class DependencySet:
         pending = self.sync_plan(lock)
         if pending.install:
             names = ", ".join(f"{name} {new}" for name, (_old, new) in pending.install.items())
-            self._tell(f"installing {_count(len(pending.install), 'package')}: {names}")
+            self._tell(f"installing {count(len(pending.install), 'package')}: {names}")
         with streaming_to(self._uv_line):
             result = sync_venv(self.env, lock, sources)
         if result.ran_installer:
-            done = _count(len(result.plan.install), "package")
+            done = count(len(result.plan.install), "package")
             self._tell(f"installed {done} in {result.seconds:.1f}s")
         return result
 

@@ -1,5 +1,5 @@
-"""`parsed_tables`: a pylock.toml's TOML tables, parsed once per content of the file, across
-processes.
+"""`cached_lock`: a pylock.toml parsed once per content of the file, in this process and (its
+TOML tables) across processes.
 
 A no-op ``install package`` reads the lock to learn that nothing changed. Parsing a lock of a few
 hundred packages from an index (a ``size`` and an ``upload-time`` datetime in every file entry,
@@ -14,14 +14,16 @@ failing to write one is not an error. The newest `KEPT` entries are kept.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Final
 
 from .atomic import atomic_write
+from .pylock import PyLock, lock_from_data, lock_tables
 
-__all__ = ["KEPT", "load_tables", "store_tables"]
+__all__ = ["KEPT", "cached_lock", "load_tables", "store_tables"]
 
 KEPT: Final = 8
 _TAGS: Final = {
@@ -69,3 +71,33 @@ def store_tables(folder: Path, digest: str, tables: dict[str, Any]) -> None:
             os.unlink(old)
     except (OSError, TypeError, ValueError):
         pass
+
+
+_MAX_CACHED: Final = 8
+#: lock path -> (the sha256 of its bytes when parsed, the lock)
+_LOCKS: dict[Path, tuple[str, PyLock | None]] = {}
+
+
+def cached_lock(path: Path, store: Path | None = None) -> PyLock | None:
+    """`read_pylock`, parsed once per content of the file: parsing a lock of a few hundred
+    packages costs tens of milliseconds (tomllib), which creating each of hundreds of triggers
+    paid; reading and hashing its bytes costs a fraction of one. With ``store`` (a cache
+    folder), the parsed tables are kept there for the next process too (`lock_cache`)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    known = _LOCKS.get(path)
+    if known is not None and known[0] == digest:
+        return known[1]
+    tables = load_tables(store, digest) if store is not None else None
+    if tables is None:
+        tables = lock_tables(data.decode("utf-8"), source=str(path))
+        if store is not None:
+            store_tables(store, digest, tables)
+    lock = lock_from_data(tables, source=str(path))
+    if len(_LOCKS) >= _MAX_CACHED:
+        _LOCKS.clear()
+    _LOCKS[path] = (digest, lock)
+    return lock

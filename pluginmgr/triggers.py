@@ -140,9 +140,10 @@ def _lock_and_sync(
     adds nothing; the read lock and the installed set are cached, so this costs the same with
     200 triggers as with 2); otherwise `DependencySet.apply`, which resolves only when the
     plugin brings requirements the lock lacks."""
-    from .dep_extend import cached_lock, records
+    from .dep_extend import records
     from .dep_sync import SyncPlan, SyncResult
     from .dependency_set import DependencySet
+    from .lock_cache import cached_lock
     from .pylock import PYLOCK_NAME
 
     start = time.perf_counter()

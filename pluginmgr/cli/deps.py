@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ..check import count
 from ..errors import InstallError
 from ._common import emit_json, manager_from, pass_options, settings_options
 from .install import env_options, install_options_from, plugin_env_from
@@ -148,16 +149,12 @@ def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
         verb = "would write" if writes else "would keep"
     else:
         verb = "wrote" if writes else "kept"
-    packages = _count(len(lock.packages), "package")
-    requesters = _count(len(lock.requesters), "requester")
+    packages = count(len(lock.packages), "package")
+    requesters = count(len(lock.requesters), "requester")
     if lock.all_plugins:
         requesters += " (every plugin under the plugin dir: --all-plugins)"
     note = "" if plan.changes else " (no version changes)" if writes else " (no change)"
     return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}{note}"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def render_apply(

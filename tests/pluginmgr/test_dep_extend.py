@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.dep_extend import cached_lock, extend_lock, records
+from pluginmgr.dep_extend import extend_lock, records
 from pluginmgr.dep_inputs import DependencyInputs
+from pluginmgr.lock_cache import cached_lock
 from pluginmgr.pylock import LockedPackage, PyLock, Requester, write_pylock
 
 _PY = ("3.11", "cpython", "linux-x86_64")

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr import dep_extend
-from pluginmgr.dep_extend import cached_lock
-from pluginmgr.lock_cache import KEPT, load_tables, store_tables
+from pluginmgr import lock_cache
+from pluginmgr.lock_cache import KEPT, cached_lock, load_tables, store_tables
 from pluginmgr.pylock import dump_pylock, read_pylock
 from tests.helpers import run_cli
 from tests.pypi_index import PackageIndex
@@ -30,10 +29,10 @@ def test_a_lock_from_the_index_comes_back_from_the_cache_unchanged(
     path, store = plugin_dir / "pylock.toml", tmp_path / "parsed-locks"
     text = path.read_text(encoding="utf-8")
     assert "upload-time = " in text
-    monkeypatch.setattr(dep_extend, "_LOCKS", {})  # as a new process
+    monkeypatch.setattr(lock_cache, "_LOCKS", {})  # as a new process
     parsed = cached_lock(path, store)
     (entry,) = store.iterdir()
-    monkeypatch.setattr(dep_extend, "_LOCKS", {})
+    monkeypatch.setattr(lock_cache, "_LOCKS", {})
     kept = cached_lock(path, store)
     assert kept == parsed == read_pylock(path)
     assert kept is not None and dump_pylock(kept) == text
@@ -41,9 +40,9 @@ def test_a_lock_from_the_index_comes_back_from_the_cache_unchanged(
     assert isinstance(wheel.extra["upload-time"], dt.datetime)
 
     entry.write_text("{not json")  # damaged: the file is parsed again, and kept anew
-    monkeypatch.setattr(dep_extend, "_LOCKS", {})
+    monkeypatch.setattr(lock_cache, "_LOCKS", {})
     assert cached_lock(path, store) == parsed
-    monkeypatch.setattr(dep_extend, "_LOCKS", {})
+    monkeypatch.setattr(lock_cache, "_LOCKS", {})
     path.write_text(text.replace('version = "2.0.0"', 'version = "2.0.1"'), encoding="utf-8")
     changed = cached_lock(path, store)  # another content: another entry, never the old one
     assert changed is not None and changed != parsed
