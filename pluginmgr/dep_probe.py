@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from packaging.utils import canonicalize_name
-
 from .dep_culprit import MAX_SECONDS, Suspect
-from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
-from .installers.uv import source_args
+from .dep_inputs import DependencyInputs
 from .process import check, run
+from .uv_compile import compile_command, read_pins, write_inputs
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -42,8 +40,7 @@ class UvProbe:
     ) -> None:
         self.inputs = inputs
         self.runtime = dict(runtime)
-        self.command: list[str | Path] = [uv, "pip", "compile", "--python", python, "--quiet"]
-        self.command += ["--no-header", "--no-annotate", *source_args(sources)]
+        self.command = [*compile_command(uv, python, sources), "--no-header", "--no-annotate"]
         self.deadline = time.monotonic() + seconds
         self.runs = 0
 
@@ -53,7 +50,7 @@ class UvProbe:
         with tempfile.TemporaryDirectory(prefix="pluginmgr-culprit-") as tmp:
             work = Path(tmp)
             args = self._write(work, dropped, extra)
-            (work / "out.txt").write_text(self._pins(()), encoding="utf-8")  # the preferences
+            (work / "out.txt").write_text(self._preferences(), encoding="utf-8")
             timeout = max(1.0, self.deadline - time.monotonic())
             # no cwd: a relative --find-links is the caller's, as in the resolution itself
             result = run([*self.command, *args, "-o", work / "out.txt"], timeout=timeout)
@@ -62,29 +59,20 @@ class UvProbe:
                 return None
             check(result, what="resolving the plugins' requirements without some of them")
             text = (work / "out.txt").read_text(encoding="utf-8")
-        pins = (_PIN.match(line) for line in text.splitlines())
-        return {canonicalize_name(m["name"]): m["version"] for m in pins if m}
+        return read_pins(text)
 
-    def _pins(self, dropped: Iterable[Suspect]) -> str:
-        left_out = {s.text for s in dropped if s.kind == "runtime"}
-        pins = (f"{n}=={v}" for n, v in sorted(self.runtime.items()))
-        return "".join(f"{pin}\n" for pin in pins if pin not in left_out)
+    def _preferences(self) -> str:
+        """Every runtime pin, as uv's previous output: what a dropped pin moves away from."""
+        return "".join(f"{n}=={v}\n" for n, v in sorted(self.runtime.items()))
 
     def _write(self, work: Path, dropped: frozenset[Suspect], extra: tuple[str, ...]) -> list[str]:
-        args: list[str] = []
         gone = {(s.requester, s.text) for s in dropped if s.kind == "requirement"}
-        for index, requester in enumerate(self.inputs.requesters):
-            left = [r for r in requester.requirements if (requester.name, r) not in gone]
-            if left:
-                (work / f"r{index}.in").write_text("".join(f"{r}\n" for r in left))
-                args.append(str(work / f"r{index}.in"))
-        if extra:
-            (work / "extra.in").write_text("".join(f"{r}\n" for r in extra))
-            args.append(str(work / "extra.in"))
-        left_out = {s.text for s in dropped if s.kind == "constraint"}
-        constraints = [c for c in self.inputs.constraints if c not in left_out]
-        if constraints:
-            (work / CONSTRAINTS_NAME).write_text("".join(f"{c}\n" for c in constraints))
-            args += ["-c", str(work / CONSTRAINTS_NAME)]
-        (work / "runtime.txt").write_text(self._pins(dropped))
-        return [*args, "-c", str(work / "runtime.txt")]
+        lists = [
+            [r for r in requester.requirements if (requester.name, r) not in gone]
+            for requester in self.inputs.requesters
+        ]
+        constraints_out = {s.text for s in dropped if s.kind == "constraint"}
+        constraints = [c for c in self.inputs.constraints if c not in constraints_out]
+        pins_out = {s.text for s in dropped if s.kind == "runtime"}
+        pins = {n: v for n, v in self.runtime.items() if f"{n}=={v}" not in pins_out}
+        return write_inputs(work, [*lists, list(extra)], constraints, pins)

@@ -41,15 +41,15 @@ from .dep_conflict import (
     search_culprits,
     with_yanked_releases,
 )
-from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
+from .dep_inputs import DependencyInputs
 from .dep_sync import no_wheel_refusal
 from .errors import DependencyConflictError, InstallError
-from .installers.uv import source_args
 from .missing_packages import package_not_found
 from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
 from .pylock_local import absolute_files, python_floor, relative_files
 from .transports import local_path
+from .uv_compile import PIN, compile_command, write_inputs
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve", "search_culprits"]
 
 _TIMEOUT: Final = 1800.0
-_PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 _VIA_FILE: Final = re.compile(r"-r\s+\S*?r(?P<index>\d+)\.in$")
 _NO_SOLUTION: Final = "No solution found"
 
@@ -80,29 +79,13 @@ class ResolveOptions:
     lock_dir: Path | None = None
 
 
-def _write_inputs(work: Path, inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[str]:
-    args: list[str] = []
-    for index, requester in enumerate(inputs.requesters):
-        path = work / f"r{index}.in"
-        path.write_text("".join(f"{r}\n" for r in requester.requirements), encoding="utf-8")
-        args.append(str(path))
-    if inputs.constraints:
-        (work / CONSTRAINTS_NAME).write_text("\n".join(inputs.constraints) + "\n")
-        args += ["-c", str(work / CONSTRAINTS_NAME)]
-    if runtime:
-        pins = "".join(f"{name}=={version}\n" for name, version in sorted(runtime.items()))
-        (work / "runtime.txt").write_text(pins, encoding="utf-8")
-        args += ["-c", str(work / "runtime.txt")]
-    return args
-
-
 def _graph(annotated: str, inputs: DependencyInputs) -> dict[str, set[str]]:
     """canonical package name -> requester names and package names that need it."""
     graph: dict[str, set[str]] = {}
     current: set[str] | None = None
     for raw in annotated.splitlines():
         line = raw.strip()
-        pin = _PIN.match(raw)
+        pin = PIN.match(raw)
         if pin:
             current = graph.setdefault(canonicalize_name(pin["name"]), set())
             continue
@@ -126,8 +109,7 @@ _ANNOTATED: Final = "annotated.txt"
 def _compile(args: Sequence[str], work: Path, options: ResolveOptions, *, pylock: bool) -> str:
     """One uv run; both kinds read their previous output as preferences and take the same
     upgrade flags, so over the same inputs they pick the same versions."""
-    command: list[str | Path] = [options.uv, "pip", "compile", *args, "--python", options.python]
-    command += ["--quiet", *source_args(options.sources)]
+    command = [*compile_command(options.uv, options.python, options.sources), *args]
     if options.upgrade:
         command.append("--upgrade")
     for package in options.upgrade_packages:
@@ -288,7 +270,9 @@ def resolve(
     conflict: DependencyConflictError | None = None
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
-        args = _write_inputs(work, inputs, runtime)
+        args = write_inputs(
+            work, [r.requirements for r in inputs.requesters], inputs.constraints, runtime
+        )
         uv_options = options
         if previous is not None and not options.upgrade:
             if options.lock_dir is not None:  # its relative paths, as uv reads them from work

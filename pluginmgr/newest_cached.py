@@ -13,19 +13,17 @@ cannot answer offline (a page not cached), and the caller asks the index as befo
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .index_versions import Release, index_url
-from .installers.uv import source_args
 from .process import run
+from .uv_compile import compile_command, read_pins
 
 if TYPE_CHECKING:
     from .installers import InstallOptions
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["newest_cached"]
 
-_PIN: Final = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
 _SECONDS: Final = 30.0
 
 
@@ -63,14 +60,12 @@ def newest_cached(
     with tempfile.TemporaryDirectory(prefix="pluginmgr-newest-") as tmp:
         names, out = Path(tmp) / "names.in", Path(tmp) / "newest.txt"
         names.write_text("".join(f"{p.name}\n" for p in packages), encoding="utf-8")
-        command: list[str | Path] = [uv, "pip", "compile", "--python", python, "--quiet"]
-        command += ["--no-header", "--no-annotate", "--no-deps"]
-        command += [*source_args(replace(sources, offline=True)), names, "-o", out]
+        command = compile_command(uv, python, replace(sources, offline=True))
+        command += ["--no-header", "--no-annotate", "--no-deps", names, "-o", out]
         if run(command, timeout=_SECONDS).returncode != 0:
             return None
         text = out.read_text(encoding="utf-8")
-    pins = (_PIN.match(line) for line in text.splitlines())
-    newest: dict[str, str] = {canonicalize_name(m["name"]): m["version"] for m in pins if m}
+    newest = read_pins(text)
     found: dict[str, list[Release]] = {}
     for package in packages:
         if package.key not in newest:
