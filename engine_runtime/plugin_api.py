@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 from .catalog import INTERNAL_DATABASE
 from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
-from .host.guest.pluginmgr_guest.api import build_line, join_args
+from .host.guest.pluginmgr_guest.api import build_line, check_no_sync, check_params, join_args
 from .sealed import SealedType
 from .store import validate_database_name
 
@@ -196,7 +196,7 @@ class PluginApi(metaclass=SealedType):
     ) -> list[dict[str, Any]]:
         state = self.__state__
         db = state.database if database is None else database
-        params = _check_params(args)
+        params = check_params(args)
         try:
             validate_database_name(db)
         except InvalidDatabaseNameError as exc:
@@ -220,9 +220,7 @@ def write_queue(api: PluginApi) -> WriteQueue:
 
 
 def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
-    if not isinstance(no_sync, bool):
-        message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
-        raise TypeError(message)
+    check_no_sync(no_sync)
     text = build_line(line)
     try:
         validate_database_name(database)
@@ -239,19 +237,3 @@ def _store_writer(store: Store) -> SyncWriter:
         store.write_lp(database, text, accept_partial=False, no_sync=no_sync)
 
     return write
-
-
-def _check_params(args: Mapping[str, str] | None) -> dict[str, str] | None:
-    if args is None:
-        return None
-    if not isinstance(args, Mapping):
-        message = f"argument 'args': {type(args).__name__!r} object is not a dict"
-        raise TypeError(message)
-    for key, value in args.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            message = (
-                f"argument 'args': query parameters must be str, got {key!r}: "
-                f"{type(value).__name__} (pass str(value))"
-            )
-            raise TypeError(message)
-    return dict(args)

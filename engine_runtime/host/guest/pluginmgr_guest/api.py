@@ -30,6 +30,13 @@ class RemoteError(Exception):
     """The server answered a call with an error; the message is already worded for the plugin."""
 
 
+def check_no_sync(no_sync: Any) -> None:
+    """``write_sync``'s ``no_sync`` is a required bool, as upstream's signature has it."""
+    if not isinstance(no_sync, bool):
+        message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
+        raise TypeError(message)
+
+
 def build_line(line: Any) -> str:
     """``line.build()``, which must give a string (a plugin's own builder may not)."""
     built = line.build()
@@ -132,7 +139,7 @@ class PluginApi(metaclass=SealedType):
     ) -> list[dict[str, Any]]:
         state = self.__state__
         db = state.database if database is None else database
-        message = {"op": "query", "sql": query, "params": _check_params(args), "database": db}
+        message = {"op": "query", "sql": query, "params": check_params(args), "database": db}
         try:
             rows = state.call(message)
         except RemoteError as exc:
@@ -150,9 +157,7 @@ def queued_writes(api: PluginApi) -> dict[str, list[str]]:
 
 
 def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
-    if not isinstance(no_sync, bool):
-        message = f"argument 'no_sync': {type(no_sync).__name__!r} object is not a bool"
-        raise TypeError(message)
+    check_no_sync(no_sync)
     text = build_line(line)
     request = {"op": "write_sync", "database": database, "lines": text, "no_sync": no_sync}
     try:
@@ -162,7 +167,8 @@ def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
         raise Exception(str(exc)) from None
 
 
-def _check_params(args: Mapping[str, str] | None) -> dict[str, str] | None:
+def check_params(args: Mapping[str, str] | None) -> dict[str, str] | None:
+    """``query``'s ``args``: None or a dict of str to str, as upstream accepts (a copy)."""
     if args is None:
         return None
     if not isinstance(args, Mapping):
