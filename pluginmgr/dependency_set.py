@@ -213,13 +213,17 @@ class DependencySet:
 
     # -- resolving ---------------------------------------------------------------------------
 
+    @property
+    def uv(self) -> Path:
+        """The uv binary: the venv's installer's, else the one pluginmgr ships."""
+        installer = self.env.installer
+        return installer.uv if isinstance(installer, UvInstaller) else find_uv()[0]
+
     def _resolve_options(
         self, sources: InstallOptions, *, upgrade: bool, upgrade_packages: tuple[str, ...]
     ) -> ResolveOptions:
-        installer = self.env.installer
-        uv = installer.uv if isinstance(installer, UvInstaller) else find_uv()[0]
         return ResolveOptions(
-            uv=uv,
+            uv=self.uv,
             python=self.env.python,
             sources=sources,
             upgrade=upgrade,

@@ -56,6 +56,7 @@ __all__ = [
     "PyLock",
     "Requester",
     "dump_pylock",
+    "holds_pylock",
     "lock_from_data",
     "lock_tables",
     "parse_pylock",
@@ -406,14 +407,23 @@ def dump_pylock(lock: PyLock) -> str:
     return "\n".join(out) + "\n"
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def holds_pylock(path: Path, lock: PyLock) -> bool:
+    """Whether the file at ``path`` already holds exactly ``lock`` (what a dry run would keep)."""
+    return _holds(path, dump_pylock(lock).encode())
+
+
 def write_pylock(path: Path, lock: PyLock) -> bool:
     """Write ``lock`` to ``path`` atomically (temp file, fsync, rename), unless the file already
     holds exactly that. :returns: whether the file changed."""
     data = dump_pylock(lock).encode()
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
+    if _holds(path, data):
+        return False
     atomic_write(path, data)
     return True

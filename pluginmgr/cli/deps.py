@@ -130,21 +130,11 @@ def _sync_lines(result: SyncResult) -> list[str]:
     return lines
 
 
-def _would_write(ds: DependencySet, plan: LockPlan) -> bool:
-    """Whether writing ``plan`` would change pylock.toml (new versions, or new inputs)."""
-    from ..pylock import dump_pylock
-
-    try:
-        return ds.lock_path.read_bytes() != dump_pylock(plan.lock).encode()
-    except OSError:
-        return True
-
-
-def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool) -> str:
+def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool, writes: bool) -> str:
+    """One line on the lock; ``writes``: the file changed (or, on a dry run, would change)."""
     lock = plan.lock
     runtime = sum(1 for p in lock.packages if p.from_runtime)
     also = f", {runtime} supplied by the runtime" if runtime else ""
-    writes = _would_write(ds, plan) if dry_run else plan.written
     if dry_run:
         verb = "would write" if writes else "would keep"
     else:
@@ -168,7 +158,7 @@ def render_apply(
         click.echo(f"created {ds.env.venv_path} (Python {ds.env.python})", err=True)
     for line in _sync_lines(result):
         click.echo(line)
-    click.echo(_lock_summary(ds, plan, dry_run=False), err=True)
+    click.echo(_lock_summary(ds, plan, dry_run=False, writes=plan.written), err=True)
 
 
 @deps.command("lock")
@@ -211,6 +201,9 @@ def lock(options: dict[str, Any]) -> None:
             )
         with progress("comparing the locked versions with the index…"):
             old = _old_versions(ds, plan)
+    from ..pylock import holds_pylock
+
+    writes = not holds_pylock(ds.lock_path, plan.lock) if dry_run else plan.written
     if output == "json":
         warnings = [_old_json(o) for o in old]
         emit_json(
@@ -224,21 +217,18 @@ def lock(options: dict[str, Any]) -> None:
     else:
         for line in _change_lines(plan):
             click.echo(line)
-        click.echo(_lock_summary(ds, plan, dry_run=dry_run))
+        click.echo(_lock_summary(ds, plan, dry_run=dry_run, writes=writes))
         for item in old:
             click.echo(f"warning: {item.message()}", err=True)
-    if dry_run and _would_write(ds, plan):
+    if dry_run and writes:
         raise click.exceptions.Exit(EXIT_CHANGES)  # as `lock --upgrade --dry-run`
 
 
 def _old_versions(ds: DependencySet, plan: LockPlan) -> list[OldVersion]:
     """The locked packages far below the index's newest release (`pluginmgr.dep_age`)."""
     from ..dep_age import old_versions
-    from ..installers import UvInstaller, find_uv
 
-    installer = ds.env.installer
-    uv = installer.uv if isinstance(installer, UvInstaller) else find_uv()[0]
-    return old_versions(plan.lock, ds.runtime(), uv=uv, python=ds.env.python, sources=ds.sources)
+    return old_versions(plan.lock, ds.runtime(), uv=ds.uv, python=ds.env.python, sources=ds.sources)
 
 
 def _old_json(old: OldVersion) -> dict[str, Any]:
