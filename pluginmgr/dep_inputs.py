@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from .atomic import atomic_write
 from .declared_deps import declared_deps_for_path, parse_requirements
@@ -40,7 +39,7 @@ from .plugin_dir import validate_path_within_plugin_dir
 from .plugins_in import ADDED, TRIGGER, read_plugins_in
 from .pylock import Requester
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
-from .requirement_check import runtime_paths
+from .requirement_check import dist_name_version, runtime_paths
 
 if TYPE_CHECKING:
     from .manager import PluginManager
@@ -288,23 +287,12 @@ def gather_inputs(
     )
 
 
-def _from_dir_name(entry: Path) -> tuple[str, str] | None:
-    """(name, version) from ``name-version.dist-info`` / ``name-version[-pyX.Y].egg-info``."""
-    stem, _, suffix = entry.name.rpartition(".")
-    if suffix not in ("dist-info", "egg-info"):
-        return None
-    name, sep, rest = stem.partition("-")
-    version = rest.split("-", 1)[0]
-    return (name, version) if sep and version else None
-
-
 def runtime_distributions(exclude: Sequence[Path]) -> dict[str, str]:
     """Distributions the running process can import, outside ``exclude`` (the plugin venv):
     canonical name -> version. The first one on ``sys.path`` wins, as at import time; which
     entries count is `requirement_check.runtime_paths`, the rule the trigger checks use.
 
-    Names and versions come from the metadata directories' names (what installers write;
-    about a millisecond for a hundred distributions); one whose name does not say is read.
+    Names and versions come from the metadata directories' names (`dist_name_version`).
     """
     found: dict[str, str] = {}
     for entry in runtime_paths(exclude=exclude):
@@ -312,12 +300,7 @@ def runtime_distributions(exclude: Sequence[Path]) -> dict[str, str]:
             continue
         with os.scandir(entry) as listing:
             for item in listing:
-                parsed = _from_dir_name(Path(item.name))
-                if parsed is None and item.name.endswith((".dist-info", ".egg-info")):
-                    from importlib import metadata  # rare: a name that does not say
-
-                    dist = metadata.PathDistribution(Path(item.path))
-                    parsed = (dist.metadata["Name"] or "", dist.version)
-                if parsed and parsed[0]:
-                    found.setdefault(canonicalize_name(parsed[0]), parsed[1])
+                parsed = dist_name_version(Path(item.path))
+                if parsed is not None:
+                    found.setdefault(*parsed)
     return found

@@ -37,7 +37,13 @@ from .installers import Installer, InstallOptions, disabled_error, get_installer
 from .missing_packages import package_not_found
 from .process import check, run
 from .pylock import PYLOCK_NAME
-from .requirement_check import Installed, parse_requirement, runtime_paths, unsatisfied
+from .requirement_check import (
+    Installed,
+    dist_name_version,
+    parse_requirement,
+    runtime_paths,
+    unsatisfied,
+)
 from .settings import default_log_dir
 
 __all__ = [
@@ -276,25 +282,12 @@ class PluginEnv:
 
     def installed(self) -> dict[str, str]:
         """Distributions in the venv: canonical name -> version, from the ``.dist-info``
-        directories' names (what installers write: a tenth of the time of reading each
-        METADATA, which a no-op install and a server start pay); one whose name does not say
-        is read."""
+        directories' names (`dist_name_version`), which a no-op install and a server start
+        read."""
         if not self.site_packages.is_dir():
             return {}
-        found: dict[str, str] = {}
-        for entry in self.site_packages.iterdir():
-            stem, dot, suffix = entry.name.rpartition(".")
-            if not dot or suffix not in ("dist-info", "egg-info"):
-                continue
-            name, dash, version = stem.partition("-")
-            if not dash or not name or not version or "-" in version:
-                from importlib import metadata  # rare: a name that does not say
-
-                dist = metadata.PathDistribution(entry)
-                name, version = dist.metadata["Name"] or "", dist.version
-            if name:
-                found[canonicalize_name(name)] = version
-        return found
+        parsed = (dist_name_version(entry) for entry in self.site_packages.iterdir())
+        return dict(found for found in parsed if found is not None)
 
     def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
         """The requirements that the venv and the runtime, as plugins see them at run time
