@@ -76,8 +76,8 @@ def sdist_build_requires(path: Path) -> tuple[str, ...]:
 
 
 def _needs_build(package: LockedPackage) -> LockedFile | None:
-    """The sdist of a package that only an sdist can install (the runtime's excepted)."""
-    return None if package.from_runtime or package.wheels else package.sdist
+    """The sdist of a package that only an sdist can install."""
+    return None if package.wheels else package.sdist
 
 
 def _requires(package: LockedPackage, sdist: LockedFile, lock_dir: Path) -> tuple[str, ...]:

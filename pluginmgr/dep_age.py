@@ -2,9 +2,8 @@
 
 A resolution can succeed and still be wrong: a pin or a declaration can force a package back
 to a release years old (boto3 0.0.3 of 2014, which does not import on today's Python), and uv
-exits 0. After a lock, `old_versions` compares every locked package (but the runtime's own)
-with the newest release the index offers for this interpreter (`pluginmgr.index_versions`) and
-flags one that is
+exits 0. After a lock, `old_versions` compares every locked package with the newest release the
+index offers for this interpreter (`pluginmgr.index_versions`) and flags one that is
 
 * a major version or more behind (``0.0.3`` against ``1.40.1``), or
 * older than `MAX_AGE` (PEP 700 ``upload-time``, where the index gives it) with a newer one out.
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -118,7 +117,6 @@ def _flag(
 
 def old_versions(
     lock: PyLock,
-    runtime: Mapping[str, str],
     *,
     uv: Path,
     python: Path,
@@ -132,7 +130,7 @@ def old_versions(
     bounded; nothing with ``--offline`` and no find-links); then looks for what holds back the
     first `MAX_SEARCHED` flagged packages (`_search`: uv runs, bounded each).
     """
-    packages = [p for p in lock.packages if not p.from_runtime]
+    packages = list(lock.packages)
     if not packages:
         return []
     found = newest_cached(packages, uv=uv, python=python, sources=sources)
@@ -151,9 +149,7 @@ def old_versions(
         newest, uploaded = flag
         old = OldVersion(package.name, package.version, str(newest), uploaded)
         if len(flagged) < MAX_SEARCHED:
-            old = _search(
-                old, Version(package.version), newest, inputs, runtime, uv, python, sources
-            )
+            old = _search(old, Version(package.version), newest, inputs, uv, python, sources)
         flagged.append(old)
     return flagged
 
@@ -163,14 +159,13 @@ def _search(
     version: Version,
     newest: Version,
     inputs: DependencyInputs,
-    runtime: Mapping[str, str],
     uv: Path,
     python: Path,
     sources: InstallOptions,
 ) -> OldVersion:
     behind = newest.release[0] > version.release[0]
     wanted = f"{old.name}>={newest.release[0]}" if behind else f"{old.name}>{version}"
-    suspects = suspects_of(inputs, runtime)
+    suspects = suspects_of(inputs)
     floor, strict = (Version(str(newest.release[0])), False) if behind else (version, True)
     direct = [
         s for s in suspects if s.package == canonicalize_name(old.name) and _bars(s, floor, strict)
@@ -178,7 +173,7 @@ def _search(
     if direct:  # a pin on the package itself bars every wanted release: no uv run needed
         found = tuple(s.describe() for s in direct)
         return replace(old, held_back_by=found, searched=True)
-    probe = UvProbe(inputs, runtime, uv=uv, python=python, sources=sources, seconds=_SECONDS)
+    probe = UvProbe(inputs, uv=uv, python=python, sources=sources, seconds=_SECONDS)
     report = find_culprits(
         suspects, probe, named=[old.name], extra=(wanted,), max_runs=_RUNS, max_seconds=_SECONDS
     )

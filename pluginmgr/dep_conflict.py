@@ -5,7 +5,7 @@ uv's derivation names, the derivation itself kept whole (and logged when it is l
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -19,7 +19,7 @@ from .dep_culprit import (
     required_names,
     suspects_of,
 )
-from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
+from .dep_inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
 from .dep_probe import UvProbe
 from .errors import DependencyConflictError
 from .process import keep_log
@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from .dep_resolver import ResolveOptions
     from .installers import InstallOptions
 
-__all__ = ["explain_conflict", "log_derivation", "search_culprits", "with_yanked_releases"]
+__all__ = [
+    "explain_conflict",
+    "isolated_hint",
+    "log_derivation",
+    "search_culprits",
+    "with_yanked_releases",
+]
 
 _WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: a derivation longer than this is also written to a log file (the CLI shows its head)
@@ -38,13 +44,10 @@ _MAX_INVOLVED: Final = 8
 
 
 def _involved(
-    explanation: str,
-    inputs: DependencyInputs,
-    runtime: Mapping[str, str],
-    skip: Collection[Suspect] = (),
+    explanation: str, inputs: DependencyInputs, skip: Collection[Suspect] = ()
 ) -> list[str]:
-    """Each declaration, constraint and runtime pin on a package uv's derivation names (but
-    those in ``skip``, the culprits already named)."""
+    """Each declaration and constraint on a package uv's derivation names (but those in
+    ``skip``, the culprits already named)."""
     named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
     named_culprits = {(s.requester, s.text) for s in skip}
     parts = []
@@ -62,25 +65,32 @@ def _involved(
         if canonicalize_name(Requirement(text).name) in named
         and Suspect("constraint", text) not in skip
     ]
-    parts += [
-        f"the runtime has {name}=={version}"
-        for name, version in sorted(runtime.items())
-        if name in named and Suspect("runtime", f"{name}=={version}") not in skip
-    ]
     return parts
+
+
+def isolated_hint(plugins: Collection[str]) -> str:
+    """The way out of a conflict: change a declaration, constrain, or give a conflicting
+    plugin's trigger an environment of its own (``create trigger --isolated``), whose
+    requirements are resolved apart from the shared set."""
+    named = sorted(p for p in plugins if p != OPERATOR)
+    whose = f"{named[0]}'s trigger" if len(named) == 1 else "the conflicting plugin's trigger"
+    return (
+        "change a plugin's declaration, add a constraint with `pluginmgr deps constrain`, or "
+        f"give {whose} its own environment: `pluginmgr create trigger NAME --isolated ...`"
+    )
 
 
 def explain_conflict(
     error: DependencyConflictError,
     inputs: DependencyInputs,
-    runtime: Mapping[str, str],
     *,
     culprits: CulpritReport | None = None,
 ) -> DependencyConflictError:
     """The same error, its message naming the culprits first (when a search found them), then
-    each declaration on a package uv's derivation names (at most `_MAX_INVOLVED`)."""
+    each declaration on a package uv's derivation names (at most `_MAX_INVOLVED`); its hint
+    names ``--isolated`` for the plugins among the culprits."""
     skip = [s for c in culprits.culprits for s in c.suspects] if culprits is not None else []
-    parts = _involved(error.explanation, inputs, runtime, skip)
+    parts = _involved(error.explanation, inputs, skip)
     sentence = culprits.sentence() if culprits is not None else None
     found = tuple(c.describe() for c in culprits.culprits) if culprits is not None else ()
     shown = parts[:_MAX_INVOLVED]
@@ -94,26 +104,26 @@ def explain_conflict(
         message = f"{message}: {', '.join(shown)}{more}"
     if culprits is not None and culprits.cut_short:
         message += f" (the search for the culprit was cut short: {culprits.cut_short})"
+    plugins = {s.requester for s in skip if s.kind == "requirement"}
     conflict = DependencyConflictError(
         message,
         explanation=error.explanation,
         conflicts=(*found, *parts),
         culprits=found,
-        hint=error.hint,
+        hint=isolated_hint(plugins),
     )
     conflict.log_path = error.log_path
     return conflict
 
 
 def search_culprits(
-    inputs: DependencyInputs, runtime: Mapping[str, str], options: ResolveOptions, explanation: str
+    inputs: DependencyInputs, options: ResolveOptions, explanation: str
 ) -> CulpritReport:
     """The culprits of a conflict uv reported over ``inputs`` (bounded; see `dep_culprit`)."""
-    probe = UvProbe(inputs, runtime, uv=options.uv, python=options.python, sources=options.sources)
+    probe = UvProbe(inputs, uv=options.uv, python=options.python, sources=options.sources)
     named = {canonicalize_name(w) for w in _WORD.findall(explanation)}
-    pins = [*(f"{n}=={v}" for n, v in runtime.items()), *inputs.constraints]
-    required = required_names(explanation, pins)
-    return find_culprits(suspects_of(inputs, runtime), probe, named=named, required=required)
+    required = required_names(explanation, inputs.constraints)
+    return find_culprits(suspects_of(inputs), probe, named=named, required=required)
 
 
 def log_derivation(error: DependencyConflictError, log_dir: Path | None) -> None:

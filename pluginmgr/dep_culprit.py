@@ -1,10 +1,9 @@
-"""Which pin, constraint or declaration a failed resolution really needs: the culprit search.
+"""Which constraint or declaration a failed resolution really needs: the culprit search.
 
 uv's derivation of a conflict can run to thousands of lines and names many packages; the one
 that matters may be deep inside it. Instead of reading it, this module asks uv again, over the
 same inputs with some *suspects* left out. A suspect is one of::
 
-    runtime      a distribution of the runtime, pinned == (runtime.txt)
     constraint   a line of the operator's constraints.txt
     requirement  one requirement of one requester (a plugin's declaration, requirements.in)
 
@@ -12,10 +11,9 @@ A suspect is a *culprit* when leaving it out alone makes the set resolvable. Res
 monotone (leaving more out never breaks a resolvable set), so a group whose removal leaves the
 set unresolvable holds no culprit, and the search discards it whole:
 
-1. the runtime's pins, then the constraints, are each relaxed as a group in one run, with the
-   runtime's versions as uv's preferences; the pins and constraints that uv's answer violates
-   are the suspects (the answer proves that leaving them out resolves), tested one at a time
-   only when there are several;
+1. the constraints are relaxed as a group in one run; those that uv's answer violates are the
+   suspects (the answer proves that leaving them out resolves), tested one at a time only when
+   there are several;
 2. requesters are halved (a group whose removal resolves is split, the others dropped), and
    a culprit requester's requirements in turn.
 
@@ -60,8 +58,8 @@ MAX_RUNS: Final = 12
 MAX_SECONDS: Final = 60.0
 
 
-SuspectKind = Literal["runtime", "constraint", "requirement"]
-_ORDER: Final[dict[str, int]] = {"runtime": 0, "constraint": 1, "requirement": 2}
+SuspectKind = Literal["constraint", "requirement"]
+_ORDER: Final[dict[str, int]] = {"constraint": 0, "requirement": 1}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -69,7 +67,7 @@ class Suspect:
     """One input that can be left out of a resolution."""
 
     kind: SuspectKind
-    #: ``name==version`` (runtime), the constraint line, or the requirement as declared
+    #: the constraint line, or the requirement as declared
     text: str
     #: the requester (plugin reference or requirements.in) of a requirement
     requester: str = ""
@@ -85,16 +83,14 @@ class Suspect:
             return canonicalize_name(self.text.split("==")[0])
 
     def describe(self) -> str:
-        """``the runtime's x==1``, ``constraints.txt's x<2``, ``a.py's x>=2 (manifest.toml)``."""
-        if self.kind == "runtime":
-            return f"the runtime's {self.text}"
+        """``constraints.txt's x<2``, ``a.py's x>=2 (manifest.toml)``."""
         if self.kind == "constraint":
             return f"{CONSTRAINTS_NAME}'s {self.text}"
         where = f" ({self.declared_in})" if self.declared_in not in ("", self.requester) else ""
         return f"{self.requester}'s {self.text}{where}"
 
     def violated_by(self, pins: Mapping[str, str]) -> bool:
-        """Whether a resolution (canonical name -> version) breaks this pin or constraint;
+        """Whether a resolution (canonical name -> version) breaks this constraint;
         a package the resolution does not hold breaks nothing."""
         version = pins.get(self.package)
         if version is None:
@@ -144,7 +140,7 @@ class CulpritReport:
     resolvable: bool = False
 
     def sentence(self) -> str | None:
-        """``the runtime's a==1 conflicts with p.py's b>=2 (pep723)``; None if nothing found."""
+        """``constraints.txt's a<2 conflicts with p.py's a>=2 (pep723)``; None if nothing found."""
         if not self.culprits:
             return None
         ordered = sorted(self.culprits, key=lambda c: _ORDER[c.suspects[0].kind])  # stable
@@ -163,13 +159,13 @@ _YOU_REQUIRE: Final = re.compile(r"you require (.+?)(?:, we can conclude|, | we 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def required_names(explanation: str, pins: Collection[str] = ()) -> set[str]:
+def required_names(explanation: str, constraints: Collection[str] = ()) -> set[str]:
     """The packages uv's derivation says "you require" of: the root requirements it used.
 
-    :param pins: the runtime's ``name==version`` pins and the constraints, which uv words the
-        same way; a part that is exactly one of them is not a requirement.
+    :param constraints: uv words them the same way; a part that is exactly one of them is not
+        a requirement.
     """
-    exact = {p.replace(" ", "") for p in pins}
+    exact = {c.replace(" ", "") for c in constraints}
     found: set[str] = set()
     for line in explanation.splitlines():
         for match in _YOU_REQUIRE.finditer(line):
@@ -180,10 +176,9 @@ def required_names(explanation: str, pins: Collection[str] = ()) -> set[str]:
     return found
 
 
-def suspects_of(inputs: DependencyInputs, runtime: Mapping[str, str]) -> list[Suspect]:
-    """Every suspect of a resolution: the runtime's pins, the constraints, each requirement."""
-    found = [Suspect("runtime", f"{name}=={version}") for name, version in sorted(runtime.items())]
-    found += [Suspect("constraint", text) for text in inputs.constraints]
+def suspects_of(inputs: DependencyInputs) -> list[Suspect]:
+    """Every suspect of a resolution: the constraints, each requirement."""
+    found = [Suspect("constraint", text) for text in inputs.constraints]
     for requester in inputs.requesters:
         found += [
             Suspect("requirement", text, requester.name, requester.declared_in)
@@ -231,7 +226,7 @@ class _Budget:
 
 
 def _relax(budget: _Budget, group: list[Suspect]) -> list[Culprit]:
-    """Pins or constraints: leave the whole group out once; the suspects uv's answer breaks are
+    """Constraints: leave the whole group out once; the suspects uv's answer breaks are
     the culprits (the answer proves that leaving them out resolves); several are then tried
     one at a time, and named together when none does alone."""
     answer = budget.ask(frozenset(group))
@@ -326,10 +321,9 @@ def find_culprits(
     culprits: list[Culprit] = []
     if extra and isinstance(budget.ask(frozenset()), dict):  # the added requirement fits
         return CulpritReport((), budget.runs, time.monotonic() - start, None, resolvable=True)
-    for kind in ("runtime", "constraint"):
-        group = [s for s in suspects if s.kind == kind]
-        if group:
-            culprits += _relax(budget, group)
+    constraints = [s for s in suspects if s.kind == "constraint"]
+    if constraints:
+        culprits += _relax(budget, constraints)
     if requirements:
         roots: set[str] = {canonicalize_name(n) for n in required}
         culprits += _requirement_culprits(budget, requirements, roots, names)

@@ -76,7 +76,7 @@ def _met_by(text: str, locked: dict[str, LockedPackage]) -> LockedPackage | None
 
 def extend_lock(lock: PyLock, inputs: DependencyInputs) -> PyLock | None:
     """``lock`` with the requesters ``inputs`` adds, when the lock already meets them (see the
-    module docstring); None when a resolution is needed. The runtime is the caller's check."""
+    module docstring); None when a resolution is needed."""
     if sorted(lock.constraints) != sorted(inputs.constraints):
         return None
     if (lock.python, lock.implementation, lock.platform) != (

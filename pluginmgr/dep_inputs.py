@@ -1,5 +1,5 @@
-"""What the plugin venv is resolved from: the declarations of the plugins in use, the
-operator's files, the runtime's own distributions.
+"""What the plugin venv is resolved from: the declarations of the plugins in use and the
+operator's files.
 
 ::
 
@@ -9,8 +9,9 @@ operator's files, the runtime's own distributions.
                   and package under the plugin dir that declares some          (all-plugins)
                 + the operator's <PLUGIN_DIR>/requirements.in (``install package PKG``) (operator)
     constraints = the operator's <PLUGIN_DIR>/constraints.txt (``deps constrain SPEC``)
-    runtime     = the distributions of the running process outside the plugin venv, pinned ==:
-                  a plugin may not pull a pyarrow or numpy the engine cannot import beside its own
+
+The server's own distributions are not inputs: plugins run in a host process on the venv's
+interpreter, which imports nothing of the server's environment.
 
 A file that merely lies in the plugin dir is not in the set: a trigger uses it or the operator
 added it (`pluginmgr.plugins_in`). The requesters (not their reasons), constraints and
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,7 +39,6 @@ from .plugin_dir import validate_path_within_plugin_dir
 from .plugins_in import ADDED, TRIGGER, read_plugins_in
 from .pylock import Requester
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
-from .requirement_check import dist_name_version, runtime_paths
 
 if TYPE_CHECKING:
     from .manager import PluginManager
@@ -58,7 +57,6 @@ __all__ = [
     "local_plugin_paths",
     "local_selection",
     "read_spec_file",
-    "runtime_distributions",
     "write_spec_file",
 ]
 
@@ -77,7 +75,7 @@ _MAX_DEPTH: Final = 4
 
 @dataclass(frozen=True, slots=True)
 class DependencyInputs:
-    """Everything a resolution depends on (the runtime's versions are checked separately).
+    """Everything a resolution depends on.
 
     ``members``: the plugins in the set, declaring requirements or not (a requester that left
     can then be told from one that stopped declaring); ``all_plugins``: every plugin under the
@@ -285,22 +283,3 @@ def gather_inputs(
         members=frozenset(members),
         all_plugins=all_plugins,
     )
-
-
-def runtime_distributions(exclude: Sequence[Path]) -> dict[str, str]:
-    """Distributions the running process can import, outside ``exclude`` (the plugin venv):
-    canonical name -> version. The first one on ``sys.path`` wins, as at import time; which
-    entries count is `requirement_check.runtime_paths`, the rule the trigger checks use.
-
-    Names and versions come from the metadata directories' names (`dist_name_version`).
-    """
-    found: dict[str, str] = {}
-    for entry in runtime_paths(exclude=exclude):
-        if not os.path.isdir(entry):
-            continue
-        with os.scandir(entry) as listing:
-            for item in listing:
-                parsed = dist_name_version(Path(item.path))
-                if parsed is not None:
-                    found.setdefault(*parsed)
-    return found

@@ -7,14 +7,17 @@ or ``upgrade_packages`` say otherwise.
 
 Who needs what (``required-by`` in the lock) comes from the locked packages' own
 ``Requires-Dist``, markers and extras evaluated for the target interpreter, when every package's
-metadata is local (a wheel in a ``--find-links`` directory or mirror, or the runtime's own copy:
-the air-gapped case, and no second run). Otherwise a second uv run, constrained to the first
+metadata is local (a wheel in a ``--find-links`` directory or mirror: the air-gapped case, and no
+second run). Otherwise a second uv run, constrained to the first
 one's pins and reading only uv's cache (``--offline``: the first run just filled it), prints its
 annotations (``# via -r <requester>.in`` / ``# via <package>``), which say the same; a test
 checks that both ways give the same graph.
 
+The server's own distributions are not inputs: plugins run on the venv's interpreter, in a host
+process that imports nothing of the server's environment.
+
 When the union cannot be resolved, `DependencyConflictError` names the culprit first: the
-runtime pin, constraint or declaration whose removal alone makes the set resolvable, found by
+constraint or declaration whose removal alone makes the set resolvable, found by
 asking uv again without some of them (`pluginmgr.dep_culprit`, bounded in runs and time). The
 declarations uv's derivation names follow, and the derivation is kept whole as ``explanation``
 (and in a log file under ``log_dir`` when it is long).
@@ -25,14 +28,13 @@ from __future__ import annotations
 import re
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from .build_lock import build_constraints_file, lock_build_backends
 from .dep_conflict import (
@@ -46,7 +48,7 @@ from .dep_sync import no_wheel_refusal
 from .errors import DependencyConflictError, InstallError
 from .missing_packages import package_not_found
 from .process import check, relevant_lines, run
-from .pylock import PYLOCK_NAME, RUNTIME, LockedPackage, PyLock, dump_pylock, parse_pylock
+from .pylock import PYLOCK_NAME, LockedPackage, PyLock, dump_pylock, parse_pylock
 from .pylock_local import absolute_files, python_floor, relative_files
 from .transports import local_path
 from .uv_compile import PIN, compile_command, write_inputs
@@ -130,16 +132,9 @@ def _compile(args: Sequence[str], work: Path, options: ResolveOptions, *, pylock
     return (work / (PYLOCK_NAME if pylock else _ANNOTATED)).read_text(encoding="utf-8")
 
 
-def _metadata(package: LockedPackage, runtime: Mapping[str, str]) -> list[str] | None:
-    """``Requires-Dist`` of a locked package, from the runtime's copy or a local wheel file;
-    None when neither is at hand (a wheel on a remote index)."""
-    if _same_version(runtime.get(package.key), package.version):
-        from importlib import metadata  # the email parser: only a lock needs it
-
-        try:
-            return list(metadata.distribution(package.name).requires or ())
-        except metadata.PackageNotFoundError:
-            return None
+def _metadata(package: LockedPackage) -> list[str] | None:
+    """``Requires-Dist`` of a locked package, from a local wheel file; None when there is
+    none at hand (a wheel on a remote index)."""
     for wheel in package.wheels:
         path = local_path(wheel.url) if wheel.url and wheel.url.startswith("file:") else None
         if path is None or not path.is_file():
@@ -181,15 +176,13 @@ def _applies(requirement: Requirement, extras: set[str]) -> bool:
     return any(requirement.marker.evaluate({"extra": extra}) for extra in ("", *extras))
 
 
-def metadata_graph(
-    resolved: PyLock, inputs: DependencyInputs, runtime: Mapping[str, str]
-) -> dict[str, set[str]] | None:
+def metadata_graph(resolved: PyLock, inputs: DependencyInputs) -> dict[str, set[str]] | None:
     """Who needs what, from the locked packages' own ``Requires-Dist`` (markers and extras
     evaluated for this interpreter); None when some package's metadata is not local."""
     locked = resolved.by_name()
     requires: dict[str, list[Requirement]] = {}
     for key, package in locked.items():
-        texts = _metadata(package, runtime)
+        texts = _metadata(package)
         if texts is None:
             return None
         requires[key] = [Requirement(text) for text in texts]
@@ -245,13 +238,9 @@ def _pinned_graph(args: list[str], work: Path, options: ResolveOptions, resolved
 
 
 def resolve(
-    inputs: DependencyInputs,
-    runtime: Mapping[str, str],
-    options: ResolveOptions,
-    *,
-    previous: PyLock | None = None,
+    inputs: DependencyInputs, options: ResolveOptions, *, previous: PyLock | None = None
 ) -> PyLock:
-    """Resolve ``inputs`` with ``runtime`` as == constraints; nothing on disk changes.
+    """Resolve ``inputs`` for ``options.python``; nothing on disk changes.
 
     :raises DependencyConflictError: the union has no solution (names who needs what).
     :raises InstallError: uv failed otherwise (a package missing offline, a bad index).
@@ -270,9 +259,7 @@ def resolve(
     conflict: DependencyConflictError | None = None
     with tempfile.TemporaryDirectory(prefix="pluginmgr-resolve-") as tmp:
         work = Path(tmp)
-        args = write_inputs(
-            work, [r.requirements for r in inputs.requesters], inputs.constraints, runtime
-        )
+        args = write_inputs(work, [r.requirements for r in inputs.requesters], inputs.constraints)
         uv_options = options
         if previous is not None and not options.upgrade:
             if options.lock_dir is not None:  # its relative paths, as uv reads them from work
@@ -282,7 +269,7 @@ def resolve(
         try:
             text = _compile(args, work, uv_options, pylock=True)
             resolved = parse_pylock(text, source="uv's resolution")
-            local = None if options.graph_from_uv else metadata_graph(resolved, inputs, runtime)
+            local = None if options.graph_from_uv else metadata_graph(resolved, inputs)
             # not every wheel is local: ask uv (pinned) for its annotations
             graph = (
                 local
@@ -298,17 +285,11 @@ def resolve(
         log_derivation(conflict, options.log_dir)
         culprits = None
         if options.find_culprit:
-            culprits = search_culprits(inputs, runtime, options, conflict.explanation)
-        explained = explain_conflict(conflict, inputs, runtime, culprits=culprits)
+            culprits = search_culprits(inputs, options, conflict.explanation)
+        explained = explain_conflict(conflict, inputs, culprits=culprits)
         raise with_yanked_releases(explained, options.sources) from None
     packages = tuple(
-        replace(
-            package,
-            required_by=tuple(sorted(graph.get(package.key, ()))),
-            provided_by=RUNTIME
-            if _same_version(runtime.get(package.key), package.version)
-            else None,
-        )
+        replace(package, required_by=tuple(sorted(graph.get(package.key, ()))))
         for package in resolved.packages
     )
     lock = replace(
@@ -335,7 +316,3 @@ def _locked_backends(previous: PyLock, work: Path, options: ResolveOptions) -> R
 
 def _direct_names(inputs: DependencyInputs) -> list[str]:
     return [Requirement(text).name for r in inputs.requesters for text in r.requirements]
-
-
-def _same_version(left: str | None, right: str) -> bool:
-    return left is not None and Version(left) == Version(right)

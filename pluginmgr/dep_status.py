@@ -1,12 +1,10 @@
 """Where a lock stands against the node: which packages moved between two locks, and what
-changed since a lock was written (declarations, constraints, interpreter, the runtime's own
-versions). Pure functions over `PyLock` and `DependencyInputs`; `DependencySet` uses them."""
+changed since a lock was written (declarations, constraints, the venv's interpreter). Pure
+functions over `PyLock` and `DependencyInputs`; `DependencySet` uses them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from packaging.version import Version
 
 from .dep_inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
 from .pylock import PyLock
@@ -17,7 +15,7 @@ __all__ = [
     "interpreter_change",
     "package_changes",
     "requester_changes",
-    "runtime_changes",
+    "runtime_pinned_note",
 ]
 
 
@@ -41,6 +39,8 @@ class LockStatus:
     state: str
     changes: tuple[str, ...] = ()
     interpreter_only: bool = False
+    #: what is worth knowing but changes nothing (a lock resolved against the server's versions)
+    notes: tuple[str, ...] = ()
 
 
 def package_changes(previous: PyLock | None, new: PyLock) -> tuple[PackageChange, ...]:
@@ -101,17 +101,13 @@ def interpreter_change(lock: PyLock, inputs: DependencyInputs) -> str | None:
     )
 
 
-def runtime_changes(lock: PyLock, runtime: dict[str, str]) -> list[str]:
-    out = []
-    for package in lock.packages:
-        have = runtime.get(package.key)
-        if package.from_runtime and (have is None or Version(have) != Version(package.version)):
-            now = f"has {have}" if have else "no longer has it"
-            out.append(f"the runtime {now}: {package.name} was locked at {package.version}")
-        elif not package.from_runtime and have is not None:
-            if Version(have) != Version(package.version):
-                out.append(
-                    f"the runtime now has {package.name} {have}, which shadows the locked "
-                    f"{package.version}"
-                )
-    return out
+def runtime_pinned_note(lock: PyLock) -> str | None:
+    """What to say of a lock an older pluginmgr resolved with the server's own packages as pins
+    (`PyLock.runtime_pinned`): they are installed into the venv now, at those versions."""
+    if not lock.runtime_pinned:
+        return None
+    names = ", ".join(lock.runtime_pinned)
+    return (
+        f"the lock holds {names} at the server's own versions (an older pluginmgr pinned them); "
+        "they are installed into the venv now: `pluginmgr deps lock --upgrade` lets them move"
+    )

@@ -14,8 +14,8 @@
   --require-hashes``), so a file whose bytes the lock does not list is refused. Wheels in a
   local ``--find-links`` directory are re-hashed here first, so a tampered mirror wheel is
   refused *by name* before anything is installed.
-* **Exact**: packages the lock does not list are removed; the runtime's own distributions are
-  not installed (the runtime supplies them).
+* **Exact**: packages the lock does not list are removed; every package it lists is installed
+  (the server's own environment supplies nothing: plugins run on the venv's interpreter).
 * **Wheels only**, unless ``--allow-build``: a package the lock lists without a wheel is
   refused by name before anything runs, and a file whose hash does not match (from an index
   too) is one error naming the package, version, file and both hashes: never a quiet build
@@ -256,7 +256,7 @@ def refusal(exc: InstallError, packages: Sequence[LockedPackage]) -> IntegrityEr
 def sync_venv(env: PluginEnv, lock: PyLock, options: InstallOptions) -> SyncResult:
     """Make ``env`` exactly ``lock`` (creating the venv if missing); see the module docstring."""
     start = time.perf_counter()
-    packages = lock.installable()
+    packages = lock.installable(env.markers)  # markers for the venv's interpreter
     installed = env.installed()
     plan = plan_sync(installed, packages)
     if plan.empty and env.venv_python.exists():

@@ -4,7 +4,7 @@
 
     inputs  (dep_inputs)   the declarations of the plugins in use + requirements.in +
                            constraints.txt
-    resolve (dep_resolver) uv, the runtime's distributions as == constraints -> PyLock
+    resolve (dep_resolver) uv, for the venv's interpreter -> PyLock
     apply   (dep_sync)     uv pip sync: exactly the lock, hash-checked, extraneous removed
 
 Every change (``install deps``, ``install package``, ``deps constrain``, creating a trigger)
@@ -38,7 +38,6 @@ from .dep_inputs import (
     gather_inputs,
     interpreter_facts,
     read_spec_file,
-    runtime_distributions,
     write_spec_file,
 )
 from .dep_resolver import ResolveOptions, resolve
@@ -48,7 +47,7 @@ from .dep_status import (
     interpreter_change,
     package_changes,
     requester_changes,
-    runtime_changes,
+    runtime_pinned_note,
 )
 from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
 from .errors import InstallError, StaleLockError
@@ -106,7 +105,6 @@ class DependencySet:
         self.lock_path = plugin_dir / PYLOCK_NAME
         self.requirements_path = plugin_dir / REQUIREMENTS_NAME
         self.constraints_path = plugin_dir / CONSTRAINTS_NAME
-        self._runtime: dict[str, str] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -146,18 +144,10 @@ class DependencySet:
             all_plugins=all_plugins,
         )
 
-    def runtime(self) -> dict[str, str]:
-        """The runtime's own distributions (outside the venv), pinned for every resolution;
-        read once per set (the running process's environment does not change under it)."""
-        if self._runtime is None:
-            self._runtime = runtime_distributions([self.env.venv_path])
-        return dict(self._runtime)
-
     def status(
         self, lock: PyLock | None = None, *, inputs: DependencyInputs | None = None
     ) -> LockStatus:
-        """Whether the lock still matches the node's inputs (read now unless given) and
-        runtime."""
+        """Whether the lock still matches the node's inputs (read now unless given)."""
         lock = lock or self.read_lock()
         if lock is None:
             return LockStatus("missing")
@@ -167,21 +157,22 @@ class DependencySet:
         interpreter = interpreter_change(lock, inputs)
         if differs and not declared and interpreter is None:
             declared = ["its inputs changed (the lock's inputs-sha256 differs)"]
-        runtime = runtime_changes(lock, self.runtime())
-        changes = [*declared, *([interpreter] if interpreter else []), *runtime]
-        only = interpreter is not None and not declared and not runtime
-        return LockStatus("stale" if changes else "fresh", tuple(changes), only)
+        changes = [*declared, *([interpreter] if interpreter else [])]
+        only = interpreter is not None and not declared
+        note = runtime_pinned_note(lock)
+        notes = (note,) if note else ()
+        return LockStatus("stale" if changes else "fresh", tuple(changes), only, notes)
 
     def sync_plan(self, lock: PyLock) -> SyncPlan:
-        return plan_sync(self.env.installed(), lock.installable())
+        return plan_sync(self.env.installed(), lock.installable(self.env.markers))
 
     def _without_resolver(
         self, sources: InstallOptions | None
     ) -> tuple[LockPlan, SyncResult] | None:
         """What `apply` answers when the resolver has nothing to add; None: resolve.
 
-        * The lock is fresh (its inputs-sha256 is the current inputs' hash, the interpreter and
-          the runtime's versions unchanged, as `status` checks): a resolution with the lock as
+        * The lock is fresh (its inputs-sha256 is the current inputs' hash, the interpreter
+          unchanged, as `status` checks): a resolution with the lock as
           uv's preferences would keep every pin, so the venv is only synced to it, and when it
           already holds exactly the lock (`plan_sync` empty) nothing runs at all.
         * Only new requesters, whose requirements the locked packages already meet
@@ -196,8 +187,6 @@ class DependencySet:
         status = self.status(lock, inputs=inputs)
         if status.state == "fresh":
             new, written = lock, False
-        elif runtime_changes(lock, self.runtime()):
-            return None
         else:
             extended = extend_lock(lock, inputs)
             if extended is None:
@@ -250,7 +239,7 @@ class DependencySet:
         )
         self._tell(f"resolving the requirements of {_requesters(inputs)}…")
         with streaming_to(self._uv_line if self.progress else None):
-            lock = resolve(inputs, self.runtime(), options, previous=previous)
+            lock = resolve(inputs, options, previous=previous)
         lock = replace(lock, all_plugins=inputs.all_plugins)
         changes = package_changes(previous, lock)
         self._tell(f"resolved: {count(len(lock.packages), 'package')} ({len(changes)} changed)")

@@ -205,8 +205,8 @@ class InstallDisabledError(InstallError):
 class DependencyConflictError(InstallError):
     """The union of the plugins' requirements has no solution; nothing was changed.
 
-    ``culprits`` names the inputs whose removal alone resolves the set (``the runtime's
-    x==4.0``, ``gh:a.py's libx<2 (manifest.toml)``), ``conflicts`` those and each declaration
+    ``culprits`` names the inputs whose removal alone resolves the set (``constraints.txt's
+    x<4``, ``gh:a.py's libx<2 (manifest.toml)``), ``conflicts`` those and each declaration
     involved (``gh:a.py (manifest.toml) needs libx<2``); ``explanation`` is uv's whole
     derivation (`shown_lines` is the part a terminal shows).
     """
@@ -227,7 +227,8 @@ class DependencyConflictError(InstallError):
             message,
             output=explanation,
             hint=hint
-            or "change a plugin's declaration, or add a constraint with `pluginmgr deps constrain`",
+            or "change a plugin's declaration, add a constraint with `pluginmgr deps constrain`, "
+            "or give the plugin's trigger its own environment (`create trigger --isolated`)",
         )
         self.explanation = explanation
         self.conflicts = conflicts

@@ -2,7 +2,7 @@
 
 A node's plugin venv is ``<PLUGIN_DIR>/pylock.toml`` (PEP 751). Given one or more locks, the
 mirror's ``DEST/wheels`` gets the files they name and nothing pip would resolve on its own: for
-each package the runtime does not supply and whose marker holds for the target interpreter, the
+each package whose marker holds for the target interpreter, the
 best wheel for the target's tags (else the sdist). The target is the running interpreter, or
 ``--python-version`` / ``--platform``; a marker that cannot be decided for it keeps the package.
 
@@ -157,7 +157,7 @@ def _plan(locks: Iterable[LoadedLock], target: Target) -> tuple[list[_Want], lis
     failed: list[Outcome] = []
     for loaded in locks:
         for package in loaded.lock.packages:
-            if package.from_runtime or not _applies(package, environments):
+            if not _applies(package, environments):
                 continue
             chosen = _best_wheel(package.wheels, ranks) or package.sdist
             if chosen is None:

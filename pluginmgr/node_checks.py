@@ -8,14 +8,16 @@ them, in order (the repo, registry and git probes live in `pluginmgr.source_prob
 
     plugin-dir        the plugin directory is set and exists
     store             every stored blob re-hashes, every pin has its content
-    venv-python       the venv was made for the runtime's Python (major.minor)
+    venv-python       the venv's interpreter exists and runs (plugins run on it, whatever
+                      Python the server runs on)
     pylock            pylock.toml exists (else warn) and still matches the declarations (else fail)
     venv-sync         the venv holds exactly what pylock.toml locks (drift: fail)
-    imports:REF       each plugin in pylock.toml's set imports what it imports, from the venv
-                      as the runtime sees it (`pluginmgr.plugin_imports`; a failure: fail)
+    imports:REF       each plugin in pylock.toml's set imports what it imports, on the venv's
+                      interpreter alone (`pluginmgr.plugin_imports`; a failure: fail)
     triggers          where the triggers were read (-H, else --data-dir's catalog.json)
     trigger:DB/NAME   its plugin is pinned with its bytes in the store, or a local file, and what
-                      it declares is installed (a disabled trigger only warns); a local plugin
+                      it declares is installed in the venv (what the server's own environment
+                      has does not count; a disabled trigger only warns); a local plugin
                       with requirements that plugins.in does not list warns (not in the set)
     repo, registry,   one cheap request each, timed: --plugin-repo if a gh: reference is pinned,
     git:URL           --plugin-registry if a registry: one is, every pinned git URL (not with
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -41,7 +42,7 @@ from .check import fix_from as _fix
 from .errors import OfflineError, PluginManagerError
 from .refs import LocalRef, parse_ref
 from .source_probes import source_checks
-from .venv import PluginEnv, default_venv_path, venv_python_mismatch, venv_rebuild_command
+from .venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
 
 if TYPE_CHECKING:
     from .dependency_set import DependencySet
@@ -76,16 +77,20 @@ def _plugin_dir_check(plugin_dir: Path | None) -> Check:
 
 
 def _venv_python_check(env: PluginEnv, plugin_dir: Path) -> Check:
-    runtime = (sys.version_info.major, sys.version_info.minor)
     if not (env.venv_path / "pyvenv.cfg").is_file():
         return Check("venv-python", "ok", f"no venv at {env.venv_path} yet (deps sync makes one)")
-    problem = venv_python_mismatch(env.venv_path, runtime)
+    problem = venv_problem(env.venv_path)
     if problem is not None:
         return Check(
             "venv-python", "fail", problem, venv_rebuild_command(env.venv_path, plugin_dir)
         )
-    want = f"{runtime[0]}.{runtime[1]}"
-    return Check("venv-python", "ok", f"{env.venv_path} is for Python {want}, as the runtime")
+    try:
+        found = env.interpreter
+    except PluginManagerError as exc:
+        fix = venv_rebuild_command(env.venv_path, plugin_dir)
+        return Check("venv-python", "fail", exc.message, fix)
+    detail = f"{env.venv_path} runs Python {found.version_text} ({found.executable})"
+    return Check("venv-python", "ok", detail)
 
 
 def _pylock_check(ds: DependencySet, lock: PyLock | None) -> Check:
@@ -111,7 +116,7 @@ def _pylock_check(ds: DependencySet, lock: PyLock | None) -> Check:
 def _drift_check(ds: DependencySet, lock: PyLock) -> Check:
     plan = ds.sync_plan(lock)
     if plan.empty:
-        count = len(lock.installable())
+        count = len(lock.installable(ds.env.markers))
         detail = f"{ds.env.venv_path} holds exactly the {_count(count, 'locked package')}"
         return Check("venv-sync", "ok", detail)
     found = [
@@ -142,7 +147,7 @@ def _venv_checks(manager: PluginManager, env: PluginEnv, plugin_dir: Path) -> li
 
 def _import_checks(manager: PluginManager, env: PluginEnv, lock: PyLock) -> list[Check]:
     """One check per plugin of the set: its module-level imports run, in a subprocess each
-    (two at a time), against the venv as the runtime sees it."""
+    (two at a time), on the venv's interpreter, as the plugin host runs them."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .dep_inputs import OPERATOR
@@ -157,9 +162,7 @@ def _import_checks(manager: PluginManager, env: PluginEnv, lock: PyLock) -> list
         except PluginManagerError:
             continue  # the pylock and trigger checks say what is wrong with it
     with ThreadPoolExecutor(max_workers=2) as pool:
-        problems = list(
-            pool.map(lambda p: check_imports(p[1], env.site_packages, venv=env.venv_path), plugins)
-        )
+        problems = list(pool.map(lambda p: check_imports(p[1], env.venv_python), plugins))
     checks = []
     for (ref, _path), problem in zip(plugins, problems, strict=True):
         if problem is None:
@@ -217,9 +220,9 @@ def _trigger_check(
         detail = f"{ref}{state}: its dependencies cannot be checked: {exc.message}"
         return Check(name, bad, detail, _fix(exc, install))
     if missing:
-        # packages in a venv made for another Python are there, just invisible to this runtime
-        foreign = venv_python_mismatch(env.venv_path, sys.version_info[:2])
-        if foreign is not None and manager.settings.plugin_dir is not None:
+        # a venv whose interpreter is gone holds nothing a plugin can import
+        broken = venv_problem(env.venv_path)
+        if broken is not None and manager.settings.plugin_dir is not None:
             install = venv_rebuild_command(env.venv_path, manager.settings.plugin_dir)
         return Check(name, bad, f"{ref}{state}: missing {', '.join(missing)}", install)
     count = len(declared.requirements)

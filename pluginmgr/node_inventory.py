@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from packaging.version import InvalidVersion, Version
 
 from .data_layout import node_data
-from .dep_inputs import is_plugin_ref, local_plugin_paths, local_selection, runtime_distributions
+from .dep_inputs import is_plugin_ref, local_plugin_paths, local_selection
 from .errors import PluginManagerError
 from .lockfile import LockEntry, read_lock
 from .refs import LocalRef, RegistryRef, parse_ref
@@ -305,15 +305,14 @@ def plugin_rows(manager: PluginManager, venv: Path, triggers: Triggers) -> list[
 class PackageRow:
     """One package of pylock.toml, or of the venv only (``version`` None, ``extraneous``).
 
-    ``installed`` is the version found: in the venv, or in the runtime for a package the runtime
-    provides. ``status``: ``ok`` (that version), ``missing``, ``mismatch`` (another version),
-    ``not-applicable`` (its marker is false here) or ``extraneous``.
+    ``installed`` is the version the venv holds. ``status``: ``ok`` (that version),
+    ``missing``, ``mismatch`` (another version), ``not-applicable`` (its marker is false for
+    the venv's interpreter) or ``extraneous``.
     """
 
     name: str
     version: str | None
     required_by: tuple[str, ...] = ()
-    provided_by: str | None = None
     installed: str | None = None
     status: str = "ok"
 
@@ -325,8 +324,8 @@ def _same_version(installed: str, locked: str) -> bool:
         return installed == locked
 
 
-def _status(package: LockedPackage, found: str | None) -> str:
-    if not package.applies():
+def _status(package: LockedPackage, found: str | None, markers: Mapping[str, str]) -> str:
+    if not package.applies(markers):
         return "not-applicable"
     if found is None:
         return "missing"
@@ -338,13 +337,11 @@ def package_rows(lock: PyLock | None, env: PluginEnv) -> list[PackageRow]:
     that the lock does not list."""
     in_venv = env.installed()
     packages = sorted(lock.packages, key=lambda p: p.key) if lock else []
-    runtime = (
-        runtime_distributions([env.venv_path]) if any(p.from_runtime for p in packages) else {}
-    )
+    markers = env.markers if packages else {}  # the venv's interpreter decides what applies
     rows = [
-        PackageRow(p.name, p.version, p.required_by, p.provided_by, found, _status(p, found))
+        PackageRow(p.name, p.version, p.required_by, found, _status(p, found, markers))
         for p in packages
-        for found in [(runtime if p.from_runtime else in_venv).get(p.key)]
+        for found in [in_venv.get(p.key)]
     ]
     locked = {p.key for p in packages}
     rows += [

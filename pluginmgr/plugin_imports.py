@@ -1,10 +1,11 @@
-"""Whether a plugin's imports work in the plugin venv, as the runtime would import them.
+"""Whether a plugin's imports work in the plugin venv, as the plugin host would import them.
 
-A lock can hold a package that does not import on this interpreter (a release years old, a
-package built for another Python) or lack one a plugin imports without declaring it: the
-trigger then fails at its first run. `check_imports` runs, in a subprocess of the runtime's own
-interpreter with the runtime's search path then the venv's site-packages (the order the server
-imports in, `engine_runtime.activate`), each **module-level import statement** of the plugin:
+A lock can hold a package that does not import on the venv's interpreter (a release years old,
+a package built for another Python) or lack one a plugin imports without declaring it: the
+trigger then fails at its first run. `check_imports` runs, in a subprocess of the venv's own
+interpreter in isolated mode (``-I``: the standard library and the venv's site-packages, nothing
+of the server's environment, as in the plugin host), each **module-level import statement** of
+the plugin:
 
 * ``import x.y as z`` and ``from x import a, b`` at module level, in ``if``/``else`` and
   ``with`` blocks (a ``try`` whose handlers catch an import error is optional, and skipped);
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,6 @@ from typing import Final
 
 from .errors import InstallError
 from .process import run
-from .requirement_check import runtime_paths
 
 __all__ = ["IMPORT_TIMEOUT", "ImportProblem", "check_imports", "import_statements"]
 
@@ -35,12 +34,10 @@ __all__ = ["IMPORT_TIMEOUT", "ImportProblem", "check_imports", "import_statement
 IMPORT_TIMEOUT: Final = 60.0
 _OPTIONAL: Final = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
-# runs in the subprocess: argv[1] is {"path": [...], "site": DIR, "statements": [...]}
+# runs in the subprocess: argv[1] is {"statements": [...]}
 _SCRIPT: Final = """
-import json, site, sys
+import json, sys
 job = json.loads(sys.argv[1])
-sys.path[:] = job["path"]
-site.addsitedir(job["site"])
 for statement in job["statements"]:
     try:
         exec(compile(statement, "<plugin imports>", "exec"), {})
@@ -125,26 +122,20 @@ def _plugin_sources(path: Path) -> tuple[list[str], list[str]]:
 
 
 def check_imports(
-    plugin: Path,
-    site_packages: Path,
-    *,
-    venv: Path | None = None,
-    timeout: float = IMPORT_TIMEOUT,
+    plugin: Path, python: Path, *, timeout: float = IMPORT_TIMEOUT
 ) -> ImportProblem | None:
-    """Run ``plugin``'s (a file or a package directory) import statements as the runtime would;
-    None when they all work.
+    """Run ``plugin``'s (a file or a package directory) import statements as the plugin host
+    would; None when they all work.
 
-    :param venv: the venv's root, left out of the runtime's part of the path.
+    :param python: the venv's interpreter (``<venv>/bin/python``).
     """
     sources, own = _plugin_sources(plugin)
     statements = import_statements(sources, own)
     if not statements:
         return None
-    exclude = [site_packages] if venv is None else [site_packages, venv]
-    path = [*runtime_paths(exclude=exclude), str(site_packages)]
-    job = json.dumps({"path": path, "site": str(site_packages), "statements": statements})
+    job = json.dumps({"statements": statements})
     try:
-        result = run([sys.executable, "-I", "-c", _SCRIPT, job], timeout=timeout)
+        result = run([python, "-I", "-c", _SCRIPT, job], timeout=timeout)
     except InstallError:
         return ImportProblem(statements[0], f"its imports did not finish within {timeout:g}s")
     lines = result.stdout.strip().splitlines()

@@ -12,7 +12,6 @@ reserves for tools::
     wheels = [{ url = "…", hashes = { sha256 = "…" } }]
     [packages.tool.pluginmgr]
     required-by = ["gh:ops/plugin_a/plugin_a.py", "liby"]   # requesters or packages
-    provided-by = "runtime"   # only when the runtime's own environment supplies it
 
     [tool.pluginmgr]
     format-version = 1
@@ -31,6 +30,12 @@ uv, pip or a person wrote, is written back with the same value (``upload-time`` 
 tools' ``tool`` tables). Two things are ours: ``created-by`` is ``"pluginmgr"`` (the tool that
 wrote the file; the resolver that made it, e.g. ``"uv"``, is kept as ``resolved-by`` in
 ``[tool.pluginmgr]``), and packages are written sorted by name (their order means nothing).
+
+Locks written before plugins ran in a host of their own may mark packages
+``provided-by = "runtime"``: the server's own copy was used and the venv left without it. Such a
+package is read as an ordinary one (the venv now installs it, at the locked version) and its
+name kept in `PyLock.runtime_pinned`, so `doctor` and ``deps sync`` can say that the lock was
+resolved against the server's versions; the key is not written back.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ __all__ = [
 
 PYLOCK_NAME: Final = "pylock.toml"
 FORMAT_VERSION: Final = 1
-RUNTIME: Final = "runtime"
+#: ``provided-by`` of a package an older lock left to the server's own environment
+_RUNTIME: Final = "runtime"
 CREATED_BY: Final = "pluginmgr"
 _TOOL: Final = "pluginmgr"
 _HEADER: Final = (
@@ -133,7 +139,6 @@ class LockedPackage:
     wheels: tuple[LockedFile, ...] = ()
     sdist: LockedFile | None = None
     required_by: tuple[str, ...] = ()  #: requester names and package names, sorted
-    provided_by: str | None = None  #: "runtime" when the runtime's environment supplies it
     build_requires: tuple[str, ...] = ()  #: an sdist-only package's ``build-system.requires``
     #: other keys, written back as read (requires-python, dependencies, index, vcs, …)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -142,10 +147,6 @@ class LockedPackage:
     @property
     def key(self) -> str:
         return canonicalize_name(self.name)
-
-    @property
-    def from_runtime(self) -> bool:
-        return self.provided_by == RUNTIME
 
     def applies(self, environment: Mapping[str, str] | None = None) -> bool:
         """Whether its marker holds for ``environment`` (this interpreter when None)."""
@@ -190,13 +191,16 @@ class PyLock:
     tool: Mapping[str, Any] = field(default_factory=dict)  #: other tools' ``tool`` entries
     #: hashed pins (``name==version --hash=…``) of the build backends of its sdist-only packages
     build_constraints: tuple[str, ...] = ()
+    #: packages an older lock marked ``provided-by = "runtime"`` (held at the server's own
+    #: versions when it was resolved); read only, never written
+    runtime_pinned: tuple[str, ...] = ()
 
     def by_name(self) -> dict[str, LockedPackage]:
         return {package.key: package for package in self.packages}
 
     def installable(self, environment: Mapping[str, str] | None = None) -> list[LockedPackage]:
-        """What the venv must hold: packages for this interpreter the runtime does not supply."""
-        return [p for p in self.packages if not p.from_runtime and p.applies(environment)]
+        """What the venv must hold: the packages whose marker holds for this interpreter."""
+        return [p for p in self.packages if p.applies(environment)]
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -259,7 +263,6 @@ def _package(raw: Any, index: int, *, source: str) -> LockedPackage:
         wheels=wheels,
         sdist=sdist,
         required_by=tuple(ours.get("required-by") or ()),
-        provided_by=ours.get("provided-by"),
         build_requires=tuple(ours.get("build-requires") or ()),
         extra={k: v for k, v in raw.items() if k not in _PACKAGE_KEYS},
         tool=others,
@@ -301,8 +304,12 @@ def lock_from_data(data: Mapping[str, Any], *, source: str = PYLOCK_NAME) -> PyL
     if int(ours.get("format-version", FORMAT_VERSION)) > FORMAT_VERSION:
         message = f"{source} was written by a newer pluginmgr"
         raise LockfileError(message, hint="upgrade pluginmgr to read it")
-    packages = tuple(
-        _package(raw, i, source=source) for i, raw in enumerate(data.get("packages") or ())
+    raw_packages = data.get("packages") or ()
+    packages = tuple(_package(raw, i, source=source) for i, raw in enumerate(raw_packages))
+    runtime_pinned = tuple(
+        package.name
+        for package, raw in zip(packages, raw_packages, strict=True)
+        if _provided_by(raw) == _RUNTIME
     )
     requesters = tuple(
         _requester(raw, where=f"{source}: tool.pluginmgr.requesters[{i}]")
@@ -325,7 +332,15 @@ def lock_from_data(data: Mapping[str, Any], *, source: str = PYLOCK_NAME) -> PyL
         resolved_by=str(resolved_by),
         extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
         tool=others,
+        runtime_pinned=runtime_pinned,
     )
+
+
+def _provided_by(raw: Mapping[str, Any]) -> object:
+    """An older lock's ``tool.pluginmgr.provided-by`` of a package (None when absent)."""
+    tool = raw.get("tool")
+    ours = tool.get(_TOOL) if isinstance(tool, dict) else None
+    return ours.get("provided-by") if isinstance(ours, dict) else None
 
 
 def read_pylock(path: Path) -> PyLock | None:
@@ -364,8 +379,6 @@ def _package_lines(package: LockedPackage) -> list[str]:
     table["wheels"] = [_file_table(w) for w in package.wheels] or None
     table["sdist"] = _file_table(package.sdist) if package.sdist is not None else None
     ours: dict[str, Any] = {"required-by": list(package.required_by)}
-    if package.provided_by:
-        ours["provided-by"] = package.provided_by
     if package.build_requires:
         ours["build-requires"] = list(package.build_requires)
     tools = toml_sections("packages.tool", {_TOOL: ours, **package.tool})

@@ -1,5 +1,4 @@
-"""Whether requirements are met by what a running server can import: its own environment, then
-the plugin venv.
+"""Whether requirements are met by what a plugin can import: the plugin venv's distributions.
 
 Rules (`unsatisfied`, `explain`)::
 
@@ -15,16 +14,16 @@ Rules (`unsatisfied`, `explain`)::
 The distribution's base dependencies are not checked: they are the installer's business, and a
 package that imports is what a trigger needs.
 
-The search path is the runtime's first, the plugin venv's last (`Installed.for_plugin_env`),
-because that is the order in which the server imports them: a distribution in both is used from
-the runtime.
+The search path is the venv's site-packages alone (`PluginEnv.unsatisfied`): plugins run in a
+host process on the venv's interpreter, where nothing of the server's environment is importable,
+so a package the server has and the venv lacks is missing. Markers are evaluated with the venv
+interpreter's values (``environment``), which need not be the server's.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,6 @@ __all__ = [
     "dist_name_version",
     "explain",
     "parse_requirement",
-    "runtime_paths",
     "unsatisfied",
 ]
 
@@ -108,38 +106,12 @@ class Installed:
                     found[read.name] = read
         return cls(MappingProxyType(found), ordered)
 
-    @classmethod
-    def for_plugin_env(cls, site_packages: Path, *, venv: Path | None = None) -> Installed:
-        """The running process's own environment (`runtime_paths`), then ``site_packages``.
-
-        :param venv: the plugin venv's root; every `sys.path` entry inside it (or inside
-            ``site_packages``) is left out of the runtime part.
-        """
-        exclude = [site_packages] if venv is None else [site_packages, venv]
-        return cls.scan([*runtime_paths(exclude=exclude), str(site_packages)])
-
     def get(self, name: str) -> InstalledDist | None:
         """The distribution called ``name`` (any spelling), or None."""
         return self.dists.get(canonicalize_name(name))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and canonicalize_name(name) in self.dists
-
-
-def runtime_paths(*, exclude: Iterable[Path] = ()) -> tuple[str, ...]:
-    """The running process's `sys.path` entries, in order, without those inside ``exclude``.
-
-    ``""`` (the working directory) is left out: what a server finds there is an accident.
-    """
-    skipped = [Path(path).resolve() for path in exclude]
-    kept: dict[str, None] = {}
-    for entry in sys.path:
-        if not entry:
-            continue
-        resolved = Path(entry).resolve()
-        if not any(resolved.is_relative_to(skip) for skip in skipped):
-            kept[entry] = None
-    return tuple(kept)
 
 
 def _read_dist(dist: metadata.Distribution, entry: str) -> InstalledDist | None:

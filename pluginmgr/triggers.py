@@ -19,7 +19,6 @@ and re-enable the trigger.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,14 +97,14 @@ def _check_dependencies(
     sources: InstallOptions | None,
 ) -> None:
     from .plugin_deps import plugin_requirements
-    from .venv import venv_python_mismatch, venv_rebuild_command
+    from .venv import venv_problem, venv_rebuild_command
 
     declared = plugin_requirements(manager, plugin, pinned_only=True)
     missing = env.unsatisfied(list(declared.requirements))
     if not missing:
         return
-    # packages in a venv made for another Python are there, just invisible to this runtime
-    problem = venv_python_mismatch(env.venv_path, sys.version_info[:2])
+    # a venv whose interpreter is gone: rebuild it rather than install into it
+    problem = venv_problem(env.venv_path)
     if problem is not None:
         plugin_dir = manager.settings.plugin_dir or env.venv_path.parent
         command = venv_rebuild_command(env.venv_path, plugin_dir, sources=sources)

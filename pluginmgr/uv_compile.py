@@ -3,14 +3,14 @@ set's own (`dep_resolver`), the culprit search's (`dep_probe`) and the newest-re
 (`newest_cached`).
 
 uv reads one ``r<i>.in`` per requester (``i`` its index in the inputs: uv's annotations name
-the file, which names the requester), ``-c constraints.txt`` and ``-c runtime.txt`` (the
-runtime's distributions as ``==`` pins), and writes ``name==version`` lines.
+the file, which names the requester) and ``-c constraints.txt``, and writes ``name==version``
+lines.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -34,10 +34,7 @@ def compile_command(uv: Path, python: Path, sources: InstallOptions) -> list[str
 
 
 def write_inputs(
-    work: Path,
-    requirements: Sequence[Sequence[str]],
-    constraints: Sequence[str],
-    pins: Mapping[str, str],
+    work: Path, requirements: Sequence[Sequence[str]], constraints: Sequence[str]
 ) -> list[str]:
     """Write uv's input files into ``work``; the arguments naming them. ``requirements`` holds
     one list per requester, in the inputs' order (an empty one writes no file)."""
@@ -50,10 +47,6 @@ def write_inputs(
     if constraints:
         (work / CONSTRAINTS_NAME).write_text("".join(f"{c}\n" for c in constraints))
         args += ["-c", str(work / CONSTRAINTS_NAME)]
-    if pins:
-        text = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
-        (work / "runtime.txt").write_text(text, encoding="utf-8")
-        args += ["-c", str(work / "runtime.txt")]
     return args
 
 

@@ -1,10 +1,16 @@
 """`PluginEnv`: the plugins' virtual environment at ``<PLUGIN_DIR>/venv``.
 
-* Created for the **bundled interpreter**: the base installation of the Python running pluginmgr
-  (so the runtime, on that same interpreter, can import what is installed), or ``--python``.
-* **Stale** when ``pyvenv.cfg`` names another Python version (major.minor) or implementation, or
-  its interpreter is gone: the venv is rebuilt with a warning and every recorded requirement is
-  installed again. A failed replay is a warning, never a reason not to start.
+* Made with ``--python``, else kept with the interpreter it was made with, else made with the
+  **bundled interpreter** (the base installation of the Python running pluginmgr):
+  `pluginmgr.interpreter.choose_python`. Plugins run on the venv's interpreter, in a host
+  process, so it need not be the server's; ``--python`` naming another interpreter than the one
+  an existing venv was made with is refused (remove the venv to remake it).
+* **Stale** when ``pyvenv.cfg`` names another Python version (major.minor) or implementation
+  than its interpreter, or its interpreter is gone: the venv is rebuilt with a warning and every
+  recorded requirement is installed again. A failed replay is a warning, never a reason not to
+  start.
+* What is installed, and whether a requirement is met, is read from the venv alone: nothing of
+  the server's own environment reaches a plugin.
 * Every install runs under a file lock (``.venv.lock`` beside the venv), so concurrent installs
   queue instead of corrupting the environment, and checks the installer's exit status.
 * What was asked for is recorded in ``<venv>/pluginmgr-env.json`` (requirements by name, and the
@@ -18,10 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import shlex
 import shutil
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,16 +38,15 @@ from packaging.utils import canonicalize_name
 from .atomic import atomic_write, file_lock
 from .errors import InstallError
 from .installers import Installer, InstallOptions, disabled_error, get_installer
-from .missing_packages import package_not_found
-from .process import check, run
-from .pylock import PYLOCK_NAME
-from .requirement_check import (
-    Installed,
-    dist_name_version,
-    parse_requirement,
-    runtime_paths,
-    unsatisfied,
+from .interpreter import (
+    Interpreter,
+    bundled_python,
+    choose_python,
+    read_pyvenv_cfg,
 )
+from .missing_packages import package_not_found
+from .pylock import PYLOCK_NAME
+from .requirement_check import Installed, dist_name_version, parse_requirement, unsatisfied
 from .settings import default_log_dir
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "bundled_python",
     "default_venv_path",
     "parse_requirement",
+    "venv_problem",
     "venv_python_mismatch",
     "venv_rebuild_command",
 ]
@@ -69,26 +73,18 @@ def default_venv_path(plugin_dir: Path) -> Path:
     return plugin_dir / VENV_DIR_NAME
 
 
-def venv_python_mismatch(venv: Path, runtime: tuple[int, int]) -> str | None:
-    """Why the venv at ``venv`` does not fit a runtime of Python ``runtime`` (major, minor).
+def venv_problem(venv: Path) -> str | None:
+    """Why plugins cannot run in the venv at ``venv``: the interpreter it links to no longer
+    exists. A venv of another Python than the server's is no problem: plugins run on the
+    venv's own interpreter.
 
-    Its packages sit under ``lib/pythonX.Y`` for the Python that made it, so a runtime of another
-    minor version sees none of them: they look missing when they are not.
-
-    :returns: one line naming the venv, what its ``pyvenv.cfg`` says and the runtime's version,
-        or the interpreter it links to that no longer exists; None when it fits or is absent.
+    :returns: one line naming the venv, the missing interpreter and its ``pyvenv.cfg``; None
+        when the venv works or is absent.
     """
     cfg_path = venv / "pyvenv.cfg"
     if not cfg_path.is_file():
         return None
-    cfg = _read_cfg(cfg_path)
-    made = ".".join((cfg.get("version_info") or cfg.get("version") or "").split(".")[:2])
-    want = "{}.{}".format(*runtime)
-    if made and made != want:
-        return (
-            f"{venv} was made for Python {made} ({cfg_path}), this runtime is {want}: "
-            "its packages cannot be imported"
-        )
+    cfg = read_pyvenv_cfg(cfg_path)
     python = venv / "bin" / "python"
     if not python.exists():
         target = python.readlink() if python.is_symlink() else python
@@ -100,10 +96,21 @@ def venv_python_mismatch(venv: Path, runtime: tuple[int, int]) -> str | None:
     return None
 
 
+def venv_python_mismatch(venv: Path, runtime: tuple[int, int] | None = None) -> str | None:
+    """`venv_problem` under the name ``serve``'s start-up check still calls (``runtime`` is
+    ignored: the server's Python no longer matters to the venv).
+
+    TODO: drop once ``serve`` calls `venv_problem`.
+    """
+    del runtime
+    return venv_problem(venv)
+
+
 def venv_rebuild_command(
     venv: Path, plugin_dir: Path, *, sources: InstallOptions | None = None
 ) -> str:
-    """The shell command that replaces ``venv`` with one for this runtime, from pylock.toml.
+    """The shell command that replaces ``venv`` (whose interpreter is gone) with one for the
+    bundled interpreter, from pylock.toml.
 
     The venv is removed first: `deps sync` alone leaves a foreign venv in place when the lock
     has nothing to install. Without a pylock.toml the command locks first.
@@ -127,26 +134,6 @@ def venv_rebuild_command(
     return " && ".join(steps)
 
 
-def bundled_python() -> Path:
-    """The base interpreter of the running Python (not a venv's copy of it)."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    base = Path(sys.base_prefix) / "bin"
-    candidates = [
-        base / f"python{version}",
-        base / "python3",
-        Path(getattr(sys, "_base_executable", sys.executable)),
-        Path(sys.executable),
-    ]
-    return next((c for c in candidates if c.is_file()), Path(sys.executable))
-
-
-@dataclass(frozen=True, slots=True)
-class _Interpreter:
-    path: Path
-    version: tuple[int, int]
-    implementation: str
-
-
 def _mtime_ns(path: str) -> tuple[int, int]:
     """A directory's modification time and link count (which counts its subdirectories, such
     as ``.dist-info`` ones, so an install within the clock's granularity still shows)."""
@@ -155,20 +142,6 @@ def _mtime_ns(path: str) -> tuple[int, int]:
     except OSError:
         return (-1, -1)
     return (stat.st_mtime_ns, stat.st_nlink)
-
-
-def _interpreter(python: Path) -> _Interpreter:
-    own = {bundled_python().resolve(), Path(sys.executable).resolve()}
-    if python.resolve() in own:
-        version = (sys.version_info.major, sys.version_info.minor)
-        return _Interpreter(python, version, platform.python_implementation())
-    probe = (
-        "import sys, platform; "
-        "print(sys.version_info[0], sys.version_info[1], platform.python_implementation())"
-    )
-    result = check(run([python, "-c", probe], timeout=60), what=f"probing the interpreter {python}")
-    major, minor, impl = result.stdout.split()
-    return _Interpreter(python, (int(major), int(minor)), impl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,20 +208,43 @@ class PluginEnv:
         installer: Installer | None = None,
         log_dir: Path | None = None,
     ) -> None:
+        """:param python: the interpreter to make the venv with (``--python``); None: the one
+        an existing venv was made with, else the bundled one (`choose_python`)."""
         self.venv_path = venv_path
-        self.python = python or bundled_python()
+        self.requested_python = python
         self.package_manager = package_manager
         self.installer = installer if installer is not None else get_installer(package_manager)
         self.log_dir = log_dir or default_log_dir()  # not the plugin dir: operators commit it
-        self._interp: _Interpreter | None = None
-        self._view: tuple[tuple[tuple[str, tuple[int, int]], ...], Installed] | None = None
+        self._interp: tuple[Interpreter, str] | None = None
+        self._view: tuple[tuple[str, tuple[int, int]], Installed] | None = None
         self._lock_path = venv_path.with_name(f".{venv_path.name}.lock")
 
     @property
-    def interpreter(self) -> _Interpreter:
+    def interpreter(self) -> Interpreter:
+        """The venv's interpreter, chosen (and probed) once: see `choose_python`.
+
+        :raises InstallError: ``--python`` is not a Python, or the venv was made by another.
+        """
         if self._interp is None:
-            self._interp = _interpreter(self.python)
-        return self._interp
+            self._interp = choose_python(self.venv_path, self.requested_python)
+        return self._interp[0]
+
+    @property
+    def python(self) -> Path:
+        """The interpreter's path: what the venv is made with and locks are resolved for."""
+        return self.interpreter.path
+
+    @property
+    def python_source(self) -> str:
+        """Why `python` is the one: ``--python``, ``the venv's`` or ``bundled``."""
+        self.interpreter  # noqa: B018 - chooses it
+        assert self._interp is not None  # noqa: S101 - set just above; narrows the type
+        return self._interp[1]
+
+    @property
+    def markers(self) -> dict[str, str]:
+        """PEP 508 marker values of the venv's interpreter: which locked packages apply."""
+        return dict(self.interpreter.markers)
 
     @property
     def venv_python(self) -> Path:
@@ -266,7 +262,7 @@ class PluginEnv:
         cfg_path = self.venv_path / "pyvenv.cfg"
         if not cfg_path.is_file():
             return VenvState("missing")
-        cfg = _read_cfg(cfg_path)
+        cfg = read_pyvenv_cfg(cfg_path)
         version = cfg.get("version_info") or cfg.get("version") or ""
         want = "{}.{}".format(*self.interpreter.version)
         if ".".join(version.split(".")[:2]) != want:
@@ -290,20 +286,20 @@ class PluginEnv:
         return dict(found for found in parsed if found is not None)
 
     def unsatisfied(self, requirements: Sequence[str]) -> list[str]:
-        """The requirements that the venv and the runtime, as plugins see them at run time
-        (the runtime's paths first), do not satisfy; extras and markers are checked through."""
-        return unsatisfied(requirements, self._installed_view())
+        """The requirements the venv alone does not satisfy (what the plugin host imports:
+        nothing of the server's environment), markers evaluated for the venv's interpreter;
+        extras are checked through."""
+        return unsatisfied(requirements, self._installed_view(), environment=self.markers)
 
     def _installed_view(self) -> Installed:
-        """`Installed.for_plugin_env`, read again only when a directory of its search path
-        changed (an install or removal renames ``.dist-info`` directories): a server start
-        checks every trigger's plugin against one read of its hundreds of distributions."""
-        exclude = [self.site_packages, self.venv_path]
-        paths = [*runtime_paths(exclude=exclude), str(self.site_packages)]
-        key = tuple((path, _mtime_ns(path)) for path in paths)
+        """The venv's distributions, read again only when its site-packages changed (an
+        install or removal renames ``.dist-info`` directories): a server start checks every
+        trigger's plugin against one read of its hundreds of distributions."""
+        path = str(self.site_packages)
+        key = (path, _mtime_ns(path))
         view = self._view
         if view is None or view[0] != key:
-            view = (key, Installed.scan(paths))
+            view = (key, Installed.scan([path]))
             self._view = view
         return view[1]
 
@@ -402,7 +398,10 @@ class PluginEnv:
             environment = self._ensure()
             before = self.installed()
             in_venv = Installed.scan([self.site_packages])
-            satisfied = tuple(str(r) for r in parsed if not unsatisfied([str(r)], in_venv))
+            markers = self.markers
+            satisfied = tuple(
+                str(r) for r in parsed if not unsatisfied([str(r)], in_venv, environment=markers)
+            )
             requested = tuple(str(r) for r in parsed)
             if len(satisfied) == len(parsed) and parsed:
                 self._write_record(self._read_record().add(parsed, options))
@@ -463,12 +462,3 @@ class PluginEnv:
         data = {"format_version": RECORD_FORMAT, **asdict(record)}
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         atomic_write(self.venv_path / RECORD_NAME, text.encode())
-
-
-def _read_cfg(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip().lower()] = value.strip()
-    return values

@@ -88,7 +88,6 @@ def _plan_json(plan: LockPlan) -> dict[str, Any]:
                 "name": p.name,
                 "version": p.version,
                 "required_by": list(p.required_by),
-                "provided_by": p.provided_by,
             }
             for p in plan.lock.packages
         ],
@@ -133,8 +132,6 @@ def _sync_lines(result: SyncResult) -> list[str]:
 def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool, writes: bool) -> str:
     """One line on the lock; ``writes``: the file changed (or, on a dry run, would change)."""
     lock = plan.lock
-    runtime = sum(1 for p in lock.packages if p.from_runtime)
-    also = f", {runtime} supplied by the runtime" if runtime else ""
     if dry_run:
         verb = "would write" if writes else "would keep"
     else:
@@ -144,7 +141,7 @@ def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool, writes: b
     if lock.all_plugins:
         requesters += " (every plugin under the plugin dir: --all-plugins)"
     note = "" if plan.changes else " (no version changes)" if writes else " (no change)"
-    return f"{packages} for {requesters}{also}; {verb} {ds.lock_path}{note}"
+    return f"{packages} for {requesters}; {verb} {ds.lock_path}{note}"
 
 
 def render_apply(
@@ -228,7 +225,7 @@ def _old_versions(ds: DependencySet, plan: LockPlan) -> list[OldVersion]:
     """The locked packages far below the index's newest release (`pluginmgr.dep_age`)."""
     from ..dep_age import old_versions
 
-    return old_versions(plan.lock, ds.runtime(), uv=ds.uv, python=ds.env.python, sources=ds.sources)
+    return old_versions(plan.lock, uv=ds.uv, python=ds.env.python, sources=ds.sources)
 
 
 def _old_json(old: OldVersion) -> dict[str, Any]:
@@ -321,8 +318,7 @@ def tree(options: dict[str, Any]) -> None:
     for requester, packages in rows:
         click.echo(dep_explain.label(requester))
         for depth, package in packages:
-            runtime = " [runtime]" if package.from_runtime else ""
-            click.echo(f"{'  ' * (depth + 1)}{package.name} {package.version}{runtime}")
+            click.echo(f"{'  ' * (depth + 1)}{package.name} {package.version}")
 
 
 @deps.command("why")
@@ -343,7 +339,6 @@ def why(options: dict[str, Any]) -> None:
             {
                 "name": target.name,
                 "version": target.version,
-                "provided_by": target.provided_by,
                 "needed_by": [
                     {
                         "requester": p.requester,
@@ -357,8 +352,7 @@ def why(options: dict[str, Any]) -> None:
             }
         )
         return
-    runtime = " (supplied by the runtime)" if target.from_runtime else ""
-    click.echo(f"{target.name} {target.version}{runtime} is needed by:")
+    click.echo(f"{target.name} {target.version} is needed by:")
     for path in paths:
         through = f" -> {' -> '.join(path.chain[1:])}" if len(path.chain) > 1 else ""
         click.echo(f"  {dep_explain.label(path)}: {path.requirement}{through}")

@@ -10,7 +10,7 @@ from the first of::
 
 ``--format csv`` writes two CSV tables separated by one blank line, each under its header row:
 the plugins (``ref,origin,kind,version,sha256,size,triggers``), then the packages
-(``package,version,required_by,provided_by,installed_version,status``). Lists inside a cell are
+(``package,version,required_by,installed_version,status``). Lists inside a cell are
 joined with ``;``; a triggers cell of ``?`` means the triggers are unknown.
 """
 
@@ -47,9 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _FORMATS: Final = click.Choice(["pretty", "json", "csv"])
 _EXPLICIT: Final = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 _PLUGIN_COLUMNS: Final = ("ref", "origin", "kind", "version", "sha256", "size", "triggers")
-_PACKAGE_COLUMNS: Final = tuple(
-    "package version required_by provided_by installed_version status".split()
-)
+_PACKAGE_COLUMNS: Final = tuple("package version required_by installed_version status".split())
 
 # -- triggers ------------------------------------------------------------------------------------
 
@@ -147,17 +145,16 @@ def _print_pretty(
         console.print(Text("  none"))
         return
     table = Table()
-    for column in ("package", "version", "required by", "provided by", "installed"):
+    for column in ("package", "version", "required by", "installed"):
         table.add_column(column, overflow="fold")
     for package in packages:
-        cells = (
+        package_cells = (
             package.name,
             package.version or "-",
             "\n".join(package.required_by) or "-",
-            package.provided_by or "-",
             _installed_cell(package),
         )
-        table.add_row(*(Text(c) for c in cells))
+        table.add_row(*(Text(c) for c in package_cells))
     console.print(table)
 
 
@@ -188,7 +185,6 @@ def _package_json(row: PackageRow) -> dict[str, Any]:
         "name": row.name,
         "version": row.version,
         "required_by": list(row.required_by),
-        "provided_by": row.provided_by,
         "installed_version": row.installed,
         "status": row.status,
     }
