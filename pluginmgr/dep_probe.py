@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from packaging.requirements import Requirement
+
 from .dep_culprit import MAX_SECONDS, Suspect
 from .dep_inputs import DependencyInputs
 from .process import check, run
@@ -21,8 +23,9 @@ _NO_SOLUTION: Final = "No solution found"
 
 
 class UvProbe:
-    """`Probe` by uv: ``uv pip compile`` of the inputs without the dropped suspects. Every run
-    shares one deadline: a run never outlives the search."""
+    """`Probe` by uv: ``uv pip compile`` of the inputs without the dropped suspects, with the
+    constraints that pin a version (``x==1``) as uv's preferences (so an answer moves only what
+    it must). Every run shares one deadline: a run never outlives the search."""
 
     def __init__(
         self,
@@ -44,6 +47,7 @@ class UvProbe:
         with tempfile.TemporaryDirectory(prefix="pluginmgr-culprit-") as tmp:
             work = Path(tmp)
             args = self._write(work, dropped, extra)
+            (work / "out.txt").write_text(self._preferences(), encoding="utf-8")
             timeout = max(1.0, self.deadline - time.monotonic())
             # no cwd: a relative --find-links is the caller's, as in the resolution itself
             result = run([*self.command, *args, "-o", work / "out.txt"], timeout=timeout)
@@ -53,6 +57,16 @@ class UvProbe:
             check(result, what="resolving the plugins' requirements without some of them")
             text = (work / "out.txt").read_text(encoding="utf-8")
         return read_pins(text)
+
+    def _preferences(self) -> str:
+        """Every ``==`` constraint, as uv's previous output: what a dropped pin moves away from."""
+        lines = []
+        for text in self.inputs.constraints:
+            constraint = Requirement(text)  # normalised when the inputs were read
+            specs = list(constraint.specifier)
+            if constraint.marker is None and len(specs) == 1 and specs[0].operator == "==":
+                lines.append(f"{constraint.name}=={specs[0].version}\n")
+        return "".join(sorted(lines))
 
     def _write(self, work: Path, dropped: frozenset[Suspect], extra: tuple[str, ...]) -> list[str]:
         gone = {(s.requester, s.text) for s in dropped if s.kind == "requirement"}

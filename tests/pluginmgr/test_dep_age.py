@@ -69,33 +69,33 @@ def _lock(
     )
 
 
-def _old(lock: PyLock, runtime: dict[str, str], wheels: Path) -> list[OldVersion]:
+def _old(lock: PyLock, wheels: Path) -> list[OldVersion]:
     sources = InstallOptions(find_links=(str(wheels),), no_index=True)
-    return old_versions(lock, runtime, uv=find_uv()[0], python=bundled_python(), sources=sources)
+    return old_versions(lock, uv=find_uv()[0], python=bundled_python(), sources=sources)
 
 
 def test_an_old_major_names_the_pin_that_holds_it_back(culprit_wheels: Path) -> None:
-    # a runtime pin
-    lock = _lock({"pm-boto": "0.1"}, {"s3.py": ["pm-boto"]})
-    (old,) = _old(lock, {"pm-core": "1.0", "pm-rich": "15.0"}, culprit_wheels)
+    # a pin on another package
+    lock = _lock({"pm-boto": "0.1"}, {"s3.py": ["pm-boto"]}, ["pm-core==1.0", "pm-rich==15.0"])
+    (old,) = _old(lock, culprit_wheels)
     assert old.message() == (
-        "pm-boto 0.1 is locked, the index has 2.0: held back by the runtime's pm-core==1.0"
+        "pm-boto 0.1 is locked, the index has 2.0: held back by constraints.txt's pm-core==1.0"
     )
-    # a constraint
+    # a constraint on the package itself
     lock = _lock({"pm-boto": "0.1"}, {"s3.py": ["pm-boto"]}, ["pm-boto<1"])
-    (old,) = _old(lock, {}, culprit_wheels)
+    (old,) = _old(lock, culprit_wheels)
     assert old.held_back_by == ("constraints.txt's pm-boto<1",)
     # another plugin's declaration
     lock = _lock(
         {"pm-boto": "0.1", "pm-core": "1.0"}, {"s3.py": ["pm-boto"], "legacy.py": ["pm-core<2"]}
     )
-    found = _old(lock, {}, culprit_wheels)
+    found = _old(lock, culprit_wheels)
     assert [o.message() for o in found] == [
         "pm-boto 0.1 is locked, the index has 2.0: held back by legacy.py's pm-core<2 (pep723)",
         "pm-core 1.0 is locked, the index has 2.0: held back by legacy.py's pm-core<2 (pep723)",
     ]
     # only the previous lock keeps it: nothing to blame
-    (free,) = _old(_lock({"pm-boto": "0.1"}, {"s3.py": ["pm-boto"]}), {}, culprit_wheels)
+    (free,) = _old(_lock({"pm-boto": "0.1"}, {"s3.py": ["pm-boto"]}), culprit_wheels)
     assert free.free and "`pluginmgr deps lock --upgrade-package pm-boto` moves it" in (
         free.message()
     )

@@ -54,13 +54,13 @@ def test_after_a_lock_the_check_asks_the_index_nothing_until_the_cache_is_empty(
     sources = InstallOptions(index_url=index.url)
     uv, python = find_uv()[0], bundled_python()
     start = len(index.requests)
-    (old,) = old_versions(lock, {}, uv=uv, python=python, sources=sources)
+    (old,) = old_versions(lock, uv=uv, python=python, sources=sources)
     assert index.requests[start:] == []  # uv's cache answered, and no culprit search ran
     assert old.held_back_by == ("constraints.txt's pm-boto<1",) and old.searched
     assert old.uploaded == dt.datetime(2014, 5, 2, 10, tzinfo=dt.UTC)  # from the lock's file
 
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-cache"))
-    (again,) = old_versions(lock, {}, uv=uv, python=python, sources=sources)
+    (again,) = old_versions(lock, uv=uv, python=python, sources=sources)
     assert "/simple/pm-boto/" in index.requests[start:]  # nothing cached: the index is asked
     assert again.message() == old.message() == WARNING.removeprefix("warning: ")
 

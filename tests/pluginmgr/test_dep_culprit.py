@@ -25,8 +25,8 @@ from pluginmgr.venv import bundled_python
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
-#: many runtime pins uv's derivation can name, as a real runtime has
-_NOISE: dict[str, str] = {"pm-rich": "15.0", **{f"pm-noise-{n}": "1.0" for n in range(1, 5)}}
+#: many == pins uv's derivation can name, as an operator's constraints.txt can hold
+_NOISE: tuple[str, ...] = ("pm-rich==15.0", *(f"pm-noise-{n}==1.0" for n in range(1, 5)))
 
 
 def _inputs(
@@ -48,11 +48,9 @@ def _options(wheels: Path, tmp_path: Path) -> ResolveOptions:
     )
 
 
-def _conflict(
-    inputs: DependencyInputs, runtime: dict[str, str], options: ResolveOptions
-) -> DependencyConflictError:
+def _conflict(inputs: DependencyInputs, options: ResolveOptions) -> DependencyConflictError:
     with pytest.raises(DependencyConflictError) as caught:
-        resolve(inputs, runtime, options)
+        resolve(inputs, options)
     return caught.value
 
 
@@ -62,16 +60,22 @@ _PREFIX = "no set of packages satisfies every plugin: "
 # -- through real uv runs ------------------------------------------------------------------------
 
 
-def test_a_runtime_pin_buried_under_other_named_pins_is_the_culprit(
+_DATEUTIL = "constraints.txt's pm-dateutil==4.0"
+
+
+def test_a_pin_buried_under_other_named_pins_is_the_culprit(
     culprit_wheels: Path, tmp_path: Path
 ) -> None:
-    runtime = {**_NOISE, "pm-dateutil": "4.0"}
-    inputs = _inputs(("iceberg.py", ["pm-iceberg"]), ("other.py", ["pm-noise-3"]))
-    error = _conflict(inputs, runtime, _options(culprit_wheels, tmp_path))
+    inputs = _inputs(
+        ("iceberg.py", ["pm-iceberg"]),
+        ("other.py", ["pm-noise-3"]),
+        constraints=[*_NOISE, "pm-dateutil==4.0"],
+    )
+    error = _conflict(inputs, _options(culprit_wheels, tmp_path))
     assert error.message.startswith(
-        _PREFIX + "the runtime's pm-dateutil==4.0 conflicts with iceberg.py's pm-iceberg (pep723)"
+        _PREFIX + f"{_DATEUTIL} conflicts with iceberg.py's pm-iceberg (pep723)"
     ), error.message
-    assert error.culprits == ("the runtime's pm-dateutil==4.0", "iceberg.py's pm-iceberg (pep723)")
+    assert error.culprits == (_DATEUTIL, "iceberg.py's pm-iceberg (pep723)")
     # the pin is reached through four packages; uv's derivation names the pm-noise-1 and
     # pm-rich pins too (they rule out newer releases of pm-iceberg), but they are not culprits:
     # leaving either out lets in a release that still fails. They follow as involved.
@@ -79,25 +83,39 @@ def test_a_runtime_pin_buried_under_other_named_pins_is_the_culprit(
     assert "pm-rich<15 and pm-rich==15.0" in error.explanation
     assert "pm-noise-1>=2 and pm-noise-1==1.0" in error.explanation
     assert error.message.endswith(
-        "; uv's explanation also names: the runtime has pm-noise-1==1.0, "
-        "the runtime has pm-rich==15.0"
-    )
+        "; uv's explanation also names: constraints.txt constrains pm-rich==15.0, "
+        "constraints.txt constrains pm-noise-1==1.0"
+    ), error.message
     assert "cut short" not in error.message
+    # the way out names an environment of its own for the plugin among the culprits
+    assert error.hint is not None
+    assert "give iceberg.py's trigger its own environment" in error.hint
+    assert "create trigger NAME --isolated" in error.hint
+
+
+def test_the_servers_own_distributions_are_no_pins(culprit_wheels: Path, tmp_path: Path) -> None:
+    # pm-dateutil stands in for the python-dateutil 4.0 the server had: without a pin on it,
+    # the plugin gets the release its chain needs, whatever the server's environment holds
+    inputs = _inputs(("iceberg.py", ["pm-iceberg"]))
+    lock = resolve(inputs, _options(culprit_wheels, tmp_path))
+    versions = {p.name: p.version for p in lock.packages}
+    assert versions["pm-dateutil"] == "2.9"
+    assert "httpx" not in versions and "click" not in versions  # the server's, not the set's
 
 
 def test_a_set_of_twenty_plugins_and_sixty_pins_takes_few_runs(
     culprit_wheels: Path, tmp_path: Path
 ) -> None:
-    runtime = {**_NOISE, "pm-dateutil": "4.0", **{f"pm-other-{n}": "1.0" for n in range(55)}}
+    pins = [*_NOISE, "pm-dateutil==4.0", *(f"pm-other-{n}==1.0" for n in range(55))]
     plugins = [(f"p{n}.py", [f"pm-noise-{1 + n % 4}"]) for n in range(20)]
     plugins.insert(13, ("iceberg.py", ["pm-noise-2", "pm-iceberg", "pm-noise-3"]))
-    inputs = _inputs(*plugins)
+    inputs = _inputs(*plugins, constraints=pins)
     options = _options(culprit_wheels, tmp_path)
-    error = _conflict(inputs, runtime, options)
-    assert error.culprits == ("the runtime's pm-dateutil==4.0", "iceberg.py's pm-iceberg (pep723)")
+    error = _conflict(inputs, options)
+    assert error.culprits == (_DATEUTIL, "iceberg.py's pm-iceberg (pep723)")
     # what it cost: the requester uv says "you require" of is tried first, the others in two
     # groups whose removal does not help, one run each
-    report = search_culprits(inputs, runtime, options, error.explanation)
+    report = search_culprits(inputs, options, error.explanation)
     assert report.cut_short is None and report.runs <= 8, report
 
 
@@ -109,8 +127,9 @@ def test_you_require_names_the_root_requirements_not_the_pins() -> None:
 
 
 def test_a_constraint_is_the_culprit(culprit_wheels: Path, tmp_path: Path) -> None:
-    inputs = _inputs(("iceberg.py", ["pm-iceberg"]), constraints=["pm-noise-1<2", "pm-dateutil>=4"])
-    error = _conflict(inputs, dict(_NOISE), _options(culprit_wheels, tmp_path))
+    constraints = ["pm-noise-1<2", "pm-dateutil>=4", *_NOISE[1:]]
+    inputs = _inputs(("iceberg.py", ["pm-iceberg"]), constraints=constraints)
+    error = _conflict(inputs, _options(culprit_wheels, tmp_path))
     assert error.message.startswith(
         _PREFIX + "constraints.txt's pm-dateutil>=4 conflicts with iceberg.py's pm-iceberg"
     ), error.message
@@ -123,7 +142,7 @@ def test_a_plugin_declaration_is_the_culprit(culprit_wheels: Path, tmp_path: Pat
         ("c.py", ["pm-noise-3", "pm-dateutil>=4", "pm-noise-4"]),
         ("d.py", ["pm-core"]),
     )
-    error = _conflict(inputs, {}, _options(culprit_wheels, tmp_path))
+    error = _conflict(inputs, _options(culprit_wheels, tmp_path))
     # the requesters are halved, then the culprit requesters' requirements
     assert error.culprits == ("b.py's pm-iceberg (pep723)", "c.py's pm-dateutil>=4 (pep723)")
     assert error.message.startswith(
@@ -132,20 +151,23 @@ def test_a_plugin_declaration_is_the_culprit(culprit_wheels: Path, tmp_path: Pat
 
 
 def test_the_search_is_bounded_and_says_so(culprit_wheels: Path, tmp_path: Path) -> None:
-    runtime = {**_NOISE, "pm-dateutil": "4.0"}
-    inputs = _inputs(("iceberg.py", ["pm-iceberg"]), ("other.py", ["pm-noise-3"]))
+    inputs = _inputs(
+        ("iceberg.py", ["pm-iceberg"]),
+        ("other.py", ["pm-noise-3"]),
+        constraints=[*_NOISE, "pm-dateutil==4.0"],
+    )
     options = _options(culprit_wheels, tmp_path)
-    probe = UvProbe(inputs, runtime, uv=options.uv, python=options.python, sources=options.sources)
-    report = find_culprits(suspects_of(inputs, runtime), probe, max_runs=2)
-    assert probe.runs == 2 and report.runs == 2
-    assert report.cut_short == "stopped after 2 uv runs"
-    # two runs were enough for the runtime's pin (the pins uv moved, then the first of them
-    # alone); the declaration's side was not searched
-    assert [c.describe() for c in report.culprits] == ["the runtime's pm-dateutil==4.0"]
+    probe = UvProbe(inputs, uv=options.uv, python=options.python, sources=options.sources)
+    report = find_culprits(suspects_of(inputs), probe, max_runs=3)
+    assert probe.runs == 3 and report.runs == 3
+    assert report.cut_short == "stopped after 3 uv runs"
+    # three runs were enough for the pin (the pins uv moved, pm-rich and pm-dateutil, then each
+    # of them alone); the declaration's side was not searched
+    assert [c.describe() for c in report.culprits] == [_DATEUTIL]
     bare = DependencyConflictError("no set of packages satisfies every plugin", explanation="")
-    message = explain_conflict(bare, inputs, runtime, culprits=report).message
-    assert message.endswith("(the search for the culprit was cut short: stopped after 2 uv runs)")
-    timed = find_culprits(suspects_of(inputs, runtime), probe, max_seconds=0.0)
+    message = explain_conflict(bare, inputs, culprits=report).message
+    assert message.endswith("(the search for the culprit was cut short: stopped after 3 uv runs)")
+    timed = find_culprits(suspects_of(inputs), probe, max_seconds=0.0)
     assert timed.runs == 0 and timed.cut_short == "stopped after 0 uv runs at the time limit"
 
 
@@ -185,7 +207,7 @@ def _model(cores: list[set[Suspect]]) -> tuple[list[int], object]:
 
 
 def test_one_pin_among_a_hundred_and_fifty_costs_few_runs() -> None:
-    pins = [Suspect("runtime", f"pkg-{n}=={n}.0") for n in range(150)]
+    pins = [Suspect("constraint", f"pkg-{n}=={n}.0") for n in range(150)]
     requirements = [Suspect("requirement", f"req-{n}", f"p{n}.py", "pep723") for n in range(6)]
     cores = [{pins[97], requirements[4]}]
     runs, probe = _model(cores)
@@ -195,28 +217,30 @@ def test_one_pin_among_a_hundred_and_fifty_costs_few_runs() -> None:
         probe,  # type: ignore[arg-type]  # the model's signature is the Probe's
         named=named,
     )
-    assert report.sentence() == "the runtime's pkg-97==97.0 conflicts with p4.py's req-4 (pep723)"
+    assert report.sentence() == (
+        "constraints.txt's pkg-97==97.0 conflicts with p4.py's req-4 (pep723)"
+    )
     assert report.cut_short is None
     assert report.runs == runs[0] <= 8
 
 
 def test_pins_needed_only_together_are_named_together() -> None:
-    a, b = Suspect("runtime", "liba==1.0"), Suspect("runtime", "libb==1.0")
+    a, b = Suspect("constraint", "liba==1.0"), Suspect("constraint", "libb==1.0")
     req = Suspect("requirement", "app>=2", "p.py", "manifest.toml")
     runs, probe = _model([{a, req}, {b, req}])  # leaving a or b out alone does not help
     report = find_culprits(
-        [a, b, Suspect("runtime", "other==1.0"), req],
+        [a, b, Suspect("constraint", "other==1.0"), req],
         probe,  # type: ignore[arg-type]  # the model's signature is the Probe's
     )
     assert report.sentence() == (
-        "the runtime's liba==1.0, the runtime's libb==1.0 (together) conflicts with "
+        "constraints.txt's liba==1.0, constraints.txt's libb==1.0 (together) conflicts with "
         "p.py's app>=2 (manifest.toml)"
     )
     assert report.runs == runs[0] == 3  # the pins relaxed, then each of the two moved alone
 
 
 def test_a_violated_pin_or_constraint() -> None:
-    pin = Suspect("runtime", "python-dateutil==4.0.0")
+    pin = Suspect("constraint", "python-dateutil==4.0.0")
     assert pin.package == "python-dateutil"
     assert pin.violated_by({"python-dateutil": "2.9.0.post0"})
     assert not pin.violated_by({"python-dateutil": "4.0"})  # the same version, spelled short

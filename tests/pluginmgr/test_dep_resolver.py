@@ -50,8 +50,8 @@ def test_the_metadata_graph_is_uvs_graph(
     )
     options = ResolveOptions(uv=find_uv()[0], python=bundled_python(), sources=sources)
     inputs = _inputs(*requesters)
-    ours = resolve(inputs, {}, options)
-    theirs = resolve(inputs, {}, dataclasses.replace(options, graph_from_uv=True))
+    ours = resolve(inputs, options)
+    theirs = resolve(inputs, dataclasses.replace(options, graph_from_uv=True))
     assert [(p.name, p.version, p.required_by) for p in ours.packages] == [
         (p.name, p.version, p.required_by) for p in theirs.packages
     ]
@@ -65,8 +65,8 @@ def test_the_second_run_for_uvs_graph_reads_only_uvs_cache(
     sources = InstallOptions(find_links=(str(dep_wheels),), no_index=True)  # online
     options = ResolveOptions(uv=find_uv()[0], python=bundled_python(), sources=sources)
     inputs = _inputs(("a.py", ("pm-liby",)), ("b.py", ("pm-libx",)))
-    ours = resolve(inputs, {}, options)
-    theirs = resolve(inputs, {}, dataclasses.replace(options, graph_from_uv=True))
+    ours = resolve(inputs, options)
+    theirs = resolve(inputs, dataclasses.replace(options, graph_from_uv=True))
     assert [(p.name, p.required_by) for p in theirs.packages] == [
         ("pm-libx", ("b.py", "pm-liby")),
         ("pm-liby", ("a.py",)),

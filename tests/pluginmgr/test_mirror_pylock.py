@@ -27,7 +27,7 @@ from tests.wheels import build_wheelhouse
 
 ALPHA = "pm_alpha-1.0.0-py3-none-any.whl"
 BETA = "pm_beta-1.0.0-py3-none-any.whl"
-GAMMA = "pm_gamma-0.1.0-py3-none-any.whl"  # provided by the runtime: never mirrored
+GAMMA = "pm_gamma-0.1.0-py3-none-any.whl"
 EXTRAS = "pm_extras-1.0.0-py3-none-any.whl"  # only on Windows (its marker)
 NATIVE = "pm_native-1.0.0-cp312-cp312-win_amd64.whl"  # no wheel for anything else
 NATIVE_SDIST = "pm_native-1.0.0.tar.gz"
@@ -81,20 +81,14 @@ def write_lock(plugin_dir: Path, *packages: LockedPackage) -> Path:
 
 
 def node_lock(plugin_dir: Path, files: Path, server: RepoServer) -> Path:
-    """A node's lock: alpha by URL, beta by a path relative to the lock, gamma from the runtime,
-    extras only on Windows."""
+    """A node's lock: alpha by URL, beta by a path relative to the lock, extras only on
+    Windows."""
     plugin_dir.mkdir(parents=True)
     beta = shutil.copy(files / BETA, plugin_dir.parent / BETA)
     return write_lock(
         plugin_dir,
         LockedPackage("pm-alpha", "1.0.0", wheels=(locked(files / ALPHA, url=server.url + ALPHA),)),
         LockedPackage("pm-beta", "1.0.0", wheels=(locked(Path(beta), relative=f"../{BETA}"),)),
-        LockedPackage(
-            "pm-gamma",
-            "0.1.0",
-            wheels=(locked(files / GAMMA, url=server.url + GAMMA),),
-            provided_by="runtime",
-        ),
         LockedPackage(
             "pm-extras",
             "1.0.0",
@@ -127,7 +121,7 @@ def test_dest_gets_exactly_the_locked_wheels_for_this_interpreter(
     assert report.ok, report.failures
     assert report.wheels == LOCKED
     assert set(LOCKED) <= set(report.new)
-    assert wheels_in(dest) == [ALPHA, BETA]  # no runtime package, no Windows-only one, no .tmp
+    assert wheels_in(dest) == [ALPHA, BETA]  # no Windows-only one, no .tmp
     assert [r.path for r in file_server.requests] == [f"/{ALPHA}"]  # beta came from its path
     sums = (dest / "SHA256SUMS").read_text()
     files_state = json.loads((dest / "mirror.json").read_text())["files"]
@@ -457,3 +451,25 @@ def test_several_locks_give_their_union_and_disagreeing_hashes_fail(
     assert failure.path == f"wheels/{ALPHA}"
     assert str(first) in failure.message and str(third) in failure.message
     assert wheels_in(tmp_path / "conflict") == [BETA]
+
+
+def test_a_package_an_older_lock_left_to_the_server_is_mirrored_like_any_other(
+    repo_server: RepoServer, file_server: RepoServer, files: Path, tmp_path: Path
+) -> None:
+    # locks written before plugins ran in a host of their own marked the server's packages
+    # provided-by = "runtime" and left them out of venvs and mirrors; the venv needs them now
+    plugin_dir = tmp_path / "node" / "plugins"
+    write_lock(
+        plugin_dir,
+        LockedPackage(
+            "pm-gamma", "0.1.0", wheels=(locked(files / GAMMA, url=file_server.url + GAMMA),)
+        ),
+    )
+    lock = plugin_dir / "pylock.toml"
+    text = lock.read_text()
+    marked = text.replace("required-by = []", 'required-by = []\nprovided-by = "runtime"')
+    assert marked != text
+    lock.write_text(marked)
+    report = sync(repo_server.url, tmp_path / "mirror", plugin_dir)
+    assert report.ok, report.failures
+    assert wheels_in(tmp_path / "mirror") == [GAMMA]

@@ -17,8 +17,8 @@ import pytest
 from uv import find_uv_bin
 
 from pluginmgr.errors import InstallError
-from pluginmgr.requirement_check import Installed, explain, runtime_paths, unsatisfied
-from pluginmgr.venv import bundled_python
+from pluginmgr.requirement_check import Installed, explain, unsatisfied
+from pluginmgr.venv import PluginEnv, bundled_python
 from tests.wheels import FIXTURE_PACKAGES, build_wheel, build_wheelhouse
 
 EXTRAS_WHEELS = ("pm_alpha", "pm_beta", "pm_gamma", "pm_extras")
@@ -257,26 +257,19 @@ def test_a_url_requirement_needs_that_url(uv: Uv, house: Path, tmp_path: Path, f
 # -- where distributions are found -----------------------------------------------------------------
 
 
-def test_the_runtime_environment_counts_as_installed(bare: Venv) -> None:
-    provided = ["httpx>=0.27", "packaging", "pyarrow", "numpy"]
-    assert unsatisfied(provided, bare.installed()) == provided  # not in the venv itself
-    installed = Installed.for_plugin_env(bare.site, venv=bare.root)
-    assert unsatisfied([*provided, "pm-extras", "pm-beta"], installed) == []
-    assert installed.paths[-1] == str(bare.site)
-
-
-def test_the_runtime_comes_first_and_the_plugin_venv_is_not_part_of_it(
+def test_only_the_venv_counts_not_the_servers_environment(
     monkeypatch: pytest.MonkeyPatch, fast: Venv, bare: Venv
 ) -> None:
-    monkeypatch.syspath_prepend(str(fast.site))  # stands in for the runtime's own packages
-    monkeypatch.setattr(sys, "path", [*sys.path, str(bare.site)])  # as activate() appends it
-    assert str(bare.site) not in runtime_paths(exclude=[bare.root])
-    installed = Installed.for_plugin_env(bare.site, venv=bare.root)
-    assert installed.paths.count(str(bare.site)) == 1
-    extras = installed.get("pm-extras")
-    assert extras is not None
-    assert extras.location == str(fast.site)
-    assert unsatisfied(["pm-extras[fast]"], installed) == []  # pm-gamma from the runtime
+    # the server has httpx, packaging, pyarrow and numpy, and here even a site-packages with
+    # pm-gamma on its own sys.path: the plugin host imports none of it, so none of it counts
+    monkeypatch.syspath_prepend(str(fast.site))
+    env = PluginEnv(bare.root)
+    server_only = ["httpx>=0.27", "packaging", "pyarrow", "numpy", "pm-gamma"]
+    assert env.unsatisfied([*server_only, "pm-extras", "pm-beta"]) == server_only
+    assert env.unsatisfied(["pm-extras[fast]"]) == ["pm-extras[fast]"]
+    assert explain("pm-extras[fast]", bare.installed()) == (
+        "pm-extras[fast] needs pm-gamma: pm-gamma is not installed"
+    )
 
 
 def test_the_first_distribution_on_the_path_wins(everything: Venv, bare: Venv) -> None:
