@@ -13,8 +13,7 @@ ratio compares modes measured side by side in this run, interleaved round by rou
 * **lock**: (a) ``uv pip compile <the N declarations + requirements.in> --format pylock.toml
   --generate-hashes`` then ``uv pip sync`` run directly; (b) `DependencySet.lock`, the
   old-version check against the index, then `DependencySet.sync` in-process, as ``deps lock``
-  and ``deps sync`` run them (every declaration read, the runtime's distributions as
-  constraints, who-needs-what, the lock written, the freshness check, the hash-checked sync);
+  and ``deps sync`` run them (every declaration read, who-needs-what, the lock written, the freshness check, the hash-checked sync);
   (c) `DependencySet.apply` (lock and sync in one transaction, no old-version check: what
   ``install package`` and the server run); (d) ``pluginmgr deps lock`` + ``pluginmgr deps
   sync`` as two processes (the check included). Fresh plugin dir and empty venv each round,
@@ -196,8 +195,7 @@ def _lock_check_sync(deps: DependencySet) -> None:
     index (`pluginmgr.dep_age`), the sync."""
     plan = deps.lock()
     uv = find_uv()[0]
-    runtime = deps.runtime()
-    old_versions(plan.lock, runtime, uv=uv, python=deps.env.python, sources=deps.sources)
+    old_versions(plan.lock, uv=uv, python=deps.env.python, sources=deps.sources)
     deps.sync()
 
 

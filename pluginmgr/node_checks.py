@@ -107,6 +107,9 @@ def _pylock_check(ds: DependencySet, lock: PyLock | None) -> Check:
         return Check("pylock", "warn", f"{ds.lock_path}: {changes}", "pluginmgr deps sync")
     if status.state == "stale":
         return Check("pylock", "fail", f"{ds.lock_path} is stale: {changes}", _LOCK)
+    if status.notes:
+        detail = f"{ds.lock_path}: {'; '.join(status.notes)}"
+        return Check("pylock", "warn", detail, "pluginmgr deps lock --upgrade")
     counts = (
         f"{_count(len(lock.packages), 'package')} for {_count(len(lock.requesters), 'requester')}"
     )

@@ -252,6 +252,12 @@ def sync(options: dict[str, Any]) -> None:
         ds = dependency_set(manager, options)
         with progress("syncing the plugin venv…"):
             result = ds.sync()
+        from ..dep_status import runtime_pinned_note
+
+        lock = ds.read_lock()
+        note = runtime_pinned_note(lock) if lock is not None else None
+    if note and output != "json":
+        click.echo(f"note: {note}", err=True)
     if output == "json":
         emit_json({"lock": str(ds.lock_path), "venv": str(ds.env.venv_path), **_sync_json(result)})
         return

@@ -20,7 +20,7 @@ from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare, use
 from tests.helpers import installed, run_cli
 from tests.helpers import run_offline as deps
-from tests.wheels import build_wheel
+from tests.wheels import build_project_wheels, build_wheel
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -176,20 +176,59 @@ def test_a_conflict_is_refused_named_and_changes_nothing(
     )
 
 
-def test_a_runtime_distribution_is_a_constraint(
+def test_the_servers_own_distributions_do_not_constrain_plugins(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, tmp_path: Path
+) -> None:
+    from importlib.metadata import version
+
+    # the alerting plugins pin httpx, iceberg wants an older python-dateutil: whatever the
+    # server runs with, each plugin gets what it asks for, in the venv
+    build_project_wheels(
+        [("httpx", "0.0.1", ()), ("python-dateutil", "2.0", ()), ("click", "0.1", ())],
+        tmp_path / "projects",
+        wheels,
+    )
+    declare(plugin_dir, "notifier.py", ["httpx==0.0.1", "click<1"], "pep723")
+    declare(plugin_dir, "iceberg.py", ["python-dateutil<3"], "pep723")
+    use(plugin_dir, "notifier.py")
+    use(plugin_dir, "iceberg.py")
+    result = deps(capsys, "install", "package", "pm-libx", plugin_dir=plugin_dir, wheels=wheels)
+    assert result.code == 0, result.err
+    assert version("httpx") != "0.0.1" and not version("click").startswith("0.")  # the server's
+    assert installed(plugin_dir) == {
+        "click": "0.1",
+        "httpx": "0.0.1",
+        "pm-libx": "2.0",
+        "python-dateutil": "2.0",
+    }
+    assert "runtime" not in (plugin_dir / "pylock.toml").read_text()
+
+
+def test_an_older_locks_runtime_packages_are_installed_and_noted(
     capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path
 ) -> None:
-    import httpx
-
-    declare(plugin_dir, "old_http.py", ["httpx<0.1"], "pep723")
-    use(plugin_dir, "old_http.py")
-    refused = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
-    assert refused.code == 1
-    # leaving the runtime's httpx out does not help (the wheels have no httpx<0.1): the
-    # declaration alone is the culprit, the runtime's pin is named as involved
-    assert "old_http.py's httpx<0.1 (pep723) cannot be met" in refused.err
-    assert f"the runtime has httpx=={httpx.__version__}" in refused.err
-    assert not (plugin_dir / "pylock.toml").exists()
+    # a lock an older pluginmgr wrote left pm-libx to the server's environment
+    declare(plugin_dir, "plugin_b.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "plugin_b.py")
+    assert deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels).code == 0
+    lock = plugin_dir / "pylock.toml"
+    text = lock.read_text()
+    old = text.replace(
+        'required-by = ["pm-liby"]', 'required-by = ["pm-liby"]\nprovided-by = "runtime"'
+    )
+    assert old != text
+    lock.write_text(old)
+    synced = deps(capsys, "deps", "sync", plugin_dir=plugin_dir, wheels=wheels)
+    assert synced.code == 0, synced.err
+    assert installed(plugin_dir) == {"pm-libx": "2.0", "pm-liby": "1.0"}  # both in the venv
+    assert synced.err.splitlines() == [
+        "note: the lock holds pm-libx at the server's own versions (an older pluginmgr pinned "
+        "them); they are installed into the venv now: `pluginmgr deps lock --upgrade` lets them "
+        "move"
+    ]
+    relocked = deps(capsys, "deps", "lock", plugin_dir=plugin_dir, wheels=wheels)
+    assert relocked.code == 0, relocked.err
+    assert lock.read_text() == text  # the key is gone once the lock is written again
 
 
 # -- the operator's requirements and constraints survive ------------------------------------

@@ -72,7 +72,6 @@ def test_json_lists_pinned_and_local_plugins_with_their_triggers(
         "name": "pm-libx",
         "version": "2.0",
         "required_by": ["pm-liby"],
-        "provided_by": None,
         "installed_version": "2.0",
         "status": "ok",
     }
@@ -110,7 +109,6 @@ def test_csv_is_plugin_rows_a_blank_line_then_package_rows(
         "package",
         "version",
         "required_by",
-        "provided_by",
         "installed_version",
         "status",
     ]
