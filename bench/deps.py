@@ -13,11 +13,11 @@ ratio compares modes measured side by side in this run, interleaved round by rou
 * **lock**: (a) ``uv pip compile <the N declarations + requirements.in> --format pylock.toml
   --generate-hashes`` then ``uv pip sync`` run directly; (b) `DependencySet.lock`, the
   old-version check against the index, then `DependencySet.sync` in-process, as ``deps lock``
-  and ``deps sync`` run them (every declaration read, who-needs-what, the lock written, the freshness check, the hash-checked sync);
-  (c) `DependencySet.apply` (lock and sync in one transaction, no old-version check: what
-  ``install package`` and the server run); (d) ``pluginmgr deps lock`` + ``pluginmgr deps
-  sync`` as two processes (the check included). Fresh plugin dir and empty venv each round,
-  uv's cache warm for all. Goal: (b) <= 1.3x (a).
+  and ``deps sync`` run them (every declaration read, who-needs-what, the lock written, the
+  freshness check, the hash-checked sync); (c) `DependencySet.apply` (lock and sync in one
+  transaction, no old-version check: what ``install package`` and the server run); (d)
+  ``pluginmgr deps lock`` + ``pluginmgr deps sync`` as two processes (the check included).
+  Fresh plugin dir and empty venv each round, uv's cache warm for all. Goal: (b) <= 1.3x (a).
 * **server**: ``pluginmgr serve`` from process start to ``/health`` with N triggers (one per
   plugin) in the catalog, the lock fresh and the venv synced; and creating N triggers
   in-process (`create_trigger`, the server's route) over those plugins, counting uv processes.
