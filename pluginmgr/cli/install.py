@@ -99,12 +99,15 @@ def plugin_env_from(
         raise InstallError(message, hint="the venv lives at PLUGIN_DIR/venv")
     venv = Path(location) if location else default_venv_path(Path(plugin_dir or "."))
     python = options.pop("python")
-    return PluginEnv(
+    env = PluginEnv(
         venv,
         python=Path(python) if python else None,
         package_manager=options.pop("package_manager"),
         log_dir=log_dir,
     )
+    if python:
+        env.interpreter  # noqa: B018 - a bad --python fails here, before any file is written
+    return env
 
 
 def install_options_from(options: dict[str, Any], *, offline: bool) -> InstallOptions:
