@@ -76,17 +76,21 @@ def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:
 class TriggerSettings:
     """How a trigger runs. ``retry_attempts`` bounds ``"retry"`` (upstream retries forever),
     ``retry_backoff`` is the first wait (s), doubled each time; ``execution_timeout`` (s) None is
-    the engine's default."""
+    the engine's default; ``isolated``: the plugin runs in an environment and host of its own
+    (`engine_runtime.environments.isolated_env_dir`), not the shared venv."""
 
     run_async: bool = False
     error_behavior: ErrorBehavior = "log"
     retry_attempts: int = 3
     retry_backoff: float = 0.5
     execution_timeout: float | None = None
+    isolated: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_async, bool):
             raise InvalidTriggerError(f"run_async must be true or false, got {self.run_async!r}")
+        if not isinstance(self.isolated, bool):
+            raise InvalidTriggerError(f"isolated must be true or false, got {self.isolated!r}")
         if self.error_behavior not in _ERROR_BEHAVIORS:
             msg = f"error_behavior must be one of {', '.join(_ERROR_BEHAVIORS)}, got "
             raise InvalidTriggerError(msg + repr(self.error_behavior))

@@ -8,6 +8,8 @@ operator's files.
                 + with ``all_plugins`` (``deps lock --all-plugins``): every other plugin file
                   and package under the plugin dir that declares some          (all-plugins)
                 + the operator's <PLUGIN_DIR>/requirements.in (``install package PKG``) (operator)
+                - the plugins only isolated triggers use (``envs/isolated-only.txt``): each
+                  such trigger has an environment of its own (`pluginmgr.isolated_env`)
     constraints = the operator's <PLUGIN_DIR>/constraints.txt (``deps constrain SPEC``)
 
 The server's own distributions are not inputs: plugins run in a host process on the venv's
@@ -36,11 +38,12 @@ from .atomic import atomic_write
 from .declared_deps import declared_deps_for_path, parse_requirements
 from .errors import DependencyDeclarationError, PluginManagerError, ResolveError
 from .plugin_dir import validate_path_within_plugin_dir
-from .plugins_in import ADDED, TRIGGER, read_plugins_in
+from .plugins_in import ADDED, TRIGGER, isolated_only, read_plugins_in
 from .pylock import Requester
 from .refs import GhRef, GitRef, RegistryRef, parse_ref
 
 if TYPE_CHECKING:
+    from .fetched import FetchedPlugin
     from .manager import PluginManager
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "local_plugin_paths",
     "local_selection",
     "read_spec_file",
+    "requester_name",
     "write_spec_file",
 ]
 
@@ -69,7 +73,9 @@ PINNED: Final = "pinned"
 ALL_PLUGINS: Final = "all-plugins"
 OPERATOR_REASON: Final = "operator"
 _RANK: Final = {TRIGGER: 0, ADDED: 1, ALL_PLUGINS: 2}
-_SKIP_DIRS: Final = frozenset({"venv", ".venv", "__pycache__", "site-packages", "node_modules"})
+_SKIP_DIRS: Final = frozenset(
+    {"venv", ".venv", "envs", "__pycache__", "site-packages", "node_modules"}
+)
 _MAX_DEPTH: Final = 4
 
 
@@ -216,6 +222,17 @@ def _local_requesters(plugin_dir: Path, selected: Mapping[str, str]) -> list[Req
     return list(found.values())
 
 
+def requester_name(plugin: FetchedPlugin, plugin_dir: Path) -> str:
+    """The plugin's name among a set's requesters: its path under the plugin dir for a local
+    one, its reference for a pinned one."""
+    if plugin.origin != "local" and plugin.kind != "directory":
+        return plugin.ref
+    try:
+        return plugin.path.resolve().relative_to(plugin_dir.resolve()).as_posix()
+    except ValueError:
+        return plugin.ref
+
+
 def is_plugin_ref(ref: str, kind: str) -> bool:
     """True for a plugin, False for a sibling pinned with one (manifest.toml, requirements)."""
     parsed = parse_ref(ref)
@@ -227,7 +244,7 @@ def is_plugin_ref(ref: str, kind: str) -> bool:
 
 
 def _pinned_requesters(
-    manager: PluginManager, members: set[str], *, pinned_only: bool
+    manager: PluginManager, members: set[str], excluded: frozenset[str], *, pinned_only: bool
 ) -> list[Requester]:
     from .lockfile import read_lock
     from .plugin_deps import plugin_requirements
@@ -236,6 +253,8 @@ def _pinned_requesters(
     for ref, entry in sorted(read_lock(manager.settings.lock_path).items()):
         if not is_plugin_ref(ref, entry.kind):
             continue  # a sibling (manifest.toml, requirements.txt) pinned with its plugin
+        if ref in excluded:
+            continue  # only isolated triggers use it: resolved in their own environments
         members.add(ref)
         try:
             declared = plugin_requirements(manager, manager.fetch(ref), pinned_only=pinned_only)
@@ -266,8 +285,13 @@ def gather_inputs(
     :param all_plugins: take every plugin under the plugin dir, used or not.
     """
     members: set[str] = set()
-    requesters = _pinned_requesters(manager, members, pinned_only=pinned_only)
-    selected = local_selection(plugin_dir, venv, all_plugins=all_plugins)
+    excluded = isolated_only(plugin_dir)
+    requesters = _pinned_requesters(manager, members, excluded, pinned_only=pinned_only)
+    selected = {
+        name: reason
+        for name, reason in local_selection(plugin_dir, venv, all_plugins=all_plugins).items()
+        if name not in excluded or reason == ADDED  # the operator's choice stands
+    }
     members.update(selected)
     requesters += _local_requesters(plugin_dir, selected)
     operator = read_spec_file(plugin_dir / REQUIREMENTS_NAME)

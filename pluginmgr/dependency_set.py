@@ -94,15 +94,19 @@ class DependencySet:
         *,
         sources: InstallOptions | None = None,
         progress: Callable[[str], None] | None = None,
+        lock_dir: Path | None = None,
     ) -> None:
         """:param progress: told each step ("resolving …", "installed …") and uv's own output
-        lines, for a client that waits on a long install."""
+        lines, for a client that waits on a long install.
+        :param lock_dir: where pylock.toml (and the transaction's lock file) live [default:
+            ``plugin_dir``; an isolated trigger's environment directory for its own set]."""
         self.manager = manager
         self.progress = progress
         self.env = env
         self.plugin_dir = plugin_dir
+        self.lock_dir = lock_dir or plugin_dir
         self.sources = sources or InstallOptions()
-        self.lock_path = plugin_dir / PYLOCK_NAME
+        self.lock_path = self.lock_dir / PYLOCK_NAME
         self.requirements_path = plugin_dir / REQUIREMENTS_NAME
         self.constraints_path = plugin_dir / CONSTRAINTS_NAME
 
@@ -218,7 +222,7 @@ class DependencySet:
             upgrade=upgrade,
             upgrade_packages=upgrade_packages,
             log_dir=self.manager.settings.log_dir,
-            lock_dir=self.plugin_dir,
+            lock_dir=self.lock_dir,
         )
 
     def resolve(
@@ -376,5 +380,5 @@ class DependencySet:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        with file_lock(self.plugin_dir / _TX_LOCK):
+        with file_lock(self.lock_dir / _TX_LOCK):
             yield

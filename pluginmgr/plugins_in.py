@@ -12,8 +12,11 @@ it is in::
 ``trigger``: `create trigger` (or ``serve`` at start, for the catalog's triggers) recorded it;
 ``added``: ``install deps PATH`` did, or the operator wrote the line (a line without a reason
 is ``added``). ``pluginmgr remove PATH`` drops the line; deleting a trigger does not (as it
-leaves a fetched plugin's pin in plugins.lock). The file is kept sorted and written atomically;
-comment lines above an entry move with it, and a comment at the end of a line is kept.
+leaves a fetched plugin's pin in plugins.lock). An isolated trigger's plugin is not recorded:
+its requirements go to the trigger's own environment; ``envs/isolated-only.txt`` lists the
+plugins (local or pinned) that only isolated triggers use, which the shared set leaves out.
+The file is kept sorted and written atomically; comment lines above an entry move with it, and
+a comment at the end of a line is kept.
 """
 
 from __future__ import annotations
@@ -23,24 +26,35 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
 
+from engine_runtime.environments import ENVS_DIR_NAME
+
 from .atomic import atomic_write, file_lock
 from .errors import LockfileError, PluginManagerError
 from .refs import LocalRef, parse_ref
 
 __all__ = [
     "ADDED",
+    "ISOLATED_ONLY_NAME",
     "PLUGINS_IN_NAME",
     "REASONS",
     "TRIGGER",
     "RecordedPlugin",
     "forget_plugins",
+    "isolated_only",
     "local_plugin_name",
     "read_plugins_in",
     "record_catalog_plugins",
+    "record_isolated_only",
     "record_plugins",
 ]
 
 PLUGINS_IN_NAME: Final = "plugins.in"
+#: under ``<PLUGIN_DIR>/envs/``: the plugins only isolated triggers use (`record_isolated_only`)
+ISOLATED_ONLY_NAME: Final = "isolated-only.txt"
+_ISOLATED_HEADER: Final = (
+    "# Plugins only isolated triggers use: left out of the shared set (pylock.toml).\n"
+    "# Rewritten by pluginmgr from the node's triggers; each has its own envs/<trigger>/.\n"
+)
 TRIGGER: Final = "trigger"
 ADDED: Final = "added"
 REASONS: Final = (TRIGGER, ADDED)
@@ -189,10 +203,11 @@ def forget_plugins(plugin_dir: Path, refs: Iterable[str]) -> list[str]:
 
 
 def record_catalog_plugins(plugin_dir: Path, catalog: Path) -> list[str]:
-    """Record the local plugins of the triggers in ``catalog`` (a node's catalog.json) as
-    ``trigger``, as `create trigger` does. ``serve`` runs it at start, before it checks the
-    lock: a node whose triggers were created before plugins.in existed keeps their
-    requirements in the set. Idempotent. :returns: the names recorded now.
+    """Record the local plugins of the shared triggers in ``catalog`` (a node's catalog.json)
+    as ``trigger``, as `create trigger` does, and which plugins only isolated triggers use
+    (`record_isolated_only`). ``serve`` runs it at start, before it checks the lock: a node
+    whose triggers were created before plugins.in existed keeps their requirements in the set.
+    Idempotent. :returns: the names recorded in plugins.in now.
 
     :raises PluginManagerError: the catalog cannot be read (an `EngineError`'s message).
     """
@@ -201,7 +216,46 @@ def record_catalog_plugins(plugin_dir: Path, catalog: Path) -> list[str]:
     from engine_runtime import Catalog, EngineError
 
     try:
-        names = [trigger.plugin_filename for trigger in Catalog(catalog).triggers()]
+        triggers = Catalog(catalog).triggers()
     except EngineError as exc:
         raise PluginManagerError(exc.message, hint=exc.hint) from exc
+    record_isolated_only(plugin_dir, [(t.plugin_filename, t.settings.isolated) for t in triggers])
+    names = [t.plugin_filename for t in triggers if not t.settings.isolated]
     return record_plugins(plugin_dir, names, reason=TRIGGER)
+
+
+def _plugin_name(plugin_dir: Path, ref: str) -> str:
+    """The name a plugin has among the set's requesters: a local one's path, else its ref."""
+    return local_plugin_name(plugin_dir, ref) or ref
+
+
+def isolated_only(plugin_dir: Path) -> frozenset[str]:
+    """The plugins only isolated triggers use (`record_isolated_only`); empty without a file."""
+    path = plugin_dir / ENVS_DIR_NAME / ISOLATED_ONLY_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return frozenset()
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"cannot read {path}: {exc}"
+        raise PluginManagerError(message, hint=f"remove {path}; serve rewrites it") from None
+    lines = (line.strip() for line in text.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def record_isolated_only(plugin_dir: Path, uses: Iterable[tuple[str, bool]]) -> frozenset[str]:
+    """Rewrite ``envs/isolated-only.txt`` from every trigger's (plugin, isolated) pair: the
+    plugins isolated triggers use and no shared one does. Not written when nothing changes
+    (nor created when there is nothing to list). :returns: those plugins."""
+    isolated: set[str] = set()
+    shared: set[str] = set()
+    for ref, is_isolated in uses:
+        (isolated if is_isolated else shared).add(_plugin_name(plugin_dir, ref))
+    only = frozenset(isolated - shared)
+    if only == isolated_only(plugin_dir):
+        return only
+    path = plugin_dir / ENVS_DIR_NAME / ISOLATED_ONLY_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = _ISOLATED_HEADER + "".join(f"{name}\n" for name in sorted(only))
+    atomic_write(path, text.encode())
+    return only

@@ -19,6 +19,8 @@ and re-enable the trigger.
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 from engine_runtime import LocalPluginSource, activate, check_trigger_plugin
 
 from .atomic import restored_on_error
-from .errors import InstallError
+from .errors import DependencyConflictError, InstallError
 from .plugin_source import FetchedPluginSource, plugin_code
 from .refs import LocalRef, parse_ref
 
@@ -81,7 +83,13 @@ def source_factory(
         fetched = None
         if env is not None:
             fetched = manager.fetch(name)  # also what the first load runs: fetched once
-            _check_dependencies(manager, env, name, fetched, sources)
+            trigger_env, isolated = env, None
+            if definition.settings.isolated and plugin_dir is not None:
+                from .isolated_env import isolated_env
+
+                isolated = definition.trigger_name
+                trigger_env = isolated_env(plugin_dir, isolated, env)
+            _check_dependencies(manager, trigger_env, name, fetched, sources, isolated=isolated)
         if isinstance(parse_ref(name), LocalRef) and plugin_dir is not None:
             return LocalPluginSource(plugin_dir, name)
         return FetchedPluginSource(manager, name, recheck=False, fetched=fetched)
@@ -95,7 +103,11 @@ def _check_dependencies(
     ref: str,
     plugin: FetchedPlugin,
     sources: InstallOptions | None,
+    *,
+    isolated: str | None = None,
 ) -> None:
+    """Refuse a plugin whose declared requirements ``env`` (the shared venv, or the isolated
+    trigger ``isolated``'s own) does not meet, with the command that installs them."""
     from .plugin_deps import plugin_requirements
     from .venv import venv_problem, venv_rebuild_command
 
@@ -111,18 +123,58 @@ def _check_dependencies(
         message = f"{ref} needs {', '.join(missing)}, but {problem}"
         raise InstallError(message, hint=f"rebuild it with `{command}`")
     message = f"missing dependencies for {ref}: {', '.join(missing)}"
+    if isolated is not None:
+        node_dir = manager.settings.plugin_dir
+        where = ["--plugin-dir", str(node_dir)] if node_dir else []
+        command = shlex.join(["pluginmgr", "deps", "sync", "--trigger", isolated, *where])
+        raise InstallError(message, hint=f"sync the trigger's own environment: `{command}`")
     raise InstallError(message, hint=f"run `pluginmgr install deps {ref}`")
 
 
-def _requester_name(plugin: FetchedPlugin, plugin_dir: Path) -> str:
-    """The plugin's name among the dependency set's requesters (`dep_inputs`): its path under
-    the plugin dir for a local one, its reference for a pinned one."""
-    if plugin.origin != "local" and plugin.kind != "directory":
-        return plugin.ref
-    try:
-        return plugin.path.resolve().relative_to(plugin_dir.resolve()).as_posix()
-    except ValueError:
-        return plugin.ref
+def _record_use(
+    engine: ProcessingEngine, plugin_dir: Path, plugin_filename: str, *, isolated: bool
+) -> None:
+    """Rewrite which plugins only isolated triggers use, with the new trigger counted, before
+    any set is resolved (the shared set leaves those out)."""
+    from .plugins_in import record_isolated_only
+
+    uses = [(t.plugin_filename, t.settings.isolated) for t in engine.catalog.triggers()]
+    record_isolated_only(plugin_dir, [*uses, (plugin_filename, isolated)])
+
+
+def _shared_deps(
+    manager: PluginManager,
+    env: PluginEnv,
+    plugin: FetchedPlugin,
+    sources: InstallOptions | None,
+    progress: Callable[[str], None] | None,
+    trigger: tuple[str, str, str],
+) -> SyncResult | None:
+    """Bring the shared venv up to the plugin (`_lock_and_sync`); a conflict's hint offers the
+    trigger an environment of its own. ``trigger``: (database, name, spec)."""
+    from .plugin_deps import plugin_requirements
+
+    declared = plugin_requirements(manager, plugin)
+    plugin_dir = manager.settings.plugin_dir
+    synced = None
+    if declared.requirements and plugin_dir is not None:
+        try:
+            synced = _lock_and_sync(manager, env, plugin_dir, plugin, declared, sources, progress)
+        except DependencyConflictError as exc:
+            database, name, spec = trigger
+            command = shlex.join(
+                [
+                    *("pluginmgr", "create", "trigger", name, "--isolated"),
+                    *("--plugin-filename", plugin.ref, "--trigger-spec", spec),
+                    *("--database", database),
+                ]
+            )
+            exc.hint = f"give trigger {name} its own environment: `{command}`"
+            raise
+    elif declared.requirements:
+        env.install(list(declared.requirements), options=sources)
+    activate(env.site_packages)  # importable by the trigger's first run, no restart
+    return synced
 
 
 def _lock_and_sync(
@@ -140,6 +192,7 @@ def _lock_and_sync(
     200 triggers as with 2); otherwise `DependencySet.apply`, which resolves only when the
     plugin brings requirements the lock lacks."""
     from .dep_extend import records
+    from .dep_inputs import requester_name
     from .dep_sync import SyncPlan, SyncResult
     from .dependency_set import DependencySet
     from .lock_cache import cached_lock
@@ -147,7 +200,7 @@ def _lock_and_sync(
 
     start = time.perf_counter()
     lock = cached_lock(plugin_dir / PYLOCK_NAME)
-    name = _requester_name(plugin, plugin_dir)
+    name = requester_name(plugin, plugin_dir)
     if (
         lock is not None
         and records(lock, name, declared.source, declared.requirements)
@@ -175,39 +228,51 @@ def create_trigger(
     progress: Callable[[str], None] | None = None,
 ) -> CreatedTrigger:
     """Check, pin (or record in plugins.in) the plugin, check its code, lock and sync what it
-    declares into ``env``, add the trigger. If any step fails, plugins.lock and plugins.in
-    are as they were.
+    declares into ``env`` (or, for an isolated trigger, into an environment of its own: see
+    `pluginmgr.isolated_env`), add the trigger. If any step fails, plugins.lock, plugins.in,
+    ``envs/isolated-only.txt`` are as they were and no new environment is left.
 
     :param progress: told the resolver's and the installer's steps (`DependencySet`).
 
     :raises MissingEntryPointError: the plugin has no entry point for the trigger's type.
+    :raises DependencyConflictError: the plugin's requirements conflict with the shared set
+        (its hint names ``--isolated``).
     """
-    from .plugin_deps import plugin_requirements
-    from .plugins_in import PLUGINS_IN_NAME, TRIGGER, record_plugins
+    from .isolated_env import check_isolated_name, new_env_dir
+    from .plugins_in import ISOLATED_ONLY_NAME, PLUGINS_IN_NAME, TRIGGER, record_plugins
 
     parsed = engine.check_trigger(database, name, plugin_filename, spec, arguments=arguments)
     plugin_dir = manager.settings.plugin_dir
+    isolated = settings is not None and settings.isolated
     recorded = [manager.settings.lock_path]
     if plugin_dir is not None:
-        recorded.append(plugin_dir / PLUGINS_IN_NAME)
-    # a trigger that is refused (no entry point, a conflict, a duplicate) leaves no new pin
-    with restored_on_error(*recorded):
+        recorded += [plugin_dir / PLUGINS_IN_NAME, plugin_dir / "envs" / ISOLATED_ONLY_NAME]
+    with contextlib.ExitStack() as stack:
+        if isolated:
+            check_isolated_name(plugin_dir, engine.catalog.triggers(), database, name)
+            assert plugin_dir is not None  # noqa: S101 - check_isolated_name refuses None
+            stack.enter_context(new_env_dir(plugin_dir, name))  # removed if creation fails
+        # a trigger that is refused (no entry point, a conflict, a duplicate) leaves no new pin
+        stack.enter_context(restored_on_error(*recorded))
         plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
         warnings = check_trigger_plugin(
             plugin_code(plugin), parsed, plugin=plugin_filename, database=database
         )
-        synced = None
         if plugin_dir is not None:
-            record_plugins(plugin_dir, [plugin_filename], reason=TRIGGER)  # local ones only
-        if env is not None:
-            declared = plugin_requirements(manager, plugin)
-            if declared.requirements and plugin_dir is not None:
-                synced = _lock_and_sync(
-                    manager, env, plugin_dir, plugin, declared, install_options, progress
-                )
-            elif declared.requirements:
-                env.install(list(declared.requirements), options=install_options)
-            activate(env.site_packages)  # importable by the trigger's first run, no restart
+            _record_use(engine, plugin_dir, plugin_filename, isolated=isolated)
+            if not isolated:
+                record_plugins(plugin_dir, [plugin_filename], reason=TRIGGER)  # local ones only
+        synced = None
+        if env is not None and isolated and plugin_dir is not None:
+            from .isolated_env import sync_isolated
+
+            synced = sync_isolated(
+                manager, env, plugin_dir, name, plugin_filename, install_options, progress
+            )
+        elif env is not None:
+            synced = _shared_deps(
+                manager, env, plugin, install_options, progress, (database, name, str(parsed))
+            )
         definition = engine.create_trigger(
             database,
             name,

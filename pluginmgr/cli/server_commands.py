@@ -124,6 +124,12 @@ def _server_warnings(body: Any) -> list[str]:
     help="What to do when the plugin raises.",
 )
 @click.option("--disabled", is_flag=True, help="Create the trigger disabled.")
+@click.option(
+    "--isolated",
+    is_flag=True,
+    help="Give the trigger its own environment (PLUGIN_DIR/envs/NAME: a venv and a lock of "
+    "its plugin's requirements alone) and plugin host, apart from the shared venv.",
+)
 @server_options
 def create_trigger(**options: Any) -> None:
     """Create the trigger NAME that runs a plugin on writes, on a schedule or on requests."""
@@ -136,6 +142,7 @@ def create_trigger(**options: Any) -> None:
         "trigger_settings": {
             "run_async": options["run_asynchronous"],
             "error_behavior": options["error_behavior"],
+            **({"isolated": True} if options["isolated"] else {}),
         },
         "trigger_arguments": _parse_key_values(options["trigger_arguments"], "--trigger-arguments"),
         "disabled": options["disabled"],

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from engine_runtime.errors import WriteError
 from engine_runtime.line_protocol import PRECISIONS
 
+from ..isolated_env import forget_deleted
 from .formats import QUERY_FORMATS, choose_format, parquet_bytes, parquet_response, render_rows
 from .queries import run_query
 from .routes_common import (
@@ -201,7 +202,16 @@ async def delete_database(request: Request) -> Response:
     """``DELETE /api/v3/configure/database?db=``: 200; 404 when there is none."""
     params = await merged_params(request)
     database = get_str(params, "db")
-    await blocking(server_state(request).engine.delete_database, database)
+    state = server_state(request)
+    engine = state.engine
+
+    def delete() -> None:
+        gone = engine.catalog.triggers(database) if engine.catalog.has_database(database) else []
+        engine.delete_database(database)
+        plugin_dir = state.manager.settings.plugin_dir
+        forget_deleted(plugin_dir, gone, engine.catalog.triggers())  # their own environments
+
+    await blocking(delete)
     return Response(status_code=200)
 
 

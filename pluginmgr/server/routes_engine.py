@@ -8,9 +8,11 @@ ours is JSON, ``{"warnings": [...]}`` (empty when nothing looks wrong), each war
 with ``Accept: application/x-ndjson`` it streams the install's progress first (`streaming`).
 Configure endpoints take a query string or a JSON body (the body wins);
 ``trigger_settings.execution_timeout`` (seconds) overrides the server's ``--execution-timeout``
-for one trigger. A request trigger's body is read with the ``--max-http-request-size`` cap (413),
-its answer is passed through as the plugin made it (or a 500 once the run exceeds its timeout);
-the ``Authorization`` header never reaches the plugin.
+for one trigger; ``trigger_settings.isolated`` gives the trigger an environment of its own
+(`pluginmgr.isolated_env`), removed again when the trigger is deleted. A request trigger's body
+is read with the ``--max-http-request-size`` cap (413), its answer is passed through as the
+plugin made it (or a 500 once the run exceeds its timeout); the ``Authorization`` header never
+reaches the plugin.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from starlette.routing import Route
 from engine_runtime import TriggerSettings
 from engine_runtime.catalog import trigger_specification_json
 
+from ..isolated_env import forget_deleted
 from ..triggers import create_trigger as pin_and_create
 from .formats import QUERY_FORMATS, render_rows
 from .routes_common import (
@@ -66,6 +69,9 @@ def _settings(raw: Any) -> TriggerSettings:
     run_async = raw.get("run_async", False)
     if not isinstance(run_async, bool):
         raise ApiError(400, "field 'trigger_settings.run_async' must be true or false")
+    isolated = raw.get("isolated", False)
+    if not isinstance(isolated, bool):
+        raise ApiError(400, "field 'trigger_settings.isolated' must be true or false")
     behavior = raw.get("error_behavior", "log")
     if behavior not in ("log", "retry", "disable"):
         message = (
@@ -85,6 +91,7 @@ def _settings(raw: Any) -> TriggerSettings:
         run_async=run_async,
         error_behavior=behavior,
         execution_timeout=None if timeout is None else float(timeout),
+        isolated=isolated,
     )
 
 
@@ -138,8 +145,16 @@ async def delete_trigger(request: Request) -> Response:
     body = await merged_params(request)
     database, name = get_str(body, "db"), get_str(body, "trigger_name")
     force = get_bool(body, "force", default=False)
-    engine = server_state(request).engine
-    await blocking(engine.delete_trigger, database, name, force=force)
+    state = server_state(request)
+    engine = state.engine
+
+    def delete() -> None:
+        deleted = engine.catalog.get_trigger(database, name)
+        engine.delete_trigger(database, name, force=force)
+        plugin_dir = state.manager.settings.plugin_dir
+        forget_deleted(plugin_dir, [deleted], engine.catalog.triggers())
+
+    await blocking(delete)
     return Response(status_code=200)
 
 

@@ -1,0 +1,204 @@
+"""Isolated triggers: a trigger whose plugin's requirements are resolved into an environment of
+its own instead of the shared set (``create trigger --isolated``).
+
+::
+
+    <PLUGIN_DIR>/envs/<trigger>/venv/          made like the shared venv (the same interpreter
+                                               unless it exists already)
+    <PLUGIN_DIR>/envs/<trigger>/pylock.toml    the trigger's plugin's requirements alone: no
+                                               other plugin, no requirements.in, no
+                                               constraints.txt (a conflict is what it avoids)
+    <PLUGIN_DIR>/envs/isolated-only.txt        plugins that only isolated triggers use: left
+                                               out of the shared set (pylock.toml)
+
+The directory is `engine_runtime.environments.isolated_env_dir`, which the runtime also uses
+to run the plugin on ``venv/bin/python``. Trigger names are unique per database only: an
+isolated trigger whose directory another database's isolated trigger already has is refused.
+Deleting an isolated trigger removes its directory (nothing else uses it; `forget_deleted`).
+
+A plugin is in the shared set when a shared trigger uses it, when the operator added it, or
+when it is pinned and no trigger uses it; one that only isolated triggers use is listed in
+``isolated-only.txt``, which `pluginmgr.plugins_in.record_isolated_only` rewrites from the
+node's triggers whenever one is created or deleted (and ``serve`` at start), so ``deps lock``
+leaves it out without reading the catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine_runtime.environments import isolated_env_dir
+
+from .dep_inputs import DependencyInputs, interpreter_facts, requester_name
+from .dependency_set import DependencySet
+from .errors import InstallError, PluginManagerError
+from .plugins_in import TRIGGER
+from .pylock import Requester
+from .venv import PluginEnv
+
+if TYPE_CHECKING:
+    from engine_runtime import TriggerDefinition
+
+    from .dep_sync import SyncResult
+    from .installers import InstallOptions
+    from .manager import PluginManager
+    from .pylock import PyLock
+
+__all__ = [
+    "IsolatedSet",
+    "check_isolated_name",
+    "forget_deleted",
+    "isolated_env",
+    "new_env_dir",
+    "sync_isolated",
+]
+
+
+def isolated_env(plugin_dir: Path, trigger_name: str, shared: PluginEnv) -> PluginEnv:
+    """The venv of an isolated trigger: made, when it does not exist yet, with the shared
+    venv's interpreter (and package manager), so every plugin of a node runs one Python."""
+    venv = isolated_env_dir(plugin_dir, trigger_name) / "venv"
+    python = None if (venv / "pyvenv.cfg").is_file() else shared.python
+    return PluginEnv(
+        venv, python=python, package_manager=shared.package_manager, log_dir=shared.log_dir
+    )
+
+
+class IsolatedSet(DependencySet):
+    """The set of one isolated trigger: its plugin's declaration alone, locked in
+    ``envs/<trigger>/pylock.toml`` and synced into ``envs/<trigger>/venv``."""
+
+    def __init__(
+        self,
+        manager: PluginManager,
+        env: PluginEnv,
+        plugin_dir: Path,
+        trigger_name: str,
+        plugin_ref: str,
+        *,
+        sources: InstallOptions | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """:param plugin_ref: the trigger's plugin (its ``plugin_filename``)."""
+        env_dir = isolated_env_dir(plugin_dir, trigger_name)
+        super().__init__(
+            manager, env, plugin_dir, sources=sources, progress=progress, lock_dir=env_dir
+        )
+        self.trigger_name = trigger_name
+        self.plugin_ref = plugin_ref
+
+    def inputs(
+        self,
+        *,
+        pinned_only: bool = True,
+        all_plugins: bool | None = None,
+        lock: PyLock | None = None,
+    ) -> DependencyInputs:
+        """The trigger's plugin's declaration, read from its pinned (or local) content."""
+        from .plugin_deps import plugin_requirements
+
+        del all_plugins, lock  # one plugin: there is no other choice of plugins
+        plugin = self.manager.fetch(self.plugin_ref)
+        declared = plugin_requirements(self.manager, plugin, pinned_only=pinned_only)
+        name = requester_name(plugin, self.plugin_dir)
+        location = declared.location
+        if location:  # relative to the lock's directory, as in the shared lock
+            relative = os.path.relpath(Path(location).absolute(), self.lock_dir.absolute())
+            location = Path(relative).as_posix()
+        requester = Requester(name, declared.source, declared.requirements, location, TRIGGER)
+        facts = interpreter_facts(self.env.interpreter.version, self.env.interpreter.implementation)
+        requesters = (requester,) if declared.requirements else ()
+        return DependencyInputs(requesters, (), *facts, members=frozenset({name}))
+
+
+@contextlib.contextmanager
+def new_env_dir(plugin_dir: Path, trigger_name: str) -> Iterator[Path]:
+    """The trigger's environment directory, removed again (with ``envs/`` when that is left
+    empty) if the block fails and the directory did not exist before it."""
+    env_dir = isolated_env_dir(plugin_dir, trigger_name)
+    existed, envs_existed = env_dir.exists(), env_dir.parent.exists()
+    try:
+        yield env_dir
+    except BaseException:
+        if not existed:
+            shutil.rmtree(env_dir, ignore_errors=True)
+        if not envs_existed:
+            with contextlib.suppress(OSError):
+                env_dir.parent.rmdir()  # only when empty
+        raise
+
+
+def check_isolated_name(
+    plugin_dir: Path | None, triggers: Iterable[TriggerDefinition], database: str, name: str
+) -> Path:
+    """The environment directory of a new isolated trigger ``name`` of ``database``.
+
+    :raises PluginManagerError: there is no plugin dir, the name cannot be a directory, or an
+        isolated trigger of another database already has that directory.
+    """
+    if plugin_dir is None:
+        message = f"trigger {name} cannot be isolated: the server has no plugin directory"
+        raise InstallError(message, hint="start it with --plugin-dir DIR")
+    from engine_runtime import EngineError
+
+    try:
+        env_dir = isolated_env_dir(plugin_dir, name)
+    except EngineError as exc:
+        raise PluginManagerError(exc.message, hint=exc.hint) from exc
+    for other in triggers:
+        if other.trigger_name == name and other.database != database and other.settings.isolated:
+            message = (
+                f"{env_dir} is the environment of the isolated trigger {name} of database "
+                f"{other.database}: trigger names are unique per database, environments per node"
+            )
+            raise PluginManagerError(message, hint="choose another name for the trigger")
+    return env_dir
+
+
+def forget_deleted(
+    plugin_dir: Path | None,
+    deleted: Iterable[TriggerDefinition],
+    remaining: Iterable[TriggerDefinition],
+) -> list[Path]:
+    """After triggers were deleted: remove the environments of the isolated ones and rewrite
+    which plugins only isolated triggers use (from the ``remaining`` triggers).
+    :returns: the directories removed."""
+    if plugin_dir is None:
+        return []
+    from .plugins_in import record_isolated_only
+
+    removed = []
+    for trigger in deleted:
+        if trigger.settings.isolated:
+            env_dir = isolated_env_dir(plugin_dir, trigger.trigger_name)
+            if env_dir.exists():
+                shutil.rmtree(env_dir)
+                removed.append(env_dir)
+    record_isolated_only(plugin_dir, [(t.plugin_filename, t.settings.isolated) for t in remaining])
+    return removed
+
+
+def sync_isolated(
+    manager: PluginManager,
+    shared: PluginEnv,
+    plugin_dir: Path,
+    trigger_name: str,
+    plugin_ref: str,
+    sources: InstallOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SyncResult:
+    """Resolve the trigger's plugin's requirements into its own lock and sync its own venv,
+    which is made even when the plugin declares nothing (the plugin runs on its interpreter).
+    A conflict within the plugin's own requirements changes nothing."""
+    env = isolated_env(plugin_dir, trigger_name, shared)
+    own = IsolatedSet(
+        manager, env, plugin_dir, trigger_name, plugin_ref, sources=sources, progress=progress
+    )
+    own.lock_dir.mkdir(parents=True, exist_ok=True)
+    _plan, synced = own.apply()
+    return synced
