@@ -36,7 +36,7 @@ from engine_runtime.environments import isolated_env_dir
 
 from .dep_inputs import DependencyInputs, interpreter_facts, requester_name
 from .dependency_set import DependencySet
-from .errors import InstallError, PluginManagerError
+from .errors import PluginManagerError
 from .plugins_in import TRIGGER
 from .pylock import Requester
 from .venv import PluginEnv
@@ -138,25 +138,25 @@ def check_isolated_name(
 ) -> Path:
     """The environment directory of a new isolated trigger ``name`` of ``database``.
 
-    :raises PluginManagerError: there is no plugin dir, the name cannot be a directory, or an
-        isolated trigger of another database already has that directory.
+    :raises PluginManagerError: there is no plugin dir.
+    :raises InvalidTriggerError: the name cannot be a directory's.
+    :raises AlreadyExistsError: an isolated trigger of another database has that directory.
     """
     if plugin_dir is None:
         message = f"trigger {name} cannot be isolated: the server has no plugin directory"
-        raise InstallError(message, hint="start it with --plugin-dir DIR")
-    from engine_runtime import EngineError
+        raise PluginManagerError(message, hint="start it with --plugin-dir DIR")
+    from engine_runtime.catalog import ALREADY_EXISTS_MESSAGE
+    from engine_runtime.errors import AlreadyExistsError
 
-    try:
-        env_dir = isolated_env_dir(plugin_dir, name)
-    except EngineError as exc:
-        raise PluginManagerError(exc.message, hint=exc.hint) from exc
+    env_dir = isolated_env_dir(plugin_dir, name)  # InvalidTriggerError for a name like ../x
     for other in triggers:
         if other.trigger_name == name and other.database != database and other.settings.isolated:
             message = (
-                f"{env_dir} is the environment of the isolated trigger {name} of database "
-                f"{other.database}: trigger names are unique per database, environments per node"
+                f"{ALREADY_EXISTS_MESSAGE}: {env_dir} is the environment of the isolated "
+                f"trigger {name} of database {other.database}"
             )
-            raise PluginManagerError(message, hint="choose another name for the trigger")
+            hint = "choose another name: names are unique per database, environments per node"
+            raise AlreadyExistsError(message, hint=hint)
     return env_dir
 
 

@@ -21,7 +21,6 @@ from starlette.routing import Route
 from engine_runtime.errors import WriteError
 from engine_runtime.line_protocol import PRECISIONS
 
-from ..isolated_env import forget_deleted
 from .formats import QUERY_FORMATS, choose_format, parquet_bytes, parquet_response, render_rows
 from .queries import run_query
 from .routes_common import (
@@ -206,6 +205,8 @@ async def delete_database(request: Request) -> Response:
     engine = state.engine
 
     def delete() -> None:
+        from ..isolated_env import forget_deleted  # the resolver's modules: only now
+
         gone = engine.catalog.triggers(database) if engine.catalog.has_database(database) else []
         engine.delete_database(database)
         plugin_dir = state.manager.settings.plugin_dir

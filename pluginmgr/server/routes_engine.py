@@ -28,7 +28,6 @@ from starlette.routing import Route
 from engine_runtime import TriggerSettings
 from engine_runtime.catalog import trigger_specification_json
 
-from ..isolated_env import forget_deleted
 from ..triggers import create_trigger as pin_and_create
 from .formats import QUERY_FORMATS, render_rows
 from .routes_common import (
@@ -149,6 +148,8 @@ async def delete_trigger(request: Request) -> Response:
     engine = state.engine
 
     def delete() -> None:
+        from ..isolated_env import forget_deleted  # the resolver's modules: only now
+
         deleted = engine.catalog.get_trigger(database, name)
         engine.delete_trigger(database, name, force=force)
         plugin_dir = state.manager.settings.plugin_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pluginmgr import PluginManager, Settings
@@ -61,3 +62,32 @@ def test_all_plugins_reads_every_file_keeping_the_strongest_reason(plugin_dir: P
         ("other.py", "all-plugins"),
     ]
     assert found.all_plugins
+
+
+def test_plugins_only_isolated_triggers_use_are_left_out_unless_added(
+    plugin_dir: Path, make_settings: Callable[..., Settings]
+) -> None:
+    from pluginmgr.plugins_in import isolated_only, record_isolated_only
+
+    greeter = "gh:examples/greeter/greeter.py"  # declares pm-alpha>=1.0 (PEP 723)
+
+    declare(plugin_dir, "iso.py", ["pm-libx>=2"], "pep723")
+    declare(plugin_dir, "kept.py", ["pm-liby"], "pep723")
+    use(plugin_dir, "iso.py", reason="trigger")  # recorded by a trigger since deleted
+    use(plugin_dir, "kept.py")  # the operator added it
+    with PluginManager(make_settings()) as manager:
+        manager.fetch(greeter)  # pinned: in the set through plugins.lock
+        venv = plugin_dir / "venv"
+
+        def names() -> list[str]:
+            found = gather_inputs(manager, plugin_dir, venv, FACTS, pinned_only=False)
+            return [r.name for r in found.requesters]
+
+        assert names() == [greeter, "iso.py", "kept.py"]
+        uses = [(greeter, True), ("./iso.py", True), ("kept.py", True), ("other.py", False)]
+        assert record_isolated_only(plugin_dir, uses) == {greeter, "iso.py", "kept.py"}
+        assert isolated_only(plugin_dir) == {greeter, "iso.py", "kept.py"}
+        assert names() == ["kept.py"]  # an operator's `added` line stands
+        # a shared trigger of the pinned plugin takes it back into the set
+        assert record_isolated_only(plugin_dir, [*uses, (greeter, False)]) == {"iso.py", "kept.py"}
+        assert names() == [greeter, "kept.py"]
