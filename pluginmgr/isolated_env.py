@@ -36,7 +36,7 @@ from engine_runtime.environments import isolated_env_dir
 
 from .dep_inputs import DependencyInputs, interpreter_facts, requester_name
 from .dependency_set import DependencySet
-from .errors import PluginManagerError
+from .errors import InstallError, PluginManagerError
 from .plugins_in import TRIGGER
 from .pylock import Requester
 from .venv import PluginEnv
@@ -54,6 +54,7 @@ __all__ = [
     "check_isolated_name",
     "forget_deleted",
     "isolated_env",
+    "isolated_set",
     "new_env_dir",
     "sync_isolated",
 ]
@@ -79,12 +80,13 @@ class IsolatedSet(DependencySet):
         env: PluginEnv,
         plugin_dir: Path,
         trigger_name: str,
-        plugin_ref: str,
+        plugin_ref: str | None,
         *,
         sources: InstallOptions | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        """:param plugin_ref: the trigger's plugin (its ``plugin_filename``)."""
+        """:param plugin_ref: the trigger's plugin (its ``plugin_filename``); None: a plugin
+        that declares nothing (its lock names no requester)."""
         env_dir = isolated_env_dir(plugin_dir, trigger_name)
         super().__init__(
             manager, env, plugin_dir, sources=sources, progress=progress, lock_dir=env_dir
@@ -103,6 +105,9 @@ class IsolatedSet(DependencySet):
         from .plugin_deps import plugin_requirements
 
         del all_plugins, lock  # one plugin: there is no other choice of plugins
+        facts = interpreter_facts(self.env.interpreter.version, self.env.interpreter.implementation)
+        if self.plugin_ref is None:
+            return DependencyInputs((), (), *facts)
         plugin = self.manager.fetch(self.plugin_ref)
         declared = plugin_requirements(self.manager, plugin, pinned_only=pinned_only)
         name = requester_name(plugin, self.plugin_dir)
@@ -111,7 +116,6 @@ class IsolatedSet(DependencySet):
             relative = os.path.relpath(Path(location).absolute(), self.lock_dir.absolute())
             location = Path(relative).as_posix()
         requester = Requester(name, declared.source, declared.requirements, location, TRIGGER)
-        facts = interpreter_facts(self.env.interpreter.version, self.env.interpreter.implementation)
         requesters = (requester,) if declared.requirements else ()
         return DependencyInputs(requesters, (), *facts, members=frozenset({name}))
 
@@ -202,3 +206,30 @@ def sync_isolated(
     own.lock_dir.mkdir(parents=True, exist_ok=True)
     _plan, synced = own.apply()
     return synced
+
+
+def isolated_set(
+    manager: PluginManager,
+    shared: PluginEnv,
+    plugin_dir: Path,
+    trigger_name: str,
+    *,
+    sources: InstallOptions | None = None,
+) -> IsolatedSet:
+    """The set of the isolated trigger ``trigger_name`` as its lock records it (``deps lock
+    --trigger``, ``deps sync --trigger``): the plugin is the lock's requester.
+
+    :raises InstallError: the trigger has no environment of its own here (no lock).
+    """
+    from .pylock import PYLOCK_NAME, read_pylock
+
+    env_dir = isolated_env_dir(plugin_dir, trigger_name)
+    lock = read_pylock(env_dir / PYLOCK_NAME)
+    if lock is None:
+        path = env_dir / PYLOCK_NAME
+        message = f"trigger {trigger_name} has no environment of its own: there is no {path}"
+        hint = f"create it with `pluginmgr create trigger {trigger_name} --isolated ...`"
+        raise InstallError(message, hint=hint)
+    ref = lock.requesters[0].name if lock.requesters else None
+    env = isolated_env(plugin_dir, trigger_name, shared)
+    return IsolatedSet(manager, env, plugin_dir, trigger_name, ref, sources=sources)

@@ -5,6 +5,8 @@
     deps lock [--upgrade | --upgrade-package PKG] [--dry-run]   resolve the plugins in use
               [--all-plugins | --in-use]                        (or every plugin) together
     deps sync [--offline] [--find-links DIR] [--no-index]       make the venv exactly the lock
+    deps lock|sync --trigger NAME                               an isolated trigger's own set
+                                                                (PLUGIN_DIR/envs/NAME/)
     deps constrain SPEC... [--remove]                           operator constraints
     deps tree | deps why PKG                                    read from the lock, no resolver
 """
@@ -37,6 +39,17 @@ _FORMATS: Final = click.Choice(["pretty", "json"])
 EXIT_CHANGES: Final = 2
 
 
+#: an isolated trigger's own set instead of the shared one
+_trigger_option: Final = click.option(
+    "--trigger",
+    "trigger",
+    default=None,
+    metavar="NAME",
+    help="The isolated trigger NAME's own environment (PLUGIN_DIR/envs/NAME/) instead of the "
+    "shared venv.",
+)
+
+
 @click.group()
 def deps() -> None:
     """Resolve the Python requirements of the plugins in use together, lock them, sync."""
@@ -62,8 +75,16 @@ def dependency_set(manager: PluginManager, options: dict[str, Any]) -> Dependenc
     if plugin_dir is None:
         message = "no plugin directory: pylock.toml lives at PLUGIN_DIR/pylock.toml"
         raise InstallError(message, hint="pass --plugin-dir DIR or set INFLUXDB3_PLUGIN_DIR")
+    trigger = options.pop("trigger", None)
+    if trigger is not None and options["virtual_env_location"]:
+        message = "--trigger and --virtual-env-location exclude each other"
+        raise InstallError(message, hint="an isolated trigger's venv is PLUGIN_DIR/envs/NAME/venv")
     env = plugin_env_from(options, str(plugin_dir), log_dir=manager.settings.log_dir)
     sources = install_options_from(options, offline=manager.settings.offline)
+    if trigger is not None:
+        from ..isolated_env import isolated_set
+
+        return isolated_set(manager, env, plugin_dir, trigger, sources=sources)
     return DependencySet(manager, env, plugin_dir, sources=sources)
 
 
@@ -177,6 +198,7 @@ def render_apply(
     help="Take every plugin under the plugin dir, or only those in use (triggers', pinned, "
     "added). The lock records the choice. [default: as the lock was made; new: --in-use]",
 )
+@_trigger_option
 @env_options
 @settings_options
 @pass_options
@@ -242,6 +264,7 @@ def _old_json(old: OldVersion) -> dict[str, Any]:
 
 
 @deps.command("sync")
+@_trigger_option
 @env_options
 @settings_options
 @pass_options

@@ -164,6 +164,21 @@ def test_create_trigger_defaults(capsys: pytest.CaptureFixture[str], server: Fak
     }
 
 
+def test_create_trigger_isolated_travels_in_the_settings(
+    capsys: pytest.CaptureFixture[str], server: FakeServer
+) -> None:
+    result = cli(
+        capsys, server, "create", "trigger", "iso", "--trigger-spec", "all_tables",
+        "--plugin-filename", "wal.py", "-d", "db1", "--isolated",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert server.only.body["trigger_settings"] == {
+        "run_async": False,
+        "error_behavior": "log",
+        "isolated": True,
+    }
+
+
 @pytest.mark.parametrize(
     ("extra", "code", "message"),
     [

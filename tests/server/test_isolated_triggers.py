@@ -4,6 +4,7 @@ it when the trigger is deleted; real uv resolutions, offline from local wheels."
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,13 +12,16 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from engine_runtime import TriggerDefinition, TriggerSettings, parse_trigger_spec
 from engine_runtime.environments import isolated_env_dir, isolated_python
+from pluginmgr.errors import InstallError
 from pluginmgr.installers import InstallOptions
 from pluginmgr.pylock import read_pylock
 from pluginmgr.server import create_app
 from pluginmgr.venv import PluginEnv
 from tests.dep_wheels import declare
 from tests.helpers import installed
+from tests.helpers import run_offline as deps
 from tests.server.server_helpers import TRIGGER, build_state, trigger_body
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
@@ -214,3 +218,59 @@ def test_a_conflict_within_the_isolated_plugin_itself_leaves_no_environment(
     assert "self.py's pm-libx<2" in refused.json()["error"]
     assert not (plugin_dir / "envs").exists()
     assert not (plugin_dir / "plugins.in").exists()
+
+
+def test_deps_sync_and_lock_take_an_isolated_triggers_own_environment(
+    client: TestClient, plugin_dir: Path, dep_wheels: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
+    assert client.post(TRIGGER, json=isolated_body("b", B, "table:m")).status_code == 200
+    venv = plugin_dir / "envs" / "b" / "venv"
+    shutil.rmtree(venv)  # a node from committed files: the lock, no venv
+    synced = deps(
+        capsys, "deps", "sync", "--trigger", "b", plugin_dir=plugin_dir, wheels=dep_wheels
+    )
+    assert synced.code == 0, synced.err
+    assert _own_installed(plugin_dir, "b") == {"pm-libx": "2.0"}
+    assert not (plugin_dir / "venv").exists() and not (plugin_dir / "pylock.toml").exists()
+    # the plugin now wants pm-liby too: its own lock follows, the shared set stays empty
+    declare(plugin_dir, B, ["pm-libx>=2", "pm-liby"], "pep723")
+    relocked = deps(
+        capsys, "deps", "lock", "--trigger", "b", plugin_dir=plugin_dir, wheels=dep_wheels
+    )
+    assert relocked.code == 0, relocked.err
+    assert "  + pm-liby 1.0" in relocked.out.splitlines()
+    own = read_pylock(plugin_dir / "envs" / "b" / "pylock.toml")
+    assert own is not None and [p.name for p in own.packages] == ["pm-libx", "pm-liby"]
+    assert not (plugin_dir / "pylock.toml").exists()
+    missing = deps(
+        capsys, "deps", "sync", "--trigger", "nope", plugin_dir=plugin_dir, wheels=dep_wheels
+    )
+    assert missing.code == 1
+    assert missing.err == (
+        f"error: trigger nope has no environment of its own: there is no "
+        f"{plugin_dir / 'envs' / 'nope' / 'pylock.toml'} (hint: create it with "
+        "`pluginmgr create trigger nope --isolated ...`)\n"
+    )
+    assert not (plugin_dir / "envs" / "nope").exists()
+
+
+def test_a_trigger_whose_own_environment_lacks_its_packages_names_deps_sync_trigger(
+    plugin_dir: Path, dep_wheels: Path
+) -> None:
+    from pluginmgr import PluginManager, Settings
+    from pluginmgr.triggers import source_factory
+
+    declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
+    settings = Settings(plugin_dir=plugin_dir, cache_dir=plugin_dir.parent / "cache", offline=True)
+    definition = TriggerDefinition(
+        1, "b", B, "db", parse_trigger_spec("table:m"), TriggerSettings(isolated=True)
+    )
+    with PluginManager(settings) as manager:
+        source_for = source_factory(manager, PluginEnv(plugin_dir / "venv"))
+        with pytest.raises(InstallError) as refused:
+            source_for(definition)
+    assert str(refused.value) == (
+        f"missing dependencies for {B}: pm-libx>=2 (hint: sync the trigger's own environment: "
+        f"`pluginmgr deps sync --trigger b --plugin-dir {plugin_dir}`)"
+    )
