@@ -170,3 +170,20 @@ def test_a_trigger_whose_requirements_are_locked_starts_no_uv(
         engine, manager, "db", "t3", "libx.py", "all_tables", env=env, install_options=options
     )
     assert uv_calls.commands() == [] and third.synced is not None
+
+
+@pytest.mark.usefixtures("uv_sandbox")
+def test_a_package_only_the_server_has_is_missing_for_a_trigger(
+    manager: PluginManager, plugin_dir: Path, wheelhouse: Path
+) -> None:
+    # httpx and click are pluginmgr's own: the plugin host does not see them, so neither do we
+    from engine_runtime import TriggerDefinition, parse_trigger_spec
+    from pluginmgr.errors import InstallError
+
+    declare(plugin_dir, "p.py", ["httpx", "click>=1", "pm-alpha"], "pep723")
+    env = PluginEnv(default_venv_path(plugin_dir))
+    env.install(["pm-alpha"], options=InstallOptions((str(wheelhouse),), no_index=True))
+    definition = TriggerDefinition(1, "t", "p.py", "db", parse_trigger_spec("table:m"))
+    with pytest.raises(InstallError) as refused:
+        source_factory(manager, env)(definition)
+    assert refused.value.message == "missing dependencies for p.py: httpx, click>=1"
