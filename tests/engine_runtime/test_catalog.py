@@ -168,6 +168,7 @@ def test_invalid_triggers(catalog: Catalog) -> None:
         ({"retry_backoff": float("nan")}, "nan"),
         ({"execution_timeout": 0}, "0"),
         ({"run_async": "yes"}, "'yes'"),
+        ({"isolated": 1}, "1"),
     ],
 )
 def test_settings_are_validated(kwargs: dict[str, object], bad: str) -> None:
@@ -188,7 +189,11 @@ def test_duplicate_request_path_refused(catalog: Catalog) -> None:
 
 def test_persistence_across_instances(catalog: Catalog, path: Path) -> None:
     settings = TriggerSettings(
-        run_async=True, error_behavior="retry", retry_attempts=5, execution_timeout=2.5
+        run_async=True,
+        error_behavior="retry",
+        retry_attempts=5,
+        execution_timeout=2.5,
+        isolated=True,
     )
     one = catalog.create_trigger(
         "mydb", "one", "gh:examples/wal_plugin/wal_plugin.py", "table:cpu", settings=settings
@@ -401,3 +406,13 @@ def test_catalog_errors_follow_the_tree() -> None:
         assert cls.__name__ in (errors.__doc__ or "")
     assert issubclass(CatalogFileError, CatalogError)
     assert issubclass(CatalogError, errors.EngineError)
+
+
+def test_a_catalog_written_before_isolated_existed_reads_it_as_false(path: Path) -> None:
+    catalog = Catalog(path)
+    catalog.create_database("mydb")
+    catalog.create_trigger("mydb", "old", "p.py", "all_tables")
+    document = json.loads(path.read_text())
+    assert document["triggers"][0]["settings"].pop("isolated") is False
+    path.write_text(json.dumps(document))
+    assert Catalog(path).get_trigger("mydb", "old").settings.isolated is False
