@@ -19,6 +19,7 @@ apply to the venv; the running interpreter answers without a subprocess.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import sys
@@ -39,6 +40,7 @@ __all__ = [
     "venv_base_python",
 ]
 
+_LOGGER = logging.getLogger(__name__)
 _PROBE_TIMEOUT: Final = 60.0
 _PYTHON_HINT: Final = "pass the path of a Python 3 executable, e.g. /usr/bin/python3.11"
 # what the probed interpreter prints: packaging.markers.default_environment(), by hand
@@ -154,8 +156,14 @@ def venv_base_python(venv: Path) -> Path | None:
 
 def choose_python(venv: Path, requested: Path | None) -> tuple[Interpreter, str]:
     """The interpreter the venv at ``venv`` is (or will be) made with, and why (see the module
-    docstring). :raises InstallError: ``requested`` is not a Python, or the venv exists and was
-    made by another interpreter."""
+    docstring); logged. :raises InstallError: ``requested`` is not a Python, or the venv exists
+    and was made by another interpreter."""
+    chosen, source = _choose(venv, requested)
+    _LOGGER.info("the venv %s: Python %s (%s, %s)", venv, chosen.version_text, chosen.path, source)
+    return chosen, source
+
+
+def _choose(venv: Path, requested: Path | None) -> tuple[Interpreter, str]:
     made_by = venv_base_python(venv)
     if requested is None:
         if made_by is not None:
