@@ -112,7 +112,8 @@ class IsolatedSet(DependencySet):
         declared = plugin_requirements(self.manager, plugin, pinned_only=pinned_only)
         name = requester_name(plugin, self.plugin_dir)
         location = declared.location
-        if location:  # relative to the lock's directory, as in the shared lock
+        if location and Path(location).absolute().is_relative_to(self.plugin_dir.absolute()):
+            # a local file: relative to the lock's directory, as in the shared lock
             relative = os.path.relpath(Path(location).absolute(), self.lock_dir.absolute())
             location = Path(relative).as_posix()
         requester = Requester(name, declared.source, declared.requirements, location, TRIGGER)

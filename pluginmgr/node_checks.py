@@ -216,6 +216,12 @@ def _trigger_check(
     if env is None:
         return Check(name, "warn", f"{ref}{state} ({where}); dependencies not checked: no venv")
     install = _command("pluginmgr", "install", "deps", ref)
+    plugin_dir = manager.settings.plugin_dir
+    if trigger.isolated and plugin_dir is not None:  # checked against its own environment
+        from .isolated_env import isolated_env
+
+        env = isolated_env(plugin_dir, trigger.name, env)
+        install = _command("pluginmgr", "deps", "sync", "--trigger", trigger.name)
     try:
         declared = plugin_requirements(manager, plugin, pinned_only=True)
         missing = env.unsatisfied(list(declared.requirements))
@@ -230,7 +236,8 @@ def _trigger_check(
         return Check(name, bad, f"{ref}{state}: missing {', '.join(missing)}", install)
     count = len(declared.requirements)
     deps = f"{_count(count, 'dependency')} installed" if count else "no dependencies"
-    if count and recorded is not None and _local_name(manager, ref) not in (recorded | {None}):
+    local = _local_name(manager, ref)
+    if count and recorded is not None and not trigger.isolated and local not in (recorded | {None}):
         detail = (
             f"{ref}{state} ({where}, {deps}), but plugins.in does not list it: the next "
             "`deps lock` leaves its requirements out"

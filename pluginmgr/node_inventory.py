@@ -71,6 +71,8 @@ class TriggerRow:
     name: str
     plugin: str
     disabled: bool = False
+    #: it has an environment of its own (`pluginmgr.isolated_env`), not the shared venv
+    isolated: bool = False
 
     @property
     def label(self) -> str:
@@ -129,6 +131,7 @@ def _server_triggers(fetch: ServerTriggerFetch, host: str, token: str | None) ->
             name=str(row.get("trigger_name") or ""),
             plugin=str(row.get("plugin_filename") or ""),
             disabled=row.get("disabled") is True,
+            isolated=row.get("isolated") is True,
         )
         for row in fetch(host, token)
     )
@@ -148,7 +151,7 @@ def _catalog_triggers(data_dir: Path) -> Triggers:
     except EngineError as exc:
         raise _SourceError(exc.message, hint=exc.hint) from exc
     rows = tuple(
-        TriggerRow(t.database, t.trigger_name, t.plugin_filename, t.disabled)
+        TriggerRow(t.database, t.trigger_name, t.plugin_filename, t.disabled, t.settings.isolated)
         for t in catalog.triggers()
     )
     return Triggers(rows, "catalog", str(path))

@@ -187,6 +187,7 @@ def _trigger_row(engine: ProcessingEngine, trigger: TriggerDefinition) -> dict[s
         "trigger_arguments": None if trigger.arguments is None else dict(trigger.arguments),
         "run_async": trigger.settings.run_async,
         "error_behavior": trigger.settings.error_behavior,
+        "isolated": trigger.settings.isolated,
         "disabled": trigger.disabled,
         "state": engine.trigger_state(trigger.database, trigger.trigger_name),
     }

@@ -4,6 +4,7 @@ it when the trigger is deleted; real uv resolutions, offline from local wheels."
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -274,3 +275,33 @@ def test_a_trigger_whose_own_environment_lacks_its_packages_names_deps_sync_trig
         f"missing dependencies for {B}: pm-libx>=2 (hint: sync the trigger's own environment: "
         f"`pluginmgr deps sync --trigger b --plugin-dir {plugin_dir}`)"
     )
+
+
+def test_doctor_checks_an_isolated_trigger_against_its_own_environment(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, dep_wheels: Path, tmp_path: Path
+) -> None:
+    from engine_runtime import Catalog
+    from pluginmgr import PluginManager, Settings
+    from pluginmgr.isolated_env import sync_isolated
+    from tests.helpers import run_cli
+
+    declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
+    catalog = Catalog(tmp_path / "data" / "catalog.json")
+    catalog.create_database("db")
+    catalog.create_trigger("db", "b", B, "table:m", settings=TriggerSettings(isolated=True))
+    args = ["doctor", "--plugin-dir", str(plugin_dir), "--data-dir", str(tmp_path / "data")]
+    args += ["--offline", "--format", "json", "--cache-dir", str(tmp_path / "cache")]
+
+    def check() -> dict[str, object]:
+        found = json.loads(run_cli(capsys, *args).out)["checks"]
+        return next(c for c in found if c["name"] == "trigger:db/b")
+
+    before = check()
+    assert before["status"] == "fail" and before["fix"] == "pluginmgr deps sync --trigger b"
+    settings = Settings(plugin_dir=plugin_dir, cache_dir=tmp_path / "cache", offline=True)
+    options = InstallOptions(find_links=(str(dep_wheels),), no_index=True, offline=True)
+    with PluginManager(settings) as manager:
+        sync_isolated(manager, PluginEnv(plugin_dir / "venv"), plugin_dir, "b", B, options)
+    after = check()
+    assert after["status"] == "ok", after  # not a "plugins.in does not list it" warning either
+    assert not (plugin_dir / "venv").exists()  # the shared venv was never needed
