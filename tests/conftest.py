@@ -40,7 +40,7 @@ _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
 @pytest.fixture(autouse=True)
 def restore_sys_path() -> Iterator[None]:
     """An in-process engine appends its venv's site-packages to sys.path: without this, a later
-    test's resolution would count that venv's packages as the runtime's own."""
+    test would import what an earlier test's venv holds."""
     saved = list(sys.path)
     yield
     sys.path[:] = saved
