@@ -50,7 +50,8 @@ _ENV_OPTIONS: Final = [
         "python",
         type=click.Path(dir_okay=False, exists=True),
         default=None,
-        help="Interpreter for the venv. [default: the one running pluginmgr]",
+        help="Interpreter the venv is made with and locks are resolved for (plugins run on it). "
+        "[default: the existing venv's, else the one running pluginmgr]",
     ),
     click.option(
         "--package-manager",
