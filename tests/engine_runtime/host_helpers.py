@@ -1,6 +1,6 @@
 """Helpers of the plugin host tests: a small venv made once per session with ``uv venv`` from
 the base interpreter (so the host cannot see the server's site-packages), and `StoreCallbacks`,
-the host's callbacks on a real `MemoryStore` and `CacheStore`."""
+the host's callbacks on a real `MemoryStore`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from engine_runtime import MemoryStore
-from engine_runtime.cache import CacheStore, PluginCache
 from pluginmgr.installers import find_uv
 
 #: a module placed straight in the venv's site-packages
@@ -53,12 +52,11 @@ def plugin(plugin_dir: Path, name: str, code: str) -> Path:
 
 
 class StoreCallbacks:
-    """`HostCallbacks` on a real store and cache store; collects log lines."""
+    """`HostCallbacks` on a real store; collects log lines."""
 
     def __init__(self) -> None:
         self.store = MemoryStore()
         self.store.create_database("db")
-        self.caches = CacheStore()
         self.logs: list[tuple[str, str, str]] = []
 
     def query(
@@ -68,9 +66,6 @@ class StoreCallbacks:
 
     def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
         self.store.write_lp(database, lines, accept_partial=False, no_sync=no_sync)
-
-    def cache(self, trigger: str, database: str) -> PluginCache:
-        return self.caches.for_trigger(database, trigger)
 
     def log(self, trigger: str, level: str, text: str) -> None:
         self.logs.append((trigger, level, text))
