@@ -99,7 +99,8 @@ class ProcessingEngine:
         limit.
     :param timeout_grace: seconds an interrupted run (timeout, disable) has to stop before its
         plugin host is replaced.
-    :param python: the shared plugin host's interpreter; default: ``<plugin_dir>/venv``'s.
+    :param venv: the plugins' venv, whose interpreter runs the shared plugin host; default:
+        ``<plugin_dir>/venv``.
     :param plugin_memory_limit: bytes of address space each plugin host may use.
     """
 
@@ -117,7 +118,7 @@ class ProcessingEngine:
         cache_save_interval: float = 60.0,
         max_async: int = 32,
         timeout_grace: float = 2.0,
-        python: Path | None = None,
+        venv: Path | None = None,
         plugin_memory_limit: int | None = None,
     ) -> None:
         self.catalog = catalog
@@ -133,7 +134,7 @@ class ProcessingEngine:
             plugin_dir,
             callbacks,
             cache_dir=data_dir,
-            python=python,
+            venv=venv,
             memory_limit=plugin_memory_limit,
             grace=timeout_grace,
         )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine_runtime import LocalPluginSource, activate, check_trigger_plugin
+from engine_runtime import LocalPluginSource, check_trigger_plugin
 
 from .atomic import restored_on_error
 from .errors import InstallError
@@ -208,7 +208,7 @@ def create_trigger(
                 )
             elif declared.requirements:
                 env.install(list(declared.requirements), options=install_options)
-            activate(env.site_packages)  # importable by the trigger's first run, no restart
+            engine.hosts.recycle()  # the trigger's first run sees what was installed
         definition = engine.create_trigger(
             database,
             name,

@@ -47,7 +47,7 @@ class HostPool:
     :param cache_dir: where each host saves its plugin cache (``cache.pickle`` for the shared
         host, ``cache-<trigger>.pickle`` for an isolated one) and restores it when it starts;
         None: caches are not kept across restarts.
-    :param python: the shared host's interpreter instead of ``<plugin_dir>/venv``'s.
+    :param venv: the shared host's venv instead of ``<plugin_dir>/venv``.
     :param memory_limit: bytes of address space each host may use; None: unbounded.
     :param grace: seconds an interrupted run has to stop before its host is replaced.
     """
@@ -58,14 +58,14 @@ class HostPool:
         callbacks: HostCallbacks,
         *,
         cache_dir: Path | None = None,
-        python: Path | None = None,
+        venv: Path | None = None,
         memory_limit: int | None = None,
         grace: float = DEFAULT_GRACE,
     ) -> None:
         self.plugin_dir = plugin_dir
         self.cache_dir = cache_dir
         self.callbacks = callbacks
-        self.python = python
+        self.venv = venv
         self.memory_limit = memory_limit
         self.grace = grace
         self._lock = threading.Lock()
@@ -167,10 +167,9 @@ class HostPool:
                     hint="create the trigger again with --isolated, or install its packages",
                 )
             return python, None
-        if self.python is not None:
-            return self.python, None
-        if self.plugin_dir is not None:
-            python = venv_python(self.plugin_dir / "venv")
-            if python.exists():
-                return python, None
+        venv = self.venv
+        if venv is None and self.plugin_dir is not None:
+            venv = self.plugin_dir / "venv"
+        if venv is not None and venv_python(venv).exists():
+            return venv_python(venv), None
         return _base_interpreter(), []

@@ -33,6 +33,7 @@ from ..errors import PluginManagerError
 from ..server.isolation import close_in_children, close_paths_in_children, install_guards
 from ._common import manager_from, pass_options, settings_options
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
+from .sizes import parse_size
 
 if TYPE_CHECKING:
     import uvicorn
@@ -131,6 +132,12 @@ def _plugin_dir_option(value: str | None) -> Path | None:
     "execution_timeout setting overrides it.",
 )
 @click.option(
+    "--plugin-memory-limit",
+    default=None,
+    help="Memory (address space) each plugin host may use, e.g. 2GiB; a plugin past it gets "
+    "MemoryError or its host is replaced. Default: unbounded.",
+)
+@click.option(
     "--max-http-request-size",
     envvar="INFLUXDB3_MAX_HTTP_REQUEST_SIZE",
     type=click.IntRange(min=1),
@@ -177,6 +184,8 @@ def serve(options: dict[str, Any]) -> int:
     if flush is None:
         raise ServeError(f"invalid --wal-flush-interval {flush_text!r}: use a duration, e.g. 10ms")
     timeout = _seconds("--execution-timeout", options.pop("execution_timeout"))
+    memory_text = options.pop("plugin_memory_limit")
+    memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
     plugin_dir = _plugin_dir_option(options["plugin_dir"])
     serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
     without_auth = options.pop("without_auth")
@@ -204,7 +213,9 @@ def serve(options: dict[str, Any]) -> int:
         _record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = _plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
-        engine, store = _engine(manager, env, node_root, install, flush=flush, timeout=timeout)
+        engine, store = _engine(
+            manager, env, node_root, install, flush=flush, timeout=timeout, memory=memory
+        )
         state = _server_state(
             engine,
             manager,
@@ -266,9 +277,7 @@ def _token_store(directory: Path) -> TokenStore:
 def _plugin_env(
     manager: PluginManager, serving: ServeOptions, install: InstallOptions
 ) -> PluginEnv | None:
-    """The plugin venv (created if missing, activated), None without a plugin directory."""
-    from engine_runtime import activate
-
+    """The plugin venv (created if missing), None without a plugin directory."""
     from ..venv import PluginEnv, default_venv_path
 
     plugin_dir = manager.settings.plugin_dir
@@ -282,7 +291,6 @@ def _plugin_env(
     _check_dependency_lock(manager, env, plugin_dir, install)
     _create_venv(env)
     _warn_foreign_venv(env, plugin_dir, install)
-    activate(env.site_packages)  # the venv's packages import in plugins, now and later
     return env
 
 
@@ -308,6 +316,7 @@ def _engine(
     *,
     flush: float,
     timeout: float | None,
+    memory: int | None,
 ) -> tuple[ProcessingEngine, Store]:
     """The engine over a durable store in the node's ``data_dir`` or one in memory (None);
     without a plugin directory no trigger can start (each is reported as failed)."""
@@ -328,6 +337,8 @@ def _engine(
         plugin_dir=plugin_dir,
         data_dir=data_dir,
         execution_timeout=timeout,
+        venv=None if env is None else env.venv_path,
+        plugin_memory_limit=memory,
     )
     return engine, store
 

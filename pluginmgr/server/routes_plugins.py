@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engine_runtime import DryRunner, activate
+from engine_runtime import DryRunner
 
 from ..atomic import atomic_write
 from ..errors import InstallError, PluginManagerError
@@ -115,7 +115,7 @@ def _install(
         state.manager, env, _plugin_dir(state), sources=state.install_options, progress=progress
     )
     _plan, result = deps.add_requirements(specs)
-    activate(env.site_packages)  # importable by the next plugin run, no restart
+    state.engine.hosts.recycle()  # the next plugin run sees what was installed, no restart
     return _install_body(specs, result)
 
 
