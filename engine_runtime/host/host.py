@@ -175,13 +175,17 @@ class PluginHost:
         timeout: float | None = None,
         source: str | None = None,
         version: str | None = None,
+        callbacks: HostCallbacks | None = None,
+        test_cache: str | None = None,
     ) -> RunResult:
         """Call ``entry`` of the plugin at ``path`` (file or package dir) in the host.
 
         ``payload`` holds ``table_batches`` (wal), ``call_time`` (schedule), or
         ``query_parameters``, ``request_headers`` and ``request_body`` (request). A file's
         ``source`` and ``version`` (a content token) spare the host reading it; the source is
-        sent once per version and host. Raises `PluginHostError` when the host fails (see the
+        sent once per version and host. ``callbacks`` serve this run instead of the host's (a
+        dry run's copy of the store); ``test_cache`` names the test cache the plugin gets
+        instead of its trigger's (dry runs). Raises `PluginHostError` when the host fails (see the
         module docstring), ValueError for a payload without its kind's keys, TypeError for a
         payload the wire cannot carry.
         """
@@ -201,6 +205,7 @@ class PluginHost:
             "payload": payload,
             "args": None if args is None else dict(args),
             "version": version,
+            "test_cache": test_cache,
         }
         encode(message)  # a TypeError here leaves the host as it was
         process = self._open(slot, trigger)
@@ -216,7 +221,8 @@ class PluginHost:
                 raise self._exited(process, ended, trigger) from None
             if "source" in message:
                 process.sent_code.add(code_key)
-            return self._serve(process, slot, database, entry, path, timeout)
+            served = callbacks or self.callbacks
+            return self._serve(process, slot, served, database, entry, path, timeout)
         finally:
             process.close_run(slot)
 
@@ -399,13 +405,14 @@ class PluginHost:
         self,
         process: HostProcess,
         slot: RunSlot,
+        callbacks: HostCallbacks,
         database: str,
         entry: str,
         path: Path,
         timeout: float | None,
     ) -> RunResult:
         try:
-            return self._serve_messages(process, slot, database, entry, path, timeout)
+            return self._serve_messages(process, slot, callbacks, database, entry, path, timeout)
         except (PluginHostError, TypeError, ValueError):
             raise
         except BaseException:
@@ -418,6 +425,7 @@ class PluginHost:
         self,
         process: HostProcess,
         slot: RunSlot,
+        callbacks: HostCallbacks,
         database: str,
         entry: str,
         path: Path,
@@ -460,10 +468,10 @@ class PluginHost:
                     result = _with_error(result, (result.error or "") + note)
                 return result
             if op == "log":
-                self.callbacks.log(trigger, message["level"], message["text"])
+                callbacks.log(trigger, message["level"], message["text"])
                 continue
             try:
-                value = self._service(trigger, database, message)
+                value = _service(callbacks, trigger, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
                 encoded = encode(reply)
             except _Refused as exc:
@@ -479,11 +487,11 @@ class PluginHost:
             except OSError:
                 pass  # the host is gone: its reader tells this run next
 
-    def _service(self, trigger: str, database: str, message: dict[str, Any]) -> Any:
-        op = message["op"]
-        if op == "query":
-            return _query(self.callbacks, trigger, message)
-        return _write_sync(self.callbacks, trigger, message)
+
+def _service(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> Any:
+    if message["op"] == "query":
+        return _query(callbacks, trigger, message)
+    return _write_sync(callbacks, trigger, message)
 
 
 def _mib(size: int) -> str:
@@ -572,6 +580,6 @@ def _load_error(
         if entry in ENTRY_POINT_SIGNATURES:
             return missing_entry_point_message(entry), None
         return f"the {entry} function is not present in the plugin", None
-    if path.suffix != ".py":  # a directory plugin
+    if path.is_dir():  # a directory plugin
         return IMPORT_FAILURE_MESSAGE.format(name=path.name, error=error), trace
     return error, trace

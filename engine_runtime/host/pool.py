@@ -74,8 +74,11 @@ class HostPool:
 
     def host_for(self, definition: TriggerDefinition) -> PluginHost:
         """The host ``definition``'s runs go to (started on its first run)."""
-        key = definition.trigger_name if definition.settings.isolated else SHARED
-        python, site_packages = self._interpreter(definition)
+        if definition.settings.isolated:
+            return self._host(definition.trigger_name, *self._isolated_interpreter(definition))
+        return self._host(SHARED, *self._shared_interpreter())
+
+    def _host(self, key: str, python: Path, site_packages: list[Path] | None) -> PluginHost:
         with self._lock:
             if self._closed:
                 raise PluginHostError("the engine is shutting down: no plugin runs")
@@ -96,6 +99,11 @@ class HostPool:
             )
             self._hosts[key] = host
             return host
+
+    def shared(self) -> PluginHost:
+        """The node's shared host (dry runs use it too, as upstream's test runs share the
+        engine's interpreter)."""
+        return self._host(SHARED, *self._shared_interpreter())
 
     def warm(self, definition: TriggerDefinition) -> None:
         """Start ``definition``'s host in the background if none runs, so its first event
@@ -150,23 +158,28 @@ class HostPool:
         for host in hosts:
             host.close()
 
-    def _interpreter(self, definition: TriggerDefinition) -> tuple[Path, list[Path] | None]:
-        """The interpreter and site-packages (None: the venv's own) of a trigger's host."""
-        if definition.settings.isolated:
-            if self.plugin_dir is None:
-                raise PluginHostError(
-                    f"trigger {definition.trigger_name} is isolated but the node has no plugin "
-                    "directory for its environment"
-                )
-            env = isolated_env_dir(self.plugin_dir, definition.trigger_name)
-            python = venv_python(env / "venv")
-            if not python.exists():
-                raise PluginHostError(
-                    f"trigger {definition.trigger_name} is isolated but its environment "
-                    f"{env} has no venv",
-                    hint="create the trigger again with --isolated, or install its packages",
-                )
-            return python, None
+    def _isolated_interpreter(
+        self, definition: TriggerDefinition
+    ) -> tuple[Path, list[Path] | None]:
+        """An isolated trigger's interpreter (its venv's site-packages are the host's)."""
+        if self.plugin_dir is None:
+            raise PluginHostError(
+                f"trigger {definition.trigger_name} is isolated but the node has no plugin "
+                "directory for its environment"
+            )
+        env = isolated_env_dir(self.plugin_dir, definition.trigger_name)
+        python = venv_python(env / "venv")
+        if not python.exists():
+            raise PluginHostError(
+                f"trigger {definition.trigger_name} is isolated but its environment "
+                f"{env} has no venv",
+                hint="create the trigger again with --isolated, or install its packages",
+            )
+        return python, None
+
+    def _shared_interpreter(self) -> tuple[Path, list[Path] | None]:
+        """The shared host's interpreter and site-packages (None: its venv's own; ``[]``: the
+        base interpreter's standard library only, until the venv exists)."""
         venv = self.venv
         if venv is None and self.plugin_dir is not None:
             venv = self.plugin_dir / "venv"

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ..errors import PluginManagerError
-from ..server.isolation import close_in_children, close_paths_in_children, install_guards
 from ._common import manager_from, pass_options, settings_options
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 from .sizes import parse_size
@@ -199,16 +198,11 @@ def serve(options: dict[str, Any]) -> int:
         allow_build=options.pop("allow_build"),
     ).from_caller()  # relative paths are the caller's: the server's installs run elsewhere
     sock = _listen(host, port)
-    # a plugin's fork() child lets go of the port (and, below, the WAL); os._exit is refused
-    close_in_children(sock)
-    install_guards()
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
         for line in serving.warnings:
             click.echo(line, err=True)
         token_dir, node_root = _make_dirs(stack, plugin_dir, serving)
-        if node_root is not None:
-            close_paths_in_children(node_root)
         manager = stack.enter_context(manager_from(options))
         _record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = _plugin_env(manager, serving, install)

@@ -174,11 +174,12 @@ async def install_requirements(request: Request) -> Response:
 def _runner(state: ServerState, app_state: Any) -> DryRunner:
     runner: DryRunner | None = getattr(app_state, "dry_runner", None)
     if runner is None:
-        runner = DryRunner(store=state.engine.store, plugin_dir=state.plugin_dir)
-        app_state.dry_runner = runner  # one cache store: test caches persist across calls
-    env = state.env
-    if runner.site_packages is None and env is not None and env.venv_path.is_dir():
-        runner.site_packages = env.site_packages
+        # in the node's shared host, as upstream tests in the engine's interpreter: test
+        # caches persist across calls, and the plugin sees what triggers see
+        host = state.engine.hosts.shared()
+        runner = DryRunner(store=state.engine.store, plugin_dir=state.plugin_dir, host=host)
+        app_state.dry_runner = runner
+    runner.host = state.engine.hosts.shared()  # a fresh one after an install
     return runner
 
 

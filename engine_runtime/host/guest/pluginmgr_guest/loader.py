@@ -81,7 +81,7 @@ class Loader:
         return func  # type: ignore[no-any-return]
 
     def _code(self, path: str, source: str | None, version: object) -> types.CodeType:
-        if source is None:
+        if version is None:  # the server's content token, else the file's mtime and size
             version = _file_version(path)
         with self._lock:
             cached = self._files.get(path)

@@ -172,13 +172,13 @@ CACHES = CacheStore()
 def _call_plugin(run: Run, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
     database = str(message["database"])
     name = run.trigger.partition("/")[2] or run.trigger
-    api = PluginApi(
-        run.trigger,
-        database,
-        lambda m: link_call(run, m),
-        CACHES.for_trigger(database, name),
-        CACHES.maybe_sweep,
+    test_cache = message.get("test_cache")
+    cache = (
+        CACHES.for_trigger(database, name)
+        if test_cache is None
+        else CACHES.for_test(str(test_cache) or None)
     )
+    api = PluginApi(run.trigger, database, lambda m: link_call(run, m), cache, CACHES.maybe_sweep)
     kind = str(message["kind"])
     stage = "load"
     with run.lock:
