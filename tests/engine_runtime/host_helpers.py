@@ -21,11 +21,12 @@ VENV_MODULE = "hostvenvpkg"
 PTH_MODULE = "hostpthpkg"
 
 
-def make_host_venv(root: Path) -> Path:
-    """A venv at ``root/venv`` with two tiny packages; returns its interpreter."""
+def make_host_venv(root: Path, base: str | None = None) -> Path:
+    """A venv at ``root/venv`` with two tiny packages, made from ``base`` (default: the
+    interpreter the tests run on); returns its interpreter."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
     env.update(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", UV_CACHE_DIR=str(root / "uv"))
-    base = getattr(sys, "_base_executable", sys.executable)
+    base = base or getattr(sys, "_base_executable", sys.executable)
     venv = root / "venv"
     subprocess.run(
         [find_uv()[0], "venv", "-q", "--python", base, str(venv)],

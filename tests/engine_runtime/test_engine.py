@@ -247,6 +247,7 @@ def test_synchronous_triggers_run_one_event_at_a_time_and_async_overlap(
         engine.write_lp("db", f"s v={i}i {i}\na v={i}i {i}")
     wait_for(lambda: engine.stats.get("db", "sync").invocations == 4)
     wait_for(lambda: engine.stats.get("db", "async").invocations == 4)
+
     def peak(trigger: str) -> int:
         return max(int(m.split()[-1]) for m in messages(engine, trigger) if "peak" in m)
 
