@@ -272,6 +272,10 @@ class TriggerRunner:
         """Start ``trigger``'s plugin host ahead of its first event."""
         self._hosts.warm(trigger.definition)
 
+    def stopped(self, trigger: RunningTrigger) -> None:
+        """``trigger``'s worker has stopped: an isolated trigger's host stops too."""
+        self._hosts.release(trigger.definition)
+
     def cancel(self, trigger: RunningTrigger) -> None:
         """Interrupt ``trigger``'s running calls (it is being stopped): ``KeyboardInterrupt``."""
         self._hosts.cancel(trigger.definition, trigger.label)

@@ -171,6 +171,7 @@ class TriggerSet:
         trigger.worker.stop(wait=True)
         if drop_cache:
             self._drop_cache(*trigger.key)
+        self._runner.stopped(trigger)
 
     def stop_soon(self, trigger: RunningTrigger) -> None:
         """`stop` it with its cache; from its own worker thread, it leaves the indexes at once

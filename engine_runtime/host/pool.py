@@ -121,6 +121,16 @@ class HostPool:
             host = self._hosts.get(key)
         return 0 if host is None else host.cancel(trigger)
 
+    def release(self, definition: TriggerDefinition) -> None:
+        """An isolated trigger stopped: its host stops too (the shared one runs on)."""
+        if not definition.settings.isolated:
+            return
+        with self._lock:
+            host = self._hosts.pop(definition.trigger_name, None)
+        if host is not None:
+            host.save_cache()  # its file must not bring back a cache dropped a moment ago
+            host.close()
+
     def recycle(self) -> None:
         """New runs start fresh hosts (after an install); running ones finish where they are."""
         with self._lock:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import queue
-import resource
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .channel import Channel, HostProtocolError
+from .memory import MemoryLimit, limit_memory
 
 __all__ = ["BOOT", "GUEST_PATH", "Ended", "HostProcess", "RunSlot", "describe_exit"]
 
@@ -110,9 +110,10 @@ class HostProcess:
             raise
         finally:
             child.close()
+        self.memory: MemoryLimit | None = None
         if memory_limit is not None:  # before its first run: only the guest has run so far
             try:
-                resource.prlimit(self.popen.pid, resource.RLIMIT_AS, (memory_limit, memory_limit))
+                self.memory = limit_memory(self.popen.pid, memory_limit)
             except (OSError, ValueError):
                 self.popen.kill()
                 self.popen.wait()
@@ -193,6 +194,8 @@ class HostProcess:
         if protocol_error is not None and self.popen.poll() is None:
             self.popen.kill()
         code = self.popen.wait()
+        if self.memory is not None:
+            self.memory.release()
         with self._lock:
             self.ended = Ended(code, protocol_error)
             slots = list(self._runs.values())

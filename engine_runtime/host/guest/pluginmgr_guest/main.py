@@ -335,7 +335,10 @@ def _serve(sock: socket.socket, link: Link) -> None:
             if run is not None:
                 run.replies.put(message)
         elif op == "control":
-            threading.Thread(target=_control, args=(link, message), daemon=True).start()
+            if message.get("action") in ("save_cache", "load_cache"):  # slow: pickling
+                threading.Thread(target=_control, args=(link, message), daemon=True).start()
+            else:  # in order: a drop lands before a save the server sends after it
+                _control(link, message)
         elif op == "interrupt":
             if run is not None:
                 _interrupt(run, str(message.get("reason")), str(message.get("text", "")))
