@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from .catalog import Catalog, TriggerDefinition, TriggerSettings
     from .dry_run import DryRunner
     from .engine import ProcessingEngine, SourceFactory
-    from .environment import activate, refresh_imports
     from .errors import (
         DatabaseNotFoundError,
         EngineError,
@@ -99,7 +98,6 @@ _LAZY: Final = {
     "Watchdog": ".watchdog",
     "WriteError": ".errors",
     "WriteResult": ".store",
-    "activate": ".environment",
     "check_trigger_plugin": ".plugin_check",
     "error_response": ".responses",
     "format_duration": ".triggers",
@@ -108,7 +106,6 @@ _LAZY: Final = {
     "parse_duration": ".triggers",
     "parse_trigger_spec": ".triggers",
     "plugin_traceback": ".loader",
-    "refresh_imports": ".environment",
     "relative_plugin_name": ".loader_source",
     "to_http_response": ".responses",
     "validate_database_name": ".store",
@@ -154,7 +151,6 @@ __all__ = [
     "Watchdog",
     "WriteError",
     "WriteResult",
-    "activate",
     "check_trigger_plugin",
     "error_response",
     "format_duration",
@@ -163,7 +159,6 @@ __all__ = [
     "parse_duration",
     "parse_trigger_spec",
     "plugin_traceback",
-    "refresh_imports",
     "relative_plugin_name",
     "to_http_response",
     "validate_database_name",

@@ -84,6 +84,7 @@ class TriggerSettings:
     retry_attempts: int = 3
     retry_backoff: float = 0.5
     execution_timeout: float | None = None
+    #: runs in a plugin host of its own, on its own environment (``envs/<trigger>``)
     isolated: bool = False
 
     def __post_init__(self) -> None:

@@ -9,6 +9,10 @@ Each run works on a copy of the store, so nothing the plugin writes persists:
 * ``write``/``write_to_db`` are captured after a successful return, after the sync writes;
 * every captured line is then validated against the original store, as upstream does.
 
+The plugin runs in a plugin host, as a trigger's would: the server's shared host when a server
+runs the test (`DryRunner(host=...)`), else a host of the runner's own on the venv's
+interpreter. Its cache is the host's test cache (``--cache-name``).
+
 Unlike upstream, the log lines are kept when the plugin raises, the error names the real cause
 and a ``traceback`` key carries the plugin's traceback; sync writes that already happened stay
 in ``database_writes``. A schedule test on a database that does not exist yet runs against an
@@ -18,6 +22,7 @@ empty one (upstream answers ``couldn't find db``; offline there is nothing to fi
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,12 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 from urllib.parse import parse_qsl
 
-from .cache import CacheStore
-from .environment import activate
 from .errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
-from .loader import Loader, PluginFailure, describe_failure
-from .plugin_api import PluginApi, plugin_call, write_queue
-from .responses import HttpResponse, error_response, request_headers, to_http_response
+from .host.host import PluginHost
+from .host.pool import venv_python
+from .host_runs import failure_of, plugin_location
+from .loader import PluginFailure, describe_failure
+from .responses import HttpResponse, error_response, request_headers
 from .store import MemoryStore, validate_database_name
 from .triggers import (
     TriggerSpec,
@@ -42,6 +47,7 @@ from .triggers import (
 )
 
 if TYPE_CHECKING:
+    from .host.host import TriggerKind
     from .loader import PluginSource
     from .store import Store
 
@@ -62,8 +68,9 @@ class _Outcome:
     writes: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     traceback: str | None = None
-    result: Any = None
+    response: HttpResponse | None = None
     failure: str | None = None  # what the HTTP answer says when the plugin failed
+    response_error: str | None = None  # a request's return value that is no response
 
     @property
     def failed(self) -> bool:
@@ -90,32 +97,56 @@ def _rfc3339(moment: datetime) -> str:
 
 @final
 class DryRunner:
-    """Runs plugins against copies of one store, sharing one cache store and one loader.
+    """Runs plugins against copies of one store, in one plugin host.
 
     :param store: the data plugins see; a fresh `MemoryStore` by default.
-    :param plugin_dir: exported to plugins as ``PLUGIN_DIR``.
-    :param site_packages: the plugin venv's site-packages, made importable before the run.
+    :param plugin_dir: exported to plugins as ``PLUGIN_DIR`` and on the host's ``sys.path``.
+    :param site_packages: the plugin venv's site-packages: its venv's interpreter runs the host
+        (without one, the base interpreter with the standard library only).
+    :param host: the host to run in (a server's shared one); default: one of the runner's own,
+        started on the first run and stopped by `close`.
     :param clock: wall clock in seconds (schedule tests take the next fire time after it).
     """
 
-    __slots__ = ("caches", "clock", "loader", "plugin_dir", "site_packages", "store")
+    __slots__ = ("_own_host", "clock", "host", "plugin_dir", "site_packages", "store")
 
     def __init__(
         self,
         *,
         store: Store | None = None,
-        caches: CacheStore | None = None,
-        loader: Loader | None = None,
         plugin_dir: Path | None = None,
         site_packages: Path | None = None,
+        host: PluginHost | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
-        self.caches = caches if caches is not None else CacheStore()
-        self.loader = loader if loader is not None else Loader()
         self.plugin_dir = plugin_dir
         self.site_packages = site_packages
         self.clock = clock
+        self.host = host
+        self._own_host = host is None
+
+    def close(self) -> None:
+        """Stop the runner's own host (a shared one is left running)."""
+        if self._own_host and self.host is not None:
+            self.host.close()
+            self.host = None
+
+    def __enter__(self) -> DryRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _host(self) -> PluginHost:
+        if self.host is None:
+            python, site = Path(getattr(sys, "_base_executable", sys.executable)), []
+            if self.site_packages is not None:
+                venv = venv_python(_venv_root(self.site_packages))
+                if venv.exists():
+                    python, site = venv, [self.site_packages]
+            self.host = PluginHost(python, self.plugin_dir, site, _NoCallbacks())
+        return self.host
 
     def seed(self, database: str, lp: str) -> int:
         """Write ``lp`` into the store before runs; every line must be valid. Returns lines."""
@@ -232,15 +263,16 @@ class DryRunner:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _respond(self, outcome: _Outcome) -> HttpResponse:
+    @staticmethod
+    def _respond(outcome: _Outcome) -> HttpResponse:
         if outcome.failure is not None:
             return error_response(outcome.failure)
-        try:
-            return to_http_response(outcome.result)
-        except PluginError as exc:
-            outcome.errors.append(exc.message)
+        if outcome.response_error is not None:
+            outcome.errors.append(outcome.response_error)
             outcome.writes = {}  # upstream flushes only after a successful response
-            return error_response(exc.message)
+            return error_response(outcome.response_error)
+        assert outcome.response is not None  # noqa: S101 - a request run that succeeded
+        return outcome.response
 
     def _call(
         self,
@@ -261,33 +293,42 @@ class DryRunner:
             return _Outcome(errors=[f"database name {database} is invalid: {exc}"])
         if database not in store.databases():
             store.create_database(database)  # offline there is no server to find it on
-        self._prepare_environment()
+        if self.plugin_dir is not None:
+            os.environ["PLUGIN_DIR"] = str(self.plugin_dir)  # the host inherits it
         captured: dict[str, list[str]] = {}
-
-        def sync_write(db: str, text: str, no_sync: bool) -> None:
-            store.write_lp(db, text, accept_partial=False)
-            captured.setdefault(db, []).extend(text.splitlines())
-
-        api = PluginApi(
-            database,
-            store=store,
-            cache=self.caches.for_test(cache_name),
-            log=lambda level, text: outcome.log_lines.append(f"{level}: {text}"),
-            sync_write=sync_write,
-            sweep=self.caches.maybe_sweep,
-        )
+        callbacks = _DryCallbacks(store, captured, outcome.log_lines)
+        kind, payload = _payload(function, positional)
         started = time.perf_counter_ns()
         try:
-            entry = self.loader.entry_point(source.load(), function)
-            with plugin_call():
-                outcome.result = entry(api, *positional, None if args is None else dict(args))
-        except (Exception, SystemExit) as exc:  # PluginError included
+            code = source.load()
+            path, text = plugin_location(code)
+            result = self._host().run(
+                f"{database}/(test)",
+                kind,
+                path,
+                function,
+                database=database,
+                payload=payload,
+                args=None if args is None else dict(args),
+                source=text,
+                version=code.version,
+                callbacks=callbacks,
+                test_cache=cache_name or "",
+            )
+        except PluginError as exc:  # the code could not be read, or its host failed
             _failed(outcome, describe_failure(exc))
         else:
-            elapsed = format_duration(time.perf_counter_ns() - started)
-            outcome.log_lines.append(f"INFO: finished execution in {elapsed}")
-            for db, lines in write_queue(api).take().items():
-                captured.setdefault(db, []).extend(lines)
+            if result.ok or result.stage == "response":
+                elapsed = format_duration(time.perf_counter_ns() - started)
+                outcome.log_lines.append(f"INFO: finished execution in {elapsed}")
+            if result.ok:
+                for db, lines in result.writes.items():
+                    captured.setdefault(db, []).extend(lines)
+                outcome.response = result.response
+            elif result.stage == "response":
+                outcome.response_error = result.error
+            else:
+                _failed(outcome, failure_of(result))
         outcome.writes = captured
         outcome.errors.extend(self._validate(captured))
         return outcome
@@ -304,13 +345,6 @@ class DryRunner:
             problems.extend(f"Failed to validate output lines to db {db}: {e}" for e in errors)
         return problems
 
-    def _prepare_environment(self) -> None:
-        if self.plugin_dir is not None:
-            os.environ["PLUGIN_DIR"] = str(self.plugin_dir)
-        if self.site_packages is not None:
-            activate(self.site_packages)
-            os.environ.setdefault("VIRTUAL_ENV", str(_venv_root(self.site_packages)))
-
 
 def _venv_root(site_packages: Path) -> Path:
     # <venv>/lib/pythonX.Y/site-packages or <venv>/Lib/site-packages
@@ -318,6 +352,60 @@ def _venv_root(site_packages: Path) -> Path:
         if (parent / "pyvenv.cfg").is_file():
             return parent
     return site_packages.parent
+
+
+_KINDS: Final[dict[str, TriggerKind]] = {
+    "process_writes": "wal",
+    "process_scheduled_call": "schedule",
+    "process_request": "request",
+}
+
+
+def _payload(function: str, positional: tuple[Any, ...]) -> tuple[TriggerKind, dict[str, Any]]:
+    kind = _KINDS[function]
+    keys = {
+        "wal": ("table_batches",),
+        "schedule": ("call_time",),
+        "request": ("query_parameters", "request_headers", "request_body"),
+    }[kind]
+    return kind, dict(zip(keys, positional, strict=True))
+
+
+@final
+class _DryCallbacks:
+    """A dry run's calls back: queries and sync writes on the run's copy of the store (writes
+    captured), log lines into the report."""
+
+    def __init__(self, store: Store, captured: dict[str, list[str]], lines: list[str]) -> None:
+        self.store, self.captured, self.lines = store, captured, lines
+
+    def query(
+        self, trigger: str, database: str, sql: str, params: Mapping[str, str] | None
+    ) -> list[dict[str, Any]]:
+        return self.store.query(database, sql, params)
+
+    def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
+        self.store.write_lp(database, lines, accept_partial=False)
+        self.captured.setdefault(database, []).extend(lines.splitlines())
+
+    def log(self, trigger: str, level: str, text: str) -> None:
+        self.lines.append(f"{level}: {text}")
+
+
+@final
+class _NoCallbacks:
+    """A dry-run host's own callbacks: every run brings its own (`_DryCallbacks`)."""
+
+    def query(
+        self, trigger: str, database: str, sql: str, params: Mapping[str, str] | None
+    ) -> list[dict[str, Any]]:
+        raise EngineError("no dry run is in progress")
+
+    def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
+        raise EngineError("no dry run is in progress")
+
+    def log(self, trigger: str, level: str, text: str) -> None:
+        pass  # a host's own warnings between runs
 
 
 def _failed(outcome: _Outcome, failure: PluginFailure) -> None:

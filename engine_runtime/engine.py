@@ -11,12 +11,13 @@ a `TriggerSet` (`trigger_set`), and a `TriggerRunner` (`runner`) runs their even
 their ``error_behavior``: ``log`` records the error with the plugin's traceback; ``retry``
 re-runs the same event a bounded number of times with exponential back-off, each attempt logged
 with its own traceback; ``disable`` disables the trigger *in the catalog*, request triggers
-included (it stays disabled after a restart, unlike upstream). A per-trigger execution timeout
-interrupts a runaway plugin; a plugin stuck in a C call gets its thread abandoned and the
-trigger a fresh one, and once `STUCK_THREAD_LIMIT` of a trigger's threads are stuck the trigger
-is *failed*: disabled in the catalog with the reason, shown as ``failed: <why>`` until it is
-enabled again. Request triggers run on their trigger's worker too, never on the caller's
-thread, and a caller waits at most the timeout. Nothing a plugin does stops the engine.
+included (it stays disabled after a restart, unlike upstream). Plugins run in plugin host
+processes (`hosts`, a `HostPool`): one shared by the node's triggers on the plugins' venv, and
+one per isolated trigger. A per-trigger execution timeout interrupts a runaway plugin there; a
+trigger whose host keeps dying is *failed*: disabled in the catalog with the reason, shown as
+``failed: <why>`` until it is enabled again. Request triggers run on their trigger's worker
+too, never on the caller's thread, and a caller waits at most the timeout. Nothing a plugin
+does stops the engine: it is not in the engine's process.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from . import plugin_threads
-from .cache import CacheStore
 from .catalog import (
     DATABASE_NOT_FOUND_MESSAGE,
     INTERNAL_DATABASE,
@@ -37,7 +36,7 @@ from .catalog import (
     TriggerDefinition,
     TriggerSettings,
 )
-from .dispatch import Event, WorkerPool
+from .dispatch import WorkerPool
 from .errors import (
     DatabaseNotFoundError,
     EngineError,
@@ -45,15 +44,16 @@ from .errors import (
     PluginError,
     WriteError,
 )
-from .loader import Loader, LocalPluginSource
+from .host.pool import HostPool
+from .host_runs import EngineCallbacks
+from .loader import LocalPluginSource
 from .observability import DataStats, LogRing, StatsRegistry
 from .responses import HttpResponse
-from .runner import STUCK_THREAD_LIMIT, TriggerRunner
+from .runner import TriggerRunner
 from .scheduler import SchedulerThread
 from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
 from .trigger_set import TriggerSet
-from .watchdog import Watchdog, format_seconds
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
     "INTERNAL_WRITE_MESSAGE",
-    "STUCK_FAILURE_MESSAGE",
     "ProcessingEngine",
     "SourceFactory",
 ]
@@ -79,16 +78,10 @@ INTERNAL_WRITE_MESSAGE: Final = (
 
 #: seconds a plugin run may take when the server is not told otherwise (``0`` there: no limit)
 DEFAULT_EXECUTION_TIMEOUT: Final = 60.0
-#: why a trigger with `STUCK_THREAD_LIMIT` stuck runs is failed (``{count}``, ``{timeout}``)
-STUCK_FAILURE_MESSAGE: Final = (
-    "{count} runs are stuck past the {timeout} execution timeout (in a C call?), each holding a "
-    "thread: fix the plugin, then enable the trigger again"
-)
 
 #: turns a trigger's plugin reference into code the loader can run (pluginmgr wires its resolver)
 SourceFactory = Callable[[TriggerDefinition], "PluginSource"]
 
-_CACHE_FILE: Final = "cache.pickle"
 _NOT_FOUND: Final = HttpResponse(
     404, {"Content-Type": "application/json"}, b'{"error": "not found"}'
 )
@@ -104,8 +97,11 @@ class ProcessingEngine:
     :param data_dir: where the cache is saved on shutdown and every ``cache_save_interval``.
     :param execution_timeout: seconds a run may take unless its trigger sets its own; None: no
         limit.
-    :param timeout_grace: seconds after a timeout before a thread stuck in a C call is given up
-        and its trigger gets a fresh one.
+    :param timeout_grace: seconds an interrupted run (timeout, disable) has to stop before its
+        plugin host is replaced.
+    :param venv: the plugins' venv, whose interpreter runs the shared plugin host; default:
+        ``<plugin_dir>/venv``.
+    :param plugin_memory_limit: bytes of address space each plugin host may use.
     """
 
     def __init__(
@@ -122,20 +118,27 @@ class ProcessingEngine:
         cache_save_interval: float = 60.0,
         max_async: int = 32,
         timeout_grace: float = 2.0,
+        venv: Path | None = None,
+        plugin_memory_limit: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.store: Store = store if store is not None else MemoryStore()
         self.plugin_dir = plugin_dir
         self.data_dir = data_dir
-        self.caches = CacheStore()
-        self.loader = Loader()
         self.logs = LogRing()
         self.stats = StatsRegistry()
         #: writes and queries that reached the engine (a metrics exporter reads it)
         self.data_stats = DataStats()
-        self.watchdog = Watchdog(on_abandon=self._abandoned, grace=timeout_grace)
+        callbacks = EngineCallbacks(self.store, self.logs, self._plugin_write)
+        self.hosts = HostPool(
+            plugin_dir,
+            callbacks,
+            cache_dir=data_dir,
+            venv=venv,
+            memory_limit=plugin_memory_limit,
+            grace=timeout_grace,
+        )
         self._pool = WorkerPool(max_async, name="trigger-async")
-        plugin_threads.install()  # counts the threads plugins start, per trigger
         self._scheduler = SchedulerThread(
             lambda fire: self._triggers.on_fire(fire),
             clock=clock,
@@ -143,14 +146,12 @@ class ProcessingEngine:
             idle_interval=cache_save_interval,
         )
         self._runner = TriggerRunner(
-            store=self.store,
-            caches=self.caches,
-            loader=self.loader,
+            hosts=self.hosts,
             logs=self.logs,
             stats=self.stats,
-            watchdog=self.watchdog,
             write_back=self._plugin_write,
             disable=self._disable_failed,
+            fail=self._fail_soon,
             execution_timeout=execution_timeout,
         )
         self._triggers = TriggerSet(
@@ -158,7 +159,7 @@ class ProcessingEngine:
             runner=self._runner,
             scheduler=self._scheduler,
             pool=self._pool,
-            caches=self.caches,
+            drop_cache=self.hosts.drop_cache,
             logs=self.logs,
             queue_size=queue_size,
         )
@@ -166,10 +167,10 @@ class ProcessingEngine:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Restore the cache, start every enabled trigger (failures are logged), then schedules."""
+        """Start every enabled trigger (failures are logged), then schedules; a plugin host
+        restores its saved cache when it starts."""
         if self.plugin_dir is not None:  # this node's, also over one inherited from a parent
             os.environ["PLUGIN_DIR"] = str(self.plugin_dir)
-        self._restore_cache()
         # exists and is queryable, as upstream; nothing in it needs a flush before serving
         self.store.create_database(INTERNAL_DATABASE, no_sync=True)
         publish_system_tables(self)
@@ -183,18 +184,14 @@ class ProcessingEngine:
         self._scheduler.stop()
         for trigger in self._triggers.running():
             self._triggers.stop(trigger, drop_cache=False)
-        self._pool.shutdown()  # a thread stuck in a plugin is left behind (a daemon)
-        self.save_cache()
+        self._pool.shutdown()
+        self.save_cache()  # the cache lives in the hosts: saved before they stop
+        self.hosts.close()
 
     def save_cache(self) -> None:
         if self.data_dir is not None:
-            report = self.caches.save(self.data_dir / _CACHE_FILE)
-            for namespace, key, reason in report.skipped:
+            for namespace, key, reason in self.hosts.save_caches():
                 self.logs.add("", namespace, "WARN", f"cache entry {key!r} not saved: {reason}")
-
-    def _restore_cache(self) -> None:
-        if self.data_dir is not None:
-            self.caches.load(self.data_dir / _CACHE_FILE)
 
     # -- catalog operations -------------------------------------------------------------------
 
@@ -434,29 +431,13 @@ class ProcessingEngine:
     def _plugin_write(self, database: str, text: str, no_sync: bool) -> None:
         self._write(database, text, origin="plugin", accept_partial=False, no_sync=no_sync)
 
-    def _abandoned(self, thread_ident: int) -> None:
-        """The watchdog gave up on a thread (on its own thread: nothing here may block)."""
-        found = self._runner.abandoned(thread_ident)
-        if found is None:
-            return
-        trigger, stuck = found
-        self._triggers.replace_thread(trigger, thread_ident)
-        if stuck >= STUCK_THREAD_LIMIT:
-            follow_up: Callable[[RunningTrigger], None] = self._fail_stuck
-        elif trigger.definition.settings.error_behavior == "disable":
-            self.logs.add(*trigger.key, "ERROR", f"disabling trigger {trigger.key[1]} due to error")
-            follow_up = self._disable_failed
-        else:
-            return
-        # the catalog write and the stop (which waits for the worker) run off the watchdog
+    def _fail_soon(self, trigger: RunningTrigger, reason: str) -> None:
+        """Fail ``trigger`` (from its own worker: the stop, which waits for it, runs apart)."""
         name = f"fail-{trigger.label}"
-        threading.Thread(target=follow_up, args=(trigger,), name=name, daemon=True).start()
+        threading.Thread(target=self._fail, args=(trigger, reason), name=name, daemon=True).start()
 
-    def _fail_stuck(self, trigger: RunningTrigger) -> None:
-        """Too many stuck runs: failed in the catalog (disabled, with why), then stopped."""
-        limit = self._runner.time_limit(trigger.definition.settings, Event(()))
-        timeout = "its" if limit is None else format_seconds(limit)
-        reason = STUCK_FAILURE_MESSAGE.format(count=trigger.stuck, timeout=timeout)
+    def _fail(self, trigger: RunningTrigger, reason: str) -> None:
+        """Failed in the catalog (disabled, with why), then stopped."""
         try:
             self.catalog.fail_trigger(*trigger.key, reason)
         except EngineError as exc:  # deleted meanwhile, or the catalog cannot be written

@@ -1,5 +1,6 @@
-"""Where an isolated trigger's environment lives: one rule shared by the package manager, which
-resolves and installs it, and the runtime, which runs the trigger's plugin on its interpreter.
+"""Where a node keeps the plugin environments: the shared venv and the isolated triggers' own.
+One rule shared by the package manager, which resolves and installs them, and the runtime,
+which runs a trigger's plugin on its interpreter.
 
 ::
 

@@ -11,7 +11,6 @@
     ├── InfluxQLError                an InfluxQL statement that cannot be run
     │   ├── InfluxQLSyntaxError      the query does not parse (the whole request fails)
     │   └── InfluxQLUnsupportedError valid InfluxQL this runtime does not implement
-    ├── CacheFileError               the saved cache was written by a newer version
     ├── CatalogError                 a catalog change that cannot be made (HTTP 500)
     │   ├── NotFoundError            no such trigger or table (HTTP 404)
     │   ├── AlreadyExistsError       the trigger name, request path or table is taken (HTTP 409)
@@ -23,6 +22,7 @@
         ├── MissingEntryPointError   the process_* function is not there
         ├── ResponseError            a request plugin's return value is not an HTTP response
         └── PluginHostError          the plugin host process died, hung or broke the protocol
+            ├── HostExitedError      it exited (a crash, a signal) while running the plugin
             └── HostProtocolError    it sent a frame too large, malformed, or of a wrong shape
 
 `QueryError` (what a plugin sees from ``influxdb3_local.query``) is deliberately *not* in this
@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_SIGNATURES",
     "AlreadyExistsError",
-    "CacheFileError",
     "CatalogError",
     "CatalogFileError",
     "DatabaseNotFoundError",
     "EngineError",
+    "HostExitedError",
     "HostProtocolError",
     "InfluxQLError",
     "InfluxQLSyntaxError",
@@ -170,6 +170,10 @@ class PluginHostError(PluginError):
     """The plugin host failed a run: it died, hung past the deadline or broke the protocol."""
 
 
+class HostExitedError(PluginHostError):
+    """The host exited while it ran the plugin: a crash, a signal, ``os._exit``."""
+
+
 class HostProtocolError(PluginHostError):
     """The host sent a frame that is too large, malformed, or a message of the wrong shape."""
 
@@ -196,11 +200,3 @@ class InvalidTriggerError(CatalogError):
 
 class CatalogFileError(CatalogError):
     """The catalog file is corrupt, was written by a newer version, or cannot be written."""
-
-
-class CacheFileError(EngineError):
-    """The saved plugin cache cannot be used: it was written by a newer version."""
-
-    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.path = path

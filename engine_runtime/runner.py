@@ -13,17 +13,19 @@ A request trigger is never retried: its caller is waiting, and the plugin may ha
 effects already. It runs on its trigger's worker like the others (`answer` queues it), and its
 caller waits at most the run's execution timeout, then gets a 500 saying so.
 
-A run still inside the plugin ``timeout_grace`` seconds after its timeout (stuck in a C call,
-which the watchdog cannot interrupt) is *abandoned* (`abandoned`): it is logged and counted as a
-failed run at once, its thread counts as stuck in the trigger's stats until (if ever) the call
-returns, and the trigger is served by a fresh thread. The engine fails a trigger once
-`STUCK_THREAD_LIMIT` of its threads are stuck, so one plugin cannot drain the server of threads.
+Plugins run in a plugin host process (`engine_runtime.host`), never in this one. A run past its
+timeout is interrupted there (`PluginTimeout`, logged as before); one that does not stop within
+the grace gets its host replaced. A host that exits while running a trigger fails the run with
+``plugin host exited with signal SIGABRT while running trigger db/x``; a trigger whose runs saw
+`HOST_DEATH_LIMIT` host deaths within `HOST_DEATH_WINDOW` seconds is *failed* (disabled in the
+catalog with why), so a crashing plugin cannot keep restarting hosts. Stopping a trigger
+(disable, delete) interrupts its running call with ``KeyboardInterrupt``, as InfluxDB 3.10.2+.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,23 +34,27 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any, Final, final
 
 from .dispatch import Event, TriggerWorker
-from .errors import EngineError
+from .errors import EngineError, HostExitedError, PluginError
+from .host_runs import HOST_KINDS, failure_of, payload_of, plugin_location
 from .loader import PluginFailure, describe_failure
-from .plugin_api import PluginApi, plugin_call, write_queue
-from .plugin_threads import attribute
-from .responses import HttpResponse, error_response, request_headers, to_http_response
+from .responses import HttpResponse, error_response, request_headers
 from .triggers import format_duration
-from .watchdog import PluginTimeout, format_seconds
+from .watchdog import PluginTimeout
 
 if TYPE_CHECKING:
-    from .cache import CacheStore
     from .catalog import TriggerDefinition, TriggerSettings
-    from .loader import Loader, PluginSource
+    from .host.pool import HostPool
+    from .loader import PluginSource
     from .observability import LogRing, StatsRegistry
-    from .store import Store
-    from .watchdog import Watch, Watchdog
 
-__all__ = ["ENTRY_POINTS", "STUCK_THREAD_LIMIT", "RunningTrigger", "TriggerRunner", "WriteBack"]
+__all__ = [
+    "ENTRY_POINTS",
+    "HOST_DEATH_LIMIT",
+    "HOST_DEATH_WINDOW",
+    "RunningTrigger",
+    "TriggerRunner",
+    "WriteBack",
+]
 
 #: plugin type -> (entry point, the context upstream's log lines name)
 ENTRY_POINTS: Final = {
@@ -61,10 +67,9 @@ ENTRY_POINTS: Final = {
 #: no_sync); raises `EngineError` when the write is refused
 WriteBack = Callable[[str, str, bool], None]
 
-#: a trigger with this many runs stuck past their timeout (threads held) is failed
-STUCK_THREAD_LIMIT: Final = 4
-
-_NO_DEADLINE: Final = contextlib.nullcontext()
+#: a trigger whose runs saw this many host deaths within `HOST_DEATH_WINDOW` seconds is failed
+HOST_DEATH_LIMIT: Final = 3
+HOST_DEATH_WINDOW: Final = 300.0
 # seconds a request's caller waits past the timeout, so an interrupted run answers it itself
 _REPLY_SLACK: Final = 0.25
 
@@ -76,6 +81,7 @@ class RunningTrigger:
     __slots__ = (
         "args",
         "context",
+        "deaths",
         "definition",
         "function",
         "key",
@@ -83,7 +89,6 @@ class RunningTrigger:
         "label",
         "source",
         "stop",
-        "stuck",
         "worker",
     )
 
@@ -100,47 +105,28 @@ class RunningTrigger:
         self.source = source
         self.worker = worker
         self.stop = threading.Event()
-        #: this start's runs abandoned past their timeout whose thread has not come back
-        self.stuck = 0
-
-
-@final
-class _Run:
-    """A run in progress on one thread, for the watchdog's abandon callback."""
-
-    __slots__ = ("counted", "event", "returned", "started_ns", "trigger", "watch")
-
-    def __init__(
-        self, trigger: RunningTrigger, event: Event, watch: Watch | None, started_ns: int
-    ) -> None:
-        self.trigger = trigger
-        self.event = event
-        self.watch = watch
-        self.started_ns = started_ns
-        self.counted = False  # counted as stuck
-        self.returned = False  # the plugin call came back
+        #: when its runs saw their host die (``time.monotonic()``), the recent ones
+        self.deaths: collections.deque[float] = collections.deque(maxlen=HOST_DEATH_LIMIT)
 
 
 @final
 class TriggerRunner:
     """Runs events of `RunningTrigger` objects; shared by every trigger of an engine.
 
+    :param hosts: the plugin hosts the runs go to.
     :param write_back: writes a plugin's lines (see `WriteBack`).
     :param disable: disables a trigger whose ``error_behavior`` is ``disable`` after a failure;
         it must not wait for the trigger's worker when called from it.
+    :param fail: fails a trigger with the reason (persisted); the same rule as ``disable``.
     :param execution_timeout: seconds a run may take unless its trigger sets its own.
     """
 
     __slots__ = (
-        "_caches",
-        "_current",
         "_disable",
-        "_loader",
+        "_fail",
+        "_hosts",
         "_logs",
-        "_runs_lock",
         "_stats",
-        "_store",
-        "_watchdog",
         "_write_back",
         "execution_timeout",
     )
@@ -148,27 +134,21 @@ class TriggerRunner:
     def __init__(
         self,
         *,
-        store: Store,
-        caches: CacheStore,
-        loader: Loader,
+        hosts: HostPool,
         logs: LogRing,
         stats: StatsRegistry,
-        watchdog: Watchdog,
         write_back: WriteBack,
         disable: Callable[[RunningTrigger], None],
+        fail: Callable[[RunningTrigger, str], None],
         execution_timeout: float | None = None,
     ) -> None:
-        self._store = store
-        self._caches = caches
-        self._loader = loader
+        self._hosts = hosts
         self._logs = logs
         self._stats = stats
-        self._watchdog = watchdog
         self._write_back = write_back
         self._disable = disable
+        self._fail = fail
         self.execution_timeout = execution_timeout
-        self._current: dict[int, _Run] = {}  # thread ident -> its run
-        self._runs_lock = threading.Lock()
 
     def run(self, trigger: RunningTrigger, event: Event) -> None:
         """Run ``event`` until it succeeds or its retries are spent; never raises for the plugin.
@@ -288,76 +268,20 @@ class TriggerRunner:
         assert isinstance(response, HttpResponse)  # noqa: S101 - replies hold one
         return response
 
-    def abandoned(self, thread_ident: int) -> tuple[RunningTrigger, int] | None:
-        """The watchdog gave up on ``thread_ident``: count its run as stuck and failed, log it,
-        and answer a request still waiting. Called on the watchdog's thread; does not block.
+    def warm(self, trigger: RunningTrigger) -> None:
+        """Start ``trigger``'s plugin host ahead of its first event."""
+        self._hosts.warm(trigger.definition)
 
-        :returns: the run's trigger and how many of its runs are now stuck, or None when that
-            thread no longer runs an abandoned plugin call.
-        """
-        with self._runs_lock:
-            run = self._current.get(thread_ident)
-            watch = None if run is None else run.watch
-            if run is None or watch is None or not watch.abandoned or run.returned or run.counted:
-                return None
-            run.counted = True
-            trigger = run.trigger
-            trigger.stuck += 1
-            stuck = trigger.stuck
-        database, name = trigger.key
-        total = self._stats.stuck(database, name, 1)
-        message = f"{PluginTimeout.__name__}: {_timeout_text(watch.timeout)}"
-        elapsed = time.time_ns() - run.started_ns
-        self._stats.record(
-            database, name, started_ns=run.started_ns, duration_ns=elapsed, error=message
-        )
-        prefix = (
-            "error running request plugin"
-            if trigger.kind == "Request"
-            else f"error executing {trigger.context}"
-        )
-        running = format_seconds(round(elapsed / 1e9, 1))
-        text = (
-            f"{prefix}: {message}; still running after {running} (stuck in a C call?), its "
-            f"thread is abandoned and a fresh one serves the trigger ({total} stuck)"
-        )
-        self._log(trigger, "ERROR", text)
-        if run.event.reply is not None:
-            _settle(run.event.reply, _timed_out(watch.timeout))
-        return trigger, stuck
+    def stopped(self, trigger: RunningTrigger) -> None:
+        """``trigger``'s worker has stopped: an isolated trigger's host stops too."""
+        self._hosts.release(trigger.definition)
 
-    def _came_back(self, run: _Run, elapsed_ns: int) -> None:
-        """An abandoned run's plugin call returned at last: its thread is no longer stuck."""
-        with self._runs_lock:
-            run.returned = True
-            counted = run.counted
-            if counted:
-                run.trigger.stuck -= 1
-        if counted:
-            total = self._stats.stuck(*run.trigger.key, -1)
-            text = (
-                f"an abandoned run came back after {format_duration(elapsed_ns)}; its result is "
-                f"dropped ({total} stuck)"
-            )
-            self._log(run.trigger, "WARN", text)
+    def cancel(self, trigger: RunningTrigger) -> None:
+        """Interrupt ``trigger``'s running calls (it is being stopped): ``KeyboardInterrupt``."""
+        self._hosts.cancel(trigger.definition, trigger.label)
 
     def _log(self, trigger: RunningTrigger, level: str, text: str) -> None:
         self._logs.add(*trigger.key, level, text)
-
-    def _api(self, trigger: RunningTrigger) -> PluginApi:
-        database, name = trigger.key
-
-        def log(level: str, text: str) -> None:
-            self._logs.add(database, name, level, text)
-
-        return PluginApi(
-            database,
-            store=self._store,
-            cache=self._caches.for_trigger(database, name),
-            log=log,
-            sync_write=self._write_back,
-            sweep=self._caches.maybe_sweep,
-        )
 
     def time_limit(self, settings: TriggerSettings, event: Event) -> float | None:
         """Seconds a run of ``event`` may take: the trigger's own timeout, else the engine's,
@@ -366,55 +290,69 @@ class TriggerRunner:
         return min((t for t in limits if t is not None), default=None)
 
     def _attempt(self, trigger: RunningTrigger, event: Event) -> PluginFailure | _Gone | None:
-        """One call of the plugin; the failure when it raised (after its handler has ended), or
-        `_GONE` when it was abandoned (already counted and logged then)."""
+        """One call of the plugin in its host; the failure when it failed, or `_GONE` when it
+        was interrupted because the trigger is stopping (its outcome is dropped)."""
         database, name = trigger.key
         self._log(trigger, "INFO", _start_line(trigger, event))
-        api = self._api(trigger)
         limit = self.time_limit(trigger.definition.settings, event)
-        watch = None if limit is None else self._watchdog.watch(limit)
         started_ns = time.time_ns()
         clock = time.perf_counter_ns()
-        run = _Run(trigger, event, watch, started_ns)
-        ident = threading.get_ident()
-        self._current[ident] = run
-        tally = self._stats.threads(database, name)
-        previous = attribute(None)
         try:
-            with _NO_DEADLINE if watch is None else watch:
-                entry = self._loader.entry_point(trigger.source.load(), trigger.function)
-                attribute(tally)  # inside the watch: its monitor thread is the engine's
-                with plugin_call():  # a forked child exits here; os._exit is refused
-                    result = entry(api, *event.positional, trigger.args)
-                attribute(None)
-                if trigger.kind == "Request":
-                    result = to_http_response(result)
-        except (Exception, SystemExit, PluginTimeout) as exc:  # a plugin never takes us down
-            elapsed = time.perf_counter_ns() - clock
-            if watch is not None and watch.abandoned:
-                self._came_back(run, elapsed)
+            path, source = plugin_location(code := trigger.source.load())
+            result = self._hosts.host_for(trigger.definition).run(
+                trigger.label,
+                HOST_KINDS[trigger.kind],
+                path,
+                trigger.function,
+                database=database,
+                payload=payload_of(trigger.kind, event),
+                args=trigger.args,
+                timeout=limit,
+                source=source,
+                version=code.version,
+            )
+        except PluginError as exc:  # the code could not be read, or its host failed
+            failure: PluginFailure = describe_failure(exc)
+            if isinstance(exc, HostExitedError):
+                self._host_died(trigger)
+        else:
+            if result.ok:
+                failure = None  # type: ignore[assignment]
+            elif result.interrupted == "cancel" and trigger.stop.is_set():
                 return _GONE
-            failure = describe_failure(exc)
+            elif result.interrupted == "timeout" and result.error_type == PluginTimeout.__name__:
+                failure = describe_failure(PluginTimeout(limit))
+                failure = PluginFailure(failure.message, result.traceback, failure.http_body)
+            else:
+                failure = failure_of(result)
+        elapsed = time.perf_counter_ns() - clock
+        if failure is not None:
             self._stats.record(
                 database, name, started_ns=started_ns, duration_ns=elapsed, error=failure.message
             )
             return failure
-        finally:
-            attribute(previous)
-            self._current.pop(ident, None)
-        elapsed = time.perf_counter_ns() - clock
-        if watch is not None and watch.abandoned:
-            self._came_back(run, elapsed)
-            return _GONE
         self._log(trigger, "INFO", f"finished execution in {format_duration(elapsed)}")
         self._stats.record(database, name, started_ns=started_ns, duration_ns=elapsed)
-        self._flush(trigger, api)
+        self._flush(trigger, result.writes)
         if event.reply is not None:
-            _settle(event.reply, result)
+            _settle(event.reply, result.response)
         return None
 
-    def _flush(self, trigger: RunningTrigger, api: PluginApi) -> None:
-        for database, lines in write_queue(api).take().items():
+    def _host_died(self, trigger: RunningTrigger) -> None:
+        """Count a host death in ``trigger``'s run; too many in the window fail the trigger."""
+        now = time.monotonic()
+        trigger.deaths.append(now)
+        recent = [t for t in trigger.deaths if now - t <= HOST_DEATH_WINDOW]
+        if len(recent) >= HOST_DEATH_LIMIT:
+            window = format_duration(int(HOST_DEATH_WINDOW * 1e9))
+            reason = (
+                f"its plugin host died {len(recent)} times within {window} while running it: "
+                "fix the plugin, then enable the trigger again"
+            )
+            self._fail(trigger, reason)
+
+    def _flush(self, trigger: RunningTrigger, writes: Mapping[str, list[str]]) -> None:
+        for database, lines in writes.items():
             try:
                 self._write_back(database, "\n".join(lines), False)
             except EngineError as exc:

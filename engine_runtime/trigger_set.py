@@ -17,7 +17,6 @@ from .dispatch import Event, TriggerWorker, WorkerPool
 from .runner import RunningTrigger
 
 if TYPE_CHECKING:
-    from .cache import CacheStore
     from .catalog import TriggerDefinition
     from .loader import PluginSource
     from .observability import LogRing
@@ -41,7 +40,7 @@ class TriggerSet:
     """
 
     __slots__ = (
-        "_caches",
+        "_drop_cache",
         "_failed",
         "_lock",
         "_logs",
@@ -62,7 +61,7 @@ class TriggerSet:
         runner: TriggerRunner,
         scheduler: SchedulerThread,
         pool: WorkerPool,
-        caches: CacheStore,
+        drop_cache: Callable[[str, str], None],
         logs: LogRing,
         queue_size: int = 60,
     ) -> None:
@@ -70,7 +69,7 @@ class TriggerSet:
         self._runner = runner
         self._scheduler = scheduler
         self._pool = pool
-        self._caches = caches
+        self._drop_cache = drop_cache
         self._logs = logs
         self._queue_size = queue_size
         self._lock = threading.RLock()
@@ -132,6 +131,7 @@ class TriggerSet:
             elif trigger.kind == "Request":
                 self._routes[definition.spec.value] = trigger
         worker.start()
+        self._runner.warm(trigger)
         if trigger.kind == "Schedule":
             self._scheduler.add(key, definition.spec)
 
@@ -143,7 +143,7 @@ class TriggerSet:
         if trigger is not None:
             self.stop(trigger, drop_cache=drop_cache)
         elif drop_cache:
-            self._caches.drop_trigger(*key)
+            self._drop_cache(*key)
 
     def stop(self, trigger: RunningTrigger, *, drop_cache: bool) -> None:
         """Take ``trigger`` out of every index and stop its worker after the current run."""
@@ -164,12 +164,14 @@ class TriggerSet:
                 del self._routes[trigger.definition.spec.value]
         self._scheduler.remove(key)
         trigger.stop.set()
+        self._runner.cancel(trigger)  # a running call gets KeyboardInterrupt, as upstream
         return True
 
     def _halt(self, trigger: RunningTrigger, *, drop_cache: bool) -> None:
         trigger.worker.stop(wait=True)
         if drop_cache:
-            self._caches.drop_trigger(*trigger.key)
+            self._drop_cache(*trigger.key)
+        self._runner.stopped(trigger)
 
     def stop_soon(self, trigger: RunningTrigger) -> None:
         """`stop` it with its cache; from its own worker thread, it leaves the indexes at once
@@ -187,13 +189,6 @@ class TriggerSet:
                 name=f"stop-{trigger.label}",
                 daemon=True,
             ).start()
-
-    def replace_thread(self, trigger: RunningTrigger, thread_ident: int) -> bool:
-        """Thread ``thread_ident`` is stuck in ``trigger``'s plugin: a fresh thread takes its
-        place, in the trigger's worker or in the shared pool (asynchronous triggers)."""
-        return trigger.worker.replace_thread(thread_ident) or self._pool.replace_thread(
-            thread_ident
-        )
 
     # -- events -------------------------------------------------------------------------------
 

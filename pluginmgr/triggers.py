@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine_runtime import LocalPluginSource, activate, check_trigger_plugin
+from engine_runtime import LocalPluginSource, check_trigger_plugin
 
 from .atomic import restored_on_error
 from .errors import DependencyConflictError, InstallError
@@ -173,7 +173,6 @@ def _shared_deps(
             raise
     elif declared.requirements:
         env.install(list(declared.requirements), options=sources)
-    activate(env.site_packages)  # importable by the trigger's first run, no restart
     return synced
 
 
@@ -273,6 +272,8 @@ def create_trigger(
             synced = _shared_deps(
                 manager, env, plugin, install_options, progress, (database, name, str(parsed))
             )
+        if env is not None:
+            engine.hosts.recycle()  # the trigger's first run sees what was installed
         definition = engine.create_trigger(
             database,
             name,

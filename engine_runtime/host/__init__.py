@@ -1,10 +1,9 @@
 """The plugin host: plugins run in a child process on the plugins' venv interpreter.
 
-Groundwork only: the engine still runs triggers in its own process; nothing here is wired into
-the runner yet. `PluginHost` is the server side; ``guest/pluginmgr_guest`` is the only code of
-pluginmgr importable in the host. Names load on first use: ``engine_runtime.responses`` and
-``engine_runtime.line_builder`` import the guest package through this package, and `PluginHost`
-imports them back.
+`PluginHost` is the server side of one host, `pool.HostPool` the engine's set of them;
+``guest/pluginmgr_guest`` is the only code of pluginmgr importable in the host. Names load on
+first use: ``engine_runtime.responses`` and ``engine_runtime.line_builder`` import the guest
+package through this package, and `PluginHost` imports them back.
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .channel import HostProtocolError, PluginHostError
-    from .host import HostCallbacks, PluginCacheLike, PluginHost, RunResult, TriggerKind
+    from .host import HostCallbacks, PluginHost, RunResult, TriggerKind
     from .process import GUEST_PATH
 
 _WHERE = {
     "GUEST_PATH": ".process",
     "HostCallbacks": ".host",
     "HostProtocolError": ".channel",
-    "PluginCacheLike": ".host",
     "PluginHost": ".host",
     "PluginHostError": ".channel",
     "RunResult": ".host",
@@ -32,7 +30,6 @@ __all__ = [
     "GUEST_PATH",
     "HostCallbacks",
     "HostProtocolError",
-    "PluginCacheLike",
     "PluginHost",
     "PluginHostError",
     "RunResult",

@@ -18,11 +18,10 @@ __all__ = ["HOST_OPS", "Channel", "HostProtocolError", "PluginHostError", "field
 
 #: what a host may send during a run, and the fields (with their types) each needs
 HOST_OPS: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
-    "log": {"level": str, "text": str},
-    "query": {"sql": str, "database": str, "params": (dict, type(None))},
-    "write_sync": {"database": str, "lines": str, "no_sync": bool},
-    "cache": {"action": str, "key": str, "use_global": bool},
-    "result": {"ok": bool},
+    "log": {"id": int, "level": str, "text": str},
+    "query": {"id": int, "n": int, "sql": str, "database": str, "params": (dict, type(None))},
+    "write_sync": {"id": int, "n": int, "database": str, "lines": str, "no_sync": bool},
+    "result": {"id": int, "ok": bool},
 }
 
 

@@ -1,21 +1,29 @@
-"""`PluginHost`: runs a trigger's plugin in a child process on the plugins' venv interpreter.
+"""`PluginHost`: runs plugins in a child process on the plugins' venv interpreter.
 
 The server side of a run: start the host if none is running, send ``run``, then service the
 host's calls (query, write_sync, cache, log) through a `HostCallbacks` until its ``result``.
-Host failures raise `PluginHostError` with the reason and the trigger (the host is then gone;
-the next run starts a fresh one):
+Runs of different triggers proceed at once in one host (each on a thread there); the caller's
+thread waits for its own run's messages. Host failures raise `PluginHostError` with the reason
+and the trigger:
 
-* past the deadline: the host is killed (SIGKILL) and reaped, ``... timed out after 2.0 s``;
-* the host died: ``plugin host exited with signal SIGABRT while running trigger X``;
+* past the deadline the run is interrupted in the host (`PluginTimeout` there); a plugin that
+  does not stop within `grace` seconds (stuck in a C call) gets its host *retired*: new runs go
+  to a fresh host, and the old one is killed once its other runs have ended;
+* `cancel` interrupts a trigger's runs with ``KeyboardInterrupt`` (disable, delete), with the
+  same grace;
+* the host died: `HostExitedError`, ``plugin host exited with signal SIGABRT while running
+  trigger X``; the next run starts a fresh host after a back-off that doubles with each death
+  in a row (`restart_delay`);
 * it broke the protocol (a frame over the limit, not JSON, a message of the wrong shape): it is
-  killed and the run fails with `HostProtocolError`.
+  killed and its runs fail with `HostProtocolError`.
 
 A plugin's own failure is no host failure: it comes back as ``RunResult(ok=False, ...)``.
-One run at a time per host: `run` holds a lock for the whole run, so concurrent callers wait.
 """
 
 from __future__ import annotations
 
+import itertools
+import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,18 +34,26 @@ from typing import Any, Final, Literal, Protocol, final
 from ..catalog import INTERNAL_DATABASE
 from ..errors import (
     ENTRY_POINT_SIGNATURES,
+    HostExitedError,
     InvalidDatabaseNameError,
     missing_entry_point_message,
 )
 from ..loader import IMPORT_FAILURE_MESSAGE
 from ..responses import HttpResponse
 from ..store import validate_database_name
+from ..watchdog import timeout_message
 from .channel import HostProtocolError, PluginHostError
 from .channel import field as checked
 from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode
-from .process import HostProcess, describe_exit
+from .process import Ended, HostProcess, RunSlot, describe_exit
 
-__all__ = ["HostCallbacks", "PluginCacheLike", "PluginHost", "RunResult", "TriggerKind"]
+__all__ = [
+    "HostCallbacks",
+    "PluginHost",
+    "RunResult",
+    "TriggerKind",
+    "restart_delay",
+]
 
 TriggerKind = Literal["wal", "schedule", "request"]
 
@@ -47,19 +63,20 @@ PAYLOAD_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "schedule": ("call_time",),
     "request": ("query_parameters", "request_headers", "request_body"),
 }
+#: seconds an interrupted run has to stop before its host is retired
+DEFAULT_GRACE: Final = 2.0
+#: the first restart after a death waits this long; each further death in a row doubles it
+RESTART_BACKOFF: Final = 0.1
+RESTART_BACKOFF_MAX: Final = 5.0
+
+_RUN_IDS = itertools.count(1)
 
 
-class PluginCacheLike(Protocol):
-    """What `HostCallbacks.cache` returns: ``engine_runtime.cache.PluginCache`` fits."""
-
-    def put(self, key: str, value: Any, ttl: float | None = None, use_global: Any = None) -> None:
-        """Store ``value`` under ``key``."""
-
-    def get(self, key: str, default: Any = None, use_global: Any = None) -> Any:
-        """The value under ``key`` or ``default``."""
-
-    def delete(self, key: str, use_global: Any = None) -> bool:
-        """Remove ``key``."""
+def restart_delay(deaths_in_a_row: int) -> float:
+    """Seconds to wait before starting a host after ``deaths_in_a_row`` deaths (0: none)."""
+    if deaths_in_a_row <= 0:
+        return 0.0
+    return float(min(RESTART_BACKOFF * 2.0 ** (deaths_in_a_row - 1), RESTART_BACKOFF_MAX))
 
 
 class HostCallbacks(Protocol):
@@ -73,9 +90,6 @@ class HostCallbacks(Protocol):
     def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
         """Write line protocol now (raises on failure)."""
 
-    def cache(self, trigger: str, database: str) -> PluginCacheLike:
-        """``trigger``'s cache handle."""
-
     def log(self, trigger: str, level: str, text: str) -> None:
         """One line of ``trigger``'s log (INFO, WARN or ERROR)."""
 
@@ -85,7 +99,8 @@ class RunResult:
     """What the plugin did: ``ok``, the writes it queued (only when ok), a request's response,
     or its error (``Type: message``; a load failure in upstream's words), the exception's type
     name, the stage that failed (``load`` the code, ``call`` the entry point, ``response``: a
-    request's return value is no response) and the traceback without the host's frames."""
+    request's return value is no response), the traceback without the host's frames, and
+    whether the server interrupted it (``timeout`` or ``cancel``)."""
 
     ok: bool
     writes: dict[str, list[str]] = field(default_factory=dict)
@@ -94,42 +109,58 @@ class RunResult:
     error_type: str | None = None
     stage: Literal["load", "call", "response"] | None = None
     traceback: str | None = None
+    interrupted: str | None = None
 
 
 @final
 class PluginHost:
-    """One plugin host process, started on the first `run` and after any failure.
+    """One plugin host process at a time, started on the first `run` and after any failure.
 
-    :param python: the venv's interpreter (``<venv>/bin/python``).
+    :param python: the interpreter (``<venv>/bin/python``).
     :param plugin_dir: added to the host's ``sys.path``.
     :param site_packages: the directories whose packages plugins import; None means the venv's
-        own purelib/platlib, as its interpreter reports them.
+        own purelib/platlib, as its interpreter reports them; ``[]`` none (standard library).
     :param callbacks: services the plugins' query/write_sync/cache/log calls.
+    :param memory_limit: bytes of address space a host may use (``RLIMIT_AS``); None: unbounded.
+    :param grace: seconds an interrupted run has to stop before its host is retired.
+    :param cache_file: where the host's plugin cache is saved (`save_cache`) and restored from
+        when a host starts; None: not kept.
     """
 
     def __init__(
         self,
         python: Path,
-        plugin_dir: Path,
+        plugin_dir: Path | None,
         site_packages: Sequence[Path] | None,
         callbacks: HostCallbacks,
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
+        memory_limit: int | None = None,
+        grace: float = DEFAULT_GRACE,
+        cache_file: Path | None = None,
     ) -> None:
         self.python = python
+        self.cache_file = cache_file
         self.plugin_dir = plugin_dir
         self.site_packages = site_packages
         self.callbacks = callbacks
         self.max_frame = max_frame
+        self.memory_limit = memory_limit
+        self.grace = grace
         self._lock = threading.Lock()
         self._process: HostProcess | None = None
+        self._retired: list[HostProcess] = []
         self._closed = False
+        self._deaths_in_a_row = 0
+        self._last_death = 0.0
+        #: hosts started so far (restarts included)
+        self.starts = 0
 
     @property
     def pid(self) -> int | None:
         """The running host's pid, or None when none is running."""
         process = self._process
-        return None if process is None else process.pid
+        return None if process is None or not process.alive else process.pid
 
     def run(
         self,
@@ -142,19 +173,30 @@ class PluginHost:
         payload: dict[str, Any],
         args: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        source: str | None = None,
+        version: str | None = None,
+        callbacks: HostCallbacks | None = None,
+        test_cache: str | None = None,
     ) -> RunResult:
         """Call ``entry`` of the plugin at ``path`` (file or package dir) in the host.
 
         ``payload`` holds ``table_batches`` (wal), ``call_time`` (schedule), or
-        ``query_parameters``, ``request_headers`` and ``request_body`` (request).
-        Raises `PluginHostError` when the host fails (see the module docstring), ValueError
-        for a payload without its kind's keys, TypeError for a payload the wire cannot carry.
+        ``query_parameters``, ``request_headers`` and ``request_body`` (request). A file's
+        ``source`` and ``version`` (a content token) spare the host reading it; the source is
+        sent once per version and host. ``callbacks`` serve this run instead of the host's (a
+        dry run's copy of the store); ``test_cache`` names the test cache the plugin gets
+        instead of its trigger's (dry runs). Raises `PluginHostError` when the host fails (see the
+        module docstring), ValueError for a payload without its kind's keys, TypeError for a
+        payload the wire cannot carry.
         """
         missing = [key for key in PAYLOAD_KEYS[kind] if key not in payload]
         if missing:
             raise ValueError(f"a {kind} run needs {', '.join(missing)} in its payload")
-        message = {
+        deadline = None if timeout is None else time.monotonic() + timeout
+        slot = RunSlot(next(_RUN_IDS), trigger, deadline)
+        message: dict[str, Any] = {
             "op": "run",
+            "id": slot.id,
             "trigger": trigger,
             "kind": kind,
             "path": str(path),
@@ -162,55 +204,145 @@ class PluginHost:
             "database": database,
             "payload": payload,
             "args": None if args is None else dict(args),
+            "version": version,
+            "test_cache": test_cache,
         }
-        frame = encode(message)  # a TypeError here leaves the host as it was
-        with self._lock:
-            if self._closed:
-                raise PluginHostError(f"the plugin host is closed (trigger {trigger})")
-            deadline = None if timeout is None else time.monotonic() + timeout
-            process = self._live_process()
+        encode(message)  # a TypeError here leaves the host as it was
+        process = self._open(slot, trigger)
+        try:
+            code_key = (str(path), version or "")
+            if source is not None and code_key not in process.sent_code:
+                message["source"] = source
             try:
-                process.channel.send_frame(frame)
-                return self._serve(process, trigger, database, entry, path, deadline)
-            except TimeoutError:
-                self._discard(process)
-                raise PluginHostError(
-                    f"trigger {trigger} timed out after {timeout} s: its plugin host was killed"
-                ) from None
-            except (EOFError, OSError):
-                code = process.wait_exit()
-                self._discard(process)
-                raise PluginHostError(
-                    f"plugin host exited with {describe_exit(code)} while running trigger {trigger}"
-                ) from None
-            except HostProtocolError as exc:
-                self._discard(process)
-                raise HostProtocolError(f"{exc} (trigger {trigger}); the host was killed") from None
-            except BaseException:
-                # a callback failed unexpectedly: the host waits for a reply it will never get
-                self._discard(process)
-                raise
+                process.send_frame(encode(message))
+            except OSError:
+                ended = process.ended or Ended(process.popen.wait())
+                self._died(process, ended)
+                raise self._exited(process, ended, trigger) from None
+            if "source" in message:
+                process.sent_code.add(code_key)
+            served = callbacks or self.callbacks
+            return self._serve(process, slot, served, database, entry, path, timeout)
+        finally:
+            process.close_run(slot)
+
+    def save_cache(self) -> list[tuple[str, str, str]]:
+        """Save the running host's cache to `cache_file`; what it skipped (namespace, key, why).
+        Nothing runs: nothing to save."""
+        process = self._process
+        if self.cache_file is None or process is None or not process.alive:
+            return []
+        try:
+            value = self._control(process, {"action": "save_cache", "path": str(self.cache_file)})
+        except PluginHostError as exc:
+            return [("", "*", f"the plugin host could not save its cache: {exc}")]
+        skipped = value.get("skipped", []) if isinstance(value, dict) else []
+        return [tuple(str(part) for part in item)[:3] for item in skipped]  # type: ignore[misc]
+
+    def tell(self, fields: dict[str, Any]) -> None:
+        """Send a control message to the running host without waiting for its answer."""
+        process = self._process
+        if process is None or not process.alive:
+            return
+        try:
+            process.send({"op": "control", "id": 0, **fields})
+        except OSError:
+            pass  # gone: nothing of it to drop
+
+    def _control(self, process: HostProcess, fields: dict[str, Any], timeout: float = 60.0) -> Any:
+        slot = RunSlot(next(_RUN_IDS), "(control)", time.monotonic() + timeout)
+        if not process.open_run(slot):
+            raise PluginHostError("the plugin host is gone")
+        try:
+            process.send({"op": "control", "id": slot.id, **fields})
+            while True:
+                try:
+                    message = slot.messages.get(timeout=max(0.0, timeout))
+                except queue.Empty:
+                    raise PluginHostError(
+                        f"no answer to {fields['action']} in {timeout:g} s"
+                    ) from None
+                if isinstance(message, Ended):
+                    raise PluginHostError("the plugin host exited")
+                if message is not None and message["op"] == "result":
+                    if not message["ok"]:
+                        raise PluginHostError(str(message.get("error")))
+                    return message.get("value")
+        except OSError:
+            raise PluginHostError("the plugin host is gone") from None
+        finally:
+            process.close_run(slot)
+
+    def ensure_started(self) -> None:
+        """Start the host now if none runs (a failure to start is left to the first run)."""
+        with self._lock:
+            if self._closed or (self._process is not None and self._process.alive):
+                return
+            try:
+                self._start()
+            except PluginHostError:
+                pass
+
+    def cancel(self, trigger: str) -> int:
+        """Interrupt ``trigger``'s runs with ``KeyboardInterrupt``; how many there were."""
+        count = 0
+        with self._lock:
+            processes = [p for p in (self._process, *self._retired) if p is not None]
+        for process in processes:
+            for slot in process.open_runs():
+                if slot.trigger == trigger and slot.interrupted is None:
+                    self._interrupt(process, slot, "cancel", "")
+                    slot.messages.put(None)  # wakes the waiter: its deadline moved
+                    count += 1
+        return count
+
+    def recycle(self) -> None:
+        """New runs go to a fresh host (after an install: new packages, new ``.pth`` files);
+        the current one ends once its runs have."""
+        with self._lock:
+            process, self._process = self._process, None
+            if process is not None:
+                self._retire(process)
 
     def close(self) -> None:
-        """Stop the host (asking first, then SIGKILL) and refuse further runs."""
+        """Stop the hosts (asking first, then SIGKILL) and refuse further runs."""
         with self._lock:
             self._closed = True
             process, self._process = self._process, None
-            if process is not None:
-                process.stop()
+            retired, self._retired = self._retired, []
+        for old in retired:
+            old.kill()
+        if process is not None:
+            process.stop()
 
-    def _live_process(self) -> HostProcess:
-        process = self._process
-        if process is not None and process.popen.poll() is not None:
-            # it died between runs (a plugin's thread, a signal): no run of ours failed
-            self._discard(process)
-            process = None
-        return process or self._start()
+    # -- inside ---------------------------------------------------------------------------------
+
+    def _open(self, slot: RunSlot, trigger: str) -> HostProcess:
+        with self._lock:
+            if self._closed:
+                raise PluginHostError(f"the plugin host is closed (trigger {trigger})")
+            for _attempt in range(2):
+                process = self._process
+                if process is None or not process.alive:
+                    if process is not None:  # it died between runs (a plugin's thread, a signal)
+                        self._note_death(process)
+                    process = self._start()
+                if process.open_run(slot):
+                    return process
+                self._process = None
+            raise PluginHostError(f"the plugin host could not take trigger {trigger}'s run")
 
     def _start(self) -> HostProcess:
+        delay = restart_delay(self._deaths_in_a_row) - (time.monotonic() - self._last_death)
+        if delay > 0:
+            time.sleep(delay)  # a crash loop must not become a fork loop
         try:
             process = HostProcess(
-                self.python, self.plugin_dir, self.site_packages, max_frame=self.max_frame
+                self.python,
+                self.plugin_dir,
+                self.site_packages,
+                max_frame=self.max_frame,
+                memory_limit=self.memory_limit,
             )
         except OSError as exc:
             raise PluginHostError(
@@ -218,47 +350,165 @@ class PluginHost:
                 hint="create the plugins' venv (pluginmgr install package) or check its path",
             ) from None
         self._process = process
+        self.starts += 1
+        if self.cache_file is not None and self.cache_file.exists():
+            try:
+                self._control(process, {"action": "load_cache", "path": str(self.cache_file)})
+            except PluginHostError as exc:
+                self.callbacks.log("/", "WARN", f"the plugin cache was not restored: {exc}")
         return process
 
-    def _discard(self, process: HostProcess) -> None:
-        process.kill()
-        self._process = None
+    def _retire(self, process: HostProcess) -> None:
+        """No new runs for ``process``; killed once its open runs have ended (caller locks)."""
+        process.retired = True
+        if self._process is process:
+            self._process = None
+        self._retired = [p for p in self._retired if p.alive]
+        if not process.open_runs():
+            process.kill()
+        else:
+            self._retired.append(process)
+
+    def _note_death(self, process: HostProcess) -> None:
+        if process.retired or getattr(process, "counted", False):
+            return
+        process.counted = True  # type: ignore[attr-defined]
+        self._deaths_in_a_row += 1
+        self._last_death = time.monotonic()
+
+    def _died(self, process: HostProcess, ended: Ended) -> None:
+        with self._lock:
+            self._note_death(process)
+            if self._process is process:
+                self._process = None
+
+    def _exited(self, process: HostProcess, ended: Ended, trigger: str) -> PluginHostError:
+        if ended.protocol_error is not None:
+            return HostProtocolError(
+                f"{ended.protocol_error} (trigger {trigger}); the host was killed"
+            )
+        exit_text = "an unknown status" if ended.code is None else describe_exit(ended.code)
+        text = f"plugin host exited with {exit_text} while running trigger {trigger}"
+        if self.memory_limit is not None:
+            text += f" (its memory limit is {_mib(self.memory_limit)})"
+        return HostExitedError(text)
+
+    def _interrupt(self, process: HostProcess, slot: RunSlot, reason: str, text: str) -> None:
+        slot.interrupted = reason
+        slot.deadline = time.monotonic() + self.grace
+        try:
+            process.send({"op": "interrupt", "id": slot.id, "reason": reason, "text": text})
+        except OSError:
+            pass  # the host is gone: its reader tells the run
 
     def _serve(
         self,
         process: HostProcess,
-        trigger: str,
+        slot: RunSlot,
+        callbacks: HostCallbacks,
         database: str,
         entry: str,
         path: Path,
-        deadline: float | None,
+        timeout: float | None,
     ) -> RunResult:
-        channel = process.channel
+        try:
+            return self._serve_messages(process, slot, callbacks, database, entry, path, timeout)
+        except (PluginHostError, TypeError, ValueError):
+            raise
+        except BaseException:
+            # a callback failed unexpectedly: the plugin waits for a reply it will never get
+            with self._lock:
+                self._retire(process)
+            raise
+
+    def _serve_messages(
+        self,
+        process: HostProcess,
+        slot: RunSlot,
+        callbacks: HostCallbacks,
+        database: str,
+        entry: str,
+        path: Path,
+        timeout: float | None,
+    ) -> RunResult:
+        trigger = slot.trigger
         while True:
-            message = channel.receive(deadline)
+            deadline = slot.deadline
+            try:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                message = slot.messages.get(timeout=wait)
+            except queue.Empty:
+                if slot.interrupted is None:
+                    text = timeout_message(timeout or 0.0)
+                    self._interrupt(process, slot, "timeout", text)
+                    continue
+                with self._lock:
+                    self._retire(process)
+                what = (
+                    f"timed out after {timeout:g} s"
+                    if slot.interrupted == "timeout"
+                    else "was cancelled"
+                )
+                raise PluginHostError(
+                    f"trigger {trigger} {what} and did not stop within {self.grace:g} s (stuck "
+                    "in a C call?): its plugin host was replaced"
+                ) from None
+            if message is None:
+                continue  # woken: the deadline moved
+            if isinstance(message, Ended):
+                self._died(process, message)
+                raise self._exited(process, message, trigger)
             op = message["op"]
             if op == "result":
-                return _result(message, entry, path)
+                with self._lock:
+                    self._deaths_in_a_row = 0
+                result = _result(message, entry, path, slot.interrupted)
+                if result.error_type == "MemoryError" and self.memory_limit is not None:
+                    note = f" (the plugin host's memory limit is {_mib(self.memory_limit)})"
+                    result = _with_error(result, (result.error or "") + note)
+                return result
             if op == "log":
-                self.callbacks.log(trigger, message["level"], message["text"])
+                callbacks.log(trigger, message["level"], message["text"])
                 continue
             try:
-                value = self._service(trigger, database, message)
+                value = _service(callbacks, trigger, message)
+                reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
+                encoded = encode(reply)
             except _Refused as exc:
-                channel.send({"op": "reply", "error": str(exc)})
-                continue
+                encoded = encode(
+                    {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
+                )
+            except TypeError as exc:  # a value the wire cannot carry
+                encoded = encode(
+                    {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
+                )
             try:
-                channel.send({"op": "reply", "value": value})
-            except TypeError as exc:  # nothing was sent: a value the wire cannot carry
-                channel.send({"op": "reply", "error": str(exc)})
+                process.send_frame(encoded)
+            except OSError:
+                pass  # the host is gone: its reader tells this run next
 
-    def _service(self, trigger: str, database: str, message: dict[str, Any]) -> Any:
-        op = message["op"]
-        if op == "query":
-            return _query(self.callbacks, trigger, message)
-        if op == "write_sync":
-            return _write_sync(self.callbacks, trigger, message)
-        return _cache(self.callbacks.cache(trigger, database), message)
+
+def _service(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> Any:
+    if message["op"] == "query":
+        return _query(callbacks, trigger, message)
+    return _write_sync(callbacks, trigger, message)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
+
+
+def _with_error(result: RunResult, error: str) -> RunResult:
+    return RunResult(
+        result.ok,
+        result.writes,
+        result.response,
+        error,
+        result.error_type,
+        result.stage,
+        result.traceback,
+        result.interrupted,
+    )
 
 
 class _Refused(Exception):
@@ -292,27 +542,7 @@ def _write_sync(callbacks: HostCallbacks, trigger: str, message: dict[str, Any])
         raise _Refused(f"error writing line protocol to {db}: {exc}") from None
 
 
-def _cache(cache: PluginCacheLike, message: dict[str, Any]) -> Any:
-    action, key, use_global = message["action"], message["key"], message["use_global"]
-    try:
-        if action == "get":
-            return cache.get(key, message.get("default"), use_global=use_global)
-        if action == "delete":
-            return cache.delete(key, use_global=use_global)
-        if action == "put":
-            ttl = message.get("ttl")
-            if ttl is not None and not isinstance(ttl, int | float):
-                raise _Refused(f"ttl must be a number of seconds, not {type(ttl).__name__}")
-            cache.put(key, message.get("value"), ttl, use_global=use_global)
-            return None
-    except _Refused:
-        raise
-    except Exception as exc:  # a bad key or ttl: the plugin's ValueError
-        raise _Refused(str(exc)) from None
-    raise HostProtocolError(f"plugin host sent an unknown cache action {action!r:.50}")
-
-
-def _result(message: dict[str, Any], entry: str, path: Path) -> RunResult:
+def _result(message: dict[str, Any], entry: str, path: Path, interrupted: str | None) -> RunResult:
     if not message["ok"]:
         error = checked(message, "error", str)
         stage, kind, trace = (message.get(k) for k in ("stage", "error_type", "traceback"))
@@ -324,6 +554,7 @@ def _result(message: dict[str, Any], entry: str, path: Path) -> RunResult:
             error_type=kind if isinstance(kind, str) else None,
             stage=stage if stage in ("load", "call", "response") else None,
             traceback=trace if isinstance(trace, str) else None,
+            interrupted=interrupted,
         )
     writes = checked(message, "writes", dict)
     for db, lines in writes.items():
@@ -349,6 +580,6 @@ def _load_error(
         if entry in ENTRY_POINT_SIGNATURES:
             return missing_entry_point_message(entry), None
         return f"the {entry} function is not present in the plugin", None
-    if path.suffix != ".py":  # a directory plugin
+    if path.is_dir():  # a directory plugin
         return IMPORT_FAILURE_MESSAGE.format(name=path.name, error=error), trace
     return error, trace

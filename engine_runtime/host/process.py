@@ -8,21 +8,30 @@ site-packages, the plugin dir and the guest directory. The channel is one end of
 stderr is the server's (what Python writes there is sent to the trigger's log instead, so only
 the interpreter's own last words, such as a fatal error, reach it). The child runs in a session
 of its own, so signals for the server's process group do not reach it.
+
+A reader thread takes every message the host sends and hands it to the queue of the run it
+names (``id``); a call for a run nobody waits for any more is answered with an error, so the
+plugin's thread does not wait forever. When the host exits, or breaks the protocol, each open
+run's queue gets an `Ended` saying how.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from .channel import Channel
+from .channel import Channel, HostProtocolError
+from .memory import MemoryLimit, limit_memory
 
-__all__ = ["BOOT", "GUEST_PATH", "HostProcess", "describe_exit"]
+__all__ = ["BOOT", "GUEST_PATH", "Ended", "HostProcess", "RunSlot", "describe_exit"]
 
 #: the directory whose only package is `pluginmgr_guest`
 GUEST_PATH: Final = Path(__file__).resolve().parent / "guest"
@@ -45,22 +54,47 @@ def describe_exit(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """What an open run's queue gets when its host is gone: exited (``code``) or killed for
+    breaking the protocol (``protocol_error``)."""
+
+    code: int | None
+    protocol_error: str | None = None
+
+
+class RunSlot:
+    """A run the server waits for: its trigger, its messages, and how it was interrupted."""
+
+    __slots__ = ("deadline", "id", "interrupted", "messages", "trigger")
+
+    def __init__(self, run_id: int, trigger: str, deadline: float | None) -> None:
+        self.id = run_id
+        self.trigger = trigger
+        self.messages: queue.SimpleQueue[dict[str, Any] | Ended | None] = queue.SimpleQueue()
+        #: a ``time.monotonic()`` value; an interrupt moves it to the end of its grace
+        self.deadline = deadline
+        #: None, ``"timeout"`` or ``"cancel"`` once the run was told to stop
+        self.interrupted: str | None = None
+
+
 class HostProcess:
-    """One running host: its process and the server's end of the channel."""
+    """One running host: its process, the server's end of the channel and the open runs."""
 
     def __init__(
         self,
         python: Path,
-        plugin_dir: Path,
+        plugin_dir: Path | None,
         site_packages: Sequence[Path] | None,
         *,
         max_frame: int,
+        memory_limit: int | None = None,
     ) -> None:
         parent, child = socket.socketpair()
         config = {
             "fd": child.fileno(),
             "guest": str(GUEST_PATH),
-            "plugin_dir": str(plugin_dir),
+            "plugin_dir": None if plugin_dir is None else str(plugin_dir),
             "site_packages": None if site_packages is None else [str(p) for p in site_packages],
         }
         try:
@@ -76,31 +110,120 @@ class HostProcess:
             raise
         finally:
             child.close()
+        self.memory: MemoryLimit | None = None
+        if memory_limit is not None:  # before its first run: only the guest has run so far
+            try:
+                self.memory = limit_memory(self.popen.pid, memory_limit)
+            except (OSError, ValueError):
+                self.popen.kill()
+                self.popen.wait()
+                parent.close()
+                raise
         self.channel = Channel(parent, max_frame=max_frame)
+        self.memory_limit = memory_limit
+        self.python = python
+        #: ``(path, version)`` of file plugins whose source this host was sent
+        self.sent_code: set[tuple[str, str]] = set()
+        #: no new runs: replaced after a run that would not stop; killed when its last run ends
+        self.retired = False
+        self.ended: Ended | None = None
+        self._runs: dict[int, RunSlot] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._reader = threading.Thread(
+            target=self._read, name=f"plugin-host-{self.popen.pid}", daemon=True
+        )
+        self._reader.start()
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def open_run(self, slot: RunSlot) -> bool:
+        """Register ``slot`` for the host's messages; False when the host is already gone."""
+        with self._lock:
+            if self.ended is not None:
+                return False
+            self._runs[slot.id] = slot
+            return True
+
+    def close_run(self, slot: RunSlot) -> None:
+        """Forget ``slot``; a retired host whose last run this was is killed."""
+        with self._lock:
+            self._runs.pop(slot.id, None)
+            idle = not self._runs
+        if idle and self.retired:
+            self.kill()
+
+    def open_runs(self) -> list[RunSlot]:
+        with self._lock:
+            return list(self._runs.values())
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send one message; raises OSError when the host is gone."""
+        with self._send_lock:
+            self.channel.send(message)
+
+    def send_frame(self, frame: bytes) -> None:
+        with self._send_lock:
+            self.channel.send_frame(frame)
+
+    def _read(self) -> None:
+        protocol_error = None
+        while True:
+            try:
+                message = self.channel.receive(None)
+            except (EOFError, OSError):
+                break
+            except HostProtocolError as exc:
+                protocol_error = str(exc)
+                break
+            with self._lock:
+                slot = self._runs.get(message["id"])
+            if slot is not None:
+                slot.messages.put(message)
+            elif message["op"] in ("query", "write_sync"):
+                reply = {
+                    "op": "reply",
+                    "id": message["id"],
+                    "n": message.get("n"),
+                    "error": "the run this call belongs to has ended",
+                }
+                try:
+                    self.send(reply)
+                except OSError:
+                    break
+        if protocol_error is not None and self.popen.poll() is None:
+            self.popen.kill()
+        code = self.popen.wait()
+        if self.memory is not None:
+            self.memory.release()
+        with self._lock:
+            self.ended = Ended(code, protocol_error)
+            slots = list(self._runs.values())
+        for slot in slots:
+            slot.messages.put(self.ended)
+        self.channel.close()
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
-    def wait_exit(self, timeout: float = 5.0) -> int:
-        """The exit code once the child has exited (after EOF on the channel)."""
-        try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.popen.wait()
+    @property
+    def alive(self) -> bool:
+        return self.ended is None and self.popen.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL and reap the child; close the channel."""
+        """SIGKILL the child; the reader thread reaps it and closes the channel."""
         if self.popen.poll() is None:
-            self.popen.kill()
+            try:
+                self.popen.kill()
+            except ProcessLookupError:
+                pass
         self.popen.wait()
-        self.channel.close()
 
     def stop(self) -> None:
         """Ask the host to exit, kill it if it does not within `STOP_GRACE`, reap it."""
         try:
-            self.channel.send({"op": "stop"})
+            self.send({"op": "stop"})
         except OSError:
             pass  # already gone
         try:
@@ -108,4 +231,4 @@ class HostProcess:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
-        self.channel.close()
+        self._reader.join(STOP_GRACE)

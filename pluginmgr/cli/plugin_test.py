@@ -7,7 +7,6 @@ The plugin may be any reference the resolver accepts (local, ``gh:``, ``git+``);
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -171,11 +170,9 @@ def _run_local(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
         if plugin_dir is not None:
             venv = PluginEnv(default_venv_path(plugin_dir))
             site_packages = venv.site_packages if venv.state().status == "ok" else None
-        runner = DryRunner(plugin_dir=plugin_dir, site_packages=site_packages)
-        if seed:
-            _seed(runner, database, Path(seed))
-        # the plugin's print() goes to stderr: stdout carries the JSON report only
-        with contextlib.redirect_stdout(sys.stderr):
+        with DryRunner(plugin_dir=plugin_dir, site_packages=site_packages) as runner:
+            if seed:
+                _seed(runner, database, Path(seed))
             report = runner.run(
                 trigger, source, database, args=arguments, cache_name=cache_name, **kwargs
             )

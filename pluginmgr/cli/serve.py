@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ..errors import PluginManagerError
-from ..server.isolation import close_in_children, close_paths_in_children, install_guards
 from ._common import manager_from, pass_options, settings_options
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
+from .sizes import parse_size
 
 if TYPE_CHECKING:
     import uvicorn
@@ -131,6 +131,12 @@ def _plugin_dir_option(value: str | None) -> Path | None:
     "execution_timeout setting overrides it.",
 )
 @click.option(
+    "--plugin-memory-limit",
+    default=None,
+    help="Memory (address space) each plugin host may use, e.g. 2GiB; a plugin past it gets "
+    "MemoryError or its host is replaced. Default: unbounded.",
+)
+@click.option(
     "--max-http-request-size",
     envvar="INFLUXDB3_MAX_HTTP_REQUEST_SIZE",
     type=click.IntRange(min=1),
@@ -177,6 +183,8 @@ def serve(options: dict[str, Any]) -> int:
     if flush is None:
         raise ServeError(f"invalid --wal-flush-interval {flush_text!r}: use a duration, e.g. 10ms")
     timeout = _seconds("--execution-timeout", options.pop("execution_timeout"))
+    memory_text = options.pop("plugin_memory_limit")
+    memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
     plugin_dir = _plugin_dir_option(options["plugin_dir"])
     serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
     without_auth = options.pop("without_auth")
@@ -190,21 +198,18 @@ def serve(options: dict[str, Any]) -> int:
         allow_build=options.pop("allow_build"),
     ).from_caller()  # relative paths are the caller's: the server's installs run elsewhere
     sock = _listen(host, port)
-    # a plugin's fork() child lets go of the port (and, below, the WAL); os._exit is refused
-    close_in_children(sock)
-    install_guards()
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
         for line in serving.warnings:
             click.echo(line, err=True)
         token_dir, node_root = _make_dirs(stack, plugin_dir, serving)
-        if node_root is not None:
-            close_paths_in_children(node_root)
         manager = stack.enter_context(manager_from(options))
         _record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = _plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
-        engine, store = _engine(manager, env, node_root, install, flush=flush, timeout=timeout)
+        engine, store = _engine(
+            manager, env, node_root, install, flush=flush, timeout=timeout, memory=memory
+        )
         state = _server_state(
             engine,
             manager,
@@ -266,9 +271,7 @@ def _token_store(directory: Path) -> TokenStore:
 def _plugin_env(
     manager: PluginManager, serving: ServeOptions, install: InstallOptions
 ) -> PluginEnv | None:
-    """The plugin venv (created if missing, activated), None without a plugin directory."""
-    from engine_runtime import activate
-
+    """The plugin venv (created if missing), None without a plugin directory."""
     from ..venv import PluginEnv, default_venv_path
 
     plugin_dir = manager.settings.plugin_dir
@@ -282,7 +285,6 @@ def _plugin_env(
     _check_dependency_lock(manager, env, plugin_dir, install)
     _create_venv(env)
     _warn_foreign_venv(env, plugin_dir, install)
-    activate(env.site_packages)  # the venv's packages import in plugins, now and later
     return env
 
 
@@ -308,6 +310,7 @@ def _engine(
     *,
     flush: float,
     timeout: float | None,
+    memory: int | None,
 ) -> tuple[ProcessingEngine, Store]:
     """The engine over a durable store in the node's ``data_dir`` or one in memory (None);
     without a plugin directory no trigger can start (each is reported as failed)."""
@@ -328,6 +331,8 @@ def _engine(
         plugin_dir=plugin_dir,
         data_dir=data_dir,
         execution_timeout=timeout,
+        venv=None if env is None else env.venv_path,
+        plugin_memory_limit=memory,
     )
     return engine, store
 

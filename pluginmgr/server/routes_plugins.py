@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engine_runtime import DryRunner, activate
+from engine_runtime import DryRunner
 
 from ..atomic import atomic_write
 from ..errors import InstallError, PluginManagerError
@@ -115,7 +115,7 @@ def _install(
         state.manager, env, _plugin_dir(state), sources=state.install_options, progress=progress
     )
     _plan, result = deps.add_requirements(specs)
-    activate(env.site_packages)  # importable by the next plugin run, no restart
+    state.engine.hosts.recycle()  # the next plugin run sees what was installed, no restart
     return _install_body(specs, result)
 
 
@@ -174,11 +174,12 @@ async def install_requirements(request: Request) -> Response:
 def _runner(state: ServerState, app_state: Any) -> DryRunner:
     runner: DryRunner | None = getattr(app_state, "dry_runner", None)
     if runner is None:
-        runner = DryRunner(store=state.engine.store, plugin_dir=state.plugin_dir)
-        app_state.dry_runner = runner  # one cache store: test caches persist across calls
-    env = state.env
-    if runner.site_packages is None and env is not None and env.venv_path.is_dir():
-        runner.site_packages = env.site_packages
+        # in the node's shared host, as upstream tests in the engine's interpreter: test
+        # caches persist across calls, and the plugin sees what triggers see
+        host = state.engine.hosts.shared()
+        runner = DryRunner(store=state.engine.store, plugin_dir=state.plugin_dir, host=host)
+        app_state.dry_runner = runner
+    runner.host = state.engine.hosts.shared()  # a fresh one after an install
     return runner
 
 

@@ -1,6 +1,6 @@
 """Helpers of the plugin host tests: a small venv made once per session with ``uv venv`` from
 the base interpreter (so the host cannot see the server's site-packages), and `StoreCallbacks`,
-the host's callbacks on a real `MemoryStore` and `CacheStore`."""
+the host's callbacks on a real `MemoryStore`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from engine_runtime import MemoryStore
-from engine_runtime.cache import CacheStore, PluginCache
 from pluginmgr.installers import find_uv
 
 #: a module placed straight in the venv's site-packages
@@ -22,11 +21,12 @@ VENV_MODULE = "hostvenvpkg"
 PTH_MODULE = "hostpthpkg"
 
 
-def make_host_venv(root: Path) -> Path:
-    """A venv at ``root/venv`` with two tiny packages; returns its interpreter."""
+def make_host_venv(root: Path, base: str | None = None) -> Path:
+    """A venv at ``root/venv`` with two tiny packages, made from ``base`` (default: the
+    interpreter the tests run on); returns its interpreter."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
     env.update(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", UV_CACHE_DIR=str(root / "uv"))
-    base = getattr(sys, "_base_executable", sys.executable)
+    base = base or getattr(sys, "_base_executable", sys.executable)
     venv = root / "venv"
     subprocess.run(
         [find_uv()[0], "venv", "-q", "--python", base, str(venv)],
@@ -53,12 +53,11 @@ def plugin(plugin_dir: Path, name: str, code: str) -> Path:
 
 
 class StoreCallbacks:
-    """`HostCallbacks` on a real store and cache store; collects log lines."""
+    """`HostCallbacks` on a real store; collects log lines."""
 
     def __init__(self) -> None:
         self.store = MemoryStore()
         self.store.create_database("db")
-        self.caches = CacheStore()
         self.logs: list[tuple[str, str, str]] = []
 
     def query(
@@ -68,9 +67,6 @@ class StoreCallbacks:
 
     def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
         self.store.write_lp(database, lines, accept_partial=False, no_sync=no_sync)
-
-    def cache(self, trigger: str, database: str) -> PluginCache:
-        return self.caches.for_trigger(database, trigger)
 
     def log(self, trigger: str, level: str, text: str) -> None:
         self.logs.append((trigger, level, text))

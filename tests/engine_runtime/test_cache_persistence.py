@@ -13,11 +13,11 @@ import pytest
 
 from engine_runtime.cache import (
     SAVE_FORMAT_VERSION,
+    CacheFileError,
     CacheStore,
     GlobalNamespace,
     TriggerNamespace,
 )
-from engine_runtime.errors import CacheFileError
 
 
 class FakeClock:
@@ -134,7 +134,7 @@ def test_unpicklable_values_are_skipped_reported_and_logged(
     cache.put("lambda", lambda: 1)
     cache.put("generator", (i for i in range(3)), use_global=True)
     cache.put("fine", [1, 2, 3])
-    with caplog.at_level(logging.WARNING, logger="engine_runtime.cache"):
+    with caplog.at_level(logging.WARNING, logger="plugin_cache"):
         report = store.save(path)
     assert report.saved == 1
     assert sorted(key for _, key, _ in report.skipped) == ["generator", "lambda", "lock"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine_runtime import CacheStore, DryRunner, LocalPluginSource, MemoryStore, PluginCode
+from engine_runtime import DryRunner, LocalPluginSource, MemoryStore, PluginCode
 
 LP = "cpu,host=A,region=west usage=1i,system=23.2 100\nmem,host=B user=43.1 120"
 
@@ -254,10 +254,7 @@ def test_call_time_is_naive_utc_whole_seconds(runner: DryRunner) -> None:
     assert plugin_lines(report) == ["INFO: datetime.datetime(2023, 11, 14, 22, 13, 21)"]
 
 
-def test_runs_share_the_cache_store_and_its_test_default_ttl() -> None:
-    now = [0.0]
-    caches = CacheStore(clock=lambda: now[0])
-    runner = DryRunner(caches=caches, store=MemoryStore())
+def test_runs_share_the_test_cache_by_name() -> None:
     put = InlineSource(
         """
         def process_writes(influxdb3_local, table_batches, args=None):
@@ -270,10 +267,10 @@ def test_runs_share_the_cache_store_and_its_test_default_ttl() -> None:
             influxdb3_local.info(influxdb3_local.cache.get("k"))
         """
     )
-    runner.wal(put, "db", LP)
-    assert plugin_lines(runner.wal(get, "db", LP)) == ["INFO: v"]
-    now[0] = 1801.0  # test caches default to a 30-minute ttl
-    assert plugin_lines(runner.wal(get, "db", LP)) == ["INFO: None"]
+    with DryRunner(store=MemoryStore()) as runner:
+        runner.wal(put, "db", LP)
+        assert plugin_lines(runner.wal(get, "db", LP)) == ["INFO: v"]
+        assert plugin_lines(runner.wal(get, "db", LP, cache_name="other")) == ["INFO: None"]
 
 
 # -- upstream's influxdb3/tests/cli/mod.rs dry-run cases, with their plugin code and strings --

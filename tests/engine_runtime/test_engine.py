@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -226,10 +225,10 @@ def test_synchronous_triggers_run_one_event_at_a_time_and_async_overlap(
         plugin_dir,
         "slow.py",
         """
-        import threading, time
+        import time
+        from shared_lock import LOCK as lock  # imported once per host: one lock for all runs
         def process_writes(influxdb3_local, table_batches, args=None):
             cache = influxdb3_local.cache
-            lock = cache.get("lock", use_global=True)
             with lock:
                 active = cache.get("active", default=0) + 1
                 cache.put("active", active)
@@ -237,9 +236,10 @@ def test_synchronous_triggers_run_one_event_at_a_time_and_async_overlap(
             time.sleep(0.05)
             with lock:
                 cache.put("active", cache.get("active") - 1)
+            influxdb3_local.info("peak", cache.get("peak"))
         """,
     )
-    engine.caches.for_trigger("db", "x").put("lock", threading.Lock(), use_global=True)
+    (plugin_dir / "shared_lock.py").write_text("import threading\nLOCK = threading.Lock()\n")
     engine.create_trigger("db", "sync", name, "table:s")
     async_settings = TriggerSettings(run_async=True)
     engine.create_trigger("db", "async", name, "table:a", settings=async_settings)
@@ -247,8 +247,12 @@ def test_synchronous_triggers_run_one_event_at_a_time_and_async_overlap(
         engine.write_lp("db", f"s v={i}i {i}\na v={i}i {i}")
     wait_for(lambda: engine.stats.get("db", "sync").invocations == 4)
     wait_for(lambda: engine.stats.get("db", "async").invocations == 4)
-    assert engine.caches.for_trigger("db", "sync").get("peak") == 1
-    assert engine.caches.for_trigger("db", "async").get("peak") > 1
+
+    def peak(trigger: str) -> int:
+        return max(int(m.split()[-1]) for m in messages(engine, trigger) if "peak" in m)
+
+    assert peak("sync") == 1
+    assert peak("async") > 1
 
 
 def test_lifecycle_errors_use_upstreams_words(
@@ -361,31 +365,47 @@ def test_schedule_trigger_runs_on_the_grid_with_naive_utc_call_time(
     wait_for(lambda: "ticks" in engine.store.tables("db"))
 
 
+#: logs what its cache held, then counts the runs there
+REMEMBER = """
+def process_writes(influxdb3_local, table_batches, args=None):
+    seen = influxdb3_local.cache.get("seen")
+    influxdb3_local.info("seen", seen)
+    influxdb3_local.cache.put("seen", (seen or 0) + 1)
+"""
+
+
 def test_disable_then_enable_clears_the_trigger_cache(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
-    engine.create_trigger("db", "t", name, "all_tables")
-    engine.caches.for_trigger("db", "t").put("k", "v")
+    name = plugin(plugin_dir, "remember.py", REMEMBER)
+    engine.create_trigger("db", "t", name, "table:m")
+    for expected in ("INFO: seen None", "INFO: seen 1"):
+        engine.write_lp("db", "m v=1")
+        wait_for(lambda e=expected: e in messages(engine, "t"))
     engine.disable_trigger("db", "t")
     assert engine.trigger_state("db", "t") == "disabled"
     engine.enable_trigger("db", "t")
-    assert engine.caches.for_trigger("db", "t").get("k") is None
     assert engine.trigger_state("db", "t") == "running"
+    engine.write_lp("db", "m v=1")
+    wait_for(lambda: messages(engine, "t").count("INFO: seen None") == 2)  # the cache was dropped
 
 
 def test_deleting_a_database_stops_its_triggers(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine()
-    name = plugin(plugin_dir, "write_reports.py", WRITE_REPORTS)
-    engine.create_trigger("db", "t", name, "all_tables")
-    engine.caches.for_trigger("db", "t").put("k", "v")
+    name = plugin(plugin_dir, "remember.py", REMEMBER)
+    engine.create_trigger("db", "t", name, "table:m")
+    engine.write_lp("db", "m v=1")
+    wait_for(lambda: "INFO: seen None" in messages(engine, "t"))
     engine.delete_database("db")
     assert engine.trigger_state("db", "t") == "disabled"
     assert engine.catalog.triggers() == []
-    assert engine.caches.for_trigger("db", "t").get("k") is None
+    engine.create_database("db")
+    engine.create_trigger("db", "t", name, "table:m")
+    engine.write_lp("db", "m v=1")
+    wait_for(lambda: messages(engine, "t").count("INFO: seen None") == 2)  # the cache was dropped
 
 
 def test_a_full_queue_pushes_back_on_the_writer(

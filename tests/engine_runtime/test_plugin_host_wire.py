@@ -72,9 +72,9 @@ def test_the_server_channel_bounds_frames_and_checks_shapes() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         channel = Channel(ours, max_frame=64)
-        theirs.sendall(wire.encode({"op": "log", "level": "INFO", "text": "hi"}))
-        assert channel.receive(None) == {"op": "log", "level": "INFO", "text": "hi"}
-        theirs.sendall(wire.encode({"op": "result", "ok": "yes"}))
+        theirs.sendall(wire.encode({"op": "log", "id": 1, "level": "INFO", "text": "hi"}))
+        assert channel.receive(None) == {"op": "log", "id": 1, "level": "INFO", "text": "hi"}
+        theirs.sendall(wire.encode({"op": "result", "id": 1, "ok": "yes"}))
         with pytest.raises(HostProtocolError, match="'result' with a bad 'ok'"):
             channel.receive(None)
         theirs.sendall(wire.encode({"op": "eval", "code": "1"}))

@@ -359,12 +359,14 @@ def test_install_endpoints_validate_their_bodies(client: TestClient) -> None:
 # -- real HTTP --------------------------------------------------------------------------------
 
 
+# the standard library's client: the plugin host sees the venv, never the server's httpx
 CALLS_BACK = """
-import httpx
+import json, urllib.request
 def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
     url = args["base"] + "/api/v3/engine/inner?from=outer"
-    answer = httpx.get(url, headers={"Authorization": "Bearer " + args["token"]}, timeout=10)
-    return {"inner_status": answer.status_code, "inner": answer.json()}
+    ask = urllib.request.Request(url, headers={"Authorization": "Bearer " + args["token"]})
+    with urllib.request.urlopen(ask, timeout=10) as answer:
+        return {"inner_status": answer.status, "inner": json.loads(answer.read())}
 """
 
 

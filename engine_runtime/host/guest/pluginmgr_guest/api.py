@@ -5,8 +5,7 @@ Same behaviour as the server's in-process ``engine_runtime.plugin_api``: log cal
 queue goes back with the run's result and is written only when the plugin returned);
 ``write_sync*`` and ``query`` are calls to the server that wait for its answer, and fail with
 upstream's words (the server words the error; this side raises it as ``Exception`` or
-`QueryError`). ``cache`` is a proxy: the values live in the server, so they must be data the
-channel carries (str, int, float, bool, None, bytes, datetime, lists, dicts).
+`QueryError`). ``cache`` is the host's own `PluginCache`: values are live objects, as upstream.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any, final
 
 from .sealed import SealedType
 
-__all__ = ["CacheProxy", "Call", "PluginApi", "QueryError", "RemoteError", "queued_writes"]
+__all__ = ["Call", "PluginApi", "QueryError", "RemoteError", "queued_writes"]
 
 #: sends one request to the server and returns its answer (or raises `RemoteError`)
 Call = Callable[[dict[str, Any]], Any]
@@ -53,48 +52,17 @@ def join_args(args: tuple[Any, ...]) -> str:
 
 @final
 class _State(metaclass=SealedType):
-    __slots__ = ("cache", "call", "database", "queue", "trigger")
+    __slots__ = ("cache", "call", "database", "queue", "sweep", "trigger")
 
-    def __init__(self, trigger: str, database: str, call: Call) -> None:
+    def __init__(
+        self, trigger: str, database: str, call: Call, cache: Any, sweep: Callable[[], None]
+    ) -> None:
         self.trigger = trigger
         self.database = database
         self.call = call
         self.queue: dict[str, list[str]] = {}
-        self.cache = CacheProxy(call)
-
-
-@final
-class CacheProxy(metaclass=SealedType):
-    """``influxdb3_local.cache``: ``put``, ``get`` and ``delete``, kept by the server."""
-
-    __slots__ = ("__link__",)
-
-    def __init__(self, call: Call) -> None:
-        self.__link__ = call
-
-    def __repr__(self) -> str:
-        return "<PluginCache>"
-
-    def put(self, key: str, value: Any, ttl: float | None = None, use_global: Any = None) -> None:
-        """Store ``value`` under ``key``, expiring after ``ttl`` seconds if given."""
-        _cache_op(self, {"action": "put", "key": key, "value": value, "ttl": ttl}, use_global)
-
-    def get(self, key: str, default: Any = None, use_global: Any = None) -> Any:
-        """The value under ``key``, or ``default`` when it is missing or expired."""
-        return _cache_op(self, {"action": "get", "key": key, "default": default}, use_global)
-
-    def delete(self, key: str, use_global: Any = None) -> bool:
-        """Remove ``key``; True if it was there."""
-        return bool(_cache_op(self, {"action": "delete", "key": key}, use_global))
-
-
-def _cache_op(cache: CacheProxy, fields: dict[str, Any], use_global: Any) -> Any:
-    # a function, not a method, so a plugin's dir(cache) shows only put/get/delete
-    message = {"op": "cache", "use_global": bool(use_global), **fields}
-    try:
-        return cache.__link__(message)
-    except RemoteError as exc:
-        raise ValueError(str(exc)) from None
+        self.cache = cache
+        self.sweep = sweep
 
 
 @final
@@ -103,8 +71,10 @@ class PluginApi(metaclass=SealedType):
 
     __slots__ = ("__state__",)
 
-    def __init__(self, trigger: str, database: str, call: Call) -> None:
-        self.__state__ = _State(trigger, database, call)
+    def __init__(
+        self, trigger: str, database: str, call: Call, cache: Any, sweep: Callable[[], None]
+    ) -> None:
+        self.__state__ = _State(trigger, database, call, cache, sweep)
 
     # -- logging ------------------------------------------------------------------------------
 
@@ -147,8 +117,10 @@ class PluginApi(metaclass=SealedType):
         return list(rows)
 
     @property
-    def cache(self) -> CacheProxy:
-        return self.__state__.cache
+    def cache(self) -> Any:
+        state = self.__state__
+        state.sweep()
+        return state.cache
 
 
 def queued_writes(api: PluginApi) -> dict[str, list[str]]:

@@ -1,88 +1,135 @@
-"""The plugin host's main loop: read a ``run``, call the plugin, answer with a ``result``.
+"""The plugin host's main loop: runs arrive, each is called on a thread of its own.
 
 Started as ``<venv>/bin/python -I -S -c BOOT CONFIG`` (see the server's
 ``engine_runtime.host.process``): `main` first sets ``sys.path`` to the standard library, the
 venv's site-packages (through ``site.addsitedir``, so ``.pth`` files count), the plugin dir and
 this package's directory, in that order. The channel is a socket on an inherited fd, never
-stdout: a plugin's ``print`` goes to ``sys.stdout``, which forwards each line to the trigger's
-log (stdout as INFO, stderr as ERROR). One run at a time; messages a plugin's own threads send
-after its run returned are dropped.
+stdout: a plugin's ``print`` goes to ``sys.stdout``, which forwards each line to the log of the
+trigger whose run printed it (stdout as INFO, stderr as ERROR).
+
+Several runs may be in progress at once (all triggers of a node share a host, as they share
+InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls
+back (query, write_sync, cache) carry a number ``n`` its reply repeats. The main thread only
+reads: ``run`` starts a thread, ``reply`` wakes the run that waits for it, ``interrupt`` raises
+`PluginTimeout` or `KeyboardInterrupt` in the run's thread (between two bytecodes; a call stuck
+in C is the server's to end, by killing the host), ``stop`` ends the process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import queue
 import socket
 import sys
 import threading
-import traceback
+from pathlib import Path
 from typing import Any, TextIO
 
 from .api import PluginApi, RemoteError, queued_writes
+from .cache import CacheStore
+from .errors import describe
 from .loader import Loader
 from .responses import to_response_parts
-from .wire import FrameError, encode, read_frame, write_frame
+from .wire import FrameError, encode, read_frame
 
-__all__ = ["Link", "main"]
+__all__ = ["Link", "PluginTimeout", "main"]
+
+#: seconds between checks for an interrupt while a run waits for the server's reply
+_REPLY_POLL = 0.05
 
 
 class ProtocolError(Exception):
     """The server sent something this side does not understand: the host stops."""
 
 
+class PluginTimeout(BaseException):
+    """The run passed its execution timeout. A BaseException, as in the server's runtime, so a
+    plugin's ``except Exception:`` does not swallow it."""
+
+
+class Run:
+    """One run in progress: its thread, its replies, whether plugin code is running now."""
+
+    def __init__(self, run_id: int, trigger: str) -> None:
+        self.id = run_id
+        self.trigger = trigger
+        self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.calls = 0
+        self.active = True
+        self.in_plugin = False
+        self.thread_id = 0
+        self.lock = threading.Lock()
+
+
 class Link:
-    """This side of the channel: sends are serialised, calls wait for the server's reply."""
+    """This side of the channel: sends are serialised, each run waits for its own replies."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.lock = threading.Lock()
-        self.active = False
-        #: set once the channel failed: the run cannot be answered and the host stops
-        self.broken = False
+        self.runs: dict[int, Run] = {}
+        self.local = threading.local()
 
-    def call(self, message: dict[str, Any]) -> Any:
+    def send(self, message: dict[str, Any]) -> None:
+        frame = encode(message)
         with self.lock:
-            if not self.active:
-                if message.get("op") == "log":
-                    return None  # a late line from a plugin's thread: nobody is listening
-                raise RuntimeError("influxdb3_local used after the plugin's call returned")
-            frame = encode(message)  # a TypeError (unsendable value) is the plugin's
-            try:
-                self.sock.sendall(frame)
-                if message.get("op") == "log":
-                    return None  # one-way, kept in order by the channel
-                reply = read_frame(self.sock)
-            except (OSError, EOFError, FrameError):
-                self.broken = True
-                raise
-            if not isinstance(reply, dict) or reply.get("op") != "reply":
-                self.broken = True
-                raise ProtocolError(f"expected a reply, got {reply!r:.200}")
+            self.sock.sendall(frame)
+
+    def call(self, run: Run, message: dict[str, Any]) -> Any:
+        """Send one of ``run``'s calls; wait for its reply unless it is a log line."""
+        is_log = message.get("op") == "log"
+        if not run.active:
+            if is_log:
+                return None  # a late line from a plugin's thread: nobody is listening
+            raise RuntimeError("influxdb3_local used after the plugin's call returned")
+        run.calls += 1
+        number = run.calls
+        message = {**message, "id": run.id, "n": number}
+        self.send(message)  # a TypeError (a value the wire cannot carry) is the plugin's
+        if is_log:
+            return None
+        while True:
+            try:  # a timed wait: an interrupt lands between two of them
+                reply = run.replies.get(timeout=_REPLY_POLL)
+            except queue.Empty:
+                continue
+            if reply.get("n") == number:
+                break  # older replies belong to calls an interrupt cut short
         if "error" in reply:
             raise RemoteError(str(reply["error"]))
         return reply.get("value")
 
 
 class _LogStream:
-    """A text stream that sends each complete line to the trigger's log."""
+    """A text stream that sends each complete line to the log of the run printing it."""
 
     def __init__(self, link: Link, level: str, original: TextIO | None) -> None:
-        self.link, self.level, self.buffer_text = link, level, ""
+        self.link, self.level = link, level
         self.encoding = "utf-8"
         self.original = original
 
+    def _pending(self) -> tuple[Run | None, list[str]]:
+        local = self.link.local
+        buffers = local.__dict__.setdefault("buffers", {})
+        return getattr(local, "run", None), buffers.setdefault(self.level, [""])
+
     def write(self, text: str) -> int:
-        self.buffer_text += text
-        while "\n" in self.buffer_text:
-            line, _, self.buffer_text = self.buffer_text.partition("\n")
-            self.link.call({"op": "log", "level": self.level, "text": line})
+        run, pending = self._pending()
+        pending[0] += text
+        while "\n" in pending[0]:
+            line, _, pending[0] = pending[0].partition("\n")
+            if run is not None:
+                self.link.call(run, {"op": "log", "level": self.level, "text": line})
         return len(text)
 
     def flush(self) -> None:
-        if self.buffer_text:
-            text, self.buffer_text = self.buffer_text, ""
-            self.link.call({"op": "log", "level": self.level, "text": text})
+        run, pending = self._pending()
+        if pending[0]:
+            text, pending[0] = pending[0], ""
+            if run is not None:
+                self.link.call(run, {"op": "log", "level": self.level, "text": text})
 
     def isatty(self) -> bool:
         return False
@@ -103,57 +150,119 @@ def _positional(kind: str, payload: dict[str, Any]) -> tuple[Any, ...]:
     raise ProtocolError(f"unknown trigger kind {kind!r}")
 
 
-def _plugin_traceback(exc: BaseException) -> str:
-    """The traceback without this package's own frames (the plugin's are what matter)."""
-    summary = traceback.TracebackException.from_exception(exc)
-    here = os.path.dirname(os.path.abspath(__file__))
-    summary.stack = traceback.StackSummary.from_list(
-        [frame for frame in summary.stack if not frame.filename.startswith(here + os.sep)]
+def _raise_in(run: Run, exc_type: type[BaseException] | None) -> None:
+    """Raise ``exc_type`` in ``run``'s thread at its next bytecode; None clears a pending one."""
+    set_async = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    set_async(ctypes.c_ulong(run.thread_id), ctypes.py_object(exc_type) if exc_type else None)
+
+
+def _interrupt(run: Run, reason: str, text: str) -> None:
+    exc_type: type[BaseException] = KeyboardInterrupt
+    if reason == "timeout":
+        exc_type = type("PluginTimeout", (PluginTimeout,), {"__str__": lambda _self: text})
+    with run.lock:
+        if run.in_plugin:
+            _raise_in(run, exc_type)
+
+
+#: every cache namespace of this host's triggers
+CACHES = CacheStore()
+
+
+def _call_plugin(run: Run, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
+    database = str(message["database"])
+    name = run.trigger.partition("/")[2] or run.trigger
+    test_cache = message.get("test_cache")
+    cache = (
+        CACHES.for_trigger(database, name)
+        if test_cache is None
+        else CACHES.for_test(str(test_cache) or None)
     )
-    return "".join(summary.format())
-
-
-def _failure(exc: BaseException, stage: str) -> dict[str, Any]:
-    message = str(exc)
-    name = type(exc).__name__
-    return {
-        "op": "result",
-        "ok": False,
-        "stage": stage,
-        "error": f"{name}: {message}" if message else name,
-        "error_type": name,
-        "traceback": _plugin_traceback(exc),
-    }
-
-
-def _run(link: Link, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
-    api = PluginApi(str(message["trigger"]), str(message["database"]), link.call)
+    api = PluginApi(run.trigger, database, lambda m: link_call(run, m), cache, CACHES.maybe_sweep)
     kind = str(message["kind"])
-    pid = os.getpid()
     stage = "load"
-    link.active = True
+    with run.lock:
+        run.in_plugin = True
     try:
-        entry = loader.entry_point(str(message["path"]), str(message["entry"]))
-        stage = "call"
-        value = entry(api, *_positional(kind, message["payload"]), message.get("args"))
+        try:
+            entry = loader.entry_point(message)
+            stage = "call"
+            value = entry(api, *_positional(kind, message["payload"]), message.get("args"))
+        finally:
+            with run.lock:  # no interrupt may land in this module's code after the plugin's
+                run.in_plugin = False
+                _raise_in(run, None)
         result: dict[str, Any] = {"op": "result", "ok": True, "writes": queued_writes(api)}
         if kind == "request":
             stage = "response"
             status, headers, body = to_response_parts(value)
             result["response"] = {"status": status, "headers": headers, "body": body}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the plugin's too
-        if link.broken:
-            raise  # the channel is gone or confused: nothing to answer
-        result = _failure(exc, stage)
+        result = {"op": "result", "ok": False, "stage": stage, **describe(exc)}
+        if stage == "response":  # the engine's words, not the plugin's exception
+            result.update(error=str(exc), traceback=None)
+    return result
+
+
+_LINK: Link | None = None
+
+
+def link_call(run: Run, message: dict[str, Any]) -> Any:
+    assert _LINK is not None  # noqa: S101 - set by main before any run
+    return _LINK.call(run, message)
+
+
+def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -> None:
+    pid = os.getpid()
+    run.thread_id = threading.get_ident()
+    link.local.run = run
+    try:
+        result = _call_plugin(run, loader, message)
     finally:
         if os.getpid() != pid:
             os._exit(0)  # a process the plugin forked came back here: it must not answer
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _LogStream):
-                stream.flush()
-        with link.lock:
-            link.active = False
-    return result
+                try:
+                    stream.flush()
+                except (TypeError, OSError):
+                    pass
+        run.active = False
+        link.local.run = None
+    result["id"] = run.id
+    try:
+        link.send(result)
+    except TypeError as exc:  # something of the result the wire cannot carry
+        link.send({"op": "result", "id": run.id, "ok": False, "stage": "call", **describe(exc)})
+    except OSError:
+        os._exit(1)  # the server is gone
+    finally:
+        link.runs.pop(run.id, None)
+
+
+def _control(link: Link, message: dict[str, Any]) -> None:
+    """A request of the server's about the host itself (the cache); answered as a result."""
+    action = message.get("action")
+    try:
+        if action == "save_cache":
+            report = CACHES.save(Path(str(message["path"])))
+            value: Any = {"saved": report.saved, "skipped": [list(s) for s in report.skipped]}
+        elif action == "load_cache":
+            loaded = CACHES.load(Path(str(message["path"])))
+            value = {"restored": loaded.restored, "skipped": [list(s) for s in loaded.skipped]}
+        elif action == "drop_trigger":
+            value = CACHES.drop_trigger(str(message["database"]), str(message["trigger"]))
+        elif action == "drop_database":
+            value = CACHES.drop_database(str(message["database"]))
+        else:
+            raise ProtocolError(f"unknown control action {action!r:.50}")
+        result: dict[str, Any] = {"op": "result", "id": message["id"], "ok": True, "value": value}
+    except Exception as exc:  # a file that cannot be written: the server logs it
+        result = {"op": "result", "id": message["id"], "ok": False, **describe(exc)}
+    try:
+        link.send(result)
+    except OSError:
+        os._exit(1)
 
 
 def _venv_prefix() -> str:
@@ -178,22 +287,25 @@ def _set_path(config: dict[str, Any]) -> None:
         dirs = site.getsitepackages([_venv_prefix()])
     for entry in dirs:
         site.addsitedir(str(entry))
-    sys.path.append(str(config["plugin_dir"]))
+    if config.get("plugin_dir"):
+        sys.path.append(str(config["plugin_dir"]))
     sys.path.append(guest)
 
 
 def main(argv: list[str]) -> None:
     """Serve runs on the channel fd named in the JSON config ``argv[0]`` until told to stop."""
+    global _LINK
     config = json.loads(argv[0])
     _set_path(config)
     sock = socket.socket(fileno=int(config["fd"]))
-    link = Link(sock)
+    link = _LINK = Link(sock)
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
     try:
         _serve(sock, link)
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    os._exit(0)  # threads a plugin left running must not keep the host alive
 
 
 def _serve(sock: socket.socket, link: Link) -> None:
@@ -201,12 +313,34 @@ def _serve(sock: socket.socket, link: Link) -> None:
     while True:
         try:
             message = read_frame(sock)
-        except EOFError:
+        except (EOFError, OSError):
             return
-        if not isinstance(message, dict) or message.get("op") not in ("run", "stop"):
-            raise ProtocolError(f"expected run or stop, got {message!r:.200}")
-        if message["op"] == "stop":
+        except FrameError as exc:
+            raise ProtocolError(str(exc)) from None
+        op = message.get("op") if isinstance(message, dict) else None
+        if op == "stop":
             return
-        result = _run(link, loader, message)
-        with link.lock:
-            write_frame(sock, result)
+        run = link.runs.get(message.get("id", -1)) if op in ("reply", "interrupt") else None
+        if op == "run":
+            run = Run(int(message["id"]), str(message["trigger"]))
+            link.runs[run.id] = run
+            thread = threading.Thread(
+                target=_run_thread,
+                args=(link, loader, run, message),
+                name=f"run-{run.trigger}",
+                daemon=True,
+            )
+            thread.start()
+        elif op == "reply":
+            if run is not None:
+                run.replies.put(message)
+        elif op == "control":
+            if message.get("action") in ("save_cache", "load_cache"):  # slow: pickling
+                threading.Thread(target=_control, args=(link, message), daemon=True).start()
+            else:  # in order: a drop lands before a save the server sends after it
+                _control(link, message)
+        elif op == "interrupt":
+            if run is not None:
+                _interrupt(run, str(message.get("reason")), str(message.get("text", "")))
+        else:
+            raise ProtocolError(f"expected run, reply, interrupt or stop, got {message!r:.200}")

@@ -13,15 +13,26 @@ from pathlib import Path
 from typing import Any
 
 from .cache import SAVE_FORMAT_VERSION, GlobalNamespace, Namespace, TriggerNamespace
-from .errors import CacheFileError
 
 __all__ = [
+    "CacheFileError",
     "Record",
     "decode_record",
     "describe",
     "encode_namespace",
     "read_document",
 ]
+
+
+class CacheFileError(Exception):
+    """The saved plugin cache cannot be used: it was written by a newer version."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.hint = hint
+
 
 # (namespace, key, remaining ttl or None, pickled value); namespaces are encoded as plain tuples
 # so that the outer document holds builtins only and is read with `_DocumentUnpickler`.
