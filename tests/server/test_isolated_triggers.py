@@ -305,3 +305,30 @@ def test_doctor_checks_an_isolated_trigger_against_its_own_environment(
     after = check()
     assert after["status"] == "ok", after  # not a "plugins.in does not list it" warning either
     assert not (plugin_dir / "venv").exists()  # the shared venv was never needed
+
+
+_ANSWER = """
+import pm_libx, sys
+
+
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    return {"pm_libx": pm_libx.VERSION, "python": sys.executable}
+"""
+
+
+def test_each_trigger_imports_from_its_own_environment(
+    client: TestClient, plugin_dir: Path
+) -> None:
+    # the shared plugin gets pm-libx 1.0, the isolated one 2.0: both run, side by side
+    for relative, spec in ((A, "pm-libx<2"), (B, "pm-libx>=2")):
+        path = plugin_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# /// script\n# dependencies = [{json.dumps(spec)}]\n# ///\n{_ANSWER}")
+    assert client.post(TRIGGER, json=trigger_body("a", A, "request:a")).status_code == 200
+    created = client.post(TRIGGER, json=isolated_body("b", B, "request:b"))
+    assert created.status_code == 200, created.text
+    shared, own = client.get("/api/v3/engine/a"), client.get("/api/v3/engine/b")
+    assert (shared.status_code, own.status_code) == (200, 200), (shared.text, own.text)
+    assert shared.json()["pm_libx"] == "1.0" and own.json()["pm_libx"] == "2.0"
+    assert own.json()["python"] == str(isolated_python(plugin_dir, "b"))
+    assert shared.json()["python"] == str(plugin_dir / "venv" / "bin" / "python")
