@@ -272,3 +272,45 @@ def test_a_python_that_is_missing_or_not_an_interpreter_is_refused_leaving_nothi
         )
         assert sorted(p.name for p in plugin_dir.iterdir()) == before  # no venv, no files
     assert bundled_python().is_file()
+
+
+def test_a_trigger_runs_on_the_venvs_python_not_the_servers(
+    capsys: pytest.CaptureFixture[str], plugin_dir: Path, wheels: Path, tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from pluginmgr.installers import InstallOptions
+    from pluginmgr.server import create_app
+    from tests.server.server_helpers import TRIGGER, build_state, trigger_body
+
+    python, version = _other()
+    answer = (
+        "import sys, pm_new\n\n\n"
+        "def process_request(influxdb3_local, query, headers, body, args=None):\n"
+        "    return {'python': '%d.%d' % sys.version_info[:2], 'pm_new': pm_new.VERSION}\n"
+    )
+    (plugin_dir / "p.py").write_text(f'# /// script\n# dependencies = ["pm-new"]\n# ///\n{answer}')
+    made = deps(
+        capsys,
+        "install",
+        "deps",
+        "p.py",
+        "--python",
+        str(python),
+        plugin_dir=plugin_dir,
+        wheels=wheels,
+    )
+    assert made.code == 0, made.err
+    options = InstallOptions(find_links=(str(wheels),), no_index=True, offline=True)
+    state, close = build_state(tmp_path, plugin_dir, install_options=options)
+    try:
+        with TestClient(create_app(state)) as client:
+            assert client.post("/api/v3/configure/database", json={"db": "db"}).status_code < 300
+            created = client.post(TRIGGER, json=trigger_body("p", "p.py", "request:p"))
+            assert created.status_code == 200, created.text
+            ran = client.get("/api/v3/engine/p")
+    finally:
+        close()
+    assert ran.status_code == 200, ran.text
+    assert ran.json() == {"python": version, "pm_new": "2.0"}
+    assert _cfg_version(plugin_dir) == version  # the server kept the venv's interpreter
