@@ -220,11 +220,17 @@ def isolated_set(
     """The set of the isolated trigger ``trigger_name`` as its lock records it (``deps lock
     --trigger``, ``deps sync --trigger``): the plugin is the lock's requester.
 
-    :raises InstallError: the trigger has no environment of its own here (no lock).
+    :raises InstallError: the trigger has no environment of its own here (no lock), or its
+        name cannot be a directory's.
     """
+    from engine_runtime.errors import EngineError
+
     from .pylock import PYLOCK_NAME, read_pylock
 
-    env_dir = isolated_env_dir(plugin_dir, trigger_name)
+    try:
+        env_dir = isolated_env_dir(plugin_dir, trigger_name)
+    except EngineError as exc:  # a name like ../x: ours, for the CLI's one-line error
+        raise InstallError(exc.message, hint=exc.hint) from None
     lock = read_pylock(env_dir / PYLOCK_NAME)
     if lock is None:
         path = env_dir / PYLOCK_NAME

@@ -332,3 +332,33 @@ def test_each_trigger_imports_from_its_own_environment(
     assert shared.json()["pm_libx"] == "1.0" and own.json()["pm_libx"] == "2.0"
     assert own.json()["python"] == str(isolated_python(plugin_dir, "b"))
     assert shared.json()["python"] == str(plugin_dir / "venv" / "bin" / "python")
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (
+            ("--trigger", "../x"),
+            "error: trigger name '../x' cannot name the directory of an isolated environment "
+            "(envs/<trigger name>) (hint: choose a name without a slash, a backslash or a "
+            "leading dot)",
+        ),
+        (
+            ("--trigger", "b", "--virtual-env-location", "elsewhere"),
+            "error: --trigger and --virtual-env-location exclude each other (hint: an isolated "
+            "trigger's venv is PLUGIN_DIR/envs/NAME/venv)",
+        ),
+    ],
+)
+def test_bad_trigger_options_of_deps_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str],
+    plugin_dir: Path,
+    dep_wheels: Path,
+    extra: tuple[str, ...],
+    error: str,
+) -> None:
+    for command in ("lock", "sync"):
+        refused = deps(capsys, "deps", command, *extra, plugin_dir=plugin_dir, wheels=dep_wheels)
+        assert refused.code == 1
+        assert refused.err.splitlines() == [error]
+        assert list(plugin_dir.iterdir()) == []
