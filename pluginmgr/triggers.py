@@ -10,7 +10,10 @@ its requirements are in the set (a fetched one is, through its pin). Then, when 
 declares requirements the lock does not already record for it (or the venv does not meet), it
 re-resolves the requirements of the plugins in use together into ``pylock.toml`` and syncs the
 venv (`DependencySet.apply`, which skips the resolver when the lock already meets them; a
-conflict changes nothing and names the plugins), and only then adds the trigger to the engine.
+conflict changes nothing, names the plugins and offers ``--isolated``), and only then adds the
+trigger to the engine. An isolated trigger's plugin is not recorded in plugins.in: its
+requirements are resolved alone into ``<PLUGIN_DIR>/envs/<trigger>/`` (`pluginmgr.isolated_env`),
+and the start check reads that venv.
 
 At run time a local plugin is re-checked before every call (hot reload, as upstream); a fetched
 one (``gh:``, ``git+``) is the pinned content, loaded once: upgrade it with ``lock --upgrade``
