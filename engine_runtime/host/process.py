@@ -18,6 +18,7 @@ run's queue gets an `Ended` saying how.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import socket
@@ -42,6 +43,19 @@ BOOT: Final = (
 )
 #: how long `HostProcess.stop` waits for a clean exit before killing
 STOP_GRACE: Final = 2.0
+
+
+def _environment(python: Path) -> dict[str, str]:
+    """The server's environment, with the venv activated as InfluxDB 3 activates it for its
+    interpreter (``VIRTUAL_ENV``, its ``bin`` first on ``PATH``) when ``python`` is a venv's."""
+    env = dict(os.environ)
+    venv = python.parent.parent
+    if (venv / "pyvenv.cfg").is_file():
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
+    else:
+        env.pop("VIRTUAL_ENV", None)  # the server's own venv is not the plugins'
+    return env
 
 
 def describe_exit(returncode: int) -> str:
@@ -100,6 +114,7 @@ class HostProcess:
         try:
             self.popen = subprocess.Popen(
                 [str(python), "-I", "-S", "-c", BOOT, str(GUEST_PATH), json.dumps(config)],
+                env=_environment(python),
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -31,10 +31,11 @@ def test_a_venv_made_by_another_interpreter_runs_plugins(tmp_path: Path, base: s
         plugin_dir,
         "which.py",
         f"""
-        import sys
+        import os, sys
         import {VENV_MODULE}
         def process_writes(influxdb3_local, table_batches, args=None):
             influxdb3_local.info(sys.executable, "%d.%d" % sys.version_info[:2], {VENV_MODULE}.NAME)
+            influxdb3_local.info(os.environ["VIRTUAL_ENV"], os.environ["PATH"].split(os.pathsep)[0])
             influxdb3_local.cache.put("k", [1])
             influxdb3_local.write(LineBuilder("m").int64_field("v", 1))
         """,
@@ -50,8 +51,10 @@ def test_a_venv_made_by_another_interpreter_runs_plugins(tmp_path: Path, base: s
 
     assert result.ok, result.traceback
     assert result.writes == {"db": ["m v=1i"]}
-    ((_, _, text),) = callbacks.logs
+    ((_, _, text), (_, _, activated)) = callbacks.logs
     executable, version, name = text.split(" ", 2)
+    venv = python.parent.parent
+    assert activated == f"{venv} {venv / 'bin'}"  # activated as InfluxDB 3 activates it
     assert Path(executable).parent == python.parent  # the venv's interpreter, not the server's
     assert name == "from the venv"
     assert version == Path(base).name.removeprefix("python")  # e.g. 3.12 where the server is 3.11
