@@ -167,7 +167,10 @@ def _choose(venv: Path, requested: Path | None) -> tuple[Interpreter, str]:
     made_by = venv_base_python(venv)
     if requested is None:
         if made_by is not None:
-            return probe_interpreter(made_by, what="the venv's interpreter"), "the venv's"
+            try:
+                return probe_interpreter(made_by, what="the venv's interpreter"), "the venv's"
+            except InstallError as exc:  # a broken venv is rebuilt, not a reason to stop
+                _LOGGER.warning("%s; the bundled interpreter is used instead", exc.message)
         return probe_interpreter(bundled_python()), "bundled"
     chosen = probe_interpreter(requested, what="--python")
     if made_by is None:

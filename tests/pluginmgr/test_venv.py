@@ -381,6 +381,23 @@ def test_a_venv_whose_interpreter_is_gone_is_named(alpha_env: PluginEnv) -> None
     assert "/nonexistent/python3; home = " in problem and problem.endswith("installed into it")
 
 
+def test_a_venv_whose_interpreter_no_longer_runs_falls_back_to_the_bundled_one(
+    tmp_path: Path,
+) -> None:
+    # its bin/python resolves to a file that is not a Python: the venv is stale, not fatal
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    broken = tmp_path / "python3.99"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    (venv / "bin" / "python").symlink_to(broken)
+    (venv / "pyvenv.cfg").write_text(f"home = {tmp_path}\nversion_info = 3.99.0\n")
+    env = PluginEnv(venv)
+    assert env.python_source == "bundled" and env.python == bundled_python()
+    state = env.state()
+    assert state.status == "stale" and "made for Python 3.99.0" in (state.reason or "")
+
+
 def test_the_rebuild_command_locks_first_only_without_a_lock(tmp_path: Path) -> None:
     plugin_dir, elsewhere = tmp_path / "my plugins", tmp_path / "env"
     plugin_dir.mkdir()
