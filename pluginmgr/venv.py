@@ -58,7 +58,6 @@ __all__ = [
     "default_venv_path",
     "parse_requirement",
     "venv_problem",
-    "venv_python_mismatch",
     "venv_rebuild_command",
 ]
 
@@ -94,16 +93,6 @@ def venv_problem(venv: Path) -> str | None:
             f"{cfg_path}): nothing can be installed into it"
         )
     return None
-
-
-def venv_python_mismatch(venv: Path, runtime: tuple[int, int] | None = None) -> str | None:
-    """`venv_problem` under the name ``serve``'s start-up check still calls (``runtime`` is
-    ignored: the server's Python no longer matters to the venv).
-
-    TODO: drop once ``serve`` calls `venv_problem`.
-    """
-    del runtime
-    return venv_problem(venv)
 
 
 def venv_rebuild_command(

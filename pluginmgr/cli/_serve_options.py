@@ -13,6 +13,8 @@
 * ``--virtual-env-location`` (``VIRTUAL_ENV``, as upstream): the plugin venv. ``VIRTUAL_ENV``
   naming the venv pluginmgr itself runs in is not taken for it (installs would change the
   runtime); plugins then get ``PLUGIN_DIR/venv``.
+* ``--python PATH``: the interpreter a missing plugin venv is made with (an existing venv of
+  another interpreter is refused with a hint).
 * ``--package-manager uv|pip|disabled`` (``INFLUXDB3_PACKAGE_MANAGER``; upstream's ``discover``
   means uv): ``disabled`` refuses every install, over HTTP (403) and at trigger creation.
 * ``INFLUXDB3_UNSET_VARS``: names, separated by commas or spaces, removed from the environment
@@ -178,6 +180,14 @@ _OPTIONS: Final = [
         help="The plugin venv. [env: VIRTUAL_ENV; default: PLUGIN_DIR/venv]",
     ),
     click.option(
+        "--python",
+        "python",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="Interpreter a missing plugin venv is made with (plugins run on the venv's own "
+        "interpreter). [default: the existing venv's, else the one running pluginmgr]",
+    ),
+    click.option(
         "--package-manager",
         envvar="INFLUXDB3_PACKAGE_MANAGER",
         type=click.Choice(PACKAGE_MANAGERS),
@@ -224,6 +234,10 @@ def _default_node_id() -> str:
     return socket.gethostname().split(".")[0] or "pluginmgr"
 
 
+def _optional_path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _venv_location(value: str | None, ctx: click.Context) -> tuple[Path | None, str]:
     """The venv the option names and where it came from; VIRTUAL_ENV naming the runtime's
     own venv does not count (installing there would change pluginmgr itself)."""
@@ -243,6 +257,7 @@ class ServeOptions:
 
     :param data_dir: where everything is kept; None with ``--object-store memory``.
     :param venv_source: ``"flag"``, ``"env:VIRTUAL_ENV"`` or ``"default"``.
+    :param python: ``--python``: the interpreter a missing venv is made with.
     :param unset: the variables ``INFLUXDB3_UNSET_VARS`` removed.
     :param warnings: one line each, printed once the server listens.
     """
@@ -253,6 +268,7 @@ class ServeOptions:
     modes: tuple[str, ...]
     venv_location: Path | None
     venv_source: str
+    python: Path | None
     package_manager: str
     unset: tuple[str, ...]
     warnings: tuple[str, ...]
@@ -297,6 +313,7 @@ class ServeOptions:
             modes=modes,
             venv_location=venv,
             venv_source=venv_source,
+            python=_optional_path(options.pop("python", None)),
             package_manager=options.pop("package_manager"),
             unset=ctx.meta.get(_UNSET_META, ()),
             warnings=tuple(warnings),

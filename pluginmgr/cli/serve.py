@@ -281,6 +281,7 @@ def _plugin_env(
         serving.venv_location or default_venv_path(plugin_dir),
         package_manager=serving.package_manager,
         log_dir=manager.settings.log_dir,
+        python=serving.python,
     )
     _check_dependency_lock(manager, env, plugin_dir, install)
     _create_venv(env)
@@ -438,11 +439,11 @@ def _check_dependency_lock(
 
 
 def _warn_foreign_venv(env: PluginEnv, plugin_dir: Path, sources: InstallOptions) -> None:
-    """A venv made for another Python is named as such at start (a sync may have just rebuilt
-    it), rather than surfacing later as every trigger's "missing dependencies"."""
-    from ..venv import venv_python_mismatch, venv_rebuild_command
+    """A venv whose interpreter is gone is named as such at start, rather than surfacing later
+    as every trigger's failed host start."""
+    from ..venv import venv_problem, venv_rebuild_command
 
-    problem = venv_python_mismatch(env.venv_path, sys.version_info[:2])
+    problem = venv_problem(env.venv_path)
     if problem is not None:
         command = venv_rebuild_command(env.venv_path, plugin_dir, sources=sources)
         click.echo(f"warning: {problem}; rebuild it with `{command}`", err=True)
