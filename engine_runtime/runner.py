@@ -341,6 +341,7 @@ class TriggerRunner:
     def _host_died(self, trigger: RunningTrigger) -> None:
         """Count a host death in ``trigger``'s run; too many in the window fail the trigger."""
         now = time.monotonic()
+        self._stats.host_died(*trigger.key)
         trigger.deaths.append(now)
         recent = [t for t in trigger.deaths if now - t <= HOST_DEATH_WINDOW]
         if len(recent) >= HOST_DEATH_LIMIT:
