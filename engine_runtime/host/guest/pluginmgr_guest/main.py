@@ -38,6 +38,9 @@ __all__ = ["Link", "PluginTimeout", "main"]
 
 #: seconds between checks for an interrupt while a run waits for the server's reply
 _REPLY_POLL = 0.05
+# bound now: a plugin's ``os.getpid = ...`` or ``os._exit = ...`` must not stop its run's result
+_getpid = os.getpid
+_exit = os._exit
 
 
 class ProtocolError(Exception):
@@ -213,14 +216,14 @@ def link_call(run: Run, message: dict[str, Any]) -> Any:
 
 
 def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -> None:
-    pid = os.getpid()
+    pid = _getpid()
     run.thread_id = threading.get_ident()
     link.local.run = run
     try:
         result = _call_plugin(run, loader, message)
     finally:
-        if os.getpid() != pid:
-            os._exit(0)  # a process the plugin forked came back here: it must not answer
+        if _getpid() != pid:
+            _exit(0)  # a process the plugin forked came back here: it must not answer
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _LogStream):
                 try:
@@ -235,7 +238,7 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
     except TypeError as exc:  # something of the result the wire cannot carry
         link.send({"op": "result", "id": run.id, "ok": False, "stage": "call", **describe(exc)})
     except OSError:
-        os._exit(1)  # the server is gone
+        _exit(1)  # the server is gone
     finally:
         link.runs.pop(run.id, None)
 
@@ -262,7 +265,7 @@ def _control(link: Link, message: dict[str, Any]) -> None:
     try:
         link.send(result)
     except OSError:
-        os._exit(1)
+        _exit(1)
 
 
 def _venv_prefix() -> str:
@@ -305,7 +308,7 @@ def main(argv: list[str]) -> None:
         _serve(sock, link)
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    os._exit(0)  # threads a plugin left running must not keep the host alive
+    _exit(0)  # threads a plugin left running must not keep the host alive
 
 
 def _serve(sock: socket.socket, link: Link) -> None:
