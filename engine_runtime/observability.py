@@ -8,9 +8,9 @@ next to the system-table row (upstream's tracing line, ``processing engine: {tex
 say whose).
 
 `StatsRegistry` counts runs per trigger: invocations, errors, the last error and run, duration
-percentiles over a fixed window of recent runs, and how many of its runs ended with their plugin
-host dying under them. Recording is O(1) (one slot write in a preallocated ring); percentiles
-are computed only when read.
+percentiles over a fixed window of recent runs, and how many plugin hosts died under its runs
+(one death however many of its runs the host held). Recording is O(1) (one slot write in a
+preallocated ring); percentiles are computed only when read.
 
 `DataStats` counts what reached the engine through `ProcessingEngine.write_lp` and its query
 methods: writes (by origin: a client or a plugin writing back), lines written and rejected,
@@ -92,7 +92,7 @@ TRIGGER_STATS_SCHEMA: Final = pa.schema(
         pa.field("last_run", pa.timestamp("ns")),
         pa.field("p50_ms", pa.float64()),
         pa.field("p99_ms", pa.float64()),
-        # ours: runs whose plugin host died under them (a crash, a signal, the memory limit)
+        # ours: plugin hosts that died under its runs (a crash, a signal, the memory limit)
         pa.field("host_deaths", pa.int64(), nullable=False),
     ]
 )
@@ -227,7 +227,7 @@ class TriggerStatsSnapshot:
     p50_ns: int | None = None
     #: 99th percentile duration over the recent window (nearest-rank)
     p99_ns: int | None = None
-    #: runs whose plugin host died under them
+    #: plugin hosts that died under its runs
     host_deaths: int = 0
 
 
@@ -261,7 +261,7 @@ class TriggerStats:
         self.last_error_time_ns: int | None = None
         self.last_run_ns: int | None = None
         self.last_duration_ns: int | None = None
-        #: runs whose plugin host died under them
+        #: plugin hosts that died under its runs
         self.host_deaths = 0
         #: how many recent durations the percentiles cover
         self.window = window
@@ -342,7 +342,7 @@ class StatsRegistry:
             self._of(database, trigger).record(started_ns, duration_ns, error)
 
     def host_died(self, database: str, trigger: str) -> None:
-        """Count a run of ``trigger`` whose plugin host died under it (the run itself is
+        """Count a plugin host that died under runs of ``trigger`` (the runs themselves are
         counted by `record`)."""
         with self._lock:
             self._of(database, trigger).host_deaths += 1

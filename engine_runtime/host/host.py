@@ -391,7 +391,7 @@ class PluginHost:
         text = f"plugin host exited with {exit_text} while running trigger {trigger}"
         if self.memory_limit is not None:
             text += f" (its memory limit is {_mib(self.memory_limit)})"
-        return HostExitedError(text)
+        return HostExitedError(text, host_pid=process.pid)
 
     def _interrupt(self, process: HostProcess, slot: RunSlot, reason: str, text: str) -> None:
         slot.interrupted = reason

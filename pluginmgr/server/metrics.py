@@ -12,7 +12,7 @@ several servers in one process (tests, benchmarks) keep separate counts. What it
   ``pluginmgr_queries_total{result}``, read from the engine's `DataStats` at scrape time;
   ``origin`` is ``client`` (every write API) or ``plugin`` (a plugin's ``write``/``write_sync``);
 * ``pluginmgr_trigger_runs_total``, ``pluginmgr_trigger_failures_total`` and
-  ``pluginmgr_trigger_host_deaths_total`` (runs whose plugin host died under them), labelled
+  ``pluginmgr_trigger_host_deaths_total`` (plugin hosts that died under its runs), labelled
   ``{database,trigger,type}`` (one series per configured trigger, removed when it is deleted),
   and ``pluginmgr_triggers{state}``, read from the engine's statistics at scrape time;
 * ``pluginmgr_wal_flush_duration_seconds`` (write plus ``fsync`` of one group commit),
@@ -104,7 +104,7 @@ class _EngineCollector(Collector):
         )
         deaths = CounterMetricFamily(
             f"{_PREFIX}_trigger_host_deaths",
-            "Runs whose plugin host died under them (a crash, a signal, the memory limit).",
+            "Plugin hosts that died under the trigger's runs (a crash, a signal, memory).",
             labels=labels,
         )
         states = {"running": 0, "disabled": 0, "failed": 0}

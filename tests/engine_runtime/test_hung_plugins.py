@@ -274,6 +274,34 @@ def test_a_trigger_whose_host_dies_three_times_is_failed_until_enabled(
     wait_for(lambda: "served next" in texts(again, "crash", "INFO"))
 
 
+def test_one_host_death_under_several_runs_of_a_trigger_counts_once(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    name = plugin(
+        plugin_dir,
+        "a.py",
+        """
+        import os, time
+        def process_writes(influxdb3_local, table_batches, args=None):
+            time.sleep(0.2)
+            if table_batches[0]["table_name"] == "crash":
+                os.abort()
+            time.sleep(1)
+        """,
+    )
+    settings = TriggerSettings(run_async=True)
+    engine.create_trigger("db", "a", name, "all_tables", settings=settings)
+    host_pid(engine)
+    for table in ("slow", "slow", "slow", "crash"):  # four runs at once in the host
+        engine.write_lp("db", f"{table} v=1i 1")
+    wait_for(lambda: engine.stats.get("db", "a").invocations == 4)
+    died = "plugin host exited with signal SIGABRT while running trigger db/a"
+    assert sum(died in t for t in texts(engine, "a", "ERROR")) == 4
+    assert engine.stats.get("db", "a").host_deaths == 1
+    assert engine.trigger_state("db", "a") == "running"
+
+
 def test_host_restarts_back_off_after_deaths_in_a_row(host: PluginHost, plugin_dir: Path) -> None:
     assert [restart_delay(n) for n in range(4)] == [0.0, 0.1, 0.2, 0.4]
     assert restart_delay(100) == RESTART_BACKOFF_MAX
