@@ -112,7 +112,8 @@ def assert_serving(node: Node) -> None:
     node.write()
     assert node.acked <= node.written()
     answer = node.call("other", n="7")
-    assert answer.status_code == 200 and answer.json() == {"answered": "7"}, answer.text
+    assert answer.status_code == 200, (answer.text, node.log("other"))
+    assert answer.json() == {"answered": "7"}
 
 
 CRASHES = {
@@ -184,7 +185,8 @@ def test_a_busy_loop_in_c_leaves_writes_and_queries_answering(node: Node) -> Non
         started = time.monotonic()
         node.write()
         assert node.acked <= node.written()
-        assert time.monotonic() - started < TIMEOUT  # long before the spinner's host goes
+        # the spinner's host is replaced ~2.7 s after `started`: these did not wait for it
+        assert time.monotonic() - started < 2.0
         answer = spinning.result()
     assert answer.status_code == 500 and "exceeded the 1s timeout" in answer.text
     replaced = f"trigger db/spinner timed out after {TIMEOUT:g} s and did not stop within 2 s"
@@ -208,9 +210,10 @@ def test_memory_growth_past_the_limit_fails_the_run_with_the_limit_named(node: N
     answer = node.call("hog")
     assert answer.status_code == 500, answer.text
     error = "MemoryError (the plugin host's memory limit is 512 MiB)"
-    assert answer.json() == {"error": f"Python function call failed: {error}"}
-    [failed] = [line for line in node.log("hog") if line.startswith("error running request")]
-    assert failed.startswith(f"error running request plugin: {error}\nTraceback")
+    log = node.log("hog")
+    assert answer.json() == {"error": f"Python function call failed: {error}"}, (answer.text, log)
+    [failed] = [line for line in log if line.startswith("error running request")]
+    assert failed.startswith(f"error running request plugin: {error}\nTraceback"), log
     assert_serving(node)
 
 
