@@ -227,6 +227,33 @@ def test_stopping_a_trigger_interrupts_its_running_call_with_keyboard_interrupt(
     assert engine.hosts.pids() == {SHARED: pid}  # it stopped: no host replaced
 
 
+def test_stopping_a_trigger_stuck_in_c_replaces_its_host_within_the_grace(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine(execution_timeout=30.0, timeout_grace=GRACE)
+    name = plugin(
+        plugin_dir,
+        "stuck.py",
+        """
+        import time
+        def process_writes(influxdb3_local, table_batches, args=None):
+            influxdb3_local.info("sleeping")
+            time.sleep(1e6)
+        """,
+    )
+    engine.create_trigger("db", "stuck", name, "all_tables")
+    first = host_pid(engine)
+    engine.write_lp("db", "cpu v=1i 1")
+    wait_for(lambda: "sleeping" in texts(engine, "stuck", "INFO"))
+    started = time.monotonic()
+    engine.disable_trigger("db", "stuck")
+    assert GRACE <= time.monotonic() - started < GRACE + 1
+    [error] = texts(engine, "stuck", "ERROR")
+    assert error.endswith(f"trigger db/stuck was cancelled and {REPLACED}")
+    wait_for(lambda: not alive(first))
+    assert engine.stats.get("db", "stuck").host_deaths == 0  # replaced, not died
+
+
 CRASHES = """
 import os
 def process_writes(influxdb3_local, table_batches, args=None):
