@@ -8,7 +8,8 @@ and the trigger:
 
 * past the deadline the run is interrupted in the host (`PluginTimeout` there); a plugin that
   does not stop within `grace` seconds (stuck in a C call) gets its host *retired*: new runs go
-  to a fresh host, and the old one is killed once its other runs have ended;
+  to a fresh host (started at once, in the background), and the old one is killed once its
+  other runs have ended;
 * `cancel` interrupts a trigger's runs with ``KeyboardInterrupt`` (disable, delete), with the
   same grace;
 * the host died: `HostExitedError`, ``plugin host exited with signal SIGABRT while running
@@ -444,6 +445,10 @@ class PluginHost:
                     continue
                 with self._lock:
                     self._retire(process)
+                if slot.interrupted == "timeout":  # the next run need not wait for a start
+                    threading.Thread(
+                        target=self.ensure_started, name="plugin-host-start", daemon=True
+                    ).start()
                 what = (
                     f"timed out after {timeout:g} s"
                     if slot.interrupted == "timeout"
