@@ -330,6 +330,38 @@ def test_one_host_death_under_several_runs_of_a_trigger_counts_once(
     assert engine.trigger_state("db", "a") == "running"
 
 
+def test_a_host_that_dies_is_noticed_though_a_process_it_forked_holds_its_channel(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path, tmp_path: Path
+) -> None:
+    engine = make_engine()  # no timeout: only the host's exit can end the run
+    name = plugin(
+        plugin_dir,
+        "forks.py",
+        """
+        import os, time
+        def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                            args=None):
+            child = os.fork()
+            if child == 0:
+                time.sleep(30)  # holds the host's end of the channel
+                os._exit(0)
+            with open(args["pid_file"], "w") as pid_file:
+                pid_file.write(str(child))
+            os.abort()
+        """,
+    )
+    pid_file = tmp_path / "child.pid"
+    engine.create_trigger("db", "f", name, "request:f", arguments={"pid_file": str(pid_file)})
+    try:
+        status, body, took = call(engine, "f")
+        assert status == 500 and took < 2, (body, took)
+        assert "plugin host exited with signal SIGABRT while running trigger db/f" in body
+        assert engine.stats.get("db", "f").host_deaths == 1
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
 def test_host_restarts_back_off_after_deaths_in_a_row(host: PluginHost, plugin_dir: Path) -> None:
     assert [restart_delay(n) for n in range(4)] == [0.0, 0.1, 0.2, 0.4]
     assert restart_delay(100) == RESTART_BACKOFF_MAX
