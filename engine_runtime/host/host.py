@@ -208,7 +208,10 @@ class PluginHost:
             "version": version,
             "test_cache": test_cache,
         }
-        encode(message)  # a TypeError here leaves the host as it was
+        try:  # a TypeError here leaves the host as it was
+            encode(message, max_size=DEFAULT_MAX_FRAME)
+        except ValueError as exc:  # the host would refuse it, and lose its channel
+            raise PluginHostError(f"trigger {trigger}'s event cannot be sent: {exc}") from None
         process = self._open(slot, trigger)
         try:
             code_key = (str(path), version or "")
@@ -478,12 +481,12 @@ class PluginHost:
             try:
                 value = _service(callbacks, trigger, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
-                encoded = encode(reply)
+                encoded = encode(reply, max_size=DEFAULT_MAX_FRAME)
             except _Refused as exc:
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
                 )
-            except TypeError as exc:  # a value the wire cannot carry
+            except (TypeError, ValueError) as exc:  # a value the wire cannot carry, too large
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
                 )

@@ -1,6 +1,7 @@
-"""Plugins that hang, spin or crash their plugin host must not drain the engine: real engines,
-real plugin files, real host processes. A run stuck in C gets its host replaced; a Python loop
-is interrupted in place; a trigger whose runs keep killing their host is failed."""
+"""Plugins that hang, spin, crash their plugin host or send it too much must not drain the
+engine: real engines, real plugin files, real host processes. A run stuck in C gets its host
+replaced; a Python loop is interrupted in place; a trigger whose runs keep killing their host is
+failed; a message too large for the channel fails its call."""
 
 from __future__ import annotations
 
@@ -360,6 +361,38 @@ def test_a_host_that_dies_is_noticed_though_a_process_it_forked_holds_its_channe
     finally:
         if pid_file.exists():
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_message_over_the_channels_limit_fails_its_call_not_the_host(
+    make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
+) -> None:
+    engine = make_engine()
+    name = plugin(
+        plugin_dir,
+        "big.py",
+        """
+        def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                            args=None):
+            if query_parameters.get("log"):
+                try:
+                    influxdb3_local.info("y" * 2**26)
+                except ValueError as exc:
+                    return {"log": str(exc)}
+            if query_parameters.get("response"):
+                return "x" * 2**26
+            return "ok"
+        """,
+    )
+    engine.create_trigger("db", "big", name, "request:big")
+    pid = host_pid(engine)
+    over = "bytes is over the channel's limit of 67108864 bytes"
+    status, body, _ = call(engine, "big", log="1")
+    assert status == 200 and over in json.loads(body)["log"]
+    status, body, _ = call(engine, "big", response="1")
+    assert status == 500 and over in json.loads(body)["error"]
+    assert json.loads(body)["error"].startswith("Python function call failed: ValueError: ")
+    assert call(engine, "big")[:2] == (200, "ok")
+    assert engine.hosts.pids() == {SHARED: pid}  # the host kept its channel
 
 
 def test_host_restarts_back_off_after_deaths_in_a_row(host: PluginHost, plugin_dir: Path) -> None:

@@ -32,7 +32,7 @@ from .cache import CacheStore
 from .errors import describe
 from .loader import Loader
 from .responses import to_response_parts
-from .wire import FrameError, encode, read_frame
+from .wire import DEFAULT_MAX_FRAME, FrameError, encode, read_frame
 
 __all__ = ["Link", "PluginTimeout", "main"]
 
@@ -76,7 +76,9 @@ class Link:
         self.local = threading.local()
 
     def send(self, message: dict[str, Any]) -> None:
-        frame = encode(message)
+        """Send ``message``; one the server would refuse as too large raises ValueError here,
+        in the plugin's call or run, instead of costing the host its channel."""
+        frame = encode(message, max_size=DEFAULT_MAX_FRAME)
         with self.lock:
             self.sock.sendall(frame)
 
@@ -235,7 +237,7 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
     result["id"] = run.id
     try:
         link.send(result)
-    except TypeError as exc:  # something of the result the wire cannot carry
+    except (TypeError, ValueError) as exc:  # a result the wire cannot carry, or too large
         link.send({"op": "result", "id": run.id, "ok": False, "stage": "call", **describe(exc)})
     except OSError:
         _exit(1)  # the server is gone
