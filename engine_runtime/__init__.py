@@ -55,7 +55,7 @@ if TYPE_CHECKING:
         parse_duration,
         parse_trigger_spec,
     )
-    from .watchdog import PluginTimeout, Watchdog
+    from .watchdog import PluginTimeout
 
 
 _LAZY: Final = {
@@ -95,7 +95,6 @@ _LAZY: Final = {
     "TriggerSettings": ".catalog",
     "TriggerSpec": ".triggers",
     "TriggerSpecError": ".triggers",
-    "Watchdog": ".watchdog",
     "WriteError": ".errors",
     "WriteResult": ".store",
     "check_trigger_plugin": ".plugin_check",
@@ -148,7 +147,6 @@ __all__ = [
     "TriggerSettings",
     "TriggerSpec",
     "TriggerSpecError",
-    "Watchdog",
     "WriteError",
     "WriteResult",
     "check_trigger_plugin",

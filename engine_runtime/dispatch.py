@@ -7,9 +7,9 @@ so a plugin stuck in a C call cannot hold a server thread. The queue is bounded 
 a writer that outpaces a slow trigger waits (back-pressure) — except a plugin writing from the
 trigger's own thread, which must never wait on itself, whose event is dropped and logged instead.
 
-Every thread here is a daemon thread, and a stuck one can be replaced (`replace_thread`): a
-thread cannot be killed, so one stuck in a plugin must neither hold the process at exit nor keep
-its trigger or the pool from serving.
+The plugins themselves run in plugin host processes; a thread here waits for its run there,
+which ends at the latest a grace after the run's timeout (the host is replaced then). Every
+thread is a daemon thread all the same.
 """
 
 from __future__ import annotations
@@ -103,21 +103,6 @@ class TriggerWorker:
                 if thread is not threading.current_thread():
                     thread.join(timeout=10)
 
-    def replace_thread(self, ident: int) -> bool:
-        """Give up on thread ``ident``, stuck in a plugin (it cannot be killed): a fresh thread
-        serves the queue; the stuck one exits when (if) its call ever returns.
-
-        :returns: whether ``ident`` was one of this worker's threads.
-        """
-        if self.run_async or self._stopping:
-            return False
-        stuck = [t for t in self._threads if t.ident == ident]
-        for thread in stuck:
-            self._threads.remove(thread)
-        if stuck:
-            self._spawn()
-        return bool(stuck)
-
     def on_own_thread(self) -> bool:
         return threading.current_thread() in self._threads
 
@@ -169,16 +154,12 @@ class TriggerWorker:
 
     def _loop(self) -> None:
         me = threading.current_thread()
-        while me in self._threads:
+        while True:
             item = self._queue.get()
             if item is _STOP:
                 break
-            if me not in self._threads:  # replaced while blocked: hand the event on
-                self._queue.put(item)
-                break
             self._guarded(item)
-        if me in self._threads:
-            self._threads.remove(me)
+        self._threads.remove(me)
 
     def _drain(self) -> None:
         while True:
@@ -194,9 +175,8 @@ class TriggerWorker:
 class WorkerPool:
     """At most ``max_workers`` daemon threads running submitted calls in order of submission.
 
-    Not a ``ThreadPoolExecutor``: its threads are joined when the interpreter exits, so a plugin
-    stuck in one would keep the process alive after SIGTERM, and a stuck one holds its slot for
-    good. Here `replace_thread` gives the slot of a stuck thread to a fresh one.
+    Not a ``ThreadPoolExecutor``: its threads are joined when the interpreter exits; these are
+    daemon threads, and `shutdown` waits for running calls only up to a timeout.
     """
 
     __slots__ = ("_idle", "_lock", "_max", "_name", "_queue", "_shut", "_threads")
@@ -220,22 +200,9 @@ class WorkerPool:
             if not self._idle.acquire(blocking=False) and len(self._threads) < self._max:
                 self._spawn()
 
-    def replace_thread(self, ident: int) -> bool:
-        """Give the slot of thread ``ident`` (stuck in a plugin) to a fresh thread.
-
-        :returns: whether ``ident`` was one of the pool's threads.
-        """
-        with self._lock:
-            stuck = [t for t in self._threads if t.ident == ident]
-            for thread in stuck:
-                self._threads.remove(thread)
-            if stuck and not self._shut:
-                self._spawn()
-        return bool(stuck)
-
     def shutdown(self, *, timeout: float = 10.0) -> None:
         """Drop what is queued, let running calls finish for up to ``timeout`` seconds in all,
-        then return; threads still stuck are left behind (daemon threads do not hold the exit).
+        then return; threads still running are left behind (daemon threads do not hold the exit).
         """
         with self._lock:
             self._shut = True
@@ -262,10 +229,6 @@ class WorkerPool:
             if item is None:
                 break
             item()
-            with self._lock:
-                if me not in self._threads:  # replaced while stuck: its slot is taken
-                    return
             self._idle.release()
         with self._lock:
-            if me in self._threads:
-                self._threads.remove(me)
+            self._threads.remove(me)

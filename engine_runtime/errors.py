@@ -173,6 +173,11 @@ class PluginHostError(PluginError):
 class HostExitedError(PluginHostError):
     """The host exited while it ran the plugin: a crash, a signal, ``os._exit``."""
 
+    def __init__(self, message: str, *, host_pid: int | None = None) -> None:
+        super().__init__(message)
+        #: which host died: every run open in it fails with its own error, one death in all
+        self.host_pid = host_pid
+
 
 class HostProtocolError(PluginHostError):
     """The host sent a frame that is too large, malformed, or a message of the wrong shape."""

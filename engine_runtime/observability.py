@@ -8,9 +8,9 @@ next to the system-table row (upstream's tracing line, ``processing engine: {tex
 say whose).
 
 `StatsRegistry` counts runs per trigger: invocations, errors, the last error and run, duration
-percentiles over a fixed window of recent runs, the runs stuck past their timeout whose thread
-is still held, and the threads its plugin started (`plugin_threads`). Recording is O(1) (one
-slot write in a preallocated ring); percentiles are computed only when read.
+percentiles over a fixed window of recent runs, and how many plugin hosts died under its runs
+(one death however many of its runs the host held). Recording is O(1) (one slot write in a
+preallocated ring); percentiles are computed only when read.
 
 `DataStats` counts what reached the engine through `ProcessingEngine.write_lp` and its query
 methods: writes (by origin: a client or a plugin writing back), lines written and rejected,
@@ -41,8 +41,6 @@ from dataclasses import dataclass
 from typing import Any, Final, final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-
-from .plugin_threads import ThreadTally
 
 __all__ = [
     "DEFAULT_LOG_CAPACITY",
@@ -94,10 +92,8 @@ TRIGGER_STATS_SCHEMA: Final = pa.schema(
         pa.field("last_run", pa.timestamp("ns")),
         pa.field("p50_ms", pa.float64()),
         pa.field("p99_ms", pa.float64()),
-        # ours: runs stuck past their timeout (their threads held), threads the plugin started
-        pa.field("stuck_threads", pa.int64(), nullable=False),
-        pa.field("threads_started", pa.int64(), nullable=False),
-        pa.field("live_plugin_threads", pa.int64(), nullable=False),
+        # ours: plugin hosts that died under its runs (a crash, a signal, the memory limit)
+        pa.field("host_deaths", pa.int64(), nullable=False),
     ]
 )
 
@@ -231,11 +227,8 @@ class TriggerStatsSnapshot:
     p50_ns: int | None = None
     #: 99th percentile duration over the recent window (nearest-rank)
     p99_ns: int | None = None
-    #: runs past their timeout whose thread is still inside the plugin (abandoned, not freed)
-    stuck_threads: int = 0
-    #: threads the trigger's plugin started, ever, and how many of them still run
-    threads_started: int = 0
-    live_plugin_threads: int = 0
+    #: plugin hosts that died under its runs
+    host_deaths: int = 0
 
 
 @final
@@ -249,13 +242,12 @@ class TriggerStats:
         "_durations",
         "_next",
         "errors",
+        "host_deaths",
         "invocations",
         "last_duration_ns",
         "last_error",
         "last_error_time_ns",
         "last_run_ns",
-        "stuck_threads",
-        "threads",
         "window",
     )
 
@@ -269,10 +261,8 @@ class TriggerStats:
         self.last_error_time_ns: int | None = None
         self.last_run_ns: int | None = None
         self.last_duration_ns: int | None = None
-        #: runs abandoned past their timeout whose thread has not come back
-        self.stuck_threads = 0
-        #: the threads the plugin started
-        self.threads = ThreadTally()
+        #: plugin hosts that died under its runs
+        self.host_deaths = 0
         #: how many recent durations the percentiles cover
         self.window = window
         self._durations = [0] * window
@@ -312,9 +302,7 @@ class TriggerStats:
             last_duration_ns=self.last_duration_ns,
             p50_ns=_percentile(ordered, 50),
             p99_ns=_percentile(ordered, 99),
-            stuck_threads=self.stuck_threads,
-            threads_started=self.threads.started,
-            live_plugin_threads=self.threads.live(),
+            host_deaths=self.host_deaths,
         )
 
 
@@ -353,17 +341,11 @@ class StatsRegistry:
         with self._lock:
             self._of(database, trigger).record(started_ns, duration_ns, error)
 
-    def stuck(self, database: str, trigger: str, delta: int) -> int:
-        """Count a run whose thread got stuck (``delta`` 1) or came back (-1); the new count."""
+    def host_died(self, database: str, trigger: str) -> None:
+        """Count a plugin host that died under runs of ``trigger`` (the runs themselves are
+        counted by `record`)."""
         with self._lock:
-            stats = self._of(database, trigger)
-            stats.stuck_threads = max(0, stats.stuck_threads + delta)
-            return stats.stuck_threads
-
-    def threads(self, database: str, trigger: str) -> ThreadTally:
-        """Where the threads the trigger's plugin starts are counted."""
-        with self._lock:
-            return self._of(database, trigger).threads
+            self._of(database, trigger).host_deaths += 1
 
     def _of(self, database: str, trigger: str) -> TriggerStats:
         key = (database, trigger)
@@ -408,9 +390,7 @@ def _stats_row(snapshot: TriggerStatsSnapshot) -> dict[str, Any]:
         "last_run": snapshot.last_run_ns,
         "p50_ms": _to_ms(snapshot.p50_ns),
         "p99_ms": _to_ms(snapshot.p99_ns),
-        "stuck_threads": snapshot.stuck_threads,
-        "threads_started": snapshot.threads_started,
-        "live_plugin_threads": snapshot.live_plugin_threads,
+        "host_deaths": snapshot.host_deaths,
     }
 
 

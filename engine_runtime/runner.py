@@ -105,8 +105,11 @@ class RunningTrigger:
         self.source = source
         self.worker = worker
         self.stop = threading.Event()
-        #: when its runs saw their host die (``time.monotonic()``), the recent ones
-        self.deaths: collections.deque[float] = collections.deque(maxlen=HOST_DEATH_LIMIT)
+        #: when its runs saw a host die (``time.monotonic()``) and which (its pid), the recent
+        #: ones; a death seen by several runs at once is one
+        self.deaths: collections.deque[tuple[float, int | None]] = collections.deque(
+            maxlen=HOST_DEATH_LIMIT
+        )
 
 
 @final
@@ -314,7 +317,7 @@ class TriggerRunner:
         except PluginError as exc:  # the code could not be read, or its host failed
             failure: PluginFailure = describe_failure(exc)
             if isinstance(exc, HostExitedError):
-                self._host_died(trigger)
+                self._host_died(trigger, exc.host_pid)
         else:
             if result.ok:
                 failure = None  # type: ignore[assignment]
@@ -338,11 +341,15 @@ class TriggerRunner:
             _settle(event.reply, result.response)
         return None
 
-    def _host_died(self, trigger: RunningTrigger) -> None:
-        """Count a host death in ``trigger``'s run; too many in the window fail the trigger."""
+    def _host_died(self, trigger: RunningTrigger, pid: int | None) -> None:
+        """Count the death of host ``pid`` in ``trigger``'s runs (once, however many of them
+        it ran); too many in the window fail the trigger."""
         now = time.monotonic()
-        trigger.deaths.append(now)
-        recent = [t for t in trigger.deaths if now - t <= HOST_DEATH_WINDOW]
+        if trigger.stop.is_set() or (pid is not None and any(pid == p for _, p in trigger.deaths)):
+            return  # stopping (failed already?), or this death was counted
+        self._stats.host_died(*trigger.key)
+        trigger.deaths.append((now, pid))
+        recent = [t for t, _ in trigger.deaths if now - t <= HOST_DEATH_WINDOW]
         if len(recent) >= HOST_DEATH_LIMIT:
             window = format_duration(int(HOST_DEATH_WINDOW * 1e9))
             reason = (

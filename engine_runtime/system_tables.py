@@ -2,8 +2,8 @@
 
 ``processing_engine_logs``, ``processing_engine_triggers`` and
 ``processing_engine_trigger_arguments`` as upstream, plus ``processing_engine_trigger_stats``
-(invocations, errors, last error, last run, p50/p99, stuck threads, threads the plugin
-started). Built fresh when a query names them.
+(invocations, errors, last error, last run, p50/p99, plugin hosts that died under its
+runs). Built fresh when a query names them.
 """
 
 from __future__ import annotations

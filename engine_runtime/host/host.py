@@ -8,7 +8,8 @@ and the trigger:
 
 * past the deadline the run is interrupted in the host (`PluginTimeout` there); a plugin that
   does not stop within `grace` seconds (stuck in a C call) gets its host *retired*: new runs go
-  to a fresh host, and the old one is killed once its other runs have ended;
+  to a fresh host (started at once, in the background), and the old one is killed once its
+  other runs have ended;
 * `cancel` interrupts a trigger's runs with ``KeyboardInterrupt`` (disable, delete), with the
   same grace;
 * the host died: `HostExitedError`, ``plugin host exited with signal SIGABRT while running
@@ -207,7 +208,10 @@ class PluginHost:
             "version": version,
             "test_cache": test_cache,
         }
-        encode(message)  # a TypeError here leaves the host as it was
+        try:  # a TypeError here leaves the host as it was
+            encode(message, max_size=DEFAULT_MAX_FRAME)
+        except ValueError as exc:  # the host would refuse it, and lose its channel
+            raise PluginHostError(f"trigger {trigger}'s event cannot be sent: {exc}") from None
         process = self._open(slot, trigger)
         try:
             code_key = (str(path), version or "")
@@ -391,7 +395,7 @@ class PluginHost:
         text = f"plugin host exited with {exit_text} while running trigger {trigger}"
         if self.memory_limit is not None:
             text += f" (its memory limit is {_mib(self.memory_limit)})"
-        return HostExitedError(text)
+        return HostExitedError(text, host_pid=process.pid)
 
     def _interrupt(self, process: HostProcess, slot: RunSlot, reason: str, text: str) -> None:
         slot.interrupted = reason
@@ -444,6 +448,10 @@ class PluginHost:
                     continue
                 with self._lock:
                     self._retire(process)
+                if slot.interrupted == "timeout":  # the next run need not wait for a start
+                    threading.Thread(
+                        target=self.ensure_started, name="plugin-host-start", daemon=True
+                    ).start()
                 what = (
                     f"timed out after {timeout:g} s"
                     if slot.interrupted == "timeout"
@@ -473,12 +481,12 @@ class PluginHost:
             try:
                 value = _service(callbacks, trigger, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
-                encoded = encode(reply)
+                encoded = encode(reply, max_size=DEFAULT_MAX_FRAME)
             except _Refused as exc:
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
                 )
-            except TypeError as exc:  # a value the wire cannot carry
+            except (TypeError, ValueError) as exc:  # a value the wire cannot carry, too large
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
                 )

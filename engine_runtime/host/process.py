@@ -149,6 +149,9 @@ class HostProcess:
             target=self._read, name=f"plugin-host-{self.popen.pid}", daemon=True
         )
         self._reader.start()
+        threading.Thread(
+            target=self._wake_reader, name=f"plugin-host-exit-{self.popen.pid}", daemon=True
+        ).start()
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -217,6 +220,17 @@ class HostProcess:
         for slot in slots:
             slot.messages.put(self.ended)
         self.channel.close()
+
+    def _wake_reader(self) -> None:
+        """Shut the channel's reading side once the host has exited: a process the plugin
+        forked may hold the host's end open, and the reader would never see the end."""
+        self.popen.wait()
+        with self._lock:  # the reader closes the channel only after it set `ended`
+            if self.ended is None:
+                try:
+                    self.channel.sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass  # not connected any more: the reader is ending anyway
 
     @property
     def pid(self) -> int:

@@ -11,7 +11,8 @@ several servers in one process (tests, benchmarks) keep separate counts. What it
   ``pluginmgr_lines_written_total{origin}``, ``pluginmgr_lines_rejected_total{origin}`` and
   ``pluginmgr_queries_total{result}``, read from the engine's `DataStats` at scrape time;
   ``origin`` is ``client`` (every write API) or ``plugin`` (a plugin's ``write``/``write_sync``);
-* ``pluginmgr_trigger_runs_total`` and ``pluginmgr_trigger_failures_total``, labelled
+* ``pluginmgr_trigger_runs_total``, ``pluginmgr_trigger_failures_total`` and
+  ``pluginmgr_trigger_host_deaths_total`` (plugin hosts that died under its runs), labelled
   ``{database,trigger,type}`` (one series per configured trigger, removed when it is deleted),
   and ``pluginmgr_triggers{state}``, read from the engine's statistics at scrape time;
 * ``pluginmgr_wal_flush_duration_seconds`` (write plus ``fsync`` of one group commit),
@@ -101,6 +102,11 @@ class _EngineCollector(Collector):
         failures = CounterMetricFamily(
             f"{_PREFIX}_trigger_failures", "Runs that raised or timed out.", labels=labels
         )
+        deaths = CounterMetricFamily(
+            f"{_PREFIX}_trigger_host_deaths",
+            "Plugin hosts that died under the trigger's runs (a crash, a signal, memory).",
+            labels=labels,
+        )
         states = {"running": 0, "disabled": 0, "failed": 0}
         engine = self._engine
         for trigger in engine.catalog.triggers():
@@ -109,10 +115,12 @@ class _EngineCollector(Collector):
             snapshot = engine.stats.get(database, name)
             runs.add_metric([database, name, kind], snapshot.invocations)
             failures.add_metric([database, name, kind], snapshot.errors)
+            deaths.add_metric([database, name, kind], snapshot.host_deaths)
             state = engine.trigger_state(database, name).partition(":")[0]
             states[state if state in states else "failed"] += 1
         yield runs
         yield failures
+        yield deaths
         gauge = GaugeMetricFamily(
             f"{_PREFIX}_triggers", "Configured triggers by state.", labels=["state"]
         )

@@ -321,7 +321,7 @@ def test_system_tables_show_triggers_logs_and_stats(
     assert stats == [{"invocations": 1, "errors": 0}]
 
 
-def test_a_plugin_stuck_in_a_c_call_loses_its_thread_not_its_trigger(
+def test_a_plugin_stuck_in_a_c_call_loses_its_host_not_its_trigger(
     make_engine: Callable[..., ProcessingEngine], plugin_dir: Path
 ) -> None:
     engine = make_engine(execution_timeout=0.2, timeout_grace=0.2)
@@ -339,7 +339,7 @@ def test_a_plugin_stuck_in_a_c_call_loses_its_thread_not_its_trigger(
     engine.create_trigger("db", "t", name, "all_tables")
     engine.write_lp("db", "sleep v=1i 1")
     engine.write_lp("db", "next v=1i 1")
-    # the stuck thread is abandoned after timeout + grace and a fresh one serves the queue
+    # the stuck run's host is replaced after timeout + grace and a fresh one serves the queue
     wait_for(lambda: "INFO: served next" in messages(engine, "t"), timeout=2.5)
 
 

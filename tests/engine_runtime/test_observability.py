@@ -246,6 +246,7 @@ def test_registry_is_thread_safe() -> None:
 def test_stats_rows_shape() -> None:
     registry = StatsRegistry()
     registry.record("db", "zeta", started_ns=5_000, duration_ns=2 * MS, error="boom")
+    registry.host_died("db", "zeta")
     registry.record("db", "alpha", started_ns=7_000, duration_ns=MS // 2)
     registry.record("other", "beta", started_ns=1, duration_ns=1)
     rows = registry.rows("db")
@@ -258,9 +259,7 @@ def test_stats_rows_shape() -> None:
             "last_run": 7_000,
             "p50_ms": 0.5,
             "p99_ms": 0.5,
-            "stuck_threads": 0,
-            "threads_started": 0,
-            "live_plugin_threads": 0,
+            "host_deaths": 0,
         },
         {
             "trigger_name": "zeta",
@@ -270,9 +269,7 @@ def test_stats_rows_shape() -> None:
             "last_run": 5_000,
             "p50_ms": 2.0,
             "p99_ms": 2.0,
-            "stuck_threads": 0,
-            "threads_started": 0,
-            "live_plugin_threads": 0,
+            "host_deaths": 1,
         },
     ]
     assert list(rows[0]) == TRIGGER_STATS_SCHEMA.names

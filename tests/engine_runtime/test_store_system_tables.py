@@ -102,9 +102,7 @@ def test_empty_tables_keep_their_schema(store: MemoryStore) -> None:
         ("last_run", "Timestamp(ns)"),
         ("p50_ms", "Float64"),
         ("p99_ms", "Float64"),
-        ("stuck_threads", "Int64"),
-        ("threads_started", "Int64"),
-        ("live_plugin_threads", "Int64"),
+        ("host_deaths", "Int64"),
     ]
 
 

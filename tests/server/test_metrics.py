@@ -108,6 +108,7 @@ def test_trigger_runs_and_failures_are_labelled_by_trigger_and_type(
     )
     found = samples(client)
     assert value(found, "pluginmgr_trigger_failures_total", **labels) == 2
+    assert value(found, "pluginmgr_trigger_host_deaths_total", **labels) == 0
     assert value(found, "pluginmgr_triggers", state="running") == 1
     client.request("DELETE", TRIGGER, json={"db": "db", "trigger_name": "odd", "force": True})
     assert ("pluginmgr_trigger_runs_total", tuple(sorted(labels.items()))) not in samples(client)

@@ -32,12 +32,15 @@ from .cache import CacheStore
 from .errors import describe
 from .loader import Loader
 from .responses import to_response_parts
-from .wire import FrameError, encode, read_frame
+from .wire import DEFAULT_MAX_FRAME, FrameError, encode, read_frame
 
 __all__ = ["Link", "PluginTimeout", "main"]
 
 #: seconds between checks for an interrupt while a run waits for the server's reply
 _REPLY_POLL = 0.05
+# bound now: a plugin's ``os.getpid = ...`` or ``os._exit = ...`` must not stop its run's result
+_getpid = os.getpid
+_exit = os._exit
 
 
 class ProtocolError(Exception):
@@ -73,7 +76,9 @@ class Link:
         self.local = threading.local()
 
     def send(self, message: dict[str, Any]) -> None:
-        frame = encode(message)
+        """Send ``message``; one the server would refuse as too large raises ValueError here,
+        in the plugin's call or run, instead of costing the host its channel."""
+        frame = encode(message, max_size=DEFAULT_MAX_FRAME)
         with self.lock:
             self.sock.sendall(frame)
 
@@ -213,14 +218,14 @@ def link_call(run: Run, message: dict[str, Any]) -> Any:
 
 
 def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -> None:
-    pid = os.getpid()
+    pid = _getpid()
     run.thread_id = threading.get_ident()
     link.local.run = run
     try:
         result = _call_plugin(run, loader, message)
     finally:
-        if os.getpid() != pid:
-            os._exit(0)  # a process the plugin forked came back here: it must not answer
+        if _getpid() != pid:
+            _exit(0)  # a process the plugin forked came back here: it must not answer
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _LogStream):
                 try:
@@ -232,10 +237,10 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
     result["id"] = run.id
     try:
         link.send(result)
-    except TypeError as exc:  # something of the result the wire cannot carry
+    except (TypeError, ValueError) as exc:  # a result the wire cannot carry, or too large
         link.send({"op": "result", "id": run.id, "ok": False, "stage": "call", **describe(exc)})
     except OSError:
-        os._exit(1)  # the server is gone
+        _exit(1)  # the server is gone
     finally:
         link.runs.pop(run.id, None)
 
@@ -262,7 +267,7 @@ def _control(link: Link, message: dict[str, Any]) -> None:
     try:
         link.send(result)
     except OSError:
-        os._exit(1)
+        _exit(1)
 
 
 def _venv_prefix() -> str:
@@ -305,7 +310,7 @@ def main(argv: list[str]) -> None:
         _serve(sock, link)
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    os._exit(0)  # threads a plugin left running must not keep the host alive
+    _exit(0)  # threads a plugin left running must not keep the host alive
 
 
 def _serve(sock: socket.socket, link: Link) -> None:

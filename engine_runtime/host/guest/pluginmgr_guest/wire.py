@@ -101,9 +101,14 @@ def _no_constant(name: str) -> Any:
     raise FrameError(f"bare {name} in a frame (non-finite floats are tagged)")
 
 
-def encode(message: Any) -> bytes:
-    """One message as frame bytes (header included); raises TypeError for unsendable values."""
+def encode(message: Any, *, max_size: int | None = None) -> bytes:
+    """One message as frame bytes (header included); raises TypeError for unsendable values,
+    ValueError for a message over ``max_size`` bytes (which the other side would refuse)."""
     body = json.dumps(_tag(message), allow_nan=False, separators=(",", ":")).encode()
+    if max_size is not None and len(body) > max_size:
+        raise ValueError(
+            f"a message of {len(body)} bytes is over the channel's limit of {max_size} bytes"
+        )
     return _HEADER.pack(len(body)) + body
 
 
