@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 from _common import percentile
 from _in_process import StampSink, install_in_process, install_sink
@@ -223,9 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=50, help="runs not counted, per mode")
     parser.add_argument("--runs", type=int, default=7, help="10k-row batches per mode")
     parser.add_argument("--fires", type=int, default=30, help="every:1s fires")
-    parser.add_argument(
-        "--only", choices=("activation", "throughput", "lateness"), action="append"
-    )
+    parser.add_argument("--only", choices=("activation", "throughput", "lateness"), action="append")
     args = parser.parse_args(argv)
     only = set(args.only or ("activation", "throughput", "lateness"))
     threading.current_thread().name = "bench"

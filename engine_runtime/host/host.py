@@ -44,7 +44,7 @@ from ..store import validate_database_name
 from ..watchdog import timeout_message
 from .channel import HostProtocolError, PluginHostError
 from .channel import field as checked
-from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode
+from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode, encode_for_host
 from .process import Ended, HostProcess, RunSlot, describe_exit
 
 __all__ = [
@@ -202,23 +202,43 @@ class PluginHost:
             "args": None if args is None else dict(args),
             "version": version,
         }
-        encode(message)  # a TypeError here leaves the host as it was
-        process = self._open(slot, trigger)
-        try:
-            code_key = (str(path), version or "")
-            if source is not None and code_key not in process.sent_code:
-                message["source"] = source
+        frame = encode_for_host(message)  # a TypeError here leaves the host as it was
+        retried = False
+        while True:
+            process = self._open(slot, trigger)
             try:
-                process.send_frame(encode(message))
-            except OSError:
+                if self._send_run(process, message, frame, source):
+                    return self._serve(process, slot, database, entry, path, timeout)
                 ended = process.ended or Ended(process.popen.wait())
                 self._died(process, ended)
-                raise self._exited(process, ended, trigger) from None
-            if "source" in message:
-                process.sent_code.add(code_key)
-            return self._serve(process, slot, database, entry, path, timeout)
-        finally:
-            process.close_run(slot)
+                if retried:
+                    raise self._exited(process, ended, trigger) from None
+            finally:
+                process.close_run(slot)
+            # it died before it could read the run (between runs, and its reader had not
+            # noticed yet): the run never started, so a fresh host gets it, once
+            retried = True
+            slot = RunSlot(next(_RUN_IDS), trigger, deadline)
+            message["id"] = slot.id
+            frame = encode_for_host(message)
+
+    @staticmethod
+    def _send_run(
+        process: HostProcess, message: dict[str, Any], frame: bytes, source: str | None
+    ) -> bool:
+        """Send a run's frame, with the plugin's source if ``process`` has not had this
+        version yet; False when the host is gone (nothing of the run reached it)."""
+        code_key = (str(message["path"]), str(message["version"] or ""))
+        if source is not None and code_key not in process.sent_code:
+            message["source"] = source  # once per version and host: encoded again
+            frame = encode_for_host(message)
+        try:
+            process.send_frame(frame)
+        except OSError:
+            return False
+        if "source" in message:
+            process.sent_code.add(code_key)
+        return True
 
     def save_cache(self) -> list[tuple[str, str, str]]:
         """Save the running host's cache to `cache_file`; what it skipped (namespace, key, why).
@@ -465,7 +485,7 @@ class PluginHost:
             try:
                 value = self._service(trigger, database, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
-                encoded = encode(reply)
+                encoded = encode_for_host(reply)
             except _Refused as exc:
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}

@@ -10,6 +10,7 @@ its own on ``<PLUGIN_DIR>/envs/<trigger>/venv/bin/python``. Hosts start with the
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -71,6 +72,9 @@ class HostPool:
         self._lock = threading.Lock()
         self._hosts: dict[str, PluginHost] = {}
         self._closed = False
+        # built once: `_interpreter` runs before every run
+        self._venv_python = None if plugin_dir is None else venv_python(plugin_dir / "venv")
+        self._base_python = _base_interpreter()
 
     def host_for(self, definition: TriggerDefinition) -> PluginHost:
         """The host ``definition``'s runs go to (started on its first run)."""
@@ -169,8 +173,6 @@ class HostPool:
             return python, None
         if self.python is not None:
             return self.python, None
-        if self.plugin_dir is not None:
-            python = venv_python(self.plugin_dir / "venv")
-            if python.exists():
-                return python, None
-        return _base_interpreter(), []
+        if self._venv_python is not None and os.path.exists(self._venv_python):
+            return self._venv_python, None
+        return self._base_python, []

@@ -155,6 +155,34 @@ def test_request_returns_a_dict_and_a_tuple_with_status_and_headers(
     assert as_tuple.response.headers == {"Content-Type": "text/html", "X-Thing": "yes"}
 
 
+def test_runs_one_after_another_reuse_a_run_thread_named_for_each(
+    host: PluginHost, plugin_dir: Path
+) -> None:
+    path = plugin(
+        plugin_dir,
+        "who.py",
+        """
+        import threading
+
+        def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                            args=None):
+            me = threading.current_thread()
+            return {"ident": me.ident, "name": me.name}
+        """,
+    )
+    payload = {"query_parameters": {}, "request_headers": {}, "request_body": b""}
+    answers = []
+    for trigger in ("db/a", "db/b"):
+        result = host.run(
+            trigger, "request", path, "process_request", database="db", payload=payload
+        )
+        assert result.response is not None
+        answers.append(json.loads(result.response.body))
+
+    assert answers[0]["ident"] == answers[1]["ident"]  # no thread started for the second
+    assert [a["name"] for a in answers] == ["run-db/a", "run-db/b"]
+
+
 def test_logs_and_prints_arrive_in_order(
     host: PluginHost, plugin_dir: Path, callbacks: StoreCallbacks
 ) -> None:

@@ -8,11 +8,12 @@ stdout: a plugin's ``print`` goes to ``sys.stdout``, which forwards each line to
 trigger whose run printed it (stdout as INFO, stderr as ERROR).
 
 Several runs may be in progress at once (all triggers of a node share a host, as they share
-InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls
-back (query, write_sync, cache) carry a number ``n`` its reply repeats. The main thread only
-reads: ``run`` starts a thread, ``reply`` wakes the run that waits for it, ``interrupt`` raises
-`PluginTimeout` or `KeyboardInterrupt` in the run's thread (between two bytecodes; a call stuck
-in C is the server's to end, by killing the host), ``stop`` ends the process.
+InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls back
+(query, write_sync, cache) carry a number ``n`` its reply repeats. The main thread only reads:
+``run`` goes to a run thread (an idle one, else a new one), ``reply`` wakes the run that waits for
+it, ``interrupt`` raises `PluginTimeout` or `KeyboardInterrupt` in the run's thread (between two
+bytecodes; a call stuck in C is the server's to end, by killing the host), ``stop`` ends the
+process.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ __all__ = ["Link", "PluginTimeout", "main"]
 
 #: seconds between checks for an interrupt while a run waits for the server's reply
 _REPLY_POLL = 0.05
+#: seconds a run thread waits for the next run before it ends
+_IDLE_THREAD_SECONDS = 60.0
 
 
 class ProtocolError(Exception):
@@ -240,6 +243,42 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
         link.runs.pop(run.id, None)
 
 
+class _RunThreads:
+    """Threads that run one run after another: a thread waiting for work takes the next run,
+    and a new one starts only when none waits (starting a thread per run put its start-up,
+    tens of microseconds and a wait for the new thread to be scheduled, before every run's
+    first line). A thread idle for `_IDLE_THREAD_SECONDS` ends."""
+
+    def __init__(self, link: Link, loader: Loader) -> None:
+        self.link, self.loader = link, loader
+        self.jobs: queue.SimpleQueue[tuple[Run, dict[str, Any]]] = queue.SimpleQueue()
+        self.idle = 0
+        self.lock = threading.Lock()  # `idle` and every put to `jobs`
+
+    def submit(self, run: Run, message: dict[str, Any]) -> None:
+        with self.lock:
+            if self.idle:
+                self.idle -= 1
+                self.jobs.put((run, message))
+                return
+        threading.Thread(target=self._work, args=(run, message), daemon=True).start()
+
+    def _work(self, run: Run, message: dict[str, Any]) -> None:
+        while True:
+            threading.current_thread().name = f"run-{run.trigger}"
+            _run_thread(self.link, self.loader, run, message)
+            with self.lock:
+                self.idle += 1
+            try:
+                run, message = self.jobs.get(timeout=_IDLE_THREAD_SECONDS)
+            except queue.Empty:
+                with self.lock:  # a run may have been handed to this thread meanwhile
+                    if self.jobs.empty():
+                        self.idle -= 1
+                        return
+                    run, message = self.jobs.get_nowait()
+
+
 def _control(link: Link, message: dict[str, Any]) -> None:
     """A request of the server's about the host itself (the cache); answered as a result."""
     action = message.get("action")
@@ -309,10 +348,10 @@ def main(argv: list[str]) -> None:
 
 
 def _serve(sock: socket.socket, link: Link) -> None:
-    loader = Loader()
+    threads = _RunThreads(link, Loader())
     while True:
         try:
-            message = read_frame(sock)
+            message = read_frame(sock, allow_marshal=True)  # the server's frames
         except (EOFError, OSError):
             return
         except FrameError as exc:
@@ -324,13 +363,7 @@ def _serve(sock: socket.socket, link: Link) -> None:
         if op == "run":
             run = Run(int(message["id"]), str(message["trigger"]))
             link.runs[run.id] = run
-            thread = threading.Thread(
-                target=_run_thread,
-                args=(link, loader, run, message),
-                name=f"run-{run.trigger}",
-                daemon=True,
-            )
-            thread.start()
+            threads.submit(run, message)
         elif op == "reply":
             if run is not None:
                 run.replies.put(message)
