@@ -25,6 +25,8 @@ import queue
 import socket
 import sys
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -215,7 +217,15 @@ def link_call(run: Run, message: dict[str, Any]) -> Any:
     return _LINK.call(run, message)
 
 
-def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -> None:
+def _run_thread(
+    link: Link,
+    loader: Loader,
+    run: Run,
+    message: dict[str, Any],
+    free: Callable[[], None] = lambda: None,
+) -> None:
+    """Run ``run`` and send its result; ``free`` is called just before that send, as the
+    server may send the next run as soon as it has the result."""
     pid = os.getpid()
     run.thread_id = threading.get_ident()
     link.local.run = run
@@ -233,6 +243,7 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
         run.active = False
         link.local.run = None
     result["id"] = run.id
+    free()
     try:
         link.send(result)
     except TypeError as exc:  # something of the result the wire cannot carry
@@ -263,12 +274,21 @@ class _RunThreads:
                 return
         threading.Thread(target=self._work, args=(run, message), daemon=True).start()
 
+    def _free(self, freed: list[bool]) -> None:
+        freed.append(True)
+        with self.lock:
+            self.idle += 1
+
     def _work(self, run: Run, message: dict[str, Any]) -> None:
         while True:
             threading.current_thread().name = f"run-{run.trigger}"
-            _run_thread(self.link, self.loader, run, message)
-            with self.lock:
-                self.idle += 1
+            freed: list[bool] = []
+            try:
+                _run_thread(self.link, self.loader, run, message, partial(self._free, freed))
+            except Exception:  # noqa: S110 - a thread per run died of it, telling nobody either
+                pass
+            if not freed:
+                self._free(freed)
             try:
                 run, message = self.jobs.get(timeout=_IDLE_THREAD_SECONDS)
             except queue.Empty:
