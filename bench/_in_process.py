@@ -116,3 +116,23 @@ def install_sink(engine: ProcessingEngine) -> StampSink:
     sink = StampSink(engine.hosts.callbacks)
     engine.hosts.callbacks = sink
     return sink
+
+
+def _serve_in_process(argv: list[str]) -> int:
+    """``pluginmgr`` with ``argv`` (``serve ...``), its engine running plugins in-process."""
+    original = ProcessingEngine.start
+
+    def start(engine: ProcessingEngine) -> None:
+        install_in_process(engine)
+        original(engine)
+
+    ProcessingEngine.start = start  # type: ignore[method-assign]
+    from pluginmgr.cli import main
+
+    return main(argv)
+
+
+if __name__ == "__main__":  # the in-process server of `bench/server.py --only cpu`
+    import sys
+
+    raise SystemExit(_serve_in_process(sys.argv[1:]))
