@@ -23,6 +23,7 @@ one clock for every process of the machine).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -226,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     only = set(args.only or ("activation", "throughput", "lateness"))
     threading.current_thread().name = "bench"
+    load = os.getloadavg()[0]
     rows = []
     for name, bench in (
         ("activation", bench_activation),
@@ -238,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---:|---:|---|")
     for row in rows:
         print(row)
+    print(f"\n({os.cpu_count()} CPUs; 1-minute load average {load:.2f} at the start, ", end="")
+    print(f"{os.getloadavg()[0]:.2f} at the end)")
 
 
 if __name__ == "__main__":

@@ -521,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only or STEPS)
     procs: list[subprocess.Popen[bytes]] = []
     rows: list[Row] = []
+    load = os.getloadavg()[0]
     steps: list[tuple[str, Callable[[], list[Row]]]] = [
         ("writes", lambda: bench_writes(args, procs)),
         ("gzip", lambda: bench_gzip(args, procs)),
@@ -539,7 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---|")
     for row in rows:
         print(f"| {row.name} | {row.result} | {row.p50} | {row.p99} | {row.notes} |")
-    print(f"\n(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+    print(
+        f"\n(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; 1-minute load average ", end=""
+    )
+    print(f"{load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)")
     return 0
 
 
