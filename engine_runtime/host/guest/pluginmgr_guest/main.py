@@ -9,11 +9,11 @@ trigger whose run printed it (stdout as INFO, stderr as ERROR).
 
 Several runs may be in progress at once (all triggers of a node share a host, as they share
 InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls back
-(query, write_sync, cache) carry a number ``n`` its reply repeats. The main thread only reads:
-``run`` goes to a run thread (an idle one, else a new one), ``reply`` wakes the run that waits for
-it, ``interrupt`` raises `PluginTimeout` or `KeyboardInterrupt` in the run's thread (between two
-bytecodes; a call stuck in C is the server's to end, by killing the host), ``stop`` ends the
-process.
+(query, write_sync, cache) carry a number ``n`` its reply repeats. One thread at a time reads
+(`_Threads`): a ``run`` is run by the thread that read it, which first hands the reading on;
+``reply`` wakes the run that waits for it, ``interrupt`` raises `PluginTimeout` or
+`KeyboardInterrupt` in the run's thread (between two bytecodes; a call stuck in C is the
+server's to end, by killing the host), ``stop`` ends the process.
 """
 
 from __future__ import annotations
@@ -222,10 +222,10 @@ def _run_thread(
     loader: Loader,
     run: Run,
     message: dict[str, Any],
-    free: Callable[[], None] = lambda: None,
+    before_result: Callable[[], None],
 ) -> None:
-    """Run ``run`` and send its result; ``free`` is called just before that send, as the
-    server may send the next run as soon as it has the result."""
+    """Run ``run`` on this thread and send its result, calling ``before_result`` first (the
+    server may send the next run as soon as it has the result)."""
     pid = os.getpid()
     run.thread_id = threading.get_ident()
     link.local.run = run
@@ -243,7 +243,7 @@ def _run_thread(
         run.active = False
         link.local.run = None
     result["id"] = run.id
-    free()
+    before_result()
     try:
         link.send(result)
     except TypeError as exc:  # something of the result the wire cannot carry
@@ -254,49 +254,74 @@ def _run_thread(
         link.runs.pop(run.id, None)
 
 
-class _RunThreads:
-    """Threads that run one run after another: a thread waiting for work takes the next run,
-    and a new one starts only when none waits (starting a thread per run put its start-up,
-    tens of microseconds and a wait for the new thread to be scheduled, before every run's
-    first line). A thread idle for `_IDLE_THREAD_SECONDS` ends."""
+class _Threads:
+    """The host's threads: one at a time reads the channel. The one that reads a ``run`` hands
+    the reading on (to a thread waiting for its turn, or to a new one when none waits) and runs
+    the plugin itself, so a run starts on the thread that woke for its frame: no second
+    thread has to be woken and scheduled before the plugin's first line (a thread per run, or
+    a hand-off to a pooled one, cost that on every run, and milliseconds on a busy machine).
+    A thread that waited `_IDLE_THREAD_SECONDS` for its turn ends if another one waits.
+    """
 
-    def __init__(self, link: Link, loader: Loader) -> None:
-        self.link, self.loader = link, loader
-        self.jobs: queue.SimpleQueue[tuple[Run, dict[str, Any]]] = queue.SimpleQueue()
-        self.idle = 0
-        self.lock = threading.Lock()  # `idle` and every put to `jobs`
+    def __init__(self, sock: socket.socket, link: Link, loader: Loader) -> None:
+        self.sock, self.link, self.loader = sock, link, loader
+        self.reading = threading.Lock()  # held by the thread reading the channel
+        self.lock = threading.Lock()  # `waiting`
+        self.waiting = 0  # threads started or back from a run, not reading yet
+        self.done = threading.Event()
+        self.error: BaseException | None = None
 
-    def submit(self, run: Run, message: dict[str, Any]) -> None:
+    def serve(self) -> None:
+        """Read and run until the server says stop or goes away; raises `ProtocolError`."""
+        self._spawn()
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+
+    def _spawn(self) -> None:
         with self.lock:
-            if self.idle:
-                self.idle -= 1
-                self.jobs.put((run, message))
-                return
-        threading.Thread(target=self._work, args=(run, message), daemon=True).start()
+            self.waiting += 1
+        threading.Thread(target=self._work, name="host-reader", daemon=True).start()
 
-    def _free(self, freed: list[bool]) -> None:
-        freed.append(True)
-        with self.lock:
-            self.idle += 1
-
-    def _work(self, run: Run, message: dict[str, Any]) -> None:
+    def _work(self) -> None:
         while True:
-            threading.current_thread().name = f"run-{run.trigger}"
-            freed: list[bool] = []
-            try:
-                _run_thread(self.link, self.loader, run, message, partial(self._free, freed))
-            except Exception:  # noqa: S110 - a thread per run died of it, telling nobody either
-                pass
-            if not freed:
-                self._free(freed)
-            try:
-                run, message = self.jobs.get(timeout=_IDLE_THREAD_SECONDS)
-            except queue.Empty:
-                with self.lock:  # a run may have been handed to this thread meanwhile
-                    if self.jobs.empty():
-                        self.idle -= 1
+            if not self.reading.acquire(timeout=_IDLE_THREAD_SECONDS):
+                with self.lock:
+                    if self.waiting > 1:  # another thread waits for its turn: this one ends
+                        self.waiting -= 1
                         return
-                    run, message = self.jobs.get_nowait()
+                continue
+            with self.lock:
+                self.waiting -= 1
+            try:
+                job = _read_until_run(self.sock, self.link)
+            except BaseException as exc:  # reported by the main thread
+                self.error = exc
+                job = None
+            if job is None:  # the end: the reading lock stays taken, nobody reads again
+                self.done.set()
+                return
+            with self.lock:
+                idle = self.waiting == 0
+            if idle:
+                self._spawn()  # someone must read the replies this run waits for
+            self.reading.release()
+            run, message = job
+            threading.current_thread().name = f"run-{run.trigger}"
+            back: list[bool] = []
+            try:
+                _run_thread(self.link, self.loader, run, message, partial(self._back, back))
+            except BaseException:  # noqa: S110 - counted as waiting, it must come back to read
+                pass
+            if not back:
+                self._back(back)
+
+    def _back(self, back: list[bool]) -> None:
+        """Count this thread as waiting for its turn to read again (once per run)."""
+        if not back:
+            back.append(True)
+            with self.lock:
+                self.waiting += 1
 
 
 def _control(link: Link, message: dict[str, Any]) -> None:
@@ -361,30 +386,31 @@ def main(argv: list[str]) -> None:
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
     try:
-        _serve(sock, link)
+        _Threads(sock, link, Loader()).serve()
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     os._exit(0)  # threads a plugin left running must not keep the host alive
 
 
-def _serve(sock: socket.socket, link: Link) -> None:
-    threads = _RunThreads(link, Loader())
+def _read_until_run(sock: socket.socket, link: Link) -> tuple[Run, dict[str, Any]] | None:
+    """Handle the server's messages up to the next ``run``, which is returned; None when the
+    server said stop or closed the channel."""
     while True:
         try:
             message = read_frame(sock, allow_marshal=True)  # the server's frames
         except (EOFError, OSError):
-            return
+            return None
         except FrameError as exc:
             raise ProtocolError(str(exc)) from None
         op = message.get("op") if isinstance(message, dict) else None
         if op == "stop":
-            return
+            return None
         run = link.runs.get(message.get("id", -1)) if op in ("reply", "interrupt") else None
         if op == "run":
             run = Run(int(message["id"]), str(message["trigger"]))
             link.runs[run.id] = run
-            threads.submit(run, message)
-        elif op == "reply":
+            return run, message
+        if op == "reply":
             if run is not None:
                 run.replies.put(message)
         elif op == "control":
