@@ -1,16 +1,21 @@
-"""Benchmark ``pluginmgr serve``: HTTP write throughput, request triggers, crash recovery.
+"""Benchmark ``pluginmgr serve``: writes and requests with plugins in the plugin host, a CPU-bound
+plugin's effect on the server, gzip, crash recovery, Flight.
 
-Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--batches N] [--requests N]``.
+Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--only NAME] ...``.
 
 * **Write throughput**: lines/s through ``POST /api/v3/write_lp`` on a real ``pluginmgr serve``
-  process, 10k-line batches from ``--threads`` ``httpx.Client`` threads, with no trigger and with
-  a no-op ``all_tables`` trigger, at ``--wal-flush-interval 1s`` (the default: every write waits
-  for the next flush) and ``10ms`` (the engine, not the flush timer).
+  process (``--wal-flush-interval 10ms``), 10k-line batches from ``--threads`` ``httpx.Client``
+  threads, with a no-op ``all_tables`` trigger and with none: one server, the trigger enabled
+  and disabled between interleaved runs; a trigger run ends when the plugin has had every batch.
 * **gzip**: the same 10k-line writes with gzip'd bodies (``Content-Encoding: gzip``, as the v2
   and v3 clients send them) against plain ones, on one server, runs interleaved.
 * **Request triggers**: requests/s and client-side p50/p99 latency of a ``request:ping`` trigger
-  returning ``"ok"`` next to a bare Starlette route returning ``"ok"`` on the same app and the
-  same uvicorn (in-process, in a thread, without auth for both).
+  returning ``"ok"`` next to ``GET /health`` (the app's barest route: plain-text ``OK``, the
+  same middleware) on one ``pluginmgr serve --without-auth``, clients in this process.
+* **CPU-bound plugin**: ``/health`` every 10 ms and a 100-line write every 20 ms, their latency
+  while a schedule plugin spins in pure Python back to back, next to the same server idle;
+  phases interleaved. Then the same on a server whose engine calls plugins in-process
+  (``_in_process.py``), for comparison.
 * **Recovery**: 1,000,000 rows written to a server at 10ms flush, ``kill -9``, then the restart
   timed to ``/health`` and to ``SELECT count(*)`` = 1,000,000; plus the store alone with every
   row in the WAL (snapshots disabled), abandoned like a crash and reopened.
@@ -94,7 +99,7 @@ def bench_writes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
             server.post(TRIGGER, trigger_body("noop", "noop.py", "all_tables", db="bench"))
             write_all(server.url, server.headers, [0], 1)  # the host, the table, connections
             offset, runs_with_trigger = BATCH, 1
-            for run in range(args.runs):
+            for run in range(args.write_runs):
                 for with_trigger in (True, False) if run % 2 else (False, True):
                     _set_trigger(server, "noop", enabled=with_trigger)
                     starts = [offset + b * BATCH for b in range(batches)]
@@ -104,7 +109,7 @@ def bench_writes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
                     if with_trigger:
                         runs_with_trigger += batches
                         while _invocations(server, "noop") < runs_with_trigger:
-                            time.sleep(0.005)
+                            time.sleep(0.02)  # each look is a query the server runs
                     rates[with_trigger].append(batches * BATCH / (time.perf_counter() - began))
             assert server.count() == offset
         finally:
@@ -113,7 +118,7 @@ def bench_writes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
     ratio = noop / alone
     verdict = "PASS" if ratio >= 0.9 else "FAIL"
     label = f"`write_lp`, 10k-line batches, {args.threads} clients, flush 10ms"
-    shape = f"{batches} batches x {args.runs} interleaved runs, one server, median"
+    shape = f"{batches} batches x {args.write_runs} interleaved runs, one server, median"
     return [
         Row(f"{label}, no trigger (lines/s)", f"{alone:,.0f}", notes=shape),
         Row(
@@ -508,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="write client threads")
     parser.add_argument("--batches", type=int, default=40, help="10k batches per run, 10ms flush")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--write-runs", type=int, default=5, help="runs of each kind (writes)")
     parser.add_argument("--requests", type=int, default=2000, help="GETs per request run")
     parser.add_argument("--clients", type=int, default=4, help="request client threads")
     parser.add_argument("--recovery-batches", type=int, default=100, help="10k batches to recover")
@@ -515,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gzip-batches", type=int, default=40, help="10k batches per gzip run")
     parser.add_argument("--spin", type=float, default=3.0, help="seconds each CPU-bound run spins")
     parser.add_argument("--cpu-seconds", type=float, default=5.0, help="seconds per probe phase")
-    parser.add_argument("--cpu-rounds", type=int, default=2, help="idle + busy phase pairs")
+    parser.add_argument("--cpu-rounds", type=int, default=3, help="idle + busy phase pairs")
     parser.add_argument("--only", choices=STEPS, action="append", help="subset")
     args = parser.parse_args(argv)
     only = set(args.only or STEPS)
