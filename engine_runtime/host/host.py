@@ -45,7 +45,7 @@ from ..store import validate_database_name
 from ..watchdog import timeout_message
 from .channel import HostProtocolError, PluginHostError
 from .channel import field as checked
-from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode
+from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode, encode_for_host
 from .process import Ended, HostProcess, RunSlot, describe_exit
 
 __all__ = [
@@ -208,27 +208,55 @@ class PluginHost:
             "version": version,
             "test_cache": test_cache,
         }
-        try:  # a TypeError here leaves the host as it was
-            encode(message, max_size=DEFAULT_MAX_FRAME)
-        except ValueError as exc:  # the host would refuse it, and lose its channel
-            raise PluginHostError(f"trigger {trigger}'s event cannot be sent: {exc}") from None
-        process = self._open(slot, trigger)
-        try:
-            code_key = (str(path), version or "")
-            if source is not None and code_key not in process.sent_code:
-                message["source"] = source
+        frame = self._run_frame(message, trigger)  # a TypeError here leaves the host as it was
+        served = callbacks or self.callbacks
+        retried = False
+        while True:
+            process = self._open(slot, trigger)
             try:
-                process.send_frame(encode(message))
-            except OSError:
+                if self._send_run(process, message, frame, source):
+                    return self._serve(process, slot, served, database, entry, path, timeout)
                 ended = process.ended or Ended(process.popen.wait())
                 self._died(process, ended)
-                raise self._exited(process, ended, trigger) from None
-            if "source" in message:
-                process.sent_code.add(code_key)
-            served = callbacks or self.callbacks
-            return self._serve(process, slot, served, database, entry, path, timeout)
-        finally:
-            process.close_run(slot)
+                if retried:
+                    raise self._exited(process, ended, trigger) from None
+            finally:
+                process.close_run(slot)
+            # it died before it could read the run (between runs, and its reader had not
+            # noticed yet): the run never started, so a fresh host gets it, once
+            retried = True
+            slot = RunSlot(next(_RUN_IDS), trigger, deadline)
+            message["id"] = slot.id
+            frame = self._run_frame(message, trigger)
+
+    def _run_frame(self, message: dict[str, Any], trigger: str) -> bytes:
+        """The run's frame; `PluginHostError` when it is over what the host accepts (it would
+        refuse it and lose its channel)."""
+        frame = encode_for_host(message)
+        if len(frame) - 4 > self.max_frame:
+            size = len(frame) - 4
+            raise PluginHostError(
+                f"trigger {trigger}'s event cannot be sent: a message of {size} bytes is over "
+                f"the channel's limit of {self.max_frame} bytes"
+            )
+        return frame
+
+    def _send_run(
+        self, process: HostProcess, message: dict[str, Any], frame: bytes, source: str | None
+    ) -> bool:
+        """Send a run's frame, with the plugin's source if ``process`` has not had this
+        version yet; False when the host is gone (nothing of the run reached it)."""
+        code_key = (str(message["path"]), str(message["version"] or ""))
+        if source is not None and code_key not in process.sent_code:
+            message["source"] = source  # once per version and host: encoded again
+            frame = self._run_frame(message, str(message["trigger"]))
+        try:
+            process.send_frame(frame)
+        except OSError:
+            return False
+        if "source" in message:
+            process.sent_code.add(code_key)
+        return True
 
     def save_cache(self) -> list[tuple[str, str, str]]:
         """Save the running host's cache to `cache_file`; what it skipped (namespace, key, why).
@@ -481,7 +509,12 @@ class PluginHost:
             try:
                 value = _service(callbacks, trigger, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
-                encoded = encode(reply, max_size=DEFAULT_MAX_FRAME)
+                encoded = encode_for_host(reply)
+                if len(encoded) - 4 > self.max_frame:
+                    raise ValueError(
+                        f"a message of {len(encoded) - 4} bytes is over the channel's limit of "
+                        f"{self.max_frame} bytes"
+                    )
             except _Refused as exc:
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}

@@ -10,6 +10,7 @@ its own on ``<PLUGIN_DIR>/envs/<trigger>/venv/bin/python``. Hosts start with the
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -71,6 +72,10 @@ class HostPool:
         self._lock = threading.Lock()
         self._hosts: dict[str, PluginHost] = {}
         self._closed = False
+        # built once: `_shared_interpreter` runs before every run
+        shared_venv = venv if venv is not None or plugin_dir is None else plugin_dir / "venv"
+        self._venv_python = None if shared_venv is None else venv_python(shared_venv)
+        self._base_python = _base_interpreter()
 
     def host_for(self, definition: TriggerDefinition) -> PluginHost:
         """The host ``definition``'s runs go to (started on its first run)."""
@@ -190,9 +195,6 @@ class HostPool:
     def _shared_interpreter(self) -> tuple[Path, list[Path] | None]:
         """The shared host's interpreter and site-packages (None: its venv's own; ``[]``: the
         base interpreter's standard library only, until the venv exists)."""
-        venv = self.venv
-        if venv is None and self.plugin_dir is not None:
-            venv = self.plugin_dir / "venv"
-        if venv is not None and venv_python(venv).exists():
-            return venv_python(venv), None
-        return _base_interpreter(), []
+        if self._venv_python is not None and os.path.exists(self._venv_python):
+            return self._venv_python, None
+        return self._base_python, []

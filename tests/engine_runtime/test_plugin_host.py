@@ -155,6 +155,36 @@ def test_request_returns_a_dict_and_a_tuple_with_status_and_headers(
     assert as_tuple.response.headers == {"Content-Type": "text/html", "X-Thing": "yes"}
 
 
+def test_runs_one_after_another_start_no_thread_and_run_on_a_thread_named_for_each(
+    host: PluginHost, plugin_dir: Path
+) -> None:
+    path = plugin(
+        plugin_dir,
+        "who.py",
+        """
+        import threading
+
+        def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                            args=None):
+            me = threading.current_thread()
+            return {"ident": me.ident, "name": me.name, "threads": threading.active_count()}
+        """,
+    )
+    payload = {"query_parameters": {}, "request_headers": {}, "request_body": b""}
+    answers = []
+    for trigger in ("db/a", "db/b", "db/c", "db/d"):
+        result = host.run(
+            trigger, "request", path, "process_request", database="db", payload=payload
+        )
+        assert result.response is not None
+        answers.append(json.loads(result.response.body))
+
+    # the reading thread runs the run it read; two of them take turns, no more are started
+    assert len({a["ident"] for a in answers}) <= 2
+    assert answers[-1]["threads"] == answers[1]["threads"]
+    assert [a["name"] for a in answers] == ["run-db/a", "run-db/b", "run-db/c", "run-db/d"]
+
+
 def test_logs_and_prints_arrive_in_order(
     host: PluginHost, plugin_dir: Path, callbacks: StoreCallbacks
 ) -> None:

@@ -145,12 +145,14 @@ def test_a_host_that_died_between_runs_is_replaced_without_failing_a_run(
 
 
 def _wait_dead(pid: int) -> None:
-    """Until ``pid`` is a zombie or reaped (the host's reader thread reaps it), at most 5 s."""
+    """Until ``pid`` is a zombie whose threads have all exited (its files are closed only
+    then), or reaped (the host's reader thread reaps it), at most 5 s."""
     stat = Path(f"/proc/{pid}/stat")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
-            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+            zombie = stat.read_text().rpartition(")")[2].split()[0] == "Z"
+            if zombie and len(list(Path(f"/proc/{pid}/task").iterdir())) == 1:
                 return
         except FileNotFoundError:
             return

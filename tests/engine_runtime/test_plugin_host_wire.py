@@ -115,3 +115,31 @@ def test_the_guest_package_imports_only_the_standard_library() -> None:
         if level == 0 and name.partition(".")[0] not in sys.stdlib_module_names
     ]
     assert outside == []
+
+
+def test_the_servers_marshal_frames_reach_only_the_host() -> None:
+    rows = [{"host": "a", "usage": 0.5, "n": 2**70, "nan": math.nan, "raw": b"\x00"}]
+    frame = wire.encode_for_host({"op": "run", "payload": {"table_batches": rows}})
+    assert frame[4:5] == b"\x00"  # marshal: what the host reads with allow_marshal
+    back = wire.decode(frame[4:], allow_marshal=True)
+    assert isinstance(back, dict)
+    (row,) = back["payload"]["table_batches"]
+    assert row["nan"] != row["nan"] and {**row, "nan": 0} == {**rows[0], "nan": 0}
+    with pytest.raises(wire.FrameError, match="only JSON frames are accepted here"):
+        wire.decode(frame[4:])  # the server never unmarshals what a host sends
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(frame)
+        with pytest.raises(HostProtocolError, match="a marshal frame"):
+            Channel(ours).receive(None)
+    with pytest.raises(wire.FrameError, match="not a marshal message"):
+        wire.decode(b"\x00\xff", allow_marshal=True)
+
+
+def test_values_marshal_lacks_go_as_json_frames() -> None:
+    when = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    frame = wire.encode_for_host({"call_time": when})
+    assert frame[4:5] == b"{"  # a datetime: the tagged JSON
+    assert wire.decode(frame[4:], allow_marshal=True) == {"call_time": when}
+    with pytest.raises(TypeError, match="cannot send a 'object'"):
+        wire.encode_for_host({"x": object()})

@@ -8,11 +8,12 @@ stdout: a plugin's ``print`` goes to ``sys.stdout``, which forwards each line to
 trigger whose run printed it (stdout as INFO, stderr as ERROR).
 
 Several runs may be in progress at once (all triggers of a node share a host, as they share
-InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls
-back (query, write_sync, cache) carry a number ``n`` its reply repeats. The main thread only
-reads: ``run`` starts a thread, ``reply`` wakes the run that waits for it, ``interrupt`` raises
-`PluginTimeout` or `KeyboardInterrupt` in the run's thread (between two bytecodes; a call stuck
-in C is the server's to end, by killing the host), ``stop`` ends the process.
+InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls back
+(query, write_sync, cache) carry a number ``n`` its reply repeats. One thread at a time reads
+(`_Threads`): a ``run`` is run by the thread that read it, which first hands the reading on;
+``reply`` wakes the run that waits for it, ``interrupt`` raises `PluginTimeout` or
+`KeyboardInterrupt` in the run's thread (between two bytecodes; a call stuck in C is the
+server's to end, by killing the host), ``stop`` ends the process.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import queue
 import socket
 import sys
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,6 +44,8 @@ _REPLY_POLL = 0.05
 # bound now: a plugin's ``os.getpid = ...`` or ``os._exit = ...`` must not stop its run's result
 _getpid = os.getpid
 _exit = os._exit
+#: seconds a run thread waits for the next run before it ends
+_IDLE_THREAD_SECONDS = 60.0
 
 
 class ProtocolError(Exception):
@@ -217,7 +222,15 @@ def link_call(run: Run, message: dict[str, Any]) -> Any:
     return _LINK.call(run, message)
 
 
-def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -> None:
+def _run_thread(
+    link: Link,
+    loader: Loader,
+    run: Run,
+    message: dict[str, Any],
+    before_result: Callable[[], None],
+) -> None:
+    """Run ``run`` on this thread and send its result, calling ``before_result`` first (the
+    server may send the next run as soon as it has the result)."""
     pid = _getpid()
     run.thread_id = threading.get_ident()
     link.local.run = run
@@ -235,6 +248,7 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
         run.active = False
         link.local.run = None
     result["id"] = run.id
+    before_result()
     try:
         link.send(result)
     except (TypeError, ValueError) as exc:  # a result the wire cannot carry, or too large
@@ -243,6 +257,76 @@ def _run_thread(link: Link, loader: Loader, run: Run, message: dict[str, Any]) -
         _exit(1)  # the server is gone
     finally:
         link.runs.pop(run.id, None)
+
+
+class _Threads:
+    """The host's threads: one at a time reads the channel. The one that reads a ``run`` hands
+    the reading on (to a thread waiting for its turn, or to a new one when none waits) and runs
+    the plugin itself, so a run starts on the thread that woke for its frame: no second
+    thread has to be woken and scheduled before the plugin's first line (a thread per run, or
+    a hand-off to a pooled one, cost that on every run, and milliseconds on a busy machine).
+    A thread that waited `_IDLE_THREAD_SECONDS` for its turn ends if another one waits.
+    """
+
+    def __init__(self, sock: socket.socket, link: Link, loader: Loader) -> None:
+        self.sock, self.link, self.loader = sock, link, loader
+        self.reading = threading.Lock()  # held by the thread reading the channel
+        self.lock = threading.Lock()  # `waiting`
+        self.waiting = 0  # threads started or back from a run, not reading yet
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def serve(self) -> None:
+        """Read and run until the server says stop or goes away; raises `ProtocolError`."""
+        self._spawn()
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+
+    def _spawn(self) -> None:
+        with self.lock:
+            self.waiting += 1
+        threading.Thread(target=self._work, name="host-reader", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            if not self.reading.acquire(timeout=_IDLE_THREAD_SECONDS):
+                with self.lock:
+                    if self.waiting > 1:  # another thread waits for its turn: this one ends
+                        self.waiting -= 1
+                        return
+                continue
+            with self.lock:
+                self.waiting -= 1
+            try:
+                job = _read_until_run(self.sock, self.link)
+            except BaseException as exc:  # reported by the main thread
+                self.error = exc
+                job = None
+            if job is None:  # the end: the reading lock stays taken, nobody reads again
+                self.done.set()
+                return
+            with self.lock:
+                idle = self.waiting == 0
+            if idle:
+                self._spawn()  # someone must read the replies this run waits for
+            self.reading.release()
+            run, message = job
+            threading.current_thread().name = f"run-{run.trigger}"
+            back: list[bool] = []
+            try:
+                _run_thread(self.link, self.loader, run, message, partial(self._back, back))
+            except BaseException:  # noqa: S110 - counted as waiting, it must come back to read
+                pass
+            if not back:
+                self._back(back)
+
+    def _back(self, back: list[bool]) -> None:
+        """Count this thread as waiting for its turn to read again (once per run)."""
+        if not back:
+            back.append(True)
+            with self.lock:
+                self.waiting += 1
 
 
 def _control(link: Link, message: dict[str, Any]) -> None:
@@ -307,36 +391,31 @@ def main(argv: list[str]) -> None:
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
     try:
-        _serve(sock, link)
+        _Threads(sock, link, Loader()).serve()
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     _exit(0)  # threads a plugin left running must not keep the host alive
 
 
-def _serve(sock: socket.socket, link: Link) -> None:
-    loader = Loader()
+def _read_until_run(sock: socket.socket, link: Link) -> tuple[Run, dict[str, Any]] | None:
+    """Handle the server's messages up to the next ``run``, which is returned; None when the
+    server said stop or closed the channel."""
     while True:
         try:
-            message = read_frame(sock)
+            message = read_frame(sock, allow_marshal=True)  # the server's frames
         except (EOFError, OSError):
-            return
+            return None
         except FrameError as exc:
             raise ProtocolError(str(exc)) from None
         op = message.get("op") if isinstance(message, dict) else None
         if op == "stop":
-            return
+            return None
         run = link.runs.get(message.get("id", -1)) if op in ("reply", "interrupt") else None
         if op == "run":
             run = Run(int(message["id"]), str(message["trigger"]))
             link.runs[run.id] = run
-            thread = threading.Thread(
-                target=_run_thread,
-                args=(link, loader, run, message),
-                name=f"run-{run.trigger}",
-                daemon=True,
-            )
-            thread.start()
-        elif op == "reply":
+            return run, message
+        if op == "reply":
             if run is not None:
                 run.replies.put(message)
         elif op == "control":
