@@ -70,7 +70,8 @@ def test_a_plugin_past_the_memory_limit_fails_with_the_limit_named(
                 "(its memory limit is 256 MiB)"
             )
         assert host.run("db/u", "wal", fine, "process_writes", database="db", payload=payload).ok
+        pid = host.pid
     finally:
         host.close()
-    leftovers = list(Path("/sys/fs/cgroup/memory").glob("**/pluginmgr-host-*"))
-    assert leftovers == []  # each host's cgroup is removed once it exited
+    leftovers = list(Path("/sys/fs/cgroup").glob(f"**/pluginmgr-host-{pid}"))
+    assert leftovers == []  # the host's cgroup is removed once it exited
