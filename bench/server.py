@@ -361,7 +361,8 @@ def bench_cpu(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) ->
 
 def _dir_report(store_dir: Path) -> str:
     wal = list((store_dir / "wal").glob("*.wal"))
-    snaps = [p for p in (store_dir / "snapshots").iterdir() if p.is_dir()]
+    snap_dir = store_dir / "snapshots"  # none yet: no snapshot was taken
+    snaps = [p for p in snap_dir.iterdir() if p.is_dir()] if snap_dir.is_dir() else []
     snap_bytes = sum(f.stat().st_size for s in snaps for f in s.rglob("*") if f.is_file())
     wal_bytes = sum(p.stat().st_size for p in wal)
     return (
