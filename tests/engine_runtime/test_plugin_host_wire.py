@@ -8,13 +8,16 @@ import math
 import socket
 import struct
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from engine_runtime.host import GUEST_PATH
 from engine_runtime.host.channel import Channel, HostProtocolError
-from engine_runtime.host.guest.pluginmgr_guest import wire
+from engine_runtime.host.guest.pluginmgr_guest import turns, wire
 from engine_runtime.host.guest.pluginmgr_guest.line_builder import LineBuilder
 from engine_runtime.line_builder import LineBuilder as EngineLineBuilder
 
@@ -143,3 +146,30 @@ def test_values_marshal_lacks_go_as_json_frames() -> None:
     assert wire.decode(frame[4:], allow_marshal=True) == {"call_time": when}
     with pytest.raises(TypeError, match="cannot send a 'object'"):
         wire.encode_for_host({"x": object()})
+
+
+def test_take_turns_leaves_a_reader_while_every_job_waits_for_a_later_message() -> None:
+    released = {"a": threading.Event(), "b": threading.Event()}
+    finished: list[str] = []
+    frames = iter(["a", "b", "release", "end"])
+
+    def read() -> str | None:
+        while (frame := next(frames)) == "release":  # a reply: handled by the reader itself
+            for event in released.values():
+                event.set()
+        if frame == "end":
+            assert all(event.is_set() for event in released.values())
+            deadline = time.monotonic() + 5
+            while len(finished) < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            return None
+        return frame
+
+    def run(job: str, before_result: Callable[[], None]) -> None:
+        assert released[job].wait(5), f"nobody read on while {job} waited"
+        before_result()
+        finished.append(job)
+
+    turns.TakeTurns(read, run).serve()
+
+    assert sorted(finished) == ["a", "b"]

@@ -10,7 +10,7 @@ trigger whose run printed it (stdout as INFO, stderr as ERROR).
 Several runs may be in progress at once (all triggers of a node share a host, as they share
 InfluxDB 3's interpreter): every message of a run carries its ``id``, and the plugin's calls back
 (query, write_sync, cache) carry a number ``n`` its reply repeats. One thread at a time reads
-(`_Threads`): a ``run`` is run by the thread that read it, which first hands the reading on;
+(`turns.TakeTurns`): a ``run`` is run by the thread that read it, which first hands the reading on;
 ``reply`` wakes the run that waits for it, ``interrupt`` raises `PluginTimeout` or
 `KeyboardInterrupt` in the run's thread (between two bytecodes; a call stuck in C is the
 server's to end, by killing the host), ``stop`` ends the process.
@@ -35,6 +35,7 @@ from .cache import CacheStore
 from .errors import describe
 from .loader import Loader
 from .responses import to_response_parts
+from .turns import TakeTurns
 from .wire import DEFAULT_MAX_FRAME, FrameError, encode, read_frame
 
 __all__ = ["Link", "PluginTimeout", "main"]
@@ -44,8 +45,6 @@ _REPLY_POLL = 0.05
 # bound now: a plugin's ``os.getpid = ...`` or ``os._exit = ...`` must not stop its run's result
 _getpid = os.getpid
 _exit = os._exit
-#: seconds a run thread waits for the next run before it ends
-_IDLE_THREAD_SECONDS = 60.0
 
 
 class ProtocolError(Exception):
@@ -259,76 +258,6 @@ def _run_thread(
         link.runs.pop(run.id, None)
 
 
-class _Threads:
-    """The host's threads: one at a time reads the channel. The one that reads a ``run`` hands
-    the reading on (to a thread waiting for its turn, or to a new one when none waits) and runs
-    the plugin itself, so a run starts on the thread that woke for its frame: no second
-    thread has to be woken and scheduled before the plugin's first line (a thread per run, or
-    a hand-off to a pooled one, cost that on every run, and milliseconds on a busy machine).
-    A thread that waited `_IDLE_THREAD_SECONDS` for its turn ends if another one waits.
-    """
-
-    def __init__(self, sock: socket.socket, link: Link, loader: Loader) -> None:
-        self.sock, self.link, self.loader = sock, link, loader
-        self.reading = threading.Lock()  # held by the thread reading the channel
-        self.lock = threading.Lock()  # `waiting`
-        self.waiting = 0  # threads started or back from a run, not reading yet
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-
-    def serve(self) -> None:
-        """Read and run until the server says stop or goes away; raises `ProtocolError`."""
-        self._spawn()
-        self.done.wait()
-        if self.error is not None:
-            raise self.error
-
-    def _spawn(self) -> None:
-        with self.lock:
-            self.waiting += 1
-        threading.Thread(target=self._work, name="host-reader", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            if not self.reading.acquire(timeout=_IDLE_THREAD_SECONDS):
-                with self.lock:
-                    if self.waiting > 1:  # another thread waits for its turn: this one ends
-                        self.waiting -= 1
-                        return
-                continue
-            with self.lock:
-                self.waiting -= 1
-            try:
-                job = _read_until_run(self.sock, self.link)
-            except BaseException as exc:  # reported by the main thread
-                self.error = exc
-                job = None
-            if job is None:  # the end: the reading lock stays taken, nobody reads again
-                self.done.set()
-                return
-            with self.lock:
-                idle = self.waiting == 0
-            if idle:
-                self._spawn()  # someone must read the replies this run waits for
-            self.reading.release()
-            run, message = job
-            threading.current_thread().name = f"run-{run.trigger}"
-            back: list[bool] = []
-            try:
-                _run_thread(self.link, self.loader, run, message, partial(self._back, back))
-            except BaseException:  # noqa: S110 - counted as waiting, it must come back to read
-                pass
-            if not back:
-                self._back(back)
-
-    def _back(self, back: list[bool]) -> None:
-        """Count this thread as waiting for its turn to read again (once per run)."""
-        if not back:
-            back.append(True)
-            with self.lock:
-                self.waiting += 1
-
-
 def _control(link: Link, message: dict[str, Any]) -> None:
     """A request of the server's about the host itself (the cache); answered as a result."""
     action = message.get("action")
@@ -390,8 +319,14 @@ def main(argv: list[str]) -> None:
     link = _LINK = Link(sock)
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
+    loader = Loader()
+
+    def run(job: tuple[Run, dict[str, Any]], before_result: Callable[[], None]) -> None:
+        threading.current_thread().name = f"run-{job[0].trigger}"
+        _run_thread(link, loader, *job, before_result)
+
     try:
-        _Threads(sock, link, Loader()).serve()
+        TakeTurns(partial(_read_until_run, sock, link), run).serve()
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     _exit(0)  # threads a plugin left running must not keep the host alive
