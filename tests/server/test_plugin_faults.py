@@ -95,7 +95,7 @@ def started(tmp_path: Path, **env: str) -> Iterator[Node]:
         token = httpx.post(running.url + "/api/v3/configure/token/admin").json()["token"]
         node = Node(running.url, {"Authorization": f"Bearer {token}"}, plugin_dir)
         assert node.post("/api/v3/configure/database", json={"db": "db"}).status_code == 200
-        node.trigger("other", ANSWERS)
+        node.trigger("other", ANSWERS, execution_timeout=10)  # a host's start fits in it
         yield node
     assert running.code == 0, running.stderr
 
