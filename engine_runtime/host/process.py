@@ -12,7 +12,8 @@ of its own, so signals for the server's process group do not reach it.
 A reader thread takes every message the host sends and hands it to the queue of the run it
 names (``id``); a call for a run nobody waits for any more is answered with an error, so the
 plugin's thread does not wait forever. When the host exits, or breaks the protocol, each open
-run's queue gets an `Ended` saying how.
+run's queue gets an `Ended` saying how, and the processes its plugins started in its process
+group (``os.fork``, ``subprocess`` without a session of their own) are killed with it.
 """
 
 from __future__ import annotations
@@ -222,8 +223,16 @@ class HostProcess:
         self.channel.close()
 
     def _wake_reader(self) -> None:
-        """Shut the channel's reading side once the host has exited: a process the plugin
-        forked may hold the host's end open, and the reader would never see the end."""
+        """Once the host has exited, end what its plugins started in its process group (the
+        group's id is still the host's: it is not reaped yet), then shut the channel's reading
+        side: a process the plugin forked may hold the host's end open, and the reader would
+        never see the end."""
+        pid = self.popen.pid
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            os.killpg(pid, signal.SIGKILL)
+        except (ChildProcessError, ProcessLookupError, PermissionError):
+            pass  # reaped already, or nothing of the group is left
         self.popen.wait()
         with self._lock:  # the reader closes the channel only after it set `ended`
             if self.ended is None:

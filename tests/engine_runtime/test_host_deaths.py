@@ -19,7 +19,7 @@ from engine_runtime.host.host import RESTART_BACKOFF_MAX, restart_delay
 from engine_runtime.host.pool import SHARED
 from engine_runtime.runner import HOST_DEATH_LIMIT
 from tests.engine_runtime.engine_helpers import plugin
-from tests.engine_runtime.fault_helpers import call, host_pid, host_pid_of, texts
+from tests.engine_runtime.fault_helpers import call, host_pid, host_pid_of, running, texts
 from tests.helpers import wait_for
 
 CRASHES = """
@@ -124,6 +124,8 @@ def test_a_host_that_dies_is_noticed_though_a_process_it_forked_holds_its_channe
         assert status == 500 and took < 2, (body, took)
         assert "plugin host exited with signal SIGABRT while running trigger db/f" in body
         assert engine.stats.get("db", "f").host_deaths == 1
+        child = int(pid_file.read_text())
+        wait_for(lambda: not running(child))  # killed with its host's process group
     finally:
         if pid_file.exists():
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
