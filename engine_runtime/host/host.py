@@ -350,6 +350,9 @@ class PluginHost:
     # -- inside ---------------------------------------------------------------------------------
 
     def _open(self, slot: RunSlot, trigger: str) -> HostProcess:
+        process = self._process
+        if process is None or not process.alive:
+            self._back_off()  # outside the lock: a cancel or close must not wait for it
         with self._lock:
             if self._closed:
                 raise PluginHostError(f"the plugin host is closed (trigger {trigger})")
@@ -364,10 +367,15 @@ class PluginHost:
                 self._process = None
             raise PluginHostError(f"the plugin host could not take trigger {trigger}'s run")
 
-    def _start(self) -> HostProcess:
+    def _back_off(self) -> None:
+        """Wait out the restart delay of the deaths so far: a crash loop must not become a
+        fork loop."""
         delay = restart_delay(self._deaths_in_a_row) - (time.monotonic() - self._last_death)
         if delay > 0:
-            time.sleep(delay)  # a crash loop must not become a fork loop
+            time.sleep(delay)
+
+    def _start(self) -> HostProcess:
+        self._back_off()  # ~0 when `_open` waited already
         try:
             process = HostProcess(
                 self.python,
