@@ -67,6 +67,9 @@ class InProcessHosts:
     def cancel(self, definition: object, trigger: str) -> int:
         return 0
 
+    def release(self, definition: object) -> None:
+        pass
+
     def run(
         self,
         trigger: str,
