@@ -140,11 +140,12 @@ class DryRunner:
 
     def _host(self) -> PluginHost:
         if self.host is None:
-            python, site = Path(getattr(sys, "_base_executable", sys.executable)), []
+            python = Path(getattr(sys, "_base_executable", sys.executable))
+            site: list[Path] | None = []  # the standard library only
             if self.site_packages is not None:
                 venv = venv_python(_venv_root(self.site_packages))
                 if venv.exists():
-                    python, site = venv, [self.site_packages]
+                    python, site = venv, None  # the venv's own, as a trigger's host
             self.host = PluginHost(python, self.plugin_dir, site, _NoCallbacks())
         return self.host
 

@@ -429,3 +429,28 @@ def test_upstream_request_plugin_and_hot_reload(runner: DryRunner, tmp_path: Pat
     )
     report = runner.request(source, "foo", query_string="q1=whatevs", body=b"{}")
     assert json.loads(report["body"]) == {"status": "updated"}
+
+
+def test_a_dry_run_runs_on_the_venvs_interpreter_as_a_trigger_would(tmp_path: Path) -> None:
+    from .host_helpers import VENV_MODULE, make_host_venv
+
+    venv = make_host_venv(tmp_path).parent.parent
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    source = InlineSource(
+        f"""
+        import os, sys
+        import {VENV_MODULE}
+        def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                            args=None):
+            return {{"prefix": sys.prefix, "venv": os.environ.get("VIRTUAL_ENV"),
+                    "module": {VENV_MODULE}.NAME}}
+        """
+    )
+    with DryRunner(site_packages=site_packages) as runner:
+        report = runner.request(source, "db")
+    assert report["errors"] == []
+    assert json.loads(report["body"]) == {
+        "prefix": str(venv),
+        "venv": str(venv),
+        "module": "from the venv",
+    }
