@@ -240,3 +240,28 @@ def isolated_set(
     ref = lock.requesters[0].name if lock.requesters else None
     env = isolated_env(plugin_dir, trigger_name, shared)
     return IsolatedSet(manager, env, plugin_dir, trigger_name, ref, sources=sources)
+
+
+def sync_isolated_envs(
+    manager: PluginManager,
+    shared: PluginEnv,
+    plugin_dir: Path,
+    *,
+    sources: InstallOptions | None = None,
+) -> list[str]:
+    """Bring every isolated trigger's venv to its committed lock, as ``serve`` does the shared
+    one at start (a node set up from committed locks has the locks, not the venvs); one line
+    per environment synced or failed, for the server's log. Nothing here stops the server."""
+    from .pylock import PYLOCK_NAME
+
+    lines: list[str] = []
+    for lock_path in sorted((plugin_dir / "envs").glob(f"*/{PYLOCK_NAME}")):
+        name = lock_path.parent.name
+        try:
+            result = isolated_set(manager, shared, plugin_dir, name, sources=sources).sync()
+        except PluginManagerError as exc:
+            lines.append(f"warning: the isolated trigger {name}'s venv was not synced: {exc}")
+            continue
+        if result.ran_installer:
+            lines.append(f"synced {lock_path.parent / 'venv'} to {lock_path}")
+    return lines

@@ -436,6 +436,11 @@ def _check_dependency_lock(
                 click.echo(f"synced {env.venv_path} to {deps.lock_path}", err=True)
     except PluginManagerError as exc:
         click.echo(f"warning: the plugin venv was not checked against pylock.toml: {exc}", err=True)
+    from ..isolated_env import sync_isolated_envs
+
+    if env.installer is not None:
+        for line in sync_isolated_envs(manager, env, plugin_dir, sources=sources):
+            click.echo(line, err=True)
 
 
 def _warn_foreign_venv(env: PluginEnv, plugin_dir: Path, sources: InstallOptions) -> None:

@@ -362,3 +362,27 @@ def test_bad_trigger_options_of_deps_are_one_line_errors(
         assert refused.code == 1
         assert refused.err.splitlines() == [error]
         assert list(plugin_dir.iterdir()) == []
+
+
+def test_serve_start_syncs_each_isolated_venv_to_its_committed_lock(
+    client: TestClient, plugin_dir: Path, dep_wheels: Path
+) -> None:
+    from pluginmgr import PluginManager, Settings
+    from pluginmgr.isolated_env import sync_isolated_envs
+
+    declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
+    assert client.post(TRIGGER, json=isolated_body("b", B, "table:m")).status_code == 200
+    shutil.rmtree(plugin_dir / "envs" / "b" / "venv")  # a node from committed files
+    (plugin_dir / "envs" / "broken").mkdir()
+    (plugin_dir / "envs" / "broken" / "pylock.toml").write_text("not toml [", encoding="utf-8")
+    options = InstallOptions(find_links=(str(dep_wheels),), no_index=True, offline=True)
+    settings = Settings(plugin_dir=plugin_dir, cache_dir=plugin_dir.parent / "cache", offline=True)
+    with PluginManager(settings) as manager:
+        lines = sync_isolated_envs(
+            manager, PluginEnv(plugin_dir / "venv"), plugin_dir, sources=options
+        )
+    venv, lock = plugin_dir / "envs" / "b" / "venv", plugin_dir / "envs" / "b" / "pylock.toml"
+    assert lines[0] == f"synced {venv} to {lock}"
+    assert lines[1].startswith("warning: the isolated trigger broken's venv was not synced: ")
+    assert len(lines) == 2
+    assert _own_installed(plugin_dir, "b") == {"pm-libx": "2.0"}
