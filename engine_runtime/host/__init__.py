@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .channel import HostProtocolError, PluginHostError
-    from .host import HostCallbacks, PluginHost, RunResult, TriggerKind
+    from .host import PluginHost, TriggerKind
+    from .messages import HostCallbacks, RunResult
     from .process import GUEST_PATH
 
 _WHERE = {
     "GUEST_PATH": ".process",
-    "HostCallbacks": ".host",
+    "HostCallbacks": ".messages",
     "HostProtocolError": ".channel",
     "PluginHost": ".host",
     "PluginHostError": ".channel",
-    "RunResult": ".host",
+    "RunResult": ".messages",
     "TriggerKind": ".host",
 }
 

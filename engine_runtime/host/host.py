@@ -28,33 +28,17 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol, final
+from typing import Any, Final, Literal, final
 
-from ..catalog import INTERNAL_DATABASE
-from ..errors import (
-    ENTRY_POINT_SIGNATURES,
-    HostExitedError,
-    InvalidDatabaseNameError,
-    missing_entry_point_message,
-)
-from ..loader import IMPORT_FAILURE_MESSAGE
-from ..responses import HttpResponse
-from ..store import validate_database_name
+from ..errors import HostExitedError
 from ..watchdog import timeout_message
 from .channel import HostProtocolError, PluginHostError
-from .channel import field as checked
 from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode, encode_for_host
+from .messages import HostCallbacks, Refused, RunResult, mib, run_result, service, with_error
 from .process import Ended, HostProcess, RunSlot, describe_exit
 
-__all__ = [
-    "HostCallbacks",
-    "PluginHost",
-    "RunResult",
-    "TriggerKind",
-    "restart_delay",
-]
+__all__ = ["PluginHost", "TriggerKind", "restart_delay"]
 
 TriggerKind = Literal["wal", "schedule", "request"]
 
@@ -78,39 +62,6 @@ def restart_delay(deaths_in_a_row: int) -> float:
     if deaths_in_a_row <= 0:
         return 0.0
     return float(min(RESTART_BACKOFF * 2.0 ** (deaths_in_a_row - 1), RESTART_BACKOFF_MAX))
-
-
-class HostCallbacks(Protocol):
-    """What the server provides to the plugins of a host; the engine implements it."""
-
-    def query(
-        self, trigger: str, database: str, sql: str, params: Mapping[str, str] | None
-    ) -> list[dict[str, Any]]:
-        """Run SQL for ``trigger``'s plugin (raises the store's errors)."""
-
-    def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
-        """Write line protocol now (raises on failure)."""
-
-    def log(self, trigger: str, level: str, text: str) -> None:
-        """One line of ``trigger``'s log (INFO, WARN or ERROR)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """What the plugin did: ``ok``, the writes it queued (only when ok), a request's response,
-    or its error (``Type: message``; a load failure in upstream's words), the exception's type
-    name, the stage that failed (``load`` the code, ``call`` the entry point, ``response``: a
-    request's return value is no response), the traceback without the host's frames, and
-    whether the server interrupted it (``timeout`` or ``cancel``)."""
-
-    ok: bool
-    writes: dict[str, list[str]] = field(default_factory=dict)
-    response: HttpResponse | None = None
-    error: str | None = None
-    error_type: str | None = None
-    stage: Literal["load", "call", "response"] | None = None
-    traceback: str | None = None
-    interrupted: str | None = None
 
 
 @final
@@ -430,7 +381,7 @@ class PluginHost:
         exit_text = "an unknown status" if ended.code is None else describe_exit(ended.code)
         text = f"plugin host exited with {exit_text} while running trigger {trigger}"
         if self.memory_limit is not None:
-            text += f" (its memory limit is {_mib(self.memory_limit)})"
+            text += f" (its memory limit is {mib(self.memory_limit)})"
         return HostExitedError(text, host_pid=process.pid)
 
     def _interrupt(self, process: HostProcess, slot: RunSlot, reason: str, text: str) -> None:
@@ -506,16 +457,16 @@ class PluginHost:
             if op == "result":
                 with self._lock:
                     self._deaths_in_a_row = 0
-                result = _result(message, entry, path, slot.interrupted)
+                result = run_result(message, entry, path, slot.interrupted)
                 if result.error_type == "MemoryError" and self.memory_limit is not None:
-                    note = f" (the plugin host's memory limit is {_mib(self.memory_limit)})"
-                    result = _with_error(result, (result.error or "") + note)
+                    note = f" (the plugin host's memory limit is {mib(self.memory_limit)})"
+                    result = with_error(result, (result.error or "") + note)
                 return result
             if op == "log":
                 callbacks.log(trigger, message["level"], message["text"])
                 continue
             try:
-                value = _service(callbacks, trigger, message)
+                value = service(callbacks, trigger, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
                 encoded = encode_for_host(reply)
                 if len(encoded) - 4 > self.max_frame:
@@ -523,7 +474,7 @@ class PluginHost:
                         f"a message of {len(encoded) - 4} bytes is over the channel's limit of "
                         f"{self.max_frame} bytes"
                     )
-            except _Refused as exc:
+            except Refused as exc:
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
                 )
@@ -535,100 +486,3 @@ class PluginHost:
                 process.send_frame(encoded)
             except OSError:
                 pass  # the host is gone: its reader tells this run next
-
-
-def _service(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> Any:
-    if message["op"] == "query":
-        return _query(callbacks, trigger, message)
-    return _write_sync(callbacks, trigger, message)
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:g} MiB"
-
-
-def _with_error(result: RunResult, error: str) -> RunResult:
-    return RunResult(
-        result.ok,
-        result.writes,
-        result.response,
-        error,
-        result.error_type,
-        result.stage,
-        result.traceback,
-        result.interrupted,
-    )
-
-
-class _Refused(Exception):
-    """A call the plugin made failed; the message is what the plugin's exception says."""
-
-
-def _query(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> Any:
-    db, sql, params = message["database"], message["sql"], message["params"]
-    if params is not None and not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
-    ):
-        raise HostProtocolError("plugin host sent query parameters that are not str")
-    try:
-        validate_database_name(db)
-    except InvalidDatabaseNameError as exc:
-        raise _Refused(f"invalid database name provided: {exc}") from None
-    try:
-        return callbacks.query(trigger, db, sql, params)
-    except Exception as exc:  # upstream words every failure alike; the plugin sees QueryError
-        raise _Refused(f"error: {exc} executing query on {db}: {sql}") from None
-
-
-def _write_sync(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> None:
-    db = message["database"]
-    try:
-        validate_database_name(db)
-        if db == INTERNAL_DATABASE:
-            raise InvalidDatabaseNameError(f"cannot write to the {INTERNAL_DATABASE} database")
-        callbacks.write_sync(trigger, db, message["lines"], message["no_sync"])
-    except Exception as exc:
-        raise _Refused(f"error writing line protocol to {db}: {exc}") from None
-
-
-def _result(message: dict[str, Any], entry: str, path: Path, interrupted: str | None) -> RunResult:
-    if not message["ok"]:
-        error = checked(message, "error", str)
-        stage, kind, trace = (message.get(k) for k in ("stage", "error_type", "traceback"))
-        if stage == "load":
-            error, trace = _load_error(error, kind, entry, path, trace)
-        return RunResult(
-            False,
-            error=error,
-            error_type=kind if isinstance(kind, str) else None,
-            stage=stage if stage in ("load", "call", "response") else None,
-            traceback=trace if isinstance(trace, str) else None,
-            interrupted=interrupted,
-        )
-    writes = checked(message, "writes", dict)
-    for db, lines in writes.items():
-        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
-            raise HostProtocolError(f"plugin host sent bad queued writes for {db!r:.50}")
-    response = None
-    if "response" in message:
-        parts = checked(message, "response", dict)
-        status = checked(parts, "status", int)
-        headers = checked(parts, "headers", dict)
-        body = checked(parts, "body", bytes)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-            raise HostProtocolError("plugin host sent response headers that are not str")
-        response = HttpResponse(status, headers, body)
-    return RunResult(True, writes=writes, response=response)
-
-
-def _load_error(
-    error: str, kind: object, entry: str, path: Path, trace: object
-) -> tuple[str, object]:
-    """Upstream's words for a plugin that does not load, as the in-process loader says them."""
-    if kind == "MissingEntryPointError":
-        if entry in ENTRY_POINT_SIGNATURES:
-            return missing_entry_point_message(entry), None
-        return f"the {entry} function is not present in the plugin", None
-    if path.is_dir():  # a directory plugin
-        return IMPORT_FAILURE_MESSAGE.format(name=path.name, error=error), trace
-    return error, trace

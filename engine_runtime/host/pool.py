@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Final, final
 
 from ..environments import isolated_env_dir
 from .channel import PluginHostError
-from .host import DEFAULT_GRACE, HostCallbacks, PluginHost
+from .host import DEFAULT_GRACE, PluginHost
+from .messages import HostCallbacks
 
 if TYPE_CHECKING:
     from ..catalog import TriggerDefinition
