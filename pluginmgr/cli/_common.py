@@ -121,6 +121,17 @@ _SETTINGS_OPTIONS: Final = [
 ]
 
 
+#: the interpreter the plugin venv is made with (install, deps and serve)
+python_option: Final = click.option(
+    "--python",
+    "python",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Interpreter the plugin venv is made with and locks are resolved for (plugins run on "
+    "it). [default: the existing venv's, else the one running pluginmgr]",
+)
+
+
 def settings_options(func: F) -> F:
     """Add the options that build `Settings` to a command."""
     for option in reversed(_SETTINGS_OPTIONS):

@@ -45,6 +45,7 @@ from ..data_layout import check_node_id
 from ..errors import PluginManagerError
 from ..installers import PACKAGE_MANAGERS
 from ..venv import default_venv_path
+from ._common import python_option
 
 if TYPE_CHECKING:
     from ..server.app import ServerState
@@ -179,14 +180,7 @@ _OPTIONS: Final = [
         default=None,
         help="The plugin venv. [env: VIRTUAL_ENV; default: PLUGIN_DIR/venv]",
     ),
-    click.option(
-        "--python",
-        "python",
-        type=click.Path(dir_okay=False, exists=True),
-        default=None,
-        help="Interpreter a missing plugin venv is made with (plugins run on the venv's own "
-        "interpreter). [default: the existing venv's, else the one running pluginmgr]",
-    ),
+    python_option,
     click.option(
         "--package-manager",
         envvar="INFLUXDB3_PACKAGE_MANAGER",

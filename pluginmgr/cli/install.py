@@ -23,7 +23,7 @@ from ..errors import InstallError
 from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
 from ..settings import ENV_CACHE_DIR, default_log_dir
 from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
-from ._common import emit_json, manager_from, pass_options, settings_options
+from ._common import emit_json, manager_from, pass_options, python_option, settings_options
 
 __all__ = [
     "env_options",
@@ -45,14 +45,7 @@ venv_location_option: Final = click.option(
 )
 _ENV_OPTIONS: Final = [
     venv_location_option,
-    click.option(
-        "--python",
-        "python",
-        type=click.Path(dir_okay=False, exists=True),
-        default=None,
-        help="Interpreter the venv is made with and locks are resolved for (plugins run on it). "
-        "[default: the existing venv's, else the one running pluginmgr]",
-    ),
+    python_option,
     click.option(
         "--package-manager",
         type=click.Choice(PACKAGE_MANAGERS),
