@@ -39,7 +39,7 @@ from pathlib import Path
 
 from _common import MAX_SIZE, MIN_SIZE, WORDS, check, count_text
 
-from pluginmgr.mirror import MirrorReport, sync_mirror
+from pluginmgr.mirror.sync import MirrorReport, sync_mirror
 from pluginmgr.testing import RepoServer
 from registry_index import build_index, write_index
 

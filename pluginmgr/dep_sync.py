@@ -38,8 +38,8 @@ from packaging.version import InvalidVersion, Version
 from .build_lock import build_constraints_file
 from .errors import InstallError, IntegrityError
 from .installers import disabled_error
-from .mirror_state import file_sha256
 from .pylock import LockedFile, LockedPackage, PyLock, dump_pylock
+from .store import sha256_file
 from .transports import local_path
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[
                 path = folder / item.name
                 if item.sha256 is None or not path.is_file():
                     continue
-                actual = file_sha256(path)
+                actual = sha256_file(path)
                 checked += 1
                 if actual != item.sha256:
                     message = (

@@ -16,6 +16,7 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     ├── IntegrityError             content does not match the hash the lock file or store expects
     ├── OfflineError               --offline and the lock file or store lacks what is needed
     ├── LockfileError              plugins.lock is unreadable or from a newer pluginmgr
+    ├── MirrorError                a mirror cannot be synced or verified
     ├── StoreError                 the local store (cache directory) cannot be used
     ├── DependencyDeclarationError a plugin's dependency declaration is malformed
     └── InstallError               a package install or venv operation failed (uv's or pip's error)
@@ -46,6 +47,7 @@ __all__ = [
     "IntegrityError",
     "InvalidReferenceError",
     "LockfileError",
+    "MirrorError",
     "NetworkError",
     "OfflineError",
     "PackageNotFoundError",
@@ -155,6 +157,10 @@ class IntegrityError(PluginManagerError):
 
 class OfflineError(PluginManagerError):
     """Offline mode needs something the lock file or the store does not have."""
+
+
+class MirrorError(PluginManagerError):
+    """A mirror cannot be synced or verified (bad source, unreadable DEST, unsafe path)."""
 
 
 class LockfileError(PluginManagerError):

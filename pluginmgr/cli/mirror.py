@@ -11,7 +11,7 @@ from ..settings import DEFAULT_RETRIES
 from ._common import emit_json, err_console
 
 if TYPE_CHECKING:
-    from ..mirror import MirrorReport, VerifyResult
+    from ..mirror.sync import MirrorReport, VerifyResult
 
 __all__ = ["mirror"]
 
@@ -128,7 +128,7 @@ def sync(
     they run `pluginmgr deps sync --offline --no-index --find-links DEST/wheels`; with
     --with-deps alone, pip resolves the plugins' declared requirements today.
     """
-    from ..mirror import WheelOptions, sync_mirror
+    from ..mirror.sync import WheelOptions, sync_mirror
 
     chosen = python_version or platform_tag or find_links or no_index or index_url or pylocks
     if not with_deps and chosen:
@@ -216,7 +216,7 @@ def _print_sync(report: MirrorReport) -> None:
 @click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
 def verify(dest: Path, output: str) -> None:
     """Re-hash every file in DEST against SHA256SUMS and mirror.json; exit 1 if any differ."""
-    from ..mirror import verify_mirror
+    from ..mirror.sync import verify_mirror
 
     result = verify_mirror(dest)
     if output == "json":

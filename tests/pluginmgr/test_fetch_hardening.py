@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.mirror import sync_mirror
+from pluginmgr.mirror.sync import sync_mirror
 from tests.conftest import FIXTURES
 from tests.helpers import repo_args, run_cli
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pluginmgr import PluginManager, Settings
-from pluginmgr.mirror import LIBRARY_PATH, MirrorError, sync_mirror, verify_mirror
+from pluginmgr.errors import MirrorError
+from pluginmgr.mirror.sync import LIBRARY_PATH, sync_mirror, verify_mirror
 from pluginmgr.testing import RepoServer, reply
 from registry_index import read_index
 from tests.conftest import NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN

@@ -15,8 +15,8 @@ from pluginmgr import PluginManager, Settings
 from pluginmgr.cli.mirror import mirror
 from pluginmgr.errors import InstallError
 from pluginmgr.installers import InstallOptions
-from pluginmgr.mirror import WheelOptions, sync_mirror, verify_mirror
-from pluginmgr.mirror_wheels import download_wheels
+from pluginmgr.mirror.sync import WheelOptions, sync_mirror, verify_mirror
+from pluginmgr.mirror.wheels import download_wheels
 from pluginmgr.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from pluginmgr.venv import PluginEnv, default_venv_path

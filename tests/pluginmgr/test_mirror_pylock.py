@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import uv
 
-from pluginmgr.mirror import MirrorReport, WheelOptions, sync_mirror, verify_mirror
+from pluginmgr.mirror.sync import MirrorReport, WheelOptions, sync_mirror, verify_mirror
 from pluginmgr.pylock import LockedFile, LockedPackage, PyLock, write_pylock
 from pluginmgr.testing import RepoServer, reply
 from tests.helpers import run_cli

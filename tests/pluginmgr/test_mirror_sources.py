@@ -11,8 +11,9 @@ import pytest
 
 from engine_runtime import DryRunner
 from pluginmgr import PluginManager, Settings
-from pluginmgr.mirror import MirrorError, sync_mirror, verify_mirror
-from pluginmgr.mirror_state import parse_sums
+from pluginmgr.errors import MirrorError
+from pluginmgr.mirror.state import parse_sums
+from pluginmgr.mirror.sync import sync_mirror, verify_mirror
 from pluginmgr.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from tests.conftest import NOTIFIER_PATH, WAL_PATH

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from .git_source import GitPathNotFoundError, fetch_git
-from .mirror_state import MirrorError
-from .transports import FetchRequest, FetchResponse, Transport, reason_phrase
+from ..errors import MirrorError
+from ..git_source import GitPathNotFoundError, fetch_git
+from ..transports import FetchRequest, FetchResponse, Transport, reason_phrase
 
 __all__ = ["GIT_BASE", "GitTreeTransport", "default_git_cache", "parse_git_source"]
 

@@ -37,9 +37,13 @@ from registry_index import (
     read_plugin_library,
 )
 
-from .mirror_fetch import Outcome, Syncer
-from .mirror_git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
-from .mirror_plan import (
+from ..errors import MirrorError
+from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
+from ..transports import FetchRequest, Transport
+from ..wheel_target import Target
+from .fetch import Outcome, Syncer
+from .git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
+from .plan import (
     Job,
     index_jobs,
     library_jobs,
@@ -49,12 +53,11 @@ from .mirror_plan import (
     unique_jobs,
     vouch,
 )
-from .mirror_pylock import LoadedLock, load_pylocks, pylock_outcomes
-from .mirror_state import (
+from .pylock import LoadedLock, load_pylocks, pylock_outcomes
+from .state import (
     MIRROR_JSON,
     SHA256SUMS,
     FileState,
-    MirrorError,
     MirrorState,
     VerifyResult,
     dest_lock,
@@ -68,15 +71,11 @@ from .mirror_state import (
     verify_mirror,
     write_if_changed,
 )
-from .mirror_wheels import WheelOptions, wheel_outcomes
-from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
-from .transports import FetchRequest, Transport
-from .wheel_target import Target
+from .wheels import WheelOptions, wheel_outcomes
 
 __all__ = [
     "INDEX_PATH",
     "LIBRARY_PATH",
-    "MirrorError",
     "MirrorFailure",
     "MirrorProgress",
     "MirrorReport",
@@ -163,7 +162,7 @@ def _open_source(
 
 
 def _default_transport(retries: int) -> Transport:
-    from .transports import HTTPTransport, RoutingTransport
+    from ..transports import HTTPTransport, RoutingTransport
 
     http = HTTPTransport(
         connect_timeout=DEFAULT_CONNECT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT, retries=retries

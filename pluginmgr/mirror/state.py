@@ -8,7 +8,6 @@ sit in DEST (so a rewritten `index.json` is listed with its rewritten hash).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -18,25 +17,25 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Final
 
-from .atomic import atomic_write
-from .errors import PluginManagerError
+from ..atomic import atomic_write
+from ..errors import MirrorError
+from ..store import sha256_file
 
 __all__ = [
     "MIRROR_FORMAT_VERSION",
     "MIRROR_JSON",
     "SHA256SUMS",
     "FileState",
-    "MirrorError",
     "MirrorState",
     "VerifyResult",
     "dest_lock",
     "dest_path",
-    "file_sha256",
     "parse_sums",
     "prune_files",
     "read_state",
     "remove_temp_files",
     "render_sums",
+    "sha256_file",
     "state_json",
     "verify_mirror",
     "write_if_changed",
@@ -51,10 +50,6 @@ _SUM_LINE: Final = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 #: what `atomic_write` (and the wheel copier) name a file being written: ``.NAME.XXXXXXXX.tmp``,
 #: the 8 characters being `tempfile.mkstemp`'s random part
 _TEMP_NAME: Final = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
-
-
-class MirrorError(PluginManagerError):
-    """A mirror cannot be synced or verified (bad source, unreadable DEST, unsafe path)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +71,6 @@ class MirrorState:
     files: Mapping[str, FileState] = field(default_factory=dict)
     source_artifacts_url: str | None = None
     rev: str | None = None  #: the commit a git source resolved to
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dest_path(dest: Path, relative: str) -> Path:
@@ -208,7 +194,7 @@ def verify_mirror(dest: Path) -> VerifyResult:
             missing.append(name)
             continue
         expected = {sums.get(name), recorded.get(name)} - {None}
-        if expected != {file_sha256(path)}:
+        if expected != {sha256_file(path)}:
             tampered.append(name)
     return VerifyResult(dest, tuple(names), tuple(missing), tuple(tampered))
 

@@ -18,19 +18,19 @@ from typing import Final
 
 from registry_index import RegistryIndexError
 
-from .atomic import atomic_write
-from .content_checks import check_plugin_source
-from .errors import PluginManagerError
-from .mirror_plan import Job
-from .mirror_state import FileState, dest_path, file_sha256
-from .store import sha256_hex
-from .transports import (
+from ..atomic import atomic_write
+from ..content_checks import check_plugin_source
+from ..errors import PluginManagerError
+from ..store import sha256_file, sha256_hex
+from ..transports import (
     FetchRequest,
     FetchResponse,
     Transport,
     conditional_headers,
     trusted_last_modified,
 )
+from .plan import Job
+from .state import FileState, dest_path
 
 __all__ = ["MAX_FILE_BYTES", "Outcome", "Syncer"]
 
@@ -135,7 +135,7 @@ def _vouched_state(job: Job, target: Path, prev: FileState | None) -> FileState 
     """DEST's state for `job` when a published hash proves DEST already holds its bytes."""
     if job.sha256 is None or job.rewrite is not None or not target.is_file():
         return None
-    if file_sha256(target) != job.sha256:
+    if sha256_file(target) != job.sha256:
         return None
     if prev is not None and prev.sha256 == job.sha256:
         return prev  # keep the validators recorded with it
@@ -152,4 +152,4 @@ def _conditional_headers(prev: FileState | None, target: Path) -> dict[str, str]
 def _same_file(target: Path, state: FileState) -> bool:
     if target.stat().st_size != state.size:
         return False
-    return file_sha256(target) == state.sha256
+    return sha256_file(target) == state.sha256

@@ -30,15 +30,15 @@ from packaging.markers import UndefinedEnvironmentName
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from .errors import LockfileError, NetworkError, PluginManagerError
-from .mirror_fetch import Outcome
-from .mirror_plan import Job
-from .mirror_state import FileState, MirrorError, dest_path
-from .mirror_wheels import WHEELS_DIR
-from .pylock import PYLOCK_NAME, LockedFile, LockedPackage, PyLock, read_pylock
-from .settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
-from .transports import file_url_to_path
-from .wheel_target import Target
+from ..errors import LockfileError, MirrorError, NetworkError, PluginManagerError
+from ..pylock import PYLOCK_NAME, LockedFile, LockedPackage, PyLock, read_pylock
+from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from ..transports import file_url_to_path
+from ..wheel_target import Target
+from .fetch import Outcome
+from .plan import Job
+from .state import FileState, dest_path
+from .wheels import WHEELS_DIR
 
 if TYPE_CHECKING:
     import httpx  # imported at the first http(s) download

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from .declared_deps import declared_deps_for_path
-from .errors import PluginManagerError
-from .mirror_fetch import Outcome
-from .mirror_plan import Job
-from .mirror_state import FileState, dest_path, file_sha256
-from .process import check, run
+from ..declared_deps import declared_deps_for_path
+from ..errors import PluginManagerError
+from ..process import check, run
+from ..store import sha256_file
+from .fetch import Outcome
+from .plan import Job
+from .state import FileState, dest_path
 
 __all__ = ["WHEELS_DIR", "WheelOptions", "WheelsReport", "download_wheels", "wheel_outcomes"]
 
@@ -171,7 +172,7 @@ def wheel_outcomes(
     for name in report.wheels:
         path = f"{WHEELS_DIR}/{name}"
         target = wheels_dir / name
-        state = FileState(sha256=file_sha256(target), size=target.stat().st_size)
+        state = FileState(sha256=sha256_file(target), size=target.stat().st_size)
         prev = known.get(path)
         if prev is None:  # first recorded (pip may have found it already in DEST/wheels)
             status = "new"

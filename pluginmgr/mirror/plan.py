@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 from registry_index import LibraryEntry, RegistryIndex, read_index, write_index
 
-from .mirror_state import MirrorError
+from ..errors import MirrorError
 
 __all__ = [
     "Job",
