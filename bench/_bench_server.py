@@ -18,9 +18,9 @@ from _deps_fixtures import plugin_name
 
 from engine_runtime import Catalog, ProcessingEngine
 from pluginmgr import PluginManager, Settings
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.installers import InstallOptions
 from pluginmgr.triggers import create_trigger, source_factory
-from pluginmgr.venv import PluginEnv, default_venv_path
 
 __all__ = ["serve_seconds", "trigger_creation"]
 

@@ -55,10 +55,10 @@ from _deps_fixtures import (
 from _index_process import PackageIndex, served_index
 
 from pluginmgr import PluginManager, Settings
-from pluginmgr.dep_age import old_versions
-from pluginmgr.dependency_set import DependencySet
+from pluginmgr.deps.age import old_versions
+from pluginmgr.deps.dependency_set import DependencySet
+from pluginmgr.deps.venv import PluginEnv, bundled_python, default_venv_path
 from pluginmgr.installers import InstallOptions, find_uv
-from pluginmgr.venv import PluginEnv, bundled_python, default_venv_path
 
 TARGET_NOOP: Final = 4.0
 TARGET_HELP: Final = 2.5
@@ -192,7 +192,7 @@ def _our_node(root: Path, plugins: int) -> Path:
 
 def _lock_check_sync(deps: DependencySet) -> None:
     """What ``deps lock`` then ``deps sync`` run: the lock, the old-version check against the
-    index (`pluginmgr.dep_age`), the sync."""
+    index (`pluginmgr.deps.age`), the sync."""
     plan = deps.lock()
     uv = find_uv()[0]
     old_versions(plan.lock, uv=uv, python=deps.env.python, sources=deps.sources)

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from packaging.version import InvalidVersion, Version
 
 from .data_layout import node_data
-from .dep_inputs import is_plugin_ref, local_plugin_paths, local_selection
+from .deps.inputs import is_plugin_ref, local_plugin_paths, local_selection
 from .errors import PluginManagerError
 from .lockfile import LockEntry, read_lock
 from .refs import LocalRef, RegistryRef, parse_ref
 from .registry_source import canonical_name
 
 if TYPE_CHECKING:
+    from .deps.pylock import LockedPackage, PyLock
+    from .deps.venv import PluginEnv
     from .manager import PluginManager
-    from .pylock import LockedPackage, PyLock
-    from .venv import PluginEnv
 
 __all__ = [
     "CATALOG_NAME",
@@ -71,7 +71,7 @@ class TriggerRow:
     name: str
     plugin: str
     disabled: bool = False
-    #: it has an environment of its own (`pluginmgr.isolated_env`), not the shared venv
+    #: it has an environment of its own (`pluginmgr.deps.isolated`), not the shared venv
     isolated: bool = False
 
     @property
@@ -238,7 +238,7 @@ def _local_rows(manager: PluginManager, plugin_dir: Path, venv: Path) -> dict[st
 
 def _local_reasons(plugin_dir: Path, venv: Path) -> dict[str, str]:
     """The local plugins in the set and why, by the rule the set is resolved with."""
-    from .pylock import PYLOCK_NAME, read_pylock
+    from .deps.pylock import PYLOCK_NAME, read_pylock
 
     lock = read_pylock(plugin_dir / PYLOCK_NAME)
     return local_selection(plugin_dir, venv, all_plugins=lock is not None and lock.all_plugins)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 
-from .dep_inputs import is_plugin_ref
+from .deps.inputs import is_plugin_ref
 from .errors import PluginManagerError, ResolveError
 from .fetched import FetchedPlugin, FetchProgress, lock_entry, logical_source
 from .lockfile import LockEntry, format_timestamp
@@ -179,7 +179,7 @@ def _attach_requirement_changes(
 def _declared(manager: PluginManager, ref: str) -> tuple[str, ...] | None:
     """What ``ref`` declares under the manager's current pins, read from the store only;
     None if that cannot be read (the content is gone, the declaration is broken)."""
-    from .plugin_deps import plugin_requirements
+    from .deps.plugin_deps import plugin_requirements
 
     entry = manager.read_lock().get(ref)
     if entry is None:

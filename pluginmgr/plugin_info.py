@@ -23,8 +23,8 @@ from registry_index import (
     read_plugin_header,
 )
 
+from .deps.plugin_deps import plugin_requirements, plugin_sibling
 from .errors import PluginManagerError
-from .plugin_deps import plugin_requirements, plugin_sibling
 from .plugin_layout import entry_file
 from .refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
 

@@ -45,6 +45,6 @@ def declare(plugin_dir: Path, relative: str, requirements: Iterable[str], how: s
 def use(plugin_dir: Path, *relative: str, reason: str = "added") -> None:
     """Put local plugins in the dependency set (plugins.in), as ``install deps`` (``added``)
     or ``create trigger`` (``trigger``) does."""
-    from pluginmgr.plugins_in import record_plugins
+    from pluginmgr.deps.plugins_in import record_plugins
 
     record_plugins(plugin_dir, relative, reason=reason)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pluginmgr.cli import main
-from pluginmgr.venv import PluginEnv, default_venv_path
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 
 
 @dataclass(frozen=True)

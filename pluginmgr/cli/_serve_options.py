@@ -42,9 +42,9 @@ import click
 from click.core import ParameterSource
 
 from ..data_layout import check_node_id
+from ..deps.venv import default_venv_path
 from ..errors import PluginManagerError
 from ..installers import PACKAGE_MANAGERS
-from ..venv import default_venv_path
 from ._common import python_option
 
 if TYPE_CHECKING:

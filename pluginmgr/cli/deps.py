@@ -27,9 +27,9 @@ from ._common import emit_json, manager_from, pass_options, settings_options
 from .install import env_options, install_options_from, plugin_env_from
 
 if TYPE_CHECKING:
-    from ..dep_age import OldVersion
-    from ..dep_sync import SyncResult
-    from ..dependency_set import DependencySet, LockPlan
+    from ..deps.age import OldVersion
+    from ..deps.dependency_set import DependencySet, LockPlan
+    from ..deps.sync import SyncResult
     from ..manager import PluginManager
 
 __all__ = ["dependency_set", "deps", "progress", "render_apply"]
@@ -69,7 +69,7 @@ def progress(text: str) -> Iterator[None]:
 
 def dependency_set(manager: PluginManager, options: dict[str, Any]) -> DependencySet:
     """The set of the command's plugin dir and venv, with its package sources."""
-    from ..dependency_set import DependencySet
+    from ..deps.dependency_set import DependencySet
 
     plugin_dir = manager.settings.plugin_dir
     if plugin_dir is None:
@@ -82,7 +82,7 @@ def dependency_set(manager: PluginManager, options: dict[str, Any]) -> Dependenc
     env = plugin_env_from(options, str(plugin_dir), log_dir=manager.settings.log_dir)
     sources = install_options_from(options, offline=manager.settings.offline)
     if trigger is not None:
-        from ..isolated_env import isolated_set
+        from ..deps.isolated import isolated_set
 
         return isolated_set(manager, env, plugin_dir, trigger, sources=sources)
     return DependencySet(manager, env, plugin_dir, sources=sources)
@@ -220,7 +220,7 @@ def lock(options: dict[str, Any]) -> None:
             )
         with progress("comparing the locked versions with the index…"):
             old = _old_versions(ds, plan)
-    from ..pylock import holds_pylock
+    from ..deps.pylock import holds_pylock
 
     writes = not holds_pylock(ds.lock_path, plan.lock) if dry_run else plan.written
     if output == "json":
@@ -244,8 +244,8 @@ def lock(options: dict[str, Any]) -> None:
 
 
 def _old_versions(ds: DependencySet, plan: LockPlan) -> list[OldVersion]:
-    """The locked packages far below the index's newest release (`pluginmgr.dep_age`)."""
-    from ..dep_age import old_versions
+    """The locked packages far below the index's newest release (`pluginmgr.deps.age`)."""
+    from ..deps.age import old_versions
 
     return old_versions(plan.lock, uv=ds.uv, python=ds.env.python, sources=ds.sources)
 
@@ -275,7 +275,7 @@ def sync(options: dict[str, Any]) -> None:
         ds = dependency_set(manager, options)
         with progress("syncing the plugin venv…"):
             result = ds.sync()
-        from ..dep_status import runtime_pinned_note
+        from ..deps.status import runtime_pinned_note
 
         lock = ds.read_lock()
         note = runtime_pinned_note(lock) if lock is not None else None
@@ -301,7 +301,7 @@ def constrain(options: dict[str, Any]) -> None:
     with manager_from(options) as manager:
         ds = dependency_set(manager, options)
         if not specs:
-            from ..dep_inputs import read_spec_file
+            from ..deps.inputs import read_spec_file
 
             current = list(read_spec_file(ds.constraints_path))
             if output == "json":
@@ -323,7 +323,7 @@ def tree(options: dict[str, Any]) -> None:
     output = options.pop("output")
     with manager_from(options) as manager:
         ds = _reader(manager)
-        from .. import dep_explain
+        from ..deps import explain as dep_explain
 
         rows = dep_explain.tree(ds.require_lock())
     if output == "json":
@@ -360,7 +360,7 @@ def why(options: dict[str, Any]) -> None:
     or through what."""
     name, output = options.pop("package"), options.pop("output")
     with manager_from(options) as manager:
-        from .. import dep_explain
+        from ..deps import explain as dep_explain
 
         target, paths = dep_explain.why(_reader(manager).require_lock(), name)
     if output == "json":
@@ -389,8 +389,8 @@ def why(options: dict[str, Any]) -> None:
 
 def _reader(manager: PluginManager) -> DependencySet:
     """A set for reading the lock only (no venv options)."""
-    from ..dependency_set import DependencySet
-    from ..venv import PluginEnv, default_venv_path
+    from ..deps.dependency_set import DependencySet
+    from ..deps.venv import PluginEnv, default_venv_path
 
     plugin_dir = manager.settings.plugin_dir
     if plugin_dir is None:

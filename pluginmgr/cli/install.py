@@ -19,10 +19,10 @@ from typing import Any, Final
 
 import click
 
+from ..deps.venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ..errors import InstallError
 from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
 from ..settings import ENV_CACHE_DIR, default_log_dir
-from ..venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, python_option, settings_options
 
 __all__ = [
@@ -243,7 +243,7 @@ def _add_to_set(options: dict[str, Any], specs: list[str]) -> None:
 
 
 def _read_requirements(path: Path) -> list[str]:
-    from ..declared_deps import parse_requirements  # only -r needs the parser
+    from ..deps.declared import parse_requirements  # only -r needs the parser
 
     def include(name: str) -> bytes | None:
         target = path.parent / name
@@ -264,7 +264,7 @@ def deps(options: dict[str, Any]) -> None:
     """Install the Python dependencies REF declares (manifest.toml, PEP 723, requirements.txt)."""
     ref, output = options.pop("ref"), options.pop("output")
     plugin_dir, offline = options["plugin_dir"], options["offline"]  # manager_from pops them
-    from ..plugin_deps import plugin_requirements  # loads the fetcher; only `deps` needs it
+    from ..deps.plugin_deps import plugin_requirements  # loads the fetcher; only `deps` needs it
 
     with manager_from(options) as manager:
         declared = plugin_requirements(manager, manager.fetch(ref))  # pins REF: now in the set
@@ -275,7 +275,7 @@ def deps(options: dict[str, Any]) -> None:
             )
         if manager.settings.plugin_dir is not None and not options["virtual_env_location"]:
             from ..atomic import restored_on_error
-            from ..plugins_in import ADDED, PLUGINS_IN_NAME, record_plugins
+            from ..deps.plugins_in import ADDED, PLUGINS_IN_NAME, record_plugins
             from .deps import dependency_set, progress, render_apply
 
             ds = dependency_set(manager, options)

@@ -26,6 +26,8 @@ import click
 from click.core import ParameterSource
 
 from .. import node_inventory
+from ..deps.pylock import PYLOCK_NAME, read_pylock
+from ..deps.venv import PluginEnv, default_venv_path
 from ..node_inventory import (
     PackageRow,
     PluginRow,
@@ -34,8 +36,6 @@ from ..node_inventory import (
     plugin_rows,
     require_plugin_dir,
 )
-from ..pylock import PYLOCK_NAME, read_pylock
-from ..venv import PluginEnv, default_venv_path
 from ._common import emit_json, manager_from, pass_options, settings_options
 from .client import server_options
 from .install import venv_location_option

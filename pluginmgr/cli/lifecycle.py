@@ -16,9 +16,9 @@ import click
 from rich.console import Console
 
 from ..atomic import restored_on_error
+from ..deps.pylock import PYLOCK_NAME
 from ..node_inventory import plugin_rows
 from ..pin_plan import UpgradePlan, apply_plan, plan_removal, plan_rollback, plan_upgrade
-from ..pylock import PYLOCK_NAME
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 from .deps import dependency_set, progress, render_apply
 from .deps import why as deps_why
@@ -63,8 +63,8 @@ def _apply(
     """Write the plan (and drop ``forget``, local plugins, from plugins.in); re-resolve and
     sync the dependency set when declarations moved. Returns what the dependency step did,
     for the JSON envelope."""
-    from ..plugins_in import PLUGINS_IN_NAME, forget_plugins
-    from ..pylock import read_pylock
+    from ..deps.plugins_in import PLUGINS_IN_NAME, forget_plugins
+    from ..deps.pylock import read_pylock
 
     plugin_dir = manager.settings.plugin_dir
     pylock = plugin_dir / PYLOCK_NAME if plugin_dir is not None else None
@@ -281,8 +281,8 @@ def remove(options: dict[str, Any]) -> None:
 def _split_removal(manager: PluginManager, refs: Sequence[str]) -> tuple[list[str], list[str]]:
     """(references pinned in plugins.lock, local plugins plugins.in lists); a reference in
     neither is refused, naming both files."""
+    from ..deps.plugins_in import PLUGINS_IN_NAME, local_plugin_name, read_plugins_in
     from ..errors import ResolveError
-    from ..plugins_in import PLUGINS_IN_NAME, local_plugin_name, read_plugins_in
 
     lock = manager.read_lock()
     plugin_dir = manager.settings.plugin_dir
@@ -313,8 +313,8 @@ def _refuse_used(
     force: bool,
     local: Sequence[str] = (),
 ) -> None:
+    from ..deps.venv import default_venv_path
     from ..errors import ResolveError
-    from ..venv import default_venv_path
 
     triggers = query.read()
     if triggers.rows is None:

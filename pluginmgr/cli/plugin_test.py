@@ -156,8 +156,8 @@ def _run_remote(
 def _run_local(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
     from engine_runtime import DryRunner
 
+    from ..deps.venv import PluginEnv, default_venv_path
     from ..plugin_source import FetchedPluginSource
-    from ..venv import PluginEnv, default_venv_path
 
     ref, database = options.pop("ref"), options.pop("database")
     arguments = parse_key_values(options.pop("input_arguments"))

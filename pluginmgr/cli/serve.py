@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 
     from engine_runtime import ProcessingEngine, Store
 
+    from ..deps.venv import PluginEnv
     from ..installers import InstallOptions
     from ..manager import PluginManager
     from ..server.app import ServerState
     from ..server.auth import TokenStore
-    from ..venv import PluginEnv
 
 __all__ = ["serve"]
 
@@ -247,7 +247,7 @@ def _make_dirs(
 
 def _record_trigger_plugins(manager: PluginManager, node_root: Path | None) -> None:
     """`record_catalog_plugins` (the upgrade from taking every file); a failure is a warning."""
-    from ..plugins_in import PLUGINS_IN_NAME, record_catalog_plugins
+    from ..deps.plugins_in import PLUGINS_IN_NAME, record_catalog_plugins
 
     plugin_dir = manager.settings.plugin_dir
     if plugin_dir is None or node_root is None:
@@ -272,7 +272,7 @@ def _plugin_env(
     manager: PluginManager, serving: ServeOptions, install: InstallOptions
 ) -> PluginEnv | None:
     """The plugin venv (created if missing), None without a plugin directory."""
-    from ..venv import PluginEnv, default_venv_path
+    from ..deps.venv import PluginEnv, default_venv_path
 
     plugin_dir = manager.settings.plugin_dir
     if plugin_dir is None:
@@ -418,7 +418,7 @@ def _check_dependency_lock(
     """A stale pylock.toml is reported, never used or re-resolved; a fresh one is synced (a
     no-op when the venv already matches). One stale only because Python was upgraded is
     re-resolved from the same declarations, with a warning. None of this stops the server."""
-    from ..dependency_set import DependencySet
+    from ..deps.dependency_set import DependencySet
 
     deps = DependencySet(manager, env, plugin_dir, sources=sources)
     try:
@@ -436,7 +436,7 @@ def _check_dependency_lock(
                 click.echo(f"synced {env.venv_path} to {deps.lock_path}", err=True)
     except PluginManagerError as exc:
         click.echo(f"warning: the plugin venv was not checked against pylock.toml: {exc}", err=True)
-    from ..isolated_env import sync_isolated_envs
+    from ..deps.isolated import sync_isolated_envs
 
     if env.installer is not None:
         for line in sync_isolated_envs(manager, env, plugin_dir, sources=sources):
@@ -446,7 +446,7 @@ def _check_dependency_lock(
 def _warn_foreign_venv(env: PluginEnv, plugin_dir: Path, sources: InstallOptions) -> None:
     """A venv whose interpreter is gone is named as such at start, rather than surfacing later
     as every trigger's failed host start."""
-    from ..venv import venv_problem, venv_rebuild_command
+    from ..deps.venv import venv_problem, venv_rebuild_command
 
     problem = venv_problem(env.venv_path)
     if problem is not None:

@@ -7,3 +7,7 @@ git sources, the wheels its locks name) that nodes without the internet resolve 
 ``SHA256SUMS`` and ``mirror.json``. It uses the fetch layer (transports, settings) and reads
 registry indexes; nothing here is used by the fetch or dependency layers.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []

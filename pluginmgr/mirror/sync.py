@@ -37,10 +37,10 @@ from registry_index import (
     read_plugin_library,
 )
 
+from ..deps.wheel_target import Target
 from ..errors import MirrorError
 from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
 from ..transports import FetchRequest, Transport
-from ..wheel_target import Target
 from .fetch import Outcome, Syncer
 from .git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
 from .plan import (

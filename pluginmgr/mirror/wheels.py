@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ..declared_deps import declared_deps_for_path
+from ..deps.declared import declared_deps_for_path
 from ..errors import PluginManagerError
 from ..process import check, run
 from ..store import sha256_file

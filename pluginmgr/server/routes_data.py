@@ -205,7 +205,7 @@ async def delete_database(request: Request) -> Response:
     engine = state.engine
 
     def delete() -> None:
-        from ..isolated_env import forget_deleted  # the resolver's modules: only now
+        from ..deps.isolated import forget_deleted  # the resolver's modules: only now
 
         gone = engine.catalog.triggers(database) if engine.catalog.has_database(database) else []
         engine.delete_database(database)

@@ -9,7 +9,7 @@ with ``Accept: application/x-ndjson`` it streams the install's progress first (`
 Configure endpoints take a query string or a JSON body (the body wins);
 ``trigger_settings.execution_timeout`` (seconds) overrides the server's ``--execution-timeout``
 for one trigger; ``trigger_settings.isolated`` gives the trigger an environment of its own
-(`pluginmgr.isolated_env`), removed again when the trigger is deleted. A request trigger's body
+(`pluginmgr.deps.isolated`), removed again when the trigger is deleted. A request trigger's body
 is read with the ``--max-http-request-size`` cap (413), its answer is passed through as the
 plugin made it (or a 500 once the run exceeds its timeout); the ``Authorization`` header never
 reaches the plugin.
@@ -148,7 +148,7 @@ async def delete_trigger(request: Request) -> Response:
     engine = state.engine
 
     def delete() -> None:
-        from ..isolated_env import forget_deleted  # the resolver's modules: only now
+        from ..deps.isolated import forget_deleted  # the resolver's modules: only now
 
         deleted = engine.catalog.get_trigger(database, name)
         engine.delete_trigger(database, name, force=force)

@@ -27,13 +27,13 @@ from starlette.routing import Route
 from engine_runtime import DryRunner
 
 from ..atomic import atomic_write
+from ..deps.venv import parse_requirement
 from ..errors import InstallError, PluginManagerError
 from ..installers import disabled_error
 from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
 from ..refs import LocalRef, parse_ref
 from ..store import has_control_chars
-from ..venv import parse_requirement
 from .routes_common import (
     ENGINE_OFF_MESSAGE,
     ApiError,
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
-    from ..dep_sync import SyncResult
-    from ..venv import PluginEnv
+    from ..deps.sync import SyncResult
+    from ..deps.venv import PluginEnv
     from .app import ServerState
 
 __all__ = ["routes"]
@@ -75,7 +75,7 @@ def _install_body(requested: list[str], result: SyncResult) -> dict[str, Any]:
 
 def _read_requirements(path: Path, plugin_dir: Path) -> list[str]:
     """The requirements ``path`` lists (``-r`` includes followed inside the plugin dir only)."""
-    from ..declared_deps import parse_requirements
+    from ..deps.declared import parse_requirements
 
     root = plugin_dir.resolve()
 
@@ -108,7 +108,7 @@ def _install(
     state: ServerState, specs: list[str], progress: Callable[[str], None] | None
 ) -> dict[str, Any]:
     """Add ``specs`` to the node's requirements.in, re-resolve every plugin together, sync."""
-    from ..dependency_set import DependencySet
+    from ..deps.dependency_set import DependencySet
 
     env = _install_env(state)
     deps = DependencySet(

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.pylock import read_pylock
+from pluginmgr.deps.pylock import read_pylock
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare, use
 from tests.helpers import installed, run_cli
 from tests.helpers import run_offline as deps

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine_runtime import Catalog
-from pluginmgr.pylock import read_pylock
+from pluginmgr.deps.pylock import read_pylock
 from tests.dep_wheels import declare, use
 from tests.helpers import installed, run_cli
 from tests.helpers import run_offline as cli

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from pluginmgr.deps.venv import PluginEnv
 from pluginmgr.errors import INSTALL_DISABLED_MESSAGE
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv
 from tests.helpers import CliResult, installed, run_cli
 from tests.pypi_index import PackageIndex
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.pylock import PYLOCK_NAME, read_pylock
-from pluginmgr.venv import PluginEnv, default_venv_path
+from pluginmgr.deps.pylock import PYLOCK_NAME, read_pylock
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from tests.conftest import UvCalls
 from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli

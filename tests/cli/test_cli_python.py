@@ -15,8 +15,8 @@ from typing import Final
 
 import pytest
 
-from pluginmgr.pylock import read_pylock
-from pluginmgr.venv import PluginEnv, bundled_python, default_venv_path
+from pluginmgr.deps.pylock import read_pylock
+from pluginmgr.deps.venv import PluginEnv, bundled_python, default_venv_path
 from tests.dep_wheels import declare, use
 from tests.helpers import installed, run_cli
 from tests.helpers import run_offline as deps

@@ -24,7 +24,7 @@ from typing import Final
 import httpx
 import pytest
 
-from pluginmgr.venv import PluginEnv, default_venv_path
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from tests.helpers import CliResult, run_cli
 
 pytestmark = pytest.mark.live

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.declared_deps import (
+from pluginmgr.deps.declared import (
     DeclaredDeps,
     SiblingReader,
     declared_deps,

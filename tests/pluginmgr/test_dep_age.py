@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pluginmgr.dep_age import OldVersion, _flag, old_versions
-from pluginmgr.index_versions import Release, releases
+from pluginmgr.deps.age import OldVersion, _flag, old_versions
+from pluginmgr.deps.index_versions import Release, releases
+from pluginmgr.deps.pylock import LockedPackage, PyLock, Requester
+from pluginmgr.deps.venv import bundled_python
 from pluginmgr.installers import InstallOptions, find_uv
-from pluginmgr.pylock import LockedPackage, PyLock, Requester
-from pluginmgr.venv import bundled_python
 from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
 from tests.pypi_index import PackageIndex

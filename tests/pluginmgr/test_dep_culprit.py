@@ -7,21 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.dep_conflict import log_derivation
-from pluginmgr.dep_culprit import (
+from pluginmgr.deps.conflict import log_derivation
+from pluginmgr.deps.culprit import (
     CulpritReport,
     Suspect,
     find_culprits,
     required_names,
     suspects_of,
 )
-from pluginmgr.dep_inputs import DependencyInputs
-from pluginmgr.dep_probe import UvProbe
-from pluginmgr.dep_resolver import ResolveOptions, explain_conflict, resolve, search_culprits
+from pluginmgr.deps.inputs import DependencyInputs
+from pluginmgr.deps.probe import UvProbe
+from pluginmgr.deps.pylock import Requester
+from pluginmgr.deps.resolver import ResolveOptions, explain_conflict, resolve, search_culprits
+from pluginmgr.deps.venv import bundled_python
 from pluginmgr.errors import DependencyConflictError
 from pluginmgr.installers import InstallOptions, find_uv
-from pluginmgr.pylock import Requester
-from pluginmgr.venv import bundled_python
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 

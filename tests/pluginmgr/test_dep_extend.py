@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.dep_extend import extend_lock, records
-from pluginmgr.dep_inputs import DependencyInputs
-from pluginmgr.lock_cache import cached_lock
-from pluginmgr.pylock import LockedPackage, PyLock, Requester, write_pylock
+from pluginmgr.deps.extend import extend_lock, records
+from pluginmgr.deps.inputs import DependencyInputs
+from pluginmgr.deps.lock_cache import cached_lock
+from pluginmgr.deps.pylock import LockedPackage, PyLock, Requester, write_pylock
 
 _PY = ("3.11", "cpython", "linux-x86_64")
 _OLD = Requester("a.py", "pep723", ("pm-liby",))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pluginmgr import PluginManager, Settings
-from pluginmgr.dep_inputs import DependencyInputs, gather_inputs
+from pluginmgr.deps.inputs import DependencyInputs, gather_inputs
 from tests.dep_wheels import declare, use
 
 FACTS = ("3.11", "cpython", "linux-x86_64")
@@ -67,7 +67,7 @@ def test_all_plugins_reads_every_file_keeping_the_strongest_reason(plugin_dir: P
 def test_plugins_only_isolated_triggers_use_are_left_out_unless_added(
     plugin_dir: Path, make_settings: Callable[..., Settings]
 ) -> None:
-    from pluginmgr.plugins_in import isolated_only, record_isolated_only
+    from pluginmgr.deps.plugins_in import isolated_only, record_isolated_only
 
     greeter = "gh:examples/greeter/greeter.py"  # declares pm-alpha>=1.0 (PEP 723)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.dep_inputs import DependencyInputs
-from pluginmgr.dep_resolver import ResolveOptions, resolve
+from pluginmgr.deps.inputs import DependencyInputs
+from pluginmgr.deps.pylock import Requester
+from pluginmgr.deps.resolver import ResolveOptions, resolve
+from pluginmgr.deps.venv import bundled_python
 from pluginmgr.installers import InstallOptions, find_uv
-from pluginmgr.pylock import Requester
-from pluginmgr.venv import bundled_python
 from tests.conftest import UvCalls
 from tests.wheels import FIXTURE_PACKAGES, build_wheel
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.pylock import dump_pylock, parse_pylock
+from pluginmgr.deps.pylock import dump_pylock, parse_pylock
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare, use
 from tests.helpers import CliResult, run_cli
 from tests.wheels import build_sdist

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from pluginmgr.deps.venv import default_venv_path
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import default_venv_path
 from tests.conftest import NO_INDEX
 from tests.helpers import CliResult, installed, repo_args, run_cli
 from tests.pypi_index import PackageIndex

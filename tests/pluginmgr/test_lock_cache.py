@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr import lock_cache
-from pluginmgr.lock_cache import KEPT, cached_lock, load_tables, store_tables
-from pluginmgr.pylock import dump_pylock, read_pylock
+from pluginmgr.deps import lock_cache
+from pluginmgr.deps.lock_cache import KEPT, cached_lock, load_tables, store_tables
+from pluginmgr.deps.pylock import dump_pylock, read_pylock
 from tests.helpers import run_cli
 from tests.pypi_index import PackageIndex
 

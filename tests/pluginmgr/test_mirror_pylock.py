@@ -1,7 +1,7 @@
 """``mirror sync --with-deps --pylock``: DEST/wheels holds exactly the files a pylock.toml locks.
 
 The wheels are real (`tests/wheels.py`), served by a real loopback HTTP server or read from disk;
-the locks are written with `pluginmgr.pylock` (or by uv itself), so nothing here needs internet.
+the locks are written with `pluginmgr.deps.pylock` (or by uv itself): nothing here needs internet.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import uv
 
+from pluginmgr.deps.pylock import LockedFile, LockedPackage, PyLock, write_pylock
 from pluginmgr.mirror.sync import MirrorReport, WheelOptions, sync_mirror, verify_mirror
-from pluginmgr.pylock import LockedFile, LockedPackage, PyLock, write_pylock
 from pluginmgr.testing import RepoServer, reply
 from tests.helpers import run_cli
 from tests.wheels import build_wheelhouse

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr import index_versions
+from pluginmgr.deps import index_versions
+from pluginmgr.deps.missing_packages import describe_sources, package_not_found
 from pluginmgr.installers import InstallOptions
-from pluginmgr.missing_packages import describe_sources, package_not_found
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pluginmgr.deps.imports import ImportProblem, check_imports, import_statements
+from pluginmgr.deps.venv import bundled_python
 from pluginmgr.installers import find_uv
-from pluginmgr.plugin_imports import ImportProblem, check_imports, import_statements
-from pluginmgr.venv import bundled_python
 
 SOURCE = """
 from __future__ import annotations

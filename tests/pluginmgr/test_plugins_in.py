@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.errors import LockfileError
-from pluginmgr.plugins_in import (
+from pluginmgr.deps.plugins_in import (
     forget_plugins,
     local_plugin_name,
     read_plugins_in,
     record_plugins,
 )
+from pluginmgr.errors import LockfileError
 
 
 def test_names_are_normalised_and_fetched_references_skipped(plugin_dir: Path) -> None:
@@ -73,8 +73,8 @@ def test_a_line_outside_the_plugin_dir_is_refused(plugin_dir: Path) -> None:
 
 def test_the_catalogs_local_plugins_are_recorded_once(plugin_dir: Path, tmp_path: Path) -> None:
     from engine_runtime import Catalog
+    from pluginmgr.deps.plugins_in import record_catalog_plugins
     from pluginmgr.errors import PluginManagerError
-    from pluginmgr.plugins_in import record_catalog_plugins
 
     path = tmp_path / "data" / "catalog.json"
     assert record_catalog_plugins(plugin_dir, path) == []  # no catalog yet: nothing to do

@@ -22,9 +22,7 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pluginmgr.errors import LockfileError
-from pluginmgr.installers import find_uv
-from pluginmgr.pylock import (
+from pluginmgr.deps.pylock import (
     LockedFile,
     LockedPackage,
     PyLock,
@@ -32,8 +30,10 @@ from pluginmgr.pylock import (
     dump_pylock,
     parse_pylock,
 )
-from pluginmgr.pylock_local import absolute_files, python_floor, relative_files
-from pluginmgr.toml_writer import toml_lines, toml_value
+from pluginmgr.deps.pylock_local import absolute_files, python_floor, relative_files
+from pluginmgr.deps.toml_writer import toml_lines, toml_value
+from pluginmgr.errors import LockfileError
+from pluginmgr.installers import find_uv
 from tests.wheels import FIXTURE_PACKAGES, build_wheel
 
 EVERY_FIELD = Path(__file__).resolve().parents[2] / "fixtures" / "pylock" / "every-field.toml"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from uv import find_uv_bin
 
+from pluginmgr.deps.requirement_check import Installed, explain, unsatisfied
+from pluginmgr.deps.venv import PluginEnv, bundled_python
 from pluginmgr.errors import InstallError
-from pluginmgr.requirement_check import Installed, explain, unsatisfied
-from pluginmgr.venv import PluginEnv, bundled_python
 from tests.wheels import FIXTURE_PACKAGES, build_wheel, build_wheelhouse
 
 EXTRAS_WHEELS = ("pm_alpha", "pm_beta", "pm_gamma", "pm_extras")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.venv import default_venv_path
+from pluginmgr.deps.venv import default_venv_path
 from tests.helpers import CliResult, installed, run_cli
 from tests.pypi_index import PackageIndex
 

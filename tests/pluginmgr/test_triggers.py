@@ -11,12 +11,12 @@ import pytest
 
 from engine_runtime import Catalog, MissingEntryPointError, ProcessingEngine
 from pluginmgr import PluginManager, read_lock
+from pluginmgr.deps.pylock import read_pylock
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.errors import HTTPStatusError
 from pluginmgr.installers import InstallOptions
 from pluginmgr.plugin_source import FetchedPluginSource
-from pluginmgr.pylock import read_pylock
 from pluginmgr.triggers import create_trigger, source_factory
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.conftest import UvCalls
 from tests.dep_wheels import declare
 

@@ -14,6 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from pluginmgr.deps.venv import (
+    RECORD_NAME,
+    PluginEnv,
+    bundled_python,
+    default_venv_path,
+    venv_problem,
+    venv_rebuild_command,
+)
 from pluginmgr.errors import (
     INSTALL_DISABLED_MESSAGE,
     InstallDisabledError,
@@ -22,14 +30,6 @@ from pluginmgr.errors import (
 )
 from pluginmgr.installers import InstallOptions, UvInstaller, find_uv, get_installer
 from pluginmgr.installers.base import Command, InstallRequest
-from pluginmgr.venv import (
-    RECORD_NAME,
-    PluginEnv,
-    bundled_python,
-    default_venv_path,
-    venv_problem,
-    venv_rebuild_command,
-)
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 
@@ -257,7 +257,7 @@ def test_a_venv_from_another_python_is_rebuilt_and_its_packages_restored(
     state = alpha_env.state()
     assert state.status == "stale" and reason in (state.reason or "")
 
-    with caplog.at_level(logging.WARNING, logger="pluginmgr.venv"):
+    with caplog.at_level(logging.WARNING, logger="pluginmgr.deps.venv"):
         done = alpha_env.ensure()
     assert done.rebuilt and done.replayed == ("pm-alpha",) and done.warning is None
     assert any("rebuilding" in r.getMessage() for r in caplog.records)
@@ -323,7 +323,7 @@ def test_an_unreadable_record_is_ignored_with_a_warning(
     alpha_env: PluginEnv, wheelhouse: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (alpha_env.venv_path / RECORD_NAME).write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="pluginmgr.venv"):
+    with caplog.at_level(logging.WARNING, logger="pluginmgr.deps.venv"):
         assert alpha_env.recorded_requirements() == ()
     assert "ignoring unreadable" in caplog.text
     alpha_env.install(["pm-gamma"], options=offline(wheelhouse))
@@ -434,7 +434,7 @@ def test_the_pip_package_manager_installs_with_the_venvs_pip(
 def test_what_is_installed_is_read_once_until_the_venv_changes(
     env: PluginEnv, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pluginmgr.requirement_check import Installed
+    from pluginmgr.deps.requirement_check import Installed
 
     scans: list[int] = []
     real_scan = Installed.scan.__func__  # type: ignore[attr-defined]

@@ -17,10 +17,10 @@ import httpx
 
 from engine_runtime import Catalog, ProcessingEngine, Store
 from pluginmgr import PluginManager, Settings
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.installers import InstallOptions
 from pluginmgr.server import ServerState, TokenStore
 from pluginmgr.triggers import source_factory
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.helpers import wait_for
 
 __all__ = [

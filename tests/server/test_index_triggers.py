@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.testing import RepoServer
-from pluginmgr.venv import PluginEnv, default_venv_path
 from tests.dep_wheels import declare
 from tests.pypi_index import PackageIndex
 from tests.server.server_helpers import TRIGGER, serve, trigger_body

@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 
 from engine_runtime import TriggerDefinition, TriggerSettings, parse_trigger_spec
 from engine_runtime.environments import isolated_env_dir, isolated_python
+from pluginmgr.deps.pylock import read_pylock
+from pluginmgr.deps.venv import PluginEnv
 from pluginmgr.errors import InstallError
 from pluginmgr.installers import InstallOptions
-from pluginmgr.pylock import read_pylock
 from pluginmgr.server import create_app
-from pluginmgr.venv import PluginEnv
 from tests.dep_wheels import declare
 from tests.helpers import installed
 from tests.helpers import run_offline as deps
@@ -282,7 +282,7 @@ def test_doctor_checks_an_isolated_trigger_against_its_own_environment(
 ) -> None:
     from engine_runtime import Catalog
     from pluginmgr import PluginManager, Settings
-    from pluginmgr.isolated_env import sync_isolated
+    from pluginmgr.deps.isolated import sync_isolated
     from tests.helpers import run_cli
 
     declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
@@ -368,7 +368,7 @@ def test_serve_start_syncs_each_isolated_venv_to_its_committed_lock(
     client: TestClient, plugin_dir: Path, dep_wheels: Path
 ) -> None:
     from pluginmgr import PluginManager, Settings
-    from pluginmgr.isolated_env import sync_isolated_envs
+    from pluginmgr.deps.isolated import sync_isolated_envs
 
     declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
     assert client.post(TRIGGER, json=isolated_body("b", B, "table:m")).status_code == 200

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from uv import find_uv_bin
 
-from pluginmgr.requirement_check import Installed
-from pluginmgr.venv import bundled_python, default_venv_path
+from pluginmgr.deps.requirement_check import Installed
+from pluginmgr.deps.venv import bundled_python, default_venv_path
 from tests.server.server_helpers import TRIGGER, free_port, trigger_body, wait_healthy
 from tests.wheels import build_wheelhouse
 

@@ -9,8 +9,8 @@ from typing import Final
 import httpx
 import pytest
 
-from pluginmgr.pylock import read_pylock
-from pluginmgr.venv import PluginEnv, default_venv_path
+from pluginmgr.deps.pylock import read_pylock
+from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from tests.server.server_helpers import serve
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")

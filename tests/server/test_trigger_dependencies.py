@@ -16,9 +16,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from engine_runtime import Catalog
+from pluginmgr.deps.venv import default_venv_path, venv_problem
 from pluginmgr.installers import InstallOptions
 from pluginmgr.server import create_app
-from pluginmgr.venv import default_venv_path, venv_problem
 from tests.dep_wheels import declare, use
 from tests.helpers import installed
 from tests.server.server_helpers import (

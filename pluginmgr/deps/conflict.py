@@ -1,4 +1,4 @@
-"""A conflict in our words: the culprits first (`pluginmgr.dep_culprit`), then the declarations
+"""A conflict in our words: the culprits first (`pluginmgr.deps.culprit`), then the declarations
 uv's derivation names, the derivation itself kept whole (and logged when it is long).
 """
 
@@ -12,21 +12,21 @@ from typing import TYPE_CHECKING, Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .dep_culprit import (
+from ..errors import DependencyConflictError
+from ..process import keep_log
+from .culprit import (
     CulpritReport,
     Suspect,
     find_culprits,
     required_names,
     suspects_of,
 )
-from .dep_inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
-from .dep_probe import UvProbe
-from .errors import DependencyConflictError
-from .process import keep_log
+from .inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
+from .probe import UvProbe
 
 if TYPE_CHECKING:
-    from .dep_resolver import ResolveOptions
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
+    from .resolver import ResolveOptions
 
 __all__ = [
     "explain_conflict",

@@ -18,7 +18,7 @@ set unresolvable holds no culprit, and the search discards it whole:
    a culprit requester's requirements in turn.
 
 The search is bounded by a number of uv runs and a total time (uv's cache makes the reruns
-fast); a report cut short says so. The edge, a `Probe`, is injected: `pluginmgr.dep_probe`
+fast); a report cut short says so. The edge, a `Probe`, is injected: `pluginmgr.deps.probe`
 runs uv, tests pass a function.
 """
 
@@ -35,8 +35,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .dep_inputs import CONSTRAINTS_NAME, DependencyInputs
-from .errors import InstallError
+from ..errors import InstallError
+from .inputs import CONSTRAINTS_NAME, DependencyInputs
 
 __all__ = [
     "MAX_RUNS",

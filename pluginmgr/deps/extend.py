@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 if TYPE_CHECKING:
-    from .dep_inputs import DependencyInputs
+    from .inputs import DependencyInputs
     from .pylock import LockedPackage, PyLock, Requester
 
 __all__ = ["extend_lock", "records"]

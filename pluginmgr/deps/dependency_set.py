@@ -28,10 +28,13 @@ from typing import TYPE_CHECKING, Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .atomic import file_lock, restored_on_error
-from .check import count
-from .dep_extend import extend_lock
-from .dep_inputs import (
+from ..atomic import file_lock, restored_on_error
+from ..check import count
+from ..errors import InstallError, StaleLockError
+from ..installers import InstallOptions, UvInstaller, find_uv
+from ..process import streaming_to
+from .extend import extend_lock
+from .inputs import (
     CONSTRAINTS_NAME,
     REQUIREMENTS_NAME,
     DependencyInputs,
@@ -40,8 +43,10 @@ from .dep_inputs import (
     read_spec_file,
     write_spec_file,
 )
-from .dep_resolver import ResolveOptions, resolve
-from .dep_status import (
+from .lock_cache import cached_lock
+from .pylock import PYLOCK_NAME, PyLock, write_pylock
+from .resolver import ResolveOptions, resolve
+from .status import (
     LockStatus,
     PackageChange,
     interpreter_change,
@@ -49,15 +54,10 @@ from .dep_status import (
     requester_changes,
     runtime_pinned_note,
 )
-from .dep_sync import SyncPlan, SyncResult, plan_sync, sync_venv
-from .errors import InstallError, StaleLockError
-from .installers import InstallOptions, UvInstaller, find_uv
-from .lock_cache import cached_lock
-from .process import streaming_to
-from .pylock import PYLOCK_NAME, PyLock, write_pylock
+from .sync import SyncPlan, SyncResult, plan_sync, sync_venv
 
 if TYPE_CHECKING:
-    from .manager import PluginManager
+    from ..manager import PluginManager
     from .venv import PluginEnv
 
 __all__ = ["DependencySet", "LockPlan", "LockStatus", "PackageChange"]

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import Requirement
 
-from .dep_culprit import MAX_SECONDS, Suspect
-from .dep_inputs import DependencyInputs
-from .process import check, run
+from ..process import check, run
+from .culprit import MAX_SECONDS, Suspect
+from .inputs import DependencyInputs
 from .uv_compile import compile_command, read_pins, write_inputs
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
 
 __all__ = ["UvProbe"]
 

@@ -18,7 +18,7 @@ from typing import Final
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, sys_tags
 
-from .errors import MirrorError
+from ..errors import MirrorError
 
 __all__ = ["Target"]
 

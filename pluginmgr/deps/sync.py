@@ -35,15 +35,15 @@ from typing import TYPE_CHECKING, Final
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ..errors import InstallError, IntegrityError
+from ..installers import disabled_error
+from ..store import sha256_file
+from ..transports import local_path
 from .build_lock import build_constraints_file
-from .errors import InstallError, IntegrityError
-from .installers import disabled_error
 from .pylock import LockedFile, LockedPackage, PyLock, dump_pylock
-from .store import sha256_file
-from .transports import local_path
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
     from .venv import PluginEnv
 
 __all__ = [

@@ -37,10 +37,10 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from .transports import local_path
+from ..transports import local_path
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
 
 __all__ = [
     "DEFAULT_INDEX",

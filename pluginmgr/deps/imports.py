@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from .errors import InstallError
-from .process import run
+from ..errors import InstallError
+from ..process import run
 
 __all__ = ["IMPORT_TIMEOUT", "ImportProblem", "check_imports", "import_statements"]
 

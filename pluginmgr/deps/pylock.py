@@ -50,8 +50,8 @@ from urllib.parse import unquote
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
-from .atomic import atomic_write
-from .errors import LockfileError
+from ..atomic import atomic_write
+from ..errors import LockfileError
 from .toml_writer import toml_lines, toml_sections
 
 __all__ = [

@@ -9,14 +9,14 @@ operator's files.
                   and package under the plugin dir that declares some          (all-plugins)
                 + the operator's <PLUGIN_DIR>/requirements.in (``install package PKG``) (operator)
                 - the plugins only isolated triggers use (``envs/isolated-only.txt``): each
-                  such trigger has an environment of its own (`pluginmgr.isolated_env`)
+                  such trigger has an environment of its own (`pluginmgr.deps.isolated`)
     constraints = the operator's <PLUGIN_DIR>/constraints.txt (``deps constrain SPEC``)
 
 The server's own distributions are not inputs: plugins run in a host process on the venv's
 interpreter, which imports nothing of the server's environment.
 
 A file that merely lies in the plugin dir is not in the set: a trigger uses it or the operator
-added it (`pluginmgr.plugins_in`). The requesters (not their reasons), constraints and
+added it (`pluginmgr.deps.plugins_in`). The requesters (not their reasons), constraints and
 interpreter (major.minor, implementation, platform) hash to `DependencyInputs.sha256`, which
 the lock records: when it changes, the lock is stale.
 """
@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .atomic import atomic_write
-from .declared_deps import declared_deps_for_path, parse_requirements
-from .errors import DependencyDeclarationError, PluginManagerError, ResolveError
-from .plugin_dir import validate_path_within_plugin_dir
+from ..atomic import atomic_write
+from ..errors import DependencyDeclarationError, PluginManagerError, ResolveError
+from ..plugin_dir import validate_path_within_plugin_dir
+from ..refs import GhRef, GitRef, RegistryRef, parse_ref
+from .declared import declared_deps_for_path, parse_requirements
 from .plugins_in import ADDED, TRIGGER, isolated_only, read_plugins_in
 from .pylock import Requester
-from .refs import GhRef, GitRef, RegistryRef, parse_ref
 
 if TYPE_CHECKING:
-    from .fetched import FetchedPlugin
-    from .manager import PluginManager
+    from ..fetched import FetchedPlugin
+    from ..manager import PluginManager
 
 __all__ = [
     "ALL_PLUGINS",
@@ -246,7 +246,7 @@ def is_plugin_ref(ref: str, kind: str) -> bool:
 def _pinned_requesters(
     manager: PluginManager, members: set[str], excluded: frozenset[str], *, pinned_only: bool
 ) -> list[Requester]:
-    from .lockfile import read_lock
+    from ..lockfile import read_lock
     from .plugin_deps import plugin_requirements
 
     requesters = []
@@ -281,7 +281,7 @@ def gather_inputs(
     """Read the declarations of the plugins in use and the operator's files.
 
     :param pinned_only: read only the siblings the lock file pins (no request; see
-        `pluginmgr.plugin_deps.plugin_sibling`). ``deps lock`` reads siblings online.
+        `pluginmgr.deps.plugin_deps.plugin_sibling`). ``deps lock`` reads siblings online.
     :param all_plugins: take every plugin under the plugin dir, used or not.
     """
     members: set[str] = set()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .errors import InstallError
+from ..errors import InstallError
 from .pylock import PYLOCK_NAME, LockedPackage, PyLock, Requester
 
 __all__ = ["WhyPath", "label", "tree", "why"]

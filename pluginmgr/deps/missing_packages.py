@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.utils import canonicalize_name
 
-from .errors import PackageNotFoundError
+from ..errors import PackageNotFoundError
 from .index_versions import configured_index
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
 
 __all__ = ["describe_sources", "package_not_found"]
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .errors import InstallError
-from .process import run
+from ..errors import InstallError
+from ..process import run
 
 __all__ = [
     "Interpreter",

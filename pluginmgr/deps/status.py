@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .dep_inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
+from .inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
 from .pylock import PyLock
 
 __all__ = [

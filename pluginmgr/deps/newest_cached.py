@@ -1,8 +1,8 @@
 """The newest release of each locked package, from what uv's cache already knows: no request.
 
-The old-version check (`pluginmgr.dep_age`) runs right after ``deps lock`` resolved the set, and
+The old-version check (`pluginmgr.deps.age`) runs right after ``deps lock`` resolved the set, and
 that resolution just left every locked package's index page in uv's cache. Asking the index for
-those pages again (`pluginmgr.index_versions`) costs a request per package, as much as uv's
+those pages again (`pluginmgr.deps.index_versions`) costs a request per package, as much as uv's
 resolution itself against a slow index. So first: one ``uv pip compile --offline --no-deps`` of
 the bare names, which resolves each package to its newest release installable here (not yanked,
 Requires-Python met, a wheel unless building is allowed) from the cached pages; the locked
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.version import InvalidVersion, Version
 
+from ..process import run
 from .index_versions import Release, index_url
-from .process import run
 from .uv_compile import compile_command, read_pins
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
     from .pylock import LockedPackage
 
 __all__ = ["newest_cached"]

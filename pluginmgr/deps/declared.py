@@ -27,8 +27,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from .errors import DependencyDeclarationError, PluginNotFoundError
-from .plugin_layout import entry_file
+from ..errors import DependencyDeclarationError, PluginNotFoundError
+from ..plugin_layout import entry_file
 
 __all__ = [
     "DeclaredDeps",

@@ -2,7 +2,7 @@
 
 * Made with ``--python``, else kept with the interpreter it was made with, else made with the
   **bundled interpreter** (the base installation of the Python running pluginmgr):
-  `pluginmgr.interpreter.choose_python`. Plugins run on the venv's interpreter, in a host
+  `pluginmgr.deps.interpreter.choose_python`. Plugins run on the venv's interpreter, in a host
   process, so it need not be the server's; ``--python`` naming another interpreter than the one
   an existing venv was made with is refused (remove the venv to remake it).
 * **Stale** when ``pyvenv.cfg`` names another Python version (major.minor) or implementation
@@ -35,9 +35,10 @@ from typing import Any, Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .atomic import atomic_write, file_lock
-from .errors import InstallError
-from .installers import Installer, InstallOptions, disabled_error, get_installer
+from ..atomic import atomic_write, file_lock
+from ..errors import InstallError
+from ..installers import Installer, InstallOptions, disabled_error, get_installer
+from ..settings import default_log_dir
 from .interpreter import (
     Interpreter,
     bundled_python,
@@ -47,7 +48,6 @@ from .interpreter import (
 from .missing_packages import package_not_found
 from .pylock import PYLOCK_NAME
 from .requirement_check import Installed, dist_name_version, parse_requirement, unsatisfied
-from .settings import default_log_dir
 
 __all__ = [
     "EnsureResult",

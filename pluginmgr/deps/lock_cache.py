@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 from .pylock import PyLock, lock_from_data, lock_tables
 
 __all__ = ["KEPT", "cached_lock", "load_tables", "store_tables"]

@@ -36,7 +36,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .errors import InstallError
+from ..errors import InstallError
 
 if TYPE_CHECKING:
     from importlib import metadata

@@ -30,14 +30,14 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
-from .errors import InstallError
-from .installers.uv import source_args
-from .process import check, run
+from ..errors import InstallError
+from ..installers.uv import source_args
+from ..process import check, run
 from .pylock import LockedFile, LockedPackage, PyLock
 from .pylock_local import local_file
 
 if TYPE_CHECKING:
-    from .dep_resolver import ResolveOptions
+    from .resolver import ResolveOptions
 
 __all__ = ["build_constraints_file", "lock_build_backends", "sdist_build_requires"]
 

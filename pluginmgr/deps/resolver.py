@@ -18,7 +18,7 @@ process that imports nothing of the server's environment.
 
 When the union cannot be resolved, `DependencyConflictError` names the culprit first: the
 constraint or declaration whose removal alone makes the set resolvable, found by
-asking uv again without some of them (`pluginmgr.dep_culprit`, bounded in runs and time). The
+asking uv again without some of them (`pluginmgr.deps.culprit`, bounded in runs and time). The
 declarations uv's derivation names follow, and the derivation is kept whole as ``explanation``
 (and in a log file under ``log_dir`` when it is long).
 """
@@ -36,25 +36,25 @@ from typing import TYPE_CHECKING, Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from ..errors import DependencyConflictError, InstallError
+from ..process import check, relevant_lines, run
+from ..transports import local_path
 from .build_lock import build_constraints_file, lock_build_backends
-from .dep_conflict import (
+from .conflict import (
     explain_conflict,
     log_derivation,
     search_culprits,
     with_yanked_releases,
 )
-from .dep_inputs import DependencyInputs
-from .dep_sync import no_wheel_refusal
-from .errors import DependencyConflictError, InstallError
+from .inputs import DependencyInputs
 from .missing_packages import package_not_found
-from .process import check, relevant_lines, run
 from .pylock import PYLOCK_NAME, LockedPackage, PyLock, dump_pylock, parse_pylock
 from .pylock_local import absolute_files, python_floor, relative_files
-from .transports import local_path
+from .sync import no_wheel_refusal
 from .uv_compile import PIN, compile_command, write_inputs
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
 
 __all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve", "search_culprits"]
 

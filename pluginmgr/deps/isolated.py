@@ -18,7 +18,7 @@ Deleting an isolated trigger removes its directory (nothing else uses it; `forge
 
 A plugin is in the shared set when a shared trigger uses it, when the operator added it, or
 when it is pinned and no trigger uses it; one that only isolated triggers use is listed in
-``isolated-only.txt``, which `pluginmgr.plugins_in.record_isolated_only` rewrites from the
+``isolated-only.txt``, which `pluginmgr.deps.plugins_in.record_isolated_only` rewrites from the
 node's triggers whenever one is created or deleted (and ``serve`` at start), so ``deps lock``
 leaves it out without reading the catalog.
 """
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING
 
 from engine_runtime.environments import isolated_env_dir
 
-from .dep_inputs import DependencyInputs, interpreter_facts, requester_name
+from ..errors import InstallError, PluginManagerError
 from .dependency_set import DependencySet
-from .errors import InstallError, PluginManagerError
+from .inputs import DependencyInputs, interpreter_facts, requester_name
 from .plugins_in import TRIGGER
 from .pylock import Requester
 from .venv import PluginEnv
@@ -44,10 +44,10 @@ from .venv import PluginEnv
 if TYPE_CHECKING:
     from engine_runtime import TriggerDefinition
 
-    from .dep_sync import SyncResult
-    from .installers import InstallOptions
-    from .manager import PluginManager
+    from ..installers import InstallOptions
+    from ..manager import PluginManager
     from .pylock import PyLock
+    from .sync import SyncResult
 
 __all__ = [
     "IsolatedSet",

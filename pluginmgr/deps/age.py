@@ -3,7 +3,7 @@
 A resolution can succeed and still be wrong: a pin or a declaration can force a package back
 to a release years old (boto3 0.0.3 of 2014, which does not import on today's Python), and uv
 exits 0. After a lock, `old_versions` compares every locked package with the newest release the
-index offers for this interpreter (`pluginmgr.index_versions`) and flags one that is
+index offers for this interpreter (`pluginmgr.deps.index_versions`) and flags one that is
 
 * a major version or more behind (``0.0.3`` against ``1.40.1``), or
 * older than `MAX_AGE` (PEP 700 ``upload-time``, where the index gives it) with a newer one out.
@@ -11,7 +11,7 @@ index offers for this interpreter (`pluginmgr.index_versions`) and flags one tha
 For the first `MAX_SEARCHED` flagged packages it then asks what holds the package back: a pin
 on the package itself that bars every wanted release (``PKG<4`` in requirements.in or
 constraints.txt, the common case) is named at once, with no uv run (other holders are then not
-looked for); otherwise the culprit search of `pluginmgr.dep_culprit`, with
+looked for); otherwise the culprit search of `pluginmgr.deps.culprit`, with
 ``PKG>=NEWEST_MAJOR`` (or ``PKG>LOCKED``) added to every run; when that requirement fits as it
 is, nothing holds it back but the previous lock (``deps lock --upgrade-package PKG`` moves
 it).
@@ -30,14 +30,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .dep_culprit import Suspect, find_culprits, suspects_of
-from .dep_inputs import DependencyInputs
-from .dep_probe import UvProbe
+from .culprit import Suspect, find_culprits, suspects_of
 from .index_versions import Release, installable, releases
+from .inputs import DependencyInputs
 from .newest_cached import newest_cached
+from .probe import UvProbe
 
 if TYPE_CHECKING:
-    from .installers import InstallOptions
+    from ..installers import InstallOptions
     from .pylock import PyLock
 
 __all__ = ["MAX_AGE", "MAX_SEARCHED", "OldVersion", "old_versions"]
@@ -125,7 +125,7 @@ def old_versions(
 ) -> list[OldVersion]:
     """The locked packages far below the newest release, each with what holds it back.
 
-    Reads the newest releases from uv's cache (`pluginmgr.newest_cached`: one offline uv run,
+    Reads the newest releases from uv's cache (`pluginmgr.deps.newest_cached`: one offline uv run,
     the resolution just cached every page), else asks the index once per package (concurrent,
     bounded; nothing with ``--offline`` and no find-links); then looks for what holds back the
     first `MAX_SEARCHED` flagged packages (`_search`: uv runs, bounded each).

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from .declared_deps import DeclaredDeps, declared_deps, declared_deps_for_path
-from .errors import GitError, HTTPStatusError
-from .fetched import FetchedPlugin
-from .manager import PluginManager
-from .refs import GhRef, GitRef, parse_ref
+from ..errors import GitError, HTTPStatusError
+from ..fetched import FetchedPlugin
+from ..manager import PluginManager
+from ..refs import GhRef, GitRef, parse_ref
+from .declared import DeclaredDeps, declared_deps, declared_deps_for_path
 
 __all__ = ["plugin_requirements", "plugin_sibling"]
 

@@ -1,0 +1,15 @@
+"""The plugins' Python dependencies: what each plugin declares, the set of all of them resolved
+together into ``pylock.toml``, and the venv synced to it.
+
+Reading declarations (`declared`, `plugin_deps`, `plugins_in`), the inputs of a resolution
+(`inputs`) and uv's resolution (`resolver`, `uv_compile`); the lock file (`pylock`,
+`pylock_local`, `toml_writer`, `build_lock`); the set as a whole (`dependency_set`, `isolated`
+for triggers with an environment of their own) and how it explains itself (`conflict`,
+`culprit`, `probe`, `explain`, `age`, `status`); the venv and its interpreter (`venv`,
+`interpreter`, `sync`, `requirement_check`, `imports`). It uses the fetch layer (to read a
+plugin's content) and the installers; the mirror, the node and the server use it.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
