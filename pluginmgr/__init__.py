@@ -26,26 +26,26 @@ if TYPE_CHECKING:
         StoreError,
         TooLargeError,
     )
-    from .fetched import FetchedPlugin, FetchReport, VerifyReport
-    from .lockfile import LockEntry, read_lock
+    from .fetch.fetched import FetchedPlugin, FetchReport, VerifyReport
+    from .fetch.lockfile import LockEntry, read_lock
+    from .fetch.refs import GhRef, GitRef, LocalRef, PluginRef, RegistryRef, gh_url, parse_ref
+    from .fetch.store import Store, Version
     from .manager import PluginManager
-    from .refs import GhRef, GitRef, LocalRef, PluginRef, RegistryRef, gh_url, parse_ref
     from .settings import DEFAULT_PLUGIN_REPO, Settings
-    from .store import Store, Version
 
 _LAZY: Final = {
     "DEFAULT_PLUGIN_REPO": ".settings",
     "FetchError": ".errors",
-    "FetchReport": ".fetched",
-    "FetchedPlugin": ".fetched",
-    "GhRef": ".refs",
+    "FetchReport": ".fetch.fetched",
+    "FetchedPlugin": ".fetch.fetched",
+    "GhRef": ".fetch.refs",
     "GitError": ".errors",
-    "GitRef": ".refs",
+    "GitRef": ".fetch.refs",
     "HTTPStatusError": ".errors",
     "IntegrityError": ".errors",
     "InvalidReferenceError": ".errors",
-    "LocalRef": ".refs",
-    "LockEntry": ".lockfile",
+    "LocalRef": ".fetch.refs",
+    "LockEntry": ".fetch.lockfile",
     "LockfileError": ".errors",
     "NetworkError": ".errors",
     "OfflineError": ".errors",
@@ -53,18 +53,18 @@ _LAZY: Final = {
     "PluginManager": ".manager",
     "PluginManagerError": ".errors",
     "PluginNotFoundError": ".errors",
-    "PluginRef": ".refs",
-    "RegistryRef": ".refs",
+    "PluginRef": ".fetch.refs",
+    "RegistryRef": ".fetch.refs",
     "ResolveError": ".errors",
     "Settings": ".settings",
-    "Store": ".store",
+    "Store": ".fetch.store",
     "StoreError": ".errors",
     "TooLargeError": ".errors",
-    "VerifyReport": ".fetched",
-    "Version": ".store",
-    "gh_url": ".refs",
-    "parse_ref": ".refs",
-    "read_lock": ".lockfile",
+    "VerifyReport": ".fetch.fetched",
+    "Version": ".fetch.store",
+    "gh_url": ".fetch.refs",
+    "parse_ref": ".fetch.refs",
+    "read_lock": ".fetch.lockfile",
 }
 
 __all__ = [

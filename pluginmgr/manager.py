@@ -12,7 +12,7 @@ Policy for a remote reference (``gh:``, ``git+``), in order:
 
 ``registry:NAME[SPEC]`` references follow the same policy; the network step reads the index,
 picks a version, verifies and safely extracts the artifact and its plugin dependencies
-(`pluginmgr.registry_source`). Their lock entries keep ``rev`` = the version, ``commit`` = the
+(`pluginmgr.fetch.registry_source`). Their lock entries keep ``rev`` = the version, ``commit`` = the
 artifact's ``sha256:`` hash and ``source`` = ``plugin-registry:NAME==VERSION``; dependencies
 are pinned as ``registry:NAME==VERSION``.
 
@@ -39,23 +39,23 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
 from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
-from .fetched import (
+from .fetch.fetched import (
     FetchedPlugin,
     FetchProgress,
     FetchReport,
     VerifyReport,
     lock_entry,
 )
-from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
-from .refs import LocalRef, RegistryRef, parse_ref
-from .resolver import LocalSource, RegistrySource, Source, resolve
-from .scratch_store import ScratchStore
+from .fetch.lockfile import LockEntry, format_timestamp, read_lock, update_lock
+from .fetch.refs import LocalRef, RegistryRef, parse_ref
+from .fetch.resolver import LocalSource, RegistrySource, Source, resolve
+from .fetch.scratch_store import ScratchStore
+from .fetch.store import Store, Version
+from .fetch.transports import HTTPTransport, RoutingTransport, Transport
 from .settings import MAX_REDIRECTS, Settings
-from .store import Store, Version
-from .transports import HTTPTransport, RoutingTransport, Transport
 
 if TYPE_CHECKING:  # the fetching half loads at the first fetch: a no-op install never pays
-    from .content_sources import Content
+    from .fetch.content_sources import Content
 
 __all__ = ["PluginManager"]
 
@@ -275,7 +275,7 @@ class PluginManager:
         progress: FetchProgress | None,
     ) -> FetchedPlugin:
         """Download ``source``; a pinned reference must come back with its pinned hash."""
-        from .content_sources import download
+        from .fetch.content_sources import download
 
         pinned = entry if entry is not None and not refresh else None
         content = download(
@@ -303,7 +303,7 @@ class PluginManager:
 
     def pinned(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
         """The pinned content from the store (re-hashed); None if absent or corrupted."""
-        from .content_sources import Content
+        from .fetch.content_sources import Content
 
         try:
             path = self._materialize(entry.kind, entry.sha256, text)
@@ -321,7 +321,11 @@ class PluginManager:
         self, plugin: FetchedPlugin, lock: Mapping[str, LockEntry]
     ) -> FetchedPlugin | None:
         """Attach a locked registry plugin's pinned dependencies; ``None`` if any is missing."""
-        from .registry_source import canonical_name, locked_dependency_ref, plugin_dependencies
+        from .fetch.registry_source import (
+            canonical_name,
+            locked_dependency_ref,
+            plugin_dependencies,
+        )
 
         found: list[FetchedPlugin] = []
         seen: set[str] = set()
@@ -355,7 +359,7 @@ class PluginManager:
         return OfflineError(message, ref=text, hint=f"run `pluginmgr fetch {text}` while online")
 
     def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
-        from .content_sources import local_content
+        from .fetch.content_sources import local_content
 
         content = local_content(source)
         stamp = format_timestamp(source.path.stat().st_mtime)

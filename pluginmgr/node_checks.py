@@ -4,7 +4,7 @@ run when it cannot.
 Each check returns a `Check`: ``ok``, ``warn`` or ``fail``, what was found and, when something
 is wrong, the command (or the step) that fixes it. No plugin is fetched and nothing is changed,
 except that a corrupted blob is quarantined, as ``pluginmgr verify`` does. `run_checks` runs
-them, in order (the repo, registry and git probes live in `pluginmgr.source_probes`)::
+them, in order (the repo, registry and git probes live in `pluginmgr.fetch.probes`)::
 
     plugin-dir        the plugin directory is set and exists
     store             every stored blob re-hashes, every pin has its content
@@ -41,8 +41,8 @@ from .check import count as _count
 from .check import fix_from as _fix
 from .deps.venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
 from .errors import OfflineError, PluginManagerError
-from .refs import LocalRef, parse_ref
-from .source_probes import source_checks
+from .fetch.probes import source_checks
+from .fetch.refs import LocalRef, parse_ref
 
 if TYPE_CHECKING:
     from .deps.dependency_set import DependencySet

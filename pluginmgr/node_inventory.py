@@ -26,9 +26,9 @@ from packaging.version import InvalidVersion, Version
 from .data_layout import node_data
 from .deps.inputs import is_plugin_ref, local_plugin_paths, local_selection
 from .errors import PluginManagerError
-from .lockfile import LockEntry, read_lock
-from .refs import LocalRef, RegistryRef, parse_ref
-from .registry_source import canonical_name
+from .fetch.lockfile import LockEntry, read_lock
+from .fetch.refs import LocalRef, RegistryRef, parse_ref
+from .fetch.registry_source import canonical_name
 
 if TYPE_CHECKING:
     from .deps.pylock import LockedPackage, PyLock

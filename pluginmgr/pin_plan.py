@@ -25,12 +25,12 @@ from typing import Final
 
 from .deps.inputs import is_plugin_ref
 from .errors import PluginManagerError, ResolveError
-from .fetched import FetchedPlugin, FetchProgress, lock_entry, logical_source
-from .lockfile import LockEntry, format_timestamp
+from .fetch.fetched import FetchedPlugin, FetchProgress, lock_entry, logical_source
+from .fetch.lockfile import LockEntry, format_timestamp
+from .fetch.refs import GhRef, GitRef, RegistryRef, parse_ref
+from .fetch.registry_source import locked_dependency_ref, plugin_dependencies
+from .fetch.store import Version
 from .manager import PluginManager
-from .refs import GhRef, GitRef, RegistryRef, parse_ref
-from .registry_source import locked_dependency_ref, plugin_dependencies
-from .store import Version
 
 __all__ = [
     "PinChange",

@@ -25,13 +25,13 @@ from registry_index import (
 
 from .deps.plugin_deps import plugin_requirements, plugin_sibling
 from .errors import PluginManagerError
-from .plugin_layout import entry_file
-from .refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
+from .fetch.plugin_layout import entry_file
+from .fetch.refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
 
 if TYPE_CHECKING:
     from engine_runtime import TriggerDefinition
 
-    from .fetched import FetchedPlugin
+    from .fetch.fetched import FetchedPlugin
     from .manager import PluginManager
 
 __all__ = ["PluginInfo", "TriggerUse", "describe_plugin", "plugin_inventory"]

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, final
 
 from engine_runtime import PluginCode
 
-from .plugin_layout import entry_file
+from .fetch.plugin_layout import entry_file
 
 if TYPE_CHECKING:
-    from .fetched import FetchedPlugin
+    from .fetch.fetched import FetchedPlugin
     from .manager import PluginManager
 
 __all__ = ["FetchedPluginSource", "plugin_code"]

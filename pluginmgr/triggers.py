@@ -34,8 +34,8 @@ from engine_runtime import LocalPluginSource, check_trigger_plugin
 
 from .atomic import restored_on_error
 from .errors import DependencyConflictError, InstallError
+from .fetch.refs import LocalRef, parse_ref
 from .plugin_source import FetchedPluginSource, plugin_code
-from .refs import LocalRef, parse_ref
 
 if TYPE_CHECKING:
     from engine_runtime import (
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .deps.declared import DeclaredDeps
     from .deps.sync import SyncResult
     from .deps.venv import PluginEnv
-    from .fetched import FetchedPlugin
+    from .fetch.fetched import FetchedPlugin
     from .installers import InstallOptions
     from .manager import PluginManager
 

@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..lockfile import LockEntry
+from ..fetch.lockfile import LockEntry
 from ..pin_plan import (
     ADDED,
     FAILED,

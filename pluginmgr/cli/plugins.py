@@ -14,8 +14,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, T
 from rich.text import Text
 
 from ..errors import PluginManagerError
-from ..fetched import FetchedPlugin, FetchProgress, FetchReport
-from ..lockfile import format_timestamp
+from ..fetch.fetched import FetchedPlugin, FetchProgress, FetchReport
+from ..fetch.lockfile import format_timestamp
 from ..manager import PluginManager
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 

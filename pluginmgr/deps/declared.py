@@ -28,7 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from ..errors import DependencyDeclarationError, PluginNotFoundError
-from ..plugin_layout import entry_file
+from ..fetch.plugin_layout import entry_file
 
 __all__ = [
     "DeclaredDeps",

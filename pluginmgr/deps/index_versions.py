@@ -37,7 +37,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from ..transports import local_path
+from ..fetch.transports import local_path
 
 if TYPE_CHECKING:
     from ..installers import InstallOptions

@@ -36,14 +36,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from ..atomic import atomic_write
 from ..errors import DependencyDeclarationError, PluginManagerError, ResolveError
-from ..plugin_dir import validate_path_within_plugin_dir
-from ..refs import GhRef, GitRef, RegistryRef, parse_ref
+from ..fetch.plugin_dir import validate_path_within_plugin_dir
+from ..fetch.refs import GhRef, GitRef, RegistryRef, parse_ref
 from .declared import declared_deps_for_path, parse_requirements
 from .plugins_in import ADDED, TRIGGER, isolated_only, read_plugins_in
 from .pylock import Requester
 
 if TYPE_CHECKING:
-    from ..fetched import FetchedPlugin
+    from ..fetch.fetched import FetchedPlugin
     from ..manager import PluginManager
 
 __all__ = [
@@ -246,7 +246,7 @@ def is_plugin_ref(ref: str, kind: str) -> bool:
 def _pinned_requesters(
     manager: PluginManager, members: set[str], excluded: frozenset[str], *, pinned_only: bool
 ) -> list[Requester]:
-    from ..lockfile import read_lock
+    from ..fetch.lockfile import read_lock
     from .plugin_deps import plugin_requirements
 
     requesters = []

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from ..errors import GitError, HTTPStatusError
-from ..fetched import FetchedPlugin
+from ..fetch.fetched import FetchedPlugin
+from ..fetch.refs import GhRef, GitRef, parse_ref
 from ..manager import PluginManager
-from ..refs import GhRef, GitRef, parse_ref
 from .declared import DeclaredDeps, declared_deps, declared_deps_for_path
 
 __all__ = ["plugin_requirements", "plugin_sibling"]

@@ -30,7 +30,7 @@ from engine_runtime.environments import ENVS_DIR_NAME
 
 from ..atomic import atomic_write, file_lock
 from ..errors import LockfileError, PluginManagerError
-from ..refs import LocalRef, parse_ref
+from ..fetch.refs import LocalRef, parse_ref
 
 __all__ = [
     "ADDED",

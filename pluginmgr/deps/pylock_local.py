@@ -22,7 +22,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from ..transports import local_path
+from ..fetch.transports import local_path
 from .pylock import LockedFile, LockedPackage, PyLock
 
 __all__ = ["absolute_files", "local_file", "python_floor", "relative_files"]

@@ -37,8 +37,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..errors import DependencyConflictError, InstallError
+from ..fetch.transports import local_path
 from ..process import check, relevant_lines, run
-from ..transports import local_path
 from .build_lock import build_constraints_file, lock_build_backends
 from .conflict import (
     explain_conflict,

@@ -36,9 +36,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..errors import InstallError, IntegrityError
+from ..fetch.store import sha256_file
+from ..fetch.transports import local_path
 from ..installers import disabled_error
-from ..store import sha256_file
-from ..transports import local_path
 from .build_lock import build_constraints_file
 from .pylock import LockedFile, LockedPackage, PyLock, dump_pylock
 

@@ -19,10 +19,10 @@ from typing import Final
 from registry_index import RegistryIndexError
 
 from ..atomic import atomic_write
-from ..content_checks import check_plugin_source
 from ..errors import PluginManagerError
-from ..store import sha256_file, sha256_hex
-from ..transports import (
+from ..fetch.content_checks import check_plugin_source
+from ..fetch.store import sha256_file, sha256_hex
+from ..fetch.transports import (
     FetchRequest,
     FetchResponse,
     Transport,

@@ -16,8 +16,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from ..errors import MirrorError
-from ..git_source import GitPathNotFoundError, fetch_git
-from ..transports import FetchRequest, FetchResponse, Transport, reason_phrase
+from ..fetch.git_source import GitPathNotFoundError, fetch_git
+from ..fetch.transports import FetchRequest, FetchResponse, Transport, reason_phrase
 
 __all__ = ["GIT_BASE", "GitTreeTransport", "default_git_cache", "parse_git_source"]
 

@@ -33,8 +33,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from ..deps.pylock import PYLOCK_NAME, LockedFile, LockedPackage, PyLock, read_pylock
 from ..deps.wheel_target import Target
 from ..errors import LockfileError, MirrorError, NetworkError, PluginManagerError
+from ..fetch.transports import file_url_to_path
 from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
-from ..transports import file_url_to_path
 from .fetch import Outcome
 from .plan import Job
 from .state import FileState, dest_path

@@ -39,8 +39,8 @@ from registry_index import (
 
 from ..deps.wheel_target import Target
 from ..errors import MirrorError
+from ..fetch.transports import FetchRequest, Transport
 from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
-from ..transports import FetchRequest, Transport
 from .fetch import Outcome, Syncer
 from .git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
 from .plan import (
@@ -162,7 +162,7 @@ def _open_source(
 
 
 def _default_transport(retries: int) -> Transport:
-    from ..transports import HTTPTransport, RoutingTransport
+    from ..fetch.transports import HTTPTransport, RoutingTransport
 
     http = HTTPTransport(
         connect_timeout=DEFAULT_CONNECT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT, retries=retries

@@ -19,8 +19,8 @@ from typing import Final
 
 from ..deps.declared import declared_deps_for_path
 from ..errors import PluginManagerError
+from ..fetch.store import sha256_file
 from ..process import check, run
-from ..store import sha256_file
 from .fetch import Outcome
 from .plan import Job
 from .state import FileState, dest_path

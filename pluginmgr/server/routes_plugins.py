@@ -29,11 +29,11 @@ from engine_runtime import DryRunner
 from ..atomic import atomic_write
 from ..deps.venv import parse_requirement
 from ..errors import InstallError, PluginManagerError
+from ..fetch.plugin_dir import validate_path_within_plugin_dir
+from ..fetch.refs import LocalRef, parse_ref
+from ..fetch.store import has_control_chars
 from ..installers import disabled_error
-from ..plugin_dir import validate_path_within_plugin_dir
 from ..plugin_source import FetchedPluginSource
-from ..refs import LocalRef, parse_ref
-from ..store import has_control_chars
 from .routes_common import (
     ENGINE_OFF_MESSAGE,
     ApiError,

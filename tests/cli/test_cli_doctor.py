@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pluginmgr.lockfile import read_lock
+from pluginmgr.fetch.lockfile import read_lock
 from pluginmgr.node_checks import disk_status
 from tests.conftest import FIXTURES, WAL_PLUGIN
 from tests.dep_wheels import declare

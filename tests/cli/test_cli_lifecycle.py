@@ -14,7 +14,7 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from pluginmgr.lockfile import read_lock
+from pluginmgr.fetch.lockfile import read_lock
 from pluginmgr.testing import RepoServer
 from tests.conftest import NOTIFIER, NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
 from tests.git_helpers import make_origin

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine_runtime import Catalog
-from pluginmgr.lockfile import read_lock
+from pluginmgr.fetch.lockfile import read_lock
 from pluginmgr.testing import RepoServer
 from tests.dep_wheels import declare
 from tests.helpers import installed, repo_args, run_cli

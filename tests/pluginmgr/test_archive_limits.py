@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from pluginmgr.registry_source import (
+from pluginmgr.fetch.registry_source import (
     MAX_ARCHIVE_MEMBERS,
     MAX_EXTENDED_HEADER,
     UnsafeArchiveError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.git_source import fetch_git
+from pluginmgr.fetch.git_source import fetch_git
 from tests.git_helpers import Origin, make_origin
 
 pytestmark = pytest.mark.git
@@ -37,7 +37,7 @@ def test_stale_git_lock_is_removed_with_a_warning(
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"")  # what a SIGKILLed `git fetch --depth=1` leaves behind
     c3 = origin.commit("three", {"plugins/hello.py": b"v3\n"})
-    with caplog.at_level(logging.WARNING, logger="pluginmgr.git_source"):
+    with caplog.at_level(logging.WARNING, logger="pluginmgr.fetch.git_source"):
         again = fetch_git(origin.url, "main", "plugins/hello.py", repos_dir=repos, max_bytes=MAX)
     assert (again.commit, again.files) == (c3, {"hello.py": b"v3\n"})
     assert not stale.exists()

@@ -1,4 +1,4 @@
-"""`pluginmgr.git_source` against real repositories built with the git CLI in ``tmp_path``."""
+"""`pluginmgr.fetch.git_source` against real repositories built with the git CLI in ``tmp_path``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pluginmgr.errors import GitError, TooLargeError
-from pluginmgr.git_source import GitContent, fetch_git
+from pluginmgr.fetch.git_source import GitContent, fetch_git
 from tests.git_helpers import PKG_INIT, PKG_UTIL, Origin, git_cli, make_origin
 
 pytestmark = pytest.mark.git
@@ -120,7 +120,7 @@ def test_known_sha_needs_no_remote(
 ) -> None:
     first = fetch(origin, origin.c1, "plugins/pkg", repos_dir)
     shutil.rmtree(origin.path)
-    with caplog.at_level(logging.DEBUG, logger="pluginmgr.git_source"):
+    with caplog.at_level(logging.DEBUG, logger="pluginmgr.fetch.git_source"):
         assert fetch(origin, origin.c1, "plugins/pkg", repos_dir) == first
     assert not [r for r in caplog.records if r.getMessage().startswith("git fetch")]
     assert fetch(origin, origin.c1, "plugins/hello.py", repos_dir).files == {"hello.py": b"v1\n"}

@@ -12,10 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from pluginmgr.errors import GitError, IntegrityError
-from pluginmgr.git_source import fetch_git
-from pluginmgr.registry_source import UnsafeArchiveError, safe_extract
+from pluginmgr.fetch.git_source import fetch_git
+from pluginmgr.fetch.registry_source import UnsafeArchiveError, safe_extract
+from pluginmgr.fetch.store import Store, parse_tree_manifest, tree_manifest
 from pluginmgr.server import create_app
-from pluginmgr.store import Store, parse_tree_manifest, tree_manifest
 from tests.git_helpers import git_cli, make_origin
 from tests.server.server_helpers import build_state
 

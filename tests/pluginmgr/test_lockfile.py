@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pluginmgr import LockEntry, LockfileError, read_lock
-from pluginmgr.lockfile import dump_lock, update_lock
+from pluginmgr.fetch.lockfile import dump_lock, update_lock
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

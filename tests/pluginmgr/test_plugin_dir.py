@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pluginmgr import PathTraversalError, PluginManagerError, PluginNotFoundError
-from pluginmgr.plugin_dir import find_local_plugin, validate_path_within_plugin_dir
+from pluginmgr.fetch.plugin_dir import find_local_plugin, validate_path_within_plugin_dir
 
 
 def traversal(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pluginmgr import GhRef, GitRef, InvalidReferenceError, LocalRef, RegistryRef, gh_url, parse_ref
-from pluginmgr.refs import validate_repo_base
+from pluginmgr.fetch.refs import validate_repo_base
 from pluginmgr.settings import DEFAULT_PLUGIN_REPO
 
 # engine-behavior.md §1.1 item 7: the upstream unit tests, byte for byte

@@ -16,8 +16,8 @@ import pytest
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.errors import IntegrityError, OfflineError, ResolveError
-from pluginmgr.lockfile import read_lock
-from pluginmgr.registry_source import UnsafeArchiveError, safe_extract
+from pluginmgr.fetch.lockfile import read_lock
+from pluginmgr.fetch.registry_source import UnsafeArchiveError, safe_extract
 from pluginmgr.settings import DEFAULT_PLUGIN_REGISTRY
 from pluginmgr.testing import RepoServer
 from registry_index import IndexEntry, RegistryIndex, artifact_hash, build_index, write_index
@@ -303,7 +303,7 @@ def test_transitive_dependency_is_fetched_and_pinned(
 def test_locked_plugin_with_unpinned_dependency_goes_back_to_the_registry(
     reg: PluginManager, repo_server: RepoServer
 ) -> None:
-    from pluginmgr.lockfile import update_lock
+    from pluginmgr.fetch.lockfile import update_lock
 
     with reg:
         reg.fetch("registry:threshold")

@@ -127,7 +127,7 @@ def test_warnings_come_back_with_the_created_trigger(
 def test_a_refused_remote_plugin_leaves_no_pin(
     engine: ProcessingEngine, manager: PluginManager
 ) -> None:
-    from pluginmgr.lockfile import read_lock
+    from pluginmgr.fetch.lockfile import read_lock
     from tests.conftest import WAL_PLUGIN
 
     lock_path = manager.settings.lock_path

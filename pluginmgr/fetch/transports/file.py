@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..errors import NetworkError, PathTraversalError
+from ...errors import NetworkError, PathTraversalError
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
 
 __all__ = ["FileTransport", "file_url_to_path", "local_path"]

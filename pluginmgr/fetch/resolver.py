@@ -2,7 +2,7 @@
 
 No I/O happens here except for local references, whose traversal check must look at the real
 directory (symlinks). Registry references resolve to the configured index (``plugin_registry``);
-the index itself is read at download time (`pluginmgr.registry_source`).
+the index itself is read at download time (`pluginmgr.fetch.registry_source`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from packaging.specifiers import SpecifierSet
 
-from .errors import ResolveError
+from ..errors import ResolveError
+from ..settings import Settings
 from .plugin_dir import find_local_plugin
 from .refs import (
     REPO_SCHEMES,
@@ -25,7 +26,6 @@ from .refs import (
     gh_url,
     validate_repo_base,
 )
-from .settings import Settings
 
 __all__ = ["GitSource", "HttpSource", "LocalSource", "RegistrySource", "Source", "resolve"]
 

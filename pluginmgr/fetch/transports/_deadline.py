@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from ..errors import NETWORK_MESSAGE, NetworkError
+from ...errors import NETWORK_MESSAGE, NetworkError
 
 __all__ = ["Deadline"]
 

@@ -8,11 +8,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ResolveError
+from ..errors import ResolveError
+from ..settings import Settings
 from .fetched import FetchProgress
 from .lockfile import LockEntry
 from .resolver import GitSource, HttpSource, LocalSource, RegistrySource, Source
-from .settings import Settings
 from .store import Store, sha256_hex, tree_manifest
 from .transports import Transport
 
@@ -51,7 +51,7 @@ def download(
     if isinstance(source, HttpSource):
         token = settings.plugin_repo_token if source.authorized else None
         callback = None if progress is None else (lambda got, total: progress(text, got, total))
-        from .fetch import fetch_url  # loaded by the first download: a local read never pays
+        from .url import fetch_url  # loaded by the first download: a local read never pays
 
         result = fetch_url(
             source.url,

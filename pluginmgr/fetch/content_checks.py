@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
-from .errors import FetchError
+from ..errors import FetchError
 
 __all__ = ["check_plugin_source"]
 

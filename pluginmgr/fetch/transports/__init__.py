@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..errors import NetworkError
+from ...errors import NetworkError
 from .base import (
     FetchRequest,
     FetchResponse,

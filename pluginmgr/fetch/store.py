@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .atomic import atomic_write
-from .errors import IntegrityError, StoreError
+from ..atomic import atomic_write
+from ..errors import IntegrityError, StoreError
 
 if TYPE_CHECKING:
     import diskcache

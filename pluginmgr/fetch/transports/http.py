@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NETWORK_MESSAGE, NetworkError
-from ..settings import DEFAULT_FETCH_DEADLINE
+from ...errors import NETWORK_MESSAGE, NetworkError
+from ...settings import DEFAULT_FETCH_DEADLINE
 from ._deadline import Deadline
 from .base import FetchRequest, FetchResponse, Transport, reason_phrase, too_large_error
 

@@ -46,8 +46,8 @@ from typing import Any, Final
 
 import git
 
-from .atomic import file_lock
-from .errors import GitError, TooLargeError
+from ..atomic import file_lock
+from ..errors import GitError, TooLargeError
 from .refs import is_valid_git_rev
 from .store import has_control_chars
 

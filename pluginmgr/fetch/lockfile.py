@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from .atomic import atomic_write, file_lock
-from .errors import LockfileError
+from ..atomic import atomic_write, file_lock
+from ..errors import LockfileError
 
 __all__ = [
     "FORMAT_VERSION",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from ..errors import FETCH_STATUS_MESSAGE, TooLargeError
+from ...errors import FETCH_STATUS_MESSAGE, TooLargeError
 
 __all__ = [
     "FetchRequest",

@@ -45,8 +45,7 @@ from registry_index import (
     read_manifest,
 )
 
-from .errors import HTTPStatusError, IntegrityError, ResolveError
-from .fetch import fetch_url
+from ..errors import HTTPStatusError, IntegrityError, ResolveError
 from .safe_archive import (
     MAX_ARCHIVE_MEMBERS,
     MAX_EXTENDED_HEADER,
@@ -55,6 +54,7 @@ from .safe_archive import (
 )
 from .store import Store, sha256_hex
 from .transports import FetchRequest, Transport
+from .url import fetch_url
 
 __all__ = [
     "MAX_ARCHIVE_MEMBERS",

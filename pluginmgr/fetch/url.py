@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..errors import HTTPStatusError
 from .content_checks import check_plugin_source
-from .errors import HTTPStatusError
 from .store import Store, UrlMeta
 from .transports import (
     FetchRequest,

@@ -20,7 +20,7 @@ from typing import Final
 
 from engine_runtime import relative_plugin_name
 
-from .errors import (
+from ..errors import (
     NO_PLUGIN_DIR_MESSAGE,
     PATH_TRAVERSAL_MESSAGE,
     PathTraversalError,

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Final
 
-from .errors import PluginNotFoundError
+from ..errors import PluginNotFoundError
 
 __all__ = ["entry_file"]
 

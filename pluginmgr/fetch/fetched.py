@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .errors import PluginManagerError
+from ..errors import PluginManagerError
 from .lockfile import LockEntry
 from .refs import GhRef, RegistryRef, parse_ref
 

@@ -12,14 +12,14 @@ import time
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from .check import Check
-from .check import fix_from as _fix
-from .errors import PluginManagerError, TooLargeError
+from ..check import Check
+from ..check import fix_from as _fix
+from ..errors import PluginManagerError, TooLargeError
 from .lockfile import read_lock
 from .refs import GhRef, GitRef, RegistryRef, gh_url, parse_ref
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 __all__ = ["source_checks"]
 
@@ -50,7 +50,7 @@ _SOURCE_FIX: Final = {
 
 
 def _probe_http(name: str, base: str, url: str, settings: Settings, token: str | None) -> Check:
-    from .settings import MAX_REDIRECTS
+    from ..settings import MAX_REDIRECTS
     from .transports import FetchRequest, HTTPTransport
 
     transport = HTTPTransport(
@@ -92,7 +92,7 @@ def _probe(name: str, base: str, url: str, settings: Settings, token: str | None
 
 
 def _probe_git(url: str, settings: Settings) -> Check:
-    from .process import run
+    from ..process import run
 
     name, timeout = f"git:{url}", settings.connect_timeout + settings.read_timeout
     start = time.perf_counter()

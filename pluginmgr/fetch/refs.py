@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from .errors import InvalidReferenceError
+from ..errors import InvalidReferenceError
 
 __all__ = [
     "GhRef",
