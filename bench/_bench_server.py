@@ -20,7 +20,7 @@ from engine_runtime import Catalog, ProcessingEngine
 from pluginmgr import PluginManager, Settings
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.installers import InstallOptions
-from pluginmgr.triggers import create_trigger, source_factory
+from pluginmgr.node.triggers import create_trigger, source_factory
 
 __all__ = ["serve_seconds", "trigger_creation"]
 

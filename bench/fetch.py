@@ -50,7 +50,7 @@ import httpx
 from _common import MAX_SIZE, MIN_SIZE, WORDS, check, count_text
 
 from pluginmgr.cli import main as cli_main
-from pluginmgr.manager import PluginManager
+from pluginmgr.fetch.manager import PluginManager
 from pluginmgr.settings import Settings
 from pluginmgr.testing import RepoServer
 

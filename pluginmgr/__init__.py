@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     )
     from .fetch.fetched import FetchedPlugin, FetchReport, VerifyReport
     from .fetch.lockfile import LockEntry, read_lock
+    from .fetch.manager import PluginManager
     from .fetch.refs import GhRef, GitRef, LocalRef, PluginRef, RegistryRef, gh_url, parse_ref
     from .fetch.store import Store, Version
-    from .manager import PluginManager
     from .settings import DEFAULT_PLUGIN_REPO, Settings
 
 _LAZY: Final = {
@@ -50,7 +50,7 @@ _LAZY: Final = {
     "NetworkError": ".errors",
     "OfflineError": ".errors",
     "PathTraversalError": ".errors",
-    "PluginManager": ".manager",
+    "PluginManager": ".fetch.manager",
     "PluginManagerError": ".errors",
     "PluginNotFoundError": ".errors",
     "PluginRef": ".fetch.refs",

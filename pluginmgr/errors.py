@@ -17,6 +17,7 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     ├── OfflineError               --offline and the lock file or store lacks what is needed
     ├── LockfileError              plugins.lock is unreadable or from a newer pluginmgr
     ├── MirrorError                a mirror cannot be synced or verified
+    ├── ServerError                the server could not be reached, or answered an error
     ├── StoreError                 the local store (cache directory) cannot be used
     ├── DependencyDeclarationError a plugin's dependency declaration is malformed
     └── InstallError               a package install or venv operation failed (uv's or pip's error)
@@ -30,7 +31,7 @@ Message strings that upstream InfluxDB 3 tests assert live here as constants.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "FETCH_STATUS_MESSAGE",
@@ -55,6 +56,7 @@ __all__ = [
     "PluginManagerError",
     "PluginNotFoundError",
     "ResolveError",
+    "ServerError",
     "StaleLockError",
     "StoreError",
     "TooLargeError",
@@ -157,6 +159,28 @@ class IntegrityError(PluginManagerError):
 
 class OfflineError(PluginManagerError):
     """Offline mode needs something the lock file or the store does not have."""
+
+
+class ServerError(PluginManagerError):
+    """The server could not be reached, or answered with an error.
+
+    :param data: the ``"data"`` of the server's JSON error answer, if any.
+    :param explanation: more lines, printed under the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+        data: Any = None,
+        explanation: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.data = data
+        self.explanation = explanation
 
 
 class MirrorError(PluginManagerError):

@@ -34,7 +34,7 @@ _COMMANDS: Final = {
     "rollback": "lifecycle",
     "remove": "lifecycle",
     "gc": "lifecycle",
-    "why": "lifecycle",
+    "why": "deps:why",
     "verify": "plugins",
     "list": "inventory:list_command",  # a module-level `list` would shadow the builtin
     "doctor": "doctor",

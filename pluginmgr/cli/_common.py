@@ -24,7 +24,7 @@ from ..settings import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..manager import PluginManager
+    from ..fetch.manager import PluginManager
 
 __all__ = ["JSON_FORMAT_VERSION", "emit_json", "err_console", "manager_from", "settings_options"]
 
@@ -142,7 +142,7 @@ def settings_options(func: F) -> F:
 @contextmanager
 def manager_from(options: dict[str, Any]) -> Iterator[PluginManager]:
     """Build settings from the command's options (env already applied by click) and a manager."""
-    from ..manager import PluginManager
+    from ..fetch.manager import PluginManager
 
     # the environment too, not only the flags click filled from it: the default cache dir
     # follows XDG_CACHE_HOME, which is no flag

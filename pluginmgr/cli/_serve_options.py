@@ -1,7 +1,7 @@
 """The ``influxdb3 serve`` options `pluginmgr serve` takes, resolved and checked before it binds.
 
 * ``--node-id`` (``INFLUXDB3_NODE_IDENTIFIER_PREFIX``): this node's name, shown at start and in
-  ``/ping``; its WAL and catalog live in ``DATA_DIR/NODE_ID/`` (`pluginmgr.data_layout`). The
+  ``/ping``; its WAL and catalog live in ``DATA_DIR/NODE_ID/`` (`pluginmgr.node.data_layout`). The
   host name by default.
 * ``--object-store file|memory`` (``INFLUXDB3_OBJECT_STORE``): ``file`` keeps the WAL, catalog,
   tokens and cache under ``--data-dir`` (``INFLUXDB3_DB_DIR``, alias ``PLUGINMGR_DATA_DIR``) and
@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import click
 from click.core import ParameterSource
 
-from ..data_layout import check_node_id
 from ..deps.venv import default_venv_path
 from ..errors import PluginManagerError
 from ..installers import PACKAGE_MANAGERS
+from ..node.data_layout import check_node_id
 from ._common import python_option
 
 if TYPE_CHECKING:

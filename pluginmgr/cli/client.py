@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 import click
 from click.core import ParameterSource
 
-from ..errors import PluginManagerError
+from ..errors import ServerError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -52,28 +52,6 @@ _REACH_HINT: Final = "check -H/--host (or INFLUXDB3_HOST_URL) and that the serve
 _FORBIDDEN_HINT: Final = "pass an admin token (--token or INFLUXDB3_AUTH_TOKEN)"
 #: how our server's 401 message ends: its own hint, replaced by `auth_hint` (which names the host)
 _SERVER_AUTH_HINT: Final = re.compile(r" \(pass Authorization: .*`pluginmgr create token[^`]*`\)$")
-
-
-class ServerError(PluginManagerError):
-    """The server could not be reached, or answered with an error.
-
-    :param data: the ``"data"`` of the server's JSON error answer, if any.
-    :param explanation: more lines, printed under the message.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        hint: str | None = None,
-        data: Any = None,
-        explanation: str = "",
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.data = data
-        self.explanation = explanation
 
 
 def auth_hint(host: str) -> str:

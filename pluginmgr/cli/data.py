@@ -15,7 +15,8 @@ from typing import Any, Final
 
 import click
 
-from .client import ServerClient, ServerError, database_option, server_options
+from ..errors import ServerError
+from .client import ServerClient, database_option, server_options
 from .tables import columns_of, print_rows
 
 __all__ = ["count_lines", "query", "write"]

@@ -13,28 +13,33 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ..check import count
 from ..errors import InstallError
 from ._common import emit_json, manager_from, pass_options, settings_options
-from .install import env_options, install_options_from, plugin_env_from
+from ._deps_common import (
+    FORMATS,
+    change_lines,
+    dependency_set,
+    env_options,
+    lock_summary,
+    plan_json,
+    progress,
+    render_apply,
+    sync_json,
+    sync_lines,
+)
 
 if TYPE_CHECKING:
     from ..deps.age import OldVersion
     from ..deps.dependency_set import DependencySet, LockPlan
-    from ..deps.sync import SyncResult
-    from ..manager import PluginManager
+    from ..fetch.manager import PluginManager
 
-__all__ = ["dependency_set", "deps", "progress", "render_apply"]
+__all__ = ["deps"]
 
-_FORMATS: Final = click.Choice(["pretty", "json"])
 #: `deps lock --dry-run` when pylock.toml would change (as `lock --upgrade --dry-run`)
 EXIT_CHANGES: Final = 2
 
@@ -53,130 +58,6 @@ _trigger_option: Final = click.option(
 @click.group()
 def deps() -> None:
     """Resolve the Python requirements of the plugins in use together, lock them, sync."""
-
-
-@contextlib.contextmanager
-def progress(text: str) -> Iterator[None]:
-    """A spinner on stderr while long work runs (only on a terminal)."""
-    if not sys.stderr.isatty():
-        yield
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status(text):
-        yield
-
-
-def dependency_set(manager: PluginManager, options: dict[str, Any]) -> DependencySet:
-    """The set of the command's plugin dir and venv, with its package sources."""
-    from ..deps.dependency_set import DependencySet
-
-    plugin_dir = manager.settings.plugin_dir
-    if plugin_dir is None:
-        message = "no plugin directory: pylock.toml lives at PLUGIN_DIR/pylock.toml"
-        raise InstallError(message, hint="pass --plugin-dir DIR or set INFLUXDB3_PLUGIN_DIR")
-    trigger = options.pop("trigger", None)
-    if trigger is not None and options["virtual_env_location"]:
-        message = "--trigger and --virtual-env-location exclude each other"
-        raise InstallError(message, hint="an isolated trigger's venv is PLUGIN_DIR/envs/NAME/venv")
-    env = plugin_env_from(options, str(plugin_dir), log_dir=manager.settings.log_dir)
-    sources = install_options_from(options, offline=manager.settings.offline)
-    if trigger is not None:
-        from ..deps.isolated import isolated_set
-
-        return isolated_set(manager, env, plugin_dir, trigger, sources=sources)
-    return DependencySet(manager, env, plugin_dir, sources=sources)
-
-
-def _change_lines(plan: LockPlan) -> list[str]:
-    lines = []
-    for change in plan.changes:
-        if change.old is None:
-            lines.append(f"  + {change.name} {change.new}")
-        elif change.new is None:
-            lines.append(f"  - {change.name} {change.old}")
-        else:
-            lines.append(f"  ~ {change.name} {change.old} -> {change.new}")
-    return lines
-
-
-def _plan_json(plan: LockPlan) -> dict[str, Any]:
-    return {
-        "written": plan.written,
-        "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in plan.changes],
-        "packages": [
-            {
-                "name": p.name,
-                "version": p.version,
-                "required_by": list(p.required_by),
-            }
-            for p in plan.lock.packages
-        ],
-        "requesters": [
-            {
-                "name": r.name,
-                "declared_in": r.declared_in,
-                "reason": r.reason,
-                "requirements": list(r.requirements),
-            }
-            for r in plan.lock.requesters
-        ],
-        "all_plugins": plan.lock.all_plugins,
-    }
-
-
-def _sync_json(result: SyncResult) -> dict[str, Any]:
-    return {
-        "installed": {name: new for name, (_old, new) in sorted(result.plan.install.items())},
-        "removed": sorted(result.plan.remove),
-        "ran_installer": result.ran_installer,
-        "seconds": round(result.seconds, 3),
-        "relocked": result.relocked,
-    }
-
-
-def _sync_lines(result: SyncResult) -> list[str]:
-    lines = []
-    if result.relocked:
-        lines.append(
-            f"note: {result.relocked}: re-resolved the same declarations for it and rewrote "
-            "pylock.toml (commit it)"
-        )
-    for name, (old, new) in sorted(result.plan.install.items()):
-        lines.append(f"installed: {name} {new}" + (f" (was {old})" if old else ""))
-    lines += [f"removed: {name} {version}" for name, version in sorted(result.plan.remove.items())]
-    if not result.ran_installer:
-        lines.append("nothing to install: the venv already matches pylock.toml")
-    return lines
-
-
-def _lock_summary(ds: DependencySet, plan: LockPlan, *, dry_run: bool, writes: bool) -> str:
-    """One line on the lock; ``writes``: the file changed (or, on a dry run, would change)."""
-    lock = plan.lock
-    if dry_run:
-        verb = "would write" if writes else "would keep"
-    else:
-        verb = "wrote" if writes else "kept"
-    packages = count(len(lock.packages), "package")
-    requesters = count(len(lock.requesters), "requester")
-    if lock.all_plugins:
-        requesters += " (every plugin under the plugin dir: --all-plugins)"
-    note = "" if plan.changes else " (no version changes)" if writes else " (no change)"
-    return f"{packages} for {requesters}; {verb} {ds.lock_path}{note}"
-
-
-def render_apply(
-    ds: DependencySet, plan: LockPlan, result: SyncResult, output: str, extra: dict[str, Any]
-) -> None:
-    """Print what a lock + sync did (install deps, install package, deps constrain)."""
-    if output == "json":
-        emit_json({"lock": str(ds.lock_path), **_plan_json(plan), **_sync_json(result), **extra})
-        return
-    if result.created_venv:
-        click.echo(f"created {ds.env.venv_path} (Python {ds.env.python})", err=True)
-    for line in _sync_lines(result):
-        click.echo(line)
-    click.echo(_lock_summary(ds, plan, dry_run=False, writes=plan.written), err=True)
 
 
 @deps.command("lock")
@@ -229,14 +110,14 @@ def lock(options: dict[str, Any]) -> None:
             {
                 "lock": str(ds.lock_path),
                 "dry_run": dry_run,
-                **_plan_json(plan),
+                **plan_json(plan),
                 "warnings": warnings,
             }
         )
     else:
-        for line in _change_lines(plan):
+        for line in change_lines(plan):
             click.echo(line)
-        click.echo(_lock_summary(ds, plan, dry_run=dry_run, writes=writes))
+        click.echo(lock_summary(ds, plan, dry_run=dry_run, writes=writes))
         for item in old:
             click.echo(f"warning: {item.message()}", err=True)
     if dry_run and writes:
@@ -282,9 +163,9 @@ def sync(options: dict[str, Any]) -> None:
     if note and output != "json":
         click.echo(f"note: {note}", err=True)
     if output == "json":
-        emit_json({"lock": str(ds.lock_path), "venv": str(ds.env.venv_path), **_sync_json(result)})
+        emit_json({"lock": str(ds.lock_path), "venv": str(ds.env.venv_path), **sync_json(result)})
         return
-    for line in _sync_lines(result):
+    for line in sync_lines(result):
         click.echo(line)
 
 
@@ -315,7 +196,7 @@ def constrain(options: dict[str, Any]) -> None:
 
 
 @deps.command("tree")
-@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
+@click.option("--format", "output", type=FORMATS, default="pretty", show_default=True)
 @settings_options
 @pass_options
 def tree(options: dict[str, Any]) -> None:
@@ -352,7 +233,7 @@ def tree(options: dict[str, Any]) -> None:
 
 @deps.command("why")
 @click.argument("package")
-@click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True)
+@click.option("--format", "output", type=FORMATS, default="pretty", show_default=True)
 @settings_options
 @pass_options
 def why(options: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """``pluginmgr doctor``: one report on whether this node can run its triggers, and what to run
 when it cannot.
 
-The checks themselves, and what each one looks at, are in `pluginmgr.node_checks`; this module
+The checks themselves, and what each one looks at, are in `pluginmgr.node.checks`; this module
 is the command and its report. The exit status is 1 when any check fails; warnings alone exit 0.
 """
 
@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ..check import count
-from ..node_checks import run_checks
+from ..node.check import count
+from ..node.checks import run_checks
 from ._common import emit_json, manager_from, pass_options, settings_options
-from .install import venv_location_option
+from ._deps_common import venv_location_option
 from .inventory import TriggerQuery, trigger_options
 
 if TYPE_CHECKING:
-    from ..check import Check
+    from ..node.check import Check
 
 __all__ = ["doctor"]
 

@@ -19,101 +19,27 @@ from typing import Any, Final
 
 import click
 
-from ..deps.venv import EnsureResult, InstallResult, PluginEnv, default_venv_path
-from ..errors import InstallError
-from ..installers import PACKAGE_MANAGERS, InstallOptions, disabled_error
+from ..deps.venv import EnsureResult, InstallResult, PluginEnv
+from ..installers import disabled_error
 from ..settings import ENV_CACHE_DIR, default_log_dir
-from ._common import emit_json, manager_from, pass_options, python_option, settings_options
-
-__all__ = [
-    "env_options",
-    "install",
-    "install_options_from",
-    "plugin_env_from",
-    "venv_location_option",
-]
-
-_FORMATS: Final = click.Choice(["pretty", "json"])
-_HOST_ENV: Final = "INFLUXDB3_HOST_URL"  # client.HOST_ENV; client is imported only when used
-
-#: the plugin venv's location, for the commands that read or change it
-venv_location_option: Final = click.option(
-    "--virtual-env-location",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="The plugin venv. [default: PLUGIN_DIR/venv]",
+from ._common import emit_json, manager_from, pass_options, settings_options
+from ._deps_common import (
+    dependency_set,
+    env_options,
+    install_options_from,
+    plugin_env_from,
+    progress,
+    render_apply,
 )
-_ENV_OPTIONS: Final = [
-    venv_location_option,
-    python_option,
-    click.option(
-        "--package-manager",
-        type=click.Choice(PACKAGE_MANAGERS),
-        default="uv",
-        envvar="INFLUXDB3_PACKAGE_MANAGER",
-        show_default=True,
-        help="uv, pip (python -m pip), or disabled. [env: INFLUXDB3_PACKAGE_MANAGER]",
-    ),
-    click.option("--find-links", multiple=True, help="Directory or URL of wheels (repeatable)."),
-    click.option(
-        "--no-index", is_flag=True, help="Ignore the package index; use --find-links only."
-    ),
-    click.option("--index-url", default=None, help="Package index to use instead of PyPI."),
-    click.option("--require-hashes", is_flag=True, help="Require a --hash for every requirement."),
-    click.option(
-        "--allow-build",
-        is_flag=True,
-        help="Let an sdist be built when no wheel fits (runs its build backend); "
-        "by default only wheels are installed.",
-    ),
-    click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True),
-]
 
+__all__ = ["install"]
 
-def env_options(func: Any) -> Any:
-    """The venv and package-source options of the install and deps commands."""
-    for option in reversed(_ENV_OPTIONS):
-        func = option(func)
-    return func
+_HOST_ENV: Final = "INFLUXDB3_HOST_URL"  # client.HOST_ENV; client is imported only when used
 
 
 @click.group()
 def install() -> None:
     """Install Python packages into the plugin venv."""
-
-
-def plugin_env_from(
-    options: dict[str, Any], plugin_dir: str | None, *, log_dir: Path | None = None
-) -> PluginEnv:
-    """The plugin venv the command's options name (pops them); failed installs keep their
-    output in ``log_dir`` (default: the cache dir's ``logs``)."""
-    location = options.pop("virtual_env_location")
-    if location is None and plugin_dir is None:
-        message = "no plugin directory: pass --plugin-dir DIR, --virtual-env-location DIR or -H URL"
-        raise InstallError(message, hint="the venv lives at PLUGIN_DIR/venv")
-    venv = Path(location) if location else default_venv_path(Path(plugin_dir or "."))
-    python = options.pop("python")
-    env = PluginEnv(
-        venv,
-        python=Path(python) if python else None,
-        package_manager=options.pop("package_manager"),
-        log_dir=log_dir,
-    )
-    if python:
-        env.interpreter  # noqa: B018 - a bad --python fails here, before any file is written
-    return env
-
-
-def install_options_from(options: dict[str, Any], *, offline: bool) -> InstallOptions:
-    """Where packages come from, from the command's options (pops them)."""
-    return InstallOptions(
-        find_links=tuple(options.pop("find_links")),
-        index_url=options.pop("index_url"),
-        no_index=options.pop("no_index"),
-        offline=offline,
-        require_hashes=options.pop("require_hashes"),
-        allow_build=options.pop("allow_build"),
-    ).from_caller()  # relative paths are the caller's: uv runs in other directories
 
 
 def _report_environment(env: PluginEnv, done: EnsureResult) -> None:
@@ -227,7 +153,6 @@ def _add_to_set(options: dict[str, Any], specs: list[str]) -> None:
     output = options.pop("output")
     if options["package_manager"] == "disabled":
         raise disabled_error()  # before reading a plugin or starting uv
-    from .deps import dependency_set, progress, render_apply
 
     with manager_from(options) as manager:
         ds = dependency_set(manager, options)
@@ -276,7 +201,6 @@ def deps(options: dict[str, Any]) -> None:
         if manager.settings.plugin_dir is not None and not options["virtual_env_location"]:
             from ..atomic import restored_on_error
             from ..deps.plugins_in import ADDED, PLUGINS_IN_NAME, record_plugins
-            from .deps import dependency_set, progress, render_apply
 
             ds = dependency_set(manager, options)
             if output != "json":

@@ -1,6 +1,6 @@
 """``pluginmgr list``: every plugin of the node, the triggers that use it, the venv's packages.
 
-Read-only, and no plugin is fetched: the rows come from `pluginmgr.node_inventory` (which also
+Read-only, and no plugin is fetched: the rows come from `pluginmgr.node.inventory` (which also
 describes where triggers are read and how a trigger is matched to its plugin). Triggers come
 from the first of::
 
@@ -25,10 +25,10 @@ from typing import Any, Final, TypeVar
 import click
 from click.core import ParameterSource
 
-from .. import node_inventory
 from ..deps.pylock import PYLOCK_NAME, read_pylock
 from ..deps.venv import PluginEnv, default_venv_path
-from ..node_inventory import (
+from ..node import inventory as node_inventory
+from ..node.inventory import (
     PackageRow,
     PluginRow,
     Triggers,
@@ -37,8 +37,8 @@ from ..node_inventory import (
     require_plugin_dir,
 )
 from ._common import emit_json, manager_from, pass_options, settings_options
+from ._deps_common import venv_location_option
 from .client import server_options
-from .install import venv_location_option
 
 __all__ = ["TriggerQuery", "list_command", "trigger_options"]
 
@@ -72,7 +72,7 @@ def _fetch_server_triggers(host: str, token: str | None) -> list[dict[str, Any]]
 
 
 class TriggerQuery(node_inventory.TriggerQuery):
-    """A `pluginmgr.node_inventory.TriggerQuery` built from the command line."""
+    """A `pluginmgr.node.inventory.TriggerQuery` built from the command line."""
 
     __slots__ = ()
 

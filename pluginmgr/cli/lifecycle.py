@@ -17,20 +17,18 @@ from rich.console import Console
 
 from ..atomic import restored_on_error
 from ..deps.pylock import PYLOCK_NAME
-from ..node_inventory import plugin_rows
-from ..pin_plan import UpgradePlan, apply_plan, plan_removal, plan_rollback, plan_upgrade
+from ..node.inventory import plugin_rows
+from ..node.pin_plan import UpgradePlan, apply_plan, plan_removal, plan_rollback, plan_upgrade
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
-from .deps import dependency_set, progress, render_apply
-from .deps import why as deps_why
-from .install import env_options
+from ._deps_common import dependency_set, env_options, progress, render_apply
 from .inventory import TriggerQuery, trigger_options
 from .plan_view import plan_json, print_plan, summary
 from .plugins import ProgressBar, run_fetch, show_report
 
 if TYPE_CHECKING:
-    from ..manager import PluginManager
+    from ..fetch.manager import PluginManager
 
-__all__ = ["gc", "lock", "outdated", "remove", "rollback", "why"]
+__all__ = ["gc", "lock", "outdated", "remove", "rollback"]
 
 #: `lock --upgrade --dry-run` and `outdated`: like `terraform plan -detailed-exitcode`
 EXIT_CHANGES: Final = 2
@@ -39,9 +37,6 @@ EXIT_CHANGES: Final = 2
 def _stdout() -> Console:
     # made per command: the width follows the terminal (or COLUMNS) of this run
     return Console(highlight=False)
-
-
-why = deps_why
 
 
 def _planned(manager: PluginManager, refs: Sequence[str], *, dry_run: bool) -> UpgradePlan:
@@ -358,7 +353,7 @@ def _refuse_used(
 def gc(options: dict[str, Any]) -> None:
     """Delete store content that plugins.lock does not pin and that is not among the --keep
     newest versions of any reference (history entries of deleted content go too)."""
-    from ..store_gc import collect
+    from ..node.gc import collect
 
     keep, grace = options.pop("keep"), options.pop("grace")
     dry_run, output = options.pop("dry_run"), options.pop("output")

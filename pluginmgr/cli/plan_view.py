@@ -1,4 +1,4 @@
-"""How a pin plan (`pluginmgr.pin_plan.UpgradePlan`) is shown: a table for people, JSON for
+"""How a pin plan (`pluginmgr.node.pin_plan.UpgradePlan`) is shown: a table for people, JSON for
 machines. Shared by ``lock --upgrade``, ``outdated``, ``rollback`` and ``remove``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..fetch.lockfile import LockEntry
-from ..pin_plan import (
+from ..node.pin_plan import (
     ADDED,
     FAILED,
     REMOVED,

@@ -157,7 +157,7 @@ def _run_local(options: dict[str, Any], trigger: str, **kwargs: Any) -> int:
     from engine_runtime import DryRunner
 
     from ..deps.venv import PluginEnv, default_venv_path
-    from ..plugin_source import FetchedPluginSource
+    from ..node.plugin_source import FetchedPluginSource
 
     ref, database = options.pop("ref"), options.pop("database")
     arguments = parse_key_values(options.pop("input_arguments"))

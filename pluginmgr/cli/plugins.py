@@ -16,7 +16,7 @@ from rich.text import Text
 from ..errors import PluginManagerError
 from ..fetch.fetched import FetchedPlugin, FetchProgress, FetchReport
 from ..fetch.lockfile import format_timestamp
-from ..manager import PluginManager
+from ..fetch.manager import PluginManager
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 
 __all__ = ["ProgressBar", "fetch", "run_fetch", "show_report", "verify", "versions"]

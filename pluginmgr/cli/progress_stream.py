@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from .client import ServerError
+from ..errors import ServerError
 
 if TYPE_CHECKING:
     import httpx

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine, Store
 
     from ..deps.venv import PluginEnv
+    from ..fetch.manager import PluginManager
     from ..installers import InstallOptions
-    from ..manager import PluginManager
     from ..server.app import ServerState
     from ..server.auth import TokenStore
 
@@ -231,7 +231,7 @@ def _make_dirs(
     """Create a missing plugin directory and the node's data directory; return where tokens
     live (with ``--object-store memory``, a directory removed at exit) and the node's data
     (None in memory)."""
-    from ..data_layout import open_node_data
+    from ..node.data_layout import open_node_data
 
     if plugin_dir is not None and not plugin_dir.exists():
         plugin_dir.mkdir(parents=True)
@@ -317,7 +317,7 @@ def _engine(
     without a plugin directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
-    from ..triggers import source_factory
+    from ..node.triggers import source_factory
 
     store: Store = (
         MemoryStore()

@@ -14,7 +14,8 @@ from typing import Any, Final, TypeVar
 
 import click
 
-from .client import TRIGGER_PATH, ServerClient, ServerError, database_option, server_options
+from ..errors import ServerError
+from .client import TRIGGER_PATH, ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
 
 __all__ = ["PLUGINS_PATH", "fetch_triggers", "show"]

@@ -16,8 +16,8 @@ import click
 
 from engine_runtime.store.durable import SegmentDamage, cut_segment, find_damage, list_segments
 
-from ..data_layout import node_data
 from ..errors import PluginManagerError
+from ..node.data_layout import node_data
 
 __all__ = ["store"]
 

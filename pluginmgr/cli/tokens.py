@@ -25,8 +25,8 @@ from typing import Any, Final, Literal
 import click
 from click.core import ParameterSource
 
-from ..errors import PluginManagerError
-from .client import ServerClient, ServerError, server_options
+from ..errors import PluginManagerError, ServerError
+from .client import ServerClient, server_options
 
 __all__ = ["ADMIN_TOKEN_PATH", "TokenPlan", "create_token", "token_plan"]
 

@@ -29,9 +29,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..atomic import file_lock, restored_on_error
-from ..check import count
 from ..errors import InstallError, StaleLockError
 from ..installers import InstallOptions, UvInstaller, find_uv
+from ..node.check import count
 from ..process import streaming_to
 from .extend import extend_lock
 from .inputs import (
@@ -57,7 +57,7 @@ from .status import (
 from .sync import SyncPlan, SyncResult, plan_sync, sync_venv
 
 if TYPE_CHECKING:
-    from ..manager import PluginManager
+    from ..fetch.manager import PluginManager
     from .venv import PluginEnv
 
 __all__ = ["DependencySet", "LockPlan", "LockStatus", "PackageChange"]

@@ -44,7 +44,7 @@ from .pylock import Requester
 
 if TYPE_CHECKING:
     from ..fetch.fetched import FetchedPlugin
-    from ..manager import PluginManager
+    from ..fetch.manager import PluginManager
 
 __all__ = [
     "ALL_PLUGINS",

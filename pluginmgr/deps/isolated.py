@@ -44,8 +44,8 @@ from .venv import PluginEnv
 if TYPE_CHECKING:
     from engine_runtime import TriggerDefinition
 
+    from ..fetch.manager import PluginManager
     from ..installers import InstallOptions
-    from ..manager import PluginManager
     from .pylock import PyLock
     from .sync import SyncResult
 

@@ -12,8 +12,8 @@ from pathlib import PurePosixPath
 
 from ..errors import GitError, HTTPStatusError
 from ..fetch.fetched import FetchedPlugin
+from ..fetch.manager import PluginManager
 from ..fetch.refs import GhRef, GitRef, parse_ref
-from ..manager import PluginManager
 from .declared import DeclaredDeps, declared_deps, declared_deps_for_path
 
 __all__ = ["plugin_requirements", "plugin_sibling"]

@@ -1,7 +1,7 @@
 """Triggers and request triggers: ``/api/v3/configure/processing_engine_trigger[/enable|/disable]``
 and ``/api/v3/engine/<path>`` (engine-behavior.md §4.5-§4.6, §5.4-§5.5).
 
-Creating a trigger goes through `pluginmgr.triggers.create_trigger`: the plugin is resolved and
+Creating a trigger goes through `pluginmgr.node.triggers.create_trigger`: the plugin is resolved and
 pinned, refused when it lacks its trigger type's entry point (400), and the dependencies it
 declares are installed before the catalog changes. Upstream answers a create with an empty body;
 ours is JSON, ``{"warnings": [...]}`` (empty when nothing looks wrong), each warning also logged;
@@ -28,7 +28,7 @@ from starlette.routing import Route
 from engine_runtime import TriggerSettings
 from engine_runtime.catalog import trigger_specification_json
 
-from ..triggers import create_trigger as pin_and_create
+from ..node.triggers import create_trigger as pin_and_create
 from .formats import QUERY_FORMATS, render_rows
 from .routes_common import (
     ApiError,
@@ -219,7 +219,7 @@ async def list_plugins(request: Request) -> Response:
 
     A pluginmgr extension (upstream has only ``system.plugin_files``); always JSON.
     """
-    from ..plugin_info import plugin_inventory
+    from ..node.plugin_info import plugin_inventory
 
     database = request.query_params.get("db") or None
     state = server_state(request)

@@ -33,7 +33,7 @@ from ..fetch.plugin_dir import validate_path_within_plugin_dir
 from ..fetch.refs import LocalRef, parse_ref
 from ..fetch.store import has_control_chars
 from ..installers import disabled_error
-from ..plugin_source import FetchedPluginSource
+from ..node.plugin_source import FetchedPluginSource
 from .routes_common import (
     ENGINE_OFF_MESSAGE,
     ApiError,

@@ -378,7 +378,7 @@ def test_extras_are_locked_synced_and_count_as_satisfied(
 ) -> None:
     from engine_runtime import TriggerDefinition, TriggerSettings, parse_trigger_spec
     from pluginmgr import PluginManager, Settings
-    from pluginmgr.triggers import source_factory
+    from pluginmgr.node.triggers import source_factory
     from tests.wheels import FIXTURE_PACKAGES
 
     build_wheel(FIXTURE_PACKAGES / "pm_extras", wheels)

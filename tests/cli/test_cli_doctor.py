@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pluginmgr.fetch.lockfile import read_lock
-from pluginmgr.node_checks import disk_status
+from pluginmgr.node.checks import disk_status
 from tests.conftest import FIXTURES, WAL_PLUGIN
 from tests.dep_wheels import declare
 from tests.helpers import CliResult, run_cli

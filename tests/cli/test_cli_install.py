@@ -473,7 +473,7 @@ def test_a_local_install_loads_neither_httpx_nor_rich(plugin_dir: Path) -> None:
         "import sys; from pluginmgr.cli import main; "
         f"status = main(['install', 'package', 'pm-gamma', '--plugin-dir', {str(plugin_dir)!r}, "
         "'--package-manager', 'disabled']); "
-        "heavy = ('httpx', 'rich', 'pluginmgr.manager'); "
+        "heavy = ('httpx', 'rich', 'pluginmgr.fetch.manager'); "
         "print(status, sorted(m for m in heavy if m in sys.modules))"
     )
     done = subprocess.run(

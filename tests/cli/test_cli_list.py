@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.node_inventory import PluginRow, match_plugin
+from pluginmgr.node.inventory import PluginRow, match_plugin
 from pluginmgr.testing import RepoServer, reply
 from tests.conftest import FIXTURES, NOTIFIER, NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
 from tests.helpers import run_cli

@@ -18,7 +18,7 @@ from pluginmgr.errors import InstallError
 from pluginmgr.installers import InstallOptions
 from pluginmgr.mirror.sync import WheelOptions, sync_mirror, verify_mirror
 from pluginmgr.mirror.wheels import download_wheels
-from pluginmgr.plugin_source import FetchedPluginSource
+from pluginmgr.node.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from tests.registry_helpers import add_library_entry, publish_registry
 

@@ -14,7 +14,7 @@ from pluginmgr import PluginManager, Settings
 from pluginmgr.errors import MirrorError
 from pluginmgr.mirror.state import parse_sums
 from pluginmgr.mirror.sync import sync_mirror, verify_mirror
-from pluginmgr.plugin_source import FetchedPluginSource
+from pluginmgr.node.plugin_source import FetchedPluginSource
 from pluginmgr.testing import RepoServer
 from tests.conftest import NOTIFIER_PATH, WAL_PATH
 from tests.pluginmgr.test_mirror import publish_index

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pluginmgr import PluginManager, Settings
-from pluginmgr.plugin_info import describe_plugin
+from pluginmgr.node.plugin_info import describe_plugin
 from pluginmgr.testing import RepoServer
 from tests.conftest import NOTIFIER
 from tests.registry_helpers import publish_registry

@@ -355,7 +355,7 @@ def _unyank(registry_url: str, repo_root: Path, name: str, version: str) -> None
 def test_upgrade_plan_finds_the_newest_matching_version_and_writes_nothing(
     reg: PluginManager, registry_url: str, repo_root: Path
 ) -> None:
-    from pluginmgr.pin_plan import apply_plan, plan_upgrade
+    from pluginmgr.node.pin_plan import apply_plan, plan_upgrade
 
     ref = "registry:downsampler<2"
     with reg:
@@ -378,7 +378,7 @@ def test_upgrade_plan_finds_the_newest_matching_version_and_writes_nothing(
 def test_removing_a_registry_plugin_drops_the_dependencies_only_it_needed(
     reg: PluginManager,
 ) -> None:
-    from pluginmgr.pin_plan import apply_plan, plan_removal
+    from pluginmgr.node.pin_plan import apply_plan, plan_removal
 
     with reg:
         reg.fetch("registry:threshold")

@@ -15,8 +15,8 @@ from pluginmgr.deps.pylock import read_pylock
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.errors import HTTPStatusError
 from pluginmgr.installers import InstallOptions
-from pluginmgr.plugin_source import FetchedPluginSource
-from pluginmgr.triggers import create_trigger, source_factory
+from pluginmgr.node.plugin_source import FetchedPluginSource
+from pluginmgr.node.triggers import create_trigger, source_factory
 from tests.conftest import UvCalls
 from tests.dep_wheels import declare
 

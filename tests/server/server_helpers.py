@@ -19,8 +19,8 @@ from engine_runtime import Catalog, ProcessingEngine, Store
 from pluginmgr import PluginManager, Settings
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.installers import InstallOptions
+from pluginmgr.node.triggers import source_factory
 from pluginmgr.server import ServerState, TokenStore
-from pluginmgr.triggers import source_factory
 from tests.helpers import wait_for
 
 __all__ = [

@@ -260,7 +260,7 @@ def test_a_trigger_whose_own_environment_lacks_its_packages_names_deps_sync_trig
     plugin_dir: Path, dep_wheels: Path
 ) -> None:
     from pluginmgr import PluginManager, Settings
-    from pluginmgr.triggers import source_factory
+    from pluginmgr.node.triggers import source_factory
 
     declare(plugin_dir, B, ["pm-libx>=2"], "pep723")
     settings = Settings(plugin_dir=plugin_dir, cache_dir=plugin_dir.parent / "cache", offline=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pluginmgr.data_layout import DataLayoutError, node_data, open_node_data
+from pluginmgr.node.data_layout import DataLayoutError, node_data, open_node_data
 from tests.helpers import run_cli
 from tests.node_helpers import write_catalog
 from tests.server.test_serve_flags import server_env, serving

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pluginmgr.cli.client import ServerClient, ServerError
+from pluginmgr.cli.client import ServerClient
 from pluginmgr.cli.progress_stream import post_with_progress
+from pluginmgr.errors import ServerError
 from pluginmgr.server import streaming
 from pluginmgr.server.routes_common import ApiError, endpoint
 from tests.helpers import wait_for

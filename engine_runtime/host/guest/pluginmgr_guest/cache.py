@@ -35,6 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from .cache_namespaces import (
+    SAVE_FORMAT_VERSION,
+    GlobalNamespace,
+    GlobalTest,
+    Namespace,
+    TriggerNamespace,
+    TriggerTest,
+)
+
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL",
     "DEFAULT_TEST_CACHE_NAME",
@@ -67,43 +76,10 @@ TTL_TOO_BIG_OR_NAN_MESSAGE: Final = (
     "cannot convert float seconds to Duration: value is either too big or NaN"
 )
 
-#: the ``format_version`` `CacheStore.save` writes; `CacheStore.load` refuses newer ones
-SAVE_FORMAT_VERSION: Final = 1
-
 _LOGGER = logging.getLogger("plugin_cache")
 
 # A Duration holds at most u64::MAX seconds (plus nanoseconds); 2**64 s and above overflow.
 _MAX_TTL_EXCLUSIVE: Final = float(2**64)
-
-
-@dataclass(frozen=True, slots=True)
-class TriggerNamespace:
-    """A trigger's local cache, keyed by database and trigger name."""
-
-    database: str
-    trigger: str
-
-
-@dataclass(frozen=True, slots=True)
-class GlobalNamespace:
-    """The single process-wide global cache."""
-
-
-@dataclass(frozen=True, slots=True)
-class TriggerTest:
-    """The local cache of test runs with this ``--cache-name``."""
-
-    cache_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class GlobalTest:
-    """The global cache of test runs with this ``--cache-name``."""
-
-    cache_name: str
-
-
-Namespace = TriggerNamespace | GlobalNamespace | TriggerTest | GlobalTest
 
 
 class CacheEntry:

@@ -12,7 +12,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from .cache import SAVE_FORMAT_VERSION, GlobalNamespace, Namespace, TriggerNamespace
+from .cache_namespaces import SAVE_FORMAT_VERSION, GlobalNamespace, Namespace, TriggerNamespace
 
 __all__ = [
     "CacheFileError",

@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from packaging.version import InvalidVersion, Version
 
+from ..deps.inputs import is_plugin_ref, local_plugin_paths, local_selection
+from ..errors import PluginManagerError
+from ..fetch.lockfile import LockEntry, read_lock
+from ..fetch.refs import LocalRef, RegistryRef, parse_ref
+from ..fetch.registry_source import canonical_name
 from .data_layout import node_data
-from .deps.inputs import is_plugin_ref, local_plugin_paths, local_selection
-from .errors import PluginManagerError
-from .fetch.lockfile import LockEntry, read_lock
-from .fetch.refs import LocalRef, RegistryRef, parse_ref
-from .fetch.registry_source import canonical_name
 
 if TYPE_CHECKING:
-    from .deps.pylock import LockedPackage, PyLock
-    from .deps.venv import PluginEnv
-    from .manager import PluginManager
+    from ..deps.pylock import LockedPackage, PyLock
+    from ..deps.venv import PluginEnv
+    from ..fetch.manager import PluginManager
 
 __all__ = [
     "CATALOG_NAME",
@@ -238,7 +238,7 @@ def _local_rows(manager: PluginManager, plugin_dir: Path, venv: Path) -> dict[st
 
 def _local_reasons(plugin_dir: Path, venv: Path) -> dict[str, str]:
     """The local plugins in the set and why, by the rule the set is resolved with."""
-    from .deps.pylock import PYLOCK_NAME, read_pylock
+    from ..deps.pylock import PYLOCK_NAME, read_pylock
 
     lock = read_pylock(plugin_dir / PYLOCK_NAME)
     return local_selection(plugin_dir, venv, all_plugins=lock is not None and lock.all_plugins)

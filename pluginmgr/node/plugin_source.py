@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, final
 
 from engine_runtime import PluginCode
 
-from .fetch.plugin_layout import entry_file
+from ..fetch.plugin_layout import entry_file
 
 if TYPE_CHECKING:
-    from .fetch.fetched import FetchedPlugin
-    from .manager import PluginManager
+    from ..fetch.fetched import FetchedPlugin
+    from ..fetch.manager import PluginManager
 
 __all__ = ["FetchedPluginSource", "plugin_code"]
 

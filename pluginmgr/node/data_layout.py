@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from .errors import PluginManagerError
+from ..errors import PluginManagerError
 
 __all__ = [
     "NODE_ID_ENV",

@@ -23,16 +23,16 @@ from registry_index import (
     read_plugin_header,
 )
 
-from .deps.plugin_deps import plugin_requirements, plugin_sibling
-from .errors import PluginManagerError
-from .fetch.plugin_layout import entry_file
-from .fetch.refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
+from ..deps.plugin_deps import plugin_requirements, plugin_sibling
+from ..errors import PluginManagerError
+from ..fetch.plugin_layout import entry_file
+from ..fetch.refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
 
 if TYPE_CHECKING:
     from engine_runtime import TriggerDefinition
 
-    from .fetch.fetched import FetchedPlugin
-    from .manager import PluginManager
+    from ..fetch.fetched import FetchedPlugin
+    from ..fetch.manager import PluginManager
 
 __all__ = ["PluginInfo", "TriggerUse", "describe_plugin", "plugin_inventory"]
 

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 
 from engine_runtime import LocalPluginSource, check_trigger_plugin
 
-from .atomic import restored_on_error
-from .errors import DependencyConflictError, InstallError
-from .fetch.refs import LocalRef, parse_ref
+from ..atomic import restored_on_error
+from ..errors import DependencyConflictError, InstallError
+from ..fetch.refs import LocalRef, parse_ref
 from .plugin_source import FetchedPluginSource, plugin_code
 
 if TYPE_CHECKING:
@@ -47,12 +47,12 @@ if TYPE_CHECKING:
         TriggerSpec,
     )
 
-    from .deps.declared import DeclaredDeps
-    from .deps.sync import SyncResult
-    from .deps.venv import PluginEnv
-    from .fetch.fetched import FetchedPlugin
-    from .installers import InstallOptions
-    from .manager import PluginManager
+    from ..deps.declared import DeclaredDeps
+    from ..deps.sync import SyncResult
+    from ..deps.venv import PluginEnv
+    from ..fetch.fetched import FetchedPlugin
+    from ..fetch.manager import PluginManager
+    from ..installers import InstallOptions
 
 __all__ = ["CreatedTrigger", "create_trigger", "source_factory"]
 
@@ -88,7 +88,7 @@ def source_factory(
             fetched = manager.fetch(name)  # also what the first load runs: fetched once
             trigger_env, isolated = env, None
             if definition.settings.isolated and plugin_dir is not None:
-                from .deps.isolated import isolated_env
+                from ..deps.isolated import isolated_env
 
                 isolated = definition.trigger_name
                 trigger_env = isolated_env(plugin_dir, isolated, env)
@@ -111,8 +111,8 @@ def _check_dependencies(
 ) -> None:
     """Refuse a plugin whose declared requirements ``env`` (the shared venv, or the isolated
     trigger ``isolated``'s own) does not meet, with the command that installs them."""
-    from .deps.plugin_deps import plugin_requirements
-    from .deps.venv import venv_problem, venv_rebuild_command
+    from ..deps.plugin_deps import plugin_requirements
+    from ..deps.venv import venv_problem, venv_rebuild_command
 
     declared = plugin_requirements(manager, plugin, pinned_only=True)
     missing = env.unsatisfied(list(declared.requirements))
@@ -139,7 +139,7 @@ def _record_use(
 ) -> None:
     """Rewrite which plugins only isolated triggers use, with the new trigger counted, before
     any set is resolved (the shared set leaves those out)."""
-    from .deps.plugins_in import record_isolated_only
+    from ..deps.plugins_in import record_isolated_only
 
     uses = [(t.plugin_filename, t.settings.isolated) for t in engine.catalog.triggers()]
     record_isolated_only(plugin_dir, [*uses, (plugin_filename, isolated)])
@@ -155,7 +155,7 @@ def _shared_deps(
 ) -> SyncResult | None:
     """Bring the shared venv up to the plugin (`_lock_and_sync`); a conflict's hint offers the
     trigger an environment of its own. ``trigger``: (database, name, spec)."""
-    from .deps.plugin_deps import plugin_requirements
+    from ..deps.plugin_deps import plugin_requirements
 
     declared = plugin_requirements(manager, plugin)
     plugin_dir = manager.settings.plugin_dir
@@ -193,12 +193,12 @@ def _lock_and_sync(
     adds nothing; the read lock and the installed set are cached, so this costs the same with
     200 triggers as with 2); otherwise `DependencySet.apply`, which resolves only when the
     plugin brings requirements the lock lacks."""
-    from .deps.dependency_set import DependencySet
-    from .deps.extend import records
-    from .deps.inputs import requester_name
-    from .deps.lock_cache import cached_lock
-    from .deps.pylock import PYLOCK_NAME
-    from .deps.sync import SyncPlan, SyncResult
+    from ..deps.dependency_set import DependencySet
+    from ..deps.extend import records
+    from ..deps.inputs import requester_name
+    from ..deps.lock_cache import cached_lock
+    from ..deps.pylock import PYLOCK_NAME
+    from ..deps.sync import SyncPlan, SyncResult
 
     start = time.perf_counter()
     lock = cached_lock(plugin_dir / PYLOCK_NAME)
@@ -240,8 +240,8 @@ def create_trigger(
     :raises DependencyConflictError: the plugin's requirements conflict with the shared set
         (its hint names ``--isolated``).
     """
-    from .deps.isolated import check_isolated_name, new_env_dir
-    from .deps.plugins_in import ISOLATED_ONLY_NAME, PLUGINS_IN_NAME, TRIGGER, record_plugins
+    from ..deps.isolated import check_isolated_name, new_env_dir
+    from ..deps.plugins_in import ISOLATED_ONLY_NAME, PLUGINS_IN_NAME, TRIGGER, record_plugins
 
     parsed = engine.check_trigger(database, name, plugin_filename, spec, arguments=arguments)
     plugin_dir = manager.settings.plugin_dir
@@ -266,7 +266,7 @@ def create_trigger(
                 record_plugins(plugin_dir, [plugin_filename], reason=TRIGGER)  # local ones only
         synced = None
         if env is not None and isolated and plugin_dir is not None:
-            from .deps.isolated import sync_isolated
+            from ..deps.isolated import sync_isolated
 
             synced = sync_isolated(
                 manager, env, plugin_dir, name, plugin_filename, install_options, progress

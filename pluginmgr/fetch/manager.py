@@ -17,7 +17,7 @@ artifact's ``sha256:`` hash and ``source`` = ``plugin-registry:NAME==VERSION``; 
 are pinned as ``registry:NAME==VERSION``.
 
 `collect` is the fetching half alone (nothing recorded or pinned): upgrade plans
-(`pluginmgr.pin_plan`) fetch everything first and pin only when all of it succeeded. `dry_run`
+(`pluginmgr.node.pin_plan`) fetch everything first and pin only when all of it succeeded. `dry_run`
 gives a manager whose writes all go to a scratch store and an in-memory lock.
 
 ``offline`` never opens a socket: anything not satisfiable from lock + store is an `OfflineError`
@@ -38,24 +38,24 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
-from .errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
-from .fetch.fetched import (
+from ..errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
+from ..settings import MAX_REDIRECTS, Settings
+from .fetched import (
     FetchedPlugin,
     FetchProgress,
     FetchReport,
     VerifyReport,
     lock_entry,
 )
-from .fetch.lockfile import LockEntry, format_timestamp, read_lock, update_lock
-from .fetch.refs import LocalRef, RegistryRef, parse_ref
-from .fetch.resolver import LocalSource, RegistrySource, Source, resolve
-from .fetch.scratch_store import ScratchStore
-from .fetch.store import Store, Version
-from .fetch.transports import HTTPTransport, RoutingTransport, Transport
-from .settings import MAX_REDIRECTS, Settings
+from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
+from .refs import LocalRef, RegistryRef, parse_ref
+from .resolver import LocalSource, RegistrySource, Source, resolve
+from .scratch_store import ScratchStore
+from .store import Store, Version
+from .transports import HTTPTransport, RoutingTransport, Transport
 
 if TYPE_CHECKING:  # the fetching half loads at the first fetch: a no-op install never pays
-    from .fetch.content_sources import Content
+    from .content_sources import Content
 
 __all__ = ["PluginManager"]
 
@@ -275,7 +275,7 @@ class PluginManager:
         progress: FetchProgress | None,
     ) -> FetchedPlugin:
         """Download ``source``; a pinned reference must come back with its pinned hash."""
-        from .fetch.content_sources import download
+        from .content_sources import download
 
         pinned = entry if entry is not None and not refresh else None
         content = download(
@@ -303,7 +303,7 @@ class PluginManager:
 
     def pinned(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
         """The pinned content from the store (re-hashed); None if absent or corrupted."""
-        from .fetch.content_sources import Content
+        from .content_sources import Content
 
         try:
             path = self._materialize(entry.kind, entry.sha256, text)
@@ -321,7 +321,7 @@ class PluginManager:
         self, plugin: FetchedPlugin, lock: Mapping[str, LockEntry]
     ) -> FetchedPlugin | None:
         """Attach a locked registry plugin's pinned dependencies; ``None`` if any is missing."""
-        from .fetch.registry_source import (
+        from .registry_source import (
             canonical_name,
             locked_dependency_ref,
             plugin_dependencies,
@@ -359,7 +359,7 @@ class PluginManager:
         return OfflineError(message, ref=text, hint=f"run `pluginmgr fetch {text}` while online")
 
     def _local(self, text: str, source: LocalSource) -> FetchedPlugin:
-        from .fetch.content_sources import local_content
+        from .content_sources import local_content
 
         content = local_content(source)
         stamp = format_timestamp(source.path.stat().st_mtime)

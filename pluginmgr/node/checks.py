@@ -36,19 +36,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from ..deps.venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
+from ..errors import OfflineError, PluginManagerError
+from ..fetch.probes import source_checks
+from ..fetch.refs import LocalRef, parse_ref
 from .check import Check, Status
 from .check import count as _count
 from .check import fix_from as _fix
-from .deps.venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
-from .errors import OfflineError, PluginManagerError
-from .fetch.probes import source_checks
-from .fetch.refs import LocalRef, parse_ref
 
 if TYPE_CHECKING:
-    from .deps.dependency_set import DependencySet
-    from .deps.pylock import PyLock
-    from .manager import PluginManager
-    from .node_inventory import TriggerQuery, TriggerRow
+    from ..deps.dependency_set import DependencySet
+    from ..deps.pylock import PyLock
+    from ..fetch.manager import PluginManager
+    from .inventory import TriggerQuery, TriggerRow
 
 __all__ = ["Check", "Status", "disk_status", "run_checks"]
 
@@ -132,7 +132,7 @@ def _drift_check(ds: DependencySet, lock: PyLock) -> Check:
 
 
 def _venv_checks(manager: PluginManager, env: PluginEnv, plugin_dir: Path) -> list[Check]:
-    from .deps.dependency_set import DependencySet
+    from ..deps.dependency_set import DependencySet
 
     ds = DependencySet(manager, env, plugin_dir)
     try:
@@ -153,8 +153,8 @@ def _import_checks(manager: PluginManager, env: PluginEnv, lock: PyLock) -> list
     (two at a time), on the venv's interpreter, as the plugin host runs them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .deps.imports import check_imports
-    from .deps.inputs import OPERATOR
+    from ..deps.imports import check_imports
+    from ..deps.inputs import OPERATOR
 
     plugins = []
     for requester in lock.requesters:
@@ -202,7 +202,7 @@ def _trigger_check(
     trigger: TriggerRow,
     recorded: frozenset[str] | None = None,
 ) -> Check:
-    from .deps.plugin_deps import plugin_requirements
+    from ..deps.plugin_deps import plugin_requirements
 
     name, ref = f"trigger:{trigger.database}/{trigger.name}", trigger.plugin
     bad: Status = "warn" if trigger.disabled else "fail"
@@ -218,7 +218,7 @@ def _trigger_check(
     install = _command("pluginmgr", "install", "deps", ref)
     plugin_dir = manager.settings.plugin_dir
     if trigger.isolated and plugin_dir is not None:  # checked against its own environment
-        from .deps.isolated import isolated_env
+        from ..deps.isolated import isolated_env
 
         env = isolated_env(plugin_dir, trigger.name, env)
         install = _command("pluginmgr", "deps", "sync", "--trigger", trigger.name)
@@ -247,7 +247,7 @@ def _trigger_check(
 
 
 def _local_name(manager: PluginManager, ref: str) -> str | None:
-    from .deps.plugins_in import local_plugin_name
+    from ..deps.plugins_in import local_plugin_name
 
     plugin_dir = manager.settings.plugin_dir
     return local_plugin_name(plugin_dir, ref) if plugin_dir is not None else None
@@ -256,8 +256,8 @@ def _local_name(manager: PluginManager, ref: str) -> str | None:
 def _recorded(manager: PluginManager) -> frozenset[str] | None:
     """The local plugins in the set (plugins.in); None when that does not matter: no plugin
     dir, or a lock made with --all-plugins. :raises PluginManagerError: unreadable."""
-    from .deps.plugins_in import read_plugins_in
-    from .deps.pylock import PYLOCK_NAME, read_pylock
+    from ..deps.plugins_in import read_plugins_in
+    from ..deps.pylock import PYLOCK_NAME, read_pylock
 
     plugin_dir = manager.settings.plugin_dir
     if plugin_dir is None or not plugin_dir.is_dir():
@@ -338,7 +338,7 @@ def _upstream_checks(manager: PluginManager) -> list[Check]:
     still has the pinned bytes); one that cannot be checked is reported by the source checks."""
     import dataclasses
 
-    from .manager import PluginManager
+    from ..fetch.manager import PluginManager
     from .pin_plan import plan_upgrade
 
     if not manager.locked_refs():

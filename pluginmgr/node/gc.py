@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fetch.store import Collected, Version
-from .manager import PluginManager
+from ..fetch.manager import PluginManager
+from ..fetch.store import Collected, Version
 
 __all__ = ["GcReport", "collect"]
 

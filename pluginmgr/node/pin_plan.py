@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 
-from .deps.inputs import is_plugin_ref
-from .errors import PluginManagerError, ResolveError
-from .fetch.fetched import FetchedPlugin, FetchProgress, lock_entry, logical_source
-from .fetch.lockfile import LockEntry, format_timestamp
-from .fetch.refs import GhRef, GitRef, RegistryRef, parse_ref
-from .fetch.registry_source import locked_dependency_ref, plugin_dependencies
-from .fetch.store import Version
-from .manager import PluginManager
+from ..deps.inputs import is_plugin_ref
+from ..errors import PluginManagerError, ResolveError
+from ..fetch.fetched import FetchedPlugin, FetchProgress, lock_entry, logical_source
+from ..fetch.lockfile import LockEntry, format_timestamp
+from ..fetch.manager import PluginManager
+from ..fetch.refs import GhRef, GitRef, RegistryRef, parse_ref
+from ..fetch.registry_source import locked_dependency_ref, plugin_dependencies
+from ..fetch.store import Version
 
 __all__ = [
     "PinChange",
@@ -179,7 +179,7 @@ def _attach_requirement_changes(
 def _declared(manager: PluginManager, ref: str) -> tuple[str, ...] | None:
     """What ``ref`` declares under the manager's current pins, read from the store only;
     None if that cannot be read (the content is gone, the declaration is broken)."""
-    from .deps.plugin_deps import plugin_requirements
+    from ..deps.plugin_deps import plugin_requirements
 
     entry = manager.read_lock().get(ref)
     if entry is None:
