@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
+from ..errors import PluginManagerError
 from ..settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FETCH_DEADLINE,
@@ -26,7 +27,16 @@ if TYPE_CHECKING:
 
     from ..fetch.manager import PluginManager
 
-__all__ = ["JSON_FORMAT_VERSION", "emit_json", "err_console", "manager_from", "settings_options"]
+__all__ = [
+    "JSON_FORMAT_VERSION",
+    "ArgumentError",
+    "emit_json",
+    "err_console",
+    "manager_from",
+    "parse_key_values",
+    "python_option",
+    "settings_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_FORMAT_VERSION: Final = 1
@@ -180,3 +190,23 @@ def pass_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(kwargs)
 
     return wrapper
+
+
+class ArgumentError(PluginManagerError):
+    """A command-line argument that cannot be used (exit status 1, one line)."""
+
+
+def parse_key_values(
+    text: str | None, *, option: str = "--input-arguments"
+) -> dict[str, str] | None:
+    """``k=v,k2=v2`` as InfluxDB 3's CLI splits it: on ``,``, then on the first ``=``."""
+    if text is None:
+        return None
+    values: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep:
+            message = f'invalid value {item!r} for {option}: must be formatted as "key=value"'
+            raise ArgumentError(message)
+        values[key] = value
+    return values

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ..node.check import count
+from ..check import count
 from ..node.checks import run_checks
 from ._common import emit_json, manager_from, pass_options, settings_options
 from ._deps_common import venv_location_option
-from .inventory import TriggerQuery, trigger_options
+from ._triggers import TriggerQuery, trigger_options
 
 if TYPE_CHECKING:
-    from ..node.check import Check
+    from ..check import Check
 
 __all__ = ["doctor"]
 

@@ -27,7 +27,6 @@ from click.core import ParameterSource
 
 from ..deps.pylock import PYLOCK_NAME, read_pylock
 from ..deps.venv import PluginEnv, default_venv_path
-from ..node import inventory as node_inventory
 from ..node.inventory import (
     PackageRow,
     PluginRow,
@@ -38,7 +37,7 @@ from ..node.inventory import (
 )
 from ._common import emit_json, manager_from, pass_options, settings_options
 from ._deps_common import venv_location_option
-from .client import server_options
+from ._triggers import TriggerQuery, trigger_options
 
 __all__ = ["TriggerQuery", "list_command", "trigger_options"]
 
@@ -50,43 +49,6 @@ _PLUGIN_COLUMNS: Final = ("ref", "origin", "kind", "version", "sha256", "size", 
 _PACKAGE_COLUMNS: Final = tuple("package version required_by installed_version status".split())
 
 # -- triggers ------------------------------------------------------------------------------------
-
-_DATA_DIR_OPTION: Final = click.option(
-    "--data-dir",
-    envvar=["INFLUXDB3_DB_DIR", "PLUGINMGR_DATA_DIR"],
-    default=None,
-    help="The server's data directory; triggers are read from DATA_DIR/catalog.json. "
-    "[env: INFLUXDB3_DB_DIR, PLUGINMGR_DATA_DIR]",
-)
-
-
-def trigger_options(func: F) -> F:
-    """``--data-dir``, ``-H/--host`` and ``--token``: where `TriggerQuery` reads triggers."""
-    return _DATA_DIR_OPTION(server_options(func))
-
-
-def _fetch_server_triggers(host: str, token: str | None) -> list[dict[str, Any]]:
-    from .server_commands import fetch_triggers  # httpx, only when -H is given
-
-    return fetch_triggers(None, host, token)
-
-
-class TriggerQuery(node_inventory.TriggerQuery):
-    """A `pluginmgr.node.inventory.TriggerQuery` built from the command line."""
-
-    __slots__ = ()
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> TriggerQuery:
-        """From the command's `trigger_options` (pops them; needs the click context)."""
-        host, token, data_dir = options.pop("host"), options.pop("token"), options.pop("data_dir")
-        explicit = click.get_current_context().get_parameter_source("host") in _EXPLICIT
-        return cls(
-            host if explicit else None,
-            token,
-            Path(data_dir).expanduser() if data_dir else None,
-            fetch=_fetch_server_triggers,
-        )
 
 
 # -- output --------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from ..node.inventory import plugin_rows
 from ..node.pin_plan import UpgradePlan, apply_plan, plan_removal, plan_rollback, plan_upgrade
 from ._common import emit_json, err_console, manager_from, pass_options, settings_options
 from ._deps_common import dependency_set, env_options, progress, render_apply
-from .inventory import TriggerQuery, trigger_options
+from ._fetch_output import ProgressBar, run_fetch, show_report
+from ._triggers import TriggerQuery, trigger_options
 from .plan_view import plan_json, print_plan, summary
-from .plugins import ProgressBar, run_fetch, show_report
 
 if TYPE_CHECKING:
     from ..fetch.manager import PluginManager

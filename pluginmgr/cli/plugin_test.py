@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ..errors import PluginManagerError
-from ._common import manager_from, pass_options, settings_options
+from ._common import ArgumentError, manager_from, parse_key_values, pass_options, settings_options
 
 if TYPE_CHECKING:
     from engine_runtime import DryRunner
@@ -67,26 +66,6 @@ _TEST_OPTIONS: Final = [
 ]
 
 
-class _ArgumentError(PluginManagerError):
-    """Bad --input-arguments, input or schedule."""
-
-
-def parse_key_values(
-    text: str | None, *, option: str = "--input-arguments"
-) -> dict[str, str] | None:
-    """``k=v,k2=v2`` as InfluxDB 3's CLI splits it: on ``,``, then on the first ``=``."""
-    if text is None:
-        return None
-    values: dict[str, str] = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        if not sep:
-            message = f'invalid value {item!r} for {option}: must be formatted as "key=value"'
-            raise _ArgumentError(message)
-        values[key] = value
-    return values
-
-
 def _test_options(func: Any) -> Any:
     for option in reversed(_TEST_OPTIONS):
         func = option(func)
@@ -128,7 +107,7 @@ def _local_only(trigger: str, options: dict[str, Any], host: str, *, from_env: b
     else:
         message = f"{what} runs locally only, not on the server given by -H/--host"
         hint = "drop -H/--host (and pass --plugin-dir DIR)"
-    raise _ArgumentError(message, hint=hint)
+    raise ArgumentError(message, hint=hint)
 
 
 def _run_remote(
@@ -185,11 +164,11 @@ def _seed(runner: DryRunner, database: str, path: Path) -> None:
     try:
         runner.seed(database, path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise _ArgumentError(f"unable to read --seed-lp file {path}: {exc}") from None
+        raise ArgumentError(f"unable to read --seed-lp file {path}: {exc}") from None
     except EngineError as exc:
         detail = "; ".join(getattr(exc, "errors", None) or [exc.message])
         message = f"--seed-lp {path} was not written: {detail}"
-        raise _ArgumentError(message, hint="fix the line protocol; nothing was written") from None
+        raise ArgumentError(message, hint="fix the line protocol; nothing was written") from None
 
 
 @click.group("test")
@@ -211,7 +190,7 @@ def wal_plugin(options: dict[str, Any]) -> int:
         try:
             lp = Path(lp_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise _ArgumentError(f"unable to read input file {lp_file}: {exc}") from None
+            raise ArgumentError(f"unable to read input file {lp_file}: {exc}") from None
     return _run(options, "wal", lp=lp)
 
 
@@ -247,7 +226,7 @@ def request_plugin(options: dict[str, Any]) -> int:
     for header in options.pop("headers"):
         name, sep, value = header.partition(":")
         if not sep or not name.strip():
-            raise _ArgumentError(f"invalid --header {header!r}: use NAME:VALUE")
+            raise ArgumentError(f"invalid --header {header!r}: use NAME:VALUE")
         headers.append((name.strip(), value.strip()))
     body_file, body = options.pop("body_file"), options.pop("body")
     data = Path(body_file).read_bytes() if body_file else (body or "").encode()

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import TRIGGER_PATH, ServerClient, database_option, server_options
-from .show import PLUGINS_PATH, fetch_triggers
 from .tokens import create_token
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ _ENGINE_PATH: Final = "/api/v3/engine/"
 
 
 def _parse_key_values(text: str | None, option: str) -> dict[str, str] | None:
-    from .plugin_test import parse_key_values  # upstream's split: on `,`, then the first `=`
+    from ._common import parse_key_values  # upstream's split: on `,`, then the first `=`
 
     return parse_key_values(text, option=option)
 

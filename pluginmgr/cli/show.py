@@ -15,15 +15,14 @@ from typing import Any, Final, TypeVar
 import click
 
 from ..errors import ServerError
-from .client import TRIGGER_PATH, ServerClient, database_option, server_options
+from ._triggers import PLUGINS_PATH, fetch_triggers
+from .client import ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
 
 __all__ = ["PLUGINS_PATH", "fetch_triggers", "show"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: the server's plugin inventory (a pluginmgr extension; see routes_engine.list_plugins)
-PLUGINS_PATH: Final = "/api/v3/pluginmgr/plugins"
 _TABLE_FORMATS: Final = click.Choice(["pretty", "json", "csv"])
 _TRIGGER_COLUMNS: Final = (
     "trigger_name",
@@ -58,19 +57,6 @@ _TRIGGER_TYPES: Final = {
     "process_scheduled_call": "schedule",
     "process_request": "request",
 }
-
-
-def fetch_triggers(database: str | None, host: str, token: str | None) -> list[dict[str, Any]]:
-    """Every trigger of the server (of ``database`` when given), as rows of its JSON answer."""
-    params = {"db": database, "format": "json"} if database else {"format": "json"}
-    with ServerClient(host, token) as client:
-        data = client.get_json(TRIGGER_PATH, params=params)
-    if isinstance(data, dict) and isinstance(data.get("triggers"), list):
-        data = data["triggers"]
-    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-        message = f"the server at {host} answered {TRIGGER_PATH} with an unexpected shape"
-        raise ServerError(message)
-    return data
 
 
 def _show_options(func: F) -> F:

@@ -29,9 +29,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..atomic import file_lock, restored_on_error
+from ..check import count
 from ..errors import InstallError, StaleLockError
 from ..installers import InstallOptions, UvInstaller, find_uv
-from ..node.check import count
 from ..process import streaming_to
 from .extend import extend_lock
 from .inputs import (

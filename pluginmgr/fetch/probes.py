@@ -12,9 +12,9 @@ import time
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from ..check import Check
+from ..check import fix_from as _fix
 from ..errors import PluginManagerError, TooLargeError
-from ..node.check import Check
-from ..node.check import fix_from as _fix
 from .lockfile import read_lock
 from .refs import GhRef, GitRef, RegistryRef, gh_url, parse_ref
 

@@ -36,13 +36,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from ..check import Check, Status
+from ..check import count as _count
+from ..check import fix_from as _fix
 from ..deps.venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
 from ..errors import OfflineError, PluginManagerError
 from ..fetch.probes import source_checks
 from ..fetch.refs import LocalRef, parse_ref
-from .check import Check, Status
-from .check import count as _count
-from .check import fix_from as _fix
 
 if TYPE_CHECKING:
     from ..deps.dependency_set import DependencySet

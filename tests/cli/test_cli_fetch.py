@@ -181,11 +181,11 @@ def test_progress_bar_on_a_terminal_for_many_refs_and_large_files(
 
     from rich.console import Console
 
-    from pluginmgr.cli import plugins
+    from pluginmgr.cli import _fetch_output
 
     terminal = io.StringIO()
     console = Console(file=terminal, force_terminal=True, width=120)
-    monkeypatch.setattr(plugins, "err_console", lambda: console)
+    monkeypatch.setattr(_fetch_output, "err_console", lambda: console)
     (repo_root / "big.py").write_bytes(b"# padding\n" * 150_000)  # 1.5 MB
     refs = [
         WAL_PLUGIN,

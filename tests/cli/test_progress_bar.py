@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pluginmgr.cli import plugins
-from pluginmgr.cli.plugins import ProgressBar
+from pluginmgr.cli import _fetch_output
+from pluginmgr.cli._fetch_output import ProgressBar
 from pluginmgr.testing import RepoServer
 from tests.conftest import NOTIFIER, WAL_PLUGIN
 from tests.helpers import repo_args, run_cli
@@ -62,7 +62,7 @@ def test_fetching_six_plugins_draws_a_bar_that_counts_them(
 ) -> None:
     terminal = io.StringIO()
     console = Console(file=terminal, force_terminal=True, width=120)
-    monkeypatch.setattr(plugins, "err_console", lambda: console)
+    monkeypatch.setattr(_fetch_output, "err_console", lambda: console)
     refs = [
         WAL_PLUGIN,
         NOTIFIER,

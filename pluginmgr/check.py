@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 if TYPE_CHECKING:
-    from ..errors import PluginManagerError
+    from .errors import PluginManagerError
 
 __all__ = ["Check", "Status", "count", "fix_from"]
 
