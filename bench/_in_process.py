@@ -18,10 +18,10 @@ from typing import Any
 from engine_runtime import ProcessingEngine
 from engine_runtime.cache import CacheStore
 from engine_runtime.host import HostCallbacks, RunResult
-from engine_runtime.loader import Loader
-from engine_runtime.loader_source import PluginCode
-from engine_runtime.plugin_api import PluginApi, plugin_call, write_queue
-from engine_runtime.responses import to_http_response
+from engine_runtime.plugins.api import PluginApi, plugin_call, write_queue
+from engine_runtime.plugins.loader import Loader
+from engine_runtime.plugins.responses import to_http_response
+from engine_runtime.plugins.source import PluginCode
 
 __all__ = ["STAMP_PREFIX", "InProcessHosts", "StampSink", "install_in_process", "install_sink"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _common import BATCH, make_batch
 
-from engine_runtime.line_protocol import parse_blocks, parse_lines
+from engine_runtime.line_protocol.parse import parse_blocks, parse_lines
 from engine_runtime.store import MemoryStore
 
 __all__ = ["ROWS", "Row", "main"]

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from .cache import CacheStore, PluginCache
     from .catalog import Catalog, TriggerDefinition, TriggerSettings
-    from .dry_run import DryRunner
     from .engine import ProcessingEngine, SourceFactory
     from .errors import (
         DatabaseNotFoundError,
@@ -26,14 +25,18 @@ if TYPE_CHECKING:
         ResponseError,
         WriteError,
     )
-    from .line_builder import (
+    from .observability import LogRing, StatsRegistry
+    from .plugins.api import PluginApi, QueryError
+    from .plugins.check import check_trigger_plugin
+    from .plugins.dry_run import DryRunner
+    from .plugins.line_builder import (
         InfluxDBError,
         InvalidKeyError,
         InvalidLineError,
         InvalidMeasurementError,
         LineBuilder,
     )
-    from .loader import (
+    from .plugins.loader import (
         Loader,
         LocalPluginSource,
         PluginCode,
@@ -42,10 +45,7 @@ if TYPE_CHECKING:
         plugin_traceback,
         relative_plugin_name,
     )
-    from .observability import LogRing, StatsRegistry
-    from .plugin_api import PluginApi, QueryError
-    from .plugin_check import check_trigger_plugin
-    from .responses import HttpResponse, error_response, to_http_response
+    from .plugins.responses import HttpResponse, error_response, to_http_response
     from .store import DurableStore, MemoryStore, Store, WriteResult, validate_database_name
     from .triggers import (
         TriggerSpec,
@@ -62,30 +62,30 @@ _LAZY: Final = {
     "CacheStore": ".cache",
     "Catalog": ".catalog",
     "DatabaseNotFoundError": ".errors",
-    "DryRunner": ".dry_run",
+    "DryRunner": ".plugins.dry_run",
     "DurableStore": ".store",
     "EngineError": ".errors",
-    "HttpResponse": ".responses",
-    "InfluxDBError": ".line_builder",
+    "HttpResponse": ".plugins.responses",
+    "InfluxDBError": ".plugins.line_builder",
     "InvalidDatabaseNameError": ".errors",
-    "InvalidKeyError": ".line_builder",
-    "InvalidLineError": ".line_builder",
-    "InvalidMeasurementError": ".line_builder",
-    "LineBuilder": ".line_builder",
-    "Loader": ".loader",
-    "LocalPluginSource": ".loader",
+    "InvalidKeyError": ".plugins.line_builder",
+    "InvalidLineError": ".plugins.line_builder",
+    "InvalidMeasurementError": ".plugins.line_builder",
+    "LineBuilder": ".plugins.line_builder",
+    "Loader": ".plugins.loader",
+    "LocalPluginSource": ".plugins.loader",
     "LogRing": ".observability",
     "MemoryStore": ".store",
     "MissingEntryPointError": ".errors",
-    "PluginApi": ".plugin_api",
+    "PluginApi": ".plugins.api",
     "PluginCache": ".cache",
-    "PluginCode": ".loader",
+    "PluginCode": ".plugins.loader",
     "PluginError": ".errors",
     "PluginLoadError": ".errors",
-    "PluginSource": ".loader",
+    "PluginSource": ".plugins.loader",
     "PluginTimeout": ".watchdog",
     "ProcessingEngine": ".engine",
-    "QueryError": ".plugin_api",
+    "QueryError": ".plugins.api",
     "QueryExecutionError": ".errors",
     "ResponseError": ".errors",
     "SourceFactory": ".engine",
@@ -97,16 +97,16 @@ _LAZY: Final = {
     "TriggerSpecError": ".triggers",
     "WriteError": ".errors",
     "WriteResult": ".store",
-    "check_trigger_plugin": ".plugin_check",
-    "error_response": ".responses",
+    "check_trigger_plugin": ".plugins.check",
+    "error_response": ".plugins.responses",
     "format_duration": ".triggers",
-    "format_plugin_exception": ".loader",
+    "format_plugin_exception": ".plugins.loader",
     "next_fire_time": ".triggers",
     "parse_duration": ".triggers",
     "parse_trigger_spec": ".triggers",
-    "plugin_traceback": ".loader",
-    "relative_plugin_name": ".loader_source",
-    "to_http_response": ".responses",
+    "plugin_traceback": ".plugins.loader",
+    "relative_plugin_name": ".plugins.source",
+    "to_http_response": ".plugins.responses",
     "validate_database_name": ".store",
 }
 

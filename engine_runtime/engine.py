@@ -46,9 +46,9 @@ from .errors import (
 )
 from .host.pool import HostPool
 from .host_runs import EngineCallbacks
-from .loader import LocalPluginSource
 from .observability import DataStats, LogRing, StatsRegistry
-from .responses import HttpResponse
+from .plugins.loader import LocalPluginSource
+from .plugins.responses import HttpResponse
 from .runner import TriggerRunner
 from .scheduler import SchedulerThread
 from .store import MemoryStore, WriteResult, batches_to_rows
@@ -58,7 +58,7 @@ from .trigger_set import TriggerSet
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-    from .loader import PluginSource
+    from .plugins.loader import PluginSource
     from .runner import RunningTrigger
     from .store import Store
     from .triggers import TriggerSpec

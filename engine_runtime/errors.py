@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from .line_protocol import LineError
+    from .line_protocol.parse import LineError
 
 __all__ = [
     "ENTRY_POINT_SIGNATURES",

@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from .loader import PluginFailure
+from .plugins.loader import PluginFailure
 
 if TYPE_CHECKING:
     from .dispatch import Event
     from .host import RunResult, TriggerKind
-    from .loader_source import PluginCode
     from .observability import LogRing
+    from .plugins.source import PluginCode
     from .store import Store
 
 __all__ = ["HOST_KINDS", "EngineCallbacks", "failure_of", "payload_of", "plugin_location"]

@@ -36,16 +36,16 @@ from typing import TYPE_CHECKING, Any, Final, final
 from .dispatch import Event, TriggerWorker
 from .errors import EngineError, HostExitedError, PluginError
 from .host_runs import HOST_KINDS, failure_of, payload_of, plugin_location
-from .loader import PluginFailure, describe_failure
-from .responses import HttpResponse, error_response, request_headers
+from .plugins.loader import PluginFailure, describe_failure
+from .plugins.responses import HttpResponse, error_response, request_headers
 from .triggers import format_duration
 from .watchdog import PluginTimeout
 
 if TYPE_CHECKING:
     from .catalog import TriggerDefinition, TriggerSettings
     from .host.pool import HostPool
-    from .loader import PluginSource
     from .observability import LogRing, StatsRegistry
+    from .plugins.loader import PluginSource
 
 __all__ = [
     "ENTRY_POINTS",

@@ -18,8 +18,8 @@ from .runner import RunningTrigger
 
 if TYPE_CHECKING:
     from .catalog import TriggerDefinition
-    from .loader import PluginSource
     from .observability import LogRing
+    from .plugins.loader import PluginSource
     from .runner import TriggerRunner
     from .scheduler import Fire, SchedulerThread
     from .store import WriteResult

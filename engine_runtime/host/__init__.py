@@ -2,8 +2,8 @@
 
 `PluginHost` is the server side of one host, `pool.HostPool` the engine's set of them;
 ``guest/pluginmgr_guest`` is the only code of pluginmgr importable in the host. Names load on
-first use: ``engine_runtime.responses`` and ``engine_runtime.line_builder`` import the guest
-package through this package, and `PluginHost` imports them back.
+first use: ``engine_runtime.plugins.responses`` and ``engine_runtime.plugins.line_builder``
+import the guest package through this package, and `PluginHost` imports them back.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from typing import Any, Literal, Protocol
 
 from ..catalog import INTERNAL_DATABASE
 from ..errors import ENTRY_POINT_SIGNATURES, InvalidDatabaseNameError, missing_entry_point_message
-from ..loader import IMPORT_FAILURE_MESSAGE
-from ..responses import HttpResponse
+from ..plugins.loader import IMPORT_FAILURE_MESSAGE
+from ..plugins.responses import HttpResponse
 from ..store import validate_database_name
 from .channel import HostProtocolError
 from .channel import field as checked

@@ -7,7 +7,7 @@ from operator import itemgetter
 from typing import Any, Final
 
 from engine_runtime.errors import SchemaError
-from engine_runtime.line_protocol import LineBlock
+from engine_runtime.line_protocol.parse import LineBlock
 from engine_runtime.store._table import TableData
 
 __all__ = ["FIELD_KINDS", "check_blocks", "declared_kinds", "table_batches"]

@@ -18,7 +18,7 @@ from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.line_protocol import LineBlock, Tags
+from engine_runtime.line_protocol.parse import LineBlock, Tags
 
 __all__ = ["ARROW_TYPES", "TableData", "chunk_from_blocks"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from engine_runtime.errors import InvalidDatabaseNameError
-from engine_runtime.line_protocol import LineError
+from engine_runtime.line_protocol.parse import LineError
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs

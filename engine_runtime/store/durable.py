@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine_runtime.errors import EngineError, WriteError
-from engine_runtime.line_protocol import LineError
+from engine_runtime.line_protocol.parse import LineError
 from engine_runtime.store._snapshot import (
     latest_snapshot,
     load_snapshot,

@@ -44,7 +44,7 @@ from engine_runtime.errors import (
     QueryExecutionError,
     WriteError,
 )
-from engine_runtime.line_protocol import LineBlock, LineError, parse_blocks
+from engine_runtime.line_protocol.parse import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
 from engine_runtime.store._guard import QueryGuard, current_guard
 from engine_runtime.store._schema import check_blocks, declared_kinds, table_batches

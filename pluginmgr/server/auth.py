@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from engine_runtime.sealed import SealedType
+from engine_runtime.plugins.sealed import SealedType
 
 from ..atomic import atomic_write
 from ..errors import PluginManagerError

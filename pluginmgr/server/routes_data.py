@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine_runtime.errors import WriteError
-from engine_runtime.line_protocol import PRECISIONS
+from engine_runtime.line_protocol.parse import PRECISIONS
 
 from .formats import QUERY_FORMATS, choose_format, parquet_bytes, parquet_response, render_rows
 from .queries import run_query
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from engine_runtime import ProcessingEngine
-    from engine_runtime.line_protocol import LineError
+    from engine_runtime.line_protocol.parse import LineError
 
 __all__ = [
     "PARTIAL_WRITE_MESSAGE",

@@ -10,7 +10,7 @@ import pytest
 
 from engine_runtime.errors import DatabaseNotFoundError, InfluxQLError
 from engine_runtime.influxql import StoreBackend, query_table, run_query, v1_json
-from engine_runtime.line_protocol import precision_factor
+from engine_runtime.line_protocol.parse import precision_factor
 from engine_runtime.store import DurableStore, MemoryStore
 
 T0 = 1_704_067_200  # 2024-01-01T00:00:00Z

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from engine_runtime.line_builder import (
+from engine_runtime.plugins.line_builder import (
     InfluxDBError,
     InvalidKeyError,
     InvalidLineError,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine_runtime import LineBuilder, MemoryStore
-from engine_runtime.line_protocol import parse_lines
+from engine_runtime.line_protocol.parse import parse_lines
 
 # what LineBuilder accepts and escapes: measurements escape only "," and " " (and may not hold
 # spaces); keys may not hold space, comma or equals; tag keys are not escaped at all (so no

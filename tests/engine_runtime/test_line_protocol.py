@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine_runtime.line_protocol import (
+from engine_runtime.line_protocol.parse import (
     LineBlock,
     LineError,
     ParsedLine,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine_runtime.errors import MissingEntryPointError, PluginLoadError
-from engine_runtime.loader import (
+from engine_runtime.plugins.loader import (
     Loader,
     LocalPluginSource,
     PluginCode,
@@ -24,7 +24,7 @@ from engine_runtime.loader import (
     format_plugin_exception,
     plugin_traceback,
 )
-from engine_runtime.loader_package import PACKAGE_ROOT, package_module_name
+from engine_runtime.plugins.package import PACKAGE_ROOT, package_module_name
 
 WRITES = "process_writes"
 SCHEDULED = "process_scheduled_call"

@@ -19,7 +19,7 @@ from engine_runtime.host import GUEST_PATH
 from engine_runtime.host.channel import Channel, HostProtocolError
 from engine_runtime.host.guest.pluginmgr_guest import turns, wire
 from engine_runtime.host.guest.pluginmgr_guest.line_builder import LineBuilder
-from engine_runtime.line_builder import LineBuilder as EngineLineBuilder
+from engine_runtime.plugins.line_builder import LineBuilder as EngineLineBuilder
 
 
 def _roundtrip(value: object) -> object:

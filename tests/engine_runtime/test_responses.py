@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine_runtime.errors import PluginError, ResponseError
-from engine_runtime.responses import (
+from engine_runtime.plugins.responses import (
     CONTENT_TYPE,
     HEADER_ITEM_NOT_DICT_MESSAGE,
     UNSUPPORTED_RETURN_TYPE_MESSAGE,

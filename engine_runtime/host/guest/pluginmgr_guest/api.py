@@ -1,6 +1,6 @@
 """``influxdb3_local`` inside the plugin host: upstream's nine public names, over the channel.
 
-Same behaviour as the server's in-process ``engine_runtime.plugin_api``: log calls join
+Same behaviour as the server's in-process ``engine_runtime.plugins.api``: log calls join
 ``str(arg)`` with one space; ``write``/``write_to_db`` build the line at once and queue it (the
 queue goes back with the run's result and is written only when the plugin returned);
 ``write_sync*`` and ``query`` are calls to the server that wait for its answer, and fail with

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from engine_runtime._line_blocks import (
+from engine_runtime.line_protocol._blocks import (
     _block,
     _bulk,
     _parse_exact,
@@ -37,7 +37,7 @@ from engine_runtime._line_blocks import (
     _Part,
     _ShapeKey,
 )
-from engine_runtime._line_scan import (
+from engine_runtime.line_protocol._scan import (
     _AUTO,
     FieldType,
     FieldValue,

@@ -6,7 +6,7 @@ host and an in-process run build exactly the same lines; this module re-exports 
 
 from __future__ import annotations
 
-from .host.guest.pluginmgr_guest.line_builder import (
+from ..host.guest.pluginmgr_guest.line_builder import (
     MEASUREMENT_SPACES_MESSAGE,
     InfluxDBError,
     InvalidKeyError,

@@ -27,15 +27,15 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
-from .catalog import INTERNAL_DATABASE
-from .errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
-from .host.guest.pluginmgr_guest.api import build_line, check_no_sync, check_params, join_args
+from ..catalog import INTERNAL_DATABASE
+from ..errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
+from ..host.guest.pluginmgr_guest.api import build_line, check_no_sync, check_params, join_args
+from ..store import validate_database_name
 from .sealed import SealedType
-from .store import validate_database_name
 
 if TYPE_CHECKING:
-    from .cache import PluginCache
-    from .store import Store
+    from ..cache import PluginCache
+    from ..store import Store
 
 __all__ = [
     "LogSink",

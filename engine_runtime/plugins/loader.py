@@ -25,15 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, final
 
-from .errors import (
+from ..errors import (
     ENTRY_POINT_SIGNATURES,
     MissingEntryPointError,
     PluginError,
     PluginLoadError,
     missing_entry_point_message,
 )
-from .loader_package import import_package, package_module_name, purge_modules
-from .loader_source import (
+from .package import import_package, package_module_name, purge_modules
+from .source import (
     MISSING_INIT_MESSAGE,
     PATH_TRAVERSAL_MESSAGE,
     PLUGIN_NOT_FOUND_MESSAGE,
@@ -69,7 +69,7 @@ IMPORT_FAILURE_MESSAGE: Final = (
     "Hint: Check for syntax errors or missing dependencies in Python files."
 )
 
-_RUNTIME_DIR: Final = os.path.dirname(os.path.abspath(__file__))
+_RUNTIME_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: frames in these packages are the engine's, never the plugin's: this runtime and the plugin
 #: manager installed beside it (named by path: this package must not import it)
 _INTERNAL_ROOTS: Final = (_RUNTIME_DIR, os.path.join(os.path.dirname(_RUNTIME_DIR), "pluginmgr"))

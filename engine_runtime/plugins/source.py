@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Final, Literal, Protocol, final
 
-from .errors import PluginLoadError
+from ..errors import PluginLoadError
 
 __all__ = [
     "MISSING_INIT_MESSAGE",

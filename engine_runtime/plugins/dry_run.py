@@ -31,25 +31,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 from urllib.parse import parse_qsl
 
-from .errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
-from .host.host import PluginHost
-from .host.pool import venv_python
-from .host_runs import failure_of, plugin_location
-from .loader import PluginFailure, describe_failure
-from .responses import HttpResponse, error_response, request_headers
-from .store import MemoryStore, validate_database_name
-from .triggers import (
+from ..errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
+from ..host.host import PluginHost
+from ..host.pool import venv_python
+from ..host_runs import failure_of, plugin_location
+from ..store import MemoryStore, validate_database_name
+from ..triggers import (
     TriggerSpec,
     TriggerSpecError,
     format_duration,
     next_fire_time,
     parse_trigger_spec,
 )
+from .loader import PluginFailure, describe_failure
+from .responses import HttpResponse, error_response, request_headers
 
 if TYPE_CHECKING:
-    from .host.host import TriggerKind
+    from ..host.host import TriggerKind
+    from ..store import Store
     from .loader import PluginSource
-    from .store import Store
 
 __all__ = ["DEFAULT_SCHEDULE", "DryRunner"]
 

@@ -14,13 +14,13 @@ from typing import Final
 
 from engine_runtime.errors import ResponseError
 
-from .host.guest.pluginmgr_guest.responses import (
+from ..host.guest.pluginmgr_guest.responses import (
     CONTENT_TYPE,
     HEADER_ITEM_NOT_DICT_MESSAGE,
     UNSUPPORTED_RETURN_TYPE_MESSAGE,
     to_response_parts,
 )
-from .host.guest.pluginmgr_guest.responses import ResponseError as GuestResponseError
+from ..host.guest.pluginmgr_guest.responses import ResponseError as GuestResponseError
 
 __all__ = [
     "CONTENT_TYPE",

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from .host.guest.pluginmgr_guest.sealed import SealedType
+from ..host.guest.pluginmgr_guest.sealed import SealedType
 
 __all__ = ["SealedType"]

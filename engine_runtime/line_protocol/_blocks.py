@@ -1,4 +1,4 @@
-"""Column-wise block parser for `engine_runtime.line_protocol`: internal, import from there.
+"""Column-wise block parser for `engine_runtime.line_protocol.parse`: internal, import from there.
 
 Holds the machinery behind ``parse_blocks``: the uniform path (a batch of one shape split at
 once), the bulk path (a series head's lines converted column-wise against a cached layout
@@ -11,7 +11,7 @@ import re
 from operator import itemgetter
 from typing import Final, NamedTuple
 
-from engine_runtime._line_scan import (
+from engine_runtime.line_protocol._scan import (
     _BOOLS,
     _I64_MAX,
     _I64_MIN,

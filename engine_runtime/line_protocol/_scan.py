@@ -1,4 +1,4 @@
-"""Per-line scanner for `engine_runtime.line_protocol`: internal, import from there instead.
+"""Per-line scanner for `engine_runtime.line_protocol.parse`: internal, import from there instead.
 
 Holds the shared types (points, errors, blocks), the grammar's constants and the per-line
 parsers (the ``str.split`` fast path, the ``str.find`` path for quoted strings and the

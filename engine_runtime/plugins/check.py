@@ -23,11 +23,11 @@ import ast
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
-from .errors import ENTRY_POINT_SIGNATURES, MissingEntryPointError
+from ..errors import ENTRY_POINT_SIGNATURES, MissingEntryPointError
 
 if TYPE_CHECKING:
-    from .loader_source import PluginCode
-    from .triggers import TriggerSpec
+    from ..triggers import TriggerSpec
+    from .source import PluginCode
 
 __all__ = ["ENTRY_POINT_REFUSAL", "check_trigger_plugin"]
 
