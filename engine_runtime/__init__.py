@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         ResponseError,
         WriteError,
     )
-    from .observability import LogRing, StatsRegistry
+    from .observability import LogRing
     from .plugins.api import PluginApi, QueryError
     from .plugins.check import check_trigger_plugin
     from .plugins.dry_run import DryRunner
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         relative_plugin_name,
     )
     from .plugins.responses import HttpResponse, error_response, to_http_response
+    from .stats import StatsRegistry
     from .store import DurableStore, MemoryStore, Store, WriteResult, validate_database_name
     from .triggers import (
         TriggerSpec,
@@ -89,7 +90,7 @@ _LAZY: Final = {
     "QueryExecutionError": ".errors",
     "ResponseError": ".errors",
     "SourceFactory": ".engine",
-    "StatsRegistry": ".observability",
+    "StatsRegistry": ".stats",
     "Store": ".store",
     "TriggerDefinition": ".catalog",
     "TriggerSettings": ".catalog",

@@ -46,11 +46,12 @@ from .errors import (
 )
 from .host.pool import HostPool
 from .host_runs import EngineCallbacks
-from .observability import DataStats, LogRing, StatsRegistry
+from .observability import LogRing
 from .plugins.loader import LocalPluginSource
 from .plugins.responses import HttpResponse
 from .runner import TriggerRunner
 from .scheduler import SchedulerThread
+from .stats import DataStats, StatsRegistry
 from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
 from .trigger_set import TriggerSet

@@ -44,8 +44,9 @@ from .watchdog import PluginTimeout
 if TYPE_CHECKING:
     from .catalog import TriggerDefinition, TriggerSettings
     from .host.pool import HostPool
-    from .observability import LogRing, StatsRegistry
+    from .observability import LogRing
     from .plugins.loader import PluginSource
+    from .stats import StatsRegistry
 
 __all__ = [
     "ENTRY_POINTS",

@@ -23,7 +23,8 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
         return
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-    from .observability import LOGS_SCHEMA, TRIGGER_STATS_SCHEMA, log_rows
+    from .observability import LOGS_SCHEMA, log_rows
+    from .stats import TRIGGER_STATS_SCHEMA
 
     text, flag = pa.string(), pa.bool_()
     triggers = pa.schema(

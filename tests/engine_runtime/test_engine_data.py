@@ -20,7 +20,7 @@ from engine_runtime.errors import (
     QueryExecutionError,
     WriteError,
 )
-from engine_runtime.observability import DataStats
+from engine_runtime.stats import DataStats
 from tests.helpers import wait_for
 
 #: a long group-commit interval: a synchronous write waits for a flush that never comes on its own

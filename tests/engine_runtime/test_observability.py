@@ -11,13 +11,15 @@ import pytest
 from engine_runtime.observability import (
     DEFAULT_LOG_CAPACITY,
     LOGS_SCHEMA,
-    TRIGGER_STATS_SCHEMA,
     LogRecord,
     LogRing,
+    log_rows,
+)
+from engine_runtime.stats import (
+    TRIGGER_STATS_SCHEMA,
     StatsRegistry,
     TriggerStats,
     TriggerStatsSnapshot,
-    log_rows,
 )
 
 MS = 1_000_000

@@ -10,8 +10,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 
 from engine_runtime.errors import DatabaseNotFoundError, QueryExecutionError
-from engine_runtime.observability import LOGS_SCHEMA, LogRing, StatsRegistry, log_rows
-from engine_runtime.observability import TRIGGER_STATS_SCHEMA as STATS_SCHEMA
+from engine_runtime.observability import LOGS_SCHEMA, LogRing, log_rows
+from engine_runtime.stats import TRIGGER_STATS_SCHEMA as STATS_SCHEMA
+from engine_runtime.stats import StatsRegistry
 from engine_runtime.store.base import SystemTable
 from engine_runtime.store.memory import MemoryStore, system_table
 
