@@ -77,8 +77,9 @@ from engine_runtime.store._wal import (
     list_segments,
 )
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage, read_segment
+from engine_runtime.store._writes import parse_write
 from engine_runtime.store.base import SystemTablesProvider, WriteResult
-from engine_runtime.store.memory import MemoryStore, parse_write
+from engine_runtime.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs

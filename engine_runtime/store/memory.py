@@ -6,7 +6,7 @@ sorted by name, then fields sorted by name, then ``time``. A column's type is fi
 write. Rows with the same tag set and time are upserted, lazily at query time.
 
 Each database has its own DataFusion context (default catalog ``public``, schema ``iox``,
-information_schema on) whose table registrations are refreshed when a table changed.
+information_schema on; `_execution.new_context`) whose tables are re-registered when changed.
 
 System tables (`set_system_tables`) are served by a second context per database that shares the
 ``iox`` schema object and adds a ``system`` schema (``Schema.memory_schema()`` registered with
@@ -21,32 +21,28 @@ Locks are per database: one database's write (checking, appending) or query plan
 waits for another's; the store-wide lock only guards the map of databases, and parsing of line
 protocol and execution of a planned query hold no lock at all. Each context executes with a
 fair spill memory pool of `QUERY_MEMORY_BYTES` (sorts and aggregates spill to disk or fail
-with "Resources exhausted" beyond it), and results are pulled one batch at a time so a
-`QueryGuard` (deadline, cancel) stops a running query between batches.
+with "Resources exhausted" beyond it); results come one batch at a time, so a `QueryGuard`
+(deadline, cancel) stops a running query between batches.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
+from datafusion import DataFrame, SessionContext
 from datafusion.catalog import Schema
 
 from engine_runtime.errors import (
     AlreadyExistsError,
     DatabaseNotFoundError,
     NotFoundError,
-    QueryExecutionError,
-    WriteError,
 )
 from engine_runtime.line_protocol.parse import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
-from engine_runtime.store._guard import QueryGuard, current_guard
+from engine_runtime.store._guard import current_guard
 from engine_runtime.store._schema import check_blocks, declared_kinds, table_batches
 from engine_runtime.store._system import (
     SYSTEM_SCHEMA,
@@ -57,62 +53,26 @@ from engine_runtime.store._system import (
 from engine_runtime.store._table import TableData, chunk_from_blocks
 from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
-__all__ = ["QUERY_MEMORY_BYTES", "MemoryStore", "ParsedWrite", "parse_write", "system_table"]
+from ._database import Database
+from ._execution import PARTITIONS, batches, execution_error, new_context, plan
+from ._writes import ParsedWrite, merge_errors, parse_write, write_error
+
+__all__ = ["QUERY_MEMORY_BYTES", "MemoryStore", "system_table"]
 
 #: memory one database's queries may use at once (sort, aggregate, join buffers)
 QUERY_MEMORY_BYTES: Final = 1024 * 1024 * 1024
 
-_PARTITIONS: Final = max(1, os.cpu_count() or 1)
 _BATCH_ROWS: Final = 65_536
 _STAGING: Final = "staging"
-# Plugins may only read: no CREATE/INSERT/SET in a shared context.
-_SQL_OPTIONS: Final = (
-    SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
-)
-
-
-class _Database:
-    """Tables of one database and the DataFusion context that serves them."""
-
-    __slots__ = ("context", "lock", "registered", "system_context", "tables")
-
-    def __init__(self, tables: dict[str, TableData] | None = None) -> None:
-        #: guards everything below; held for checks, appends and planning, never for parsing
-        #: or executing a query
-        self.lock = threading.RLock()
-        self.tables: dict[str, TableData] = tables or {}
-        self.context: SessionContext | None = None
-        #: `context`'s ``iox`` schema plus a ``system`` schema; made on the first system query
-        self.system_context: SessionContext | None = None
-        #: table name -> `TableData.version` registered in `context`
-        self.registered: dict[str, int] = {}
-
-
-def _new_context(memory_bytes: int = QUERY_MEMORY_BYTES) -> SessionContext:
-    config = (
-        SessionConfig()
-        .with_default_catalog_and_schema("public", "iox")
-        .with_information_schema(True)
-        .with_target_partitions(_PARTITIONS)
-    )
-    runtime = RuntimeEnvBuilder().with_disk_manager_os().with_fair_spill_pool(memory_bytes)
-    return SessionContext(config, runtime)
-
-
-def _clean_error(exc: Exception) -> str:
-    text = str(exc)
-    while text.startswith("DataFusion error: "):
-        text = text.removeprefix("DataFusion error: ")
-    return text
 
 
 class MemoryStore:
     """An in-memory, thread-safe `Store`; databases are created on first write."""
 
     def __init__(self, *, query_memory_bytes: int = QUERY_MEMORY_BYTES) -> None:
-        #: guards `_databases` (the map) only; each `_Database` has its own lock
+        #: guards `_databases` (the map) only; each `Database` has its own lock
         self._lock = threading.RLock()
-        self._databases: dict[str, _Database] = {}
+        self._databases: dict[str, Database] = {}
         self._staging = SessionContext()
         self._staging_lock = threading.Lock()
         self._query_memory_bytes = query_memory_bytes
@@ -139,18 +99,18 @@ class MemoryStore:
         for name, db in self._snapshot():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
-            clone._databases[name] = _Database(tables)
+            clone._databases[name] = Database(tables)
         return clone
 
-    def _snapshot(self) -> list[tuple[str, _Database]]:
+    def _snapshot(self) -> list[tuple[str, Database]]:
         with self._lock:
             return list(self._databases.items())
 
-    def _database_or_create(self, name: str) -> _Database:
+    def _database_or_create(self, name: str) -> Database:
         with self._lock:
-            return self._databases.setdefault(name, _Database())
+            return self._databases.setdefault(name, Database())
 
-    def _existing(self, name: str) -> _Database | None:
+    def _existing(self, name: str) -> Database | None:
         with self._lock:
             return self._databases.get(name)
 
@@ -167,7 +127,7 @@ class MemoryStore:
         del no_sync
         validate_database_name(name)
         with self._lock:
-            self._databases.setdefault(name, _Database())
+            self._databases.setdefault(name, Database())
 
     def tables(self, database: str) -> list[str]:
         """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
@@ -225,7 +185,7 @@ class MemoryStore:
         else:
             with db.lock:
                 _, _, type_errors = check_blocks(blocks, db.tables)
-        return _merge_errors(text, errors, type_errors)
+        return merge_errors(text, errors, type_errors)
 
     def write_lp(
         self,
@@ -258,12 +218,12 @@ class MemoryStore:
         text, blocks, errors = parsed.text, parsed.blocks, parsed.errors
         # Checked and appended under this database's lock only.
         while True:
-            db = self._existing(database) or _Database()
+            db = self._existing(database) or Database()
             with db.lock:
                 by_table, kinds, type_errors = check_blocks(blocks, db.tables)
-                all_errors = _merge_errors(text, errors, type_errors)
+                all_errors = merge_errors(text, errors, type_errors)
                 if all_errors and (not accept_partial or not by_table):
-                    raise _write_error(database, all_errors)
+                    raise write_error(database, all_errors)
                 if by_table:
                     with self._lock:
                         current = self._databases.setdefault(database, db)
@@ -303,7 +263,7 @@ class MemoryStore:
 
     @staticmethod
     def _append(
-        db: _Database, by_table: dict[str, list[LineBlock]], kinds: dict[str, dict[str, str]]
+        db: Database, by_table: dict[str, list[LineBlock]], kinds: dict[str, dict[str, str]]
     ) -> None:
         for table, table_blocks in by_table.items():
             data = db.tables.get(table)
@@ -346,8 +306,8 @@ class MemoryStore:
         try:
             stream = frame.execute_stream()
         except Exception as exc:
-            raise _execution_error(exc) from exc
-        return frame.schema(), _batches(stream, guard)
+            raise execution_error(exc) from exc
+        return frame.schema(), batches(stream, guard)
 
     def _planned(self, database: str, sql: str, params: Mapping[str, str] | None) -> DataFrame:
         validate_database_name(database)
@@ -361,7 +321,7 @@ class MemoryStore:
                 context = self._system_context(db, system_tables)
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.
-            return _plan(context, sql, values)
+            return plan(context, sql, values)
 
     def _produce_system_tables(self, database: str, sql: str) -> dict[str, pa.Table] | None:
         """The system tables ``sql`` may read (provider called outside the lock), else None."""
@@ -371,11 +331,11 @@ class MemoryStore:
         self._database(database)  # DatabaseNotFoundError before calling the provider
         return produce_system_tables(provider, database)
 
-    def _system_context(self, db: _Database, tables: Mapping[str, pa.Table]) -> SessionContext:
+    def _system_context(self, db: Database, tables: Mapping[str, pa.Table]) -> SessionContext:
         """``db``'s system context with a fresh ``system`` schema (caller holds the lock)."""
         context = self._context(db)
         if db.system_context is None:
-            db.system_context = _new_context(self._query_memory_bytes)
+            db.system_context = new_context(self._query_memory_bytes)
             iox = context.catalog("public").schema("iox")
             db.system_context.catalog("public").register_schema("iox", iox)
         schema = Schema.memory_schema()
@@ -386,17 +346,17 @@ class MemoryStore:
         db.system_context.catalog("public").register_schema(SYSTEM_SCHEMA, schema)
         return db.system_context
 
-    def _database(self, name: str) -> _Database:
+    def _database(self, name: str) -> Database:
         db = self._existing(name)
         if db is None:
             msg = f"database not found: {name}"
             raise DatabaseNotFoundError(msg)
         return db
 
-    def _context(self, db: _Database) -> SessionContext:
+    def _context(self, db: Database) -> SessionContext:
         """The database's context, with changed tables re-registered (caller holds the lock)."""
         if db.context is None:
-            db.context = _new_context(self._query_memory_bytes)
+            db.context = new_context(self._query_memory_bytes)
             db.registered = {}
         schema = db.context.catalog("public").schema("iox")
         for name, data in db.tables.items():
@@ -413,9 +373,9 @@ class MemoryStore:
     def _provider(self, table: pa.Table) -> Any:
         """A DataFusion MemTable over ``table``, split into one partition per core."""
         batches = table.to_batches(max_chunksize=_BATCH_ROWS)
-        partitions: list[list[pa.RecordBatch]] = [[] for _ in range(_PARTITIONS)]
+        partitions: list[list[pa.RecordBatch]] = [[] for _ in range(PARTITIONS)]
         for index, batch in enumerate(batches):
-            partitions[index % _PARTITIONS].append(batch)
+            partitions[index % PARTITIONS].append(batch)
         partitions = [part for part in partitions if part] or [[]]
         if not partitions[0]:
             partitions = [[pa.RecordBatch.from_pylist([], schema=table.schema)]]
@@ -424,78 +384,3 @@ class MemoryStore:
             provider = self._staging.table_provider(_STAGING)
             self._staging.deregister_table(_STAGING)
         return provider
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedWrite:
-    """A line protocol body parsed by `parse_write`, for `MemoryStore.write_parsed`."""
-
-    text: str
-    blocks: list[LineBlock]
-    errors: list[LineError]
-
-
-def parse_write(
-    text: str, *, precision: str = "ns", default_time_ns: int | None = None
-) -> ParsedWrite:
-    """Parse ``text`` for `MemoryStore.write_parsed`; takes no lock (the slow part of a write)."""
-    blocks, errors = parse_blocks(text, precision=precision, default_time_ns=default_time_ns)
-    return ParsedWrite(text, blocks, errors)
-
-
-def _plan(context: SessionContext, sql: str, values: dict[str, str] | None) -> DataFrame:
-    """Plan and optimise ``sql``; any failure is a planning QueryExecutionError."""
-    try:
-        frame = context.sql_with_options(sql, _SQL_OPTIONS, param_values=values)
-        frame.optimized_logical_plan()  # type coercion and optimiser errors are planning too
-    except Exception as exc:
-        msg = f"error while planning query: {_clean_error(exc)}"
-        raise QueryExecutionError(msg) from exc
-    return frame
-
-
-def _execution_error(exc: Exception) -> QueryExecutionError:
-    return QueryExecutionError(f"error while executing query: {_clean_error(exc)}")
-
-
-def _batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordBatch]:
-    """DataFusion's record batch stream as pyarrow batches; failures as `_execution_error`.
-
-    ``guard`` is checked before each batch: when it stops the query, the stream is dropped,
-    which aborts DataFusion's partitions still running.
-    """
-    try:
-        while True:
-            if guard is not None:
-                guard.check()
-            try:
-                batch = next(stream, None)
-            except Exception as exc:
-                raise _execution_error(exc) from exc
-            if batch is None:
-                return
-            yield batch.to_pyarrow()
-    finally:
-        del stream
-
-
-def _merge_errors(
-    text: str, parse_errors: list[LineError], type_errors: list[tuple[int, str]]
-) -> list[LineError]:
-    if not type_errors:
-        return parse_errors
-    raw = text.split("\n")
-    merged = list(parse_errors)
-    for number, message in type_errors:
-        merged.append(
-            LineError(number, raw[number - 1].rstrip("\r"), f"{message} on line {number}")
-        )
-    merged.sort(key=lambda error: error.line_number)
-    return merged
-
-
-def _write_error(database: str, errors: list[LineError]) -> WriteError:
-    shown = "; ".join(str(error) for error in errors[:3])
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    msg = f"write to database {database} rejected: {shown}{more}"
-    return WriteError(msg, errors=[str(error) for error in errors], line_errors=errors)

@@ -9,7 +9,7 @@ import pytest
 
 from engine_runtime.errors import QueryExecutionError
 from engine_runtime.store import MemoryStore
-from engine_runtime.store.memory import parse_write
+from engine_runtime.store._writes import parse_write
 
 _WIDE_TAGS = ",".join(f"t{j}=v{j}" for j in range(3000))
 

@@ -1,0 +1,91 @@
+"""Internal: running one SQL query on DataFusion: the read-only session context
+(`new_context`), planning it with its parameters (`plan`),
+streaming its record batches under the query's guard (`batches`), and the error a failure
+becomes (`execution_error`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, Final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
+
+from engine_runtime.errors import (
+    QueryExecutionError,
+)
+from engine_runtime.store._guard import QueryGuard
+
+__all__ = [
+    "PARTITIONS",
+    "SQL_OPTIONS",
+    "batches",
+    "clean_error",
+    "execution_error",
+    "new_context",
+    "plan",
+]
+
+
+def plan(context: SessionContext, sql: str, values: dict[str, str] | None) -> DataFrame:
+    """Plan and optimise ``sql``; any failure is a planning QueryExecutionError."""
+    try:
+        frame = context.sql_with_options(sql, SQL_OPTIONS, param_values=values)
+        frame.optimized_logical_plan()  # type coercion and optimiser errors are planning too
+    except Exception as exc:
+        msg = f"error while planning query: {clean_error(exc)}"
+        raise QueryExecutionError(msg) from exc
+    return frame
+
+
+def execution_error(exc: Exception) -> QueryExecutionError:
+    return QueryExecutionError(f"error while executing query: {clean_error(exc)}")
+
+
+def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordBatch]:
+    """DataFusion's record batch stream as pyarrow batches; failures as `execution_error`.
+
+    ``guard`` is checked before each batch: when it stops the query, the stream is dropped,
+    which aborts DataFusion's partitions still running.
+    """
+    try:
+        while True:
+            if guard is not None:
+                guard.check()
+            try:
+                batch = next(stream, None)
+            except Exception as exc:
+                raise execution_error(exc) from exc
+            if batch is None:
+                return
+            yield batch.to_pyarrow()
+    finally:
+        del stream
+
+
+PARTITIONS: Final = max(1, os.cpu_count() or 1)
+
+
+# Plugins may only read: no CREATE/INSERT/SET in a shared context.
+SQL_OPTIONS: Final = (
+    SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+)
+
+
+def new_context(memory_bytes: int) -> SessionContext:
+    config = (
+        SessionConfig()
+        .with_default_catalog_and_schema("public", "iox")
+        .with_information_schema(True)
+        .with_target_partitions(PARTITIONS)
+    )
+    runtime = RuntimeEnvBuilder().with_disk_manager_os().with_fair_spill_pool(memory_bytes)
+    return SessionContext(config, runtime)
+
+
+def clean_error(exc: Exception) -> str:
+    text = str(exc)
+    while text.startswith("DataFusion error: "):
+        text = text.removeprefix("DataFusion error: ")
+    return text
