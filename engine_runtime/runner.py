@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent import futures
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Final, final
 
 from .dispatch import Event, TriggerWorker
@@ -38,6 +38,7 @@ from .errors import EngineError, HostExitedError, PluginError
 from .host_runs import HOST_KINDS, failure_of, payload_of, plugin_location
 from .plugins.loader import PluginFailure, describe_failure
 from .plugins.responses import HttpResponse, error_response, request_headers
+from .run_replies import detail, settle, start_line, timed_out, timeout_text
 from .triggers import format_duration
 from .watchdog import PluginTimeout
 
@@ -172,7 +173,7 @@ class TriggerRunner:
             delay = settings.retry_backoff * 2**event.attempt
             event.attempt += 1
             text = (
-                f"error executing {trigger.context}: {_detail(failure)}\nwill retry in "
+                f"error executing {trigger.context}: {detail(failure)}\nwill retry in "
                 f"{delay:g}s (attempt {event.attempt} of {retries})"
             )
             self._log(trigger, "WARN", text)
@@ -255,10 +256,10 @@ class TriggerRunner:
 
     def _late(self, trigger: RunningTrigger, reply: Future[Any], limit: float) -> HttpResponse:
         """The 500 of a request past its deadline, unless it was answered in the meantime."""
-        late = _timed_out(limit)
-        if not _settle(reply, late):
+        late = timed_out(limit)
+        if not settle(reply, late):
             return self.answer_of(reply)
-        text = f"error running request plugin: {_timeout_text(limit)}: answered 500"
+        text = f"error running request plugin: {timeout_text(limit)}: answered 500"
         self._log(trigger, "ERROR", text)
         return late
 
@@ -297,7 +298,7 @@ class TriggerRunner:
         """One call of the plugin in its host; the failure when it failed, or `_GONE` when it
         was interrupted because the trigger is stopping (its outcome is dropped)."""
         database, name = trigger.key
-        self._log(trigger, "INFO", _start_line(trigger, event))
+        self._log(trigger, "INFO", start_line(trigger, event))
         limit = self.time_limit(trigger.definition.settings, event)
         started_ns = time.time_ns()
         clock = time.perf_counter_ns()
@@ -339,7 +340,7 @@ class TriggerRunner:
         self._stats.record(database, name, started_ns=started_ns, duration_ns=elapsed)
         self._flush(trigger, result.writes)
         if event.reply is not None:
-            _settle(event.reply, result.response)
+            settle(event.reply, result.response)
         return None
 
     def _host_died(self, trigger: RunningTrigger, pid: int | None) -> None:
@@ -375,9 +376,9 @@ class TriggerRunner:
     ) -> None:
         behavior = trigger.definition.settings.error_behavior
         if trigger.kind == "Request":
-            self._log(trigger, "ERROR", f"error running request plugin: {_detail(failure)}")
+            self._log(trigger, "ERROR", f"error running request plugin: {detail(failure)}")
         else:
-            self._log(trigger, "ERROR", f"error executing {trigger.context}: {_detail(failure)}")
+            self._log(trigger, "ERROR", f"error executing {trigger.context}: {detail(failure)}")
             if behavior == "retry":
                 text = f"giving up after {attempts} attempts: {failure.message}"
                 self._log(trigger, "ERROR", text)
@@ -385,7 +386,7 @@ class TriggerRunner:
             self._log(trigger, "ERROR", f"disabling trigger {trigger.key[1]} due to error")
             self._disable(trigger)
         if event.reply is not None:  # after disabling: the caller sees the trigger gone
-            _settle(event.reply, error_response(failure.http_body))
+            settle(event.reply, error_response(failure.http_body))
 
 
 @final
@@ -396,33 +397,3 @@ class _Gone:
 
 
 _GONE: Final = _Gone()
-
-
-def _timeout_text(seconds: float) -> str:
-    """``plugin execution exceeded the 0.5s timeout`` (`PluginTimeout`'s message)."""
-    return str(PluginTimeout(seconds))
-
-
-def _timed_out(seconds: float) -> HttpResponse:
-    """The 500 a request gets when its run exceeds the timeout, as an interrupted run's."""
-    return error_response(describe_failure(PluginTimeout(seconds)).http_body)
-
-
-def _settle(reply: Future[Any], value: object) -> bool:
-    """Give ``reply`` its value unless it has one (the caller timed out, or the run ended)."""
-    try:
-        reply.set_result(value)
-    except InvalidStateError:
-        return False
-    return True
-
-
-def _detail(failure: PluginFailure) -> str:
-    return f"{failure.message}\n{failure.traceback}" if failure.traceback else failure.message
-
-
-def _start_line(trigger: RunningTrigger, event: Event) -> str:
-    if trigger.kind == "Schedule":
-        (call_time,) = event.positional
-        return f"starting execution with scheduled time {call_time:%Y-%m-%d %H:%M:%S} UTC"
-    return f"starting execution of {trigger.context}."

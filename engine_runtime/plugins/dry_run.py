@@ -43,11 +43,11 @@ from ..triggers import (
     next_fire_time,
     parse_trigger_spec,
 )
+from .dry_run_calls import DryCallbacks, NoCallbacks, run_payload
 from .loader import PluginFailure, describe_failure
 from .responses import HttpResponse, error_response, request_headers
 
 if TYPE_CHECKING:
-    from ..host.host import TriggerKind
     from ..store import Store
     from .loader import PluginSource
 
@@ -146,7 +146,7 @@ class DryRunner:
                 venv = venv_python(_venv_root(self.site_packages))
                 if venv.exists():
                     python, site = venv, None  # the venv's own, as a trigger's host
-            self.host = PluginHost(python, self.plugin_dir, site, _NoCallbacks())
+            self.host = PluginHost(python, self.plugin_dir, site, NoCallbacks())
         return self.host
 
     def seed(self, database: str, lp: str) -> int:
@@ -297,8 +297,8 @@ class DryRunner:
         if self.plugin_dir is not None:
             os.environ["PLUGIN_DIR"] = str(self.plugin_dir)  # the host inherits it
         captured: dict[str, list[str]] = {}
-        callbacks = _DryCallbacks(store, captured, outcome.log_lines)
-        kind, payload = _payload(function, positional)
+        callbacks = DryCallbacks(store, captured, outcome.log_lines)
+        kind, payload = run_payload(function, positional)
         started = time.perf_counter_ns()
         try:
             code = source.load()
@@ -353,60 +353,6 @@ def _venv_root(site_packages: Path) -> Path:
         if (parent / "pyvenv.cfg").is_file():
             return parent
     return site_packages.parent
-
-
-_KINDS: Final[dict[str, TriggerKind]] = {
-    "process_writes": "wal",
-    "process_scheduled_call": "schedule",
-    "process_request": "request",
-}
-
-
-def _payload(function: str, positional: tuple[Any, ...]) -> tuple[TriggerKind, dict[str, Any]]:
-    kind = _KINDS[function]
-    keys = {
-        "wal": ("table_batches",),
-        "schedule": ("call_time",),
-        "request": ("query_parameters", "request_headers", "request_body"),
-    }[kind]
-    return kind, dict(zip(keys, positional, strict=True))
-
-
-@final
-class _DryCallbacks:
-    """A dry run's calls back: queries and sync writes on the run's copy of the store (writes
-    captured), log lines into the report."""
-
-    def __init__(self, store: Store, captured: dict[str, list[str]], lines: list[str]) -> None:
-        self.store, self.captured, self.lines = store, captured, lines
-
-    def query(
-        self, trigger: str, database: str, sql: str, params: Mapping[str, str] | None
-    ) -> list[dict[str, Any]]:
-        return self.store.query(database, sql, params)
-
-    def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
-        self.store.write_lp(database, lines, accept_partial=False)
-        self.captured.setdefault(database, []).extend(lines.splitlines())
-
-    def log(self, trigger: str, level: str, text: str) -> None:
-        self.lines.append(f"{level}: {text}")
-
-
-@final
-class _NoCallbacks:
-    """A dry-run host's own callbacks: every run brings its own (`_DryCallbacks`)."""
-
-    def query(
-        self, trigger: str, database: str, sql: str, params: Mapping[str, str] | None
-    ) -> list[dict[str, Any]]:
-        raise EngineError("no dry run is in progress")
-
-    def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
-        raise EngineError("no dry run is in progress")
-
-    def log(self, trigger: str, level: str, text: str) -> None:
-        pass  # a host's own warnings between runs
 
 
 def _failed(outcome: _Outcome, failure: PluginFailure) -> None:
