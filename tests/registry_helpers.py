@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pluginmgr.mirror.sync import LIBRARY_PATH
+from pluginmgr.mirror.discover import LIBRARY_PATH
 from registry_index import build_index, write_index
 
 __all__ = ["PUBLISHED", "add_library_entry", "drop_library_entry", "publish_registry"]

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from registry_index import RegistryIndexError
+from registry_index import (
+    RegistryIndexError,
+)
 
 from ..atomic import atomic_write
 from ..errors import PluginManagerError
@@ -29,10 +33,21 @@ from ..fetch.transports import (
     conditional_headers,
     trusted_last_modified,
 )
-from .plan import Job
-from .state import FileState, dest_path
+from .plan import (
+    Job,
+)
+from .state import (
+    FileState,
+    dest_path,
+)
 
-__all__ = ["MAX_FILE_BYTES", "Outcome", "Syncer"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MirrorProgress",
+    "Outcome",
+    "Syncer",
+    "settle_jobs",
+]
 
 MAX_FILE_BYTES: Final = 256 * 1024 * 1024
 
@@ -153,3 +168,32 @@ def _same_file(target: Path, state: FileState) -> bool:
     if target.stat().st_size != state.size:
         return False
     return sha256_file(target) == state.sha256
+
+
+#: called after each file settles with (path, files done, files planned)
+MirrorProgress = Callable[[str, int, int], None]
+
+
+def settle_jobs(
+    syncer: Syncer, jobs: list[Job], concurrency: int, progress: MirrorProgress | None
+) -> list[Outcome]:
+    """Settle every job: those DEST already vouches for here, the rest ``concurrency`` at once."""
+    outcomes: list[Outcome] = []
+
+    def settled(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome.job.path, len(outcomes), len(jobs))
+
+    remote = []
+    for job in jobs:
+        local = syncer.settled_locally(job)
+        if local is None:
+            remote.append(job)
+        else:
+            settled(local)
+    if remote:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(remote)))) as pool:
+            for future in as_completed([pool.submit(syncer.fetch, job) for job in remote]):
+                settled(future.result())
+    return outcomes

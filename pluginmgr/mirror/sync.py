@@ -21,34 +21,27 @@ every other file, and nothing written on a 304. DEST gets ``SHA256SUMS`` (for `v
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
-from urllib.parse import urlsplit
 
 from registry_index import (
-    LibraryEntry,
     RegistryIndex,
-    RegistryIndexError,
-    read_index,
-    read_plugin_library,
 )
 
 from ..deps.wheel_target import Target
-from ..errors import MirrorError
-from ..fetch.transports import FetchRequest, Transport
-from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES
-from .fetch import Outcome, Syncer
-from .git import GIT_BASE, GitTreeTransport, default_git_cache, parse_git_source
+from ..fetch.transports import Transport
+from ..settings import DEFAULT_RETRIES
+from .discover import (
+    discover,
+    open_source,
+)
+from .fetch import MirrorProgress, Outcome, Syncer, settle_jobs
+from .git import GitTreeTransport
 from .plan import (
-    Job,
     index_jobs,
     library_jobs,
-    normalise_source,
-    rewrite_index,
     select_plugins,
     unique_jobs,
     vouch,
@@ -61,8 +54,6 @@ from .state import (
     MirrorState,
     VerifyResult,
     dest_lock,
-    dest_path,
-    parse_sums,
     prune_files,
     read_state,
     remove_temp_files,
@@ -74,8 +65,6 @@ from .state import (
 from .wheels import WheelOptions, wheel_outcomes
 
 __all__ = [
-    "INDEX_PATH",
-    "LIBRARY_PATH",
     "MirrorFailure",
     "MirrorProgress",
     "MirrorReport",
@@ -84,13 +73,6 @@ __all__ = [
     "sync_mirror",
     "verify_mirror",
 ]
-
-LIBRARY_PATH: Final = "influxdata/library/plugin_library.json"
-INDEX_PATH: Final = "index.json"
-_MAX_SUMS_BYTES: Final = 64 * 1024 * 1024
-
-#: called after each file settles with (path, files done, files planned)
-MirrorProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,147 +115,6 @@ class MirrorReport:
         data["dest"] = str(self.dest)
         data["ok"] = self.ok
         return data
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """Where a sync reads from."""
-
-    label: str  #: the source as recorded in mirror.json
-    base: str  #: the URL job paths are relative to
-    transport: Transport
-    index_url: str | None = None  #: a registry index given directly: nothing else is probed
-
-
-def _open_source(
-    source: str, transport: Transport | None, retries: int, git_cache: Path | None
-) -> _Source:
-    active = transport if transport is not None else _default_transport(retries)
-    if source.startswith("git+"):
-        url, rev = parse_git_source(source)
-        cache = git_cache if git_cache is not None else default_git_cache()
-        return _Source(
-            source, GIT_BASE, GitTreeTransport(url, rev, repos_dir=cache, fallback=active)
-        )
-    base = normalise_source(source)
-    if urlsplit(source).path.endswith(".json"):  # a registry index, not a repository
-        return _Source(source, source.rsplit("/", 1)[0] + "/", active, index_url=source)
-    return _Source(base, base, active)
-
-
-def _default_transport(retries: int) -> Transport:
-    from ..fetch.transports import HTTPTransport, RoutingTransport
-
-    http = HTTPTransport(
-        connect_timeout=DEFAULT_CONNECT_TIMEOUT, read_timeout=DEFAULT_READ_TIMEOUT, retries=retries
-    )
-    return RoutingTransport(http)
-
-
-@dataclass(frozen=True, slots=True)
-class _Discovery:
-    outcomes: list[Outcome]
-    library: list[LibraryEntry]
-    index: RegistryIndex | None
-    artifacts_url: str | None
-    sums: dict[str, str] | None
-
-
-def _source_sums(syncer: Syncer) -> dict[str, str] | None:
-    """The source's own ``SHA256SUMS`` (None when it publishes none); one request."""
-    url = syncer.base + SHA256SUMS
-    response = syncer.request(FetchRequest(url=url, max_bytes=_MAX_SUMS_BYTES))
-    if response.status == 404:
-        return None
-    if not response.ok:
-        reason = response.status_message(url)
-        raise MirrorError(f"cannot mirror {syncer.base}: {reason}", hint="check SOURCE")
-    text = response.body.decode("utf-8", errors="replace")
-    sums = parse_sums(text)
-    # a server that answers 200 with a page for anything (a soft 404) must not look like a
-    # source that lists no files: sums are used only when every line is a sum
-    if not sums or len(sums) != sum(1 for line in text.splitlines() if line.strip()):
-        return None
-    return sums
-
-
-def _discover(syncer: Syncer, source: _Source, previous: MirrorState | None) -> _Discovery:
-    """Fetch the source's sums, library and index; parse what they say."""
-    base, dest = syncer.base, syncer.dest
-    index_url = source.index_url or base + INDEX_PATH
-    index_job = Job(
-        INDEX_PATH,
-        index_url,
-        optional=source.index_url is None,
-        rewrite=rewrite_index(base, index_url),
-    )
-    if source.index_url is None:
-        sums = _source_sums(syncer)
-        jobs = vouch([Job(LIBRARY_PATH, base + LIBRARY_PATH, optional=True), index_job], sums)
-    else:
-        sums, jobs = None, [index_job]
-    outcomes = _run(syncer, jobs, len(jobs), None)
-    settled = {o.job.path: o for o in outcomes}
-    try:
-        library_text = _content(settled.get(LIBRARY_PATH), dest)
-        library = read_plugin_library(library_text, path=LIBRARY_PATH) if library_text else []
-        index_text = _content(settled.get(INDEX_PATH), dest)
-        index = read_index(index_text, source=index_url) if index_text else None
-    except RegistryIndexError as exc:
-        raise MirrorError(
-            f"cannot mirror {source.label}: {exc}", hint="fix the source's metadata"
-        ) from exc
-    artifacts_url: str | None = None
-    if index is not None:
-        artifacts_url = index.artifacts_url
-        if settled[INDEX_PATH].status == "unchanged" and previous and previous.source_artifacts_url:
-            artifacts_url = previous.source_artifacts_url
-    if library_text is None and index_text is None:
-        failed = [o.error for o in outcomes if o.error]
-        if source.index_url is None:
-            missing = f"it has neither {LIBRARY_PATH} nor {INDEX_PATH}"
-        else:
-            missing = "the index could not be read"
-        reason = "; ".join(failed) if failed else missing
-        raise MirrorError(
-            f"cannot discover plugins at {source.label}: {reason}", hint="check SOURCE"
-        )
-    return _Discovery(outcomes, library, index, artifacts_url, sums)
-
-
-def _content(outcome: Outcome | None, dest: Path) -> str | None:
-    if outcome is None:
-        return None
-    if outcome.body is not None:
-        return outcome.body.decode("utf-8")
-    if outcome.status == "unchanged":
-        return dest_path(dest, outcome.job.path).read_text(encoding="utf-8")
-    return None
-
-
-def _run(
-    syncer: Syncer, jobs: list[Job], concurrency: int, progress: MirrorProgress | None
-) -> list[Outcome]:
-    """Settle every job: those DEST already vouches for here, the rest ``concurrency`` at once."""
-    outcomes: list[Outcome] = []
-
-    def settled(outcome: Outcome) -> None:
-        outcomes.append(outcome)
-        if progress is not None:
-            progress(outcome.job.path, len(outcomes), len(jobs))
-
-    remote = []
-    for job in jobs:
-        local = syncer.settled_locally(job)
-        if local is None:
-            remote.append(job)
-        else:
-            settled(local)
-    if remote:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(remote)))) as pool:
-            for future in as_completed([pool.submit(syncer.fetch, job) for job in remote]):
-                settled(future.result())
-    return outcomes
 
 
 def _by_status(outcomes: Iterable[Outcome], status: str) -> tuple[str, ...]:
@@ -396,19 +237,19 @@ def _sync(
     target: Target,
 ) -> MirrorReport:
     """`sync_mirror` once DEST exists and is locked."""
-    src = _open_source(source, transport, retries, git_cache)
+    src = open_source(source, transport, retries, git_cache)
     previous = read_state(dest)
     known = dict(previous.files) if previous and previous.source == src.label else {}
     syncer = Syncer(src.base, dest, src.transport, known)
     try:
-        found = _discover(syncer, src, previous)
+        found = discover(syncer, src, previous)
         chosen = select_plugins(plugins, found.library, found.index)
         jobs = library_jobs(src.base, found.library, chosen)
         if found.index is not None and found.artifacts_url is not None:
             jobs += index_jobs(src.base, found.index, found.artifacts_url, chosen)
         planned = {o.job.path for o in found.outcomes}
         todo = vouch([j for j in unique_jobs(jobs) if j.path not in planned], found.sums)
-        outcomes = found.outcomes + _run(syncer, todo, concurrency, progress)
+        outcomes = found.outcomes + settle_jobs(syncer, todo, concurrency, progress)
     finally:
         if src.transport is not transport:
             src.transport.close()

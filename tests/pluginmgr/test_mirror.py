@@ -11,7 +11,8 @@ import pytest
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.errors import MirrorError
-from pluginmgr.mirror.sync import LIBRARY_PATH, sync_mirror, verify_mirror
+from pluginmgr.mirror.discover import LIBRARY_PATH
+from pluginmgr.mirror.sync import sync_mirror, verify_mirror
 from pluginmgr.testing import RepoServer, reply
 from registry_index import read_index
 from tests.conftest import NOTIFIER_PATH, WAL_PATH, WAL_PLUGIN
