@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..errors import InstallError, IntegrityError
-from ..fetch.store import sha256_file
+from ..fetch.hashes import sha256_file
 from ..fetch.transports import local_path
 from ..installers import disabled_error
 from .build_lock import build_constraints_file

@@ -11,9 +11,10 @@ from pathlib import Path
 from ..errors import ResolveError
 from ..settings import Settings
 from .fetched import FetchProgress
+from .hashes import sha256_hex, tree_manifest
 from .lockfile import LockEntry
 from .resolver import GitSource, HttpSource, LocalSource, RegistrySource, Source
-from .store import Store, sha256_hex, tree_manifest
+from .store import Store
 from .transports import Transport
 
 __all__ = ["Content", "download", "local_content"]

@@ -48,8 +48,8 @@ import git
 
 from ..atomic import file_lock
 from ..errors import GitError, TooLargeError
+from .hashes import has_control_chars
 from .refs import is_valid_git_rev
-from .store import has_control_chars
 
 __all__ = ["GitContent", "GitPathNotFoundError", "fetch_git"]
 

@@ -46,13 +46,14 @@ from registry_index import (
 )
 
 from ..errors import HTTPStatusError, IntegrityError, ResolveError
+from .hashes import sha256_hex
 from .safe_archive import (
     MAX_ARCHIVE_MEMBERS,
     MAX_EXTENDED_HEADER,
     UnsafeArchiveError,
     safe_extract,
 )
-from .store import Store, sha256_hex
+from .store import Store
 from .transports import FetchRequest, Transport
 from .url import fetch_url
 

@@ -25,7 +25,7 @@ from pathlib import PurePosixPath
 from typing import Final
 
 from ..errors import IntegrityError
-from .store import has_control_chars
+from .hashes import has_control_chars
 
 __all__ = ["MAX_ARCHIVE_MEMBERS", "MAX_EXTENDED_HEADER", "UnsafeArchiveError", "safe_extract"]
 

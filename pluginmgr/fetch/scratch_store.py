@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from .store import Store, UrlMeta, Version, sha256_hex
+from .hashes import sha256_hex
+from .store import Store, UrlMeta, Version
 
 __all__ = ["ScratchStore"]
 

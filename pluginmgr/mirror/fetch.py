@@ -25,7 +25,7 @@ from registry_index import (
 from ..atomic import atomic_write
 from ..errors import PluginManagerError
 from ..fetch.content_checks import check_plugin_source
-from ..fetch.store import sha256_file, sha256_hex
+from ..fetch.hashes import sha256_file, sha256_hex
 from ..fetch.transports import (
     FetchRequest,
     FetchResponse,

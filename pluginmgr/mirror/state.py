@@ -19,7 +19,7 @@ from typing import Final
 
 from ..atomic import atomic_write
 from ..errors import MirrorError
-from ..fetch.store import sha256_file
+from ..fetch.hashes import sha256_file
 
 __all__ = [
     "MIRROR_FORMAT_VERSION",

@@ -19,7 +19,7 @@ from typing import Final
 
 from ..deps.declared import declared_deps_for_path
 from ..errors import PluginManagerError
-from ..fetch.store import sha256_file
+from ..fetch.hashes import sha256_file
 from ..process import check, run
 from .fetch import Outcome
 from .plan import Job

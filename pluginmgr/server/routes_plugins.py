@@ -29,9 +29,9 @@ from engine_runtime import DryRunner
 from ..atomic import atomic_write
 from ..deps.venv import parse_requirement
 from ..errors import InstallError, PluginManagerError
+from ..fetch.hashes import has_control_chars
 from ..fetch.plugin_dir import validate_path_within_plugin_dir
 from ..fetch.refs import LocalRef, parse_ref
-from ..fetch.store import has_control_chars
 from ..installers import disabled_error
 from ..node.plugin_source import FetchedPluginSource
 from .routes_common import (

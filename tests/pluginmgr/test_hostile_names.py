@@ -13,8 +13,9 @@ from starlette.testclient import TestClient
 
 from pluginmgr.errors import GitError, IntegrityError
 from pluginmgr.fetch.git_source import fetch_git
+from pluginmgr.fetch.hashes import parse_tree_manifest, tree_manifest
 from pluginmgr.fetch.registry_source import UnsafeArchiveError, safe_extract
-from pluginmgr.fetch.store import Store, parse_tree_manifest, tree_manifest
+from pluginmgr.fetch.store import Store
 from pluginmgr.server import create_app
 from tests.git_helpers import git_cli, make_origin
 from tests.server.server_helpers import build_state

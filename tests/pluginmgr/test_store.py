@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pluginmgr import IntegrityError, Store, StoreError, Version
-from pluginmgr.fetch.store import parse_tree_manifest, tree_manifest
+from pluginmgr.fetch.hashes import parse_tree_manifest, tree_manifest
 
 
 @pytest.fixture
