@@ -183,14 +183,10 @@ class PluginHost:
     def _run_frame(self, message: dict[str, Any], trigger: str) -> bytes:
         """The run's frame; `PluginHostError` when it is over what the host accepts (it would
         refuse it and lose its channel)."""
-        frame = encode_for_host(message)
-        if len(frame) - 4 > self.max_frame:
-            size = len(frame) - 4
-            raise PluginHostError(
-                f"trigger {trigger}'s event cannot be sent: a message of {size} bytes is over "
-                f"the channel's limit of {self.max_frame} bytes"
-            )
-        return frame
+        try:
+            return encode_for_host(message, max_size=self.max_frame)
+        except ValueError as exc:
+            raise PluginHostError(f"trigger {trigger}'s event cannot be sent: {exc}") from None
 
     def _send_run(
         self, process: HostProcess, message: dict[str, Any], frame: bytes, source: str | None
@@ -468,17 +464,9 @@ class PluginHost:
             try:
                 value = service(callbacks, trigger, message)
                 reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
-                encoded = encode_for_host(reply)
-                if len(encoded) - 4 > self.max_frame:
-                    raise ValueError(
-                        f"a message of {len(encoded) - 4} bytes is over the channel's limit of "
-                        f"{self.max_frame} bytes"
-                    )
-            except Refused as exc:
-                encoded = encode(
-                    {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
-                )
-            except (TypeError, ValueError) as exc:  # a value the wire cannot carry, too large
+                encoded = encode_for_host(reply, max_size=self.max_frame)
+            # refused, or a value the wire cannot carry (TypeError) or too large (ValueError)
+            except (Refused, TypeError, ValueError) as exc:
                 encoded = encode(
                     {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
                 )

@@ -119,20 +119,25 @@ def encode(message: Any, *, max_size: int | None = None) -> bytes:
     """One message as frame bytes (header included); raises TypeError for unsendable values,
     ValueError for a message over ``max_size`` bytes (which the other side would refuse)."""
     body = json.dumps(_tag(message), allow_nan=False, separators=(",", ":")).encode()
+    return _frame(body, max_size)
+
+
+def encode_for_host(message: Any, *, max_size: int | None = None) -> bytes:
+    """`encode` for the server's frames to the host: marshal data when marshal carries every
+    value, the JSON frame otherwise; raises TypeError for unsendable values, ValueError for a
+    message over ``max_size`` bytes."""
+    try:
+        body = _MARSHAL + marshal.dumps(message, _MARSHAL_VERSION)
+    except ValueError:  # a datetime, a subclass, nesting too deep: the tagged JSON says it
+        return encode(message, max_size=max_size)
+    return _frame(body, max_size)
+
+
+def _frame(body: bytes, max_size: int | None) -> bytes:
     if max_size is not None and len(body) > max_size:
         raise ValueError(
             f"a message of {len(body)} bytes is over the channel's limit of {max_size} bytes"
         )
-    return _HEADER.pack(len(body)) + body
-
-
-def encode_for_host(message: Any) -> bytes:
-    """`encode` for the server's frames to the host: marshal data when marshal carries every
-    value, the JSON frame otherwise; raises TypeError for unsendable values."""
-    try:
-        body = _MARSHAL + marshal.dumps(message, _MARSHAL_VERSION)
-    except ValueError:  # a datetime, a subclass, nesting too deep: the tagged JSON says it
-        return encode(message)
     return _HEADER.pack(len(body)) + body
 
 
