@@ -168,7 +168,7 @@ class PluginHost:
                 if self._send_run(process, message, frame, source):
                     return self._serve(process, slot, served, database, entry, path, timeout)
                 ended = process.ended or Ended(process.popen.wait())
-                self._died(process, ended)
+                self._died(process)
                 if retried:
                     raise self._exited(process, ended, trigger) from None
             finally:
@@ -357,13 +357,13 @@ class PluginHost:
             self._retired.append(process)
 
     def _note_death(self, process: HostProcess) -> None:
-        if process.retired or getattr(process, "counted", False):
+        if process.retired or process.death_counted:
             return
-        process.counted = True  # type: ignore[attr-defined]
+        process.death_counted = True
         self._deaths_in_a_row += 1
         self._last_death = time.monotonic()
 
-    def _died(self, process: HostProcess, ended: Ended) -> None:
+    def _died(self, process: HostProcess) -> None:
         with self._lock:
             self._note_death(process)
             if self._process is process:
@@ -447,7 +447,7 @@ class PluginHost:
             if message is None:
                 continue  # woken: the deadline moved
             if isinstance(message, Ended):
-                self._died(process, message)
+                self._died(process)
                 raise self._exited(process, message, trigger)
             op = message["op"]
             if op == "result":

@@ -142,6 +142,8 @@ class HostProcess:
         self.sent_code: set[tuple[str, str]] = set()
         #: no new runs: replaced after a run that would not stop; killed when its last run ends
         self.retired = False
+        #: its death was counted for the restart back-off (by whichever run saw it first)
+        self.death_counted = False
         self.ended: Ended | None = None
         self._runs: dict[int, RunSlot] = {}
         self._lock = threading.Lock()
