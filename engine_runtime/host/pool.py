@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
-from ..environments import isolated_env_dir
+from ..environments import isolated_env_dir, isolated_python
 from .channel import PluginHostError
 from .host import DEFAULT_GRACE, PluginHost
 from .messages import HostCallbacks
@@ -184,7 +184,7 @@ class HostPool:
                 "directory for its environment"
             )
         env = isolated_env_dir(self.plugin_dir, definition.trigger_name)
-        python = venv_python(env / "venv")
+        python = isolated_python(self.plugin_dir, definition.trigger_name)
         if not python.exists():
             raise PluginHostError(
                 f"trigger {definition.trigger_name} is isolated but its environment "
