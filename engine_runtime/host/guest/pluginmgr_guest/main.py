@@ -178,7 +178,7 @@ def _interrupt(run: Run, reason: str, text: str) -> None:
 CACHES = CacheStore()
 
 
-def _call_plugin(run: Run, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
+def _call_plugin(link: Link, run: Run, loader: Loader, message: dict[str, Any]) -> dict[str, Any]:
     database = str(message["database"])
     name = run.trigger.partition("/")[2] or run.trigger
     test_cache = message.get("test_cache")
@@ -187,7 +187,7 @@ def _call_plugin(run: Run, loader: Loader, message: dict[str, Any]) -> dict[str,
         if test_cache is None
         else CACHES.for_test(str(test_cache) or None)
     )
-    api = PluginApi(run.trigger, database, lambda m: link_call(run, m), cache, CACHES.maybe_sweep)
+    api = PluginApi(run.trigger, database, lambda m: link.call(run, m), cache, CACHES.maybe_sweep)
     kind = str(message["kind"])
     stage = "load"
     with run.lock:
@@ -213,14 +213,6 @@ def _call_plugin(run: Run, loader: Loader, message: dict[str, Any]) -> dict[str,
     return result
 
 
-_LINK: Link | None = None
-
-
-def link_call(run: Run, message: dict[str, Any]) -> Any:
-    assert _LINK is not None  # noqa: S101 - set by main before any run
-    return _LINK.call(run, message)
-
-
 def _run_thread(
     link: Link,
     loader: Loader,
@@ -234,7 +226,7 @@ def _run_thread(
     run.thread_id = threading.get_ident()
     link.local.run = run
     try:
-        result = _call_plugin(run, loader, message)
+        result = _call_plugin(link, run, loader, message)
     finally:
         if _getpid() != pid:
             _exit(0)  # a process the plugin forked came back here: it must not answer
@@ -312,11 +304,10 @@ def _set_path(config: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> None:
     """Serve runs on the channel fd named in the JSON config ``argv[0]`` until told to stop."""
-    global _LINK
     config = json.loads(argv[0])
     _set_path(config)
     sock = socket.socket(fileno=int(config["fd"]))
-    link = _LINK = Link(sock)
+    link = Link(sock)
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
     loader = Loader()
