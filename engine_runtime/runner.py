@@ -44,6 +44,7 @@ from .watchdog import PluginTimeout
 
 if TYPE_CHECKING:
     from .catalog import TriggerDefinition, TriggerSettings
+    from .host.messages import RunResult
     from .host.pool import HostPool
     from .observability import LogRing
     from .plugins.loader import PluginSource
@@ -302,6 +303,7 @@ class TriggerRunner:
         limit = self.time_limit(trigger.definition.settings, event)
         started_ns = time.time_ns()
         clock = time.perf_counter_ns()
+        failure: PluginFailure | None = None
         try:
             path, source = plugin_location(code := trigger.source.load())
             result = self._hosts.host_for(trigger.definition).run(
@@ -317,19 +319,14 @@ class TriggerRunner:
                 version=code.version,
             )
         except PluginError as exc:  # the code could not be read, or its host failed
-            failure: PluginFailure = describe_failure(exc)
+            failure = describe_failure(exc)
             if isinstance(exc, HostExitedError):
                 self._host_died(trigger, exc.host_pid)
         else:
-            if result.ok:
-                failure = None  # type: ignore[assignment]
-            elif result.interrupted == "cancel" and trigger.stop.is_set():
-                return _GONE
-            elif result.interrupted == "timeout" and result.error_type == PluginTimeout.__name__:
-                failure = describe_failure(PluginTimeout(limit))
-                failure = PluginFailure(failure.message, result.traceback, failure.http_body)
-            else:
-                failure = failure_of(result)
+            if not result.ok:
+                if result.interrupted == "cancel" and trigger.stop.is_set():
+                    return _GONE
+                failure = _run_failure(result, limit)
         elapsed = time.perf_counter_ns() - clock
         if failure is not None:
             self._stats.record(
@@ -387,6 +384,15 @@ class TriggerRunner:
             self._disable(trigger)
         if event.reply is not None:  # after disabling: the caller sees the trigger gone
             settle(event.reply, error_response(failure.http_body))
+
+
+def _run_failure(result: RunResult, limit: float | None) -> PluginFailure:
+    """A failed run's report; one the host interrupted at its timeout in the words of
+    `PluginTimeout`, with the plugin's traceback."""
+    if result.interrupted == "timeout" and result.error_type == PluginTimeout.__name__:
+        words = describe_failure(PluginTimeout(limit))
+        return PluginFailure(words.message, result.traceback, words.http_body)
+    return failure_of(result)
 
 
 @final
