@@ -229,14 +229,15 @@ class PluginHost:
             pass  # gone: nothing of it to drop
 
     def _control(self, process: HostProcess, fields: dict[str, Any], timeout: float = 60.0) -> Any:
-        slot = RunSlot(next(_RUN_IDS), "(control)", time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        slot = RunSlot(next(_RUN_IDS), "(control)", deadline)
         if not process.open_run(slot):
             raise PluginHostError("the plugin host is gone")
         try:
             process.send({"op": "control", "id": slot.id, **fields})
             while True:
-                try:
-                    message = slot.messages.get(timeout=max(0.0, timeout))
+                try:  # one deadline for the answer, however many wake-ups come first
+                    message = slot.messages.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     raise PluginHostError(
                         f"no answer to {fields['action']} in {timeout:g} s"
