@@ -24,7 +24,7 @@ from .messages import HostCallbacks
 if TYPE_CHECKING:
     from ..catalog import TriggerDefinition
 
-__all__ = ["SHARED", "HostPool", "venv_python"]
+__all__ = ["SHARED", "HostPool", "base_interpreter", "venv_python"]
 
 #: the key of the node's shared host
 SHARED: Final = ""
@@ -35,7 +35,7 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _base_interpreter() -> Path:
+def base_interpreter() -> Path:
     """The interpreter this server's venv was made from (never the venv's own packages)."""
     return Path(getattr(sys, "_base_executable", None) or sys.executable)
 
@@ -76,7 +76,7 @@ class HostPool:
         # built once: `_shared_interpreter` runs before every run
         shared_venv = venv if venv is not None or plugin_dir is None else plugin_dir / "venv"
         self._venv_python = None if shared_venv is None else venv_python(shared_venv)
-        self._base_python = _base_interpreter()
+        self._base_python = base_interpreter()
 
     def host_for(self, definition: TriggerDefinition) -> PluginHost:
         """The host ``definition``'s runs go to (started on its first run)."""

@@ -22,7 +22,6 @@ empty one (upstream answers ``couldn't find db``; offline there is nothing to fi
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from urllib.parse import parse_qsl
 
 from ..errors import EngineError, InvalidDatabaseNameError, PluginError, WriteError
 from ..host.host import PluginHost
-from ..host.pool import venv_python
+from ..host.pool import base_interpreter, venv_python
 from ..host_runs import failure_of, plugin_location
 from ..store import MemoryStore, validate_database_name
 from ..triggers import (
@@ -140,7 +139,7 @@ class DryRunner:
 
     def _host(self) -> PluginHost:
         if self.host is None:
-            python = Path(getattr(sys, "_base_executable", sys.executable))
+            python = base_interpreter()
             site: list[Path] | None = []  # the standard library only
             if self.site_packages is not None:
                 venv = venv_python(_venv_root(self.site_packages))
