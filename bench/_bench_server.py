@@ -18,8 +18,8 @@ from _deps_fixtures import plugin_name
 
 from engine_runtime import Catalog, ProcessingEngine
 from pluginmgr import PluginManager, Settings
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
-from pluginmgr.installers import InstallOptions
 from pluginmgr.node.triggers import create_trigger, source_factory
 
 __all__ = ["serve_seconds", "trigger_creation"]

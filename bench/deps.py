@@ -57,8 +57,8 @@ from _index_process import PackageIndex, served_index
 from pluginmgr import PluginManager, Settings
 from pluginmgr.deps.age import old_versions
 from pluginmgr.deps.dependency_set import DependencySet
+from pluginmgr.deps.installers import InstallOptions, find_uv
 from pluginmgr.deps.venv import PluginEnv, bundled_python, default_venv_path
-from pluginmgr.installers import InstallOptions, find_uv
 
 TARGET_NOOP: Final = 4.0
 TARGET_HELP: Final = 2.5

@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.whe
 
 from pluginmgr import PluginManager, Settings
 from pluginmgr.deps.dependency_set import DependencySet
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.venv import PluginEnv, bundled_python, default_venv_path
-from pluginmgr.installers import InstallOptions
 from tests.wheels import build_wheel, build_wheelhouse
 
 TARGET_COLD_SPEEDUP: Final = 10.0

@@ -5,9 +5,10 @@
 * ``engine_runtime`` and ``registry_index`` import nothing of ``pluginmgr`` or of each other,
   ``engine_runtime``'s plugin host guest nothing but the standard library and itself;
 * in ``pluginmgr`` the layers go one way, ``cli -> server -> node -> mirror -> deps ->
-  fetch/installers -> the modules directly in pluginmgr/``: a module imports only its own
-  package and the layers below it (``__main__`` starts the CLI);
-* a CLI command module never imports another (shared options live in ``_``-prefixed modules).
+  fetch -> the modules directly in pluginmgr/``: a module imports only its own package and the
+  layers below it (``__main__`` starts the CLI);
+* a CLI command module never imports another (shared options live in ``_``-prefixed modules);
+* no product module is over 400 lines, and at most 12 lie directly in ``pluginmgr/``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ PACKAGES: Final = ("pluginmgr", "engine_runtime", "registry_index")
 LAYERS: Final = {
     "base": 0,
     "fetch": 1,
-    "installers": 1,
     "deps": 2,
     "mirror": 3,
     "node": 4,
@@ -214,3 +214,16 @@ def test_no_cli_command_module_imports_another() -> None:
 def test_few_modules_lie_directly_in_pluginmgr() -> None:
     top = sorted(p.name for p in (ROOT / "pluginmgr").glob("*.py"))
     assert len(top) <= 12, top
+
+
+#: the most lines a product module may have: past it, a module holds more than one idea
+MAX_MODULE_LINES: Final = 400
+
+
+def test_no_product_module_is_over_400_lines() -> None:
+    long = sorted(
+        f"{name}: {lines} lines"
+        for name, path in MODULES.items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    )
+    assert long == []

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ..check import count
+from ..deps.installers import PACKAGE_MANAGERS, InstallOptions
 from ..deps.venv import PluginEnv, default_venv_path
 from ..errors import InstallError
-from ..installers import PACKAGE_MANAGERS, InstallOptions
 from ._common import emit_json, python_option
 
 if TYPE_CHECKING:

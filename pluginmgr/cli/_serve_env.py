@@ -13,9 +13,9 @@ from ..errors import PluginManagerError
 from ._serve_options import ServeOptions
 
 if TYPE_CHECKING:
+    from ..deps.installers import InstallOptions
     from ..deps.venv import PluginEnv
     from ..fetch.manager import PluginManager
-    from ..installers import InstallOptions
 
 __all__ = ["plugin_env", "record_trigger_plugins"]
 

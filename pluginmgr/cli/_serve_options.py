@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import click
 from click.core import ParameterSource
 
+from ..deps.installers import PACKAGE_MANAGERS
 from ..deps.venv import default_venv_path
 from ..errors import PluginManagerError
-from ..installers import PACKAGE_MANAGERS
 from ..node.data_layout import check_node_id
 from ._common import python_option
 

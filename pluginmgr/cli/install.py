@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import click
 
+from ..deps.installers import disabled_error
 from ..deps.venv import EnsureResult, InstallResult, PluginEnv
-from ..installers import disabled_error
 from ..settings import ENV_CACHE_DIR, default_log_dir
 from ._common import emit_json, manager_from, pass_options, settings_options
 from ._deps_common import (

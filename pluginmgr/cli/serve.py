@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 
     from engine_runtime import ProcessingEngine, Store
 
+    from ..deps.installers import InstallOptions
     from ..deps.venv import PluginEnv
     from ..fetch.manager import PluginManager
-    from ..installers import InstallOptions
     from ..server.app import ServerState
     from ..server.auth import TokenStore
 
@@ -175,7 +175,7 @@ def serve(options: dict[str, Any]) -> int:
     --bucket, --aws-*, --google-*, --azure-*, --object-store-*, ...) are ignored with a warning.
     INFLUXDB3_UNSET_VARS names variables to remove from the environment first.
     """
-    from ..installers import InstallOptions
+    from ..deps.installers import InstallOptions
 
     host, port = _bind(options.pop("http_bind"))
     flush_text = options.pop("wal_flush_interval")

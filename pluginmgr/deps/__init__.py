@@ -6,8 +6,9 @@ Reading declarations (`declared`, `plugin_deps`, `plugins_in`), the inputs of a 
 `pylock_local`, `toml_writer`, `build_lock`); the set as a whole (`dependency_set`, `isolated`
 for triggers with an environment of their own) and how it explains itself (`conflict`,
 `culprit`, `probe`, `explain`, `age`, `status`); the venv and its interpreter (`venv`,
-`interpreter`, `sync`, `requirement_check`, `imports`). It uses the fetch layer (to read a
-plugin's content) and the installers; the mirror, the node and the server use it.
+`interpreter`, `sync`, `requirement_check`, `imports`) and the installers that write it
+(`installers`: uv, pip). It uses the fetch layer (to read a plugin's content); the mirror,
+the node and the server use it.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from .newest_cached import newest_cached
 from .probe import UvProbe
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
     from .pylock import PyLock
 
 __all__ = ["MAX_AGE", "MAX_SEARCHED", "OldVersion", "old_versions"]

@@ -31,8 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
 from ..errors import InstallError
-from ..installers.uv import source_args
 from ..process import check, run
+from .installers.uv import source_args
 from .pylock import LockedFile, LockedPackage, PyLock
 from .pylock_local import local_file
 

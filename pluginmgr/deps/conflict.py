@@ -25,7 +25,7 @@ from .inputs import CONSTRAINTS_NAME, OPERATOR, DependencyInputs
 from .probe import UvProbe
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
     from .resolver import ResolveOptions
 
 __all__ = [

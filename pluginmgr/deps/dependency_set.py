@@ -31,7 +31,6 @@ from packaging.utils import canonicalize_name
 from ..atomic import file_lock, restored_on_error
 from ..check import count
 from ..errors import InstallError, StaleLockError
-from ..installers import InstallOptions, UvInstaller, find_uv
 from ..process import streaming_to
 from .extend import extend_lock
 from .inputs import (
@@ -43,6 +42,7 @@ from .inputs import (
     read_spec_file,
     write_spec_file,
 )
+from .installers import InstallOptions, UvInstaller, find_uv
 from .lock_cache import cached_lock
 from .pylock import PYLOCK_NAME, PyLock, write_pylock
 from .resolver import ResolveOptions, resolve

@@ -40,7 +40,7 @@ from packaging.version import Version
 from ..fetch.transports import local_path
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
 
 __all__ = [
     "DEFAULT_INDEX",

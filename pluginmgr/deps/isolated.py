@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from engine_runtime import TriggerDefinition
 
     from ..fetch.manager import PluginManager
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
     from .pylock import PyLock
     from .sync import SyncResult
 

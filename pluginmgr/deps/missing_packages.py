@@ -22,7 +22,7 @@ from ..errors import PackageNotFoundError
 from .index_versions import configured_index
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
 
 __all__ = ["describe_sources", "package_not_found"]
 

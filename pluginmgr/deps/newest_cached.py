@@ -26,7 +26,7 @@ from .index_versions import Release, index_url
 from .uv_compile import compile_command, read_pins
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
     from .pylock import LockedPackage
 
 __all__ = ["newest_cached"]

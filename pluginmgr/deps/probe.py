@@ -15,7 +15,7 @@ from .inputs import DependencyInputs
 from .uv_compile import compile_command, read_pins, write_inputs
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
 
 __all__ = ["UvProbe"]
 

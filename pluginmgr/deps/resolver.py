@@ -54,7 +54,7 @@ from .sync import no_wheel_refusal
 from .uv_compile import PIN, compile_command, write_inputs
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
 
 __all__ = ["ResolveOptions", "explain_conflict", "metadata_graph", "resolve", "search_culprits"]
 

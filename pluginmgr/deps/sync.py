@@ -38,12 +38,12 @@ from packaging.version import InvalidVersion, Version
 from ..errors import InstallError, IntegrityError
 from ..fetch.hashes import sha256_file
 from ..fetch.transports import local_path
-from ..installers import disabled_error
 from .build_lock import build_constraints_file
+from .installers import disabled_error
 from .pylock import LockedFile, LockedPackage, PyLock, dump_pylock
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
     from .venv import PluginEnv
 
 __all__ = [

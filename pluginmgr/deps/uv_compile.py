@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Final
 
 from packaging.utils import canonicalize_name
 
-from ..installers.uv import source_args
 from .inputs import CONSTRAINTS_NAME
+from .installers.uv import source_args
 
 if TYPE_CHECKING:
-    from ..installers import InstallOptions
+    from .installers import InstallOptions
 
 __all__ = ["PIN", "compile_command", "read_pins", "write_inputs"]
 

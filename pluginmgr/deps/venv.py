@@ -37,8 +37,8 @@ from packaging.utils import canonicalize_name
 
 from ..atomic import atomic_write, file_lock
 from ..errors import InstallError
-from ..installers import Installer, InstallOptions, disabled_error, get_installer
 from ..settings import default_log_dir
+from .installers import Installer, InstallOptions, disabled_error, get_installer
 from .interpreter import (
     Interpreter,
     bundled_python,

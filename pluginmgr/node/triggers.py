@@ -48,11 +48,11 @@ if TYPE_CHECKING:
     )
 
     from ..deps.declared import DeclaredDeps
+    from ..deps.installers import InstallOptions
     from ..deps.sync import SyncResult
     from ..deps.venv import PluginEnv
     from ..fetch.fetched import FetchedPlugin
     from ..fetch.manager import PluginManager
-    from ..installers import InstallOptions
 
 __all__ = ["CreatedTrigger", "create_trigger", "source_factory"]
 

@@ -47,9 +47,9 @@ if TYPE_CHECKING:
 
     from engine_runtime import ProcessingEngine
 
+    from ..deps.installers import InstallOptions
     from ..deps.venv import PluginEnv
     from ..fetch.manager import PluginManager
-    from ..installers import InstallOptions
     from .auth import TokenStore
 
 __all__ = ["BUILD", "HEALTH_PATHS", "ServerState", "cancel_queries_on_exit", "create_app"]

@@ -27,12 +27,12 @@ from starlette.routing import Route
 from engine_runtime import DryRunner
 
 from ..atomic import atomic_write
+from ..deps.installers import disabled_error
 from ..deps.venv import parse_requirement
 from ..errors import InstallError, PluginManagerError
 from ..fetch.hashes import has_control_chars
 from ..fetch.plugin_dir import validate_path_within_plugin_dir
 from ..fetch.refs import LocalRef, parse_ref
-from ..installers import disabled_error
 from ..node.plugin_source import FetchedPluginSource
 from .routes_common import (
     ENGINE_OFF_MESSAGE,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
-from pluginmgr.installers import InstallOptions
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.server import TokenStore, create_app
 from tests.server.server_helpers import build_state, wait_for
 

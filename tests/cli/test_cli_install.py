@@ -447,7 +447,7 @@ def test_host_unauthorized_names_a_token_command(
 def test_a_real_server_installs_and_says_what(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, plugin_dir: Path, wheelhouse: Path
 ) -> None:
-    from pluginmgr.installers import InstallOptions
+    from pluginmgr.deps.installers import InstallOptions
     from tests.cli.live import serving
 
     sources = InstallOptions(find_links=(str(wheelhouse),), no_index=True, offline=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pluginmgr.deps.installers import InstallOptions
+from pluginmgr.deps.installers.base import caller_path
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
-from pluginmgr.installers import InstallOptions
-from pluginmgr.installers.base import caller_path
 from tests.dep_wheels import declare, use
 from tests.helpers import CliResult, run_cli
 

@@ -279,7 +279,7 @@ def test_a_trigger_runs_on_the_venvs_python_not_the_servers(
 ) -> None:
     from starlette.testclient import TestClient
 
-    from pluginmgr.installers import InstallOptions
+    from pluginmgr.deps.installers import InstallOptions
     from pluginmgr.server import create_app
     from tests.server.server_helpers import TRIGGER, build_state, trigger_body
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_runtime import MemoryStore
-from pluginmgr.installers import find_uv
+from pluginmgr.deps.installers import find_uv
 
 #: a module placed straight in the venv's site-packages
 VENV_MODULE = "hostvenvpkg"

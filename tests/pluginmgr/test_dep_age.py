@@ -17,9 +17,9 @@ from packaging.version import Version
 
 from pluginmgr.deps.age import OldVersion, _flag, old_versions
 from pluginmgr.deps.index_versions import Release, releases
+from pluginmgr.deps.installers import InstallOptions, find_uv
 from pluginmgr.deps.pylock import LockedPackage, PyLock, Requester
 from pluginmgr.deps.venv import bundled_python
-from pluginmgr.installers import InstallOptions, find_uv
 from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
 from tests.pypi_index import PackageIndex

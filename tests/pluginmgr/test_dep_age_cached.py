@@ -13,9 +13,9 @@ from packaging.version import Version
 
 from pluginmgr.deps.age import _bars, old_versions
 from pluginmgr.deps.culprit import Suspect
+from pluginmgr.deps.installers import InstallOptions, find_uv
 from pluginmgr.deps.pylock import read_pylock
 from pluginmgr.deps.venv import bundled_python
-from pluginmgr.installers import InstallOptions, find_uv
 from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
 from tests.pypi_index import PackageIndex

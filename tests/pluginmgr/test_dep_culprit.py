@@ -16,12 +16,12 @@ from pluginmgr.deps.culprit import (
     suspects_of,
 )
 from pluginmgr.deps.inputs import DependencyInputs
+from pluginmgr.deps.installers import InstallOptions, find_uv
 from pluginmgr.deps.probe import UvProbe
 from pluginmgr.deps.pylock import Requester
 from pluginmgr.deps.resolver import ResolveOptions, explain_conflict, resolve, search_culprits
 from pluginmgr.deps.venv import bundled_python
 from pluginmgr.errors import DependencyConflictError
-from pluginmgr.installers import InstallOptions, find_uv
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pluginmgr.deps.inputs import DependencyInputs
+from pluginmgr.deps.installers import InstallOptions, find_uv
 from pluginmgr.deps.pylock import Requester
 from pluginmgr.deps.resolver import ResolveOptions, resolve
 from pluginmgr.deps.venv import bundled_python
-from pluginmgr.installers import InstallOptions, find_uv
 from tests.conftest import UvCalls
 from tests.wheels import FIXTURE_PACKAGES, build_wheel
 

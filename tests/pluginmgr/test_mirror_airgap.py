@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from engine_runtime import DryRunner
 from pluginmgr import PluginManager, Settings
 from pluginmgr.cli.mirror import mirror
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.errors import InstallError
-from pluginmgr.installers import InstallOptions
 from pluginmgr.mirror.sync import WheelOptions, sync_mirror, verify_mirror
 from pluginmgr.mirror.wheels import download_wheels
 from pluginmgr.node.plugin_source import FetchedPluginSource

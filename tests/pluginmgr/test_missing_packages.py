@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pluginmgr.deps import index_versions
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.missing_packages import describe_sources, package_not_found
-from pluginmgr.installers import InstallOptions
 
 
 @pytest.fixture(autouse=True)

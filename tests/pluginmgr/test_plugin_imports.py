@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from pluginmgr.deps.imports import ImportProblem, check_imports, import_statements
+from pluginmgr.deps.installers import find_uv
 from pluginmgr.deps.venv import bundled_python
-from pluginmgr.installers import find_uv
 
 SOURCE = """
 from __future__ import annotations

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from pluginmgr.deps.installers import find_uv
 from pluginmgr.deps.venv import PluginEnv
-from pluginmgr.installers import find_uv
 from tests.dep_wheels import declare, use
 from tests.helpers import run_cli
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from pluginmgr.deps.installers import find_uv
 from pluginmgr.deps.pylock import (
     LockedFile,
     LockedPackage,
@@ -33,7 +34,6 @@ from pluginmgr.deps.pylock import (
 from pluginmgr.deps.pylock_local import absolute_files, python_floor, relative_files
 from pluginmgr.deps.toml_writer import toml_lines, toml_value
 from pluginmgr.errors import LockfileError
-from pluginmgr.installers import find_uv
 from tests.wheels import FIXTURE_PACKAGES, build_wheel
 
 EVERY_FIELD = Path(__file__).resolve().parents[2] / "fixtures" / "pylock" / "every-field.toml"

@@ -11,10 +11,10 @@ import pytest
 
 from engine_runtime import Catalog, MissingEntryPointError, ProcessingEngine
 from pluginmgr import PluginManager, read_lock
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.pylock import read_pylock
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.errors import HTTPStatusError
-from pluginmgr.installers import InstallOptions
 from pluginmgr.node.plugin_source import FetchedPluginSource
 from pluginmgr.node.triggers import create_trigger, source_factory
 from tests.conftest import UvCalls

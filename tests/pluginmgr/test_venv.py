@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pluginmgr.deps.installers import InstallOptions, UvInstaller, find_uv, get_installer
+from pluginmgr.deps.installers.base import Command, InstallRequest
 from pluginmgr.deps.venv import (
     RECORD_NAME,
     PluginEnv,
@@ -28,8 +30,6 @@ from pluginmgr.errors import (
     InstallError,
     PackageNotFoundError,
 )
-from pluginmgr.installers import InstallOptions, UvInstaller, find_uv, get_installer
-from pluginmgr.installers.base import Command, InstallRequest
 
 pytestmark = pytest.mark.usefixtures("uv_sandbox")
 

@@ -17,8 +17,8 @@ import httpx
 
 from engine_runtime import Catalog, ProcessingEngine, Store
 from pluginmgr import PluginManager, Settings
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
-from pluginmgr.installers import InstallOptions
 from pluginmgr.node.triggers import source_factory
 from pluginmgr.server import ServerState, TokenStore
 from tests.helpers import wait_for

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from pluginmgr.installers import InstallOptions
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.server import ServerState, create_app
 from tests.server.server_helpers import (
     ECHO,

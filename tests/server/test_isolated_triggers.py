@@ -15,10 +15,10 @@ from starlette.testclient import TestClient
 
 from engine_runtime import TriggerDefinition, TriggerSettings, parse_trigger_spec
 from engine_runtime.environments import isolated_env_dir, isolated_python
+from pluginmgr.deps.installers import InstallOptions
 from pluginmgr.deps.pylock import read_pylock
 from pluginmgr.deps.venv import PluginEnv
 from pluginmgr.errors import InstallError
-from pluginmgr.installers import InstallOptions
 from pluginmgr.server import create_app
 from tests.dep_wheels import declare
 from tests.helpers import installed

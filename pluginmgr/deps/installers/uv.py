@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InstallError
+from ...errors import InstallError
 from .base import ONLY_BINARY, Command, Installer, InstallOptions, InstallRequest
 
 __all__ = ["UvInstaller", "find_uv", "source_args"]

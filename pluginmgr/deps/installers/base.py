@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from ..process import ProcessResult, check, run
+from ...process import ProcessResult, check, run
 
 __all__ = ["ONLY_BINARY", "Command", "InstallOptions", "InstallRequest", "Installer", "caller_path"]
 

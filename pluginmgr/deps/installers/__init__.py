@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..errors import INSTALL_DISABLED_MESSAGE, InstallDisabledError, InstallError
+from ...errors import INSTALL_DISABLED_MESSAGE, InstallDisabledError, InstallError
 from .base import Installer, InstallOptions
 from .pip import PipInstaller
 from .uv import UvInstaller, find_uv
