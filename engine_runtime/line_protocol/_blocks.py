@@ -118,6 +118,7 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
     fields, times = split
     tag_keys = tuple(key for key, _ in parsed.tags)
     heads = parts[0::3]
+    heads[0] = "\n" + heads[0]  # as every other line's head, so a series has one key
     by_head: dict[str, Tags] = dict.fromkeys(heads, ())
     rest = f" {parts[1]} {parts[2]}"
     for head in by_head:
@@ -134,9 +135,6 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
     for index in range(len(tag_keys)):
         values = {head: tags[index][1] for head, tags in by_head.items()}
         tag_columns.append(list(map(values.__getitem__, heads)))
-    low = min(times)
-    high = max(times)
-    distinct = len(set(times)) == count
     return LineBlock(
         parsed.measurement,
         tag_keys,
@@ -146,8 +144,26 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
         tag_columns,
         fields,
         times,
-        [(tags, low, high, distinct) for tags in dict.fromkeys(by_head.values())],
+        _series_spans(heads, times, by_head),
     )
+
+
+def _series_spans(heads: list[str], times: list[int], tags_of: dict[str, Tags]) -> list[SeriesSpan]:
+    """Each series head's time range in a uniform block, and whether its times are distinct.
+
+    Per series, not per batch: an agent writes every series of a batch at one timestamp, and
+    that batch repeats no (series, time). Heads are compared as written, so a series written
+    with its tags in two orders gets two spans; the store merges them by tags.
+    """
+    if len(tags_of) == len(heads):  # one line per series, the agent's batch
+        return [(tags_of[head], time, time, True) for head, time in zip(heads, times, strict=True)]
+    grouped: dict[str, list[int]] = {}
+    for head, time in zip(heads, times, strict=True):
+        grouped.setdefault(head, []).append(time)
+    return [
+        (tags_of[head], min(stamps), max(stamps), len(set(stamps)) == len(stamps))
+        for head, stamps in grouped.items()
+    ]
 
 
 def _bulk(

@@ -439,4 +439,20 @@ def test_parse_blocks_uniform_batch() -> None:
     block = blocks[0]
     assert block.tag_columns == [[f"h{i % 3}" for i in range(50)]]
     assert block.field_columns[1] == list(range(50))
-    assert block.series == [((("host", f"h{i}"),), 0, 49, True) for i in range(3)]
+    # each series' own range: h0 at 0, 3, ..., 48; h1 at 1, ..., 49; h2 at 2, ..., 47
+    assert block.series == [
+        ((("host", "h0"),), 0, 48, True),
+        ((("host", "h1"),), 1, 49, True),
+        ((("host", "h2"),), 2, 47, True),
+    ]
+
+
+def test_parse_blocks_agent_batch_has_a_span_per_series() -> None:
+    """An agent writes every series of a batch at one timestamp: each series has one time,
+    distinct, and only a series written twice at that time is marked as repeating."""
+    text = "\n".join(f"cpu,host=h{i} usage={i}.5 1000" for i in range(200))
+    (block,) = _assert_same_as_parse_lines(text)
+    assert block.series == [((("host", f"h{i}"),), 1000, 1000, True) for i in range(200)]
+    (repeated,) = _assert_same_as_parse_lines(text + "\ncpu,host=h7 usage=9.5 1000")
+    assert ((("host", "h7"),), 1000, 1000, False) in repeated.series
+    assert ((("host", "h8"),), 1000, 1000, True) in repeated.series

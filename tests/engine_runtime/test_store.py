@@ -441,6 +441,19 @@ def test_upsert_after_duplicate_free_writes(store: MemoryStore) -> None:
     assert store.query("db", "SELECT f FROM t WHERE time = to_timestamp_nanos(3)") == [{"f": 4.0}]
 
 
+def test_agent_batches_sharing_timestamps_keep_every_row(store: MemoryStore) -> None:
+    """Batches whose series share one timestamp each (as Telegraf writes them) are not
+    duplicates; a real repeat of (series, time) in a later batch still upserts."""
+    for second in range(3):
+        batch = "\n".join(f"cpu,host=h{i} usage={second}.5 {second}" for i in range(100))
+        store.write_lp("db", batch)
+    assert store.query("db", "SELECT count(*) AS n FROM cpu") == [{"n": 300}]
+    store.write_lp("db", "cpu,host=h3 usage=9.5 1")
+    assert store.query("db", "SELECT count(*) AS n FROM cpu") == [{"n": 300}]
+    rows = store.query("db", "SELECT usage FROM cpu WHERE host = 'h3' ORDER BY time")
+    assert rows == [{"usage": 0.5}, {"usage": 9.5}, {"usage": 2.5}]
+
+
 def test_duplicates_within_one_write(store: MemoryStore) -> None:
     store.write_lp(
         "db", "t,h=a f=1,g=1 1\nt,h=b f=2 1\nt,h=a f=3 1\nt,a=1,b=2 f=5 2\nt,b=2,a=1 f=6 2"
