@@ -15,11 +15,23 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import httpx
 from _common import make_batch
 
-__all__ = ["NOOP_WRITES", "Row", "ServerProcess", "drive", "free_port", "write_all"]
+__all__ = [
+    "NODE_ID",
+    "NOOP_WRITES",
+    "Row",
+    "ServerProcess",
+    "drive",
+    "free_port",
+    "write_all",
+]
+
+#: the node id the benchmarks' servers run as (their store is ``DATA_DIR/bench/store``)
+NODE_ID: Final = "bench"
 
 NOOP_WRITES = """\
 def process_writes(influxdb3_local, table_batches, args=None):
@@ -70,6 +82,8 @@ class ServerProcess:
             self.command = [sys.executable, str(Path(__file__).parent / "_in_process.py")]
         self.plugin_dir = root / "plugins"
         self.data_dir = root / "data"
+        #: where serve keeps the store: ``DATA_DIR/<node-id>/store``
+        self.store_dir = self.data_dir / NODE_ID / "store"
         self.plugin_dir.mkdir(parents=True, exist_ok=True)
         for name, code in {"noop.py": NOOP_WRITES, **(plugins or {})}.items():
             (self.plugin_dir / name).write_text(code, encoding="utf-8")
@@ -104,7 +118,7 @@ class ServerProcess:
         """Start the process; returns seconds until ``/health`` answered 200."""
         args = [
             "--plugin-dir", str(self.plugin_dir), "--data-dir", str(self.data_dir),
-            "--cache-dir", str(self.root / "cache"), "--offline",
+            "--node-id", NODE_ID, "--cache-dir", str(self.root / "cache"), "--offline",
             "--http-bind", f"127.0.0.1:{self.port}", "--wal-flush-interval", self.flush,
             *(() if self.auth else ("--without-auth",)),
         ]  # fmt: skip

@@ -360,6 +360,8 @@ def bench_cpu(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) ->
 
 
 def _dir_report(store_dir: Path) -> str:
+    if not (store_dir / "wal").is_dir():  # a layout change must not pass for an empty store
+        raise RuntimeError(f"no store at {store_dir}: where does serve keep it now?")
     wal = list((store_dir / "wal").glob("*.wal"))
     snap_dir = store_dir / "snapshots"  # none yet: no snapshot was taken
     snaps = [p for p in snap_dir.iterdir() if p.is_dir()] if snap_dir.is_dir() else []
@@ -382,7 +384,7 @@ def bench_recovery(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]
             assert server.process is not None
             server.process.send_signal(signal.SIGKILL)
             server.process.wait(timeout=30)
-            report = _dir_report(server.data_dir / "store")
+            report = _dir_report(server.store_dir)
             healthy = server.start()
             began = time.perf_counter()
             counted = server.count()
