@@ -6,7 +6,10 @@ this directory first on ``sys.path``.
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
+    "AGENT_MEASUREMENTS",
     "BATCH",
     "MAX_SIZE",
     "MIN_SIZE",
@@ -14,6 +17,7 @@ __all__ = [
     "BenchError",
     "check",
     "count_text",
+    "make_agent_batch",
     "make_batch",
     "percentile",
 ]
@@ -45,6 +49,30 @@ def make_batch(start: int, count: int = BATCH) -> str:
         f"cpu,host=server{i % 20:02d},region=region{i % 4} usage_user={i % 97 + 0.25},"
         f"processes={i % 311}i,usage_idle={(i * 7) % 100 + 0.5} {i * 1_000_000_000}"
         for i in range(start, start + count)
+    ]
+    return "\n".join(lines)
+
+
+#: the measurements of an agent batch, with their fields (as Telegraf's inputs write them)
+AGENT_MEASUREMENTS: Final = {
+    "cpu": "usage_user={a}.25,usage_system={b}.5,usage_idle={c}.75",
+    "mem": "used={a}i,available={b}i,used_percent={c}.5",
+    "disk": "used={a}i,free={b}i,used_percent={c}.25",
+    "net": "bytes_recv={a}i,bytes_sent={b}i,err_in=0i",
+    "system": "load1={a}.5,load5={b}.25,n_cpus=8i",
+}
+
+
+def make_agent_batch(index: int, count: int = BATCH) -> str:
+    """Batch ``index`` as a metrics agent writes it: ``count`` lines, one per series (host and
+    measurement), every series at the batch's one timestamp (10 s after the previous batch's)."""
+    stamp = 1_700_000_000_000_000_000 + index * 10_000_000_000
+    hosts = count // len(AGENT_MEASUREMENTS)
+    lines = [
+        f"{name},host=host{h:05d},region=region{h % 8} "
+        f"{fields.format(a=(h * 7 + index) % 1000, b=(h * 13 + index) % 500, c=h % 100)} {stamp}"
+        for name, fields in AGENT_MEASUREMENTS.items()
+        for h in range(hosts)
     ]
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -147,7 +148,10 @@ class ServerProcess:
         self.process = None
 
     def count(self, db: str = "bench") -> int:
-        query = {"db": db, "q": "SELECT count(*) AS n FROM cpu"}
+        return self.count_table("cpu", db)
+
+    def count_table(self, table: str, db: str = "bench") -> int:
+        query = {"db": db, "q": f"SELECT count(*) AS n FROM {table}"}  # noqa: S608 (ours)
         answer = httpx.get(
             f"{self.url}/api/v3/query_sql", params=query, headers=self.headers, timeout=300
         )
@@ -163,14 +167,19 @@ def write_all(
     *,
     gzipped: bool = False,
     precision: str = "ns",  # make_batch's stamps are ns; `auto` would read the first as seconds
+    path: str | None = None,
+    batch: Callable[[int], str] = make_batch,
+    latencies: list[float] | None = None,
 ) -> float:
     """POST one 10k-line batch per start from ``threads`` clients; returns elapsed seconds.
 
     ``gzipped`` sends the bodies gzip-compressed (compressed before the clock starts, so the
-    time is the server's: transfer, inflating and writing).
+    time is the server's: transfer, inflating and writing). ``path`` is the write endpoint
+    (default v3's ``write_lp`` to ``bench``), ``batch`` makes a body from a start, and
+    ``latencies`` (when given) receives each write's seconds.
     """
-    path = f"/api/v3/write_lp?db=bench&precision={precision}"
-    bodies = [make_batch(s).encode() for s in starts]
+    path = path or f"/api/v3/write_lp?db=bench&precision={precision}"
+    bodies = [batch(s).encode() for s in starts]
     if gzipped:
         bodies = [gzip.compress(body) for body in bodies]
         headers = {**headers, "Content-Encoding": "gzip"}
@@ -185,7 +194,10 @@ def write_all(
                         if not bodies:
                             return
                         body = bodies.pop()
+                    began = time.perf_counter()
                     answer = client.post(path, content=body)
+                    if latencies is not None:
+                        latencies.append(time.perf_counter() - began)
                     if answer.status_code != 204:
                         raise RuntimeError(f"write failed: {answer.status_code} {answer.text}")
         except BaseException as exc:  # reported on the main thread
