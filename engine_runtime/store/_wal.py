@@ -9,11 +9,16 @@ Reading segments back (torn tails, damage, the repair cut) is `_wal_read`'s.
 
 Records are appended to an in-memory buffer; `WalWriter.flush` writes the buffer with
 ``os.write`` and ``os.fsync``s the segment (group commit), then wakes the writers waiting on
-those records. A failed flush (disk full, I/O error) truncates the segment back to its last
-durable size and puts the writer in a failed state: it fails that batch, everything buffered
-after it and every later append with `DurabilityError`, until the owner calls `WalWriter.reset`
-(which retries the truncation) once it has dropped what it applied for those records. So no
-record after a failed one can reach the log, and nothing refused is replayed later.
+those records. A record someone waits for starts a commit as soon as the previous one ends:
+the records appended during an ``fsync`` make the next commit, so writers never wait for a
+timer and a busy log commits back to back. Records nobody waits for (``no_sync``) wait for the
+next commit, at most ``interval`` seconds.
+
+A failed flush (disk full, I/O error) truncates the segment back to its last durable size and
+puts the writer in a failed state: it fails that batch, everything buffered after it and every
+later append with `DurabilityError`, until the owner calls `WalWriter.reset` (which retries the
+truncation) once it has dropped what it applied for those records. So no record after a failed
+one can reach the log, and nothing refused is replayed later.
 """
 
 from __future__ import annotations
@@ -176,7 +181,8 @@ class WalAck:
 
 
 class WalWriter:
-    """Appends records to the current segment; a thread flushes them every ``interval``."""
+    """Appends records to the current segment; a thread commits them as soon as a writer waits
+    for one, and every ``interval`` seconds otherwise."""
 
     def __init__(
         self,
@@ -193,6 +199,8 @@ class WalWriter:
         #: serialises file I/O: flushes, rotations, close
         self._io = threading.Lock()
         self._stop = threading.Event()
+        #: a record someone waits for is buffered: commit without waiting for the interval
+        self._waited_for = False
         self.seq = seq
         self._fd, self._size = self._open(seq)
         #: durable size to restore before the next write, after a failed flush
@@ -232,6 +240,9 @@ class WalWriter:
                     ack.finish(self.failed)
             else:
                 self._buffer.append((data, ack))
+                if ack is not None and not self._waited_for:
+                    self._waited_for = True
+                    self._cond.notify()
         return ack
 
     def reset(self) -> None:
@@ -273,6 +284,8 @@ class WalWriter:
     def close(self, *, flush: bool = True) -> None:
         """Stop the flusher thread; flush first unless ``flush`` is False (a simulated crash)."""
         self._stop.set()
+        with self._cond:
+            self._cond.notify()
         self._thread.join()
         with self._io:
             if flush:
@@ -284,11 +297,23 @@ class WalWriter:
             self._flush_locked()  # fails whatever is left, so no writer waits forever
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while self._next_commit():
             try:
                 self.flush()
             except Exception:  # a flusher that dies would hang every writer
                 _LOGGER.exception("WAL flush failed")
+
+    def _next_commit(self) -> bool:
+        """Wait until a writer waits for a record or ``interval`` passes; False when stopping."""
+        deadline = time.monotonic() + self._interval
+        with self._cond:
+            while not self._waited_for and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            self._waited_for = False
+            return not self._stop.is_set()
 
     def _flush_locked(self) -> None:
         with self._cond:

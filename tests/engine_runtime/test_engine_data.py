@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,17 +94,27 @@ def test_write_sync_no_sync_acknowledges_before_the_flush(
     fast = request(engine, "true")
     assert fast["rows"] == 1  # queryable at once, from the plugin itself
     assert fast["elapsed"] < SLOW_FLUSH / 6  # well under the flush interval
+    # acknowledged before any commit: a crash now loses it (a synchronous write would not)
+    store._abandon()
+    with DurableStore(store.data_dir) as reopened:
+        assert "db" not in reopened.databases()  # created no_sync too, lost alike
 
-    answers: list[dict[str, Any]] = []
-    durable = threading.Thread(target=lambda: answers.append(request(engine, "false")))
-    durable.start()
-    durable.join(timeout=1.0)
-    assert durable.is_alive()  # no_sync=False waits for the group commit...
-    store.flush()  # ...which we run now instead of in 30 s
-    durable.join(timeout=20)
-    assert not durable.is_alive()
-    # the plugin starts its clock a moment after the request thread: 0.9, not 1.0
-    assert answers[0]["rows"] == 1 and answers[0]["elapsed"] >= 0.9 > fast["elapsed"]
+
+def test_write_sync_waits_for_its_commit(
+    slow_engine: tuple[ProcessingEngine, DurableStore], plugin_dir: Path
+) -> None:
+    engine, store = slow_engine
+    store.create_database("db", no_sync=True)
+    engine.catalog.create_database("db")
+    engine.create_trigger(
+        "db", "sync", write_plugin(plugin_dir, "sync.py", WRITE_SYNC), "request:sync"
+    )
+    durable = request(engine, "false")
+    assert durable["rows"] == 1
+    assert durable["elapsed"] < SLOW_FLUSH / 6  # committed at once, not at the 30 s interval
+    store._abandon()  # a crash right after the plugin's write_sync returned
+    with DurableStore(store.data_dir) as reopened:
+        assert reopened.query("db", "SELECT mode FROM m") == [{"mode": "false"}]
 
 
 def test_internal_exists_is_listed_and_queryable_but_not_writable(
