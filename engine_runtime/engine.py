@@ -29,13 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from .catalog import (
-    DATABASE_NOT_FOUND_MESSAGE,
-    INTERNAL_DATABASE,
-    Catalog,
-    TriggerDefinition,
-    TriggerSettings,
-)
+from .catalog import DATABASE_NOT_FOUND_MESSAGE, INTERNAL_DATABASE, Catalog
 from .dispatch import WorkerPool
 from .errors import (
     DatabaseNotFoundError,
@@ -54,6 +48,7 @@ from .scheduler import SchedulerThread
 from .stats import DataStats, StatsRegistry
 from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
+from .trigger_definition import TriggerDefinition, TriggerSettings
 from .trigger_set import TriggerSet
 
 if TYPE_CHECKING:

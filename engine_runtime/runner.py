@@ -43,12 +43,12 @@ from .triggers import format_duration
 from .watchdog import PluginTimeout
 
 if TYPE_CHECKING:
-    from .catalog import TriggerDefinition, TriggerSettings
     from .host.messages import RunResult
     from .host.pool import HostPool
     from .observability import LogRing
     from .plugins.loader import PluginSource
     from .stats import StatsRegistry
+    from .trigger_definition import TriggerDefinition, TriggerSettings
 
 __all__ = [
     "ENTRY_POINTS",
