@@ -1,9 +1,10 @@
 """The persistent catalog of databases and processing-engine triggers (engine-behavior.md §4.5).
 
 One JSON file (``<data_dir>/catalog.json``, its format in `engine_runtime.catalog_file`), loaded
-at construction and rewritten atomically after every change. Upstream's error strings are kept; where upstream silently
-misbehaves we refuse instead: a ``request:`` path used by another trigger (in any database) is an
-`AlreadyExistsError`, and retries are bounded (`TriggerSettings.retry_attempts`).
+at construction and rewritten atomically after every change. Upstream's error strings are kept;
+where upstream silently misbehaves we refuse instead: a ``request:`` path used by another trigger
+(in any database) is an `AlreadyExistsError`, and retries are bounded
+(`TriggerSettings.retry_attempts`).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from .plugins.loader import PluginSource
-    from .runner import RunningTrigger
+    from .running_trigger import RunningTrigger
     from .store import Store
     from .triggers import TriggerSpec
 

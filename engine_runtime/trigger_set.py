@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 from .dispatch import Event, TriggerWorker, WorkerPool
-from .runner import RunningTrigger
+from .running_trigger import RunningTrigger
 
 if TYPE_CHECKING:
     from .observability import LogRing

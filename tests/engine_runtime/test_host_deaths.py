@@ -17,7 +17,7 @@ from engine_runtime import ProcessingEngine, TriggerSettings
 from engine_runtime.host import PluginHost
 from engine_runtime.host.host import RESTART_BACKOFF_MAX, restart_delay
 from engine_runtime.host.pool import SHARED
-from engine_runtime.runner import HOST_DEATH_LIMIT
+from engine_runtime.running_trigger import HOST_DEATH_LIMIT
 from tests.engine_runtime.engine_helpers import plugin
 from tests.engine_runtime.fault_helpers import call, host_pid, host_pid_of, running, texts
 from tests.helpers import wait_for
