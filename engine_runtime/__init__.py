@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from .cache import CacheStore, PluginCache
-    from .catalog import Catalog, TriggerDefinition, TriggerSettings
+    from .catalog import Catalog
     from .engine import ProcessingEngine, SourceFactory
     from .errors import (
         DatabaseNotFoundError,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .plugins.responses import HttpResponse, error_response, to_http_response
     from .stats import StatsRegistry
     from .store import DurableStore, MemoryStore, Store, WriteResult, validate_database_name
+    from .trigger_definition import TriggerDefinition, TriggerSettings
     from .triggers import (
         TriggerSpec,
         TriggerSpecError,
@@ -92,8 +93,8 @@ _LAZY: Final = {
     "SourceFactory": ".engine",
     "StatsRegistry": ".stats",
     "Store": ".store",
-    "TriggerDefinition": ".catalog",
-    "TriggerSettings": ".catalog",
+    "TriggerDefinition": ".trigger_definition",
+    "TriggerSettings": ".trigger_definition",
     "TriggerSpec": ".triggers",
     "TriggerSpecError": ".triggers",
     "WriteError": ".errors",

@@ -6,18 +6,18 @@ hands schedule triggers their fire times; `handle_request` routes ``/api/v3/engi
 Each trigger drains its own bounded queue (`TriggerWorker`). Plugins' buffered writes go back
 through `write_lp`, so other triggers see them, as in InfluxDB 3.
 
-The engine is the front: the catalog operations and the data path. The started triggers live in
-a `TriggerSet` (`trigger_set`), and a `TriggerRunner` (`runner`) runs their events and applies
-their ``error_behavior``: ``log`` records the error with the plugin's traceback; ``retry``
-re-runs the same event a bounded number of times with exponential back-off, each attempt logged
-with its own traceback; ``disable`` disables the trigger *in the catalog*, request triggers
-included (it stays disabled after a restart, unlike upstream). Plugins run in plugin host
-processes (`hosts`, a `HostPool`): one shared by the node's triggers on the plugins' venv, and
-one per isolated trigger. A per-trigger execution timeout interrupts a runaway plugin there; a
-trigger whose host keeps dying is *failed*: disabled in the catalog with the reason, shown as
-``failed: <why>`` until it is enabled again. Request triggers run on their trigger's worker
-too, never on the caller's thread, and a caller waits at most the timeout. Nothing a plugin
-does stops the engine: it is not in the engine's process.
+The engine is the front: the catalog operations (inherited from `engine_catalog`) and the data
+path. The started triggers live in a `TriggerSet` (`trigger_set`), and a `TriggerRunner` (`runner`)
+runs their events and applies their ``error_behavior``: ``log`` records the error with the plugin's
+traceback; ``retry`` re-runs the same event a bounded number of times with exponential back-off,
+each attempt logged with its own traceback; ``disable`` disables the trigger *in the catalog*,
+request triggers included (it stays disabled after a restart, unlike upstream). Plugins run in
+plugin host processes (`hosts`, a `HostPool`): one shared by the node's triggers on the plugins'
+venv, and one per isolated trigger. A per-trigger execution timeout interrupts a runaway plugin
+there; a trigger whose host keeps dying is *failed*: disabled in the catalog with the reason, shown
+as ``failed: <why>`` until it is enabled again. Request triggers run on their trigger's worker too,
+never on the caller's thread, and a caller waits at most the timeout. Nothing a plugin does stops
+the engine: it is not in the engine's process.
 """
 
 from __future__ import annotations
@@ -25,20 +25,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from .catalog import (
-    DATABASE_NOT_FOUND_MESSAGE,
-    INTERNAL_DATABASE,
-    Catalog,
-    TriggerDefinition,
-    TriggerSettings,
-)
+from .catalog import INTERNAL_DATABASE, Catalog
 from .dispatch import WorkerPool
+from .engine_catalog import INTERNAL_WRITE_MESSAGE, CatalogOperations
 from .errors import (
-    DatabaseNotFoundError,
     EngineError,
     InvalidDatabaseNameError,
     PluginError,
@@ -54,28 +48,21 @@ from .scheduler import SchedulerThread
 from .stats import DataStats, StatsRegistry
 from .store import MemoryStore, WriteResult, batches_to_rows
 from .system_tables import publish_system_tables
+from .trigger_definition import TriggerDefinition
 from .trigger_set import TriggerSet
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from .plugins.loader import PluginSource
-    from .runner import RunningTrigger
+    from .running_trigger import RunningTrigger
     from .store import Store
-    from .triggers import TriggerSpec
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
-    "INTERNAL_WRITE_MESSAGE",
     "ProcessingEngine",
     "SourceFactory",
 ]
-
-#: why a write to ``_internal`` is refused (upstream refuses it as a database name)
-INTERNAL_WRITE_MESSAGE: Final = (
-    f"invalid database name: {INTERNAL_DATABASE} is the server's internal database and cannot "
-    "be written to"
-)
 
 #: seconds a plugin run may take when the server is not told otherwise (``0`` there: no limit)
 DEFAULT_EXECUTION_TIMEOUT: Final = 60.0
@@ -89,7 +76,7 @@ _NOT_FOUND: Final = HttpResponse(
 
 
 @final
-class ProcessingEngine:
+class ProcessingEngine(CatalogOperations):
     """Runs the catalog's triggers against a store.
 
     :param catalog: databases and triggers (persisted when it has a path).
@@ -193,119 +180,6 @@ class ProcessingEngine:
         if self.data_dir is not None:
             for namespace, key, reason in self.hosts.save_caches():
                 self.logs.add("", namespace, "WARN", f"cache entry {key!r} not saved: {reason}")
-
-    # -- catalog operations -------------------------------------------------------------------
-
-    def create_database(self, name: str) -> bool:
-        self.store.create_database(name)
-        return self.catalog.create_database(name)
-
-    def databases(self) -> list[str]:
-        """Every database, ``_internal`` included, sorted (``SHOW DATABASES``, the listing)."""
-        return sorted({INTERNAL_DATABASE, *self.catalog.databases()})
-
-    def create_table(
-        self,
-        database: str,
-        table: str,
-        *,
-        tags: Sequence[str] = (),
-        fields: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        """Declare an empty table with fixed column types; creates the database if needed.
-
-        ``fields`` are ``(name, kind)``, kind ``i64``/``u64``/``f64``/``bool``/``string``. Raises
-        as `Store.create_table`, or InvalidDatabaseNameError for ``_internal``.
-        """
-        if database == INTERNAL_DATABASE:
-            raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
-        self.store.create_table(database, table, tags=tags, fields=fields)
-        if not self.catalog.has_database(database):
-            self.catalog.create_database(database)
-
-    def delete_table(self, database: str, table: str) -> None:
-        """Delete a table and its rows; raises DatabaseNotFoundError or NotFoundError."""
-        if not self.catalog.has_database(database):
-            raise DatabaseNotFoundError(DATABASE_NOT_FOUND_MESSAGE.format(db=database))
-        self.store.delete_table(database, table)
-
-    def delete_database(self, name: str) -> None:
-        """Stop the database's triggers, drop their caches, remove it from the catalog.
-
-        The rows stay in the store until the server's durable store handles deletes (issue 6).
-        """
-        for definition in self.catalog.delete_database(name):
-            self._triggers.stop_key((name, definition.trigger_name), drop_cache=True)
-            self.stats.drop(name, definition.trigger_name)
-
-    def create_trigger(
-        self,
-        database: str,
-        name: str,
-        plugin_filename: str,
-        spec: TriggerSpec | str,
-        *,
-        settings: TriggerSettings | None = None,
-        arguments: Mapping[str, str] | None = None,
-        disabled: bool = False,
-    ) -> TriggerDefinition:
-        """Add a trigger to the catalog and, unless disabled, start it."""
-        definition = self.catalog.create_trigger(
-            database,
-            name,
-            plugin_filename,
-            spec,
-            settings=settings or TriggerSettings(),
-            arguments=arguments,
-            disabled=disabled,
-        )
-        if not disabled:
-            self._triggers.start(definition)
-        return definition
-
-    def check_trigger(
-        self,
-        database: str,
-        name: str,
-        plugin_filename: str,
-        spec: TriggerSpec | str,
-        *,
-        arguments: Mapping[str, str] | None = None,
-    ) -> TriggerSpec:
-        """Raise what `create_trigger` would (database, name, path, spec), changing nothing."""
-        return self.catalog.check_new_trigger(
-            database, name, plugin_filename, spec, arguments=arguments
-        )
-
-    def enable_trigger(self, database: str, name: str) -> None:
-        """Enable (persisted) and start it — also when it was enabled but not running."""
-        self.catalog.enable_trigger(database, name)
-        if not self._triggers.is_running((database, name)):
-            self._triggers.start(self.catalog.get_trigger(database, name))
-
-    def disable_trigger(self, database: str, name: str) -> None:
-        """Disable (persisted), stop after the current run, and drop its cache."""
-        self.catalog.disable_trigger(database, name)
-        self._triggers.stop_key((database, name), drop_cache=True)
-
-    def delete_trigger(self, database: str, name: str, *, force: bool = False) -> None:
-        self.catalog.delete_trigger(database, name, force=force)
-        self._triggers.stop_key((database, name), drop_cache=True)
-        self.stats.drop(database, name)
-        self.logs.drop(database, name)
-
-    def trigger_state(self, database: str, name: str) -> str:
-        """``running``, ``disabled`` or ``failed: <why>`` (a plugin that could not be loaded, or
-        one failed for its stuck runs, which stays failed until enabled)."""
-        state = self._triggers.state((database, name))
-        if state == "disabled":
-            try:
-                failure = self.catalog.get_trigger(database, name).failure
-            except EngineError:  # deleted meanwhile
-                failure = None
-            if failure is not None:
-                return f"failed: {failure}"
-        return state
 
     # -- the data path ------------------------------------------------------------------------
 

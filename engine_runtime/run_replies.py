@@ -13,7 +13,7 @@ from .plugins.responses import HttpResponse, error_response
 from .watchdog import PluginTimeout
 
 if TYPE_CHECKING:
-    from .runner import RunningTrigger
+    from .running_trigger import RunningTrigger
 
 __all__ = ["detail", "settle", "start_line", "timed_out", "timeout_text"]
 

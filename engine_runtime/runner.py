@@ -25,94 +25,41 @@ catalog with why), so a crashing plugin cannot keep restarting hosts. Stopping a
 from __future__ import annotations
 
 import asyncio
-import collections
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent import futures
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Final, final
 
-from .dispatch import Event, TriggerWorker
+from .dispatch import Event
 from .errors import EngineError, HostExitedError, PluginError
 from .host_runs import HOST_KINDS, failure_of, payload_of, plugin_location
 from .plugins.loader import PluginFailure, describe_failure
 from .plugins.responses import HttpResponse, error_response, request_headers
 from .run_replies import detail, settle, start_line, timed_out, timeout_text
+from .running_trigger import HOST_DEATH_LIMIT, HOST_DEATH_WINDOW, RunningTrigger
 from .triggers import format_duration
 from .watchdog import PluginTimeout
 
 if TYPE_CHECKING:
-    from .catalog import TriggerDefinition, TriggerSettings
     from .host.messages import RunResult
     from .host.pool import HostPool
     from .observability import LogRing
-    from .plugins.loader import PluginSource
     from .stats import StatsRegistry
+    from .trigger_definition import TriggerSettings
 
 __all__ = [
-    "ENTRY_POINTS",
-    "HOST_DEATH_LIMIT",
-    "HOST_DEATH_WINDOW",
-    "RunningTrigger",
     "TriggerRunner",
     "WriteBack",
 ]
 
-#: plugin type -> (entry point, the context upstream's log lines name)
-ENTRY_POINTS: Final = {
-    "WalRows": ("process_writes", "wal plugin"),
-    "Schedule": ("process_scheduled_call", "schedule plugin"),
-    "Request": ("process_request", "request plugin"),
-}
 
 #: how a plugin's buffered or synchronous lines go back into the engine: (database, text,
 #: no_sync); raises `EngineError` when the write is refused
 WriteBack = Callable[[str, str, bool], None]
 
-#: a trigger whose runs saw this many host deaths within `HOST_DEATH_WINDOW` seconds is failed
-HOST_DEATH_LIMIT: Final = 3
-HOST_DEATH_WINDOW: Final = 300.0
 # seconds a request's caller waits past the timeout, so an interrupted run answers it itself
 _REPLY_SLACK: Final = 0.25
-
-
-@final
-class RunningTrigger:
-    """A started trigger: its definition, its code source and the worker that drains its queue."""
-
-    __slots__ = (
-        "args",
-        "context",
-        "deaths",
-        "definition",
-        "function",
-        "key",
-        "kind",
-        "label",
-        "source",
-        "stop",
-        "worker",
-    )
-
-    def __init__(
-        self, definition: TriggerDefinition, source: PluginSource, worker: TriggerWorker
-    ) -> None:
-        self.definition = definition
-        self.key = (definition.database, definition.trigger_name)
-        #: ``db/trigger``, how log lines and threads name it
-        self.label = f"{definition.database}/{definition.trigger_name}"
-        self.kind = definition.spec.plugin_type
-        self.function, self.context = ENTRY_POINTS[self.kind]
-        self.args = None if definition.arguments is None else dict(definition.arguments)
-        self.source = source
-        self.worker = worker
-        self.stop = threading.Event()
-        #: when its runs saw a host die (``time.monotonic()``) and which (its pid), the recent
-        #: ones; a death seen by several runs at once is one
-        self.deaths: collections.deque[tuple[float, int | None]] = collections.deque(
-            maxlen=HOST_DEATH_LIMIT
-        )
 
 
 @final

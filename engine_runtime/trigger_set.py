@@ -14,15 +14,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 from .dispatch import Event, TriggerWorker, WorkerPool
-from .runner import RunningTrigger
+from .running_trigger import RunningTrigger
 
 if TYPE_CHECKING:
-    from .catalog import TriggerDefinition
     from .observability import LogRing
     from .plugins.loader import PluginSource
     from .runner import TriggerRunner
     from .scheduler import Fire, SchedulerThread
     from .store import WriteResult
+    from .trigger_definition import TriggerDefinition
 
 __all__ = ["TriggerSet"]
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .channel import HostProtocolError, PluginHostError
-    from .host import PluginHost, TriggerKind
+    from .frames import TriggerKind
+    from .host import PluginHost
     from .messages import HostCallbacks, RunResult
     from .process import GUEST_PATH
 
@@ -24,7 +25,7 @@ _WHERE = {
     "PluginHost": ".host",
     "PluginHostError": ".channel",
     "RunResult": ".messages",
-    "TriggerKind": ".host",
+    "TriggerKind": ".frames",
 }
 
 __all__ = [

@@ -14,7 +14,7 @@ and the trigger:
   same grace;
 * the host died: `HostExitedError`, ``plugin host exited with signal SIGABRT while running
   trigger X``; the next run starts a fresh host after a back-off that doubles with each death
-  in a row (`restart_delay`);
+  in a row (`deaths.restart_delay`);
 * it broke the protocol (a frame over the limit, not JSON, a message of the wrong shape): it is
   killed and its runs fail with `HostProtocolError`.
 
@@ -23,45 +23,36 @@ A plugin's own failure is no host failure: it comes back as ``RunResult(ok=False
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, final
+from typing import Any, Final, final
 
-from ..errors import HostExitedError
 from ..watchdog import timeout_message
-from .channel import HostProtocolError, PluginHostError
-from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME, encode, encode_for_host
-from .messages import HostCallbacks, Refused, RunResult, mib, run_result, service, with_error
-from .process import Ended, HostProcess, RunSlot, describe_exit
+from .channel import PluginHostError
+from .deaths import DeathCount, exit_error
+from .frames import (
+    PAYLOAD_KEYS,
+    TriggerKind,
+    control,
+    interrupt,
+    next_run_id,
+    reply_to_call,
+    run_frame,
+    run_message,
+    save_host_cache,
+    send_run,
+)
+from .guest.pluginmgr_guest.wire import DEFAULT_MAX_FRAME
+from .messages import HostCallbacks, RunResult, mib, run_result, with_error
+from .process import Ended, HostProcess, RunSlot
 
-__all__ = ["PluginHost", "TriggerKind", "restart_delay"]
+__all__ = ["PluginHost"]
 
-TriggerKind = Literal["wal", "schedule", "request"]
-
-#: what each kind of run passes to its entry point after ``influxdb3_local``, in order
-PAYLOAD_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "wal": ("table_batches",),
-    "schedule": ("call_time",),
-    "request": ("query_parameters", "request_headers", "request_body"),
-}
 #: seconds an interrupted run has to stop before its host is retired
 DEFAULT_GRACE: Final = 2.0
-#: the first restart after a death waits this long; each further death in a row doubles it
-RESTART_BACKOFF: Final = 0.1
-RESTART_BACKOFF_MAX: Final = 5.0
-
-_RUN_IDS = itertools.count(1)
-
-
-def restart_delay(deaths_in_a_row: int) -> float:
-    """Seconds to wait before starting a host after ``deaths_in_a_row`` deaths (0: none)."""
-    if deaths_in_a_row <= 0:
-        return 0.0
-    return float(min(RESTART_BACKOFF * 2.0 ** (deaths_in_a_row - 1), RESTART_BACKOFF_MAX))
 
 
 @final
@@ -103,8 +94,7 @@ class PluginHost:
         self._process: HostProcess | None = None
         self._retired: list[HostProcess] = []
         self._closed = False
-        self._deaths_in_a_row = 0
-        self._last_death = 0.0
+        self._deaths = DeathCount()
         #: hosts started so far (restarts included)
         self.starts = 0
 
@@ -145,65 +135,40 @@ class PluginHost:
         if missing:
             raise ValueError(f"a {kind} run needs {', '.join(missing)} in its payload")
         deadline = None if timeout is None else time.monotonic() + timeout
-        slot = RunSlot(next(_RUN_IDS), trigger, deadline)
-        message: dict[str, Any] = {
-            "op": "run",
-            "id": slot.id,
-            "trigger": trigger,
-            "kind": kind,
-            "path": str(path),
-            "entry": entry,
-            "database": database,
-            "payload": payload,
-            "args": None if args is None else dict(args),
-            "version": version,
-            "test_cache": test_cache,
-        }
-        frame = self._run_frame(message, trigger)  # a TypeError here leaves the host as it was
+        slot = RunSlot(next_run_id(), trigger, deadline)
+        message = run_message(
+            slot.id,
+            trigger,
+            kind,
+            path,
+            entry,
+            database=database,
+            payload=payload,
+            args=args,
+            version=version,
+            test_cache=test_cache,
+        )
+        # a TypeError here leaves the host as it was
+        frame = run_frame(message, trigger, self.max_frame)
         served = callbacks or self.callbacks
         retried = False
         while True:
             process = self._open(slot, trigger)
             try:
-                if self._send_run(process, message, frame, source):
+                if send_run(process, message, frame, source, self.max_frame):
                     return self._serve(process, slot, served, database, entry, path, timeout)
                 ended = process.ended or Ended(process.popen.wait())
                 self._died(process)
                 if retried:
-                    raise self._exited(process, ended, trigger) from None
+                    raise self._exit_error(process, ended, trigger) from None
             finally:
                 process.close_run(slot)
             # it died before it could read the run (between runs, and its reader had not
             # noticed yet): the run never started, so a fresh host gets it, once
             retried = True
-            slot = RunSlot(next(_RUN_IDS), trigger, deadline)
+            slot = RunSlot(next_run_id(), trigger, deadline)
             message["id"] = slot.id
-            frame = self._run_frame(message, trigger)
-
-    def _run_frame(self, message: dict[str, Any], trigger: str) -> bytes:
-        """The run's frame; `PluginHostError` when it is over what the host accepts (it would
-        refuse it and lose its channel)."""
-        try:
-            return encode_for_host(message, max_size=self.max_frame)
-        except ValueError as exc:
-            raise PluginHostError(f"trigger {trigger}'s event cannot be sent: {exc}") from None
-
-    def _send_run(
-        self, process: HostProcess, message: dict[str, Any], frame: bytes, source: str | None
-    ) -> bool:
-        """Send a run's frame, with the plugin's source if ``process`` has not had this
-        version yet; False when the host is gone (nothing of the run reached it)."""
-        code_key = (str(message["path"]), str(message["version"] or ""))
-        if source is not None and code_key not in process.sent_code:
-            message["source"] = source  # once per version and host: encoded again
-            frame = self._run_frame(message, str(message["trigger"]))
-        try:
-            process.send_frame(frame)
-        except OSError:
-            return False
-        if "source" in message:
-            process.sent_code.add(code_key)
-        return True
+            frame = run_frame(message, trigger, self.max_frame)
 
     def save_cache(self) -> list[tuple[str, str, str]]:
         """Save the running host's cache to `cache_file`; what it skipped (namespace, key, why).
@@ -211,12 +176,7 @@ class PluginHost:
         process = self._process
         if self.cache_file is None or process is None or not process.alive:
             return []
-        try:
-            value = self._control(process, {"action": "save_cache", "path": str(self.cache_file)})
-        except PluginHostError as exc:
-            return [("", "*", f"the plugin host could not save its cache: {exc}")]
-        skipped = value.get("skipped", []) if isinstance(value, dict) else []
-        return [tuple(str(part) for part in item)[:3] for item in skipped]  # type: ignore[misc]
+        return save_host_cache(process, self.cache_file)
 
     def tell(self, fields: dict[str, Any]) -> None:
         """Send a control message to the running host without waiting for its answer."""
@@ -227,31 +187,6 @@ class PluginHost:
             process.send({"op": "control", "id": 0, **fields})
         except OSError:
             pass  # gone: nothing of it to drop
-
-    def _control(self, process: HostProcess, fields: dict[str, Any], timeout: float = 60.0) -> Any:
-        deadline = time.monotonic() + timeout
-        slot = RunSlot(next(_RUN_IDS), "(control)", deadline)
-        if not process.open_run(slot):
-            raise PluginHostError("the plugin host is gone")
-        try:
-            process.send({"op": "control", "id": slot.id, **fields})
-            while True:
-                try:  # one deadline for the answer, however many wake-ups come first
-                    message = slot.messages.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    raise PluginHostError(
-                        f"no answer to {fields['action']} in {timeout:g} s"
-                    ) from None
-                if isinstance(message, Ended):
-                    raise PluginHostError("the plugin host exited")
-                if message is not None and message["op"] == "result":
-                    if not message["ok"]:
-                        raise PluginHostError(str(message.get("error")))
-                    return message.get("value")
-        except OSError:
-            raise PluginHostError("the plugin host is gone") from None
-        finally:
-            process.close_run(slot)
 
     def ensure_started(self) -> None:
         """Start the host now if none runs (a failure to start is left to the first run)."""
@@ -271,7 +206,7 @@ class PluginHost:
         for process in processes:
             for slot in process.open_runs():
                 if slot.trigger == trigger and slot.interrupted is None:
-                    self._interrupt(process, slot, "cancel", "")
+                    interrupt(process, slot, "cancel", "", self.grace)
                     slot.messages.put(None)  # wakes the waiter: its deadline moved
                     count += 1
         return count
@@ -300,7 +235,7 @@ class PluginHost:
     def _open(self, slot: RunSlot, trigger: str) -> HostProcess:
         process = self._process
         if process is None or not process.alive:
-            self._back_off()  # outside the lock: a cancel or close must not wait for it
+            self._deaths.back_off()  # outside the lock: a cancel or close must not wait for it
         with self._lock:
             if self._closed:
                 raise PluginHostError(f"the plugin host is closed (trigger {trigger})")
@@ -308,22 +243,15 @@ class PluginHost:
                 process = self._process
                 if process is None or not process.alive:
                     if process is not None:  # it died between runs (a plugin's thread, a signal)
-                        self._note_death(process)
+                        self._deaths.note(process)
                     process = self._start()
                 if process.open_run(slot):
                     return process
                 self._process = None
             raise PluginHostError(f"the plugin host could not take trigger {trigger}'s run")
 
-    def _back_off(self) -> None:
-        """Wait out the restart delay of the deaths so far: a crash loop must not become a
-        fork loop."""
-        delay = restart_delay(self._deaths_in_a_row) - (time.monotonic() - self._last_death)
-        if delay > 0:
-            time.sleep(delay)
-
     def _start(self) -> HostProcess:
-        self._back_off()  # ~0 when `_open` waited already
+        self._deaths.back_off()  # ~0 when `_open` waited already
         try:
             process = HostProcess(
                 self.python,
@@ -341,7 +269,7 @@ class PluginHost:
         self.starts += 1
         if self.cache_file is not None and self.cache_file.exists():
             try:
-                self._control(process, {"action": "load_cache", "path": str(self.cache_file)})
+                control(process, {"action": "load_cache", "path": str(self.cache_file)})
             except PluginHostError as exc:
                 self.callbacks.log("/", "WARN", f"the plugin cache was not restored: {exc}")
         return process
@@ -357,37 +285,14 @@ class PluginHost:
         else:
             self._retired.append(process)
 
-    def _note_death(self, process: HostProcess) -> None:
-        if process.retired or process.death_counted:
-            return
-        process.death_counted = True
-        self._deaths_in_a_row += 1
-        self._last_death = time.monotonic()
-
     def _died(self, process: HostProcess) -> None:
         with self._lock:
-            self._note_death(process)
+            self._deaths.note(process)
             if self._process is process:
                 self._process = None
 
-    def _exited(self, process: HostProcess, ended: Ended, trigger: str) -> PluginHostError:
-        if ended.protocol_error is not None:
-            return HostProtocolError(
-                f"{ended.protocol_error} (trigger {trigger}); the host was killed"
-            )
-        exit_text = "an unknown status" if ended.code is None else describe_exit(ended.code)
-        text = f"plugin host exited with {exit_text} while running trigger {trigger}"
-        if self.memory_limit is not None:
-            text += f" (its memory limit is {mib(self.memory_limit)})"
-        return HostExitedError(text, host_pid=process.pid)
-
-    def _interrupt(self, process: HostProcess, slot: RunSlot, reason: str, text: str) -> None:
-        slot.interrupted = reason
-        slot.deadline = time.monotonic() + self.grace
-        try:
-            process.send({"op": "interrupt", "id": slot.id, "reason": reason, "text": text})
-        except OSError:
-            pass  # the host is gone: its reader tells the run
+    def _exit_error(self, process: HostProcess, ended: Ended, trigger: str) -> PluginHostError:
+        return exit_error(ended, trigger, pid=process.pid, memory_limit=self.memory_limit)
 
     def _serve(
         self,
@@ -428,7 +333,7 @@ class PluginHost:
             except queue.Empty:
                 if slot.interrupted is None:
                     text = timeout_message(timeout or 0.0)
-                    self._interrupt(process, slot, "timeout", text)
+                    interrupt(process, slot, "timeout", text, self.grace)
                     continue
                 with self._lock:
                     self._retire(process)
@@ -449,11 +354,11 @@ class PluginHost:
                 continue  # woken: the deadline moved
             if isinstance(message, Ended):
                 self._died(process)
-                raise self._exited(process, message, trigger)
+                raise self._exit_error(process, message, trigger)
             op = message["op"]
             if op == "result":
                 with self._lock:
-                    self._deaths_in_a_row = 0
+                    self._deaths.in_a_row = 0
                 result = run_result(message, entry, path, slot.interrupted)
                 if result.error_type == "MemoryError" and self.memory_limit is not None:
                     note = f" (the plugin host's memory limit is {mib(self.memory_limit)})"
@@ -462,16 +367,4 @@ class PluginHost:
             if op == "log":
                 callbacks.log(trigger, message["level"], message["text"])
                 continue
-            try:
-                value = service(callbacks, trigger, message)
-                reply = {"op": "reply", "id": slot.id, "n": message["n"], "value": value}
-                encoded = encode_for_host(reply, max_size=self.max_frame)
-            # refused, or a value the wire cannot carry (TypeError) or too large (ValueError)
-            except (Refused, TypeError, ValueError) as exc:
-                encoded = encode(
-                    {"op": "reply", "id": slot.id, "n": message["n"], "error": str(exc)}
-                )
-            try:
-                process.send_frame(encoded)
-            except OSError:
-                pass  # the host is gone: its reader tells this run next
+            reply_to_call(process, slot, callbacks, message, self.max_frame)

@@ -22,7 +22,7 @@ from .host import DEFAULT_GRACE, PluginHost
 from .messages import HostCallbacks
 
 if TYPE_CHECKING:
-    from ..catalog import TriggerDefinition
+    from ..trigger_definition import TriggerDefinition
 
 __all__ = ["SHARED", "HostPool", "base_interpreter", "venv_python"]
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from ..errors import EngineError
 
 if TYPE_CHECKING:
-    from ..host.host import TriggerKind
+    from ..host.frames import TriggerKind
     from ..store import Store
 
 __all__ = ["DryCallbacks", "NoCallbacks", "run_payload"]

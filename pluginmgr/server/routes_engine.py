@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine_runtime import TriggerSettings
-from engine_runtime.catalog import trigger_specification_json
+from engine_runtime.trigger_definition import trigger_specification_json
 
 from ..node.triggers import create_trigger as pin_and_create
 from .formats import QUERY_FORMATS, render_rows

@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine_runtime.catalog import (
-    ALREADY_EXISTS_MESSAGE,
-    FORMAT_VERSION,
-    Catalog,
-    TriggerSettings,
-    trigger_specification_json,
-)
+from engine_runtime.catalog import ALREADY_EXISTS_MESSAGE, Catalog
+from engine_runtime.catalog_file import FORMAT_VERSION
 from engine_runtime.errors import (
     AlreadyExistsError,
     CatalogError,
@@ -26,6 +21,7 @@ from engine_runtime.errors import (
     NotFoundError,
     TriggerRunningError,
 )
+from engine_runtime.trigger_definition import TriggerSettings, trigger_specification_json
 from engine_runtime.triggers import TriggerSpecError, parse_trigger_spec
 
 

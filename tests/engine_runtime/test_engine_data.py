@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine_runtime import Catalog, DurableStore, ProcessingEngine
-from engine_runtime.engine import INTERNAL_WRITE_MESSAGE
+from engine_runtime.engine_catalog import INTERNAL_WRITE_MESSAGE
 from engine_runtime.errors import (
     DatabaseNotFoundError,
     InvalidDatabaseNameError,

@@ -15,9 +15,9 @@ import pytest
 
 from engine_runtime import ProcessingEngine, TriggerSettings
 from engine_runtime.host import PluginHost
-from engine_runtime.host.host import RESTART_BACKOFF_MAX, restart_delay
+from engine_runtime.host.deaths import RESTART_BACKOFF_MAX, restart_delay
 from engine_runtime.host.pool import SHARED
-from engine_runtime.runner import HOST_DEATH_LIMIT
+from engine_runtime.running_trigger import HOST_DEATH_LIMIT
 from tests.engine_runtime.engine_helpers import plugin
 from tests.engine_runtime.fault_helpers import call, host_pid, host_pid_of, running, texts
 from tests.helpers import wait_for
@@ -179,7 +179,7 @@ def test_host_restarts_back_off_after_deaths_in_a_row(host: PluginHost, plugin_d
         "db/o", "wal", plugin_dir / ok, "process_writes", database="db", payload=payload
     ).ok
     assert time.monotonic() - started >= restart_delay(2) - 0.05  # two deaths in a row
-    assert host._deaths_in_a_row == 0  # a success resets the count
+    assert host._deaths.in_a_row == 0  # a success resets the count
     os.kill(host_pid_of(host), signal.SIGKILL)  # a death between runs counts too
     wait_for(lambda: host.pid is None)
     started = time.monotonic()

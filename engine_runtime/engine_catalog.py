@@ -1,0 +1,152 @@
+"""The catalog operations of `ProcessingEngine`: databases, tables and triggers, each change made
+in the catalog first and then carried to the store and the running triggers (`TriggerSet`).
+
+Apart from `engine_runtime.engine`, which keeps the lifecycle, the data path and the wiring:
+`ProcessingEngine` inherits these methods, so callers still call them on the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Final
+
+from .catalog import DATABASE_NOT_FOUND_MESSAGE, INTERNAL_DATABASE
+from .errors import DatabaseNotFoundError, EngineError, InvalidDatabaseNameError
+from .trigger_definition import TriggerDefinition, TriggerSettings
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .observability import LogRing
+    from .stats import StatsRegistry
+    from .store import Store
+    from .trigger_set import TriggerSet
+    from .triggers import TriggerSpec
+
+__all__ = ["INTERNAL_WRITE_MESSAGE", "CatalogOperations"]
+
+#: why a write to ``_internal`` is refused (upstream refuses it as a database name)
+INTERNAL_WRITE_MESSAGE: Final = (
+    f"invalid database name: {INTERNAL_DATABASE} is the server's internal database and cannot "
+    "be written to"
+)
+
+
+class CatalogOperations:
+    """Changes to the catalog and what they start or stop; the engine sets the attributes."""
+
+    catalog: Catalog
+    store: Store
+    stats: StatsRegistry
+    logs: LogRing
+    _triggers: TriggerSet
+
+    def create_database(self, name: str) -> bool:
+        self.store.create_database(name)
+        return self.catalog.create_database(name)
+
+    def databases(self) -> list[str]:
+        """Every database, ``_internal`` included, sorted (``SHOW DATABASES``, the listing)."""
+        return sorted({INTERNAL_DATABASE, *self.catalog.databases()})
+
+    def create_table(
+        self,
+        database: str,
+        table: str,
+        *,
+        tags: Sequence[str] = (),
+        fields: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Declare an empty table with fixed column types; creates the database if needed.
+
+        ``fields`` are ``(name, kind)``, kind ``i64``/``u64``/``f64``/``bool``/``string``. Raises
+        as `Store.create_table`, or InvalidDatabaseNameError for ``_internal``.
+        """
+        if database == INTERNAL_DATABASE:
+            raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
+        self.store.create_table(database, table, tags=tags, fields=fields)
+        if not self.catalog.has_database(database):
+            self.catalog.create_database(database)
+
+    def delete_table(self, database: str, table: str) -> None:
+        """Delete a table and its rows; raises DatabaseNotFoundError or NotFoundError."""
+        if not self.catalog.has_database(database):
+            raise DatabaseNotFoundError(DATABASE_NOT_FOUND_MESSAGE.format(db=database))
+        self.store.delete_table(database, table)
+
+    def delete_database(self, name: str) -> None:
+        """Stop the database's triggers, drop their caches, remove it from the catalog.
+
+        The rows stay in the store until the server's durable store handles deletes (issue 6).
+        """
+        for definition in self.catalog.delete_database(name):
+            self._triggers.stop_key((name, definition.trigger_name), drop_cache=True)
+            self.stats.drop(name, definition.trigger_name)
+
+    def create_trigger(
+        self,
+        database: str,
+        name: str,
+        plugin_filename: str,
+        spec: TriggerSpec | str,
+        *,
+        settings: TriggerSettings | None = None,
+        arguments: Mapping[str, str] | None = None,
+        disabled: bool = False,
+    ) -> TriggerDefinition:
+        """Add a trigger to the catalog and, unless disabled, start it."""
+        definition = self.catalog.create_trigger(
+            database,
+            name,
+            plugin_filename,
+            spec,
+            settings=settings or TriggerSettings(),
+            arguments=arguments,
+            disabled=disabled,
+        )
+        if not disabled:
+            self._triggers.start(definition)
+        return definition
+
+    def check_trigger(
+        self,
+        database: str,
+        name: str,
+        plugin_filename: str,
+        spec: TriggerSpec | str,
+        *,
+        arguments: Mapping[str, str] | None = None,
+    ) -> TriggerSpec:
+        """Raise what `create_trigger` would (database, name, path, spec), changing nothing."""
+        return self.catalog.check_new_trigger(
+            database, name, plugin_filename, spec, arguments=arguments
+        )
+
+    def enable_trigger(self, database: str, name: str) -> None:
+        """Enable (persisted) and start it — also when it was enabled but not running."""
+        self.catalog.enable_trigger(database, name)
+        if not self._triggers.is_running((database, name)):
+            self._triggers.start(self.catalog.get_trigger(database, name))
+
+    def disable_trigger(self, database: str, name: str) -> None:
+        """Disable (persisted), stop after the current run, and drop its cache."""
+        self.catalog.disable_trigger(database, name)
+        self._triggers.stop_key((database, name), drop_cache=True)
+
+    def delete_trigger(self, database: str, name: str, *, force: bool = False) -> None:
+        self.catalog.delete_trigger(database, name, force=force)
+        self._triggers.stop_key((database, name), drop_cache=True)
+        self.stats.drop(database, name)
+        self.logs.drop(database, name)
+
+    def trigger_state(self, database: str, name: str) -> str:
+        """``running``, ``disabled`` or ``failed: <why>`` (a plugin that could not be loaded, or
+        one failed for its stuck runs, which stays failed until enabled)."""
+        state = self._triggers.state((database, name))
+        if state == "disabled":
+            try:
+                failure = self.catalog.get_trigger(database, name).failure
+            except EngineError:  # deleted meanwhile
+                failure = None
+            if failure is not None:
+                return f"failed: {failure}"
+        return state
