@@ -16,6 +16,13 @@ from engine_runtime.line_protocol._scan import (
     _I64_MAX,
     _I64_MIN,
     _U64_MAX,
+    _parse_fast,
+    _parse_quoted,
+    _parse_slow,
+    _scaled,
+    _scaled_all,
+)
+from engine_runtime.line_protocol._types import (
     FieldType,
     FieldValue,
     LineBlock,
@@ -23,11 +30,6 @@ from engine_runtime.line_protocol._scan import (
     SeriesSpan,
     Tags,
     _LineSyntaxError,
-    _parse_fast,
-    _parse_quoted,
-    _parse_slow,
-    _scaled,
-    _scaled_all,
 )
 
 __all__ = ["_Part", "_ShapeKey", "_block", "_bulk", "_parse_exact", "_parse_uniform"]

@@ -1,15 +1,16 @@
 """Per-line scanner for `engine_runtime.line_protocol.parse`: internal, import from there instead.
 
-Holds the shared types (points, errors, blocks), the grammar's constants and the per-line
-parsers (the ``str.split`` fast path, the ``str.find`` path for quoted strings and the
-character scanner for escapes), with field value and timestamp parsing.
+Holds the grammar's constants and the per-line parsers (the ``str.split`` fast path, the
+``str.find`` path for quoted strings and the character scanner for escapes), with field value
+and timestamp parsing. The types they build are `_types`'.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final
+
+from engine_runtime.line_protocol._types import FieldType, FieldValue, ParsedLine, _LineSyntaxError
 
 __all__ = [
     "_AUTO",
@@ -17,14 +18,6 @@ __all__ = [
     "_I64_MAX",
     "_I64_MIN",
     "_U64_MAX",
-    "FieldType",
-    "FieldValue",
-    "LineBlock",
-    "LineError",
-    "ParsedLine",
-    "SeriesSpan",
-    "Tags",
-    "_LineSyntaxError",
     "_parse_fast",
     "_parse_quoted",
     "_parse_slow",
@@ -32,8 +25,6 @@ __all__ = [
     "_scaled_all",
 ]
 
-FieldType = str  # one of "string", "i64", "u64", "f64", "bool"
-FieldValue = str | int | float | bool
 
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
@@ -59,65 +50,6 @@ _DIGITS: Final = frozenset("0123456789.")
 _FLOAT_START: Final = frozenset("0123456789.-")
 _MEASUREMENT_ESCAPES: Final = frozenset(", ")
 _KEY_ESCAPES: Final = frozenset(",= \\")
-
-
-class ParsedLine(NamedTuple):
-    """One parsed point.
-
-    A NamedTuple rather than a frozen dataclass: it is built once per line on the hot path and
-    tuple construction is several times cheaper than a frozen dataclass ``__init__``.
-
-    ``tags`` keeps the line's order; ``fields`` maps a field key to ``(type, value)`` where type
-    is ``"string"``, ``"i64"``, ``"u64"``, ``"f64"`` or ``"bool"``.
-    """
-
-    measurement: str
-    tags: tuple[tuple[str, str], ...]
-    fields: dict[str, tuple[FieldType, FieldValue]]
-    time_ns: int
-    line_number: int
-
-
-@dataclass(frozen=True, slots=True)
-class LineError:
-    """A rejected line: its 1-based number, its text, and what is wrong with it."""
-
-    line_number: int
-    line: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"error parsing line {self.line_number} (1-based): {self.message}"
-
-
-Tags = tuple[tuple[str, str], ...]
-SeriesSpan = tuple[Tags, int, int, bool]
-
-
-@dataclass(slots=True)
-class LineBlock:
-    """Good lines of one shape (measurement, tag keys, field keys and types), column-wise.
-
-    Every row has every column of the shape; rows are in input order.
-    """
-
-    measurement: str
-    tag_keys: tuple[str, ...]
-    field_keys: tuple[str, ...]
-    field_kinds: tuple[FieldType, ...]
-    #: 1-based line number of each row, ascending
-    line_numbers: list[int]
-    #: one list per tag key / field key, one value per row
-    tag_columns: list[list[str]]
-    field_columns: list[list[FieldValue]]
-    times: list[int]
-    #: ``(tags, lowest time, highest time, times distinct)`` for rows of one tag set (series);
-    #: lets the store prove a write free of duplicate (series, time) keys
-    series: list[SeriesSpan]
-
-
-class _LineSyntaxError(Exception):
-    """Internal: raised by the scanners, turned into a `LineError`."""
 
 
 def _parse_fast(line: str, number: int, factor: int, default: int) -> ParsedLine:  # noqa: C901

@@ -39,6 +39,10 @@ from engine_runtime.line_protocol._blocks import (
 )
 from engine_runtime.line_protocol._scan import (
     _AUTO,
+    _parse_fast,
+    _parse_slow,
+)
+from engine_runtime.line_protocol._types import (
     FieldType,
     FieldValue,
     LineBlock,
@@ -47,8 +51,6 @@ from engine_runtime.line_protocol._scan import (
     SeriesSpan,
     Tags,
     _LineSyntaxError,
-    _parse_fast,
-    _parse_slow,
 )
 
 __all__ = [

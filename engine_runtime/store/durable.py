@@ -1,6 +1,7 @@
 """`DurableStore`: a `MemoryStore` whose writes survive a crash (write-ahead log + snapshots).
 
-Queries, system tables and `copy` are the wrapped `MemoryStore`'s; this class adds the disk.
+Queries, system tables and `copy` are the wrapped `MemoryStore`'s (`_reads`); this class adds
+the disk.
 
 **Guarantees.**
 
@@ -39,12 +40,9 @@ covers are deleted. A snapshot is taken every
 ``snapshot_interval`` seconds or after ``snapshot_every`` rows, whichever comes first, when
 anything was written; restart time is bounded by what came after the last one.
 
-**Recovery.** The constructor loads the newest snapshot, then replays the segments after it in
-order. A torn record at the tail of the last segment (a crash mid-write, with no valid record
-after it) is truncated away with a warning. Any other damage (a bad record inside the log, a
-missing segment, a snapshot file that fails its checksum) raises `StoreCorruptionError` naming
-the file and offset, and for the log the ``pluginmgr store repair`` command that cuts it
-there: acknowledged data is never dropped silently. Files that cannot be read raise
+**Recovery** (`_recovery`): the constructor loads the newest snapshot, then replays the
+segments after it. Damage raises `StoreCorruptionError` naming the file, the offset and the
+repair command: acknowledged data is never dropped silently. Unreadable files raise
 `StoreOpenError`. Writing resumes in a new segment.
 """
 
@@ -53,18 +51,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from engine_runtime.errors import EngineError, WriteError
-from engine_runtime.line_protocol.parse import LineError
-from engine_runtime.store._snapshot import (
-    latest_snapshot,
-    load_snapshot,
-    prune_snapshots,
-    write_snapshot,
-)
+from engine_runtime.errors import WriteError
+from engine_runtime.store._reads import MemoryReads
+from engine_runtime.store._recovery import make_private_dirs, recover
+from engine_runtime.store._snapshot import prune_snapshots, write_snapshot
 from engine_runtime.store._wal import (
     DurabilityError,
     FlushObserver,
@@ -76,13 +69,10 @@ from engine_runtime.store._wal import (
     encode_record,
     list_segments,
 )
-from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage, read_segment
+from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage
 from engine_runtime.store._writes import parse_write
 from engine_runtime.store.base import SystemTablesProvider, WriteResult
 from engine_runtime.store.memory import MemoryStore
-
-if TYPE_CHECKING:
-    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 __all__ = [
     "DurabilityError",
@@ -98,7 +88,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 
-class DurableStore:
+class DurableStore(MemoryReads):
     """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
 
     :param flush_interval: seconds between group commits (how long a write waits at most).
@@ -135,8 +125,10 @@ class DurableStore:
         #: wakes the snapshotter: rows to snapshot, or a failed flush to recover from
         self._wake = threading.Event()
         try:
-            _make_private_dirs(self.data_dir, self._wal_dir, self._snapshot_dir)
-            covered, replayed, last_seq = self._recover(self._memory)
+            make_private_dirs(self.data_dir, self._wal_dir, self._snapshot_dir)
+            covered, replayed, last_seq = recover(
+                self._memory, self.data_dir, self._wal_dir, self._snapshot_dir
+            )
             self._wal = WalWriter(
                 self._wal_dir,
                 max(covered, last_seq) + 1,
@@ -157,37 +149,6 @@ class DurableStore:
 
     # --- recovery -------------------------------------------------------------------------
 
-    def _recover(self, memory: MemoryStore) -> tuple[int, int, int]:
-        """Load the snapshot and replay the log into ``memory``: (covered seq, records
-        replayed, last seq)."""
-        covered = 0
-        snapshot = latest_snapshot(self._snapshot_dir)
-        if snapshot is not None:
-            covered, tables = load_snapshot(snapshot)
-            for database, db_tables in tables.items():
-                memory.create_database(database)
-                for table, data in db_tables.items():
-                    memory.import_table(database, table, data)
-        prune_snapshots(self._snapshot_dir, covered, all_temporary=True)
-        segments = list_segments(self._wal_dir)
-        for seq, path in segments:
-            if seq <= covered:
-                path.unlink()  # a crash between a snapshot and its clean-up
-        pending = [(seq, path) for seq, path in segments if seq > covered]
-        replayed = 0
-        for index, (seq, path) in enumerate(pending):
-            if seq != covered + 1 + index:
-                msg = f"WAL segment {covered + 1 + index} is missing before {path}"
-                raise StoreCorruptionError(msg, hint="restore the file from a backup")
-            for record in read_segment(path, last=index == len(pending) - 1):
-                _replay(memory, record, path)
-                replayed += 1
-        last_seq = pending[-1][0] if pending else covered
-        _LOGGER.info(
-            "store %s: snapshot %s, %d WAL records replayed", self.data_dir, snapshot, replayed
-        )
-        return covered, replayed, last_seq
-
     def _heal(self) -> None:
         """`_heal_locked` under both locks, in the order `snapshot` takes them (the reload
         must not race a snapshot's clean-up of the files it reads)."""
@@ -204,7 +165,7 @@ class DurableStore:
         memory = MemoryStore()
         memory.set_system_tables(self._system_tables)
         try:
-            _, replayed, _ = self._recover(memory)
+            _, replayed, _ = recover(memory, self.data_dir, self._wal_dir, self._snapshot_dir)
         except OSError as exc:
             msg = f"cannot reload the store at {self.data_dir} after a failed flush: {exc}"
             raise DurabilityError(msg, errno=exc.errno) from exc
@@ -400,88 +361,9 @@ class DurableStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- reads (the MemoryStore's) --------------------------------------------------------
-
-    def query(
-        self, database: str, sql: str, params: Mapping[str, str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Run SQL with ``$name`` parameters; see `MemoryStore.query`."""
-        return self._memory.query(database, sql, params)
-
-    def query_batches(
-        self, database: str, sql: str, params: Mapping[str, str] | None = None
-    ) -> list[pa.RecordBatch]:
-        """`query` as Arrow record batches; see `MemoryStore.query_batches`."""
-        return self._memory.query_batches(database, sql, params)
-
-    def query_stream(
-        self, database: str, sql: str, params: Mapping[str, str] | None = None
-    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        """`query` as a schema and a lazy batch iterator; see `MemoryStore.query_stream`."""
-        return self._memory.query_stream(database, sql, params)
-
-    def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
-        """Every problem with ``text`` against the current schema; nothing is written."""
-        return self._memory.validate_lp(database, text, precision=precision)
+    # --- reads are the MemoryStore's (MemoryReads); it is replaced after a failed flush ----
 
     def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
         """Publish ``system.<name>`` tables; see `MemoryStore.set_system_tables`."""
         self._system_tables = provider  # for the memory reloaded after a failed flush
         self._memory.set_system_tables(provider)
-
-    def databases(self) -> list[str]:
-        """Names of existing databases, sorted."""
-        return self._memory.databases()
-
-    def tables(self, database: str) -> list[str]:
-        """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
-        return self._memory.tables(database)
-
-    def export_tables(self) -> dict[str, dict[str, pa.Table]]:
-        """Every table of every database as Arrow; see `MemoryStore.export_tables`."""
-        return self._memory.export_tables()
-
-    def copy(self) -> MemoryStore:
-        """An independent in-memory clone (dry runs): its writes never reach the disk."""
-        return self._memory.copy()
-
-
-def _make_private_dirs(*directories: Path) -> None:
-    """Create the store's directories 0700 (they hold every row); tighten older ones."""
-    for directory in directories:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if directory.stat().st_mode & 0o077:
-            directory.chmod(0o700)
-
-
-def _replay(memory: MemoryStore, record: WalRecord, path: Path) -> None:
-    if record.kind == "create":
-        memory.create_database(record.database)
-        return
-    if record.kind in ("table", "drop"):
-        _replay_table(memory, record, path)
-        return
-    try:
-        memory.write_lp(
-            record.database,
-            record.text,
-            precision=record.precision,
-            accept_partial=record.accept_partial,
-            default_time_ns=record.default_time_ns,
-        )
-    except WriteError as exc:
-        # Only possible in logs written before a failed flush stopped the log (older versions
-        # kept logging after one); it was acknowledged, so say so loudly.
-        _LOGGER.error("replaying %s: a logged write to %s failed: %s", path, record.database, exc)
-
-
-def _replay_table(memory: MemoryStore, record: WalRecord, path: Path) -> None:
-    tags = [name for name, kind in record.columns if kind == "tag"]
-    fields = [(name, kind) for name, kind in record.columns if kind != "tag"]
-    try:
-        if record.kind == "table":
-            memory.create_table(record.database, record.table, tags=tags, fields=fields)
-        else:
-            memory.delete_table(record.database, record.table)
-    except EngineError as exc:  # checked before it was logged: the log and memory disagree
-        _LOGGER.error("replaying %s: a logged %s record failed: %s", path, record.kind, exc)

@@ -101,7 +101,7 @@ def lock(options: dict[str, Any]) -> None:
             )
         with progress("comparing the locked versions with the index…"):
             old = _old_versions(ds, plan)
-    from ..deps.pylock import holds_pylock
+    from ..deps.pylock_writer import holds_pylock
 
     writes = not holds_pylock(ds.lock_path, plan.lock) if dry_run else plan.written
     if output == "json":

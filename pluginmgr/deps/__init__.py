@@ -2,7 +2,7 @@
 together into ``pylock.toml``, and the venv synced to it.
 
 Reading declarations (`declared`, `plugin_deps`, `plugins_in`), the inputs of a resolution
-(`inputs`) and uv's resolution (`resolver`, `uv_compile`); the lock file (`pylock`,
+(`inputs`) and uv's resolution (`resolver`, `uv_compile`); the lock file (`pylock`, `pylock_writer`,
 `pylock_local`, `toml_writer`, `build_lock`); the set as a whole (`dependency_set`, `isolated`
 for triggers with an environment of their own) and how it explains itself (`conflict`,
 `culprit`, `probe`, `explain`, `age`, `status`); the venv and its interpreter (`venv`,

@@ -44,7 +44,8 @@ from .inputs import (
 )
 from .installers import InstallOptions, UvInstaller, find_uv
 from .lock_cache import cached_lock
-from .pylock import PYLOCK_NAME, PyLock, write_pylock
+from .pylock import PYLOCK_NAME, PyLock
+from .pylock_writer import write_pylock
 from .resolver import ResolveOptions, resolve
 from .status import (
     LockStatus,

@@ -36,6 +36,8 @@ Locks written before plugins ran in a host of their own may mark packages
 package is read as an ordinary one (the venv now installs it, at the locked version) and its
 name kept in `PyLock.runtime_pinned`, so `doctor` and ``deps sync`` can say that the lock was
 resolved against the server's versions; the key is not written back.
+
+This module holds the lock's types and reads it; `pylock_writer` writes it.
 """
 
 from __future__ import annotations
@@ -50,23 +52,21 @@ from urllib.parse import unquote
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
-from ..atomic import atomic_write
 from ..errors import LockfileError
-from .toml_writer import toml_lines, toml_sections
 
 __all__ = [
+    "CREATED_BY",
+    "FORMAT_VERSION",
     "PYLOCK_NAME",
+    "TOOL",
     "LockedFile",
     "LockedPackage",
     "PyLock",
     "Requester",
-    "dump_pylock",
-    "holds_pylock",
     "lock_from_data",
     "lock_tables",
     "parse_pylock",
     "read_pylock",
-    "write_pylock",
 ]
 
 PYLOCK_NAME: Final = "pylock.toml"
@@ -74,39 +74,10 @@ FORMAT_VERSION: Final = 1
 #: ``provided-by`` of a package an older lock left to the server's own environment
 _RUNTIME: Final = "runtime"
 CREATED_BY: Final = "pluginmgr"
-_TOOL: Final = "pluginmgr"
-_HEADER: Final = (
-    "# pylock.toml (PEP 751): the plugin venv's packages, resolved together for every plugin.\n"
-    "# Written by `pluginmgr deps lock`; commit it next to plugins.lock. `pluginmgr deps sync`\n"
-    "# makes the venv exactly this; `pluginmgr deps why PKG` says which plugin needs what.\n"
-)
+TOOL: Final = "pluginmgr"
 _FILE_KEYS: Final = frozenset({"name", "hashes", "url", "path", "size"})
 _PACKAGE_KEYS: Final = frozenset({"name", "version", "marker", "wheels", "sdist", "tool"})
 _TOP_KEYS: Final = frozenset({"lock-version", "created-by", "requires-python", "packages", "tool"})
-#: the order PEP 751 lists the keys in, which the writer follows (other keys come after)
-_TOP_ORDER: Final = (
-    "lock-version",
-    "environments",
-    "requires-python",
-    "extras",
-    "dependency-groups",
-    "default-groups",
-    "created-by",
-)
-_PACKAGE_ORDER: Final = (
-    "name",
-    "version",
-    "marker",
-    "requires-python",
-    "dependencies",
-    "index",
-    "vcs",
-    "directory",
-    "archive",
-    "sdist",
-    "wheels",
-    "attestation-identities",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +210,8 @@ def _file(raw: Any, *, where: str) -> LockedFile:
 def _split_tool(raw: Any, *, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(our ``tool.pluginmgr`` table, every other tool entry)."""
     tool = _table(raw or {}, where=where)
-    ours = _table(tool.get(_TOOL) or {}, where=f"{where}.{_TOOL}")
-    return ours, {k: v for k, v in tool.items() if k != _TOOL}
+    ours = _table(tool.get(TOOL) or {}, where=f"{where}.{TOOL}")
+    return ours, {k: v for k, v in tool.items() if k != TOOL}
 
 
 def _package(raw: Any, index: int, *, source: str) -> LockedPackage:
@@ -339,7 +310,7 @@ def lock_from_data(data: Mapping[str, Any], *, source: str = PYLOCK_NAME) -> PyL
 def _provided_by(raw: Mapping[str, Any]) -> object:
     """An older lock's ``tool.pluginmgr.provided-by`` of a package (None when absent)."""
     tool = raw.get("tool")
-    ours = tool.get(_TOOL) if isinstance(tool, dict) else None
+    ours = tool.get(TOOL) if isinstance(tool, dict) else None
     return ours.get("provided-by") if isinstance(ours, dict) else None
 
 
@@ -352,91 +323,3 @@ def read_pylock(path: Path) -> PyLock | None:
     except OSError as exc:
         raise LockfileError(f"cannot read {path}: {exc.strerror or exc}") from None
     return parse_pylock(text, source=str(path))
-
-
-# -- writing ----------------------------------------------------------------------------------
-
-
-def _file_table(item: LockedFile) -> dict[str, Any]:
-    table: dict[str, Any] = {"name": item.name} if item.named else {}
-    if item.url:
-        table["url"] = item.url
-    if item.path:
-        table["path"] = item.path
-    if item.size is not None:
-        table["size"] = item.size
-    table.update(item.extra)
-    table["hashes"] = dict(item.hashes)
-    return table
-
-
-def _package_lines(package: LockedPackage) -> list[str]:
-    table: dict[str, Any] = {"name": package.name}
-    if package.version:
-        table["version"] = package.version
-    table["marker"] = package.marker
-    table.update(package.extra)
-    table["wheels"] = [_file_table(w) for w in package.wheels] or None
-    table["sdist"] = _file_table(package.sdist) if package.sdist is not None else None
-    ours: dict[str, Any] = {"required-by": list(package.required_by)}
-    if package.build_requires:
-        ours["build-requires"] = list(package.build_requires)
-    tools = toml_sections("packages.tool", {_TOOL: ours, **package.tool})
-    return ["[[packages]]", *toml_lines(table, _PACKAGE_ORDER), *tools]
-
-
-def dump_pylock(lock: PyLock) -> str:
-    """The lock as TOML: the standard keys, packages sorted by name, pluginmgr's inputs, then
-    the other tools' tables."""
-    top: dict[str, Any] = {"lock-version": lock.lock_version or "1.0"}
-    top["requires-python"] = lock.requires_python
-    top.update(lock.extra)
-    top["created-by"] = CREATED_BY
-    out = [_HEADER.rstrip("\n"), *toml_lines(top, _TOP_ORDER)]
-    for package in sorted(lock.packages, key=lambda p: p.key):
-        out += ["", *_package_lines(package)]
-    ours = {
-        "format-version": FORMAT_VERSION,
-        "inputs-sha256": lock.inputs_sha256,
-        "python": lock.python,
-        "implementation": lock.implementation,
-        "platform": lock.platform,
-        "resolved-by": lock.resolved_by or None,
-        "constraints": list(lock.constraints),
-        "all-plugins": True if lock.all_plugins else None,
-        "build-constraints": list(lock.build_constraints) or None,
-    }
-    out += toml_sections("tool", {_TOOL: ours})
-    for requester in lock.requesters:
-        table = {
-            "name": requester.name,
-            "declared-in": requester.declared_in,
-            "location": requester.location,
-            "requirements": list(requester.requirements),
-            "reason": requester.reason,
-        }
-        out += ["", "[[tool.pluginmgr.requesters]]", *toml_lines(table)]
-    out += toml_sections("tool", lock.tool)
-    return "\n".join(out) + "\n"
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    try:
-        return path.read_bytes() == data
-    except OSError:
-        return False
-
-
-def holds_pylock(path: Path, lock: PyLock) -> bool:
-    """Whether the file at ``path`` already holds exactly ``lock`` (what a dry run would keep)."""
-    return _holds(path, dump_pylock(lock).encode())
-
-
-def write_pylock(path: Path, lock: PyLock) -> bool:
-    """Write ``lock`` to ``path`` atomically (temp file, fsync, rename), unless the file already
-    holds exactly that. :returns: whether the file changed."""
-    data = dump_pylock(lock).encode()
-    if _holds(path, data):
-        return False
-    atomic_write(path, data)
-    return True

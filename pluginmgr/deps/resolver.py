@@ -48,8 +48,9 @@ from .conflict import (
 )
 from .inputs import DependencyInputs
 from .missing_packages import package_not_found
-from .pylock import PYLOCK_NAME, LockedPackage, PyLock, dump_pylock, parse_pylock
+from .pylock import PYLOCK_NAME, LockedPackage, PyLock, parse_pylock
 from .pylock_local import absolute_files, python_floor, relative_files
+from .pylock_writer import dump_pylock
 from .sync import no_wheel_refusal
 from .uv_compile import PIN, compile_command, write_inputs
 

@@ -40,7 +40,8 @@ from ..fetch.hashes import sha256_file
 from ..fetch.transports import local_path
 from .build_lock import build_constraints_file
 from .installers import disabled_error
-from .pylock import LockedFile, LockedPackage, PyLock, dump_pylock
+from .pylock import LockedFile, LockedPackage, PyLock
+from .pylock_writer import dump_pylock
 
 if TYPE_CHECKING:
     from .installers import InstallOptions

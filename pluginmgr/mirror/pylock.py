@@ -5,6 +5,7 @@ mirror's ``DEST/wheels`` gets the files they name and nothing pip would resolve 
 each package whose marker holds for the target interpreter, the
 best wheel for the target's tags (else the sdist). The target is the running interpreter, or
 ``--python-version`` / ``--platform``; a marker that cannot be decided for it keeps the package.
+Reading the locks and that choice are `pylock_plan`'s; this module fetches the chosen files.
 
 Each file comes from the first source that has it: a ``--find-links`` directory (by file name),
 then the lock's ``url`` (``--no-index`` skips http(s) ones), then its ``path`` (relative to the
@@ -19,156 +20,30 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 from urllib.parse import quote, urlsplit
 
-from packaging.markers import UndefinedEnvironmentName
-from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
-from ..deps.pylock import PYLOCK_NAME, LockedFile, LockedPackage, PyLock, read_pylock
+from ..deps.pylock import LockedFile
 from ..deps.wheel_target import Target
-from ..errors import LockfileError, MirrorError, NetworkError, PluginManagerError
+from ..errors import NetworkError, PluginManagerError
 from ..fetch.transports import file_url_to_path
 from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from .fetch import Outcome
 from .plan import Job
+from .pylock_plan import LoadedLock, Want, plan_files
 from .state import FileState, dest_path
-from .wheels import WHEELS_DIR
 
 if TYPE_CHECKING:
     import httpx  # imported at the first http(s) download
 
-__all__ = ["LoadedLock", "load_pylocks", "pylock_outcomes"]
+__all__ = ["pylock_outcomes"]
 
 _CHUNK: Final = 1 << 20
 _USER_AGENT: Final = "pluginmgr/0.1 (+https://github.com/influxdata/influxdb3_plugins)"
-_LOCK_HINT: Final = (
-    "give a pylock.toml (`pluginmgr deps lock` writes PLUGIN_DIR/pylock.toml) or the plugin "
-    "directory that holds one"
-)
-
-
-# -- the locks --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedLock:
-    """A ``--pylock`` as read: where the file is (its ``path`` entries are relative to it)."""
-
-    path: Path
-    lock: PyLock
-
-
-def _load_one(given: Path) -> LoadedLock:
-    path = given / PYLOCK_NAME if given.is_dir() else given
-    try:
-        lock = read_pylock(path)
-    except LockfileError as exc:
-        reason = exc.message  # it names the file; say it once
-        if reason.startswith(str(path)):
-            reason = reason[len(str(path)) :].lstrip(": ").removeprefix("is ")
-        message = f"--pylock {given}: {reason}"
-        raise MirrorError(message, hint=exc.hint or _LOCK_HINT) from exc
-    if lock is None:
-        reason = f"it has no {PYLOCK_NAME}" if given.is_dir() else "no such file"
-        raise MirrorError(f"--pylock {given}: {reason}", hint=_LOCK_HINT)
-    return LoadedLock(path.resolve(), lock)
-
-
-def load_pylocks(given: Iterable[Path]) -> tuple[LoadedLock, ...]:
-    """Read each ``--pylock`` (a directory means DIR/pylock.toml); `MirrorError` names a bad one."""
-    return tuple(_load_one(path) for path in given)
-
-
-# -- planning: which file of which package ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Want:
-    """One file to put in DEST/wheels, and the lock that names it."""
-
-    file: LockedFile
-    package: LockedPackage
-    lock: LoadedLock
-
-    @property
-    def path(self) -> str:
-        return f"{WHEELS_DIR}/{self.file.name}"
-
-
-def _best_wheel(wheels: Iterable[LockedFile], ranks: Mapping[Tag, int]) -> LockedFile | None:
-    best: tuple[int, LockedFile] | None = None
-    for wheel in wheels:
-        try:
-            tags = parse_wheel_filename(wheel.name)[3]
-        except InvalidWheelFilename:
-            continue  # no installer would take it
-        rank = min((ranks[tag] for tag in tags if tag in ranks), default=None)
-        if rank is not None and (best is None or rank < best[0]):
-            best = (rank, wheel)
-    return best[1] if best else None
-
-
-def _no_file(package: LockedPackage, loaded: LoadedLock, target: Target) -> Outcome:
-    listed = ", ".join(w.name for w in package.wheels) or "none"
-    made_for = ""
-    if loaded.lock.python:
-        where = f" on {loaded.lock.platform}" if loaded.lock.platform else ""
-        made_for = f" (resolved for Python {loaded.lock.python}{where})"
-    message = (
-        f"{package.name} {package.version} in {loaded.path}{made_for} has no wheel for "
-        f"{target.label} and no sdist (its wheels: {listed}); mirror for the interpreter the "
-        "lock was made for (--python-version, --platform), or re-lock on a node with that "
-        "interpreter (`pluginmgr deps lock`)"
-    )
-    return Outcome(Job(WHEELS_DIR, loaded.path.as_uri()), "failed", error=message)
-
-
-def _conflict(held: _Want, want: _Want) -> Outcome:
-    message = (
-        f"{want.file.name} is locked with sha256:{held.file.sha256} in {held.lock.path} and "
-        f"sha256:{want.file.sha256} in {want.lock.path}; not mirrored (hint: one file cannot "
-        "have two hashes: re-lock one of them with `pluginmgr deps lock`)"
-    )
-    return Outcome(Job(want.path, want.lock.path.as_uri()), "failed", error=message)
-
-
-def _applies(package: LockedPackage, environments: Iterable[Mapping[str, str]]) -> bool:
-    """Whether the package's marker holds in any of ``environments``; when undecidable, yes."""
-    try:
-        return any(package.applies(environment) for environment in environments)
-    except UndefinedEnvironmentName:  # e.g. PEP 751 `extras` / `dependency_groups`
-        return True
-
-
-def _plan(locks: Iterable[LoadedLock], target: Target) -> tuple[list[_Want], list[Outcome]]:
-    """The files the locks name for ``target`` (one per file name), and the failures."""
-    ranks: dict[Tag, int] = {}
-    for rank, tag in enumerate(target.tags()):
-        ranks.setdefault(tag, rank)
-    environments = target.environments()
-    wants: dict[str, _Want] = {}
-    conflicted: set[str] = set()
-    failed: list[Outcome] = []
-    for loaded in locks:
-        for package in loaded.lock.packages:
-            if not _applies(package, environments):
-                continue
-            chosen = _best_wheel(package.wheels, ranks) or package.sdist
-            if chosen is None:
-                failed.append(_no_file(package, loaded, target))
-                continue
-            want = _Want(chosen, package, loaded)
-            held = wants.setdefault(chosen.name, want)
-            if dict(held.file.hashes) != dict(chosen.hashes):
-                failed.append(_conflict(held, want))
-                conflicted.add(chosen.name)
-    return [w for name, w in wants.items() if name not in conflicted], failed
 
 
 # -- fetching: stream, hash, rename -----------------------------------------------------------
@@ -222,7 +97,7 @@ def _hash_file(path: Path, algorithm: str) -> _Digests:
     return digests
 
 
-def _sources(want: _Want, find_links: Sequence[str], no_index: bool) -> tuple[list[str], str]:
+def _sources(want: Want, find_links: Sequence[str], no_index: bool) -> tuple[list[str], str]:
     """Where to look for the file, in order (URLs or local paths), and what was skipped."""
     name, file = want.file.name, want.file
     sources = []
@@ -253,14 +128,14 @@ class _Fetcher:
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
-    def settle(self, want: _Want, prev: FileState | None) -> Outcome:
+    def settle(self, want: Want, prev: FileState | None) -> Outcome:
         """`want`'s outcome; never raises for a per-file problem (it becomes a failed outcome)."""
         try:
             return self._settle(want, prev)
         except (PluginManagerError, OSError) as exc:
             return Outcome(Job(want.path, want.lock.path.as_uri()), "failed", error=str(exc))
 
-    def _settle(self, want: _Want, prev: FileState | None) -> Outcome:
+    def _settle(self, want: Want, prev: FileState | None) -> Outcome:
         target = dest_path(self._dest, want.path)
         algorithm = _algorithm(want.file)
         if algorithm is None:
@@ -281,7 +156,7 @@ class _Fetcher:
             status = "unchanged" if prev.sha256 == state.sha256 else "updated"
         return Outcome(Job(want.path, target.as_uri()), status, state=state)
 
-    def _download(self, want: _Want, target: Path, algorithm: str, replaces: bool) -> Outcome:
+    def _download(self, want: Want, target: Path, algorithm: str, replaces: bool) -> Outcome:
         sources, skipped = _sources(want, self._find_links, self._no_index)
         misses = []
         for source in sources:
@@ -298,7 +173,7 @@ class _Fetcher:
         return Outcome(Job(want.path, want.lock.path.as_uri()), "failed", error=message)
 
     def _land(
-        self, want: _Want, source: str, target: Path, algorithm: str, replaces: bool
+        self, want: Want, source: str, target: Path, algorithm: str, replaces: bool
     ) -> Outcome:
         """Copy ``source`` beside ``target``, check it, rename it; `_Missing` if it is not there."""
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +239,7 @@ class _Fetcher:
                 self._client = None
 
 
-def _mismatch(want: _Want, source: str, digests: _Digests, algorithm: str) -> Outcome:
+def _mismatch(want: Want, source: str, digests: _Digests, algorithm: str) -> Outcome:
     size, lock = want.file.size, want.lock.path
     if size is not None and digests.size > size:
         found = f"is larger than the {size} bytes {lock} locks"
@@ -414,7 +289,7 @@ def pylock_outcomes(
     Returns the outcomes (for SHA256SUMS and mirror.json, like `wheel_outcomes`) and the DEST
     paths of the files now in place, sorted.
     """
-    wants, failed = _plan(locks, target)
+    wants, failed = plan_files(locks, target)
     fetcher = _Fetcher(dest, find_links, no_index, retries)
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wants) or 1))) as pool:

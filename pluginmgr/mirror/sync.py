@@ -46,7 +46,8 @@ from .plan import (
     unique_jobs,
     vouch,
 )
-from .pylock import LoadedLock, load_pylocks, pylock_outcomes
+from .pylock import pylock_outcomes
+from .pylock_plan import LoadedLock, load_pylocks
 from .state import (
     MIRROR_JSON,
     SHA256SUMS,

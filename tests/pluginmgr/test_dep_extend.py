@@ -10,7 +10,8 @@ import pytest
 from pluginmgr.deps.extend import extend_lock, records
 from pluginmgr.deps.inputs import DependencyInputs
 from pluginmgr.deps.lock_cache import cached_lock
-from pluginmgr.deps.pylock import LockedPackage, PyLock, Requester, write_pylock
+from pluginmgr.deps.pylock import LockedPackage, PyLock, Requester
+from pluginmgr.deps.pylock_writer import write_pylock
 
 _PY = ("3.11", "cpython", "linux-x86_64")
 _OLD = Requester("a.py", "pep723", ("pm-liby",))

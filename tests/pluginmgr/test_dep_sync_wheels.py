@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pluginmgr.deps.pylock import dump_pylock, parse_pylock
+from pluginmgr.deps.pylock import parse_pylock
+from pluginmgr.deps.pylock_writer import dump_pylock
 from pluginmgr.deps.venv import PluginEnv, default_venv_path
 from pluginmgr.testing import RepoServer
 from tests.dep_wheels import declare, use

@@ -10,7 +10,8 @@ import pytest
 
 from pluginmgr.deps import lock_cache
 from pluginmgr.deps.lock_cache import KEPT, cached_lock, load_tables, store_tables
-from pluginmgr.deps.pylock import dump_pylock, read_pylock
+from pluginmgr.deps.pylock import read_pylock
+from pluginmgr.deps.pylock_writer import dump_pylock
 from tests.helpers import run_cli
 from tests.pypi_index import PackageIndex
 

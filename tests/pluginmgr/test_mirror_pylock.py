@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import uv
 
-from pluginmgr.deps.pylock import LockedFile, LockedPackage, PyLock, write_pylock
+from pluginmgr.deps.pylock import LockedFile, LockedPackage, PyLock
+from pluginmgr.deps.pylock_writer import write_pylock
 from pluginmgr.mirror.sync import MirrorReport, WheelOptions, sync_mirror, verify_mirror
 from pluginmgr.testing import RepoServer, reply
 from tests.helpers import run_cli

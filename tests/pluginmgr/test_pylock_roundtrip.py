@@ -28,10 +28,10 @@ from pluginmgr.deps.pylock import (
     LockedPackage,
     PyLock,
     Requester,
-    dump_pylock,
     parse_pylock,
 )
 from pluginmgr.deps.pylock_local import absolute_files, python_floor, relative_files
+from pluginmgr.deps.pylock_writer import dump_pylock
 from pluginmgr.deps.toml_writer import toml_lines, toml_value
 from pluginmgr.errors import LockfileError
 from tests.wheels import FIXTURE_PACKAGES, build_wheel

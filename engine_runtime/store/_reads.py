@@ -1,0 +1,62 @@
+"""Internal: the read side of `DurableStore`, which is its wrapped `MemoryStore`'s.
+
+Apart from `durable` because none of it touches the disk: each method hands the call to
+``self._memory`` (the store `DurableStore` keeps, and replaces after a failed flush).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+    from engine_runtime.line_protocol.parse import LineError
+    from engine_runtime.store.memory import MemoryStore
+
+__all__ = ["MemoryReads"]
+
+
+class MemoryReads:
+    """Queries, listings, exports and `copy`, delegated to ``self._memory``."""
+
+    _memory: MemoryStore
+
+    def query(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run SQL with ``$name`` parameters; see `MemoryStore.query`."""
+        return self._memory.query(database, sql, params)
+
+    def query_batches(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> list[pa.RecordBatch]:
+        """`query` as Arrow record batches; see `MemoryStore.query_batches`."""
+        return self._memory.query_batches(database, sql, params)
+
+    def query_stream(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """`query` as a schema and a lazy batch iterator; see `MemoryStore.query_stream`."""
+        return self._memory.query_stream(database, sql, params)
+
+    def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
+        """Every problem with ``text`` against the current schema; nothing is written."""
+        return self._memory.validate_lp(database, text, precision=precision)
+
+    def databases(self) -> list[str]:
+        """Names of existing databases, sorted."""
+        return self._memory.databases()
+
+    def tables(self, database: str) -> list[str]:
+        """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
+        return self._memory.tables(database)
+
+    def export_tables(self) -> dict[str, dict[str, pa.Table]]:
+        """Every table of every database as Arrow; see `MemoryStore.export_tables`."""
+        return self._memory.export_tables()
+
+    def copy(self) -> MemoryStore:
+        """An independent in-memory clone (dry runs): its writes never reach the disk."""
+        return self._memory.copy()
