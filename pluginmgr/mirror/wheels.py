@@ -5,7 +5,7 @@ into one flat directory of wheels, which air-gapped nodes install from with
 ``pluginmgr install deps REF --no-index --find-links DEST/wheels``. Wheels already in the
 directory are reused by pip, not downloaded again. ``--python-version`` / ``--platform`` select
 wheels for nodes whose interpreter differs from the one running the mirror. This is what pip
-resolves on the day of the sync; ``--pylock`` (`mirror_pylock`) mirrors what nodes locked instead.
+resolves on the day of the sync; ``--pylock`` (`mirror.pylock`) mirrors what nodes locked instead.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class WheelOptions:
     """Where wheels come from and which interpreter they are for.
 
     With ``pylocks`` (pylock.toml files, or directories holding one) DEST/wheels gets exactly
-    the files those locks name (`mirror_pylock`); without, pip resolves the plugins' declared
+    the files those locks name (`mirror.pylock`); without, pip resolves the plugins' declared
     requirements.
     """
 
