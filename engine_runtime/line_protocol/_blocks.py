@@ -121,22 +121,21 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
     tag_keys = tuple(key for key, _ in parsed.tags)
     heads = parts[0::3]
     heads[0] = "\n" + heads[0]  # as every other line's head, so a series has one key
-    by_head: dict[str, Tags] = dict.fromkeys(heads, ())
-    rest = f" {parts[1]} {parts[2]}"
-    for head in by_head:
-        try:
-            other = _parse_fast(head.lstrip("\n") + rest, 1, factor, default)
-        except _LineSyntaxError:
-            return None
-        if other.measurement != parsed.measurement or len(other.tags) != len(tag_keys):
-            return None
-        if any(key != tag_key for (key, _), tag_key in zip(other.tags, tag_keys, strict=True)):
-            return None
-        by_head[head] = other.tags
-    tag_columns = []
-    for index in range(len(tag_keys)):
-        values = {head: tags[index][1] for head, tags in by_head.items()}
-        tag_columns.append(list(map(values.__getitem__, heads)))
+    unique = list(dict.fromkeys(heads))
+    columns = _tag_columns(unique, parsed.measurement, tag_keys)
+    if columns is None:
+        return None
+    if len(unique) == count:  # one line per series, the agent's batch
+        tag_columns = columns
+    else:
+        tag_columns = [
+            list(map(dict(zip(unique, column, strict=True)).__getitem__, heads))
+            for column in columns
+        ]
+    rows = zip(*columns, strict=True) if columns else ([] for _ in unique)
+    by_head = {
+        head: tuple(zip(tag_keys, row, strict=True)) for head, row in zip(unique, rows, strict=True)
+    }
     return LineBlock(
         parsed.measurement,
         tag_keys,
@@ -148,6 +147,31 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
         times,
         _series_spans(heads, times, by_head),
     )
+
+
+def _tag_columns(
+    heads: list[str], measurement: str, tag_keys: tuple[str, ...]
+) -> list[list[str]] | None:
+    """The tag values of distinct series heads (each ``"\\nmeasurement,key=value,..."``), one
+    list per tag key, split for all heads at once.
+
+    None unless every head has ``measurement`` and exactly ``tag_keys`` in order, each with a
+    value without ``=``: the per-line parser would refuse or read those otherwise.
+    """
+    width = len(tag_keys) + 1
+    flat = "".join(heads)[1:].replace("\n", ",").split(",")
+    if len(flat) != width * len(heads) or flat[0::width] != [measurement] * len(heads):
+        return None
+    columns = []
+    for index, key in enumerate(tag_keys, start=1):
+        pairs = "=".join(flat[index::width]).split("=")
+        if len(pairs) != 2 * len(heads) or pairs[0::2] != [key] * len(heads):
+            return None
+        values = pairs[1::2]
+        if "" in values:
+            return None
+        columns.append(values)
+    return columns
 
 
 def _series_spans(heads: list[str], times: list[int], tags_of: dict[str, Tags]) -> list[SeriesSpan]:
