@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Final
 from ..check import Check, Status
 from ..check import count as _count
 from ..check import fix_from as _fix
-from ..deps.venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
+from ..deps.venv import PluginEnv, default_venv_path
+from ..deps.venv_repair import venv_problem, venv_rebuild_command
 from ..errors import OfflineError, PluginManagerError
 from ..fetch.probes import source_checks
 from ..fetch.refs import LocalRef, parse_ref
