@@ -82,9 +82,8 @@ def _venv_python_check(env: PluginEnv, plugin_dir: Path) -> Check:
         return Check("venv-python", "ok", f"no venv at {env.venv_path} yet (deps sync makes one)")
     problem = venv_problem(env.venv_path)
     if problem is not None:
-        return Check(
-            "venv-python", "fail", problem, venv_rebuild_command(env.venv_path, plugin_dir)
-        )
+        fix = venv_rebuild_command(env.venv_path, plugin_dir)
+        return Check("venv-python", "fail", problem, fix)
     try:
         found = env.interpreter
     except PluginManagerError as exc:
