@@ -106,7 +106,7 @@ def check_dependency_lock(
 def warn_foreign_venv(env: PluginEnv, plugin_dir: Path, sources: InstallOptions) -> None:
     """A venv whose interpreter is gone is named as such at start, rather than surfacing later
     as every trigger's failed host start."""
-    from ..deps.venv import venv_problem, venv_rebuild_command
+    from ..deps.venv_repair import venv_problem, venv_rebuild_command
 
     problem = venv_problem(env.venv_path)
     if problem is not None:

@@ -168,7 +168,7 @@ def _add_to_set(options: dict[str, Any], specs: list[str]) -> None:
 
 
 def _read_requirements(path: Path) -> list[str]:
-    from ..deps.declared import parse_requirements  # only -r needs the parser
+    from ..deps.requirements_file import parse_requirements  # only -r needs the parser
 
     def include(name: str) -> bytes | None:
         target = path.parent / name

@@ -38,9 +38,10 @@ from ..atomic import atomic_write
 from ..errors import DependencyDeclarationError, PluginManagerError, ResolveError
 from ..fetch.plugin_dir import validate_path_within_plugin_dir
 from ..fetch.refs import GhRef, GitRef, RegistryRef, parse_ref
-from .declared import declared_deps_for_path, parse_requirements
+from .declared import declared_deps_for_path
 from .plugins_in import ADDED, TRIGGER, isolated_only, read_plugins_in
 from .pylock import Requester
+from .requirements_file import parse_requirements
 
 if TYPE_CHECKING:
     from ..fetch.fetched import FetchedPlugin

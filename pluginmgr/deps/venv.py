@@ -14,28 +14,25 @@
 * Every install runs under a file lock (``.venv.lock`` beside the venv), so concurrent installs
   queue instead of corrupting the environment, and checks the installer's exit status.
 * What was asked for is recorded in ``<venv>/pluginmgr-env.json`` (requirements by name, and the
-  package sources), which is what a rebuild replays.
+  package sources; `pluginmgr.deps.venv_record`), which is what a rebuild replays.
 * Requirements already satisfied are reported and never reinstalled; when all of them are, the
   installer is not even started.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shlex
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
-from ..atomic import atomic_write, file_lock
+from ..atomic import file_lock
 from ..errors import InstallError
 from ..settings import default_log_dir
 from .installers import Installer, InstallOptions, disabled_error, get_installer
@@ -46,8 +43,8 @@ from .interpreter import (
     read_pyvenv_cfg,
 )
 from .missing_packages import package_not_found
-from .pylock import PYLOCK_NAME
 from .requirement_check import Installed, dist_name_version, parse_requirement, unsatisfied
+from .venv_record import read_record, write_record
 
 __all__ = [
     "EnsureResult",
@@ -57,70 +54,15 @@ __all__ = [
     "bundled_python",
     "default_venv_path",
     "parse_requirement",
-    "venv_problem",
-    "venv_rebuild_command",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 VENV_DIR_NAME: Final = "venv"
-RECORD_NAME: Final = "pluginmgr-env.json"
-RECORD_FORMAT: Final = 1
 
 
 def default_venv_path(plugin_dir: Path) -> Path:
     """``<PLUGIN_DIR>/venv`` (the documented location; upstream's code uses ``.venv``)."""
     return plugin_dir / VENV_DIR_NAME
-
-
-def venv_problem(venv: Path) -> str | None:
-    """Why plugins cannot run in the venv at ``venv``: the interpreter it links to no longer
-    exists. A venv of another Python than the server's is no problem: plugins run on the
-    venv's own interpreter.
-
-    :returns: one line naming the venv, the missing interpreter and its ``pyvenv.cfg``; None
-        when the venv works or is absent.
-    """
-    cfg_path = venv / "pyvenv.cfg"
-    if not cfg_path.is_file():
-        return None
-    cfg = read_pyvenv_cfg(cfg_path)
-    python = venv / "bin" / "python"
-    if not python.exists():
-        target = python.readlink() if python.is_symlink() else python
-        home = cfg.get("home", "?")
-        return (
-            f"{venv} links to an interpreter that no longer exists ({target}; home = {home} in "
-            f"{cfg_path}): nothing can be installed into it"
-        )
-    return None
-
-
-def venv_rebuild_command(
-    venv: Path, plugin_dir: Path, *, sources: InstallOptions | None = None
-) -> str:
-    """The shell command that replaces ``venv`` (whose interpreter is gone) with one for the
-    bundled interpreter, from pylock.toml.
-
-    The venv is removed first: `deps sync` alone leaves a foreign venv in place when the lock
-    has nothing to install. Without a pylock.toml the command locks first.
-    """
-    options = ["--plugin-dir", str(plugin_dir)]
-    if venv != default_venv_path(plugin_dir):
-        options += ["--virtual-env-location", str(venv)]
-    sources = sources or InstallOptions()
-    options += [arg for link in sources.find_links for arg in ("--find-links", link)]
-    if sources.index_url:
-        options += ["--index-url", sources.index_url]
-    if sources.no_index:
-        options.append("--no-index")
-    if sources.offline:
-        options.append("--offline")
-    tail = shlex.join(options)
-    steps = [f"rm -rf {shlex.quote(str(venv))}"]
-    if not (plugin_dir / PYLOCK_NAME).is_file():
-        steps.append(f"pluginmgr deps lock {tail}")
-    steps.append(f"pluginmgr deps sync {tail}")
-    return " && ".join(steps)
 
 
 def _mtime_ns(path: str) -> tuple[int, int]:
@@ -163,26 +105,6 @@ class InstallResult:
     seconds: float = 0.0
     output: str = ""
     environment: EnsureResult = field(default_factory=EnsureResult)
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    requirements: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    index_url: str | None = None
-    no_index: bool = False
-
-    def options(self) -> InstallOptions:
-        return InstallOptions(self.find_links, self.index_url, self.no_index)
-
-    def add(self, requirements: Iterable[Requirement], options: InstallOptions) -> _Record:
-        by_name = {canonicalize_name(Requirement(r).name): r for r in self.requirements}
-        for req in requirements:
-            by_name[canonicalize_name(req.name)] = str(req)
-        merged = self.options().merged(options) if self.requirements else options
-        return _Record(
-            tuple(by_name.values()), merged.find_links, merged.index_url, merged.no_index
-        )
 
 
 class PluginEnv:
@@ -294,7 +216,7 @@ class PluginEnv:
 
     def recorded_requirements(self) -> tuple[str, ...]:
         """Requirements installed through pluginmgr, replayed on a rebuild."""
-        return self._read_record().requirements
+        return read_record(self.venv_path).requirements
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -324,7 +246,7 @@ class PluginEnv:
 
     def _rebuild(self, reason: str) -> EnsureResult:
         _LOGGER.warning("rebuilding %s: %s", self.venv_path, reason)
-        record = self._read_record()
+        record = read_record(self.venv_path)
         aside = self.venv_path.with_name(f".{self.venv_path.name}.stale-{time.time_ns()}")
         self.venv_path.rename(aside)
         try:
@@ -341,7 +263,7 @@ class PluginEnv:
             except InstallError as exc:
                 warning = f"rebuilt {self.venv_path} but could not reinstall its packages: {exc}"
                 _LOGGER.warning("%s", warning)
-        self._write_record(record)
+        write_record(self.venv_path, record)
         shutil.rmtree(aside, ignore_errors=True)
         return EnsureResult(
             rebuilt=True, reason=reason, replayed=record.requirements, warning=warning
@@ -393,7 +315,7 @@ class PluginEnv:
             )
             requested = tuple(str(r) for r in parsed)
             if len(satisfied) == len(parsed) and parsed:
-                self._write_record(self._read_record().add(parsed, options))
+                write_record(self.venv_path, read_record(self.venv_path).add(parsed, options))
                 return InstallResult(requested, satisfied, environment=environment)
             start = time.perf_counter()
             try:
@@ -406,7 +328,7 @@ class PluginEnv:
                 raise missing or exc from None
             after = self.installed()
             changed = {name: v for name, v in after.items() if before.get(name) != v}
-            self._write_record(self._read_record().add(parsed, options))
+            write_record(self.venv_path, read_record(self.venv_path).add(parsed, options))
         seconds = time.perf_counter() - start
         return InstallResult(
             requested, satisfied, changed, True, seconds, result.output, environment
@@ -423,31 +345,3 @@ class PluginEnv:
             options=options,
             log_dir=self.log_dir,
         )
-
-    # -- the record --------------------------------------------------------------------------
-
-    def _read_record(self) -> _Record:
-        path = self.venv_path / RECORD_NAME
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return _Record()
-        except (OSError, ValueError) as exc:
-            _LOGGER.warning("ignoring unreadable %s: %s", path, exc)
-            return _Record()
-        if not isinstance(raw, dict) or raw.get("format_version") != RECORD_FORMAT:
-            _LOGGER.warning("ignoring %s: unknown format", path)
-            return _Record()
-        return _Record(
-            tuple(raw.get("requirements", ())),
-            tuple(raw.get("find_links", ())),
-            raw.get("index_url"),
-            bool(raw.get("no_index", False)),
-        )
-
-    def _write_record(self, record: _Record) -> None:
-        if not self.venv_path.is_dir():
-            return
-        data = {"format_version": RECORD_FORMAT, **asdict(record)}
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        atomic_write(self.venv_path / RECORD_NAME, text.encode())

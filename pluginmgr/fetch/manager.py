@@ -3,7 +3,8 @@
 Policy for a remote reference (``gh:``, ``git+``), in order:
 
 1. **Pinned and present**: the lock file pins a sha256 and the store holds those bytes (re-hashed
-   on read) -> use them. No network at all; this is every warm start.
+   on read) -> use them (`pluginmgr.fetch.pinned_content`). No network at all; this is every warm
+   start.
 2. **Pinned, bytes missing or corrupted**: fetch from the current source and require the pinned
    hash. A mirror (another ``--plugin-repo``) serving the same bytes passes; different bytes fail
    with `IntegrityError` until ``pluginmgr lock --upgrade`` accepts them.
@@ -27,16 +28,14 @@ because they are the user's own working files (upstream hot-reloads them).
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Final
+from pathlib import Path
+from typing import Final
 
 from ..errors import IntegrityError, OfflineError, PluginManagerError, ResolveError
 from ..settings import MAX_REDIRECTS, Settings
@@ -48,18 +47,15 @@ from .fetched import (
     lock_entry,
 )
 from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
-from .refs import LocalRef, RegistryRef, parse_ref
+from .pinned_content import fetched_plugin, materialize, pinned_plugin, with_locked_dependencies
+from .refs import LocalRef, parse_ref
 from .resolver import LocalSource, RegistrySource, Source, resolve
 from .scratch_store import ScratchStore
 from .store import Store, Version
 from .transports import HTTPTransport, RoutingTransport, Transport
 
-if TYPE_CHECKING:  # the fetching half loads at the first fetch: a no-op install never pays
-    from .content_sources import Content
-
 __all__ = ["PluginManager"]
 
-_LOGGER = logging.getLogger(__name__)
 _MAX_PARALLEL: Final = 16  # in-flight requests; uv allows 50, a static server copes
 
 
@@ -259,7 +255,7 @@ class PluginManager:
         if entry is not None and not refresh:
             pinned = self.pinned(text, entry)
             if pinned is not None and isinstance(source, RegistrySource):
-                pinned = self._with_locked_dependencies(pinned, lock or {})
+                pinned = with_locked_dependencies(self.store, pinned, lock or {})
             if pinned is not None:
                 return pinned
         if self.settings.offline:
@@ -299,52 +295,11 @@ class PluginManager:
         fetched_at = (
             entry.fetched_at if entry is not None and entry.sha256 == content.sha256 else now
         )
-        return self._fetched(text, content, origin=origin, fetched_at=fetched_at)
+        return fetched_plugin(self.store, text, content, origin=origin, fetched_at=fetched_at)
 
     def pinned(self, text: str, entry: LockEntry) -> FetchedPlugin | None:
         """The pinned content from the store (re-hashed); None if absent or corrupted."""
-        from .content_sources import Content
-
-        try:
-            path = self._materialize(entry.kind, entry.sha256, text)
-        except (KeyError, FileNotFoundError):
-            return None
-        except IntegrityError as exc:
-            _LOGGER.warning("%s: %s; fetching it again", text, exc.message)
-            return None
-        content = Content(
-            entry.kind, entry.sha256, entry.size, entry.source, False, entry.commit, entry.rev
-        )
-        return self._fetched(text, content, origin="locked", fetched_at=entry.fetched_at, path=path)
-
-    def _with_locked_dependencies(
-        self, plugin: FetchedPlugin, lock: Mapping[str, LockEntry]
-    ) -> FetchedPlugin | None:
-        """Attach a locked registry plugin's pinned dependencies; ``None`` if any is missing."""
-        from .registry_source import (
-            canonical_name,
-            locked_dependency_ref,
-            plugin_dependencies,
-        )
-
-        found: list[FetchedPlugin] = []
-        seen: set[str] = set()
-        todo = [plugin.path]
-        while todo:
-            declared = plugin_dependencies(todo.pop())
-            if declared is None:
-                return None
-            for name, spec in declared:
-                if canonical_name(name) in seen:
-                    continue
-                seen.add(canonical_name(name))
-                ref = locked_dependency_ref(lock, name, spec)
-                dep = self.pinned(ref, lock[ref]) if ref is not None else None
-                if dep is None:
-                    return None
-                found.append(dep)
-                todo.append(dep.path)
-        return dataclasses.replace(plugin, dependencies=tuple(found))
+        return pinned_plugin(self.store, text, entry)
 
     def _offline_error(self, text: str, entry: LockEntry | None) -> OfflineError:
         if entry is None:
@@ -363,47 +318,9 @@ class PluginManager:
 
         content = local_content(source)
         stamp = format_timestamp(source.path.stat().st_mtime)
-        return self._fetched(text, content, origin="local", fetched_at=stamp, path=source.path)
-
-    def _fetched(
-        self,
-        text: str,
-        content: Content,
-        *,
-        origin: str,
-        fetched_at: str,
-        path: Path | None = None,
-    ) -> FetchedPlugin:
-        if path is None:
-            path = self._materialize(content.kind, content.sha256, text)
-        dependencies = tuple(
-            self._fetched(dep.ref or text, dep, origin=origin, fetched_at=fetched_at)
-            for dep in content.dependencies
+        return fetched_plugin(
+            self.store, text, content, origin="local", fetched_at=stamp, path=source.path
         )
-        return FetchedPlugin(
-            ref=text,
-            kind=content.kind,
-            source=content.source,
-            sha256=content.sha256,
-            size=content.size,
-            path=path,
-            origin=origin,
-            fetched_at=fetched_at,
-            commit=content.commit,
-            rev=content.rev,
-            dependencies=dependencies,
-        )
-
-    def _materialize(self, kind: str, sha256: str, text: str) -> Path:
-        """The verified on-disk path for pinned content (raises KeyError if absent)."""
-        if kind == "directory":
-            parsed = parse_ref(text) if text.startswith("registry:") else None
-            if isinstance(parsed, RegistryRef):
-                return self.store.materialize_tree(sha256, parsed.name)
-            name = PurePosixPath(text.rpartition("path=")[2] or "plugin").name
-            return self.store.materialize_tree(sha256, name)
-        self.store.read(sha256)
-        return self.store.blob_path(sha256)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -430,7 +347,7 @@ class PluginManager:
         problems: list[tuple[str, str]] = []
         for ref, entry in sorted(self.read_lock().items()):
             try:
-                self._materialize(entry.kind, entry.sha256, ref)
+                materialize(self.store, entry.kind, entry.sha256, ref)
             except (KeyError, FileNotFoundError):
                 problems.append(
                     (ref, f"pinned content {entry.sha256[:12]} is missing from the store")

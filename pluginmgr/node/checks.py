@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Final
 from ..check import Check, Status
 from ..check import count as _count
 from ..check import fix_from as _fix
-from ..deps.venv import PluginEnv, default_venv_path, venv_problem, venv_rebuild_command
+from ..deps.venv import PluginEnv, default_venv_path
+from ..deps.venv_repair import venv_problem, venv_rebuild_command
 from ..errors import OfflineError, PluginManagerError
 from ..fetch.probes import source_checks
 from ..fetch.refs import LocalRef, parse_ref
@@ -81,9 +82,8 @@ def _venv_python_check(env: PluginEnv, plugin_dir: Path) -> Check:
         return Check("venv-python", "ok", f"no venv at {env.venv_path} yet (deps sync makes one)")
     problem = venv_problem(env.venv_path)
     if problem is not None:
-        return Check(
-            "venv-python", "fail", problem, venv_rebuild_command(env.venv_path, plugin_dir)
-        )
+        fix = venv_rebuild_command(env.venv_path, plugin_dir)
+        return Check("venv-python", "fail", problem, fix)
     try:
         found = env.interpreter
     except PluginManagerError as exc:

@@ -112,7 +112,7 @@ def _check_dependencies(
     """Refuse a plugin whose declared requirements ``env`` (the shared venv, or the isolated
     trigger ``isolated``'s own) does not meet, with the command that installs them."""
     from ..deps.plugin_deps import plugin_requirements
-    from ..deps.venv import venv_problem, venv_rebuild_command
+    from ..deps.venv_repair import venv_problem, venv_rebuild_command
 
     declared = plugin_requirements(manager, plugin, pinned_only=True)
     missing = env.unsatisfied(list(declared.requirements))

@@ -75,7 +75,7 @@ def _install_body(requested: list[str], result: SyncResult) -> dict[str, Any]:
 
 def _read_requirements(path: Path, plugin_dir: Path) -> list[str]:
     """The requirements ``path`` lists (``-r`` includes followed inside the plugin dir only)."""
-    from ..deps.declared import parse_requirements
+    from ..deps.requirements_file import parse_requirements
 
     root = plugin_dir.resolve()
 

@@ -13,8 +13,8 @@ from pluginmgr.deps.declared import (
     declared_deps,
     declared_deps_for_path,
     parse_pep723,
-    parse_requirements,
 )
+from pluginmgr.deps.requirements_file import parse_requirements
 from pluginmgr.errors import DependencyDeclarationError, PluginNotFoundError
 
 SHA_A = "sha256:" + "a" * 64

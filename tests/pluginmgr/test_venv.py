@@ -16,14 +16,9 @@ import pytest
 
 from pluginmgr.deps.installers import InstallOptions, UvInstaller, find_uv, get_installer
 from pluginmgr.deps.installers.base import Command, InstallRequest
-from pluginmgr.deps.venv import (
-    RECORD_NAME,
-    PluginEnv,
-    bundled_python,
-    default_venv_path,
-    venv_problem,
-    venv_rebuild_command,
-)
+from pluginmgr.deps.venv import PluginEnv, bundled_python, default_venv_path
+from pluginmgr.deps.venv_record import RECORD_NAME
+from pluginmgr.deps.venv_repair import venv_problem, venv_rebuild_command
 from pluginmgr.errors import (
     INSTALL_DISABLED_MESSAGE,
     InstallDisabledError,
@@ -323,7 +318,7 @@ def test_an_unreadable_record_is_ignored_with_a_warning(
     alpha_env: PluginEnv, wheelhouse: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (alpha_env.venv_path / RECORD_NAME).write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="pluginmgr.deps.venv"):
+    with caplog.at_level(logging.WARNING, logger="pluginmgr.deps.venv_record"):
         assert alpha_env.recorded_requirements() == ()
     assert "ignoring unreadable" in caplog.text
     alpha_env.install(["pm-gamma"], options=offline(wheelhouse))

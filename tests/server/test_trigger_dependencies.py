@@ -17,7 +17,8 @@ from starlette.testclient import TestClient
 
 from engine_runtime import Catalog
 from pluginmgr.deps.installers import InstallOptions
-from pluginmgr.deps.venv import default_venv_path, venv_problem
+from pluginmgr.deps.venv import default_venv_path
+from pluginmgr.deps.venv_repair import venv_problem
 from pluginmgr.server import create_app
 from tests.dep_wheels import declare, use
 from tests.helpers import installed
