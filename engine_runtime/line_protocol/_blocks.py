@@ -1,8 +1,8 @@
 """Column-wise block parser for `engine_runtime.line_protocol.parse`: internal, import from there.
 
-Holds the machinery behind ``parse_blocks``: the uniform path (a batch of one shape split at
-once), the bulk path (a series head's lines converted column-wise against a cached layout
-pattern), the exact per-line path, and the merge of parts into blocks.
+Holds the machinery behind ``parse_blocks`` but the uniform path (`_uniform`): the bulk path
+(a series head's lines converted column-wise against a cached layout pattern), the exact
+per-line path, and the merge of parts into blocks.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import Final, NamedTuple
 from engine_runtime.line_protocol._scan import (
     _BOOLS,
     _I64_MAX,
-    _I64_MIN,
-    _U64_MAX,
     _parse_fast,
     _parse_quoted,
     _parse_slow,
@@ -32,7 +30,9 @@ from engine_runtime.line_protocol._types import (
     _LineSyntaxError,
 )
 
-__all__ = ["_Part", "_ShapeKey", "_block", "_bulk", "_parse_exact", "_parse_uniform"]
+from ._columns import _split_parts
+
+__all__ = ["_Part", "_ShapeKey", "_block", "_bulk", "_parse_exact"]
 
 _FIELD_PATTERNS: Final[dict[FieldType, str]] = {
     "f64": r"(-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)",
@@ -86,110 +86,6 @@ class _Part(NamedTuple):
     field_columns: list[list[FieldValue]]
     times: list[int]
     series: list[SeriesSpan]
-
-
-def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
-    """The whole of ``text`` as one block, when every line has the first line's shape.
-
-    Covers the common batch (one measurement, one tag key set, one field layout, timestamps)
-    without a Python loop over lines. None when anything differs.
-    """
-    body = text.rstrip("\n")
-    if (
-        not body
-        or body[0] in "# \t"
-        or "\n\n" in body
-        or "\n#" in body
-        or "\n " in body
-        or "\n\t" in body
-    ):
-        return None
-    count = body.count("\n") + 1
-    parts = body.replace("\n", " \n").split(" ")
-    if len(parts) != 3 * count:
-        return None
-    try:
-        parsed = _parse_fast(" ".join(parts[:3]), 1, factor, default)
-    except _LineSyntaxError:
-        return None
-    keys = tuple(parsed.fields)
-    kinds = tuple(kind for kind, _ in parsed.fields.values())
-    split = _split_parts(parts, count, keys, kinds, factor)
-    if split is None:
-        return None
-    fields, times = split
-    tag_keys = tuple(key for key, _ in parsed.tags)
-    heads = parts[0::3]
-    heads[0] = "\n" + heads[0]  # as every other line's head, so a series has one key
-    unique = list(dict.fromkeys(heads))
-    columns = _tag_columns(unique, parsed.measurement, tag_keys)
-    if columns is None:
-        return None
-    if len(unique) == count:  # one line per series, the agent's batch
-        tag_columns = columns
-    else:
-        tag_columns = [
-            list(map(dict(zip(unique, column, strict=True)).__getitem__, heads))
-            for column in columns
-        ]
-    rows = zip(*columns, strict=True) if columns else ([] for _ in unique)
-    by_head = {
-        head: tuple(zip(tag_keys, row, strict=True)) for head, row in zip(unique, rows, strict=True)
-    }
-    return LineBlock(
-        parsed.measurement,
-        tag_keys,
-        keys,
-        kinds,
-        list(range(1, count + 1)),
-        tag_columns,
-        fields,
-        times,
-        _series_spans(heads, times, by_head),
-    )
-
-
-def _tag_columns(
-    heads: list[str], measurement: str, tag_keys: tuple[str, ...]
-) -> list[list[str]] | None:
-    """The tag values of distinct series heads (each ``"\\nmeasurement,key=value,..."``), one
-    list per tag key, split for all heads at once.
-
-    None unless every head has ``measurement`` and exactly ``tag_keys`` in order, each with a
-    value without ``=``: the per-line parser would refuse or read those otherwise.
-    """
-    width = len(tag_keys) + 1
-    flat = "".join(heads)[1:].replace("\n", ",").split(",")
-    if len(flat) != width * len(heads) or flat[0::width] != [measurement] * len(heads):
-        return None
-    columns = []
-    for index, key in enumerate(tag_keys, start=1):
-        pairs = "=".join(flat[index::width]).split("=")
-        if len(pairs) != 2 * len(heads) or pairs[0::2] != [key] * len(heads):
-            return None
-        values = pairs[1::2]
-        if "" in values:
-            return None
-        columns.append(values)
-    return columns
-
-
-def _series_spans(heads: list[str], times: list[int], tags_of: dict[str, Tags]) -> list[SeriesSpan]:
-    """Each series head's time range in a uniform block, and whether its times are distinct.
-
-    Per series, not per batch: an agent writes every series of a batch at one timestamp, and
-    that batch repeats no (series, time). Heads are compared as written, so a series written
-    with its tags in two orders gets two spans; the store merges them by tags.
-    """
-    if len(tags_of) == len(heads):  # one line per series, the agent's batch
-        return [(tags_of[head], time, time, True) for head, time in zip(heads, times, strict=True)]
-    grouped: dict[str, list[int]] = {}
-    for head, time in zip(heads, times, strict=True):
-        grouped.setdefault(head, []).append(time)
-    return [
-        (tags_of[head], min(stamps), max(stamps), len(set(stamps)) == len(stamps))
-        for head, stamps in grouped.items()
-    ]
 
 
 def _bulk(
@@ -259,80 +155,6 @@ def _part(
         times,
         [(tags, min(times), max(times), len(set(times)) == count)],
     )
-
-
-_NOT_FLOAT: Final = re.compile(r"[^0-9.eE+\-\n]")
-_NOT_INT: Final = re.compile(r"[^0-9\-\n]")
-_NOT_UINT: Final = re.compile(r"[^0-9\n]")
-
-
-def _split_parts(
-    parts: list[str],
-    count: int,
-    keys: tuple[str, ...],
-    kinds: tuple[FieldType, ...],
-    factor: int,
-) -> tuple[list[list[FieldValue]], list[int]] | None:
-    """Convert ``count`` lines ``head key=value,... timestamp`` of one layout, column-wise.
-
-    ``parts`` is the lines joined with ``" \\n"`` and split on spaces, so every line but the
-    first starts a part with a newline. The fastest path: all lines must have exactly the
-    layout's keys in order, values of the layout's types and a timestamp. None when any line
-    differs (the caller falls back).
-    """
-    # Exactly 3 parts per line: the count-1 newlines all start heads (parts 0, 3, 6, ...),
-    # so no line has 2 parts and another 4 that would shift the columns.
-    if len(parts) != 3 * count or "".join(parts[0::3]).count("\n") != count - 1:
-        return None
-    width = len(keys)
-    pairs = ",".join(parts[1::3]).replace("=", ",").split(",")
-    if len(pairs) != 2 * width * count or pairs[0::2] != list(keys) * count:
-        return None
-    values = pairs[1::2]
-    try:
-        fields = [
-            _split_column(kind, values[index::width], count) for index, kind in enumerate(kinds)
-        ]
-        stamps = parts[2::3]
-        joined = "".join(stamps)
-        if not (joined.isdigit() and joined.isascii()):
-            return None
-        times = list(map(int, stamps))
-    except ValueError:
-        return None
-    times = _scaled_all(times, factor)
-    if max(times) > _I64_MAX:
-        return None
-    return fields, times
-
-
-def _split_column(kind: FieldType, texts: list[str], count: int) -> list[FieldValue]:
-    """Values of one column; ValueError when any text is not a value of ``kind``."""
-    joined = "\n".join(texts)
-    if kind == "f64":
-        # float() also takes nan, inf, _, whitespace and a leading +
-        if _NOT_FLOAT.search(joined) or joined.startswith("+") or "\n+" in joined:
-            raise ValueError(kind)
-        return list(map(float, texts))
-    if kind == "bool":
-        flags = list(map(_BOOLS.get, texts))
-        if None in flags:
-            raise ValueError(kind)
-        return flags  # type: ignore[return-value]
-    suffix = "i" if kind == "i64" else "u"
-    joined += "\n"
-    if joined.count(suffix + "\n") != count:
-        raise ValueError(kind)
-    digits = joined.replace(suffix + "\n", "\n")[:-1]
-    if (_NOT_INT if kind == "i64" else _NOT_UINT).search(digits):
-        raise ValueError(kind)
-    numbers = list(map(int, digits.split("\n")))
-    if kind == "i64":
-        if max(numbers) > _I64_MAX or min(numbers) < _I64_MIN:
-            raise ValueError(kind)
-    elif max(numbers) > _U64_MAX:
-        raise ValueError(kind)
-    return numbers  # type: ignore[return-value]
 
 
 def _parse_exact(

@@ -33,7 +33,6 @@ from engine_runtime.line_protocol._blocks import (
     _block,
     _bulk,
     _parse_exact,
-    _parse_uniform,
     _Part,
     _ShapeKey,
 )
@@ -52,6 +51,7 @@ from engine_runtime.line_protocol._types import (
     Tags,
     _LineSyntaxError,
 )
+from engine_runtime.line_protocol._uniform import _parse_uniform, _uniform_runs
 
 __all__ = [
     "PRECISIONS",
@@ -145,10 +145,12 @@ def parse_blocks(
     """Parse line protocol ``text`` into column-wise blocks, one per line shape.
 
     Same grammar, values and errors as `parse_lines`. When every line has the first line's
-    shape, the text is split and converted column by column in one go (`_parse_uniform`).
-    Otherwise lines are grouped by series head (``measurement,tags``); each group's lines that
-    share its first line's field layout are converted column-wise (`_bulk`), and any other
-    line (escapes, odd spacing, errors, a different layout) goes through the per-line parser.
+    shape, the text is split and converted column by column in one go (`_parse_uniform`);
+    otherwise, so is each run of at least 32 consecutive lines of one measurement that share a
+    shape, as an agent writes its inputs (`_uniform_runs`). Other lines are grouped by series
+    head (``measurement,tags``); each group's lines that share its first line's field layout
+    are converted column-wise (`_bulk`), and any other line (escapes, odd spacing, errors, a
+    different layout) goes through the per-line parser.
 
     :returns: the blocks in order of their first line, and one `LineError` per bad line in
         input order.
@@ -156,14 +158,19 @@ def parse_blocks(
     factor = precision_factor(precision)
     default = time.time_ns() if default_time_ns is None else default_time_ns
     special = "\\" in text or "\r" in text
+    lines = text.split("\n")
+    parts: dict[_ShapeKey, list[_Part]] = {}
+    covered = None
     if not special and '"' not in text:
         block = _parse_uniform(text, factor, default)
         if block is not None:
             return [block], []
-    lines = text.split("\n")
+        covered = _uniform_runs(lines, factor, default, parts)
     groups: dict[str, list[int]] = {}
     exact: list[int] = []
     for index, line in enumerate(lines):
+        if covered is not None and covered[index]:
+            continue
         if not line or line[0] in "# \t" or (special and _is_special(line)):
             exact.append(index)
             continue
@@ -173,7 +180,6 @@ def parse_blocks(
             groups[head] = [index]
         else:
             group.append(index)
-    parts: dict[_ShapeKey, list[_Part]] = {}
     for indexes in groups.values():
         shape, part, rest = _bulk(lines, indexes, factor, default)
         if part is not None and shape is not None:

@@ -416,6 +416,56 @@ def test_parse_blocks_batches(
     _assert_same_as_parse_lines(text, precision)
 
 
+_ODD_LINES = [
+    "m,h=a=b f=1 1", "m,h= f=1 1", "m,h=a,h=b f=1 1", "m,r=x,h=c f=1 1", "m f=1 1", "m,h=a f=1",
+    "m,h=a g=1i 1", "# note", "", "m,h=a f=1i 1", "n,h=a f=1 1", "m,h=a f=1,f=2 1", "m,h=a  f=1 1",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.sampled_from(["m", "n", "cpu"]),
+            st.integers(min_value=1, max_value=45),  # lines in the run
+            st.integers(min_value=1, max_value=50),  # series in the run
+            st.lists(st.tuples(st.integers(0, 45), st.sampled_from(_ODD_LINES)), max_size=2),
+            st.sampled_from(["100", "1,2", "step"]),  # timestamps: shared, two, one per line
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    suffix=st.sampled_from(["", "\n"]),
+    precision=st.sampled_from(["ns", "s"]),
+)
+def test_parse_blocks_agent_runs(
+    runs: list[tuple[str, int, int, list[tuple[int, str]], str]], suffix: str, precision: str
+) -> None:
+    """Runs of lines of one measurement (an agent's inputs, one after another), some with an
+    odd line inside: the run path, its fallbacks, and the merge with the per-head path."""
+    lines: list[str] = []
+    for name, count, series, odd, stamps in runs:
+        run = []
+        for i in range(count):
+            stamp = {"100": "100", "1,2": str(1 + i % 2), "step": str(i)}[stamps]
+            run.append(f"{name},h=h{i % series},r=x f={i}.5,g={i}i {stamp}")
+        for position, line in odd:
+            run.insert(min(position, len(run)), line)
+        lines += run
+    _assert_same_as_parse_lines("\n".join(lines) + suffix, precision)
+
+
+def test_parse_blocks_agent_batch_runs_become_one_block_per_measurement() -> None:
+    text = "\n".join(
+        f"{name},host=h{i} v={i}.5 7" for name in ("cpu", "mem", "cpu") for i in range(40)
+    )
+    blocks = _assert_same_as_parse_lines(text)
+    assert [(b.measurement, len(b.times)) for b in blocks] == [("cpu", 80), ("mem", 40)]
+    cpu = blocks[0]
+    assert cpu.line_numbers == [*range(1, 41), *range(81, 121)]
+    assert cpu.series[:2] == [((("host", "h0"),), 7, 7, True), ((("host", "h1"),), 7, 7, True)]
+
+
 @pytest.mark.parametrize(
     "text",
     [
