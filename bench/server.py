@@ -416,14 +416,14 @@ def _wal_only(args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
         store_dir = Path(tmp) / "store"
         store = DurableStore(
-            store_dir, flush_interval=0.01, snapshot_every=10**9, snapshot_interval=10**9
+            store_dir, flush_interval=0.01, persist_every=10**9, persist_interval=10**9
         )
         for b in range(args.recovery_batches):
             store.write_lp("bench", make_batch(b * BATCH))
         store._abandon()  # the store's crash simulation
         report = _dir_report(store_dir)
         began = time.perf_counter()
-        reopened = DurableStore(store_dir, snapshot_on_close=False)
+        reopened = DurableStore(store_dir, persist_on_close=False)
         opened = time.perf_counter() - began
         counted = int(reopened.query("bench", "SELECT count(*) AS n FROM cpu")[0]["n"])
         to_count = time.perf_counter() - began
