@@ -8,6 +8,7 @@ split for all lines together, without a Python loop over lines.
 from __future__ import annotations
 
 from itertools import groupby
+from operator import lt
 from typing import Final
 
 from engine_runtime.line_protocol._scan import (
@@ -124,6 +125,10 @@ def _series_spans(heads: list[str], times: list[int], tags_of: dict[str, Tags]) 
     """
     if len(tags_of) == len(heads):  # one line per series, the agent's batch
         return [(tags_of[head], time, time, True) for head, time in zip(heads, times, strict=True)]
+    if all(map(lt, times, times[1:])):  # rising times: a series' first line is its earliest
+        first = dict(zip(reversed(heads), reversed(times), strict=True))
+        last = dict(zip(heads, times, strict=True))
+        return [(tags, first[head], last[head], True) for head, tags in tags_of.items()]
     grouped: dict[str, list[int]] = {}
     for head, time in zip(heads, times, strict=True):
         grouped.setdefault(head, []).append(time)
