@@ -19,26 +19,92 @@ them, and the next persist takes them along.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime._atomic import fsync_dir
+from engine_runtime.errors import EngineError
 from engine_runtime.store._dataset import conform
 from engine_runtime.store._files import (
+    FILES_DIR,
     FileCatalog,
     PersistedFile,
     TableFiles,
     chunk_tables,
+    remove_unlisted,
     save_catalog,
     write_file,
 )
 from engine_runtime.store._table import TableData
+from engine_runtime.store._wal import list_segments
 from engine_runtime.store.memory import MemoryStore
 
-__all__ = ["Frozen", "commit", "freeze", "write_files"]
+__all__ = [
+    "SNAPSHOTS_DIR",
+    "BufferBudget",
+    "BufferFullError",
+    "Frozen",
+    "clean_up",
+    "commit",
+    "freeze",
+    "write_files",
+]
+
+#: where the snapshot format kept its tables (read once at start, to convert; then deleted)
+SNAPSHOTS_DIR: Final = "snapshots"
+
+
+class BufferFullError(EngineError):
+    """The write buffer is full and a persist is freeing it: send the write again shortly."""
+
+
+class BufferBudget:
+    """What the write buffer holds since the last persist, and when the next one is due.
+
+    Memory is estimated as twice the line protocol written (parsed columns take about that);
+    rows being persisted count until their files are committed. Not thread-safe: the store
+    calls it under its write lock.
+    """
+
+    def __init__(self, limit: int, every: int) -> None:
+        self.limit = limit
+        self.every = every
+        self.rows = 0
+        self.buffered = 0
+        self.persisting = 0
+
+    def check_room(self) -> None:
+        """Raise `BufferFullError` while the buffer is over its limit."""
+        held = self.buffered + self.persisting
+        if held >= self.limit:
+            mib = 1024 * 1024
+            msg = (
+                f"the write buffer is full ({held // mib} MiB of its {self.limit // mib} MiB "
+                "limit) while its rows are persisted"
+            )
+            raise BufferFullError(msg, hint="send the write again in a few seconds")
+
+    def add(self, rows: int, text: str) -> bool:
+        """Count a write; whether a persist is due (rows, or half the limit reached)."""
+        self.rows += rows
+        self.buffered += 2 * len(text)
+        return self.rows >= self.every or 2 * self.buffered >= self.limit
+
+    def freeze(self) -> None:
+        """The buffer was taken by a persist."""
+        self.persisting += self.buffered
+        self.rows = self.buffered = 0
+
+    def clear(self, *, persisting: bool = True) -> None:
+        """A persist committed (``persisting`` freed), or memory was reloaded (all of it)."""
+        self.persisting = 0
+        if not persisting:
+            self.rows = self.buffered = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +151,6 @@ def freeze(memory: MemoryStore) -> tuple[list[Frozen], list[str]]:
 
 def write_files(
     store_dir: Path,
-    files_dir: Path,
     before: FileCatalog,
     frozen: list[Frozen],
     databases: list[str],
@@ -94,6 +159,7 @@ def write_files(
 ) -> FileCatalog:
     """Write the frozen rows as files and save the catalog that lists them with the files
     kept; returns it. On failure, deletes what it wrote and raises."""
+    files_dir = store_dir / FILES_DIR
     after = FileCatalog(
         wal_seq=covered, next_file=before.next_file, directories=dict(before.directories)
     )
@@ -129,6 +195,16 @@ def _merged(files_dir: Path, stale: list[PersistedFile], rows: pa.Table, table: 
     ]
     parts.append(conform(rows, table.schema))
     return table.data.deduplicated(pa.concat_tables(parts).unify_dictionaries())
+
+
+def clean_up(store_dir: Path, wal_dir: Path, files_dir: Path, after: FileCatalog) -> None:
+    """After a commit: delete the WAL segments ``after`` covers, the files it no longer names
+    (merged or dropped), and the snapshots of a store converted from that format."""
+    for seq, segment in list_segments(wal_dir):
+        if seq <= after.wal_seq:
+            segment.unlink()
+    remove_unlisted(files_dir, after)
+    shutil.rmtree(store_dir / SNAPSHOTS_DIR, ignore_errors=True)
 
 
 def commit(memory: MemoryStore, frozen: list[Frozen], after: FileCatalog) -> None:

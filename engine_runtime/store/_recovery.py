@@ -23,20 +23,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from engine_runtime.errors import EngineError, WriteError
 from engine_runtime.store._files import FileCatalog, TableFiles, load_catalog, remove_unlisted
+from engine_runtime.store._persist import SNAPSHOTS_DIR
 from engine_runtime.store._snapshot import latest_snapshot, load_snapshot, prune_snapshots
 from engine_runtime.store._table import TableData
 from engine_runtime.store._wal import StoreCorruptionError, WalRecord, list_segments
 from engine_runtime.store._wal_read import read_segment
 from engine_runtime.store.memory import MemoryStore
 
-__all__ = ["SNAPSHOTS_DIR", "Recovered", "make_private_dirs", "recover"]
-
-#: where the snapshot format kept its tables (read once, to convert)
-SNAPSHOTS_DIR: Final = "snapshots"
+__all__ = ["Recovered", "make_private_dirs", "recover"]
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -29,17 +29,11 @@ the disk.
 * `close` flushes, persists the buffer when anything changed (so the next start replays
   nothing; pass ``persist_on_close=False`` to skip) and stops the threads.
 
-**Files** under ``data_dir`` (directories 0700, files 0600: they hold every row)::
-
-    wal/<seq:020d>.wal        segments: header b"PMWAL001", then records
-                              <len:u32 LE><crc32:u32 LE><compact JSON>
-    files.json                the file catalog: every table's kinds and files (`_files`)
-    files/d<i>/<n>.parquet    one table's rows of one time chunk, sorted by series and time
-
-A write record holds the database, precision, ``accept_partial``, the exact line protocol and
+**Files** under ``data_dir`` (directories 0700, files 0600: they hold every row): the WAL
+(``wal/``, `_wal`), the file catalog ``files.json`` and the Parquet files (``files/``,
+`_files`). A WAL record holds a write's exact line protocol, precision, ``accept_partial`` and
 ``default_time_ns`` (fixed at write time, so lines without a timestamp replay to the same
-rows). A table record holds the database, the table and its declared columns (name and
-kind, in order); a drop record the database and the table.
+rows), or a table's creation with its columns, or its drop.
 
 **Recovery** (`_recovery`): the constructor loads the catalog (not the rows), then replays the
 segments after the last persist, so restart time and memory do not grow with the rows kept.
@@ -52,19 +46,25 @@ command: acknowledged data is never dropped silently. Unreadable files raise
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from engine_runtime.errors import EngineError, WriteError
-from engine_runtime.store._files import DEFAULT_GEN1_NS, FILES_DIR, remove_unlisted
+from engine_runtime.errors import WriteError
+from engine_runtime.store._files import DEFAULT_GEN1_NS, FILES_DIR
 from engine_runtime.store._on_disk import OnDisk
-from engine_runtime.store._persist import commit, freeze, write_files
+from engine_runtime.store._persist import (
+    BufferBudget,
+    BufferFullError,
+    clean_up,
+    commit,
+    freeze,
+    write_files,
+)
 from engine_runtime.store._reads import MemoryReads
-from engine_runtime.store._recovery import SNAPSHOTS_DIR, make_private_dirs, recover
+from engine_runtime.store._recovery import make_private_dirs, recover
 from engine_runtime.store._wal import (
     DurabilityError,
     FlushObserver,
@@ -100,10 +100,6 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024 * 1024
 
 
-class BufferFullError(EngineError):
-    """The write buffer is full and a persist is freeing it: send the write again shortly."""
-
-
 class DurableStore(MemoryReads):
     """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
 
@@ -111,9 +107,8 @@ class DurableStore(MemoryReads):
     :param persist_every: rows written after which a persist runs.
     :param persist_interval: seconds after which a persist runs if anything changed.
     :param persist_on_close: whether `close` persists the buffer.
-    :param gen1_duration: seconds of time each persisted file covers at most (upstream's
-        ``--gen1-duration``).
-    :param buffer_limit: bytes the write buffer may hold (estimated) before writes wait.
+    :param gen1_duration: seconds each persisted file covers at most (``--gen1-duration``).
+    :param buffer_limit: bytes the write buffer may hold (estimated) before writes are refused.
     :param clock: ns since the epoch, the time of lines without a timestamp.
     """
 
@@ -136,10 +131,9 @@ class DurableStore(MemoryReads):
         self._memory = self._new_memory()
         self._system_tables: SystemTablesProvider | None = None
         self._clock = clock
-        self._persist_every = persist_every
         self._persist_interval = persist_interval
         self._persist_on_close = persist_on_close
-        self._buffer_limit = buffer_limit
+        self._budget = BufferBudget(buffer_limit, persist_every)
         #: orders memory writes and log appends identically; held briefly by persists
         self._write_lock = threading.Lock()
         self._persist_lock = threading.Lock()
@@ -161,10 +155,8 @@ class DurableStore(MemoryReads):
             hint = "check that the data dir exists, is this user's and has free space"
             raise StoreOpenError(msg, hint=hint) from exc
         self._catalog = found.catalog
-        #: operations and rows logged since the last persist, and the buffer's estimated bytes
+        #: operations logged since the last persist
         self._changes = found.replayed + found.convert
-        self._rows_since_persist = 0
-        self._buffered = self._persisting = 0
         if found.convert:
             self.persist()  # the snapshot format: its rows become files, its snapshots go
         self._persister = threading.Thread(
@@ -200,8 +192,8 @@ class DurableStore(MemoryReads):
             msg = f"cannot reload the store at {self.data_dir} after a failed flush: {exc}"
             raise DurabilityError(msg, errno=exc.errno) from exc
         self._memory, self._catalog = memory, found.catalog
-        self._changes, self._rows_since_persist = found.replayed, 0
-        self._buffered = self._persisting = 0
+        self._changes = found.replayed
+        self._budget.clear(persisting=False)
         _LOGGER.warning(
             "store %s: a WAL flush failed; writes since the last good flush were refused and "
             "dropped (memory reloaded from disk: %d records)",
@@ -246,17 +238,16 @@ class DurableStore(MemoryReads):
         parsed = parse_write(text, precision=precision, default_time_ns=when)
         with self._write_lock:
             self._check_open()
-            self._check_room()
+            try:
+                self._budget.check_room()
+            except BufferFullError:
+                self._wake.set()
+                raise
             result = self._memory.write_parsed(database, parsed, accept_partial=accept_partial)
             record = WalRecord("write", database, text, precision, accept_partial, when)
             ack = self._wal.append(encode_record(record), sync=not no_sync)
             self._changes += 1
-            self._rows_since_persist += result.lines_written
-            self._buffered += 2 * len(text)
-            if (
-                self._rows_since_persist >= self._persist_every
-                or 2 * self._buffered >= self._buffer_limit
-            ):
+            if self._budget.add(result.lines_written, text):
                 self._wake.set()
         self._wait(ack)
         return result
@@ -319,18 +310,6 @@ class DurableStore(MemoryReads):
         self._check_open()
         self._wal.flush()
 
-    def _check_room(self) -> None:
-        """Refuse a write while the buffer is over its limit (caller holds the write lock)."""
-        held = self._buffered + self._persisting
-        if held >= self._buffer_limit:
-            self._wake.set()
-            mib = 1024 * 1024
-            msg = (
-                f"the write buffer is full ({held // mib} MiB of its {self._buffer_limit // mib}"
-                " MiB limit) while its rows are persisted"
-            )
-            raise BufferFullError(msg, hint="send the write again in a few seconds")
-
     def _check_open(self) -> None:
         if self._closed:
             msg = f"the store at {self.data_dir} is closed"
@@ -349,33 +328,21 @@ class DurableStore(MemoryReads):
                     return False
                 covered = self._wal.rotate()
                 frozen, databases = freeze(self._memory)
-                self._changes = self._rows_since_persist = 0
-                self._persisting += self._buffered
-                self._buffered = 0
+                self._changes = 0
+                self._budget.freeze()
             try:
                 after = write_files(
-                    self.data_dir,
-                    self._files_dir,
-                    self._catalog,
-                    frozen,
-                    databases,
-                    covered,
-                    self._gen1_ns,
+                    self.data_dir, self._catalog, frozen, databases, covered, self._gen1_ns
                 )
             except BaseException:
                 with self._write_lock:
                     self._changes += 1  # still to be persisted: the rows stay queryable
                 raise
             commit(self._memory, frozen, after)
-            before, self._catalog = self._catalog, after
+            self._catalog = after
             with self._write_lock:
-                self._persisting = 0
-            for seq, segment in list_segments(self._wal_dir):
-                if seq <= covered:
-                    segment.unlink()
-            remove_unlisted(self._files_dir, after)
-            shutil.rmtree(self.data_dir / SNAPSHOTS_DIR, ignore_errors=True)  # converted
-            del before
+                self._budget.clear()
+            clean_up(self.data_dir, self._wal_dir, self._files_dir, after)
             return True
 
     def _run_persists(self) -> None:
