@@ -38,6 +38,14 @@ class TableProviders:
         dataset = table_dataset(data.disk, data.arrow(), data.schema(), data.deduplicated)
         return Table(dataset)
 
+    @staticmethod
+    def rows(data: TableData) -> pa.Table:
+        """All of a table's rows, files included, as one deduplicated Arrow table."""
+        if data.disk is None or data.disk.empty:
+            return data.arrow()
+        dataset = table_dataset(data.disk, data.arrow(), data.schema(), data.deduplicated)
+        return dataset.to_table()
+
     def of_arrow(self, table: pa.Table) -> Any:
         """A DataFusion MemTable over ``table``, split into one partition per core."""
         batches = table.to_batches(max_chunksize=_BATCH_ROWS)

@@ -172,13 +172,19 @@ class TableData:
     def arrow(self) -> pa.Table:
         """All rows as one deduplicated Arrow table: tags sorted, fields sorted, then time."""
         if self._pending or self._arrow is None:
-            parts = [self._empty_table()] if self._arrow is None else [self._arrow]
+            parts = [] if self._arrow is None else [self._arrow]
             parts.extend(self._chunk_table(chunk) for chunk in self._pending)
             # group_by (dedup) needs one dictionary per tag column across chunks
-            table = pa.concat_tables(parts, promote_options="default").unify_dictionaries()
+            table = pa.concat_tables(
+                parts or [self._empty_table()], promote_options="default"
+            ).unify_dictionaries()
             if self._maybe_duplicates:
                 table = _deduplicate(table, self._tag_names(), self._field_names())
                 self._maybe_duplicates = False
+            for name in self.kinds.keys() - set(table.column_names):  # only in files so far
+                table = table.append_column(
+                    name, pa.nulls(table.num_rows, ARROW_TYPES[self.kinds[name]])
+                )
             table = table.select([*self._tag_names(), *self._field_names(), "time"])
             if table.column(0).num_chunks > _MAX_CHUNKS:
                 table = table.combine_chunks()

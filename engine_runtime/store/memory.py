@@ -247,7 +247,9 @@ class MemoryStore:
         exported: dict[str, dict[str, pa.Table]] = {}
         for name, db in self.database_states():
             with db.lock:
-                exported[name] = {table: data.arrow() for table, data in db.tables.items()}
+                exported[name] = {
+                    table: self._providers.rows(data) for table, data in db.tables.items()
+                }
         return exported
 
     def import_table(self, database: str, table: str, data: pa.Table) -> None:
