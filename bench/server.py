@@ -18,7 +18,7 @@ Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--only NAME] .
   (``_in_process.py``), for comparison.
 * **Recovery**: 1,000,000 rows written to a server at 10ms flush, ``kill -9``, then the restart
   timed to ``/health`` and to ``SELECT count(*)`` = 1,000,000; plus the store alone with every
-  row in the WAL (snapshots disabled), abandoned like a crash and reopened.
+  row in the WAL (persists disabled), abandoned like a crash and reopened.
 * **Flight vs JSON**: ``SELECT *`` of 1,000,000 rows from a real ``pluginmgr serve``, once
   through the Python v3 client (Arrow Flight on the HTTP port) into a ``pyarrow.Table``, once
   as ``/api/v3/query_sql`` JSON parsed with ``json``; one run each, and the ratio.
@@ -363,12 +363,11 @@ def _dir_report(store_dir: Path) -> str:
     if not (store_dir / "wal").is_dir():  # a layout change must not pass for an empty store
         raise RuntimeError(f"no store at {store_dir}: where does serve keep it now?")
     wal = list((store_dir / "wal").glob("*.wal"))
-    snap_dir = store_dir / "snapshots"  # none yet: no snapshot was taken
-    snaps = [p for p in snap_dir.iterdir() if p.is_dir()] if snap_dir.is_dir() else []
-    snap_bytes = sum(f.stat().st_size for s in snaps for f in s.rglob("*") if f.is_file())
+    files = list((store_dir / "files").rglob("*.parquet"))
+    file_bytes = sum(f.stat().st_size for f in files)
     wal_bytes = sum(p.stat().st_size for p in wal)
     return (
-        f"before restart: {len(snaps)} snapshot(s) {snap_bytes / 1e6:.1f} MB Parquet, "
+        f"before restart: {len(files)} persisted file(s) {file_bytes / 1e6:.1f} MB Parquet, "
         f"{len(wal)} WAL segment(s) {wal_bytes / 1e6:.1f} MB to replay"
     )
 
@@ -416,14 +415,14 @@ def _wal_only(args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
         store_dir = Path(tmp) / "store"
         store = DurableStore(
-            store_dir, flush_interval=0.01, snapshot_every=10**9, snapshot_interval=10**9
+            store_dir, flush_interval=0.01, persist_every=10**9, persist_interval=10**9
         )
         for b in range(args.recovery_batches):
             store.write_lp("bench", make_batch(b * BATCH))
         store._abandon()  # the store's crash simulation
         report = _dir_report(store_dir)
         began = time.perf_counter()
-        reopened = DurableStore(store_dir, snapshot_on_close=False)
+        reopened = DurableStore(store_dir, persist_on_close=False)
         opened = time.perf_counter() - began
         counted = int(reopened.query("bench", "SELECT count(*) AS n FROM cpu")[0]["n"])
         to_count = time.perf_counter() - began
@@ -431,7 +430,7 @@ def _wal_only(args: argparse.Namespace) -> Row:
     if counted != total:
         raise RuntimeError(f"WAL replay recovered {counted} rows, expected {total}")
     return Row(
-        f"`DurableStore` reopen, all {total:,} rows in the WAL (no snapshot): open / + count (s)",
+        f"`DurableStore` reopen, all {total:,} rows in the WAL (no persist): open / + count (s)",
         f"{opened:.2f} / {to_count:.2f}",
         notes=f"in-process, no server; {report}",
     )

@@ -1,4 +1,5 @@
-"""Storage for the runtime: the `Store` seam and its in-memory DataFusion implementation."""
+"""Storage for the runtime: the `Store` seam, its in-memory DataFusion implementation, and the
+durable one (a WAL, a write buffer and persisted Parquet files)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from engine_runtime.store.base import (
     validate_database_name,
 )
 from engine_runtime.store.durable import (
+    BufferFullError,
     DurabilityError,
     DurableStore,
     StoreCorruptionError,
@@ -19,6 +21,7 @@ from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
     "MAX_DATABASE_NAME_LENGTH",
+    "BufferFullError",
     "DurabilityError",
     "DurableStore",
     "MemoryStore",

@@ -14,7 +14,7 @@ __all__ = ["Database"]
 class Database:
     """Tables of one database and the DataFusion context that serves them."""
 
-    __slots__ = ("context", "lock", "registered", "system_context", "tables")
+    __slots__ = ("context", "damaged", "lock", "registered", "system_context", "tables")
 
     def __init__(self, tables: dict[str, TableData] | None = None) -> None:
         #: guards everything below; held for checks, appends and planning, never for parsing
@@ -26,3 +26,5 @@ class Database:
         self.system_context: SessionContext | None = None
         #: table name -> `TableData.version` registered in `context`
         self.registered: dict[str, int] = {}
+        #: tables whose files failed their check (not registered): version and the error to raise
+        self.damaged: dict[str, tuple[int, Exception]] = {}

@@ -1,51 +1,84 @@
 """Internal: how a `DurableStore` comes back from disk (at start, and after a failed flush).
 
 Apart from `durable` because it reads the files the running store writes and shares none of
-its state: it fills a `MemoryStore` from the newest snapshot and the log after it.
+its state: it fills a `MemoryStore` from the file catalog and the log after it.
 
-The newest snapshot is loaded, then the segments after it are replayed in order. A torn record
-at the tail of the last segment (a crash mid-write, with no valid record after it) is truncated
-away with a warning. Any other damage (a bad record inside the log, a missing segment, a
-snapshot file that fails its checksum) raises `StoreCorruptionError` naming the file and
-offset, and for the log the ``pluginmgr store repair`` command that cuts it there: acknowledged
-data is never dropped silently. Files that cannot be read raise `StoreOpenError` (the caller
-turns the `OSError` into it).
+The catalog (``files.json``) is loaded, not the rows: each table gets its column kinds and the
+list of its files, and files the catalog does not name are deleted. Then the WAL segments after
+the catalog's ``wal_seq`` are replayed in order, so what a start reads grows with the rows
+written since the last persist, not with the rows kept. A store written by the snapshot format
+(``snapshots/<seq>/``, no catalog) is read as before, its newest snapshot loaded into memory;
+the caller persists it at once and removes the snapshots (`convert` is True).
+
+A torn record at the tail of the last segment (a crash mid-write, with no valid record after it)
+is truncated away with a warning. Any other damage (a bad record inside the log, a missing
+segment, an unreadable catalog, a snapshot file that fails its checksum) raises
+`StoreCorruptionError` naming the file and offset, and for the log the ``pluginmgr store
+repair`` command that cuts it there: acknowledged data is never dropped silently. Files that
+cannot be read raise `StoreOpenError` (the caller turns the `OSError` into it).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine_runtime.errors import EngineError, WriteError
+from engine_runtime.store._files import FileCatalog, TableFiles, load_catalog, remove_unlisted
+from engine_runtime.store._persist import SNAPSHOTS_DIR
 from engine_runtime.store._snapshot import latest_snapshot, load_snapshot, prune_snapshots
+from engine_runtime.store._table import TableData
 from engine_runtime.store._wal import StoreCorruptionError, WalRecord, list_segments
 from engine_runtime.store._wal_read import read_segment
 from engine_runtime.store.memory import MemoryStore
 
-__all__ = ["make_private_dirs", "recover"]
+__all__ = ["Recovered", "make_private_dirs", "recover"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def recover(
-    memory: MemoryStore, data_dir: Path, wal_dir: Path, snapshot_dir: Path
-) -> tuple[int, int, int]:
-    """Load the snapshot and replay the log into ``memory``: (covered seq, records
-    replayed, last seq)."""
-    covered = 0
-    snapshot = latest_snapshot(snapshot_dir)
-    if snapshot is not None:
-        covered, tables = load_snapshot(snapshot)
-        for database, db_tables in tables.items():
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What a recovery found: the catalog, the WAL it replayed, and whether the store was in
+    the snapshot format (to persist at once)."""
+
+    catalog: FileCatalog
+    replayed: int
+    last_seq: int
+    convert: bool
+
+
+def recover(memory: MemoryStore, data_dir: Path, wal_dir: Path, files_dir: Path) -> Recovered:
+    """Load the catalog (or an old snapshot) and replay the log into ``memory``, whose
+    `MemoryStore.new_disk` gives new tables their files state."""
+    snapshot_dir = data_dir / SNAPSHOTS_DIR
+    catalog = load_catalog(data_dir)
+    convert = False
+    if catalog is not None:
+        for database, tables in catalog.databases.items():
             memory.create_database(database)
-            for table, data in db_tables.items():
-                memory.import_table(database, table, data)
-    prune_snapshots(snapshot_dir, covered, all_temporary=True)
+            for table, entry in tables.items():
+                _attach(memory, database, table, entry)
+        snapshot = None
+    else:
+        catalog = FileCatalog()
+        snapshot = latest_snapshot(snapshot_dir) if snapshot_dir.is_dir() else None
+        if snapshot is not None:
+            catalog.wal_seq, loaded = load_snapshot(snapshot)
+            convert = True
+            for database, db_tables in loaded.items():
+                memory.create_database(database)
+                for table, data in db_tables.items():
+                    memory.import_table(database, table, data)
+    if snapshot_dir.is_dir():
+        prune_snapshots(snapshot_dir, catalog.wal_seq, all_temporary=True)
+    remove_unlisted(files_dir, catalog)
+    covered = catalog.wal_seq
     segments = list_segments(wal_dir)
     for seq, path in segments:
         if seq <= covered:
-            path.unlink()  # a crash between a snapshot and its clean-up
+            path.unlink()  # a crash between a persist and its clean-up
     pending = [(seq, path) for seq, path in segments if seq > covered]
     replayed = 0
     for index, (seq, path) in enumerate(pending):
@@ -56,8 +89,28 @@ def recover(
             _replay_record(memory, record, path)
             replayed += 1
     last_seq = pending[-1][0] if pending else covered
-    _LOGGER.info("store %s: snapshot %s, %d WAL records replayed", data_dir, snapshot, replayed)
-    return covered, replayed, last_seq
+    files = sum(len(t.files) for tables in catalog.databases.values() for t in tables.values())
+    _LOGGER.info(
+        "store %s: %d files, %d WAL records replayed%s",
+        data_dir,
+        files,
+        replayed,
+        f" (snapshot {snapshot} to convert)" if convert else "",
+    )
+    return Recovered(catalog, replayed, last_seq, convert)
+
+
+def _attach(memory: MemoryStore, database: str, table: str, entry: TableFiles) -> None:
+    """Give ``table`` its kinds and files, and no rows in memory."""
+    data = TableData.empty(entry.kinds)
+    if memory.new_disk is None:
+        raise RuntimeError("a store with files needs MemoryStore.new_disk")
+    data.disk = memory.new_disk()
+    data.disk.add_files(entry.files)
+    for name, db in memory.database_states():
+        if name == database:
+            with db.lock:
+                db.tables[table] = data
 
 
 def make_private_dirs(*directories: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Final
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.line_protocol.parse import LineBlock, Tags
+from engine_runtime.store._on_disk import OnDisk
 
 __all__ = ["ARROW_TYPES", "TableData", "chunk_from_blocks"]
 
@@ -53,7 +54,15 @@ def chunk_from_blocks(blocks: list[LineBlock]) -> _Chunk:
 class TableData:
     """Schema (column kinds, fixed by first write) plus rows of one table."""
 
-    __slots__ = ("_arrow", "_maybe_duplicates", "_pending", "_series_max", "kinds", "version")
+    __slots__ = (
+        "_arrow",
+        "_maybe_duplicates",
+        "_pending",
+        "_series_max",
+        "disk",
+        "kinds",
+        "version",
+    )
 
     def __init__(self) -> None:
         #: column name -> kind ("tag", "i64", "u64", "f64", "bool", "string")
@@ -66,6 +75,8 @@ class TableData:
         self._series_max: dict[Tags, int] = {}
         #: whether pending rows may share tag set and time with another row
         self._maybe_duplicates = False
+        #: the table's files and rows being persisted (a `DurableStore`'s); None in memory only
+        self.disk: OnDisk | None = None
 
     @classmethod
     def from_arrow(cls, data: pa.Table) -> TableData:
@@ -102,10 +113,7 @@ class TableData:
         result = cls()
         result.kinds = dict(kinds)
         result.version = 1
-        columns = [*result._tag_names(), *result._field_names()]
-        arrays = {name: pa.array([], ARROW_TYPES[result.kinds[name]]) for name in columns}
-        arrays["time"] = pa.array([], TIME_TYPE)
-        result._arrow = pa.table(arrays)
+        result._arrow = result._empty_table()
         return result
 
     def copy(self) -> TableData:
@@ -117,6 +125,7 @@ class TableData:
         clone._arrow = self._arrow
         clone._series_max = dict(self._series_max)
         clone._maybe_duplicates = self._maybe_duplicates
+        clone.disk = None if self.disk is None else self.disk.copy()
         return clone
 
     def append(self, chunk: _Chunk, kinds: dict[str, str]) -> None:
@@ -156,6 +165,8 @@ class TableData:
                     clash = True
                 if high > before:
                     latest[key] = high
+        if self.disk is not None and written:
+            self.disk.mark(written)
         return clash
 
     def arrow(self) -> pa.Table:
@@ -164,16 +175,48 @@ class TableData:
             parts = [] if self._arrow is None else [self._arrow]
             parts.extend(self._chunk_table(chunk) for chunk in self._pending)
             # group_by (dedup) needs one dictionary per tag column across chunks
-            table = pa.concat_tables(parts, promote_options="default").unify_dictionaries()
+            table = pa.concat_tables(
+                parts or [self._empty_table()], promote_options="default"
+            ).unify_dictionaries()
             if self._maybe_duplicates:
                 table = _deduplicate(table, self._tag_names(), self._field_names())
                 self._maybe_duplicates = False
+            for name in self.kinds.keys() - set(table.column_names):  # only in files so far
+                table = table.append_column(
+                    name, pa.nulls(table.num_rows, ARROW_TYPES[self.kinds[name]])
+                )
             table = table.select([*self._tag_names(), *self._field_names(), "time"])
             if table.column(0).num_chunks > _MAX_CHUNKS:
                 table = table.combine_chunks()
             self._arrow = table
             self._pending = []
         return self._arrow
+
+    def schema(self) -> pa.Schema:
+        """The table's columns as queries see them: tags, fields (each sorted), ``time``."""
+        return self._empty_table().schema
+
+    def deduplicated(self, table: pa.Table) -> pa.Table:
+        """``table`` (this table's columns) with each (series, time) once, the last write's
+        non-null values winning, in this table's column order."""
+        merged = _deduplicate(table, self._tag_names(), self._field_names())
+        return merged.select([*self._tag_names(), *self._field_names(), "time"])
+
+    def take_rows(self) -> pa.Table:
+        """All rows in memory (as `arrow`), which leave the buffer: a persist writes them."""
+        rows = self.arrow()
+        self._arrow = None
+        self._pending = []
+        self._maybe_duplicates = False
+        self.version += 1
+        return rows
+
+    def _empty_table(self) -> pa.Table:
+        """No rows, with every column the table has (files may hold columns memory lacks)."""
+        columns = [*self._tag_names(), *self._field_names()]
+        arrays = {name: pa.array([], ARROW_TYPES[self.kinds[name]]) for name in columns}
+        arrays["time"] = pa.array([], TIME_TYPE)
+        return pa.table(arrays)
 
     def _tag_names(self) -> list[str]:
         return sorted(name for name, kind in self.kinds.items() if kind == "tag")

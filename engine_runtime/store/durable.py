@@ -1,4 +1,5 @@
-"""`DurableStore`: a `MemoryStore` whose writes survive a crash (write-ahead log + snapshots).
+"""`DurableStore`: a `MemoryStore` whose writes survive a crash: a write-ahead log, a write
+buffer in memory, and immutable Parquet files (InfluxDB 3's layout).
 
 Queries, system tables and `copy` are the wrapped `MemoryStore`'s (`_reads`); this class adds
 the disk.
@@ -6,43 +7,39 @@ the disk.
 **Guarantees.**
 
 * `write_lp` applies the write in memory (a rejected write raises exactly as `MemoryStore`
-  does and is not logged), appends one record to the write-ahead log, then waits for the next
-  group commit: a background thread writes the buffered records and ``fsync``\\ s the segment
-  every ``flush_interval`` seconds. **When `write_lp` returns, the write is on disk** and
-  survives a crash or ``kill -9`` (and a power loss, as far as ``fsync`` holds). If that flush
-  fails (disk full, I/O error) the waiting writers raise `DurabilityError` (``write not
-  durable: ...``, a server error: HTTP 5xx, not 400); the failed records, and every record
-  buffered after them, are cut from the log and the memory is reloaded from disk, so a
-  refused write is neither queryable nor replayed later. Later writes work once the disk
-  recovers.
+  does and is not logged), appends one record to the write-ahead log, then waits for its group
+  commit, which starts as soon as the previous one ends (`_wal`). **When `write_lp` returns,
+  the write is on disk** and survives a crash or ``kill -9`` (and a power loss, as far as
+  ``fsync`` holds). If that flush fails (disk full, I/O error) the waiting writers raise
+  `DurabilityError` (``write not durable: ...``, a server error: HTTP 5xx, not 400); the
+  failed records, and every record buffered after them, are cut from the log and the memory
+  is reloaded from disk, so a refused write is neither queryable nor replayed later. Later
+  writes work once the disk recovers.
 * ``no_sync=True`` returns as soon as the write is in memory and queued (upstream's
   ``no_sync``): it is durable within about ``flush_interval`` seconds, and lost if the process
   dies first or that flush fails (logged, not raised; its rows go at the reload).
 * `create_database`, `create_table` and `delete_table` are logged and durable the same way.
-* `close` flushes, takes a snapshot when anything changed since the last one (so the next
-  start replays nothing; pass ``snapshot_on_close=False`` to skip) and stops the threads.
+* Rows wait in the write buffer until a persist (`_persist`) writes them as Parquet files, one
+  per table per ``gen1_duration`` time chunk, each written once; then the WAL segments they
+  cover are deleted. A persist runs every ``persist_interval`` seconds, after
+  ``persist_every`` rows, or when the buffer holds half of ``buffer_limit`` bytes (an estimate:
+  twice the line protocol written); past the whole limit, writes are refused with
+  `BufferFullError` (HTTP 503) until the persist has freed it. Memory holds the buffer, not
+  the rows kept.
+* `close` flushes, persists the buffer when anything changed (so the next start replays
+  nothing; pass ``persist_on_close=False`` to skip) and stops the threads.
 
-**Files** under ``data_dir`` (directories 0700, files 0600: they hold every row)::
-
-    wal/<seq:020d>.wal                 segments: header b"PMWAL001", then records
-                                       <len:u32 LE><crc32:u32 LE><compact JSON>
-    snapshots/<seq:020d>/manifest.json {format_version, wal_seq, created_ns, databases
-                                       (each file's name and SHA-256)}
-    snapshots/<seq:020d>/d<i>/<j>-<safe name>.parquet   one table (names via the manifest)
-
-A write record holds the database, precision, ``accept_partial``, the exact line protocol and
+**Files** under ``data_dir`` (directories 0700, files 0600: they hold every row): the WAL
+(``wal/``, `_wal`), the file catalog ``files.json`` and the Parquet files (``files/``,
+`_files`). A WAL record holds a write's exact line protocol, precision, ``accept_partial`` and
 ``default_time_ns`` (fixed at write time, so lines without a timestamp replay to the same
-rows). A table record holds the database, the table and its declared columns (name and
-kind, in order); a drop record the database and the table. A snapshot ``<seq>`` holds every
-table of every database (empty ones included) and covers segments up to ``seq``; it is written
-to a temporary directory and renamed into place, then the segments and older snapshots it
-covers are deleted. A snapshot is taken every
-``snapshot_interval`` seconds or after ``snapshot_every`` rows, whichever comes first, when
-anything was written; restart time is bounded by what came after the last one.
+rows), or a table's creation with its columns, or its drop.
 
-**Recovery** (`_recovery`): the constructor loads the newest snapshot, then replays the
-segments after it. Damage raises `StoreCorruptionError` naming the file, the offset and the
-repair command: acknowledged data is never dropped silently. Unreadable files raise
+**Recovery** (`_recovery`): the constructor loads the catalog (not the rows), then replays the
+segments after the last persist, so restart time and memory do not grow with the rows kept.
+A store in the older snapshot format is loaded from its snapshot once and persisted as files
+at start. Damage raises `StoreCorruptionError` naming the file, the offset and the repair
+command: acknowledged data is never dropped silently. Unreadable files raise
 `StoreOpenError`. Writing resumes in a new segment.
 """
 
@@ -53,11 +50,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Final
 
 from engine_runtime.errors import WriteError
+from engine_runtime.store._files import DEFAULT_GEN1_NS, FILES_DIR
+from engine_runtime.store._on_disk import OnDisk
+from engine_runtime.store._persist import (
+    BufferBudget,
+    BufferFullError,
+    clean_up,
+    commit,
+    freeze,
+    write_files,
+)
 from engine_runtime.store._reads import MemoryReads
 from engine_runtime.store._recovery import make_private_dirs, recover
-from engine_runtime.store._snapshot import prune_snapshots, write_snapshot
 from engine_runtime.store._wal import (
     DurabilityError,
     FlushObserver,
@@ -75,6 +82,8 @@ from engine_runtime.store.base import SystemTablesProvider, WriteResult
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
+    "DEFAULT_BUFFER_LIMIT",
+    "BufferFullError",
     "DurabilityError",
     "DurableStore",
     "SegmentDamage",
@@ -87,14 +96,19 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
+#: the write buffer's default limit, in estimated bytes
+DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024 * 1024
+
 
 class DurableStore(MemoryReads):
     """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
 
-    :param flush_interval: seconds between group commits (how long a write waits at most).
-    :param snapshot_every: rows written after which a snapshot is taken.
-    :param snapshot_interval: seconds after which a snapshot is taken if anything changed.
-    :param snapshot_on_close: whether `close` takes a final snapshot.
+    :param flush_interval: seconds a ``no_sync`` record waits at most for its commit.
+    :param persist_every: rows written after which a persist runs.
+    :param persist_interval: seconds after which a persist runs if anything changed.
+    :param persist_on_close: whether `close` persists the buffer.
+    :param gen1_duration: seconds each persisted file covers at most (``--gen1-duration``).
+    :param buffer_limit: bytes the write buffer may hold (estimated) before writes are refused.
     :param clock: ns since the epoch, the time of lines without a timestamp.
     """
 
@@ -103,35 +117,36 @@ class DurableStore(MemoryReads):
         data_dir: Path | str,
         *,
         flush_interval: float = 1.0,
-        snapshot_every: int = 100_000,
-        snapshot_interval: float = 60.0,
-        snapshot_on_close: bool = True,
+        persist_every: int = 1_000_000,
+        persist_interval: float = 60.0,
+        persist_on_close: bool = True,
+        gen1_duration: float = DEFAULT_GEN1_NS / 1e9,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.data_dir = Path(data_dir)
         self._wal_dir = self.data_dir / "wal"
-        self._snapshot_dir = self.data_dir / "snapshots"
-        self._memory = MemoryStore()
+        self._files_dir = self.data_dir / FILES_DIR
+        self._gen1_ns = max(1, round(gen1_duration * 1e9))
+        self._memory = self._new_memory()
         self._system_tables: SystemTablesProvider | None = None
         self._clock = clock
-        self._snapshot_every = snapshot_every
-        self._snapshot_interval = snapshot_interval
-        self._snapshot_on_close = snapshot_on_close
-        #: orders memory writes and log appends identically; held briefly by snapshots
+        self._persist_interval = persist_interval
+        self._persist_on_close = persist_on_close
+        self._budget = BufferBudget(buffer_limit, persist_every)
+        #: orders memory writes and log appends identically; held briefly by persists
         self._write_lock = threading.Lock()
-        self._snapshot_lock = threading.Lock()
+        self._persist_lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
-        #: wakes the snapshotter: rows to snapshot, or a failed flush to recover from
+        #: wakes the persister: rows to persist, or a failed flush to recover from
         self._wake = threading.Event()
         try:
-            make_private_dirs(self.data_dir, self._wal_dir, self._snapshot_dir)
-            covered, replayed, last_seq = recover(
-                self._memory, self.data_dir, self._wal_dir, self._snapshot_dir
-            )
+            make_private_dirs(self.data_dir, self._wal_dir, self._files_dir)
+            found = recover(self._memory, self.data_dir, self._wal_dir, self._files_dir)
             self._wal = WalWriter(
                 self._wal_dir,
-                max(covered, last_seq) + 1,
+                max(found.catalog.wal_seq, found.last_seq) + 1,
                 interval=flush_interval,
                 on_failure=self._wake.set,
             )
@@ -139,43 +154,51 @@ class DurableStore(MemoryReads):
             msg = f"cannot open the store at {self.data_dir}: {exc}"
             hint = "check that the data dir exists, is this user's and has free space"
             raise StoreOpenError(msg, hint=hint) from exc
-        #: operations and rows logged since the last snapshot
-        self._changes = replayed
-        self._rows_since_snapshot = 0
-        self._snapshotter = threading.Thread(
-            target=self._run_snapshots, name="store-snapshotter", daemon=True
+        self._catalog = found.catalog
+        #: operations logged since the last persist
+        self._changes = found.replayed + found.convert
+        if found.convert:
+            self.persist()  # the snapshot format: its rows become files, its snapshots go
+        self._persister = threading.Thread(
+            target=self._run_persists, name="store-persister", daemon=True
         )
-        self._snapshotter.start()
+        self._persister.start()
+
+    def _new_memory(self) -> MemoryStore:
+        memory = MemoryStore()
+        memory.new_disk = lambda: OnDisk(self._files_dir, self._gen1_ns)
+        return memory
 
     # --- recovery -------------------------------------------------------------------------
 
     def _heal(self) -> None:
-        """`_heal_locked` under both locks, in the order `snapshot` takes them (the reload
-        must not race a snapshot's clean-up of the files it reads)."""
-        with self._snapshot_lock, self._write_lock:
+        """`_heal_locked` under both locks, in the order `persist` takes them (the reload
+        must not race a persist's clean-up of the files it reads)."""
+        with self._persist_lock, self._write_lock:
             self._heal_locked()
 
     def _heal_locked(self) -> None:
-        """After a failed flush (under the snapshot and write locks): drop what was applied
+        """After a failed flush (under the persist and write locks): drop what was applied
         for records that never reached the log by reloading memory from disk, then let the
         WAL take writes again. Raises DurabilityError while the disk still fails."""
         if self._wal.failed is None:
             return
         self._wal.reset()
-        memory = MemoryStore()
+        memory = self._new_memory()
         memory.set_system_tables(self._system_tables)
         try:
-            _, replayed, _ = recover(memory, self.data_dir, self._wal_dir, self._snapshot_dir)
+            found = recover(memory, self.data_dir, self._wal_dir, self._files_dir)
         except OSError as exc:
             msg = f"cannot reload the store at {self.data_dir} after a failed flush: {exc}"
             raise DurabilityError(msg, errno=exc.errno) from exc
-        self._memory = memory
-        self._changes, self._rows_since_snapshot = replayed, 0
+        self._memory, self._catalog = memory, found.catalog
+        self._changes = found.replayed
+        self._budget.clear(persisting=False)
         _LOGGER.warning(
             "store %s: a WAL flush failed; writes since the last good flush were refused and "
             "dropped (memory reloaded from disk: %d records)",
             self.data_dir,
-            replayed,
+            found.replayed,
         )
 
     def _wait(self, ack: WalAck | None) -> None:
@@ -215,12 +238,16 @@ class DurableStore(MemoryReads):
         parsed = parse_write(text, precision=precision, default_time_ns=when)
         with self._write_lock:
             self._check_open()
+            try:
+                self._budget.check_room()
+            except BufferFullError:
+                self._wake.set()
+                raise
             result = self._memory.write_parsed(database, parsed, accept_partial=accept_partial)
             record = WalRecord("write", database, text, precision, accept_partial, when)
             ack = self._wal.append(encode_record(record), sync=not no_sync)
             self._changes += 1
-            self._rows_since_snapshot += result.lines_written
-            if self._rows_since_snapshot >= self._snapshot_every:
+            if self._budget.add(result.lines_written, text):
                 self._wake.set()
         self._wait(ack)
         return result
@@ -288,60 +315,64 @@ class DurableStore(MemoryReads):
             msg = f"the store at {self.data_dir} is closed"
             raise WriteError(msg)
 
-    # --- snapshots ------------------------------------------------------------------------
+    # --- persists ------------------------------------------------------------------------
 
-    def snapshot(self) -> Path | None:
-        """Write a snapshot now and delete what it covers; None when nothing changed."""
-        with self._snapshot_lock:
+    def persist(self) -> bool:
+        """Write every table's buffer as files now, then delete the WAL segments and files
+        that they replace; False when nothing changed since the last persist."""
+        with self._persist_lock:
             with self._write_lock:
                 self._check_open()
-                self._heal_locked()  # never snapshot rows that a failed flush refused
+                self._heal_locked()  # never persist rows that a failed flush refused
                 if self._changes == 0:
-                    return None
+                    return False
                 covered = self._wal.rotate()
-                tables = self._memory.export_tables()
+                frozen, databases = freeze(self._memory)
                 self._changes = 0
-                self._rows_since_snapshot = 0
+                self._budget.freeze()
             try:
-                path = write_snapshot(self._snapshot_dir, covered, tables)
+                after = write_files(
+                    self.data_dir, self._catalog, frozen, databases, covered, self._gen1_ns
+                )
             except BaseException:
                 with self._write_lock:
-                    self._changes += 1  # still to be snapshotted
+                    self._changes += 1  # still to be persisted: the rows stay queryable
                 raise
-            for seq, segment in list_segments(self._wal_dir):
-                if seq <= covered:
-                    segment.unlink()
-            prune_snapshots(self._snapshot_dir, covered)
-            return path
+            commit(self._memory, frozen, after)
+            self._catalog = after
+            with self._write_lock:
+                self._budget.clear()
+            clean_up(self.data_dir, self._wal_dir, self._files_dir, after)
+            return True
 
-    def _run_snapshots(self) -> None:
-        deadline = time.monotonic() + self._snapshot_interval
+    def _run_persists(self) -> None:
+        deadline = time.monotonic() + self._persist_interval
         while not self._stop.is_set():
             self._wake.wait(max(0.0, deadline - time.monotonic()))
             if self._stop.is_set():
                 return
             if self._wake.is_set() or time.monotonic() >= deadline:
                 self._wake.clear()
-                deadline = time.monotonic() + self._snapshot_interval
+                deadline = time.monotonic() + self._persist_interval
                 try:
-                    self.snapshot()
-                except Exception:  # keep snapshotting later; the WAL still holds everything
-                    _LOGGER.exception("store %s: snapshot failed", self.data_dir)
+                    self.persist()
+                except Exception:  # keep persisting later; the WAL still holds everything
+                    _LOGGER.exception("store %s: persist failed", self.data_dir)
 
     # --- life cycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush, snapshot if anything changed (unless disabled), stop the threads."""
+        """Flush, persist if anything changed (unless disabled), stop the threads."""
         if self._closed:
             return
         self._stop.set()
         self._wake.set()
-        self._snapshotter.join()
-        if self._snapshot_on_close:
+        self._persister.join()
+        if self._persist_on_close:
             try:
-                self.snapshot()
+                self.persist()
             except Exception:  # the WAL still holds everything; the next start replays it
-                _LOGGER.exception("store %s: final snapshot failed", self.data_dir)
+                _LOGGER.exception("store %s: final persist failed", self.data_dir)
         with self._write_lock:  # no write can slip in between this and the final flush
             self._closed = True
         self._wal.close()
@@ -352,7 +383,7 @@ class DurableStore(MemoryReads):
             self._closed = True
         self._stop.set()
         self._wake.set()
-        self._snapshotter.join()
+        self._persister.join()
         self._wal.close(flush=False)
 
     def __enter__(self) -> DurableStore:

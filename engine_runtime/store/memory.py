@@ -28,7 +28,7 @@ with "Resources exhausted" beyond it); results come one batch at a time, so a `Q
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -39,10 +39,12 @@ from engine_runtime.errors import (
     AlreadyExistsError,
     DatabaseNotFoundError,
     NotFoundError,
+    QueryExecutionError,
 )
 from engine_runtime.line_protocol.parse import LineBlock, LineError, parse_blocks
 from engine_runtime.store._convert import batches_to_rows
 from engine_runtime.store._guard import current_guard
+from engine_runtime.store._on_disk import OnDisk
 from engine_runtime.store._schema import check_blocks, declared_kinds, table_batches
 from engine_runtime.store._system import (
     SYSTEM_SCHEMA,
@@ -51,19 +53,18 @@ from engine_runtime.store._system import (
     system_table,
 )
 from engine_runtime.store._table import TableData, chunk_from_blocks
+from engine_runtime.store._wal import StoreCorruptionError
 from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
 from ._database import Database
-from ._execution import PARTITIONS, batches, execution_error, new_context, plan
+from ._execution import batches, execution_error, new_context, plan
+from ._providers import TableProviders
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
 
 __all__ = ["QUERY_MEMORY_BYTES", "MemoryStore", "system_table"]
 
 #: memory one database's queries may use at once (sort, aggregate, join buffers)
 QUERY_MEMORY_BYTES: Final = 1024 * 1024 * 1024
-
-_BATCH_ROWS: Final = 65_536
-_STAGING: Final = "staging"
 
 
 class MemoryStore:
@@ -73,10 +74,11 @@ class MemoryStore:
         #: guards `_databases` (the map) only; each `Database` has its own lock
         self._lock = threading.RLock()
         self._databases: dict[str, Database] = {}
-        self._staging = SessionContext()
-        self._staging_lock = threading.Lock()
+        self._providers = TableProviders()
         self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
+        #: gives each new table its files state (a `DurableStore`'s); None: memory only
+        self.new_disk: Callable[[], OnDisk] | None = None
 
     def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
         """Publish read-only ``system.<name>`` tables, produced by ``provider`` at query time.
@@ -96,13 +98,14 @@ class MemoryStore:
         """
         clone = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         clone._system_tables = self._system_tables
-        for name, db in self._snapshot():
+        for name, db in self.database_states():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
             clone._databases[name] = Database(tables)
         return clone
 
-    def _snapshot(self) -> list[tuple[str, Database]]:
+    def database_states(self) -> list[tuple[str, Database]]:
+        """Each database's name and state (its tables, under its own lock)."""
         with self._lock:
             return list(self._databases.items())
 
@@ -158,7 +161,7 @@ class MemoryStore:
                     f"table {table} in database {database}"
                 )
                 raise AlreadyExistsError(msg)
-            db.tables[table] = TableData.empty(kinds)
+            db.tables[table] = self._with_disk(TableData.empty(kinds))
 
     def delete_table(self, database: str, table: str) -> None:
         """Remove ``table`` and its rows; a later write creates it afresh.
@@ -171,6 +174,7 @@ class MemoryStore:
                 msg = f"the requested resource was not found: table {table} in database {database}"
                 raise NotFoundError(msg)
             del db.tables[table]
+            db.damaged.pop(table, None)
             if db.registered.pop(table, None) is not None and db.context is not None:
                 # the system context shares this schema object, so it forgets the table too
                 db.context.catalog("public").schema("iox").deregister_table(table)
@@ -241,9 +245,11 @@ class MemoryStore:
         name, then ``time`` (``Timestamp(ns)``); `import_table` takes the tables back.
         """
         exported: dict[str, dict[str, pa.Table]] = {}
-        for name, db in self._snapshot():
+        for name, db in self.database_states():
             with db.lock:
-                exported[name] = {table: data.arrow() for table, data in db.tables.items()}
+                exported[name] = {
+                    table: self._providers.rows(data) for table, data in db.tables.items()
+                }
         return exported
 
     def import_table(self, database: str, table: str, data: pa.Table) -> None:
@@ -253,7 +259,7 @@ class MemoryStore:
         fixed types. Raises ValueError for a column type a table cannot have.
         """
         validate_database_name(database)
-        imported = TableData.from_arrow(data)
+        imported = self._with_disk(TableData.from_arrow(data))
         db = self._database_or_create(database)
         with db.lock:
             old = db.tables.get(table)
@@ -261,14 +267,18 @@ class MemoryStore:
                 imported.version = old.version + 1
             db.tables[table] = imported
 
-    @staticmethod
+    def _with_disk(self, data: TableData) -> TableData:
+        if self.new_disk is not None:
+            data.disk = self.new_disk()
+        return data
+
     def _append(
-        db: Database, by_table: dict[str, list[LineBlock]], kinds: dict[str, dict[str, str]]
+        self, db: Database, by_table: dict[str, list[LineBlock]], kinds: dict[str, dict[str, str]]
     ) -> None:
         for table, table_blocks in by_table.items():
             data = db.tables.get(table)
             if data is None:
-                data = db.tables[table] = TableData()
+                data = db.tables[table] = self._with_disk(TableData())
             data.append(chunk_from_blocks(table_blocks), kinds.get(table, {}))
 
     def query(
@@ -321,7 +331,13 @@ class MemoryStore:
                 context = self._system_context(db, system_tables)
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.
-            return plan(context, sql, values)
+            try:
+                return plan(context, sql, values)
+            except QueryExecutionError as exc:  # a damaged table is not registered: say why
+                for name, (_, damage) in db.damaged.items():
+                    if f"{name}' not found" in str(exc):
+                        raise damage from None
+                raise
 
     def _produce_system_tables(self, database: str, sql: str) -> dict[str, pa.Table] | None:
         """The system tables ``sql`` may read (provider called outside the lock), else None."""
@@ -340,7 +356,7 @@ class MemoryStore:
             db.system_context.catalog("public").register_schema("iox", iox)
         schema = Schema.memory_schema()
         for name, table in tables.items():
-            schema.register_table(name, self._provider(table))
+            schema.register_table(name, self._providers.of_arrow(table))
         # Replacing the whole schema is atomic: a query planning concurrently sees the old
         # tables or the new ones, never a half-registered set.
         db.system_context.catalog("public").register_schema(SYSTEM_SCHEMA, schema)
@@ -360,27 +376,18 @@ class MemoryStore:
             db.registered = {}
         schema = db.context.catalog("public").schema("iox")
         for name, data in db.tables.items():
-            if db.registered.get(name) == data.version:
+            damage = db.damaged.get(name)
+            if db.registered.get(name) == data.version or (damage and damage[0] == data.version):
                 continue
-            provider = self._provider(data.arrow())
-            if name in db.registered:
+            if db.registered.pop(name, None) is not None:
                 schema.deregister_table(name)
+            try:
+                provider = self._providers.of_table(data)
+            except StoreCorruptionError as exc:  # its files are damaged; the others answer
+                db.damaged[name] = (data.version, exc)
+                continue
+            db.damaged.pop(name, None)
             # The schema API takes the name verbatim: "_system.x" is not split into schema.table.
             schema.register_table(name, provider)
             db.registered[name] = data.version
         return db.context
-
-    def _provider(self, table: pa.Table) -> Any:
-        """A DataFusion MemTable over ``table``, split into one partition per core."""
-        batches = table.to_batches(max_chunksize=_BATCH_ROWS)
-        partitions: list[list[pa.RecordBatch]] = [[] for _ in range(PARTITIONS)]
-        for index, batch in enumerate(batches):
-            partitions[index % PARTITIONS].append(batch)
-        partitions = [part for part in partitions if part] or [[]]
-        if not partitions[0]:
-            partitions = [[pa.RecordBatch.from_pylist([], schema=table.schema)]]
-        with self._staging_lock:  # one staging context for all databases
-            self._staging.register_record_batches(_STAGING, partitions)
-            provider = self._staging.table_provider(_STAGING)
-            self._staging.deregister_table(_STAGING)
-        return provider

@@ -87,7 +87,7 @@ _SUMMARIES: Final = {
     "search": "Plugins of an index whose name, description or triggers contain TERM.",
     "serve": "Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).",
     "show": "Show triggers, the plugins they run, or a summary.",
-    "store": "Inspect and repair a node's durable store (the WAL and the snapshots).",
+    "store": "Inspect and repair a node's durable store (the WAL and the persisted files).",
     "test": "Run a plugin once, offline, and print its logs, writes and errors as JSON.",
     "verify": "Re-hash every stored plugin and check every pinned reference; exit 1 on any "
     "problem.",

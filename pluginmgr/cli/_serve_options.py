@@ -103,7 +103,6 @@ IGNORED_FLAGS: Final = (
     ("--license-type", True, _LICENSE_WHY),
     ("--num-cores", True, _TUNING_WHY),
     ("--exec-mem-pool-bytes", True, _TUNING_WHY),
-    ("--gen1-duration", True, _TUNING_WHY),
     ("--wal-snapshot-size", True, _TUNING_WHY),
     ("--wal-max-write-buffer-size", True, _TUNING_WHY),
     ("--snapshotted-wal-files-to-keep", True, _TUNING_WHY),
@@ -162,7 +161,7 @@ _OPTIONS: Final = [
         "--data-dir",
         envvar=["INFLUXDB3_DB_DIR", "PLUGINMGR_DATA_DIR"],
         default=None,
-        help="WAL, snapshots, catalog, tokens and the saved cache. [env: INFLUXDB3_DB_DIR or "
+        help="WAL, persisted files, catalog, tokens and the saved cache. [env: INFLUXDB3_DB_DIR or "
         "PLUGINMGR_DATA_DIR; default: ~/.pluginmgr/data]",
     ),
     click.option(

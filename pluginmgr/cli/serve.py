@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ._common import manager_from, pass_options, settings_options
+from ._quantities import parse_seconds, parse_size
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
-from .sizes import parse_size
+from ._store_options import StoreSettings, store_options, store_settings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -57,18 +58,6 @@ def _bind(text: str) -> tuple[str, int]:
         message = f"invalid --http-bind {text!r}: use HOST:PORT, e.g. {_DEFAULT_BIND}"
         raise ServeError(message)
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":8181" means every interface
-
-
-def _seconds(option: str, text: str | None) -> float | None:
-    """A duration option in seconds; None when unset or ``0`` (no limit)."""
-    from engine_runtime import parse_duration
-
-    if text is None or text.strip() == "0":
-        return None
-    try:
-        return parse_duration(text) / 1e9
-    except ValueError as exc:
-        raise ServeError(f"invalid {option} {text!r}: {exc} (e.g. 1s, 250ms)") from None
 
 
 def _address(host: str, port: int) -> str:
@@ -117,12 +106,7 @@ def _plugin_dir_option(value: str | None) -> Path | None:
     help="HOST:PORT to listen on. [env: INFLUXDB3_HTTP_BIND_ADDR]",
 )
 @click.option("--without-auth", is_flag=True, help="Serve every endpoint without a token.")
-@click.option(
-    "--wal-flush-interval",
-    default="1s",
-    show_default=True,
-    help="How often the write-ahead log is flushed and fsynced (writes wait for it).",
-)
+@store_options
 @click.option(
     "--execution-timeout",
     default="60s",
@@ -178,18 +162,15 @@ def serve(options: dict[str, Any]) -> int:
     from ..deps.installers import InstallOptions
 
     host, port = _bind(options.pop("http_bind"))
-    flush_text = options.pop("wal_flush_interval")
-    flush = _seconds("--wal-flush-interval", flush_text)
-    if flush is None:
-        raise ServeError(f"invalid --wal-flush-interval {flush_text!r}: use a duration, e.g. 10ms")
-    timeout = _seconds("--execution-timeout", options.pop("execution_timeout"))
+    durable = store_settings(options)
+    timeout = parse_seconds("--execution-timeout", options.pop("execution_timeout"))
     memory_text = options.pop("plugin_memory_limit")
     memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
     plugin_dir = _plugin_dir_option(options["plugin_dir"])
     serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
     without_auth = options.pop("without_auth")
     max_request_bytes = options.pop("max_http_request_size")
-    query_timeout = _seconds("--query-timeout", options.pop("query_timeout"))
+    query_timeout = parse_seconds("--query-timeout", options.pop("query_timeout"))
     install = InstallOptions(
         find_links=tuple(options.pop("find_links")),
         index_url=options.pop("index_url"),
@@ -208,7 +189,7 @@ def serve(options: dict[str, Any]) -> int:
         env = plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
         engine, store = _engine(
-            manager, env, node_root, install, flush=flush, timeout=timeout, memory=memory
+            manager, env, node_root, install, durable=durable, timeout=timeout, memory=memory
         )
         state = _server_state(
             engine,
@@ -257,7 +238,7 @@ def _engine(
     data_dir: Path | None,
     install: InstallOptions,
     *,
-    flush: float,
+    durable: StoreSettings,
     timeout: float | None,
     memory: int | None,
 ) -> tuple[ProcessingEngine, Store]:
@@ -270,7 +251,12 @@ def _engine(
     store: Store = (
         MemoryStore()
         if data_dir is None
-        else DurableStore(data_dir / "store", flush_interval=flush)
+        else DurableStore(
+            data_dir / "store",
+            flush_interval=durable.flush_interval,
+            gen1_duration=durable.gen1_duration,
+            buffer_limit=durable.buffer_limit,
+        )
     )
     plugin_dir = manager.settings.plugin_dir
     engine = ProcessingEngine(
@@ -340,7 +326,7 @@ def _run(
         state.engine.shutdown()  # running plugins finish, the cache is saved
         closer = getattr(store, "close", None)
         if closer is not None:
-            closer()  # the WAL is flushed and a snapshot written
+            closer()  # the WAL is flushed and the buffer persisted
 
 
 def _warn_no_admin(tokens: TokenStore | None, serving: ServeOptions) -> None:

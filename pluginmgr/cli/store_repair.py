@@ -28,7 +28,7 @@ class _RepairError(PluginManagerError):
 
 @click.group()
 def store() -> None:
-    """Inspect and repair a node's durable store (the WAL and the snapshots)."""
+    """Inspect and repair a node's durable store (the WAL and the persisted files)."""
 
 
 @store.command()

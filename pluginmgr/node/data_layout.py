@@ -4,7 +4,7 @@
 
     DATA_DIR/tokens.json        the tokens (shared by the nodes of the directory, as upstream's
                                 catalog-level tokens are)
-    DATA_DIR/NODE_ID/store/     the write-ahead log and the snapshots
+    DATA_DIR/NODE_ID/store/     the write-ahead log and the persisted files
     DATA_DIR/NODE_ID/catalog.json  databases, triggers, cache definitions
     DATA_DIR/NODE_ID/cache.pickle  the caches' contents, saved at stop
 

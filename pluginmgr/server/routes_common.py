@@ -37,7 +37,7 @@ from engine_runtime.errors import (
     EngineError,
     NotFoundError,
 )
-from engine_runtime.store import DurabilityError
+from engine_runtime.store import BufferFullError, DurabilityError, StoreCorruptionError
 
 from ..errors import (
     NO_PLUGIN_DIR_MESSAGE,
@@ -127,6 +127,10 @@ def error_status(exc: Exception) -> int:
         return 403
     if isinstance(exc, DurabilityError):  # the disk refused the write: nothing was kept
         return 507 if exc.errno == errno.ENOSPC else 500
+    if isinstance(exc, BufferFullError):  # rows wait for their persist: try again shortly
+        return 503
+    if isinstance(exc, StoreCorruptionError):  # the server's files, not the request
+        return 500
     if isinstance(exc, CatalogFileError | InstallError):
         return 500
     if isinstance(exc, FetchError):

@@ -32,7 +32,7 @@ def damaged_node(data_dir: Path) -> tuple[Path, int]:
 
 
 def rows(store_dir: Path) -> list[int]:
-    store = DurableStore(store_dir, flush_interval=0.01, snapshot_on_close=False)
+    store = DurableStore(store_dir, flush_interval=0.01, persist_on_close=False)
     try:
         return [r["v"] for r in store.query("db", "SELECT v FROM m ORDER BY time")]
     finally:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pluginmgr.cli._quantities import parse_size
 from pluginmgr.cli._serve_options import ServeError
-from pluginmgr.cli.sizes import parse_size
 from tests.helpers import run_cli
 
 

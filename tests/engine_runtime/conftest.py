@@ -53,7 +53,7 @@ def open_store(tmp_path: Path, opened: list[DurableStore]) -> Callable[..., Dura
 
     def factory(data_dir: Path | None = None, **options: Any) -> DurableStore:
         options.setdefault("flush_interval", 0.01)
-        options.setdefault("snapshot_interval", 3600.0)
+        options.setdefault("persist_interval", 3600.0)
         store = DurableStore(data_dir or tmp_path / "store", **options)
         opened.append(store)
         return store

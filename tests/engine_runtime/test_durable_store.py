@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -82,7 +83,7 @@ def test_kill_9_keeps_every_acknowledged_batch(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         from engine_runtime.store import DurableStore
-        store = DurableStore({str(data)!r}, flush_interval=0.01, snapshot_every=40)
+        store = DurableStore({str(data)!r}, flush_interval=0.01, persist_every=40)
         batch = 0
         while True:
             store.write_lp("db", f"k,batch={{batch}} n={{batch}}i,s=\\"x\\" {{batch}}")
@@ -211,7 +212,7 @@ def test_torn_tail_of_an_older_segment_is_an_error(
         open_store()
 
 
-def test_snapshot_then_replay(open_store: Callable[..., DurableStore]) -> None:
+def test_persist_then_replay(open_store: Callable[..., DurableStore]) -> None:
     store = open_store()
     odd = ["_system.model_checkpoints", "a/b", "sp ace", "..", "ünï"]
     for index, name in enumerate(odd):
@@ -219,12 +220,11 @@ def test_snapshot_then_replay(open_store: Callable[..., DurableStore]) -> None:
         store.write_lp("db", f"{escaped},t=x v={index}i {index}")
     store.write_lp("db", ALL_TYPES.format(t=1))
     store.create_database("empty")
-    snapshot = store.snapshot()
-    assert snapshot is not None
-    covered = int(snapshot.name)
+    assert store.persist()
+    covered = json.loads((store.data_dir / "files.json").read_text())["wal_seq"]
     assert all(int(path.stem) > covered for path in segments(store.data_dir))
     store.write_lp("db", ALL_TYPES.format(t=2) + "\nlater v=1 1")
-    store.write_lp("db", "cpu,host=a,region=eu f=9.5 1")  # upsert onto a snapshotted row
+    store.write_lp("db", "cpu,host=a,region=eu f=9.5 1")  # upsert onto a persisted row
     expected = {name: snapshot_of(store, "db", name) for name in store.tables("db")}
     schema = store.query("db", SCHEMA_SQL)
     store._abandon()
@@ -239,19 +239,20 @@ def test_snapshot_then_replay(open_store: Callable[..., DurableStore]) -> None:
         reopened.write_lp("db", 'cpu,host=a u="text" 5')
     reopened.close()
 
-    final = open_store()  # after the close snapshot: nothing left to replay
-    assert len(list((final.data_dir / "snapshots").iterdir())) == 1
+    final = open_store()  # after the close persist: nothing left to replay
+    assert not (final.data_dir / "snapshots").exists()
+    assert all(segment.stat().st_size == 8 for segment in segments(final.data_dir))
     assert {name: snapshot_of(final, "db", name) for name in final.tables("db")} == expected
     with pytest.raises(WriteError, match="invalid column type"):
         final.write_lp("db", "cpu,host=a b=1i 5")
 
 
-def test_snapshot_every_rows(open_store: Callable[..., DurableStore]) -> None:
-    store = open_store(snapshot_every=10)
+def test_persist_every_rows(open_store: Callable[..., DurableStore]) -> None:
+    store = open_store(persist_every=10)
     for batch in range(12):
         store.write_lp("db", f"m v={batch} {batch}")
     deadline = time.monotonic() + 5
-    while not any(p.name.isdigit() for p in (store.data_dir / "snapshots").iterdir()):
+    while not (store.data_dir / "files.json").exists():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     store._abandon()

@@ -373,7 +373,7 @@ def test_query_table_is_influxdb3s_shape(backend: StoreBackend) -> None:
 
 
 def test_v1_hour_and_minute_precisions_survive_a_wal_replay(tmp_path: Path) -> None:
-    options = {"flush_interval": 0.01, "snapshot_on_close": False}
+    options = {"flush_interval": 0.01, "persist_on_close": False}
     store = DurableStore(tmp_path / "data", **options)
     store.write_lp("db", "m,p=h v=1 474000", precision="hour")
     store.write_lp("db", "m,p=m v=2 28440000", precision="minute")

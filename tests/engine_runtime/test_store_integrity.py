@@ -1,4 +1,5 @@
-"""DurableStore integrity on real files: damage mid-log, snapshot checksums, modes, a full disk."""
+"""DurableStore integrity on real files: damage mid-log, file checksums, the catalog, the
+snapshot format converted, modes, a full disk."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from engine_runtime.store import DurableStore, StoreCorruptionError
+from engine_runtime.store import DurableStore, MemoryStore, StoreCorruptionError
+from engine_runtime.store._snapshot import write_snapshot
 from engine_runtime.store.durable import DurabilityError, find_damage
 from tests.disk_helpers import fill
 from tests.helpers import wait_for
@@ -118,73 +120,123 @@ def test_a_torn_tail_that_hides_a_valid_record_is_not_cut(
         open_store()
 
 
-# --- snapshots ----------------------------------------------------------------------------
+# --- persisted files and the catalog -------------------------------------------------------
 
 
-def snapshot_store(open_store: Callable[..., DurableStore]) -> tuple[Path, Path]:
-    """A closed store whose data is all in one snapshot: (its data dir, its Parquet file)."""
+def persisted_store(open_store: Callable[..., DurableStore]) -> tuple[Path, Path]:
+    """A closed store whose rows are all in one persisted file: (its data dir, the file)."""
     store = open_store()
     for index in range(RECORDS):
         store.write_lp("db", batch(index))
     store.close()
-    (parquet,) = (store.data_dir / "snapshots").rglob("*.parquet")
+    (parquet,) = (store.data_dir / "files").rglob("*.parquet")
     return store.data_dir, parquet
 
 
-def test_every_bit_flip_in_a_snapshot_is_refused(
+def test_every_bit_flip_in_a_file_fails_the_queries_of_its_table_only(
     open_store: Callable[..., DurableStore],
 ) -> None:
-    data_dir, parquet = snapshot_store(open_store)
+    data_dir, parquet = persisted_store(open_store)
     original = parquet.read_bytes()
     step = len(original) // 12
     for position in range(4, len(original) - 4, step):
         flipped = bytearray(original)
         flipped[position] ^= 1 << (position % 8)
         parquet.write_bytes(bytes(flipped))
+        store = open_store(data_dir)  # the catalog loads; the rows are read when queried
         with pytest.raises(StoreCorruptionError) as caught:
-            open_store(data_dir)
-        assert f"snapshot file {parquet} does not match the SHA-256" in caught.value.message
+            count_rows(store)
+        assert f"store file {parquet} does not match the SHA-256" in caught.value.message
         assert caught.value.hint is not None
+        store.write_lp("db", "other v=1i 1")  # the store stays up: other tables answer
+        assert store.query("db", "SELECT v FROM other") == [{"v": 1}]
+        store._abandon()
     parquet.write_bytes(original)
     assert count_rows(open_store(data_dir)) == RECORDS * LINES
 
 
-def rewrite_manifest(data_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    (manifest,) = (data_dir / "snapshots").glob("*/manifest.json")
-    content = json.loads(manifest.read_text())
+def rewrite_catalog(data_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    catalog = data_dir / "files.json"
+    content = json.loads(catalog.read_text())
     change(content)
-    manifest.write_text(json.dumps(content))
+    catalog.write_text(json.dumps(content))
 
 
-def test_a_format_1_manifest_without_checksums_still_loads(
-    open_store: Callable[..., DurableStore],
-) -> None:
-    data_dir, _ = snapshot_store(open_store)
-
-    def to_format_1(manifest: dict[str, Any]) -> None:
-        manifest["format_version"] = 1
-        for entry in manifest["databases"].values():
-            del entry["sha256"]
-
-    rewrite_manifest(data_dir, to_format_1)
-    assert count_rows(open_store(data_dir)) == RECORDS * LINES
-
-
-def test_a_format_2_manifest_without_a_checksum_is_refused(
-    open_store: Callable[..., DurableStore],
-) -> None:
-    data_dir, parquet = snapshot_store(open_store)
-    rewrite_manifest(data_dir, lambda m: m["databases"]["db"].pop("sha256"))
-    with pytest.raises(StoreCorruptionError, match=f"snapshot file {parquet} does not match"):
-        open_store(data_dir)
-
-
-def test_a_newer_snapshot_format_is_refused(open_store: Callable[..., DurableStore]) -> None:
-    data_dir, _ = snapshot_store(open_store)
-    rewrite_manifest(data_dir, lambda m: m.update(format_version=3))
-    with pytest.raises(StoreCorruptionError, match="format_version 3") as caught:
+def test_a_newer_catalog_format_is_refused(open_store: Callable[..., DurableStore]) -> None:
+    data_dir, _ = persisted_store(open_store)
+    rewrite_catalog(data_dir, lambda c: c.update(format_version=2))
+    with pytest.raises(StoreCorruptionError, match="format_version 2") as caught:
         open_store(data_dir)
     assert caught.value.hint == "was it written by a newer version?"
+
+
+def test_a_damaged_catalog_is_refused(open_store: Callable[..., DurableStore]) -> None:
+    data_dir, _ = persisted_store(open_store)
+    rewrite_catalog(data_dir, lambda c: c["databases"]["db"].pop("tables"))
+    with pytest.raises(StoreCorruptionError, match=r"files\.json is damaged"):
+        open_store(data_dir)
+    (data_dir / "files.json").write_text("{")
+    with pytest.raises(StoreCorruptionError, match="cannot be read"):
+        open_store(data_dir)
+
+
+def test_a_file_the_catalog_does_not_name_is_removed_at_start(
+    open_store: Callable[..., DurableStore],
+) -> None:
+    data_dir, parquet = persisted_store(open_store)
+    stray = parquet.with_name("999.parquet")  # a persist that crashed before its commit
+    stray.write_bytes(parquet.read_bytes())
+    assert count_rows(open_store(data_dir)) == RECORDS * LINES
+    assert not stray.exists()
+
+
+# --- the snapshot format, converted at start ------------------------------------------------
+
+
+def snapshot_store(open_store: Callable[..., DurableStore], data_dir: Path) -> Path:
+    """A store in the snapshot format: a snapshot covering nothing of the log, holding table
+    ``old``, and one WAL segment of RECORDS writes to ``m``; its Parquet file."""
+    store = open_store(data_dir)
+    for index in range(RECORDS):
+        store.write_lp("db", batch(index))
+    store._abandon()  # the log only: no catalog yet
+    old = MemoryStore()
+    old.write_lp("db", "old,host=a v=1i 1\nold,host=b v=2i 2")
+    write_snapshot(data_dir / "snapshots", 0, old.export_tables())
+    (parquet,) = (data_dir / "snapshots").rglob("*.parquet")
+    return parquet
+
+
+def test_a_store_in_the_snapshot_format_is_converted_at_start(
+    tmp_path: Path, open_store: Callable[..., DurableStore]
+) -> None:
+    data_dir = tmp_path / "old-store"
+    snapshot_store(open_store, data_dir)
+    store = open_store(data_dir)
+    assert count_rows(store) == RECORDS * LINES
+    assert store.query("db", "SELECT host, v FROM old ORDER BY host") == [
+        {"host": "a", "v": 1},
+        {"host": "b", "v": 2},
+    ]
+    assert not (data_dir / "snapshots").exists()  # converted: its rows are files now
+    assert (data_dir / "files.json").is_file()
+    store._abandon()
+    reopened = open_store(data_dir)  # from the files alone
+    assert count_rows(reopened) == RECORDS * LINES
+    assert len(reopened.query("db", "SELECT v FROM old")) == 2
+
+
+def test_a_damaged_snapshot_stops_the_conversion(
+    tmp_path: Path, open_store: Callable[..., DurableStore]
+) -> None:
+    data_dir = tmp_path / "old-store"
+    parquet = snapshot_store(open_store, data_dir)
+    flipped = bytearray(parquet.read_bytes())
+    flipped[len(flipped) // 2] ^= 1
+    parquet.write_bytes(bytes(flipped))
+    with pytest.raises(StoreCorruptionError, match="does not match the SHA-256"):
+        open_store(data_dir)
+    assert not (data_dir / "files.json").exists()  # nothing converted, nothing lost
 
 
 # --- file modes ---------------------------------------------------------------------------
@@ -194,7 +246,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_wal_and_snapshot_files_are_private(
+def test_wal_and_persisted_files_are_private(
     tmp_path: Path, open_store: Callable[..., DurableStore]
 ) -> None:
     old = tmp_path / "store"
@@ -202,10 +254,10 @@ def test_wal_and_snapshot_files_are_private(
     (old / "wal").chmod(0o755)  # a store made by an older version
     store = open_store()
     store.write_lp("db", batch(0))
-    store.snapshot()
+    store.persist()
     store.write_lp("db", batch(1))
     store.flush()
-    dirs = [old, old / "wal", old / "snapshots", *(p for p in old.rglob("*") if p.is_dir())]
+    dirs = [old, old / "wal", old / "files", *(p for p in old.rglob("*") if p.is_dir())]
     files = [p for p in old.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} >= {".wal", ".parquet", ".json"}
     assert {mode(p) for p in dirs} == {0o700}
@@ -233,7 +285,7 @@ def test_a_full_disk_refuses_the_write_and_never_replays_it(
     assert count_rows(open_store(tiny_disk / "store")) == 2 * LINES
 
 
-def test_a_failed_fsync_is_not_applied_nor_snapshotted(
+def test_a_failed_fsync_is_not_applied_nor_persisted(
     open_store: Callable[..., DurableStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without root a full disk cannot be made: the OSError is injected at the fsync boundary.
@@ -253,7 +305,7 @@ def test_a_failed_fsync_is_not_applied_nor_snapshotted(
     monkeypatch.undo()
     assert caught.value.errno == errno.ENOSPC
     assert count_rows(store) == LINES
-    store.close()  # the final snapshot must not hold the refused rows either
+    store.close()  # the final persist must not hold the refused rows either
     assert count_rows(open_store()) == LINES
 
 
@@ -272,7 +324,7 @@ def test_a_no_sync_write_in_a_failed_flush_is_dropped_soon(
 
     monkeypatch.setattr(os, "fsync", flaky_fsync)
     store.write_lp("db", batch(1), no_sync=True)  # acknowledged at once, as upstream's
-    wait_for(lambda: not failures and count_rows(store) == LINES)  # the snapshotter heals
+    wait_for(lambda: not failures and count_rows(store) == LINES)  # the persister heals
     monkeypatch.undo()
     store.write_lp("db", batch(2))
     store._abandon()

@@ -31,7 +31,7 @@ def open_durable(tmp_path: Path) -> Iterator[Callable[[], DurableStore]]:
     opened: list[DurableStore] = []
 
     def factory() -> DurableStore:
-        store = DurableStore(tmp_path / "data", flush_interval=0.01, snapshot_interval=3600.0)
+        store = DurableStore(tmp_path / "data", flush_interval=0.01, persist_interval=3600.0)
         opened.append(store)
         return store
 

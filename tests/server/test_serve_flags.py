@@ -292,6 +292,25 @@ def test_cloud_object_stores_are_refused(capsys: pytest.CaptureFixture[str], sto
     assert done.err.startswith(f"error: --object-store {store} is not supported by pluginmgr")
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--gen1-duration", "soon", "error: invalid --gen1-duration 'soon': "),
+        ("--gen1-duration", "0", "error: invalid --gen1-duration '0': use a duration above 0"),
+        ("--wal-flush-interval", "-1s", "error: invalid --wal-flush-interval '-1s': "),
+        ("--buffer-mem-limit", "lots", "error: invalid --buffer-mem-limit 'lots'"),
+    ],
+)
+def test_bad_store_settings_are_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    done = run_cli(capsys, "serve", "--data-dir", str(tmp_path / "data"), flag, value)
+    assert done.code == 1
+    assert done.err.startswith(message), done.err
+    assert done.err.count("\n") == 1
+    assert not (tmp_path / "data").exists()  # refused before anything is made
+
+
 # -- modes, binding -------------------------------------------------------------------------------
 
 

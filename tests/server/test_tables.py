@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,24 @@ def test_declared_tables_survive_a_server_restart(tmp_path: Path, plugin_dir: Pa
                                "WHERE table_schema = 'iox'")  # fmt: skip
                 assert tables == [{"table_name": "cpu"}]
         close()
+
+
+def test_a_full_write_buffer_answers_503_and_the_write_works_later(
+    tmp_path: Path, plugin_dir: Path
+) -> None:
+    body = "\n".join(f"cpu,host=h{i} v={i} {i}" for i in range(200))
+    store = DurableStore(tmp_path / "store", flush_interval=0.01, buffer_limit=3 * 2 * len(body))
+    state, close = build_state(tmp_path / "run", plugin_dir, store=store)
+    with TestClient(create_app(state)) as client:
+        with store._persist_lock:  # the persist that would free the buffer cannot start yet
+            answers = [client.post("/api/v3/write_lp?db=db", content=body) for _ in range(4)]
+        assert [a.status_code for a in answers] == [204, 204, 204, 503]
+        assert answers[3].json()["error"].startswith("the write buffer is full")
+        for _ in range(100):  # the refused write woke the persist; retrying works
+            retried = client.post("/api/v3/write_lp?db=db", content=body)
+            if retried.status_code != 503:
+                break
+            time.sleep(0.05)
+        assert retried.status_code == 204
+        assert query(client, "SELECT count(*) AS n FROM cpu") == [{"n": 200}]
+    close()

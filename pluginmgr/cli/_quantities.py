@@ -1,4 +1,5 @@
-"""Sizes given on the command line: ``512MiB``, ``2G``, ``1.5GiB``, ``1048576``."""
+"""Sizes and durations given on the command line: ``512MiB``, ``2G``, ``1048576``; ``10m``,
+``250ms``, ``0`` (no limit)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Final
 
 from ._serve_options import ServeError
 
-__all__ = ["parse_size"]
+__all__ = ["parse_seconds", "parse_size"]
 
 _UNITS: Final = {
     "": 1,
@@ -40,3 +41,15 @@ def parse_size(option: str, text: str) -> int:
     if size < 16 * 2**20:
         raise ServeError(f"invalid {option} {text!r}: a plugin host needs at least 16MiB")
     return size
+
+
+def parse_seconds(option: str, text: str | None) -> float | None:
+    """A duration option in seconds; None when unset or ``0`` (no limit)."""
+    from engine_runtime import parse_duration
+
+    if text is None or text.strip() == "0":
+        return None
+    try:
+        return parse_duration(text) / 1e9
+    except ValueError as exc:
+        raise ServeError(f"invalid {option} {text!r}: {exc} (e.g. 1s, 250ms)") from None

@@ -1,0 +1,296 @@
+"""Internal: the persisted files of a `DurableStore` and the catalog that lists them.
+
+Rows leave the write buffer as immutable Parquet files: one per table per time chunk (the
+chunk is ``time // gen1_ns``, upstream's ``--gen1-duration``, 10 minutes by default) per
+persist, sorted by series (tags) then time, written once and never changed. A chunk holds no
+(series, time) twice across its files: a persist whose rows may repeat rows of a chunk's files
+merges them into one new file that replaces them.
+
+``files.json``, the file catalog, is the only record of which files make the store::
+
+    {"format_version": 1, "wal_seq": 7, "next_file": 12,
+     "databases": {"db": {"dir": "d0", "tables": {"cpu": {
+         "kinds": {"host": "tag", "usage": "f64"},
+         "files": [{"path": "d0/3.parquet", "chunk": 1700000400000000000,
+                    "min_time": ..., "max_time": ..., "rows": 10000, "size": 91234,
+                    "sha256": "<hex>"}]}}}}}
+
+It is replaced atomically (a temporary file, fsynced, renamed, the directory fsynced), after
+the files it adds are fsynced. ``wal_seq`` is the last WAL segment whose rows the files hold:
+a start loads the catalog (not the rows) and replays only the segments after it. A file the
+catalog does not name (a persist that crashed before its commit, or a file a merge replaced)
+is deleted at start. Each file's SHA-256 is recorded; Parquet page checksums are written and
+checked on every read, so a damaged page fails the query that reads it instead of answering
+with other values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+import pyarrow.compute as pc  # type: ignore[import-untyped]  # pyarrow ships no stubs
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+from engine_runtime._atomic import fsync_dir
+from engine_runtime.store._wal import StoreCorruptionError
+
+__all__ = [
+    "CATALOG_NAME",
+    "DEFAULT_GEN1_NS",
+    "FILES_DIR",
+    "FileCatalog",
+    "PersistedFile",
+    "TableFiles",
+    "chunk_tables",
+    "load_catalog",
+    "remove_unlisted",
+    "save_catalog",
+    "verify_files",
+    "write_file",
+]
+
+CATALOG_NAME: Final = "files.json"
+FILES_DIR: Final = "files"
+FORMAT_VERSION: Final = 1
+#: upstream's ``--gen1-duration`` default: 10 minutes
+DEFAULT_GEN1_NS: Final = 600 * 1_000_000_000
+_RESTORE_HINT: Final = "restore the store's files from a backup; it does not start without them"
+_DAMAGED_HINT: Final = (
+    "restore the file from a backup (the catalog names it); the table's other files and the "
+    "other tables still answer"
+)
+#: files whose SHA-256 this process has checked (or written): (path, sha256, mtime, size)
+_VERIFIED: set[tuple[str, str, int, int]] = set()
+_VERIFIED_LOCK: Final = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedFile:
+    """One immutable Parquet file of one table and one time chunk."""
+
+    path: str  # relative to the files directory
+    chunk: int  # the chunk's start, ns
+    min_time: int
+    max_time: int
+    rows: int
+    size: int
+    sha256: str
+
+
+@dataclass(slots=True)
+class TableFiles:
+    """A table's column kinds (name -> kind, ``time`` implied) and its files."""
+
+    kinds: dict[str, str]
+    files: tuple[PersistedFile, ...] = ()
+
+
+@dataclass(slots=True)
+class FileCatalog:
+    """Which files make the store, and the last WAL segment they cover."""
+
+    wal_seq: int = 0
+    next_file: int = 0
+    #: database -> its directory under `FILES_DIR`
+    directories: dict[str, str] = field(default_factory=dict)
+    #: database -> table -> its files (every database and table, empty ones included)
+    databases: dict[str, dict[str, TableFiles]] = field(default_factory=dict)
+
+    def directory(self, database: str) -> str:
+        """The directory of ``database``'s files, assigned on first use."""
+        found = self.directories.get(database)
+        if found is None:
+            used = set(self.directories.values())
+            index = len(used)
+            while f"d{index}" in used:
+                index += 1
+            found = self.directories[database] = f"d{index}"
+        return found
+
+    def new_path(self, database: str) -> str:
+        """A file name no file of the store has had."""
+        path = f"{self.directory(database)}/{self.next_file}.parquet"
+        self.next_file += 1
+        return path
+
+
+def _dump(catalog: FileCatalog) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "wal_seq": catalog.wal_seq,
+        "next_file": catalog.next_file,
+        "databases": {
+            database: {
+                "dir": catalog.directory(database),
+                "tables": {
+                    table: {
+                        "kinds": entry.kinds,
+                        "files": [
+                            {
+                                "path": f.path,
+                                "chunk": f.chunk,
+                                "min_time": f.min_time,
+                                "max_time": f.max_time,
+                                "rows": f.rows,
+                                "size": f.size,
+                                "sha256": f.sha256,
+                            }
+                            for f in entry.files
+                        ],
+                    }
+                    for table, entry in tables.items()
+                },
+            }
+            for database, tables in catalog.databases.items()
+        },
+    }
+
+
+def save_catalog(store_dir: Path, catalog: FileCatalog) -> None:
+    """Replace ``files.json`` atomically; the files it names must already be fsynced."""
+    content = json.dumps(_dump(catalog), ensure_ascii=False, separators=(",", ":")).encode()
+    final = store_dir / CATALOG_NAME
+    tmp = store_dir / f".{CATALOG_NAME}.tmp"
+    _write_new(tmp, content, replace=True)
+    os.replace(tmp, final)
+    fsync_dir(store_dir)
+
+
+def load_catalog(store_dir: Path) -> FileCatalog | None:
+    """The catalog in ``store_dir``, or None when the store has none yet.
+
+    :raises StoreCorruptionError: it cannot be read, or was written by a newer version.
+    """
+    path = store_dir / CATALOG_NAME
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        msg = f"the store's file catalog {path} cannot be read: {exc}"
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
+    if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        msg = f"the store's file catalog {path} has format_version {version}, expected 1"
+        raise StoreCorruptionError(msg, hint="was it written by a newer version?", path=path)
+    try:
+        catalog = FileCatalog(wal_seq=int(raw["wal_seq"]), next_file=int(raw["next_file"]))
+        for database, entry in raw["databases"].items():
+            catalog.directories[database] = str(entry["dir"])
+            catalog.databases[database] = {
+                table: TableFiles(
+                    {str(k): str(v) for k, v in item["kinds"].items()},
+                    tuple(PersistedFile(**f) for f in item["files"]),
+                )
+                for table, item in entry["tables"].items()
+            }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        msg = f"the store's file catalog {path} is damaged: {exc!r}"
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
+    return catalog
+
+
+def remove_unlisted(files_dir: Path, catalog: FileCatalog) -> int:
+    """Delete files under ``files_dir`` that ``catalog`` does not name; how many."""
+    listed = {
+        f.path for tables in catalog.databases.values() for t in tables.values() for f in t.files
+    }
+    removed = 0
+    if not files_dir.is_dir():
+        return 0
+    for path in files_dir.rglob("*"):
+        if path.is_file() and path.relative_to(files_dir).as_posix() not in listed:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def chunk_tables(table: pa.Table, gen1_ns: int) -> list[tuple[int, pa.Table]]:
+    """``table``'s rows by time chunk (each chunk's start, ns), in chunk order."""
+    if table.num_rows == 0:
+        return []
+    times = table.column("time").cast(pa.int64()).to_numpy()
+    starts = np.floor_divide(times, gen1_ns) * gen1_ns
+    unique = np.unique(starts)
+    if len(unique) == 1:
+        return [(int(unique[0]), table)]
+    chunks = pa.array(starts)
+    return [(int(start), table.filter(pc.equal(chunks, start))) for start in unique]
+
+
+def write_file(files_dir: Path, path: str, chunk: int, table: pa.Table) -> PersistedFile:
+    """Write one chunk's rows, sorted by series then time, as ``files_dir/path`` (fsynced);
+    its catalog entry."""
+    tags = [c.name for c in table.schema if pa.types.is_dictionary(c.type)]
+    keys = pa.table(
+        {**{name: table.column(name).cast(pa.string()) for name in tags}, "time": table["time"]}
+    )
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
+    ordered = table.take(order)
+    sink = pa.BufferOutputStream()
+    pq.write_table(ordered, sink, write_page_checksum=True)
+    content = sink.getvalue().to_pybytes()
+    target = files_dir / path
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_new(target, content)
+    sha256 = hashlib.sha256(content).hexdigest()
+    facts = target.stat()
+    with _VERIFIED_LOCK:
+        _VERIFIED.add((str(target), sha256, facts.st_mtime_ns, facts.st_size))
+    times = pc.min_max(ordered.column("time").cast(pa.int64()))
+    return PersistedFile(
+        path=path,
+        chunk=chunk,
+        min_time=times["min"].as_py(),
+        max_time=times["max"].as_py(),
+        rows=ordered.num_rows,
+        size=len(content),
+        sha256=sha256,
+    )
+
+
+def verify_files(files_dir: Path, files: Sequence[PersistedFile]) -> None:
+    """Check each file against its SHA-256 the first time this process reads it.
+
+    Parquet checks its pages, but not its footer: a flipped bit there (a column's statistics,
+    say) could skip or misread rows silently. Once per file per process, so a query pays it
+    only after a start, and only for the tables it reads.
+
+    :raises StoreCorruptionError: a file is missing or does not match its catalog entry.
+    """
+    for persisted in files:
+        path = files_dir / persisted.path
+        try:
+            facts = path.stat()
+            key = (str(path), persisted.sha256, facts.st_mtime_ns, facts.st_size)
+            with _VERIFIED_LOCK:
+                if key in _VERIFIED:
+                    continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            msg = f"store file {path} cannot be read: {exc}"
+            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=path) from exc
+        if digest != persisted.sha256:
+            msg = f"store file {path} does not match the SHA-256 in the catalog: it is damaged"
+            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=path)
+        with _VERIFIED_LOCK:
+            _VERIFIED.add(key)
+
+
+def _write_new(path: Path, content: bytes, *, replace: bool = False) -> None:
+    """Create ``path`` 0600 (it holds rows) with ``content``, fsynced."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())

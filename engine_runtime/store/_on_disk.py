@@ -1,0 +1,133 @@
+"""Internal: what of one table is on disk, or on its way there, beside its write buffer.
+
+A `DurableStore` table is its buffer (`TableData`'s rows) plus `OnDisk`: the table's persisted
+files, the rows a running persist is writing (``persisting``, still queried from memory), and
+the time chunks where rows in memory may repeat a (series, time) of those. Only those chunks
+are deduplicated, at query time and at the next persist; a chunk nobody wrote late to never is.
+
+A write may repeat a row on disk only where one of its series' times is at or before the
+latest time on disk in that chunk (`mark`). Agents write forward in time, so their writes
+pass the first check (every time after everything on disk) without a loop over series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+from engine_runtime.line_protocol.parse import Tags
+from engine_runtime.store._files import PersistedFile
+
+__all__ = ["OnDisk"]
+
+
+class OnDisk:
+    """A table's files, the rows being persisted, and the chunks that need a dedup."""
+
+    __slots__ = (
+        "_chunk_max",
+        "_top",
+        "dirty",
+        "files",
+        "files_dir",
+        "gen1_ns",
+        "persisting",
+        "persisting_dirty",
+    )
+
+    def __init__(
+        self, files_dir: Path, gen1_ns: int, files: tuple[PersistedFile, ...] = ()
+    ) -> None:
+        self.files_dir = files_dir
+        self.gen1_ns = gen1_ns
+        self.files: tuple[PersistedFile, ...] = ()
+        #: rows a persist is writing now (or failed to write: the next one takes them along)
+        self.persisting: pa.Table | None = None
+        #: chunks where the buffer may repeat rows of the files or of ``persisting``
+        self.dirty: set[int] = set()
+        #: the chunks that were dirty when ``persisting`` was taken: its persist merges them
+        self.persisting_dirty: set[int] = set()
+        #: chunk start -> the latest time on disk (or being persisted) in it
+        self._chunk_max: dict[int, int] = {}
+        self._top = -(2**63)
+        self.add_files(files)
+
+    def add_files(self, files: tuple[PersistedFile, ...]) -> None:
+        """Files a recovery found for the table."""
+        self.files = (*self.files, *files)
+        for persisted in files:
+            self._note(persisted.chunk, persisted.max_time)
+
+    def copy(self) -> OnDisk:
+        """An independent clone sharing the immutable files and rows."""
+        clone = OnDisk(self.files_dir, self.gen1_ns)
+        clone.files = self.files
+        clone.persisting = self.persisting
+        clone.dirty = set(self.dirty)
+        clone.persisting_dirty = set(self.persisting_dirty)
+        clone._chunk_max = dict(self._chunk_max)
+        clone._top = self._top
+        return clone
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing of the table is on disk or being persisted."""
+        return not self.files and self.persisting is None
+
+    def chunk_of(self, time_ns: int) -> int:
+        return time_ns - time_ns % self.gen1_ns
+
+    def _note(self, chunk: int, latest: int) -> None:
+        if latest > self._chunk_max.get(chunk, -(2**63)):
+            self._chunk_max[chunk] = latest
+        self._top = max(self._top, latest)
+
+    def mark(self, written: Mapping[Tags, tuple[int, int]]) -> None:
+        """Mark the chunks where series written at these (earliest, latest) times may repeat
+        rows on disk."""
+        if not self._chunk_max:
+            return
+        top = self._top
+        if min(low for low, _ in written.values()) > top:
+            return  # the usual case: everything written is later than anything on disk
+        chunk_max = self._chunk_max
+        for low, high in written.values():
+            if low > top:
+                continue
+            first, last = self.chunk_of(low), self.chunk_of(high)
+            if first == last:
+                latest = chunk_max.get(first)
+                if latest is not None and low <= latest:
+                    self.dirty.add(first)
+                continue
+            for chunk, latest in chunk_max.items():
+                if first <= chunk <= last and max(low, chunk) <= latest:
+                    self.dirty.add(chunk)
+
+    def freeze(self, rows: pa.Table) -> pa.Table:
+        """Take ``rows`` (the buffer's, deduplicated) to be persisted, after any rows a failed
+        persist left; returns all rows to persist now."""
+        if self.persisting is not None and self.persisting.num_rows:
+            rows = pa.concat_tables([self.persisting, rows], promote_options="default")
+        self.persisting = rows
+        self.persisting_dirty |= self.dirty
+        self.dirty = set()
+        if rows.num_rows:
+            times = rows.column("time").cast(pa.int64()).to_numpy()
+            chunks = times - np.mod(times, self.gen1_ns)
+            for chunk in np.unique(chunks):
+                self._note(int(chunk), int(times[chunks == chunk].max()))
+        return rows
+
+    def commit(self, files: tuple[PersistedFile, ...]) -> None:
+        """The persist of ``persisting`` is durable: ``files`` are the table's files now."""
+        self.files = files
+        self.persisting = None
+        self.persisting_dirty = set()
+
+    def dirty_chunks(self) -> set[int]:
+        """Every chunk a query must deduplicate now."""
+        return self.dirty | self.persisting_dirty

@@ -1,0 +1,220 @@
+"""Internal: a persist: every table's write buffer to Parquet files, then the catalog that
+lists them, then the clean-up of what they replace.
+
+Three steps, so that writes wait for none of the slow part:
+
+1. `freeze` (under the store's write lock, after the WAL rotated): each table's buffer leaves
+   it and becomes the table's ``persisting`` rows, still queried from memory.
+2. `write_files` (no lock): the rows of each table are cut into time chunks and written as new
+   files. A chunk where memory may repeat rows of its files is merged with them into one new
+   file that replaces them, deduplicated. Then the new catalog is saved: the persist is
+   durable from here, and the WAL segments it covers can go.
+3. `commit` (each database's lock): each table's files are the new ones, and its
+   ``persisting`` rows are dropped. A table deleted (or replaced) meanwhile is left alone:
+   its drop is in the WAL after the covered segments, so a restart drops it again.
+
+If step 2 fails, its files are deleted and the rows stay ``persisting``: queries still see
+them, and the next persist takes them along.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
+
+from engine_runtime._atomic import fsync_dir
+from engine_runtime.errors import EngineError
+from engine_runtime.store._dataset import conform
+from engine_runtime.store._files import (
+    FILES_DIR,
+    FileCatalog,
+    PersistedFile,
+    TableFiles,
+    chunk_tables,
+    remove_unlisted,
+    save_catalog,
+    write_file,
+)
+from engine_runtime.store._table import TableData
+from engine_runtime.store._wal import list_segments
+from engine_runtime.store.memory import MemoryStore
+
+__all__ = [
+    "SNAPSHOTS_DIR",
+    "BufferBudget",
+    "BufferFullError",
+    "Frozen",
+    "clean_up",
+    "commit",
+    "freeze",
+    "write_files",
+]
+
+#: where the snapshot format kept its tables (read once at start, to convert; then deleted)
+SNAPSHOTS_DIR: Final = "snapshots"
+
+
+class BufferFullError(EngineError):
+    """The write buffer is full and a persist is freeing it: send the write again shortly."""
+
+
+class BufferBudget:
+    """What the write buffer holds since the last persist, and when the next one is due.
+
+    Memory is estimated as twice the line protocol written (parsed columns take about that);
+    rows being persisted count until their files are committed. Not thread-safe: the store
+    calls it under its write lock.
+    """
+
+    def __init__(self, limit: int, every: int) -> None:
+        self.limit = limit
+        self.every = every
+        self.rows = 0
+        self.buffered = 0
+        self.persisting = 0
+
+    def check_room(self) -> None:
+        """Raise `BufferFullError` while the buffer is over its limit."""
+        held = self.buffered + self.persisting
+        if held >= self.limit:
+            mib = 1024 * 1024
+            msg = (
+                f"the write buffer is full ({held // mib} MiB of its {self.limit // mib} MiB "
+                "limit) while its rows are persisted"
+            )
+            raise BufferFullError(msg, hint="send the write again in a few seconds")
+
+    def add(self, rows: int, text: str) -> bool:
+        """Count a write; whether a persist is due (rows, or half the limit reached)."""
+        self.rows += rows
+        self.buffered += 2 * len(text)
+        return self.rows >= self.every or 2 * self.buffered >= self.limit
+
+    def freeze(self) -> None:
+        """The buffer was taken by a persist."""
+        self.persisting += self.buffered
+        self.rows = self.buffered = 0
+
+    def clear(self, *, persisting: bool = True) -> None:
+        """A persist committed (``persisting`` freed), or memory was reloaded (all of it)."""
+        self.persisting = 0
+        if not persisting:
+            self.rows = self.buffered = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    """One table's rows taken for a persist, and what it knew of its files then."""
+
+    database: str
+    table: str
+    data: TableData
+    rows: pa.Table
+    schema: pa.Schema
+    kinds: dict[str, str]
+    files: tuple[PersistedFile, ...]
+    merge: frozenset[int]  # chunks to deduplicate (with their files, when they have some)
+
+
+def freeze(memory: MemoryStore) -> tuple[list[Frozen], list[str]]:
+    """Take every table's buffer (caller holds the store's write lock); the frozen tables and
+    every database's name (empty ones are kept too)."""
+    frozen: list[Frozen] = []
+    databases: list[str] = []
+    for name, db in memory.database_states():
+        databases.append(name)
+        with db.lock:
+            for table, data in db.tables.items():
+                disk = data.disk
+                if disk is None:
+                    raise RuntimeError(f"table {table} of {name} has no files state")
+                rows = disk.freeze(data.take_rows())
+                frozen.append(
+                    Frozen(
+                        name,
+                        table,
+                        data,
+                        rows,
+                        data.schema(),
+                        dict(data.kinds),
+                        disk.files,
+                        frozenset(disk.persisting_dirty),
+                    )
+                )
+    return frozen, databases
+
+
+def write_files(
+    store_dir: Path,
+    before: FileCatalog,
+    frozen: list[Frozen],
+    databases: list[str],
+    covered: int,
+    gen1_ns: int,
+) -> FileCatalog:
+    """Write the frozen rows as files and save the catalog that lists them with the files
+    kept; returns it. On failure, deletes what it wrote and raises."""
+    files_dir = store_dir / FILES_DIR
+    after = FileCatalog(
+        wal_seq=covered, next_file=before.next_file, directories=dict(before.directories)
+    )
+    after.databases = {name: {} for name in databases}
+    written: list[Path] = []
+    try:
+        for table in frozen:
+            files = list(table.files)
+            for chunk, rows in chunk_tables(table.rows, gen1_ns):
+                if chunk in table.merge:
+                    stale = [f for f in files if f.chunk == chunk]
+                    files = [f for f in files if f.chunk != chunk]
+                    rows = _merged(files_dir, stale, rows, table)
+                name = after.new_path(table.database)
+                written.append(files_dir / name)
+                files.append(write_file(files_dir, name, chunk, rows))
+            after.databases[table.database][table.table] = TableFiles(table.kinds, tuple(files))
+        for directory in {path.parent for path in written}:
+            fsync_dir(directory)
+        save_catalog(store_dir, after)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return after
+
+
+def _merged(files_dir: Path, stale: list[PersistedFile], rows: pa.Table, table: Frozen) -> pa.Table:
+    """One chunk's rows on disk and in memory, each (series, time) once (memory wins)."""
+    parts = [
+        conform(pq.read_table(files_dir / f.path, page_checksum_verification=True), table.schema)
+        for f in stale
+    ]
+    parts.append(conform(rows, table.schema))
+    return table.data.deduplicated(pa.concat_tables(parts).unify_dictionaries())
+
+
+def clean_up(store_dir: Path, wal_dir: Path, files_dir: Path, after: FileCatalog) -> None:
+    """After a commit: delete the WAL segments ``after`` covers, the files it no longer names
+    (merged or dropped), and the snapshots of a store converted from that format."""
+    for seq, segment in list_segments(wal_dir):
+        if seq <= after.wal_seq:
+            segment.unlink()
+    remove_unlisted(files_dir, after)
+    shutil.rmtree(store_dir / SNAPSHOTS_DIR, ignore_errors=True)
+
+
+def commit(memory: MemoryStore, frozen: list[Frozen], after: FileCatalog) -> None:
+    """Make each frozen table's files the catalog's, where the table is still the same."""
+    states = dict(memory.database_states())
+    for table in frozen:
+        db = states.get(table.database)
+        if db is not None:
+            with db.lock:
+                if db.tables.get(table.table) is table.data and table.data.disk is not None:
+                    entry = after.databases[table.database][table.table]
+                    table.data.disk.commit(entry.files)
+                    table.data.version += 1
