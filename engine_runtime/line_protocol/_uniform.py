@@ -7,7 +7,7 @@ split for all lines together, without a Python loop over lines.
 
 from __future__ import annotations
 
-from itertools import groupby
+from itertools import repeat
 from operator import lt
 from typing import Final
 
@@ -46,6 +46,10 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
         or "\n\t" in body
     ):
         return None
+    first_head = body[: body.find(" ")]
+    last_line = body[body.rfind("\n") + 1 :]
+    if not last_line.startswith(first_head.partition(",")[0]):  # several measurements
+        return None
     count = body.count("\n") + 1
     parts = body.replace("\n", " \n").split(" ")
     if len(parts) != 3 * count:
@@ -74,10 +78,10 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
             list(map(dict(zip(unique, column, strict=True)).__getitem__, heads))
             for column in columns
         ]
-    rows = zip(*columns, strict=True) if columns else ([] for _ in unique)
-    by_head = {
-        head: tuple(zip(tag_keys, row, strict=True)) for head, row in zip(unique, rows, strict=True)
-    }
+    # each series' tags, ((key, value), ...), paired column-wise in C
+    pairs = [zip(repeat(key), column) for key, column in zip(tag_keys, columns, strict=True)]
+    tags = zip(*pairs, strict=True) if pairs else repeat((), len(unique))
+    by_head = dict(zip(unique, tags))  # noqa: B905 - both have one item per series
     return LineBlock(
         parsed.measurement,
         tag_keys,
@@ -146,13 +150,10 @@ def _uniform_runs(
 
     :returns: which lines were converted, or None when none was.
     """
-    keys = [line.partition(",")[0].partition(" ")[0] for line in lines]
     whole = len(lines) - (lines[-1] == "")
     covered: list[bool] | None = None
-    start = 0
-    for key, run in groupby(keys):
-        end = start + sum(1 for _ in run)
-        if key and end - start >= _MIN_RUN and not (start == 0 and end >= whole):
+    for start, end in _runs(lines):
+        if end - start >= _MIN_RUN and not (start == 0 and end >= whole):
             block = _parse_uniform("\n".join(lines[start:end]), factor, default)
             if block is not None:
                 shape = (block.measurement, block.tag_keys, block.field_keys, block.field_kinds)
@@ -164,5 +165,36 @@ def _uniform_runs(
                 if covered is None:
                     covered = [False] * len(lines)
                 covered[start:end] = [True] * (end - start)
-        start = end
     return covered
+
+
+def _runs(lines: list[str]) -> list[tuple[int, int]]:
+    """Where each run of lines starting with one ``measurement,`` (or ``measurement ``) begins
+    and ends, found by galloping search: a few checks per run, not one per line.
+
+    Assumes a run's lines are contiguous; a line of another measurement inside one makes its
+    uniform parse fail, and its lines then take the per-head path, so the answer stays right.
+    """
+    runs = []
+    start, count = 0, len(lines)
+    while start < count:
+        line = lines[start]
+        cut = min([i for i in (line.find(","), line.find(" ")) if i >= 0], default=len(line))
+        prefix = line[: cut + 1]
+        if cut == 0 or len(prefix) <= cut:  # no measurement, or a line without a separator
+            start += 1
+            continue
+        low, step = start, 1  # lines[low] starts with prefix; find the first that does not
+        while low + step < count and lines[low + step].startswith(prefix):
+            low += step
+            step *= 2
+        high = min(low + step, count)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if lines[middle].startswith(prefix):
+                low = middle
+            else:
+                high = middle
+        runs.append((start, high))
+        start = high
+    return runs

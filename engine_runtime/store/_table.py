@@ -18,7 +18,7 @@ from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.line_protocol.parse import LineBlock, Tags
+from engine_runtime.line_protocol.parse import LineBlock, SeriesSpan, Tags
 from engine_runtime.store._on_disk import OnDisk
 
 __all__ = ["ARROW_TYPES", "TableData", "chunk_from_blocks"]
@@ -143,12 +143,20 @@ class TableData:
         Cheap and conservative: a write is duplicate-free when its times are distinct per
         series and all later than anything written to that series before.
         """
-        written: dict[Tags, tuple[int, int]] = {}
-        clash = False
+        spans: list[SeriesSpan] = []
         for block in chunk.blocks:
-            for tags, low, high, distinct in block.series:
-                key = tuple(sorted(tags)) if len(tags) > 1 else tags
-                clash = clash or not distinct
+            if list(block.tag_keys) == sorted(block.tag_keys):  # each series' tags are sorted
+                spans += block.series
+            else:
+                spans += [
+                    (tuple(sorted(tags)), low, high, distinct)
+                    for tags, low, high, distinct in block.series
+                ]
+        written = {key: (low, high) for key, low, high, _ in spans}
+        clash = not all(span[3] for span in spans)
+        if len(written) != len(spans):  # a series in several spans (blocks, heads): merge them
+            written = {}
+            for key, low, high, _ in spans:
                 have = written.get(key)
                 if have is not None:
                     if low <= have[1] and high >= have[0]:
@@ -156,15 +164,13 @@ class TableData:
                     low, high = min(low, have[0]), max(high, have[1])
                 written[key] = (low, high)
         latest = self._series_max
+        get = latest.get
         for key, (low, high) in written.items():
-            before = latest.get(key)
-            if before is None:
+            before = get(key)
+            if before is None or high > before:
                 latest[key] = high
-            else:
-                if low <= before:
-                    clash = True
-                if high > before:
-                    latest[key] = high
+            if before is not None and low <= before:
+                clash = True
         if self.disk is not None and written:
             self.disk.mark(written)
         return clash

@@ -234,8 +234,9 @@ class DurableStore(MemoryReads):
         when = self._clock() if default_time_ns is None else default_time_ns
         if self._wal.failed is not None:  # unlocked peek: _heal checks again
             self._heal()
-        # parsed before the lock: the WAL's order needs one writer, the slow parse does not
+        # parsed and encoded before the lock: the WAL's order needs one writer, they do not
         parsed = parse_write(text, precision=precision, default_time_ns=when)
+        record = encode_record(WalRecord("write", database, text, precision, accept_partial, when))
         with self._write_lock:
             self._check_open()
             try:
@@ -244,8 +245,7 @@ class DurableStore(MemoryReads):
                 self._wake.set()
                 raise
             result = self._memory.write_parsed(database, parsed, accept_partial=accept_partial)
-            record = WalRecord("write", database, text, precision, accept_partial, when)
-            ack = self._wal.append(encode_record(record), sync=not no_sync)
+            ack = self._wal.append(record, sync=not no_sync)
             self._changes += 1
             if self._budget.add(result.lines_written, text):
                 self._wake.set()
