@@ -28,6 +28,7 @@ from engine_runtime.line_protocol._types import (
     SeriesSpan,
     Tags,
     _LineSyntaxError,
+    series_key,
 )
 
 from ._columns import _split_parts
@@ -153,7 +154,7 @@ def _part(
         [[value] * count for _, value in tags],
         fields,
         times,
-        [(tags, min(times), max(times), len(set(times)) == count)],
+        [(series_key(tags), min(times), max(times), len(set(times)) == count)],
     )
 
 
@@ -203,7 +204,7 @@ def _parse_exact(
         for field_column, (_, value) in zip(part.field_columns, fields.values(), strict=True):
             field_column.append(value)
         part.times.append(parsed.time_ns)
-        part.series.append((tags, parsed.time_ns, parsed.time_ns, True))
+        part.series.append((series_key(tags), parsed.time_ns, parsed.time_ns, True))
 
 
 def _block(shape: _ShapeKey, parts: list[_Part]) -> LineBlock:

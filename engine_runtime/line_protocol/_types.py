@@ -16,9 +16,11 @@ __all__ = [
     "LineBlock",
     "LineError",
     "ParsedLine",
+    "SeriesKey",
     "SeriesSpan",
     "Tags",
     "_LineSyntaxError",
+    "series_key",
 ]
 
 FieldType = str  # one of "string", "i64", "u64", "f64", "bool"
@@ -55,7 +57,16 @@ class LineError:
 
 
 Tags = tuple[tuple[str, str], ...]
-SeriesSpan = tuple[Tags, int, int, bool]
+#: a series' key in its table: its tags sorted by key, as ``key=value`` joined with ``,``
+#: (escaped values could make two series share a key; the store then only checks more rows)
+SeriesKey = str
+#: a series' (key, earliest, latest time, whether its times are distinct) in one block
+SeriesSpan = tuple[SeriesKey, int, int, bool]
+
+
+def series_key(tags: Tags) -> SeriesKey:
+    """The series key of ``tags`` (in any order)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(tags))
 
 
 @dataclass(slots=True)

@@ -16,9 +16,10 @@ from engine_runtime.line_protocol._scan import (
 )
 from engine_runtime.line_protocol._types import (
     LineBlock,
+    SeriesKey,
     SeriesSpan,
-    Tags,
     _LineSyntaxError,
+    series_key,
 )
 
 from ._blocks import _Part, _ShapeKey
@@ -78,10 +79,15 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
             list(map(dict(zip(unique, column, strict=True)).__getitem__, heads))
             for column in columns
         ]
-    # each series' tags, ((key, value), ...), paired column-wise in C
-    pairs = [zip(repeat(key), column) for key, column in zip(tag_keys, columns, strict=True)]
-    tags = zip(*pairs, strict=True) if pairs else repeat((), len(unique))
-    by_head = dict(zip(unique, tags))  # noqa: B905 - both have one item per series
+    if list(tag_keys) == sorted(tag_keys):  # the head past "\nmeasurement," is the key
+        start = len(parsed.measurement) + 2
+        key_of = {head: head[start:] for head in unique}
+    else:
+        pairs = [zip(repeat(key), column) for key, column in zip(tag_keys, columns, strict=True)]
+        key_of = {
+            head: series_key(tags)
+            for head, tags in zip(unique, zip(*pairs, strict=True), strict=True)
+        }
     return LineBlock(
         parsed.measurement,
         tag_keys,
@@ -91,7 +97,7 @@ def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
         tag_columns,
         fields,
         times,
-        _series_spans(heads, times, by_head),
+        _series_spans(heads, times, key_of),
     )
 
 
@@ -120,24 +126,27 @@ def _tag_columns(
     return columns
 
 
-def _series_spans(heads: list[str], times: list[int], tags_of: dict[str, Tags]) -> list[SeriesSpan]:
+def _series_spans(
+    heads: list[str], times: list[int], key_of: dict[str, SeriesKey]
+) -> list[SeriesSpan]:
     """Each series head's time range in a uniform block, and whether its times are distinct.
 
     Per series, not per batch: an agent writes every series of a batch at one timestamp, and
     that batch repeats no (series, time). Heads are compared as written, so a series written
-    with its tags in two orders gets two spans; the store merges them by tags.
+    with its tags in two orders gets two spans; the store merges them by key.
     """
-    if len(tags_of) == len(heads):  # one line per series, the agent's batch
-        return [(tags_of[head], time, time, True) for head, time in zip(heads, times, strict=True)]
+    if len(key_of) == len(heads):  # one line per series, the agent's batch: zipped in C
+        keys = map(key_of.__getitem__, heads)
+        return list(zip(keys, times, times, repeat(True)))
     if all(map(lt, times, times[1:])):  # rising times: a series' first line is its earliest
         first = dict(zip(reversed(heads), reversed(times), strict=True))
         last = dict(zip(heads, times, strict=True))
-        return [(tags, first[head], last[head], True) for head, tags in tags_of.items()]
+        return [(key, first[head], last[head], True) for head, key in key_of.items()]
     grouped: dict[str, list[int]] = {}
     for head, time in zip(heads, times, strict=True):
         grouped.setdefault(head, []).append(time)
     return [
-        (tags_of[head], min(stamps), max(stamps), len(set(stamps)) == len(stamps))
+        (key_of[head], min(stamps), max(stamps), len(set(stamps)) == len(stamps))
         for head, stamps in grouped.items()
     ]
 

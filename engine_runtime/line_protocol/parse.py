@@ -47,9 +47,11 @@ from engine_runtime.line_protocol._types import (
     LineBlock,
     LineError,
     ParsedLine,
+    SeriesKey,
     SeriesSpan,
     Tags,
     _LineSyntaxError,
+    series_key,
 )
 from engine_runtime.line_protocol._uniform import _parse_uniform, _uniform_runs
 
@@ -61,11 +63,13 @@ __all__ = [
     "LineBlock",
     "LineError",
     "ParsedLine",
+    "SeriesKey",
     "SeriesSpan",
     "Tags",
     "parse_blocks",
     "parse_lines",
     "precision_factor",
+    "series_key",
 ]
 
 #: precision name -> nanoseconds per unit: InfluxDB 3's names, short forms and v1 aliases

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.line_protocol.parse import Tags
+from engine_runtime.line_protocol.parse import SeriesKey
 from engine_runtime.store._files import PersistedFile
 
 __all__ = ["OnDisk"]
@@ -85,7 +85,7 @@ class OnDisk:
             self._chunk_max[chunk] = latest
         self._top = max(self._top, latest)
 
-    def mark(self, written: Mapping[Tags, tuple[int, int]]) -> None:
+    def mark(self, written: Mapping[SeriesKey, tuple[int, int]]) -> None:
         """Mark the chunks where series written at these (earliest, latest) times may repeat
         rows on disk."""
         if not self._chunk_max:

@@ -18,7 +18,7 @@ from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.line_protocol.parse import LineBlock, SeriesSpan, Tags
+from engine_runtime.line_protocol.parse import LineBlock, SeriesKey, SeriesSpan
 from engine_runtime.store._on_disk import OnDisk
 
 __all__ = ["ARROW_TYPES", "TableData", "chunk_from_blocks"]
@@ -72,7 +72,7 @@ class TableData:
         self._pending: list[_Chunk] = []
         self._arrow: pa.Table | None = None
         #: series (sorted tags) -> latest time written, to prove writes free of duplicates
-        self._series_max: dict[Tags, int] = {}
+        self._series_max: dict[SeriesKey, int] = {}
         #: whether pending rows may share tag set and time with another row
         self._maybe_duplicates = False
         #: the table's files and rows being persisted (a `DurableStore`'s); None in memory only
@@ -145,13 +145,7 @@ class TableData:
         """
         spans: list[SeriesSpan] = []
         for block in chunk.blocks:
-            if list(block.tag_keys) == sorted(block.tag_keys):  # each series' tags are sorted
-                spans += block.series
-            else:
-                spans += [
-                    (tuple(sorted(tags)), low, high, distinct)
-                    for tags, low, high, distinct in block.series
-                ]
+            spans += block.series
         written = {key: (low, high) for key, low, high, _ in spans}
         clash = not all(span[3] for span in spans)
         if len(written) != len(spans):  # a series in several spans (blocks, heads): merge them
@@ -278,17 +272,17 @@ def _deduplicate(table: pa.Table, tags: list[str], fields: list[str]) -> pa.Tabl
 _KINDS: Final = {arrow_type: kind for kind, arrow_type in ARROW_TYPES.items()}
 
 
-def _series_max(data: pa.Table, tags: list[str]) -> dict[Tags, int]:
-    """Each series' (sorted non-null tags) latest time, keyed as `TableData` keys them."""
+def _series_max(data: pa.Table, tags: list[str]) -> dict[SeriesKey, int]:
+    """Each series' latest time, keyed as `TableData` keys them (``tags`` sorted)."""
     if data.num_rows == 0:
         return {}
     times = data.column("time").cast(pa.int64())
     if not tags:
-        return {(): max(times.to_pylist())}
+        return {"": max(times.to_pylist())}
     keyed = pa.table({**{name: data.column(name) for name in tags}, "time": times})
     latest = keyed.group_by(tags, use_threads=False).aggregate([("time", "max")])
-    result: dict[Tags, int] = {}
+    result: dict[SeriesKey, int] = {}
     for row in latest.to_pylist():
-        key = tuple((name, row[name]) for name in tags if row[name] is not None)
+        key = ",".join(f"{name}={row[name]}" for name in tags if row[name] is not None)
         result[key] = row["time_max"]
     return result

@@ -6,8 +6,7 @@ and snapshots; a remote InfluxDB 3 backend could implement the same methods.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from engine_runtime.errors import InvalidDatabaseNameError
@@ -30,18 +29,48 @@ MAX_DATABASE_NAME_LENGTH: Final = 64
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/")
 
 
-@dataclass(frozen=True, slots=True)
 class WriteResult:
     """Outcome of `Store.write_lp`.
 
     ``table_batches`` is upstream's WAL-trigger format (engine-behavior.md §5.2): one
     ``{"table_name": str, "rows": [dict]}`` per table in first-seen order; each row holds only
-    the columns present in its line, tags first, then fields, then ``"time"`` (int ns).
+    the columns present in its line, tags first, then fields, then ``"time"`` (int ns). It is
+    built from ``source`` when first read: a write that no trigger reads never builds its
+    row dicts (about 0.5 µs a row).
     """
 
-    lines_written: int
-    errors: tuple[LineError, ...] = ()
-    table_batches: list[dict[str, Any]] = field(default_factory=list)
+    __slots__ = ("_batches", "_source", "errors", "lines_written")
+
+    def __init__(
+        self,
+        lines_written: int,
+        errors: tuple[LineError, ...] = (),
+        table_batches: list[dict[str, Any]] | None = None,
+        *,
+        source: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        self.lines_written = lines_written
+        self.errors = errors
+        self._batches = table_batches
+        self._source = source
+
+    @property
+    def table_batches(self) -> list[dict[str, Any]]:
+        if self._batches is None:
+            self._batches = [] if self._source is None else self._source()
+            self._source = None
+        return self._batches
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WriteResult):
+            return NotImplemented
+        mine = (self.lines_written, self.errors, self.table_batches)
+        return mine == (other.lines_written, other.errors, other.table_batches)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (its batches are built lazily)
+
+    def __repr__(self) -> str:
+        return f"WriteResult({self.lines_written}, {self.errors!r}, {self.table_batches!r})"
 
 
 #: One system table: a ``pyarrow.Table``, or a ``(pyarrow.Schema, rows)`` pair whose rows are

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -236,7 +237,7 @@ class MemoryStore:
                     self._append(db, by_table, kinds)
             break
         written = sum(len(block.times) for group in by_table.values() for block in group)
-        return WriteResult(written, tuple(all_errors), table_batches(by_table))
+        return WriteResult(written, tuple(all_errors), source=partial(table_batches, by_table))
 
     def export_tables(self) -> dict[str, dict[str, pa.Table]]:
         """Database -> table -> all rows, deduplicated, as stored (every database, even empty).

@@ -13,6 +13,7 @@ from engine_runtime.line_protocol.parse import (
     parse_blocks,
     parse_lines,
     precision_factor,
+    series_key,
 )
 
 
@@ -463,7 +464,7 @@ def test_parse_blocks_agent_batch_runs_become_one_block_per_measurement() -> Non
     assert [(b.measurement, len(b.times)) for b in blocks] == [("cpu", 80), ("mem", 40)]
     cpu = blocks[0]
     assert cpu.line_numbers == [*range(1, 41), *range(81, 121)]
-    assert cpu.series[:2] == [((("host", "h0"),), 7, 7, True), ((("host", "h1"),), 7, 7, True)]
+    assert cpu.series[:2] == [("host=h0", 7, 7, True), ("host=h1", 7, 7, True)]
 
 
 @pytest.mark.parametrize(
@@ -491,10 +492,23 @@ def test_parse_blocks_uniform_batch() -> None:
     assert block.field_columns[1] == list(range(50))
     # each series' own range: h0 at 0, 3, ..., 48; h1 at 1, ..., 49; h2 at 2, ..., 47
     assert block.series == [
-        ((("host", "h0"),), 0, 48, True),
-        ((("host", "h1"),), 1, 49, True),
-        ((("host", "h2"),), 2, 47, True),
+        ("host=h0", 0, 48, True),
+        ("host=h1", 1, 49, True),
+        ("host=h2", 2, 47, True),
     ]
+
+
+def test_series_keys_are_the_same_whatever_the_path_and_tag_order() -> None:
+    """A series has one key in every parse path (uniform, per head, per line) and whatever
+    the order its tags are written in: the store finds repeats by this key."""
+    uniform = "\n".join(f"m,a=1,b={i} v=1 {i}" for i in range(40))
+    (block,) = parse_blocks(uniform, default_time_ns=0)[0]
+    (reordered,) = parse_blocks("m,b=7,a=1 v=2 7", default_time_ns=0)[0]
+    quoted, _ = parse_blocks('m,b=7,a=1 v=2,s="x" 7\nm,a=1,b=7 v=3 8', default_time_ns=0)
+    assert block.series[7] == ("a=1,b=7", 7, 7, True)
+    assert reordered.series == [("a=1,b=7", 7, 7, True)]
+    assert {span[0] for one_block in quoted for span in one_block.series} == {"a=1,b=7"}
+    assert series_key((("z", "1"), ("a", "2"))) == "a=2,z=1"
 
 
 def test_parse_blocks_agent_batch_has_a_span_per_series() -> None:
@@ -502,7 +516,7 @@ def test_parse_blocks_agent_batch_has_a_span_per_series() -> None:
     distinct, and only a series written twice at that time is marked as repeating."""
     text = "\n".join(f"cpu,host=h{i} usage={i}.5 1000" for i in range(200))
     (block,) = _assert_same_as_parse_lines(text)
-    assert block.series == [((("host", f"h{i}"),), 1000, 1000, True) for i in range(200)]
+    assert block.series == [(f"host=h{i}", 1000, 1000, True) for i in range(200)]
     (repeated,) = _assert_same_as_parse_lines(text + "\ncpu,host=h7 usage=9.5 1000")
-    assert ((("host", "h7"),), 1000, 1000, False) in repeated.series
-    assert ((("host", "h8"),), 1000, 1000, True) in repeated.series
+    assert ("host=h7", 1000, 1000, False) in repeated.series
+    assert ("host=h8", 1000, 1000, True) in repeated.series
