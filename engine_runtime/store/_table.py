@@ -136,6 +136,8 @@ class TableData:
         # track every write, even when a dedup is due anyway: later writes are checked against it
         clash = self._track_series(chunk)
         self._maybe_duplicates = self._maybe_duplicates or clash
+        for block in chunk.blocks:  # tracked: the buffer need not keep a tuple per series
+            block.series = []
 
     def _track_series(self, chunk: _Chunk) -> bool:
         """Record each series' latest time; True unless ``chunk`` surely adds no duplicate.
