@@ -7,6 +7,7 @@ split for all lines together, without a Python loop over lines.
 
 from __future__ import annotations
 
+import re
 from itertools import repeat
 from operator import lt
 from typing import Final
@@ -29,23 +30,22 @@ __all__ = ["_parse_uniform", "_uniform_runs"]
 
 #: runs of fewer consecutive lines of one measurement are left to the per-head path
 _MIN_RUN: Final = 32
+#: a line the uniform path leaves to the others: empty, a comment, or leading whitespace
+_ODD_LINE: Final = re.compile(r"\n[\n# \t]")
 
 
-def _parse_uniform(text: str, factor: int, default: int) -> LineBlock | None:
+def _parse_uniform(
+    text: str, factor: int, default: int, *, lines_checked: bool = False
+) -> LineBlock | None:
     """The whole of ``text`` as one block, when every line has the first line's shape.
 
     Covers the common batch (one measurement, one tag key set, one field layout, timestamps)
-    without a Python loop over lines. None when anything differs.
+    without a Python loop over lines. None when anything differs. ``lines_checked``: no line
+    is empty or starts with ``#``, a space or a tab (a run's lines all start with its
+    measurement).
     """
     body = text.rstrip("\n")
-    if (
-        not body
-        or body[0] in "# \t"
-        or "\n\n" in body
-        or "\n#" in body
-        or "\n " in body
-        or "\n\t" in body
-    ):
+    if not body or body[0] in "# \t" or (not lines_checked and _ODD_LINE.search(body)):
         return None
     first_head = body[: body.find(" ")]
     last_line = body[body.rfind("\n") + 1 :]
@@ -163,7 +163,8 @@ def _uniform_runs(
     covered: list[bool] | None = None
     for start, end in _runs(lines):
         if end - start >= _MIN_RUN and not (start == 0 and end >= whole):
-            block = _parse_uniform("\n".join(lines[start:end]), factor, default)
+            text = "\n".join(lines[start:end])
+            block = _parse_uniform(text, factor, default, lines_checked=True)
             if block is not None:
                 shape = (block.measurement, block.tag_keys, block.field_keys, block.field_kinds)
                 numbers = list(range(start + 1, end + 1))
