@@ -45,6 +45,8 @@ from engine_runtime.store._wal import list_segments
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
+    "DEFAULT_BUFFER_LIMIT",
+    "DEFAULT_PERSIST_EVERY",
     "SNAPSHOTS_DIR",
     "BufferBudget",
     "BufferFullError",
@@ -55,6 +57,10 @@ __all__ = [
     "write_files",
 ]
 
+#: the write buffer's default limit, in estimated bytes
+DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024 * 1024
+#: rows after which a persist runs: what a crash makes the next start replay
+DEFAULT_PERSIST_EVERY: Final = 250_000
 #: where the snapshot format kept its tables (read once at start, to convert; then deleted)
 SNAPSHOTS_DIR: Final = "snapshots"
 

@@ -50,12 +50,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
 
 from engine_runtime.errors import WriteError
 from engine_runtime.store._files import DEFAULT_GEN1_NS, FILES_DIR
 from engine_runtime.store._on_disk import OnDisk
 from engine_runtime.store._persist import (
+    DEFAULT_BUFFER_LIMIT,
+    DEFAULT_PERSIST_EVERY,
     BufferBudget,
     BufferFullError,
     clean_up,
@@ -96,9 +97,6 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-#: the write buffer's default limit, in estimated bytes
-DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024 * 1024
-
 
 class DurableStore(MemoryReads):
     """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
@@ -117,7 +115,7 @@ class DurableStore(MemoryReads):
         data_dir: Path | str,
         *,
         flush_interval: float = 1.0,
-        persist_every: int = 1_000_000,
+        persist_every: int = DEFAULT_PERSIST_EVERY,
         persist_interval: float = 60.0,
         persist_on_close: bool = True,
         gen1_duration: float = DEFAULT_GEN1_NS / 1e9,
@@ -163,6 +161,8 @@ class DurableStore(MemoryReads):
             target=self._run_persists, name="store-persister", daemon=True
         )
         self._persister.start()
+        if found.replayed:  # what the log held goes to files soon, so memory and the log shrink
+            self._wake.set()
 
     def _new_memory(self) -> MemoryStore:
         memory = MemoryStore()
