@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from engine_runtime.store import BufferFullError, DurableStore, _persist
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MINUTE = 60 * 10**9
@@ -304,3 +305,17 @@ def test_kill_9_ten_times_under_four_writers_loses_no_acknowledged_row(tmp_path:
             found = {(int(row["worker"][1:]), row["n"]): row["c"] for row in rows}
             missing = [key for key in acked if found.get(key) != 20]
             assert missing == []
+
+
+def test_a_start_persists_what_it_replayed(open_store: Callable[..., DurableStore]) -> None:
+    store = open_store()
+    for minute in range(12):
+        store.write_lp("db", agent_batch(minute))
+    store._abandon()  # a crash: everything is in the log
+    assert not (store.data_dir / "files.json").exists()
+    reopened = open_store()
+    wait_for(lambda: (reopened.data_dir / "files.json").exists(), timeout=20)
+    assert sum(f["rows"] for f in table_files(reopened)) == 600
+    wal = sorted((reopened.data_dir / "wal").glob("*.wal"))
+    assert all(segment.stat().st_size == 8 for segment in wal)  # the replayed log is gone
+    assert reopened.query("db", "SELECT count(*) AS n FROM cpu") == [{"n": 600}]
