@@ -85,7 +85,8 @@ def table_dataset(
     """The table's files and its rows in memory (``buffer``, conformed to ``schema``) as one
     dataset; ``deduplicate`` merges the rows of chunks that may repeat a (series, time)."""
     verify_files(disk.files_dir, disk.files)
-    memory = [part for part in (disk.persisting, buffer) if part is not None and part.num_rows]
+    persisting = disk.persisting_rows(schema)
+    memory = [part for part in (persisting, buffer) if part is not None and part.num_rows]
     memory = [conform(part, schema) for part in memory]
     files = list(disk.files)
     dirty = disk.dirty_chunks()

@@ -12,14 +12,20 @@ pass the first check (every time after everything on disk) without a loop over s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.line_protocol.parse import SeriesKey
+from engine_runtime.store._dataset import conform
 from engine_runtime.store._files import PersistedFile
+
+if TYPE_CHECKING:
+    from engine_runtime.store._table import TableData
 
 __all__ = ["OnDisk"]
 
@@ -29,6 +35,7 @@ class OnDisk:
 
     __slots__ = (
         "_chunk_max",
+        "_rows_lock",
         "_top",
         "dirty",
         "files",
@@ -44,8 +51,10 @@ class OnDisk:
         self.files_dir = files_dir
         self.gen1_ns = gen1_ns
         self.files: tuple[PersistedFile, ...] = ()
-        #: rows a persist is writing now (or failed to write: the next one takes them along)
-        self.persisting: pa.Table | None = None
+        #: rows a persist is writing now (or failed to write: the next one takes them along),
+        #: as the buffers it took, converted to Arrow once, outside the store's locks
+        self.persisting: list[TableData] = []
+        self._rows_lock = threading.Lock()
         #: chunks where the buffer may repeat rows of the files or of ``persisting``
         self.dirty: set[int] = set()
         #: the chunks that were dirty when ``persisting`` was taken: its persist merges them
@@ -65,7 +74,8 @@ class OnDisk:
         """An independent clone sharing the immutable files and rows."""
         clone = OnDisk(self.files_dir, self.gen1_ns)
         clone.files = self.files
-        clone.persisting = self.persisting
+        clone.persisting = list(self.persisting)
+        clone._rows_lock = self._rows_lock  # the parts are shared: so is what guards them
         clone.dirty = set(self.dirty)
         clone.persisting_dirty = set(self.persisting_dirty)
         clone._chunk_max = dict(self._chunk_max)
@@ -75,7 +85,7 @@ class OnDisk:
     @property
     def empty(self) -> bool:
         """Whether nothing of the table is on disk or being persisted."""
-        return not self.files and self.persisting is None
+        return not self.files and not self.persisting
 
     def chunk_of(self, time_ns: int) -> int:
         return time_ns - time_ns % self.gen1_ns
@@ -107,25 +117,31 @@ class OnDisk:
                 if first <= chunk <= last and max(low, chunk) <= latest:
                     self.dirty.add(chunk)
 
-    def freeze(self, rows: pa.Table) -> pa.Table:
-        """Take ``rows`` (the buffer's, deduplicated) to be persisted, after any rows a failed
-        persist left; returns all rows to persist now."""
-        if self.persisting is not None and self.persisting.num_rows:
-            rows = pa.concat_tables([self.persisting, rows], promote_options="default")
-        self.persisting = rows
+    def freeze(self, part: TableData) -> None:
+        """Take ``part`` (the buffer, detached) to be persisted, after any rows a failed
+        persist left. Only its times are read now, for the chunks' latest times."""
+        self.persisting.append(part)
         self.persisting_dirty |= self.dirty
         self.dirty = set()
-        if rows.num_rows:
-            times = rows.column("time").cast(pa.int64()).to_numpy()
-            chunks = times - np.mod(times, self.gen1_ns)
-            for chunk in np.unique(chunks):
-                self._note(int(chunk), int(times[chunks == chunk].max()))
-        return rows
+        for times in part.times():
+            if len(times):
+                chunks = times - np.mod(times, self.gen1_ns)
+                for chunk in np.unique(chunks):
+                    self._note(int(chunk), int(times[chunks == chunk].max()))
+
+    def persisting_rows(self, schema: pa.Schema) -> pa.Table | None:
+        """The rows being persisted, with ``schema``'s columns; None when there are none.
+        Converted to Arrow by whoever asks first (a query or the persist), once."""
+        if not self.persisting:
+            return None
+        with self._rows_lock:
+            parts = [conform(part.arrow(), schema) for part in self.persisting]
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts).unify_dictionaries()
 
     def commit(self, files: tuple[PersistedFile, ...]) -> None:
         """The persist of ``persisting`` is durable: ``files`` are the table's files now."""
         self.files = files
-        self.persisting = None
+        self.persisting = []
         self.persisting_dirty = set()
 
     def dirty_chunks(self) -> set[int]:

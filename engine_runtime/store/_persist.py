@@ -4,8 +4,10 @@ lists them, then the clean-up of what they replace.
 Three steps, so that writes wait for none of the slow part:
 
 1. `freeze` (under the store's write lock, after the WAL rotated): each table's buffer leaves
-   it and becomes the table's ``persisting`` rows, still queried from memory.
-2. `write_files` (no lock): the rows of each table are cut into time chunks and written as new
+   it, as it is (Python columns and Arrow), and becomes the table's ``persisting`` rows, still
+   queried from memory. Only their times are read, for each chunk's latest time.
+2. `write_files` (no lock): the rows of each table are converted to Arrow (unless a query
+   did it first), cut into time chunks and written as new
    files. A chunk where memory may repeat rows of its files is merged with them into one new
    file that replaces them, deduplicated. Then the new catalog is saved: the persist is
    durable from here, and the WAL segments it covers can go.
@@ -120,7 +122,6 @@ class Frozen:
     database: str
     table: str
     data: TableData
-    rows: pa.Table
     schema: pa.Schema
     kinds: dict[str, str]
     files: tuple[PersistedFile, ...]
@@ -139,13 +140,12 @@ def freeze(memory: MemoryStore) -> tuple[list[Frozen], list[str]]:
                 disk = data.disk
                 if disk is None:
                     raise RuntimeError(f"table {table} of {name} has no files state")
-                rows = disk.freeze(data.take_rows())
+                disk.freeze(data.detach())
                 frozen.append(
                     Frozen(
                         name,
                         table,
                         data,
-                        rows,
                         data.schema(),
                         dict(data.kinds),
                         disk.files,
@@ -174,7 +174,11 @@ def write_files(
     try:
         for table in frozen:
             files = list(table.files)
-            for chunk, rows in chunk_tables(table.rows, gen1_ns):
+            disk = table.data.disk
+            frozen_rows = None if disk is None else disk.persisting_rows(table.schema)
+            if frozen_rows is None:
+                frozen_rows = table.schema.empty_table()
+            for chunk, rows in chunk_tables(frozen_rows, gen1_ns):
                 if chunk in table.merge:
                     stale = [f for f in files if f.chunk == chunk]
                     files = [f for f in files if f.chunk != chunk]

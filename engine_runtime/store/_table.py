@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.line_protocol.parse import LineBlock, SeriesKey, SeriesSpan
@@ -204,14 +205,26 @@ class TableData:
         merged = _deduplicate(table, self._tag_names(), self._field_names())
         return merged.select([*self._tag_names(), *self._field_names(), "time"])
 
-    def take_rows(self) -> pa.Table:
-        """All rows in memory (as `arrow`), which leave the buffer: a persist writes them."""
-        rows = self.arrow()
-        self._arrow = None
-        self._pending = []
-        self._maybe_duplicates = False
+    def detach(self) -> TableData:
+        """The rows in memory as a table of their own, which leave this one's buffer (a
+        persist writes them). Nothing is converted: the caller holds the store's locks."""
+        part = TableData()
+        part.kinds = dict(self.kinds)
+        part._arrow, part._pending = self._arrow, self._pending
+        part._maybe_duplicates = self._maybe_duplicates
+        self._arrow, self._pending, self._maybe_duplicates = None, [], False
         self.version += 1
-        return rows
+        return part
+
+    def times(self) -> list[np.ndarray]:
+        """Every row's time (ns), as arrays, without building the rows."""
+        arrays = [] if self._arrow is None else [self._arrow["time"].cast(pa.int64()).to_numpy()]
+        arrays += [
+            np.asarray(block.times, dtype=np.int64)
+            for chunk in self._pending
+            for block in chunk.blocks
+        ]
+        return arrays
 
     def _empty_table(self) -> pa.Table:
         """No rows, with every column the table has (files may hold columns memory lacks)."""

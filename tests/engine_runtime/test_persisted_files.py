@@ -4,6 +4,7 @@ a failed persist, and kill -9 under four writers."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -314,8 +315,17 @@ def test_a_start_persists_what_it_replayed(open_store: Callable[..., DurableStor
     store._abandon()  # a crash: everything is in the log
     assert not (store.data_dir / "files.json").exists()
     reopened = open_store()
-    wait_for(lambda: (reopened.data_dir / "files.json").exists(), timeout=20)
+    wal_dir = reopened.data_dir / "wal"
+
+    def persisted() -> bool:  # the catalog is saved, then the log it covers deleted
+        if not (reopened.data_dir / "files.json").exists():
+            return False
+        sizes = []
+        for segment in wal_dir.glob("*.wal"):
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                sizes.append(segment.stat().st_size)
+        return all(size == 8 for size in sizes)
+
+    wait_for(persisted, timeout=20)  # the replayed log is gone
     assert sum(f["rows"] for f in table_files(reopened)) == 600
-    wal = sorted((reopened.data_dir / "wal").glob("*.wal"))
-    assert all(segment.stat().st_size == 8 for segment in wal)  # the replayed log is gone
     assert reopened.query("db", "SELECT count(*) AS n FROM cpu") == [{"n": 600}]
