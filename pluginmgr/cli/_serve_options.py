@@ -26,7 +26,8 @@
   accepted and ignored, with one warning each; their environment variables are not read.
 
 `startup_lines` is what serve prints once it listens: the URL, then the node id, plugin dir,
-venv, data dir (or ``memory``), the unset variables and the auth mode, one line each.
+venv, data dir (or ``memory``), the files' bucket with ``s3``, the unset variables and the auth
+mode, one line each.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ directory is created, the plugin venv is created if missing (unless ``--package-
 disabled``; a failure is a warning), the store replays its write-ahead log, the catalog's
 triggers start (one whose plugin cannot be loaded is reported in its log and in ``show
 triggers``; the server serves anyway), and one line each names the URL, the node id, the plugin
-dir, the venv, the data dir (or ``memory``) and the auth mode.
+dir, the venv, the data dir (or ``memory``), the files' bucket (``s3``) and the auth mode. With
+``--object-store s3`` the bucket is reached before any directory is created (`_serve_s3`).
 
 Without a plugin directory (unset, or ``INFLUXDB3_PLUGIN_DIR=""``) the Processing Engine is off,
 as upstream: writes and queries are served, and what needs the engine answers upstream's
