@@ -154,11 +154,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         SECRET_TWO="2",
         KEPT_VAR="3",
         UV_CACHE_DIR=str(root / "uv-cache"),
+        AWS_ACCESS_KEY_ID="AKIA",  # S3 settings from the environment: unused, and no warning
     )
     args = [
         "--node-id", "node0", "--object-store", "file", "--data-dir", str(root / "data"),
         "--plugin-dir", str(root / "plugins"), "--package-manager", "uv", "--mode", "all",
         "--without-auth", "--cache-dir", str(root / "cache"), *ignored_args(),
+        "--bucket", "b", "--aws-endpoint", "http://127.0.0.1:9000",
     ]  # fmt: skip
     with serving(args, env) as running:
         yield Node(running, root)
@@ -171,6 +173,7 @@ def test_upstream_flags_start_a_node_that_says_where_everything_is(node: Node) -
         for flag, _takes_value, why in IGNORED_FLAGS
         if flag in GIVEN_IGNORED
     ]
+    warnings.append("warning: --bucket, --aws-endpoint: only used with --object-store s3; ignored")
     assert node.running.startup == [
         *warnings,
         f"created the plugin directory {root / 'plugins'}",
