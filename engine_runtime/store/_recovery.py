@@ -26,11 +26,16 @@ from pathlib import Path
 
 from engine_runtime.errors import EngineError, WriteError
 from engine_runtime.store._files import FileCatalog, TableFiles, load_catalog, remove_unlisted
-from engine_runtime.store._location import FileLocation
+from engine_runtime.store._location import CATALOG_NAME, FILES_DIR, FileLocation
 from engine_runtime.store._persist import SNAPSHOTS_DIR
 from engine_runtime.store._snapshot import latest_snapshot, load_snapshot, prune_snapshots
 from engine_runtime.store._table import TableData
-from engine_runtime.store._wal import StoreCorruptionError, WalRecord, list_segments
+from engine_runtime.store._wal import (
+    StoreCorruptionError,
+    StoreOpenError,
+    WalRecord,
+    list_segments,
+)
 from engine_runtime.store._wal_read import read_segment
 from engine_runtime.store.memory import MemoryStore
 
@@ -118,8 +123,24 @@ def _attach(memory: MemoryStore, database: str, table: str, entry: TableFiles) -
 
 
 def open_dirs(data_dir: Path, wal_dir: Path, location: FileLocation) -> None:
-    """Reach the files' location (`FileLocation.check`), then create the local directories."""
+    """Reach the files' location (`FileLocation.check`), then create the local directories.
+
+    :raises StoreOpenError: the files are on an object store, and a catalog of local files is
+        in ``data_dir`` too: the store was moved there without them, and would open without
+        the rows they hold.
+    """
     location.check()
+    local_catalog = data_dir / CATALOG_NAME
+    if not location.local and local_catalog.exists():
+        msg = (
+            f"the store at {data_dir} keeps its files on local disk ({local_catalog}), not on "
+            f"the object store {location.describe()}"
+        )
+        hint = (
+            f"copy {data_dir / FILES_DIR}/ and then {CATALOG_NAME} to {location.describe()}/ "
+            "and remove them here, or use --object-store file"
+        )
+        raise StoreOpenError(msg, hint=hint)
     local = [Path(location.files)] if location.local else []
     make_private_dirs(data_dir, wal_dir, *local)
 

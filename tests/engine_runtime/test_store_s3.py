@@ -198,6 +198,18 @@ def test_bad_credentials_fail_the_open(
     assert not (tmp_path / "store").exists()
 
 
+def test_a_store_with_local_files_is_not_opened_on_s3_without_them(
+    tmp_path: Path, s3: S3Server, bucket: str
+) -> None:
+    local = DurableStore(tmp_path / "store", flush_interval=0.01)
+    local.write_lp("db", agent_batch(0))
+    local.close()  # persisted to local files; the WAL segments they cover are gone
+    with pytest.raises(StoreOpenError, match="keeps its files on local disk") as raised:
+        DurableStore(tmp_path / "store", files=s3.location(bucket, PREFIX))
+    assert f"to s3://{bucket}/{PREFIX}/" in str(raised.value)
+    assert s3.objects(bucket) == []
+
+
 def test_a_plain_http_endpoint_needs_allow_http() -> None:
     with pytest.raises(StoreOpenError, match="is plain HTTP") as raised:
         s3_location("data", PREFIX, endpoint="http://127.0.0.1:9")
