@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     )
     from .plugins.responses import HttpResponse, error_response, to_http_response
     from .stats import StatsRegistry
-    from .store import DurableStore, MemoryStore, Store, WriteResult, validate_database_name
+    from .store import (
+        DurableStore,
+        FileLocation,
+        MemoryStore,
+        Store,
+        WriteResult,
+        s3_location,
+        validate_database_name,
+    )
     from .trigger_definition import TriggerDefinition, TriggerSettings
     from .triggers import (
         TriggerSpec,
@@ -67,6 +75,7 @@ _LAZY: Final = {
     "DryRunner": ".plugins.dry_run",
     "DurableStore": ".store",
     "EngineError": ".errors",
+    "FileLocation": ".store",
     "HttpResponse": ".plugins.responses",
     "InfluxDBError": ".plugins.line_builder",
     "InvalidDatabaseNameError": ".errors",
@@ -108,6 +117,7 @@ _LAZY: Final = {
     "parse_trigger_spec": ".triggers",
     "plugin_traceback": ".plugins.loader",
     "relative_plugin_name": ".plugins.source",
+    "s3_location": ".store",
     "to_http_response": ".plugins.responses",
     "validate_database_name": ".store",
 }
@@ -119,6 +129,7 @@ __all__ = [
     "DryRunner",
     "DurableStore",
     "EngineError",
+    "FileLocation",
     "HttpResponse",
     "InfluxDBError",
     "InvalidDatabaseNameError",
@@ -160,6 +171,7 @@ __all__ = [
     "parse_trigger_spec",
     "plugin_traceback",
     "relative_plugin_name",
+    "s3_location",
     "to_http_response",
     "validate_database_name",
 ]

@@ -33,7 +33,7 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")
 
 #: the package index of every `uv_sandbox` test that names none: nothing listens on port 9
 NO_INDEX = "http://127.0.0.1:9/tests-use-no-index-or-their-own-index/"
-_SCRUBBED_PREFIXES = ("INFLUXDB3_", "PLUGINMGR_", "GIT_")
+_SCRUBBED_PREFIXES = ("INFLUXDB3_", "PLUGINMGR_", "GIT_", "AWS_")
 _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy")
 
 

@@ -4,6 +4,7 @@ durable one (a WAL, a write buffer and persisted Parquet files)."""
 from __future__ import annotations
 
 from engine_runtime.store._convert import batches_to_rows
+from engine_runtime.store._location import FileLocation, s3_location
 from engine_runtime.store.base import (
     MAX_DATABASE_NAME_LENGTH,
     Store,
@@ -24,11 +25,13 @@ __all__ = [
     "BufferFullError",
     "DurabilityError",
     "DurableStore",
+    "FileLocation",
     "MemoryStore",
     "Store",
     "StoreCorruptionError",
     "StoreOpenError",
     "WriteResult",
     "batches_to_rows",
+    "s3_location",
     "validate_database_name",
 ]

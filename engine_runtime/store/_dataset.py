@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.dataset as ds  # type: ignore[import-untyped]  # pyarrow ships no stubs
-import pyarrow.fs as pafs  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.store._files import verify_files
@@ -35,7 +34,6 @@ TIME_TYPE: Final = pa.timestamp("ns")
 _FORMAT: Final = ds.ParquetFileFormat(
     default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
 )
-_LOCAL: Final = pafs.LocalFileSystem()
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -59,16 +57,20 @@ def _time_range(persisted: PersistedFile) -> ds.Expression:
 
 def _files_dataset(disk: OnDisk, files: Sequence[PersistedFile], schema: pa.Schema) -> ds.Dataset:
     return ds.FileSystemDataset.from_paths(
-        [str(disk.files_dir / persisted.path) for persisted in files],
+        [disk.location.file(persisted.path) for persisted in files],
         schema=schema,
         format=_FORMAT,
-        filesystem=_LOCAL,
+        filesystem=disk.location.filesystem,
         partitions=[_time_range(persisted) for persisted in files],
     )
 
 
 def _read(disk: OnDisk, persisted: PersistedFile) -> pa.Table:
-    return pq.read_table(disk.files_dir / persisted.path, page_checksum_verification=True)
+    return pq.read_table(
+        disk.location.file(persisted.path),
+        filesystem=disk.location.filesystem,
+        page_checksum_verification=True,
+    )
 
 
 def _in_chunks(table: pa.Table, disk: OnDisk, chunks: set[int]) -> np.ndarray:
@@ -84,7 +86,7 @@ def table_dataset(
 ) -> ds.Dataset:
     """The table's files and its rows in memory (``buffer``, conformed to ``schema``) as one
     dataset; ``deduplicate`` merges the rows of chunks that may repeat a (series, time)."""
-    verify_files(disk.files_dir, disk.files)
+    verify_files(disk.location, disk.files)
     persisting = disk.persisting_rows(schema)
     memory = [part for part in (persisting, buffer) if part is not None and part.num_rows]
     memory = [conform(part, schema) for part in memory]

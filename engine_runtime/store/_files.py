@@ -16,8 +16,10 @@ merges them into one new file that replaces them.
                     "sha256": "<hex>"}]}}}}}
 
 It is replaced atomically (a temporary file, fsynced, renamed, the directory fsynced), after
-the files it adds are fsynced. ``wal_seq`` is the last WAL segment whose rows the files hold:
-a start loads the catalog (not the rows) and replays only the segments after it. A file the
+the files it adds are fsynced; on an object store (`_location`) each file is one PUT, and the
+catalog one PUT made after them (an object is whole or absent). ``wal_seq`` is the last WAL
+segment whose rows the files hold: a start loads the catalog (not the rows) and replays only
+the segments after it. A file the
 catalog does not name (a persist that crashed before its commit, or a file a merge replaced)
 is deleted at start. Each file's SHA-256 is recorded; Parquet page checksums are written and
 checked on every read, so a damaged page fails the query that reads it instead of answering
@@ -38,9 +40,11 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.compute as pc  # type: ignore[import-untyped]  # pyarrow ships no stubs
+import pyarrow.fs as pafs  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime._atomic import fsync_dir
+from engine_runtime.store._location import CATALOG_NAME, FILES_DIR, FileLocation
 from engine_runtime.store._wal import StoreCorruptionError
 
 __all__ = [
@@ -58,8 +62,6 @@ __all__ = [
     "write_file",
 ]
 
-CATALOG_NAME: Final = "files.json"
-FILES_DIR: Final = "files"
 FORMAT_VERSION: Final = 1
 #: upstream's ``--gen1-duration`` default: 10 minutes
 DEFAULT_GEN1_NS: Final = 600 * 1_000_000_000
@@ -68,7 +70,8 @@ _DAMAGED_HINT: Final = (
     "restore the file from a backup (the catalog names it); the table's other files and the "
     "other tables still answer"
 )
-#: files whose SHA-256 this process has checked (or written): (path, sha256, mtime, size)
+#: files whose SHA-256 this process has checked (or written): (path, sha256, mtime, size);
+#: objects have no reliable mtime (-1): they are written once, under names never reused
 _VERIFIED: set[tuple[str, str, int, int]] = set()
 _VERIFIED_LOCK: Final = threading.Lock()
 
@@ -155,9 +158,14 @@ def _dump(catalog: FileCatalog) -> dict[str, Any]:
     }
 
 
-def save_catalog(store_dir: Path, catalog: FileCatalog) -> None:
+def save_catalog(location: FileLocation, catalog: FileCatalog) -> None:
     """Replace ``files.json`` atomically; the files it names must already be fsynced."""
     content = json.dumps(_dump(catalog), ensure_ascii=False, separators=(",", ":")).encode()
+    if not location.local:
+        with location.filesystem.open_output_stream(location.catalog) as out:
+            out.write(content)  # one PUT: atomic
+        return
+    store_dir = Path(location.base)
     final = store_dir / CATALOG_NAME
     tmp = store_dir / f".{CATALOG_NAME}.tmp"
     _write_new(tmp, content, replace=True)
@@ -165,22 +173,32 @@ def save_catalog(store_dir: Path, catalog: FileCatalog) -> None:
     fsync_dir(store_dir)
 
 
-def load_catalog(store_dir: Path) -> FileCatalog | None:
-    """The catalog in ``store_dir``, or None when the store has none yet.
+def load_catalog(location: FileLocation) -> FileCatalog | None:
+    """The catalog at ``location``, or None when the store has none yet.
 
     :raises StoreCorruptionError: it cannot be read, or was written by a newer version.
     """
-    path = store_dir / CATALOG_NAME
+    shown = location.describe(location.catalog)
+    path = Path(location.catalog) if location.local else None
     try:
-        raw = json.loads(path.read_bytes())
+        if path is not None:
+            raw = json.loads(path.read_bytes())
+        else:
+            with location.filesystem.open_input_stream(location.catalog) as stream:
+                raw = json.loads(stream.readall())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        msg = f"the store's file catalog {path} cannot be read: {exc}"
+    except ValueError as exc:
+        msg = f"the store's file catalog {shown} cannot be read: {exc}"
+        raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
+    except OSError as exc:
+        if not location.local:
+            raise  # the object store failed (network, credentials): the store cannot open
+        msg = f"the store's file catalog {shown} cannot be read: {exc}"
         raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
     if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
         version = raw.get("format_version") if isinstance(raw, dict) else None
-        msg = f"the store's file catalog {path} has format_version {version}, expected 1"
+        msg = f"the store's file catalog {shown} has format_version {version}, expected 1"
         raise StoreCorruptionError(msg, hint="was it written by a newer version?", path=path)
     try:
         catalog = FileCatalog(wal_seq=int(raw["wal_seq"]), next_file=int(raw["next_file"]))
@@ -194,17 +212,26 @@ def load_catalog(store_dir: Path) -> FileCatalog | None:
                 for table, item in entry["tables"].items()
             }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        msg = f"the store's file catalog {path} is damaged: {exc!r}"
+        msg = f"the store's file catalog {shown} is damaged: {exc!r}"
         raise StoreCorruptionError(msg, hint=_RESTORE_HINT, path=path) from exc
     return catalog
 
 
-def remove_unlisted(files_dir: Path, catalog: FileCatalog) -> int:
-    """Delete files under ``files_dir`` that ``catalog`` does not name; how many."""
+def remove_unlisted(location: FileLocation, catalog: FileCatalog) -> int:
+    """Delete files under the files directory that ``catalog`` does not name; how many."""
     listed = {
         f.path for tables in catalog.databases.values() for t in tables.values() for f in t.files
     }
     removed = 0
+    if not location.local:
+        selector = pafs.FileSelector(location.files, recursive=True, allow_not_found=True)
+        prefix = location.files + "/"
+        for info in location.filesystem.get_file_info(selector):
+            if info.type == pafs.FileType.File and info.path.removeprefix(prefix) not in listed:
+                location.filesystem.delete_file(info.path)
+                removed += 1
+        return removed
+    files_dir = Path(location.files)
     if not files_dir.is_dir():
         return 0
     for path in files_dir.rglob("*"):
@@ -227,9 +254,9 @@ def chunk_tables(table: pa.Table, gen1_ns: int) -> list[tuple[int, pa.Table]]:
     return [(int(start), table.filter(pc.equal(chunks, start))) for start in unique]
 
 
-def write_file(files_dir: Path, path: str, chunk: int, table: pa.Table) -> PersistedFile:
-    """Write one chunk's rows, sorted by series then time, as ``files_dir/path`` (fsynced);
-    its catalog entry."""
+def write_file(location: FileLocation, path: str, chunk: int, table: pa.Table) -> PersistedFile:
+    """Write one chunk's rows, sorted by series then time, as the file ``path`` (fsynced, or
+    one PUT); its catalog entry."""
     tags = [c.name for c in table.schema if pa.types.is_dictionary(c.type)]
     keys = pa.table(
         {**{name: table.column(name).cast(pa.string()) for name in tags}, "time": table["time"]}
@@ -239,13 +266,19 @@ def write_file(files_dir: Path, path: str, chunk: int, table: pa.Table) -> Persi
     sink = pa.BufferOutputStream()
     pq.write_table(ordered, sink, write_page_checksum=True)
     content = sink.getvalue().to_pybytes()
-    target = files_dir / path
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_new(target, content)
     sha256 = hashlib.sha256(content).hexdigest()
-    facts = target.stat()
+    if location.local:
+        target = Path(location.file(path))
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_new(target, content)
+        facts = target.stat()
+        key = (str(target), sha256, facts.st_mtime_ns, facts.st_size)
+    else:
+        with location.filesystem.open_output_stream(location.file(path)) as out:
+            out.write(content)  # one PUT: the object is whole or absent
+        key = (location.file(path), sha256, -1, len(content))
     with _VERIFIED_LOCK:
-        _VERIFIED.add((str(target), sha256, facts.st_mtime_ns, facts.st_size))
+        _VERIFIED.add(key)
     times = pc.min_max(ordered.column("time").cast(pa.int64()))
     return PersistedFile(
         path=path,
@@ -258,7 +291,7 @@ def write_file(files_dir: Path, path: str, chunk: int, table: pa.Table) -> Persi
     )
 
 
-def verify_files(files_dir: Path, files: Sequence[PersistedFile]) -> None:
+def verify_files(location: FileLocation, files: Sequence[PersistedFile]) -> None:
     """Check each file against its SHA-256 the first time this process reads it.
 
     Parquet checks its pages, but not its footer: a flipped bit there (a column's statistics,
@@ -267,6 +300,10 @@ def verify_files(files_dir: Path, files: Sequence[PersistedFile]) -> None:
 
     :raises StoreCorruptionError: a file is missing or does not match its catalog entry.
     """
+    if not location.local:
+        _verify_objects(location, files)
+        return
+    files_dir = Path(location.files)
     for persisted in files:
         path = files_dir / persisted.path
         try:
@@ -282,6 +319,32 @@ def verify_files(files_dir: Path, files: Sequence[PersistedFile]) -> None:
         if digest != persisted.sha256:
             msg = f"store file {path} does not match the SHA-256 in the catalog: it is damaged"
             raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=path)
+        with _VERIFIED_LOCK:
+            _VERIFIED.add(key)
+
+
+def _verify_objects(location: FileLocation, files: Sequence[PersistedFile]) -> None:
+    """`verify_files` on an object store: each object read once per process (no mtime: an
+    object is written once under a name never reused, so path, SHA-256 and size key it)."""
+    for persisted in files:
+        path = location.file(persisted.path)
+        key = (path, persisted.sha256, -1, persisted.size)
+        with _VERIFIED_LOCK:
+            if key in _VERIFIED:
+                continue
+        try:
+            with location.filesystem.open_input_stream(path) as stream:
+                content = stream.readall()
+        except OSError as exc:
+            msg = f"store file {location.describe(path)} cannot be read: {exc}"
+            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT) from exc
+        digest = hashlib.sha256(content).hexdigest()
+        if len(content) != persisted.size or digest != persisted.sha256:
+            msg = (
+                f"store file {location.describe(path)} does not match the SHA-256 in the "
+                "catalog: it is damaged"
+            )
+            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT)
         with _VERIFIED_LOCK:
             _VERIFIED.add(key)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +22,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 from engine_runtime.line_protocol.parse import SeriesKey
 from engine_runtime.store._dataset import conform
 from engine_runtime.store._files import PersistedFile
+from engine_runtime.store._location import FileLocation
 
 if TYPE_CHECKING:
     from engine_runtime.store._table import TableData
@@ -39,16 +39,16 @@ class OnDisk:
         "_top",
         "dirty",
         "files",
-        "files_dir",
         "gen1_ns",
+        "location",
         "persisting",
         "persisting_dirty",
     )
 
     def __init__(
-        self, files_dir: Path, gen1_ns: int, files: tuple[PersistedFile, ...] = ()
+        self, location: FileLocation, gen1_ns: int, files: tuple[PersistedFile, ...] = ()
     ) -> None:
-        self.files_dir = files_dir
+        self.location = location
         self.gen1_ns = gen1_ns
         self.files: tuple[PersistedFile, ...] = ()
         #: rows a persist is writing now (or failed to write: the next one takes them along),
@@ -72,7 +72,7 @@ class OnDisk:
 
     def copy(self) -> OnDisk:
         """An independent clone sharing the immutable files and rows."""
-        clone = OnDisk(self.files_dir, self.gen1_ns)
+        clone = OnDisk(self.location, self.gen1_ns)
         clone.files = self.files
         clone.persisting = list(self.persisting)
         clone._rows_lock = self._rows_lock  # the parts are shared: so is what guards them

@@ -33,7 +33,6 @@ from engine_runtime._atomic import fsync_dir
 from engine_runtime.errors import EngineError
 from engine_runtime.store._dataset import conform
 from engine_runtime.store._files import (
-    FILES_DIR,
     FileCatalog,
     PersistedFile,
     TableFiles,
@@ -42,6 +41,7 @@ from engine_runtime.store._files import (
     save_catalog,
     write_file,
 )
+from engine_runtime.store._location import FileLocation
 from engine_runtime.store._table import TableData
 from engine_runtime.store._wal import list_segments
 from engine_runtime.store.memory import MemoryStore
@@ -156,7 +156,7 @@ def freeze(memory: MemoryStore) -> tuple[list[Frozen], list[str]]:
 
 
 def write_files(
-    store_dir: Path,
+    location: FileLocation,
     before: FileCatalog,
     frozen: list[Frozen],
     databases: list[str],
@@ -165,12 +165,11 @@ def write_files(
 ) -> FileCatalog:
     """Write the frozen rows as files and save the catalog that lists them with the files
     kept; returns it. On failure, deletes what it wrote and raises."""
-    files_dir = store_dir / FILES_DIR
     after = FileCatalog(
         wal_seq=covered, next_file=before.next_file, directories=dict(before.directories)
     )
     after.databases = {name: {} for name in databases}
-    written: list[Path] = []
+    written: list[str] = []
     try:
         for table in frozen:
             files = list(table.files)
@@ -182,38 +181,60 @@ def write_files(
                 if chunk in table.merge:
                     stale = [f for f in files if f.chunk == chunk]
                     files = [f for f in files if f.chunk != chunk]
-                    rows = _merged(files_dir, stale, rows, table)
+                    rows = _merged(location, stale, rows, table)
                 name = after.new_path(table.database)
-                written.append(files_dir / name)
-                files.append(write_file(files_dir, name, chunk, rows))
+                written.append(location.file(name))
+                files.append(write_file(location, name, chunk, rows))
             after.databases[table.database][table.table] = TableFiles(table.kinds, tuple(files))
-        for directory in {path.parent for path in written}:
-            fsync_dir(directory)
-        save_catalog(store_dir, after)
+        if location.local:  # an object is durable once its PUT returns
+            for directory in {Path(path).parent for path in written}:
+                fsync_dir(directory)
+        save_catalog(location, after)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        _delete(location, written)
         raise
     return after
 
 
-def _merged(files_dir: Path, stale: list[PersistedFile], rows: pa.Table, table: Frozen) -> pa.Table:
+def _delete(location: FileLocation, written: list[str]) -> None:
+    """Remove the files of a failed persist (on an object store, as far as it answers: a
+    start removes the rest, as files the catalog does not name)."""
+    for path in written:
+        if location.local:
+            Path(path).unlink(missing_ok=True)
+            continue
+        try:
+            location.filesystem.delete_file(path)
+        except OSError:
+            pass
+
+
+def _merged(
+    location: FileLocation, stale: list[PersistedFile], rows: pa.Table, table: Frozen
+) -> pa.Table:
     """One chunk's rows on disk and in memory, each (series, time) once (memory wins)."""
     parts = [
-        conform(pq.read_table(files_dir / f.path, page_checksum_verification=True), table.schema)
+        conform(
+            pq.read_table(
+                location.file(f.path),
+                filesystem=location.filesystem,
+                page_checksum_verification=True,
+            ),
+            table.schema,
+        )
         for f in stale
     ]
     parts.append(conform(rows, table.schema))
     return table.data.deduplicated(pa.concat_tables(parts).unify_dictionaries())
 
 
-def clean_up(store_dir: Path, wal_dir: Path, files_dir: Path, after: FileCatalog) -> None:
+def clean_up(store_dir: Path, wal_dir: Path, location: FileLocation, after: FileCatalog) -> None:
     """After a commit: delete the WAL segments ``after`` covers, the files it no longer names
     (merged or dropped), and the snapshots of a store converted from that format."""
     for seq, segment in list_segments(wal_dir):
         if seq <= after.wal_seq:
             segment.unlink()
-    remove_unlisted(files_dir, after)
+    remove_unlisted(location, after)
     shutil.rmtree(store_dir / SNAPSHOTS_DIR, ignore_errors=True)
 
 

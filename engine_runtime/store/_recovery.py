@@ -26,14 +26,20 @@ from pathlib import Path
 
 from engine_runtime.errors import EngineError, WriteError
 from engine_runtime.store._files import FileCatalog, TableFiles, load_catalog, remove_unlisted
+from engine_runtime.store._location import CATALOG_NAME, FILES_DIR, FileLocation
 from engine_runtime.store._persist import SNAPSHOTS_DIR
 from engine_runtime.store._snapshot import latest_snapshot, load_snapshot, prune_snapshots
 from engine_runtime.store._table import TableData
-from engine_runtime.store._wal import StoreCorruptionError, WalRecord, list_segments
+from engine_runtime.store._wal import (
+    StoreCorruptionError,
+    StoreOpenError,
+    WalRecord,
+    list_segments,
+)
 from engine_runtime.store._wal_read import read_segment
 from engine_runtime.store.memory import MemoryStore
 
-__all__ = ["Recovered", "make_private_dirs", "recover"]
+__all__ = ["Recovered", "make_private_dirs", "open_dirs", "recover"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,11 +55,14 @@ class Recovered:
     convert: bool
 
 
-def recover(memory: MemoryStore, data_dir: Path, wal_dir: Path, files_dir: Path) -> Recovered:
+def recover(
+    memory: MemoryStore, data_dir: Path, wal_dir: Path, location: FileLocation
+) -> Recovered:
     """Load the catalog (or an old snapshot) and replay the log into ``memory``, whose
-    `MemoryStore.new_disk` gives new tables their files state."""
+    `MemoryStore.new_disk` gives new tables their files state; ``location`` holds the files
+    and their catalog (``data_dir`` itself, or an object store)."""
     snapshot_dir = data_dir / SNAPSHOTS_DIR
-    catalog = load_catalog(data_dir)
+    catalog = load_catalog(location)
     convert = False
     if catalog is not None:
         for database, tables in catalog.databases.items():
@@ -73,7 +82,7 @@ def recover(memory: MemoryStore, data_dir: Path, wal_dir: Path, files_dir: Path)
                     memory.import_table(database, table, data)
     if snapshot_dir.is_dir():
         prune_snapshots(snapshot_dir, catalog.wal_seq, all_temporary=True)
-    remove_unlisted(files_dir, catalog)
+    remove_unlisted(location, catalog)
     covered = catalog.wal_seq
     segments = list_segments(wal_dir)
     for seq, path in segments:
@@ -111,6 +120,29 @@ def _attach(memory: MemoryStore, database: str, table: str, entry: TableFiles) -
         if name == database:
             with db.lock:
                 db.tables[table] = data
+
+
+def open_dirs(data_dir: Path, wal_dir: Path, location: FileLocation) -> None:
+    """Reach the files' location (`FileLocation.check`), then create the local directories.
+
+    :raises StoreOpenError: the files are on an object store, and a catalog of local files is
+        in ``data_dir`` too: the store was moved there without them, and would open without
+        the rows they hold.
+    """
+    location.check()
+    local_catalog = data_dir / CATALOG_NAME
+    if not location.local and local_catalog.exists():
+        msg = (
+            f"the store at {data_dir} keeps its files on local disk ({local_catalog}), not on "
+            f"the object store {location.describe()}"
+        )
+        hint = (
+            f"copy {data_dir / FILES_DIR}/ and then {CATALOG_NAME} to {location.describe()}/ "
+            "and remove them here, or use --object-store file"
+        )
+        raise StoreOpenError(msg, hint=hint)
+    local = [Path(location.files)] if location.local else []
+    make_private_dirs(data_dir, wal_dir, *local)
 
 
 def make_private_dirs(*directories: Path) -> None:

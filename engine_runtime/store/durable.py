@@ -1,8 +1,7 @@
 """`DurableStore`: a `MemoryStore` whose writes survive a crash: a write-ahead log, a write
 buffer in memory, and immutable Parquet files (InfluxDB 3's layout).
 
-Queries, system tables and `copy` are the wrapped `MemoryStore`'s (`_reads`); this class adds
-the disk.
+Queries, system tables and `copy` are the wrapped `MemoryStore`'s (`_reads`); this adds disk.
 
 **Guarantees.**
 
@@ -30,17 +29,16 @@ the disk.
   nothing; pass ``persist_on_close=False`` to skip) and stops the threads.
 
 **Files** under ``data_dir`` (directories 0700, files 0600: they hold every row): the WAL
-(``wal/``, `_wal`), the file catalog ``files.json`` and the Parquet files (``files/``,
-`_files`). A WAL record holds a write's exact line protocol, precision, ``accept_partial`` and
-``default_time_ns`` (fixed at write time, so lines without a timestamp replay to the same
-rows), or a table's creation with its columns, or its drop.
+(``wal/``, `_wal`), the catalog ``files.json`` and the Parquet files ``files/`` (`_files`;
+or both on an object store: ``files``, `_location`). A WAL record holds a write's line
+protocol, precision, ``accept_partial`` and ``default_time_ns`` (fixed when written, so lines
+without a timestamp replay to the same rows), or a table's creation or drop.
 
-**Recovery** (`_recovery`): the constructor loads the catalog (not the rows), then replays the
-segments after the last persist, so restart time and memory do not grow with the rows kept.
-A store in the older snapshot format is loaded from its snapshot once and persisted as files
-at start. Damage raises `StoreCorruptionError` naming the file, the offset and the repair
-command: acknowledged data is never dropped silently. Unreadable files raise
-`StoreOpenError`. Writing resumes in a new segment.
+**Recovery** (`_recovery`) loads the catalog (not the rows) and replays the segments after
+the last persist: restart time and memory do not grow with the rows kept. A snapshot-format
+store is loaded once and persisted as files. Damage raises `StoreCorruptionError` naming the
+file, offset and repair command (acknowledged data is never dropped silently); unreadable
+files raise `StoreOpenError`. Writing resumes in a new segment.
 """
 
 from __future__ import annotations
@@ -52,7 +50,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine_runtime.errors import WriteError
-from engine_runtime.store._files import DEFAULT_GEN1_NS, FILES_DIR
+from engine_runtime.store._files import DEFAULT_GEN1_NS
+from engine_runtime.store._location import FileLocation
 from engine_runtime.store._on_disk import OnDisk
 from engine_runtime.store._persist import (
     DEFAULT_BUFFER_LIMIT,
@@ -65,7 +64,7 @@ from engine_runtime.store._persist import (
     write_files,
 )
 from engine_runtime.store._reads import MemoryReads
-from engine_runtime.store._recovery import make_private_dirs, recover
+from engine_runtime.store._recovery import open_dirs, recover
 from engine_runtime.store._wal import (
     DurabilityError,
     FlushObserver,
@@ -102,12 +101,12 @@ class DurableStore(MemoryReads):
     """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
 
     :param flush_interval: seconds a ``no_sync`` record waits at most for its commit.
-    :param persist_every: rows written after which a persist runs.
-    :param persist_interval: seconds after which a persist runs if anything changed.
+    :param persist_every: rows (or ``persist_interval`` seconds, if anything changed) per persist.
     :param persist_on_close: whether `close` persists the buffer.
     :param gen1_duration: seconds each persisted file covers at most (``--gen1-duration``).
     :param buffer_limit: bytes the write buffer may hold (estimated) before writes are refused.
     :param clock: ns since the epoch, the time of lines without a timestamp.
+    :param files: where the Parquet files and ``files.json`` go (default: ``data_dir``).
     """
 
     def __init__(
@@ -121,10 +120,11 @@ class DurableStore(MemoryReads):
         gen1_duration: float = DEFAULT_GEN1_NS / 1e9,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
         clock: Callable[[], int] = time.time_ns,
+        files: FileLocation | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self._wal_dir = self.data_dir / "wal"
-        self._files_dir = self.data_dir / FILES_DIR
+        self._location = files or FileLocation.on_disk(self.data_dir)
         self._gen1_ns = max(1, round(gen1_duration * 1e9))
         self._memory = self._new_memory()
         self._system_tables: SystemTablesProvider | None = None
@@ -140,8 +140,8 @@ class DurableStore(MemoryReads):
         #: wakes the persister: rows to persist, or a failed flush to recover from
         self._wake = threading.Event()
         try:
-            make_private_dirs(self.data_dir, self._wal_dir, self._files_dir)
-            found = recover(self._memory, self.data_dir, self._wal_dir, self._files_dir)
+            open_dirs(self.data_dir, self._wal_dir, self._location)
+            found = recover(self._memory, self.data_dir, self._wal_dir, self._location)
             self._wal = WalWriter(
                 self._wal_dir,
                 max(found.catalog.wal_seq, found.last_seq) + 1,
@@ -166,7 +166,7 @@ class DurableStore(MemoryReads):
 
     def _new_memory(self) -> MemoryStore:
         memory = MemoryStore()
-        memory.new_disk = lambda: OnDisk(self._files_dir, self._gen1_ns)
+        memory.new_disk = lambda: OnDisk(self._location, self._gen1_ns)
         return memory
 
     # --- recovery -------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class DurableStore(MemoryReads):
         memory = self._new_memory()
         memory.set_system_tables(self._system_tables)
         try:
-            found = recover(memory, self.data_dir, self._wal_dir, self._files_dir)
+            found = recover(memory, self.data_dir, self._wal_dir, self._location)
         except OSError as exc:
             msg = f"cannot reload the store at {self.data_dir} after a failed flush: {exc}"
             raise DurabilityError(msg, errno=exc.errno) from exc
@@ -332,7 +332,7 @@ class DurableStore(MemoryReads):
                 self._budget.freeze()
             try:
                 after = write_files(
-                    self.data_dir, self._catalog, frozen, databases, covered, self._gen1_ns
+                    self._location, self._catalog, frozen, databases, covered, self._gen1_ns
                 )
             except BaseException:
                 with self._write_lock:
@@ -342,7 +342,7 @@ class DurableStore(MemoryReads):
             self._catalog = after
             with self._write_lock:
                 self._budget.clear()
-            clean_up(self.data_dir, self._wal_dir, self._files_dir, after)
+            clean_up(self.data_dir, self._wal_dir, self._location, after)
             return True
 
     def _run_persists(self) -> None:

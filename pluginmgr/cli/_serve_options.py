@@ -3,10 +3,12 @@
 * ``--node-id`` (``INFLUXDB3_NODE_IDENTIFIER_PREFIX``): this node's name, shown at start and in
   ``/ping``; its WAL and catalog live in ``DATA_DIR/NODE_ID/`` (`pluginmgr.node.data_layout`). The
   host name by default.
-* ``--object-store file|memory`` (``INFLUXDB3_OBJECT_STORE``): ``file`` keeps the WAL, catalog,
-  tokens and cache under ``--data-dir`` (``INFLUXDB3_DB_DIR``, alias ``PLUGINMGR_DATA_DIR``) and
-  needs it when given explicitly; ``memory`` (and ``memory-throttled``) keeps nothing after exit.
-  ``s3``, ``google`` and ``azure`` are refused. Not given: ``file`` under the default data dir.
+* ``--object-store file|memory|s3`` (``INFLUXDB3_OBJECT_STORE``): ``file`` keeps the WAL,
+  catalog, tokens and cache under ``--data-dir`` (``INFLUXDB3_DB_DIR``, alias
+  ``PLUGINMGR_DATA_DIR``) and needs it when given explicitly; ``memory`` (and
+  ``memory-throttled``) keeps nothing after exit; ``s3`` moves the store's persisted files to a
+  bucket and needs ``--data-dir`` for the rest (`_serve_s3`). ``google`` and ``azure`` are
+  refused. Not given: ``file`` under the default data dir.
 * ``--mode`` (``INFLUXDB3_ENTERPRISE_MODE`` or ``INFLUXDB3_MODE``): Enterprise's comma-separated
   ``all``, ``ingest``, ``query``, ``compact``, ``process``. One pluginmgr node does everything;
   ``process`` needs ``--plugin-dir``.
@@ -20,11 +22,12 @@
 * ``INFLUXDB3_UNSET_VARS``: names, separated by commas or spaces, removed from the environment
   before any option reads it, as upstream's Docker entrypoint does; so
   ``INFLUXDB3_UNSET_VARS=INFLUXDB3_PLUGIN_DIR`` turns the Processing Engine off.
-* The upstream flags in `IGNORED_FLAGS` (cluster id, object-store credentials and tuning) are
+* The upstream flags in `IGNORED_FLAGS` (cluster id, other object stores, tuning) are
   accepted and ignored, with one warning each; their environment variables are not read.
 
 `startup_lines` is what serve prints once it listens: the URL, then the node id, plugin dir,
-venv, data dir (or ``memory``), the unset variables and the auth mode, one line each.
+venv, data dir (or ``memory``), the files' bucket with ``s3``, the unset variables and the auth
+mode, one line each.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from ..deps.venv import default_venv_path
 from ..errors import PluginManagerError
 from ..node.data_layout import check_node_id
 from ._common import python_option
+from ._serve_s3 import S3_OPTIONS, S3Settings, s3_settings
 
 if TYPE_CHECKING:
     from ..server.app import ServerState
@@ -69,36 +73,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENV_UNSET_VARS: Final = "INFLUXDB3_UNSET_VARS"
 #: ``--mode`` values (InfluxDB 3 Enterprise); ``all`` is the default
 MODES: Final = ("all", "ingest", "query", "compact", "process")
-#: ``--object-store`` values: the first three are served, the others refused
+#: ``--object-store`` values: all but the last two are served
 OBJECT_STORES: Final = ("file", "memory", "memory-throttled", "s3", "google", "azure")
 _UNSET_SEPARATORS: Final = re.compile(r"[,\s]+")
 _UNSET_META: Final = "pluginmgr.serve.unset"
-_STORE_WHY: Final = "no object store"
+_STORE_WHY: Final = "no google or azure object store"
+_TUNE_WHY: Final = "no such object store tuning"
 _TUNING_WHY: Final = "no such tuning"
 _LICENSE_WHY: Final = "no license"
 #: upstream ``influxdb3 serve`` flags that do not apply: (flag, takes a value, why)
 IGNORED_FLAGS: Final = (
     ("--cluster-id", True, "one node, no cluster"),
-    ("--bucket", True, _STORE_WHY),
-    ("--aws-access-key-id", True, _STORE_WHY),
-    ("--aws-secret-access-key", True, _STORE_WHY),
-    ("--aws-session-token", True, _STORE_WHY),
-    ("--aws-default-region", True, _STORE_WHY),
-    ("--aws-endpoint", True, _STORE_WHY),
-    ("--aws-credentials-file", True, _STORE_WHY),
-    ("--aws-allow-http", False, _STORE_WHY),
-    ("--aws-skip-signature", False, _STORE_WHY),
+    ("--aws-credentials-file", True, "pass --aws-access-key-id and --aws-secret-access-key"),
     ("--google-service-account", True, _STORE_WHY),
     ("--azure-storage-account", True, _STORE_WHY),
     ("--azure-storage-access-key", True, _STORE_WHY),
     ("--azure-endpoint", True, _STORE_WHY),
     ("--azure-allow-http", False, _STORE_WHY),
-    ("--object-store-connection-limit", True, _STORE_WHY),
-    ("--object-store-http2-only", False, _STORE_WHY),
-    ("--object-store-http2-max-frame-size", True, _STORE_WHY),
-    ("--object-store-max-retries", True, _STORE_WHY),
-    ("--object-store-retry-timeout", True, _STORE_WHY),
-    ("--object-store-cache-endpoint", True, _STORE_WHY),
+    ("--object-store-connection-limit", True, _TUNE_WHY),
+    ("--object-store-http2-only", False, _TUNE_WHY),
+    ("--object-store-http2-max-frame-size", True, _TUNE_WHY),
+    ("--object-store-max-retries", True, _TUNE_WHY),
+    ("--object-store-retry-timeout", True, _TUNE_WHY),
+    ("--object-store-cache-endpoint", True, _TUNE_WHY),
     ("--license-email", True, _LICENSE_WHY),
     ("--license-type", True, _LICENSE_WHY),
     ("--num-cores", True, _TUNING_WHY),
@@ -154,8 +151,8 @@ _OPTIONS: Final = [
         envvar="INFLUXDB3_OBJECT_STORE",
         type=click.Choice(OBJECT_STORES, case_sensitive=False),
         default=None,
-        help="file (in --data-dir) or memory (lost at exit). [env: INFLUXDB3_OBJECT_STORE; "
-        "default: file]",
+        help="file (in --data-dir), memory (lost at exit) or s3 (the persisted files in --bucket, "
+        "the WAL in --data-dir). [env: INFLUXDB3_OBJECT_STORE; default: file]",
     ),
     click.option(
         "--data-dir",
@@ -180,6 +177,7 @@ _OPTIONS: Final = [
         help="The plugin venv. [env: VIRTUAL_ENV; default: PLUGIN_DIR/venv]",
     ),
     python_option,
+    *S3_OPTIONS,
     click.option(
         "--package-manager",
         envvar="INFLUXDB3_PACKAGE_MANAGER",
@@ -249,6 +247,7 @@ class ServeOptions:
     """The ``influxdb3 serve`` options, resolved.
 
     :param data_dir: where everything is kept; None with ``--object-store memory``.
+    :param s3: with ``--object-store s3``, where the store's files are kept instead.
     :param venv_source: ``"flag"``, ``"env:VIRTUAL_ENV"`` or ``"default"``.
     :param python: ``--python``: the interpreter a missing venv is made with.
     :param unset: the variables ``INFLUXDB3_UNSET_VARS`` removed.
@@ -265,6 +264,7 @@ class ServeOptions:
     package_manager: str
     unset: tuple[str, ...]
     warnings: tuple[str, ...]
+    s3: S3Settings | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -286,7 +286,10 @@ class ServeOptions:
                 "(ingest, query, process); serving all"
             )
         given_dir = options.pop("data_dir")
-        store, data_dir = _object_store(options.pop("object_store"), given_dir)
+        store_name = options.pop("object_store")
+        s3, s3_warnings = s3_settings(options, (store_name or "file").lower())
+        warnings += s3_warnings
+        store, data_dir = _object_store(store_name, given_dir)
         if store == "memory":
             warnings.append(
                 "warning: --object-store memory: nothing is written to disk; every database, "
@@ -310,22 +313,25 @@ class ServeOptions:
             package_manager=options.pop("package_manager"),
             unset=ctx.meta.get(_UNSET_META, ()),
             warnings=tuple(warnings),
+            s3=s3,
         )
 
 
 def _object_store(store: str | None, data_dir: str | None) -> tuple[str, Path | None]:
-    """(``"file"`` or ``"memory"``, the data dir or None)."""
+    """(``"file"``, ``"s3"`` or ``"memory"``, the data dir or None)."""
     kind = (store or "file").lower()
-    if kind in ("s3", "google", "azure"):
+    if kind in ("google", "azure"):
         message = f"--object-store {kind} is not supported by pluginmgr"
-        raise ServeError(message, hint="use --object-store file --data-dir DIR, or memory")
+        hint = "use --object-store s3 --bucket NAME, file --data-dir DIR, or memory"
+        raise ServeError(message, hint=hint)
     if kind.startswith("memory"):
         return "memory", None
     if data_dir is None and store is not None:
-        message = "--object-store file needs a data directory"
+        what = "a data directory" if kind == "file" else "a data directory for its WAL"
+        message = f"--object-store {kind} needs {what}"
         raise ServeError(message, hint="pass --data-dir DIR or set INFLUXDB3_DB_DIR")
     default = Path.home() / ".pluginmgr" / "data"
-    return "file", Path(data_dir).expanduser() if data_dir else default
+    return kind, Path(data_dir).expanduser() if data_dir else default
 
 
 def _venv_text(state: ServerState, serving: ServeOptions) -> str:
@@ -359,6 +365,8 @@ def startup_lines(state: ServerState, serving: ServeOptions, *, url: str) -> lis
             else "memory (lost at exit)",
         ),
     ]
+    if serving.s3 is not None:
+        rows.append(("files", serving.s3.describe(serving.node_id)))
     if serving.unset:
         rows.append(("unset env", ", ".join(serving.unset)))
     rows.append(("auth", "none (--without-auth)" if state.tokens is None else "token required"))

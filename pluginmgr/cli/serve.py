@@ -7,7 +7,8 @@ directory is created, the plugin venv is created if missing (unless ``--package-
 disabled``; a failure is a warning), the store replays its write-ahead log, the catalog's
 triggers start (one whose plugin cannot be loaded is reported in its log and in ``show
 triggers``; the server serves anyway), and one line each names the URL, the node id, the plugin
-dir, the venv, the data dir (or ``memory``) and the auth mode.
+dir, the venv, the data dir (or ``memory``), the files' bucket (``s3``) and the auth mode. With
+``--object-store s3`` the bucket is reached before any directory is created (`_serve_s3`).
 
 Without a plugin directory (unset, or ``INFLUXDB3_PLUGIN_DIR=""``) the Processing Engine is off,
 as upstream: writes and queries are served, and what needs the engine answers upstream's
@@ -38,7 +39,7 @@ from ._store_options import StoreSettings, store_options, store_settings
 if TYPE_CHECKING:
     import uvicorn
 
-    from engine_runtime import ProcessingEngine, Store
+    from engine_runtime import FileLocation, ProcessingEngine, Store
 
     from ..deps.installers import InstallOptions
     from ..deps.venv import PluginEnv
@@ -154,9 +155,10 @@ def _plugin_dir_option(value: str | None) -> Path | None:
 def serve(options: dict[str, Any]) -> int:
     """Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).
 
-    Takes `influxdb3 serve`'s --node-id, --object-store, --data-dir, --mode,
-    --virtual-env-location and --package-manager; its flags that do not apply here (--cluster-id,
-    --bucket, --aws-*, --google-*, --azure-*, --object-store-*, ...) are ignored with a warning.
+    Takes `influxdb3 serve`'s --node-id, --object-store (file, memory or s3 with --bucket and
+    --aws-*), --data-dir, --mode, --virtual-env-location and --package-manager; its flags that do
+    not apply here (--cluster-id, --google-*, --azure-*, --object-store-*, ...) are ignored with
+    a warning.
     INFLUXDB3_UNSET_VARS names variables to remove from the environment first.
     """
     from ..deps.installers import InstallOptions
@@ -183,13 +185,22 @@ def serve(options: dict[str, Any]) -> int:
         stack.callback(sock.close)
         for line in serving.warnings:
             click.echo(line, err=True)
+        # the bucket is reached before anything is created: a wrong one fails in one line
+        files = None if serving.s3 is None else serving.s3.location(serving.node_id)
         token_dir, node_root = _make_dirs(stack, plugin_dir, serving)
         manager = stack.enter_context(manager_from(options))
         record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = plugin_env(manager, serving, install)
         tokens = None if without_auth else _token_store(token_dir)
         engine, store = _engine(
-            manager, env, node_root, install, durable=durable, timeout=timeout, memory=memory
+            manager,
+            env,
+            node_root,
+            install,
+            durable=durable,
+            timeout=timeout,
+            memory=memory,
+            files=files,
         )
         state = _server_state(
             engine,
@@ -241,9 +252,11 @@ def _engine(
     durable: StoreSettings,
     timeout: float | None,
     memory: int | None,
+    files: FileLocation | None = None,
 ) -> tuple[ProcessingEngine, Store]:
-    """The engine over a durable store in the node's ``data_dir`` or one in memory (None);
-    without a plugin directory no trigger can start (each is reported as failed)."""
+    """The engine over a durable store in the node's ``data_dir`` (its persisted files in
+    ``files`` when given: an object store) or one in memory (None); without a plugin
+    directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
     from ..node.triggers import source_factory
@@ -256,6 +269,7 @@ def _engine(
             flush_interval=durable.flush_interval,
             gen1_duration=durable.gen1_duration,
             buffer_limit=durable.buffer_limit,
+            files=files,
         )
     )
     plugin_dir = manager.settings.plugin_dir
