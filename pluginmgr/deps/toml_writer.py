@@ -18,7 +18,7 @@ from typing import Any, Final
 
 __all__ = ["toml_key", "toml_lines", "toml_sections", "toml_value"]
 
-_BARE_KEY: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _string(text: str) -> str:
@@ -28,7 +28,7 @@ def _string(text: str) -> str:
 
 def toml_key(key: str) -> str:
     """A bare key when it may be one, else a quoted key."""
-    return key if _BARE_KEY.match(key) else _string(key)
+    return key if _BARE_KEY.fullmatch(key) else _string(key)  # `$` would allow a final \n
 
 
 def _datetime(value: dt.datetime | dt.date | dt.time) -> str:
