@@ -22,7 +22,7 @@ are made before its clock starts, so the rate is the server's (and the clients')
   must be the rows written to ``cpu``.
 * *bytes written / kept*: the server process's ``write_bytes`` (``/proc/<pid>/io``, the whole
   process's life: each segment runs on a new process after the restart) minus what its WAL
-  records took (each posted body as the WAL frames it: an 8-byte head and compact JSON),
+  records took (each posted body as the WAL frames it, `encode_record`),
   summed over the run, divided by the size of ``<store>/files``; and for the segment alone,
   divided by what ``<store>/files`` grew.
 * *RSS*: the server's ``VmRSS``; then ``kill -9``, a restart timed from the process start to
@@ -33,7 +33,6 @@ are made before its clock starts, so the rate is the server's (and the clients')
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -52,6 +51,8 @@ from typing import Final
 import httpx
 from _common import AGENT_MEASUREMENTS, BATCH, BenchError, make_agent_batch, percentile
 from _serve import ServerProcess, write_all
+
+from engine_runtime.store._wal import WalRecord, encode_record
 
 __all__ = ["main"]
 
@@ -110,8 +111,8 @@ class Growth:
     def batch(self, index: int) -> str:
         """`make_agent_batch`, counted as the WAL will frame it."""
         text = make_agent_batch(index)
-        fields = {"k": "write", "d": "bench", "lp": text, "p": "ns", "a": True, "t": EPOCH_NS}
-        self.wal_bytes += 8 + len(json.dumps(fields, separators=(",", ":")).encode())
+        record = WalRecord("write", "bench", text, "ns", True, EPOCH_NS)
+        self.wal_bytes += len(encode_record(record))
         return text
 
     def write(self, count: int, latencies: list[float] | None = None) -> float:

@@ -2,7 +2,9 @@
 
 A segment ``wal/<seq:020d>.wal`` starts with the 8-byte header `SEGMENT_HEADER` (which carries
 the format version), followed by records. A record is ``struct.pack("<II", length, crc32)``
-then ``length`` bytes of compact UTF-8 JSON (`WalRecord`); the CRC32 covers the JSON bytes.
+then ``length`` bytes of payload (`WalRecord`); the CRC32 covers the payload. A write's payload
+is binary (`WRITE_HEAD`, then its strings), every other record's compact UTF-8 JSON; format 1
+segments, all JSON, are still read.
 Segments are created 0600: they hold every row written.
 
 Reading segments back (torn tails, damage, the repair cut) is `_wal_read`'s.
@@ -41,9 +43,11 @@ from .._atomic import fsync_dir
 
 __all__ = [
     "MAX_RECORD",
+    "READABLE_HEADERS",
     "RECORD_HEAD",
     "SEGMENT_HEADER",
     "WAL_FORMAT_VERSION",
+    "WRITE_HEAD",
     "DurabilityError",
     "FlushObserver",
     "StoreCorruptionError",
@@ -58,8 +62,13 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-WAL_FORMAT_VERSION: Final = 1
+WAL_FORMAT_VERSION: Final = 2
 SEGMENT_HEADER: Final = b"PMWAL" + f"{WAL_FORMAT_VERSION:03d}".encode()
+#: the segment headers a reader accepts: format 1 wrote every record as JSON
+READABLE_HEADERS: Final = (b"PMWAL001", SEGMENT_HEADER)
+#: a write record's payload: b"W", then accept_partial, default_time_ns, the database's and the
+#: precision's lengths, then the database, the precision and the line protocol (UTF-8)
+WRITE_HEAD: Final = struct.Struct("<cBqHB")
 #: a record's head: payload length and CRC32
 RECORD_HEAD: Final = struct.Struct("<II")
 #: a record longer than this is taken for garbage (line protocol bodies are far smaller)
@@ -126,16 +135,18 @@ class WalRecord:
 
 
 def encode_record(record: WalRecord) -> bytes:
-    """``record`` framed for a segment: length, CRC32, compact JSON."""
-    fields: dict[str, Any] = {"k": record.kind, "d": record.database}
+    """``record`` framed for a segment: length, CRC32, then a write as `WRITE_HEAD` and its
+    bytes (the line protocol as sent: no escaping), any other record as compact JSON."""
     if record.kind == "write":
-        fields |= {
-            "lp": record.text,
-            "p": record.precision,
-            "a": record.accept_partial,
-            "t": record.default_time_ns,
-        }
-    elif record.kind in ("table", "drop"):
+        database = record.database.encode()
+        precision = record.precision.encode()
+        head = WRITE_HEAD.pack(
+            b"W", record.accept_partial, record.default_time_ns, len(database), len(precision)
+        )
+        payload = b"".join((head, database, precision, record.text.encode()))
+        return RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+    fields: dict[str, Any] = {"k": record.kind, "d": record.database}
+    if record.kind in ("table", "drop"):
         fields["n"] = record.table
         if record.kind == "table":
             fields["c"] = [list(column) for column in record.columns]

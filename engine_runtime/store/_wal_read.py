@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,11 @@ from typing import Final
 from .._atomic import fsync_dir, write_atomic
 from ._wal import (
     MAX_RECORD,
+    READABLE_HEADERS,
     RECORD_HEAD,
     SEGMENT_HEADER,
     WAL_FORMAT_VERSION,
+    WRITE_HEAD,
     StoreCorruptionError,
     WalRecord,
 )
@@ -35,10 +39,23 @@ _LOGGER = logging.getLogger(__name__)
 
 #: how every payload starts (`encode_record` puts the kind first): where a scan for the next
 #: record after damage looks, so it checks a CRC only at plausible offsets
-_PAYLOAD_START: Final = b'{"k":'
+#: how a payload starts: a binary write (b"W", then accept_partial 0 or 1), or JSON
+_PAYLOAD_START: Final = re.compile(rb'W[\x00\x01]|\{"k":')
 
 
 def _decode_payload(payload: bytes) -> WalRecord:
+    if payload[:1] == b"W":
+        _, accept, default, database_end, precision_len = WRITE_HEAD.unpack_from(payload)
+        database_end += WRITE_HEAD.size
+        precision_end = database_end + precision_len
+        return WalRecord(
+            "write",
+            payload[WRITE_HEAD.size : database_end].decode(),
+            payload[precision_end:].decode(),
+            payload[database_end:precision_end].decode(),
+            bool(accept),
+            default,
+        )
     fields = json.loads(payload)
     if fields["k"] == "create":
         return WalRecord("create", str(fields["d"]))
@@ -90,8 +107,8 @@ def read_segment(path: Path, *, last: bool) -> list[WalRecord]:
 
 
 def _check_header(path: Path, data: bytes) -> None:
-    if not data.startswith(SEGMENT_HEADER):
-        msg = f"{path}: not a WAL segment of format version {WAL_FORMAT_VERSION}"
+    if not data.startswith(READABLE_HEADERS):
+        msg = f"{path}: not a WAL segment of format version {WAL_FORMAT_VERSION} or older"
         raise StoreCorruptionError(msg, hint="was it written by a newer version?", path=path)
 
 
@@ -123,18 +140,16 @@ def _read_record(data: bytes, offset: int) -> tuple[WalRecord | None, int, str]:
         return None, end, "CRC32 mismatch"
     try:
         return _decode_payload(payload), end, ""
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, struct.error) as exc:
         return None, end, f"undecodable record ({exc})"
 
 
 def _next_record_at(data: bytes, after: int) -> int | None:
     """Offset of the first valid (CRC-checked, decodable) record starting after ``after``."""
-    found = data.find(_PAYLOAD_START, after + 1 + RECORD_HEAD.size)
-    while found != -1:
-        candidate = found - RECORD_HEAD.size
+    for found in _PAYLOAD_START.finditer(data, after + 1 + RECORD_HEAD.size):
+        candidate = found.start() - RECORD_HEAD.size
         if _read_record(data, candidate)[0] is not None:
             return candidate
-        found = data.find(_PAYLOAD_START, found + 1)
     return None
 
 

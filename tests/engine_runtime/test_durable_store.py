@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -312,8 +313,33 @@ def test_torn_segment_header_is_repaired(open_store: Callable[..., DurableStore]
     torn = newest.with_name(f"{int(newest.stem) + 1:020d}.wal")
     torn.write_bytes(b"PMW")  # a crash while creating the next segment
     open_store()._abandon()
-    assert torn.read_bytes() == b"PMWAL001"
+    assert torn.read_bytes() == b"PMWAL002"
     assert open_store().query("db", "SELECT v FROM m") == [{"v": 1.0}]
+
+
+def test_a_format_1_segment_of_json_records_is_still_replayed(tmp_path: Path) -> None:
+    """Segments an older version wrote (every record JSON) replay as they did."""
+    wal = tmp_path / "store" / "wal"
+    wal.mkdir(parents=True)
+    records = [
+        {"k": "create", "d": "db"},
+        {"k": "write", "d": "db", "lp": 'm,h=a v=1i,s="x y" 5', "p": "ns", "a": True, "t": 7},
+        {"k": "write", "d": "db", "lp": "m,h=b v=2i", "p": "s", "a": False, "t": 9_000_000_000},
+    ]
+    content = b"PMWAL001"
+    for record in records:
+        payload = json.dumps(record, separators=(",", ":")).encode()
+        content += struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+    (wal / f"{1:020d}.wal").write_bytes(content)
+    with DurableStore(tmp_path / "store", flush_interval=0.01) as store:
+        rows = store.query("db", "SELECT h, v, s, CAST(time AS BIGINT) AS t FROM m ORDER BY h")
+        assert rows == [
+            {"h": "a", "v": 1, "s": "x y", "t": 5},
+            {"h": "b", "v": 2, "s": None, "t": 9_000_000_000},
+        ]
+        store.write_lp("db", "m,h=c v=3i 10")  # new records go to a format 2 segment
+    newest = sorted(wal.glob("*.wal"))[-1]
+    assert newest.read_bytes()[:8] == b"PMWAL002"
 
 
 def test_the_engine_passes_no_sync_through_to_the_store(
