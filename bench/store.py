@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import BATCH, make_batch
+from _common import BATCH, make_agent_batch, make_batch
 
 from engine_runtime.line_protocol.parse import parse_blocks, parse_lines
 from engine_runtime.store import MemoryStore
@@ -57,21 +57,25 @@ def _best(runs: int, func: Callable[[], object]) -> float:
 
 
 def bench_write(args: argparse.Namespace) -> list[Row]:
-    """Rows/s for parse only, parse+insert, and the str.split floor, on 10k-line batches."""
-    text = make_batch(0)
-    floor = BATCH / _best(args.runs, lambda: split_floor(text))
-    lines = BATCH / _best(args.runs, lambda: parse_lines(text, default_time_ns=0))
-    blocks = BATCH / _best(args.runs, lambda: parse_blocks(text, default_time_ns=0))
-    store = MemoryStore()
-    write = BATCH / _best(args.runs, lambda: store.write_lp("bench", text))
-    return [
-        Row("LP parse only, `parse_lines` (per-line tuples), 10k-line batch (rows/s)",
-            f"{lines:,.0f}", f"{floor:,.0f}", f"{lines / floor:.2f}"),
-        Row("LP parse only, `parse_blocks` (columnar, the store's), 10k-line batch (rows/s)",
-            f"{blocks:,.0f}", f"{floor:,.0f}", f"{blocks / floor:.2f}"),
-        Row("LP parse + insert (`write_lp`), 10k-line batch (rows/s)", f"{write:,.0f}",
-            f"{floor:,.0f}", f"{write / floor:.2f}"),
-    ]  # fmt: skip
+    """Rows/s for parse only, parse+insert, and the str.split floor, on 10k-line batches: an
+    agent's (`make_agent_batch`, the default shape of real writes) and one series per host
+    with a timestamp per line (`make_batch`)."""
+    rows = []
+    for shape, text in (("agent", make_agent_batch(0)), ("a time per line", make_batch(0))):
+        floor = BATCH / _best(args.runs, lambda text=text: split_floor(text))
+        lines = BATCH / _best(args.runs, lambda text=text: parse_lines(text, default_time_ns=0))
+        blocks = BATCH / _best(args.runs, lambda text=text: parse_blocks(text, default_time_ns=0))
+        store = MemoryStore()
+        write = BATCH / _best(args.runs, lambda s=store, t=text: s.write_lp("bench", t))
+        rows += [
+            Row(f"LP parse only, `parse_lines` (per-line tuples), 10k-line {shape} batch (rows/s)",
+                f"{lines:,.0f}", f"{floor:,.0f}", f"{lines / floor:.2f}"),
+            Row(f"LP parse only, `parse_blocks` (the store's), 10k-line {shape} batch (rows/s)",
+                f"{blocks:,.0f}", f"{floor:,.0f}", f"{blocks / floor:.2f}"),
+            Row(f"LP parse + insert (`write_lp`), 10k-line {shape} batch (rows/s)",
+                f"{write:,.0f}", f"{floor:,.0f}", f"{write / floor:.2f}"),
+        ]  # fmt: skip
+    return rows
 
 
 def bench_query(args: argparse.Namespace) -> list[Row]:
