@@ -17,6 +17,7 @@ __all__ = [
     "BenchError",
     "check",
     "count_text",
+    "machine_line",
     "make_agent_batch",
     "make_batch",
     "percentile",
@@ -86,3 +87,14 @@ def percentile(values: list[float], q: float) -> float:
 def count_text(value: float) -> str:
     """A count with thousands separators; one decimal when it is not whole (a median)."""
     return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def machine_line(load: float) -> str:
+    """The footer every table ends with: the interpreter, the cores and the load around it."""
+    import os
+    import sys
+
+    return (
+        f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; 1-minute load average "
+        f"{load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)"
+    )

@@ -49,7 +49,14 @@ from pathlib import Path
 from typing import Final
 
 import httpx
-from _common import AGENT_MEASUREMENTS, BATCH, BenchError, make_agent_batch, percentile
+from _common import (
+    AGENT_MEASUREMENTS,
+    BATCH,
+    BenchError,
+    machine_line,
+    make_agent_batch,
+    percentile,
+)
 from _serve import ServerProcess, write_all
 
 from engine_runtime.store._wal import WalRecord, encode_record
@@ -371,10 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for verdict in verdicts(points):
         print(verdict)
-    print(
-        f"\n(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; 1-minute load average ", end=""
-    )
-    print(f"{load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)")
+    print(f"\n{machine_line(load)}")
     return 0
 
 

@@ -41,7 +41,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-from _common import BATCH, make_batch, percentile
+from _common import BATCH, machine_line, make_batch, percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.server
 from _serve import Row, ServerProcess, drive, write_all
@@ -560,10 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---|")
     for row in rows:
         print(f"| {row.name} | {row.result} | {row.p50} | {row.p99} | {row.notes} |")
-    print(
-        f"\n(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; 1-minute load average ", end=""
-    )
-    print(f"{load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)")
+    print(f"\n{machine_line(load)}")
     return 0
 
 

@@ -13,7 +13,12 @@ import pytest
 
 from engine_runtime.store import DurableStore, StoreCorruptionError, StoreOpenError, _files
 from engine_runtime.store._location import FileLocation, s3_location
-from tests.engine_runtime.test_persisted_files import CHUNK, MINUTE, agent_batch, fragments
+from tests.engine_runtime.test_persisted_files import (
+    CHUNK,
+    MINUTE,
+    agent_batch,
+    check_recent_window_skips_older_files,
+)
 from tests.s3_server import KEY_ID, SECRET, S3Server, running_s3
 
 PREFIX = "node/store"
@@ -77,15 +82,7 @@ def test_a_persist_puts_the_files_and_catalog_in_the_bucket_and_nothing_in_files
 def test_a_recent_window_query_on_s3_reads_only_the_files_of_its_time(
     open_store: Callable[..., DurableStore],
 ) -> None:
-    store = open_store()
-    for minute in range(60):  # six chunks
-        store.write_lp("db", agent_batch(minute))
-    store.persist()
-    store.write_lp("db", agent_batch(60))  # in memory
-    recent = f"SELECT count(*) AS n FROM cpu WHERE time >= to_timestamp_nanos({55 * MINUTE})"  # noqa: S608 (ours)
-    everything = fragments(store, "SELECT count(*) AS n FROM cpu")
-    assert fragments(store, recent) == everything - 5  # the five older chunks' files skipped
-    assert store.query("db", recent) == [{"n": 6 * 50}]
+    check_recent_window_skips_older_files(open_store())
 
 
 def test_a_restart_loads_the_catalog_from_s3_and_replays_the_local_log(
