@@ -98,17 +98,6 @@ _SUMMARIES: Final = {
 }
 
 
-def _short(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` as click cuts a command's short help."""
-    if len(text) <= limit:
-        return text
-    if limit < len("..."):
-        return "..."
-    import textwrap
-
-    return textwrap.shorten(text, limit, placeholder="...", break_on_hyphens=False)
-
-
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -124,11 +113,11 @@ class _LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The commands and their short help, from `_SUMMARIES` (no command module loads)."""
+        """The commands and their whole summaries, wrapped to the width, from `_SUMMARIES`
+        (no command module loads; click itself would cut each to one line)."""
         names = self.list_commands(ctx)
-        limit = formatter.width - 6 - max(len(name) for name in names)
         with formatter.section("Commands"):
-            formatter.write_dl([(name, _short(_SUMMARIES[name], limit)) for name in names])
+            formatter.write_dl([(name, _SUMMARIES[name]) for name in names])
 
 
 def _version() -> str:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JSON_FORMAT_VERSION",
     "ArgumentError",
+    "WholeHelpGroup",
     "emit_json",
     "err_console",
     "manager_from",
@@ -210,3 +211,18 @@ def parse_key_values(
             raise ArgumentError(message)
         values[key] = value
     return values
+
+
+class WholeHelpGroup(click.Group):
+    """A command group whose command list shows each command's whole first sentence, wrapped
+    to the terminal (click's own cuts each to one line)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10**6)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ..errors import InstallError
-from ._common import emit_json, manager_from, pass_options, settings_options
+from ._common import WholeHelpGroup, emit_json, manager_from, pass_options, settings_options
 from ._deps_common import (
     FORMATS,
     change_lines,
@@ -55,7 +55,7 @@ _trigger_option: Final = click.option(
 )
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def deps() -> None:
     """Resolve the Python requirements of the plugins in use together, lock them, sync."""
 

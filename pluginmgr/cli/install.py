@@ -22,7 +22,7 @@ import click
 from ..deps.installers import disabled_error
 from ..deps.venv import EnsureResult, InstallResult, PluginEnv
 from ..settings import ENV_CACHE_DIR, default_log_dir
-from ._common import emit_json, manager_from, pass_options, settings_options
+from ._common import WholeHelpGroup, emit_json, manager_from, pass_options, settings_options
 from ._deps_common import (
     dependency_set,
     env_options,
@@ -37,7 +37,7 @@ __all__ = ["install"]
 _HOST_ENV: Final = "INFLUXDB3_HOST_URL"  # client.HOST_ENV; client is imported only when used
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def install() -> None:
     """Install Python packages into the plugin venv."""
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final
 import click
 
 from ..settings import DEFAULT_RETRIES
-from ._common import emit_json, err_console
+from ._common import WholeHelpGroup, emit_json, err_console
 
 if TYPE_CHECKING:
     from ..mirror.sync import MirrorReport, VerifyResult
@@ -23,7 +23,7 @@ _UNLOCKED_WARNING: Final = (
 )
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def mirror() -> None:
     """Copy a plugin repository into a directory any node (or static web server) can use."""
 

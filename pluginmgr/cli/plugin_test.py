@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ._common import ArgumentError, manager_from, parse_key_values, pass_options, settings_options
+from ._common import (
+    ArgumentError,
+    WholeHelpGroup,
+    manager_from,
+    parse_key_values,
+    pass_options,
+    settings_options,
+)
 
 if TYPE_CHECKING:
     from engine_runtime import DryRunner
@@ -171,7 +178,7 @@ def _seed(runner: DryRunner, database: str, path: Path) -> None:
         raise ArgumentError(message, hint="fix the line protocol; nothing was written") from None
 
 
-@click.group("test")
+@click.group("test", cls=WholeHelpGroup)
 def test() -> None:
     """Run a plugin once, offline, and print its logs, writes and errors as JSON."""
 

@@ -18,6 +18,7 @@ import click
 
 from ..atomic import atomic_write
 from ..errors import PluginManagerError
+from ._common import WholeHelpGroup
 
 __all__ = ["index", "search"]
 
@@ -30,7 +31,7 @@ class _RegistryCliError(PluginManagerError):
     """An index that cannot be built, read or found."""
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def index() -> None:
     """Build registry indexes (SDK index.json, schema 2.1)."""
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ._common import WholeHelpGroup
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import TRIGGER_PATH, ServerClient, database_option, server_options
 from .tokens import create_token
@@ -44,7 +45,7 @@ def _parse_key_values(text: str | None, option: str) -> dict[str, str] | None:
 # -- create --------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def create() -> None:
     """Create a database, a trigger or an API token."""
 
@@ -170,7 +171,7 @@ def _toggle(action: str, name: str, database: str, host: str, token: str | None)
     click.echo(f"Trigger {name} {action}d successfully")
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def enable() -> None:
     """Enable a trigger."""
 
@@ -184,7 +185,7 @@ def enable_trigger(name: str, database: str, host: str, token: str | None) -> No
     _toggle("enable", name, database, host, token)
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def disable() -> None:
     """Disable a trigger."""
 
@@ -198,7 +199,7 @@ def disable_trigger(name: str, database: str, host: str, token: str | None) -> N
     _toggle("disable", name, database, host, token)
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def delete() -> None:
     """Delete a trigger."""
 

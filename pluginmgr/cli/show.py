@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 import click
 
 from ..errors import ServerError
+from ._common import WholeHelpGroup
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
@@ -65,7 +66,7 @@ def _show_options(func: F) -> F:
     return database_option(required=False)(func)
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def show() -> None:
     """Show triggers, the plugins they run, or a summary."""
 

@@ -18,6 +18,7 @@ from engine_runtime.store.durable import SegmentDamage, cut_segment, find_damage
 
 from ..errors import PluginManagerError
 from ..node.data_layout import node_data
+from ._common import WholeHelpGroup
 
 __all__ = ["store"]
 
@@ -26,7 +27,7 @@ class _RepairError(PluginManagerError):
     """The store cannot be repaired as asked."""
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def store() -> None:
     """Inspect and repair a node's durable store (the WAL and the persisted files)."""
 
