@@ -74,13 +74,13 @@ class CatalogOperations:
         self.store.delete_table(database, table)
 
     def delete_database(self, name: str) -> None:
-        """Stop the database's triggers, drop their caches, remove it from the catalog.
-
-        The rows stay in the store until the server's durable store handles deletes (issue 6).
-        """
+        """Stop the database's triggers, drop their caches, remove it from the catalog, and
+        delete its tables and rows from the store."""
         for definition in self.catalog.delete_database(name):
             self._triggers.stop_key((name, definition.trigger_name), drop_cache=True)
             self.stats.drop(name, definition.trigger_name)
+        if name in self.store.databases():
+            self.store.delete_database(name)
 
     def create_trigger(
         self,

@@ -21,7 +21,11 @@ them, and the next persist takes them along.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -56,8 +60,11 @@ __all__ = [
     "clean_up",
     "commit",
     "freeze",
+    "persist_loop",
     "write_files",
 ]
+
+_LOGGER = logging.getLogger(__name__)
 
 #: the write buffer's default limit, in estimated bytes
 DEFAULT_BUFFER_LIMIT: Final = 1024 * 1024 * 1024
@@ -226,6 +233,29 @@ def _merged(
     ]
     parts.append(conform(rows, table.schema))
     return table.data.deduplicated(pa.concat_tables(parts).unify_dictionaries())
+
+
+def persist_loop(
+    stop: threading.Event,
+    wake: threading.Event,
+    interval: float,
+    persist: Callable[[], object],
+    store: Path,
+) -> None:
+    """The persister thread: ``persist`` when woken, or every ``interval`` seconds, until
+    ``stop``. A persist that fails is logged and tried again later (the WAL holds its rows)."""
+    deadline = time.monotonic() + interval
+    while not stop.is_set():
+        wake.wait(max(0.0, deadline - time.monotonic()))
+        if stop.is_set():
+            return
+        if wake.is_set() or time.monotonic() >= deadline:
+            wake.clear()
+            deadline = time.monotonic() + interval
+            try:
+                persist()
+            except Exception:
+                _LOGGER.exception("store %s: persist failed", store)
 
 
 def clean_up(store_dir: Path, wal_dir: Path, location: FileLocation, after: FileCatalog) -> None:

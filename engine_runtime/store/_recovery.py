@@ -160,6 +160,10 @@ def _replay_record(memory: MemoryStore, record: WalRecord, path: Path) -> None:
     if record.kind in ("table", "drop"):
         _replay_table(memory, record, path)
         return
+    if record.kind == "dropdb":
+        if record.database in memory.databases():
+            memory.delete_database(record.database)
+        return
     try:
         memory.write_lp(
             record.database,

@@ -59,6 +59,8 @@ def _decode_payload(payload: bytes) -> WalRecord:
     fields = json.loads(payload)
     if fields["k"] == "create":
         return WalRecord("create", str(fields["d"]))
+    if fields["k"] == "dropdb":
+        return WalRecord("dropdb", str(fields["d"]))
     if fields["k"] == "drop":
         return WalRecord("drop", str(fields["d"]), table=str(fields["n"]))
     if fields["k"] == "table":

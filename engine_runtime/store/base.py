@@ -159,6 +159,11 @@ class Store(Protocol):
         """
         ...
 
+    def delete_database(self, database: str) -> None:
+        """Remove ``database``, its tables and rows (durably, where the store keeps anything
+        on disk). Raises DatabaseNotFoundError."""
+        ...
+
     def copy(self) -> Store:
         """An independent snapshot: writes to either side are invisible to the other (dry runs)."""
         ...

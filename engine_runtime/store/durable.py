@@ -17,7 +17,8 @@ Queries, system tables and `copy` are the wrapped `MemoryStore`'s (`_reads`); th
 * ``no_sync=True`` returns as soon as the write is in memory and queued (upstream's
   ``no_sync``): it is durable within about ``flush_interval`` seconds, and lost if the process
   dies first or that flush fails (logged, not raised; its rows go at the reload).
-* `create_database`, `create_table` and `delete_table` are logged and durable the same way.
+* `create_database`, `create_table`, `delete_table` and `delete_database` are logged and
+  durable the same way.
 * Rows wait in the write buffer until a persist (`_persist`) writes them as Parquet files, one
   per table per ``gen1_duration`` time chunk, each written once; then the WAL segments they
   cover are deleted. A persist runs every ``persist_interval`` seconds, after
@@ -61,6 +62,7 @@ from engine_runtime.store._persist import (
     clean_up,
     commit,
     freeze,
+    persist_loop,
     write_files,
 )
 from engine_runtime.store._reads import MemoryReads
@@ -157,8 +159,9 @@ class DurableStore(MemoryReads):
         self._changes = found.replayed + found.convert
         if found.convert:
             self.persist()  # the snapshot format: its rows become files, its snapshots go
+        loop = (self._stop, self._wake, self._persist_interval, self.persist, self.data_dir)
         self._persister = threading.Thread(
-            target=self._run_persists, name="store-persister", daemon=True
+            target=persist_loop, args=loop, name="store-persister", daemon=True
         )
         self._persister.start()
         if found.replayed:  # what the log held goes to files soon, so memory and the log shrink
@@ -252,21 +255,32 @@ class DurableStore(MemoryReads):
         self._wait(ack)
         return result
 
+    def _logged(self, apply: Callable[[], object], record: WalRecord, *, sync: bool) -> None:
+        """``apply`` to memory and log ``record``, in one step under the write lock; nothing is
+        logged when ``apply`` raises or returns False (nothing to do)."""
+        if self._wal.failed is not None:
+            self._heal()
+        with self._write_lock:
+            self._check_open()
+            if apply() is False:
+                return
+            ack = self._wal.append(encode_record(record), sync=sync)
+            self._changes += 1
+        self._wait(ack)
+
     def create_database(self, name: str, *, no_sync: bool = False) -> None:
         """Create ``name`` durably (no-op when it exists); raises InvalidDatabaseNameError.
 
         ``no_sync`` returns without waiting for the flush, as `write_lp` does.
         """
-        if self._wal.failed is not None:
-            self._heal()
-        with self._write_lock:
-            self._check_open()
+
+        def create() -> bool:
             if name in self._memory.databases():
-                return
+                return False
             self._memory.create_database(name)
-            ack = self._wal.append(encode_record(WalRecord("create", name)), sync=not no_sync)
-            self._changes += 1
-        self._wait(ack)
+            return True
+
+        self._logged(create, WalRecord("create", name), sync=not no_sync)
 
     def create_table(
         self,
@@ -277,28 +291,24 @@ class DurableStore(MemoryReads):
         fields: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Create an empty table durably; raises as `MemoryStore.create_table` (nothing logged)."""
-        if self._wal.failed is not None:
-            self._heal()
-        with self._write_lock:
-            self._check_open()
-            self._memory.create_table(database, table, tags=tags, fields=fields)
-            columns = (*((name, "tag") for name in tags), *fields)
-            record = WalRecord("table", database, table=table, columns=tuple(columns))
-            ack = self._wal.append(encode_record(record), sync=True)
-            self._changes += 1
-        self._wait(ack)
+        columns = (*((name, "tag") for name in tags), *fields)
+        record = WalRecord("table", database, table=table, columns=tuple(columns))
+        self._logged(
+            lambda: self._memory.create_table(database, table, tags=tags, fields=fields),
+            record,
+            sync=True,
+        )
 
     def delete_table(self, database: str, table: str) -> None:
         """Delete a table and its rows durably; raises as `MemoryStore.delete_table`."""
-        if self._wal.failed is not None:
-            self._heal()
-        with self._write_lock:
-            self._check_open()
-            self._memory.delete_table(database, table)
-            record = WalRecord("drop", database, table=table)
-            ack = self._wal.append(encode_record(record), sync=True)
-            self._changes += 1
-        self._wait(ack)
+        record = WalRecord("drop", database, table=table)
+        self._logged(lambda: self._memory.delete_table(database, table), record, sync=True)
+
+    def delete_database(self, database: str) -> None:
+        """Delete a database and its rows durably (its files go at the next persist); raises
+        as `MemoryStore.delete_database`."""
+        record = WalRecord("dropdb", database)
+        self._logged(lambda: self._memory.delete_database(database), record, sync=True)
 
     def set_flush_observer(self, observer: FlushObserver | None) -> None:
         """Call ``observer(seconds, records, bytes, error)`` after every WAL flush that wrote
@@ -344,20 +354,6 @@ class DurableStore(MemoryReads):
                 self._budget.clear()
             clean_up(self.data_dir, self._wal_dir, self._location, after)
             return True
-
-    def _run_persists(self) -> None:
-        deadline = time.monotonic() + self._persist_interval
-        while not self._stop.is_set():
-            self._wake.wait(max(0.0, deadline - time.monotonic()))
-            if self._stop.is_set():
-                return
-            if self._wake.is_set() or time.monotonic() >= deadline:
-                self._wake.clear()
-                deadline = time.monotonic() + self._persist_interval
-                try:
-                    self.persist()
-                except Exception:  # keep persisting later; the WAL still holds everything
-                    _LOGGER.exception("store %s: persist failed", self.data_dir)
 
     # --- life cycle -----------------------------------------------------------------------
 

@@ -180,6 +180,12 @@ class MemoryStore:
                 # the system context shares this schema object, so it forgets the table too
                 db.context.catalog("public").schema("iox").deregister_table(table)
 
+    def delete_database(self, database: str) -> None:
+        """Remove ``database`` with its tables and rows; raises DatabaseNotFoundError."""
+        with self._lock:
+            if self._databases.pop(database, None) is None:
+                raise DatabaseNotFoundError(f"database not found: {database}")
+
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` (syntax, types against the current schema); no write."""
         validate_database_name(database)

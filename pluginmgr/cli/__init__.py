@@ -60,7 +60,7 @@ _COMMANDS: Final = {
 #: DataFusion); a test checks each entry against the command's own docstring
 _SUMMARIES: Final = {
     "create": "Create a database, a trigger or an API token.",
-    "delete": "Delete a trigger.",
+    "delete": "Delete a database or a trigger.",
     "deps": "Resolve the Python requirements of the plugins in use together, lock them, sync.",
     "disable": "Disable a trigger.",
     "doctor": "Check this node: venv, pylock.toml, each trigger's plugin and packages, "
@@ -78,7 +78,8 @@ _SUMMARIES: Final = {
     "mirror": "Copy a plugin repository into a directory any node (or static web server) can use.",
     "outdated": "Which pinned plugins' sources now serve other content (newest matching "
     "version for registry plugins), and which locked packages have newer allowed versions.",
-    "query": "Run the SQL query on the database and print the result.",
+    "query": "Run the query (SQL, or InfluxQL with -l influxql) on the database and print the "
+    "result.",
     "remove": "Unpin REFS (with the siblings and registry dependencies only they need), or drop "
     "local ones from PLUGIN_DIR/plugins.in; drop their requirements from the dependency set and "
     "sync the venv (orphaned packages leave it).",
@@ -86,7 +87,7 @@ _SUMMARIES: Final = {
     "REF`); the dependency set is re-resolved if its declarations differ.",
     "search": "Plugins of an index whose name, description or triggers contain TERM.",
     "serve": "Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).",
-    "show": "Show triggers, the plugins they run, or a summary.",
+    "show": "Show databases, triggers, the plugins they run, or a summary.",
     "store": "Inspect and repair a node's durable store (the WAL and the persisted files).",
     "test": "Run a plugin once, offline, and print its logs, writes and errors as JSON.",
     "verify": "Re-hash every stored plugin and check every pinned reference; exit 1 on any "

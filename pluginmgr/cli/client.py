@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "DATABASE_PATH",
     "DEFAULT_HOST",
     "HOST_ENV",
     "TRIGGER_PATH",
@@ -45,6 +46,7 @@ DEFAULT_HOST: Final = "http://127.0.0.1:8181"
 #: where -H/--host comes from when it is not given
 HOST_ENV: Final = "INFLUXDB3_HOST_URL"
 TRIGGER_PATH: Final = "/api/v3/configure/processing_engine_trigger"
+DATABASE_PATH: Final = "/api/v3/configure/database"
 _CONNECT_TIMEOUT: Final = 10.0
 _READ_TIMEOUT: Final = 300.0  # a query or a synchronous write can take a while
 _MAX_MESSAGE: Final = 500

@@ -22,7 +22,8 @@ from .tables import columns_of, print_rows
 __all__ = ["count_lines", "query", "write"]
 
 _WRITE_PATH: Final = "/api/v3/write_lp"
-_QUERY_PATH: Final = "/api/v3/query_sql"
+#: the endpoint of each query language, as InfluxDB 3's CLI uses them
+_QUERY_PATHS: Final = {"sql": "/api/v3/query_sql", "influxql": "/api/v3/query_influxql"}
 _MAX_LINE: Final = 100  # characters of a rejected line shown in its error
 _PRECISIONS: Final = {
     "auto": "auto",
@@ -147,8 +148,16 @@ def _query_params(items: Sequence[str]) -> dict[str, str]:
 
 
 @click.command()
-@click.argument("sql")
+@click.argument("sql", metavar="QUERY")
 @database_option(required=True)
+@click.option(
+    "--language",
+    "-l",
+    type=click.Choice(["sql", "influxql"]),
+    default="sql",
+    show_default=True,
+    help="The query's language.",
+)
 @click.option(
     "--format",
     "output",
@@ -159,17 +168,18 @@ def _query_params(items: Sequence[str]) -> dict[str, str]:
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Query parameter $K.")
 @server_options
 def query(**options: Any) -> None:
-    """Run the SQL query on the database and print the result."""
+    """Run the query (SQL, or InfluxQL with -l influxql) on the database and print the result."""
     output, params = options["output"], _query_params(options["params"])
     # pretty is rendered here from JSON; the other formats come from the server verbatim
     wire = "json" if output == "pretty" else output
+    path = _QUERY_PATHS[options["language"]]
     with ServerClient(options["host"], options["token"]) as client:
         if params:
             body = {"db": options["database"], "q": options["sql"], "format": wire}
-            response = client.request("POST", _QUERY_PATH, json_body={**body, "params": params})
+            response = client.request("POST", path, json_body={**body, "params": params})
         else:
             fields = {"db": options["database"], "q": options["sql"], "format": wire}
-            response = client.request("GET", _QUERY_PATH, params=fields)
+            response = client.request("GET", path, params=fields)
     if output != "pretty":
         click.echo(response.text, nl=not response.text.endswith("\n"))
         return

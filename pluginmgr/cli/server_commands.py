@@ -16,7 +16,7 @@ import click
 
 from ._common import WholeHelpGroup
 from ._triggers import PLUGINS_PATH, fetch_triggers
-from .client import TRIGGER_PATH, ServerClient, database_option, server_options
+from .client import DATABASE_PATH, TRIGGER_PATH, ServerClient, database_option, server_options
 from .tokens import create_token
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ __all__ = [
     "request_path_warning",
 ]
 
-_DATABASE_PATH: Final = "/api/v3/configure/database"
 _ENGINE_PATH: Final = "/api/v3/engine/"
 
 
@@ -59,7 +58,7 @@ create.add_command(create_token)
 def create_database(name: str, host: str, token: str | None) -> None:
     """Create the database NAME on the server."""
     with ServerClient(host, token) as client:
-        client.request("POST", _DATABASE_PATH, json_body={"db": name})
+        client.request("POST", DATABASE_PATH, json_body={"db": name})
     click.echo(f'Database "{name}" created successfully')
 
 
@@ -201,7 +200,20 @@ def disable_trigger(name: str, database: str, host: str, token: str | None) -> N
 
 @click.group(cls=WholeHelpGroup)
 def delete() -> None:
-    """Delete a trigger."""
+    """Delete a database or a trigger."""
+
+
+@delete.command("database")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@server_options
+def delete_database(name: str, yes: bool, host: str, token: str | None) -> None:
+    """Delete the database NAME, its tables and its triggers."""
+    if not yes:
+        click.confirm(f'Are you sure you want to delete "{name}"?', abort=True, err=True)
+    with ServerClient(host, token) as client:
+        client.request("DELETE", DATABASE_PATH, params={"db": name})
+    click.echo(f'Database "{name}" deleted successfully')
 
 
 @delete.command("trigger")

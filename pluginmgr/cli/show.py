@@ -17,7 +17,7 @@ import click
 from ..errors import ServerError
 from ._common import WholeHelpGroup
 from ._triggers import PLUGINS_PATH, fetch_triggers
-from .client import ServerClient, database_option, server_options
+from .client import DATABASE_PATH, ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
 
 __all__ = ["PLUGINS_PATH", "fetch_triggers", "show"]
@@ -68,7 +68,23 @@ def _show_options(func: F) -> F:
 
 @click.group(cls=WholeHelpGroup)
 def show() -> None:
-    """Show triggers, the plugins they run, or a summary."""
+    """Show databases, triggers, the plugins they run, or a summary."""
+
+
+# -- databases -----------------------------------------------------------------------------------
+
+
+@show.command("databases")
+@server_options
+@click.option("--format", "output", type=_TABLE_FORMATS, default="pretty")
+def show_databases(output: str, host: str, token: str | None) -> None:
+    """List the server's databases."""
+    with ServerClient(host, token) as client:
+        answer = client.request("GET", DATABASE_PATH, params={"format": "json"})
+    rows = answer.json()
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ServerError("the server answered the database list with something other than rows")
+    print_rows(rows, ["iox::database"], output)
 
 
 # -- triggers ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_help_lists_every_command_with_its_whole_summary_at_any_width(width: int
     for name, summary in _SUMMARIES.items():
         assert f" {name} {' '.join(summary.split())}" in f" {words}", name
     assert "..." not in shown
-    assert "  delete    Delete a trigger.\n" in shown
+    assert "  enable    Enable a trigger.\n" in shown
 
 
 @pytest.mark.parametrize("arg", ["--help", "--version"])

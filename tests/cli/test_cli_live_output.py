@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +128,32 @@ def test_create_trigger_with_a_leading_slash_warns_first(
     assert result.err.splitlines()[0].startswith("warning: request:/x starts with a slash")
     assert all(line.startswith("warning: ") for line in result.err.splitlines())
     assert result.out == "Trigger slash created successfully\n"
+
+
+def test_show_and_delete_databases_and_an_influxql_query(
+    capsys: pytest.CaptureFixture[str], live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(capsys, live, "write", "-d", "metrics", "cpu,host=a usage=1.5 1000").code == 0
+    assert cli(capsys, live, "create", "database", "scratch").code == 0
+    shown = fits(cli(capsys, live, "show", "databases"))
+    assert any("metrics" in line for line in shown) and any("scratch" in line for line in shown)
+    listed = cli(capsys, live, "show", "databases", "--format", "json")
+    assert {"iox::database": "scratch"} in json.loads(listed.out)
+
+    influxql = cli(
+        capsys, live, "query", "-d", "metrics", "-l", "influxql", "SELECT usage FROM cpu"
+    )
+    assert influxql.code == 0, influxql.err
+    assert influxql.out.splitlines()[-1].split()[-1] == "1.5"
+    bad = cli(capsys, live, "query", "-d", "metrics", "--language", "flux", "x")
+    assert bad.code == 2 and "'flux' is not one of 'sql', 'influxql'" in bad.err
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    kept = cli(capsys, live, "delete", "database", "scratch")
+    assert kept.code == 130 and 'Are you sure you want to delete "scratch"?' in kept.err
+    assert cli(capsys, live, "show", "databases", "--format", "json").out.count("scratch") == 1
+    gone = cli(capsys, live, "delete", "database", "scratch", "--yes")
+    assert (gone.code, gone.out) == (0, 'Database "scratch" deleted successfully\n')
+    assert "scratch" not in cli(capsys, live, "show", "databases", "--format", "json").out
+    missing = cli(capsys, live, "delete", "database", "scratch", "-y")
+    assert missing.code == 1 and "scratch" in missing.err

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from engine_runtime.errors import DatabaseNotFoundError
 from engine_runtime.store import BufferFullError, DurableStore, _persist
 from tests.helpers import wait_for
 
@@ -333,3 +334,23 @@ def test_a_start_persists_what_it_replayed(open_store: Callable[..., DurableStor
     wait_for(persisted, timeout=20)  # the replayed log is gone
     assert sum(f["rows"] for f in table_files(reopened)) == 600
     assert reopened.query("db", "SELECT count(*) AS n FROM cpu") == [{"n": 600}]
+
+
+def test_a_deleted_database_stays_deleted_after_a_crash_and_its_files_go(
+    open_store: Callable[..., DurableStore],
+) -> None:
+    store = open_store()
+    store.write_lp("db", agent_batch(0))
+    store.write_lp("other", agent_batch(0))
+    store.persist()
+    paths = [f["path"] for f in table_files(store)]
+    store.delete_database("db")
+    with pytest.raises(DatabaseNotFoundError):
+        store.delete_database("db")
+    store._abandon()  # a crash: the deletion is in the log only
+    reopened = open_store()
+    assert reopened.databases() == ["other"]
+    assert reopened.persist()
+    assert sorted(catalog(reopened)["databases"]) == ["other"]
+    assert not any((reopened.data_dir / "files" / path).exists() for path in paths)
+    assert reopened.query("other", "SELECT count(*) AS n FROM cpu") == [{"n": 50}]

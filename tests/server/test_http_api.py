@@ -150,6 +150,18 @@ def test_databases_create_list_delete(client: TestClient) -> None:
     assert client.delete("/api/v3/configure/database?db=other").status_code == 404
 
 
+def test_deleting_a_database_deletes_its_rows(client: TestClient) -> None:
+    assert client.post("/api/v3/write_lp?db=gone", content="cpu,host=a v=1 1").status_code == 204
+    assert client.delete("/api/v3/configure/database?db=gone").status_code == 200
+    query = {"db": "gone", "q": "SELECT count(*) AS n FROM cpu"}
+    assert client.get("/api/v3/query_sql", params=query).status_code == 404
+    listed = client.get("/api/v3/configure/database?format=json").json()
+    assert {"iox::database": "gone"} not in listed
+    # a write makes it again, empty but for that write
+    assert client.post("/api/v3/write_lp?db=gone", content="cpu,host=b v=2 2").status_code == 204
+    assert client.get("/api/v3/query_sql", params=query).json() == [{"n": 1}]
+
+
 def test_unknown_path_is_json_404(client: TestClient) -> None:
     response = client.get("/api/v3/nothing")
     assert response.status_code == 404 and "error" in response.json()
