@@ -111,7 +111,9 @@ class _LazyGroup(click.Group):
         loaded = importlib.import_module(f"{__name__}.{module}", __name__)
         command = getattr(loaded, attribute or cmd_name)
         assert isinstance(command, click.Command)  # noqa: S101 - a wrong table entry is a bug
-        return command
+        from ._examples import with_examples
+
+        return with_examples(command, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The commands and their whole summaries, wrapped to the width, from `_SUMMARIES`

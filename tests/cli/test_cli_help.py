@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -76,3 +77,51 @@ def test_every_command_group_lists_whole_first_sentences() -> None:
         for child in group.list_commands(sub):
             summary = group.get_command(sub, child).get_short_help_str(limit=10**6)  # type: ignore[union-attr]
             assert f"{child} {' '.join(summary.split())}" in words, (name, child)
+
+
+def _leaves(group: click.Group, ctx: click.Context, path: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        full = f"{path} {name}".strip()
+        if isinstance(command, click.Group):
+            found |= _leaves(command, ctx, full)
+        else:
+            found[full] = command
+    return found
+
+
+def test_every_command_has_examples_that_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command's ``--help`` ends with its examples, and each example is a valid command
+    line for it: its options exist and take the values given (nothing is run; the files and
+    directories the examples name exist, in a scratch directory)."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    for directory in ("registry", "mirror", "wheels", "plugins-repo"):
+        (tmp_path / directory).mkdir()
+    for name in ("requirements.txt", "batch.lp", "hook.py", "report.py", "alerts.py"):
+        (tmp_path / name).write_text("")
+
+    from pluginmgr.cli._examples import EXAMPLES
+
+    ctx = click.Context(cli)
+    leaves = _leaves(cli, ctx)
+    assert sorted(EXAMPLES) == sorted(leaves)
+    for path, command in leaves.items():
+        assert command.epilog is not None and command.epilog.startswith("Examples:"), path
+        for line in EXAMPLES[path]:
+            words = shlex.split(line)
+            assert words[0] == "pluginmgr" and " ".join(words[1:]).startswith(path), line
+            args = words[1 + len(path.split()) :]
+            command.make_context(path, args)  # raises click.UsageError on a bad option
+        # one command under two paths (`why`, `deps why`) shows the examples of one of them
+        shown = command.get_help(click.Context(command, info_name=path, terminal_width=80))
+        examples = shown[shown.index("Examples:") :]
+        assert all(len(line) <= 80 for line in examples.splitlines()), examples
+        flat = " ".join(examples.replace("\\\n", " ").split())  # continuation lines joined
+        same = [other for other, each in leaves.items() if each is command]
+        assert any(flat.endswith(" ".join(EXAMPLES[other][-1].split())) for other in same), path
