@@ -22,8 +22,8 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "pluginmgr create token --admin --data-dir ~/.pluginmgr/data",
     ),
     "create trigger": (
-        "pluginmgr create trigger cpu_alerts -d metrics --trigger-spec table:cpu --plugin-filename "
-        "gh:influxdata/threshold_deadman_checks/threshold_deadman_checks_plugin.py",
+        "pluginmgr create trigger cpu_mad -d metrics --trigger-spec table:cpu "
+        "--plugin-filename gh:influxdata/mad_check/mad_check_plugin.py",
         "pluginmgr create trigger hourly -d metrics --trigger-spec every:1h "
         "--plugin-filename downsample.py --trigger-arguments window=1h,target=cpu_1h",
     ),
