@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ._common import manager_from, pass_options, settings_options
+from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
@@ -108,6 +109,7 @@ def _plugin_dir_option(value: str | None) -> Path | None:
 )
 @click.option("--without-auth", is_flag=True, help="Serve every endpoint without a token.")
 @store_options
+@plugin_policy_options
 @click.option(
     "--execution-timeout",
     default="60s",
@@ -165,6 +167,7 @@ def serve(options: dict[str, Any]) -> int:
 
     host, port = _bind(options.pop("http_bind"))
     durable = store_settings(options)
+    allowed_triggers = trigger_types(options)
     timeout = parse_seconds("--execution-timeout", options.pop("execution_timeout"))
     memory_text = options.pop("plugin_memory_limit")
     memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
@@ -211,6 +214,7 @@ def serve(options: dict[str, Any]) -> int:
             max_request_bytes=max_request_bytes,
             node_id=serving.node_id,
             query_timeout=query_timeout,
+            allowed_triggers=allowed_triggers,
         )
         _run(state, store, sock, serving, url=f"http://{_address(host, port)}")
     click.echo("pluginmgr stopped cleanly", err=True)
@@ -296,6 +300,7 @@ def _server_state(
     max_request_bytes: int,
     node_id: str,
     query_timeout: float | None,
+    allowed_triggers: frozenset[str] | None,
 ) -> ServerState:
     from ..server.app import ServerState
 
@@ -310,6 +315,7 @@ def _server_state(
         max_request_bytes=max_request_bytes,
         node_id=node_id,
         query_timeout=query_timeout or None,
+        allowed_triggers=allowed_triggers,
     )
 
 

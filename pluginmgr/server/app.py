@@ -101,6 +101,8 @@ class ServerState:
     :param queries: the running queries, stopped at shutdown (`cancel_queries_on_exit`).
     :param node_id: ``serve --node-id``; ``/ping`` adds it as ``node_id`` (clients ignore
         fields they do not know, and it tells an operator which node answered).
+    :param allowed_triggers: the plugin types (``WalRows``, ``Schedule``, ``Request``) a new
+        trigger may have (``--restrict-plugin-triggers-to``); None: every type.
     """
 
     engine: ProcessingEngine
@@ -116,6 +118,7 @@ class ServerState:
     node_id: str | None = None
     query_timeout: float | None = DEFAULT_QUERY_TIMEOUT
     queries: QueryRegistry = field(default_factory=QueryRegistry)
+    allowed_triggers: frozenset[str] | None = None
 
 
 async def health(request: Request) -> Response:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engine_runtime import TriggerSettings
+from engine_runtime import EngineError, TriggerSettings, parse_trigger_spec
 from engine_runtime.trigger_definition import trigger_specification_json
 
 from ..node.triggers import create_trigger as pin_and_create
@@ -102,6 +102,20 @@ def _arguments(raw: Any) -> dict[str, str] | None:
     return {str(k): v for k, v in raw.items()}
 
 
+def _check_allowed(allowed: frozenset[str] | None, spec: str) -> None:
+    """Refuse a trigger type ``--restrict-plugin-triggers-to`` leaves out, in upstream's words
+    (checked first, as upstream does; a spec that does not parse is left to the create)."""
+    if allowed is None:
+        return
+    try:
+        plugin_type = parse_trigger_spec(spec).plugin_type
+    except EngineError:
+        return
+    if plugin_type not in allowed:
+        message = f"invalid request: server is configured to reject {plugin_type} plugin triggers"
+        raise ApiError(400, message)
+
+
 @endpoint
 async def create_trigger(request: Request) -> Response:
     """``POST …/processing_engine_trigger``: pin and check the plugin, install its deps, add the
@@ -115,6 +129,7 @@ async def create_trigger(request: Request) -> Response:
     arguments = _arguments(body.get("trigger_arguments"))
     disabled = get_bool(body, "disabled", default=False)
     state = server_state(request)
+    _check_allowed(state.allowed_triggers, spec)
 
     def create(progress: Callable[[str], None] | None) -> dict[str, Any]:
         created = pin_and_create(

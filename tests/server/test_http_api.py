@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import textwrap
@@ -477,3 +478,23 @@ def test_a_fetched_plugins_file_cannot_be_overwritten_by_upload(
     assert answer.status_code == 400, answer.text
     assert f"runs the fetched plugin {ref}" in answer.json()["error"]
     assert sorted(p.name for p in plugin_dir.iterdir()) == []
+
+
+def test_restricted_trigger_types_are_refused_at_creation(
+    state: ServerState, plugin_dir: Path
+) -> None:
+    """``--restrict-plugin-triggers-to schedule``: upstream's 400 for the other types, checked
+    before the plugin is even read; allowed types are created as usual."""
+    restricted = dataclasses.replace(state, allowed_triggers=frozenset({"Schedule"}))
+    with TestClient(create_app(restricted)) as client:
+        client.post("/api/v3/configure/database", json={"db": "db"})
+        code = "def process_scheduled_call(influxdb3_local, call_time, args=None):\n    pass\n"
+        plugin = write_plugin(plugin_dir, "tick.py", code)
+        for spec, plugin_type in [("all_tables", "WalRows"), ("request:x", "Request")]:
+            refused = client.post(TRIGGER, json=trigger_body("t", "absent.py", spec))
+            assert refused.status_code == 400
+            assert refused.json()["error"] == (
+                f"invalid request: server is configured to reject {plugin_type} plugin triggers"
+            )
+        scheduled = client.post(TRIGGER, json=trigger_body("s", plugin, "every:1h"))
+        assert scheduled.status_code == 200, scheduled.text

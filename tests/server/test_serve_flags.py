@@ -302,6 +302,11 @@ def test_cloud_object_stores_but_s3_are_refused(
         ("--gen1-duration", "0", "error: invalid --gen1-duration '0': use a duration above 0"),
         ("--wal-flush-interval", "-1s", "error: invalid --wal-flush-interval '-1s': "),
         ("--buffer-mem-limit", "lots", "error: invalid --buffer-mem-limit 'lots'"),
+        (
+            "--restrict-plugin-triggers-to",
+            "wal,flux",
+            "error: invalid --restrict-plugin-triggers-to 'wal,flux': use wal, schedule or request",
+        ),
     ],
 )
 def test_bad_store_settings_are_one_error_line(
