@@ -1,7 +1,7 @@
 """The `Store` seam: what the runtime needs from a database, and the values it returns.
 
 `MemoryStore` implements it in process on DataFusion, `DurableStore` adds a write-ahead log
-and snapshots; a remote InfluxDB 3 backend could implement the same methods.
+and persisted Parquet files; a remote InfluxDB 3 backend could implement the same methods.
 """
 
 from __future__ import annotations
