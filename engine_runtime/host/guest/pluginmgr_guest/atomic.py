@@ -1,4 +1,4 @@
-"""Durable file replacement for the engine's own files (catalog, cache, the store's catalog).
+"""Durable file replacement for the engine's own files (catalog, cache, WAL, the store's files).
 
 `engine_runtime` must not import `pluginmgr`, so it keeps its own copy of the write-then-rename
 idiom, here where the plugin host (which saves the plugin cache) can import it too; this is
