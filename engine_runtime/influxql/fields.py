@@ -52,6 +52,8 @@ NUMERIC_ONLY: Final = frozenset(
 #: InfluxDB's words for aggregates mixed with raw fields
 MIXING_MESSAGE: Final = "InfluxQL: mixing aggregate and non-aggregate queries is not supported"
 _NUMERIC_TYPES: Final = frozenset({"float", "integer", "unsigned"})
+#: max() and min() also order booleans (false < true), as InfluxDB does
+_ORDERED: Final = frozenset({"max", "min"})
 
 
 def expand_fields(
@@ -89,11 +91,15 @@ def _expand_call(call: Call, alias: str | None, schema: MeasurementSchema) -> It
     pattern = call.args[0]
     regex = compile_regex(pattern.pattern) if isinstance(pattern, RegexLit) else None
     for name, kind in schema.fields:
-        if call.name in NUMERIC_ONLY and kind not in _NUMERIC_TYPES:
+        if call.name in NUMERIC_ONLY and not _takes(call.name, kind):
             continue
         if regex is None or regex.search(name):
             args = (VarRef(name, "field"), *call.args[1:])
             yield Field(Call(call.name, args), f"{alias or call.name}_{name}")
+
+
+def _takes(function: str, kind: str) -> bool:
+    return kind in _NUMERIC_TYPES or (function in _ORDERED and kind == "boolean")
 
 
 def compile_regex(pattern: str) -> re.Pattern[str]:
@@ -192,6 +198,6 @@ def _check_call(call: Call, schema: MeasurementSchema) -> None:
     kind = schema.field_type(arg.name)
     if kind is None and schema.is_tag(arg.name):
         raise InfluxQLError(f"InfluxQL: {name}() needs a field, and {arg.name} is a tag")
-    if kind is not None and name in NUMERIC_ONLY and kind not in _NUMERIC_TYPES:
+    if kind is not None and name in NUMERIC_ONLY and not _takes(name, kind):
         message = f"InfluxQL: {name}() needs a numeric field, and {arg.name} is a {kind} field"
         raise InfluxQLError(message)

@@ -143,6 +143,8 @@ class _Parser(ShowParser):
         token = self.token
         name = self.identifier("time(), *, a regex or a tag key")
         if token.quoted or name.lower() != "time" or not self.at("("):
+            if self.at("::") and self._kind() != "tag":  # Grafana writes "host"::tag
+                raise self.error("::tag (GROUP BY takes tags only)")
             return TagDimension(name)
         self.expect("(")
         if not self.at("DURATION") or self.token.value == 0:

@@ -197,6 +197,12 @@ def test_unsupported_statements_keep_the_others_running() -> None:
     ]
 
 
+def test_group_by_a_tag_cast_as_grafana_writes_it() -> None:
+    found = parse_statement('SELECT mean(v) FROM m GROUP BY time(1m), "host"::tag')
+    assert isinstance(found, SelectStatement)
+    assert found.dimensions == (TimeDimension(MINUTE), TagDimension("host"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -221,6 +227,7 @@ def test_unsupported_statements_keep_the_others_running() -> None:
         ("SHOW FOO", "found FOO, expected DATABASES, MEASUREMENTS"),
         ("SHOW TAG VALUES FROM m", "found EOF, expected WITH KEY"),
         ("SELECT 'open FROM m", "found unterminated string, expected '"),
+        ('SELECT v FROM m GROUP BY "v"::field', "expected ::tag (GROUP BY takes tags only)"),
     ],
 )
 def test_syntax_errors_say_what_was_found_and_where(text: str, message: str) -> None:

@@ -300,9 +300,11 @@ def values_epoch(backend: StoreBackend, query: str, epoch: str) -> list[list[Any
 
 def test_sources_regex_qualified_and_several(backend: StoreBackend) -> None:
     found = series(backend, "SELECT * FROM /^(cpu|mem)$/ WHERE host = 'a' AND time <= 1704067200s")
+    # several measurements: each series has the union of their columns, as in InfluxDB
+    assert found[0]["columns"] == ["time", "free", "host", "i", "region", "s", "up", "v"]
     assert [(s["name"], s["values"]) for s in found] == [
-        ("cpu", [["2024-01-01T00:00:00Z", "a", 10, "eu", None, None, 1.0]]),
-        ("mem", [["2024-01-01T00:00:00Z", 5, "a"]]),
+        ("cpu", [["2024-01-01T00:00:00Z", None, "a", 10, "eu", None, None, 1.0]]),
+        ("mem", [["2024-01-01T00:00:00Z", 5, "a", None, None, None, None, None]]),
     ]
     assert values(backend, 'SELECT v FROM "db"."weekly"."cpu"') == [["2024-01-01T00:00:00Z", 1.0]]
     assert values(backend, "SELECT v FROM weekly.cpu") == [["2024-01-01T00:00:00Z", 1.0]]

@@ -53,7 +53,9 @@ def test_raw_query_sql_pushes_limits_down_without_tags() -> None:
     found = plan("SELECT v, host FROM cpu WHERE s = 'it\\'s' ORDER BY time DESC LIMIT 3 OFFSET 1")
     assert found.sql == (
         'SELECT time AS _time, "v" AS _c0, CAST("host" AS VARCHAR) AS _c1 FROM "cpu" '
-        "WHERE (\"s\" = 'it''s') AND (\"v\" IS NOT NULL) ORDER BY _time DESC LIMIT 3 OFFSET 1"
+        "WHERE (\"s\" = 'it''s') AND (\"v\" IS NOT NULL) ORDER BY _time DESC, "
+        "concat_ws(',', 'host=' || CAST(\"host\" AS VARCHAR), "
+        "'region=' || CAST(\"region\" AS VARCHAR)) DESC LIMIT 3 OFFSET 1"
     )
     assert found.limited
     assert not plan("SELECT v FROM cpu GROUP BY host LIMIT 3").limited
@@ -68,7 +70,7 @@ def test_selector_sql_carries_its_time() -> None:
         in found.sql
     )
     assert 'CAST(floor(count("v") * 95 / 100.0 + 0.5) AS BIGINT)' in found.sql
-    assert "first_value(time ORDER BY time DESC) FILTER" in (
+    assert 'first_value(time ORDER BY time DESC, "v" DESC) FILTER' in (
         plan("SELECT last(v) FROM cpu").sql or ""
     )
 
