@@ -36,6 +36,7 @@ from engine_runtime.influxql.show import (
     show_tag_keys,
     show_tag_values,
 )
+from engine_runtime.influxql.transform import run_transformed, transformation_of
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -73,6 +74,9 @@ def _run(
     statement: Statement, schemas: Schemas, database: str | None, now: int
 ) -> tuple[Series, ...]:
     if isinstance(statement, SelectStatement):
+        call = transformation_of(statement)
+        if call is not None:
+            return run_transformed(statement, call, schemas, database, now=now)
         return run_select(statement, schemas, database, now=now)
     if isinstance(statement, ShowMeasurements):
         return show_measurements(statement, schemas, database, now=now)

@@ -45,6 +45,15 @@ __all__ = [
 AGGREGATES: Final = ("count", "mean", "median", "spread", "stddev", "sum")
 #: functions that pick one point
 SELECTORS: Final = ("first", "last", "max", "min", "percentile")
+#: functions over a series' rows (engine_runtime.influxql.transform runs them)
+TRANSFORMATIONS: Final = (
+    "cumulative_sum",
+    "derivative",
+    "difference",
+    "moving_average",
+    "non_negative_derivative",
+    "non_negative_difference",
+)
 #: functions that need a float, integer or unsigned field
 NUMERIC_ONLY: Final = frozenset(
     {"max", "mean", "median", "min", "percentile", "spread", "stddev", "sum"}
@@ -182,7 +191,7 @@ def check_calls(fields: Sequence[Field], schema: MeasurementSchema) -> Call | No
 def _check_call(call: Call, schema: MeasurementSchema) -> None:
     name = call.name
     if name not in AGGREGATES and name not in SELECTORS:
-        supported = ", ".join(f"{n}()" for n in sorted((*AGGREGATES, *SELECTORS)))
+        supported = ", ".join(f"{n}()" for n in sorted((*AGGREGATES, *SELECTORS, *TRANSFORMATIONS)))
         raise unsupported(f"the function {name}()", f"use one of {supported}")
     arity = 2 if name == "percentile" else 1
     if len(call.args) != arity:

@@ -5,8 +5,8 @@ keep their time; an aggregate row takes the selected point's time (a lone select
 ``max(v)``) or the start of the time range (0 without one); ``GROUP BY time`` rows are filled
 (`fill.fill_buckets`) from the bucket of the range's start (or of the earliest point) to the
 bucket of its end. ``ORDER BY time DESC``, then ``OFFSET``/``LIMIT`` apply to each series, and
-``SOFFSET``/``SLIMIT`` to the series, sorted by measurement and tags. With several
-measurements, every series has the union of their columns, as in InfluxDB.
+``SOFFSET``/``SLIMIT`` to the series, sorted by measurement and tags (reversed by ``DESC``).
+With several measurements, every series has the union of their columns, as in InfluxDB.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def run_select(
             found.extend(series_from_table(plan, statement, table))
     if len(set(names)) > 1:
         found = _with_columns(found, _union(names))
-    found.sort(key=lambda series: (series.name or "", series.tags))
+    # InfluxDB lists the series in reverse with ORDER BY time DESC
+    found.sort(key=lambda series: (series.name or "", series.tags), reverse=statement.descending)
     end = None if statement.slimit is None else statement.soffset + statement.slimit
     return tuple(found[statement.soffset : end])
 
