@@ -26,6 +26,7 @@ from engine_runtime.influxql.nodes import (
     Unsupported,
 )
 from engine_runtime.influxql.parser import parse, parse_statement
+from engine_runtime.influxql.picks import pick_of, run_picked
 from engine_runtime.influxql.results import Series, StatementResult, results_table
 from engine_runtime.influxql.selects import run_select
 from engine_runtime.influxql.show import (
@@ -77,6 +78,9 @@ def _run(
         call = transformation_of(statement)
         if call is not None:
             return run_transformed(statement, call, schemas, database, now=now)
+        call = pick_of(statement)
+        if call is not None:
+            return run_picked(statement, call, schemas, database, now=now)
         return run_select(statement, schemas, database, now=now)
     if isinstance(statement, ShowMeasurements):
         return show_measurements(statement, schemas, database, now=now)

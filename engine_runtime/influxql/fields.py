@@ -54,6 +54,8 @@ TRANSFORMATIONS: Final = (
     "non_negative_derivative",
     "non_negative_difference",
 )
+#: functions that pick several points or values (engine_runtime.influxql.picks runs them)
+PICKS: Final = ("bottom", "distinct", "mode", "top")
 #: functions that need a float, integer or unsigned field
 NUMERIC_ONLY: Final = frozenset(
     {"max", "mean", "median", "min", "percentile", "spread", "stddev", "sum"}
@@ -191,7 +193,8 @@ def check_calls(fields: Sequence[Field], schema: MeasurementSchema) -> Call | No
 def _check_call(call: Call, schema: MeasurementSchema) -> None:
     name = call.name
     if name not in AGGREGATES and name not in SELECTORS:
-        supported = ", ".join(f"{n}()" for n in sorted((*AGGREGATES, *SELECTORS, *TRANSFORMATIONS)))
+        known = (*AGGREGATES, *SELECTORS, *TRANSFORMATIONS, *PICKS)
+        supported = ", ".join(f"{n}()" for n in sorted(known))
         raise unsupported(f"the function {name}()", f"use one of {supported}")
     arity = 2 if name == "percentile" else 1
     if len(call.args) != arity:

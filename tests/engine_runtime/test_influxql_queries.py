@@ -329,10 +329,10 @@ def test_each_statement_answers_on_its_own(backend: StoreBackend) -> None:
         },
         {
             "statement_id": 2,
-            "error": "InfluxQL: the function integral() is not supported; use one of count(), "
-            "cumulative_sum(), derivative(), difference(), first(), last(), max(), mean(), "
-            "median(), min(), moving_average(), non_negative_derivative(), "
-            "non_negative_difference(), percentile(), spread(), stddev(), sum()",
+            "error": "InfluxQL: the function integral() is not supported; use one of bottom(), "
+            "count(), cumulative_sum(), derivative(), difference(), distinct(), first(), last(), "
+            "max(), mean(), median(), min(), mode(), moving_average(), non_negative_derivative(), "
+            "non_negative_difference(), percentile(), spread(), stddev(), sum(), top()",
         },
         {"statement_id": 3},
         {"statement_id": 4, "error": "database not found: other"},
