@@ -37,6 +37,7 @@ from engine_runtime.influxql.show import (
     show_tag_keys,
     show_tag_values,
 )
+from engine_runtime.influxql.subquery import has_subquery, run_subquery
 from engine_runtime.influxql.transform import run_transformed, transformation_of
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def _run(
     statement: Statement, schemas: Schemas, database: str | None, now: int
 ) -> tuple[Series, ...]:
     if isinstance(statement, SelectStatement):
+        if has_subquery(statement):
+            return run_subquery(statement, schemas, database, now, _run)
         call = transformation_of(statement)
         if call is not None:
             return run_transformed(statement, call, schemas, database, now=now)

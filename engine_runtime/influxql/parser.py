@@ -124,6 +124,13 @@ class _Parser(ShowParser):
             timezone=timezone,
         )
 
+    def subquery(self) -> SelectStatement:
+        self.expect("(")
+        self.expect_keyword("SELECT")
+        inner = self._select()
+        self.expect(")", ")")
+        return inner
+
     def _field(self) -> Field:
         expr = self.expression()
         alias = self.identifier("alias") if self.accept_keyword("AS") else None

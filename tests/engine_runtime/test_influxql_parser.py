@@ -193,7 +193,16 @@ def test_unsupported_statements_keep_the_others_running() -> None:
         "MEASUREMENTS, RETENTION POLICIES, TAG KEYS, TAG VALUES or FIELD KEYS",
         "InfluxQL: ORDER BY v is not supported; order by time (ASC or DESC)",
         CreateDatabase("fresh"),
-        "InfluxQL: a subquery in FROM is not supported; query the measurement itself",
+        SelectStatement(
+            fields=(Field(VarRef("v")),),
+            sources=(
+                Measurement(
+                    subquery=SelectStatement(
+                        fields=(Field(VarRef("v")),), sources=(Measurement("m"),)
+                    )
+                ),
+            ),
+        ),
     ]
 
 

@@ -394,3 +394,19 @@ def test_v1_hour_and_minute_precisions_survive_a_wal_replay(tmp_path: Path) -> N
         replayed.close()
     with pytest.raises(ValueError, match="invalid precision 'h'"):
         precision_factor("h")  # only the v1 route's names, mapped to minute and hour
+
+
+def test_transformations_picks_and_subqueries(backend: StoreBackend) -> None:
+    """The differential test checks these against InfluxDB 1.x; here they run without it."""
+    assert values(backend, "SELECT difference(v) FROM cpu WHERE host = 'b'") == [
+        ["2024-01-01T00:01:30Z", 4.0],
+        ["2024-01-01T00:02:30Z", -2.0],
+    ]
+    assert values(backend, "SELECT top(v, 2) FROM cpu") == [
+        ["2024-01-01T00:01:30Z", 6.0],
+        ["2024-01-01T00:03:20Z", 10.0],
+    ]
+    query = "SELECT max(m) FROM (SELECT mean(v) AS m FROM cpu GROUP BY host)"
+    assert values(backend, query) == [["1970-01-01T00:00:00Z", 10.0]]
+    (error,) = results(backend, "SELECT derivative(s) FROM cpu")
+    assert error["error"] == "InfluxQL: derivative() needs a numeric field, not a string"
