@@ -192,6 +192,8 @@ def check_calls(fields: Sequence[Field], schema: MeasurementSchema) -> Call | No
 
 def _check_call(call: Call, schema: MeasurementSchema) -> None:
     name = call.name
+    if name in TRANSFORMATIONS or name in PICKS:  # run_transformed/run_picked take it alone
+        raise unsupported(f"{name}() inside another expression", f"select {name}() on its own")
     if name not in AGGREGATES and name not in SELECTORS:
         known = (*AGGREGATES, *SELECTORS, *TRANSFORMATIONS, *PICKS)
         supported = ", ".join(f"{n}()" for n in sorted(known))

@@ -410,3 +410,30 @@ def test_transformations_picks_and_subqueries(backend: StoreBackend) -> None:
     assert values(backend, query) == [["1970-01-01T00:00:00Z", 10.0]]
     (error,) = results(backend, "SELECT derivative(s) FROM cpu")
     assert error["error"] == "InfluxQL: derivative() needs a numeric field, not a string"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "SELECT derivative(v) * 2 FROM cpu",
+            "InfluxQL: derivative() inside another expression is not supported; "
+            "select derivative() on its own",
+        ),
+        ("SELECT derivative(v), mean(v) FROM cpu", "derivative() must be the only field"),
+        ("SELECT derivative(mean(v)) FROM cpu", "derivative() of an aggregate needs GROUP BY"),
+        (
+            "SELECT difference(v) FROM cpu GROUP BY time(1m)",
+            "aggregate function required inside the call to difference()",
+        ),
+        ("SELECT moving_average(v, 1) FROM cpu", "a window of 2 or more"),
+        ("SELECT top(v) FROM cpu", "top() takes a field, optional tags and N (1 or more)"),
+        ("SELECT mode(v), mean(v) FROM cpu", "mode() must be the only function"),
+        ("SELECT v FROM cpu, (SELECT v FROM cpu)", "cannot stand beside a measurement"),
+    ],
+)
+def test_transformations_and_picks_refuse_what_influxql_refuses(
+    backend: StoreBackend, query: str, message: str
+) -> None:
+    (result,) = results(backend, query)
+    assert message in result["error"]
