@@ -91,7 +91,7 @@ def test_nothing_to_query() -> None:
         ("SELECT percentile(v) FROM cpu", "percentile() takes 2 arguments, got 1"),
         ("SELECT percentile(v, s) FROM cpu", "percentile() takes a number"),
         ("SELECT count(distinct(v)) FROM cpu", "distinct() inside count() is not supported"),
-        ("SELECT top(v, 3) FROM cpu", "the function top() is not supported"),
+        ("SELECT integral(v) FROM cpu", "the function integral() is not supported"),
         ("SELECT max(v), min(v), host FROM cpu", "mixing aggregate and non-aggregate"),
         ("SELECT v FROM cpu WHERE time != now()", "this time condition is not supported"),
         ("SELECT v FROM cpu WHERE time > v", "time can be compared only with now()"),
