@@ -7,8 +7,8 @@ time``, per bucket, as InfluxDB does: ``top(v, N)`` keeps the N greatest values 
 point on a tie) and lists them in time order; ``top(v, tag, N)`` first keeps the greatest per
 value of ``tag``; ``distinct`` lists values in the order first seen; ``mode`` is the most
 frequent value (the least of equally frequent ones). ``distinct``, ``mode`` and ``count``
-answer at the bucket's start, or the range's (the epoch without one); ``count`` gives 0 (or the
-``fill()`` value) for an empty bucket.
+answer at the bucket's start, or the range's (the epoch without one); for ``mode`` and ``count``
+an empty bucket gets the ``fill()`` value, else null (0 for ``count``), none with ``fill(none)``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from engine_runtime.errors import InfluxQLError
 from engine_runtime.influxql.backend import Schemas
@@ -36,6 +36,8 @@ from engine_runtime.influxql.timerange import split_condition, zone_for, zone_of
 __all__ = ["PICKS", "pick_of", "run_picked"]
 
 _Row = tuple[Any, ...]
+#: the picks whose empty buckets get no row whatever the fill, as in InfluxDB
+_UNFILLED: Final = frozenset({"top", "bottom", "distinct"})
 
 
 def pick_of(statement: SelectStatement) -> Call | None:
@@ -93,7 +95,8 @@ def run_picked(
                 continue
             key = 0 if dimension is None else row[0] - (row[0] - origin) % dimension.interval
             buckets.setdefault(key, []).append(row)
-        if name == "count" and dimension is not None and statement.fill.mode != "none":
+        filled = name == "count" or call.name not in _UNFILLED
+        if filled and dimension is not None and statement.fill.mode != "none":
             last = time_range.end if time_range.end is not None else now
             first = min(buckets) if start is None else start - (start - origin) % dimension.interval
             for key in range(first, last + 1, dimension.interval):
@@ -150,8 +153,10 @@ def _pick(
     fill: int | float | None = None,
 ) -> list[_Row]:
     values = [point[1] for point in points]
+    if not values:  # an empty bucket run_picked filled
+        return [(at, fill if fill is not None else 0 if name == "count" else None)]
     if name == "count":
-        return [(at, len(set(values)) if values or fill is None else fill)]
+        return [(at, len(set(values)))]
     if function == "distinct":  # by the time each value is first seen, then by value
         seen: dict[Any, int] = {}
         for point in points:

@@ -101,7 +101,7 @@ CORPUS: list[tuple[str, str, dict[str, str]]] = [
         {"epoch": "ms"},
     ),
     ("mean-1m-host", f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m), host", {}),
-    ("max-1m-none", f"SELECT max(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(none)", {}),
+    ("max-1m-none", f"SELECT max(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m)", {}),
     (
         "last-1m-prev",
         f"SELECT last(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(previous)",
@@ -241,6 +241,13 @@ CORPUS: list[tuple[str, str, dict[str, str]]] = [
         f"SELECT count(distinct(state)) FROM cpu WHERE {RANGE} GROUP BY time(2m)",
         {},
     ),
+    ("mode-sparse-buckets", f"SELECT mode(state) FROM cpu WHERE {RANGE} GROUP BY time(1m)", {}),
+    (
+        "distinct-sparse-buckets",
+        f"SELECT distinct(state) FROM cpu WHERE {RANGE} GROUP BY time(1m)",
+        {},
+    ),
+    ("top-sparse-buckets", f"SELECT top(count, 1) FROM cpu WHERE {RANGE} GROUP BY time(1m)", {}),
     ("bottom-tag", f"SELECT bottom(usage, host, 2) FROM cpu WHERE {RANGE}", {}),
     ("distinct", f"SELECT distinct(host) FROM cpu WHERE {RANGE}", {}),
     ("count-distinct", f"SELECT count(distinct(state)) FROM cpu WHERE {RANGE}", {}),
