@@ -60,6 +60,26 @@ CORPUS: list[tuple[str, str, dict[str, str]]] = [
     ("show-field-keys", "SHOW FIELD KEYS", {}),
     ("show-field-keys-from", 'SHOW FIELD KEYS FROM "cpu"', {}),
     ("show-databases", "SHOW DATABASES", {}),
+    ("show-retention-policies", 'SHOW RETENTION POLICIES ON "db"', {}),
+    ("show-field-keys-rp", 'SHOW FIELD KEYS FROM "autogen"."mem"', {}),
+    (
+        "show-tag-values-grafana-where",
+        'SHOW TAG VALUES FROM "cpu" WITH KEY = "host" WHERE "region" =~ /^eu$/',
+        {},
+    ),
+    ("show-measurements-grafana", "SHOW MEASUREMENTS WITH MEASUREMENT =~ /cpu/ LIMIT 100", {}),
+    (
+        "grafana-autogen",
+        f'SELECT mean("usage") FROM "autogen"."cpu" WHERE {TIME_FILTER} '
+        "GROUP BY time(1m) fill(null)",
+        {"epoch": "ms"},
+    ),
+    (
+        "grafana-counter-panel",
+        'SELECT non_negative_derivative(mean("count"), 1s) FROM "cpu" '
+        f'WHERE ("host" =~ /^(a|b)$/) AND {TIME_FILTER} GROUP BY time(1m), "host" fill(null)',
+        {"epoch": "ms"},
+    ),
     ("raw", f'SELECT "usage" FROM "cpu" WHERE {TIME_FILTER}', {}),
     ("raw-epoch-ms", f'SELECT "usage" FROM "cpu" WHERE {TIME_FILTER}', {"epoch": "ms"}),
     ("raw-star", f"SELECT * FROM cpu WHERE {RANGE}", {}),
