@@ -11,8 +11,9 @@
 `query_table` one statement as an Arrow table in InfluxDB 3's shape (``iox::measurement``,
 ``time``, tags, fields) for ``/api/v3/query_influxql`` and Arrow Flight. Modules: `lexer`,
 `parser`/`show_parser` (grammar), `nodes` (tree), `timerange`, `condition`, `fields`,
-`translate` (SQL), `selects`/`show`/`fill` (running and shaping), `results` (wire shapes),
-`backend` (the store seam).
+`translate` (SQL), `selects`/`show`/`fill` (running and shaping), `transform` (derivative,
+difference, moving_average, ...), `picks` (top, bottom, distinct, mode), `subquery`, `results`
+(wire shapes), `backend` (the store seam).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from engine_runtime.influxql.nodes import (
     Measurement,
     NumberLit,
     RegexLit,
+    SelectStatement,
     StringLit,
     VarRef,
     Wildcard,
@@ -124,7 +125,7 @@ class ExpressionParser:
 
     def _source(self) -> Measurement:
         if self.at("("):
-            raise unsupported("a subquery in FROM", "query the measurement itself")
+            return Measurement(subquery=self.subquery())
         if self.at("/"):
             return Measurement(regex=self.regex())
         parts: list[str | None] = [self.identifier("measurement")]
@@ -136,6 +137,10 @@ class ExpressionParser:
                 return _qualified(parts, Measurement(regex=self.regex()))
             parts.append(self.identifier("measurement"))
         return _qualified(parts[:-1], Measurement(name=parts[-1]))
+
+    def subquery(self) -> SelectStatement:
+        """``( SELECT ... )`` in ``FROM``; only a ``SELECT``'s parser runs one."""
+        raise unsupported("a subquery in FROM", "query the measurement itself")
 
     def limits(self) -> tuple[int | None, int]:
         """``[LIMIT n] [OFFSET n]``."""

@@ -26,6 +26,7 @@ from engine_runtime.influxql.nodes import (
     Unsupported,
 )
 from engine_runtime.influxql.parser import parse, parse_statement
+from engine_runtime.influxql.picks import pick_of, run_picked
 from engine_runtime.influxql.results import Series, StatementResult, results_table
 from engine_runtime.influxql.selects import run_select
 from engine_runtime.influxql.show import (
@@ -36,6 +37,8 @@ from engine_runtime.influxql.show import (
     show_tag_keys,
     show_tag_values,
 )
+from engine_runtime.influxql.subquery import has_subquery, run_subquery
+from engine_runtime.influxql.transform import run_transformed, transformation_of
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -73,6 +76,14 @@ def _run(
     statement: Statement, schemas: Schemas, database: str | None, now: int
 ) -> tuple[Series, ...]:
     if isinstance(statement, SelectStatement):
+        if has_subquery(statement):
+            return run_subquery(statement, schemas, database, now, _run)
+        call = transformation_of(statement)
+        if call is not None:
+            return run_transformed(statement, call, schemas, database, now=now)
+        call = pick_of(statement)
+        if call is not None:
+            return run_picked(statement, call, schemas, database, now=now)
         return run_select(statement, schemas, database, now=now)
     if isinstance(statement, ShowMeasurements):
         return show_measurements(statement, schemas, database, now=now)

@@ -45,6 +45,17 @@ __all__ = [
 AGGREGATES: Final = ("count", "mean", "median", "spread", "stddev", "sum")
 #: functions that pick one point
 SELECTORS: Final = ("first", "last", "max", "min", "percentile")
+#: functions over a series' rows (engine_runtime.influxql.transform runs them)
+TRANSFORMATIONS: Final = (
+    "cumulative_sum",
+    "derivative",
+    "difference",
+    "moving_average",
+    "non_negative_derivative",
+    "non_negative_difference",
+)
+#: functions that pick several points or values (engine_runtime.influxql.picks runs them)
+PICKS: Final = ("bottom", "distinct", "mode", "top")
 #: functions that need a float, integer or unsigned field
 NUMERIC_ONLY: Final = frozenset(
     {"max", "mean", "median", "min", "percentile", "spread", "stddev", "sum"}
@@ -52,6 +63,8 @@ NUMERIC_ONLY: Final = frozenset(
 #: InfluxDB's words for aggregates mixed with raw fields
 MIXING_MESSAGE: Final = "InfluxQL: mixing aggregate and non-aggregate queries is not supported"
 _NUMERIC_TYPES: Final = frozenset({"float", "integer", "unsigned"})
+#: max() and min() also order booleans (false < true), as InfluxDB does
+_ORDERED: Final = frozenset({"max", "min"})
 
 
 def expand_fields(
@@ -89,11 +102,15 @@ def _expand_call(call: Call, alias: str | None, schema: MeasurementSchema) -> It
     pattern = call.args[0]
     regex = compile_regex(pattern.pattern) if isinstance(pattern, RegexLit) else None
     for name, kind in schema.fields:
-        if call.name in NUMERIC_ONLY and kind not in _NUMERIC_TYPES:
+        if call.name in NUMERIC_ONLY and not _takes(call.name, kind):
             continue
         if regex is None or regex.search(name):
             args = (VarRef(name, "field"), *call.args[1:])
             yield Field(Call(call.name, args), f"{alias or call.name}_{name}")
+
+
+def _takes(function: str, kind: str) -> bool:
+    return kind in _NUMERIC_TYPES or (function in _ORDERED and kind == "boolean")
 
 
 def compile_regex(pattern: str) -> re.Pattern[str]:
@@ -175,8 +192,11 @@ def check_calls(fields: Sequence[Field], schema: MeasurementSchema) -> Call | No
 
 def _check_call(call: Call, schema: MeasurementSchema) -> None:
     name = call.name
+    if name in TRANSFORMATIONS or name in PICKS:  # run_transformed/run_picked take it alone
+        raise unsupported(f"{name}() inside another expression", f"select {name}() on its own")
     if name not in AGGREGATES and name not in SELECTORS:
-        supported = ", ".join(f"{n}()" for n in sorted((*AGGREGATES, *SELECTORS)))
+        known = (*AGGREGATES, *SELECTORS, *TRANSFORMATIONS, *PICKS)
+        supported = ", ".join(f"{n}()" for n in sorted(known))
         raise unsupported(f"the function {name}()", f"use one of {supported}")
     arity = 2 if name == "percentile" else 1
     if len(call.args) != arity:
@@ -192,6 +212,6 @@ def _check_call(call: Call, schema: MeasurementSchema) -> None:
     kind = schema.field_type(arg.name)
     if kind is None and schema.is_tag(arg.name):
         raise InfluxQLError(f"InfluxQL: {name}() needs a field, and {arg.name} is a tag")
-    if kind is not None and name in NUMERIC_ONLY and kind not in _NUMERIC_TYPES:
+    if kind is not None and name in NUMERIC_ONLY and not _takes(name, kind):
         message = f"InfluxQL: {name}() needs a numeric field, and {arg.name} is a {kind} field"
         raise InfluxQLError(message)

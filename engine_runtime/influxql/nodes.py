@@ -125,12 +125,14 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """A ``FROM`` source: a name or a regex, with the database and retention policy given."""
+    """A ``FROM`` source: a name, a regex or a subquery, with the database and retention policy
+    given."""
 
     name: str | None = None
     regex: str | None = None
     database: str | None = None
     retention_policy: str | None = None
+    subquery: SelectStatement | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,13 @@ class _Parser(ShowParser):
             timezone=timezone,
         )
 
+    def subquery(self) -> SelectStatement:
+        self.expect("(")
+        self.expect_keyword("SELECT")
+        inner = self._select()
+        self.expect(")", ")")
+        return inner
+
     def _field(self) -> Field:
         expr = self.expression()
         alias = self.identifier("alias") if self.accept_keyword("AS") else None
@@ -143,6 +150,8 @@ class _Parser(ShowParser):
         token = self.token
         name = self.identifier("time(), *, a regex or a tag key")
         if token.quoted or name.lower() != "time" or not self.at("("):
+            if self.at("::") and self._kind() != "tag":  # Grafana writes "host"::tag
+                raise self.error("::tag (GROUP BY takes tags only)")
             return TagDimension(name)
         self.expect("(")
         if not self.at("DURATION") or self.token.value == 0:

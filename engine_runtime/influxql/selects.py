@@ -5,12 +5,14 @@ keep their time; an aggregate row takes the selected point's time (a lone select
 ``max(v)``) or the start of the time range (0 without one); ``GROUP BY time`` rows are filled
 (`fill.fill_buckets`) from the bucket of the range's start (or of the earliest point) to the
 bucket of its end. ``ORDER BY time DESC``, then ``OFFSET``/``LIMIT`` apply to each series, and
-``SOFFSET``/``SLIMIT`` to the series, sorted by measurement and tags.
+``SOFFSET``/``SLIMIT`` to the series, sorted by measurement and tags (reversed by ``DESC``).
+With several measurements, every series has the union of their columns, as in InfluxDB.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -31,14 +33,43 @@ def run_select(
     """Every series ``statement`` returns; ``now`` in nanoseconds since the epoch."""
     zone = zone_for(statement.timezone)
     found: list[Series] = []
+    names: list[tuple[str, ...]] = []
     for target, schema in schemas.resolve(statement.sources, database):
         plan = plan_select(statement, schema, now=now, zone=zone)
+        names.append(plan.columns)
         if plan.sql is not None:
             table = schemas.backend.sql(target, plan.sql)
             found.extend(series_from_table(plan, statement, table))
-    found.sort(key=lambda series: (series.name or "", series.tags))
+    if len(set(names)) > 1:
+        found = _with_columns(found, _union(names))
+    # InfluxDB lists the series in reverse with ORDER BY time DESC
+    found.sort(key=lambda series: (series.name or "", series.tags), reverse=statement.descending)
     end = None if statement.slimit is None else statement.soffset + statement.slimit
     return tuple(found[statement.soffset : end])
+
+
+def _union(names: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """Every measurement's columns, as InfluxDB lists them for several measurements: sorted
+    when each measurement's are (what ``*`` and ``max(*)`` expand to), else in first-seen order."""
+    merged = dict.fromkeys(name for columns in names for name in columns)
+    if all(list(columns) == sorted(columns) for columns in names):
+        return tuple(sorted(merged))
+    return tuple(merged)
+
+
+def _with_columns(found: list[Series], columns: tuple[str, ...]) -> list[Series]:
+    """Each series with ``columns`` after ``time``: null where its measurement has no such one."""
+    kinds: dict[str, str] = {}
+    for series in found:
+        kinds.update(zip(series.columns, series.types, strict=True))
+    widened = []
+    for series in found:
+        where = {name: i for i, name in enumerate(series.columns)}
+        picks = [where.get(name) for name in ("time", *columns)]
+        rows = tuple(tuple(None if i is None else row[i] for i in picks) for row in series.values)
+        types = tuple(kinds.get(name, "float") for name in ("time", *columns))
+        widened.append(replace(series, columns=("time", *columns), values=rows, types=types))
+    return widened
 
 
 def series_from_table(

@@ -53,7 +53,7 @@ from engine_runtime.influxql.nodes import (
     VarRef,
     WildcardDimension,
 )
-from engine_runtime.influxql.schema import MeasurementSchema, quote_ident
+from engine_runtime.influxql.schema import MeasurementSchema, quote_ident, quote_string
 from engine_runtime.influxql.timerange import TimeRange, split_condition, zone_offset
 
 __all__ = ["SelectPlan", "plan_select", "timestamp_sql"]
@@ -69,8 +69,9 @@ _AGGREGATE_SQL: Final[dict[str, str]] = {
     "min": "min({c})",
 }
 _SELECTOR_ORDER: Final[dict[str, str]] = {
-    "first": "time ASC",
-    "last": "time DESC",
+    # equal times: InfluxDB's reducers keep the greater value
+    "first": "time ASC, {c} DESC",
+    "last": "time DESC, {c} DESC",
     "max": "{c} DESC, time ASC",
     "min": "{c} ASC, time ASC",
 }
@@ -169,6 +170,14 @@ def _group_sql(tag: str, schema: MeasurementSchema) -> str:
     return tag_sql(tag) if schema.is_tag(tag) else "''"
 
 
+def _series_key_sql(schema: MeasurementSchema) -> str:
+    """The point's series key without the measurement (``host=a,region=eu``)."""
+    parts = [
+        f"{quote_string(tag + '=')} || CAST({quote_ident(tag)} AS VARCHAR)" for tag in schema.tags
+    ]
+    return f"concat_ws(',', {', '.join(parts)})"
+
+
 def _is_count(expr: Expr) -> bool:
     return isinstance(expr, Call) and expr.name == "count"
 
@@ -209,6 +218,8 @@ def _raw_sql(
     columns += [f"{value_sql(f.expr, schema)} AS _c{i}" for i, f in enumerate(fields)]
     order = [f"_g{i}" for i in range(len(group_tags))]
     order.append("_time DESC" if statement.descending else "_time ASC")
+    if schema.tags:  # equal times in InfluxDB's order: by series key (reversed with DESC)
+        order.append(_series_key_sql(schema) + (" DESC" if statement.descending else ""))
     sql = f"SELECT {', '.join(columns)} FROM {quote_ident(schema.name)} WHERE {where}"
     sql += f" ORDER BY {', '.join(order)}"
     if group_tags:  # limits apply per series: the caller cuts each one

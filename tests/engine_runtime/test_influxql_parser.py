@@ -193,8 +193,23 @@ def test_unsupported_statements_keep_the_others_running() -> None:
         "MEASUREMENTS, RETENTION POLICIES, TAG KEYS, TAG VALUES or FIELD KEYS",
         "InfluxQL: ORDER BY v is not supported; order by time (ASC or DESC)",
         CreateDatabase("fresh"),
-        "InfluxQL: a subquery in FROM is not supported; query the measurement itself",
+        SelectStatement(
+            fields=(Field(VarRef("v")),),
+            sources=(
+                Measurement(
+                    subquery=SelectStatement(
+                        fields=(Field(VarRef("v")),), sources=(Measurement("m"),)
+                    )
+                ),
+            ),
+        ),
     ]
+
+
+def test_group_by_a_tag_cast_as_grafana_writes_it() -> None:
+    found = parse_statement('SELECT mean(v) FROM m GROUP BY time(1m), "host"::tag')
+    assert isinstance(found, SelectStatement)
+    assert found.dimensions == (TimeDimension(MINUTE), TagDimension("host"))
 
 
 @pytest.mark.parametrize(
@@ -221,6 +236,7 @@ def test_unsupported_statements_keep_the_others_running() -> None:
         ("SHOW FOO", "found FOO, expected DATABASES, MEASUREMENTS"),
         ("SHOW TAG VALUES FROM m", "found EOF, expected WITH KEY"),
         ("SELECT 'open FROM m", "found unterminated string, expected '"),
+        ('SELECT v FROM m GROUP BY "v"::field', "expected ::tag (GROUP BY takes tags only)"),
     ],
 )
 def test_syntax_errors_say_what_was_found_and_where(text: str, message: str) -> None:

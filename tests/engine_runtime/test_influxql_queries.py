@@ -111,8 +111,9 @@ def test_order_limit_offset_apply_per_series_and_slimit_to_series(backend: Store
         ["2024-01-01T00:01:30Z", 6.0],
     ]
     found = series(backend, "SELECT v FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1 SLIMIT 2")
+    # with DESC, InfluxDB lists the series in reverse too
     assert [(s["tags"], s["values"]) for s in found] == [
-        ({"host": ""}, [["2024-01-01T00:03:20Z", 10.0]]),
+        ({"host": "b"}, [["2024-01-01T00:02:30Z", 4.0]]),
         ({"host": "a"}, [["2024-01-01T00:01:00Z", 3.0]]),
     ]
     found = series(backend, "SELECT v FROM cpu GROUP BY host SOFFSET 2")
@@ -300,9 +301,11 @@ def values_epoch(backend: StoreBackend, query: str, epoch: str) -> list[list[Any
 
 def test_sources_regex_qualified_and_several(backend: StoreBackend) -> None:
     found = series(backend, "SELECT * FROM /^(cpu|mem)$/ WHERE host = 'a' AND time <= 1704067200s")
+    # several measurements: each series has the union of their columns, as in InfluxDB
+    assert found[0]["columns"] == ["time", "free", "host", "i", "region", "s", "up", "v"]
     assert [(s["name"], s["values"]) for s in found] == [
-        ("cpu", [["2024-01-01T00:00:00Z", "a", 10, "eu", None, None, 1.0]]),
-        ("mem", [["2024-01-01T00:00:00Z", 5, "a"]]),
+        ("cpu", [["2024-01-01T00:00:00Z", None, "a", 10, "eu", None, None, 1.0]]),
+        ("mem", [["2024-01-01T00:00:00Z", 5, "a", None, None, None, None, None]]),
     ]
     assert values(backend, 'SELECT v FROM "db"."weekly"."cpu"') == [["2024-01-01T00:00:00Z", 1.0]]
     assert values(backend, "SELECT v FROM weekly.cpu") == [["2024-01-01T00:00:00Z", 1.0]]
@@ -312,7 +315,7 @@ def test_sources_regex_qualified_and_several(backend: StoreBackend) -> None:
 def test_each_statement_answers_on_its_own(backend: StoreBackend) -> None:
     answer = results(
         backend,
-        "SELECT mean(s) FROM cpu; SELECT mean(v), host FROM cpu; SELECT derivative(v) FROM cpu; "
+        "SELECT mean(s) FROM cpu; SELECT mean(v), host FROM cpu; SELECT integral(v) FROM cpu; "
         "SELECT v FROM nope; SELECT v FROM other.autogen.cpu; SELECT count(v) FROM cpu",
     )
     assert answer == [
@@ -326,9 +329,10 @@ def test_each_statement_answers_on_its_own(backend: StoreBackend) -> None:
         },
         {
             "statement_id": 2,
-            "error": "InfluxQL: the function derivative() is not supported; use one of count(), "
-            "first(), last(), max(), mean(), median(), min(), percentile(), spread(), "
-            "stddev(), sum()",
+            "error": "InfluxQL: the function integral() is not supported; use one of bottom(), "
+            "count(), cumulative_sum(), derivative(), difference(), distinct(), first(), last(), "
+            "max(), mean(), median(), min(), mode(), moving_average(), non_negative_derivative(), "
+            "non_negative_difference(), percentile(), spread(), stddev(), sum(), top()",
         },
         {"statement_id": 3},
         {"statement_id": 4, "error": "database not found: other"},
@@ -390,3 +394,46 @@ def test_v1_hour_and_minute_precisions_survive_a_wal_replay(tmp_path: Path) -> N
         replayed.close()
     with pytest.raises(ValueError, match="invalid precision 'h'"):
         precision_factor("h")  # only the v1 route's names, mapped to minute and hour
+
+
+def test_transformations_picks_and_subqueries(backend: StoreBackend) -> None:
+    """The differential test checks these against InfluxDB 1.x; here they run without it."""
+    assert values(backend, "SELECT difference(v) FROM cpu WHERE host = 'b'") == [
+        ["2024-01-01T00:01:30Z", 4.0],
+        ["2024-01-01T00:02:30Z", -2.0],
+    ]
+    assert values(backend, "SELECT top(v, 2) FROM cpu") == [
+        ["2024-01-01T00:01:30Z", 6.0],
+        ["2024-01-01T00:03:20Z", 10.0],
+    ]
+    query = "SELECT max(m) FROM (SELECT mean(v) AS m FROM cpu GROUP BY host)"
+    assert values(backend, query) == [["1970-01-01T00:00:00Z", 10.0]]
+    (error,) = results(backend, "SELECT derivative(s) FROM cpu")
+    assert error["error"] == "InfluxQL: derivative() needs a numeric field, not a string"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "SELECT derivative(v) * 2 FROM cpu",
+            "InfluxQL: derivative() inside another expression is not supported; "
+            "select derivative() on its own",
+        ),
+        ("SELECT derivative(v), mean(v) FROM cpu", "derivative() must be the only field"),
+        ("SELECT derivative(mean(v)) FROM cpu", "derivative() of an aggregate needs GROUP BY"),
+        (
+            "SELECT difference(v) FROM cpu GROUP BY time(1m)",
+            "aggregate function required inside the call to difference()",
+        ),
+        ("SELECT moving_average(v, 1) FROM cpu", "a window of 2 or more"),
+        ("SELECT top(v) FROM cpu", "top() takes a field, optional tags and N (1 or more)"),
+        ("SELECT mode(v), mean(v) FROM cpu", "mode() must be the only function"),
+        ("SELECT v FROM cpu, (SELECT v FROM cpu)", "cannot stand beside a measurement"),
+    ],
+)
+def test_transformations_and_picks_refuse_what_influxql_refuses(
+    backend: StoreBackend, query: str, message: str
+) -> None:
+    (result,) = results(backend, query)
+    assert message in result["error"]

@@ -53,7 +53,9 @@ def test_raw_query_sql_pushes_limits_down_without_tags() -> None:
     found = plan("SELECT v, host FROM cpu WHERE s = 'it\\'s' ORDER BY time DESC LIMIT 3 OFFSET 1")
     assert found.sql == (
         'SELECT time AS _time, "v" AS _c0, CAST("host" AS VARCHAR) AS _c1 FROM "cpu" '
-        "WHERE (\"s\" = 'it''s') AND (\"v\" IS NOT NULL) ORDER BY _time DESC LIMIT 3 OFFSET 1"
+        "WHERE (\"s\" = 'it''s') AND (\"v\" IS NOT NULL) ORDER BY _time DESC, "
+        "concat_ws(',', 'host=' || CAST(\"host\" AS VARCHAR), "
+        "'region=' || CAST(\"region\" AS VARCHAR)) DESC LIMIT 3 OFFSET 1"
     )
     assert found.limited
     assert not plan("SELECT v FROM cpu GROUP BY host LIMIT 3").limited
@@ -68,7 +70,7 @@ def test_selector_sql_carries_its_time() -> None:
         in found.sql
     )
     assert 'CAST(floor(count("v") * 95 / 100.0 + 0.5) AS BIGINT)' in found.sql
-    assert "first_value(time ORDER BY time DESC) FILTER" in (
+    assert 'first_value(time ORDER BY time DESC, "v" DESC) FILTER' in (
         plan("SELECT last(v) FROM cpu").sql or ""
     )
 
@@ -89,7 +91,7 @@ def test_nothing_to_query() -> None:
         ("SELECT percentile(v) FROM cpu", "percentile() takes 2 arguments, got 1"),
         ("SELECT percentile(v, s) FROM cpu", "percentile() takes a number"),
         ("SELECT count(distinct(v)) FROM cpu", "distinct() inside count() is not supported"),
-        ("SELECT top(v, 3) FROM cpu", "the function top() is not supported"),
+        ("SELECT integral(v) FROM cpu", "the function integral() is not supported"),
         ("SELECT max(v), min(v), host FROM cpu", "mixing aggregate and non-aggregate"),
         ("SELECT v FROM cpu WHERE time != now()", "this time condition is not supported"),
         ("SELECT v FROM cpu WHERE time > v", "time can be compared only with now()"),
