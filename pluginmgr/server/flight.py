@@ -37,6 +37,8 @@ from engine_runtime.store._guard import QueryGuard, guarding
 
 from ..errors import PluginManagerError
 from .auth import AuthError
+from .flight_sql import FlightSql, database_of, hydrated_schema
+from .flight_sql_proto import unpack_any
 
 if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine
@@ -193,6 +195,27 @@ class _TokenCheck(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pyar
             raise flight.FlightUnauthenticatedError(f"invalid or revoked token ({_AUTH_HINT})")
 
 
+@final
+class _Headers(flight.ServerMiddleware):  # type: ignore[misc]  # pyarrow: no stubs
+    """A call's headers, for the handlers (pyarrow's call context does not carry them)."""
+
+    def __init__(self, headers: Mapping[str, list[str]]) -> None:
+        super().__init__()
+        self.headers = headers
+
+
+@final
+class _KeepHeaders(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pyarrow: no stubs
+    def start_call(self, info: Any, headers: Mapping[str, list[str]]) -> _Headers:
+        return _Headers(headers)
+
+
+def _database(context: Any) -> str | None:
+    """The database the call's headers name (Flight SQL), or None."""
+    middleware = context.get_middleware("headers")
+    return None if middleware is None else database_of(middleware.headers)
+
+
 # -- the service ------------------------------------------------------------------------------
 
 
@@ -209,14 +232,6 @@ def _flight_errors(what: str) -> Iterator[None]:
         _LOGGER.exception("Flight %s failed", what)
         message = f"internal server error: {type(exc).__name__}: {exc}"
         raise flight.FlightInternalError(message) from None
-
-
-def _hydrated(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with dictionary columns (tags) as their value type, as InfluxDB 3 sends them."""
-    for index, field in enumerate(schema):
-        if pa.types.is_dictionary(field.type):
-            schema = schema.set(index, field.with_type(field.type.value_type))
-    return schema
 
 
 def _hydrate(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -266,9 +281,13 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         influxql: InfluxQLRunner | None = None,
         query_timeout: float | None = None,
         queries: QueryRegistry | None = None,
+        version: str = "unknown",
     ) -> None:
-        middleware = {} if tokens is None else {"auth": _TokenCheck(tokens)}
+        middleware: dict[str, Any] = {"headers": _KeepHeaders()}
+        if tokens is not None:
+            middleware["auth"] = _TokenCheck(tokens)
         super().__init__(location, middleware=middleware)
+        self._sql = FlightSql(engine, version=version)
         self._engine = engine
         self._influxql = influxql
         self._query_timeout = query_timeout
@@ -284,13 +303,12 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
             self._queries.add(guard)
         try:
             with _flight_errors("DoGet"), guarding(guard):  # the batch iterator keeps the guard
-                request = parse_ticket(ticket.ticket)
-                schema, batches = self._run(request)
+                schema, batches = self._run_ticket(ticket.ticket, context)
                 first = next(batches, None)
         except BaseException:
             self._forget(guard)
             raise
-        sent = _hydrated(schema)
+        sent = hydrated_schema(schema)
         stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema))
         return flight.GeneratorStream(sent, self._until_done(stream, guard))
 
@@ -305,6 +323,55 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
     def _forget(self, guard: QueryGuard) -> None:
         if self._queries is not None:
             self._queries.remove(guard)
+
+    def get_flight_info(self, context: Any, descriptor: Any) -> Any:
+        """Flight SQL: the schema and ticket of a command (a query or a metadata listing)."""
+        with _flight_errors("GetFlightInfo"):
+            if descriptor.descriptor_type != flight.DescriptorType.CMD:
+                raise TicketError("GetFlightInfo takes a Flight SQL command descriptor")
+            return self._sql.flight_info(descriptor.command, _database(context), descriptor)
+
+    def do_put(self, context: Any, descriptor: Any, reader: Any, writer: Any) -> None:
+        """Flight SQL: parameters bound to a prepared statement (updates are refused)."""
+        with _flight_errors("DoPut"):
+            command = (
+                descriptor.command
+                if descriptor.descriptor_type == flight.DescriptorType.CMD
+                else b""
+            )
+            unpacked = unpack_any(command or b"")
+            if unpacked is None:
+                raise TicketError("DoPut takes a Flight SQL CommandPreparedStatementQuery")
+            result = self._sql.bind(*unpacked, reader.read_all())
+            writer.write(pa.py_buffer(result))
+
+    def do_action(self, context: Any, action: Any) -> Iterator[Any]:
+        """Flight SQL: create and close prepared statements."""
+        with _flight_errors("DoAction"):
+            body = action.body.to_pybytes() if action.body is not None else b""
+            if action.type == "CreatePreparedStatement":
+                result = self._sql.create_prepared(body, _database(context))
+                return iter([flight.Result(result)])
+            if action.type == "ClosePreparedStatement":
+                self._sql.close_prepared(body)
+                return iter([])
+            message = (
+                f"unsupported Flight action {action.type!r}: this server has "
+                "CreatePreparedStatement and ClosePreparedStatement"
+            )
+            raise TicketError(message)
+
+    def list_actions(self, context: Any) -> list[tuple[str, str]]:
+        return [
+            ("CreatePreparedStatement", "Flight SQL: prepare a query"),
+            ("ClosePreparedStatement", "Flight SQL: close a prepared query"),
+        ]
+
+    def _run_ticket(self, raw: bytes, context: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """A Flight SQL ticket (a protobuf Any) or InfluxDB 3's JSON ticket."""
+        if unpack_any(raw) is not None:
+            return self._sql.stream(raw, _database(context))
+        return self._run(parse_ticket(raw))
 
     def _run(self, request: FlightTicket) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         if request.query_type == "sql":

@@ -1,0 +1,161 @@
+"""Flight SQL on the HTTP port, through ADBC's Flight SQL driver (the Go driver that Grafana's
+FlightSQL data source is built on) against a real uvicorn with `FlightFront`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+from adbc_driver_flightsql import DatabaseOptions
+
+from pluginmgr.server import TokenStore
+from pluginmgr.server.flight_sql import parameters, positional
+from tests.server.server_helpers import build_state
+from tests.server.test_flight import LINES, Running, _serve
+
+HEADER_DB = DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "database"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """One server for the module (written once: the tests only read)."""
+    tmp_path = tmp_path_factory.mktemp("flight_sql")
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    tokens = TokenStore(tmp_path / "tokens.json")
+    token = tokens.create("admin")
+    state, close = build_state(tmp_path, plugin_dir, tokens=tokens)
+    state.engine.write_lp("db", LINES)
+    try:
+        for url in _serve(state):
+            yield Running(url, token, state)
+    finally:
+        close()
+
+
+def _connect(
+    server: Running, *, database: str | None = "db", token: str | None = None, header: str = ""
+) -> flight_sql.Connection:
+    options = {DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {token or server.token}"}
+    if database is not None:
+        name = header or "database"
+        options[DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + name] = database
+    url = f"grpc://127.0.0.1:{server.port}"
+    return flight_sql.connect(url, db_kwargs=options, autocommit=True)  # no transactions
+
+
+def _error(server: Running, query: str, **connect: str | None) -> str:
+    with _connect(server, **connect) as conn, conn.cursor() as cursor:  # type: ignore[arg-type]
+        with pytest.raises(adbc_driver_manager.Error) as caught:
+            cursor.execute(query)
+            cursor.fetchall()
+    return str(caught.value)
+
+
+def test_select_1(server: Running) -> None:
+    with _connect(server) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT 1 AS one")
+        assert cursor.fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("header", ["database", "bucket", "bucket-name", "iox-namespace-name"])
+def test_a_query_over_written_data_with_each_database_header(server: Running, header: str) -> None:
+    with _connect(server, header=header) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT host, usage, time FROM cpu ORDER BY time")
+        table = cursor.fetch_arrow_table()
+    assert table.schema.field("host").type == pa.string()  # tags sent as strings
+    assert table.column("usage").to_pylist() == [1.5, 2.25, 3.0]
+    assert table.column("time").type == pa.timestamp("ns")
+
+
+def test_parameters_bind_by_position_and_by_question_mark(server: Running) -> None:
+    with _connect(server) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT usage FROM cpu WHERE host = $1 AND count >= $2", ("a", 2))
+        assert cursor.fetchall() == [(3.0,)]
+        cursor.execute("SELECT count FROM cpu WHERE host = ? ORDER BY time", ("b",))
+        assert cursor.fetchall() == [(2,)]
+        cursor.execute("SELECT count FROM cpu WHERE host = ? ORDER BY time", ("a",))
+        assert cursor.fetchall() == [(1,), (3,)]  # the same prepared statement, rebound
+
+
+def test_catalog_listing_has_the_tables_and_their_columns(server: Running) -> None:
+    with _connect(server) as conn:
+        objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
+        info = conn.adbc_get_info()
+        types = conn.adbc_get_table_types()
+    assert [c["catalog_name"] for c in objects] == ["public"]
+    schemas = {s["db_schema_name"]: s for s in objects[0]["catalog_db_schemas"]}
+    assert {"iox", "information_schema"} <= set(schemas)
+    cpu = [t for t in schemas["iox"]["db_schema_tables"] if t["table_name"] == "cpu"]
+    assert len(cpu) == 1 and cpu[0]["table_type"] == "BASE TABLE"
+    columns = [c["column_name"] for c in cpu[0]["table_columns"]]
+    assert set(columns) == {"host", "region", "usage", "count", "ok", "note", "time"}
+    assert info["vendor_name"] == "pluginmgr"
+    assert info["vendor_version"] == server.state.version
+    assert types == ["BASE TABLE", "VIEW"]
+
+
+def test_table_schema(server: Running) -> None:
+    with _connect(server) as conn:
+        schema = conn.adbc_get_table_schema("cpu", db_schema_filter="iox")
+    assert schema.field("usage").type == pa.float64()
+    assert schema.field("host").type == pa.string()
+    assert schema.field("time").type == pa.timestamp("ns")
+
+
+def test_bad_sql_is_one_line_without_a_traceback(server: Running) -> None:
+    message = _error(server, "SELEC nonsense")
+    assert "error while planning query" in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_an_unknown_database_is_named(server: Running) -> None:
+    message = _error(server, "SELECT 1", database="nosuchdb")
+    assert "database not found: nosuchdb" in message
+    assert "Traceback" not in message
+
+
+def test_a_missing_database_header_says_which_header(server: Running) -> None:
+    message = _error(server, "SELECT 1", database=None)
+    assert "call header `database: <name>`" in message
+
+
+def test_a_bad_token_is_unauthenticated(server: Running) -> None:
+    message = _error(server, "SELECT 1", token="wrong")
+    assert "UNAUTHENTICATED" in message.upper() and "invalid or revoked token" in message
+    assert "Traceback" not in message
+
+
+def test_a_missing_token_is_unauthenticated(server: Running) -> None:
+    client = server.flight()
+    with pytest.raises(flight.FlightUnauthenticatedError) as caught:
+        client.get_flight_info(flight.FlightDescriptor.for_command(b"\x0a\x00"))
+    assert "missing authorization header" in str(caught.value)
+
+
+def test_updates_are_refused_as_read_only(server: Running) -> None:
+    message = _error(server, "INSERT INTO cpu VALUES (1)")
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_positional_rewrites_question_marks_outside_literals() -> None:
+    assert positional("SELECT '?', \"?\" FROM t WHERE a = ? -- ?\nAND b = ?") == (
+        "SELECT '?', \"?\" FROM t WHERE a = $1 -- ?\nAND b = $2"
+    )
+
+
+def test_parameters_bind_by_position_and_name() -> None:
+    table = pa.table({"host": ["a"], "1": [2.5], "flag": [True]})
+    assert parameters(table) == {"1": "a", "host": "a", "2": "2.5", "3": "true", "flag": "true"}
+
+
+def test_parameters_refuse_several_rows(tmp_path: Path) -> None:
+    from pluginmgr.server.flight_sql import FlightSqlError
+
+    with pytest.raises(FlightSqlError, match="one row"):
+        parameters(pa.table({"a": [1, 2]}))
