@@ -355,6 +355,8 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
             if action.type == "ClosePreparedStatement":
                 self._sql.close_prepared(body)
                 return iter([])
+            if action.type == "CloseSession":  # sessions hold nothing here: CLOSED (1)
+                return iter([flight.Result(b"\x08\x01")])
             message = (
                 f"unsupported Flight action {action.type!r}: this server has "
                 "CreatePreparedStatement and ClosePreparedStatement"

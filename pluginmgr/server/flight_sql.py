@@ -215,7 +215,9 @@ class FlightSql:
             schema, batches = self._engine.query_stream(
                 statement.database, statement.query, statement.params
             )
-            batches.close()
+            close = getattr(batches, "close", None)  # a generator: stop what it started
+            if close is not None:
+                close()
         return hydrated_schema(schema)
 
     # -- metadata ------------------------------------------------------------------------

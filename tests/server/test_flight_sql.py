@@ -4,7 +4,6 @@ FlightSQL data source is built on) against a real uvicorn with `FlightFront`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
@@ -61,6 +60,16 @@ def test_select_1(server: Running) -> None:
     with _connect(server) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT 1 AS one")
         assert cursor.fetchall() == [(1,)]
+
+
+def test_a_statement_query_without_preparing(server: Running) -> None:
+    """``CommandStatementQuery``: what ADBC sends when a statement is executed unprepared."""
+    with _connect(server) as conn, conn.cursor() as cursor:
+        statement = cursor.adbc_statement
+        statement.set_sql_query("SELECT count FROM cpu ORDER BY time")
+        handle, _ = statement.execute_query()
+        table = pa.RecordBatchReader._import_from_c(handle.address).read_all()
+    assert table.column("count").to_pylist() == [1, 2, 3]
 
 
 @pytest.mark.parametrize("header", ["database", "bucket", "bucket-name", "iox-namespace-name"])
@@ -139,7 +148,8 @@ def test_a_missing_token_is_unauthenticated(server: Running) -> None:
 
 
 def test_updates_are_refused_as_read_only(server: Running) -> None:
-    message = _error(server, "INSERT INTO cpu VALUES (1)")
+    message = _error(server, "INSERT INTO cpu (host) VALUES ('c')")
+    assert "DML not supported" in message
     assert "Traceback" not in message and "\n" not in message
 
 
@@ -154,7 +164,7 @@ def test_parameters_bind_by_position_and_name() -> None:
     assert parameters(table) == {"1": "a", "host": "a", "2": "2.5", "3": "true", "flag": "true"}
 
 
-def test_parameters_refuse_several_rows(tmp_path: Path) -> None:
+def test_parameters_refuse_several_rows() -> None:
     from pluginmgr.server.flight_sql import FlightSqlError
 
     with pytest.raises(FlightSqlError, match="one row"):
