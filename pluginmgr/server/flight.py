@@ -37,8 +37,9 @@ from engine_runtime.store._guard import QueryGuard, guarding
 
 from ..errors import PluginManagerError
 from .auth import AuthError
-from .flight_sql import FlightSql, database_of, hydrated_schema
+from .flight_sql import FlightSql
 from .flight_sql_proto import unpack_any
+from .flight_sql_statements import database_of, hydrated_schema
 
 if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine

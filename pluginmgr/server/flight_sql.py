@@ -7,22 +7,17 @@ the database, so ``DoGet`` needs no state. Prepared statements are kept here, by
 handle, until ``ClosePreparedStatement`` (at most `MAX_PREPARED`; the oldest goes first).
 
 The database is the ``database`` call header (or ``bucket``, ``bucket-name``,
-``iox-namespace-name``, as InfluxDB 3 accepts). Parameters bound with ``DoPut`` are one row;
-each column binds ``$1``, ``$2``, ... by position and ``$<column name>`` by name, as strings
-(what ``params`` does on ``/api/v3/query_sql``: DataFusion coerces them); a ``?`` outside
-quotes and comments is read as the next ``$n``. The server is read-only: updates,
-transactions and Substrait plans are refused.
+``iox-namespace-name``, as InfluxDB 3 accepts); parameters are bound as
+`flight_sql_statements` says. The server is read-only: updates, transactions and Substrait
+plans are refused.
 """
 
 from __future__ import annotations
 
 import collections
-import datetime as dt
-import json
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final, final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -41,23 +36,20 @@ from .flight_sql_proto import (
     unpack_any,
     varints,
 )
+from .flight_sql_statements import (
+    FlightSqlError,
+    Statement,
+    hydrated_schema,
+    parameters,
+    positional,
+)
 
 if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine
 
-__all__ = [
-    "DATABASE_HEADERS",
-    "MAX_PREPARED",
-    "FlightSql",
-    "FlightSqlError",
-    "database_of",
-    "hydrated_schema",
-    "parameters",
-    "positional",
-]
+__all__ = ["MAX_PREPARED", "FlightSql"]
 
-#: the call headers that name the database, in order of preference
-DATABASE_HEADERS: Final = ("database", "bucket", "bucket-name", "iox-namespace-name")
+
 #: how many prepared statements stay open at once
 MAX_PREPARED: Final = 1000
 _DATABASE_FIELD: Final = 15  # our field after a metadata command's Any, in its ticket
@@ -67,99 +59,6 @@ _DB_HINT: Final = (
     "pass the call header `database: <name>` (ADBC: the option "
     "adbc.flight.sql.rpc.call_header.database)"
 )
-
-
-class FlightSqlError(PluginManagerError):
-    """A Flight SQL request this server cannot answer (bad command, database, handle)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """A query on a database, with its bound ``$name`` parameters."""
-
-    database: str
-    query: str
-    params: Mapping[str, str] | None = None
-
-    def handle(self) -> bytes:
-        """This statement as a ticket's statement handle."""
-        data = {"database": self.database, "sql_query": self.query, "params": self.params}
-        return json.dumps(data).encode()
-
-    @classmethod
-    def from_handle(cls, handle: bytes) -> Statement:
-        try:
-            data = json.loads(handle)
-            return cls(data["database"], data["sql_query"], data.get("params"))
-        except (ValueError, KeyError, TypeError):
-            raise FlightSqlError("the Flight SQL ticket is not one this server made") from None
-
-
-def positional(query: str) -> str:
-    """``query`` with each ``?`` placeholder outside quotes and comments as ``$1``, ``$2``..."""
-    out: list[str] = []
-    count = 0
-    pos = 0
-    while pos < len(query):
-        char = query[pos]
-        end = pos + 1
-        if char in "'\"":
-            end = query.find(char, pos + 1)
-            end = len(query) if end < 0 else end + 1
-        elif query.startswith("--", pos):
-            end = query.find("\n", pos)
-            end = len(query) if end < 0 else end
-        elif query.startswith("/*", pos):
-            end = query.find("*/", pos)
-            end = len(query) if end < 0 else end + 2
-        elif char == "?":
-            count += 1
-            out.append(f"${count}")
-            pos = end
-            continue
-        out.append(query[pos:end])
-        pos = end
-    return "".join(out)
-
-
-def database_of(headers: Mapping[str, list[str]]) -> str | None:
-    """The database a call's headers name (`DATABASE_HEADERS`), or None."""
-    for name in DATABASE_HEADERS:
-        values = headers.get(name)
-        if values and values[-1].strip():
-            return values[-1].strip()
-    return None
-
-
-def _param_text(value: Any, name: str) -> str:
-    if value is None:
-        raise FlightSqlError(f"parameter {name} is null: bind a value")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, bool | int | float):
-        return json.dumps(value)
-    if isinstance(value, bytes):
-        raise FlightSqlError(f"parameter {name} is binary: bind a string or a number")
-    return str(value)
-
-
-def parameters(table: pa.Table) -> dict[str, str] | None:
-    """One row of bound parameters: ``$1``... by position and ``$<name>`` by column name."""
-    if table.num_columns == 0:
-        return None
-    if table.num_rows != 1:
-        message = f"bind one row of parameters per query, got {table.num_rows}"
-        raise FlightSqlError(message)
-    row = table.to_pylist()[0]
-    params: dict[str, str] = {}
-    for index, (name, value) in enumerate(row.items(), start=1):
-        textual = _param_text(value, f"${index}")
-        params[str(index)] = textual
-        if name and not name.isdigit():
-            params[name.lstrip("$")] = textual
-    return params
 
 
 @final
@@ -364,14 +263,6 @@ class FlightSql:
     def _no_transaction(fields: Fields) -> None:
         if raw(fields, 2):
             raise FlightSqlError("transactions are not supported: send the query without one")
-
-
-def hydrated_schema(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with dictionary columns (tags) as their value type, as InfluxDB 3 sends them."""
-    for index, field in enumerate(schema):
-        if pa.types.is_dictionary(field.type):
-            schema = schema.set(index, field.with_type(field.type.value_type))
-    return schema
 
 
 def _command(data: bytes) -> tuple[str, Fields]:

@@ -13,7 +13,7 @@ import pytest
 from adbc_driver_flightsql import DatabaseOptions
 
 from pluginmgr.server import TokenStore
-from pluginmgr.server.flight_sql import parameters, positional
+from pluginmgr.server.flight_sql_statements import FlightSqlError, parameters, positional
 from tests.server.server_helpers import build_state
 from tests.server.test_flight import LINES, Running, _serve
 
@@ -165,7 +165,5 @@ def test_parameters_bind_by_position_and_name() -> None:
 
 
 def test_parameters_refuse_several_rows() -> None:
-    from pluginmgr.server.flight_sql import FlightSqlError
-
     with pytest.raises(FlightSqlError, match="one row"):
         parameters(pa.table({"a": [1, 2]}))
