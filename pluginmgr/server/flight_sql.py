@@ -130,9 +130,10 @@ class FlightSql:
         }
         if name == "CommandGetTables":
             return info.TABLES_WITH_SCHEMA if flag(fields, 5) else info.TABLES_SCHEMA
-        if name not in schemas:
+        schema = schemas.get(name) or info.EMPTY_ANSWERS.get(name)
+        if schema is None:
             raise FlightSqlError(_unsupported(name))
-        return schemas[name]
+        return schema
 
     def _metadata(self, name: str, fields: Fields, database: str | None) -> pa.Table:
         if name == "CommandGetSqlInfo":
@@ -151,6 +152,8 @@ class FlightSql:
             return pa.table(data, schema=info.DB_SCHEMAS_SCHEMA)
         if name == "CommandGetTables":
             return self._tables_table(self._required(database), fields)
+        if name in info.EMPTY_ANSWERS:
+            return info.EMPTY_ANSWERS[name].empty_table()
         raise FlightSqlError(_unsupported(name))
 
     def _tables(self, database: str, fields: Fields) -> list[tuple[str, str, str]]:
@@ -281,7 +284,7 @@ def _quoted(identifier: str) -> str:
 def _unsupported(name: str) -> str:
     return (
         f"Flight SQL command {name} is not supported by this server (it answers queries, "
-        "prepared queries, SqlInfo, catalogs, schemas, tables and table types)"
+        "prepared queries, SqlInfo, catalogs, schemas, tables, table types and keys)"
     )
 
 

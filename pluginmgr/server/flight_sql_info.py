@@ -4,7 +4,8 @@
 dialect facts ADBC and JDBC ask for); ``CommandGetCatalogs``, ``CommandGetDbSchemas``,
 ``CommandGetTables`` and ``CommandGetTableTypes`` describe one database as InfluxDB 3 does:
 the catalog ``public``, the schemas ``iox`` (tables, ``BASE TABLE``) and
-``information_schema`` (``VIEW``). Filter patterns are SQL ``LIKE`` patterns (``%``, ``_``,
+``information_schema`` (``VIEW``). Tables have no primary or foreign keys, so those commands
+answer no rows. Filter patterns are SQL ``LIKE`` patterns (``%``, ``_``,
 ``\\`` escapes), as the spec says.
 """
 
@@ -20,6 +21,9 @@ __all__ = [
     "CATALOG",
     "CATALOGS_SCHEMA",
     "DB_SCHEMAS_SCHEMA",
+    "EMPTY_ANSWERS",
+    "FOREIGN_KEYS_SCHEMA",
+    "PRIMARY_KEYS_SCHEMA",
     "SQL_INFO_SCHEMA",
     "TABLES_SCHEMA",
     "TABLES_WITH_SCHEMA",
@@ -51,6 +55,40 @@ TABLES_WITH_SCHEMA: Final = TABLES_SCHEMA.append(
     pa.field("table_schema", pa.binary(), nullable=False)
 )
 TABLE_TYPES_SCHEMA: Final = pa.schema([pa.field("table_type", pa.utf8(), nullable=False)])
+PRIMARY_KEYS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("catalog_name", pa.utf8()),
+        pa.field("db_schema_name", pa.utf8()),
+        pa.field("table_name", pa.utf8(), nullable=False),
+        pa.field("column_name", pa.utf8(), nullable=False),
+        pa.field("key_name", pa.utf8()),
+        pa.field("key_sequence", pa.int32(), nullable=False),
+    ]
+)
+FOREIGN_KEYS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("pk_catalog_name", pa.utf8()),
+        pa.field("pk_db_schema_name", pa.utf8()),
+        pa.field("pk_table_name", pa.utf8(), nullable=False),
+        pa.field("pk_column_name", pa.utf8(), nullable=False),
+        pa.field("fk_catalog_name", pa.utf8()),
+        pa.field("fk_db_schema_name", pa.utf8()),
+        pa.field("fk_table_name", pa.utf8(), nullable=False),
+        pa.field("fk_column_name", pa.utf8(), nullable=False),
+        pa.field("key_sequence", pa.int32(), nullable=False),
+        pa.field("fk_key_name", pa.utf8()),
+        pa.field("pk_key_name", pa.utf8()),
+        pa.field("update_rule", pa.uint8(), nullable=False),
+        pa.field("delete_rule", pa.uint8(), nullable=False),
+    ]
+)
+#: commands whose answer is always empty here (tables have no keys), with their schemas
+EMPTY_ANSWERS: Final = {
+    "CommandGetPrimaryKeys": PRIMARY_KEYS_SCHEMA,
+    "CommandGetExportedKeys": FOREIGN_KEYS_SCHEMA,
+    "CommandGetImportedKeys": FOREIGN_KEYS_SCHEMA,
+    "CommandGetCrossReference": FOREIGN_KEYS_SCHEMA,
+}
 
 _VALUE_FIELDS: Final = [
     pa.field("string_value", pa.utf8()),

@@ -13,6 +13,7 @@ import pytest
 from adbc_driver_flightsql import DatabaseOptions
 
 from pluginmgr.server import TokenStore
+from pluginmgr.server.flight_sql_proto import Fields, encode, pack_any, raw, unpack_any
 from pluginmgr.server.flight_sql_statements import FlightSqlError, parameters, positional
 from tests.server.server_helpers import build_state
 from tests.server.test_flight import LINES, Running, _serve
@@ -167,3 +168,68 @@ def test_parameters_bind_by_position_and_name() -> None:
 def test_parameters_refuse_several_rows() -> None:
     with pytest.raises(FlightSqlError, match="one row"):
         parameters(pa.table({"a": [1, 2]}))
+
+
+# -- what ADBC's DBAPI does not send: raw Flight SQL commands ---------------------------------
+
+
+def _command(server: Running, name: str, *fields: tuple[int, bytes | str | None]) -> pa.Table:
+    """GetFlightInfo then DoGet of its ticket, as JDBC does for ``name``."""
+    client = server.flight()
+    headers = [(b"authorization", f"Bearer {server.token}".encode()), (b"database", b"db")]
+    options = flight.FlightCallOptions(headers=headers)
+    descriptor = flight.FlightDescriptor.for_command(pack_any(name, encode(*fields)))
+    info = client.get_flight_info(descriptor, options)
+    table = client.do_get(info.endpoints[0].ticket, options).read_all()
+    assert table.schema.equals(info.schema)
+    return table
+
+
+def test_key_listings_are_empty_with_the_specs_schema(server: Running) -> None:
+    keys = _command(server, "CommandGetPrimaryKeys", (3, "cpu"))
+    assert keys.num_rows == 0 and "key_sequence" in keys.schema.names
+    exported = _command(server, "CommandGetExportedKeys", (3, "cpu"))
+    assert exported.num_rows == 0 and "fk_table_name" in exported.schema.names
+
+
+def test_tables_filtered_by_pattern_and_type(server: Running) -> None:
+    table = _command(server, "CommandGetTables", (3, "c_u"), (4, "BASE TABLE"))
+    assert table.to_pylist() == [
+        {
+            "catalog_name": "public",
+            "db_schema_name": "iox",
+            "table_name": "cpu",
+            "table_type": "BASE TABLE",
+        }
+    ]
+
+
+def test_an_unsupported_command_is_one_line(server: Running) -> None:
+    with pytest.raises(flight.FlightServerError) as caught:
+        _command(server, "CommandStatementUpdate", (1, "DELETE FROM cpu"))
+    message = str(caught.value).split(". gRPC client debug context")[0]
+    assert "CommandStatementUpdate is not supported" in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_a_closed_prepared_statement_is_refused(server: Running) -> None:
+    client = server.flight()
+    options = flight.FlightCallOptions(
+        headers=[(b"authorization", f"Bearer {server.token}".encode()), (b"database", b"db")]
+    )
+    request = pack_any("ActionCreatePreparedStatementRequest", encode((1, "SELECT 1")))
+    result = list(client.do_action(flight.Action("CreatePreparedStatement", request), options))
+    handle = raw(_unpack(result[0].body.to_pybytes()), 1)
+    closing = pack_any("ActionClosePreparedStatementRequest", encode((1, handle)))
+    list(client.do_action(flight.Action("ClosePreparedStatement", closing), options))
+    descriptor = flight.FlightDescriptor.for_command(
+        pack_any("CommandPreparedStatementQuery", encode((1, handle)))
+    )
+    with pytest.raises(flight.FlightServerError, match="unknown or closed prepared statement"):
+        client.get_flight_info(descriptor, options)
+
+
+def _unpack(data: bytes) -> Fields:
+    unpacked = unpack_any(data)
+    assert unpacked is not None and unpacked[0] == "ActionCreatePreparedStatementResult"
+    return unpacked[1]
