@@ -18,6 +18,9 @@ Errors reach the client as Flight errors whose message is the one ``/api/v3/quer
 in ``{"error": ...}``: a missing or wrong token is ``UNAUTHENTICATED``, a bad ticket, an
 unknown database or SQL that does not plan or run is a server error (gRPC ``UNKNOWN``: pyarrow
 attaches a Python traceback to the other codes), a bug is ``INTERNAL``.
+
+Flight SQL (`FlightSql`: ``GetFlightInfo``, ``DoPut``, ``DoAction``) shares the service: a
+ticket that is a protobuf ``Any`` is a Flight SQL ticket, anything else InfluxDB 3's JSON.
 """
 
 from __future__ import annotations
