@@ -40,6 +40,7 @@ from .flight_sql_statements import (
     FlightSqlError,
     Statement,
     hydrated_schema,
+    parameter_schema,
     parameters,
     positional,
 )
@@ -220,7 +221,7 @@ class FlightSql:
         result = encode(
             (1, handle),
             (2, dataset.serialize().to_pybytes()),
-            (3, _EMPTY_SCHEMA.serialize().to_pybytes()),
+            (3, parameter_schema(statement.query).serialize().to_pybytes()),
         )
         return pack_any("ActionCreatePreparedStatementResult", result)
 

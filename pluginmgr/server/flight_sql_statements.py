@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,10 +26,13 @@ __all__ = [
     "Statement",
     "database_of",
     "hydrated_schema",
+    "parameter_schema",
     "parameters",
+    "placeholders",
     "positional",
 ]
 
+_PLACEHOLDER: Final = re.compile(r"\$([0-9]+|[A-Za-z_][A-Za-z0-9_]*)")
 #: the call headers that name the database, in order of preference
 DATABASE_HEADERS: Final = ("database", "bucket", "bucket-name", "iox-namespace-name")
 
@@ -59,14 +63,12 @@ class Statement:
             raise FlightSqlError("the Flight SQL ticket is not one this server made") from None
 
 
-def positional(query: str) -> str:
-    """``query`` with each ``?`` placeholder outside quotes and comments as ``$1``, ``$2``..."""
-    out: list[str] = []
-    count = 0
+def _pieces(query: str) -> Iterator[tuple[str, bool]]:
+    """``query`` cut into (text, is_code): quoted strings, quoted names and comments are not
+    code (a doubled quote inside a literal reads as two adjacent literals, which is the same)."""
     pos = 0
     while pos < len(query):
         char = query[pos]
-        end = pos + 1
         if char in "'\"":
             end = query.find(char, pos + 1)
             end = len(query) if end < 0 else end + 1
@@ -76,14 +78,47 @@ def positional(query: str) -> str:
         elif query.startswith("/*", pos):
             end = query.find("*/", pos)
             end = len(query) if end < 0 else end + 2
-        elif char == "?":
-            count += 1
-            out.append(f"${count}")
+        else:
+            end = min((i for i in map(query.find, "'\"-/", [pos] * 4) if i > pos), default=-1)
+            end = len(query) if end < 0 else end
+            yield query[pos:end], True
             pos = end
             continue
-        out.append(query[pos:end])
+        yield query[pos:end], False
         pos = end
+
+
+def positional(query: str) -> str:
+    """``query`` with each ``?`` placeholder outside quotes and comments as ``$1``, ``$2``..."""
+    out: list[str] = []
+    count = 0
+    for piece, code in _pieces(query):
+        if not code:
+            out.append(piece)
+            continue
+        parts = piece.split("?")
+        out.append(parts[0])
+        for part in parts[1:]:
+            count += 1
+            out.append(f"${count}{part}")
     return "".join(out)
+
+
+def placeholders(query: str) -> list[str]:
+    """The ``$`` placeholders of ``query`` outside quotes and comments: ``1``, ``2``... in
+    numeric order, then names in order of appearance (a prepared statement's parameters)."""
+    found: list[str] = []
+    for piece, code in _pieces(query):
+        if code:
+            found.extend(m for m in _PLACEHOLDER.findall(piece) if m not in found)
+    numbers = sorted((m for m in found if m.isdigit()), key=int)
+    return numbers + [m for m in found if not m.isdigit()]
+
+
+def parameter_schema(query: str) -> pa.Schema:
+    """What a prepared statement binds: one string column per placeholder (values are bound
+    as strings, see the module's docstring)."""
+    return pa.schema([pa.field(name, pa.utf8()) for name in placeholders(query)])
 
 
 def database_of(headers: Mapping[str, list[str]]) -> str | None:

@@ -14,7 +14,13 @@ from adbc_driver_flightsql import DatabaseOptions
 
 from pluginmgr.server import TokenStore
 from pluginmgr.server.flight_sql_proto import Fields, encode, pack_any, raw, unpack_any
-from pluginmgr.server.flight_sql_statements import FlightSqlError, parameters, positional
+from pluginmgr.server.flight_sql_statements import (
+    FlightSqlError,
+    parameter_schema,
+    parameters,
+    placeholders,
+    positional,
+)
 from tests.server.server_helpers import build_state
 from tests.server.test_flight import LINES, Running, _serve
 
@@ -160,6 +166,12 @@ def test_positional_rewrites_question_marks_outside_literals() -> None:
     )
 
 
+def test_placeholders_are_a_prepared_statements_parameters() -> None:
+    query = "SELECT '$9' FROM t WHERE a = $2 AND b = $1 AND c = $host -- $x"
+    assert placeholders(query) == ["1", "2", "host"]
+    assert parameter_schema(query).names == ["1", "2", "host"]
+
+
 def test_parameters_bind_by_position_and_name() -> None:
     table = pa.table({"host": ["a"], "1": [2.5], "flag": [True]})
     assert parameters(table) == {"1": "a", "host": "a", "2": "2.5", "3": "true", "flag": "true"}
@@ -219,7 +231,10 @@ def test_a_closed_prepared_statement_is_refused(server: Running) -> None:
     )
     request = pack_any("ActionCreatePreparedStatementRequest", encode((1, "SELECT 1")))
     result = list(client.do_action(flight.Action("CreatePreparedStatement", request), options))
-    handle = raw(_unpack(result[0].body.to_pybytes()), 1)
+    prepared = _unpack(result[0].body.to_pybytes())
+    handle = raw(prepared, 1)
+    assert pa.ipc.read_schema(pa.py_buffer(raw(prepared, 2))).names == ["Int64(1)"]
+    assert pa.ipc.read_schema(pa.py_buffer(raw(prepared, 3))).names == []
     closing = pack_any("ActionClosePreparedStatementRequest", encode((1, handle)))
     list(client.do_action(flight.Action("ClosePreparedStatement", closing), options))
     descriptor = flight.FlightDescriptor.for_command(
