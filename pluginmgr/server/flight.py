@@ -41,7 +41,7 @@ from engine_runtime.store._guard import QueryGuard, guarding
 from ..errors import PluginManagerError
 from .auth import AuthError
 from .flight_sql import FlightSql
-from .flight_sql_proto import unpack_any
+from .flight_sql_proto import encode_varint, unpack_any
 from .flight_sql_statements import database_of, hydrated_schema
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
                 self._sql.close_prepared(body)
                 return iter([])
             if action.type == "CloseSession":  # sessions hold nothing here: CLOSED (1)
-                return iter([flight.Result(b"\x08\x01")])
+                return iter([flight.Result(encode_varint(1, 1))])
             message = (
                 f"unsupported Flight action {action.type!r}: this server has "
                 "CreatePreparedStatement and ClosePreparedStatement"

@@ -128,6 +128,7 @@ class FlightSql:
             "CommandGetCatalogs": info.CATALOGS_SCHEMA,
             "CommandGetDbSchemas": info.DB_SCHEMAS_SCHEMA,
             "CommandGetTableTypes": info.TABLE_TYPES_SCHEMA,
+            "CommandGetXdbcTypeInfo": info.XDBC_TYPE_INFO_SCHEMA,
         }
         if name == "CommandGetTables":
             return info.TABLES_WITH_SCHEMA if flag(fields, 5) else info.TABLES_SCHEMA
@@ -153,6 +154,9 @@ class FlightSql:
             return pa.table(data, schema=info.DB_SCHEMAS_SCHEMA)
         if name == "CommandGetTables":
             return self._tables_table(self._required(database), fields)
+        if name == "CommandGetXdbcTypeInfo":
+            wanted = varints(fields.get(1, []))
+            return info.xdbc_type_info_table(_int32(wanted[-1]) if wanted else None)
         if name in info.EMPTY_ANSWERS:
             return info.EMPTY_ANSWERS[name].empty_table()
         raise FlightSqlError(_unsupported(name))
@@ -278,6 +282,12 @@ def _command(data: bytes) -> tuple[str, Fields]:
     return unpacked
 
 
+def _int32(value: int) -> int:
+    """A varint read back as the int32 it encodes (negatives are sent as 64-bit)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
 def _quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -285,7 +295,7 @@ def _quoted(identifier: str) -> str:
 def _unsupported(name: str) -> str:
     return (
         f"Flight SQL command {name} is not supported by this server (it answers queries, "
-        "prepared queries, SqlInfo, catalogs, schemas, tables, table types and keys)"
+        "prepared queries, SqlInfo, catalogs, schemas, tables, table types, keys and XDBC types)"
     )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "ProtoError",
     "decode",
     "encode",
+    "encode_varint",
     "flag",
     "pack_any",
     "raw",
@@ -139,6 +140,11 @@ def encode(*fields: tuple[int, bytes | str | None]) -> bytes:
         data = value.encode("utf-8") if isinstance(value, str) else value
         out += _put_varint(number << 3 | _LENGTH) + _put_varint(len(data)) + data
     return bytes(out)
+
+
+def encode_varint(number: int, value: int) -> bytes:
+    """One varint field (an int, a bool, an enum; negatives as 64-bit two's complement)."""
+    return _put_varint(number << 3 | _VARINT) + _put_varint(value & 0xFFFFFFFFFFFFFFFF)
 
 
 def pack_any(name: str, value: bytes) -> bytes:

@@ -13,7 +13,14 @@ import pytest
 from adbc_driver_flightsql import DatabaseOptions
 
 from pluginmgr.server import TokenStore
-from pluginmgr.server.flight_sql_proto import Fields, encode, pack_any, raw, unpack_any
+from pluginmgr.server.flight_sql_proto import (
+    Fields,
+    encode,
+    encode_varint,
+    pack_any,
+    raw,
+    unpack_any,
+)
 from pluginmgr.server.flight_sql_statements import (
     FlightSqlError,
     parameter_schema,
@@ -185,12 +192,15 @@ def test_parameters_refuse_several_rows() -> None:
 # -- what ADBC's DBAPI does not send: raw Flight SQL commands ---------------------------------
 
 
-def _command(server: Running, name: str, *fields: tuple[int, bytes | str | None]) -> pa.Table:
-    """GetFlightInfo then DoGet of its ticket, as JDBC does for ``name``."""
+def _command(
+    server: Running, name: str, *fields: tuple[int, bytes | str | None], extra: bytes = b""
+) -> pa.Table:
+    """GetFlightInfo then DoGet of its ticket, as JDBC does for ``name`` (``extra``: more
+    encoded fields)."""
     client = server.flight()
     headers = [(b"authorization", f"Bearer {server.token}".encode()), (b"database", b"db")]
     options = flight.FlightCallOptions(headers=headers)
-    descriptor = flight.FlightDescriptor.for_command(pack_any(name, encode(*fields)))
+    descriptor = flight.FlightDescriptor.for_command(pack_any(name, encode(*fields) + extra))
     info = client.get_flight_info(descriptor, options)
     table = client.do_get(info.endpoints[0].ticket, options).read_all()
     assert table.schema.equals(info.schema)
@@ -202,6 +212,21 @@ def test_key_listings_are_empty_with_the_specs_schema(server: Running) -> None:
     assert keys.num_rows == 0 and "key_sequence" in keys.schema.names
     exported = _command(server, "CommandGetExportedKeys", (3, "cpu"))
     assert exported.num_rows == 0 and "fk_table_name" in exported.schema.names
+
+
+def test_sql_info_answers_the_ids_asked_with_their_types(server: Running) -> None:
+    ids = b"".join(encode_varint(1, n) for n in (3, 504, 541, 509, 9999))
+    answer = _command(server, "CommandGetSqlInfo", extra=ids).to_pylist()
+    values = {row["info_name"]: row["value"] for row in answer}
+    assert values[3] is True and values[504] == '"' and values[541] == 0
+    assert "abs" in values[509] and 9999 not in values
+
+
+def test_xdbc_type_info_filters_by_type(server: Running) -> None:
+    answer = _command(server, "CommandGetXdbcTypeInfo", extra=encode_varint(1, -5))
+    assert answer.column("type_name").to_pylist() == ["BIGINT", "BIGINT UNSIGNED"]
+    every = _command(server, "CommandGetXdbcTypeInfo")
+    assert "TIMESTAMP" in every.column("type_name").to_pylist()
 
 
 def test_tables_filtered_by_pattern_and_type(server: Running) -> None:
