@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from ..errors import PluginManagerError
+
 __all__ = [
     "TYPE_PREFIX",
     "ProtoError",
@@ -36,8 +38,11 @@ _FIXED32: Final = 5
 Fields = dict[int, list[int | bytes]]
 
 
-class ProtoError(ValueError):
+class ProtoError(PluginManagerError):
     """Bytes that are not a protobuf message of the expected shape."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"malformed Flight SQL message: {message}")
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
