@@ -40,8 +40,8 @@ from engine_runtime.store._guard import QueryGuard, guarding
 
 from ..errors import PluginManagerError
 from .auth import AuthError
-from .flight_sql import FlightSql
-from .flight_sql_proto import encode_varint, unpack_any
+from .flight_sql import FLIGHT_SQL_ACTIONS, FlightSql
+from .flight_sql_proto import unpack_any
 from .flight_sql_statements import database_of, hydrated_schema
 
 if TYPE_CHECKING:
@@ -214,6 +214,13 @@ class _KeepHeaders(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pya
         return _Headers(headers)
 
 
+def _command(descriptor: Any) -> bytes:
+    if descriptor.descriptor_type != flight.DescriptorType.CMD:
+        raise TicketError("Flight SQL calls take a command descriptor (a protobuf Any)")
+    command: bytes = descriptor.command
+    return command
+
+
 def _database(context: Any) -> str | None:
     """The database the call's headers name (Flight SQL), or None."""
     middleware = context.get_middleware("headers")
@@ -331,47 +338,28 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
     def get_flight_info(self, context: Any, descriptor: Any) -> Any:
         """Flight SQL: the schema and ticket of a command (a query or a metadata listing)."""
         with _flight_errors("GetFlightInfo"):
-            if descriptor.descriptor_type != flight.DescriptorType.CMD:
-                raise TicketError("GetFlightInfo takes a Flight SQL command descriptor")
-            return self._sql.flight_info(descriptor.command, _database(context), descriptor)
+            return self._sql.flight_info(_command(descriptor), _database(context), descriptor)
+
+    def get_schema(self, context: Any, descriptor: Any) -> Any:
+        """Flight SQL: a command's result schema (planned, not run)."""
+        with _flight_errors("GetSchema"):
+            info = self._sql.flight_info(_command(descriptor), _database(context), descriptor)
+            return flight.SchemaResult(info.schema)
 
     def do_put(self, context: Any, descriptor: Any, reader: Any, writer: Any) -> None:
         """Flight SQL: parameters bound to a prepared statement (updates are refused)."""
         with _flight_errors("DoPut"):
-            command = (
-                descriptor.command
-                if descriptor.descriptor_type == flight.DescriptorType.CMD
-                else b""
-            )
-            unpacked = unpack_any(command or b"")
-            if unpacked is None:
-                raise TicketError("DoPut takes a Flight SQL CommandPreparedStatementQuery")
-            result = self._sql.bind(*unpacked, reader.read_all())
-            writer.write(pa.py_buffer(result))
+            writer.write(pa.py_buffer(self._sql.bind(_command(descriptor), reader.read_all())))
 
     def do_action(self, context: Any, action: Any) -> Iterator[Any]:
-        """Flight SQL: create and close prepared statements."""
+        """Flight SQL: create and close prepared statements (and sessions)."""
         with _flight_errors("DoAction"):
             body = action.body.to_pybytes() if action.body is not None else b""
-            if action.type == "CreatePreparedStatement":
-                result = self._sql.create_prepared(body, _database(context))
-                return iter([flight.Result(result)])
-            if action.type == "ClosePreparedStatement":
-                self._sql.close_prepared(body)
-                return iter([])
-            if action.type == "CloseSession":  # sessions hold nothing here: CLOSED (1)
-                return iter([flight.Result(encode_varint(1, 1))])
-            message = (
-                f"unsupported Flight action {action.type!r}: this server has "
-                "CreatePreparedStatement and ClosePreparedStatement"
-            )
-            raise TicketError(message)
+            results = self._sql.action(action.type, body, _database(context))
+            return iter([flight.Result(result) for result in results])
 
     def list_actions(self, context: Any) -> list[tuple[str, str]]:
-        return [
-            ("CreatePreparedStatement", "Flight SQL: prepare a query"),
-            ("ClosePreparedStatement", "Flight SQL: close a prepared query"),
-        ]
+        return list(FLIGHT_SQL_ACTIONS.items())
 
     def _run_ticket(self, raw: bytes, context: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """A Flight SQL ticket (a protobuf Any) or InfluxDB 3's JSON ticket."""

@@ -29,6 +29,7 @@ from .flight_sql_proto import (
     Fields,
     decode,
     encode,
+    encode_varint,
     flag,
     pack_any,
     raw,
@@ -48,7 +49,14 @@ from .flight_sql_statements import (
 if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine
 
-__all__ = ["MAX_PREPARED", "FlightSql"]
+__all__ = ["FLIGHT_SQL_ACTIONS", "MAX_PREPARED", "FlightSql"]
+
+#: the ``DoAction`` types served, and what they do
+FLIGHT_SQL_ACTIONS: Final = {
+    "CreatePreparedStatement": "Flight SQL: prepare a query",
+    "ClosePreparedStatement": "Flight SQL: close a prepared query",
+    "CloseSession": "Flight: close the session (nothing is kept per session)",
+}
 
 
 #: how many prepared statements stay open at once
@@ -200,6 +208,20 @@ class FlightSql:
 
     # -- prepared statements (DoAction, DoPut) ---------------------------------------------
 
+    def action(self, kind: str, body: bytes, database: str | None) -> list[bytes]:
+        """``DoAction``: the results' bodies."""
+        if kind == "CreatePreparedStatement":
+            return [self.create_prepared(body, database)]
+        if kind == "ClosePreparedStatement":
+            self.close_prepared(body)
+            return []
+        if kind == "CloseSession":  # sessions hold nothing here: CLOSED (1)
+            return [encode_varint(1, 1)]
+        message = (
+            f"unsupported Flight action {kind!r}: this server has {', '.join(FLIGHT_SQL_ACTIONS)}"
+        )
+        raise FlightSqlError(message)
+
     def create_prepared(self, body: bytes, database: str | None) -> bytes:
         """``CreatePreparedStatement``: the ``ActionCreatePreparedStatementResult`` (an Any)."""
         unpacked = unpack_any(body)
@@ -239,9 +261,10 @@ class FlightSql:
         with self._lock:
             self._prepared.pop(raw(unpacked[1], 1) or b"", None)
 
-    def bind(self, name: str, fields: Fields, table: pa.Table) -> bytes:
+    def bind(self, command: bytes, table: pa.Table) -> bytes:
         """``DoPut(CommandPreparedStatementQuery)``: bind ``table``'s row; the
         ``DoPutPreparedStatementResult`` (the same handle) to send back."""
+        name, fields = _command(command)
         if name != "CommandPreparedStatementQuery":
             message = f"{name} is not supported: this server is read-only (send queries only)"
             raise FlightSqlError(message)

@@ -86,6 +86,14 @@ def test_a_statement_query_without_preparing(server: Running) -> None:
     assert table.column("count").to_pylist() == [1, 2, 3]
 
 
+def test_a_querys_schema_without_running_it(server: Running) -> None:
+    """``GetSchema``: ADBC's ``execute_schema``."""
+    with _connect(server) as conn, conn.cursor() as cursor:
+        schema = cursor.adbc_execute_schema("SELECT host, usage FROM cpu")
+    assert schema.names == ["host", "usage"]
+    assert schema.field("host").type == pa.string()
+
+
 @pytest.mark.parametrize("header", ["database", "bucket", "bucket-name", "iox-namespace-name"])
 def test_a_query_over_written_data_with_each_database_header(server: Running, header: str) -> None:
     with _connect(server, header=header) as conn, conn.cursor() as cursor:
@@ -239,6 +247,16 @@ def test_tables_filtered_by_pattern_and_type(server: Running) -> None:
             "table_type": "BASE TABLE",
         }
     ]
+
+
+def test_an_unsupported_action_is_named(server: Running) -> None:
+    options = flight.FlightCallOptions(
+        headers=[(b"authorization", f"Bearer {server.token}".encode())]
+    )
+    with pytest.raises(flight.FlightServerError) as caught:
+        list(server.flight().do_action(flight.Action("BeginTransaction", b""), options))
+    assert "unsupported Flight action 'BeginTransaction'" in str(caught.value)
+    assert "Traceback" not in str(caught.value)
 
 
 def test_an_unsupported_command_is_one_line(server: Running) -> None:
