@@ -231,18 +231,23 @@ def _database(context: Any) -> str | None:
 
 
 @contextlib.contextmanager
-def _flight_errors(what: str) -> Iterator[None]:
-    """Our errors as Flight errors with the HTTP API's messages; anything else is a bug."""
+def _flight_errors(what: str, *, one_line: bool = False) -> Iterator[None]:
+    """Our errors as Flight errors with the HTTP API's messages (``one_line``, for Flight SQL:
+    on one line, as its clients show a status); anything else is a bug."""
     try:
         yield
     except flight.FlightError:
         raise
     except (EngineError, PluginManagerError) as exc:
-        raise flight.FlightServerError(str(exc)) from None
+        raise flight.FlightServerError(_one_line(str(exc)) if one_line else str(exc)) from None
     except Exception as exc:  # a bug here must not take the server down, nor hide
         _LOGGER.exception("Flight %s failed", what)
         message = f"internal server error: {type(exc).__name__}: {exc}"
-        raise flight.FlightInternalError(message) from None
+        raise flight.FlightInternalError(_one_line(message)) from None
+
+
+def _one_line(message: str) -> str:
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _hydrate(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -259,12 +264,13 @@ def _guarded(
     rest: Iterator[pa.RecordBatch],
     *,
     hydrate: bool,
+    one_line: bool,
 ) -> Iterator[pa.RecordBatch]:
     """The batches as sent (``hydrate``: as `_hydrated` ``schema``), errors as `_flight_errors`."""
     batch = first
     while batch is not None:
         yield _hydrate(batch, schema) if hydrate else batch
-        with _flight_errors("DoGet stream"):
+        with _flight_errors("DoGet stream", one_line=one_line):
             batch = next(rest, None)
 
 
@@ -312,15 +318,16 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         guard = QueryGuard(self._query_timeout, timeout_hint=QUERY_TIMEOUT_HINT)
         if self._queries is not None:
             self._queries.add(guard)
+        sql = unpack_any(ticket.ticket) is not None  # Flight SQL, not InfluxDB 3's JSON
         try:
-            with _flight_errors("DoGet"), guarding(guard):  # the batch iterator keeps the guard
-                schema, batches = self._run_ticket(ticket.ticket, context)
+            with _flight_errors("DoGet", one_line=sql), guarding(guard):  # batches keep the guard
+                schema, batches = self._run_ticket(ticket.ticket, context, sql=sql)
                 first = next(batches, None)
         except BaseException:
             self._forget(guard)
             raise
         sent = hydrated_schema(schema)
-        stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema))
+        stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema), one_line=sql)
         return flight.GeneratorStream(sent, self._until_done(stream, guard))
 
     def _until_done(
@@ -337,23 +344,23 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
 
     def get_flight_info(self, context: Any, descriptor: Any) -> Any:
         """Flight SQL: the schema and ticket of a command (a query or a metadata listing)."""
-        with _flight_errors("GetFlightInfo"):
+        with _flight_errors("GetFlightInfo", one_line=True):
             return self._sql.flight_info(_command(descriptor), _database(context), descriptor)
 
     def get_schema(self, context: Any, descriptor: Any) -> Any:
         """Flight SQL: a command's result schema (planned, not run)."""
-        with _flight_errors("GetSchema"):
+        with _flight_errors("GetSchema", one_line=True):
             info = self._sql.flight_info(_command(descriptor), _database(context), descriptor)
             return flight.SchemaResult(info.schema)
 
     def do_put(self, context: Any, descriptor: Any, reader: Any, writer: Any) -> None:
         """Flight SQL: parameters bound to a prepared statement (updates are refused)."""
-        with _flight_errors("DoPut"):
+        with _flight_errors("DoPut", one_line=True):
             writer.write(pa.py_buffer(self._sql.bind(_command(descriptor), reader.read_all())))
 
     def do_action(self, context: Any, action: Any) -> Iterator[Any]:
         """Flight SQL: create and close prepared statements (and sessions)."""
-        with _flight_errors("DoAction"):
+        with _flight_errors("DoAction", one_line=True):
             body = action.body.to_pybytes() if action.body is not None else b""
             results = self._sql.action(action.type, body, _database(context))
             return iter([flight.Result(result) for result in results])
@@ -361,9 +368,11 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
     def list_actions(self, context: Any) -> list[tuple[str, str]]:
         return list(FLIGHT_SQL_ACTIONS.items())
 
-    def _run_ticket(self, raw: bytes, context: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        """A Flight SQL ticket (a protobuf Any) or InfluxDB 3's JSON ticket."""
-        if unpack_any(raw) is not None:
+    def _run_ticket(
+        self, raw: bytes, context: Any, *, sql: bool
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """A Flight SQL ticket (``sql``: a protobuf Any) or InfluxDB 3's JSON ticket."""
+        if sql:
             return self._sql.stream(raw, _database(context))
         return self._run(parse_ticket(raw))
 

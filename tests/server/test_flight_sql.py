@@ -145,6 +145,12 @@ def test_bad_sql_is_one_line_without_a_traceback(server: Running) -> None:
     assert "Traceback" not in message and "\n" not in message
 
 
+def test_a_multi_line_planning_error_is_sent_on_one_line(server: Running) -> None:
+    message = _error(server, "SELECT nope FROM cpu")
+    assert "No field named nope." in message and "Valid fields are cpu.host" in message
+    assert "\n" not in message
+
+
 def test_an_unknown_database_is_named(server: Running) -> None:
     message = _error(server, "SELECT 1", database="nosuchdb")
     assert "database not found: nosuchdb" in message
