@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.flight as flight  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from ..errors import PluginManagerError
+from engine_runtime.errors import QueryExecutionError
+
 from . import flight_sql_info as info
 from .flight_sql_proto import (
     Fields,
@@ -43,6 +44,7 @@ from .flight_sql_statements import (
     hydrated_schema,
     parameter_schema,
     parameters,
+    placeholders,
     positional,
 )
 
@@ -233,12 +235,10 @@ class FlightSql:
         statement = Statement(self._required(database), positional(text(unpacked[1], 1) or ""))
         try:
             dataset = self._schema(statement)
-        except PluginManagerError:
-            raise
-        except Exception:
-            if "$" not in statement.query:
+        except QueryExecutionError:
+            if not placeholders(statement.query):
                 raise
-            dataset = _EMPTY_SCHEMA  # its type depends on the parameters: told at execution
+            dataset = _EMPTY_SCHEMA  # it depends on the parameters: planned again when run
         handle = secrets.token_bytes(16)
         with self._lock:
             self._prepared[handle] = statement

@@ -114,6 +114,16 @@ def test_parameters_bind_by_position_and_by_question_mark(server: Running) -> No
         assert cursor.fetchall() == [(1,), (3,)]  # the same prepared statement, rebound
 
 
+def test_a_statement_that_plans_only_with_its_parameters_is_prepared(server: Running) -> None:
+    """``date_bin($1, ...)`` has no type until ``$1`` is bound: the result schema comes with
+    the result."""
+    query = "SELECT date_bin($1, time) AS bucket, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1"
+    with _connect(server) as conn, conn.cursor() as cursor:
+        cursor.execute(query, ("2 seconds",))
+        table = cursor.fetch_arrow_table()
+    assert table.column("n").to_pylist() == [1, 2]
+
+
 def test_catalog_listing_has_the_tables_and_their_columns(server: Running) -> None:
     with _connect(server) as conn:
         objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
