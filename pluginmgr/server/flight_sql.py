@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any, Final, final
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.flight as flight  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.errors import QueryExecutionError
-
 from . import flight_sql_info as info
 from .flight_sql_proto import (
     Fields,
@@ -44,7 +42,6 @@ from .flight_sql_statements import (
     hydrated_schema,
     parameter_schema,
     parameters,
-    placeholders,
     positional,
 )
 
@@ -64,7 +61,6 @@ FLIGHT_SQL_ACTIONS: Final = {
 #: how many prepared statements stay open at once
 MAX_PREPARED: Final = 1000
 _DATABASE_FIELD: Final = 15  # our field after a metadata command's Any, in its ticket
-_EMPTY_SCHEMA: Final = pa.schema([])
 _STREAM: Final = "TicketStatementQuery"
 _DB_HINT: Final = (
     "pass the call header `database: <name>` (ADBC: the option "
@@ -233,12 +229,7 @@ class FlightSql:
             )
         self._no_transaction(unpacked[1])
         statement = Statement(self._required(database), positional(text(unpacked[1], 1) or ""))
-        try:
-            dataset = self._schema(statement)
-        except QueryExecutionError:
-            if not placeholders(statement.query):
-                raise
-            dataset = _EMPTY_SCHEMA  # it depends on the parameters: planned again when run
+        dataset = self._schema(statement)  # unbound placeholders plan as nulls
         handle = secrets.token_bytes(16)
         with self._lock:
             self._prepared[handle] = statement

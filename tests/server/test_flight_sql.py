@@ -114,13 +114,14 @@ def test_parameters_bind_by_position_and_by_question_mark(server: Running) -> No
         assert cursor.fetchall() == [(1,), (3,)]  # the same prepared statement, rebound
 
 
-def test_a_statement_that_plans_only_with_its_parameters_is_prepared(server: Running) -> None:
-    """``date_bin($1, ...)`` has no type until ``$1`` is bound: the result schema comes with
-    the result."""
+def test_a_string_parameter_is_coerced_where_it_is_used(server: Running) -> None:
+    """Parameters are bound as strings: ``'2 seconds'`` becomes ``date_bin``'s interval."""
     query = "SELECT date_bin($1, time) AS bucket, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1"
     with _connect(server) as conn, conn.cursor() as cursor:
         cursor.execute(query, ("2 seconds",))
         table = cursor.fetch_arrow_table()
+        cursor.execute("SELECT sum(count * CAST($1 AS BIGINT)) AS total FROM cpu", (2,))
+        assert cursor.fetchall() == [(12,)]
     assert table.column("n").to_pylist() == [1, 2]
 
 
