@@ -274,6 +274,8 @@ def test_an_unsupported_action_is_named(server: Running) -> None:
         list(server.flight().do_action(flight.Action("BeginTransaction", b""), options))
     assert "unsupported Flight action 'BeginTransaction'" in str(caught.value)
     assert "Traceback" not in str(caught.value)
+    listed = {action.type for action in server.flight().list_actions(options)}
+    assert listed == {"CreatePreparedStatement", "ClosePreparedStatement", "CloseSession"}
 
 
 def test_an_unsupported_command_is_one_line(server: Running) -> None:
