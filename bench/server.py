@@ -21,7 +21,8 @@ Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--only NAME] .
   row in the WAL (persists disabled), abandoned like a crash and reopened.
 * **Flight vs JSON**: ``SELECT *`` of 1,000,000 rows from a real ``pluginmgr serve``, once
   through the Python v3 client (Arrow Flight on the HTTP port) into a ``pyarrow.Table``, once
-  as ``/api/v3/query_sql`` JSON parsed with ``json``; one run each, and the ratio.
+  as ``/api/v3/query_sql`` JSON parsed with ``json``, once through ADBC's Flight SQL driver
+  (a prepared statement, ``fetch_arrow_table``); one run each, and the ratios.
 """
 
 from __future__ import annotations
@@ -477,6 +478,26 @@ def _query_flight(server: ServerProcess, sql: str) -> tuple[float, int, int]:
     return elapsed, table.num_rows, table.nbytes
 
 
+def _query_flight_sql(server: ServerProcess, sql: str) -> tuple[float, int]:
+    """The same query through ADBC's Flight SQL driver: (seconds, rows)."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    options = {
+        "adbc.flight.sql.authorization_header": f"Bearer {server.token}",
+        "adbc.flight.sql.rpc.call_header.database": "bench",
+    }
+    url = server.url.replace("http://", "grpc://")
+    with flight_sql.connect(url, db_kwargs=options, autocommit=True) as conn:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")  # the gRPC connection, outside the timing
+            cursor.fetchall()
+            began = time.perf_counter()
+            cursor.execute(sql)
+            table = cursor.fetch_arrow_table()
+            elapsed = time.perf_counter() - began
+    return elapsed, table.num_rows
+
+
 def bench_flight(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> list[Row]:
     total = args.flight_batches * BATCH
     sql = "SELECT * FROM cpu"
@@ -485,14 +506,20 @@ def bench_flight(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
         server.start()
         try:
             _write_ns(server, args.flight_batches)
+            # Flight SQL right after Flight: the rows may leave the write buffer for Parquet
+            # files in the background, which makes later reads slower, for every protocol
             flight_s, flight_rows, arrow_bytes = _query_flight(server, sql)
+            sql_s, sql_rows = _query_flight_sql(server, sql)
             json_s, json_rows, json_bytes = _query_json(server, sql)
         finally:
             server.stop()
-    if flight_rows != total or json_rows != total:
-        raise RuntimeError(f"read {flight_rows} (Flight) / {json_rows} (JSON) of {total} rows")
+    if {flight_rows, json_rows, sql_rows} != {total}:
+        message = f"read {flight_rows} (Flight) / {json_rows} (JSON) / {sql_rows} (Flight SQL)"
+        raise RuntimeError(f"{message} of {total} rows")
     ratio = json_s / flight_s
     verdict = "PASS" if ratio >= 5 else "FAIL"
+    sql_ratio = json_s / sql_s
+    sql_verdict = "PASS" if sql_ratio >= 5 else "FAIL"
     shape = f"`{sql}`, {total:,} rows (2 tags, 3 fields, time), one run each, same server"
     return [
         Row(
@@ -505,6 +532,11 @@ def bench_flight(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]])
             f"{json_s:.2f}",
             notes=f"{json_bytes / 1e6:.0f} MB of JSON; JSON/Flight {ratio:.1f}x: target >= 5x "
             f"{verdict}",
+        ),
+        Row(
+            "Flight SQL via ADBC (prepared statement, `fetch_arrow_table`) (s)",
+            f"{sql_s:.2f}",
+            notes=f"JSON/Flight SQL {sql_ratio:.1f}x: target >= 5x {sql_verdict}",
         ),
     ]
 

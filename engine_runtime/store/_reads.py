@@ -41,6 +41,12 @@ class MemoryReads:
         """`query` as a schema and a lazy batch iterator; see `MemoryStore.query_stream`."""
         return self._memory.query_stream(database, sql, params)
 
+    def query_schema(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> pa.Schema:
+        """The schema `query_stream` would give, planned only; see `MemoryStore.query_schema`."""
+        return self._memory.query_schema(database, sql, params)
+
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` against the current schema; nothing is written."""
         return self._memory.validate_lp(database, text, precision=precision)

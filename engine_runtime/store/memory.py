@@ -326,6 +326,12 @@ class MemoryStore:
             raise execution_error(exc) from exc
         return frame.schema(), batches(stream, guard)
 
+    def query_schema(
+        self, database: str, sql: str, params: Mapping[str, str] | None = None
+    ) -> pa.Schema:
+        """``sql``'s result schema, planned but not run; raises as `query_stream` plans."""
+        return self._planned(database, sql, params).schema()
+
     def _planned(self, database: str, sql: str, params: Mapping[str, str] | None) -> DataFrame:
         validate_database_name(database)
         system_tables = self._produce_system_tables(database, sql)

@@ -18,6 +18,9 @@ Errors reach the client as Flight errors whose message is the one ``/api/v3/quer
 in ``{"error": ...}``: a missing or wrong token is ``UNAUTHENTICATED``, a bad ticket, an
 unknown database or SQL that does not plan or run is a server error (gRPC ``UNKNOWN``: pyarrow
 attaches a Python traceback to the other codes), a bug is ``INTERNAL``.
+
+Flight SQL (`FlightSql`: ``GetFlightInfo``, ``DoPut``, ``DoAction``) shares the service: a
+ticket that is a protobuf ``Any`` is a Flight SQL ticket, anything else InfluxDB 3's JSON.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from engine_runtime.store._guard import QueryGuard, guarding
 
 from ..errors import PluginManagerError
 from .auth import AuthError
+from .flight_sql import FLIGHT_SQL_ACTIONS, FlightSql
+from .flight_sql_proto import unpack_any
+from .flight_sql_statements import database_of, hydrated_schema
 
 if TYPE_CHECKING:
     from engine_runtime import ProcessingEngine
@@ -193,30 +199,55 @@ class _TokenCheck(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pyar
             raise flight.FlightUnauthenticatedError(f"invalid or revoked token ({_AUTH_HINT})")
 
 
+@final
+class _Headers(flight.ServerMiddleware):  # type: ignore[misc]  # pyarrow: no stubs
+    """A call's headers, for the handlers (pyarrow's call context does not carry them)."""
+
+    def __init__(self, headers: Mapping[str, list[str]]) -> None:
+        super().__init__()
+        self.headers = headers
+
+
+@final
+class _KeepHeaders(flight.ServerMiddlewareFactory):  # type: ignore[misc]  # pyarrow: no stubs
+    def start_call(self, info: Any, headers: Mapping[str, list[str]]) -> _Headers:
+        return _Headers(headers)
+
+
+def _command(descriptor: Any) -> bytes:
+    if descriptor.descriptor_type != flight.DescriptorType.CMD:
+        raise TicketError("Flight SQL calls take a command descriptor (a protobuf Any)")
+    command: bytes = descriptor.command
+    return command
+
+
+def _database(context: Any) -> str | None:
+    """The database the call's headers name (Flight SQL), or None."""
+    middleware = context.get_middleware("headers")
+    return None if middleware is None else database_of(middleware.headers)
+
+
 # -- the service ------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _flight_errors(what: str) -> Iterator[None]:
-    """Our errors as Flight errors with the HTTP API's messages; anything else is a bug."""
+def _flight_errors(what: str, *, one_line: bool = False) -> Iterator[None]:
+    """Our errors as Flight errors with the HTTP API's messages (``one_line``, for Flight SQL:
+    on one line, as its clients show a status); anything else is a bug."""
     try:
         yield
     except flight.FlightError:
         raise
     except (EngineError, PluginManagerError) as exc:
-        raise flight.FlightServerError(str(exc)) from None
+        raise flight.FlightServerError(_one_line(str(exc)) if one_line else str(exc)) from None
     except Exception as exc:  # a bug here must not take the server down, nor hide
         _LOGGER.exception("Flight %s failed", what)
         message = f"internal server error: {type(exc).__name__}: {exc}"
-        raise flight.FlightInternalError(message) from None
+        raise flight.FlightInternalError(_one_line(message)) from None
 
 
-def _hydrated(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with dictionary columns (tags) as their value type, as InfluxDB 3 sends them."""
-    for index, field in enumerate(schema):
-        if pa.types.is_dictionary(field.type):
-            schema = schema.set(index, field.with_type(field.type.value_type))
-    return schema
+def _one_line(message: str) -> str:
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _hydrate(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -233,12 +264,13 @@ def _guarded(
     rest: Iterator[pa.RecordBatch],
     *,
     hydrate: bool,
+    one_line: bool,
 ) -> Iterator[pa.RecordBatch]:
     """The batches as sent (``hydrate``: as `_hydrated` ``schema``), errors as `_flight_errors`."""
     batch = first
     while batch is not None:
         yield _hydrate(batch, schema) if hydrate else batch
-        with _flight_errors("DoGet stream"):
+        with _flight_errors("DoGet stream", one_line=one_line):
             batch = next(rest, None)
 
 
@@ -266,9 +298,13 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         influxql: InfluxQLRunner | None = None,
         query_timeout: float | None = None,
         queries: QueryRegistry | None = None,
+        version: str = "unknown",
     ) -> None:
-        middleware = {} if tokens is None else {"auth": _TokenCheck(tokens)}
+        middleware: dict[str, Any] = {"headers": _KeepHeaders()}
+        if tokens is not None:
+            middleware["auth"] = _TokenCheck(tokens)
         super().__init__(location, middleware=middleware)
+        self._sql = FlightSql(engine, version=version)
         self._engine = engine
         self._influxql = influxql
         self._query_timeout = query_timeout
@@ -282,16 +318,16 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         guard = QueryGuard(self._query_timeout, timeout_hint=QUERY_TIMEOUT_HINT)
         if self._queries is not None:
             self._queries.add(guard)
+        sql = unpack_any(ticket.ticket) is not None  # Flight SQL, not InfluxDB 3's JSON
         try:
-            with _flight_errors("DoGet"), guarding(guard):  # the batch iterator keeps the guard
-                request = parse_ticket(ticket.ticket)
-                schema, batches = self._run(request)
+            with _flight_errors("DoGet", one_line=sql), guarding(guard):  # batches keep the guard
+                schema, batches = self._run_ticket(ticket.ticket, context, sql=sql)
                 first = next(batches, None)
         except BaseException:
             self._forget(guard)
             raise
-        sent = _hydrated(schema)
-        stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema))
+        sent = hydrated_schema(schema)
+        stream = _guarded(sent, first, batches, hydrate=not sent.equals(schema), one_line=sql)
         return flight.GeneratorStream(sent, self._until_done(stream, guard))
 
     def _until_done(
@@ -305,6 +341,40 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
     def _forget(self, guard: QueryGuard) -> None:
         if self._queries is not None:
             self._queries.remove(guard)
+
+    def get_flight_info(self, context: Any, descriptor: Any) -> Any:
+        """Flight SQL: the schema and ticket of a command (a query or a metadata listing)."""
+        with _flight_errors("GetFlightInfo", one_line=True):
+            return self._sql.flight_info(_command(descriptor), _database(context), descriptor)
+
+    def get_schema(self, context: Any, descriptor: Any) -> Any:
+        """Flight SQL: a command's result schema (planned, not run)."""
+        with _flight_errors("GetSchema", one_line=True):
+            info = self._sql.flight_info(_command(descriptor), _database(context), descriptor)
+            return flight.SchemaResult(info.schema)
+
+    def do_put(self, context: Any, descriptor: Any, reader: Any, writer: Any) -> None:
+        """Flight SQL: parameters bound to a prepared statement (updates are refused)."""
+        with _flight_errors("DoPut", one_line=True):
+            writer.write(pa.py_buffer(self._sql.bind(_command(descriptor), reader.read_all())))
+
+    def do_action(self, context: Any, action: Any) -> Iterator[Any]:
+        """Flight SQL: create and close prepared statements (and sessions)."""
+        with _flight_errors("DoAction", one_line=True):
+            body = action.body.to_pybytes() if action.body is not None else b""
+            results = self._sql.action(action.type, body, _database(context))
+            return iter([flight.Result(result) for result in results])
+
+    def list_actions(self, context: Any) -> list[tuple[str, str]]:
+        return list(FLIGHT_SQL_ACTIONS.items())
+
+    def _run_ticket(
+        self, raw: bytes, context: Any, *, sql: bool
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """A Flight SQL ticket (``sql``: a protobuf Any) or InfluxDB 3's JSON ticket."""
+        if sql:
+            return self._sql.stream(raw, _database(context))
+        return self._run(parse_ticket(raw))
 
     def _run(self, request: FlightTicket) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         if request.query_type == "sql":

@@ -90,6 +90,7 @@ class FlightFront:
                 influxql=functools.partial(influxql_table, state),
                 query_timeout=state.query_timeout,
                 queries=state.queries,
+                version=state.version,
             )
         except Exception as exc:
             shutil.rmtree(self._directory, ignore_errors=True)

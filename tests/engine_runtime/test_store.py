@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,13 @@ from engine_runtime.errors import (
     QueryExecutionError,
     WriteError,
 )
-from engine_runtime.store import MemoryStore, Store, WriteResult, validate_database_name
+from engine_runtime.store import (
+    DurableStore,
+    MemoryStore,
+    Store,
+    WriteResult,
+    validate_database_name,
+)
 
 MINUTE = 60 * 10**9
 
@@ -524,3 +531,18 @@ def test_http_rows_carry_iso_timestamps_like_influxdb3() -> None:
         "1970-01-01T00:00:05.000000123",
         "1970-01-01T00:00:05.500",
     ]
+
+
+def test_query_schema_plans_without_running(store: MemoryStore, tmp_path: Path) -> None:
+    """What Flight SQL's ``GetFlightInfo`` sends: the schema `query_stream` would give."""
+    query = "SELECT host, v FROM m WHERE v >= $k"
+    durable = DurableStore(tmp_path / "data")
+    try:
+        for each in (store, durable):
+            each.write_lp("db", "m,host=a v=1i 5000000000")
+            schema, _ = each.query_stream("db", query, {"k": "2"})
+            assert each.query_schema("db", query, {"k": "2"}).equals(schema)
+            with pytest.raises(DatabaseNotFoundError):
+                each.query_schema("nope", query)
+    finally:
+        durable.close()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import httpx
 import pandas as pd
 import pyarrow as pa
@@ -464,6 +465,16 @@ def test_pluginmgr_serve_answers_flight_and_stops_cleanly_on_sigterm(tmp_path: P
         client = InfluxDBClient3(host=url, token=token, database="db")
         client.write(LINES)
         assert client.query(SELECT).equals(EXPECTED)  # its gRPC connection stays open
+        options = {  # and Flight SQL, through ADBC's driver
+            "adbc.flight.sql.authorization_header": f"Bearer {token}",
+            "adbc.flight.sql.rpc.call_header.database": "db",
+        }
+        with flight_sql.connect(
+            f"grpc://127.0.0.1:{port}", db_kwargs=options, autocommit=True
+        ) as conn:
+            with conn.cursor() as cursor:
+                cursor.execute(SELECT)
+                assert cursor.fetch_arrow_table().equals(EXPECTED)
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
         _out, err = process.communicate()
