@@ -33,8 +33,7 @@ from functools import partial
 from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-from datafusion import DataFrame, SessionContext
-from datafusion.catalog import Schema
+from datafusion import DataFrame
 
 from engine_runtime.errors import (
     AlreadyExistsError,
@@ -48,17 +47,15 @@ from engine_runtime.store._guard import current_guard
 from engine_runtime.store._on_disk import OnDisk
 from engine_runtime.store._schema import check_blocks, declared_kinds, table_batches
 from engine_runtime.store._system import (
-    SYSTEM_SCHEMA,
     mentions_system,
     produce_system_tables,
     system_table,
 )
 from engine_runtime.store._table import TableData, chunk_from_blocks
-from engine_runtime.store._wal import StoreCorruptionError
 from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
 from ._database import Database
-from ._execution import batches, execution_error, new_context, plan
+from ._execution import batches, execution_error, plan
 from ._providers import TableProviders
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
 
@@ -339,9 +336,11 @@ class MemoryStore:
         db = self._database(database)
         with db.lock:
             if system_tables is None:
-                context = self._context(db)
+                context = db.query_context(self._providers, self._query_memory_bytes)
             else:
-                context = self._system_context(db, system_tables)
+                context = db.system_query_context(
+                    self._providers, self._query_memory_bytes, system_tables
+                )
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.
             try:
@@ -360,47 +359,9 @@ class MemoryStore:
         self._database(database)  # DatabaseNotFoundError before calling the provider
         return produce_system_tables(provider, database)
 
-    def _system_context(self, db: Database, tables: Mapping[str, pa.Table]) -> SessionContext:
-        """``db``'s system context with a fresh ``system`` schema (caller holds the lock)."""
-        context = self._context(db)
-        if db.system_context is None:
-            db.system_context = new_context(self._query_memory_bytes)
-            iox = context.catalog("public").schema("iox")
-            db.system_context.catalog("public").register_schema("iox", iox)
-        schema = Schema.memory_schema()
-        for name, table in tables.items():
-            schema.register_table(name, self._providers.of_arrow(table))
-        # Replacing the whole schema is atomic: a query planning concurrently sees the old
-        # tables or the new ones, never a half-registered set.
-        db.system_context.catalog("public").register_schema(SYSTEM_SCHEMA, schema)
-        return db.system_context
-
     def _database(self, name: str) -> Database:
         db = self._existing(name)
         if db is None:
             msg = f"database not found: {name}"
             raise DatabaseNotFoundError(msg)
         return db
-
-    def _context(self, db: Database) -> SessionContext:
-        """The database's context, with changed tables re-registered (caller holds the lock)."""
-        if db.context is None:
-            db.context = new_context(self._query_memory_bytes)
-            db.registered = {}
-        schema = db.context.catalog("public").schema("iox")
-        for name, data in db.tables.items():
-            damage = db.damaged.get(name)
-            if db.registered.get(name) == data.version or (damage and damage[0] == data.version):
-                continue
-            if db.registered.pop(name, None) is not None:
-                schema.deregister_table(name)
-            try:
-                provider = self._providers.of_table(data)
-            except StoreCorruptionError as exc:  # its files are damaged; the others answer
-                db.damaged[name] = (data.version, exc)
-                continue
-            db.damaged.pop(name, None)
-            # The schema API takes the name verbatim: "_system.x" is not split into schema.table.
-            schema.register_table(name, provider)
-            db.registered[name] = data.version
-        return db.context
