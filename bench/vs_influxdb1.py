@@ -22,8 +22,10 @@ from pathlib import Path
 
 import httpx
 from _common import AGENT_MEASUREMENTS, BATCH, make_agent_batch, percentile
-from _influxdb1 import InfluxDB1
 from _serve import Row, ServerProcess, write_all
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.influxdb1
+from tests.influxdb1 import InfluxDB1
 
 __all__ = ["main"]
 
