@@ -19,6 +19,9 @@ Prints a markdown table. Run: ``.venv/bin/python bench/server.py [--only NAME] .
 * **Recovery**: 1,000,000 rows written to a server at 10ms flush, ``kill -9``, then the restart
   timed to ``/health`` and to ``SELECT count(*)`` = 1,000,000; plus the store alone with every
   row in the WAL (persists disabled), abandoned like a crash and reopened.
+* **InfluxQL next to InfluxDB 1.x** (``--only influxql``, when ``influxd`` is installed): three
+  Grafana-shaped aggregates over 200,000 rows written to both servers, through the same v1
+  ``/query``, runs alternating; the latency ratio is reported, not judged.
 * **Flight vs JSON**: ``SELECT *`` of 1,000,000 rows from a real ``pluginmgr serve``, once
   through the Python v3 client (Arrow Flight on the HTTP port) into a ``pyarrow.Table``, once
   as ``/api/v3/query_sql`` JSON parsed with ``json``, once through ADBC's Flight SQL driver
@@ -45,6 +48,7 @@ import httpx
 from _common import BATCH, machine_line, make_batch, percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.server
+from _influxql_bench import bench_influxql
 from _serve import Row, ServerProcess, drive, write_all
 
 from tests.server.server_helpers import trigger_body
@@ -551,7 +555,7 @@ def _kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=30)
 
 
-STEPS = ("writes", "gzip", "requests", "cpu", "recovery", "flight")
+STEPS = ("writes", "gzip", "requests", "cpu", "recovery", "flight", "influxql")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovery-batches", type=int, default=100, help="10k batches to recover")
     parser.add_argument("--flight-batches", type=int, default=100, help="10k batches to query")
     parser.add_argument("--gzip-batches", type=int, default=40, help="10k batches per gzip run")
+    parser.add_argument("--influxql-batches", type=int, default=20, help="10k batches (InfluxQL)")
     parser.add_argument("--spin", type=float, default=3.0, help="seconds each CPU-bound run spins")
     parser.add_argument("--cpu-seconds", type=float, default=5.0, help="seconds per probe phase")
     parser.add_argument("--cpu-rounds", type=int, default=3, help="idle + busy phase pairs")
@@ -581,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         ("cpu", lambda: bench_cpu(args, procs)),
         ("recovery", lambda: bench_recovery(args, procs)),
         ("flight", lambda: bench_flight(args, procs)),
+        ("influxql", lambda: bench_influxql(args, procs)),
     ]
     with ExitStack() as stack:
         stack.callback(_kill_all, procs)
