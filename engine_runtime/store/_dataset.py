@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.dataset as ds  # type: ignore[import-untyped]  # pyarrow ships no stubs
-import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime.store._files import verify_files
+from engine_runtime.store._files import chunk_starts, read_file, verify_files
 
 if TYPE_CHECKING:
     from engine_runtime.store._files import PersistedFile
+    from engine_runtime.store._location import FileLocation
     from engine_runtime.store._on_disk import OnDisk
 
-__all__ = ["conform", "table_dataset"]
+__all__ = ["conform", "merged_rows", "table_dataset"]
 
 TIME_TYPE: Final = pa.timestamp("ns")
 #: Parquet pages are read with their checksums checked: a damaged page fails the query
@@ -65,17 +65,24 @@ def _files_dataset(disk: OnDisk, files: Sequence[PersistedFile], schema: pa.Sche
     )
 
 
-def _read(disk: OnDisk, persisted: PersistedFile) -> pa.Table:
-    return pq.read_table(
-        disk.location.file(persisted.path),
-        filesystem=disk.location.filesystem,
-        page_checksum_verification=True,
-    )
-
-
 def _in_chunks(table: pa.Table, disk: OnDisk, chunks: set[int]) -> np.ndarray:
     times = table.column("time").cast(pa.int64()).to_numpy()
-    return np.isin(times - np.mod(times, disk.gen1_ns), np.fromiter(chunks, dtype=np.int64))
+    return np.isin(chunk_starts(times, disk.gen1_ns), np.fromiter(chunks, dtype=np.int64))
+
+
+def merged_rows(
+    location: FileLocation,
+    stale: Sequence[PersistedFile],
+    memory: Sequence[pa.Table],
+    schema: pa.Schema,
+    deduplicate: Callable[[pa.Table], pa.Table],
+) -> pa.Table:
+    """The rows of chunks that may repeat a (series, time): their files (``stale``), then
+    their rows in memory, each (series, time) once, the later write winning. A query reads
+    them so; a persist writes them as the chunk's one new file."""
+    parts = [conform(read_file(location, persisted), schema) for persisted in stale]
+    parts += [conform(part, schema) for part in memory]
+    return deduplicate(pa.concat_tables(parts).unify_dictionaries())
 
 
 def table_dataset(
@@ -95,18 +102,19 @@ def table_dataset(
     if dirty:
         stale = [persisted for persisted in files if persisted.chunk in dirty]
         files = [persisted for persisted in files if persisted.chunk not in dirty]
-        merged = [conform(_read(disk, f), schema) for f in stale]
-        kept = []
+        inside, kept = [], []
         for part in memory:
-            inside = _in_chunks(part, disk, dirty)
-            merged.append(part.filter(pa.array(inside)))
-            kept.append(part.filter(pa.array(~inside)))
-        together = pa.concat_tables(merged).unify_dictionaries() if merged else None
-        memory = kept if together is None else [*kept, deduplicate(together)]
+            chosen = _in_chunks(part, disk, dirty)
+            inside.append(part.filter(pa.array(chosen)))
+            kept.append(part.filter(pa.array(~chosen)))
+        if stale or inside:
+            merged = merged_rows(disk.location, stale, inside, schema, deduplicate)
+            kept.append(conform(merged, schema))  # a group-by's output types, made the table's
+        memory = kept
     parts: list[ds.Dataset] = []
     if files:
         parts.append(_files_dataset(disk, files, schema))
-    parts.extend(ds.dataset(conform(part, schema)) for part in memory if part.num_rows)
+    parts.extend(ds.dataset(part) for part in memory if part.num_rows)
     if not parts:
         parts.append(ds.dataset(schema.empty_table()))
     return parts[0] if len(parts) == 1 else ds.dataset(parts)

@@ -33,7 +33,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,7 +43,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]  # pyarrow ships no
 import pyarrow.fs as pafs  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
-from engine_runtime._atomic import fsync_dir
+from engine_runtime._atomic import write_atomic
 from engine_runtime.store._location import CATALOG_NAME, FILES_DIR, FileLocation
 from engine_runtime.store._wal import StoreCorruptionError
 
@@ -54,12 +54,15 @@ __all__ = [
     "FileCatalog",
     "PersistedFile",
     "TableFiles",
+    "chunk_starts",
     "chunk_tables",
     "load_catalog",
+    "read_file",
     "remove_unlisted",
     "save_catalog",
     "verify_files",
     "write_file",
+    "write_new",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -137,18 +140,7 @@ def _dump(catalog: FileCatalog) -> dict[str, Any]:
                 "tables": {
                     table: {
                         "kinds": entry.kinds,
-                        "files": [
-                            {
-                                "path": f.path,
-                                "chunk": f.chunk,
-                                "min_time": f.min_time,
-                                "max_time": f.max_time,
-                                "rows": f.rows,
-                                "size": f.size,
-                                "sha256": f.sha256,
-                            }
-                            for f in entry.files
-                        ],
+                        "files": [asdict(f) for f in entry.files],
                     }
                     for table, entry in tables.items()
                 },
@@ -165,12 +157,7 @@ def save_catalog(location: FileLocation, catalog: FileCatalog) -> None:
         with location.filesystem.open_output_stream(location.catalog) as out:
             out.write(content)  # one PUT: atomic
         return
-    store_dir = Path(location.base)
-    final = store_dir / CATALOG_NAME
-    tmp = store_dir / f".{CATALOG_NAME}.tmp"
-    _write_new(tmp, content, replace=True)
-    os.replace(tmp, final)
-    fsync_dir(store_dir)
+    write_atomic(Path(location.catalog), content)
 
 
 def load_catalog(location: FileLocation) -> FileCatalog | None:
@@ -241,12 +228,17 @@ def remove_unlisted(location: FileLocation, catalog: FileCatalog) -> int:
     return removed
 
 
+def chunk_starts(times: np.ndarray, gen1_ns: int) -> np.ndarray:
+    """The start of each time's chunk (ns): the one rule for which chunk a row is in."""
+    starts: np.ndarray = times - np.mod(times, gen1_ns)
+    return starts
+
+
 def chunk_tables(table: pa.Table, gen1_ns: int) -> list[tuple[int, pa.Table]]:
     """``table``'s rows by time chunk (each chunk's start, ns), in chunk order."""
     if table.num_rows == 0:
         return []
-    times = table.column("time").cast(pa.int64()).to_numpy()
-    starts = np.floor_divide(times, gen1_ns) * gen1_ns
+    starts = chunk_starts(table.column("time").cast(pa.int64()).to_numpy(), gen1_ns)
     unique = np.unique(starts)
     if len(unique) == 1:
         return [(int(unique[0]), table)]
@@ -267,16 +259,14 @@ def write_file(location: FileLocation, path: str, chunk: int, table: pa.Table) -
     pq.write_table(ordered, sink, write_page_checksum=True)
     content = sink.getvalue().to_pybytes()
     sha256 = hashlib.sha256(content).hexdigest()
+    target = location.file(path)
     if location.local:
-        target = Path(location.file(path))
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_new(target, content)
-        facts = target.stat()
-        key = (str(target), sha256, facts.st_mtime_ns, facts.st_size)
+        Path(target).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_new(Path(target), content)
     else:
-        with location.filesystem.open_output_stream(location.file(path)) as out:
+        with location.filesystem.open_output_stream(target) as out:
             out.write(content)  # one PUT: the object is whole or absent
-        key = (location.file(path), sha256, -1, len(content))
+    key = _verified_key(location, target, sha256, len(content))
     with _VERIFIED_LOCK:
         _VERIFIED.add(key)
     times = pc.min_max(ordered.column("time").cast(pa.int64()))
@@ -300,59 +290,57 @@ def verify_files(location: FileLocation, files: Sequence[PersistedFile]) -> None
 
     :raises StoreCorruptionError: a file is missing or does not match its catalog entry.
     """
-    if not location.local:
-        _verify_objects(location, files)
-        return
-    files_dir = Path(location.files)
     for persisted in files:
-        path = files_dir / persisted.path
+        path = location.file(persisted.path)
+        damaged = Path(path) if location.local else None
         try:
-            facts = path.stat()
-            key = (str(path), persisted.sha256, facts.st_mtime_ns, facts.st_size)
+            key = _verified_key(location, path, persisted.sha256, persisted.size)
             with _VERIFIED_LOCK:
                 if key in _VERIFIED:
                     continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            msg = f"store file {path} cannot be read: {exc}"
-            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=path) from exc
-        if digest != persisted.sha256:
-            msg = f"store file {path} does not match the SHA-256 in the catalog: it is damaged"
-            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=path)
-        with _VERIFIED_LOCK:
-            _VERIFIED.add(key)
-
-
-def _verify_objects(location: FileLocation, files: Sequence[PersistedFile]) -> None:
-    """`verify_files` on an object store: each object read once per process (no mtime: an
-    object is written once under a name never reused, so path, SHA-256 and size key it)."""
-    for persisted in files:
-        path = location.file(persisted.path)
-        key = (path, persisted.sha256, -1, persisted.size)
-        with _VERIFIED_LOCK:
-            if key in _VERIFIED:
-                continue
-        try:
             with location.filesystem.open_input_stream(path) as stream:
                 content = stream.readall()
         except OSError as exc:
             msg = f"store file {location.describe(path)} cannot be read: {exc}"
-            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT) from exc
-        digest = hashlib.sha256(content).hexdigest()
-        if len(content) != persisted.size or digest != persisted.sha256:
+            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=damaged) from exc
+        if (
+            len(content) != persisted.size
+            or hashlib.sha256(content).hexdigest() != persisted.sha256
+        ):
             msg = (
                 f"store file {location.describe(path)} does not match the SHA-256 in the "
                 "catalog: it is damaged"
             )
-            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT)
+            raise StoreCorruptionError(msg, hint=_DAMAGED_HINT, path=damaged)
         with _VERIFIED_LOCK:
             _VERIFIED.add(key)
 
 
-def _write_new(path: Path, content: bytes, *, replace: bool = False) -> None:
-    """Create ``path`` 0600 (it holds rows) with ``content``, fsynced."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
+def _verified_key(
+    location: FileLocation, path: str, sha256: str, size: int
+) -> tuple[str, str, int, int]:
+    """How `_VERIFIED` knows a file: on disk by its mtime and size too (a file changed in place
+    is checked again); an object has no reliable mtime, and is written once under a name never
+    reused, so its catalog size stands in."""
+    if not location.local:
+        return (path, sha256, -1, size)
+    facts = os.stat(path)
+    return (path, sha256, facts.st_mtime_ns, facts.st_size)
+
+
+def read_file(location: FileLocation, persisted: PersistedFile) -> pa.Table:
+    """One persisted file's rows, its Parquet pages checked."""
+    return pq.read_table(
+        location.file(persisted.path),
+        filesystem=location.filesystem,
+        page_checksum_verification=True,
+    )
+
+
+def write_new(path: Path, content: bytes) -> None:
+    """Create ``path`` 0600 (it holds rows) with ``content``, fsynced; it must not exist (a
+    new file under a name never used, so no temporary file is needed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(content)
         handle.flush()

@@ -21,7 +21,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.line_protocol.parse import SeriesKey
 from engine_runtime.store._dataset import conform
-from engine_runtime.store._files import PersistedFile
+from engine_runtime.store._files import PersistedFile, chunk_starts
 from engine_runtime.store._location import FileLocation
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class OnDisk:
         self.dirty = set()
         for times in part.times():
             if len(times):
-                chunks = times - np.mod(times, self.gen1_ns)
+                chunks = chunk_starts(times, self.gen1_ns)
                 for chunk in np.unique(chunks):
                     self._note(int(chunk), int(times[chunks == chunk].max()))
 

@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Final
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime._atomic import fsync_dir
 from engine_runtime.errors import EngineError
-from engine_runtime.store._dataset import conform
+from engine_runtime.store._dataset import merged_rows
 from engine_runtime.store._files import (
     FileCatalog,
     PersistedFile,
@@ -188,7 +187,8 @@ def write_files(
                 if chunk in table.merge:
                     stale = [f for f in files if f.chunk == chunk]
                     files = [f for f in files if f.chunk != chunk]
-                    rows = _merged(location, stale, rows, table)
+                    deduplicate = table.data.deduplicated
+                    rows = merged_rows(location, stale, [rows], table.schema, deduplicate)
                 name = after.new_path(table.database)
                 written.append(location.file(name))
                 files.append(write_file(location, name, chunk, rows))
@@ -214,25 +214,6 @@ def _delete(location: FileLocation, written: list[str]) -> None:
             location.filesystem.delete_file(path)
         except OSError:
             pass
-
-
-def _merged(
-    location: FileLocation, stale: list[PersistedFile], rows: pa.Table, table: Frozen
-) -> pa.Table:
-    """One chunk's rows on disk and in memory, each (series, time) once (memory wins)."""
-    parts = [
-        conform(
-            pq.read_table(
-                location.file(f.path),
-                filesystem=location.filesystem,
-                page_checksum_verification=True,
-            ),
-            table.schema,
-        )
-        for f in stale
-    ]
-    parts.append(conform(rows, table.schema))
-    return table.data.deduplicated(pa.concat_tables(parts).unify_dictionaries())
 
 
 def persist_loop(

@@ -30,6 +30,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime._atomic import fsync_dir
+from engine_runtime.store._files import write_new
 from engine_runtime.store._wal import StoreCorruptionError
 
 __all__ = [
@@ -72,7 +73,7 @@ def write_snapshot(root: Path, seq: int, tables: Tables) -> Path:
             pq.write_table(data, sink)
             content = sink.getvalue().to_pybytes()
             digests[names[table]] = hashlib.sha256(content).hexdigest()
-            _write_private(tmp / db_dir / names[table], content)
+            write_new(tmp / db_dir / names[table], content)
         fsync_dir(tmp / db_dir)
         databases[database] = {"dir": db_dir, "tables": names, "sha256": digests}
     manifest = {
@@ -81,21 +82,11 @@ def write_snapshot(root: Path, seq: int, tables: Tables) -> Path:
         "created_ns": time.time_ns(),
         "databases": databases,
     }
-    _write_private(tmp / _MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+    write_new(tmp / _MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
     fsync_dir(tmp)
     os.replace(tmp, final)
     fsync_dir(root)
     return final
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Create ``path`` 0600 (it holds rows) with ``content``, fsynced; the directory is new
-    and not yet renamed into place, so no temp file is needed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _snapshot_dirs(root: Path) -> list[tuple[int, Path]]:
