@@ -33,18 +33,14 @@ class TableProviders:
 
     def of_table(self, data: TableData) -> Any:
         """A table's provider: its rows in memory, plus its files when it has some on disk."""
-        if data.disk is None or data.disk.empty:
-            return self.of_arrow(data.arrow())
-        dataset = table_dataset(data.disk, data.arrow(), data.schema(), data.deduplicated)
-        return Table(dataset)
+        dataset = _with_files(data)
+        return self.of_arrow(data.arrow()) if dataset is None else Table(dataset)
 
     @staticmethod
     def rows(data: TableData) -> pa.Table:
         """All of a table's rows, files included, as one deduplicated Arrow table."""
-        if data.disk is None or data.disk.empty:
-            return data.arrow()
-        dataset = table_dataset(data.disk, data.arrow(), data.schema(), data.deduplicated)
-        return dataset.to_table()
+        dataset = _with_files(data)
+        return data.arrow() if dataset is None else dataset.to_table()
 
     def of_arrow(self, table: pa.Table) -> Any:
         """A DataFusion MemTable over ``table``, split into one partition per core."""
@@ -60,3 +56,10 @@ class TableProviders:
             provider = self._staging.table_provider(_STAGING)
             self._staging.deregister_table(_STAGING)
         return provider
+
+
+def _with_files(data: TableData) -> Any:
+    """The table's files and rows in memory as one dataset; None when it has no files."""
+    if data.disk is None or data.disk.empty:
+        return None
+    return table_dataset(data.disk, data.arrow(), data.schema(), data.deduplicated)
