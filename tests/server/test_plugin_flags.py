@@ -69,8 +69,8 @@ def dir_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 @pytest.fixture(scope="module")
 def no_packages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     """``--disable-package-management``, three asynchronous runs at once, the old size names."""
-    args = ("--disable-package-management", "--async-trigger-concurrency-limit", "3")
-    args += ("--exec-mem-pool-bytes", "20%")
+    args = ["--disable-package-management", "--async-trigger-concurrency-limit", "3"]
+    args += ["--exec-mem-pool-bytes", "20%"]
     env = _env(INFLUXDB3_PARQUET_MEM_CACHE_SIZE="512MB")
     yield from _node(tmp_path_factory.mktemp("no-packages"), *args, env=env)
 
