@@ -82,8 +82,7 @@ INSTALL_DISABLED_MESSAGE: Final = (
 )
 #: upstream `PluginError::PluginInstallationDisabled` (``--plugin-dir-only``), answered with 403
 PLUGIN_INSTALLATION_DISABLED_MESSAGE: Final = (
-    "plugin installation is disabled; plugins must already exist in the configured plugin "
-    "directory"
+    "plugin installation is disabled; plugins must already exist in the configured plugin directory"
 )
 #: upstream network failure context
 NETWORK_MESSAGE: Final = "error getting plugin from repository"

@@ -25,11 +25,18 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
 from ._serve_options import ServeError
+
+if TYPE_CHECKING:
+    from engine_runtime import SourceFactory
+
+    from ..deps.installers import InstallOptions
+    from ..deps.venv import PluginEnv
+    from ..fetch.manager import PluginManager
 
 __all__ = ["DEFAULT_ASYNC_LIMIT", "PluginFlags", "parse_memory_size", "plugin_flags_options"]
 
@@ -131,6 +138,15 @@ class PluginFlags:
     plugin_dir_only: bool
     async_limit: int
     warnings: tuple[str, ...] = ()
+
+    def source_for(
+        self, manager: PluginManager, env: PluginEnv | None, install: InstallOptions
+    ) -> SourceFactory:
+        """The engine's plugin sources (`source_factory`); with ``--plugin-dir-only`` a trigger
+        of a plugin from elsewhere is reported as failed at start, as upstream cannot read it."""
+        from ..node.triggers import source_factory
+
+        return source_factory(manager, env, sources=install, dir_only=self.plugin_dir_only)
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> PluginFlags:

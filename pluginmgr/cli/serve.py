@@ -207,7 +207,7 @@ def serve(options: dict[str, Any]) -> int:
             timeout=timeout,
             memory=memory,
             files=files,
-            max_async=flags.async_limit,
+            flags=flags,
         )
         state = _server_state(
             engine,
@@ -262,14 +262,13 @@ def _engine(
     timeout: float | None,
     memory: int | None,
     files: FileLocation | None = None,
-    max_async: int = 32,
+    flags: PluginFlags,
 ) -> tuple[ProcessingEngine, Store]:
     """The engine over a durable store in the node's ``data_dir`` (its persisted files in
     ``files`` when given: an object store) or one in memory (None); without a plugin
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
-    from ..node.triggers import source_factory
 
     store: Store = (
         MemoryStore()
@@ -286,13 +285,13 @@ def _engine(
     engine = ProcessingEngine(
         Catalog(None if data_dir is None else data_dir / "catalog.json"),
         store=store,
-        source_for=None if plugin_dir is None else source_factory(manager, env, sources=install),
+        source_for=None if plugin_dir is None else flags.source_for(manager, env, install),
         plugin_dir=plugin_dir,
         data_dir=data_dir,
         execution_timeout=timeout,
         venv=None if env is None else env.venv_path,
         plugin_memory_limit=memory,
-        max_async=max_async,
+        max_async=flags.async_limit,
     )
     return engine, store
 

@@ -35,7 +35,7 @@ from engine_runtime import LocalPluginSource, check_trigger_plugin
 from ..atomic import restored_on_error
 from ..errors import DependencyConflictError, InstallError
 from ..fetch.refs import LocalRef, parse_ref
-from .plugin_policy import check_database_version
+from .plugin_policy import check_database_version, refuse_outside_plugin_dir
 from .plugin_source import FetchedPluginSource, plugin_code
 
 if TYPE_CHECKING:
@@ -73,17 +73,22 @@ def source_factory(
     env: PluginEnv | None = None,
     *,
     sources: InstallOptions | None = None,
+    dir_only: bool = False,
 ) -> SourceFactory:
     """The engine's ``source_for``: local references hot-reload, fetched ones are pinned.
 
     With ``env``, a plugin whose declared dependencies the venv does not satisfy is refused
     (the engine reports the trigger as failed, with the command that fixes it, which uses
-    ``sources``) instead of failing on its first run with an ImportError.
+    ``sources``) instead of failing on its first run with an ImportError. With ``dir_only``
+    (``serve --plugin-dir-only``) a plugin from outside the plugin dir is refused, as upstream
+    refuses to read one: its trigger is reported as failed.
     """
     plugin_dir = manager.settings.plugin_dir
 
     def source_for(definition: TriggerDefinition) -> PluginSource:
         name = definition.plugin_filename
+        if dir_only:
+            refuse_outside_plugin_dir(name)
         fetched = None
         if env is not None:
             fetched = manager.fetch(name)  # also what the first load runs: fetched once

@@ -15,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine_runtime import Catalog, ProcessingEngine
+from pluginmgr import PluginManager, Settings
 from pluginmgr.errors import INSTALL_DISABLED_MESSAGE, PLUGIN_INSTALLATION_DISABLED_MESSAGE
+from pluginmgr.node.triggers import source_factory
 from tests.helpers import run_cli
 from tests.server.server_helpers import TRIGGER, Served, serve, trigger_body, write_plugin
 
@@ -189,3 +192,26 @@ def test_bad_values_stop_the_start_in_one_line(
     if code == 1:
         assert done.err.count("\n") == 1
     assert not (tmp_path / "p").exists()  # nothing created before the check
+
+
+def test_plugin_dir_only_fails_a_fetched_trigger_when_it_starts(
+    tmp_path: Path, plugin_dir: Path
+) -> None:
+    """A ``gh:`` trigger made before the flag was set is not fetched nor run: it is reported
+    as failed with upstream's message (no network: the refusal comes first)."""
+    settings = Settings(
+        plugin_dir=plugin_dir, cache_dir=tmp_path / "cache", lock_path=plugin_dir / "plugins.lock"
+    )
+    manager = PluginManager(settings)
+    source_for = source_factory(manager, dir_only=True)
+    engine = ProcessingEngine(Catalog(None), plugin_dir=plugin_dir, source_for=source_for)
+    try:
+        engine.create_database("db")
+        write_plugin(plugin_dir, "timed.py", TIMED)
+        engine.create_trigger("db", "gh", "gh:influxdata/downsampler/downsampler.py", "every:1h")
+        engine.create_trigger("db", "local", "timed.py", "request:local")
+        assert engine.trigger_state("db", "gh") == f"failed: {PLUGIN_INSTALLATION_DISABLED_MESSAGE}"
+        assert engine.trigger_state("db", "local") == "running"
+    finally:
+        engine.shutdown()
+        manager.close()
