@@ -11,12 +11,11 @@ without ``database_version``, declares nothing and passes.
 
 from __future__ import annotations
 
+import tomllib
 from typing import TYPE_CHECKING, Final
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-
-from registry_index import RegistryIndexError, read_manifest
 
 from ..deps.plugin_deps import plugin_sibling
 from ..errors import (
@@ -45,19 +44,25 @@ _MANIFEST: Final = "manifest.toml"
 
 
 def declared_database_version(manager: PluginManager, plugin: FetchedPlugin) -> str | None:
-    """The ``database_version`` range the plugin's manifest.toml declares; None without one.
+    """The ``[dependencies] database_version`` range of the plugin's manifest.toml; None
+    without one. Only that field is read: a manifest holding just ``[dependencies]`` (as the
+    dependency reader takes it) is fine.
 
-    :raises DependencyDeclarationError: the manifest does not parse.
+    :raises DependencyDeclarationError: the manifest is not TOML, or the field not a string.
     """
     data = plugin_sibling(manager, plugin, _MANIFEST)
     if data is None:
         return None
     try:
-        manifest = read_manifest(data.decode("utf-8", errors="replace"), path=_MANIFEST)
-    except RegistryIndexError as exc:
-        message = f"{plugin.ref}: {exc}"
+        table = tomllib.loads(data.decode("utf-8", errors="replace")).get("dependencies", {})
+    except tomllib.TOMLDecodeError as exc:
+        message = f"{plugin.ref}: {_MANIFEST} is not valid TOML: {exc}"
         raise DependencyDeclarationError(message, ref=plugin.ref) from None
-    return manifest.dependencies.database_version
+    declared = table.get("database_version") if isinstance(table, dict) else None
+    if declared is not None and not isinstance(declared, str):
+        message = f"{plugin.ref}: database_version in its {_MANIFEST} must be a string"
+        raise DependencyDeclarationError(message, ref=plugin.ref)
+    return declared
 
 
 def check_database_version(
@@ -79,7 +84,7 @@ def check_database_version(
         return
     try:
         supported = SpecifierSet(declared)
-    except InvalidSpecifier:  # read_manifest checks it; kept for a hand-made FetchedPlugin
+    except InvalidSpecifier:
         message = f"{ref}: invalid database_version {declared!r} in its {_MANIFEST}"
         raise DependencyDeclarationError(message, ref=ref) from None
     if supported.contains(Version(node_version), prereleases=True):

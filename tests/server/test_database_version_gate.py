@@ -149,3 +149,16 @@ def test_cli_create_trigger_names_both_versions_and_can_override(
     ok_args = [*args[:2], "fill_ok", *args[3:-1], "gapfill_ok/gapfill_ok.py"]
     ok = run_cli(capsys, *ok_args)
     assert ok.code == 0, ok.err
+
+
+def test_a_range_that_does_not_parse_is_one_line_400(api: TestClient, plugin_dir: Path) -> None:
+    folder = plugin_dir / "odd"
+    folder.mkdir()
+    (folder / "odd.py").write_text(PLUGIN, encoding="utf-8")
+    (folder / "manifest.toml").write_text('[dependencies]\ndatabase_version = "three"\n')
+    refused = api.post(TRIGGER, json=trigger_body("odd", "odd/odd.py", "request:odd"))
+    assert refused.status_code == 400
+    assert (
+        refused.json()["error"]
+        == "odd/odd.py: invalid database_version 'three' in its manifest.toml"
+    )
