@@ -190,3 +190,28 @@ def test_cli_refuses_what_it_cannot_send(
     (bare / "helper.py").write_text("X = 1\n", encoding="utf-8")
     no_init = run_cli(capsys, "update", "trigger", "args", *host, "--path", str(bare), "--upload")
     assert no_init.code == 2 and "must contain __init__.py" in no_init.err
+
+
+def test_upload_of_a_directory_replaces_a_directory_plugin(
+    server: tuple[Served, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    served, plugin_dir = server
+    package = plugin_dir / "pack"
+    package.mkdir()
+    (package / "__init__.py").write_text(ANSWER % "pack-v1", encoding="utf-8")
+    body = trigger_body("pack", "pack", "request:pack")
+    assert httpx.post(served.url + TRIGGER, json=body, timeout=30).status_code == 200
+    assert _ask(served.url, "pack")["plugin"] == "pack-v1"
+    local = tmp_path / "pack"
+    (local / "sub").mkdir(parents=True)
+    (local / "sub" / "__init__.py").write_text('NAME = "pack-v2"\n', encoding="utf-8")
+    (local / "__init__.py").write_text(
+        "from .sub import NAME\n" + (ANSWER % "{}").replace('"{}"', "NAME"), encoding="utf-8"
+    )
+    done = run_cli(
+        capsys, "update", "trigger", "pack", "-H", served.url, "-d", "db",
+        "--path", str(local), "--upload",
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert _ask(served.url, "pack")["plugin"] == "pack-v2"
+    assert (package / "sub" / "__init__.py").is_file()
