@@ -269,7 +269,6 @@ def _engine(
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
-
     store: Store = (
         MemoryStore()
         if data_dir is None
