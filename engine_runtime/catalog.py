@@ -227,6 +227,41 @@ class Catalog:
             self._commit(replace(self._state, triggers=triggers))
             return True
 
+    def update_trigger(
+        self,
+        database: str,
+        name: str,
+        *,
+        plugin_filename: str | None = None,
+        arguments: Mapping[str, str] | None = None,
+        replace_arguments: bool = False,
+        disabled: bool | None = None,
+        error_behavior: str | None = None,
+    ) -> TriggerDefinition:
+        """Change what is given (None: kept; ``replace_arguments``: ``arguments`` replace the
+        trigger's, None clears them) and return the stored trigger. Everything is checked
+        before the one write, so a bad value changes nothing. Enabling clears a failure."""
+        with self._lock:
+            current = self.get_trigger(database, name)
+            if plugin_filename is not None and not plugin_filename.strip():
+                raise InvalidTriggerError(f"the plugin filename of trigger {name} is empty")
+            settings = current.settings
+            if error_behavior is not None:
+                # TriggerSettings checks the value (InvalidTriggerError)
+                settings = replace(settings, error_behavior=error_behavior)  # type: ignore[arg-type]
+            now_disabled = current.disabled if disabled is None else disabled
+            updated = replace(
+                current,
+                plugin_filename=plugin_filename or current.plugin_filename,
+                arguments=freeze_arguments(arguments) if replace_arguments else current.arguments,
+                settings=settings,
+                disabled=now_disabled,
+                failure=current.failure if now_disabled else None,
+            )
+            triggers = tuple(updated if t is current else t for t in self._state.triggers)
+            self._commit(replace(self._state, triggers=triggers))
+            return updated
+
     def delete_trigger(self, database: str, name: str, *, force: bool = False) -> TriggerDefinition:
         """Remove the trigger and return it; an enabled one needs ``force``."""
         with self._lock:

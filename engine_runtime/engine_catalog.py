@@ -132,6 +132,37 @@ class CatalogOperations:
         self.catalog.disable_trigger(database, name)
         self._triggers.stop_key((database, name), drop_cache=True)
 
+    def update_trigger(
+        self,
+        database: str,
+        name: str,
+        *,
+        plugin_filename: str | None = None,
+        arguments: Mapping[str, str] | None = None,
+        replace_arguments: bool = False,
+        disabled: bool | None = None,
+        error_behavior: str | None = None,
+    ) -> TriggerDefinition:
+        """Change the trigger in the catalog (`Catalog.update_trigger`), then restart it: a
+        running one is stopped after its current run and started again from the new definition
+        (its plugin read afresh), so the next event sees the change. Its cache is dropped when
+        its plugin or its arguments changed, as a disable drops it."""
+        before = self.catalog.get_trigger(database, name)
+        after = self.catalog.update_trigger(
+            database,
+            name,
+            plugin_filename=plugin_filename,
+            arguments=arguments,
+            replace_arguments=replace_arguments,
+            disabled=disabled,
+            error_behavior=error_behavior,
+        )
+        fresh = after.plugin_filename != before.plugin_filename or replace_arguments
+        self._triggers.stop_key((database, name), drop_cache=fresh or after.disabled)
+        if not after.disabled:
+            self._triggers.start(after)
+        return after
+
     def delete_trigger(self, database: str, name: str, *, force: bool = False) -> None:
         self.catalog.delete_trigger(database, name, force=force)
         self._triggers.stop_key((database, name), drop_cache=True)

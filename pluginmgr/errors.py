@@ -20,8 +20,10 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     ├── ServerError                the server could not be reached, or answered an error
     ├── StoreError                 the local store (cache directory) cannot be used
     ├── DependencyDeclarationError a plugin's dependency declaration is malformed
+    ├── DatabaseVersionError       a plugin's manifest excludes the InfluxDB version of this node
     └── InstallError               a package install or venv operation failed (uv's or pip's error)
         ├── InstallDisabledError   --package-manager disabled (upstream's exact message)
+        │   └── PluginInstallationDisabledError  --plugin-dir-only (upstream's exact message)
         ├── DependencyConflictError the plugins' requirements cannot be resolved together
         ├── PackageNotFoundError   the package index (or find-links folders) has no such package
         └── StaleLockError         pylock.toml no longer matches what it was resolved from
@@ -38,6 +40,8 @@ __all__ = [
     "INSTALL_DISABLED_MESSAGE",
     "NO_PLUGIN_DIR_MESSAGE",
     "PATH_TRAVERSAL_MESSAGE",
+    "PLUGIN_INSTALLATION_DISABLED_MESSAGE",
+    "DatabaseVersionError",
     "DependencyConflictError",
     "DependencyDeclarationError",
     "FetchError",
@@ -53,6 +57,7 @@ __all__ = [
     "OfflineError",
     "PackageNotFoundError",
     "PathTraversalError",
+    "PluginInstallationDisabledError",
     "PluginManagerError",
     "PluginNotFoundError",
     "ResolveError",
@@ -74,6 +79,10 @@ NO_PLUGIN_DIR_MESSAGE: Final = "Node not configured with plugin directory"
 #: upstream `DisabledPackageManager` (engine-behavior.md §3.4), answered with HTTP 403
 INSTALL_DISABLED_MESSAGE: Final = (
     "Package installation has been disabled. Contact your administrator for more information."
+)
+#: upstream `PluginError::PluginInstallationDisabled` (``--plugin-dir-only``), answered with 403
+PLUGIN_INSTALLATION_DISABLED_MESSAGE: Final = (
+    "plugin installation is disabled; plugins must already exist in the configured plugin directory"
 )
 #: upstream network failure context
 NETWORK_MESSAGE: Final = "error getting plugin from repository"
@@ -230,6 +239,14 @@ class InstallError(PluginManagerError):
 
 class InstallDisabledError(InstallError):
     """Package installation is disabled by configuration."""
+
+
+class PluginInstallationDisabledError(InstallDisabledError):
+    """``--plugin-dir-only``: a plugin from elsewhere than the plugin dir, or an upload."""
+
+
+class DatabaseVersionError(PluginManagerError):
+    """A plugin declares InfluxDB versions (``database_version``) that exclude this node's."""
 
 
 class DependencyConflictError(InstallError):

@@ -26,6 +26,8 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "--plugin-filename gh:influxdata/mad_check/mad_check_plugin.py",
         "pluginmgr create trigger hourly -d metrics --trigger-spec every:1h "
         "--plugin-filename downsample.py --trigger-arguments window=1h,target=cpu_1h",
+        "pluginmgr create trigger fill -d metrics --trigger-spec every:10m "
+        "--plugin-filename gapfill/gapfill.py --ignore-database-version",
     ),
     "delete database": ("pluginmgr delete database scratch --yes",),
     "delete trigger": ("pluginmgr delete trigger cpu_alerts -d metrics --force",),
@@ -77,6 +79,10 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "test schedule_plugin": ("pluginmgr test schedule_plugin report.py -d metrics",),
     "test wal_plugin": (
         "pluginmgr test wal_plugin alerts.py -d metrics --lp 'cpu,host=a usage=99'",
+    ),
+    "update trigger": (
+        "pluginmgr update trigger hourly -d metrics --trigger-arguments window=2h,target=cpu_2h",
+        "pluginmgr update trigger hourly -d metrics --path ./downsample.py --upload --enabled",
     ),
     "verify": ("pluginmgr verify",),
     "versions": ("pluginmgr versions gh:influxdata/mad_check/mad_check_plugin.py",),

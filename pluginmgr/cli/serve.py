@@ -35,6 +35,7 @@ from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
+from ._serve_plugin_flags import PluginFlags, plugin_flags_options
 from ._store_options import StoreSettings, store_options, store_settings
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def _plugin_dir_option(value: str | None) -> Path | None:
 @click.option("--without-auth", is_flag=True, help="Serve every endpoint without a token.")
 @store_options
 @plugin_policy_options
+@plugin_flags_options
 @click.option(
     "--execution-timeout",
     default="60s",
@@ -168,6 +170,7 @@ def serve(options: dict[str, Any]) -> int:
     host, port = _bind(options.pop("http_bind"))
     durable = store_settings(options)
     allowed_triggers = trigger_types(options)
+    flags = PluginFlags.from_options(options)  # before ServeOptions: it may disable installs
     timeout = parse_seconds("--execution-timeout", options.pop("execution_timeout"))
     memory_text = options.pop("plugin_memory_limit")
     memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
@@ -186,7 +189,7 @@ def serve(options: dict[str, Any]) -> int:
     sock = _listen(host, port)
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
-        for line in serving.warnings:
+        for line in (*serving.warnings, *flags.warnings):
             click.echo(line, err=True)
         # the bucket is reached before anything is created: a wrong one fails in one line
         files = None if serving.s3 is None else serving.s3.location(serving.node_id)
@@ -204,6 +207,7 @@ def serve(options: dict[str, Any]) -> int:
             timeout=timeout,
             memory=memory,
             files=files,
+            flags=flags,
         )
         state = _server_state(
             engine,
@@ -215,6 +219,7 @@ def serve(options: dict[str, Any]) -> int:
             node_id=serving.node_id,
             query_timeout=query_timeout,
             allowed_triggers=allowed_triggers,
+            plugin_dir_only=flags.plugin_dir_only,
         )
         _run(state, store, sock, serving, url=f"http://{_address(host, port)}")
     click.echo("pluginmgr stopped cleanly", err=True)
@@ -257,13 +262,12 @@ def _engine(
     timeout: float | None,
     memory: int | None,
     files: FileLocation | None = None,
+    flags: PluginFlags,
 ) -> tuple[ProcessingEngine, Store]:
     """The engine over a durable store in the node's ``data_dir`` (its persisted files in
     ``files`` when given: an object store) or one in memory (None); without a plugin
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
-
-    from ..node.triggers import source_factory
 
     store: Store = (
         MemoryStore()
@@ -280,12 +284,13 @@ def _engine(
     engine = ProcessingEngine(
         Catalog(None if data_dir is None else data_dir / "catalog.json"),
         store=store,
-        source_for=None if plugin_dir is None else source_factory(manager, env, sources=install),
+        source_for=None if plugin_dir is None else flags.source_for(manager, env, install),
         plugin_dir=plugin_dir,
         data_dir=data_dir,
         execution_timeout=timeout,
         venv=None if env is None else env.venv_path,
         plugin_memory_limit=memory,
+        max_async=flags.async_limit,
     )
     return engine, store
 
@@ -301,6 +306,7 @@ def _server_state(
     node_id: str,
     query_timeout: float | None,
     allowed_triggers: frozenset[str] | None,
+    plugin_dir_only: bool = False,
 ) -> ServerState:
     from ..server.app import ServerState
 
@@ -316,6 +322,7 @@ def _server_state(
         node_id=node_id,
         query_timeout=query_timeout or None,
         allowed_triggers=allowed_triggers,
+        plugin_dir_only=plugin_dir_only,
     )
 
 

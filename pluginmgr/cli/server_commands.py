@@ -130,6 +130,11 @@ def _server_warnings(body: Any) -> list[str]:
     help="Give the trigger its own environment (PLUGIN_DIR/envs/NAME: a venv and a lock of "
     "its plugin's requirements alone) and plugin host, apart from the shared venv.",
 )
+@click.option(
+    "--ignore-database-version",
+    is_flag=True,
+    help="Create it even if the plugin's manifest excludes the server's InfluxDB version.",
+)
 @server_options
 def create_trigger(**options: Any) -> None:
     """Create the trigger NAME that runs a plugin on writes, on a schedule or on requests."""
@@ -147,6 +152,8 @@ def create_trigger(**options: Any) -> None:
         "trigger_arguments": _parse_key_values(options["trigger_arguments"], "--trigger-arguments"),
         "disabled": options["disabled"],
     }
+    if options["ignore_database_version"]:
+        body["ignore_database_version"] = True
     ours = request_path_warning(spec)
     if ours:
         click.echo(f"warning: {ours}", err=True)

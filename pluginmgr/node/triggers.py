@@ -35,6 +35,7 @@ from engine_runtime import LocalPluginSource, check_trigger_plugin
 from ..atomic import restored_on_error
 from ..errors import DependencyConflictError, InstallError
 from ..fetch.refs import LocalRef, parse_ref
+from .plugin_policy import check_database_version, refuse_outside_plugin_dir
 from .plugin_source import FetchedPluginSource, plugin_code
 
 if TYPE_CHECKING:
@@ -72,17 +73,22 @@ def source_factory(
     env: PluginEnv | None = None,
     *,
     sources: InstallOptions | None = None,
+    dir_only: bool = False,
 ) -> SourceFactory:
     """The engine's ``source_for``: local references hot-reload, fetched ones are pinned.
 
     With ``env``, a plugin whose declared dependencies the venv does not satisfy is refused
     (the engine reports the trigger as failed, with the command that fixes it, which uses
-    ``sources``) instead of failing on its first run with an ImportError.
+    ``sources``) instead of failing on its first run with an ImportError. With ``dir_only``
+    (``serve --plugin-dir-only``) a plugin from outside the plugin dir is refused, as upstream
+    refuses to read one: its trigger is reported as failed.
     """
     plugin_dir = manager.settings.plugin_dir
 
     def source_for(definition: TriggerDefinition) -> PluginSource:
         name = definition.plugin_filename
+        if dir_only:
+            refuse_outside_plugin_dir(name)
         fetched = None
         if env is not None:
             fetched = manager.fetch(name)  # also what the first load runs: fetched once
@@ -228,6 +234,7 @@ def create_trigger(
     env: PluginEnv | None = None,
     install_options: InstallOptions | None = None,
     progress: Callable[[str], None] | None = None,
+    ignore_database_version: bool = False,
 ) -> CreatedTrigger:
     """Check, pin (or record in plugins.in) the plugin, check its code, lock and sync what it
     declares into ``env`` (or, for an isolated trigger, into an environment of its own: see
@@ -237,6 +244,8 @@ def create_trigger(
     :param progress: told the resolver's and the installer's steps (`DependencySet`).
 
     :raises MissingEntryPointError: the plugin has no entry point for the trigger's type.
+    :raises DatabaseVersionError: the plugin's manifest excludes this node's InfluxDB version
+        (unless ``ignore_database_version``; `plugin_policy.check_database_version`).
     :raises DependencyConflictError: the plugin's requirements conflict with the shared set
         (its hint names ``--isolated``).
     """
@@ -257,6 +266,7 @@ def create_trigger(
         # a trigger that is refused (no entry point, a conflict, a duplicate) leaves no new pin
         stack.enter_context(restored_on_error(*recorded))
         plugin = manager.fetch(plugin_filename)  # resolves, verifies and pins; raises on a bad ref
+        check_database_version(manager, plugin, ref=plugin_filename, ignore=ignore_database_version)
         warnings = check_trigger_plugin(
             plugin_code(plugin), parsed, plugin=plugin_filename, database=database
         )

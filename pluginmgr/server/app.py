@@ -38,6 +38,8 @@ from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
 from .queries import DEFAULT_QUERY_TIMEOUT, QueryRegistry
 from .routes_common import DEFAULT_MAX_REQUEST_BYTES, engine_off
+from .routes_trigger_update import plugin_dir_only
+from .routes_trigger_update import routes as trigger_update_routes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,7 +62,7 @@ HEALTH_PATHS: Final = ("/health", "/api/v1/health", "/ping")
 BUILD: Final = "pluginmgr"
 #: what needs the Processing Engine: path -> methods (None: every method)
 _ENGINE_ROUTES: Final[dict[str, frozenset[str] | None]] = {
-    "/api/v3/configure/processing_engine_trigger": frozenset({"POST"}),
+    "/api/v3/configure/processing_engine_trigger": frozenset({"POST", "PUT"}),
     "/api/v3/configure/processing_engine_trigger/enable": None,
     "/api/v3/configure/plugin_environment/install_packages": None,
     "/api/v3/configure/plugin_environment/install_requirements": None,
@@ -103,6 +105,8 @@ class ServerState:
         fields they do not know, and it tells an operator which node answered).
     :param allowed_triggers: the plugin types (``WalRows``, ``Schedule``, ``Request``) a new
         trigger may have (``--restrict-plugin-triggers-to``); None: every type.
+    :param plugin_dir_only: ``--plugin-dir-only``: triggers and plugin tests take plugins from
+        the plugin dir only, and plugin file uploads are refused (upstream's 403).
     """
 
     engine: ProcessingEngine
@@ -119,6 +123,7 @@ class ServerState:
     query_timeout: float | None = DEFAULT_QUERY_TIMEOUT
     queries: QueryRegistry = field(default_factory=QueryRegistry)
     allowed_triggers: frozenset[str] | None = None
+    plugin_dir_only: bool = False
 
 
 async def health(request: Request) -> Response:
@@ -197,10 +202,13 @@ def create_app(state: ServerState) -> Starlette:
         *routes_tables.routes,
         *routes_tokens.routes,
         *routes_engine.routes,
+        *trigger_update_routes,
         *routes_plugins.routes,
     ]
     if state.plugin_dir is None:
         routes = [_without_engine(route) for route in routes]
+    if state.plugin_dir_only:
+        routes = plugin_dir_only(routes)
     metrics = ServerMetrics(state.engine, version=state.version)
     paths = [route.path for route in routes if "{" not in route.path]
     middleware = [Middleware(MetricsMiddleware, metrics=metrics, paths=paths)]

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from engine_runtime import EngineError, TriggerSettings, parse_trigger_spec
 from engine_runtime.trigger_definition import trigger_specification_json
 
+from ..node.plugin_policy import refuse_outside_plugin_dir
 from ..node.triggers import create_trigger as pin_and_create
 from .formats import QUERY_FORMATS, render_rows
 from .routes_common import (
@@ -128,8 +129,11 @@ async def create_trigger(request: Request) -> Response:
     settings = _settings(body.get("trigger_settings"))
     arguments = _arguments(body.get("trigger_arguments"))
     disabled = get_bool(body, "disabled", default=False)
+    ignore_version = get_bool(body, "ignore_database_version", default=False)
     state = server_state(request)
     _check_allowed(state.allowed_triggers, spec)
+    if state.plugin_dir_only:
+        refuse_outside_plugin_dir(plugin_filename)
 
     def create(progress: Callable[[str], None] | None) -> dict[str, Any]:
         created = pin_and_create(
@@ -145,6 +149,7 @@ async def create_trigger(request: Request) -> Response:
             env=state.env,
             install_options=state.install_options,
             progress=progress,
+            ignore_database_version=ignore_version,
         )
         for warning in created.warnings:
             _LOGGER.warning("trigger %s/%s: %s", database, name, warning)

@@ -33,6 +33,7 @@ from ..errors import InstallError, PluginManagerError
 from ..fetch.hashes import has_control_chars
 from ..fetch.plugin_dir import validate_path_within_plugin_dir
 from ..fetch.refs import LocalRef, parse_ref
+from ..node.plugin_policy import refuse_outside_plugin_dir
 from ..node.plugin_source import FetchedPluginSource
 from .routes_common import (
     ENGINE_OFF_MESSAGE,
@@ -198,6 +199,8 @@ def _test_inputs(body: dict[str, Any]) -> tuple[str, str, dict[str, str] | None,
 
 def _dry_run(state: ServerState, runner: DryRunner, kind: str, body: dict[str, Any]) -> Any:
     filename, database, arguments, cache_name = _test_inputs(body)
+    if state.plugin_dir_only:
+        refuse_outside_plugin_dir(filename)
     source = FetchedPluginSource(state.manager, filename)
     source.load()  # a plugin that cannot be read is an HTTP error, not a report (§6)
     kwargs: dict[str, Any] = {"args": arguments, "cache_name": cache_name}
