@@ -18,8 +18,8 @@ __all__ = ["EXAMPLES", "with_examples"]
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "create database": ("pluginmgr create database metrics",),
     "create token": (
-        "pluginmgr create token --admin",
-        "pluginmgr create token --admin --data-dir ~/.pluginmgr/data",
+        'pluginmgr create token --admin --name ci --expiry 30d --token "$ADMIN_TOKEN"',
+        "pluginmgr create token --admin --regenerate --data-dir ~/.pluginmgr/data",
     ),
     "create trigger": (
         "pluginmgr create trigger cpu_mad -d metrics --trigger-spec table:cpu "
@@ -28,6 +28,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "--plugin-filename downsample.py --trigger-arguments window=1h,target=cpu_1h",
     ),
     "delete database": ("pluginmgr delete database scratch --yes",),
+    "delete token": ("pluginmgr delete token --token-name ci --yes",),
     "delete trigger": ("pluginmgr delete trigger cpu_alerts -d metrics --force",),
     "deps constrain": (
         "pluginmgr deps constrain 'numpy<2'",

@@ -69,8 +69,8 @@ def test_a_second_token_without_data_dir_is_a_clear_one_line_error(
     assert again.out == ""
     assert again.err == (
         f"error: the server at {live.url} already has an admin token (it makes only the first "
-        "one) (hint: pass --data-dir DIR (the server's --data-dir) to write an admin token to "
-        "its token file)\n"
+        "one) (hint: pass --name NAME --token ADMIN_TOKEN for another admin token; or pass "
+        "--data-dir DIR (the server's --data-dir) to write the token to its token file)\n"
     )
 
 
@@ -147,9 +147,9 @@ def test_a_taken_name_given_explicitly_is_refused(
     args = ("create", "token", "--admin", "--name", "ops", "--data-dir", str(tmp_path))
     token_of(run_cli(capsys, *args))
     again = run_cli(capsys, *args)
-    assert (again.code, again.err.splitlines()[0][:41]) == (
+    assert (again.code, again.err.splitlines()[0][:43]) == (
         1,
-        "error: a token named 'ops' already exists",
+        "error: token name already exists, ops (hint",
     )
 
 
