@@ -87,7 +87,7 @@ _SUMMARIES: Final = {
     "REF`); the dependency set is re-resolved if its declarations differ.",
     "search": "Plugins of an index whose name, description or triggers contain TERM.",
     "serve": "Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).",
-    "show": "Show databases, triggers, the plugins they run, or a summary.",
+    "show": "Show databases, tokens, triggers, the plugins they run, or a summary.",
     "store": "Inspect and repair a node's durable store (the WAL and the persisted files).",
     "test": "Run a plugin once, offline, and print its logs, writes and errors as JSON.",
     "verify": "Re-hash every stored plugin and check every pinned reference; exit 1 on any "

@@ -72,6 +72,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "show databases": ("pluginmgr show databases",),
     "show plugins": ("pluginmgr show plugins -d metrics",),
     "show summary": ("pluginmgr show summary",),
+    "show tokens": ("pluginmgr show tokens --format json",),
     "show triggers": ("pluginmgr show triggers -d metrics --format json",),
     "store repair": ("pluginmgr store repair --data-dir ~/.pluginmgr/data --truncate-at 4096",),
     "test request_plugin": ("pluginmgr test request_plugin hook.py -d metrics --query a=1",),

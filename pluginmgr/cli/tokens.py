@@ -36,6 +36,7 @@ from click.core import ParameterSource
 
 from ..errors import PluginManagerError, ServerError
 from .client import ServerClient, server_options
+from .tables import print_rows
 
 __all__ = [
     "ADMIN_TOKEN_PATH",
@@ -45,6 +46,7 @@ __all__ = [
     "TokenRequest",
     "create_token",
     "delete_token",
+    "show_tokens",
     "token_plan",
 ]
 
@@ -303,3 +305,24 @@ def delete_token(token_name: str, yes: bool, host: str, token: str | None) -> No
     with ServerClient(host, token) as client:
         client.request("DELETE", _TOKEN_PATH, params={"token_name": token_name})
     click.echo(f'Token "{token_name}" deleted successfully')
+
+
+_TOKEN_COLUMNS: Final = ("token_id", "name", "hash", "created_at", "updated_at", "expiry")
+
+
+@click.command("tokens")
+@click.option("--format", "output", type=click.Choice(["pretty", "json", "csv"]), default="pretty")
+@server_options
+def show_tokens(output: str, host: str, token: str | None) -> None:
+    """List the server's tokens (system.tokens of _internal; never the tokens themselves)."""
+    params = {"db": "_internal", "q": "SELECT * FROM system.tokens", "format": "json"}
+    with ServerClient(host, token) as client:
+        rows = client.request("GET", "/api/v3/query_sql", params=params).json()
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ServerError("the server answered the token list with something other than rows")
+    columns = [c for c in _TOKEN_COLUMNS if any(c in row for row in rows)] or ["name"]
+    print_rows(rows, columns if output == "pretty" else list(_all_columns(rows)), output)
+
+
+def _all_columns(rows: list[dict[str, Any]]) -> dict[str, None]:
+    return {column: None for row in rows for column in row}
