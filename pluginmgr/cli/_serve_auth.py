@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
@@ -30,8 +32,11 @@ __all__ = [
     "AUTHZ_RESOURCES",
     "INVALID_VALUE_MESSAGE",
     "TOO_MANY_MESSAGE",
+    "AuthSettings",
     "auth_options",
+    "auth_settings",
     "authz_disabled_paths",
+    "recovery_address",
     "recovery_socket",
     "start_recovery",
     "warn_no_admin",
@@ -58,6 +63,7 @@ _MAX_ITEMS: Final = 6
 _RECOVERY_DEFAULT: Final = "127.0.0.1:8182"
 
 _OPTIONS: Final = [
+    click.option("--without-auth", is_flag=True, help="Serve every endpoint without a token."),
     click.option(
         "--disable-authz",
         envvar="INFLUXDB3_DISABLE_AUTHZ",
@@ -87,6 +93,33 @@ def auth_options(func: F) -> F:
     return func
 
 
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """The auth options, checked: no auth at all, the paths open without a token, and where
+    the recovery endpoint listens (None: closed)."""
+
+    without_auth: bool
+    authz_disabled: frozenset[str]
+    recovery: tuple[str, int] | None
+
+    def token_store(self, directory: Path) -> TokenStore | None:
+        """The node's tokens in ``directory`` (None without auth)."""
+        from ..server.auth import TokenStore
+
+        return None if self.without_auth else TokenStore(directory / "tokens.json")
+
+
+def auth_settings(options: dict[str, Any]) -> AuthSettings:
+    """Pop and check the auth options of ``serve``; raises `ServeError` before any bind."""
+    without_auth = bool(options.pop("without_auth"))
+    recovery = options.pop("admin_token_recovery_http_bind")
+    return AuthSettings(
+        without_auth,
+        authz_disabled_paths(options.pop("disable_authz")),
+        recovery_address(recovery, without_auth=without_auth),
+    )
+
+
 def authz_disabled_paths(text: str | None) -> frozenset[str]:
     """The paths ``--disable-authz TEXT`` serves without a token (none for None).
 
@@ -104,8 +137,8 @@ def authz_disabled_paths(text: str | None) -> frozenset[str]:
     return frozenset(path for item in items for path in AUTHZ_RESOURCES[item])
 
 
-def recovery_socket(text: str | None, *, without_auth: bool) -> socket.socket | None:
-    """The recovery endpoint's listening socket, bound now (None when not asked for)."""
+def recovery_address(text: str | None, *, without_auth: bool) -> tuple[str, int] | None:
+    """The recovery endpoint's HOST and PORT, checked before anything is bound or created."""
     if text is None:
         return None
     if without_auth:
@@ -115,20 +148,27 @@ def recovery_socket(text: str | None, *, without_auth: bool) -> socket.socket | 
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         message = f"invalid --admin-token-recovery-http-bind {text!r}: use HOST:PORT"
         raise ServeError(message, hint=f"e.g. {_RECOVERY_DEFAULT}")
-    host = host.strip("[]") or "127.0.0.1"
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def recovery_socket(address: tuple[str, int] | None) -> socket.socket | None:
+    """The recovery endpoint's listening socket, bound now (None when not asked for)."""
+    if address is None:
+        return None
     sock = None
     try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        family, kind, proto, _name, sockaddr = socket.getaddrinfo(
+            *address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
+        sock.bind(sockaddr)
         sock.listen(64)
     except OSError as exc:
         if sock is not None:
             sock.close()
-        message = f"cannot listen on {text} (admin token recovery): {exc.strerror or exc}"
+        where = f"{address[0]}:{address[1]}"
+        message = f"cannot listen on {where} (admin token recovery): {exc.strerror or exc}"
         hint = "stop what listens there, or pass another --admin-token-recovery-http-bind"
         raise ServeError(message, hint=hint) from None
     return sock

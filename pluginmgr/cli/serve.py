@@ -33,13 +33,7 @@ import click
 from ._common import manager_from, pass_options, settings_options
 from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
-from ._serve_auth import (
-    auth_options,
-    authz_disabled_paths,
-    recovery_socket,
-    start_recovery,
-    warn_no_admin,
-)
+from ._serve_auth import auth_options, auth_settings, recovery_socket, start_recovery, warn_no_admin
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 from ._store_options import StoreSettings, store_options, store_settings
@@ -114,7 +108,6 @@ def _plugin_dir_option(value: str | None) -> Path | None:
     show_default=True,
     help="HOST:PORT to listen on. [env: INFLUXDB3_HTTP_BIND_ADDR]",
 )
-@click.option("--without-auth", is_flag=True, help="Serve every endpoint without a token.")
 @auth_options
 @store_options
 @plugin_policy_options
@@ -181,9 +174,7 @@ def serve(options: dict[str, Any]) -> int:
     memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
     plugin_dir = _plugin_dir_option(options["plugin_dir"])
     serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
-    without_auth = options.pop("without_auth")
-    authz_disabled = authz_disabled_paths(options.pop("disable_authz"))
-    recovery_bind = options.pop("admin_token_recovery_http_bind")
+    auth = auth_settings(options)
     max_request_bytes = options.pop("max_http_request_size")
     query_timeout = parse_seconds("--query-timeout", options.pop("query_timeout"))
     install = InstallOptions(
@@ -196,7 +187,7 @@ def serve(options: dict[str, Any]) -> int:
     sock = _listen(host, port)
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
-        recovery = recovery_socket(recovery_bind, without_auth=without_auth)
+        recovery = recovery_socket(auth.recovery)
         if recovery is not None:
             stack.callback(recovery.close)
         for line in serving.warnings:
@@ -207,7 +198,7 @@ def serve(options: dict[str, Any]) -> int:
         manager = stack.enter_context(manager_from(options))
         record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = plugin_env(manager, serving, install)
-        tokens = None if without_auth else _token_store(token_dir)
+        tokens = auth.token_store(token_dir)
         engine, store = _engine(
             manager,
             env,
@@ -228,7 +219,7 @@ def serve(options: dict[str, Any]) -> int:
             node_id=serving.node_id,
             query_timeout=query_timeout,
             allowed_triggers=allowed_triggers,
-            authz_disabled=authz_disabled,
+            authz_disabled=auth.authz_disabled,
         )
         _run(state, store, sock, serving, url=f"http://{_address(host, port)}", recovery=recovery)
     click.echo("pluginmgr stopped cleanly", err=True)
@@ -253,12 +244,6 @@ def _make_dirs(
     if notice is not None:
         click.echo(notice, err=True)
     return node.tokens.parent, node.root
-
-
-def _token_store(directory: Path) -> TokenStore:
-    from ..server.auth import TokenStore
-
-    return TokenStore(directory / "tokens.json")
 
 
 def _engine(
