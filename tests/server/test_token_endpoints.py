@@ -83,9 +83,7 @@ def test_a_named_admin_token_is_made_and_works(live: Live, operator: str) -> Non
     assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
 
 
-def test_a_named_admin_token_with_expiry_stops_working_after_it(
-    live: Live, operator: str
-) -> None:
+def test_a_named_admin_token_with_expiry_stops_working_after_it(live: Live, operator: str) -> None:
     made = named(live, operator, {"token_name": "short", "expiry_secs": 1}).json()
     created = datetime.fromisoformat(made["created_at"])
     expiry = datetime.fromisoformat(made["expiry"])
