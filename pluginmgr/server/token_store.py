@@ -184,15 +184,13 @@ class TokenStore(metaclass=SealedType):
         return token, record
 
     def create_first_admin(self, name: str) -> tuple[str, TokenRecord] | None:
-        """Create the first admin token, atomically: None when an admin token already exists.
-
-        :raises TokenExistsError: when ``name`` is used by a non-admin token.
-        """
+        """Create the operator token ``name``, atomically: None when a token of that name
+        exists (upstream's 409). Who may ask (anyone while no admin token exists) is the auth
+        middleware's business."""
         token = _new_token()
         with self._changing() as (records, next_id):
-            if any(r.admin for r in records):
+            if any(r.name == name for r in records):
                 return None
-            _refuse_taken(records, name)
             record = TokenRecord(name, _digest(token), time.time(), True, next_id)
             self._save(((*records, record), next_id + 1))
         return token, record
