@@ -4,14 +4,14 @@ Starlette answers a method a route does not take with 405 and the methods of the
 matching the path; a path served by several routes (``GET`` in one module, ``DELETE`` in
 another) would get only part of them, and a 405 raised by a handler (``cannot delete operator
 token``) none at all. `AllowMiddleware` sets the header from every route whose path matches,
-whatever answered the 405, unless the answer already has one. A request plugin's own answer
-under ``/api/v3/engine/`` is passed as the plugin wrote it.
+whatever answered the 405, unless the answer names methods of its own (or none, on purpose).
+A request plugin's own answer under ``/api/v3/engine/`` is passed as the plugin wrote it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.routing import BaseRoute, Match, Route
 
@@ -51,11 +51,23 @@ class AllowMiddleware:
 
         async def send_with_allow(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"allow" for name, _ in headers):
-                    allow = ", ".join(allowed_methods(routes, scope))
-                    headers.append((b"allow", allow.encode("latin-1")))
-                    message = {**message, "headers": headers}
+                message = {**message, "headers": _with_allow(message, routes, scope)}
             await send(message)
 
         await self.app(scope, receive, send_with_allow)
+
+
+def _with_allow(message: Message, routes: Sequence[BaseRoute], scope: Scope) -> list[Any]:
+    """The answer's headers with ``Allow`` set to the path's methods, unless it names others
+    (a handler's own choice); Starlette's, which names only the first matching route's, is
+    replaced."""
+    methods = allowed_methods(routes, scope)
+    headers = list(message.get("headers", []))
+    given = [value for name, value in headers if name.lower() == b"allow"]
+    if given:
+        named = {m.strip().upper() for v in given for m in v.decode("latin-1").split(",")}
+        if not named <= set(methods):
+            return headers  # empty on purpose (nothing served), or the handler's own list
+        headers = [(name, value) for name, value in headers if name.lower() != b"allow"]
+    headers.append((b"allow", ", ".join(methods).encode("latin-1")))
+    return headers
