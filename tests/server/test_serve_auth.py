@@ -133,3 +133,19 @@ def test_recovery_without_auth_is_refused_at_start(
     assert done.err.startswith(
         "error: --admin-token-recovery-http-bind needs auth: with --without-auth no token exists"
     )
+
+
+def test_tokens_ids_and_expiry_survive_a_restart(tmp_path: Path) -> None:
+    operator = _operator(tmp_path)
+    auth = {"Authorization": f"Bearer {operator}"}
+    body = {"token_name": "ci", "expiry_secs": 3600}
+    with serving(_args(tmp_path), server_env()) as running:
+        named = f"{running.url}/api/v3/configure/token/named_admin"
+        made = httpx.post(named, json=body, headers=auth).json()
+    with serving(_args(tmp_path), server_env()) as running:
+        ci = {"Authorization": f"Bearer {made['token']}"}
+        assert httpx.get(f"{running.url}/health", headers=ci).status_code == 200
+        params = {"db": "_internal", "q": "SELECT name, token_id, expiry FROM system.tokens"}
+        rows = httpx.get(f"{running.url}/api/v3/query_sql", params=params, headers=ci).json()
+    assert [(row["name"], row["token_id"]) for row in rows] == [("_admin", 0), ("ci", 1)]
+    assert rows[0].get("expiry") is None and rows[1]["expiry"].startswith(made["expiry"][:16])
