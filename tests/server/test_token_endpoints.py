@@ -248,3 +248,21 @@ def test_tokens_and_their_ids_survive_a_restart(live: Live, operator: str) -> No
     assert record.expiry is not None and reopened.verify(operator)
     _token, next_record = reopened.create_record("next")
     assert next_record.id == 3
+
+
+def test_upstreams_words_are_pinned() -> None:
+    from pluginmgr.cli.tokens import OPERATOR_DELETE_MESSAGE, REGENERATE_NAME_MESSAGE
+
+    assert NAME_EXISTS_MESSAGE.format(name="foo_admin") == "token name already exists, foo_admin"
+    assert NOT_FOUND_MESSAGE.format(name="x") == "the requested resource was not found: x"
+    assert MISSING_ADMIN_MESSAGE == "missing admin token, cannot update"
+    assert CANNOT_DELETE_OPERATOR_MESSAGE == "cannot delete operator token"
+    assert WITHOUT_AUTH_MESSAGE == "endpoint disabled, started without auth"
+    assert REGENERATE_NAME_MESSAGE == (
+        "--regenerate cannot be used with --name, --regenerate only applies for operator token"
+    )
+    # upstream names its own binary; the rest is its sentence
+    assert OPERATOR_DELETE_MESSAGE == (
+        'The operator token "_admin" is required and cannot be deleted. To regenerate an '
+        "operator token, use: pluginmgr create token --admin --regenerate --token [TOKEN]"
+    )
