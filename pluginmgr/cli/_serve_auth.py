@@ -79,9 +79,9 @@ _OPTIONS: Final = [
         flag_value=_RECOVERY_DEFAULT,
         default=None,
         metavar="[HOST:PORT]",
-        help="Open the admin token recovery endpoint (127.0.0.1:8182 without a value): "
-        "regenerates the operator token WITHOUT a token, once, then closes. "
-        "[env: INFLUXDB3_ADMIN_TOKEN_RECOVERY_HTTP_BIND_ADDR]",
+        help="Open the admin token recovery endpoint (127.0.0.1:8182 without a value): it "
+        "regenerates the operator token WITHOUT a token, once, then closes. [env: "
+        "INFLUXDB3_ADMIN_TOKEN_RECOVERY_HTTP_BIND_ADDR]",
     ),
 ]
 

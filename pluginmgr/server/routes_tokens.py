@@ -14,8 +14,8 @@
 The three creations answer 201 with upstream's ``CreateTokenWithPermissionsResponse``:
 ``{"id", "name", "token": "apiv3_...", "hash", "created_at", "expiry"}`` (times in RFC 3339
 UTC, ``expiry`` null for a token that never expires); the token is shown once. A server started
-``--without-auth`` answers 405 ``endpoint disabled, started without auth`` on every
-``/api/v3/configure/token*`` path, as upstream, with an empty ``Allow`` (no method is served).
+``--without-auth`` answers 405 ``endpoint disabled, started without auth`` on each of these
+four, as upstream, with an empty ``Allow`` (no method is served there).
 """
 
 from __future__ import annotations
