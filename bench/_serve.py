@@ -133,7 +133,9 @@ class ServerProcess:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                # with auth, /health needs the token too (InfluxDB 3 Core's default)
+                answer = httpx.get(f"{self.url}/health", headers=self.headers, timeout=1)
+                if answer.status_code == 200:
                     return time.perf_counter() - began
             except httpx.TransportError:
                 time.sleep(0.005)

@@ -8,16 +8,30 @@ runs). Built fresh when a query names them.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .engine import ProcessingEngine
 
+#: more tables, by database, from outside the engine (the server's ``system.tokens``)
+ExtraTables = Callable[[str], Mapping[str, Any]]
+#: each engine's extra tables, kept for when it publishes again (at start)
+_EXTRAS: weakref.WeakKeyDictionary[Any, ExtraTables] = weakref.WeakKeyDictionary()
+
 __all__ = ["publish_system_tables"]
 
 
-def publish_system_tables(engine: ProcessingEngine) -> None:
-    """Make the engine's state queryable as ``system.*`` tables, when the store supports it."""
+def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None = None) -> None:
+    """Make the engine's state queryable as ``system.*`` tables, when the store supports it.
+
+    :param extra: tables added to the engine's, e.g. by the server; kept, so a later call
+        without it (`ProcessingEngine.start`) publishes them too.
+    """
+    if extra is not None:
+        _EXTRAS[engine] = extra
+    extra = _EXTRAS.get(engine)
     publish = getattr(engine.store, "set_system_tables", None)
     if publish is None:
         return
@@ -51,4 +65,11 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
             "processing_engine_trigger_stats": (TRIGGER_STATS_SCHEMA, engine.stats.rows(database)),
         }
 
-    publish(tables)
+    publish(tables if extra is None else _with(tables, extra))
+
+
+def _with(tables: Callable[[str], dict[str, Any]], extra: ExtraTables) -> Callable[..., Any]:
+    def both(database: str) -> dict[str, Any]:
+        return {**tables(database), **extra(database)}
+
+    return both

@@ -61,7 +61,7 @@ _COMMANDS: Final = {
 #: DataFusion); a test checks each entry against the command's own docstring
 _SUMMARIES: Final = {
     "create": "Create a database, a trigger or an API token.",
-    "delete": "Delete a database or a trigger.",
+    "delete": "Delete a database, a trigger or a token.",
     "deps": "Resolve the Python requirements of the plugins in use together, lock them, sync.",
     "disable": "Disable a trigger.",
     "doctor": "Check this node: venv, pylock.toml, each trigger's plugin and packages, "
@@ -88,7 +88,7 @@ _SUMMARIES: Final = {
     "REF`); the dependency set is re-resolved if its declarations differ.",
     "search": "Plugins of an index whose name, description or triggers contain TERM.",
     "serve": "Run the processing engine with its HTTP API (InfluxDB 3's paths and bodies).",
-    "show": "Show databases, triggers, the plugins they run, or a summary.",
+    "show": "Show databases, tokens, triggers, the plugins they run, or a summary.",
     "store": "Inspect and repair a node's durable store (the WAL and the persisted files).",
     "test": "Run a plugin once, offline, and print its logs, writes and errors as JSON.",
     "update": "Update a trigger.",

@@ -18,8 +18,8 @@ __all__ = ["EXAMPLES", "with_examples"]
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "create database": ("pluginmgr create database metrics",),
     "create token": (
-        "pluginmgr create token --admin",
-        "pluginmgr create token --admin --data-dir ~/.pluginmgr/data",
+        'pluginmgr create token --admin --name ci --expiry 30d --token "$ADMIN_TOKEN"',
+        "pluginmgr create token --admin --regenerate --data-dir ~/.pluginmgr/data",
     ),
     "create trigger": (
         "pluginmgr create trigger cpu_mad -d metrics --trigger-spec table:cpu "
@@ -30,6 +30,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "--plugin-filename gapfill/gapfill.py --ignore-database-version",
     ),
     "delete database": ("pluginmgr delete database scratch --yes",),
+    "delete token": ("pluginmgr delete token --token-name ci --yes",),
     "delete trigger": ("pluginmgr delete trigger cpu_alerts -d metrics --force",),
     "deps constrain": (
         "pluginmgr deps constrain 'numpy<2'",
@@ -73,6 +74,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "show databases": ("pluginmgr show databases",),
     "show plugins": ("pluginmgr show plugins -d metrics",),
     "show summary": ("pluginmgr show summary",),
+    "show tokens": ("pluginmgr show tokens --format json",),
     "show triggers": ("pluginmgr show triggers -d metrics --format json",),
     "store repair": ("pluginmgr store repair --data-dir ~/.pluginmgr/data --truncate-at 4096",),
     "test request_plugin": ("pluginmgr test request_plugin hook.py -d metrics --query a=1",),

@@ -367,7 +367,9 @@ def startup_lines(state: ServerState, serving: ServeOptions, *, url: str) -> lis
         rows.append(("files", serving.s3.describe(serving.node_id)))
     if serving.unset:
         rows.append(("unset env", ", ".join(serving.unset)))
-    rows.append(("auth", "none (--without-auth)" if state.tokens is None else "token required"))
+    open_paths = ", ".join(sorted(state.authz_disabled))
+    auth = "token required" + (f" (except {open_paths}: --disable-authz)" if open_paths else "")
+    rows.append(("auth", "none (--without-auth)" if state.tokens is None else auth))
     lines = [f"pluginmgr serving HTTP and Flight on {url}"]
     lines += [f"  {label + ':':<12}{value}" for label, value in rows]
     return lines

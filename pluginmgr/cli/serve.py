@@ -33,6 +33,7 @@ import click
 from ._common import manager_from, pass_options, settings_options
 from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
+from ._serve_auth import auth_options, auth_settings, recovery_socket, start_recovery, warn_no_admin
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 from ._serve_plugin_flags import PluginFlags, plugin_flags_options
@@ -108,7 +109,7 @@ def _plugin_dir_option(value: str | None) -> Path | None:
     show_default=True,
     help="HOST:PORT to listen on. [env: INFLUXDB3_HTTP_BIND_ADDR]",
 )
-@click.option("--without-auth", is_flag=True, help="Serve every endpoint without a token.")
+@auth_options
 @store_options
 @plugin_policy_options
 @plugin_flags_options
@@ -176,7 +177,7 @@ def serve(options: dict[str, Any]) -> int:
     memory = None if memory_text is None else parse_size("--plugin-memory-limit", memory_text)
     plugin_dir = _plugin_dir_option(options["plugin_dir"])
     serving = ServeOptions.from_options(options, plugin_dir=str(plugin_dir) if plugin_dir else None)
-    without_auth = options.pop("without_auth")
+    auth = auth_settings(options)
     max_request_bytes = options.pop("max_http_request_size")
     query_timeout = parse_seconds("--query-timeout", options.pop("query_timeout"))
     install = InstallOptions(
@@ -189,6 +190,9 @@ def serve(options: dict[str, Any]) -> int:
     sock = _listen(host, port)
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
+        recovery = recovery_socket(auth.recovery)
+        if recovery is not None:
+            stack.callback(recovery.close)
         for line in (*serving.warnings, *flags.warnings):
             click.echo(line, err=True)
         # the bucket is reached before anything is created: a wrong one fails in one line
@@ -197,7 +201,7 @@ def serve(options: dict[str, Any]) -> int:
         manager = stack.enter_context(manager_from(options))
         record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = plugin_env(manager, serving, install)
-        tokens = None if without_auth else _token_store(token_dir)
+        tokens = auth.token_store(token_dir)
         engine, store = _engine(
             manager,
             env,
@@ -220,8 +224,9 @@ def serve(options: dict[str, Any]) -> int:
             query_timeout=query_timeout,
             allowed_triggers=allowed_triggers,
             plugin_dir_only=flags.plugin_dir_only,
+            authz_disabled=auth.authz_disabled,
         )
-        _run(state, store, sock, serving, url=f"http://{_address(host, port)}")
+        _run(state, store, sock, serving, url=f"http://{_address(host, port)}", recovery=recovery)
     click.echo("pluginmgr stopped cleanly", err=True)
     return 0
 
@@ -244,12 +249,6 @@ def _make_dirs(
     if notice is not None:
         click.echo(notice, err=True)
     return node.tokens.parent, node.root
-
-
-def _token_store(directory: Path) -> TokenStore:
-    from ..server.auth import TokenStore
-
-    return TokenStore(directory / "tokens.json")
 
 
 def _engine(
@@ -307,6 +306,7 @@ def _server_state(
     query_timeout: float | None,
     allowed_triggers: frozenset[str] | None,
     plugin_dir_only: bool = False,
+    authz_disabled: frozenset[str] = frozenset(),
 ) -> ServerState:
     from ..server.app import ServerState
 
@@ -323,11 +323,18 @@ def _server_state(
         query_timeout=query_timeout or None,
         allowed_triggers=allowed_triggers,
         plugin_dir_only=plugin_dir_only,
+        authz_disabled=authz_disabled,
     )
 
 
 def _run(
-    state: ServerState, store: Store, sock: socket.socket, serving: ServeOptions, *, url: str
+    state: ServerState,
+    store: Store,
+    sock: socket.socket,
+    serving: ServeOptions,
+    *,
+    url: str,
+    recovery: socket.socket | None = None,
 ) -> None:
     """Start the engine, say what serves where, serve on ``sock`` until a signal."""
     import uvicorn
@@ -340,37 +347,24 @@ def _run(
     server = uvicorn.Server(config)
     cancel_queries_on_exit(server, state)
     stopping = _quiet_signals(server)
+    recovering = None
     try:
         state.engine.start()
         for line in startup_lines(state, serving, url=url):
             click.echo(line, err=True)
-        _warn_no_admin(state.tokens, serving)
+        warn_no_admin(state.tokens, serving)
+        recovering = start_recovery(state.tokens, recovery)
         sys.stderr.flush()
         if not stopping.is_set():
             server.run(sockets=[sock])  # returns on SIGINT / SIGTERM, requests drained
     finally:
+        if recovering is not None:
+            recovering.stop()
         flight.close()  # running Flight queries finish
         state.engine.shutdown()  # running plugins finish, the cache is saved
         closer = getattr(store, "close", None)
         if closer is not None:
             closer()  # the WAL is flushed and the buffer persisted
-
-
-def _warn_no_admin(tokens: TokenStore | None, serving: ServeOptions) -> None:
-    if tokens is None or tokens.has_admin():
-        return
-    if serving.data_dir is None:
-        how = "POST /api/v3/configure/token/admin"
-    else:
-        how = (
-            f"`pluginmgr create token --admin --data-dir {serving.data_dir}` or POST "
-            "/api/v3/configure/token/admin"
-        )
-    click.echo(
-        f"warning: no admin token yet: every request will be refused until you run {how} "
-        "(open, without a token, until one exists)",
-        err=True,
-    )
 
 
 def _quiet_signals(server: uvicorn.Server) -> threading.Event:

@@ -17,7 +17,7 @@ import click
 from ._common import WholeHelpGroup
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import DATABASE_PATH, TRIGGER_PATH, ServerClient, database_option, server_options
-from .tokens import create_token
+from .tokens import create_token, delete_token
 
 if TYPE_CHECKING:
     pass
@@ -207,7 +207,10 @@ def disable_trigger(name: str, database: str, host: str, token: str | None) -> N
 
 @click.group(cls=WholeHelpGroup)
 def delete() -> None:
-    """Delete a database or a trigger."""
+    """Delete a database, a trigger or a token."""
+
+
+delete.add_command(delete_token)
 
 
 @delete.command("database")

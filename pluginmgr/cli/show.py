@@ -19,6 +19,7 @@ from ._common import WholeHelpGroup
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import DATABASE_PATH, ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
+from .tokens import show_tokens
 
 __all__ = ["PLUGINS_PATH", "fetch_triggers", "show"]
 
@@ -68,7 +69,7 @@ def _show_options(func: F) -> F:
 
 @click.group(cls=WholeHelpGroup)
 def show() -> None:
-    """Show databases, triggers, the plugins they run, or a summary."""
+    """Show databases, tokens, triggers, the plugins they run, or a summary."""
 
 
 # -- databases -----------------------------------------------------------------------------------
@@ -85,6 +86,9 @@ def show_databases(output: str, host: str, token: str | None) -> None:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ServerError("the server answered the database list with something other than rows")
     print_rows(rows, ["iox::database"], output)
+
+
+show.add_command(show_tokens)
 
 
 # -- triggers ------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def check_node_id(node_id: str) -> None:
     if not node_id or node_id in (".", "..") or "/" in node_id or "\\" in node_id:
         message = f"invalid node id {node_id!r}: it names a directory in the data dir"
         raise DataLayoutError(message, hint="use letters, digits, '-' or '_', e.g. node0")
-    if node_id in (_STORE, _CATALOG, _CACHES, "tokens.json"):
+    if node_id in (_STORE, _CATALOG, _CACHES, "tokens.json", "tokens.json.lock"):
         message = f"invalid node id {node_id!r}: the data dir uses that name itself"
         raise DataLayoutError(message, hint="pick another --node-id, e.g. node0")
     if any(ord(c) < 32 for c in node_id):

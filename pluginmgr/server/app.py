@@ -6,8 +6,10 @@ thread pool, so request triggers are served while other plugins run, including a
 calls this server's own ``/api/v3/engine/<path>`` and waits for the answer.
 
 Auth (`auth.AuthMiddleware`) wraps every route unless ``tokens`` is None (``--without-auth``);
-``/health``, ``/api/v1/health`` and ``/ping`` are exempt when ``exempt_health``, and
-``POST /api/v3/configure/token/admin`` while no admin token exists. `metrics.MetricsMiddleware`
+as InfluxDB 3 Core, ``/health``, ``/ping`` and ``/metrics`` need a token too unless
+``serve --disable-authz`` names them (``authz_disabled``), and ``POST
+/api/v3/configure/token/admin`` is open while no admin token exists. Every 405 carries ``Allow``
+(`allow.AllowMiddleware`). `metrics.MetricsMiddleware`
 wraps everything (refusals included) and ``/metrics`` serves the counts of this server alone.
 
 Without a plugin directory (``plugin_dir`` None) the Processing Engine is off, as upstream runs
@@ -15,7 +17,8 @@ without ``--plugin-dir``: writes, queries and the trigger list are served; creat
 a trigger, plugin tests, plugin files, package installs and ``/api/v3/engine/<path>`` answer
 500 ``Node not configured with plugin directory`` (`routes_common.engine_off`).
 
-``/ping`` (GET, POST, HEAD) answers as InfluxDB 3: ``{"version", "revision", "process_id"}``
+``/ping`` (GET, POST, HEAD) answers as InfluxDB 3: ``{"product_name", "version", "revision",
+"process_id"}`` (``product_name`` is `PRODUCT_NAME`)
 with ``X-Influxdb-Version`` and ``X-Influxdb-Build`` headers (what the v1 and v2 clients read for
 ``version()`` / ``build()``), and a fresh ``Request-Id``; ``/health`` and ``/api/v1/health``
 answer ``OK`` (InfluxDB 2's JSON health object to a client that accepts only JSON).
@@ -34,12 +37,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import routes_data, routes_engine, routes_plugins, routes_tables, routes_tokens, routes_v1
+from .allow import AllowMiddleware
 from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
 from .queries import DEFAULT_QUERY_TIMEOUT, QueryRegistry
 from .routes_common import DEFAULT_MAX_REQUEST_BYTES, engine_off
 from .routes_trigger_update import plugin_dir_only
 from .routes_trigger_update import routes as trigger_update_routes
+from .token_table import publish_token_table
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,12 +59,21 @@ if TYPE_CHECKING:
     from ..fetch.manager import PluginManager
     from .auth import TokenStore
 
-__all__ = ["BUILD", "HEALTH_PATHS", "ServerState", "cancel_queries_on_exit", "create_app"]
+__all__ = [
+    "BUILD",
+    "HEALTH_PATHS",
+    "PRODUCT_NAME",
+    "ServerState",
+    "cancel_queries_on_exit",
+    "create_app",
+]
 
-#: paths ``exempt_health`` lets through without a token
+#: what ``--disable-authz health,ping`` lets through without a token
 HEALTH_PATHS: Final = ("/health", "/api/v1/health", "/ping")
 #: the ``X-Influxdb-Build`` header (InfluxDB 3 says ``Core`` or ``Enterprise``)
 BUILD: Final = "pluginmgr"
+#: ``/ping``'s ``product_name`` (InfluxDB 3 says ``InfluxDB 3 Core``): what answers, as `BUILD`
+PRODUCT_NAME: Final = "pluginmgr"
 #: what needs the Processing Engine: path -> methods (None: every method)
 _ENGINE_ROUTES: Final[dict[str, frozenset[str] | None]] = {
     "/api/v3/configure/processing_engine_trigger": frozenset({"POST", "PUT"}),
@@ -93,7 +107,8 @@ class ServerState:
         installs nothing (``--package-manager disabled``: installs answer 403).
     :param install_options: where packages may come from (``--find-links``, ``--offline``, ...).
     :param tokens: the token store; None serves without auth (``--without-auth``).
-    :param exempt_health: let ``/health`` and ``/ping`` through without a token.
+    :param authz_disabled: paths served without a token (``serve --disable-authz``); none by
+        default, as InfluxDB 3 Core.
     :param request_timeout: seconds a request trigger may take before a 500; None: no limit.
     :param version: what ``/ping`` reports; the installed package's version by default.
     :param max_request_bytes: the largest request body, as sent and once decompressed
@@ -115,7 +130,7 @@ class ServerState:
     env: PluginEnv | None
     install_options: InstallOptions
     tokens: TokenStore | None
-    exempt_health: bool = True
+    authz_disabled: frozenset[str] = frozenset()
     request_timeout: float | None = None
     version: str = field(default_factory=_package_version)
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -150,6 +165,7 @@ async def ping(request: Request) -> Response:
     """``GET|POST|HEAD /ping``: the server's version, as InfluxDB 3 answers."""
     state: ServerState = request.app.state.server
     body = {
+        "product_name": PRODUCT_NAME,
         "version": state.version,
         "revision": state.version,  # no separate source revision is recorded
         "process_id": request.app.state.process_id,
@@ -213,10 +229,12 @@ def create_app(state: ServerState) -> Starlette:
     paths = [route.path for route in routes if "{" not in route.path]
     middleware = [Middleware(MetricsMiddleware, metrics=metrics, paths=paths)]
     if state.tokens is not None:
-        exempt = HEALTH_PATHS if state.exempt_health else ()
+        exempt = state.authz_disabled
         bootstrap = (routes_tokens.ADMIN_TOKEN_PATH,)
         auth = Middleware(AuthMiddleware, tokens=state.tokens, exempt=exempt, bootstrap=bootstrap)
         middleware.append(auth)
+    middleware.append(Middleware(AllowMiddleware, routes=routes))
+    publish_token_table(state.engine, state.tokens)
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -20,8 +20,8 @@ several servers in one process (tests, benchmarks) keep separate counts. What it
   ``pluginmgr_wal_flush_failures_total``, fed by the durable store's flush observer;
 * ``pluginmgr_build_info{version}``.
 
-``/metrics`` needs a token like every other endpoint (InfluxDB 3 exempts it only with
-``--disable-authz``).
+``/metrics`` needs a token like every other endpoint, as in InfluxDB 3, unless ``serve
+--disable-authz metrics`` names it.
 """
 
 from __future__ import annotations

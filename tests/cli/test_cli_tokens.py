@@ -3,6 +3,7 @@ and the 401 hint naming a command that works."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pluginmgr.cli.tokens import ADMIN_TOKEN_PATH
+from pluginmgr.cli.tokens import ADMIN_TOKEN_PATH, OPERATOR_DELETE_MESSAGE, REGENERATE_NAME_MESSAGE
 from pluginmgr.server.auth import TokenStore
 from pluginmgr.server.routes_tokens import ADMIN_TOKEN_PATH as SERVER_ADMIN_TOKEN_PATH
 from tests.cli.live import Live, dead_url, serving
@@ -69,8 +70,8 @@ def test_a_second_token_without_data_dir_is_a_clear_one_line_error(
     assert again.out == ""
     assert again.err == (
         f"error: the server at {live.url} already has an admin token (it makes only the first "
-        "one) (hint: pass --data-dir DIR (the server's --data-dir) to write an admin token to "
-        "its token file)\n"
+        "one) (hint: pass --name NAME --token ADMIN_TOKEN for another admin token; or pass "
+        "--data-dir DIR (the server's --data-dir) to write the token to its token file)\n"
     )
 
 
@@ -147,9 +148,9 @@ def test_a_taken_name_given_explicitly_is_refused(
     args = ("create", "token", "--admin", "--name", "ops", "--data-dir", str(tmp_path))
     token_of(run_cli(capsys, *args))
     again = run_cli(capsys, *args)
-    assert (again.code, again.err.splitlines()[0][:41]) == (
+    assert (again.code, again.err.splitlines()[0][:43]) == (
         1,
-        "error: a token named 'ops' already exists",
+        "error: token name already exists, ops (hint",
     )
 
 
@@ -177,3 +178,122 @@ def test_the_401_hint_names_a_command_that_works(
     token = token_of(run_cli(capsys, *command.split()[1:]))
     created = run_cli(capsys, "create", "database", "db1", "-H", live.url, "--token", token)
     assert created.code == 0, created.err
+
+
+# -- named admin tokens, regeneration, deletion, listing ----------------------------------------
+
+
+@pytest.fixture
+def operator(capsys: pytest.CaptureFixture[str], live: Live) -> str:
+    return token_of(run_cli(capsys, "create", "token", "--admin", "-H", live.url))
+
+
+def test_a_named_admin_token_with_expiry_is_made_and_listed(
+    capsys: pytest.CaptureFixture[str], live: Live, operator: str
+) -> None:
+    args = ("create", "token", "--admin", "--name", "ci", "--expiry", "30d")
+    result = run_cli(capsys, *args, "-H", live.url, "--token", operator, "--format", "json")
+    assert result.code == 0, result.err
+    made = json.loads(result.out)
+    assert (made["name"], made["source"]["kind"]) == ("ci", "server")
+    assert works(live, made["token"])
+    assert live.tokens is not None
+    record = live.tokens.lookup(made["token"])
+    assert record is not None and record.expiry is not None
+    assert 30 * 86400 - 5 <= record.expiry - record.created <= 30 * 86400
+    listed = run_cli(capsys, "show", "tokens", "-H", live.url, "--token", operator)
+    assert listed.code == 0, listed.err
+    assert "_admin" in listed.out and "ci" in listed.out and made["token"] not in listed.out
+    rows = json.loads(
+        run_cli(capsys, "show", "tokens", "-H", live.url, "--token", made["token"], "--format",
+                "json").out
+    )  # fmt: skip
+    assert [row["name"] for row in rows] == ["_admin", "ci"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--name", "ci", "--regenerate"), REGENERATE_NAME_MESSAGE),
+        (("--expiry", "1d"), "--expiry applies to named admin tokens: pass --name NAME"),
+        (("--name", "ci", "--expiry", "soon"), "invalid --expiry 'soon'"),
+        (("--name", "ci", "--expiry", "0s"), "invalid --expiry '0s': use at least 1s"),
+    ],
+)
+def test_flag_mistakes_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    result = run_cli(capsys, "create", "token", "--admin", *args, "-H", dead_url())
+    assert result.code == 2
+    assert message in result.err
+
+
+def test_a_named_token_without_an_admin_token_is_refused(
+    capsys: pytest.CaptureFixture[str], live: Live, operator: str
+) -> None:
+    result = run_cli(capsys, "create", "token", "--admin", "--name", "ci", "-H", live.url)
+    assert result.code == 1
+    assert result.err.startswith(f"error: the server at {live.url} refused the token: ")
+    taken = run_cli(
+        capsys, "create", "token", "--admin", "--name", "_admin", "-H", live.url, "--token",
+        operator,
+    )  # fmt: skip
+    assert taken.code == 1
+    assert "token name already exists, _admin" in taken.err
+
+
+def test_regeneration_asks_first_then_replaces_the_operator_token(
+    capsys: pytest.CaptureFixture[str],
+    live: Live,
+    operator: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = ("create", "token", "--admin", "--regenerate", "-H", live.url, "--token", operator)
+    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
+    refused = run_cli(capsys, *args)
+    assert refused.code == 1
+    assert "error: Cannot regenerate token without confirmation" in refused.err
+    assert works(live, operator)
+    monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
+    result = run_cli(capsys, *args)
+    assert "Are you sure you want to regenerate admin token? Enter 'yes' to confirm" in result.err
+    new = token_of(result)
+    assert works(live, new) and not works(live, operator)
+
+
+def test_regeneration_offline_in_the_data_dir_reaches_the_running_server(
+    capsys: pytest.CaptureFixture[str], live: Live, operator: str
+) -> None:
+    args = ("create", "token", "--admin", "--regenerate", "--yes")
+    result = run_cli(capsys, *args, "--data-dir", str(live.data_dir))
+    new = token_of(result)
+    assert works(live, new) and not works(live, operator)
+
+
+def test_regeneration_without_an_operator_token_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ("create", "token", "--admin", "--regenerate", "--yes", "--data-dir", str(tmp_path))
+    result = run_cli(capsys, *args)
+    assert result.code == 1
+    assert result.err.startswith("error: missing admin token, cannot update (hint: create it")
+
+
+def test_delete_token(capsys: pytest.CaptureFixture[str], live: Live, operator: str) -> None:
+    made = run_cli(
+        capsys, "create", "token", "--admin", "--name", "ci", "-H", live.url, "--token", operator
+    )
+    ci = token_of(made)
+    delete = ("delete", "token", "-H", live.url, "--token", operator, "--token-name")
+    result = run_cli(capsys, *delete, "ci", "--yes")
+    assert (result.code, result.out) == (0, 'Token "ci" deleted successfully\n')
+    assert not works(live, ci)
+    unknown = run_cli(capsys, *delete, "ci", "--yes")
+    assert unknown.code == 1
+    assert unknown.err.startswith("error: the requested resource was not found: ci")
+    operator_refused = run_cli(capsys, *delete, "_admin", "--yes")
+    assert (operator_refused.code, operator_refused.err) == (
+        1,
+        f"error: {OPERATOR_DELETE_MESSAGE}\n",
+    )
+    assert works(live, operator)

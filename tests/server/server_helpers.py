@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +57,7 @@ def build_state(
     plugin_dir: Path,
     *,
     tokens: TokenStore | None = None,
-    exempt: bool = True,
+    authz_disabled: Collection[str] = (),
     install_options: InstallOptions | None = None,
     request_timeout: float | None = 30.0,
     store: Store | None = None,
@@ -82,7 +82,7 @@ def build_state(
         env=PluginEnv(default_venv_path(plugin_dir)),
         install_options=install_options or InstallOptions(offline=True),
         tokens=tokens,
-        exempt_health=exempt,
+        authz_disabled=frozenset(authz_disabled),
         request_timeout=request_timeout,
     )
 
@@ -112,11 +112,15 @@ def trigger_body(name: str, plugin: str, spec: str, **extra: Any) -> dict[str, A
 
 def wait_healthy(url: str, process: subprocess.Popen[str], *, timeout: float = 60.0) -> None:
     """Poll ``url``/health until a `pluginmgr serve` process answers; fail with its stderr if
-    it exits first or does not answer within ``timeout`` seconds."""
+    it exits first or does not answer within ``timeout`` seconds.
+
+    With auth on, ``/health`` needs a token (InfluxDB 3 Core's default) and these servers may
+    have none yet: a 401 says the server is up just as well as a 200.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=1).status_code in (200, 401):
                 return
         except httpx.TransportError:
             time.sleep(0.05)

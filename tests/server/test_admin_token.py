@@ -64,8 +64,11 @@ def test_a_second_admin_token_is_refused(fresh: TestClient) -> None:
 def test_an_admin_token_made_by_the_cli_closes_the_path(
     fresh: TestClient, tokens: TokenStore
 ) -> None:
-    token = tokens.create("admin")  # `pluginmgr create token --admin`, another process
+    token = tokens.create("admin")  # `pluginmgr create token --admin --name`, another process
     assert fresh.post(ADMIN).status_code == 401
+    # as upstream, the operator token _admin can still be made, once, by an admin
+    made = fresh.post(ADMIN, headers={"Authorization": f"Bearer {token}"})
+    assert (made.status_code, made.json()["name"]) == (201, "_admin")
     refused = fresh.post(ADMIN, headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 409
 
@@ -113,4 +116,5 @@ def test_live_server_bootstraps_over_real_http(live_server: tuple[str, str]) -> 
     url, token = live_server  # already has an admin token
     assert httpx.post(f"{url}{ADMIN}", timeout=10).status_code == 401
     auth = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(f"{url}{ADMIN}", headers=auth, timeout=10).status_code == 201  # _admin
     assert httpx.post(f"{url}{ADMIN}", headers=auth, timeout=10).status_code == 409

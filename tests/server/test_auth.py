@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from pluginmgr.server import AuthError, ServerState, TokenStore, create_app
+from pluginmgr.server import HEALTH_PATHS, AuthError, ServerState, TokenStore, create_app
 from tests.server.server_helpers import ECHO, TRIGGER, build_state, trigger_body, write_plugin
 
 # -- the store --------------------------------------------------------------------------------
@@ -28,7 +28,8 @@ def test_token_is_returned_once_and_stored_hashed(tmp_path: Path) -> None:
     assert store.verify(token)
     assert not store.verify(token + "x")
     assert not store.verify("")
-    assert [p.name for p in path.parent.iterdir()] == ["tokens.json"]  # no temp file left
+    left = sorted(p.name for p in path.parent.iterdir())
+    assert left == ["tokens.json", "tokens.json.lock"]  # no temp file left
 
 
 def test_revoke_is_seen_by_another_store_on_the_same_file(tmp_path: Path) -> None:
@@ -131,8 +132,8 @@ def test_non_admin_token_cannot_configure(client: TestClient, tokens: TokenStore
 
 
 def test_health_exempt_or_not(tmp_path: Path, plugin_dir: Path, tokens: TokenStore) -> None:
-    for exempt, expected in ((True, 200), (False, 401)):
-        for client in _client(tmp_path, plugin_dir, tokens=tokens, exempt=exempt):
+    for exempt, expected in ((HEALTH_PATHS, 200), ((), 401)):
+        for client in _client(tmp_path, plugin_dir, tokens=tokens, authz_disabled=exempt):
             assert client.get("/health").status_code == expected
             assert client.get("/ping").status_code == expected
 

@@ -351,7 +351,8 @@ def test_query_type_defaults_to_sql_and_namespace_name_is_accepted(written: Runn
 
 
 def test_http_and_flight_share_the_port(written: Running) -> None:
-    assert httpx.get(f"{written.url}/health").text == "OK"
+    auth = {"Authorization": f"Bearer {written.token}"}
+    assert httpx.get(f"{written.url}/health", headers=auth).text == "OK"
     client = written.flight()  # one gRPC connection, many calls, HTTP requests in between
     for _ in range(3):
         ticket = _ticket(database="db", sql_query="SELECT count(*) AS n FROM cpu")
@@ -371,7 +372,8 @@ def test_half_a_preface_then_http_is_answered_as_http(written: Running) -> None:
     assert answer.startswith(b"HTTP/1.1 ")
     with socket.create_connection(("127.0.0.1", written.port), timeout=10) as sock:
         sock.sendall(HTTP2_PREFACE[:10])  # undecided, then gone
-    assert httpx.get(f"{written.url}/health").text == "OK"
+    auth = {"Authorization": f"Bearer {written.token}"}
+    assert httpx.get(f"{written.url}/health", headers=auth).text == "OK"
 
 
 def test_shutdown_lets_a_running_stream_finish(tmp_path: Path, plugin_dir: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from pluginmgr.server import BUILD, ServerState, TokenStore, create_app
+from pluginmgr.server import BUILD, HEALTH_PATHS, ServerState, TokenStore, create_app
 from tests.server.server_helpers import build_state
 
 VERSION = importlib.metadata.version("pluginmgr")
@@ -18,10 +18,10 @@ VERSION = importlib.metadata.version("pluginmgr")
 
 @pytest.fixture
 def guarded(tmp_path: Path, plugin_dir: Path) -> Iterator[TestClient]:
-    """Auth on, one admin token (unused: these endpoints need none)."""
+    """Auth on, one admin token (unused: `--disable-authz health,ping` lets these through)."""
     tokens = TokenStore(tmp_path / "tokens.json")
     tokens.create("admin")
-    state, close = build_state(tmp_path, plugin_dir, tokens=tokens)
+    state, close = build_state(tmp_path, plugin_dir, tokens=tokens, authz_disabled=HEALTH_PATHS)
     with TestClient(create_app(state)) as client:
         yield client
     close()
@@ -36,7 +36,8 @@ def test_ping_answers_the_version_in_the_body_and_headers(guarded: TestClient, m
     assert response.headers["x-influxdb-build"] == BUILD
     assert uuid.UUID(response.headers["request-id"]) == uuid.UUID(response.headers["x-request-id"])
     body = response.json()
-    assert set(body) == {"version", "revision", "process_id"}
+    assert set(body) == {"product_name", "version", "revision", "process_id"}
+    assert body["product_name"] == "pluginmgr"
     assert body["version"] == VERSION
     assert uuid.UUID(body["process_id"])
 
@@ -67,10 +68,10 @@ def test_health_answers_influxdb_2s_object_to_a_json_only_client(guarded: TestCl
     assert set(body) == {"name", "message", "status", "checks", "version", "commit"}
 
 
-def test_ping_and_health_need_a_token_when_not_exempt(tmp_path: Path, plugin_dir: Path) -> None:
+def test_ping_and_health_need_a_token_by_default(tmp_path: Path, plugin_dir: Path) -> None:
     tokens = TokenStore(tmp_path / "tokens.json")
     token = tokens.create("admin")
-    state, close = build_state(tmp_path, plugin_dir, tokens=tokens, exempt=False)
+    state, close = build_state(tmp_path, plugin_dir, tokens=tokens)  # Core's default
     with TestClient(create_app(state)) as client:
         for path in ("/ping", "/health", "/api/v1/health"):
             assert client.get(path).status_code == 401
