@@ -57,6 +57,7 @@ from engine_runtime.store.base import SystemTablesProvider, WriteResult, validat
 from ._database import Database
 from ._execution import batches, execution_error, plan
 from ._providers import TableProviders
+from ._retention import RetentionPeriods, cutoffs, drop_expired
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
 
 __all__ = ["QUERY_MEMORY_BYTES", "MemoryStore", "system_table"]
@@ -75,6 +76,7 @@ class MemoryStore:
         self._providers = TableProviders()
         self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
+        self._retention: RetentionPeriods | None = None
         #: gives each new table its files state (a `DurableStore`'s); None: memory only
         self.new_disk: Callable[[], OnDisk] | None = None
 
@@ -89,6 +91,21 @@ class MemoryStore:
         """
         self._system_tables = provider
 
+    def set_retention(self, periods: RetentionPeriods | None) -> None:
+        """Hide (and, in `drop_expired`, drop) rows older than now minus ``periods(database)``
+        nanoseconds; ``periods`` returns None for a database that keeps every row. Called on
+        every query: it must be cheap. See `_retention`."""
+        self._retention = periods
+
+    def retention_cutoffs(self) -> dict[str, int]:
+        """Database -> its oldest time kept now (ns), for those with a retention period."""
+        return cutoffs(self._retention, self.databases())
+
+    def drop_expired(self) -> int:
+        """Drop the rows past their database's retention period (tables kept only in memory:
+        a `DurableStore` drops its own at persist); how many went."""
+        return drop_expired(self.database_states(), self.retention_cutoffs())
+
     def copy(self) -> MemoryStore:
         """An independent clone (cheap: Arrow data is immutable and shared).
 
@@ -96,6 +113,7 @@ class MemoryStore:
         """
         clone = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         clone._system_tables = self._system_tables
+        clone._retention = self._retention
         for name, db in self.database_states():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
@@ -173,6 +191,7 @@ class MemoryStore:
                 raise NotFoundError(msg)
             del db.tables[table]
             db.damaged.pop(table, None)
+            db.providers.pop(table, None)
             if db.registered.pop(table, None) is not None and db.context is not None:
                 # the system context shares this schema object, so it forgets the table too
                 db.context.catalog("public").schema("iox").deregister_table(table)
@@ -334,12 +353,13 @@ class MemoryStore:
         system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
         db = self._database(database)
+        period = None if self._retention is None else self._retention(database)
         with db.lock:
             if system_tables is None:
-                context = db.query_context(self._providers, self._query_memory_bytes)
+                context = db.query_context(self._providers, self._query_memory_bytes, period)
             else:
                 context = db.system_query_context(
-                    self._providers, self._query_memory_bytes, system_tables
+                    self._providers, self._query_memory_bytes, system_tables, period
                 )
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.
