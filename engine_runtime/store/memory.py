@@ -52,7 +52,7 @@ from engine_runtime.store._system import (
     system_table,
 )
 from engine_runtime.store._table import TableData, chunk_from_blocks
-from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
+from engine_runtime.store.base import SystemTablesProvider, WriteResult, check_database_name
 
 from ._database import Database
 from ._execution import batches, execution_error, plan
@@ -144,7 +144,7 @@ class MemoryStore:
         ``no_sync`` is accepted for the `Store` protocol and ignored.
         """
         del no_sync
-        validate_database_name(name)
+        check_database_name(name)
         with self._lock:
             self._databases.setdefault(name, Database())
 
@@ -167,7 +167,7 @@ class MemoryStore:
         Raises InvalidDatabaseNameError, SchemaError (see `declared_kinds`), or
         AlreadyExistsError when the table exists.
         """
-        validate_database_name(database)
+        check_database_name(database)
         kinds = declared_kinds(table, tags, fields)
         db = self._database_or_create(database)
         with db.lock:
@@ -204,7 +204,7 @@ class MemoryStore:
 
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` (syntax, types against the current schema); no write."""
-        validate_database_name(database)
+        check_database_name(database)
         blocks, errors = parse_blocks(text, precision=precision, default_time_ns=0)
         db = self._existing(database)
         if db is None:
@@ -232,7 +232,7 @@ class MemoryStore:
         for the `Store` protocol and ignored: nothing here is durable.
         """
         del no_sync
-        validate_database_name(database)
+        check_database_name(database)
         parsed = parse_write(text, precision=precision, default_time_ns=default_time_ns)
         return self.write_parsed(database, parsed, accept_partial=accept_partial)
 
@@ -241,7 +241,7 @@ class MemoryStore:
     ) -> WriteResult:
         """`write_lp` of a body already parsed by `parse_write` (a caller that serialises
         writes, such as a WAL, parses before taking its own lock)."""
-        validate_database_name(database)
+        check_database_name(database)
         text, blocks, errors = parsed.text, parsed.blocks, parsed.errors
         # Checked and appended under this database's lock only.
         while True:
@@ -281,7 +281,7 @@ class MemoryStore:
         ``data`` has the shape `export_tables` produces; its column types become the table's
         fixed types. Raises ValueError for a column type a table cannot have.
         """
-        validate_database_name(database)
+        check_database_name(database)
         imported = self._with_disk(TableData.from_arrow(data))
         db = self._database_or_create(database)
         with db.lock:
@@ -349,7 +349,7 @@ class MemoryStore:
         return self._planned(database, sql, params).schema()
 
     def _planned(self, database: str, sql: str, params: Mapping[str, str] | None) -> DataFrame:
-        validate_database_name(database)
+        check_database_name(database)
         system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
         db = self._database(database)
