@@ -3,17 +3,20 @@
 ``processing_engine_logs``, ``processing_engine_triggers`` and
 ``processing_engine_trigger_arguments`` as upstream, plus ``processing_engine_trigger_stats``
 (invocations, errors, last error, last run, p50/p99, plugin hosts that died under its
-runs). Built fresh when a query names them.
+runs); ``_internal`` has ``databases`` instead (each database's ``retention_period_ns``).
+Built fresh when a query names them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+from .catalog import INTERNAL_DATABASE
 
 if TYPE_CHECKING:
     from .engine import ProcessingEngine
 
-__all__ = ["publish_system_tables"]
+__all__ = ["INTERNAL_RETENTION_SECONDS", "database_rows", "publish_system_tables"]
 
 
 def publish_system_tables(engine: ProcessingEngine) -> None:
@@ -40,8 +43,17 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
         [("trigger_name", text), ("argument_key", text), ("argument_value", text)]
     )
 
+    databases = pa.schema(
+        [
+            ("database_name", text),
+            ("retention_period_ns", pa.uint64()),
+            ("deleted", flag),
+            ("hard_deletion_time", pa.timestamp("s", tz="UTC")),
+        ]
+    )
+
     def tables(database: str) -> dict[str, Any]:
-        return {
+        found = {
             "processing_engine_logs": (LOGS_SCHEMA, log_rows(engine.logs, database)),
             "processing_engine_triggers": (triggers, engine.catalog.trigger_rows(database)),
             "processing_engine_trigger_arguments": (
@@ -50,5 +62,27 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
             ),
             "processing_engine_trigger_stats": (TRIGGER_STATS_SCHEMA, engine.stats.rows(database)),
         }
+        if database == INTERNAL_DATABASE:  # upstream: only _internal has system.databases
+            found["databases"] = (databases, database_rows(engine))
+        return found
 
     publish(tables)
+
+
+#: upstream's retention period of ``_internal`` (7 days; nothing is written there here)
+INTERNAL_RETENTION_SECONDS: Final = 7 * 24 * 3600
+
+
+def database_rows(engine: ProcessingEngine) -> list[dict[str, Any]]:
+    """Rows of ``system.databases``: every database with its retention period (ns, null when
+    rows are kept forever); none is ever soft-deleted here (a delete is immediate)."""
+    rows = []
+    for name in engine.databases():
+        seconds = (
+            INTERNAL_RETENTION_SECONDS
+            if name == INTERNAL_DATABASE
+            else engine.catalog.retention_seconds(name)
+        )
+        period = None if seconds is None else seconds * 1_000_000_000
+        rows.append({"database_name": name, "retention_period_ns": period, "deleted": False})
+    return rows

@@ -16,7 +16,10 @@ __all__ = ["EXAMPLES", "with_examples"]
 
 #: command path (as typed after ``pluginmgr``) -> its examples, each a whole command line
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
-    "create database": ("pluginmgr create database metrics",),
+    "create database": (
+        "pluginmgr create database metrics",
+        "pluginmgr create database logs --retention-period 30d",
+    ),
     "create token": (
         "pluginmgr create token --admin",
         "pluginmgr create token --admin --data-dir ~/.pluginmgr/data",
@@ -69,6 +72,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "pluginmgr serve --node-id node0 --object-store memory --without-auth",
     ),
     "show databases": ("pluginmgr show databases",),
+    "show retention": ("pluginmgr show retention", "pluginmgr show retention --database logs"),
     "show plugins": ("pluginmgr show plugins -d metrics",),
     "show summary": ("pluginmgr show summary",),
     "show triggers": ("pluginmgr show triggers -d metrics --format json",),
@@ -77,6 +81,10 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "test schedule_plugin": ("pluginmgr test schedule_plugin report.py -d metrics",),
     "test wal_plugin": (
         "pluginmgr test wal_plugin alerts.py -d metrics --lp 'cpu,host=a usage=99'",
+    ),
+    "update database": (
+        "pluginmgr update database -d logs --retention-period 60d",
+        "pluginmgr update database -d logs --retention-period none",
     ),
     "verify": ("pluginmgr verify",),
     "versions": ("pluginmgr versions gh:influxdata/mad_check/mad_check_plugin.py",),

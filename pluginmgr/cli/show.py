@@ -16,6 +16,7 @@ import click
 
 from ..errors import ServerError
 from ._common import WholeHelpGroup
+from ._retention import show_retention
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import DATABASE_PATH, ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
@@ -85,6 +86,9 @@ def show_databases(output: str, host: str, token: str | None) -> None:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ServerError("the server answered the database list with something other than rows")
     print_rows(rows, ["iox::database"], output)
+
+
+show.add_command(show_retention)
 
 
 # -- triggers ------------------------------------------------------------------------------------
