@@ -174,7 +174,7 @@ class Catalog:
                 state.next_id, name, plugin_filename, database, parsed, settings, frozen, disabled
             )
             self._commit(
-                CatalogState(state.next_id + 1, state.databases, (*state.triggers, trigger))
+                replace(state, next_id=state.next_id + 1, triggers=(*state.triggers, trigger))
             )
             return trigger
 

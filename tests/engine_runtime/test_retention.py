@@ -169,6 +169,15 @@ def test_catalog_keeps_periods_across_reloads(tmp_path: Path) -> None:
     assert "plain" not in json.loads(path.read_text()).get("retention_periods", {})
 
 
+def test_trigger_changes_keep_the_periods(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.json")
+    catalog.create_database("logs", retention_seconds=60)
+    catalog.create_trigger("logs", "t", "p.py", "every:1h")
+    catalog.disable_trigger("logs", "t")
+    catalog.delete_trigger("logs", "t")
+    assert Catalog(tmp_path / "catalog.json").retention_seconds("logs") == 60
+
+
 def test_catalog_files_without_periods_still_load(tmp_path: Path) -> None:
     path = tmp_path / "catalog.json"
     old = {"format_version": 1, "next_trigger_id": 1, "databases": ["a"], "triggers": []}
