@@ -5,7 +5,8 @@
 * ``update database -d NAME --retention-period 60d`` sets it, ``--retention-period none``
   clears it (``PUT /api/v3/configure/database``; the command is in `update`);
 * ``show retention [--database NAME]`` lists each database's period (``infinite`` when it has
-  none) from ``system.databases`` of ``_internal``, with upstream's query.
+  none, else its largest whole unit: ``30d``, ``36h``) from ``system.databases`` of
+  ``_internal``, as upstream does.
 
 A period is checked here before anything is sent, with the server's words for a bad one.
 """
@@ -27,19 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 _QUERY_PATH: Final = "/api/v3/query_sql"
 #: what ``--retention-period`` of ``update database`` takes to clear the period
 NONE: Final = "none"
-#: upstream's ``show retention`` query: the period in its largest whole unit
-_PERIOD_SQL: Final = (
-    "SELECT database_name, CASE "
-    "WHEN retention_period_ns IS NULL THEN 'infinite' "
-    "WHEN retention_period_ns % 86400000000000 = 0 THEN "
-    "CAST(retention_period_ns / 86400000000000 AS VARCHAR) || 'd' "
-    "WHEN retention_period_ns % 3600000000000 = 0 THEN "
-    "CAST(retention_period_ns / 3600000000000 AS VARCHAR) || 'h' "
-    "WHEN retention_period_ns % 60000000000 = 0 THEN "
-    "CAST(retention_period_ns / 60000000000 AS VARCHAR) || 'm' "
-    "ELSE CAST(retention_period_ns / 1000000000 AS VARCHAR) || 's' "
-    "END AS retention_period FROM system.databases"
-)
+#: what ``show retention`` asks (upstream's query formats the period in SQL; it is formatted
+#: here, with the same rule, `format_retention_period`)
+_PERIOD_SQL: Final = "SELECT database_name, retention_period_ns FROM system.databases"
 
 
 def checked_period(value: str) -> str:
@@ -82,4 +73,17 @@ def show_retention(database: str | None, output: str, host: str, token: str | No
     body = {"db": "_internal", "q": sql, "format": "json"}
     with ServerClient(host, token) as client:
         rows = client.request("POST", _QUERY_PATH, json_body=body).json()
-    print_rows(rows, ["database_name", "retention_period"], output)
+    from engine_runtime.retention import format_retention_period
+
+    shown = [
+        {
+            "database_name": row["database_name"],
+            "retention_period": format_retention_period(_seconds(row.get("retention_period_ns"))),
+        }
+        for row in rows
+    ]
+    print_rows(shown, ["database_name", "retention_period"], output)
+
+
+def _seconds(nanoseconds: object) -> int | None:
+    return nanoseconds // 1_000_000_000 if isinstance(nanoseconds, int) else None
