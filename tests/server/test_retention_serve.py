@@ -41,7 +41,8 @@ def test_period_survives_a_restart_and_expired_rows_never_reach_the_files(
         )
         assert written.status_code == 204, written.text
         assert _count(served.url, "logs") == 1
-        with InfluxDBClient3(host=served.url, token="unused", database="logs") as client:
+        client = InfluxDBClient3(host=served.url, token="unused", database="logs")  # type: ignore[no-untyped-call]  # the client has no annotations
+        with client:
             assert client.query("SELECT v FROM cpu").num_rows == 1  # Flight
     files = sorted(tmp_path.rglob("*.parquet"))
     assert files, "the shutdown persisted nothing"
