@@ -24,7 +24,7 @@ from .errors import (
     NotFoundError,
     TriggerRunningError,
 )
-from .store import validate_database_name
+from .store import check_database_name
 from .trigger_definition import (
     TriggerDefinition,
     TriggerSettings,
@@ -83,8 +83,9 @@ class Catalog:
 
     def create_database(self, name: str, *, retention_seconds: int | None = None) -> bool:
         """Create ``name`` (with a retention period, in seconds); False when it already
-        exists. Raises InvalidDatabaseNameError."""
-        validate_database_name(name)
+        exists. Raises InvalidDatabaseNameError for a name no store holds (the engine checks
+        Core's stricter rules where Core does)."""
+        check_database_name(name)
         _refuse_internal(name)
         with self._lock:
             if name in self._state.databases:

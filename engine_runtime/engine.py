@@ -224,7 +224,8 @@ class ProcessingEngine(CatalogOperations):
         try:
             if database == INTERNAL_DATABASE:
                 raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
-            validate_database_name(database)  # Core's rules, also for plugins' writes
+            if origin == "client":  # Core's HTTP rules; plugins' writes are checked as Core's
+                validate_database_name(database)  # write buffer does (`check_database_name`)
             result = self.store.write_lp(database, text, **options)
         except WriteError as exc:
             self.data_stats.record_write(origin, written=0, rejected=len(exc.line_errors))

@@ -149,6 +149,8 @@ def test_engine_refuses_writes_and_creation_with_names_core_refuses() -> None:
             engine.create_table(bad, "cpu", tags=["host"])
     assert engine.store.databases() == []  # nothing was half-created
     engine.write_lp("a/b", "cpu v=1")
+    engine._plugin_write("_lead", "cpu v=1", False)  # Core's write buffer takes it from plugins
+    assert "_lead" in engine.databases()
 
 
 # -- the catalog --------------------------------------------------------------------------------
