@@ -32,6 +32,7 @@ from engine_runtime.store import (
 )
 from engine_runtime.store._files import load_catalog, save_catalog
 from engine_runtime.store._location import FileLocation
+from tests.helpers import wait_for
 
 HOUR = 3600 * 10**9
 
@@ -233,6 +234,20 @@ def test_drop_expired_removes_rows_from_memory() -> None:
     store.set_retention(None)
     assert _count(store) == 1  # gone from memory, not only hidden
     assert store.query("db", kinds) == [{"table_type": "BASE TABLE"}]
+
+
+def test_the_engine_drops_expired_rows_from_a_memory_store_periodically() -> None:
+    engine = ProcessingEngine(Catalog(None), cache_save_interval=0.05)
+    engine.create_database("db", retention_seconds=3600)
+    engine.write_lp("db", _lines(time.time_ns(), [0, 2, 3]))
+    store = engine.store
+    assert isinstance(store, MemoryStore)
+    engine.start()
+    try:
+        wait_for(lambda: store.export_tables()["db"]["cpu"].num_rows == 1, timeout=10)
+    finally:
+        engine.shutdown()
+    assert _count(store) == 1
 
 
 def test_dry_run_copies_keep_the_periods() -> None:
