@@ -77,7 +77,9 @@ def min_time(data: TableData) -> int | None:
     disk = data.disk
     if disk is not None:
         times += [persisted.min_time for persisted in disk.files]
-        times += [_min(part.arrow()) for part in disk.persisting]
+        persisting = disk.persisting_rows(data.schema())  # under its lock, converted once
+        if persisting is not None:
+            times.append(_min(persisting))
     times.append(_min(data.arrow()))
     found = [value for value in times if value is not None]
     return min(found) if found else None

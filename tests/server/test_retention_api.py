@@ -142,7 +142,17 @@ def test_retention_period_endpoint_errors(http: httpx.Client) -> None:
     assert "unknown time unit" in _error(bad, 400)
     assert _error(http.delete(PERIOD, params={"db": "nope"}), 404) == NOT_FOUND
     assert _error(http.delete(PERIOD), 400) == "missing field 'db'"
+    internal = http.delete(PERIOD, params={"db": "_internal"})
+    assert "cannot modify internal db" in _error(internal, 400)
     assert _periods(http)["m"] is None
+
+
+def test_retention_changes_need_a_token(live_server: tuple[str, str]) -> None:
+    base, _token = live_server
+    with httpx.Client(base_url=base, timeout=30) as anonymous:
+        assert anonymous.put(DATABASE, json={"db": "m"}).status_code == 401
+        assert anonymous.post(PERIOD, params={"db": "m", "duration": "1h"}).status_code == 401
+        assert anonymous.delete(PERIOD, params={"db": "m"}).status_code == 401
 
 
 def test_the_cutoff_moves_with_the_clock(http: httpx.Client) -> None:
