@@ -192,6 +192,7 @@ class MemoryStore:
             del db.tables[table]
             db.damaged.pop(table, None)
             db.providers.pop(table, None)
+            db.oldest.pop(table, None)
             if db.registered.pop(table, None) is not None and db.context is not None:
                 # the system context shares this schema object, so it forgets the table too
                 db.context.catalog("public").schema("iox").deregister_table(table)
