@@ -1,6 +1,8 @@
-"""Benchmark the line protocol parsers, the MemoryStore write path and a DataFusion aggregate.
+"""Benchmark the line protocol parsers, the MemoryStore write path, a DataFusion aggregate and
+what a retention period adds to it.
 
-Prints a markdown table. Run: ``.venv/bin/python bench/store.py [--rows N] [--runs N]``.
+Prints a markdown table. Run: ``.venv/bin/python bench/store.py [--rows N] [--runs N]
+[--only retention]``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,46 @@ def bench_query(args: argparse.Namespace) -> list[Row]:
     ]  # fmt: skip
 
 
+def bench_retention(args: argparse.Namespace) -> list[Row]:
+    """The cost of a retention period at query time: the `bench_query` aggregate over
+    ``--rows`` rows with no period, with one that no row has outlived yet (the table is
+    registered as it is), and with one that the oldest 1% have outlived (the table is a view
+    whose ``time >= now() - period`` filter runs on every row). DataFusion only, medians."""
+    store = MemoryStore()
+    for first in range(0, args.rows, BATCH):
+        store.write_lp("bench", make_batch(first, min(BATCH, args.rows - first)))
+    sql = (
+        "SELECT DATE_BIN(INTERVAL '1 hour', time, '1970-01-01T00:00:00Z') AS _time, host, "
+        "avg(usage_user) AS avg_user, count(*) AS n FROM cpu GROUP BY _time, host"
+    )
+    periods: dict[str, int] = {}
+    store.set_retention(periods.get)
+    oldest_kept = args.rows // 100 * 1_000_000_000  # rows are 1 s apart from the epoch
+    settings = {
+        "none": lambda: periods.pop("bench", None),
+        "kept": lambda: periods.update(bench=time.time_ns() + 3_600 * 10**9),
+        # whole seconds, as the catalog keeps periods: the oldest 1% expired
+        "view": lambda: periods.update(bench=(time.time_ns() - oldest_kept) // 10**9 * 10**9),
+    }
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    for _ in range(args.runs):  # interleaved, so a busy moment of the machine hits all three
+        for name, apply in settings.items():
+            apply()
+            store.query_batches("bench", sql)  # registration (Arrow build once), not measured
+            times[name].append(_best(1, lambda: store.query_batches("bench", sql)))
+    rows = store.query("bench", sql)  # the view is the last one set
+    assert abs(sum(row["n"] for row in rows) - (args.rows - args.rows // 100)) <= 2
+    without, kept_all, filtered = (statistics.median(times[name]) for name in settings)
+    what = f"DATE_BIN 1 h avg/count by host, {args.rows:,} rows, median DataFusion only (ms)"
+    return [
+        Row(f"{what}: no retention period", f"{without * 1000:,.1f}"),
+        Row(f"{what}: a period no row has outlived", f"{kept_all * 1000:,.1f}",
+            ratio=f"{kept_all / without:.2f}"),
+        Row(f"{what}: a period the oldest 1% outlived (filtered view)",
+            f"{filtered * 1000:,.1f}", ratio=f"{filtered / without:.2f}"),
+    ]  # fmt: skip
+
+
 WAL_PLUGIN = """\
 def process_writes(influxdb3_local, table_batches, args=None):
     for batch in table_batches:
@@ -148,7 +190,12 @@ def bench_cli(args: argparse.Namespace) -> list[Row]:
 
 
 #: Benchmarks, in table order.
-ROWS: list[Callable[[argparse.Namespace], list[Row]]] = [bench_write, bench_query, bench_cli]
+ROWS: list[Callable[[argparse.Namespace], list[Row]]] = [
+    bench_write,
+    bench_query,
+    bench_retention,
+    bench_cli,
+]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,10 +203,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the aggregate")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
+    names = [bench.__name__.removeprefix("bench_") for bench in ROWS]
+    parser.add_argument("--only", choices=names, help="run this benchmark alone")
     args = parser.parse_args(argv)
     print("| Benchmark | Result | str.split floor | Ratio to floor |")
     print("|---|---:|---:|---:|")
     for bench in ROWS:
+        if args.only is not None and bench.__name__ != f"bench_{args.only}":
+            continue
         for row in bench(args):
             print(f"| {row.name} | {row.result} | {row.floor} | {row.ratio} |")
 

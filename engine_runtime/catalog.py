@@ -24,7 +24,7 @@ from .errors import (
     NotFoundError,
     TriggerRunningError,
 )
-from .store import validate_database_name
+from .store import check_database_name
 from .trigger_definition import (
     TriggerDefinition,
     TriggerSettings,
@@ -81,15 +81,44 @@ class Catalog:
         with self._lock:
             return name in self._state.databases
 
-    def create_database(self, name: str) -> bool:
-        """Create ``name``; False when it already exists. Raises InvalidDatabaseNameError."""
-        validate_database_name(name)
+    def create_database(self, name: str, *, retention_seconds: int | None = None) -> bool:
+        """Create ``name`` (with a retention period, in seconds); False when it already
+        exists. Raises InvalidDatabaseNameError for a name no store holds (the engine checks
+        Core's stricter rules where Core does)."""
+        check_database_name(name)
         _refuse_internal(name)
         with self._lock:
             if name in self._state.databases:
                 return False
-            self._commit(replace(self._state, databases=(*self._state.databases, name)))
+            retention = dict(self._state.retention)
+            if retention_seconds is not None:
+                retention[name] = retention_seconds
+            databases = (*self._state.databases, name)
+            self._commit(replace(self._state, databases=databases, retention=retention))
             return True
+
+    def set_retention_period(self, name: str, seconds: int | None) -> None:
+        """Set (None: clear) the retention period of ``name``; raises NotFoundError (upstream's
+        ``the requested resource was not found``) or CatalogError for ``_internal``."""
+        _refuse_internal(name)
+        with self._lock:
+            if name not in self._state.databases:
+                raise NotFoundError(NOT_FOUND_MESSAGE.format(name=name))
+            retention = dict(self._state.retention)
+            if seconds is None:
+                retention.pop(name, None)
+            else:
+                retention[name] = seconds
+            self._commit(replace(self._state, retention=retention))
+
+    def retention_seconds(self, name: str) -> int | None:
+        """The retention period of ``name`` in seconds; None: rows are kept forever."""
+        return self._state.retention.get(name)  # one read of an immutable state: no lock
+
+    def retention_ns(self, name: str) -> int | None:
+        """`retention_seconds` in nanoseconds (what the store asks on every query)."""
+        seconds = self._state.retention.get(name)
+        return None if seconds is None else seconds * 1_000_000_000
 
     def delete_database(self, name: str) -> list[TriggerDefinition]:
         """Remove ``name`` and its triggers; returns those triggers so the engine can stop them."""
@@ -100,7 +129,8 @@ class Catalog:
             removed = [t for t in state.triggers if t.database == name]
             databases = tuple(db for db in state.databases if db != name)
             kept = tuple(t for t in state.triggers if t.database != name)
-            self._commit(replace(state, databases=databases, triggers=kept))
+            retention = {db: s for db, s in state.retention.items() if db != name}
+            self._commit(replace(state, databases=databases, triggers=kept, retention=retention))
             return removed
 
     def _require_database(self, name: str) -> None:
@@ -145,7 +175,7 @@ class Catalog:
                 state.next_id, name, plugin_filename, database, parsed, settings, frozen, disabled
             )
             self._commit(
-                CatalogState(state.next_id + 1, state.databases, (*state.triggers, trigger))
+                replace(state, next_id=state.next_id + 1, triggers=(*state.triggers, trigger))
             )
             return trigger
 

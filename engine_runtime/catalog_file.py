@@ -1,5 +1,6 @@
 """The catalog's file, ``<data_dir>/catalog.json``: its format (``format_version``,
-``next_trigger_id``, ``databases``, ``triggers`` with the spec in its canonical string form),
+``next_trigger_id``, ``databases``, ``triggers`` with the spec in its canonical string form,
+``retention_periods``: database -> whole seconds, absent in files written before them),
 reading it with a clear error for a damaged or newer file, and writing it atomically.
 
 Apart from `engine_runtime.catalog` so the catalog's rules and the bytes on disk can be read
@@ -9,7 +10,8 @@ Apart from `engine_runtime.catalog` so the catalog's rules and the bytes on disk
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypedDict, TypeVar, cast
 
@@ -38,6 +40,8 @@ class CatalogState:
     next_id: int = 1
     databases: tuple[str, ...] = ()
     triggers: tuple[TriggerDefinition, ...] = ()
+    #: database -> retention period in whole seconds (databases without one are absent)
+    retention: Mapping[str, int] = field(default_factory=dict)
 
 
 class _RawTrigger(_RawTriggerOptional):
@@ -51,7 +55,11 @@ class _RawTrigger(_RawTriggerOptional):
     disabled: bool
 
 
-class _RawCatalog(TypedDict):
+class _RawCatalogOptional(TypedDict, total=False):
+    retention_periods: dict[str, int]  # written since retention periods exist
+
+
+class _RawCatalog(_RawCatalogOptional):
     format_version: int
     next_trigger_id: int
     databases: list[str]
@@ -114,7 +122,9 @@ def read_catalog_file(path: Path) -> CatalogState:
         next_id = max(
             [_typed(catalog["next_trigger_id"], int)] + [t.trigger_id + 1 for t in triggers]
         )
-        return CatalogState(next_id, databases, triggers)
+        raw_retention = catalog.get("retention_periods", {})
+        retention = {_typed(db, str): _typed(seconds, int) for db, seconds in raw_retention.items()}
+        return CatalogState(next_id, databases, triggers, retention)
     except (KeyError, TypeError, AttributeError, ValueError, CatalogError, TriggerSpecError) as exc:
         msg = f"the catalog file {path} is malformed: {exc!r}"
         raise CatalogFileError(msg, hint=_RESTORE_HINT) from exc
@@ -132,6 +142,8 @@ def write_catalog_file(path: Path, state: CatalogState) -> None:
             databases=list(state.databases),
             triggers=[_dump_trigger(trigger) for trigger in state.triggers],
         )
+        if state.retention:
+            document["retention_periods"] = dict(sorted(state.retention.items()))
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(document, indent=2, ensure_ascii=False)
         write_atomic(path, text.encode("utf-8"))

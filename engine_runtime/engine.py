@@ -46,7 +46,7 @@ from .plugins.responses import HttpResponse
 from .runner import TriggerRunner
 from .scheduler import SchedulerThread
 from .stats import DataStats, StatsRegistry
-from .store import MemoryStore, WriteResult, batches_to_rows
+from .store import MemoryStore, WriteResult, batches_to_rows, validate_database_name
 from .system_tables import publish_system_tables
 from .trigger_definition import TriggerDefinition
 from .trigger_set import TriggerSet
@@ -130,7 +130,7 @@ class ProcessingEngine(CatalogOperations):
         self._scheduler = SchedulerThread(
             lambda fire: self._triggers.on_fire(fire),
             clock=clock,
-            on_idle=self.save_cache,
+            on_idle=self._idle,
             idle_interval=cache_save_interval,
         )
         self._runner = TriggerRunner(
@@ -142,6 +142,9 @@ class ProcessingEngine(CatalogOperations):
             fail=self._fail_soon,
             execution_timeout=execution_timeout,
         )
+        set_retention = getattr(self.store, "set_retention", None)
+        if set_retention is not None:  # the catalog's periods, read by every query
+            set_retention(self.catalog.retention_ns)
         self._triggers = TriggerSet(
             source_for=source_for or self._local_source,
             runner=self._runner,
@@ -175,6 +178,14 @@ class ProcessingEngine(CatalogOperations):
         self._pool.shutdown()
         self.save_cache()  # the cache lives in the hosts: saved before they stop
         self.hosts.close()
+
+    def _idle(self) -> None:
+        """Periodic work: save the cache; drop expired rows from a store kept in memory (a
+        durable store drops them at its persists)."""
+        self.save_cache()
+        drop_expired = getattr(self.store, "drop_expired", None)
+        if drop_expired is not None:
+            drop_expired()
 
     def save_cache(self) -> None:
         if self.data_dir is not None:
@@ -213,6 +224,8 @@ class ProcessingEngine(CatalogOperations):
         try:
             if database == INTERNAL_DATABASE:
                 raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
+            if origin == "client":  # Core's HTTP rules; plugins' writes are checked as Core's
+                validate_database_name(database)  # write buffer does (`check_database_name`)
             result = self.store.write_lp(database, text, **options)
         except WriteError as exc:
             self.data_stats.record_write(origin, written=0, rejected=len(exc.line_errors))

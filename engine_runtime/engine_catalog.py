@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from .catalog import DATABASE_NOT_FOUND_MESSAGE, INTERNAL_DATABASE
 from .errors import DatabaseNotFoundError, EngineError, InvalidDatabaseNameError
+from .store import validate_database_name
 from .trigger_definition import TriggerDefinition, TriggerSettings
 
 if TYPE_CHECKING:
@@ -40,9 +41,17 @@ class CatalogOperations:
     logs: LogRing
     _triggers: TriggerSet
 
-    def create_database(self, name: str) -> bool:
+    def create_database(self, name: str, *, retention_seconds: int | None = None) -> bool:
+        """Create ``name`` (with a retention period, in seconds); False when it exists (its
+        period unchanged). Raises InvalidDatabaseNameError."""
+        validate_database_name(name)
         self.store.create_database(name)
-        return self.catalog.create_database(name)
+        return self.catalog.create_database(name, retention_seconds=retention_seconds)
+
+    def set_retention_period(self, name: str, seconds: int | None) -> None:
+        """Set (None: clear) the retention period of ``name``: queries follow at once, and the
+        store drops what expired (`_retention`). Raises NotFoundError for an unknown one."""
+        self.catalog.set_retention_period(name, seconds)
 
     def databases(self) -> list[str]:
         """Every database, ``_internal`` included, sorted (``SHOW DATABASES``, the listing)."""
@@ -63,6 +72,7 @@ class CatalogOperations:
         """
         if database == INTERNAL_DATABASE:
             raise InvalidDatabaseNameError(INTERNAL_WRITE_MESSAGE)
+        validate_database_name(database)
         self.store.create_table(database, table, tags=tags, fields=fields)
         if not self.catalog.has_database(database):
             self.catalog.create_database(database)

@@ -3,14 +3,17 @@
 ``processing_engine_logs``, ``processing_engine_triggers`` and
 ``processing_engine_trigger_arguments`` as upstream, plus ``processing_engine_trigger_stats``
 (invocations, errors, last error, last run, p50/p99, plugin hosts that died under its
-runs). Built fresh when a query names them.
+runs); ``_internal`` has ``databases`` instead (each database's ``retention_period_ns``).
+Built fresh when a query names them.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+from .catalog import INTERNAL_DATABASE
 
 if TYPE_CHECKING:
     from .engine import ProcessingEngine
@@ -20,7 +23,7 @@ ExtraTables = Callable[[str], Mapping[str, Any]]
 #: each engine's extra tables, kept for when it publishes again (at start)
 _EXTRAS: weakref.WeakKeyDictionary[Any, ExtraTables] = weakref.WeakKeyDictionary()
 
-__all__ = ["publish_system_tables"]
+__all__ = ["INTERNAL_RETENTION_SECONDS", "database_rows", "publish_system_tables"]
 
 
 def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None = None) -> None:
@@ -54,8 +57,17 @@ def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None
         [("trigger_name", text), ("argument_key", text), ("argument_value", text)]
     )
 
+    databases = pa.schema(
+        [
+            ("database_name", text),
+            ("retention_period_ns", pa.uint64()),
+            ("deleted", flag),
+            ("hard_deletion_time", pa.timestamp("s", tz="UTC")),
+        ]
+    )
+
     def tables(database: str) -> dict[str, Any]:
-        return {
+        found = {
             "processing_engine_logs": (LOGS_SCHEMA, log_rows(engine.logs, database)),
             "processing_engine_triggers": (triggers, engine.catalog.trigger_rows(database)),
             "processing_engine_trigger_arguments": (
@@ -64,6 +76,9 @@ def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None
             ),
             "processing_engine_trigger_stats": (TRIGGER_STATS_SCHEMA, engine.stats.rows(database)),
         }
+        if database == INTERNAL_DATABASE:  # upstream: only _internal has system.databases
+            found["databases"] = (databases, database_rows(engine))
+        return found
 
     publish(tables if extra is None else _with(tables, extra))
 
@@ -73,3 +88,22 @@ def _with(tables: Callable[[str], dict[str, Any]], extra: ExtraTables) -> Callab
         return {**tables(database), **extra(database)}
 
     return both
+
+
+#: upstream's retention period of ``_internal`` (7 days; nothing is written there here)
+INTERNAL_RETENTION_SECONDS: Final = 7 * 24 * 3600
+
+
+def database_rows(engine: ProcessingEngine) -> list[dict[str, Any]]:
+    """Rows of ``system.databases``: every database with its retention period (ns, null when
+    rows are kept forever); none is ever soft-deleted here (a delete is immediate)."""
+    rows = []
+    for name in engine.databases():
+        seconds = (
+            INTERNAL_RETENTION_SECONDS
+            if name == INTERNAL_DATABASE
+            else engine.catalog.retention_seconds(name)
+        )
+        period = None if seconds is None else seconds * 1_000_000_000
+        rows.append({"database_name": name, "retention_period_ns": period, "deleted": False})
+    return rows

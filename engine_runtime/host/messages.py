@@ -13,7 +13,7 @@ from ..catalog import INTERNAL_DATABASE
 from ..errors import ENTRY_POINT_SIGNATURES, InvalidDatabaseNameError, missing_entry_point_message
 from ..plugins.loader import IMPORT_FAILURE_MESSAGE
 from ..plugins.responses import HttpResponse
-from ..store import validate_database_name
+from ..store import check_database_name
 from .channel import HostProtocolError
 from .channel import field as checked
 
@@ -95,7 +95,7 @@ def _query(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> A
     ):
         raise HostProtocolError("plugin host sent query parameters that are not str")
     try:
-        validate_database_name(db)
+        check_database_name(db)
     except InvalidDatabaseNameError as exc:
         raise Refused(f"invalid database name provided: {exc}") from None
     try:
@@ -107,7 +107,7 @@ def _query(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> A
 def _write_sync(callbacks: HostCallbacks, trigger: str, message: dict[str, Any]) -> None:
     db = message["database"]
     try:
-        validate_database_name(db)
+        check_database_name(db)
         if db == INTERNAL_DATABASE:
             raise InvalidDatabaseNameError(f"cannot write to the {INTERNAL_DATABASE} database")
         callbacks.write_sync(trigger, db, message["lines"], message["no_sync"])

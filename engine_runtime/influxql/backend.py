@@ -128,6 +128,15 @@ class EngineBackend:
         """Create ``name`` in the store and the catalog."""
         self.engine.create_database(name)
 
+    def retention_seconds(self, name: str) -> int | None:
+        """``name``'s retention period in seconds (None: kept forever), for ``SHOW RETENTION
+        POLICIES``."""
+        from engine_runtime.system_tables import INTERNAL_RETENTION_SECONDS
+
+        if name == "_internal":
+            return INTERNAL_RETENTION_SECONDS
+        return self.engine.catalog.retention_seconds(name)
+
 
 @final
 class Schemas:

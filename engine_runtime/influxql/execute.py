@@ -96,7 +96,8 @@ def _run(
     if isinstance(statement, ShowDatabases):
         return show_databases(schemas.backend.databases())
     if isinstance(statement, ShowRetentionPolicies):
-        return show_retention_policies(statement, schemas.backend.databases(), database)
+        periods = getattr(schemas.backend, "retention_seconds", None)
+        return show_retention_policies(statement, schemas.backend.databases(), database, periods)
     if isinstance(statement, CreateDatabase):
         schemas.backend.create_database(statement.name)
         return ()

@@ -14,7 +14,7 @@ A ``WHERE`` clause keeps what its matching points have; ``LIMIT``/``OFFSET`` cut
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from engine_runtime.errors import InfluxQLError
@@ -33,6 +33,7 @@ from engine_runtime.influxql.results import Series
 from engine_runtime.influxql.schema import MeasurementSchema, quote_ident
 from engine_runtime.influxql.timerange import split_condition
 from engine_runtime.influxql.translate import timestamp_sql
+from engine_runtime.retention import format_v1_duration
 
 __all__ = [
     "RETENTION_POLICY_COLUMNS",
@@ -83,16 +84,25 @@ def show_databases(databases: Sequence[str]) -> tuple[Series, ...]:
 
 
 def show_retention_policies(
-    statement: ShowRetentionPolicies, databases: Sequence[str], database: str | None
+    statement: ShowRetentionPolicies,
+    databases: Sequence[str],
+    database: str | None,
+    periods: Callable[[str], int | None] | None = None,
 ) -> tuple[Series, ...]:
-    """``SHOW RETENTION POLICIES [ON db]``; InfluxQLError for an unknown database."""
+    """``SHOW RETENTION POLICIES [ON db]``; InfluxQLError for an unknown database. Each
+    policy's duration is its database's retention period (``periods``: seconds, None for
+    none) in the v1 form, ``720h0m0s``; ``0s`` when rows are kept forever."""
     target = _required(statement.database or database)
     if target not in databases:
         raise InfluxQLError(f"database not found: {target}")
-    rows: list[tuple[Any, ...]] = [("autogen", "0s", "168h0m0s", 1, True)]
+
+    def duration(name: str) -> str:
+        return format_v1_duration(None if periods is None else periods(name))
+
+    rows: list[tuple[Any, ...]] = [("autogen", duration(target), "168h0m0s", 1, True)]
     for name in sorted(databases):
         if name.startswith(f"{target}/") and "/" not in name[len(target) + 1 :]:
-            rows.append((name[len(target) + 1 :], "0s", "168h0m0s", 1, False))
+            rows.append((name[len(target) + 1 :], duration(name), "168h0m0s", 1, False))
     return (Series(None, RETENTION_POLICY_COLUMNS, tuple(rows), _POLICY_TYPES),)
 
 

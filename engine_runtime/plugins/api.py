@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 from ..catalog import INTERNAL_DATABASE
 from ..errors import DatabaseNotFoundError, InvalidDatabaseNameError, QueryExecutionError
 from ..host.guest.pluginmgr_guest.api import build_line, check_no_sync, check_params, join_args
-from ..store import validate_database_name
+from ..store import check_database_name
 from .sealed import SealedType
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class PluginApi(metaclass=SealedType):
         db = state.database if database is None else database
         params = check_params(args)
         try:
-            validate_database_name(db)
+            check_database_name(db)
         except InvalidDatabaseNameError as exc:
             raise QueryError(f"invalid database name provided: {exc}") from None
         try:
@@ -223,7 +223,7 @@ def _write_now(state: _State, database: str, line: Any, no_sync: Any) -> None:
     check_no_sync(no_sync)
     text = build_line(line)
     try:
-        validate_database_name(database)
+        check_database_name(database)
         if database == INTERNAL_DATABASE:
             raise InvalidDatabaseNameError(f"cannot write to the {INTERNAL_DATABASE} database")
         state.sync_write(database, text, no_sync)

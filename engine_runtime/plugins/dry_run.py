@@ -34,7 +34,7 @@ from ..errors import EngineError, InvalidDatabaseNameError, PluginError, WriteEr
 from ..host.host import PluginHost
 from ..host.pool import base_interpreter, venv_python
 from ..host_runs import failure_of, plugin_location
-from ..store import MemoryStore, validate_database_name
+from ..store import MemoryStore, check_database_name
 from ..triggers import (
     TriggerSpec,
     TriggerSpecError,
@@ -288,7 +288,7 @@ class DryRunner:
     ) -> _Outcome:
         outcome = _Outcome(log_lines=[first_line])
         try:
-            validate_database_name(database)
+            check_database_name(database)
         except InvalidDatabaseNameError as exc:
             return _Outcome(errors=[f"database name {database} is invalid: {exc}"])
         if database not in store.databases():

@@ -6,9 +6,11 @@ from __future__ import annotations
 from engine_runtime.store._convert import batches_to_rows
 from engine_runtime.store._location import FileLocation, s3_location
 from engine_runtime.store.base import (
+    DB_NAME_MESSAGES,
     MAX_DATABASE_NAME_LENGTH,
     Store,
     WriteResult,
+    check_database_name,
     validate_database_name,
 )
 from engine_runtime.store.durable import (
@@ -21,6 +23,7 @@ from engine_runtime.store.durable import (
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
+    "DB_NAME_MESSAGES",
     "MAX_DATABASE_NAME_LENGTH",
     "BufferFullError",
     "DurabilityError",
@@ -32,6 +35,7 @@ __all__ = [
     "StoreOpenError",
     "WriteResult",
     "batches_to_rows",
+    "check_database_name",
     "s3_location",
     "validate_database_name",
 ]

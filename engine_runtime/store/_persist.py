@@ -25,7 +25,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -45,6 +45,7 @@ from engine_runtime.store._files import (
     write_file,
 )
 from engine_runtime.store._location import FileLocation
+from engine_runtime.store._retention import drop_rows, keep_files
 from engine_runtime.store._table import TableData
 from engine_runtime.store._wal import list_segments
 from engine_runtime.store.memory import MemoryStore
@@ -168,27 +169,40 @@ def write_files(
     databases: list[str],
     covered: int,
     gen1_ns: int,
+    cutoffs: Mapping[str, int] | None = None,
 ) -> FileCatalog:
     """Write the frozen rows as files and save the catalog that lists them with the files
-    kept; returns it. On failure, deletes what it wrote and raises."""
+    kept; returns it. On failure, deletes what it wrote and raises.
+
+    ``cutoffs`` (database -> oldest time kept, ns) are the retention periods' now: rows before
+    them are not written, and files whose rows are all before them are left out (deleted by
+    `clean_up` once the catalog is saved)."""
     after = FileCatalog(
         wal_seq=covered, next_file=before.next_file, directories=dict(before.directories)
     )
     after.databases = {name: {} for name in databases}
+    cutoffs = cutoffs or {}
     written: list[str] = []
     try:
         for table in frozen:
-            files = list(table.files)
+            oldest_kept = cutoffs.get(table.database)
+            files = list(keep_files(table.files, oldest_kept))
             disk = table.data.disk
             frozen_rows = None if disk is None else disk.persisting_rows(table.schema)
             if frozen_rows is None:
                 frozen_rows = table.schema.empty_table()
+            if oldest_kept is not None:
+                frozen_rows = drop_rows(frozen_rows, oldest_kept)
             for chunk, rows in chunk_tables(frozen_rows, gen1_ns):
                 if chunk in table.merge:
                     stale = [f for f in files if f.chunk == chunk]
                     files = [f for f in files if f.chunk != chunk]
                     deduplicate = table.data.deduplicated
                     rows = merged_rows(location, stale, [rows], table.schema, deduplicate)
+                    if oldest_kept is not None:
+                        rows = drop_rows(rows, oldest_kept)
+                    if rows.num_rows == 0:
+                        continue
                 name = after.new_path(table.database)
                 written.append(location.file(name))
                 files.append(write_file(location, name, chunk, rows))

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from engine_runtime.line_protocol.parse import LineError
+    from engine_runtime.store._retention import RetentionPeriods
+    from engine_runtime.store.base import SystemTablesProvider
     from engine_runtime.store.memory import MemoryStore
 
 __all__ = ["MemoryReads"]
@@ -22,6 +24,24 @@ class MemoryReads:
     """Queries, listings, exports and `copy`, delegated to ``self._memory``."""
 
     _memory: MemoryStore
+    _system_tables: SystemTablesProvider | None
+    _retention: RetentionPeriods | None
+
+    def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
+        """Publish ``system.<name>`` tables; see `MemoryStore.set_system_tables`."""
+        self._system_tables = provider  # for the memory reloaded after a failed flush
+        self._memory.set_system_tables(provider)
+
+    def set_retention(self, periods: RetentionPeriods | None) -> None:
+        """Hide rows past their database's retention period (see `MemoryStore.set_retention`);
+        a persist drops them from disk."""
+        self._retention = periods  # for the memory reloaded after a failed flush
+        self._memory.set_retention(periods)
+
+    def _configure(self, memory: MemoryStore) -> None:
+        """Give a reloaded memory what was set on the one it replaces."""
+        memory.set_system_tables(self._system_tables)
+        memory.set_retention(self._retention)
 
     def query(
         self, database: str, sql: str, params: Mapping[str, str] | None = None

@@ -21,6 +21,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime.line_protocol.parse import LineBlock, SeriesKey, SeriesSpan
 from engine_runtime.store._on_disk import OnDisk
+from engine_runtime.store._retention import drop_rows
 
 __all__ = ["ARROW_TYPES", "TableData", "chunk_from_blocks"]
 
@@ -194,6 +195,17 @@ class TableData:
             self._arrow = table
             self._pending = []
         return self._arrow
+
+    def drop_before(self, oldest_kept: int) -> int:
+        """Drop the rows older than ``oldest_kept`` (ns, a retention cutoff); how many went."""
+        table = self.arrow()
+        kept = drop_rows(table, oldest_kept)
+        if kept.num_rows == table.num_rows:
+            return 0
+        self._arrow = kept
+        self.version += 1
+        dropped: int = table.num_rows - kept.num_rows
+        return dropped
 
     def schema(self) -> pa.Schema:
         """The table's columns as queries see them: tags, fields (each sorted), ``time``."""

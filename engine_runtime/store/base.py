@@ -16,16 +16,33 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 __all__ = [
+    "DB_NAME_MESSAGES",
     "MAX_DATABASE_NAME_LENGTH",
     "Store",
     "SystemTable",
     "SystemTablesProvider",
     "WriteResult",
+    "check_database_name",
     "validate_database_name",
 ]
 
-#: InfluxDB 3's limit on database name length
-MAX_DATABASE_NAME_LENGTH: Final = 64
+#: InfluxDB 3's limit on database name length (255 for the name, ``/``, 255 for a v1 policy)
+MAX_DATABASE_NAME_LENGTH: Final = 511
+_INTERNAL: Final = "_internal"
+#: upstream's words for a refused database name (``ValidateDbNameError``), pinned by a test
+DB_NAME_MESSAGES: Final = {
+    "char": (
+        "invalid character in database or rp name: must be ASCII, containing only letters, "
+        "numbers, underscores, or hyphens"
+    ),
+    "start": "db name did not start with a number or letter",
+    "rp": (
+        "db name with invalid retention policy, if providing a retention policy name, "
+        "must be of form '<db_name>/<rp_name>'"
+    ),
+    "empty": "db name cannot be empty",
+    "long": f"db name too long: max {MAX_DATABASE_NAME_LENGTH}",
+}
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/")
 
 
@@ -170,20 +187,39 @@ class Store(Protocol):
 
 
 def validate_database_name(name: str) -> None:
-    """Raise InvalidDatabaseNameError unless ``name`` is a valid InfluxDB 3 database name.
+    """Raise InvalidDatabaseNameError unless InfluxDB 3 Core creates (or writes to) ``name``.
 
-    Valid: 1 to 64 characters, each an ASCII letter, digit, ``_``, ``-`` or ``/``.
+    Core's rules (its HTTP API's ``validate_db_name``): 1 to 511 ASCII characters, letters,
+    digits, ``_`` and ``-``, the first a letter or digit, and at most one ``/`` that is not the
+    last (``db/rp``, a v1 database and retention policy). ``_internal``, the server's own,
+    passes. Each message holds Core's words (`DB_NAME_MESSAGES`) after the name.
     """
+    if name == _INTERNAL:
+        return
+    check_database_name(name)
+    if not name[0].isalnum():
+        raise InvalidDatabaseNameError(_named(name, DB_NAME_MESSAGES["start"]))
+    if name.count("/") > 1 or name.endswith("/"):
+        raise InvalidDatabaseNameError(_named(name, DB_NAME_MESSAGES["rp"]))
+
+
+def check_database_name(name: str) -> None:
+    """Raise InvalidDatabaseNameError unless the store can hold ``name``: 1 to 511 ASCII
+    letters, digits, ``_``, ``-`` or ``/``. Looser than `validate_database_name`, so that a
+    database an older version created keeps loading and answering."""
     if not name:
-        msg = "invalid database name: the name is empty"
-        raise InvalidDatabaseNameError(msg)
+        raise InvalidDatabaseNameError(f"invalid database name: {DB_NAME_MESSAGES['empty']}")
     if len(name) > MAX_DATABASE_NAME_LENGTH:
-        msg = f"invalid database name: {name} is longer than {MAX_DATABASE_NAME_LENGTH} characters"
-        raise InvalidDatabaseNameError(msg)
-    for char in name:
+        raise InvalidDatabaseNameError(_named(name, DB_NAME_MESSAGES["long"]))
+    for position, char in enumerate(name):
         if char not in _NAME_CHARS:
             msg = (
-                f"invalid database name: {name} contains invalid character {char!r}; "
-                "use ASCII letters, digits, '_', '-' or '/'"
+                f"invalid database name '{name}' contains invalid character {char!r} at "
+                f"position {position}: {DB_NAME_MESSAGES['char']}"
             )
             raise InvalidDatabaseNameError(msg)
+
+
+def _named(name: str, problem: str) -> str:
+    shown = name if len(name) <= 64 else f"{name[:64]}..."
+    return f"invalid database name '{shown}': {problem}"

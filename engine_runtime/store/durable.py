@@ -67,6 +67,7 @@ from engine_runtime.store._persist import (
 )
 from engine_runtime.store._reads import MemoryReads
 from engine_runtime.store._recovery import open_dirs, recover
+from engine_runtime.store._retention import RetentionPeriods, any_expired_file
 from engine_runtime.store._wal import (
     DurabilityError,
     FlushObserver,
@@ -130,6 +131,7 @@ class DurableStore(MemoryReads):
         self._gen1_ns = max(1, round(gen1_duration * 1e9))
         self._memory = self._new_memory()
         self._system_tables: SystemTablesProvider | None = None
+        self._retention: RetentionPeriods | None = None
         self._clock = clock
         self._persist_interval = persist_interval
         self._persist_on_close = persist_on_close
@@ -188,7 +190,7 @@ class DurableStore(MemoryReads):
             return
         self._wal.reset()
         memory = self._new_memory()
-        memory.set_system_tables(self._system_tables)
+        self._configure(memory)
         try:
             found = recover(memory, self.data_dir, self._wal_dir, self._location)
         except OSError as exc:
@@ -329,21 +331,22 @@ class DurableStore(MemoryReads):
 
     def persist(self) -> bool:
         """Write every table's buffer as files now, then delete the WAL segments and files
-        that they replace; False when nothing changed since the last persist."""
+        that they replace, and rows and files past their retention period; False when nothing
+        changed since the last persist and no file expired."""
         with self._persist_lock:
             with self._write_lock:
                 self._check_open()
                 self._heal_locked()  # never persist rows that a failed flush refused
-                if self._changes == 0:
+                cutoffs = self._memory.retention_cutoffs()  # expired rows and files are dropped
+                if self._changes == 0 and not any_expired_file(self._catalog.databases, cutoffs):
                     return False
                 covered = self._wal.rotate()
                 frozen, databases = freeze(self._memory)
                 self._changes = 0
                 self._budget.freeze()
             try:
-                after = write_files(
-                    self._location, self._catalog, frozen, databases, covered, self._gen1_ns
-                )
+                found = (frozen, databases, covered, self._gen1_ns, cutoffs)
+                after = write_files(self._location, self._catalog, *found)
             except BaseException:
                 with self._write_lock:
                     self._changes += 1  # still to be persisted: the rows stay queryable
@@ -389,8 +392,3 @@ class DurableStore(MemoryReads):
         self.close()
 
     # --- reads are the MemoryStore's (MemoryReads); it is replaced after a failed flush ----
-
-    def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
-        """Publish ``system.<name>`` tables; see `MemoryStore.set_system_tables`."""
-        self._system_tables = provider  # for the memory reloaded after a failed flush
-        self._memory.set_system_tables(provider)

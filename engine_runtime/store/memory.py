@@ -52,11 +52,12 @@ from engine_runtime.store._system import (
     system_table,
 )
 from engine_runtime.store._table import TableData, chunk_from_blocks
-from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
+from engine_runtime.store.base import SystemTablesProvider, WriteResult, check_database_name
 
 from ._database import Database
 from ._execution import batches, execution_error, plan
 from ._providers import TableProviders
+from ._retention import RetentionPeriods, cutoffs, drop_expired
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
 
 __all__ = ["QUERY_MEMORY_BYTES", "MemoryStore", "system_table"]
@@ -75,6 +76,7 @@ class MemoryStore:
         self._providers = TableProviders()
         self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
+        self._retention: RetentionPeriods | None = None
         #: gives each new table its files state (a `DurableStore`'s); None: memory only
         self.new_disk: Callable[[], OnDisk] | None = None
 
@@ -89,6 +91,21 @@ class MemoryStore:
         """
         self._system_tables = provider
 
+    def set_retention(self, periods: RetentionPeriods | None) -> None:
+        """Hide (and, in `drop_expired`, drop) rows older than now minus ``periods(database)``
+        nanoseconds; ``periods`` returns None for a database that keeps every row. Called on
+        every query: it must be cheap. See `_retention`."""
+        self._retention = periods
+
+    def retention_cutoffs(self) -> dict[str, int]:
+        """Database -> its oldest time kept now (ns), for those with a retention period."""
+        return cutoffs(self._retention, self.databases())
+
+    def drop_expired(self) -> int:
+        """Drop the rows past their database's retention period (tables kept only in memory:
+        a `DurableStore` drops its own at persist); how many went."""
+        return drop_expired(self.database_states(), self.retention_cutoffs())
+
     def copy(self) -> MemoryStore:
         """An independent clone (cheap: Arrow data is immutable and shared).
 
@@ -96,6 +113,7 @@ class MemoryStore:
         """
         clone = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         clone._system_tables = self._system_tables
+        clone._retention = self._retention
         for name, db in self.database_states():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
@@ -126,7 +144,7 @@ class MemoryStore:
         ``no_sync`` is accepted for the `Store` protocol and ignored.
         """
         del no_sync
-        validate_database_name(name)
+        check_database_name(name)
         with self._lock:
             self._databases.setdefault(name, Database())
 
@@ -149,7 +167,7 @@ class MemoryStore:
         Raises InvalidDatabaseNameError, SchemaError (see `declared_kinds`), or
         AlreadyExistsError when the table exists.
         """
-        validate_database_name(database)
+        check_database_name(database)
         kinds = declared_kinds(table, tags, fields)
         db = self._database_or_create(database)
         with db.lock:
@@ -173,6 +191,8 @@ class MemoryStore:
                 raise NotFoundError(msg)
             del db.tables[table]
             db.damaged.pop(table, None)
+            db.providers.pop(table, None)
+            db.oldest.pop(table, None)
             if db.registered.pop(table, None) is not None and db.context is not None:
                 # the system context shares this schema object, so it forgets the table too
                 db.context.catalog("public").schema("iox").deregister_table(table)
@@ -185,7 +205,7 @@ class MemoryStore:
 
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` (syntax, types against the current schema); no write."""
-        validate_database_name(database)
+        check_database_name(database)
         blocks, errors = parse_blocks(text, precision=precision, default_time_ns=0)
         db = self._existing(database)
         if db is None:
@@ -213,7 +233,7 @@ class MemoryStore:
         for the `Store` protocol and ignored: nothing here is durable.
         """
         del no_sync
-        validate_database_name(database)
+        check_database_name(database)
         parsed = parse_write(text, precision=precision, default_time_ns=default_time_ns)
         return self.write_parsed(database, parsed, accept_partial=accept_partial)
 
@@ -222,7 +242,7 @@ class MemoryStore:
     ) -> WriteResult:
         """`write_lp` of a body already parsed by `parse_write` (a caller that serialises
         writes, such as a WAL, parses before taking its own lock)."""
-        validate_database_name(database)
+        check_database_name(database)
         text, blocks, errors = parsed.text, parsed.blocks, parsed.errors
         # Checked and appended under this database's lock only.
         while True:
@@ -262,7 +282,7 @@ class MemoryStore:
         ``data`` has the shape `export_tables` produces; its column types become the table's
         fixed types. Raises ValueError for a column type a table cannot have.
         """
-        validate_database_name(database)
+        check_database_name(database)
         imported = self._with_disk(TableData.from_arrow(data))
         db = self._database_or_create(database)
         with db.lock:
@@ -330,16 +350,17 @@ class MemoryStore:
         return self._planned(database, sql, params).schema()
 
     def _planned(self, database: str, sql: str, params: Mapping[str, str] | None) -> DataFrame:
-        validate_database_name(database)
+        check_database_name(database)
         system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
         db = self._database(database)
+        period = None if self._retention is None else self._retention(database)
         with db.lock:
             if system_tables is None:
-                context = db.query_context(self._providers, self._query_memory_bytes)
+                context = db.query_context(self._providers, self._query_memory_bytes, period)
             else:
                 context = db.system_query_context(
-                    self._providers, self._query_memory_bytes, system_tables
+                    self._providers, self._query_memory_bytes, system_tables, period
                 )
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.

@@ -46,6 +46,7 @@ _COMMANDS: Final = {
     "disable": "server_commands",
     "delete": "server_commands",
     "show": "show",
+    "update": "update",
     "write": "data",
     "query": "data",
     "serve": "serve",
@@ -53,7 +54,6 @@ _COMMANDS: Final = {
     "search": "registry",
     "mirror": "mirror",
     "store": "store_repair:store",
-    "update": "update_trigger:update",
 }
 
 #: command -> its short help (the first sentence of its docstring, as click shortens it), so
@@ -91,7 +91,7 @@ _SUMMARIES: Final = {
     "show": "Show databases, tokens, triggers, the plugins they run, or a summary.",
     "store": "Inspect and repair a node's durable store (the WAL and the persisted files).",
     "test": "Run a plugin once, offline, and print its logs, writes and errors as JSON.",
-    "update": "Update a trigger.",
+    "update": "Update a database's retention period or a trigger.",
     "verify": "Re-hash every stored plugin and check every pinned reference; exit 1 on any "
     "problem.",
     "versions": "List every distinct content seen for REF: time, sha256, size, source.",

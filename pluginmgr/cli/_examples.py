@@ -16,7 +16,10 @@ __all__ = ["EXAMPLES", "with_examples"]
 
 #: command path (as typed after ``pluginmgr``) -> its examples, each a whole command line
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
-    "create database": ("pluginmgr create database metrics",),
+    "create database": (
+        "pluginmgr create database metrics",
+        "pluginmgr create database logs --retention-period 30d",
+    ),
     "create token": (
         'pluginmgr create token --admin --name ci --expiry 30d --token "$ADMIN_TOKEN"',
         "pluginmgr create token --admin --regenerate --data-dir ~/.pluginmgr/data",
@@ -72,6 +75,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "pluginmgr serve --node-id node0 --object-store memory --without-auth",
     ),
     "show databases": ("pluginmgr show databases",),
+    "show retention": ("pluginmgr show retention", "pluginmgr show retention --database logs"),
     "show plugins": ("pluginmgr show plugins -d metrics",),
     "show summary": ("pluginmgr show summary",),
     "show tokens": ("pluginmgr show tokens --format json",),
@@ -85,6 +89,10 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "update trigger": (
         "pluginmgr update trigger hourly -d metrics --trigger-arguments window=2h,target=cpu_2h",
         "pluginmgr update trigger hourly -d metrics --path ./downsample.py --upload --enabled",
+    ),
+    "update database": (
+        "pluginmgr update database -d logs --retention-period 60d",
+        "pluginmgr update database -d logs --retention-period none",
     ),
     "verify": ("pluginmgr verify",),
     "versions": ("pluginmgr versions gh:influxdata/mad_check/mad_check_plugin.py",),

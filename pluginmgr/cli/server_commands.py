@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ._common import WholeHelpGroup
+from ._retention import retention_period_option
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import DATABASE_PATH, TRIGGER_PATH, ServerClient, database_option, server_options
 from .tokens import create_token, delete_token
@@ -54,11 +55,15 @@ create.add_command(create_token)
 
 @create.command("database")
 @click.argument("name")
+@retention_period_option
 @server_options
-def create_database(name: str, host: str, token: str | None) -> None:
-    """Create the database NAME on the server."""
+def create_database(name: str, retention_period: str | None, host: str, token: str | None) -> None:
+    """Create the database NAME on the server (with a retention period, if given)."""
+    body: dict[str, Any] = {"db": name}
+    if retention_period is not None:
+        body["retention_period"] = retention_period
     with ServerClient(host, token) as client:
-        client.request("POST", DATABASE_PATH, json_body={"db": name})
+        client.request("POST", DATABASE_PATH, json_body=body)
     click.echo(f'Database "{name}" created successfully')
 
 

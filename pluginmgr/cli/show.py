@@ -16,6 +16,7 @@ import click
 
 from ..errors import ServerError
 from ._common import WholeHelpGroup
+from ._retention import show_retention
 from ._triggers import PLUGINS_PATH, fetch_triggers
 from .client import DATABASE_PATH, ServerClient, database_option, server_options
 from .tables import output_width, print_rows, records, wrap
@@ -89,6 +90,7 @@ def show_databases(output: str, host: str, token: str | None) -> None:
 
 
 show.add_command(show_tokens)
+show.add_command(show_retention)
 
 
 # -- triggers ------------------------------------------------------------------------------------

@@ -16,18 +16,12 @@ from typing import Any, Final
 
 import click
 
-from ._common import WholeHelpGroup
 from .client import TRIGGER_PATH, ServerClient, database_option, server_options
 
-__all__ = ["update", "update_trigger"]
+__all__ = ["update_trigger"]
 
 _FILES_PATH: Final = "/api/v3/plugins/files"
 _DIRECTORY_PATH: Final = "/api/v3/plugins/directory"
-
-
-@click.group(cls=WholeHelpGroup)
-def update() -> None:
-    """Update a trigger."""
 
 
 def _upload_body(path: Path, trigger: str) -> tuple[str, dict[str, Any]]:
@@ -46,7 +40,7 @@ def _upload_body(path: Path, trigger: str) -> tuple[str, dict[str, Any]]:
     return _DIRECTORY_PATH, {"plugin_name": trigger, "files": files}
 
 
-@update.command("trigger")
+@click.command("trigger")
 @click.argument("name", required=False)
 @click.option("--trigger-name", "-t", default=None, help="The trigger (instead of NAME).")
 @database_option(required=True)

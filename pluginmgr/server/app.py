@@ -36,7 +36,15 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import routes_data, routes_engine, routes_plugins, routes_tables, routes_tokens, routes_v1
+from . import (
+    routes_data,
+    routes_engine,
+    routes_plugins,
+    routes_retention,
+    routes_tables,
+    routes_tokens,
+    routes_v1,
+)
 from .allow import AllowMiddleware
 from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
@@ -214,6 +222,7 @@ def create_app(state: ServerState) -> Starlette:
         Route("/ping", ping, methods=["GET", "HEAD", "POST"]),
         Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
         *routes_data.routes,
+        *routes_retention.routes,
         *routes_v1.routes,
         *routes_tables.routes,
         *routes_tokens.routes,

@@ -57,6 +57,9 @@ FLIGHT_SQL_ACTIONS: Final = {
     "CloseSession": "Flight: close the session (nothing is kept per session)",
 }
 
+#: the type of every user table (schema ``iox``)
+_BASE: Final = "BASE TABLE"
+
 
 #: how many prepared statements stay open at once
 MAX_PREPARED: Final = 1000
@@ -176,7 +179,15 @@ class FlightSql:
             database, "SELECT table_schema, table_name, table_type FROM information_schema.tables"
         )
         schema_like = info.like(text(fields, 2))
-        rows = [(row["table_schema"], row["table_name"], row["table_type"]) for row in listing]
+        # a user table is a base table, also while it is a view hiding expired rows (retention)
+        rows = [
+            (
+                row["table_schema"],
+                row["table_name"],
+                _BASE if row["table_schema"] == "iox" else row["table_type"],
+            )
+            for row in listing
+        ]
         return sorted(r for r in rows if schema_like is None or schema_like.fullmatch(r[0]))
 
     def _tables_table(self, database: str, fields: Fields) -> pa.Table:

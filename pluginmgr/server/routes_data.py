@@ -34,6 +34,7 @@ from .routes_common import (
     read_body,
     server_state,
 )
+from .routes_retention import retention_field
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -186,10 +187,13 @@ async def list_databases(request: Request) -> Response:
 
 @endpoint
 async def create_database(request: Request) -> Response:
-    """``POST /api/v3/configure/database {"db": name}``: 200; 409 when it exists."""
+    """``POST /api/v3/configure/database {"db": name, "retention_period": "30d"}``: 200; 409
+    when it exists."""
     params = await merged_params(request)
     database = get_str(params, "db")
-    created = await blocking(server_state(request).engine.create_database, database)
+    seconds = retention_field(params)
+    create = server_state(request).engine.create_database
+    created = await blocking(create, database, retention_seconds=seconds)
     if not created:
         message = f"attempted to create a resource that already exists: database {database}"
         raise ApiError(409, message)

@@ -345,7 +345,7 @@ def test_missing_and_invalid_databases(store: MemoryStore) -> None:
         store.query("nope", "SELECT 1")
     with pytest.raises(DatabaseNotFoundError):
         store.tables("nope")
-    for bad in ("bad db", "", "x" * 65, "a.b"):
+    for bad in ("bad db", "", "x" * 512, "a.b"):
         with pytest.raises(InvalidDatabaseNameError):
             store.write_lp(bad, "t f=1")
     with pytest.raises(InvalidDatabaseNameError) as info:

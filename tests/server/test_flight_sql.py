@@ -266,6 +266,24 @@ def test_tables_filtered_by_pattern_and_type(server: Running) -> None:
     ]
 
 
+def test_a_table_hiding_expired_rows_is_still_a_base_table(server: Running) -> None:
+    server.state.engine.create_database("aged", retention_seconds=3600)
+    server.state.engine.write_lp("aged", LINES)  # 1970: every row has expired
+    with _connect(server, database="aged") as conn:
+        objects = conn.adbc_get_objects(depth="tables", table_types_filter=["BASE TABLE"])
+        listed = objects.read_all().to_pylist()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) AS n FROM cpu")
+            assert cursor.fetchall() == [(0,)]
+    tables = [
+        t["table_name"]
+        for c in listed
+        for s in c["catalog_db_schemas"]
+        for t in s["db_schema_tables"]
+    ]
+    assert tables == ["cpu"]
+
+
 def test_an_unsupported_action_is_named(server: Running) -> None:
     options = flight.FlightCallOptions(
         headers=[(b"authorization", f"Bearer {server.token}".encode())]
