@@ -32,6 +32,7 @@ from .trigger_definition import (
     trigger_specification_json,
 )
 from .triggers import TriggerSpec, parse_trigger_spec
+from .value_caches.catalog_ops import CacheCatalog
 
 __all__ = [
     "ALREADY_EXISTS_MESSAGE",
@@ -54,8 +55,8 @@ TRIGGER_RUNNING_MESSAGE: Final = (
 )
 
 
-class Catalog:
-    """Databases and triggers, persisted to ``path`` (None: in memory only). Thread-safe; every
+class Catalog(CacheCatalog):
+    """Databases, triggers and caches (`CacheCatalog`), persisted to ``path`` (None: in memory only). Thread-safe; every
     change writes a new immutable state before swapping it in, so a failed write changes nothing."""
 
     def __init__(self, path: Path | None = None) -> None:
@@ -100,7 +101,8 @@ class Catalog:
             removed = [t for t in state.triggers if t.database == name]
             databases = tuple(db for db in state.databases if db != name)
             kept = tuple(t for t in state.triggers if t.database != name)
-            self._commit(replace(state, databases=databases, triggers=kept))
+            caches = tuple(c for c in state.caches if c.database != name)
+            self._commit(replace(state, databases=databases, triggers=kept, caches=caches))
             return removed
 
     def _require_database(self, name: str) -> None:
@@ -145,7 +147,7 @@ class Catalog:
                 state.next_id, name, plugin_filename, database, parsed, settings, frozen, disabled
             )
             self._commit(
-                CatalogState(state.next_id + 1, state.databases, (*state.triggers, trigger))
+                replace(state, next_id=state.next_id + 1, triggers=(*state.triggers, trigger))
             )
             return trigger
 

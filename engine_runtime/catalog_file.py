@@ -17,6 +17,7 @@ from ._atomic import write_atomic
 from .errors import CatalogError, CatalogFileError
 from .trigger_definition import TriggerDefinition, TriggerSettings, freeze_arguments
 from .triggers import TriggerSpecError, parse_trigger_spec
+from .value_caches.definitions import CacheDefinition, dump_cache, load_cache
 
 __all__ = ["FORMAT_VERSION", "CatalogState", "read_catalog_file", "write_catalog_file"]
 
@@ -38,6 +39,8 @@ class CatalogState:
     next_id: int = 1
     databases: tuple[str, ...] = ()
     triggers: tuple[TriggerDefinition, ...] = ()
+    #: last-value and distinct-value caches (`engine_runtime.value_caches`)
+    caches: tuple[CacheDefinition, ...] = ()
 
 
 class _RawTrigger(_RawTriggerOptional):
@@ -51,7 +54,11 @@ class _RawTrigger(_RawTriggerOptional):
     disabled: bool
 
 
-class _RawCatalog(TypedDict):
+class _RawCatalogOptional(TypedDict, total=False):
+    caches: list[dict[str, Any]]  # absent in files written before caches existed
+
+
+class _RawCatalog(_RawCatalogOptional):
     format_version: int
     next_trigger_id: int
     databases: list[str]
@@ -114,7 +121,8 @@ def read_catalog_file(path: Path) -> CatalogState:
         next_id = max(
             [_typed(catalog["next_trigger_id"], int)] + [t.trigger_id + 1 for t in triggers]
         )
-        return CatalogState(next_id, databases, triggers)
+        caches = tuple(load_cache(item) for item in catalog.get("caches", []))
+        return CatalogState(next_id, databases, triggers, caches)
     except (KeyError, TypeError, AttributeError, ValueError, CatalogError, TriggerSpecError) as exc:
         msg = f"the catalog file {path} is malformed: {exc!r}"
         raise CatalogFileError(msg, hint=_RESTORE_HINT) from exc
@@ -132,6 +140,8 @@ def write_catalog_file(path: Path, state: CatalogState) -> None:
             databases=list(state.databases),
             triggers=[_dump_trigger(trigger) for trigger in state.triggers],
         )
+        if state.caches:
+            document["caches"] = [dump_cache(cache) for cache in state.caches]
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(document, indent=2, ensure_ascii=False)
         write_atomic(path, text.encode("utf-8"))

@@ -4,7 +4,7 @@ with the changed tables registered again before a query is planned."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from datafusion import SessionContext
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from engine_runtime.store._providers import TableProviders
 
 __all__ = ["Database"]
+
+_Setup = Callable[[SessionContext], None]
 
 
 class Database:
@@ -41,15 +43,20 @@ class Database:
         #: tables whose files failed their check (not registered): version and the error to raise
         self.damaged: dict[str, tuple[int, Exception]] = {}
 
-    def query_context(self, providers: TableProviders, memory_bytes: int) -> SessionContext:
+    def query_context(
+        self, providers: TableProviders, memory_bytes: int, setup: _Setup | None = None
+    ) -> SessionContext:
         """The database's context, with changed tables re-registered (caller holds `lock`).
 
         A table whose files fail their check is left out (the others answer), and its error is
-        kept in `damaged` for the queries that name it.
+        kept in `damaged` for the queries that name it. ``setup`` is called with each context
+        made here (to register table functions).
         """
         if self.context is None:
             self.context = new_context(memory_bytes)
             self.registered = {}
+            if setup is not None:
+                setup(self.context)
         schema = self.context.catalog("public").schema("iox")
         for name, data in self.tables.items():
             damage = self.damaged.get(name)
@@ -69,12 +76,18 @@ class Database:
         return self.context
 
     def system_query_context(
-        self, providers: TableProviders, memory_bytes: int, tables: Mapping[str, pa.Table]
+        self,
+        providers: TableProviders,
+        memory_bytes: int,
+        tables: Mapping[str, pa.Table],
+        setup: _Setup | None = None,
     ) -> SessionContext:
         """`query_context` plus a fresh ``system`` schema of ``tables`` (caller holds `lock`)."""
-        context = self.query_context(providers, memory_bytes)
+        context = self.query_context(providers, memory_bytes, setup)
         if self.system_context is None:
             self.system_context = new_context(memory_bytes)
+            if setup is not None:
+                setup(self.system_context)
             iox = context.catalog("public").schema("iox")
             self.system_context.catalog("public").register_schema("iox", iox)
         schema = Schema.memory_schema()

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from engine_runtime.line_protocol.parse import LineError
+    from engine_runtime.store._database import Database
+    from engine_runtime.store.base import TableFunctionsProvider
     from engine_runtime.store.memory import MemoryStore
 
 __all__ = ["MemoryReads"]
@@ -22,6 +24,12 @@ class MemoryReads:
     """Queries, listings, exports and `copy`, delegated to ``self._memory``."""
 
     _memory: MemoryStore
+    _table_functions: TableFunctionsProvider | None
+
+    def set_table_functions(self, provider: TableFunctionsProvider | None) -> None:
+        """Register table functions; see `MemoryStore.set_table_functions`."""
+        self._table_functions = provider  # kept for a memory store made again
+        self._memory.set_table_functions(provider)
 
     def query(
         self, database: str, sql: str, params: Mapping[str, str] | None = None
@@ -50,6 +58,10 @@ class MemoryReads:
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` against the current schema; nothing is written."""
         return self._memory.validate_lp(database, text, precision=precision)
+
+    def database_states(self) -> list[tuple[str, Database]]:
+        """Each database's name and state; see `MemoryStore.database_states`."""
+        return self._memory.database_states()
 
     def databases(self) -> list[str]:
         """Names of existing databases, sorted."""

@@ -80,7 +80,7 @@ from engine_runtime.store._wal import (
 )
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage
 from engine_runtime.store._writes import parse_write
-from engine_runtime.store.base import SystemTablesProvider, WriteResult
+from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider, WriteResult
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
@@ -130,6 +130,7 @@ class DurableStore(MemoryReads):
         self._gen1_ns = max(1, round(gen1_duration * 1e9))
         self._memory = self._new_memory()
         self._system_tables: SystemTablesProvider | None = None
+        self._table_functions: TableFunctionsProvider | None = None
         self._clock = clock
         self._persist_interval = persist_interval
         self._persist_on_close = persist_on_close
@@ -189,6 +190,7 @@ class DurableStore(MemoryReads):
         self._wal.reset()
         memory = self._new_memory()
         memory.set_system_tables(self._system_tables)
+        memory.set_table_functions(self._table_functions)
         try:
             found = recover(memory, self.data_dir, self._wal_dir, self._location)
         except OSError as exc:

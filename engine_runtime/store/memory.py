@@ -52,7 +52,12 @@ from engine_runtime.store._system import (
     system_table,
 )
 from engine_runtime.store._table import TableData, chunk_from_blocks
-from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
+from engine_runtime.store.base import (
+    SystemTablesProvider,
+    TableFunctionsProvider,
+    WriteResult,
+    validate_database_name,
+)
 
 from ._database import Database
 from ._execution import batches, execution_error, plan
@@ -75,6 +80,7 @@ class MemoryStore:
         self._providers = TableProviders()
         self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
+        self._table_functions: TableFunctionsProvider | None = None
         #: gives each new table its files state (a `DurableStore`'s); None: memory only
         self.new_disk: Callable[[], OnDisk] | None = None
 
@@ -89,6 +95,11 @@ class MemoryStore:
         """
         self._system_tables = provider
 
+    def set_table_functions(self, provider: TableFunctionsProvider | None) -> None:
+        """Register ``provider(database)``'s table functions (DataFusion ``TableFunction``s)
+        in each database's query contexts as they are made (call before the first query)."""
+        self._table_functions = provider
+
     def copy(self) -> MemoryStore:
         """An independent clone (cheap: Arrow data is immutable and shared).
 
@@ -96,6 +107,7 @@ class MemoryStore:
         """
         clone = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         clone._system_tables = self._system_tables
+        clone._table_functions = self._table_functions
         for name, db in self.database_states():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
@@ -240,7 +252,9 @@ class MemoryStore:
                     self._append(db, by_table, kinds)
             break
         written = sum(len(block.times) for group in by_table.values() for block in group)
-        return WriteResult(written, tuple(all_errors), source=partial(table_batches, by_table))
+        return WriteResult(
+            written, tuple(all_errors), source=partial(table_batches, by_table), blocks=by_table
+        )
 
     def export_tables(self) -> dict[str, dict[str, pa.Table]]:
         """Database -> table -> all rows, deduplicated, as stored (every database, even empty).
@@ -334,12 +348,14 @@ class MemoryStore:
         system_tables = self._produce_system_tables(database, sql)
         values = dict(params) if params else None
         db = self._database(database)
+        functions = self._table_functions
+        setup = None if functions is None else partial(_register, functions, database)
         with db.lock:
             if system_tables is None:
-                context = db.query_context(self._providers, self._query_memory_bytes)
+                context = db.query_context(self._providers, self._query_memory_bytes, setup)
             else:
                 context = db.system_query_context(
-                    self._providers, self._query_memory_bytes, system_tables
+                    self._providers, self._query_memory_bytes, system_tables, setup
                 )
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.
@@ -365,3 +381,9 @@ class MemoryStore:
             msg = f"database not found: {name}"
             raise DatabaseNotFoundError(msg)
         return db
+
+
+def _register(functions: TableFunctionsProvider, database: str, context: Any) -> None:
+    """Register ``functions(database)`` in a new query context of ``database``."""
+    for function in functions(database):
+        context.register_udtf(function)
