@@ -56,8 +56,9 @@ TRIGGER_RUNNING_MESSAGE: Final = (
 
 
 class Catalog(CacheCatalog):
-    """Databases, triggers and caches (`CacheCatalog`), persisted to ``path`` (None: in memory only). Thread-safe; every
-    change writes a new immutable state before swapping it in, so a failed write changes nothing."""
+    """Databases, triggers and caches (`CacheCatalog`), persisted to ``path`` (None: in memory
+    only). Thread-safe; every change writes a new immutable state before swapping it in, so a
+    failed write changes nothing."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path

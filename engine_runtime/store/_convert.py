@@ -2,8 +2,9 @@
 
 engine-behavior.md §5.6: Int64/UInt64 -> int, Float64 -> float, Utf8 -> str, Boolean -> bool,
 Timestamp (any unit) -> int nanoseconds, Dictionary(Int32, Utf8) -> str, NULL -> None, and
-List -> list (``system.last_caches``; upstream's plugins refuse lists); any other type raises ``ValueError("Unsupported data type: ...")``. Utf8View and LargeUtf8 are
-accepted too because DataFusion produces them from some functions.
+List -> list (``system.last_caches``; upstream's plugins refuse lists); any other type raises
+``ValueError("Unsupported data type: ...")``. Utf8View and LargeUtf8 are accepted too because
+DataFusion produces them from some functions.
 """
 
 from __future__ import annotations

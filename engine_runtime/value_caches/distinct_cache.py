@@ -51,7 +51,7 @@ class DistinctCache:
         del nulls
         values = [columns.get(name) for name in self.definition.columns]
         lists = [repeat(None) if column is None else column for column in values]
-        self._combinations.update(zip(zip(*lists), times))
+        self._combinations.update(zip(zip(*lists, strict=False), times, strict=False))
         if len(self._combinations) > self.definition.max_cardinality:
             self.prune()
 

@@ -19,7 +19,7 @@ from .registry import CacheLookupError
 if TYPE_CHECKING:
     from .registry import ValueCaches
 
-__all__ = ["LAST_CACHE_FUNCTION", "DISTINCT_CACHE_FUNCTION", "system_tables", "table_functions"]
+__all__ = ["DISTINCT_CACHE_FUNCTION", "LAST_CACHE_FUNCTION", "system_tables", "table_functions"]
 
 LAST_CACHE_FUNCTION: Final = "last_cache"
 DISTINCT_CACHE_FUNCTION: Final = "distinct_cache"
@@ -77,7 +77,7 @@ def table_functions(caches: ValueCaches, database: str) -> list[Any]:
 def system_tables(caches: ValueCaches, database: str) -> Mapping[str, Any]:
     """``system.last_caches`` and ``system.distinct_caches`` of ``database`` as
     ``(schema, rows)`` pairs (upstream's columns; strings as Utf8, not Utf8View)."""
-    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
+    import pyarrow as pa
 
     ids, names = pa.list_(pa.uint16()), pa.list_(pa.string())
     last = pa.schema(

@@ -6,9 +6,11 @@ catalog and fed by every acknowledged write.
   it was made.
 * **Writes**: `on_write` takes the parsed rows of each cached table (column-wise, as the store
   parsed them). A write to a database without caches costs one dict lookup.
-* **Restart**: `start` makes the catalog's caches again and fills them from the rows the store
-  replayed from its write-ahead log (its write buffer: rows not yet persisted), as upstream
-  refills them from its WAL replay; rows already in Parquet files are not read back.
+* **Restart**: `start` makes the catalog's caches again and fills them from the table's rows
+  newer (by their own time) than the cache's ttl (last-value) or max_age (distinct): for rows
+  written as they happen, what the cache would hold had the server not stopped. Upstream
+  refills its caches from its WAL replay (the writes since its last snapshot); this store
+  persists its buffer on shutdown, so it has no such window to replay.
 * **Deletion** of a cache, its table or its database drops it.
 
 Locking: the map of caches is replaced, never changed in place, so a write reads it without a
@@ -38,7 +40,7 @@ from .definitions import (
 )
 from .distinct_cache import DistinctCache
 from .last_cache import LastCache
-from .tables import block_columns, buffered_columns, table_kinds
+from .tables import block_columns, refill_columns, table_kinds
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -82,10 +84,18 @@ class ValueCaches:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Make the catalog's caches and fill them from the store's write buffer."""
+        """Make the catalog's caches and fill them again from the table's recent rows: those
+        newer than the cache's ttl (last) or max_age (distinct), by their own time."""
+        now = self._clock()
         for definition in self._catalog.caches():
             cache = self._attach(definition)
-            found = buffered_columns(self._store, definition.database, definition.table)
+            if table_kinds(self._store, definition.database, definition.table) is None:
+                continue
+            if isinstance(definition, LastCacheDefinition):
+                horizon = definition.ttl
+            else:
+                horizon = definition.max_age
+            found = refill_columns(self._store, definition, now - horizon * 1_000_000_000)
             if found is not None:
                 columns, times = found
                 with self._lock:

@@ -33,7 +33,15 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import routes_data, routes_engine, routes_plugins, routes_tables, routes_tokens, routes_v1
+from . import (
+    routes_caches,
+    routes_data,
+    routes_engine,
+    routes_plugins,
+    routes_tables,
+    routes_tokens,
+    routes_v1,
+)
 from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
 from .queries import DEFAULT_QUERY_TIMEOUT, QueryRegistry
@@ -195,6 +203,7 @@ def create_app(state: ServerState) -> Starlette:
         *routes_data.routes,
         *routes_v1.routes,
         *routes_tables.routes,
+        *routes_caches.routes,
         *routes_tokens.routes,
         *routes_engine.routes,
         *routes_plugins.routes,
