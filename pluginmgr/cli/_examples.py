@@ -17,6 +17,15 @@ __all__ = ["EXAMPLES", "with_examples"]
 #: command path (as typed after ``pluginmgr``) -> its examples, each a whole command line
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "create database": ("pluginmgr create database metrics",),
+    "create distinct_cache": (
+        "pluginmgr create distinct_cache -d metrics -t cpu --columns region,host",
+        "pluginmgr create distinct_cache -d metrics -t cpu --columns host --max-age 7d hosts",
+    ),
+    "create last_cache": (
+        "pluginmgr create last_cache -d metrics -t cpu --key-columns host",
+        "pluginmgr create last_cache -d metrics -t cpu --value-columns usage --count 5 "
+        "--ttl 1h cpu_usage",
+    ),
     "create token": (
         "pluginmgr create token --admin",
         "pluginmgr create token --admin --data-dir ~/.pluginmgr/data",
@@ -28,6 +37,8 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "--plugin-filename downsample.py --trigger-arguments window=1h,target=cpu_1h",
     ),
     "delete database": ("pluginmgr delete database scratch --yes",),
+    "delete distinct_cache": ("pluginmgr delete distinct_cache -d metrics -t cpu hosts",),
+    "delete last_cache": ("pluginmgr delete last_cache -d metrics -t cpu cpu_usage",),
     "delete trigger": ("pluginmgr delete trigger cpu_alerts -d metrics --force",),
     "deps constrain": (
         "pluginmgr deps constrain 'numpy<2'",

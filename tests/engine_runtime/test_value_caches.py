@@ -242,4 +242,3 @@ def test_caches_survive_a_restart_and_refill_from_recent_rows(tmp_path: Path) ->
     finally:
         engine.shutdown()
         store.close()
-
