@@ -1,6 +1,7 @@
 """Benchmark the line protocol parsers, the MemoryStore write path and a DataFusion aggregate.
 
-Prints a markdown table. Run: ``.venv/bin/python bench/store.py [--rows N] [--runs N]``.
+Prints a markdown table. Run: ``.venv/bin/python bench/store.py [--rows N] [--runs N]
+[--only write|query|cli|value_caches]`` (``value_caches``: `_caches_bench`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from _caches_bench import bench_caches
 from _common import BATCH, make_agent_batch, make_batch
 
 from engine_runtime.line_protocol.parse import parse_blocks, parse_lines
@@ -147,8 +149,18 @@ def bench_cli(args: argparse.Namespace) -> list[Row]:
     ]  # fmt: skip
 
 
+def bench_value_caches(args: argparse.Namespace) -> list[Row]:
+    """The value caches: write cost and `last_cache()` against SQL (`_caches_bench`)."""
+    return [Row(*row) for row in bench_caches(args)]
+
+
 #: Benchmarks, in table order.
-ROWS: list[Callable[[argparse.Namespace], list[Row]]] = [bench_write, bench_query, bench_cli]
+ROWS: list[Callable[[argparse.Namespace], list[Row]]] = [
+    bench_write,
+    bench_query,
+    bench_cli,
+    bench_value_caches,
+]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,10 +168,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the aggregate")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
+    names = [bench.__name__.removeprefix("bench_") for bench in ROWS]
+    parser.add_argument("--only", choices=names, help="run one benchmark (default: all)")
     args = parser.parse_args(argv)
     print("| Benchmark | Result | str.split floor | Ratio to floor |")
     print("|---|---:|---:|---:|")
     for bench in ROWS:
+        if args.only not in (None, bench.__name__.removeprefix("bench_")):
+            continue
         for row in bench(args):
             print(f"| {row.name} | {row.result} | {row.floor} | {row.ratio} |")
 
