@@ -69,26 +69,23 @@ class LastCache:
         except KeyError:
             return  # rows of this shape lack a key column: ignored, as upstream
         key_rows = zip(*key_lists, strict=True) if keys else repeat((), len(times))
-        latest: dict[tuple[Any, ...], int] = {}
-        picked: dict[tuple[Any, ...], list[int]] = {}
+        # key -> [newest time seen, indexes of the rows that entered, oldest first]
+        state: dict[tuple[Any, ...], list[int]] = {}
         series = self._series
         for index, key, when in zip(counter(), key_rows, times, strict=False):
-            newest = latest.get(key)
-            if newest is None:
+            entry = state.get(key)
+            if entry is None:
                 if nulls and None in key:
-                    latest[key] = _NEVER
+                    state[key] = [_NEVER]
                     continue
                 found = series.get(key)
-                newest = latest[key] = 0 if found is None else found.last_time
-            if when > newest:
-                latest[key] = when
-                rows = picked.get(key)
-                if rows is None:
-                    picked[key] = [index]
-                else:
-                    rows.append(index)
-        if picked:
-            self._store(picked, latest, self._value_lists(columns), times)
+                entry = state[key] = [0 if found is None else found.last_time]
+            if when > entry[0]:
+                entry[0] = when
+                entry.append(index)
+        entered = {key: entry for key, entry in state.items() if len(entry) > 1}
+        if entered:
+            self._store(entered, self._value_lists(columns), times)
 
     def _value_lists(self, columns: Mapping[str, Sequence[Any]]) -> list[tuple[str, Sequence[Any]]]:
         keys = self.definition.key_columns
@@ -99,14 +96,15 @@ class LastCache:
 
     def _store(
         self,
-        picked: dict[tuple[Any, ...], list[int]],
-        latest: dict[tuple[Any, ...], int],
+        entered: dict[tuple[Any, ...], list[int]],
         values: list[tuple[str, Sequence[Any]]],
         times: Sequence[int],
     ) -> None:
+        """Keep the last ``count`` rows that entered each key (``entered`` as `push` builds it)."""
         size = self.definition.count
         now = self._monotonic()
-        for key, indexes in picked.items():
+        for key, entry in entered.items():
+            indexes = entry[1:]
             found = self._series.get(key)
             if found is None:
                 found = self._series[key] = _Series()
@@ -115,7 +113,7 @@ class LastCache:
                 rows.appendleft((now, times[index], {name: col[index] for name, col in values}))
             while len(rows) > size:
                 rows.pop()
-            found.last_time = latest[key]
+            found.last_time = entry[0]
 
     def prune(self) -> None:
         """Drop rows past the ttl, and keys left without rows (they start afresh)."""
