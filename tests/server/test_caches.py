@@ -1,6 +1,6 @@
-"""The cache endpoints against a real server, and ``last_cache()``/``distinct_cache()`` from
-every SQL path: HTTP, Flight, a plugin's ``influxdb3_local.query`` and a restarted
-``pluginmgr serve``."""
+"""The cache endpoints and CLI commands against a real server, and ``last_cache()``/
+``distinct_cache()`` from every SQL path: HTTP, Flight, Flight SQL (ADBC), a plugin's
+``influxdb3_local.query``, and a restarted ``pluginmgr serve``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import httpx
 import pyarrow.flight as flight
 import pytest
+from adbc_driver_flightsql import DatabaseOptions
 
 from tests.helpers import CliResult, run_cli
 from tests.server.server_helpers import TRIGGER, serve, trigger_body, write_plugin
@@ -175,6 +177,12 @@ def test_served_caches_over_flight_and_after_a_restart(tmp_path: Path, plugin_di
         table = client.do_get(ticket).read_all()
         assert table.to_pylist() == [{"host": "a", "usage": 3.0}, {"host": "b", "usage": 2.0}]
         client.close()
+        header = DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "database"
+        url = f"grpc://127.0.0.1:{port}"
+        with flight_sql.connect(url, db_kwargs={header: "db"}, autocommit=True) as conn:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT host FROM last_cache('cpu') WHERE usage > 2.5")
+                assert cursor.fetchall() == [("a",)]
     with serve(plugin_dir, tmp_path) as served:
         query = {"db": "db", "q": "SELECT host, usage FROM last_cache('cpu')"}
         rows = httpx.get(f"{served.url}/api/v3/query_sql", params=query).json()
