@@ -7,3 +7,5 @@ package's ``__init__`` imports nothing, so the catalog can read definitions with
 """
 
 from __future__ import annotations
+
+__all__: list[str] = []
