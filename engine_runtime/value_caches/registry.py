@@ -20,6 +20,7 @@ taken.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,7 @@ __all__ = ["TABLE_NOT_FOUND_MESSAGE", "CacheLookupError", "ValueCaches"]
 
 #: upstream's ``CatalogError::TableNotFound``
 TABLE_NOT_FOUND_MESSAGE: Final = "Table {table} not in DB schema for {db}"
+_LOGGER: Final = logging.getLogger(__name__)
 _PRUNE_EVERY: Final = 10.0  # seconds between ttl sweeps on the write path (upstream's default)
 _Cache = LastCache | DistinctCache
 _Live = dict[str, dict[str, tuple[_Cache, ...]]]
@@ -95,7 +97,11 @@ class ValueCaches:
                 horizon = definition.ttl
             else:
                 horizon = definition.max_age
-            found = refill_columns(self._store, definition, now - horizon * 1_000_000_000)
+            try:
+                found = refill_columns(self._store, definition, now - horizon * 1_000_000_000)
+            except Exception:  # a damaged table must not stop the node: the cache starts empty
+                _LOGGER.exception("cannot refill cache %s of %s", definition.name, definition.table)
+                continue
             if found is not None:
                 columns, times = found
                 with self._lock:
