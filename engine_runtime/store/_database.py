@@ -4,8 +4,8 @@ with the changed tables registered again before a query is planned."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from datafusion import SessionContext
 from datafusion.catalog import Schema
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from engine_runtime.store._providers import TableProviders
 
-__all__ = ["Database"]
+__all__ = ["Database", "register_functions"]
 
 _Setup = Callable[[SessionContext], None]
 
@@ -97,3 +97,11 @@ class Database:
         # tables or the new ones, never a half-registered set.
         self.system_context.catalog("public").register_schema(SYSTEM_SCHEMA, schema)
         return self.system_context
+
+
+def register_functions(
+    functions: Callable[[str], Sequence[Any]], database: str, context: SessionContext
+) -> None:
+    """Register ``functions(database)`` (table functions) in a new query context of it."""
+    for function in functions(database):
+        context.register_udtf(function)

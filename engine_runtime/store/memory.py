@@ -52,14 +52,9 @@ from engine_runtime.store._system import (
     system_table,
 )
 from engine_runtime.store._table import TableData, chunk_from_blocks
-from engine_runtime.store.base import (
-    SystemTablesProvider,
-    TableFunctionsProvider,
-    WriteResult,
-    validate_database_name,
-)
+from engine_runtime.store.base import SystemTablesProvider, WriteResult, validate_database_name
 
-from ._database import Database
+from ._database import Database, register_functions
 from ._execution import batches, execution_error, plan
 from ._providers import TableProviders
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
@@ -80,7 +75,7 @@ class MemoryStore:
         self._providers = TableProviders()
         self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
-        self._table_functions: TableFunctionsProvider | None = None
+        self._table_functions: Callable[[str], Sequence[Any]] | None = None
         #: gives each new table its files state (a `DurableStore`'s); None: memory only
         self.new_disk: Callable[[], OnDisk] | None = None
 
@@ -95,9 +90,10 @@ class MemoryStore:
         """
         self._system_tables = provider
 
-    def set_table_functions(self, provider: TableFunctionsProvider | None) -> None:
-        """Register ``provider(database)``'s table functions (DataFusion ``TableFunction``s)
-        in each database's query contexts as they are made (call before the first query)."""
+    def set_table_functions(self, provider: Callable[[str], Sequence[Any]] | None) -> None:
+        """Register ``provider(database)``'s table functions (DataFusion ``TableFunction``s,
+        `TableFunctionsProvider`) in each database's query contexts as they are made (call
+        before the first query)."""
         self._table_functions = provider
 
     def copy(self) -> MemoryStore:
@@ -349,7 +345,7 @@ class MemoryStore:
         values = dict(params) if params else None
         db = self._database(database)
         functions = self._table_functions
-        setup = None if functions is None else partial(_register, functions, database)
+        setup = None if functions is None else partial(register_functions, functions, database)
         with db.lock:
             if system_tables is None:
                 context = db.query_context(self._providers, self._query_memory_bytes, setup)
@@ -381,9 +377,3 @@ class MemoryStore:
             msg = f"database not found: {name}"
             raise DatabaseNotFoundError(msg)
         return db
-
-
-def _register(functions: TableFunctionsProvider, database: str, context: Any) -> None:
-    """Register ``functions(database)`` in a new query context of ``database``."""
-    for function in functions(database):
-        context.register_udtf(function)
