@@ -242,3 +242,31 @@ def test_caches_survive_a_restart_and_refill_from_recent_rows(tmp_path: Path) ->
     finally:
         engine.shutdown()
         store.close()
+
+
+def test_a_damaged_table_leaves_its_cache_empty_and_the_node_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DurableStore(tmp_path / "data", flush_interval=0.01)
+    engine = ProcessingEngine(Catalog(tmp_path / "catalog.json"), store=store)
+    engine.start()
+    engine.write_lp("db", SEED)
+    engine.value_caches.create_last_cache("db", "cpu")
+    engine.shutdown()
+    store.close()  # persists the rows as a Parquet file
+    (parquet,) = (tmp_path / "data").rglob("*.parquet")
+    damaged = bytearray(parquet.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    parquet.write_bytes(bytes(damaged))
+    store = DurableStore(tmp_path / "data", flush_interval=0.01)
+    engine = ProcessingEngine(Catalog(tmp_path / "catalog.json"), store=store)
+    try:
+        engine.start()  # the refill fails (logged); the node starts
+        assert "cannot refill cache cpu_host_region_last_cache of cpu" in caplog.text
+        assert engine.query("db", "SELECT * FROM last_cache('cpu')") == []
+        engine.write_lp("db", f"cpu,host=b,region=us usage=2 {NOW}")
+        rows = engine.query("db", "SELECT host, usage FROM last_cache('cpu')")
+        assert rows == [{"host": "b", "usage": 2.0}]
+    finally:
+        engine.shutdown()
+        store.close()
