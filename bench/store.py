@@ -2,7 +2,7 @@
 what a retention period adds to it.
 
 Prints a markdown table. Run: ``.venv/bin/python bench/store.py [--rows N] [--runs N]
-[--only retention]``.
+[--only write|query|retention|cli|value_caches]`` (``value_caches``: `_caches_bench`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from _caches_bench import bench_caches
 from _common import BATCH, make_agent_batch, make_batch
 
 from engine_runtime.line_protocol.parse import parse_blocks, parse_lines
@@ -189,12 +190,18 @@ def bench_cli(args: argparse.Namespace) -> list[Row]:
     ]  # fmt: skip
 
 
+def bench_value_caches(args: argparse.Namespace) -> list[Row]:
+    """The value caches: write cost and `last_cache()` against SQL (`_caches_bench`)."""
+    return [Row(*row) for row in bench_caches(args)]
+
+
 #: Benchmarks, in table order.
 ROWS: list[Callable[[argparse.Namespace], list[Row]]] = [
     bench_write,
     bench_query,
     bench_retention,
     bench_cli,
+    bench_value_caches,
 ]
 
 
@@ -204,12 +211,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the aggregate")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     names = [bench.__name__.removeprefix("bench_") for bench in ROWS]
-    parser.add_argument("--only", choices=names, help="run this benchmark alone")
+    parser.add_argument("--only", choices=names, help="run one benchmark (default: all)")
     args = parser.parse_args(argv)
     print("| Benchmark | Result | str.split floor | Ratio to floor |")
     print("|---|---:|---:|---:|")
     for bench in ROWS:
-        if args.only is not None and bench.__name__ != f"bench_{args.only}":
+        if args.only not in (None, bench.__name__.removeprefix("bench_")):
             continue
         for row in bench(args):
             print(f"| {row.name} | {row.result} | {row.floor} | {row.ratio} |")

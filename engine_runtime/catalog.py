@@ -32,6 +32,7 @@ from .trigger_definition import (
     trigger_specification_json,
 )
 from .triggers import TriggerSpec, parse_trigger_spec
+from .value_caches.catalog_ops import CacheCatalog
 
 __all__ = [
     "ALREADY_EXISTS_MESSAGE",
@@ -54,9 +55,10 @@ TRIGGER_RUNNING_MESSAGE: Final = (
 )
 
 
-class Catalog:
-    """Databases and triggers, persisted to ``path`` (None: in memory only). Thread-safe; every
-    change writes a new immutable state before swapping it in, so a failed write changes nothing."""
+class Catalog(CacheCatalog):
+    """Databases, triggers and caches (`CacheCatalog`), persisted to ``path`` (None: in memory
+    only). Thread-safe; every change writes a new immutable state before swapping it in, so a
+    failed write changes nothing."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -130,7 +132,12 @@ class Catalog:
             databases = tuple(db for db in state.databases if db != name)
             kept = tuple(t for t in state.triggers if t.database != name)
             retention = {db: s for db, s in state.retention.items() if db != name}
-            self._commit(replace(state, databases=databases, triggers=kept, retention=retention))
+            caches = tuple(c for c in state.caches if c.database != name)
+            self._commit(
+                replace(
+                    state, databases=databases, triggers=kept, retention=retention, caches=caches
+                )
+            )
             return removed
 
     def _require_database(self, name: str) -> None:

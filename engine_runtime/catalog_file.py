@@ -19,6 +19,7 @@ from ._atomic import write_atomic
 from .errors import CatalogError, CatalogFileError
 from .trigger_definition import TriggerDefinition, TriggerSettings, freeze_arguments
 from .triggers import TriggerSpecError, parse_trigger_spec
+from .value_caches.definitions import CacheDefinition, dump_cache, load_cache
 
 __all__ = ["FORMAT_VERSION", "CatalogState", "read_catalog_file", "write_catalog_file"]
 
@@ -42,6 +43,8 @@ class CatalogState:
     triggers: tuple[TriggerDefinition, ...] = ()
     #: database -> retention period in whole seconds (databases without one are absent)
     retention: Mapping[str, int] = field(default_factory=dict)
+    #: last-value and distinct-value caches (`engine_runtime.value_caches`)
+    caches: tuple[CacheDefinition, ...] = ()
 
 
 class _RawTrigger(_RawTriggerOptional):
@@ -57,6 +60,7 @@ class _RawTrigger(_RawTriggerOptional):
 
 class _RawCatalogOptional(TypedDict, total=False):
     retention_periods: dict[str, int]  # written since retention periods exist
+    caches: list[dict[str, Any]]  # absent in files written before caches existed
 
 
 class _RawCatalog(_RawCatalogOptional):
@@ -124,7 +128,8 @@ def read_catalog_file(path: Path) -> CatalogState:
         )
         raw_retention = catalog.get("retention_periods", {})
         retention = {_typed(db, str): _typed(seconds, int) for db, seconds in raw_retention.items()}
-        return CatalogState(next_id, databases, triggers, retention)
+        caches = tuple(load_cache(item) for item in catalog.get("caches", []))
+        return CatalogState(next_id, databases, triggers, retention=retention, caches=caches)
     except (KeyError, TypeError, AttributeError, ValueError, CatalogError, TriggerSpecError) as exc:
         msg = f"the catalog file {path} is malformed: {exc!r}"
         raise CatalogFileError(msg, hint=_RESTORE_HINT) from exc
@@ -144,6 +149,8 @@ def write_catalog_file(path: Path, state: CatalogState) -> None:
         )
         if state.retention:
             document["retention_periods"] = dict(sorted(state.retention.items()))
+        if state.caches:
+            document["caches"] = [dump_cache(cache) for cache in state.caches]
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(document, indent=2, ensure_ascii=False)
         write_atomic(path, text.encode("utf-8"))

@@ -50,6 +50,7 @@ from .store import MemoryStore, WriteResult, batches_to_rows, validate_database_
 from .system_tables import publish_system_tables
 from .trigger_definition import TriggerDefinition
 from .trigger_set import TriggerSet
+from .value_caches.registry import ValueCaches
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -117,6 +118,8 @@ class ProcessingEngine(CatalogOperations):
         self.stats = StatsRegistry()
         #: writes and queries that reached the engine (a metrics exporter reads it)
         self.data_stats = DataStats()
+        #: last-value and distinct-value caches, fed by `_write`
+        self.value_caches = ValueCaches(catalog, self.store)
         callbacks = EngineCallbacks(self.store, self.logs, self._plugin_write)
         self.hosts = HostPool(
             plugin_dir,
@@ -165,6 +168,7 @@ class ProcessingEngine(CatalogOperations):
         # exists and is queryable, as upstream; nothing in it needs a flush before serving
         self.store.create_database(INTERNAL_DATABASE, no_sync=True)
         publish_system_tables(self)
+        self.value_caches.start()
         for definition in self.catalog.triggers():
             if not definition.disabled:
                 self._triggers.start(definition)
@@ -237,6 +241,7 @@ class ProcessingEngine(CatalogOperations):
         self.data_stats.record_write(origin, written=written, rejected=rejected)
         if not self.catalog.has_database(database):
             self.catalog.create_database(database)
+        self.value_caches.on_write(database, result)
         self._triggers.dispatch_writes(database, result)
         return result
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .store import Store
     from .trigger_set import TriggerSet
     from .triggers import TriggerSpec
+    from .value_caches.registry import ValueCaches
 
 __all__ = ["INTERNAL_WRITE_MESSAGE", "CatalogOperations"]
 
@@ -40,6 +41,7 @@ class CatalogOperations:
     stats: StatsRegistry
     logs: LogRing
     _triggers: TriggerSet
+    value_caches: ValueCaches
 
     def create_database(self, name: str, *, retention_seconds: int | None = None) -> bool:
         """Create ``name`` (with a retention period, in seconds); False when it exists (its
@@ -82,6 +84,7 @@ class CatalogOperations:
         if not self.catalog.has_database(database):
             raise DatabaseNotFoundError(DATABASE_NOT_FOUND_MESSAGE.format(db=database))
         self.store.delete_table(database, table)
+        self.value_caches.drop_table(database, table)
 
     def delete_database(self, name: str) -> None:
         """Stop the database's triggers, drop their caches, remove it from the catalog, and
@@ -89,6 +92,7 @@ class CatalogOperations:
         for definition in self.catalog.delete_database(name):
             self._triggers.stop_key((name, definition.trigger_name), drop_cache=True)
             self.stats.drop(name, definition.trigger_name)
+        self.value_caches.drop_database(name)
         if name in self.store.databases():
             self.store.delete_database(name)
 

@@ -3,8 +3,10 @@
 ``processing_engine_logs``, ``processing_engine_triggers`` and
 ``processing_engine_trigger_arguments`` as upstream, plus ``processing_engine_trigger_stats``
 (invocations, errors, last error, last run, p50/p99, plugin hosts that died under its
-runs); ``_internal`` has ``databases`` instead (each database's ``retention_period_ns``).
-Built fresh when a query names them.
+runs), and ``last_caches``/``distinct_caches`` (`engine_runtime.value_caches`); ``_internal``
+has ``databases`` too (each database's ``retention_period_ns``). Built fresh when a query
+names them. The ``last_cache()``/``distinct_cache()`` table functions are registered here
+too.
 """
 
 from __future__ import annotations
@@ -66,8 +68,16 @@ def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None
         ]
     )
 
+    from .value_caches.functions import system_tables, table_functions
+
+    caches = engine.value_caches
+    functions = getattr(engine.store, "set_table_functions", None)
+    if functions is not None:
+        functions(lambda database: table_functions(caches, database))
+
     def tables(database: str) -> dict[str, Any]:
         found = {
+            **system_tables(caches, database),
             "processing_engine_logs": (LOGS_SCHEMA, log_rows(engine.logs, database)),
             "processing_engine_triggers": (triggers, engine.catalog.trigger_rows(database)),
             "processing_engine_trigger_arguments": (

@@ -1,9 +1,10 @@
 """Internal: Arrow query results -> ``list[dict]`` with upstream's value mapping.
 
 engine-behavior.md §5.6: Int64/UInt64 -> int, Float64 -> float, Utf8 -> str, Boolean -> bool,
-Timestamp (any unit) -> int nanoseconds, Dictionary(Int32, Utf8) -> str, NULL -> None; any
-other type raises ``ValueError("Unsupported data type: ...")``. Utf8View and LargeUtf8 are
-accepted too because DataFusion produces them from some functions.
+Timestamp (any unit) -> int nanoseconds, Dictionary(Int32, Utf8) -> str, NULL -> None, and
+List -> list (``system.last_caches``; upstream's plugins refuse lists); any other type raises
+``ValueError("Unsupported data type: ...")``. Utf8View and LargeUtf8 are accepted too because
+DataFusion produces them from some functions.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def _values(column: pa.ChunkedArray) -> list[Any]:
     if pat.is_dictionary(kind) and kind.value_type in _NATIVE[4:]:
         # decoding first is ~100x faster than to_pylist on the dictionary array (tags)
         return column.cast(kind.value_type).to_pylist()  # type: ignore[no-any-return]
+    if pat.is_list(kind):  # system.last_caches' column lists: Python lists
+        return column.to_pylist()  # type: ignore[no-any-return]
     name = _DATAFUSION_NAMES.get(str(kind), str(kind))
     msg = f"Unsupported data type: {name}"
     raise ValueError(msg)

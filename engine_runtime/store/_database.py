@@ -4,7 +4,7 @@ with the changed tables registered again before a query is planned."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from datafusion import SessionContext
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
     from engine_runtime.store._providers import TableProviders
 
-__all__ = ["Database"]
+__all__ = ["Database", "register_functions"]
+
+_Setup = Callable[[SessionContext], None]
 
 
 class Database:
@@ -57,18 +59,25 @@ class Database:
         self.damaged: dict[str, tuple[int, Exception]] = {}
 
     def query_context(
-        self, providers: TableProviders, memory_bytes: int, period_ns: int | None = None
+        self,
+        providers: TableProviders,
+        memory_bytes: int,
+        period_ns: int | None = None,
+        setup: _Setup | None = None,
     ) -> SessionContext:
         """The database's context, with changed tables re-registered (caller holds `lock`);
         with a retention period, tables holding expired rows are views without them
         (`_retention`).
 
         A table whose files fail their check is left out (the others answer), and its error is
-        kept in `damaged` for the queries that name it.
+        kept in `damaged` for the queries that name it. ``setup`` is called with each context
+        made here (to register table functions).
         """
         if self.context is None:
             self.context = new_context(memory_bytes)
             self.registered, self.providers = {}, {}
+            if setup is not None:
+                setup(self.context)
         schema = self.context.catalog("public").schema("iox")
         for name, data in self.tables.items():
             damage = self.damaged.get(name)
@@ -115,11 +124,14 @@ class Database:
         memory_bytes: int,
         tables: Mapping[str, pa.Table],
         period_ns: int | None = None,
+        setup: _Setup | None = None,
     ) -> SessionContext:
         """`query_context` plus a fresh ``system`` schema of ``tables`` (caller holds `lock`)."""
-        context = self.query_context(providers, memory_bytes, period_ns)
+        context = self.query_context(providers, memory_bytes, period_ns, setup)
         if self.system_context is None:
             self.system_context = new_context(memory_bytes)
+            if setup is not None:
+                setup(self.system_context)
             iox = context.catalog("public").schema("iox")
             self.system_context.catalog("public").register_schema("iox", iox)
         schema = Schema.memory_schema()
@@ -129,3 +141,11 @@ class Database:
         # tables or the new ones, never a half-registered set.
         self.system_context.catalog("public").register_schema(SYSTEM_SCHEMA, schema)
         return self.system_context
+
+
+def register_functions(
+    functions: Callable[[str], Sequence[Any]], database: str, context: SessionContext
+) -> None:
+    """Register ``functions(database)`` (table functions) in a new query context of it."""
+    for function in functions(database):
+        context.register_udtf(function)

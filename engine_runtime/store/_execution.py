@@ -5,7 +5,9 @@ becomes (`execution_error`)."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -84,8 +86,20 @@ def new_context(memory_bytes: int) -> SessionContext:
     return SessionContext(config, runtime)
 
 
+#: how DataFusion shows an exception raised by a Python callback (a table function)
+_PY_ERR: Final = re.compile(
+    r"(?:Execution error: )?PyErr \{ type: <class '[\w.]+'>, value: \w+\("
+    r"(?P<message>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)(?:, traceback: .*)? \}$",
+    re.DOTALL,
+)
+
+
 def clean_error(exc: Exception) -> str:
     text = str(exc)
     while text.startswith("DataFusion error: "):
         text = text.removeprefix("DataFusion error: ")
+    callback = _PY_ERR.match(text)
+    if callback is not None:  # the callback's own message, not its repr and traceback
+        message: str = ast.literal_eval(callback.group("message"))
+        return message
     return text

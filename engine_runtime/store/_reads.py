@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from engine_runtime.line_protocol.parse import LineError
+    from engine_runtime.store._database import Database
     from engine_runtime.store._retention import RetentionPeriods
-    from engine_runtime.store.base import SystemTablesProvider
+    from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider
     from engine_runtime.store.memory import MemoryStore
 
 __all__ = ["MemoryReads"]
@@ -26,6 +27,7 @@ class MemoryReads:
     _memory: MemoryStore
     _system_tables: SystemTablesProvider | None
     _retention: RetentionPeriods | None
+    _table_functions: TableFunctionsProvider | None
 
     def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
         """Publish ``system.<name>`` tables; see `MemoryStore.set_system_tables`."""
@@ -42,6 +44,12 @@ class MemoryReads:
         """Give a reloaded memory what was set on the one it replaces."""
         memory.set_system_tables(self._system_tables)
         memory.set_retention(self._retention)
+        memory.set_table_functions(self._table_functions)
+
+    def set_table_functions(self, provider: TableFunctionsProvider | None) -> None:
+        """Register table functions; see `MemoryStore.set_table_functions`."""
+        self._table_functions = provider  # kept for a memory store made again
+        self._memory.set_table_functions(provider)
 
     def query(
         self, database: str, sql: str, params: Mapping[str, str] | None = None
@@ -70,6 +78,10 @@ class MemoryReads:
     def validate_lp(self, database: str, text: str, *, precision: str = "ns") -> list[LineError]:
         """Every problem with ``text`` against the current schema; nothing is written."""
         return self._memory.validate_lp(database, text, precision=precision)
+
+    def database_states(self) -> list[tuple[str, Database]]:
+        """Each database's name and state; see `MemoryStore.database_states`."""
+        return self._memory.database_states()
 
     def databases(self) -> list[str]:
         """Names of existing databases, sorted."""

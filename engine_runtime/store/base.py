@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from engine_runtime.errors import InvalidDatabaseNameError
-from engine_runtime.line_protocol.parse import LineError
+from engine_runtime.line_protocol.parse import LineBlock, LineError
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -21,6 +21,7 @@ __all__ = [
     "Store",
     "SystemTable",
     "SystemTablesProvider",
+    "TableFunctionsProvider",
     "WriteResult",
     "check_database_name",
     "validate_database_name",
@@ -56,7 +57,7 @@ class WriteResult:
     row dicts (about 0.5 µs a row).
     """
 
-    __slots__ = ("_batches", "_source", "errors", "lines_written")
+    __slots__ = ("_batches", "_source", "blocks", "errors", "lines_written")
 
     def __init__(
         self,
@@ -65,8 +66,11 @@ class WriteResult:
         table_batches: list[dict[str, Any]] | None = None,
         *,
         source: Callable[[], list[dict[str, Any]]] | None = None,
+        blocks: Mapping[str, list[LineBlock]] | None = None,
     ) -> None:
         self.lines_written = lines_written
+        #: the accepted rows as parsed, table -> its line blocks (the value caches read them)
+        self.blocks = blocks
         self.errors = errors
         self._batches = table_batches
         self._source = source
@@ -105,6 +109,11 @@ class SystemTablesProvider(Protocol):
     def __call__(self, database: str) -> Mapping[str, SystemTable]:
         """Table name (without ``system.``) -> its current contents, for ``database``."""
         ...
+
+
+#: ``provider(database)`` -> the table functions (DataFusion ``TableFunction``s) its SQL can call;
+#: an optional capability, as `SystemTablesProvider` (`MemoryStore.set_table_functions`)
+TableFunctionsProvider: TypeAlias = Callable[[str], Sequence[Any]]
 
 
 class Store(Protocol):

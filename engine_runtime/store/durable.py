@@ -81,7 +81,7 @@ from engine_runtime.store._wal import (
 )
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage
 from engine_runtime.store._writes import parse_write
-from engine_runtime.store.base import SystemTablesProvider, WriteResult
+from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider, WriteResult
 from engine_runtime.store.memory import MemoryStore
 
 __all__ = [
@@ -132,6 +132,7 @@ class DurableStore(MemoryReads):
         self._memory = self._new_memory()
         self._system_tables: SystemTablesProvider | None = None
         self._retention: RetentionPeriods | None = None
+        self._table_functions: TableFunctionsProvider | None = None
         self._clock = clock
         self._persist_interval = persist_interval
         self._persist_on_close = persist_on_close

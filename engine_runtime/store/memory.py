@@ -54,7 +54,7 @@ from engine_runtime.store._system import (
 from engine_runtime.store._table import TableData, chunk_from_blocks
 from engine_runtime.store.base import SystemTablesProvider, WriteResult, check_database_name
 
-from ._database import Database
+from ._database import Database, register_functions
 from ._execution import batches, execution_error, plan
 from ._providers import TableProviders
 from ._retention import RetentionPeriods, cutoffs, drop_expired
@@ -77,6 +77,7 @@ class MemoryStore:
         self._query_memory_bytes = query_memory_bytes
         self._system_tables: SystemTablesProvider | None = None
         self._retention: RetentionPeriods | None = None
+        self._table_functions: Callable[[str], Sequence[Any]] | None = None
         #: gives each new table its files state (a `DurableStore`'s); None: memory only
         self.new_disk: Callable[[], OnDisk] | None = None
 
@@ -106,6 +107,12 @@ class MemoryStore:
         a `DurableStore` drops its own at persist); how many went."""
         return drop_expired(self.database_states(), self.retention_cutoffs())
 
+    def set_table_functions(self, provider: Callable[[str], Sequence[Any]] | None) -> None:
+        """Register ``provider(database)``'s table functions (DataFusion ``TableFunction``s,
+        `TableFunctionsProvider`) in each database's query contexts as they are made (call
+        before the first query)."""
+        self._table_functions = provider
+
     def copy(self) -> MemoryStore:
         """An independent clone (cheap: Arrow data is immutable and shared).
 
@@ -114,6 +121,7 @@ class MemoryStore:
         clone = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         clone._system_tables = self._system_tables
         clone._retention = self._retention
+        clone._table_functions = self._table_functions
         for name, db in self.database_states():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
@@ -260,7 +268,9 @@ class MemoryStore:
                     self._append(db, by_table, kinds)
             break
         written = sum(len(block.times) for group in by_table.values() for block in group)
-        return WriteResult(written, tuple(all_errors), source=partial(table_batches, by_table))
+        return WriteResult(
+            written, tuple(all_errors), source=partial(table_batches, by_table), blocks=by_table
+        )
 
     def export_tables(self) -> dict[str, dict[str, pa.Table]]:
         """Database -> table -> all rows, deduplicated, as stored (every database, even empty).
@@ -355,12 +365,14 @@ class MemoryStore:
         values = dict(params) if params else None
         db = self._database(database)
         period = None if self._retention is None else self._retention(database)
+        functions = self._table_functions
+        setup = None if functions is None else partial(register_functions, functions, database)
         with db.lock:
             if system_tables is None:
-                context = db.query_context(self._providers, self._query_memory_bytes, period)
+                context = db.query_context(self._providers, self._query_memory_bytes, period, setup)
             else:
                 context = db.system_query_context(
-                    self._providers, self._query_memory_bytes, system_tables, period
+                    self._providers, self._query_memory_bytes, system_tables, period, setup
                 )
             # Planned under the lock: a write re-registers a changed table (deregister, then
             # register), and a plan made in between by another thread would not find it.

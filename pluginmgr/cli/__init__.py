@@ -60,8 +60,8 @@ _COMMANDS: Final = {
 #: ``pluginmgr --help`` imports no command module (the server's pulls in pyarrow and
 #: DataFusion); a test checks each entry against the command's own docstring
 _SUMMARIES: Final = {
-    "create": "Create a database, a trigger or an API token.",
-    "delete": "Delete a database, a trigger or a token.",
+    "create": "Create a database, a trigger, a cache or an API token.",
+    "delete": "Delete a database, a trigger, a cache or a token.",
     "deps": "Resolve the Python requirements of the plugins in use together, lock them, sync.",
     "disable": "Disable a trigger.",
     "doctor": "Check this node: venv, pylock.toml, each trigger's plugin and packages, "

@@ -20,6 +20,15 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "pluginmgr create database metrics",
         "pluginmgr create database logs --retention-period 30d",
     ),
+    "create distinct_cache": (
+        "pluginmgr create distinct_cache -d metrics -t cpu --columns region,host",
+        "pluginmgr create distinct_cache -d metrics -t cpu --columns host --max-age 7d hosts",
+    ),
+    "create last_cache": (
+        "pluginmgr create last_cache -d metrics -t cpu --key-columns host",
+        "pluginmgr create last_cache -d metrics -t cpu --value-columns usage --count 5 "
+        "--ttl 1h cpu_usage",
+    ),
     "create token": (
         'pluginmgr create token --admin --name ci --expiry 30d --token "$ADMIN_TOKEN"',
         "pluginmgr create token --admin --regenerate --data-dir ~/.pluginmgr/data",
@@ -33,6 +42,8 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "--plugin-filename gapfill/gapfill.py --ignore-database-version",
     ),
     "delete database": ("pluginmgr delete database scratch --yes",),
+    "delete distinct_cache": ("pluginmgr delete distinct_cache -d metrics -t cpu hosts",),
+    "delete last_cache": ("pluginmgr delete last_cache -d metrics -t cpu cpu_usage",),
     "delete token": ("pluginmgr delete token --token-name ci --yes",),
     "delete trigger": ("pluginmgr delete trigger cpu_alerts -d metrics --force",),
     "deps constrain": (

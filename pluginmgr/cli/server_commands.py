@@ -1,7 +1,8 @@
 """Commands that change a running server: ``create``, ``enable``, ``disable`` and ``delete``
 (InfluxDB 3's client commands, same endpoints and bodies).
 
-``show`` lives in `show`, ``write`` and ``query`` in `data`, ``create token`` in `tokens`
+``show`` lives in `show`, ``write`` and ``query`` in `data`, ``create token`` in `tokens`,
+the ``last_cache``/``distinct_cache`` commands in `caches`
 (it asks the server, or writes the server's token file). ``create trigger`` prints each
 ``"warnings"`` entry of the server's answer as ``warning: …`` on stderr, and warns before
 sending about a ``request:/PATH`` spec (upstream serves it at ``/api/v3/engine//PATH``). While
@@ -17,6 +18,12 @@ import click
 from ._common import WholeHelpGroup
 from ._retention import retention_period_option
 from ._triggers import PLUGINS_PATH, fetch_triggers
+from .caches import (
+    create_distinct_cache,
+    create_last_cache,
+    delete_distinct_cache,
+    delete_last_cache,
+)
 from .client import DATABASE_PATH, TRIGGER_PATH, ServerClient, database_option, server_options
 from .tokens import create_token, delete_token
 
@@ -47,10 +54,12 @@ def _parse_key_values(text: str | None, option: str) -> dict[str, str] | None:
 
 @click.group(cls=WholeHelpGroup)
 def create() -> None:
-    """Create a database, a trigger or an API token."""
+    """Create a database, a trigger, a cache or an API token."""
 
 
 create.add_command(create_token)
+create.add_command(create_last_cache)
+create.add_command(create_distinct_cache)
 
 
 @create.command("database")
@@ -212,10 +221,12 @@ def disable_trigger(name: str, database: str, host: str, token: str | None) -> N
 
 @click.group(cls=WholeHelpGroup)
 def delete() -> None:
-    """Delete a database, a trigger or a token."""
+    """Delete a database, a trigger, a cache or a token."""
 
 
 delete.add_command(delete_token)
+delete.add_command(delete_last_cache)
+delete.add_command(delete_distinct_cache)
 
 
 @delete.command("database")

@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import (
+    routes_caches,
     routes_data,
     routes_engine,
     routes_plugins,
@@ -225,6 +226,7 @@ def create_app(state: ServerState) -> Starlette:
         *routes_retention.routes,
         *routes_v1.routes,
         *routes_tables.routes,
+        *routes_caches.routes,
         *routes_tokens.routes,
         *routes_engine.routes,
         *trigger_update_routes,
