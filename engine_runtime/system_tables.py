@@ -1,7 +1,8 @@
 """The engine's state as ``system.*`` tables of every database (engine-behavior.md §4.7).
 
-``processing_engine_logs``, ``processing_engine_triggers`` and
-``processing_engine_trigger_arguments`` as upstream, plus ``processing_engine_trigger_stats``
+``processing_engine_logs``, ``processing_engine_triggers``,
+``processing_engine_trigger_arguments`` and ``plugin_files`` as upstream, plus
+``processing_engine_trigger_stats``
 (invocations, errors, last error, last run, p50/p99, plugin hosts that died under its
 runs). Built fresh when a query names them.
 """
@@ -24,6 +25,7 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from .observability import LOGS_SCHEMA, log_rows
+    from .plugin_files import plugin_file_rows
     from .stats import TRIGGER_STATS_SCHEMA
 
     text, flag = pa.string(), pa.bool_()
@@ -39,6 +41,15 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
     arguments = pa.schema(
         [("trigger_name", text), ("argument_key", text), ("argument_value", text)]
     )
+    files = pa.schema(
+        [
+            ("plugin_name", text),
+            ("file_name", text),
+            ("file_path", text),
+            ("size_bytes", pa.int64()),
+            ("last_modified", pa.int64()),
+        ]
+    )
 
     def tables(database: str) -> dict[str, Any]:
         return {
@@ -49,6 +60,7 @@ def publish_system_tables(engine: ProcessingEngine) -> None:
                 engine.catalog.argument_rows(database),
             ),
             "processing_engine_trigger_stats": (TRIGGER_STATS_SCHEMA, engine.stats.rows(database)),
+            "plugin_files": (files, plugin_file_rows(engine.plugin_dir, engine.catalog.triggers())),
         }
 
     publish(tables)
