@@ -10,6 +10,7 @@ succeeded is recorded in the state, the rest is returned as what is left.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -89,10 +90,19 @@ class _NodeApply:
         self.client, self.lock, self.record, self.updater = client, lock, record, updater
         #: trigger name -> plugin it runs on the node, for an atomic directory replace
         self.running: dict[str, str] = {}
+        self._names: Counter[str] | None = None
+
+    def _unique(self, trigger: str) -> bool:
+        """Whether ``trigger`` names one trigger in all the node's databases: the directory
+        API takes a trigger name alone and replaces the plugin of the first one so named."""
+        if self._names is None:
+            databases = sorted(self.client.databases())
+            self._names = Counter(n for db in databases for n in self.client.trigger_names(db))
+        return self._names[trigger] == 1
 
     def upload(self, plugin: LockedPlugin) -> None:
         runner = next((t for t, p in self.running.items() if p == plugin.name), None)
-        if plugin.is_directory and runner is not None:
+        if plugin.is_directory and runner is not None and self._unique(runner):
             prefix = f"{plugin.name}/"
             self.client.replace_directory(
                 runner, {k.removeprefix(prefix): c for k, c in plugin.files.items()}

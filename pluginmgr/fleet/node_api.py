@@ -158,6 +158,10 @@ class NodeClient:
             for row in rows
         ]
 
+    def trigger_names(self, database: str) -> list[str]:
+        rows = self.query(database, "SELECT trigger_name FROM system.processing_engine_triggers")
+        return [str(row["trigger_name"]) for row in rows]
+
     def plugin_files(self) -> list[PluginFileRow]:
         """``system.plugin_files``: the files the node's triggers run, sizes and times."""
         rows = self.query(INTERNAL_DB, "SELECT * FROM system.plugin_files")
