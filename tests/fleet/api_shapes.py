@@ -10,6 +10,7 @@ whenever there is one).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -49,7 +50,7 @@ def _type_ok(kind: str, value: Any, spec: dict[str, Any]) -> bool:
             isinstance(k, str) and isinstance(x, str) for k, x in v.items()
         )
 
-    ok = {
+    checks: dict[str, Callable[[Any], bool]] = {
         "string": lambda v: isinstance(v, str),
         "bool": lambda v: isinstance(v, bool),
         "bool-string": lambda v: v in ("true", "false"),
@@ -57,7 +58,8 @@ def _type_ok(kind: str, value: Any, spec: dict[str, Any]) -> bool:
         "array": lambda v: isinstance(v, list),
         "string-map": string_map,
         "string-map-or-null": lambda v: v is None or string_map(v),
-    }[kind](value)
+    }
+    ok = checks[kind](value)
     return ok and ("one_of" not in spec or value in spec["one_of"])
 
 

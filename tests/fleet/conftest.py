@@ -60,8 +60,8 @@ def fleet_nodes(
         for role in ROLES:
             plugin_dir = root / role / "plugins"
             plugin_dir.mkdir(parents=True)
-            args = ("--node-id", role, "--object-store", "memory")
-            args += ("--find-links", str(dep_wheels), "--no-index")
+            args = ["--node-id", role, "--object-store", "memory"]
+            args += ["--find-links", str(dep_wheels), "--no-index"]
             served.append(stack.enter_context(serve(plugin_dir, root / role, *args, env=env)))
             dirs.append(plugin_dir)
         yield FleetNodes(served, dirs, dep_wheels)

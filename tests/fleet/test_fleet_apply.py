@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from pluginmgr.fleet import (
     read_fleet_file,
     state_path,
 )
+from pluginmgr.fleet.node_api import TriggerRow
 from tests.fleet.api_shapes import ShapeRecorder, mismatches
 from tests.fleet.conftest import FleetNodes
 from tests.fleet.fleet_files import REQUEST, SCHEDULE, WAL, plugin, write_fleet
@@ -32,7 +34,7 @@ def _client(url: str) -> NodeClient:
     return NodeClient(FleetNode("probe", url, frozenset(), "INFLUXDB3_AUTH_TOKEN"))
 
 
-def _triggers(url: str, database: str) -> dict[str, object]:
+def _triggers(url: str, database: str) -> dict[str, TriggerRow]:
     with _client(url) as client:
         return {row.name: row for row in client.triggers(database)}
 
@@ -43,7 +45,7 @@ def _role_fleet(tmp_path: Path, nodes: FleetNodes, db: str) -> Path:
     sched = plugin(tmp_path, f"{db}_sched.py", SCHEDULE)
     plugin(tmp_path, f"{db}_dir/__init__.py", WAL)
     plugin(tmp_path, f"{db}_dir/helper.py", "VALUE = 1\n")
-    triggers = [
+    triggers: list[dict[str, Any]] = [
         {
             "name": "wal",
             "database": db,
