@@ -171,12 +171,12 @@ class _Reader:
         url = self.text(where, raw, "url").rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise self.fail(where, f"url {url!r} is not http(s)", 'e.g. url = "https://host:8181"')
+        roles = self.roles(where, raw) or frozenset(ROLES)
         token_env = self.text(where, raw, "token-env", required=False)
         token = self.env.get(token_env or DEFAULT_TOKEN_ENV) or None
         if token_env and token is None:
             hint = f"export {token_env}=<the node's token>, or remove token-env"
             raise self.fail(where, f"the environment variable {token_env} is not set", hint)
-        roles = self.roles(where, raw) or frozenset(ROLES)
         return FleetNode(name, url, roles, token_env or DEFAULT_TOKEN_ENV, token)
 
     def arguments(self, where: str, raw: Any) -> dict[str, str] | None:
@@ -186,7 +186,7 @@ class _Reader:
             raise self.fail(where, "'arguments' must be a table", 'e.g. arguments = { k = "v" }')
         out: dict[str, str] = {}
         for key, value in raw.items():
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
+            if not isinstance(value, str | int | float):  # bool is an int
                 hint = "write each argument as a string, number or true/false"
                 raise self.fail(where, f"argument {key!r} must be a scalar", hint)
             out[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -244,7 +244,8 @@ def _unique(reader: _Reader, kind: str, names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise reader.fail(f"{kind} {name!r}", "is named twice", "give each a distinct name")
+            message = f"{reader.path}: {kind} {name!r} is named twice"
+            raise FleetFileError(message, hint=f"give each {kind} a distinct name")
         seen.add(name)
 
 
