@@ -93,6 +93,12 @@ def _summary(changes: list[Change]) -> str:
     return f"{add} to add, {len(changes) - add - remove} to change, {remove} to remove"
 
 
+def _done(changes: list[Change]) -> str:
+    add = sum(c.action in _ADD for c in changes)
+    remove = sum(c.action in _REMOVE for c in changes)
+    return f"{add} added, {len(changes) - add - remove} changed, {remove} removed"
+
+
 def plan_text(plan: FleetPlan) -> str:
     lines: list[str] = []
     for node_plan in plan.nodes:
@@ -114,9 +120,10 @@ def plan_json(plan: FleetPlan) -> dict[str, Any]:
 
 def _outcome_lines(outcome: NodeOutcome) -> list[str]:
     if outcome.error is None:
-        done = _summary(list(outcome.done)) if outcome.done else "no changes"
+        done = _done(list(outcome.done)) if outcome.done else "no changes"
         return [_fit(f"node {outcome.node}: applied ({done}) in {outcome.seconds:.1f}s", WIDTH)]
-    lines = [_fit(f"node {outcome.node}: FAILED", WIDTH)]
+    done = f" after {_done(list(outcome.done))}" if outcome.done else ""
+    lines = [_fit(f"node {outcome.node}: FAILED{done}", WIDTH)]
     lines += textwrap.wrap(outcome.error, WIDTH, initial_indent="  ", subsequent_indent="    ")
     if outcome.left:
         lines.append("  left to do:")

@@ -13,7 +13,9 @@ import pytest
 from pluginmgr.errors import DependencyConflictError
 from pluginmgr.fleet import (
     FleetNode,
+    FleetTrigger,
     NodeClient,
+    RecreateUpdater,
     apply_fleet,
     plan_fleet,
     read_fleet_file,
@@ -127,6 +129,15 @@ def test_a_file_edited_or_deleted_on_a_node_is_shown_and_repaired(
     assert mismatches(recorder) == []
 
 
+class _CountingUpdater(RecreateUpdater):
+    def __init__(self) -> None:
+        self.updated: list[str] = []
+
+    def update(self, client: NodeClient, want: FleetTrigger, plugin_filename: str) -> None:
+        self.updated.append(want.key)
+        super().update(client, want, plugin_filename)
+
+
 def test_changed_arguments_and_a_changed_directory_are_applied_as_updates(
     tmp_path: Path, fleet_nodes: FleetNodes
 ) -> None:
@@ -145,7 +156,9 @@ def test_changed_arguments_and_a_changed_directory_are_applied_as_updates(
     assert update.fields == (("arguments", {"window": "10m"}, {"window": "5m"}),)
 
     recorder = ShapeRecorder()
-    assert apply_fleet(fleet, on_request=recorder).failed == ()
+    updater = _CountingUpdater()
+    assert apply_fleet(fleet, on_request=recorder, updater=updater).failed == ()
+    assert updater.updated == ["upd/wal"]  # the seam an in-place update plugs into
     assert _triggers(fleet_nodes.urls[0], "upd")["wal"].arguments == {"window": "5m"}
     assert recorder.count("PUT", "/api/v3/plugins/directory") == 2  # ingest and process
     assert (fleet_nodes.plugin_dirs[2] / "upd_dir" / "helper.py").read_text() == "VALUE = 2\n"
@@ -284,3 +297,24 @@ def test_locked_packages_are_installed_once(tmp_path: Path, fleet_nodes: FleetNo
     assert plan_fleet(read_fleet_file(path), on_request=again)[1].pending == 0
     assert [r for r in again.routes() if r[0] in WRITES] == []
     assert mismatches(recorder) == []
+
+
+def test_a_directory_is_uploaded_file_by_file_when_its_trigger_name_is_not_unique(
+    tmp_path: Path, fleet_nodes: FleetNodes
+) -> None:
+    """The directory API names a trigger without its database: with two triggers of that name
+    on the node, the files go one by one (POST), never into the other trigger's plugin."""
+    triggers: list[dict[str, Any]] = []
+    for db in ("twin_a", "twin_b"):
+        plugin(tmp_path, f"{db}/__init__.py", WAL)
+        plugin(tmp_path, f"{db}/helper.py", "VALUE = 1\n")
+        triggers.append({"name": "twin", "database": db, "spec": "all_tables", "plugin": db})
+    path = write_fleet(tmp_path, fleet_nodes.urls[:1], triggers, databases=["twin_a", "twin_b"])
+    assert apply_fleet(read_fleet_file(path)).failed == ()
+    plugin(tmp_path, "twin_b/helper.py", "VALUE = 2\n")
+    recorder = ShapeRecorder()
+    assert apply_fleet(read_fleet_file(path), on_request=recorder).failed == ()
+    assert recorder.count("PUT", "/api/v3/plugins/directory") == 0
+    assert recorder.count("POST", "/api/v3/plugins/files") == 2
+    assert (fleet_nodes.plugin_dirs[0] / "twin_a" / "helper.py").read_text() == "VALUE = 1\n"
+    assert (fleet_nodes.plugin_dirs[0] / "twin_b" / "helper.py").read_text() == "VALUE = 2\n"
