@@ -57,12 +57,25 @@ def fleet() -> None:
     """Keep the plugins and triggers of many InfluxDB 3 nodes as one fleet file says."""
 
 
+_UPGRADE = click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Fetch every remote plugin again and pin what it serves now; newest allowed packages.",
+)
+
+
 @fleet.command()
 @_file_argument
 @click.option("--target", "targets", multiple=True, metavar="NODE", help="Only this node.")
+@_UPGRADE
 @_common
 def plan(
-    fleet_file: Path, targets: tuple[str, ...], parallel: int, offline: bool, output: str
+    fleet_file: Path,
+    targets: tuple[str, ...],
+    upgrade: bool,
+    parallel: int,
+    offline: bool,
+    output: str,
 ) -> None:
     """Show what apply would change on each node (exit 0: nothing, 2: changes pending).
 
@@ -73,7 +86,9 @@ def plan(
     from ..fleet import plan_fleet, plan_json, plan_text, read_fleet_file
 
     parsed = read_fleet_file(fleet_file)
-    _lock, result = plan_fleet(parsed, targets=targets, parallel=parallel, offline=offline)
+    _lock, result = plan_fleet(
+        parsed, targets=targets, parallel=parallel, offline=offline, upgrade=upgrade
+    )
     if output == "json":
         emit_json(plan_json(result))
     else:
@@ -89,11 +104,13 @@ def plan(
     is_flag=True,
     help="Start no further node once one failed (nodes already running finish).",
 )
+@_UPGRADE
 @_common
 def apply(
     fleet_file: Path,
     targets: tuple[str, ...],
     stop_on_error: bool,
+    upgrade: bool,
     parallel: int,
     offline: bool,
     output: str,
@@ -107,7 +124,12 @@ def apply(
 
     parsed = read_fleet_file(fleet_file)
     result = apply_fleet(
-        parsed, targets=targets, parallel=parallel, stop_on_error=stop_on_error, offline=offline
+        parsed,
+        targets=targets,
+        parallel=parallel,
+        stop_on_error=stop_on_error,
+        offline=offline,
+        upgrade=upgrade,
     )
     if output == "json":
         emit_json(apply_json(result))

@@ -116,9 +116,11 @@ def content_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _locked_plugins(fleet: FleetFile, manager: PluginManager) -> dict[str, LockedPlugin]:
+def _locked_plugins(
+    fleet: FleetFile, manager: PluginManager, *, upgrade: bool
+) -> dict[str, LockedPlugin]:
     refs = list(dict.fromkeys(t.plugin for t in fleet.triggers))
-    report = manager.fetch_many(refs)
+    report = manager.fetch_many(refs, refresh=upgrade)
     if report.errors:
         _ref, error = report.errors[0]
         raise error
@@ -156,7 +158,11 @@ def _forget_others(fleet: FleetFile, manager: PluginManager, refs: set[str]) -> 
 
 
 def build_lock(fleet: FleetFile, *, offline: bool = False, upgrade: bool = False) -> FleetLock:
-    """Fetch and pin the fleet's plugins, lock their packages; see the module docstring."""
+    """Fetch and pin the fleet's plugins, lock their packages; see the module docstring.
+
+    :param upgrade: fetch every remote plugin again and pin what its source serves now, and
+        resolve the packages to the newest versions allowed (as ``lock --upgrade``).
+    """
     sources = InstallOptions(
         find_links=tuple(str(fleet.directory / link) for link in fleet.find_links),
         index_url=fleet.index_url,
@@ -165,7 +171,7 @@ def build_lock(fleet: FleetFile, *, offline: bool = False, upgrade: bool = False
     )
     python = Path(fleet.python) if fleet.python else None
     with PluginManager(fleet_settings(fleet, offline=offline)) as manager:
-        plugins = _locked_plugins(fleet, manager)
+        plugins = _locked_plugins(fleet, manager, upgrade=upgrade)
         local = [ref for ref in plugins if isinstance(parse_ref(ref), LocalRef)]
         record_plugins(fleet.directory, local, reason=ADDED)
         _forget_others(fleet, manager, set(plugins))

@@ -107,10 +107,11 @@ def plan_fleet(
     parallel: int = 4,
     on_request: Callable[[httpx.Request], None] | None = None,
     offline: bool = False,
+    upgrade: bool = False,
     lock: FleetLock | None = None,
 ) -> tuple[FleetLock, FleetPlan]:
     """The lock and every targeted node's plan; nothing is changed on any node."""
-    lock = lock or build_lock(fleet, offline=offline)
+    lock = lock or build_lock(fleet, offline=offline, upgrade=upgrade)
     state = FleetState.read(state_path(fleet.path))
 
     def one(node: FleetNode) -> NodePlan:
@@ -144,9 +145,10 @@ def apply_fleet(
     updater: TriggerUpdater | None = None,
     on_request: Callable[[httpx.Request], None] | None = None,
     offline: bool = False,
+    upgrade: bool = False,
 ) -> FleetApply:
     """Plan and apply every targeted node; the state file is written after each node."""
-    lock = build_lock(fleet, offline=offline)
+    lock = build_lock(fleet, offline=offline, upgrade=upgrade)
     state = FleetState.read(state_path(fleet.path))
     stop = threading.Event()
     updater = updater or RecreateUpdater()

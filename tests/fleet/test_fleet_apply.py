@@ -22,6 +22,7 @@ from pluginmgr.fleet import (
     state_path,
 )
 from pluginmgr.fleet.node_api import TriggerRow
+from pluginmgr.testing import RepoServer
 from tests.fleet.api_shapes import ShapeRecorder, mismatches
 from tests.fleet.conftest import FleetNodes
 from tests.fleet.fleet_files import REQUEST, SCHEDULE, WAL, plugin, write_fleet
@@ -318,3 +319,29 @@ def test_a_directory_is_uploaded_file_by_file_when_its_trigger_name_is_not_uniqu
     assert recorder.count("POST", "/api/v3/plugins/files") == 2
     assert (fleet_nodes.plugin_dirs[0] / "twin_a" / "helper.py").read_text() == "VALUE = 1\n"
     assert (fleet_nodes.plugin_dirs[0] / "twin_b" / "helper.py").read_text() == "VALUE = 2\n"
+
+
+def test_a_gh_plugin_stays_pinned_until_upgrade(
+    tmp_path: Path,
+    fleet_nodes: FleetNodes,
+    repo_server: RepoServer,
+    repo_root: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every node gets the pinned bytes: a new release upstream changes nothing until
+    ``--upgrade`` pins it, then the plan shows the plugin update and apply uploads it."""
+    ref = "gh:examples/wal_plugin/wal_plugin.py"
+    triggers = [{"name": "wal", "database": "pin", "spec": "table:cpu", "plugin": ref}]
+    top = {"plugin-repo": repo_server.url}
+    path = write_fleet(tmp_path, fleet_nodes.urls[:1], triggers, databases=["pin"], top=top)
+    assert apply_fleet(read_fleet_file(path)).failed == ()
+    released = repo_root / "examples" / "wal_plugin" / "wal_plugin.py"
+    released.write_text(released.read_text() + "# release 2\n")
+
+    assert run_cli(capsys, "fleet", "plan", str(path)).code == 0  # pinned: nothing moves
+    upgraded = run_cli(capsys, "fleet", "plan", str(path), "--upgrade")
+    assert upgraded.code == 2 and "~ plugin wal_plugin.py" in upgraded.out
+    assert "new content in the lock" in upgraded.out
+    assert run_cli(capsys, "fleet", "apply", str(path)).code == 0
+    node_file = fleet_nodes.plugin_dirs[0] / "wal_plugin.py"
+    assert node_file.read_text().endswith("# release 2\n")
