@@ -26,10 +26,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.*
+
 from _common import WORDS, check, machine_line
 from _serve import ServerProcess
 
 from pluginmgr.fleet import apply_fleet, build_lock, plan_fleet, read_fleet_file
+from tests.wheels import build_project_wheels
+
+#: packages the plugins declare: every other plugin one ``fleet-pkg-N``, each needing
+#: ``fleet-common`` (built into a find-links folder the nodes install from)
+PACKAGES = 10
 
 ENTRY = {
     "table": "def process_writes(influxdb3_local, table_batches, args=None):\n    pass\n",
@@ -43,17 +51,23 @@ KINDS = ("table", "every", "request")
 
 
 def _plugin_text(rng: random.Random, kind: str, index: int) -> str:
+    """10-40 KB of Python-looking text; every other plugin declares a package (PEP 723)."""
     size = rng.randint(10_000, 40_000)
     words: list[str] = []
     while sum(len(w) + 1 for w in words) < size:
         words.append(rng.choice(WORDS))
     body = "\n".join(f"# {' '.join(words[i : i + 12])}" for i in range(0, len(words), 12))
-    return f'"""Bench plugin {index}."""\n{body}\n{ENTRY[kind]}'
+    header = ""
+    if index % 2:
+        header = f'# /// script\n# dependencies = ["fleet-pkg-{index // 2 % PACKAGES}"]\n# ///\n'
+    return f'{header}"""Bench plugin {index}."""\n{body}\n{ENTRY[kind]}'
 
 
-def _fleet_file(root: Path, nodes: list[ServerProcess], plugins: int, triggers: int) -> Path:
+def _fleet_file(
+    root: Path, nodes: list[ServerProcess], plugins: int, triggers: int, wheels: Path
+) -> Path:
     rng = random.Random(7)
-    lines = ['databases = ["bench"]']
+    lines = [f'find-links = ["{wheels}"]', "no-index = true", 'databases = ["bench"]']
     for index, node in enumerate(nodes):
         os.environ[f"BENCH_TOKEN_{index}"] = node.token
         lines += ["[[nodes]]", f'name = "node-{index}"', f'url = "{node.url}"']
@@ -92,12 +106,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as scratch:
         root = Path(scratch)
         os.environ["XDG_CACHE_HOME"] = str(root / "xdg")
-        nodes = [ServerProcess(root / f"node{i}", "1s", procs) for i in range(3)]
+        for name in [n for n in os.environ if n.startswith(("UV_", "PIP_"))]:
+            del os.environ[name]
+        os.environ.update(UV_CACHE_DIR=str(root / "uv-cache"), UV_NO_CONFIG="1")
+        os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+        projects = [(f"fleet-pkg-{i}", "1.0", ["fleet-common"]) for i in range(PACKAGES)]
+        projects.append(("fleet-common", "1.0", []))
+        wheels = build_project_wheels(projects, root / "projects", root / "wheels")
+        serve_args = ("--find-links", str(wheels), "--no-index")
+        nodes = [
+            ServerProcess(root / f"node{i}", "1s", procs, extra_args=serve_args) for i in range(3)
+        ]
         try:
             for node in nodes:
                 node.start()
             (root / "fleet").mkdir()
-            path = _fleet_file(root / "fleet", nodes, options.plugins, options.triggers)
+            path = _fleet_file(root / "fleet", nodes, options.plugins, options.triggers, wheels)
             fleet = read_fleet_file(path)
 
             began = time.perf_counter()
@@ -140,18 +164,20 @@ def main() -> int:
             for node in nodes:
                 node.stop()
     uploads = seen[("POST", "/api/v3/plugins/files")]
+    installs = seen[("POST", "/api/v3/configure/plugin_environment/install_packages")]
     creates = seen[("POST", "/api/v3/configure/processing_engine_trigger")]
     print(
         f"fleet: 3 nodes, {options.plugins} plugins, {options.triggers} triggers per node "
-        f"({sum(len(p.files) for p in lock.plugins.values())} files locked)\n"
+        f"({sum(len(p.files) for p in lock.plugins.values())} files and "
+        f"{len(lock.packages)} packages locked)\n"
     )
     print("| step | time | requests |")
     print("|---|---|---|")
-    print(f"| lock, first build (local plugins, no packages) | {first_lock:.2f} s | 0 |")
+    print(f"| lock, first build (uv resolves the packages) | {first_lock:.2f} s | 0 |")
     print(f"| lock, unchanged (no resolver) | {warm_lock:.2f} s | 0 |")
     print(
         f"| apply, 3 nodes in parallel | {applied:.2f} s | {sum(seen.values())} "
-        f"({uploads} uploads, {creates} trigger creates) |"
+        f"({uploads} uploads, {installs} installs, {creates} trigger creates) |"
     )
     print(
         f"| plan, nothing changed (median of {options.runs}) | {statistics.median(plans):.2f} s "
