@@ -80,10 +80,14 @@ def _node_lines(plan: NodePlan) -> list[str]:
             ),
         ]
     if not plan.changes:
-        return [_fit(f"{head}: no changes", WIDTH)]
-    lines = [_fit(head, WIDTH)]
-    for change in plan.changes:
-        lines += _change_lines(change)
+        lines = [_fit(f"{head}: no changes", WIDTH)]
+    else:
+        lines = [_fit(head, WIDTH)]
+        for change in plan.changes:
+            lines += _change_lines(change)
+    if plan.unmanaged:
+        left = f"not in the fleet file, left alone: {', '.join(plan.unmanaged)}"
+        lines += textwrap.wrap(left, WIDTH, initial_indent="  ", subsequent_indent="    ")
     return lines
 
 

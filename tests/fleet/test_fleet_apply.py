@@ -103,7 +103,7 @@ def test_plan_and_apply_by_role_then_an_empty_plan(
 
 
 def test_a_file_edited_or_deleted_on_a_node_is_shown_and_repaired(
-    tmp_path: Path, fleet_nodes: FleetNodes
+    tmp_path: Path, fleet_nodes: FleetNodes, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _role_fleet(tmp_path, fleet_nodes, "drift")
     fleet = read_fleet_file(path)
@@ -120,6 +120,10 @@ def test_a_file_edited_or_deleted_on_a_node_is_shown_and_repaired(
     assert by_node["query-2"].changes == ()
     [missing] = by_node["process-3"].changes
     assert "missing on the node" in missing.reason
+
+    status = run_cli(capsys, "fleet", "status", str(path))
+    assert status.code == 1
+    assert [line.split()[1] for line in status.out.splitlines()] == ["drifted", "in", "drifted"]
 
     recorder = ShapeRecorder()
     assert apply_fleet(fleet, on_request=recorder).failed == ()
@@ -180,10 +184,23 @@ def test_a_trigger_disabled_by_hand_is_enabled_again(
     assert apply_fleet(fleet).failed == ()
     with _client(fleet_nodes.urls[1]) as client:
         client.disable_trigger("hand", "req")
-    [change] = plan_fleet(fleet)[1].nodes[1].changes
+        client.create_trigger(
+            database="hand",
+            name="by_hand",
+            plugin_filename="hand_req.py",
+            spec="request:by_hand",
+            arguments=None,
+            error_behavior="log",
+            run_async=False,
+            disabled=False,
+        )
+    query = plan_fleet(fleet)[1].nodes[1]
+    [change] = query.changes
     assert (change.action, change.key) == ("enable", "hand/req")
+    assert query.unmanaged == ("hand/by_hand",)  # shown, never touched
     assert apply_fleet(fleet, targets=["query-2"]).failed == ()
     assert _triggers(fleet_nodes.urls[1], "hand")["req"].disabled is False
+    assert "by_hand" in _triggers(fleet_nodes.urls[1], "hand")
 
 
 def test_a_removed_trigger_is_disabled_deleted_and_its_plugin_forgotten(
