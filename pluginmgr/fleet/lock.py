@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 from ..deps.dependency_set import DependencySet
 from ..deps.inputs import is_plugin_ref
 from ..deps.installers import InstallOptions
-from ..deps.plugins_in import ADDED, forget_plugins, read_plugins_in, record_plugins
+from ..deps.plugins_in import (
+    ADDED,
+    forget_plugins,
+    local_plugin_name,
+    read_plugins_in,
+    record_plugins,
+)
 from ..deps.venv import PluginEnv
 from ..errors import FleetFileError
 from ..fetch.manager import PluginManager
@@ -80,11 +86,11 @@ def fleet_settings(fleet: FleetFile, *, offline: bool = False) -> Settings:
     )
 
 
-def _node_name(fleet: FleetFile, fetched: FetchedPlugin) -> str:
+def _node_name(fleet: FleetFile, ref: str, fetched: FetchedPlugin) -> str:
     """The plugin's path under each node's plugin directory."""
-    parsed = parse_ref(fetched.ref)
+    parsed = parse_ref(ref)
     if isinstance(parsed, LocalRef):
-        return PurePosixPath(parsed.path).as_posix()
+        return local_plugin_name(fleet.directory, ref) or PurePosixPath(parsed.path).name
     if isinstance(parsed, GhRef | GitRef):
         return PurePosixPath(parsed.path.rstrip("/")).name
     assert isinstance(parsed, RegistryRef)  # noqa: S101 - parse_ref's union
@@ -126,12 +132,12 @@ def _locked_plugins(
         raise error
     plugins: dict[str, LockedPlugin] = {}
     owners: dict[str, str] = {}
-    for fetched in report.plugins:
-        name = _node_name(fleet, fetched)
-        if owners.setdefault(name, fetched.ref) != fetched.ref:
+    # the report holds one plugin per reference, in order; keyed by the file's own text
+    for ref, fetched in zip(refs, report.plugins, strict=True):
+        name = _node_name(fleet, ref, fetched)
+        if owners.setdefault(name, ref) != ref:
             message = (
-                f"{fleet.path}: plugins {owners[name]} and {fetched.ref} would both be "
-                f"{name} on the nodes"
+                f"{fleet.path}: plugins {owners[name]} and {ref} would both be {name} on the nodes"
             )
             hint = "use one of them, or copy one beside the fleet file under another name"
             raise FleetFileError(message, hint=hint)
@@ -139,7 +145,7 @@ def _locked_plugins(
         digest = hashlib.sha256(
             "".join(content_sha256(c) for c in files.values()).encode()
         ).hexdigest()
-        plugins[fetched.ref] = LockedPlugin(fetched.ref, name, fetched.kind, digest, files)
+        plugins[ref] = LockedPlugin(ref, name, fetched.kind, digest, files)
     return plugins
 
 
@@ -152,7 +158,8 @@ def _forget_others(fleet: FleetFile, manager: PluginManager, refs: set[str]) -> 
     ]
     if stale:
         manager.write_pins([], removed=stale)
-    gone = [name for name in read_plugins_in(fleet.directory) if name not in refs]
+    names = {local_plugin_name(fleet.directory, ref) for ref in refs}
+    gone = [name for name in read_plugins_in(fleet.directory) if name not in names]
     if gone:
         forget_plugins(fleet.directory, gone)
 

@@ -232,7 +232,7 @@ def test_a_node_down_is_named_and_the_others_are_applied(
     from tests.server.server_helpers import free_port
 
     down = f"http://127.0.0.1:{free_port()}"
-    wal = plugin(tmp_path, "down_wal.py", WAL)
+    wal = "./" + plugin(tmp_path, "down_wal.py", WAL)  # on the nodes as down_wal.py
     triggers = [{"name": "wal", "database": "down", "spec": "table:cpu", "plugin": wal}]
     urls = [fleet_nodes.urls[0], down]
     path = write_fleet(tmp_path, urls, triggers, databases=["down"], names=["ingest-1", "ingest-2"])
@@ -246,7 +246,8 @@ def test_a_node_down_is_named_and_the_others_are_applied(
     applied = run_cli(capsys, "fleet", "apply", str(path))
     assert applied.code == 1
     assert "node ingest-1: applied" in applied.out and "node ingest-2: FAILED" in applied.out
-    assert sorted(_triggers(fleet_nodes.urls[0], "down")) == ["wal"]
+    assert _triggers(fleet_nodes.urls[0], "down")["wal"].plugin_filename == "down_wal.py"
+    assert (fleet_nodes.plugin_dirs[0] / "down_wal.py").read_text() == WAL
 
 
 def test_a_failing_node_stops_with_what_is_left(tmp_path: Path, fleet_nodes: FleetNodes) -> None:
