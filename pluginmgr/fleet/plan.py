@@ -21,9 +21,10 @@ from .lock import content_sha256
 
 if TYPE_CHECKING:
     from .lock import FleetLock, LockedPlugin
+    from .node_api import PluginFileRow
     from .observe import NodeView
     from .spec import FleetFile, FleetNode, FleetTrigger
-    from .state import NodeRecord
+    from .state import FileRecord, NodeRecord
 
 __all__ = ["Change", "NodePlan", "plan_node"]
 
@@ -79,35 +80,51 @@ def spec_json(spec: str) -> Any:
     return json.loads(trigger_specification_json(parse_trigger_spec(spec)))
 
 
+def _listed(plugin: LockedPlugin, key: str) -> bool:
+    """Whether ``system.plugin_files`` lists ``key``: a directory's ``.py`` files only."""
+    return not plugin.is_directory or key.endswith(".py")
+
+
+def _file_drift(
+    plugin: LockedPlugin, key: str, recorded: FileRecord, seen: PluginFileRow | None, running: bool
+) -> str | None:
+    """Why the node's copy of ``key`` differs from what the last apply uploaded, if it does."""
+    if seen is not None and recorded.last_modified is not None:
+        if seen.size != recorded.size or seen.last_modified != recorded.last_modified:
+            return f"{key}: edited on the node ({recorded.size} -> {seen.size} B)"
+    if seen is None and running and _listed(plugin, key):
+        return f"{key}: missing on the node"
+    return None
+
+
 def _plugin_changes(
     plugins: list[LockedPlugin], record: NodeRecord, view: NodeView
 ) -> list[Change]:
     changes = []
     running = {t.plugin_filename.rstrip("/") for t in view.triggers.values()}
     for plugin in plugins:
-        action, reasons = "", []
+        recorded_keys = {k for k, f in record.files.items() if f.plugin == plugin.name}
+        if not recorded_keys:
+            reason = f"{len(plugin.files)} file(s), not uploaded yet"
+            changes.append(Change("plugin", "create", plugin.name, reason, plugin=plugin))
+            continue
+        reasons = [
+            f"{key}: removed from the plugin" for key in sorted(recorded_keys - set(plugin.files))
+        ]
         for key, content in sorted(plugin.files.items()):
             recorded = record.files.get(key)
-            seen = view.files.get(key)
             if recorded is None:
-                action = action or "create"
-                continue
-            if recorded.sha256 != content_sha256(content):
-                action = "update"
+                reasons.append(f"{key}: new in the lock")
+            elif recorded.sha256 != content_sha256(content):
                 reasons.append(f"{key}: new content in the lock")
-            elif (
-                seen is not None
-                and recorded.last_modified is not None
-                and (seen.size != recorded.size or seen.last_modified != recorded.last_modified)
+            elif drift := _file_drift(
+                plugin, key, recorded, view.files.get(key), plugin.name in running
             ):
-                action = "update"
-                reasons.append(f"{key}: edited on the node ({recorded.size} -> {seen.size} B)")
-            elif seen is None and plugin.name in running:
-                action = "update"
-                reasons.append(f"{key}: missing on the node")
-        if action:
-            reason = "; ".join(reasons) or f"{len(plugin.files)} file(s), not uploaded yet"
-            changes.append(Change("plugin", action, plugin.name, reason, plugin=plugin))
+                reasons.append(drift)
+        if reasons:
+            changes.append(
+                Change("plugin", "update", plugin.name, "; ".join(reasons), plugin=plugin)
+            )
     return changes
 
 

@@ -48,6 +48,7 @@ def _role_fleet(tmp_path: Path, nodes: FleetNodes, db: str) -> Path:
     sched = plugin(tmp_path, f"{db}_sched.py", SCHEDULE)
     plugin(tmp_path, f"{db}_dir/__init__.py", WAL)
     plugin(tmp_path, f"{db}_dir/helper.py", "VALUE = 1\n")
+    plugin(tmp_path, f"{db}_dir/notes.txt", "not listed by system.plugin_files\n")
     triggers: list[dict[str, Any]] = [
         {
             "name": "wal",
@@ -151,12 +152,17 @@ def test_changed_arguments_and_a_changed_directory_are_applied_as_updates(
     text = path.read_text().replace('window = "10m"', 'window = "5m"')
     path.write_text(text)
     plugin(tmp_path, "upd_dir/helper.py", "VALUE = 2\n")
+    (tmp_path / "upd_dir" / "notes.txt").unlink()
     fleet = read_fleet_file(path)
 
     _lock, plan = plan_fleet(fleet)
     ingest = plan.nodes[0]
     actions = {(c.kind, c.action, c.key) for c in ingest.changes}
     assert actions == {("trigger", "update", "upd/wal"), ("plugin", "update", "upd_dir")}
+    [directory] = [c for c in ingest.changes if c.kind == "plugin"]
+    assert directory.reason == (
+        "upd_dir/notes.txt: removed from the plugin; upd_dir/helper.py: new content in the lock"
+    )
     [update] = [c for c in ingest.changes if c.kind == "trigger"]
     assert update.fields == (("arguments", {"window": "10m"}, {"window": "5m"}),)
 
@@ -167,6 +173,7 @@ def test_changed_arguments_and_a_changed_directory_are_applied_as_updates(
     assert _triggers(fleet_nodes.urls[0], "upd")["wal"].arguments == {"window": "5m"}
     assert recorder.count("PUT", "/api/v3/plugins/directory") == 2  # ingest and process
     assert (fleet_nodes.plugin_dirs[2] / "upd_dir" / "helper.py").read_text() == "VALUE = 2\n"
+    assert not (fleet_nodes.plugin_dirs[2] / "upd_dir" / "notes.txt").exists()  # atomic swap
     routes = recorder.routes()
     disable = ("POST", "/api/v3/configure/processing_engine_trigger/disable")
     assert routes.index(disable) < routes.index(
