@@ -40,7 +40,14 @@ def _common(func: Any) -> Any:
                 is_flag=True,
                 help="Build the lock from plugins.lock and the store only (no fetch, no index).",
             ),
-            click.option("--format", "output", type=_FORMATS, default="pretty", show_default=True),
+            click.option(
+                "--format",
+                "output",
+                type=_FORMATS,
+                default="pretty",
+                show_default=True,
+                help="Text within 80 columns, or JSON.",
+            ),
         ]
     ):
         func = option(func)
@@ -66,7 +73,9 @@ _UPGRADE = click.option(
 
 @fleet.command()
 @_file_argument
-@click.option("--target", "targets", multiple=True, metavar="NODE", help="Only this node.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="NODE", help="Only this node (repeatable)."
+)
 @_UPGRADE
 @_common
 def plan(
@@ -98,7 +107,9 @@ def plan(
 
 @fleet.command()
 @_file_argument
-@click.option("--target", "targets", multiple=True, metavar="NODE", help="Only this node.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="NODE", help="Only this node (repeatable)."
+)
 @click.option(
     "--stop-on-error",
     is_flag=True,
