@@ -23,7 +23,7 @@ from pluginmgr.fleet import (
 )
 from pluginmgr.fleet.node_api import TriggerRow
 from pluginmgr.testing import RepoServer
-from tests.fleet.api_shapes import ShapeRecorder, mismatches
+from tests.fleet.api_shapes import SHAPES, ShapeRecorder, mismatches
 from tests.fleet.conftest import FleetNodes
 from tests.fleet.fleet_files import REQUEST, SCHEDULE, WAL, plugin, write_fleet
 from tests.helpers import run_cli
@@ -101,6 +101,11 @@ def test_plan_and_apply_by_role_then_an_empty_plan(
     assert status.code == 0 and status.out.count("in sync") == 3
     shown = run_cli(capsys, "fleet", "plan", str(path), "--format", "json")
     assert json.loads(shown.out)["pending"] == 0
+
+    with _client(ingest) as client:  # the node's system tables have Core's columns
+        for table, columns in SHAPES["system_tables"].items():
+            rows = client.query("roles", f"SELECT * FROM system.{table}")  # noqa: S608
+            assert rows and all(sorted(row) == sorted(columns) for row in rows), table
 
 
 def test_a_file_edited_or_deleted_on_a_node_is_shown_and_repaired(
@@ -255,6 +260,17 @@ def test_a_node_down_is_named_and_the_others_are_applied(
     assert "node ingest-1: applied" in applied.out and "node ingest-2: FAILED" in applied.out
     assert _triggers(fleet_nodes.urls[0], "down")["wal"].plugin_filename == "down_wal.py"
     assert (fleet_nodes.plugin_dirs[0] / "down_wal.py").read_text() == WAL
+    again = run_cli(capsys, "fleet", "apply", str(path), "--format", "json")
+    nodes = json.loads(again.out)["nodes"]
+    assert again.code == 1 and [(n["node"], n["ok"], n["done"]) for n in nodes] == [
+        ("ingest-1", True, []),
+        ("ingest-2", False, []),
+    ]
+    status = json.loads(run_cli(capsys, "fleet", "status", str(path), "--format", "json").out)
+    assert [(n["reachable"], n["in_sync"]) for n in status["nodes"]] == [
+        (True, True),
+        (False, False),
+    ]
 
 
 def test_a_failing_node_stops_with_what_is_left(tmp_path: Path, fleet_nodes: FleetNodes) -> None:
