@@ -43,6 +43,8 @@ class Change:
     fields: tuple[tuple[str, Any, Any], ...] = ()
     trigger: FleetTrigger | None = None
     plugin: LockedPlugin | None = None
+    #: the plugin's name on the node, for a trigger
+    plugin_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -151,7 +153,10 @@ def _trigger_changes(
         name = lock.plugins[want.plugin].name
         have = view.triggers.get(want.key)
         if have is None:
-            changes.append(Change("trigger", "create", want.key, want.spec, trigger=want))
+            create = Change(
+                "trigger", "create", want.key, want.spec, trigger=want, plugin_name=name
+            )
+            changes.append(create)
             continue
         recorded = record.triggers.get(want.key)
         if have.specification != spec_json(want.spec):

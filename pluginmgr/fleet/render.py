@@ -59,6 +59,8 @@ def _change_lines(change: Change) -> list[str]:
     head = f"  {symbol} {change.kind} {change.key}"
     if change.action in ("enable", "disable", "forget"):
         head += f" ({change.action})"
+    elif change.kind == "trigger" and change.action == "create" and change.trigger is not None:
+        head += f" ({change.trigger.spec} -> {change.plugin_name or change.trigger.plugin})"
     lines = [_fit(head, WIDTH)]
     for name, old, new in change.fields:
         lines.append(_fit(f"      {name}: {_value(old)} -> {_value(new)}", WIDTH))

@@ -77,7 +77,8 @@ def test_plan_and_apply_by_role_then_an_empty_plan(
     path = _role_fleet(tmp_path, fleet_nodes, "roles")
     planned = run_cli(capsys, "fleet", "plan", str(path))
     assert planned.code == 2, planned.err
-    assert "+ trigger roles/wal" in planned.out and "+ database roles" in planned.out
+    assert "+ trigger roles/wal (table:cpu -> roles_wal.py)" in planned.out
+    assert "+ database roles" in planned.out
     assert all(len(line) <= 80 for line in planned.out.splitlines())
 
     recorder = ShapeRecorder()
@@ -386,3 +387,19 @@ def test_a_gh_plugin_stays_pinned_until_upgrade(
     assert run_cli(capsys, "fleet", "apply", str(path)).code == 0
     node_file = fleet_nodes.plugin_dirs[0] / "wal_plugin.py"
     assert node_file.read_text().endswith("# release 2\n")
+
+
+def test_stop_on_error_starts_no_further_node(tmp_path: Path, fleet_nodes: FleetNodes) -> None:
+    from tests.server.server_helpers import free_port
+
+    wal = plugin(tmp_path, "stop_wal.py", WAL)
+    triggers = [{"name": "wal", "database": "stop", "spec": "table:cpu", "plugin": wal}]
+    urls = [f"http://127.0.0.1:{free_port()}", fleet_nodes.urls[0]]
+    path = write_fleet(tmp_path, urls, triggers, databases=["stop"], names=["down", "up"])
+    path.write_text(path.read_text().replace('roles = ["query"]', 'roles = ["ingest"]'))
+    result = apply_fleet(read_fleet_file(path), parallel=1, stop_on_error=True)
+    down, up = result.outcomes
+    assert down.error is not None and "cannot be reached" in down.error
+    assert up.error == "skipped: another node failed (--stop-on-error)"
+    with _client(fleet_nodes.urls[0]) as client:
+        assert "stop" not in client.databases()
