@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from ..atomic import file_lock
 from ..errors import NodeError
 from .apply import NodeOutcome, RecreateUpdater, TriggerUpdater, apply_node
 from .lock import FleetLock, build_lock
@@ -149,38 +150,42 @@ def apply_fleet(
 ) -> FleetApply:
     """Plan and apply every targeted node; the state file is written after each node."""
     lock = build_lock(fleet, offline=offline, upgrade=upgrade)
-    state = FleetState.read(state_path(fleet.path))
-    stop = threading.Event()
-    updater = updater or RecreateUpdater()
+    path = state_path(fleet.path)
+    with file_lock(path.with_name(f".{path.name}.lock")):  # one apply per fleet file at a time
+        state = FleetState.read(path)
+        stop = threading.Event()
+        updater = updater or RecreateUpdater()
 
-    def one(node: FleetNode) -> NodeOutcome:
-        if stop.is_set():
-            return NodeOutcome(
-                node.name, (), error="skipped: another node failed (--stop-on-error)"
-            )
-        record = state.node(node.name)
-        with NodeClient(node, on_request=on_request) as client:
-            plan, view = _read_node(fleet, lock, node, record, client)
-            if view is None:
-                outcome = NodeOutcome(node.name, (), error=plan.error)
-            else:
-                running = {t.name: t.plugin_filename.rstrip("/") for t in view.triggers.values()}
-                outcome = apply_node(
-                    client, fleet, lock, plan, record, updater=updater, running=running
+        def one(node: FleetNode) -> NodeOutcome:
+            if stop.is_set():
+                return NodeOutcome(
+                    node.name, (), error="skipped: another node failed (--stop-on-error)"
                 )
-                if plan.changes or record.applied_at is None:
-                    try:
-                        _settle(client, fleet, record)
-                    except NodeError as exc:
-                        outcome = replace(outcome, error=outcome.error or str(exc))
-                    if outcome.error is None:
-                        record.applied_at = datetime.now(UTC).isoformat(timespec="seconds")
-                    state.save(node.name, record)
-        if outcome.error is not None and stop_on_error:
-            stop.set()
-        return outcome
+            record = state.node(node.name)
+            with NodeClient(node, on_request=on_request) as client:
+                plan, view = _read_node(fleet, lock, node, record, client)
+                if view is None:
+                    outcome = NodeOutcome(node.name, (), error=plan.error)
+                else:
+                    running = {
+                        t.name: t.plugin_filename.rstrip("/") for t in view.triggers.values()
+                    }
+                    outcome = apply_node(
+                        client, fleet, lock, plan, record, updater=updater, running=running
+                    )
+                    if plan.changes or record.applied_at is None:
+                        try:
+                            _settle(client, fleet, record)
+                        except NodeError as exc:
+                            outcome = replace(outcome, error=outcome.error or str(exc))
+                        if outcome.error is None:
+                            record.applied_at = datetime.now(UTC).isoformat(timespec="seconds")
+                        state.save(node.name, record)
+            if outcome.error is not None and stop_on_error:
+                stop.set()
+            return outcome
 
-    return FleetApply(tuple(_map(parallel, one, _targets(fleet, targets))))
+        return FleetApply(tuple(_map(parallel, one, _targets(fleet, targets))))
 
 
 def fleet_status(
