@@ -21,10 +21,10 @@ from .lock import content_sha256
 
 if TYPE_CHECKING:
     from .lock import FleetLock, LockedPlugin
-    from .node_api import PluginFileRow
+    from .node_api import PluginFileRow, TriggerRow
     from .observe import NodeView
     from .spec import FleetFile, FleetNode, FleetTrigger
-    from .state import FileRecord, NodeRecord
+    from .state import FileRecord, NodeRecord, TriggerRecord
 
 __all__ = ["Change", "NodePlan", "plan_node"]
 
@@ -131,7 +131,7 @@ def _plugin_changes(
 
 
 def _trigger_fields(
-    want: FleetTrigger, name: str, have: Any, recorded: Any
+    want: FleetTrigger, name: str, have: TriggerRow, recorded: TriggerRecord | None
 ) -> list[tuple[str, Any, Any]]:
     fields: list[tuple[str, Any, Any]] = []
     if have.plugin_filename.rstrip("/") != name:
