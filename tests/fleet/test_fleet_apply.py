@@ -319,7 +319,7 @@ def test_a_package_conflict_stops_before_any_node_changes(
     top = {"find-links": [str(fleet_nodes.wheels)], "no-index": True}
     path = write_fleet(tmp_path, fleet_nodes.urls, triggers, databases=["conflict"], top=top)
     recorder = ShapeRecorder()
-    with pytest.raises(DependencyConflictError):
+    with pytest.raises(DependencyConflictError, match=r"conflict_new\.py.*conflict_old\.py"):
         apply_fleet(read_fleet_file(path), on_request=recorder)
     assert recorder.requests == []
     with _client(fleet_nodes.urls[0]) as client:
