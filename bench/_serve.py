@@ -72,11 +72,14 @@ class ServerProcess:
         auth: bool = True,
         plugins: dict[str, str] | None = None,
         in_process: bool = False,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.root = root
         self.flush = flush
         self.procs = procs
         self.auth = auth
+        #: more ``serve`` flags (e.g. where packages come from)
+        self.extra_args = extra_args
         #: ``pluginmgr`` as a command; ``in_process``: its engine calls plugins in-process
         self.command = [sys.executable, "-m", "pluginmgr"]
         if in_process:
@@ -121,7 +124,7 @@ class ServerProcess:
             "--plugin-dir", str(self.plugin_dir), "--data-dir", str(self.data_dir),
             "--node-id", NODE_ID, "--cache-dir", str(self.root / "cache"), "--offline",
             "--http-bind", f"127.0.0.1:{self.port}", "--wal-flush-interval", self.flush,
-            *(() if self.auth else ("--without-auth",)),
+            *(() if self.auth else ("--without-auth",)), *self.extra_args,
         ]  # fmt: skip
         began = time.perf_counter()
         self.process = subprocess.Popen(

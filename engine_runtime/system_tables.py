@@ -1,7 +1,8 @@
 """The engine's state as ``system.*`` tables of every database (engine-behavior.md §4.7).
 
-``processing_engine_logs``, ``processing_engine_triggers`` and
-``processing_engine_trigger_arguments`` as upstream, plus ``processing_engine_trigger_stats``
+``processing_engine_logs``, ``processing_engine_triggers``,
+``processing_engine_trigger_arguments`` and ``plugin_files`` as upstream, plus
+``processing_engine_trigger_stats``
 (invocations, errors, last error, last run, p50/p99, plugin hosts that died under its
 runs), and ``last_caches``/``distinct_caches`` (`engine_runtime.value_caches`); ``_internal``
 has ``databases`` too (each database's ``retention_period_ns``). Built fresh when a query
@@ -43,6 +44,7 @@ def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     from .observability import LOGS_SCHEMA, log_rows
+    from .plugin_files import plugin_file_rows
     from .stats import TRIGGER_STATS_SCHEMA
 
     text, flag = pa.string(), pa.bool_()
@@ -57,6 +59,15 @@ def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None
     )
     arguments = pa.schema(
         [("trigger_name", text), ("argument_key", text), ("argument_value", text)]
+    )
+    files = pa.schema(
+        [
+            ("plugin_name", text),
+            ("file_name", text),
+            ("file_path", text),
+            ("size_bytes", pa.int64()),
+            ("last_modified", pa.int64()),
+        ]
     )
 
     databases = pa.schema(
@@ -85,6 +96,7 @@ def publish_system_tables(engine: ProcessingEngine, *, extra: ExtraTables | None
                 engine.catalog.argument_rows(database),
             ),
             "processing_engine_trigger_stats": (TRIGGER_STATS_SCHEMA, engine.stats.rows(database)),
+            "plugin_files": (files, plugin_file_rows(engine.plugin_dir, engine.catalog.triggers())),
         }
         if database == INTERNAL_DATABASE:  # upstream: only _internal has system.databases
             found["databases"] = (databases, database_rows(engine))

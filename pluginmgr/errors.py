@@ -21,6 +21,8 @@ line and exits 1. Subclasses follow what the caller can do about the failure::
     ├── StoreError                 the local store (cache directory) cannot be used
     ├── DependencyDeclarationError a plugin's dependency declaration is malformed
     ├── DatabaseVersionError       a plugin's manifest excludes the InfluxDB version of this node
+    ├── FleetFileError             a fleet file (``fleet plan|apply FILE``) is malformed
+    ├── NodeError                  a fleet node cannot be reached or refused a request
     └── InstallError               a package install or venv operation failed (uv's or pip's error)
         ├── InstallDisabledError   --package-manager disabled (upstream's exact message)
         │   └── PluginInstallationDisabledError  --plugin-dir-only (upstream's exact message)
@@ -45,6 +47,7 @@ __all__ = [
     "DependencyConflictError",
     "DependencyDeclarationError",
     "FetchError",
+    "FleetFileError",
     "GitError",
     "HTTPStatusError",
     "InstallDisabledError",
@@ -54,6 +57,7 @@ __all__ = [
     "LockfileError",
     "MirrorError",
     "NetworkError",
+    "NodeError",
     "OfflineError",
     "PackageNotFoundError",
     "PathTraversalError",
@@ -319,3 +323,22 @@ class StaleLockError(InstallError):
     def __init__(self, message: str, *, changes: tuple[str, ...] = (), hint: str | None = None):
         super().__init__(message, hint=hint or "run `pluginmgr deps lock` and commit pylock.toml")
         self.changes = changes
+
+
+class FleetFileError(PluginManagerError):
+    """A fleet file is malformed: the message names the file, the entry and what to fix."""
+
+
+class NodeError(PluginManagerError):
+    """A fleet node could not be reached, or answered a request with an error.
+
+    :param node: the node's name in the fleet file.
+    :param status: the HTTP status, None when the node was not reached.
+    """
+
+    def __init__(
+        self, message: str, *, node: str, status: int | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.node = node
+        self.status = status

@@ -4,9 +4,9 @@
   ``if TYPE_CHECKING:`` aside: they never run);
 * ``engine_runtime`` and ``registry_index`` import nothing of ``pluginmgr`` or of each other,
   ``engine_runtime``'s plugin host guest nothing but the standard library and itself;
-* in ``pluginmgr`` the layers go one way, ``cli -> server -> node -> mirror -> deps ->
-  fetch -> the modules directly in pluginmgr/``: a module imports only its own package and the
-  layers below it (``__main__`` starts the CLI);
+* in ``pluginmgr`` the layers go one way, ``cli -> server -> fleet -> node -> mirror ->
+  deps -> fetch -> the modules directly in pluginmgr/``: a module imports only its own
+  package and the layers below it (``__main__`` starts the CLI);
 * a CLI command module never imports another (shared options live in ``_``-prefixed modules);
 * no product module is over 400 lines, and at most 12 lie directly in ``pluginmgr/``.
 """
@@ -29,8 +29,9 @@ LAYERS: Final = {
     "deps": 2,
     "mirror": 3,
     "node": 4,
-    "server": 5,
-    "cli": 6,
+    "fleet": 5,
+    "server": 6,
+    "cli": 7,
 }
 GUEST: Final = "engine_runtime.host.guest.pluginmgr_guest"
 

@@ -54,6 +54,7 @@ _COMMANDS: Final = {
     "search": "registry",
     "mirror": "mirror",
     "store": "store_repair:store",
+    "fleet": "fleet",
 }
 
 #: command -> its short help (the first sentence of its docstring, as click shortens it), so
@@ -68,6 +69,7 @@ _SUMMARIES: Final = {
     "repositories, the store and disk space.",
     "enable": "Enable a trigger.",
     "fetch": "Fetch plugin references, pin them in plugins.lock and print where they are.",
+    "fleet": "Keep the plugins and triggers of many InfluxDB 3 nodes as one fleet file says.",
     "gc": "Delete store content that plugins.lock does not pin and that is not among the "
     "--keep newest versions of any reference (history entries of deleted content go too).",
     "index": "Build registry indexes (SDK index.json, schema 2.1).",

@@ -58,6 +58,15 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "doctor": ("pluginmgr doctor", "pluginmgr doctor --data-dir ~/.pluginmgr/data"),
     "enable trigger": ("pluginmgr enable trigger cpu_alerts -d metrics",),
     "fetch": ("pluginmgr fetch gh:influxdata/mad_check/mad_check_plugin.py",),
+    "fleet apply": (
+        "pluginmgr fleet apply fleet.toml",
+        "pluginmgr fleet apply fleet.toml --target ingest-1 --parallel 2 --stop-on-error",
+    ),
+    "fleet plan": (
+        "pluginmgr fleet plan fleet.toml",
+        "pluginmgr fleet plan fleet.toml --format json",
+    ),
+    "fleet status": ("pluginmgr fleet status fleet.toml",),
     "gc": ("pluginmgr gc --dry-run", "pluginmgr gc --keep 2"),
     "index build": ("pluginmgr index build ./registry -o ./registry/index.json",),
     "install deps": ("pluginmgr install deps gh:influxdata/mad_check/mad_check_plugin.py",),
