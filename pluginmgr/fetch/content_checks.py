@@ -28,6 +28,8 @@ _HTML_START: Final = re.compile(rb"[\s\xef\xbb\xbf]*<(!doctype|html|head|body)\b
 _CONTROL: Final = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _HINT: Final = "check --plugin-repo and any proxy in between; nothing was pinned"
 _SHOWN: Final = 60
+#: what a JSON (or other data) document parses to as a Python expression
+_LITERALS: Final = (ast.Dict, ast.List, ast.Set, ast.Tuple, ast.Constant, ast.Name, ast.UnaryOp)
 
 
 def first_lines(body: bytes, *, limit: int = _SHOWN) -> str:
@@ -66,12 +68,12 @@ def _problem(url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
 
 
 def _only_data(tree: ast.Module) -> bool:
-    """Whether the module is nothing but bare expressions, one not a string: JSON (``{...}``,
+    """Whether the module is nothing but literal values, one not a string: JSON (``{...}``,
     ``[...]``, ``null``) compiles, yet defines and runs nothing. A docstring alone passes."""
-    exprs = [node.value for node in tree.body if isinstance(node, ast.Expr)]
-    if len(exprs) != len(tree.body):
+    values = [node.value for node in tree.body if isinstance(node, ast.Expr)]
+    if len(values) != len(tree.body) or not all(isinstance(v, _LITERALS) for v in values):
         return False
-    return any(not (isinstance(e, ast.Constant) and isinstance(e.value, str)) for e in exprs)
+    return any(not (isinstance(v, ast.Constant) and isinstance(v.value, str)) for v in values)
 
 
 def check_plugin_source(url: str, body: bytes, headers: Mapping[str, str]) -> None:
