@@ -63,8 +63,9 @@ def download(
 
         expect = None
         if repo_sums is not None and source.path is not None:
-            sums = repo_sums.of(source.url[: -len(source.path)])
-            expect = partial(sums.check, source.path, what=source.url)
+            # read once the file arrived: a failed fetch costs no request for the records
+            base = source.url[: -len(source.path)]
+            expect = partial(repo_sums.check, base, source.path, what=source.url, token=token)
 
         result = fetch_url(
             source.url,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ..errors import IntegrityError
+from ..errors import FetchError, IntegrityError
 from .transports import FetchRequest, Transport
 
 __all__ = [
@@ -110,6 +110,8 @@ class Sums:
 
 
 _PARSERS: Final = {SHA256SUMS: strict_sums, MIRROR_JSON: manifest_sums}
+#: what a missing record is answered with (S3 answers 403 for a key it does not have)
+_ABSENT: Final = frozenset({403, 404, 410})
 
 
 class RepoSums:
@@ -120,19 +122,37 @@ class RepoSums:
         self._lock = threading.Lock()
         self._known: dict[str, Sums] = {}
 
-    def of(self, base: str) -> Sums:
-        """The records at ``base`` (a URL ending in ``/``); empty when it publishes none."""
+    def of(self, base: str, *, token: str | None = None) -> Sums:
+        """The records at ``base`` (a URL ending in ``/``); empty when it publishes none.
+
+        :param token: sent as ``Authorization: Bearer``, as for the repository's files.
+        """
         with self._lock:
             if base not in self._known:
-                self._known[base] = self._read(base)
+                self._known[base] = self._read(base, token)
             return self._known[base]
 
-    def _read(self, base: str) -> Sums:
+    def check(
+        self, base: str, path: str, sha256: str, *, what: str, token: str | None = None
+    ) -> None:
+        """`Sums.check` against the records at ``base`` (read at the first call)."""
+        self.of(base, token=token).check(path, sha256, what=what)
+
+    def _read(self, base: str, token: str | None) -> Sums:
         records: dict[str, Mapping[str, str]] = {}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         for name, parse in _PARSERS.items():
-            response = self._transport.handle(FetchRequest(url=base + name, max_bytes=_MAX_BYTES))
-            if not response.ok:
-                continue  # a 404: a repository that keeps no such record
+            url = base + name
+            response = self._transport.handle(
+                FetchRequest(url=url, max_bytes=_MAX_BYTES, headers=headers)
+            )
+            if response.status in _ABSENT:
+                continue  # a repository that keeps no such record
+            if not response.ok:  # a record that exists but cannot be read checks nothing
+                message = (
+                    f"cannot read {url} to check what it lists: {response.status_message(url)}"
+                )
+                raise FetchError(message, url=url, hint="retry, or check the repository")
             parsed = parse(response.body.decode("utf-8", errors="replace"))
             if parsed is not None:
                 records[name] = parsed

@@ -67,8 +67,8 @@ def fetch_url(
     :param revalidate: send conditional headers; off forces a full download.
     :param deadline: seconds the whole download may take (None: the transport's default).
     :param root: the repository base ``url`` must stay inside (``file://`` symlinks).
-    :param expect: called with the content's sha256 before anything is stored or returned; it
-        raises to refuse the content (a mirror's records, `RepoSums`).
+    :param expect: called with a downloaded body's sha256 before it is stored; it raises to
+        refuse the content (a mirror's records, `RepoSums`).
     """
     meta = store.url_meta(url)
     headers = _conditional_headers(meta, store) if revalidate else {}
@@ -85,8 +85,7 @@ def fetch_url(
     response = transport.handle(request)
     conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
     if response.status == 304 and meta is not None and conditional:
-        if expect is not None:
-            expect(meta.sha256)
+        # the bytes already held, which passed `expect` when they came: nothing new to check
         return UrlFetch(url, meta.sha256, meta.size, not_modified=True)
     if not response.ok:
         raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
