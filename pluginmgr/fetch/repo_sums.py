@@ -40,10 +40,7 @@ SHA256SUMS: Final = "SHA256SUMS"
 MIRROR_JSON: Final = "mirror.json"
 _SUM_LINE: Final = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 _MAX_BYTES: Final = 64 * 1024 * 1024
-_HINT: Final = (
-    "run `pluginmgr mirror verify` on the mirror and re-sync it (`pluginmgr mirror sync`); "
-    "nothing was pinned"
-)
+_HINT: Final = "run `pluginmgr mirror verify` on it and re-sync it (`pluginmgr mirror sync`)"
 
 
 def parse_sums(text: str) -> dict[str, str]:
@@ -86,6 +83,8 @@ class Sums:
     """What a repository's records say: ``{path: sha256}`` per record file that exists."""
 
     records: Mapping[str, Mapping[str, str]]
+    owner: str = ""  #: the repository or folder that keeps them, as errors name it
+    refused: str = "nothing was pinned"  #: what the refusal left undone
 
     def check(self, path: str, sha256: str, *, what: str) -> None:
         """Refuse ``sha256`` for ``path`` unless every record lists exactly it.
@@ -98,13 +97,17 @@ class Sums:
         listed = {name: sums[path] for name, sums in self.records.items() if path in sums}
         names = " and ".join(self.records)
         if not listed:
-            message = f"{what} is not listed in the repository's {names}, which list its files"
+            message = (
+                f"{what} is not listed in the {names} of {self.owner}, which list its files; "
+                f"{self.refused}"
+            )
             raise IntegrityError(message, hint=_HINT)
         for name, expected in listed.items():
             if expected != sha256:
                 message = (
-                    f"{what} does not match the repository's {name} (expected sha256 "
-                    f"{expected[:16]}…, got {sha256[:16]}…): it was tampered with or damaged"
+                    f"{what} does not match the {name} of {self.owner} (expected sha256 "
+                    f"{expected[:16]}…, got {sha256[:16]}…): it was tampered with or damaged; "
+                    f"{self.refused}"
                 )
                 raise IntegrityError(message, hint=_HINT)
 
@@ -156,7 +159,7 @@ class RepoSums:
             parsed = parse(response.body.decode("utf-8", errors="replace"))
             if parsed is not None:
                 records[name] = parsed
-        return Sums(records)
+        return Sums(records, owner=base)
 
 
 def local_sums(folder: Path) -> tuple[Sums, str]:
@@ -179,5 +182,5 @@ def local_sums(folder: Path) -> tuple[Sums, str]:
             ):
                 records[name] = parsed
         if records:
-            return Sums(records), prefix
+            return Sums(records, owner=str(root), refused="nothing was installed"), prefix
     return Sums({}), ""
