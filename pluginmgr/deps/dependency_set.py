@@ -163,7 +163,9 @@ class DependencySet:
         interpreter = interpreter_change(lock, inputs)
         if differs and not declared and interpreter is None:
             declared = ["its inputs changed (the lock's inputs-sha256 differs)"]
-        graph = graph_problems(lock)  # a package added by hand: the lock is not what it says
+        graph = graph_problems(
+            lock, self.env.markers
+        )  # a package added by hand: the lock is not what it says
         changes = [*declared, *([interpreter] if interpreter else []), *graph]
         only = interpreter is not None and not declared and not graph
         note = runtime_pinned_note(lock)

@@ -11,6 +11,8 @@ and a resolution (``deps lock``) writes the graph again from the declarations.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -29,24 +31,28 @@ def _declared(requirements: tuple[str, ...]) -> set[str]:
     return names
 
 
-def graph_problems(lock: PyLock, *, limit: int = 5) -> list[str]:
+def graph_problems(
+    lock: PyLock, environment: Mapping[str, str] | None = None, *, limit: int = 5
+) -> list[str]:
     """What does not hold in ``lock``'s graph, one sentence each (the first ``limit``, then how
-    many more); empty when it holds."""
+    many more); empty when it holds.
+
+    :param environment: the markers of the interpreter the lock is for (None: this one); a
+        package whose marker excludes it is never installed, so it needs no requester.
+    """
     packages = lock.by_name()
     declared = {r.name: _declared(r.requirements) for r in lock.requesters}
     problems: list[str] = []
-    reached: list[str] = []
+    # a package never installed here is taken as needed, and so what it requires
+    reached = [p.key for p in lock.packages if not p.applies(environment)]
     children: dict[str, list[str]] = {}
     for package in lock.packages:
         label = f"{package.name} {package.version}".strip()
         for parent in package.required_by:
-            if parent in declared:
-                if package.key in declared[parent]:
-                    reached.append(package.key)
-                else:
-                    problems.append(
-                        f"{label} names {parent} in required-by, which does not declare it"
-                    )
+            if parent in declared and package.key in declared[parent]:
+                reached.append(package.key)
+            elif parent in declared:
+                problems.append(f"{label} names {parent} in required-by, which does not declare it")
             elif canonicalize_name(parent) in packages:
                 children.setdefault(canonicalize_name(parent), []).append(package.key)
             else:

@@ -195,7 +195,6 @@ def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[
                     continue
                 actual = sha256_file(path)
                 checked += 1
-                sums.check(prefix + item.name, actual, what=str(path))
                 if item.sha256 is not None and actual != item.sha256:
                     message = (
                         f"{path} does not match pylock.toml ({package.name} {package.version}: "
@@ -205,6 +204,7 @@ def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[
                     raise IntegrityError(
                         message, hint="re-sync the mirror (`pluginmgr mirror sync`) and retry"
                     )
+                sums.check(prefix + item.name, actual, what=str(path))
     return checked
 
 
