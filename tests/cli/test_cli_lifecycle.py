@@ -35,7 +35,9 @@ def args(repo_server: RepoServer, plugin_dir: Path, cache: Path, repo_root: Path
     for path in EXTRA_PATHS:
         target = repo_root / path
         target.parent.mkdir(parents=True)
-        target.write_text(f"# {path}\ndef process_writes(influxdb3_local, tables, args=None):\n    pass\n")
+        target.write_text(
+            f"# {path}\ndef process_writes(influxdb3_local, tables, args=None):\n    pass\n"
+        )
     return repo_args(repo_server.url, plugin_dir, cache)
 
 
