@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from engine_runtime.errors import InfluxQLSyntaxError, InfluxQLUnsupportedError
+from engine_runtime.influxql._bounds import MAX_DEPTH, MAX_TERMS, balanced, too_deep, tree_depth
 from engine_runtime.influxql.lexer import Lexer, Token, describe, syntax_error
 from engine_runtime.influxql.nodes import (
     BinaryExpr,
@@ -47,6 +48,8 @@ class ExpressionParser:
         self.params = dict(params or {})
         self.lexer = Lexer(text)
         self.token = self.lexer.next()
+        self.depth = 0  #: levels of nesting now open (`MAX_DEPTH`)
+        self.terms = 0  #: terms read in this statement (`MAX_TERMS`)
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -150,18 +153,34 @@ class ExpressionParser:
 
     # -- expressions --------------------------------------------------------------------------
 
+    def enter(self) -> None:
+        """Open one level of nesting (leave it with ``depth -= 1``); past `MAX_DEPTH`, refuse."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise too_deep(self.token.pos)
+
     def expression(self) -> Expr:
-        """An expression, ``OR`` being the loosest operator."""
-        lhs = self._and()
-        while self.accept_keyword("OR"):
-            lhs = BinaryExpr("OR", lhs, self._and())
-        return lhs
+        """An expression, ``OR`` being the loosest operator; ``AND``/``OR`` chains balanced and
+        the whole within `MAX_DEPTH` levels (see `_bounds`)."""
+        start = self.token.pos
+        outermost = self.depth == 0
+        self.enter()
+        try:
+            terms = [self._and()]
+            while self.accept_keyword("OR"):
+                terms.append(self._and())
+        finally:
+            self.depth -= 1
+        expr = balanced("OR", terms)
+        if outermost and tree_depth(expr) > MAX_DEPTH:  # a long chain of + - * / or compares
+            raise too_deep(start)
+        return expr
 
     def _and(self) -> Expr:
-        lhs = self._comparison()
+        terms = [self._comparison()]
         while self.accept_keyword("AND"):
-            lhs = BinaryExpr("AND", lhs, self._comparison())
-        return lhs
+            terms.append(self._comparison())
+        return balanced("AND", terms)
 
     def _comparison(self) -> Expr:
         lhs = self._additive()
@@ -200,10 +219,17 @@ class ExpressionParser:
             return NumberLit(-self.advance().value)  # type: ignore[operator]  # a number
         if self.at("DURATION"):
             return DurationLit(-int(self.advance().value))
-        return BinaryExpr("*", NumberLit(-1), self._unary())
+        self.enter()
+        try:
+            return BinaryExpr("*", NumberLit(-1), self._unary())
+        finally:
+            self.depth -= 1
 
     def _primary(self) -> Expr:
         token = self.token
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise too_deep(token.pos)
         if token.kind == "(":
             self.advance()
             inner = self.expression()

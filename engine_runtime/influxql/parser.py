@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from engine_runtime.errors import InfluxQLSyntaxError, InfluxQLUnsupportedError
+from engine_runtime.influxql._bounds import MAX_STATEMENTS, too_many_statements
 from engine_runtime.influxql._expressions import unsupported
 from engine_runtime.influxql.nodes import (
     CreateDatabase,
@@ -127,7 +128,11 @@ class _Parser(ShowParser):
     def subquery(self) -> SelectStatement:
         self.expect("(")
         self.expect_keyword("SELECT")
-        inner = self._select()
+        self.enter()  # nested subqueries recurse like parentheses
+        try:
+            inner = self._select()
+        finally:
+            self.depth -= 1
         self.expect(")", ")")
         return inner
 
@@ -232,6 +237,9 @@ def parse(text: str, params: Mapping[str, Any] | None = None) -> tuple[Statement
             pass
         if parser.at("EOF"):
             break
+        if len(statements) == MAX_STATEMENTS:  # refused before the rest is even parsed
+            raise too_many_statements(parser.token.pos)
+        parser.depth, parser.terms = 0, 0
         try:
             statements.append(parser.statement())
         except InfluxQLUnsupportedError as exc:

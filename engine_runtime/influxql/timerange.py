@@ -17,6 +17,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine_runtime.errors import InfluxQLError
+from engine_runtime.influxql._bounds import balanced
 from engine_runtime.influxql._expressions import unsupported
 from engine_runtime.influxql.nodes import (
     BinaryExpr,
@@ -159,10 +160,8 @@ def split_condition(
             )
         else:
             rest.append(part)
-    remaining: Expr | None = None
-    for part in rest:
-        remaining = part if remaining is None else BinaryExpr("AND", remaining, part)
-    return found, remaining
+    # joined balanced, as the parser joins them: a long AND chain stays shallow
+    return found, balanced("AND", rest) if rest else None
 
 
 def _conjuncts(condition: Expr | None) -> list[Expr]:

@@ -44,6 +44,7 @@ from .inputs import (
 )
 from .installers import InstallOptions, UvInstaller, find_uv
 from .lock_cache import cached_lock
+from .lock_graph import graph_problems
 from .pylock import PYLOCK_NAME, PyLock
 from .pylock_writer import write_pylock
 from .resolver import ResolveOptions, resolve
@@ -162,8 +163,11 @@ class DependencySet:
         interpreter = interpreter_change(lock, inputs)
         if differs and not declared and interpreter is None:
             declared = ["its inputs changed (the lock's inputs-sha256 differs)"]
-        changes = [*declared, *([interpreter] if interpreter else [])]
-        only = interpreter is not None and not declared
+        graph = graph_problems(
+            lock, self.env.markers
+        )  # a package added by hand: the lock is not what it says
+        changes = [*declared, *([interpreter] if interpreter else []), *graph]
+        only = interpreter is not None and not declared and not graph
         note = runtime_pinned_note(lock)
         notes = (note,) if note else ()
         return LockStatus("stale" if changes else "fresh", tuple(changes), only, notes)

@@ -20,6 +20,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .lock_graph import graph_problems
+
 if TYPE_CHECKING:
     from .inputs import DependencyInputs
     from .pylock import LockedPackage, PyLock, Requester
@@ -86,7 +88,7 @@ def extend_lock(lock: PyLock, inputs: DependencyInputs) -> PyLock | None:
     ):
         return None
     added = _added(lock, inputs)
-    if not added:
+    if not added or graph_problems(lock):
         return None
     locked = lock.by_name()
     needed_by: dict[str, set[str]] = {}

@@ -37,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..errors import InstallError, IntegrityError
 from ..fetch.hashes import sha256_file
+from ..fetch.repo_sums import local_sums
 from ..fetch.transports import local_path
 from .build_lock import build_constraints_file
 from .installers import disabled_error
@@ -174,21 +175,27 @@ def _local_dirs(links: Sequence[str]) -> list[Path]:
 
 
 def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[str]) -> int:
-    """Re-hash every file of ``packages`` found in a local ``find_links`` directory.
+    """Re-hash every file of ``packages`` found in a local ``find_links`` directory, against
+    the lock and against the ``SHA256SUMS``/``mirror.json`` of the folder or the mirror it
+    is in (`local_sums`).
 
     :returns: how many files were checked.
-    :raises IntegrityError: naming the first file whose sha256 the lock does not list.
+    :raises IntegrityError: naming the first file whose sha256 the lock or the mirror's
+        records do not list.
     """
     checked = 0
     for folder in _local_dirs(find_links):
+        # a mirror's folder (or the mirror it is in) lists its files: a lock resolved from a
+        # tampered wheel matches that wheel, but not what the mirror recorded when it synced
+        sums, prefix = local_sums(folder)
         for package in packages:
             for item in (*package.wheels, *((package.sdist,) if package.sdist else ())):
                 path = folder / item.name
-                if item.sha256 is None or not path.is_file():
+                if not path.is_file():
                     continue
                 actual = sha256_file(path)
                 checked += 1
-                if actual != item.sha256:
+                if item.sha256 is not None and actual != item.sha256:
                     message = (
                         f"{path} does not match pylock.toml ({package.name} {package.version}: "
                         f"expected sha256 {item.sha256[:16]}…, got {actual[:16]}…); it was "
@@ -197,6 +204,7 @@ def verify_local_wheels(packages: Sequence[LockedPackage], find_links: Sequence[
                     raise IntegrityError(
                         message, hint="re-sync the mirror (`pluginmgr mirror sync`) and retry"
                     )
+                sums.check(prefix + item.name, actual, what=str(path))
     return checked
 
 

@@ -1,14 +1,18 @@
 """Checks on downloaded bytes before anything is pinned: a 200 answer is not proof of a plugin.
 
-A proxy, captive portal or CDN can answer 200 with an HTML error page (a "soft 404"), and a
-repository can hold a file that is not Python source at all. (A body cut short of its
-Content-Length never gets here: httpx raises, and the transport reports it as a network error.)
-Pinning any of these would make every node load garbage until someone re-fetches. Upstream
-InfluxDB 3 reads plugin files as UTF-8 text, so a ``.py`` file must be UTF-8 without NUL bytes.
+A proxy, captive portal or CDN can answer 200 with an HTML error page (a "soft 404"), an XML or
+JSON error document or a bare ``404: Not Found``; a server can cut a body short with a lying
+Content-Length (HTTP/1.1 ends the body where the header says, so ``def p`` is all that arrives);
+and a repository can hold a file that is not Python source at all. Pinning any of these would
+make every node load garbage until someone re-fetches. So a ``.py`` file is pinned only when it
+is UTF-8 text (upstream InfluxDB 3 reads plugin files as UTF-8) without control bytes and it
+compiles: ``compile(source, name, "exec")`` parses it into a code object and runs nothing. The
+error shows how the body starts, which tells an error page from a truncated plugin at a glance.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from typing import Final
@@ -16,30 +20,73 @@ from urllib.parse import urlsplit
 
 from ..errors import FetchError
 
-__all__ = ["check_plugin_source"]
+__all__ = ["check_plugin_source", "first_lines"]
 
 #: an HTML document, after optional whitespace and BOM: what error pages start with
-_HTML_START: Final = re.compile(rb"[\s\xef\xbb\xbf]*<(!doctype|html)", re.IGNORECASE)
+_HTML_START: Final = re.compile(rb"[\s\xef\xbb\xbf]*<(!doctype|html|head|body)\b", re.IGNORECASE)
+#: C0 control bytes and DEL; tab, newline, carriage return and form feed are Python whitespace
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _HINT: Final = "check --plugin-repo and any proxy in between; nothing was pinned"
+_SHOWN: Final = 60
+#: what a JSON (or other data) document parses to as a Python expression
+_LITERALS: Final = (ast.Dict, ast.List, ast.Set, ast.Tuple, ast.Constant, ast.Name, ast.UnaryOp)
+
+
+def first_lines(body: bytes, *, limit: int = _SHOWN) -> str:
+    """How ``body`` starts, on one printable line: at most ``limit`` characters of its first
+    lines, newlines shown as ``⏎`` and any other unprintable character escaped."""
+    text = body[: limit * 4].decode("utf-8", errors="replace").strip()
+    shown = "".join(
+        "⏎" if ch == "\n" else ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text
+    )
+    return shown[:limit] + ("…" if len(shown) > limit else "")
+
+
+def _problem(url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "text/html" or _HTML_START.match(body):
+        return "is an HTML page, not Python source (an error page from a proxy or CDN?)"
+    if b"\x00" in body:
+        return "is binary (it has NUL bytes), not Python source"
+    try:
+        source = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 (byte {exc.start}), and plugins must be UTF-8 Python source"
+    control = _CONTROL.search(body)
+    if control is not None:
+        return f"has the control byte {control.group()!r} at byte {control.start()}, not text"
+    try:
+        tree = ast.parse(source, url)
+        compile(tree, url, "exec", dont_inherit=True)  # code generation's own checks too
+    except SyntaxError as exc:
+        return f"does not compile as Python ({exc.msg}, line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:  # nesting past the parser's limits
+        return f"does not compile as Python ({type(exc).__name__}: {exc})"
+    if _only_data(tree):
+        return "is a data document (a JSON value?), not Python source"
+    return None
+
+
+def _only_data(tree: ast.Module) -> bool:
+    """Whether the module is nothing but literal values, one not a string: JSON (``{...}``,
+    ``[...]``, ``null``) compiles, yet defines and runs nothing. A docstring alone passes."""
+    values = [node.value for node in tree.body if isinstance(node, ast.Expr)]
+    if len(values) != len(tree.body) or not all(isinstance(v, _LITERALS) for v in values):
+        return False
+    return any(not (isinstance(v, ast.Constant) and isinstance(v.value, str)) for v in values)
 
 
 def check_plugin_source(url: str, body: bytes, headers: Mapping[str, str]) -> None:
-    """Refuse a ``.py`` file that is an HTML page, binary, or not UTF-8; other files pass.
+    """Refuse a ``.py`` file that is not UTF-8 Python source that compiles; other files pass.
+
+    The one-line error names the URL, the problem and the body's first characters.
 
     :param headers: response headers with lower-case keys.
     """
     if not urlsplit(url).path.endswith(".py"):
         return
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "text/html" or _HTML_START.match(body):
-        problem = "is an HTML page, not Python source (an error page from a proxy or CDN?)"
-    elif b"\x00" in body:
-        problem = "is binary (it has NUL bytes), not Python source"
-    else:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problem = f"is not UTF-8 (byte {exc.start}), and plugins must be UTF-8 Python source"
-        else:
-            return
-    raise FetchError(f"plugin file {url} {problem}", url=url, hint=_HINT)
+    problem = _problem(url, body, headers)
+    if problem is None:
+        return
+    message = f"plugin file {url} {problem}; it starts: {first_lines(body) or '(empty)'}"
+    raise FetchError(message, url=url, hint=_HINT)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..errors import ResolveError
@@ -13,6 +14,7 @@ from ..settings import Settings
 from .fetched import FetchProgress
 from .hashes import sha256_hex, tree_manifest
 from .lockfile import LockEntry
+from .repo_sums import RepoSums
 from .resolver import GitSource, HttpSource, LocalSource, RegistrySource, Source
 from .store import Store
 from .transports import Transport
@@ -44,15 +46,26 @@ def download(
     store: Store,
     transport: Transport,
     progress: FetchProgress | None = None,
+    repo_sums: RepoSums | None = None,
 ) -> Content:
     """Download ``source`` into ``store``; a ``pinned`` git commit or registry version (from
-    the lock) is what is fetched, else what the reference names now."""
+    the lock) is what is fetched, else what the reference names now.
+
+    :param repo_sums: the records (``SHA256SUMS``, ``mirror.json``) a ``gh:`` file must match
+        when ``--plugin-repo`` keeps them (a mirror); None checks none.
+    """
     if isinstance(source, RegistrySource):
         return _download_registry(text, source, pinned, settings, store, transport)
     if isinstance(source, HttpSource):
         token = settings.plugin_repo_token if source.authorized else None
         callback = None if progress is None else (lambda got, total: progress(text, got, total))
         from .url import fetch_url  # loaded by the first download: a local read never pays
+
+        expect = None
+        if repo_sums is not None and source.path is not None:
+            # read once the file arrived: a failed fetch costs no request for the records
+            base = source.url[: -len(source.path)]
+            expect = partial(repo_sums.check, base, source.path, what=source.url, token=token)
 
         result = fetch_url(
             source.url,
@@ -64,6 +77,7 @@ def download(
             deadline=settings.fetch_deadline,
             # a gh: file must stay inside --plugin-repo, symlinks resolved
             root=settings.plugin_repo if source.authorized else None,
+            expect=expect,
         )
         return Content("file", result.sha256, result.size, source.url, result.not_modified)
     if isinstance(source, GitSource):

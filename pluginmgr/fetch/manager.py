@@ -49,6 +49,7 @@ from .fetched import (
 from .lockfile import LockEntry, format_timestamp, read_lock, update_lock
 from .pinned_content import fetched_plugin, materialize, pinned_plugin, with_locked_dependencies
 from .refs import LocalRef, parse_ref
+from .repo_sums import RepoSums
 from .resolver import LocalSource, RegistrySource, Source, resolve
 from .scratch_store import ScratchStore
 from .store import Store, Version
@@ -81,6 +82,8 @@ class PluginManager:
                 max_redirects=MAX_REDIRECTS,
             )
         )
+        #: the records (SHA256SUMS, mirror.json) of each repository fetched from, read once
+        self._repo_sums = RepoSums(self._transport)
 
     def close(self) -> None:
         self._transport.close()
@@ -282,6 +285,7 @@ class PluginManager:
             store=self.store,
             transport=self._transport,
             progress=progress,
+            repo_sums=self._repo_sums,
         )
         if entry is not None and not refresh and content.sha256 != entry.sha256:
             message = (

@@ -36,6 +36,7 @@ class HttpSource:
 
     url: str
     authorized: bool = False
+    path: str | None = None  #: a ``gh:`` file's path under ``--plugin-repo``
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ def resolve(ref: PluginRef, settings: Settings) -> Source:
     """Turn a reference into the source it names under ``settings``."""
     if isinstance(ref, GhRef):
         base = validate_repo_base(settings.plugin_repo)
-        return HttpSource(url=gh_url(base, ref.path), authorized=True)
+        return HttpSource(url=gh_url(base, ref.path), authorized=True, path=ref.path)
     if isinstance(ref, GitRef):
         return GitSource(url=ref.url, rev=ref.rev, path=ref.path)
     if isinstance(ref, LocalRef):

@@ -9,7 +9,8 @@ Memory stays bounded for hostile input:
 
 * inflation stops as soon as the tar stream passes ``max_bytes`` plus a fixed overhead per
   allowed member (a gzip bomb is cut off, not inflated);
-* at most `MAX_ARCHIVE_MEMBERS` members;
+* at most `MAX_ARCHIVE_MEMBERS` members, and at most `MAX_GZIP_MEMBERS` gzip members (a file of
+  500,000 empty gzip members is refused after 100, in milliseconds);
 * no PAX (``x``/``g``) or GNU long name/link (``L``/``K``) header payload over
   `MAX_EXTENDED_HEADER` bytes. tarfile reads such a payload with a single ``read(size)`` and
   parses it whole, so the stream it reads from refuses any single read over that size; file
@@ -27,7 +28,13 @@ from typing import Final
 from ..errors import IntegrityError
 from .hashes import has_control_chars
 
-__all__ = ["MAX_ARCHIVE_MEMBERS", "MAX_EXTENDED_HEADER", "UnsafeArchiveError", "safe_extract"]
+__all__ = [
+    "MAX_ARCHIVE_MEMBERS",
+    "MAX_EXTENDED_HEADER",
+    "MAX_GZIP_MEMBERS",
+    "UnsafeArchiveError",
+    "safe_extract",
+]
 
 _ALLOWED_FILE_TYPES: Final = (tarfile.REGTYPE, tarfile.AREGTYPE)
 _TYPE_NAMES: Final = {
@@ -45,11 +52,15 @@ _TYPE_NAMES: Final = {
 MAX_EXTENDED_HEADER: Final = 64 * 1024
 #: the most members (files, directories, ...) one artifact may hold
 MAX_ARCHIVE_MEMBERS: Final = 10_000
+#: the most gzip members one artifact may be made of (gzip and tar write one)
+MAX_GZIP_MEMBERS: Final = 100
 # tarfile reads an extended header's payload rounded up to whole 512-byte blocks
 _MAX_HEADER_READ: Final = MAX_EXTENDED_HEADER
 # per member: a header block, padding and a modest PAX header, on top of the file bytes
 _TAR_OVERHEAD_PER_MEMBER: Final = 2048
 _INFLATE_CHUNK: Final = 1 << 20
+#: compressed bytes handed to zlib at once
+_FEED: Final = 64 * 1024
 _CONTENT_CHUNK: Final = 16 * 1024
 _HOSTILE_HINT: Final = "the artifact is hostile or corrupt; it was not extracted"
 _LIMIT_HINT: Final = "the artifact is hostile or too large; it was not extracted"
@@ -126,23 +137,31 @@ def _inflate(data: bytes, *, source: str, limit: int) -> bytes:
 
 
 def _inflate_bounded(data: bytes, *, source: str, limit: int) -> bytes:
+    """Inflate member after member, reading the input in `_FEED`-byte slices of one view:
+    nothing is copied but the slice at hand (re-slicing the rest for each member made 500,000
+    empty members cost minutes), and members past `MAX_GZIP_MEMBERS` are refused."""
     out = bytearray()
-    rest = data
-    while rest:
+    view = memoryview(data)
+    pos = members = 0
+    while pos < len(view):
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            message = f"archive {source} holds more than {MAX_GZIP_MEMBERS} gzip members"
+            raise UnsafeArchiveError(message, hint=_HOSTILE_HINT)
         inflater = zlib.decompressobj(wbits=31)  # gzip framing only
-        chunk = inflater.decompress(rest, _INFLATE_CHUNK)
-        while True:
-            out += chunk
+        while not inflater.eof:
+            feed: bytes | memoryview = inflater.unconsumed_tail
+            if not feed:
+                if pos >= len(view):
+                    raise UnsafeArchiveError(f"cannot read archive {source}: truncated gzip stream")
+                feed = view[pos : pos + _FEED]
+                pos += len(feed)
+            out += inflater.decompress(feed, _INFLATE_CHUNK)
             if len(out) > limit:
                 message = f"archive {source} inflates to more than {limit} bytes"
                 hint = f"{_LIMIT_HINT} (raise --max-file-size if it is legitimate)"
                 raise UnsafeArchiveError(message, hint=hint)
-            if inflater.eof or not inflater.unconsumed_tail:
-                break
-            chunk = inflater.decompress(inflater.unconsumed_tail, _INFLATE_CHUNK)
-        if not inflater.eof:
-            raise UnsafeArchiveError(f"cannot read archive {source}: truncated gzip stream")
-        rest = inflater.unused_data
+        pos -= len(inflater.unused_data)  # what was fed past this member's end
     if not out:
         raise UnsafeArchiveError(f"cannot read archive {source}: empty gzip stream")
     return bytes(out)

@@ -13,10 +13,12 @@ transport).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import HTTPStatusError
 from .content_checks import check_plugin_source
+from .hashes import sha256_hex
 from .store import Store, UrlMeta
 from .transports import (
     FetchRequest,
@@ -57,6 +59,7 @@ def fetch_url(
     progress: ProgressCallback | None = None,
     deadline: float | None = None,
     root: str | None = None,
+    expect: Callable[[str], None] | None = None,
 ) -> UrlFetch:
     """GET ``url`` (conditionally when possible), store the body, return its hash.
 
@@ -64,6 +67,8 @@ def fetch_url(
     :param revalidate: send conditional headers; off forces a full download.
     :param deadline: seconds the whole download may take (None: the transport's default).
     :param root: the repository base ``url`` must stay inside (``file://`` symlinks).
+    :param expect: called with a downloaded body's sha256 before it is stored; it raises to
+        refuse the content (a mirror's records, `RepoSums`).
     """
     meta = store.url_meta(url)
     headers = _conditional_headers(meta, store) if revalidate else {}
@@ -80,10 +85,13 @@ def fetch_url(
     response = transport.handle(request)
     conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
     if response.status == 304 and meta is not None and conditional:
+        # the bytes already held, which passed `expect` when they came: nothing new to check
         return UrlFetch(url, meta.sha256, meta.size, not_modified=True)
     if not response.ok:
         raise HTTPStatusError(response.status_message(url), status=response.status, url=url)
     check_plugin_source(url, response.body, response.headers)
+    if expect is not None:
+        expect(sha256_hex(response.body))
     digest = store.put(response.body)
     now = time.time()
     store.set_url_meta(

@@ -19,6 +19,7 @@ from registry_index import (
 )
 
 from ..errors import MirrorError
+from ..fetch.repo_sums import strict_sums
 from ..fetch.transports import FetchRequest, Transport
 from ..settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from .fetch import Outcome, Syncer, settle_jobs
@@ -29,12 +30,7 @@ from .plan import (
     rewrite_index,
     vouch,
 )
-from .state import (
-    SHA256SUMS,
-    MirrorState,
-    dest_path,
-    parse_sums,
-)
+from .state import SHA256SUMS, MirrorState, dest_path
 
 __all__ = [
     "INDEX_PATH",
@@ -110,13 +106,7 @@ def source_sums(syncer: Syncer) -> dict[str, str] | None:
     if not response.ok:
         reason = response.status_message(url)
         raise MirrorError(f"cannot mirror {syncer.base}: {reason}", hint="check SOURCE")
-    text = response.body.decode("utf-8", errors="replace")
-    sums = parse_sums(text)
-    # a server that answers 200 with a page for anything (a soft 404) must not look like a
-    # source that lists no files: sums are used only when every line is a sum
-    if not sums or len(sums) != sum(1 for line in text.splitlines() if line.strip()):
-        return None
-    return sums
+    return strict_sums(response.body.decode("utf-8", errors="replace"))
 
 
 def discover(syncer: Syncer, source: Source, previous: MirrorState | None) -> Discovery:

@@ -20,6 +20,7 @@ from typing import Final
 from ..atomic import atomic_write
 from ..errors import MirrorError
 from ..fetch.hashes import sha256_file
+from ..fetch.repo_sums import MIRROR_JSON, SHA256SUMS, parse_sums
 
 __all__ = [
     "MIRROR_FORMAT_VERSION",
@@ -42,11 +43,8 @@ __all__ = [
 ]
 
 MIRROR_FORMAT_VERSION: Final = 1
-MIRROR_JSON: Final = "mirror.json"
-SHA256SUMS: Final = "SHA256SUMS"
 #: files the mirror writes about itself; never listed in SHA256SUMS, never pruned
 _OWN_FILES: Final = frozenset({MIRROR_JSON, SHA256SUMS})
-_SUM_LINE: Final = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 #: what `atomic_write` (and the wheel copier) name a file being written: ``.NAME.XXXXXXXX.tmp``,
 #: the 8 characters being `tempfile.mkstemp`'s random part
 _TEMP_NAME: Final = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
@@ -146,16 +144,6 @@ def state_json(state: MirrorState) -> bytes:
 def render_sums(files: Mapping[str, FileState]) -> bytes:
     """``SHA256SUMS``: ``<sha256>  <path>`` for every file, sorted by path."""
     return "".join(f"{files[name].sha256}  {name}\n" for name in sorted(files)).encode()
-
-
-def parse_sums(text: str) -> dict[str, str]:
-    """``{path: sha256}`` from ``sha256sum`` output (text mode ``"  "`` or binary ``" *"``)."""
-    sums: dict[str, str] = {}
-    for line in text.splitlines():
-        match = _SUM_LINE.fullmatch(line)
-        if match:
-            sums[match.group(2)] = match.group(1).lower()
-    return sums
 
 
 @dataclass(frozen=True, slots=True)

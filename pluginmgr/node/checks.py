@@ -10,7 +10,7 @@ them, in order (the repo, registry and git probes live in `pluginmgr.fetch.probe
     store             every stored blob re-hashes, every pin has its content
     venv-python       the venv's interpreter exists and runs (plugins run on it, whatever
                       Python the server runs on)
-    pylock            pylock.toml exists (else warn) and still matches the declarations (else fail)
+    pylock            pylock.toml exists (else warn), matches the declarations, its graph holds
     venv-sync         the venv holds exactly what pylock.toml locks (drift: fail)
     imports:REF       each plugin in pylock.toml's set imports what it imports, on the venv's
                       interpreter alone (`pluginmgr.deps.imports`; a failure: fail)

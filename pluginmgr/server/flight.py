@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INFLUXQL_UNAVAILABLE_MESSAGE",
+    "MAX_TICKET_BYTES",
     "QUERY_TYPES",
     "FlightService",
     "FlightTicket",
@@ -68,6 +69,9 @@ INFLUXQL_UNAVAILABLE_MESSAGE: Final = (
     "InfluxQL over Flight is not available on this server: send the query as SQL "
     "(query_type 'sql', the clients' default language)"
 )
+#: the largest ticket read: InfluxDB 3's JSON tickets and Flight SQL's are a few hundred bytes,
+#: and a query past this size is a mistake or an attack (gRPC itself takes any size)
+MAX_TICKET_BYTES: Final = 1024 * 1024
 _TICKET_HINT: Final = (
     'send UTF-8 JSON {"database": "<db>", "sql_query": "<query>", "query_type": "sql"}'
 )
@@ -318,7 +322,8 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         guard = QueryGuard(self._query_timeout, timeout_hint=QUERY_TIMEOUT_HINT)
         if self._queries is not None:
             self._queries.add(guard)
-        sql = unpack_any(ticket.ticket) is not None  # Flight SQL, not InfluxDB 3's JSON
+        # Flight SQL, not InfluxDB 3's JSON (an oversized ticket is not even unpacked)
+        sql = len(ticket.ticket) <= MAX_TICKET_BYTES and unpack_any(ticket.ticket) is not None
         try:
             with _flight_errors("DoGet", one_line=sql), guarding(guard):  # batches keep the guard
                 schema, batches = self._run_ticket(ticket.ticket, context, sql=sql)
@@ -372,6 +377,12 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]  # pyarrow s
         self, raw: bytes, context: Any, *, sql: bool
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """A Flight SQL ticket (``sql``: a protobuf Any) or InfluxDB 3's JSON ticket."""
+        if len(raw) > MAX_TICKET_BYTES:
+            message = (
+                f"the Flight ticket is {len(raw)} bytes, over the {MAX_TICKET_BYTES} byte limit: "
+                "send a shorter query (bind values with params rather than inlining them)"
+            )
+            raise TicketError(message)
         if sql:
             return self._sql.stream(raw, _database(context))
         return self._run(parse_ticket(raw))

@@ -134,20 +134,21 @@ def test_time_literals_and_bound_parameters() -> None:
         {"host": "a", "up": True, "n": 3},
     )
     assert isinstance(statement, SelectStatement)
+    # an AND chain is built balanced, in order: ((t1 AND t2) AND (host AND up)) AND n
     assert statement.condition == BinaryExpr(
         "AND",
         BinaryExpr(
             "AND",
             BinaryExpr(
                 "AND",
-                BinaryExpr(
-                    "AND",
-                    BinaryExpr(">=", VarRef("time"), DurationLit(1_700_000_000 * 10**9)),
-                    BinaryExpr("<", VarRef("time"), StringLit("2024-01-01T00:00:00Z")),
-                ),
-                BinaryExpr("=", VarRef("host"), StringLit("a")),
+                BinaryExpr(">=", VarRef("time"), DurationLit(1_700_000_000 * 10**9)),
+                BinaryExpr("<", VarRef("time"), StringLit("2024-01-01T00:00:00Z")),
             ),
-            BinaryExpr("=", VarRef("up"), BoolLit(True)),
+            BinaryExpr(
+                "AND",
+                BinaryExpr("=", VarRef("host"), StringLit("a")),
+                BinaryExpr("=", VarRef("up"), BoolLit(True)),
+            ),
         ),
         BinaryExpr(">", VarRef("n"), NumberLit(3)),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 import zlib
 
 import pytest
@@ -14,6 +15,7 @@ from pluginmgr.fetch.registry_source import (
     UnsafeArchiveError,
     safe_extract,
 )
+from pluginmgr.fetch.safe_archive import MAX_GZIP_MEMBERS
 
 _PLUGIN = b"def process_writes(influxdb3_local, table_batches, args=None): pass\n"
 
@@ -102,3 +104,21 @@ def test_concatenated_gzip_members_are_one_stream() -> None:
     assert safe_extract(artifact, source="multi.tar.gz", max_bytes=10_000) == {
         "__init__.py": _PLUGIN
     }
+
+
+def test_a_flood_of_empty_gzip_members_is_refused_fast() -> None:
+    good = _tar([_file("__init__.py")])
+    artifact = good + _gzip(b"") * 500_000  # 10 MB of empty members after a real archive
+    started = time.monotonic()
+    with pytest.raises(UnsafeArchiveError) as caught:
+        safe_extract(artifact, source="members.tar.gz", max_bytes=10 * 1024 * 1024)
+    took = time.monotonic() - started
+    message = str(caught.value)
+    assert f"members.tar.gz holds more than {MAX_GZIP_MEMBERS} gzip members" in message
+    assert took < 2, f"{took:.1f}s to refuse 500,000 empty gzip members"
+
+
+def test_gzip_members_up_to_the_cap_are_one_stream() -> None:
+    good = _tar([_file("__init__.py")])
+    artifact = good + _gzip(b"") * (MAX_GZIP_MEMBERS - 1)
+    assert safe_extract(artifact, source="ok.tar.gz", max_bytes=10_000) == {"__init__.py": _PLUGIN}

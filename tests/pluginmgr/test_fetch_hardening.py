@@ -142,6 +142,18 @@ def test_a_body_cut_short_of_its_content_length_is_refused(fetch: Fetch) -> None
     assert not lock.exists()
 
 
+def test_a_body_longer_than_its_content_length_is_refused(fetch: Fetch, tmp_path: Path) -> None:
+    # HTTP/1.1 ends the body at the declared 5 bytes: httpx alone hands over "def p"
+    for repo in _cut_server(PLUGIN, declared=5):
+        code, err, lock = fetch(repo, "gh:long.py", "--retries", "0")
+    assert code == 1
+    assert f"is not the 5 bytes its Content-Length declares ({len(PLUGIN)} bytes arrived)" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not lock.exists()
+    stored = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+    assert not stored, "nothing may be stored"
+
+
 SOFT_404 = b"<!DOCTYPE html>\n<html><body><h1>Page not found</h1></body></html>\n"
 
 
@@ -153,8 +165,17 @@ SOFT_404 = b"<!DOCTYPE html>\n<html><body><h1>Page not found</h1></body></html>\
         (b"print('hi')\n", {"Content-Type": "text/html; charset=utf-8"}, "is an HTML page"),
         (b"\x7fELF\x02\x01\x01\x00\x00\x00", {}, "is binary (it has NUL bytes)"),
         ("x = 'caf\u00e9'\n".encode("latin-1"), {}, "is not UTF-8 (byte 8)"),
+        (b"<head><title>404</title></head>", {}, "is an HTML page"),
+        (b'<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>', {}, "does not compile"),
+        (b'{"message": "Not Found", "status": 404}\n', {}, "is a data document"),
+        (b"404: Not Found", {}, "does not compile as Python"),
+        (b"x = 1\n\x1b[2Jgotcha\n", {}, "has the control byte b'\\x1b' at byte 6"),
+        (b"def p", {}, "does not compile as Python (expected '(', line 1)"),
     ],
-    ids=["soft-404", "html-no-doctype", "served-as-html", "binary", "latin-1"],
+    ids=[
+        *("soft-404", "html-no-doctype", "served-as-html", "binary", "latin-1", "head"),
+        *("xml-error", "json-error", "404-text", "control-bytes", "cut-short"),
+    ],
 )
 def test_a_py_that_is_not_python_source_is_refused(
     hostile: Hostile, fetch: Fetch, body: bytes, headers: dict[str, str], problem: str
@@ -163,8 +184,30 @@ def test_a_py_that_is_not_python_source_is_refused(
     code, err, lock = fetch(hostile.url, "gh:bad.py")
     assert code == 1
     assert f"plugin file {hostile.url}bad.py {problem}" in err, err
-    assert "nothing was pinned" in err
+    assert "; it starts: " in err and "nothing was pinned" in err
+    assert len(err.strip().splitlines()) == 1, err
     assert not lock.exists()
+
+
+def test_the_error_shows_how_the_body_starts_on_one_printable_line(
+    hostile: Hostile, fetch: Fetch
+) -> None:
+    hostile.answers["/cut.py"] = (200, {}, b"import os\n\ndef process_writes(a, b", None)
+    code, err, _lock = fetch(hostile.url, "gh:cut.py")
+    assert code == 1
+    assert "it starts: import os⏎⏎def process_writes(a, b" in err, err
+
+
+def test_a_plugin_that_compiles_is_pinned_without_running(
+    hostile: Hostile, fetch: Fetch, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    body = f"open({str(marker)!r}, 'w').close()\n\ndef process_writes(a, b, args=None):\n    pass\n"
+    hostile.answers["/ok.py"] = (200, {}, body.encode(), None)
+    code, err, lock = fetch(hostile.url, "gh:ok.py")
+    assert code == 0, err
+    assert "gh:ok.py" in lock.read_text()
+    assert not marker.exists(), "compiling must not run the module"
 
 
 def test_a_file_repository_symlink_out_of_the_repository_is_refused(

@@ -37,7 +37,9 @@ def test_cold_fetch_downloads_verifies_and_pins(
     assert plugin.source == f"{repo_server.url}{WAL_PATH}"
     assert plugin.sha256 == sha(repo_root / WAL_PATH)
     assert plugin.path.read_bytes() == (repo_root / WAL_PATH).read_bytes()
-    assert [r.status for r in repo_server.requests] == [200]
+    # the file, then the records a mirror would keep (this repository keeps none)
+    seen = [(r.path, r.status) for r in repo_server.requests]
+    assert seen == [(f"/{WAL_PATH}", 200), ("/SHA256SUMS", 404), ("/mirror.json", 404)]
     entry = read_lock(manager.settings.lock_path)[WAL_PLUGIN]
     assert (entry.sha256, entry.kind) == (plugin.sha256, "file")
     assert entry.source == f"plugin-repo:{WAL_PLUGIN.removeprefix('gh:')}"

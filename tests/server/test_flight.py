@@ -29,7 +29,7 @@ from influxdb_client_3 import InfluxDBClient3
 from influxdb_client_3.exceptions import InfluxDB3ClientQueryError
 
 from pluginmgr.server import ServerState, TokenStore, create_app
-from pluginmgr.server.flight import INFLUXQL_UNAVAILABLE_MESSAGE, FlightService
+from pluginmgr.server.flight import INFLUXQL_UNAVAILABLE_MESSAGE, MAX_TICKET_BYTES, FlightService
 from pluginmgr.server.front import HTTP2_PREFACE, FlightFront
 from tests.server.server_helpers import build_state, free_port, wait_for, wait_healthy
 
@@ -487,3 +487,26 @@ def test_pluginmgr_serve_answers_flight_and_stops_cleanly_on_sigterm(tmp_path: P
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def test_a_ticket_over_the_cap_is_refused_by_its_size(written: Running) -> None:
+    client = written.flight()
+    query = "SELECT 1 -- " + "a" * MAX_TICKET_BYTES  # a comment as long as the cap
+    started = time.monotonic()
+    error = _flight_error(
+        lambda: client.do_get(_ticket(database="db", sql_query=query), written.options()).read_all()
+    )
+    assert f"over the {MAX_TICKET_BYTES} byte limit" in error, error[:300]
+    assert "Traceback" not in error
+    assert time.monotonic() - started < 5
+    fits = _ticket(database="db", sql_query="SELECT count(*) AS n FROM cpu")
+    assert client.do_get(fits, written.options()).read_all().num_rows == 1
+
+
+def test_an_influxql_ticket_nested_too_deeply_is_a_clean_error(written: Running) -> None:
+    query = "SELECT usage FROM cpu WHERE " + "(" * 300 + "usage > 1" + ")" * 300
+    ticket = _ticket(database="db", sql_query=query, query_type="influxql")
+    client = written.flight()
+    error = _flight_error(lambda: client.do_get(ticket, written.options()).read_all())
+    assert "InfluxQL: expression nested too deeply" in error, error[:300]
+    assert "INTERNAL" not in error and "RecursionError" not in error and "Traceback" not in error

@@ -60,6 +60,50 @@ def _map_httpx_errors(url: str, read_timeout: float) -> Iterator[None]:
         raise NetworkError(message, url=url, hint="retry, or check the server") from exc
 
 
+def _bytes_past_body(resp: httpx.Response) -> int:
+    """How many bytes the server sent beyond the body's declared end (0 when unknown).
+
+    HTTP/1.1 ends a body where Content-Length says, so a server declaring less than it sends
+    gets its body cut short without any error from httpx; what it sent past the end waits,
+    unread, in h11's buffer. Reaching it goes through httpcore's private attributes, so this
+    is best effort (0 when they move); `check_plugin_source` still refuses a cut ``.py``.
+    """
+    stream: object = resp.stream
+    for _ in range(8):  # httpx's stream -> httpcore's pool stream -> the connection's stream
+        connection = getattr(stream, "_connection", None)
+        state = getattr(connection, "_h11_state", None)
+        trailing = getattr(state, "trailing_data", None)
+        if isinstance(trailing, tuple) and trailing and isinstance(trailing[0], bytes | bytearray):
+            return len(trailing[0])
+        stream = getattr(stream, "_stream", None) or getattr(stream, "_httpcore_stream", None)
+        if stream is None:
+            break
+    return 0
+
+
+def _check_length(url: str, resp: httpx.Response, received: int) -> None:
+    """Refuse a body that is not as long as its Content-Length says.
+
+    Shorter: httpx raises already (the connection closed early), mapped in `_map_httpx_errors`.
+    Longer: httpx stops at the declared length; the rest is found in h11's buffer. Only for an
+    uncompressed body, whose Content-Length counts the bytes received.
+    """
+    declared = resp.headers.get("content-length", "")
+    if not 200 <= resp.status_code < 300 or resp.status_code == 204:
+        return  # a 304's Content-Length may describe the representation it has no body of
+    if not declared.isdigit() or resp.headers.get("content-encoding", "identity") != "identity":
+        return
+    extra = _bytes_past_body(resp)
+    if received == int(declared) and not extra:
+        return
+    sent = f"{received + extra} bytes" if extra else f"{received} bytes"
+    message = (
+        f"{NETWORK_MESSAGE}: the body of {url} is not the {declared} bytes its Content-Length "
+        f"declares ({sent} arrived); nothing was stored"
+    )
+    raise NetworkError(message, url=url, hint="the server or a proxy in between is broken; retry")
+
+
 def _retryable(exc: NetworkError) -> bool:
     import httpx
 
@@ -165,6 +209,7 @@ class HTTPTransport(Transport):
                     # whose response was not consumed, and a new TCP connection per request is
                     # slow
                     body = self._read_capped(resp, request, deadline)
+                    _check_length(request.url, resp, len(body))
                     deadline.release()  # before the connection goes back to the pool
                     deadline.check()
                     if not 200 <= resp.status_code < 300:
