@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
 from ..errors import ENTRY_POINT_SIGNATURES, MissingEntryPointError
+from ..python_source import parse_python
 
 if TYPE_CHECKING:
     from ..triggers import TriggerSpec
@@ -72,7 +73,7 @@ def check_trigger_plugin(
     trees: list[ast.Module] = []
     for filename, source in _sources(code):
         try:
-            trees.append(ast.parse(source, filename=filename))
+            trees.append(parse_python(source, filename))
         except (SyntaxError, ValueError) as exc:
             where = f", line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
             text = (

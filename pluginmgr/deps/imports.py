@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from engine_runtime.python_source import parse_python
+
 from ..errors import InstallError
 from ..process import run
 
@@ -92,7 +94,7 @@ def import_statements(sources: Sequence[str], own: Sequence[str] = ()) -> list[s
     statements: dict[str, None] = {}
     for source in sources:
         try:
-            tree = ast.parse(source)
+            tree = parse_python(source)
         except SyntaxError:
             continue  # the trigger checks report a plugin that does not parse
         for node in _module_level(tree.body):

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
+from engine_runtime.python_source import compile_checked
+
 from ..errors import FetchError
 
 __all__ = ["check_plugin_source", "first_lines"]
@@ -56,8 +58,7 @@ def _problem(url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
     if control is not None:
         return f"has the control byte {control.group()!r} at byte {control.start()}, not text"
     try:
-        tree = ast.parse(source, url)
-        compile(tree, url, "exec", dont_inherit=True)  # code generation's own checks too
+        tree = compile_checked(source, url)
     except SyntaxError as exc:
         return f"does not compile as Python ({exc.msg}, line {exc.lineno})"
     except (ValueError, RecursionError, MemoryError) as exc:  # nesting past the parser's limits

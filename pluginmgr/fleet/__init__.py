@@ -10,7 +10,7 @@ This layer uses fetch and deps; the CLI uses it.
 
 from __future__ import annotations
 
-from .apply import NodeOutcome, RecreateUpdater, TriggerUpdater
+from .apply import InPlaceUpdater, NodeOutcome, RecreateUpdater, TriggerUpdater
 from .lock import FleetLock, LockedPlugin, build_lock
 from .node_api import NodeClient
 from .operations import FleetApply, FleetPlan, NodeStatus, apply_fleet, fleet_status, plan_fleet
@@ -28,6 +28,7 @@ __all__ = [
     "FleetPlan",
     "FleetState",
     "FleetTrigger",
+    "InPlaceUpdater",
     "LockedPlugin",
     "NodeClient",
     "NodeOutcome",

@@ -1,20 +1,23 @@
 """Carry out one node's plan, in an order that never leaves a trigger pointing at a missing
 file or package: databases, packages, plugin files, then triggers.
 
-A changed trigger goes through a `TriggerUpdater`. `RecreateUpdater` (disable, delete, create)
-works on every InfluxDB 3 version; a server with an in-place trigger update can be given an
-updater of its own without touching the rest. A failure stops this node's apply: what
+A changed trigger goes through a `TriggerUpdater`. `InPlaceUpdater`, the default, changes it
+with one ``PUT`` (InfluxDB 3.11's ``update trigger``) and falls back, for good on that node, to
+`RecreateUpdater` (disable, delete, create: what every InfluxDB 3 version has) when the node
+does not know the operation; a change of ``run_async``, which an update cannot make, is a
+re-creation too. A failure stops this node's apply: what
 succeeded is recorded in the state, the rest is returned as what is left.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from ..errors import PluginManagerError
+from ..errors import NodeError, PluginManagerError
 from .lock import content_sha256
 from .state import FileRecord, TriggerRecord
 
@@ -25,7 +28,14 @@ if TYPE_CHECKING:
     from .spec import FleetFile, FleetTrigger
     from .state import NodeRecord
 
-__all__ = ["NodeOutcome", "RecreateUpdater", "TriggerUpdater", "apply_node", "create_trigger"]
+__all__ = [
+    "InPlaceUpdater",
+    "NodeOutcome",
+    "RecreateUpdater",
+    "TriggerUpdater",
+    "apply_node",
+    "create_trigger",
+]
 
 
 class TriggerUpdater(Protocol):
@@ -59,6 +69,45 @@ class RecreateUpdater:
     def update(self, client: NodeClient, want: FleetTrigger, plugin_filename: str) -> None:
         _remove_trigger(client, want.database, want.name)
         create_trigger(client, want, plugin_filename)
+
+
+#: what a node without an in-place update answers it (no such route, or not that method)
+_NO_UPDATE: Final = (404, 405)
+
+
+class InPlaceUpdater:
+    """One ``PUT`` per changed trigger; nodes that answer it 404 or 405 (InfluxDB 3 before
+    3.11) are remembered and get `RecreateUpdater`'s disable, delete and create instead.
+
+    The trigger was just seen on the node, so a 404 means the operation, not the trigger, is
+    missing. Shared by the nodes of one apply (their threads), hence the lock."""
+
+    def __init__(self) -> None:
+        self._without: set[str] = set()
+        self._lock = threading.Lock()
+        self._recreate = RecreateUpdater()
+
+    def update(self, client: NodeClient, want: FleetTrigger, plugin_filename: str) -> None:
+        with self._lock:
+            lacking = client.node.name in self._without
+        if not lacking:
+            try:
+                client.update_trigger(
+                    database=want.database,
+                    name=want.name,
+                    plugin_filename=plugin_filename,
+                    arguments=want.arguments,
+                    error_behavior=want.error_behavior,
+                    disabled=want.disabled,
+                )
+            except NodeError as exc:
+                if exc.status not in _NO_UPDATE:
+                    raise
+                with self._lock:
+                    self._without.add(client.node.name)
+            else:
+                return
+        self._recreate.update(client, want, plugin_filename)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +178,9 @@ class _NodeApply:
             create_trigger(self.client, want, filename)
         elif change.action == "replace":
             _remove_trigger(self.client, want.database, want.name)
+            create_trigger(self.client, want, filename)
+        elif change.action == "update" and any(f[0] == "run-async" for f in change.fields):
+            _remove_trigger(self.client, want.database, want.name)  # no update changes it
             create_trigger(self.client, want, filename)
         elif change.action == "update":
             self.updater.update(self.client, want, filename)

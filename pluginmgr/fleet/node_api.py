@@ -216,6 +216,28 @@ class NodeClient:
         }
         self._send("POST", TRIGGER_PATH, body=body)
 
+    def update_trigger(
+        self,
+        *,
+        database: str,
+        name: str,
+        plugin_filename: str,
+        arguments: Mapping[str, str] | None,
+        error_behavior: str,
+        disabled: bool,
+    ) -> None:
+        """Change a trigger in place (InfluxDB 3.11's ``update trigger``); a node without the
+        operation answers 404 or 405."""
+        body = {
+            "db": database,
+            "trigger_name": name,
+            "plugin_filename": plugin_filename,
+            "trigger_arguments": dict(arguments) if arguments is not None else None,
+            "trigger_settings": {"error_behavior": error_behavior},
+            "disabled": disabled,
+        }
+        self._send("PUT", TRIGGER_PATH, body=body)
+
     def delete_trigger(self, database: str, name: str) -> None:
         params = {"db": database, "trigger_name": name, "force": "true"}
         self._send("DELETE", TRIGGER_PATH, params=params)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..atomic import file_lock
 from ..errors import NodeError
-from .apply import NodeOutcome, RecreateUpdater, TriggerUpdater, apply_node
+from .apply import InPlaceUpdater, NodeOutcome, TriggerUpdater, apply_node
 from .lock import FleetLock, build_lock
 from .node_api import NodeClient
 from .observe import NodeView, observe
@@ -154,7 +154,7 @@ def apply_fleet(
     with file_lock(path.with_name(f".{path.name}.lock")):  # one apply per fleet file at a time
         state = FleetState.read(path)
         stop = threading.Event()
-        updater = updater or RecreateUpdater()
+        updater = updater or InPlaceUpdater()
 
         def one(node: FleetNode) -> NodeOutcome:
             if stop.is_set():

@@ -31,7 +31,8 @@ def _check(method: str, path: str, **kwargs: Any) -> list[str]:
 def test_the_fixture_names_every_request_fleet_mode_sends() -> None:
     routes = {(r["method"], r["path"]) for r in SHAPES["requests"]}
     assert ("PUT", "/api/v3/plugins/directory") in routes
-    assert ("POST", f"{TRIGGER}/disable") in routes and len(routes) == 11
+    assert ("POST", f"{TRIGGER}/disable") in routes and ("PUT", TRIGGER) in routes
+    assert len(routes) == 12
 
 
 def test_a_well_formed_create_passes() -> None:
@@ -42,6 +43,7 @@ def test_a_well_formed_create_passes() -> None:
     ("method", "path", "kwargs", "expected"),
     [
         ("PATCH", TRIGGER, {"json": GOOD_TRIGGER}, "no such request"),
+        ("PUT", TRIGGER, {"json": {"trigger_name": "t"}}, "missing field 'db'"),
         ("POST", TRIGGER, {"json": {**GOOD_TRIGGER, "extra": 1}}, "unknown field 'extra'"),
         (
             "POST",

@@ -173,13 +173,25 @@ def test_changed_arguments_and_a_changed_directory_are_applied_as_updates(
     assert update.fields == (("arguments", {"window": "10m"}, {"window": "5m"}),)
 
     recorder = ShapeRecorder()
-    updater = _CountingUpdater()
-    assert apply_fleet(fleet, on_request=recorder, updater=updater).failed == ()
-    assert updater.updated == ["upd/wal"]  # the seam an in-place update plugs into
+    assert apply_fleet(fleet, on_request=recorder).failed == ()
     assert _triggers(fleet_nodes.urls[0], "upd")["wal"].arguments == {"window": "5m"}
+    # in place: one PUT (InfluxDB 3.11's update trigger), nothing deleted or created
+    assert recorder.count("PUT", "/api/v3/configure/processing_engine_trigger") == 1
+    assert recorder.count("DELETE", "/api/v3/configure/processing_engine_trigger") == 0
+    assert recorder.count("POST", "/api/v3/configure/processing_engine_trigger") == 0
     assert recorder.count("PUT", "/api/v3/plugins/directory") == 2  # ingest and process
     assert (fleet_nodes.plugin_dirs[2] / "upd_dir" / "helper.py").read_text() == "VALUE = 2\n"
     assert not (fleet_nodes.plugin_dirs[2] / "upd_dir" / "notes.txt").exists()  # atomic swap
+    assert plan_fleet(fleet)[1].pending == 0
+    assert mismatches(recorder) == []
+
+    path.write_text(path.read_text().replace('window = "5m"', 'window = "1m"'))
+    fleet = read_fleet_file(path)
+    recorder = ShapeRecorder()
+    updater = _CountingUpdater()  # re-creation, what a node before InfluxDB 3.11 gets
+    assert apply_fleet(fleet, on_request=recorder, updater=updater).failed == ()
+    assert updater.updated == ["upd/wal"]
+    assert _triggers(fleet_nodes.urls[0], "upd")["wal"].arguments == {"window": "1m"}
     routes = recorder.routes()
     disable = ("POST", "/api/v3/configure/processing_engine_trigger/disable")
     assert routes.index(disable) < routes.index(
