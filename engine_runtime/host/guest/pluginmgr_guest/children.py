@@ -1,0 +1,185 @@
+"""The processes plugin runs start (``subprocess``, ``os.fork``), by trigger.
+
+At the end of each run, the host's new children are put down to the run's trigger: those of the
+run's own thread, and those of threads no other run is using (a thread the plugin started).
+Linux lists a thread's children in ``/proc/self/task/<tid>/children``; elsewhere nothing is
+tracked and children end with the host's process group only.
+
+- **Reaped**: a recorded child that has exited and that nobody waited for is reaped within
+  `REAP_SECONDS`, so it does not linger as a zombie for the host's life. A plugin that waits for
+  such a child later (from a thread it left running, or a later run) finds it gone (``ECHILD``;
+  ``subprocess`` then reports exit status 0).
+- **Killed**: when the server stops a trigger (``end_children``), its children and their
+  descendants (and the process group of a child that made its own) get SIGKILL and are reaped;
+  when the host stops, every child does. A child that left the host's tree (a double fork) is
+  not found here: the server kills the host's process group when the host ends.
+
+A process is known by its pid and start time, so a reused pid is never taken for another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["CHILDREN", "REAP_SECONDS", "Children"]
+
+#: how often recorded children are checked for having exited
+REAP_SECONDS = 0.5
+#: how long a killed child is waited for before the reaper is left to take it
+_KILL_WAIT = 1.0
+_TASKS = Path("/proc/self/task")
+
+_Ident = tuple[int, int]  # (pid, start time in clock ticks)
+
+
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """``pid``'s (state, parent pid, process group, start time); None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()
+    try:
+        return fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _children_by_task() -> dict[int, list[int]]:
+    """The host's children, by the thread (native id) that started them."""
+    found: dict[int, list[int]] = {}
+    try:
+        tasks = list(_TASKS.iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found[int(task.name)] = [int(p) for p in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile, or no such file on this kernel
+    return found
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    """Every process below ``roots`` now (one pass over ``/proc``)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            info = _stat(int(entry.name))
+            if info is not None:
+                parents.setdefault(info[1], []).append(int(entry.name))
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found and child not in roots:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+class Children:
+    """The children of plugin runs, by trigger label; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[int, str] = {}  # native thread id -> trigger of its run
+        self._owner: dict[_Ident, str] = {}
+        self._reaper: threading.Thread | None = None
+
+    def begin(self) -> None:
+        """A run starts on this thread."""
+        with self._lock:
+            self._active[threading.get_native_id()] = ""
+
+    def end(self, trigger: str) -> None:
+        """The run on this thread ended: its new children are ``trigger``'s."""
+        me = os.getpid()
+        with self._lock:
+            self._active.pop(threading.get_native_id(), None)
+            others = set(self._active)
+            for task, pids in _children_by_task().items():
+                if task in others:
+                    continue  # that run records its own when it ends
+                for pid in pids:
+                    info = _stat(pid)
+                    if info is not None and info[1] == me:
+                        self._owner.setdefault((pid, info[3]), trigger)
+            if self._owner and self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
+                self._reaper.start()
+
+    def end_trigger(self, trigger: str) -> int:
+        """Kill and reap ``trigger``'s children and their descendants; how many children."""
+        with self._lock:
+            mine = [ident for ident, owner in self._owner.items() if owner == trigger]
+            for ident in mine:
+                del self._owner[ident]
+        return _kill([pid for pid, start in mine if _is_child(pid, start)])
+
+    def end_all(self) -> int:
+        """Kill and reap every child of the host (it is stopping)."""
+        with self._lock:
+            self._owner.clear()
+        return _kill(sorted({p for pids in _children_by_task().values() for p in pids}))
+
+    def reap(self) -> None:
+        """Reap recorded children that exited; forget those gone (waited for by the plugin)."""
+        with self._lock:
+            idents = list(self._owner)
+        me = os.getpid()
+        for pid, start in idents:
+            info = _stat(pid)
+            if info is not None and info[1] == me and info[3] == start and info[0] != "Z":
+                continue  # running
+            if info is not None and info[1] == me and info[3] == start:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            with self._lock:
+                self._owner.pop((pid, start), None)
+
+    def _reap_loop(self) -> None:
+        while True:
+            time.sleep(REAP_SECONDS)
+            self.reap()
+
+
+def _is_child(pid: int, start: int) -> bool:
+    info = _stat(pid)
+    return info is not None and info[1] == os.getpid() and info[3] == start
+
+
+def _kill(pids: list[int]) -> int:
+    """SIGKILL ``pids`` (children of this process), everything below them and the process
+    groups they lead; then reap them, waiting up to `_KILL_WAIT` (the reaper takes the rest)."""
+    if not pids:
+        return 0
+    below = _descendants(set(pids))
+    for pid in pids:
+        info = _stat(pid)
+        if info is not None and info[2] == pid:  # it made a group of its own
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+    for pid in [*pids, *below]:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + _KILL_WAIT
+    for pid in pids:
+        while True:
+            try:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break  # reaped already (by the plugin's own wait)
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    return len(pids)
+
+
+#: the host's one tracker
+CHILDREN = Children()
