@@ -10,17 +10,23 @@ import httpx
 
 from tests.server.server_helpers import TRIGGER, serve, trigger_body, write_plugin
 
-#: starts a sleeper it never waits for, and forks a child that exits at once (a zombie unless
-#: someone reaps it); answers both pids
+#: starts a sleeper it never waits for, a shell with a sleeper of its own, a daemon, and forks a
+#: child that exits at once (a zombie unless someone reaps it); answers their pids
 _SPAWNER = """
 import os, subprocess
 def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
     sleeper = subprocess.Popen(["sleep", "300"])
     shell = subprocess.Popen(["sh", "-c", "sleep 300 & wait"], start_new_session=True)
+    # a daemon: a session of its own, its parent (the shell) gone at once
+    daemon = subprocess.run(
+        ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True
+    )
     forked = os.fork()
     if forked == 0:
         os._exit(0)
-    return {"sleeper": sleeper.pid, "shell": shell.pid, "forked": forked}
+    return {
+        "sleeper": sleeper.pid, "shell": shell.pid, "daemon": int(daemon.stdout), "forked": forked
+    }
 """
 
 
@@ -78,9 +84,9 @@ def test_children_end_with_their_trigger_and_with_the_server(
             f"{url}{TRIGGER}/disable", params={"db": "db", "trigger_name": "a"}, timeout=30
         )
         assert disabled.is_success, disabled.text
-        for role in ("sleeper", "shell", "grandchild"):
+        for role in ("sleeper", "shell", "grandchild", "daemon"):
             assert _gone(first[role]), (role, _state(first[role]))
             assert _state(second[role]) == "S", role  # another trigger's children run on
     assert served.process.returncode == 0, served.stderr
-    for role in ("sleeper", "shell", "grandchild"):
+    for role in ("sleeper", "shell", "grandchild", "daemon"):
         assert _gone(second[role]), (role, _state(second[role]))

@@ -11,8 +11,12 @@ tracked and children end with the host's process group only.
   ``subprocess`` then reports exit status 0).
 - **Killed**: when the server stops a trigger (``end_children``), its children and their
   descendants (and the process group of a child that made its own) get SIGKILL and are reaped;
-  when the host stops, every child does. A child that left the host's tree (a double fork) is
-  not found here: the server kills the host's process group when the host ends.
+  when the host stops, every child does.
+- **Adopted**: the host is a child subreaper (Linux ``PR_SET_CHILD_SUBREAPER``), so a process
+  whose parent dies (a shell's child, a double fork) becomes the host's child rather than
+  init's: it is killed and reaped with the rest, and never left a zombie for an init that may
+  not reap. Such orphans hang off the host's main thread, which runs no plugin code; those that
+  exit are reaped at once.
 
 A process is known by its pid and start time, so a reused pid is never taken for another.
 """
@@ -20,6 +24,7 @@ A process is known by its pid and start time, so a reused pid is never taken for
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import threading
@@ -33,6 +38,7 @@ REAP_SECONDS = 0.5
 #: how long a killed child is waited for before the reaper is left to take it
 _KILL_WAIT = 1.0
 _TASKS = Path("/proc/self/task")
+_PR_SET_CHILD_SUBREAPER = 36
 
 _Ident = tuple[int, int]  # (pid, start time in clock ticks)
 
@@ -50,6 +56,14 @@ def _stat(pid: int) -> tuple[str, int, int, int] | None:
         return None
 
 
+def _task_children(tid: int) -> list[int]:
+    """The children the thread ``tid`` of this process started (or adopted)."""
+    try:
+        return [int(p) for p in (_TASKS / str(tid) / "children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _children_by_task() -> dict[int, list[int]]:
     """The host's children, by the thread (native id) that started them."""
     found: dict[int, list[int]] = {}
@@ -58,10 +72,8 @@ def _children_by_task() -> dict[int, list[int]]:
     except OSError:
         return found
     for task in tasks:
-        try:
-            found[int(task.name)] = [int(p) for p in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue  # the thread ended meanwhile, or no such file on this kernel
+        if task.name.isdigit():
+            found[int(task.name)] = _task_children(int(task.name))
     return found
 
 
@@ -88,20 +100,25 @@ class Children:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[int, str] = {}  # native thread id -> trigger of its run
+        self._active: set[int] = set()  # native ids of the threads running a run now
         self._owner: dict[_Ident, str] = {}
         self._reaper: threading.Thread | None = None
+
+    def adopt_orphans(self) -> None:
+        """Make this process the reaper of its descendants' orphans (Linux; else nothing)."""
+        with contextlib.suppress(OSError, AttributeError, TypeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
     def begin(self) -> None:
         """A run starts on this thread."""
         with self._lock:
-            self._active[threading.get_native_id()] = ""
+            self._active.add(threading.get_native_id())
 
     def end(self, trigger: str) -> None:
         """The run on this thread ended: its new children are ``trigger``'s."""
         me = os.getpid()
         with self._lock:
-            self._active.pop(threading.get_native_id(), None)
+            self._active.discard(threading.get_native_id())
             others = set(self._active)
             for task, pids in _children_by_task().items():
                 if task in others:
@@ -110,9 +127,6 @@ class Children:
                     info = _stat(pid)
                     if info is not None and info[1] == me:
                         self._owner.setdefault((pid, info[3]), trigger)
-            if self._owner and self._reaper is None:
-                self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
-                self._reaper.start()
 
     def end_trigger(self, trigger: str) -> int:
         """Kill and reap ``trigger``'s children and their descendants; how many children."""
@@ -129,19 +143,33 @@ class Children:
         return _kill(sorted({p for pids in _children_by_task().values() for p in pids}))
 
     def reap(self) -> None:
-        """Reap recorded children that exited; forget those gone (waited for by the plugin)."""
+        """Reap recorded children and adopted orphans that exited; forget those gone (waited
+        for by the plugin)."""
+        me = os.getpid()
+        for pid in _task_children(me):  # the main thread's: orphans it adopted
+            info = _stat(pid)
+            if info is not None and info[0] == "Z":
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
         with self._lock:
             idents = list(self._owner)
-        me = os.getpid()
         for pid, start in idents:
             info = _stat(pid)
-            if info is not None and info[1] == me and info[3] == start and info[0] != "Z":
+            mine = info is not None and info[1] == me and info[3] == start
+            if mine and info is not None and info[0] != "Z":
                 continue  # running
-            if info is not None and info[1] == me and info[3] == start:
+            if mine:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
             with self._lock:
                 self._owner.pop((pid, start), None)
+
+    def start_reaper(self) -> None:
+        """Reap in the background from now on (once)."""
+        with self._lock:
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
+                self._reaper.start()
 
     def _reap_loop(self) -> None:
         while True:
@@ -169,14 +197,17 @@ def _kill(pids: list[int]) -> int:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + _KILL_WAIT
-    for pid in pids:
-        while True:
+    me = os.getpid()
+    dying = {me, *pids, *below}
+    for pid in [*pids, *below]:  # the descendants are adopted once their parents are gone
+        while time.monotonic() < deadline:
             try:
-                done, _status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                break  # reaped already (by the plugin's own wait)
-            if done or time.monotonic() > deadline:
-                break
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break  # reaped
+            except ChildProcessError:  # not this process's child (yet)
+                info = _stat(pid)
+                if info is None or info[1] not in dying:
+                    break  # gone, or someone else's to reap (no subreaper on this system)
             time.sleep(0.01)
     return len(pids)
 

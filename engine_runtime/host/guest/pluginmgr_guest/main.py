@@ -316,6 +316,8 @@ def main(argv: list[str]) -> None:
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
     loader = Loader()
+    CHILDREN.adopt_orphans()
+    CHILDREN.start_reaper()
 
     def run(job: tuple[Run, dict[str, Any]], before_result: Callable[[], None]) -> None:
         threading.current_thread().name = f"run-{job[0].trigger}"
