@@ -3,11 +3,14 @@ stops, with a real ``serve`` and real ``sleep`` children."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from engine_runtime.host.guest.pluginmgr_guest import children
 from tests.server.server_helpers import TRIGGER, serve, trigger_body, write_plugin
 
 #: starts a sleeper it never waits for, a shell with a sleeper of its own, a daemon, and forks a
@@ -77,9 +80,6 @@ def test_children_end_with_their_trigger_and_with_the_server(
             body = trigger_body(name, "spawner.py", f"request:{name}")
             assert httpx.post(url + TRIGGER, json=body, timeout=30).is_success
         first, second = _spawn(url, "a"), _spawn(url, "b")
-        # a child that exited is reaped while its trigger runs on: no zombie is left
-        assert _gone(first["forked"]) and _gone(second["forked"])
-        assert _state(first["sleeper"]) == "S"
         disabled = httpx.post(
             f"{url}{TRIGGER}/disable", params={"db": "db", "trigger_name": "a"}, timeout=30
         )
@@ -87,6 +87,31 @@ def test_children_end_with_their_trigger_and_with_the_server(
         for role in ("sleeper", "shell", "grandchild", "daemon"):
             assert _gone(first[role]), (role, _state(first[role]))
             assert _state(second[role]) == "S", role  # another trigger's children run on
+        assert _gone(first["forked"])  # the zombie is reaped with its trigger
     assert served.process.returncode == 0, served.stderr
-    for role in ("sleeper", "shell", "grandchild", "daemon"):
+    for role in ("sleeper", "shell", "grandchild", "daemon", "forked"):
         assert _gone(second[role]), (role, _state(second[role]))
+
+
+def test_a_child_nobody_waits_for_is_reaped_after_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(children, "ZOMBIE_GRACE", 0.1)
+    tracker = children.Children()
+    tracker.begin()
+    exited = subprocess.Popen(["true"])  # never waited for by its "plugin"
+    running = subprocess.Popen(["sleep", "30"])
+    tracker.end("db/t")
+    try:
+        deadline = time.monotonic() + 5
+        while _state(exited.pid) is not None and time.monotonic() < deadline:
+            tracker.reap()
+            time.sleep(0.05)
+        assert _state(exited.pid) is None  # reaped: no zombie left
+        assert _state(running.pid) == "S"  # a running child is left alone
+        assert tracker.end_trigger("db/other") == 0
+        assert tracker.end_trigger("db/t") == 1  # the running one, killed and reaped
+        assert _state(running.pid) is None
+    finally:
+        running.kill()
+        assert exited.poll() == 0 and running.poll() is not None  # ECHILD: status 0

@@ -5,10 +5,10 @@ run's own thread, and those of threads no other run is using (a thread the plugi
 Linux lists a thread's children in ``/proc/self/task/<tid>/children``; elsewhere nothing is
 tracked and children end with the host's process group only.
 
-- **Reaped**: a recorded child that has exited and that nobody waited for is reaped within
-  `REAP_SECONDS`, so it does not linger as a zombie for the host's life. A plugin that waits for
-  such a child later (from a thread it left running, or a later run) finds it gone (``ECHILD``;
-  ``subprocess`` then reports exit status 0).
+- **Reaped**: a recorded child (or adopted orphan) that has exited and that nobody waited for
+  within `ZOMBIE_GRACE` seconds is reaped, so it does not linger as a zombie for the host's
+  life. A plugin that waits for it later still finds it gone (``ECHILD``; ``subprocess`` then
+  reports exit status 0).
 - **Killed**: when the server stops a trigger (``end_children``), its children and their
   descendants (and the process group of a child that made its own) get SIGKILL and are reaped;
   when the host stops, every child does.
@@ -31,10 +31,12 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["CHILDREN", "REAP_SECONDS", "Children"]
+__all__ = ["CHILDREN", "REAP_SECONDS", "ZOMBIE_GRACE", "Children"]
 
 #: how often recorded children are checked for having exited
 REAP_SECONDS = 0.5
+#: how long a child may stay a zombie, for a plugin that waits for it, before it is reaped
+ZOMBIE_GRACE = 2.0
 #: how long a killed child is waited for before the reaper is left to take it
 _KILL_WAIT = 1.0
 _TASKS = Path("/proc/self/task")
@@ -103,6 +105,7 @@ class Children:
         self._active: set[int] = set()  # native ids of the threads running a run now
         self._owner: dict[_Ident, str] = {}
         self._reaper: threading.Thread | None = None
+        self._zombie_since: dict[_Ident, float] = {}  # the reaper's alone
 
     def adopt_orphans(self) -> None:
         """Make this process the reaper of its descendants' orphans (Linux; else nothing)."""
@@ -143,24 +146,29 @@ class Children:
         return _kill(sorted({p for pids in _children_by_task().values() for p in pids}))
 
     def reap(self) -> None:
-        """Reap recorded children and adopted orphans that exited; forget those gone (waited
-        for by the plugin)."""
-        me = os.getpid()
+        """Reap recorded children and adopted orphans that have been zombies for
+        `ZOMBIE_GRACE` seconds (time for a plugin that waits to do so); forget those gone."""
+        me, now = os.getpid(), time.monotonic()
+        with self._lock:
+            candidates = set(self._owner)
         for pid in _task_children(me):  # the main thread's: orphans it adopted
             info = _stat(pid)
-            if info is not None and info[0] == "Z":
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-        with self._lock:
-            idents = list(self._owner)
-        for pid, start in idents:
+            if info is not None:
+                candidates.add((pid, info[3]))
+        for pid, start in candidates:
             info = _stat(pid)
             mine = info is not None and info[1] == me and info[3] == start
-            if mine and info is not None and info[0] != "Z":
+            zombie = mine and info is not None and info[0] == "Z"
+            if mine and not zombie:
+                self._zombie_since.pop((pid, start), None)
                 continue  # running
-            if mine:
+            since = self._zombie_since.setdefault((pid, start), now)
+            if zombie and now - since < ZOMBIE_GRACE:
+                continue
+            if zombie:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
+            self._zombie_since.pop((pid, start), None)
             with self._lock:
                 self._owner.pop((pid, start), None)
 
