@@ -151,9 +151,10 @@ def _from_server(host: str, token: str | None, request: TokenRequest) -> _Create
 
 
 def _in_data_dir(directory: Path, request: TokenRequest) -> _Created:
+    from ..atomic import private_dir
     from ..server.auth import TokenStore  # the server side; loaded only for this path
 
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # it holds the tokens: 0700 when made here, whatever the umask
     store = TokenStore(directory / "tokens.json")
     name = request.name
     if request.kind == "regenerate":

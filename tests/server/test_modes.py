@@ -80,3 +80,13 @@ def test_serve_under_umask_000_keeps_its_files_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
     assert stat.S_IMODE((plugins / "venv").stat().st_mode) == 0o700
     assert os.access(plugins / "venv" / "bin" / "python", os.X_OK)
+
+
+def test_create_token_in_a_new_data_dir_under_umask_000_keeps_it_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "pluginmgr", "create", "token", "--admin"]
+    done = subprocess.run(
+        [*command, "--data-dir", str(data)], capture_output=True, text=True, umask=0, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert _modes(data) == {".": 0o700, "tokens.json": 0o600, "tokens.json.lock": 0o600}
