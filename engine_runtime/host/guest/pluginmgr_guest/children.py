@@ -15,8 +15,8 @@ tracked and children end with the host's process group only.
 - **Adopted**: the host is a child subreaper (Linux ``PR_SET_CHILD_SUBREAPER``), so a process
   whose parent dies (a shell's child, a double fork) becomes the host's child rather than
   init's: it is killed and reaped with the rest, and never left a zombie for an init that may
-  not reap. Such orphans hang off the host's main thread, which runs no plugin code; those that
-  exit are reaped at once.
+  not reap. Such orphans hang off the host's main thread, which runs no plugin code, and are
+  reaped as recorded children are.
 
 A process is known by its pid and start time, so a reused pid is never taken for another.
 """
