@@ -82,7 +82,7 @@ from engine_runtime.store._wal import (
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage
 from engine_runtime.store._writes import parse_write
 from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider, WriteResult
-from engine_runtime.store.memory import MemoryStore
+from engine_runtime.store.memory import QUERY_MEMORY_BYTES, MemoryStore
 
 __all__ = [
     "DEFAULT_BUFFER_LIMIT",
@@ -110,6 +110,7 @@ class DurableStore(MemoryReads):
     :param buffer_limit: bytes the write buffer may hold (estimated) before writes are refused.
     :param clock: ns since the epoch, the time of lines without a timestamp.
     :param files: where the Parquet files and ``files.json`` go (default: ``data_dir``).
+    :param query_memory_bytes: each query context's memory pool (``--exec-mem-pool-size``).
     """
 
     def __init__(
@@ -124,8 +125,10 @@ class DurableStore(MemoryReads):
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
         clock: Callable[[], int] = time.time_ns,
         files: FileLocation | None = None,
+        query_memory_bytes: int = QUERY_MEMORY_BYTES,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._query_memory_bytes = query_memory_bytes
         self._wal_dir = self.data_dir / "wal"
         self._location = files or FileLocation.on_disk(self.data_dir)
         self._gen1_ns = max(1, round(gen1_duration * 1e9))
@@ -171,7 +174,7 @@ class DurableStore(MemoryReads):
             self._wake.set()
 
     def _new_memory(self) -> MemoryStore:
-        memory = MemoryStore()
+        memory = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         memory.new_disk = lambda: OnDisk(self._location, self._gen1_ns)
         return memory
 

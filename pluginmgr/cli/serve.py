@@ -268,8 +268,9 @@ def _engine(
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
+    pool = {} if flags.query_memory is None else {"query_memory_bytes": flags.query_memory}
     store: Store = (
-        MemoryStore()
+        MemoryStore(**pool)
         if data_dir is None
         else DurableStore(
             data_dir / "store",
@@ -277,6 +278,7 @@ def _engine(
             gen1_duration=durable.gen1_duration,
             buffer_limit=durable.buffer_limit,
             files=files,
+            **pool,
         )
     )
     plugin_dir = manager.settings.plugin_dir
