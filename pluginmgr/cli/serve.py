@@ -267,10 +267,11 @@ def _engine(
     ``files`` when given: an object store) or one in memory (None); without a plugin
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
+    from engine_runtime.store.memory import QUERY_MEMORY_BYTES
 
-    pool = {} if flags.query_memory is None else {"query_memory_bytes": flags.query_memory}
+    pool = QUERY_MEMORY_BYTES if flags.query_memory is None else flags.query_memory
     store: Store = (
-        MemoryStore(**pool)
+        MemoryStore(query_memory_bytes=pool)
         if data_dir is None
         else DurableStore(
             data_dir / "store",
@@ -278,7 +279,7 @@ def _engine(
             gen1_duration=durable.gen1_duration,
             buffer_limit=durable.buffer_limit,
             files=files,
-            **pool,
+            query_memory_bytes=pool,
         )
     )
     plugin_dir = manager.settings.plugin_dir
