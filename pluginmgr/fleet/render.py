@@ -54,6 +54,22 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _field_lines(name: str, old: Any, new: Any) -> list[str]:
+    """``name: old -> new``, wrapped (never cut: the new value is the point); two mappings
+    (a trigger's arguments) as one line per key that differs, ``arguments.window: 10m -> 5m``."""
+    if isinstance(old, dict | None) and isinstance(new, dict | None) and (old or new):
+        before, after = old or {}, new or {}
+        keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        pairs = [(f"{name}.{k}", _value(before.get(k)), _value(after.get(k))) for k in keys]
+    else:
+        pairs = [(name, _value(old), _value(new))]
+    lines: list[str] = []
+    for label, was, will in pairs:
+        text = f"{label}: {was} -> {will}"
+        lines += textwrap.wrap(text, WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 8)
+    return lines
+
+
 def _change_lines(change: Change) -> list[str]:
     symbol = _SYMBOLS.get(change.action, "?")
     head = f"  {symbol} {change.kind} {change.key}"
@@ -63,7 +79,7 @@ def _change_lines(change: Change) -> list[str]:
         head += f" ({change.trigger.spec} -> {change.plugin_name or change.trigger.plugin})"
     lines = [_fit(head, WIDTH)]
     for name, old, new in change.fields:
-        lines.append(_fit(f"      {name}: {_value(old)} -> {_value(new)}", WIDTH))
+        lines += _field_lines(name, old, new)
     if change.reason and change.kind in ("plugin", "trigger") and change.action != "create":
         for part in change.reason.split("; "):
             lines += textwrap.wrap(
