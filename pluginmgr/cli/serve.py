@@ -202,6 +202,8 @@ def serve(options: dict[str, Any]) -> int:
         record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = plugin_env(manager, serving, install)
         tokens = auth.token_store(token_dir)
+        if tokens is not None:
+            tokens.check_file()  # a damaged token file refuses the start
         engine, store = _engine(
             manager,
             env,
@@ -267,7 +269,12 @@ def _engine(
     ``files`` when given: an object store) or one in memory (None); without a plugin
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
+    from engine_runtime.cache import check_cache_files
 
+    # the node's files that carry a checksum are checked before the store deletes anything
+    catalog = Catalog(None if data_dir is None else data_dir / "catalog.json", reseal=True)
+    if data_dir is not None:
+        check_cache_files(data_dir)
     store: Store = (
         MemoryStore()
         if data_dir is None
@@ -281,7 +288,7 @@ def _engine(
     )
     plugin_dir = manager.settings.plugin_dir
     engine = ProcessingEngine(
-        Catalog(None if data_dir is None else data_dir / "catalog.json"),
+        catalog,
         store=store,
         source_for=None if plugin_dir is None else flags.source_for(manager, env, install),
         plugin_dir=plugin_dir,
