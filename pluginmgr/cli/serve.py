@@ -240,6 +240,7 @@ def _make_dirs(
     live (with ``--object-store memory``, a directory removed at exit) and the node's data
     (None in memory)."""
     from ..node.data_layout import open_node_data
+    from ..node.owner_lock import hold_for_serve
 
     if plugin_dir is not None and not plugin_dir.exists():
         plugin_dir.mkdir(parents=True)
@@ -247,6 +248,7 @@ def _make_dirs(
     if serving.data_dir is None:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))
         return temp, None
+    stack.enter_context(hold_for_serve(serving.data_dir, serving.node_id))  # one owner
     node, notice = open_node_data(serving.data_dir, serving.node_id)
     if notice is not None:
         click.echo(notice, err=True)
