@@ -75,9 +75,13 @@ def hold_node(root: Path, *, refused: str, hint: str) -> OwnerLock:
     :param hint: what to do instead.
     :raises DataDirBusyError: another process holds it; the message names its pid.
     """
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = root / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        message = f"cannot open the lock file {path}: {exc.strerror or exc}"
+        raise PluginManagerError(message, hint="check the data dir's owner and modes") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -88,6 +92,11 @@ def hold_node(root: Path, *, refused: str, hint: str) -> OwnerLock:
             f"{refused}"
         )
         raise DataDirBusyError(message, hint=hint.format(pid=holder)) from None
+    except OSError as exc:  # a file system without flock (some network ones)
+        os.close(fd)
+        message = f"cannot lock {path}: {exc.strerror or exc}"
+        local = "keep the data dir on a local file system"
+        raise PluginManagerError(message, hint=local) from None
     except BaseException:
         os.close(fd)
         raise
