@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine_runtime.store import DurableStore, MemoryStore
+from engine_runtime.store._snapshot import write_snapshot
+from engine_runtime.store._wal import list_segments, segment_path
 from pluginmgr.server.auth import TokenStore
 from tests.helpers import run_cli
 from tests.server.server_helpers import free_port
@@ -96,6 +99,39 @@ def test_a_changed_files_json_refuses_the_start_and_restored_keeps_every_row(
         ]
         assert store_files(tmp_path) == before  # no WAL segment, no file deleted
     catalog.write_bytes(original)  # restored from the backup
+    with serving(args(tmp_path), server_env()) as running:
+        assert count_rows(running.url) == ROWS
+
+
+def test_a_raised_wal_seq_in_a_snapshot_manifest_refuses_serve_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The issue's case: a store of the snapshot format (snapshot 1, then ROWS acknowledged
+    rows in WAL segment 2) whose manifest says ``"wal_seq": 2``."""
+    store_dir = tmp_path / "data" / "node0" / "store"
+    store = DurableStore(store_dir, flush_interval=0.01, persist_interval=3600)
+    for first in range(0, ROWS, 100):
+        store.write_lp(
+            "db", "\n".join(f"m,host=h{n} v={n}i {n}" for n in range(first, first + 100))
+        )
+    store._abandon()
+    ((_seq, segment),) = list_segments(store_dir / "wal")
+    segment.rename(segment_path(store_dir / "wal", 2))
+    old = MemoryStore()
+    old.write_lp("db", "old,host=a v=1i 1")
+    manifest = write_snapshot(store_dir / "snapshots", 1, old.export_tables()) / "manifest.json"
+    original = manifest.read_bytes()
+    manifest.write_bytes(original.replace(b'"wal_seq": 1,', b'"wal_seq": 2,'))
+    before = store_files(tmp_path)
+    result = refused_serve(tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [
+        f"error: snapshot manifest {manifest} does not match its checksum: it was changed or "
+        "damaged (hint: restore the snapshot directory (its manifest.json) from a backup of the "
+        "data dir; nothing was deleted)"
+    ]
+    assert store_files(tmp_path) == before  # the snapshot and WAL segment 2 are still there
+    manifest.write_bytes(original)
     with serving(args(tmp_path), server_env()) as running:
         assert count_rows(running.url) == ROWS
 
