@@ -17,6 +17,7 @@
     │   ├── TriggerRunningError      deleting an enabled trigger without force
     │   ├── InvalidTriggerError      an empty name or filename, or bad trigger settings (HTTP 400)
     │   └── CatalogFileError         the catalog file is corrupt, too new or cannot be written
+    ├── DamagedFileError             a saved plugin cache file does not match its checksum
     └── PluginError                  the plugin could not be loaded or called
         ├── PluginLoadError          syntax/import errors, a missing file
         ├── MissingEntryPointError   the process_* function is not there
@@ -43,6 +44,7 @@ __all__ = [
     "AlreadyExistsError",
     "CatalogError",
     "CatalogFileError",
+    "DamagedFileError",
     "DatabaseNotFoundError",
     "EngineError",
     "HostExitedError",
@@ -205,3 +207,7 @@ class InvalidTriggerError(CatalogError):
 
 class CatalogFileError(CatalogError):
     """The catalog file is corrupt, was written by a newer version, or cannot be written."""
+
+
+class DamagedFileError(EngineError):
+    """A file of the node's data (a saved plugin cache) does not match its own checksum."""

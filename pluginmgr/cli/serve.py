@@ -202,6 +202,8 @@ def serve(options: dict[str, Any]) -> int:
         record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = plugin_env(manager, serving, install)
         tokens = auth.token_store(token_dir)
+        if tokens is not None:
+            tokens.check_file()  # a damaged token file refuses the start
         engine, store = _engine(
             manager,
             env,
@@ -238,6 +240,7 @@ def _make_dirs(
     live (with ``--object-store memory``, a directory removed at exit) and the node's data
     (None in memory)."""
     from ..node.data_layout import open_node_data
+    from ..node.owner_lock import hold_for_serve
 
     if plugin_dir is not None and not plugin_dir.exists():
         plugin_dir.mkdir(parents=True)
@@ -245,6 +248,7 @@ def _make_dirs(
     if serving.data_dir is None:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))
         return temp, None
+    stack.enter_context(hold_for_serve(serving.data_dir, serving.node_id))  # one owner
     node, notice = open_node_data(serving.data_dir, serving.node_id)
     if notice is not None:
         click.echo(notice, err=True)
@@ -267,8 +271,13 @@ def _engine(
     ``files`` when given: an object store) or one in memory (None); without a plugin
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
+    from engine_runtime.cache import check_cache_files
     from engine_runtime.store.memory import QUERY_MEMORY_BYTES
 
+    # the node's files that carry a checksum are checked before the store deletes anything
+    catalog = Catalog(None if data_dir is None else data_dir / "catalog.json", reseal=True)
+    if data_dir is not None:
+        check_cache_files(data_dir)
     pool = QUERY_MEMORY_BYTES if flags.query_memory is None else flags.query_memory
     store: Store = (
         MemoryStore(query_memory_bytes=pool)
@@ -284,7 +293,7 @@ def _engine(
     )
     plugin_dir = manager.settings.plugin_dir
     engine = ProcessingEngine(
-        Catalog(None if data_dir is None else data_dir / "catalog.json"),
+        catalog,
         store=store,
         source_for=None if plugin_dir is None else flags.source_for(manager, env, install),
         plugin_dir=plugin_dir,
@@ -355,7 +364,7 @@ def _run(
         state.engine.start()
         for line in startup_lines(state, serving, url=url):
             click.echo(line, err=True)
-        warn_no_admin(state.tokens, serving)
+        warn_no_admin(state.tokens)
         recovering = start_recovery(state.tokens, recovery)
         sys.stderr.flush()
         if not stopping.is_set():

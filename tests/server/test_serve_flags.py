@@ -260,9 +260,11 @@ def test_memory_object_store_keeps_nothing_across_restarts(tmp_path: Path) -> No
         "and token is lost at exit"
     )
     assert "  data dir:   memory (lost at exit)" in first.startup
-    assert "warning: no admin token yet: every request will be refused until you run POST " in (
-        first.stderr
-    )
+    assert (
+        "warning: no admin token yet: every request will be refused until you run "
+        "`pluginmgr create token --admin` (POST /api/v3/configure/token/admin, open without a "
+        "token until one exists)"
+    ) in first.stderr
     with serving(args, env) as second:
         refused = httpx.get(f"{second.url}/api/v3/query_sql", params=query, headers=auth)
         assert refused.status_code == 401  # the token went with the first process
