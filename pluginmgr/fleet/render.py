@@ -12,7 +12,7 @@
     Plan: 3 to add, 2 to change, 0 to remove.
 
 ``+`` create or install, ``~`` update, enable or disable, ``-/+`` replace, ``-`` delete or
-forget. The JSON forms carry the same data; the CLI wraps them in its versioned envelope.
+remove. The JSON forms carry the same data; the CLI wraps them in its versioned envelope.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ _SYMBOLS: Final = {
     "disable": "~",
     "replace": "-/+",
     "delete": "-",
-    "forget": "-",
+    "remove": "-",
 }
 _ADD: Final = frozenset({"create", "install"})
-_REMOVE: Final = frozenset({"delete", "forget"})
+_REMOVE: Final = frozenset({"delete", "remove"})
 
 
 def _fit(text: str, width: int) -> str:
@@ -73,7 +73,7 @@ def _field_lines(name: str, old: Any, new: Any) -> list[str]:
 def _change_lines(change: Change) -> list[str]:
     symbol = _SYMBOLS.get(change.action, "?")
     head = f"  {symbol} {change.kind} {change.key}"
-    if change.action in ("enable", "disable", "forget"):
+    if change.action in ("enable", "disable", "remove"):
         head += f" ({change.action})"
     elif change.kind == "trigger" and change.action == "create" and change.trigger is not None:
         head += f" ({change.trigger.spec} -> {change.plugin_name or change.trigger.plugin})"

@@ -40,6 +40,7 @@ from . import (
     routes_caches,
     routes_data,
     routes_engine,
+    routes_plugin_delete,
     routes_plugins,
     routes_retention,
     routes_tables,
@@ -231,6 +232,7 @@ def create_app(state: ServerState) -> Starlette:
         *routes_engine.routes,
         *trigger_update_routes,
         *routes_plugins.routes,
+        *routes_plugin_delete.routes,
     ]
     if state.plugin_dir is None:
         routes = [_without_engine(route) for route in routes]
