@@ -70,7 +70,9 @@ def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordB
                 guard.check()
             if batch is None:
                 return
-            yield batch.to_pyarrow()
+            arrow = batch.to_pyarrow()
+            guard.charge(arrow.nbytes)
+            yield arrow
     finally:
         stream = None
         loop.close()
