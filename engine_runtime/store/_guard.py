@@ -81,7 +81,8 @@ class QueryGuard:
         self.used_bytes += nbytes
         if self.result_bytes is not None and self.used_bytes > self.result_bytes:
             mib = self.result_bytes / 2**20
-            message = f"query results exceed the limit of {mib:g} MiB per request{self._budget_hint}"
+            hint = self._budget_hint
+            message = f"query results exceed the limit of {mib:g} MiB per request{hint}"
             self._too_large = QueryResultTooLargeError(message)
             self.cancel(message)
             raise self._too_large

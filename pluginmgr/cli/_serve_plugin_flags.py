@@ -17,6 +17,10 @@ port is bound.
   ``INFLUXDB3_PARQUET_MEM_CACHE_SIZE``): sizes as upstream writes them (``20%`` of the memory,
   ``512MB``, ``2GB``, a bare number of megabytes), checked, then reported as not applied:
   a pluginmgr node's query pool and file reads are not sized by them.
+* ``--num-database-limit``, ``--num-table-limit`` (across all databases) and
+  ``--num-total-columns-per-table-limit`` (``INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT``, ...):
+  InfluxDB 3 Enterprise's catalog limits and defaults (100, 4,000 and 500; Core fixes 5, 2,000
+  and 500). A write line past one is refused with upstream's message (the others are written).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
+
+from engine_runtime.store import CatalogLimits
 
 from ._serve_options import ServeError
 
@@ -52,7 +58,33 @@ _RENAMED: Final = (
     ("--file-cache-size", "--parquet-mem-cache-size"),
 )
 
+_DEFAULT_LIMITS: Final = CatalogLimits()
 _OPTIONS: Final = [
+    click.option(
+        "--num-database-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT",
+        type=click.IntRange(min=1),
+        default=_DEFAULT_LIMITS.databases,
+        show_default=True,
+        help="Databases this node may hold. [env: INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT]",
+    ),
+    click.option(
+        "--num-table-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_TABLE_LIMIT",
+        type=click.IntRange(min=1),
+        default=_DEFAULT_LIMITS.tables,
+        show_default=True,
+        help="Tables across all databases. [env: INFLUXDB3_ENTERPRISE_NUM_TABLE_LIMIT]",
+    ),
+    click.option(
+        "--num-total-columns-per-table-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT",
+        type=click.IntRange(min=2),
+        default=_DEFAULT_LIMITS.columns_per_table,
+        show_default=True,
+        help="Columns of one table, time included. "
+        "[env: INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT]",
+    ),
     click.option(
         "--plugin-dir-only",
         envvar="INFLUXDB3_PLUGIN_DIR_ONLY",
@@ -138,6 +170,7 @@ class PluginFlags:
     plugin_dir_only: bool
     async_limit: int
     warnings: tuple[str, ...] = ()
+    limits: CatalogLimits = _DEFAULT_LIMITS
 
     def source_for(
         self, manager: PluginManager, env: PluginEnv | None, install: InstallOptions
@@ -169,4 +202,9 @@ class PluginFlags:
             plugin_dir_only=bool(options.pop("plugin_dir_only")),
             async_limit=int(options.pop("async_trigger_concurrency_limit")),
             warnings=tuple(warnings),
+            limits=CatalogLimits(
+                databases=int(options.pop("num_database_limit")),
+                tables=int(options.pop("num_table_limit")),
+                columns_per_table=int(options.pop("num_total_columns_per_table_limit")),
+            ),
         )

@@ -268,7 +268,7 @@ def _engine(
     directory no trigger can start (each is reported as failed)."""
     from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
 
-    store: Store = (
+    opened = (
         MemoryStore()
         if data_dir is None
         else DurableStore(
@@ -279,6 +279,8 @@ def _engine(
             files=files,
         )
     )
+    opened.limits = flags.limits  # after the log's replay, which keeps what it holds
+    store: Store = opened
     plugin_dir = manager.settings.plugin_dir
     engine = ProcessingEngine(
         Catalog(None if data_dir is None else data_dir / "catalog.json"),
