@@ -21,6 +21,7 @@ from engine_runtime.errors import (
 from engine_runtime.store._guard import QueryGuard
 
 __all__ = [
+    "ANSWER_VALUE_BYTES",
     "PARTITIONS",
     "SQL_OPTIONS",
     "batches",
@@ -71,7 +72,8 @@ def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordB
             if batch is None:
                 return
             arrow = batch.to_pyarrow()
-            guard.charge(arrow.nbytes)
+            values = arrow.num_rows * arrow.num_columns
+            guard.charge(max(arrow.nbytes, values * ANSWER_VALUE_BYTES))
             yield arrow
     finally:
         stream = None
@@ -92,6 +94,9 @@ def _blocking_batches(stream: Any) -> Iterator[pa.RecordBatch]:
         del stream
 
 
+#: what one value of a result costs once it is an answer (a Python object in a row, its JSON
+#: text): a guard's result budget counts this or the Arrow size, whichever is larger
+ANSWER_VALUE_BYTES: Final = 64
 #: how often a running query looks at its guard: a stopped query frees its CPU this soon
 _POLL_SECONDS: Final = 0.05
 

@@ -5,7 +5,7 @@ the client disconnects (polled every `_POLL_SECONDS` while the query runs) and w
 shuts down (`QueryRegistry.cancel_all`). A timeout answers at once, without waiting for the
 worker thread: 500 (upstream's status for a query that failed to execute) naming the timeout
 and the flag; a shutdown answers 503. The guard also holds the request's result budget
-(`DEFAULT_QUERY_RESULT_BYTES` of Arrow data, every statement of a ``/query`` together): past
+(`DEFAULT_QUERY_RESULT_BYTES`, every statement of a ``/query`` together): past
 it the request answers 413 naming the limit.
 """
 
@@ -42,9 +42,9 @@ __all__ = [
 _T = TypeVar("_T")
 #: ``--query-timeout``'s default, in seconds
 DEFAULT_QUERY_TIMEOUT: Final = 60.0
-#: the Arrow bytes the queries of one HTTP request may return, all statements together: an
-#: answer is built in memory, and as Python rows or JSON it takes several times this
-DEFAULT_QUERY_RESULT_BYTES: Final = 128 * 2**20
+#: what the query results of one HTTP request may take, all statements together: an answer is
+#: built in memory, so a batch counts as its Arrow size or 64 bytes a value, whichever is larger
+DEFAULT_QUERY_RESULT_BYTES: Final = 256 * 2**20
 QUERY_BUDGET_HINT: Final = (
     ": select fewer rows or columns (filter on time, add LIMIT), split the statements over "
     "several requests, or use Arrow Flight, which streams"

@@ -20,9 +20,9 @@ _ROWS = 40_000
 
 @pytest.fixture
 def live(tmp_path: Path, plugin_dir: Path) -> Iterator[Live]:
-    """A server with a 1 MiB result budget and a 1 s query timeout, ``m`` of 40,000 rows."""
+    """A server with an 8 MiB result budget and a 1 s query timeout, ``m`` of 40,000 rows."""
     built, close = build_state(tmp_path, plugin_dir)
-    state = dataclasses.replace(built, query_timeout=1.0, query_result_bytes=2**20)
+    state = dataclasses.replace(built, query_timeout=1.0, query_result_bytes=8 * 2**20)
     state.engine.write_lp("db", "\n".join(f"m,host=h{i % 7} v={i} {i}" for i in range(_ROWS)))
     server, thread, url = _serve(state)
     try:
@@ -39,13 +39,13 @@ def _influxql(url: str, q: str) -> httpx.Response:
 
 
 def test_statements_share_one_result_budget(live: Live) -> None:
-    one = _influxql(live.url, "SELECT v FROM m")  # 40,000 rows, 640 KB of Arrow data
+    one = _influxql(live.url, "SELECT v FROM m")  # 80,000 values: 5 MB at 64 bytes a value
     assert one.status_code == 200, one.text[:200]
     assert len(one.json()["results"][0]["series"][0]["values"]) == _ROWS
     answer = _influxql(live.url, "; ".join(["SELECT v FROM m"] * 100))
     assert answer.status_code == 413, answer.text[:200]
     message = answer.json()["error"]
-    assert "query results exceed the limit of 1 MiB per request" in message
+    assert "query results exceed the limit of 8 MiB per request" in message
     sql = httpx.post(
         f"{live.url}/api/v3/query_sql",
         json={"db": "db", "q": "SELECT * FROM m a CROSS JOIN (SELECT 1) b"},
