@@ -57,7 +57,7 @@ def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordB
     over a cross join computes for minutes before its first batch), and the stream is dropped,
     which aborts its partitions still running.
     """
-    if guard is None:
+    if guard is None or _loop_running():
         yield from _blocking_batches(stream)
         return
     loop = asyncio.new_event_loop()
@@ -78,6 +78,15 @@ def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordB
     finally:
         stream = None
         loop.close()
+
+
+def _loop_running() -> bool:
+    """Whether this thread runs an event loop (where a private one cannot run)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _blocking_batches(stream: Any) -> Iterator[pa.RecordBatch]:

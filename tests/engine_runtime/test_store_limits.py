@@ -3,6 +3,7 @@ words; a partial write keeps the lines that fit; a replayed log keeps what it ac
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,18 @@ def test_the_log_replays_what_was_accepted_whatever_the_limits_now(tmp_path: Pat
         reopened.limits = limits
         assert reopened.query("db", "SELECT * FROM m") == [{"a": "1", "time": 1, "x": 1.0}]
         reopened.close()
+
+
+def test_writes_of_3000_tag_lines_leave_other_tables_fast() -> None:
+    """Each write's line of 3,000 new tags is refused (500 columns by default), so the
+    database does not grow a table of 120,000 columns that slows every query of it."""
+    store = _store()
+    store.write_lp("db", "\n".join(f"small v={i} {i}" for i in range(1_000)))
+    for write in range(40):
+        tags = ",".join(f"t{write}_{i}=v" for i in range(3_000))
+        with pytest.raises(WriteError, match="columns per table limit of 500 columns"):
+            store.write_lp("db", f"wide,{tags} v=1 {write}")
+    assert store.tables("db") == ["small"]
+    started = time.monotonic()
+    assert store.query("db", "SELECT count(*) AS n FROM small") == [{"n": 1_000}]
+    assert time.monotonic() - started < 1.0
