@@ -7,6 +7,7 @@
     ├── DatabaseNotFoundError        a query on a database nothing was written to
     ├── WriteError                   line protocol rejected (every bad line, with its number)
     ├── SchemaError                  a table declaration that cannot be made (bad column names)
+    ├── LimitExceededError           a database, table or column past the node's limits
     ├── QueryExecutionError          SQL that does not plan or run (DataFusion's words)
     ├── InfluxQLError                an InfluxQL statement that cannot be run
     │   ├── InfluxQLSyntaxError      the query does not parse (the whole request fails)
@@ -54,6 +55,7 @@ __all__ = [
     "InfluxQLUnsupportedError",
     "InvalidDatabaseNameError",
     "InvalidTriggerError",
+    "LimitExceededError",
     "MissingEntryPointError",
     "NotFoundError",
     "PluginError",
@@ -124,6 +126,10 @@ class WriteError(EngineError):
 
 class SchemaError(EngineError):
     """A table declaration that cannot be made: an empty or repeated column name, a bad type."""
+
+
+class LimitExceededError(EngineError):
+    """A new database, table or column would pass the node's catalog limits (HTTP 400)."""
 
 
 class QueryExecutionError(EngineError):

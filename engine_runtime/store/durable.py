@@ -80,7 +80,7 @@ from engine_runtime.store._wal import (
     list_segments,
 )
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage
-from engine_runtime.store._writes import parse_write
+from engine_runtime.store._writes import accepted_text, parse_write
 from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider, WriteResult
 from engine_runtime.store.memory import QUERY_MEMORY_BYTES, MemoryStore
 
@@ -254,6 +254,9 @@ class DurableStore(MemoryReads):
                 self._wake.set()
                 raise
             result = self._memory.write_parsed(database, parsed, accept_partial=accept_partial)
+            if result.errors and result.blocks is not None:  # a replay must not judge again
+                kept = accepted_text(text, result.blocks)
+                record = encode_record(WalRecord("write", database, kept, precision, True, when))
             ack = self._wal.append(record, sync=not no_sync)
             self._changes += 1
             if self._budget.add(result.lines_written, text):

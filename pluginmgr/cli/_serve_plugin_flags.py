@@ -19,6 +19,10 @@ port is bound.
   database's query memory pool (DataFusion's fair spill pool; default 1 GiB); ``--file-cache-size``
   is checked, then reported as not applied: a pluginmgr node keeps no in-memory copy of its
   Parquet files (reads go through the operating system's page cache).
+* ``--num-database-limit``, ``--num-table-limit`` (across all databases) and
+  ``--num-total-columns-per-table-limit`` (``INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT``, ...):
+  InfluxDB 3 Enterprise's catalog limits and defaults (100, 4,000 and 500; Core fixes 5, 2,000
+  and 500). A write line past one is refused with upstream's message (the others are written).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
+
+from engine_runtime.store import CatalogLimits
 
 from ._serve_options import ServeError
 
@@ -49,7 +55,33 @@ DEFAULT_ASYNC_LIMIT: Final = 32
 _SIZE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%|gb|mb|kb|b)?\s*", re.IGNORECASE)
 _UNIT: Final = {"gb": 2**30, "mb": 2**20, "kb": 2**10, "b": 1, None: 2**20}
 
+_DEFAULT_LIMITS: Final = CatalogLimits()
 _OPTIONS: Final = [
+    click.option(
+        "--num-database-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT",
+        type=click.IntRange(min=1),
+        default=_DEFAULT_LIMITS.databases,
+        show_default=True,
+        help="Databases this node may hold. [env: INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT]",
+    ),
+    click.option(
+        "--num-table-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_TABLE_LIMIT",
+        type=click.IntRange(min=1),
+        default=_DEFAULT_LIMITS.tables,
+        show_default=True,
+        help="Tables across all databases. [env: INFLUXDB3_ENTERPRISE_NUM_TABLE_LIMIT]",
+    ),
+    click.option(
+        "--num-total-columns-per-table-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT",
+        type=click.IntRange(min=2),
+        default=_DEFAULT_LIMITS.columns_per_table,
+        show_default=True,
+        help="Columns of one table, time included. "
+        "[env: INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT]",
+    ),
     click.option(
         "--plugin-dir-only",
         envvar="INFLUXDB3_PLUGIN_DIR_ONLY",
@@ -137,6 +169,7 @@ class PluginFlags:
     #: ``--exec-mem-pool-size`` in bytes; None: the store's default
     query_memory: int | None = None
     warnings: tuple[str, ...] = ()
+    limits: CatalogLimits = _DEFAULT_LIMITS
 
     def source_for(
         self, manager: PluginManager, env: PluginEnv | None, install: InstallOptions
@@ -168,4 +201,9 @@ class PluginFlags:
             async_limit=int(options.pop("async_trigger_concurrency_limit")),
             query_memory=query_memory,
             warnings=tuple(warnings),
+            limits=CatalogLimits(
+                databases=int(options.pop("num_database_limit")),
+                tables=int(options.pop("num_table_limit")),
+                columns_per_table=int(options.pop("num_total_columns_per_table_limit")),
+            ),
         )

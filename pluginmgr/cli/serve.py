@@ -34,21 +34,18 @@ from ._common import manager_from, pass_options, settings_options
 from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
 from ._serve_auth import auth_options, auth_settings, recovery_socket, start_recovery, warn_no_admin
+from ._serve_engine import build_engine, server_state
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 from ._serve_plugin_flags import PluginFlags, plugin_flags_options
-from ._store_options import StoreSettings, store_options, store_settings
+from ._store_options import store_options, store_settings
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from engine_runtime import FileLocation, ProcessingEngine, Store
+    from engine_runtime import Store
 
-    from ..deps.installers import InstallOptions
-    from ..deps.venv import PluginEnv
-    from ..fetch.manager import PluginManager
     from ..server.app import ServerState
-    from ..server.auth import TokenStore
 
 __all__ = ["serve"]
 
@@ -204,7 +201,7 @@ def serve(options: dict[str, Any]) -> int:
         tokens = auth.token_store(token_dir)
         if tokens is not None:
             tokens.check_file()  # a damaged token file refuses the start
-        engine, store = _engine(
+        engine, store = build_engine(
             manager,
             env,
             node_root,
@@ -215,7 +212,7 @@ def serve(options: dict[str, Any]) -> int:
             files=files,
             flags=flags,
         )
-        state = _server_state(
+        state = server_state(
             engine,
             manager,
             env,
@@ -253,90 +250,6 @@ def _make_dirs(
     if notice is not None:
         click.echo(notice, err=True)
     return node.tokens.parent, node.root
-
-
-def _engine(
-    manager: PluginManager,
-    env: PluginEnv | None,
-    data_dir: Path | None,
-    install: InstallOptions,
-    *,
-    durable: StoreSettings,
-    timeout: float | None,
-    memory: int | None,
-    files: FileLocation | None = None,
-    flags: PluginFlags,
-) -> tuple[ProcessingEngine, Store]:
-    """The engine over a durable store in the node's ``data_dir`` (its persisted files in
-    ``files`` when given: an object store) or one in memory (None); without a plugin
-    directory no trigger can start (each is reported as failed)."""
-    from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
-    from engine_runtime.cache import check_cache_files
-    from engine_runtime.store.memory import QUERY_MEMORY_BYTES
-
-    # the node's files that carry a checksum are checked before the store deletes anything
-    catalog = Catalog(None if data_dir is None else data_dir / "catalog.json", reseal=True)
-    if data_dir is not None:
-        check_cache_files(data_dir)
-    pool = QUERY_MEMORY_BYTES if flags.query_memory is None else flags.query_memory
-    store: Store = (
-        MemoryStore(query_memory_bytes=pool)
-        if data_dir is None
-        else DurableStore(
-            data_dir / "store",
-            flush_interval=durable.flush_interval,
-            gen1_duration=durable.gen1_duration,
-            buffer_limit=durable.buffer_limit,
-            files=files,
-            query_memory_bytes=pool,
-        )
-    )
-    plugin_dir = manager.settings.plugin_dir
-    engine = ProcessingEngine(
-        catalog,
-        store=store,
-        source_for=None if plugin_dir is None else flags.source_for(manager, env, install),
-        plugin_dir=plugin_dir,
-        data_dir=data_dir,
-        execution_timeout=timeout,
-        venv=None if env is None else env.venv_path,
-        plugin_memory_limit=memory,
-        max_async=flags.async_limit,
-    )
-    return engine, store
-
-
-def _server_state(
-    engine: ProcessingEngine,
-    manager: PluginManager,
-    env: PluginEnv | None,
-    install: InstallOptions,
-    tokens: TokenStore | None,
-    *,
-    max_request_bytes: int,
-    node_id: str,
-    query_timeout: float | None,
-    allowed_triggers: frozenset[str] | None,
-    plugin_dir_only: bool = False,
-    authz_disabled: frozenset[str] = frozenset(),
-) -> ServerState:
-    from ..server.app import ServerState
-
-    return ServerState(
-        engine=engine,
-        manager=manager,
-        plugin_dir=manager.settings.plugin_dir,
-        # no venv to install into: nothing is installed, over HTTP or at trigger creation
-        env=env if env is not None and env.installer is not None else None,
-        install_options=install,
-        tokens=tokens,
-        max_request_bytes=max_request_bytes,
-        node_id=node_id,
-        query_timeout=query_timeout or None,
-        allowed_triggers=allowed_triggers,
-        plugin_dir_only=plugin_dir_only,
-        authz_disabled=authz_disabled,
-    )
 
 
 def _run(
