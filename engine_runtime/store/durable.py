@@ -101,7 +101,8 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class DurableStore(MemoryReads):
-    """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
+    """A thread-safe `Store` kept in memory and made durable in ``data_dir``; reads are the
+    memory's (`MemoryReads`), which is replaced after a failed flush.
 
     :param flush_interval: seconds a ``no_sync`` record waits at most for its commit.
     :param persist_every: rows (or ``persist_interval`` seconds, if anything changed) per persist.
@@ -397,5 +398,3 @@ class DurableStore(MemoryReads):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    # --- reads are the MemoryStore's (MemoryReads); it is replaced after a failed flush ----
