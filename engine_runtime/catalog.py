@@ -58,13 +58,16 @@ TRIGGER_RUNNING_MESSAGE: Final = (
 class Catalog(CacheCatalog):
     """Databases, triggers and caches (`CacheCatalog`), persisted to ``path`` (None: in memory
     only). Thread-safe; every change writes a new immutable state before swapping it in, so a
-    failed write changes nothing."""
+    failed write changes nothing. ``reseal``: this process owns the file (the server), and
+    rewrites one written before checksums with one."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, reseal: bool = False) -> None:
         self.path = path
         self._lock = threading.RLock()
         self._state = (
-            read_catalog_file(path) if path is not None and path.exists() else CatalogState()
+            read_catalog_file(path, reseal=reseal)
+            if path is not None and path.exists()
+            else CatalogState()
         )
 
     def _commit(self, state: CatalogState) -> None:

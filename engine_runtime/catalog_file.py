@@ -3,6 +3,11 @@
 ``retention_periods``: database -> whole seconds, absent in files written before them),
 reading it with a clear error for a damaged or newer file, and writing it atomically.
 
+It carries its own ``checksum`` (`engine_runtime.file_checksum`), checked at every read: a file
+that does not match (one changed character of a database name, say) is refused, never read as
+another catalog. A file written before checksums is read as before, once; its owner (the
+server's `Catalog`, ``reseal=True``) rewrites it with one.
+
 Apart from `engine_runtime.catalog` so the catalog's rules and the bytes on disk can be read
 (and changed) one at a time; the catalog hands whole `CatalogState` values across.
 """
@@ -17,6 +22,7 @@ from typing import Any, Final, TypedDict, TypeVar, cast
 
 from ._atomic import write_atomic
 from .errors import CatalogError, CatalogFileError
+from .file_checksum import check_checksum, with_checksum
 from .trigger_definition import TriggerDefinition, TriggerSettings, freeze_arguments
 from .triggers import TriggerSpecError, parse_trigger_spec
 from .value_caches.definitions import CacheDefinition, dump_cache, load_cache
@@ -106,7 +112,19 @@ def _typed(value: object, kind: type[_T]) -> _T:
     return value
 
 
-def read_catalog_file(path: Path) -> CatalogState:
+def read_catalog_file(path: Path, *, reseal: bool = False) -> CatalogState:
+    """The catalog in ``path``; ``reseal`` rewrites a file written before checksums with one
+    (only the file's owner may: a reader's rewrite could undo the owner's change).
+
+    :raises CatalogFileError: it cannot be read, does not match its checksum, or is too new.
+    """
+    state, checked = _read(path)
+    if reseal and checked is None:
+        write_catalog_file(path, state)
+    return state
+
+
+def _read(path: Path) -> tuple[CatalogState, bool | None]:
     try:
         raw: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -119,6 +137,10 @@ def read_catalog_file(path: Path) -> CatalogState:
     if version != FORMAT_VERSION:
         msg = f"the catalog file {path} has an unsupported format_version {version!r}"
         raise CatalogFileError(msg, hint=_RESTORE_HINT)
+    checked = check_checksum(raw)
+    if checked is False:
+        msg = f"the catalog file {path} does not match its checksum: it was changed or damaged"
+        raise CatalogFileError(msg, hint=_CHANGED_HINT)
     try:
         catalog = cast(_RawCatalog, raw)
         databases = tuple(_typed(name, str) for name in catalog["databases"])
@@ -129,13 +151,17 @@ def read_catalog_file(path: Path) -> CatalogState:
         raw_retention = catalog.get("retention_periods", {})
         retention = {_typed(db, str): _typed(seconds, int) for db, seconds in raw_retention.items()}
         caches = tuple(load_cache(item) for item in catalog.get("caches", []))
-        return CatalogState(next_id, databases, triggers, retention=retention, caches=caches)
+        state = CatalogState(next_id, databases, triggers, retention=retention, caches=caches)
     except (KeyError, TypeError, AttributeError, ValueError, CatalogError, TriggerSpecError) as exc:
         msg = f"the catalog file {path} is malformed: {exc!r}"
         raise CatalogFileError(msg, hint=_RESTORE_HINT) from exc
+    return state, checked
 
 
 _RESTORE_HINT: Final = "restore it from a backup, or move it aside to start with an empty catalog"
+_CHANGED_HINT: Final = (
+    "restore it from a backup of the data dir; the server did not start and changed nothing"
+)
 
 
 def write_catalog_file(path: Path, state: CatalogState) -> None:
@@ -152,7 +178,7 @@ def write_catalog_file(path: Path, state: CatalogState) -> None:
         if state.caches:
             document["caches"] = [dump_cache(cache) for cache in state.caches]
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(document, indent=2, ensure_ascii=False)
+        text = json.dumps(with_checksum(document), indent=2, ensure_ascii=False)
         write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         msg = f"cannot write the catalog file {path}: {exc}"

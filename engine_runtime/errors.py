@@ -7,6 +7,7 @@
     ├── DatabaseNotFoundError        a query on a database nothing was written to
     ├── WriteError                   line protocol rejected (every bad line, with its number)
     ├── SchemaError                  a table declaration that cannot be made (bad column names)
+    ├── LimitExceededError           a database, table or column past the node's limits
     ├── QueryExecutionError          SQL that does not plan or run (DataFusion's words)
     ├── InfluxQLError                an InfluxQL statement that cannot be run
     │   ├── InfluxQLSyntaxError      the query does not parse (the whole request fails)
@@ -17,6 +18,7 @@
     │   ├── TriggerRunningError      deleting an enabled trigger without force
     │   ├── InvalidTriggerError      an empty name or filename, or bad trigger settings (HTTP 400)
     │   └── CatalogFileError         the catalog file is corrupt, too new or cannot be written
+    ├── DamagedFileError             a saved plugin cache file does not match its checksum
     └── PluginError                  the plugin could not be loaded or called
         ├── PluginLoadError          syntax/import errors, a missing file
         ├── MissingEntryPointError   the process_* function is not there
@@ -43,6 +45,7 @@ __all__ = [
     "AlreadyExistsError",
     "CatalogError",
     "CatalogFileError",
+    "DamagedFileError",
     "DatabaseNotFoundError",
     "EngineError",
     "HostExitedError",
@@ -52,6 +55,7 @@ __all__ = [
     "InfluxQLUnsupportedError",
     "InvalidDatabaseNameError",
     "InvalidTriggerError",
+    "LimitExceededError",
     "MissingEntryPointError",
     "NotFoundError",
     "PluginError",
@@ -122,6 +126,10 @@ class WriteError(EngineError):
 
 class SchemaError(EngineError):
     """A table declaration that cannot be made: an empty or repeated column name, a bad type."""
+
+
+class LimitExceededError(EngineError):
+    """A new database, table or column would pass the node's catalog limits (HTTP 400)."""
 
 
 class QueryExecutionError(EngineError):
@@ -205,3 +213,7 @@ class InvalidTriggerError(CatalogError):
 
 class CatalogFileError(CatalogError):
     """The catalog file is corrupt, was written by a newer version, or cannot be written."""
+
+
+class DamagedFileError(EngineError):
+    """A file of the node's data (a saved plugin cache) does not match its own checksum."""

@@ -39,6 +39,7 @@ from engine_runtime.influxql.show import (
 )
 from engine_runtime.influxql.subquery import has_subquery, run_subquery
 from engine_runtime.influxql.transform import run_transformed, transformation_of
+from engine_runtime.store._guard import QueryCancelledError
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
@@ -65,6 +66,8 @@ def execute(
         timezone = statement.timezone if isinstance(statement, SelectStatement) else None
         try:
             series = _run(statement, schemas, database, moment)
+        except QueryCancelledError:
+            raise  # timed out, client gone, over budget: the request ends, not the statement
         except EngineError as exc:
             results.append(StatementResult(index, error=str(exc)))
         else:

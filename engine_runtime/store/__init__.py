@@ -4,6 +4,7 @@ durable one (a WAL, a write buffer and persisted Parquet files)."""
 from __future__ import annotations
 
 from engine_runtime.store._convert import batches_to_rows
+from engine_runtime.store._limits import CatalogLimits
 from engine_runtime.store._location import FileLocation, s3_location
 from engine_runtime.store.base import (
     DB_NAME_MESSAGES,
@@ -26,6 +27,7 @@ __all__ = [
     "DB_NAME_MESSAGES",
     "MAX_DATABASE_NAME_LENGTH",
     "BufferFullError",
+    "CatalogLimits",
     "DurabilityError",
     "DurableStore",
     "FileLocation",

@@ -6,6 +6,7 @@ becomes (`execution_error`)."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
 import re
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from engine_runtime.errors import (
 from engine_runtime.store._guard import QueryGuard
 
 __all__ = [
+    "ANSWER_VALUE_BYTES",
     "PARTITIONS",
     "SQL_OPTIONS",
     "batches",
@@ -48,13 +50,48 @@ def execution_error(exc: Exception) -> QueryExecutionError:
 def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordBatch]:
     """DataFusion's record batch stream as pyarrow batches; failures as `execution_error`.
 
-    ``guard`` is checked before each batch: when it stops the query, the stream is dropped,
-    which aborts DataFusion's partitions still running.
+    Without ``guard`` each batch is a blocking ``next``. With one, each batch is awaited on a
+    private event loop and ``guard`` is checked every `_POLL_SECONDS` while DataFusion works:
+    when it stops the query the pending batch is cancelled, which drops DataFusion's future at
+    its next cooperative yield (a blocking ``next`` cannot be interrupted, and an aggregate
+    over a cross join computes for minutes before its first batch), and the stream is dropped,
+    which aborts its partitions still running.
     """
+    if guard is None or _loop_running():
+        yield from _blocking_batches(stream)
+        return
+    loop = asyncio.new_event_loop()
     try:
         while True:
-            if guard is not None:
+            guard.check()
+            batch = loop.run_until_complete(_next_batch(stream, guard))
+            if batch is _STOPPED:
+                # dropped before raising: the error's traceback must not keep it running
+                stream = None
                 guard.check()
+            if batch is None:
+                return
+            arrow = batch.to_pyarrow()
+            values = arrow.num_rows * arrow.num_columns
+            guard.charge(max(arrow.nbytes, values * ANSWER_VALUE_BYTES))
+            yield arrow
+    finally:
+        stream = None
+        loop.close()
+
+
+def _loop_running() -> bool:
+    """Whether this thread runs an event loop (where a private one cannot run)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _blocking_batches(stream: Any) -> Iterator[pa.RecordBatch]:
+    try:
+        while True:
             try:
                 batch = next(stream, None)
             except Exception as exc:
@@ -64,6 +101,35 @@ def batches(stream: Any, guard: QueryGuard | None = None) -> Iterator[pa.RecordB
             yield batch.to_pyarrow()
     finally:
         del stream
+
+
+#: what one value of a result costs once it is an answer (a Python object in a row, its JSON
+#: text): a guard's result budget counts this or the Arrow size, whichever is larger
+ANSWER_VALUE_BYTES: Final = 64
+#: how often a running query looks at its guard: a stopped query frees its CPU this soon
+_POLL_SECONDS: Final = 0.05
+
+
+_STOPPED: Final = object()
+
+
+async def _next_batch(stream: Any, guard: QueryGuard) -> Any:
+    """The stream's next batch, None at its end, `_STOPPED` as soon as ``guard`` stops."""
+    pending = asyncio.ensure_future(stream.__anext__())
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=_POLL_SECONDS)
+        if done:
+            break
+        if guard.expired() or guard.cancelled:
+            pending.cancel()  # DataFusion drops the future at its next cooperative yield
+            await asyncio.wait({pending})
+            return _STOPPED
+    try:
+        return pending.result()
+    except StopAsyncIteration:
+        return None
+    except Exception as exc:
+        raise execution_error(exc) from exc
 
 
 PARTITIONS: Final = max(1, os.cpu_count() or 1)

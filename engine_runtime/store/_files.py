@@ -15,6 +15,9 @@ merges them into one new file that replaces them.
                     "min_time": ..., "max_time": ..., "rows": 10000, "size": 91234,
                     "sha256": "<hex>"}]}}}}}
 
+It carries its own checksum (`engine_runtime.file_checksum`: ``"checksum": "sha256:..."`` over the
+rest), checked at load before anything is deleted on its word; a catalog written before
+checksums loads once and the start rewrites it with one.
 It is replaced atomically (a temporary file, fsynced, renamed, the directory fsynced), after
 the files it adds are fsynced; on an object store (`_location`) each file is one PUT, and the
 catalog one PUT made after them (an object is whole or absent). ``wal_seq`` is the last WAL
@@ -44,6 +47,7 @@ import pyarrow.fs as pafs  # type: ignore[import-untyped]  # pyarrow ships no st
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime._atomic import write_atomic
+from engine_runtime.file_checksum import check_checksum, with_checksum
 from engine_runtime.store._location import CATALOG_NAME, FILES_DIR, FileLocation
 from engine_runtime.store._wal import StoreCorruptionError
 
@@ -69,6 +73,10 @@ FORMAT_VERSION: Final = 1
 #: upstream's ``--gen1-duration`` default: 10 minutes
 DEFAULT_GEN1_NS: Final = 600 * 1_000_000_000
 _RESTORE_HINT: Final = "restore the store's files from a backup; it does not start without them"
+_CHANGED_HINT: Final = (
+    "restore files.json from a backup of the data dir taken while the server was stopped; "
+    "nothing was deleted"
+)
 _DAMAGED_HINT: Final = (
     "restore the file from a backup (the catalog names it); the table's other files and the "
     "other tables still answer"
@@ -110,6 +118,8 @@ class FileCatalog:
     directories: dict[str, str] = field(default_factory=dict)
     #: database -> table -> its files (every database and table, empty ones included)
     databases: dict[str, dict[str, TableFiles]] = field(default_factory=dict)
+    #: False: read from a file written before checksums (nothing is deleted on its word)
+    checksummed: bool = True
 
     def directory(self, database: str) -> str:
         """The directory of ``database``'s files, assigned on first use."""
@@ -152,7 +162,8 @@ def _dump(catalog: FileCatalog) -> dict[str, Any]:
 
 def save_catalog(location: FileLocation, catalog: FileCatalog) -> None:
     """Replace ``files.json`` atomically; the files it names must already be fsynced."""
-    content = json.dumps(_dump(catalog), ensure_ascii=False, separators=(",", ":")).encode()
+    document = with_checksum(_dump(catalog))
+    content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     if not location.local:
         with location.filesystem.open_output_stream(location.catalog) as out:
             out.write(content)  # one PUT: atomic
@@ -163,7 +174,8 @@ def save_catalog(location: FileLocation, catalog: FileCatalog) -> None:
 def load_catalog(location: FileLocation) -> FileCatalog | None:
     """The catalog at ``location``, or None when the store has none yet.
 
-    :raises StoreCorruptionError: it cannot be read, or was written by a newer version.
+    :raises StoreCorruptionError: it cannot be read, does not match its checksum, or was
+        written by a newer version.
     """
     shown = location.describe(location.catalog)
     path = Path(location.catalog) if location.local else None
@@ -187,8 +199,17 @@ def load_catalog(location: FileLocation) -> FileCatalog | None:
         version = raw.get("format_version") if isinstance(raw, dict) else None
         msg = f"the store's file catalog {shown} has format_version {version}, expected 1"
         raise StoreCorruptionError(msg, hint="was it written by a newer version?", path=path)
+    checked = check_checksum(raw)
+    if checked is False:
+        msg = (
+            f"the store's file catalog {shown} does not match its checksum: it was changed "
+            "or damaged"
+        )
+        raise StoreCorruptionError(msg, hint=_CHANGED_HINT, path=path)
     try:
-        catalog = FileCatalog(wal_seq=int(raw["wal_seq"]), next_file=int(raw["next_file"]))
+        catalog = FileCatalog(
+            wal_seq=int(raw["wal_seq"]), next_file=int(raw["next_file"]), checksummed=bool(checked)
+        )
         for database, entry in raw["databases"].items():
             catalog.directories[database] = str(entry["dir"])
             catalog.databases[database] = {

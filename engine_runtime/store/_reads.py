@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from engine_runtime.line_protocol.parse import LineError
     from engine_runtime.store._database import Database
+    from engine_runtime.store._limits import CatalogLimits
     from engine_runtime.store._retention import RetentionPeriods
     from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider
     from engine_runtime.store.memory import MemoryStore
@@ -40,8 +41,21 @@ class MemoryReads:
         self._retention = periods  # for the memory reloaded after a failed flush
         self._memory.set_retention(periods)
 
+    _limits: CatalogLimits | None = None
+
+    @property
+    def limits(self) -> CatalogLimits | None:
+        """The catalog limits of new databases, tables and columns (`MemoryStore.limits`);
+        set after the store opened, as the log is replayed without them."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: CatalogLimits | None) -> None:
+        self._limits = self._memory.limits = limits
+
     def _configure(self, memory: MemoryStore) -> None:
         """Give a reloaded memory what was set on the one it replaces."""
+        memory.limits = self._limits  # its replay holds only lines that fitted them
         memory.set_system_tables(self._system_tables)
         memory.set_retention(self._retention)
         memory.set_table_functions(self._table_functions)

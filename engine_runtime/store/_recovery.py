@@ -3,8 +3,10 @@
 Apart from `durable` because it reads the files the running store writes and shares none of
 its state: it fills a `MemoryStore` from the file catalog and the log after it.
 
-The catalog (``files.json``) is loaded, not the rows: each table gets its column kinds and the
-list of its files, and files the catalog does not name are deleted. Then the WAL segments after
+The catalog (``files.json``) is loaded, not the rows, and checked against its own checksum
+first: each table gets its column kinds and the list of its files, and files the catalog does
+not name are deleted. A catalog written before checksums is accepted once: rewritten with one,
+and nothing is deleted on its word at that start. Then the WAL segments after
 the catalog's ``wal_seq`` are replayed in order, so what a start reads grows with the rows
 written since the last persist, not with the rows kept. A store written by the snapshot format
 (``snapshots/<seq>/``, no catalog) is read as before, its newest snapshot loaded into memory;
@@ -25,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine_runtime.errors import EngineError, WriteError
-from engine_runtime.store._files import FileCatalog, TableFiles, load_catalog, remove_unlisted
+from engine_runtime.store._files import (
+    FileCatalog,
+    TableFiles,
+    load_catalog,
+    remove_unlisted,
+    save_catalog,
+)
 from engine_runtime.store._location import CATALOG_NAME, FILES_DIR, FileLocation
 from engine_runtime.store._persist import SNAPSHOTS_DIR
 from engine_runtime.store._snapshot import latest_snapshot, load_snapshot, prune_snapshots
@@ -62,7 +70,7 @@ def recover(
     `MemoryStore.new_disk` gives new tables their files state; ``location`` holds the files
     and their catalog (``data_dir`` itself, or an object store)."""
     snapshot_dir = data_dir / SNAPSHOTS_DIR
-    catalog = load_catalog(location)
+    catalog = load_catalog(location)  # checked against its checksum before any deletion
     convert = False
     if catalog is not None:
         for database, tables in catalog.databases.items():
@@ -70,6 +78,8 @@ def recover(
             for table, entry in tables.items():
                 _attach(memory, database, table, entry)
         snapshot = None
+        if not catalog.checksummed:
+            _reseal(location, catalog)
     else:
         catalog = FileCatalog()
         snapshot = latest_snapshot(snapshot_dir) if snapshot_dir.is_dir() else None
@@ -80,14 +90,15 @@ def recover(
                 memory.create_database(database)
                 for table, data in db_tables.items():
                     memory.import_table(database, table, data)
-    if snapshot_dir.is_dir():
-        prune_snapshots(snapshot_dir, catalog.wal_seq, all_temporary=True)
-    remove_unlisted(location, catalog)
     covered = catalog.wal_seq
     segments = list_segments(wal_dir)
-    for seq, path in segments:
-        if seq <= covered:
-            path.unlink()  # a crash between a persist and its clean-up
+    if catalog.checksummed:  # never delete on the word of a file that could not be checked
+        if snapshot_dir.is_dir():
+            prune_snapshots(snapshot_dir, catalog.wal_seq, all_temporary=True)
+        remove_unlisted(location, catalog)
+        for seq, path in segments:
+            if seq <= covered:
+                path.unlink()  # a crash between a persist and its clean-up
     pending = [(seq, path) for seq, path in segments if seq > covered]
     replayed = 0
     for index, (seq, path) in enumerate(pending):
@@ -107,6 +118,18 @@ def recover(
         f" (snapshot {snapshot} to convert)" if convert else "",
     )
     return Recovered(catalog, replayed, last_seq, convert)
+
+
+def _reseal(location: FileLocation, catalog: FileCatalog) -> None:
+    """Rewrite a catalog written before checksums with one (it was accepted once); this start
+    deletes nothing on its word, the next persist cleans up."""
+    _LOGGER.warning(
+        "store %s: %s has no checksum (written by an older version): accepted once and "
+        "rewritten with one",
+        location.describe(),
+        CATALOG_NAME,
+    )
+    save_catalog(location, catalog)
 
 
 def _attach(memory: MemoryStore, database: str, table: str, entry: TableFiles) -> None:

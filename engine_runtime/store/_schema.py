@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from engine_runtime.errors import SchemaError
 from engine_runtime.line_protocol.parse import LineBlock
+from engine_runtime.store._limits import CatalogLimits, table_limit_message, too_many_columns
 from engine_runtime.store._table import TableData
 
 __all__ = ["FIELD_KINDS", "check_blocks", "declared_kinds", "table_batches"]
@@ -29,29 +30,44 @@ NewKinds = dict[str, dict[str, str]]
 
 
 def check_blocks(
-    blocks: list[LineBlock], tables: dict[str, TableData]
+    blocks: list[LineBlock],
+    tables: dict[str, TableData],
+    *,
+    limits: CatalogLimits | None = None,
+    table_count: int = 0,
 ) -> tuple[BlocksByTable, NewKinds, list[tuple[int, str]]]:
-    """Split ``blocks`` into accepted (by table, first-seen order) and type conflicts.
+    """Split ``blocks`` into accepted (by table, first-seen order) and refused lines.
 
     A block holds lines of one shape, so its verdict is its first line's: checking blocks in
     order of their first line gives the same result as checking line by line (a schema only
     grows, and a column's kind never changes).
 
+    :param limits: the node's catalog limits (None: none, as when a log is replayed): a line
+        that would create a table past ``limits.tables`` (``table_count`` tables exist on
+        the node) or give its table more than ``limits.columns_per_table`` columns is refused.
     :returns: accepted blocks per table, the columns they add per table (name -> kind), and
         ``(line number, message)`` for each line whose column types conflict with the schema
-        or with an earlier accepted line of the same write.
+        or with an earlier accepted line of the same write, or that passes a limit.
     """
     accepted: BlocksByTable = {}
     new_kinds: NewKinds = {}
     schemas: dict[str, dict[str, str]] = {}
     errors: list[tuple[int, str]] = []
+    created: set[str] = set()
     for block in blocks:
         table = block.measurement
         schema = schemas.get(table)
         if schema is None:
             existing = tables.get(table)
+            count = table_count + len(created)
+            if existing is None and limits is not None and count >= limits.tables:
+                refusal = table_limit_message(count, limits.tables)
+                errors.extend((number, refusal) for number in block.line_numbers)
+                continue
             schema = schemas[table] = dict(existing.kinds) if existing else {}
         added = _new_columns(block, schema)
+        if added and not isinstance(added, str):
+            added = too_many_columns(limits, len(schema) + len(added)) or added
         if isinstance(added, str):
             errors.extend((number, added) for number in block.line_numbers)
             continue
@@ -59,6 +75,8 @@ def check_blocks(
             schema.update(added)
             new_kinds.setdefault(table, {}).update(added)
         accepted.setdefault(table, []).append(block)
+        if table not in tables:
+            created.add(table)
     return accepted, new_kinds, errors
 
 

@@ -9,7 +9,13 @@ Parquet file per table (``<index>-<safe name>.parquet``) and ``manifest.json``::
 
 The manifest maps the real names to file names, so any table name is safe on disk, and holds
 each file's SHA-256, checked at load: Parquet's own page checksums are optional and most bit
-flips decode to other values silently. Format 1 (no checksums) still loads. A snapshot is
+flips decode to other values silently. Format 1 (no checksums) still loads.
+
+The manifest decides what a start deletes (the WAL segments up to ``wal_seq``, older
+snapshots), so it is checked before it is believed: one written by this version carries its own
+``checksum`` (`engine_runtime.file_checksum`); one written before has its ``wal_seq`` checked
+against its directory's name and each directory and file name against the database or table
+name it was derived from, so a changed digit or name is refused rather than acted on. A snapshot is
 written into ``snapshots/.tmp-<seq>`` (0700, files 0600) and renamed into place, so a directory
 with a numeric name is always complete. It covers every WAL segment up to and including
 ``wal_seq``.
@@ -30,6 +36,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
 from engine_runtime._atomic import fsync_dir
+from engine_runtime.file_checksum import check_checksum, with_checksum
 from engine_runtime.store._files import write_new
 from engine_runtime.store._wal import StoreCorruptionError
 
@@ -82,7 +89,8 @@ def write_snapshot(root: Path, seq: int, tables: Tables) -> Path:
         "created_ns": time.time_ns(),
         "databases": databases,
     }
-    write_new(tmp / _MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+    content = json.dumps(with_checksum(manifest), indent=1, ensure_ascii=False)
+    write_new(tmp / _MANIFEST, content.encode())
     fsync_dir(tmp)
     os.replace(tmp, final)
     fsync_dir(root)
@@ -117,6 +125,7 @@ def load_snapshot(path: Path) -> tuple[int, Tables]:
         raise StoreCorruptionError(
             msg, hint="was it written by a newer version?", path=manifest_path
         )
+    _check_manifest(path, manifest)
     tables: Tables = {}
     for database, entry in manifest["databases"].items():
         digests = None if version == 1 else entry.get("sha256", {})
@@ -131,6 +140,40 @@ def load_snapshot(path: Path) -> tuple[int, Tables]:
 _RESTORE_HINT: Final = (
     "restore the snapshot directory from a backup; the store does not start without it"
 )
+_CHANGED_HINT: Final = (
+    "restore the snapshot directory (its manifest.json) from a backup of the data dir; "
+    "nothing was deleted"
+)
+
+
+def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest that was changed: against its checksum, or (written before
+    checksums) against its directory's name and the file names derived from table names."""
+    checked = check_checksum(manifest)
+    shown = path / _MANIFEST
+    if checked is False:
+        msg = f"snapshot manifest {shown} does not match its checksum: it was changed or damaged"
+        raise StoreCorruptionError(msg, hint=_CHANGED_HINT, path=shown)
+    if checked:
+        return
+    if not path.name.isdigit() or manifest.get("wal_seq") != int(path.name):
+        msg = (
+            f"snapshot manifest {shown} says wal_seq {manifest.get('wal_seq')!r} but its "
+            f"directory is snapshot {path.name}: it was changed or damaged"
+        )
+        raise StoreCorruptionError(msg, hint=_CHANGED_HINT, path=shown)
+    try:
+        for index, (database, entry) in enumerate(sorted(manifest["databases"].items())):
+            expected = {t: _file_name(i, t) for i, t in enumerate(sorted(entry["tables"]))}
+            if entry.get("dir") != f"d{index}" or entry["tables"] != expected:
+                msg = (
+                    f"snapshot manifest {shown} names database {database!r} or its tables "
+                    "otherwise than its files: it was changed or damaged"
+                )
+                raise StoreCorruptionError(msg, hint=_CHANGED_HINT, path=shown)
+    except (KeyError, TypeError, AttributeError) as exc:
+        msg = f"snapshot manifest {shown} is damaged: {exc!r}"
+        raise StoreCorruptionError(msg, hint=_CHANGED_HINT, path=shown) from exc
 
 
 def _read_table(path: Path, sha256: str | None) -> pa.Table:

@@ -3,6 +3,7 @@ the `WriteError` its rejected lines make."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine_runtime.errors import (
@@ -10,7 +11,7 @@ from engine_runtime.errors import (
 )
 from engine_runtime.line_protocol.parse import LineBlock, LineError, parse_blocks
 
-__all__ = ["ParsedWrite", "merge_errors", "parse_write", "write_error"]
+__all__ = ["ParsedWrite", "accepted_text", "merge_errors", "parse_write", "write_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +51,13 @@ def write_error(database: str, errors: list[LineError]) -> WriteError:
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     msg = f"write to database {database} rejected: {shown}{more}"
     return WriteError(msg, errors=[str(error) for error in errors], line_errors=errors)
+
+
+def accepted_text(text: str, accepted: Mapping[str, list[LineBlock]]) -> str:
+    """The lines of ``text`` in ``accepted`` blocks, in order: what a log keeps of a partial
+    write, so that a replay under other limits (or none) gives the same rows."""
+    raw = text.split("\n")
+    numbers = sorted(
+        number for blocks in accepted.values() for b in blocks for number in b.line_numbers
+    )
+    return "\n".join(raw[number - 1] for number in numbers)

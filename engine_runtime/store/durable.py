@@ -80,9 +80,9 @@ from engine_runtime.store._wal import (
     list_segments,
 )
 from engine_runtime.store._wal_read import SegmentDamage, cut_segment, find_damage
-from engine_runtime.store._writes import parse_write
+from engine_runtime.store._writes import accepted_text, parse_write
 from engine_runtime.store.base import SystemTablesProvider, TableFunctionsProvider, WriteResult
-from engine_runtime.store.memory import MemoryStore
+from engine_runtime.store.memory import QUERY_MEMORY_BYTES, MemoryStore
 
 __all__ = [
     "DEFAULT_BUFFER_LIMIT",
@@ -101,7 +101,8 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class DurableStore(MemoryReads):
-    """A thread-safe `Store` kept in memory and made durable in ``data_dir``.
+    """A thread-safe `Store` kept in memory and made durable in ``data_dir``; reads are the
+    memory's (`MemoryReads`), which is replaced after a failed flush.
 
     :param flush_interval: seconds a ``no_sync`` record waits at most for its commit.
     :param persist_every: rows (or ``persist_interval`` seconds, if anything changed) per persist.
@@ -110,6 +111,7 @@ class DurableStore(MemoryReads):
     :param buffer_limit: bytes the write buffer may hold (estimated) before writes are refused.
     :param clock: ns since the epoch, the time of lines without a timestamp.
     :param files: where the Parquet files and ``files.json`` go (default: ``data_dir``).
+    :param query_memory_bytes: each query context's memory pool (``--exec-mem-pool-size``).
     """
 
     def __init__(
@@ -124,8 +126,10 @@ class DurableStore(MemoryReads):
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
         clock: Callable[[], int] = time.time_ns,
         files: FileLocation | None = None,
+        query_memory_bytes: int = QUERY_MEMORY_BYTES,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._query_memory_bytes = query_memory_bytes
         self._wal_dir = self.data_dir / "wal"
         self._location = files or FileLocation.on_disk(self.data_dir)
         self._gen1_ns = max(1, round(gen1_duration * 1e9))
@@ -171,7 +175,7 @@ class DurableStore(MemoryReads):
             self._wake.set()
 
     def _new_memory(self) -> MemoryStore:
-        memory = MemoryStore()
+        memory = MemoryStore(query_memory_bytes=self._query_memory_bytes)
         memory.new_disk = lambda: OnDisk(self._location, self._gen1_ns)
         return memory
 
@@ -251,6 +255,9 @@ class DurableStore(MemoryReads):
                 self._wake.set()
                 raise
             result = self._memory.write_parsed(database, parsed, accept_partial=accept_partial)
+            if result.errors and result.blocks is not None:  # a replay must not judge again
+                kept = accepted_text(text, result.blocks)
+                record = encode_record(WalRecord("write", database, kept, precision, True, when))
             ack = self._wal.append(record, sync=not no_sync)
             self._changes += 1
             if self._budget.add(result.lines_written, text):
@@ -391,5 +398,3 @@ class DurableStore(MemoryReads):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    # --- reads are the MemoryStore's (MemoryReads); it is replaced after a failed flush ----

@@ -8,21 +8,15 @@ write. Rows with the same tag set and time are upserted, lazily at query time.
 Each database has its own DataFusion context (default catalog ``public``, schema ``iox``,
 information_schema on; `_execution.new_context`) whose tables are re-registered when changed.
 
-System tables (`set_system_tables`) are served by a second context per database that shares the
-``iox`` schema object and adds a ``system`` schema (``Schema.memory_schema()`` registered with
-``Catalog.register_schema``). Only SQL that mentions the system schema goes there, and the
-provider is called afresh for each such query, so ordinary queries pay nothing and ``SHOW
-TABLES`` without ``system`` in the SQL lists only user tables. In the system context
-``information_schema.tables`` lists the system tables with ``table_schema = 'system'`` and
-``table_type = 'BASE TABLE'`` (as upstream's do), so plugins that list user tables should filter
-on ``table_schema = 'iox'``.
+System tables (`set_system_tables`) are served by a second context per database sharing the
+``iox`` schema and adding ``system``, only for SQL that mentions it (the provider is called afresh
+per query); its ``information_schema.tables`` lists them with ``table_schema = 'system'``.
 
-Locks are per database: one database's write (checking, appending) or query planning never
-waits for another's; the store-wide lock only guards the map of databases, and parsing of line
-protocol and execution of a planned query hold no lock at all. Each context executes with a
-fair spill memory pool of `QUERY_MEMORY_BYTES` (sorts and aggregates spill to disk or fail
-with "Resources exhausted" beyond it); results come one batch at a time, so a `QueryGuard`
-(deadline, cancel) stops a running query between batches.
+Locks are per database: one database's write or query planning never waits for another's; the
+store-wide lock only guards the map of databases; parsing and execution hold no lock. Each
+context has a fair spill memory pool of `QUERY_MEMORY_BYTES` (sorts and aggregates spill or
+fail beyond it); a `QueryGuard` stops a running query within `_execution`'s poll interval.
+New databases, tables and columns must fit `limits` (`_limits`).
 """
 
 from __future__ import annotations
@@ -56,6 +50,7 @@ from engine_runtime.store.base import SystemTablesProvider, WriteResult, check_d
 
 from ._database import Database, register_functions
 from ._execution import batches, execution_error, plan
+from ._limits import CatalogLimits, check_new_database, check_new_table, count_tables, new_database
 from ._providers import TableProviders
 from ._retention import RetentionPeriods, cutoffs, drop_expired
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
@@ -80,15 +75,16 @@ class MemoryStore:
         self._table_functions: Callable[[str], Sequence[Any]] | None = None
         #: gives each new table its files state (a `DurableStore`'s); None: memory only
         self.new_disk: Callable[[], OnDisk] | None = None
+        #: the catalog limits new databases, tables and columns must fit; None: none
+        self.limits: CatalogLimits | None = None
 
     def set_system_tables(self, provider: SystemTablesProvider | None) -> None:
         """Publish read-only ``system.<name>`` tables, produced by ``provider`` at query time.
 
-        ``provider(database)`` maps table names to a ``pyarrow.Table`` or a
-        ``(pyarrow.Schema, rows)`` pair (see `system_table`). It is called, outside the store's
-        lock, for every query whose SQL mentions ``system.`` (or ``"system"``/``'system'``);
-        if it raises, that query fails with QueryExecutionError. ``None`` removes the tables:
-        ``system.x`` is then an unknown table, with DataFusion's usual error.
+        ``provider(database)`` maps table names to a ``pyarrow.Table`` or a ``(pyarrow.Schema,
+        rows)`` pair (`system_table`), called outside the store's lock for every query whose SQL
+        mentions ``system.`` (or ``"system"``/``'system'``); if it raises, that query fails
+        with QueryExecutionError. ``None`` removes the tables (``system.x`` is then unknown).
         """
         self._system_tables = provider
 
@@ -122,6 +118,7 @@ class MemoryStore:
         clone._system_tables = self._system_tables
         clone._retention = self._retention
         clone._table_functions = self._table_functions
+        clone.limits = self.limits
         for name, db in self.database_states():
             with db.lock:
                 tables = {table: data.copy() for table, data in db.tables.items()}
@@ -135,6 +132,7 @@ class MemoryStore:
 
     def _database_or_create(self, name: str) -> Database:
         with self._lock:
+            check_new_database(self.limits, self._databases, name)
             return self._databases.setdefault(name, Database())
 
     def _existing(self, name: str) -> Database | None:
@@ -153,8 +151,7 @@ class MemoryStore:
         """
         del no_sync
         check_database_name(name)
-        with self._lock:
-            self._databases.setdefault(name, Database())
+        self._database_or_create(name)
 
     def tables(self, database: str) -> list[str]:
         """Table names of ``database``, sorted; raises DatabaseNotFoundError."""
@@ -172,13 +169,15 @@ class MemoryStore:
     ) -> None:
         """Create an empty ``table`` with these columns (the database too, if needed).
 
-        Raises InvalidDatabaseNameError, SchemaError (see `declared_kinds`), or
-        AlreadyExistsError when the table exists.
+        Raises InvalidDatabaseNameError, SchemaError (see `declared_kinds`), LimitExceededError
+        past `limits`, or AlreadyExistsError when the table exists.
         """
         check_database_name(database)
         kinds = declared_kinds(table, tags, fields)
         db = self._database_or_create(database)
         with db.lock:
+            if table not in db.tables:
+                check_new_table(self.limits, count_tables(self.database_states()), len(kinds))
             if table in db.tables:
                 msg = (  # upstream's words (catalog.ALREADY_EXISTS_MESSAGE)
                     "attempted to create a resource that already exists: "
@@ -254,14 +253,17 @@ class MemoryStore:
         text, blocks, errors = parsed.text, parsed.blocks, parsed.errors
         # Checked and appended under this database's lock only.
         while True:
-            db = self._existing(database) or Database()
+            db = self._existing(database) or new_database(self.limits, self.databases())
             with db.lock:
-                by_table, kinds, type_errors = check_blocks(blocks, db.tables)
+                limits, count = self.limits, count_tables(self.database_states())
+                checked = check_blocks(blocks, db.tables, limits=limits, table_count=count)
+                by_table, kinds, type_errors = checked
                 all_errors = merge_errors(text, errors, type_errors)
                 if all_errors and (not accept_partial or not by_table):
                     raise write_error(database, all_errors)
                 if by_table:
                     with self._lock:
+                        check_new_database(limits, self._databases, database)
                         current = self._databases.setdefault(database, db)
                     if current is not db:  # created by another write meanwhile: check again
                         continue
@@ -287,11 +289,8 @@ class MemoryStore:
         return exported
 
     def import_table(self, database: str, table: str, data: pa.Table) -> None:
-        """Replace ``table`` of ``database`` (created if needed) with ``data``.
-
-        ``data`` has the shape `export_tables` produces; its column types become the table's
-        fixed types. Raises ValueError for a column type a table cannot have.
-        """
+        """Replace ``table`` of ``database`` (created if needed) with ``data``, shaped as
+        `export_tables` makes it; raises ValueError for a column type a table cannot have."""
         check_database_name(database)
         imported = self._with_disk(TableData.from_arrow(data))
         db = self._database_or_create(database)

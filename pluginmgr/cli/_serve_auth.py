@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
-from ._serve_options import ServeError, ServeOptions
+from ._serve_options import ServeError
 
 if TYPE_CHECKING:
     from ..server.auth import TokenStore
@@ -192,19 +192,14 @@ def start_recovery(tokens: TokenStore | None, sock: socket.socket | None) -> Rec
     return server
 
 
-def warn_no_admin(tokens: TokenStore | None, serving: ServeOptions) -> None:
+def warn_no_admin(tokens: TokenStore | None) -> None:
     """Say, at start, that every request is refused until the first admin token exists."""
     if tokens is None or tokens.has_admin():
         return
-    if serving.data_dir is None:
-        how = "POST /api/v3/configure/token/admin"
-    else:
-        how = (
-            f"`pluginmgr create token --admin --data-dir {serving.data_dir}` or POST "
-            "/api/v3/configure/token/admin"
-        )
+    # the data dir's offline path is refused while this server holds the data dir
     click.echo(
-        f"warning: no admin token yet: every request will be refused until you run {how} "
-        "(open, without a token, until one exists)",
+        "warning: no admin token yet: every request will be refused until you run "
+        "`pluginmgr create token --admin` (POST /api/v3/configure/token/admin, open without a "
+        "token until one exists)",
         err=True,
     )

@@ -15,8 +15,14 @@ port is bound.
   and ``INFLUXDB3_EXEC_MEM_POOL_BYTES`` are aliases) and ``--file-cache-size``
   (``INFLUXDB3_FILE_CACHE_SIZE``; old: ``--parquet-mem-cache-size``,
   ``INFLUXDB3_PARQUET_MEM_CACHE_SIZE``): sizes as upstream writes them (``20%`` of the memory,
-  ``512MB``, ``2GB``, a bare number of megabytes), checked, then reported as not applied:
-  a pluginmgr node's query pool and file reads are not sized by them.
+  ``512MB``, ``2GB``, a bare number of megabytes). ``--exec-mem-pool-size`` sizes each
+  database's query memory pool (DataFusion's fair spill pool; default 1 GiB); ``--file-cache-size``
+  is checked, then reported as not applied: a pluginmgr node keeps no in-memory copy of its
+  Parquet files (reads go through the operating system's page cache).
+* ``--num-database-limit``, ``--num-table-limit`` (across all databases) and
+  ``--num-total-columns-per-table-limit`` (``INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT``, ...):
+  InfluxDB 3 Enterprise's catalog limits and defaults (100, 4,000 and 500; Core fixes 5, 2,000
+  and 500). A write line past one is refused with upstream's message (the others are written).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
+
+from engine_runtime.store import CatalogLimits
 
 from ._serve_options import ServeError
 
@@ -46,13 +54,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_ASYNC_LIMIT: Final = 32
 _SIZE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%|gb|mb|kb|b)?\s*", re.IGNORECASE)
 _UNIT: Final = {"gb": 2**30, "mb": 2**20, "kb": 2**10, "b": 1, None: 2**20}
-#: (new name, old name) of the renamed size options
-_RENAMED: Final = (
-    ("--exec-mem-pool-size", "--exec-mem-pool-bytes"),
-    ("--file-cache-size", "--parquet-mem-cache-size"),
-)
 
+_DEFAULT_LIMITS: Final = CatalogLimits()
 _OPTIONS: Final = [
+    click.option(
+        "--num-database-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT",
+        type=click.IntRange(min=1),
+        default=_DEFAULT_LIMITS.databases,
+        show_default=True,
+        help="Databases this node may hold. [env: INFLUXDB3_ENTERPRISE_NUM_DATABASE_LIMIT]",
+    ),
+    click.option(
+        "--num-table-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_TABLE_LIMIT",
+        type=click.IntRange(min=1),
+        default=_DEFAULT_LIMITS.tables,
+        show_default=True,
+        help="Tables across all databases. [env: INFLUXDB3_ENTERPRISE_NUM_TABLE_LIMIT]",
+    ),
+    click.option(
+        "--num-total-columns-per-table-limit",
+        envvar="INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT",
+        type=click.IntRange(min=2),
+        default=_DEFAULT_LIMITS.columns_per_table,
+        show_default=True,
+        help="Columns of one table, time included. "
+        "[env: INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT]",
+    ),
     click.option(
         "--plugin-dir-only",
         envvar="INFLUXDB3_PLUGIN_DIR_ONLY",
@@ -83,7 +112,7 @@ _OPTIONS: Final = [
         envvar=["INFLUXDB3_EXEC_MEM_POOL_SIZE", "INFLUXDB3_EXEC_MEM_POOL_BYTES"],
         default=None,
         metavar="SIZE",
-        help="Query memory pool (e.g. 20%, 512MB); checked, not applied. "
+        help="Each database's query memory pool (e.g. 20%, 512MB; default 1GB). "
         "[env: INFLUXDB3_EXEC_MEM_POOL_SIZE]",
     ),
     click.option(
@@ -137,7 +166,10 @@ class PluginFlags:
 
     plugin_dir_only: bool
     async_limit: int
+    #: ``--exec-mem-pool-size`` in bytes; None: the store's default
+    query_memory: int | None = None
     warnings: tuple[str, ...] = ()
+    limits: CatalogLimits = _DEFAULT_LIMITS
 
     def source_for(
         self, manager: PluginManager, env: PluginEnv | None, install: InstallOptions
@@ -155,18 +187,23 @@ class PluginFlags:
         if options.pop("disable_package_management"):
             options["package_manager"] = "disabled"
         warnings: list[str] = []
-        for new, _old in _RENAMED:
-            key = new.removeprefix("--").replace("-", "_")
-            text = options.pop(key)
-            if text is None:
-                continue
-            parse_memory_size(new, text)  # a bad value stops the start, as upstream
+        pool = options.pop("exec_mem_pool_size")
+        query_memory = None if pool is None else parse_memory_size("--exec-mem-pool-size", pool)
+        cache = options.pop("file_cache_size")
+        if cache is not None:
+            parse_memory_size("--file-cache-size", cache)  # a bad value stops the start
             warnings.append(
-                f"warning: {new} {text} is accepted and not applied: a pluginmgr node does not "
-                "size its query pool or file reads by it"
+                f"warning: --file-cache-size {cache} is accepted and not applied: a pluginmgr "
+                "node keeps no in-memory copy of its Parquet files (the OS page cache serves them)"
             )
         return cls(
             plugin_dir_only=bool(options.pop("plugin_dir_only")),
             async_limit=int(options.pop("async_trigger_concurrency_limit")),
+            query_memory=query_memory,
             warnings=tuple(warnings),
+            limits=CatalogLimits(
+                databases=int(options.pop("num_database_limit")),
+                tables=int(options.pop("num_table_limit")),
+                columns_per_table=int(options.pop("num_total_columns_per_table_limit")),
+            ),
         )

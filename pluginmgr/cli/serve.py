@@ -34,21 +34,18 @@ from ._common import manager_from, pass_options, settings_options
 from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
 from ._serve_auth import auth_options, auth_settings, recovery_socket, start_recovery, warn_no_admin
+from ._serve_engine import build_engine, server_state
 from ._serve_env import plugin_env, record_trigger_plugins
 from ._serve_options import ServeCommand, ServeError, ServeOptions, serve_options, startup_lines
 from ._serve_plugin_flags import PluginFlags, plugin_flags_options
-from ._store_options import StoreSettings, store_options, store_settings
+from ._store_options import store_options, store_settings
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from engine_runtime import FileLocation, ProcessingEngine, Store
+    from engine_runtime import Store
 
-    from ..deps.installers import InstallOptions
-    from ..deps.venv import PluginEnv
-    from ..fetch.manager import PluginManager
     from ..server.app import ServerState
-    from ..server.auth import TokenStore
 
 __all__ = ["serve"]
 
@@ -202,7 +199,9 @@ def serve(options: dict[str, Any]) -> int:
         record_trigger_plugins(manager, node_root)  # before the lock is checked against them
         env = plugin_env(manager, serving, install)
         tokens = auth.token_store(token_dir)
-        engine, store = _engine(
+        if tokens is not None:
+            tokens.check_file()  # a damaged token file refuses the start
+        engine, store = build_engine(
             manager,
             env,
             node_root,
@@ -213,7 +212,7 @@ def serve(options: dict[str, Any]) -> int:
             files=files,
             flags=flags,
         )
-        state = _server_state(
+        state = server_state(
             engine,
             manager,
             env,
@@ -239,6 +238,7 @@ def _make_dirs(
     (None in memory)."""
     from ..atomic import private_dir
     from ..node.data_layout import open_node_data
+    from ..node.owner_lock import hold_for_serve
 
     if plugin_dir is not None and not plugin_dir.exists():
         private_dir(plugin_dir)  # code the server runs: 0700, whatever the umask
@@ -246,86 +246,11 @@ def _make_dirs(
     if serving.data_dir is None:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))
         return temp, None
+    stack.enter_context(hold_for_serve(serving.data_dir, serving.node_id))  # one owner
     node, notice = open_node_data(serving.data_dir, serving.node_id)
     if notice is not None:
         click.echo(notice, err=True)
     return node.tokens.parent, node.root
-
-
-def _engine(
-    manager: PluginManager,
-    env: PluginEnv | None,
-    data_dir: Path | None,
-    install: InstallOptions,
-    *,
-    durable: StoreSettings,
-    timeout: float | None,
-    memory: int | None,
-    files: FileLocation | None = None,
-    flags: PluginFlags,
-) -> tuple[ProcessingEngine, Store]:
-    """The engine over a durable store in the node's ``data_dir`` (its persisted files in
-    ``files`` when given: an object store) or one in memory (None); without a plugin
-    directory no trigger can start (each is reported as failed)."""
-    from engine_runtime import Catalog, DurableStore, MemoryStore, ProcessingEngine
-
-    store: Store = (
-        MemoryStore()
-        if data_dir is None
-        else DurableStore(
-            data_dir / "store",
-            flush_interval=durable.flush_interval,
-            gen1_duration=durable.gen1_duration,
-            buffer_limit=durable.buffer_limit,
-            files=files,
-        )
-    )
-    plugin_dir = manager.settings.plugin_dir
-    engine = ProcessingEngine(
-        Catalog(None if data_dir is None else data_dir / "catalog.json"),
-        store=store,
-        source_for=None if plugin_dir is None else flags.source_for(manager, env, install),
-        plugin_dir=plugin_dir,
-        data_dir=data_dir,
-        execution_timeout=timeout,
-        venv=None if env is None else env.venv_path,
-        plugin_memory_limit=memory,
-        max_async=flags.async_limit,
-    )
-    return engine, store
-
-
-def _server_state(
-    engine: ProcessingEngine,
-    manager: PluginManager,
-    env: PluginEnv | None,
-    install: InstallOptions,
-    tokens: TokenStore | None,
-    *,
-    max_request_bytes: int,
-    node_id: str,
-    query_timeout: float | None,
-    allowed_triggers: frozenset[str] | None,
-    plugin_dir_only: bool = False,
-    authz_disabled: frozenset[str] = frozenset(),
-) -> ServerState:
-    from ..server.app import ServerState
-
-    return ServerState(
-        engine=engine,
-        manager=manager,
-        plugin_dir=manager.settings.plugin_dir,
-        # no venv to install into: nothing is installed, over HTTP or at trigger creation
-        env=env if env is not None and env.installer is not None else None,
-        install_options=install,
-        tokens=tokens,
-        max_request_bytes=max_request_bytes,
-        node_id=node_id,
-        query_timeout=query_timeout or None,
-        allowed_triggers=allowed_triggers,
-        plugin_dir_only=plugin_dir_only,
-        authz_disabled=authz_disabled,
-    )
 
 
 def _run(
@@ -353,7 +278,7 @@ def _run(
         state.engine.start()
         for line in startup_lines(state, serving, url=url):
             click.echo(line, err=True)
-        warn_no_admin(state.tokens, serving)
+        warn_no_admin(state.tokens)
         recovering = start_recovery(state.tokens, recovery)
         sys.stderr.flush()
         if not stopping.is_set():

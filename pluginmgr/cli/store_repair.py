@@ -5,7 +5,10 @@ names the segment's byte offset. ``store repair --truncate-at OFFSET`` keeps the
 that offset: the offset must be the one the store named (the first damage in the log), so
 nothing is cut by mistake. The cut bytes are saved to ``<segment>.corrupt-<offset>`` beside
 the segment, and the command says how many records (and lines of line protocol) it could
-still read in them: those writes are lost to the store. Run it while the server is stopped.
+still read in them: those writes are lost to the store. Run it while the server is stopped:
+it holds the node's owner lock (`pluginmgr.node.owner_lock`) while it reads and cuts, so beside
+a live server it is refused in one line naming the server's pid, and a server cannot start
+meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from engine_runtime.store.durable import SegmentDamage, cut_segment, find_damage
 
 from ..errors import PluginManagerError
 from ..node.data_layout import node_data
+from ..node.owner_lock import hold_node
 from ._common import WholeHelpGroup
 
 __all__ = ["store"]
@@ -70,6 +74,13 @@ def repair(data_dir: str | None, node_id: str | None, store_dir: Path | None, of
     if not wal.is_dir():
         message = f"no WAL in {directory} (no {wal.name}/ directory)"
         raise _RepairError(message, hint="pass the server's --data-dir and --node-id")
+    refused = "cutting the WAL of a live server would cut acknowledged writes"
+    hint = "stop the server (pid {pid}) first, then run store repair again"
+    with hold_node(directory.parent, refused=refused, hint=hint):  # the node's directory
+        _repair(directory, wal, offset)
+
+
+def _repair(directory: Path, wal: Path, offset: int) -> None:
     damage = _first_damage(wal)
     if damage is None:
         click.echo(f"every WAL segment in {wal} reads back: nothing to repair")

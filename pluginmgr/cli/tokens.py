@@ -18,9 +18,13 @@ Where it is made (`token_plan`)::
       PLUGINMGR_DATA_DIR)                    back in when every admin token is lost
     neither                                  the server at the default host
 
-A running server re-reads its token file, so a token written there works at once. A fallback
-is announced on stderr with its reason. ``delete token --token-name NAME`` asks the server
-(``DELETE /api/v3/configure/token``); the operator token ``_admin`` cannot be deleted.
+Writing ``DATA_DIR/tokens.json`` needs the data dir to itself: while a server runs on one of
+its nodes (it holds that node's owner lock, `pluginmgr.node.owner_lock`) the command is refused
+in one line naming the server's pid, so it never races the server's own token endpoints; ask
+the server instead (-H with --token, or its recovery endpoint), or stop it. A server started
+later reads the file. A fallback is announced on stderr with its reason. ``delete token
+--token-name NAME`` asks the server (``DELETE /api/v3/configure/token``); the operator token
+``_admin`` cannot be deleted.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import click
 from click.core import ParameterSource
@@ -37,6 +41,9 @@ from click.core import ParameterSource
 from ..errors import PluginManagerError, ServerError
 from .client import ServerClient, server_options
 from .tables import print_rows
+
+if TYPE_CHECKING:
+    from ..server.auth import TokenStore
 
 __all__ = [
     "ADMIN_TOKEN_PATH",
@@ -152,10 +159,20 @@ def _from_server(host: str, token: str | None, request: TokenRequest) -> _Create
 
 def _in_data_dir(directory: Path, request: TokenRequest) -> _Created:
     from ..atomic import private_dir
+    from ..node.owner_lock import hold_data_dir
     from ..server.auth import TokenStore  # the server side; loaded only for this path
 
     private_dir(directory)  # it holds the tokens: 0700 when made here, whatever the umask
-    store = TokenStore(directory / "tokens.json")
+    refused = "its server owns the token file"
+    hint = (
+        "create the token through that server (pid {pid}): -H URL --token ADMIN_TOKEN, or -H "
+        "its recovery endpoint for --regenerate; or stop it first"
+    )
+    with hold_data_dir(directory, refused=refused, hint=hint):
+        return _write_token(TokenStore(directory / "tokens.json"), request)
+
+
+def _write_token(store: TokenStore, request: TokenRequest) -> _Created:
     name = request.name
     if request.kind == "regenerate":
         token, record = store.regenerate(_OPERATOR)

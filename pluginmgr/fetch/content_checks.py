@@ -8,6 +8,8 @@ make every node load garbage until someone re-fetches. So a ``.py`` file is pinn
 is UTF-8 text (upstream InfluxDB 3 reads plugin files as UTF-8) without control bytes and it
 compiles: ``compile(source, name, "exec")`` parses it into a code object and runs nothing. The
 error shows how the body starts, which tells an error page from a truncated plugin at a glance.
+The ``.py`` files of a ``git+`` checkout and of a registry artifact pass the same check
+(`check_python_files`) before they are stored.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from engine_runtime.python_source import compile_checked
 
 from ..errors import FetchError
 
-__all__ = ["check_plugin_source", "first_lines"]
+__all__ = ["check_plugin_source", "check_python_files", "first_lines"]
 
 #: an HTML document, after optional whitespace and BOM: what error pages start with
 _HTML_START: Final = re.compile(rb"[\s\xef\xbb\xbf]*<(!doctype|html|head|body)\b", re.IGNORECASE)
@@ -44,7 +46,9 @@ def first_lines(body: bytes, *, limit: int = _SHOWN) -> str:
     return shown[:limit] + ("…" if len(shown) > limit else "")
 
 
-def _problem(url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
+def _problem(
+    url: str, body: bytes, headers: Mapping[str, str], *, data_documents: bool = True
+) -> str | None:
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "text/html" or _HTML_START.match(body):
         return "is an HTML page, not Python source (an error page from a proxy or CDN?)"
@@ -63,7 +67,7 @@ def _problem(url: str, body: bytes, headers: Mapping[str, str]) -> str | None:
         return f"does not compile as Python ({exc.msg}, line {exc.lineno})"
     except (ValueError, RecursionError, MemoryError) as exc:  # nesting past the parser's limits
         return f"does not compile as Python ({type(exc).__name__}: {exc})"
-    if _only_data(tree):
+    if data_documents and _only_data(tree):
         return "is a data document (a JSON value?), not Python source"
     return None
 
@@ -91,3 +95,21 @@ def check_plugin_source(url: str, body: bytes, headers: Mapping[str, str]) -> No
         return
     message = f"plugin file {url} {problem}; it starts: {first_lines(body) or '(empty)'}"
     raise FetchError(message, url=url, hint=_HINT)
+
+
+def check_python_files(origin: str, files: Mapping[str, bytes], *, hint: str) -> None:
+    """Refuse ``files`` (path -> bytes, from ``origin``: a git commit, a registry artifact)
+    when one of its ``.py`` files is not UTF-8 Python source that compiles; nothing is run.
+
+    The one-line error names the file, ``origin``, the problem and the file's first characters.
+    A module of bare values passes: the bytes are what the author committed or published, not
+    an error document a server put in their place.
+    """
+    for name, body in files.items():
+        if not name.endswith(".py"):
+            continue
+        problem = _problem(name, body, {}, data_documents=False)
+        if problem is not None:
+            shown = first_lines(body) or "(empty)"
+            message = f"plugin file {name} in {origin} {problem}; it starts: {shown}"
+            raise FetchError(message, url=origin, hint=hint)

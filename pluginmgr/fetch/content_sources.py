@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ResolveError
 from ..settings import Settings
+from .content_checks import check_python_files
 from .fetched import FetchProgress
 from .hashes import sha256_hex, tree_manifest
 from .lockfile import LockEntry
@@ -99,12 +100,14 @@ def _download_git(
         repos_dir=store.root / "git",
         max_bytes=settings.max_file_bytes,
     )
+    where = f"{source.url}@{git.commit}#path={source.path}"
+    hint = "fix the file in the repository, or pin a revision where it compiles; nothing was pinned"
+    check_python_files(where, git.files, hint=hint)
     if git.kind == "file":
         data = next(iter(git.files.values()))
         digest, size = store.put(data), len(data)
     else:
         digest, size = store.put_tree(git.files), sum(map(len, git.files.values()))
-    where = f"{source.url}@{git.commit}#path={source.path}"
     return Content(git.kind, digest, size, where, False, commit=git.commit)
 
 

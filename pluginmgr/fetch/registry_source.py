@@ -46,6 +46,7 @@ from registry_index import (
 )
 
 from ..errors import HTTPStatusError, IntegrityError, ResolveError
+from .content_checks import check_python_files
 from .hashes import sha256_hex
 from .safe_archive import (
     MAX_ARCHIVE_MEMBERS,
@@ -73,6 +74,9 @@ __all__ = [
 ]
 
 REGISTRY_KIND: Final = "directory"
+_BROKEN_HINT: Final = (
+    "the artifact holds broken Python: publish a fixed version; nothing was pinned"
+)
 _PINNED_REF: Final = re.compile(r"registry:([A-Za-z][A-Za-z0-9_-]{0,63})==([^,;<>=!~ ]+)")
 
 
@@ -241,6 +245,7 @@ def _install(
     url = index.artifact_url(entry)
     data = _artifact_bytes(index, entry, transport=transport, store=store, max_bytes=max_bytes)
     files = safe_extract(data, source=url, max_bytes=max_bytes)
+    check_python_files(url, files, hint=_BROKEN_HINT)
     tree = store.put_tree(files)
     return RegistryPlugin(
         name=entry.name,

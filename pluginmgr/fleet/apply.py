@@ -73,6 +73,8 @@ class RecreateUpdater:
 
 #: what a node without an in-place update answers it (no such route, or not that method)
 _NO_UPDATE: Final = (404, 405)
+#: a plugin file delete that leaves the file where it is (see `_NodeApply.run`)
+_KEPT: Final = (404, 405, 409)
 
 
 class InPlaceUpdater:
@@ -193,7 +195,14 @@ class _NodeApply:
     def run(self, change: Change) -> None:
         if change.kind == "database":
             self.client.create_database(change.key)
-        elif change.kind == "plugin" and change.action == "forget":
+        elif change.kind == "plugin" and change.action == "remove":
+            try:
+                self.client.delete_file(change.key)
+            except NodeError as exc:
+                # 404/405: InfluxDB 3 cannot delete files (or it is gone); 409: a trigger the
+                # fleet does not manage runs it. Either way it stays, no longer managed.
+                if exc.status not in _KEPT:
+                    raise
             for key in [k for k, f in self.record.files.items() if f.plugin == change.key]:
                 del self.record.files[key]
         elif change.kind == "plugin":

@@ -188,6 +188,11 @@ class NodeClient:
         """Create or overwrite ``name`` (a path under the plugin dir; parents are made)."""
         self._send("POST", FILES_PATH, body={"plugin_name": name, "content": content})
 
+    def delete_file(self, name: str) -> None:
+        """Remove the plugin file or directory ``name`` (a ``pluginmgr serve`` node's
+        ``DELETE``; InfluxDB 3 3.10 has no such request and answers 404 or 405)."""
+        self._send("DELETE", FILES_PATH, params={"plugin_name": name})
+
     def replace_directory(self, trigger: str, files: Mapping[str, str]) -> None:
         """Replace the directory plugin ``trigger`` runs with ``files``, atomically."""
         entries = [{"relative_path": p, "content": c} for p, c in sorted(files.items())]

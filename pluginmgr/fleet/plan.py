@@ -2,10 +2,11 @@
 and what the last apply put there (the state file). Pure: no I/O.
 
 Actions, in the order apply carries them out: ``create`` a database, ``install`` a package,
-``create``/``update`` a plugin (its files uploaded), ``forget`` a plugin no trigger uses any
-more (InfluxDB 3's API cannot delete a file: it stays on the node, unmanaged), then
-``create``/``update``/``replace``/``enable``/``disable``/``delete`` a trigger. ``replace`` is
-a changed spec (disable, delete, create); ``update`` a changed plugin, arguments or setting.
+``create``/``update`` a plugin (its files uploaded), then
+``create``/``update``/``replace``/``enable``/``disable``/``delete`` a trigger, and last
+``remove`` a plugin no trigger uses any more (after its triggers are gone; a node whose API
+cannot delete files, InfluxDB 3's, keeps it, unmanaged). ``replace`` is a changed spec
+(disable, delete, create); ``update`` a changed plugin, arguments or setting.
 """
 
 from __future__ import annotations
@@ -192,10 +193,10 @@ def plan_node(
     changes += _plugin_changes(plugins, record, view)
     used = {p.name for p in plugins}
     recorded_plugins = {f.plugin for f in record.files.values()}
-    for name in sorted(recorded_plugins - used):
-        why = "no trigger uses it; InfluxDB 3's API cannot delete files: it stays on the node"
-        changes.append(Change("plugin", "forget", name, why))
     changes += _trigger_changes(triggers, lock, record, view)
+    for name in sorted(recorded_plugins - used):  # last: its triggers are deleted by then
+        why = "no trigger uses it (InfluxDB 3, which cannot delete files, keeps it, unmanaged)"
+        changes.append(Change("plugin", "remove", name, why))
     managed = {t.key for t in triggers} | set(record.triggers)
     unmanaged = tuple(sorted(k for k in view.triggers if k not in managed))
     return NodePlan(node, tuple(changes), unmanaged=unmanaged)

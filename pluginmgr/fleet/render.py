@@ -12,7 +12,7 @@
     Plan: 3 to add, 2 to change, 0 to remove.
 
 ``+`` create or install, ``~`` update, enable or disable, ``-/+`` replace, ``-`` delete or
-forget. The JSON forms carry the same data; the CLI wraps them in its versioned envelope.
+remove. The JSON forms carry the same data; the CLI wraps them in its versioned envelope.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ _SYMBOLS: Final = {
     "disable": "~",
     "replace": "-/+",
     "delete": "-",
-    "forget": "-",
+    "remove": "-",
 }
 _ADD: Final = frozenset({"create", "install"})
-_REMOVE: Final = frozenset({"delete", "forget"})
+_REMOVE: Final = frozenset({"delete", "remove"})
 
 
 def _fit(text: str, width: int) -> str:
@@ -54,16 +54,32 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _field_lines(name: str, old: Any, new: Any) -> list[str]:
+    """``name: old -> new``, wrapped (never cut: the new value is the point); two mappings
+    (a trigger's arguments) as one line per key that differs, ``arguments.window: 10m -> 5m``."""
+    if isinstance(old, dict | None) and isinstance(new, dict | None) and (old or new):
+        before, after = old or {}, new or {}
+        keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        pairs = [(f"{name}.{k}", _value(before.get(k)), _value(after.get(k))) for k in keys]
+    else:
+        pairs = [(name, _value(old), _value(new))]
+    lines: list[str] = []
+    for label, was, will in pairs:
+        text = f"{label}: {was} -> {will}"
+        lines += textwrap.wrap(text, WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 8)
+    return lines
+
+
 def _change_lines(change: Change) -> list[str]:
     symbol = _SYMBOLS.get(change.action, "?")
     head = f"  {symbol} {change.kind} {change.key}"
-    if change.action in ("enable", "disable", "forget"):
+    if change.action in ("enable", "disable", "remove"):
         head += f" ({change.action})"
     elif change.kind == "trigger" and change.action == "create" and change.trigger is not None:
         head += f" ({change.trigger.spec} -> {change.plugin_name or change.trigger.plugin})"
     lines = [_fit(head, WIDTH)]
     for name, old, new in change.fields:
-        lines.append(_fit(f"      {name}: {_value(old)} -> {_value(new)}", WIDTH))
+        lines += _field_lines(name, old, new)
     if change.reason and change.kind in ("plugin", "trigger") and change.action != "create":
         for part in change.reason.split("; "):
             lines += textwrap.wrap(

@@ -40,6 +40,7 @@ from . import (
     routes_caches,
     routes_data,
     routes_engine,
+    routes_plugin_delete,
     routes_plugins,
     routes_retention,
     routes_tables,
@@ -49,7 +50,7 @@ from . import (
 from .allow import AllowMiddleware
 from .auth import AuthMiddleware
 from .metrics import METRICS_PATH, MetricsMiddleware, ServerMetrics, metrics_endpoint
-from .queries import DEFAULT_QUERY_TIMEOUT, QueryRegistry
+from .queries import DEFAULT_QUERY_RESULT_BYTES, DEFAULT_QUERY_TIMEOUT, QueryRegistry
 from .routes_common import DEFAULT_MAX_REQUEST_BYTES, engine_off
 from .routes_trigger_update import plugin_dir_only
 from .routes_trigger_update import routes as trigger_update_routes
@@ -125,6 +126,8 @@ class ServerState:
     :param query_timeout: seconds a SQL or InfluxQL query may run (``--query-timeout``) before
         it is stopped with a 500; None or 0: no limit.
     :param queries: the running queries, stopped at shutdown (`cancel_queries_on_exit`).
+    :param query_result_bytes: the Arrow bytes one HTTP request's queries may return, all
+        statements together, before it answers 413; None: no limit.
     :param node_id: ``serve --node-id``; ``/ping`` adds it as ``node_id`` (clients ignore
         fields they do not know, and it tells an operator which node answered).
     :param allowed_triggers: the plugin types (``WalRows``, ``Schedule``, ``Request``) a new
@@ -146,6 +149,7 @@ class ServerState:
     node_id: str | None = None
     query_timeout: float | None = DEFAULT_QUERY_TIMEOUT
     queries: QueryRegistry = field(default_factory=QueryRegistry)
+    query_result_bytes: int | None = DEFAULT_QUERY_RESULT_BYTES
     allowed_triggers: frozenset[str] | None = None
     plugin_dir_only: bool = False
 
@@ -231,6 +235,7 @@ def create_app(state: ServerState) -> Starlette:
         *routes_engine.routes,
         *trigger_update_routes,
         *routes_plugins.routes,
+        *routes_plugin_delete.routes,
     ]
     if state.plugin_dir is None:
         routes = [_without_engine(route) for route in routes]

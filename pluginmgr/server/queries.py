@@ -4,7 +4,9 @@ The guard stops the query (between DataFusion batches) when ``--query-timeout`` 
 the client disconnects (polled every `_POLL_SECONDS` while the query runs) and when the server
 shuts down (`QueryRegistry.cancel_all`). A timeout answers at once, without waiting for the
 worker thread: 500 (upstream's status for a query that failed to execute) naming the timeout
-and the flag; a shutdown answers 503.
+and the flag; a shutdown answers 503. The guard also holds the request's result budget
+(`DEFAULT_QUERY_RESULT_BYTES`, every statement of a ``/query`` together): past
+it the request answers 413 naming the limit.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from engine_runtime.store._guard import QueryCancelledError, QueryGuard, guarding
+from engine_runtime.store._guard import (
+    QueryCancelledError,
+    QueryGuard,
+    QueryResultTooLargeError,
+    guarding,
+)
 
 from .routes_common import ApiError, server_state
 
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 __all__ = [
+    "DEFAULT_QUERY_RESULT_BYTES",
     "DEFAULT_QUERY_TIMEOUT",
     "QUERY_TIMEOUT_HINT",
     "TIMEOUT_STATUS",
@@ -34,6 +42,15 @@ __all__ = [
 _T = TypeVar("_T")
 #: ``--query-timeout``'s default, in seconds
 DEFAULT_QUERY_TIMEOUT: Final = 60.0
+#: what the query results of one HTTP request may take, all statements together: an answer is
+#: built in memory, so a batch counts as its Arrow size or 64 bytes a value, whichever is larger
+DEFAULT_QUERY_RESULT_BYTES: Final = 256 * 2**20
+QUERY_BUDGET_HINT: Final = (
+    ": select fewer rows or columns (filter on time, add LIMIT), split the statements over "
+    "several requests, or use Arrow Flight, which streams"
+)
+#: what a request whose results outgrow the budget answers
+TOO_LARGE_STATUS: Final = 413
 QUERY_TIMEOUT_HINT: Final = (
     " (--query-timeout): make the query cheaper (filter on time, add LIMIT) or raise the timeout"
 )
@@ -89,12 +106,18 @@ def _forget(task: asyncio.Future[Any]) -> None:
 async def run_query(request: Request, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """``func(*args, **kwargs)`` on the thread pool under the server's query deadline.
 
-    :raises ApiError: 500 when ``--query-timeout`` passed, 503 when the server is stopping,
-        499 (nobody reads it) when the client went away.
+    :raises ApiError: 500 when ``--query-timeout`` passed, 413 when the results outgrew the
+        request's budget, 503 when the server is stopping, 499 (nobody reads it) when the
+        client went away.
     """
     state = server_state(request)
     timeout = state.query_timeout or None
-    guard = QueryGuard(timeout, timeout_hint=QUERY_TIMEOUT_HINT)
+    guard = QueryGuard(
+        timeout,
+        timeout_hint=QUERY_TIMEOUT_HINT,
+        result_bytes=state.query_result_bytes,
+        budget_hint=QUERY_BUDGET_HINT,
+    )
     registry = state.queries
     registry.add(guard)
     task = asyncio.ensure_future(run_in_threadpool(_run_guarded, guard, func, args, kwargs))
@@ -111,6 +134,8 @@ async def run_query(request: Request, func: Callable[..., _T], *args: Any, **kwa
                 registry.count("disconnected")
                 guard.cancel("query cancelled: the client disconnected")
                 raise ApiError(499, "query cancelled: the client disconnected")
+    except QueryResultTooLargeError as exc:
+        raise ApiError(TOO_LARGE_STATUS, str(exc)) from None
     except QueryCancelledError as exc:
         if guard.expired():
             registry.count("timed_out")

@@ -13,7 +13,10 @@ regenerated and the one that cannot be deleted; a token past its expiry is refus
 unknown one. Messages that upstream's clients and tests show are module constants.
 
 Format history: 1 had no ids, expiry or update time (ids are then the positions, in order);
-2 adds them and ``next_id``.
+2 adds them and ``next_id``. Since then the file carries its own ``checksum``
+(`engine_runtime.file_checksum`), checked at every read: a file that does not match is refused
+(no token works from it) rather than read as other tokens. A file written before checksums is
+read as before; `TokenStore.check_file` (the server, at start) rewrites it with one.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, final
 
+from engine_runtime.file_checksum import check_checksum, with_checksum
 from engine_runtime.plugins.sealed import SealedType
 
 from ..atomic import atomic_write, file_lock, private_dir
@@ -61,6 +65,10 @@ NOT_FOUND_MESSAGE: Final = "the requested resource was not found: {name}"
 MISSING_ADMIN_MESSAGE: Final = "missing admin token, cannot update"
 CANNOT_DELETE_OPERATOR_MESSAGE: Final = "cannot delete operator token"
 _FORMAT_VERSION: Final = 2
+_CHANGED_HINT: Final = (
+    "restore it from a backup of the data dir, or move it aside and, with the server stopped, "
+    "make a new admin token: pluginmgr create token --admin --data-dir DATA_DIR"
+)
 
 
 class AuthError(PluginManagerError):
@@ -110,6 +118,7 @@ TokenChecks = tuple[
 _State = tuple[tuple[TokenRecord, ...], int]  # the records and the next id
 _Refresh = Callable[[], _State]
 _Save = Callable[[_State], None]
+_Checked = Callable[[], bool]  # whether the file last read carried a checksum
 
 
 def _digest(token: str) -> str:
@@ -131,12 +140,12 @@ class TokenStore(metaclass=SealedType):
     :param path: the JSON file, e.g. ``<data-dir>/tokens.json``.
     """
 
-    __slots__ = ("_lock", "_refresh", "_save", "checks", "path")
+    __slots__ = ("_checked", "_lock", "_refresh", "_save", "checks", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._refresh, self._save = _token_file(path)
+        self._refresh, self._save, self._checked = _token_file(path)
         #: (lookup, has_admin, expired_at), taken by `AuthMiddleware` when it is made
         self.checks: TokenChecks = _checks(self._lock, self._refresh)
 
@@ -158,6 +167,14 @@ class TokenStore(metaclass=SealedType):
     def has_admin(self) -> bool:
         """Whether any admin token exists, expired or not (re-read if the file changed)."""
         return self.checks[1]()
+
+    def check_file(self) -> None:
+        """Read the file now, so a damaged one refuses the start (`AuthError`); rewrite one
+        written before checksums with one (the caller owns the data dir).
+        """
+        with self._changing() as state:
+            if not self._checked():
+                self._save(state)
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -269,38 +286,46 @@ def _refuse_taken(records: tuple[TokenRecord, ...], name: str) -> None:
         raise TokenExistsError(message, hint="choose another name or delete that token first")
 
 
-def _token_file(path: Path) -> tuple[_Refresh, _Save]:
-    """(refresh, save) over the cached state of ``path``; the caller holds the store's lock."""
+def _token_file(path: Path) -> tuple[_Refresh, _Save, _Checked]:
+    """(refresh, save, checked) over the cached state of ``path``; the caller holds the
+    store's lock."""
     cached: _State = ((), 0)
     stamp: tuple[int, int, int] | None = None
+    checksummed = True  # no file yet: nothing to rewrite
     read, write, stat = _read, atomic_write, os.stat  # bound now: later patches do not reach here
 
     def refresh() -> _State:
-        nonlocal cached, stamp
+        nonlocal cached, stamp, checksummed
         try:
             info = stat(path)
         except FileNotFoundError:
-            cached, stamp = ((), 0), None
+            cached, stamp, checksummed = ((), 0), None, True
             return cached
         now = (info.st_mtime_ns, info.st_size, info.st_ino)
         if now != stamp:
-            cached, stamp = read(path), now
+            (cached, checksummed), stamp = read(path), now
         return cached
 
+    def checked() -> bool:
+        return checksummed
+
     def save(state: _State) -> None:
-        nonlocal cached, stamp
+        nonlocal cached, stamp, checksummed
         records, next_id = state
-        payload = {
-            "format_version": _FORMAT_VERSION,
-            "next_id": next_id,
-            "tokens": [asdict(r) for r in records],
-        }
+        payload = with_checksum(
+            {
+                "format_version": _FORMAT_VERSION,
+                "next_id": next_id,
+                "tokens": [asdict(r) for r in records],
+            }
+        )
         # readable by the owner only: it holds the token hashes
         write(path, (json.dumps(payload, indent=2) + "\n").encode(), mode=0o600)
         info = stat(path)
         cached, stamp = state, (info.st_mtime_ns, info.st_size, info.st_ino)
+        checksummed = True
 
-    return refresh, save
+    return refresh, save, checked
 
 
 def _checks(lock: threading.Lock, refresh: _Refresh) -> TokenChecks:
@@ -333,7 +358,8 @@ def _checks(lock: threading.Lock, refresh: _Refresh) -> TokenChecks:
     return lookup, has_admin, expired_at
 
 
-def _read(path: Path) -> _State:
+def _read(path: Path) -> tuple[_State, bool]:
+    """The file's state, and whether it carried a checksum (False: written before them)."""
     try:
         raw: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -344,13 +370,17 @@ def _read(path: Path) -> _State:
     if int(raw.get("format_version", 0)) > _FORMAT_VERSION:
         message = f"the token file {path} was written by a newer version of pluginmgr"
         raise AuthError(message, hint="upgrade pluginmgr")
+    checked = check_checksum(raw)
+    if checked is False:
+        message = f"the token file {path} does not match its checksum: it was changed or damaged"
+        raise AuthError(message, hint=_CHANGED_HINT)
     try:
         records = tuple(_record(entry, position) for position, entry in enumerate(raw["tokens"]))
         next_id = max([int(raw.get("next_id", 0)), *(r.id + 1 for r in records)])
     except (KeyError, TypeError, ValueError) as exc:
         message = f"the token file {path} has a malformed entry: {exc!r}"
         raise AuthError(message, hint="delete it and create tokens") from exc
-    return records, next_id
+    return (records, next_id), checked is True
 
 
 def _record(entry: dict[str, Any], position: int) -> TokenRecord:

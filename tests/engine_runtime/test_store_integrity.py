@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from engine_runtime.file_checksum import with_checksum
 from engine_runtime.store import DurableStore, MemoryStore, StoreCorruptionError
 from engine_runtime.store._snapshot import write_snapshot
 from engine_runtime.store.durable import DurabilityError, find_damage
@@ -159,7 +160,7 @@ def rewrite_catalog(data_dir: Path, change: Callable[[dict[str, Any]], None]) ->
     catalog = data_dir / "files.json"
     content = json.loads(catalog.read_text())
     change(content)
-    catalog.write_text(json.dumps(content))
+    catalog.write_text(json.dumps(with_checksum(content)))  # the checks behind the checksum
 
 
 def test_a_newer_catalog_format_is_refused(open_store: Callable[..., DurableStore]) -> None:

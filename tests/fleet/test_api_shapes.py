@@ -32,7 +32,7 @@ def test_the_fixture_names_every_request_fleet_mode_sends() -> None:
     routes = {(r["method"], r["path"]) for r in SHAPES["requests"]}
     assert ("PUT", "/api/v3/plugins/directory") in routes
     assert ("POST", f"{TRIGGER}/disable") in routes and ("PUT", TRIGGER) in routes
-    assert len(routes) == 12
+    assert ("DELETE", "/api/v3/plugins/files") in routes and len(routes) == 13
 
 
 def test_a_well_formed_create_passes() -> None:

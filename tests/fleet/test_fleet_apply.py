@@ -228,7 +228,7 @@ def test_a_trigger_disabled_by_hand_is_enabled_again(
     assert "by_hand" in _triggers(fleet_nodes.urls[1], "hand")
 
 
-def test_a_removed_trigger_is_disabled_deleted_and_its_plugin_forgotten(
+def test_a_removed_trigger_is_disabled_deleted_and_its_plugin_removed(
     tmp_path: Path, fleet_nodes: FleetNodes
 ) -> None:
     path = _role_fleet(tmp_path, fleet_nodes, "rm")
@@ -240,11 +240,14 @@ def test_a_removed_trigger_is_disabled_deleted_and_its_plugin_forgotten(
     process = plan_fleet(fleet)[1].nodes[2]
     assert {(c.kind, c.action, c.key) for c in process.changes} == {
         ("trigger", "delete", "rm/sched"),
-        ("plugin", "forget", "rm_sched.py"),
+        ("plugin", "remove", "rm_sched.py"),
     }
+    assert process.changes[-1].action == "remove"  # after the trigger that runs it is gone
     recorder = ShapeRecorder()
     assert apply_fleet(fleet, on_request=recorder).failed == ()
     assert sorted(_triggers(fleet_nodes.urls[2], "rm")) == ["dir_rm"]
+    assert not (fleet_nodes.plugin_dirs[2] / "rm_sched.py").exists()  # deleted from the node
+    assert recorder.count("DELETE", "/api/v3/plugins/files") == 1
     state = json.loads(state_path(path).read_text())
     assert "rm_sched.py" not in state["nodes"]["process-3"]["files"]
     assert plan_fleet(fleet)[1].pending == 0

@@ -57,6 +57,7 @@ def test_a_data_dir_from_before_the_layout_moves_into_the_node_on_first_start(
     for part in ("store", "catalog.json", "cache.pickle"):  # no cache file: no plugin ran
         if (data / "node0" / part).exists():
             (data / "node0" / part).rename(data / part)
+    (data / "node0" / "owner.lock").unlink()  # older versions took no lock
     (data / "node0").rmdir()
     with serving(_serve_args(data, "node0", cache), server_env()) as running:
         assert _rows(running.url) == [{"host": "old"}]  # nothing lost in the move

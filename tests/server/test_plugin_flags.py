@@ -133,14 +133,27 @@ def test_disable_package_management_refuses_installs_and_leaves_the_venv(
     assert not (no_packages.plugin_dir / "venv").exists()  # not made at start either
 
 
-def test_old_size_names_are_aliases_of_the_new_ones(tmp_path: Path) -> None:
+def test_the_query_pool_is_sized_by_the_old_and_new_names(tmp_path: Path) -> None:
+    """``--exec-mem-pool-bytes 1MB`` sizes the query pool: an aggregate of 100,000 groups runs
+    out of it (DataFusion's own error, 400), where the default pool answers it."""
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()
-    args = ("--exec-mem-pool-bytes", "20%", "--disable-package-management")
+    args = ("--exec-mem-pool-bytes", "1MB", "--disable-package-management")
+    lines = "\n".join(f"cpu,host=h{i} usage={i}.5 {i}" for i in range(100_000))
+    query = {"db": "pool", "q": "SELECT host, count(*) FROM cpu GROUP BY host"}
     with serve(plugin_dir, tmp_path, *args, env=_env(INFLUXDB3_PARQUET_MEM_CACHE_SIZE="1GB")) as s:
         assert httpx.get(f"{s.url}/health").status_code == 200
-    assert "warning: --exec-mem-pool-size 20% is accepted and not applied" in s.stderr
+        write = httpx.post(f"{s.url}/api/v3/write_lp", params={"db": "pool"}, content=lines)
+        assert write.status_code == 204
+        answer = httpx.post(f"{s.url}/api/v3/query_sql", json=query, timeout=30)
+    assert answer.status_code == 400
+    assert "Resources exhausted" in answer.json()["error"]
+    assert "warning: --exec-mem-pool-size" not in s.stderr
     assert "warning: --file-cache-size 1GB is accepted and not applied" in s.stderr
+    with serve(plugin_dir, tmp_path / "default", "--disable-package-management", env=_env()) as s:
+        httpx.post(f"{s.url}/api/v3/write_lp", params={"db": "pool"}, content=lines)
+        answer = httpx.post(f"{s.url}/api/v3/query_sql", json=query, timeout=30)
+    assert answer.status_code == 200 and len(answer.json()) == 100_000
 
 
 @pytest.mark.parametrize(

@@ -155,12 +155,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         KEPT_VAR="3",
         UV_CACHE_DIR=str(root / "uv-cache"),
         AWS_ACCESS_KEY_ID="AKIA",  # S3 settings from the environment: unused, and no warning
+        INFLUXDB3_ENTERPRISE_NUM_TOTAL_COLUMNS_PER_TABLE_LIMIT="4",
     )
     args = [
         "--node-id", "node0", "--object-store", "file", "--data-dir", str(root / "data"),
         "--plugin-dir", str(root / "plugins"), "--package-manager", "uv", "--mode", "all",
         "--without-auth", "--cache-dir", str(root / "cache"), *ignored_args(),
-        "--bucket", "b", "--aws-endpoint", "http://127.0.0.1:9000",
+        "--bucket", "b", "--aws-endpoint", "http://127.0.0.1:9000", "--num-table-limit", "50",
     ]  # fmt: skip
     with serving(args, env) as running:
         yield Node(running, root)
@@ -190,6 +191,22 @@ def test_upstream_flags_start_a_node_that_says_where_everything_is(node: Node) -
     assert all(len(line) <= 80 for line in block if str(root) not in line)
     ping = httpx.get(f"{url}/ping").json()
     assert ping["node_id"] == "node0" and {"version", "revision", "process_id"} <= set(ping)
+
+
+def test_catalog_limits_come_from_upstreams_flags_and_env(node: Node) -> None:
+    url = node.running.url
+    body = "limited,a=1 x=1 1\nlimited,a=1,b=2,c=3 x=2 2\nlimited,a=2 y=3 3"
+    answer = httpx.post(f"{url}/api/v3/write_lp?db=limits", content=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "partial write of line protocol occurred"
+    [refused] = answer.json()["data"]
+    assert refused["line_number"] == 2
+    limit = "Update to schema would exceed number of columns per table limit of 4 columns"
+    assert limit in refused["error_message"]
+    rows = httpx.post(
+        f"{url}/api/v3/query_sql", json={"db": "limits", "q": "SELECT a FROM limited"}
+    )
+    assert rows.json() == [{"a": "1"}, {"a": "2"}]
 
 
 def test_a_missing_plugin_dir_is_created_and_the_venv_made_at_start(node: Node) -> None:
@@ -260,9 +277,11 @@ def test_memory_object_store_keeps_nothing_across_restarts(tmp_path: Path) -> No
         "and token is lost at exit"
     )
     assert "  data dir:   memory (lost at exit)" in first.startup
-    assert "warning: no admin token yet: every request will be refused until you run POST " in (
-        first.stderr
-    )
+    assert (
+        "warning: no admin token yet: every request will be refused until you run "
+        "`pluginmgr create token --admin` (POST /api/v3/configure/token/admin, open without a "
+        "token until one exists)"
+    ) in first.stderr
     with serving(args, env) as second:
         refused = httpx.get(f"{second.url}/api/v3/query_sql", params=query, headers=auth)
         assert refused.status_code == 401  # the token went with the first process

@@ -215,3 +215,54 @@ def test_upload_of_a_directory_replaces_a_directory_plugin(
     assert done.code == 0, done.err
     assert _ask(served.url, "pack")["plugin"] == "pack-v2"
     assert (package / "sub" / "__init__.py").is_file()
+
+
+# -- DELETE /api/v3/plugins/files (what a fleet removes once no trigger runs a plugin) --------
+
+FILES = "/api/v3/plugins/files"
+
+
+def test_a_plugin_file_or_directory_no_trigger_uses_is_deleted(
+    server: tuple[Served, Path],
+) -> None:
+    served, plugin_dir = server
+    write_plugin(plugin_dir, "unused.py", NO_REQUEST_ENTRY)
+    (plugin_dir / "unused_dir").mkdir()
+    write_plugin(plugin_dir, "unused_dir/__init__.py", NO_REQUEST_ENTRY)
+    assert httpx.delete(served.url + FILES, params={"plugin_name": "unused.py"}).status_code == 200
+    answer = httpx.request("DELETE", served.url + FILES, json={"plugin_name": "unused_dir"})
+    assert answer.status_code == 200
+    assert not (plugin_dir / "unused.py").exists() and not (plugin_dir / "unused_dir").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "words"),
+    [
+        ("never_there.py", 404, "Plugin not found: never_there.py"),
+        ("../outside.py", 400, "outside.py"),
+        ("pylock.toml", 400, "is not a plugin file (.py) or directory (with __init__.py)"),
+        ("venv", 400, "venv is not a plugin file or directory"),
+    ],
+)
+def test_what_is_not_a_plugin_of_the_plugin_dir_is_not_deleted(
+    server: tuple[Served, Path], name: str, status: int, words: str
+) -> None:
+    served, plugin_dir = server
+    (plugin_dir / "pylock.toml").write_text("lock-version = '1.0'\n")
+    answer = httpx.delete(served.url + FILES, params={"plugin_name": name})
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]
+    assert (plugin_dir / "pylock.toml").exists()
+
+
+def test_a_plugin_a_trigger_runs_is_not_deleted(server: tuple[Served, Path]) -> None:
+    served, plugin_dir = server
+    _create(served.url, plugin_dir, "still_used")
+    answer = httpx.delete(served.url + FILES, params={"plugin_name": "still_used.py"})
+    assert answer.status_code == 409
+    assert answer.json()["error"] == (
+        "plugin still_used.py is used by trigger db/still_used: delete or update that trigger first"
+    )
+    assert _ask(served.url, "still_used")["plugin"] == "still_used"  # still runs
+    missing = httpx.delete(served.url + FILES)
+    assert missing.status_code == 400

@@ -192,7 +192,7 @@ class CacheStore:
         :raises OSError: the file cannot be written; an existing file is then left as it was.
         """
         from .atomic import write_atomic
-        from .cache_file import Record, describe, encode_namespace
+        from .cache_file import Record, describe, encode_namespace, seal_cache
 
         with self._lock:
             now = self._clock()
@@ -220,7 +220,7 @@ class CacheStore:
             "saved_at": self._wall_clock(),
             "entries": records,
         }
-        write_atomic(path, pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(path, seal_cache(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)))
         return SaveReport(saved=len(records), skipped=skipped)
 
     def load(self, path: Path) -> LoadReport:
@@ -229,19 +229,27 @@ class CacheStore:
         Each entry gets its saved remaining ttl minus the wall-clock time since the save; one
         whose ttl ran out meanwhile is dropped. A corrupt or truncated file, or an entry that
         cannot be unpickled (e.g. an instance of a class from a plugin module that is not
-        importable yet), is reported and skipped. An entry already in memory under the same key
+        importable yet), is reported and skipped; a file that does not match its checksum is
+        reported and nothing in it is unpickled. An entry already in memory under the same key
         wins over the saved one: it was stored after the save (loading normally happens at
         start, on an empty store).
 
         :raises CacheFileError: the file was written by a newer version.
         """
-        from .cache_file import read_document
+        from .cache_file import open_cache, read_document
 
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return LoadReport()
-        records, downtime, error = read_document(raw, path, self._wall_clock())
+        payload, checked = open_cache(raw)
+        if checked is False:  # never unpickled
+            damaged = (
+                f"the cache file {path} does not match its checksum: it was changed or damaged"
+            )
+            _LOGGER.warning("cache file %s not restored: %s", path, damaged)
+            return LoadReport(error=damaged)
+        records, downtime, error = read_document(payload, path, self._wall_clock())
         if error is not None:
             _LOGGER.warning("cache file %s not restored: %s", path, error)
         counts = {"restored": 0, "expired": 0, "kept": 0}

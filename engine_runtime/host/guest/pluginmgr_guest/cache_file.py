@@ -3,10 +3,17 @@
 A pickle of ``{"format_version", "saved_at", "entries"}`` whose outer layer holds builtins only
 (read with an unpickler that refuses every class); each entry's value is pickled on its own, so
 one bad value never spoils the rest. Written atomically with mode 0600.
+
+The pickle is preceded by one line that holds its checksum, ``pluginmgr-cache sha256:<hex>``
+(the SHA-256 of the bytes after the line), checked before anything is unpickled: a damaged
+file is never unpickled. A file without the line was written before checksums (a pickle starts
+with the byte 0x80): it is read as before, and the server rewrites it with one at start
+(`seal_cache`, `open_cache`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 from pathlib import Path
@@ -20,8 +27,13 @@ __all__ = [
     "decode_record",
     "describe",
     "encode_namespace",
+    "open_cache",
     "read_document",
+    "seal_cache",
 ]
+
+_MAGIC = b"pluginmgr-cache sha256:"
+_DIGEST_HEX = 64
 
 
 class CacheFileError(Exception):
@@ -37,6 +49,23 @@ class CacheFileError(Exception):
 # (namespace, key, remaining ttl or None, pickled value); namespaces are encoded as plain tuples
 # so that the outer document holds builtins only and is read with `_DocumentUnpickler`.
 Record = tuple[tuple[str, ...], str, float | None, bytes]
+
+
+def seal_cache(payload: bytes) -> bytes:
+    """``payload`` (the pickled document) behind the line that holds its checksum."""
+    return _MAGIC + hashlib.sha256(payload).hexdigest().encode("ascii") + b"\n" + payload
+
+
+def open_cache(raw: bytes) -> tuple[bytes, bool | None]:
+    """The pickled document in a cache file's bytes, and whether it matches its checksum
+    (None: no checksum line, a file written before them); check before unpickling."""
+    if not raw.startswith(_MAGIC):
+        return raw, None
+    start = len(_MAGIC)
+    digest, newline = raw[start : start + _DIGEST_HEX], raw[start + _DIGEST_HEX : start + 65]
+    payload = raw[start + _DIGEST_HEX + 1 :]
+    matches = newline == b"\n" and hashlib.sha256(payload).hexdigest().encode("ascii") == digest
+    return payload, matches
 
 
 def describe(ns: Namespace) -> str:
