@@ -32,11 +32,17 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
 
 
 def private_dir(path: Path) -> Path:
-    """``path``, created (with missing parents) 0700 whatever the umask when it is missing: a
-    directory made for state or secrets. An existing one is left as its owner set it."""
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    """``path``, created 0700 whatever the umask when it is missing, and so is each missing
+    parent (``mkdir(parents=True)`` would make those with the umask's mode): a directory made
+    for state or secrets. An existing one is left as its owner set it."""
+    missing = []
+    at = path
+    while not at.is_dir():
+        missing.append(at)
+        at = at.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
     return path
 
 

@@ -94,6 +94,7 @@ ROUTE_PERMISSIONS: Final[Mapping[tuple[str, str], Permission]] = {
     ("POST", "/api/v3/plugin_test/schedule"): _A,
     ("POST", "/api/v3/plugins/files"): _A,
     ("PUT", "/api/v3/plugins/files"): _A,
+    ("DELETE", "/api/v3/plugins/files"): _A,
     ("PUT", "/api/v3/plugins/directory"): _A,
     ("GET", "/api/v3/pluginmgr/plugins"): _A,
 }
