@@ -35,7 +35,12 @@ from .dispatch import Event
 from .errors import EngineError, HostExitedError, PluginError
 from .host_runs import HOST_KINDS, failure_of, payload_of, plugin_location
 from .plugins.loader import PluginFailure, describe_failure
-from .plugins.responses import HttpResponse, error_response, request_headers
+from .plugins.responses import (
+    HttpResponse,
+    error_response,
+    request_headers,
+    request_parameters,
+)
 from .run_replies import detail, settle, start_line, timed_out, timeout_text
 from .running_trigger import HOST_DEATH_LIMIT, HOST_DEATH_WINDOW, RunningTrigger
 from .triggers import format_duration
@@ -192,7 +197,8 @@ class TriggerRunner:
         answer when it cannot be queued."""
         reply: Future[Any] = Future()
         clean = request_headers(headers.items())
-        event = Event((dict(query_params), clean, body), reply=reply, timeout=timeout)
+        params = request_parameters(query_params)
+        event = Event((params, clean, body), reply=reply, timeout=timeout)
         limit = self.time_limit(trigger.definition.settings, event)
         name = trigger.definition.trigger_name
         if trigger.stop.is_set():

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write", "file_lock", "restored_on_error"]
+__all__ = ["atomic_write", "file_lock", "private_dir", "restored_on_error"]
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -31,11 +31,27 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         raise
 
 
+def private_dir(path: Path) -> Path:
+    """``path``, created 0700 whatever the umask when it is missing, and so is each missing
+    parent (``mkdir(parents=True)`` would make those with the umask's mode): a directory made
+    for state or secrets. An existing one is left as its owner set it."""
+    missing = []
+    at = path
+    while not at.is_dir():
+        missing.append(at)
+        at = at.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
+    return path
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block."""
+    """Hold an exclusive ``flock`` on ``path`` (created 0600 if missing) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
+    # 0600 whatever the umask: nobody else needs to open, let alone hold, our locks
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

@@ -128,8 +128,14 @@ class HostPool:
         return 0 if host is None else host.cancel(trigger)
 
     def release(self, definition: TriggerDefinition) -> None:
-        """An isolated trigger stopped: its host stops too (the shared one runs on)."""
+        """A trigger stopped: the processes its runs started end (in the shared host), or its
+        host stops too (isolated), and its whole process group with it."""
         if not definition.settings.isolated:
+            label = f"{definition.database}/{definition.trigger_name}"
+            with self._lock:
+                shared = self._hosts.get(SHARED)
+            if shared is not None:
+                shared.tell({"action": "end_children", "trigger": label})
             return
         with self._lock:
             host = self._hosts.pop(definition.trigger_name, None)

@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,15 @@ def _environment(python: Path) -> dict[str, str]:
     else:
         env.pop("VIRTUAL_ENV", None)  # the server's own venv is not the plugins'
     return env
+
+
+def _end_group(pid: int) -> None:
+    """SIGKILL the process group a host leads (the host, unless it has exited, and what its
+    plugins started without a session of their own)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing of the group is left
 
 
 def describe_exit(returncode: int) -> str:
@@ -232,9 +242,9 @@ class HostProcess:
         pid = self.popen.pid
         try:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-            os.killpg(pid, signal.SIGKILL)
-        except (ChildProcessError, ProcessLookupError, PermissionError):
-            pass  # reaped already, or nothing of the group is left
+        except ChildProcessError:
+            pass  # reaped by `stop` or `kill`, which ended the group first
+        _end_group(pid)
         self.popen.wait()
         with self._lock:  # the reader closes the channel only after it set `ended`
             if self.ended is None:
@@ -252,23 +262,33 @@ class HostProcess:
         return self.ended is None and self.popen.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the child; the reader thread reaps it and closes the channel."""
-        if self.popen.poll() is None:
-            try:
-                self.popen.kill()
-            except ProcessLookupError:
-                pass
+        """SIGKILL the child and its process group (what its plugins started) before it is
+        reaped, so the group's id cannot be another's yet; the reader thread closes the
+        channel."""
+        if self.popen.returncode is None:
+            _end_group(self.popen.pid)
         self.popen.wait()
 
     def stop(self) -> None:
-        """Ask the host to exit, kill it if it does not within `STOP_GRACE`, reap it."""
+        """Ask the host to exit (it ends its children), kill it and its process group if it
+        does not within `STOP_GRACE`, and reap it."""
         try:
             self.send({"op": "stop"})
         except OSError:
             pass  # already gone
-        try:
-            self.popen.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+        deadline = time.monotonic() + STOP_GRACE
+        while self._running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.popen.returncode is None:
+            _end_group(self.popen.pid)  # the host exited or not: the group goes, then reaped
+        self.popen.wait()
         self._reader.join(STOP_GRACE)
+
+    def _running(self) -> bool:
+        """Whether the host has not exited yet (it is not reaped here: see `kill`)."""
+        if self.popen.returncode is not None:
+            return False
+        try:
+            return os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            return False  # reaped by another thread

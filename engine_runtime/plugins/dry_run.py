@@ -44,7 +44,7 @@ from ..triggers import (
 )
 from .dry_run_calls import DryCallbacks, NoCallbacks, run_payload
 from .loader import PluginFailure, describe_failure
-from .responses import HttpResponse, error_response, request_headers
+from .responses import HttpResponse, error_response, request_headers, request_parameters
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -247,7 +247,7 @@ class DryRunner:
             "process_request",
             database,
             self.store.copy(),
-            (query, request_headers(headers), body),
+            (request_parameters(query), request_headers(headers), body),
             args=args,
             cache_name=cache_name,
             first_line="INFO: starting execution of request plugin.",

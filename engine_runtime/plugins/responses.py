@@ -8,7 +8,7 @@ the plugin host's guest package, `to_response_parts`, so it runs where the plugi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -29,10 +29,13 @@ __all__ = [
     "HttpResponse",
     "error_response",
     "request_headers",
+    "request_parameters",
     "to_http_response",
 ]
 
 _INTERNAL_SERVER_ERROR: Final = 500
+#: query parameters that carry a token or a user (the v1 clients' ``?u=&p=``, ``?token=``)
+TOKEN_PARAMETERS: Final = frozenset({"p", "u", "token"})
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,9 @@ def request_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         if name.lower() != "authorization":
             found[name.lower()] = value
     return found
+
+
+def request_parameters(query: Mapping[str, str]) -> dict[str, str]:
+    """What a request plugin sees of the query string: all but `TOKEN_PARAMETERS`, so no
+    token sent as ``?p=`` or ``?token=`` reaches plugin code."""
+    return {name: value for name, value in query.items() if name not in TOKEN_PARAMETERS}

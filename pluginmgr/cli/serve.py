@@ -236,11 +236,12 @@ def _make_dirs(
     """Create a missing plugin directory and the node's data directory; return where tokens
     live (with ``--object-store memory``, a directory removed at exit) and the node's data
     (None in memory)."""
+    from ..atomic import private_dir
     from ..node.data_layout import open_node_data
     from ..node.owner_lock import hold_for_serve
 
     if plugin_dir is not None and not plugin_dir.exists():
-        plugin_dir.mkdir(parents=True)
+        private_dir(plugin_dir)  # code the server runs: 0700, whatever the umask
         click.echo(f"created the plugin directory {plugin_dir}", err=True)
     if serving.data_dir is None:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pluginmgr-")))

@@ -158,10 +158,11 @@ def _from_server(host: str, token: str | None, request: TokenRequest) -> _Create
 
 
 def _in_data_dir(directory: Path, request: TokenRequest) -> _Created:
+    from ..atomic import private_dir
     from ..node.owner_lock import hold_data_dir
     from ..server.auth import TokenStore  # the server side; loaded only for this path
 
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # it holds the tokens: 0700 when made here, whatever the umask
     refused = "its server owns the token file"
     hint = (
         "create the token through that server (pid {pid}): -H URL --token ADMIN_TOKEN, or -H "

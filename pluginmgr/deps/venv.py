@@ -240,6 +240,8 @@ class PluginEnv:
         assert self.installer is not None  # noqa: S101 - callers checked; narrows the type
         try:
             self.installer.create_venv(self.venv_path, self.python, log_dir=self.log_dir)
+            # its code runs in the server: nobody else may reach it, whatever the umask
+            os.chmod(self.venv_path, 0o700)
         except BaseException:
             shutil.rmtree(self.venv_path, ignore_errors=True)
             raise

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, private_dir
 from ..errors import IntegrityError, StoreError
 from .hashes import (
     parse_tree_manifest,
@@ -93,6 +93,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         try:
+            private_dir(root)  # fetched code lives here: 0700 when made, whatever the umask
             (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
             tag = root / "CACHEDIR.TAG"
             if not tag.exists():

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ..atomic import private_dir
 from ..errors import PluginManagerError
 
 __all__ = [
@@ -99,6 +100,7 @@ def open_node_data(data_dir: Path, node_id: str) -> tuple[NodeData, str | None]:
         moved (the node's directory already holds data).
     """
     check_node_id(node_id)
+    private_dir(data_dir)  # it holds tokens.json: 0700 when made here, whatever the umask
     node = NodeData(data_dir, node_id, data_dir / node_id)
     flat = _flat_parts(data_dir)
     notice = None
@@ -112,11 +114,11 @@ def open_node_data(data_dir: Path, node_id: str) -> tuple[NodeData, str | None]:
             raise DataLayoutError(
                 message, hint="move one of them away, or start with another --node-id"
             )
-        node.root.mkdir(parents=True, exist_ok=True)
+        private_dir(node.root)
         for part in flat:
             os.replace(part, node.root / part.name)
         notice = f"moved this node's data from {data_dir} into {node.root} (one directory per node)"
-    node.root.mkdir(parents=True, exist_ok=True)
+    private_dir(node.root)  # cache.pickle is unpickled at start: nobody else may write here
     return node, notice
 
 

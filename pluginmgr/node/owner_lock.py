@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Final, final
 
+from ..atomic import private_dir
 from ..errors import PluginManagerError
 from .data_layout import check_node_id
 
@@ -77,7 +78,7 @@ def hold_node(root: Path, *, refused: str, hint: str) -> OwnerLock:
     """
     path = root / LOCK_NAME
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(root)  # the data dir above it too: 0700 when made here, whatever the umask
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         message = f"cannot open the lock file {path}: {exc.strerror or exc}"

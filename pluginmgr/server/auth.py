@@ -9,7 +9,8 @@ compared in constant time; an expired token is refused like an unknown one, with
 named. Exempt are the paths ``serve --disable-authz`` names (``/health``, ``/ping``,
 ``/metrics``, ...: none by default, as InfluxDB 3 Core) and the bootstrap paths (``POST
 /api/v3/configure/token/admin``), which need none only while the store holds no admin token;
-refusals are 401 ``{"error": ...}``; a valid non-admin token gets 403 on admin-only paths.
+refusals are 401 ``{"error": ...}``; a valid non-admin token gets 403 where the route table
+(`permissions.ROUTE_PERMISSIONS`) asks for an admin token.
 
 Code in the server's process (a plugin) can reach these objects through ``gc``; both classes
 refuse assigned attributes, and the request path uses closures made at start, so patching
@@ -28,13 +29,13 @@ from typing import TYPE_CHECKING, Final, final
 
 from engine_runtime.plugins.sealed import SealedType
 
+from .permissions import Permission, permission_for
 from .token_store import TOKEN_PREFIX, AuthError, TokenChecks, TokenRecord, TokenStore
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
-    "ADMIN_PREFIXES",
     "TOKEN_PREFIX",
     "AuthError",
     "AuthMiddleware",
@@ -43,8 +44,6 @@ __all__ = [
     "TokenStore",
 ]
 
-#: paths only an admin token may use (upstream's ``authorize_admin`` endpoints and configure)
-ADMIN_PREFIXES: Final = ("/api/v3/configure/", "/api/v3/plugins/")
 #: the v1 endpoints, the only ones that take the token as ``?p=``
 V1_PATHS: Final = ("/write", "/query")
 _SCHEMES: Final = "'Bearer <token>', 'Token <token>' or 'Basic <base64 of user:token>'"
@@ -124,6 +123,7 @@ def _guarded(
     """``app`` behind the token check."""
     lookup, has_admin, expired_at = checks
     token_from, query_password, refuse = _token_from, _query_password, _refuse
+    needs, admin_only = permission_for, Permission.ADMIN
 
     def bootstrapping(scope: Scope) -> bool:
         if scope["path"] not in bootstrap or scope["method"] != "POST":
@@ -154,7 +154,9 @@ def _guarded(
             if record is None and problem is None:
                 problem = _unknown(token, expired_at)
             elif (
-                record is not None and not record.admin and scope["path"].startswith(ADMIN_PREFIXES)
+                record is not None
+                and not record.admin
+                and needs(scope["method"], scope["path"]) is admin_only
             ):
                 problem, status = "this endpoint needs an admin token", 403
         if problem is None:

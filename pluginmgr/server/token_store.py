@@ -36,7 +36,7 @@ from typing import Any, Final, final
 from engine_runtime.file_checksum import check_checksum, with_checksum
 from engine_runtime.plugins.sealed import SealedType
 
-from ..atomic import atomic_write, file_lock
+from ..atomic import atomic_write, file_lock, private_dir
 from ..errors import PluginManagerError
 
 __all__ = [
@@ -260,12 +260,13 @@ class _Changing:
     """The store's lock and the file's lock held, the current state read under them."""
 
     def __init__(self, lock: threading.Lock, path: Path, refresh: _Refresh) -> None:
-        self._lock, self._refresh = lock, refresh
+        self._lock, self._refresh, self._dir = lock, refresh, path.parent
         self._file = file_lock(path.with_name(path.name + ".lock"))
 
     def __enter__(self) -> _State:
         self._lock.acquire()
         try:
+            private_dir(self._dir)  # a data dir made for the first token is private
             self._file.__enter__()
         except BaseException:
             self._lock.release()

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from .api import PluginApi, RemoteError, queued_writes
 from .cache import CacheStore
+from .children import CHILDREN
 from .errors import describe
 from .loader import Loader
 from .responses import to_response_parts
@@ -225,11 +226,13 @@ def _run_thread(
     pid = _getpid()
     run.thread_id = threading.get_ident()
     link.local.run = run
+    CHILDREN.begin()
     try:
         result = _call_plugin(link, run, loader, message)
     finally:
         if _getpid() != pid:
             _exit(0)  # a process the plugin forked came back here: it must not answer
+        CHILDREN.end(run.trigger)  # what it started is reaped, and killed with the trigger
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _LogStream):
                 try:
@@ -264,6 +267,8 @@ def _control(link: Link, message: dict[str, Any]) -> None:
             value = CACHES.drop_trigger(str(message["database"]), str(message["trigger"]))
         elif action == "drop_database":
             value = CACHES.drop_database(str(message["database"]))
+        elif action == "end_children":
+            value = CHILDREN.end_trigger(str(message["trigger"]))
         else:
             raise ProtocolError(f"unknown control action {action!r:.50}")
         result: dict[str, Any] = {"op": "result", "id": message["id"], "ok": True, "value": value}
@@ -311,6 +316,8 @@ def main(argv: list[str]) -> None:
     sys.stdout = _LogStream(link, "INFO", sys.__stdout__)
     sys.stderr = _LogStream(link, "ERROR", sys.__stderr__)
     loader = Loader()
+    CHILDREN.adopt_orphans()
+    CHILDREN.start_reaper()
 
     def run(job: tuple[Run, dict[str, Any]], before_result: Callable[[], None]) -> None:
         threading.current_thread().name = f"run-{job[0].trigger}"
@@ -320,6 +327,7 @@ def main(argv: list[str]) -> None:
         TakeTurns(partial(_read_until_run, sock, link), run).serve()
     finally:  # an error of this loop is reported on the real stderr (the server's)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        CHILDREN.end_all()  # killed and reaped here: no zombie is left to whoever adopts them
     _exit(0)  # threads a plugin left running must not keep the host alive
 
 
@@ -345,7 +353,7 @@ def _read_until_run(sock: socket.socket, link: Link) -> tuple[Run, dict[str, Any
             if run is not None:
                 run.replies.put(message)
         elif op == "control":
-            if message.get("action") in ("save_cache", "load_cache"):  # slow: pickling
+            if message.get("action") in ("save_cache", "load_cache", "end_children"):  # slow
                 threading.Thread(target=_control, args=(link, message), daemon=True).start()
             else:  # in order: a drop lands before a save the server sends after it
                 _control(link, message)
