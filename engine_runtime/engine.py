@@ -120,7 +120,9 @@ class ProcessingEngine(CatalogOperations):
         self.data_stats = DataStats()
         #: last-value and distinct-value caches, fed by `_write`
         self.value_caches = ValueCaches(catalog, self.store)
-        callbacks = EngineCallbacks(self.store, self.logs, self._plugin_write)
+        callbacks = EngineCallbacks(
+            self.store, self.logs, self._plugin_write, query_timeout=self._plugin_query_timeout
+        )
         self.hosts = HostPool(
             plugin_dir,
             callbacks,
@@ -145,6 +147,7 @@ class ProcessingEngine(CatalogOperations):
             fail=self._fail_soon,
             execution_timeout=execution_timeout,
         )
+        self._execution_timeout = execution_timeout
         set_retention = getattr(self.store, "set_retention", None)
         if set_retention is not None:  # the catalog's periods, read by every query
             set_retention(self.catalog.retention_ns)
@@ -159,6 +162,15 @@ class ProcessingEngine(CatalogOperations):
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
+
+    def _plugin_query_timeout(self, trigger: str) -> float | None:
+        """The execution timeout of ``trigger`` (``database/name``): how long its queries run."""
+        database, _, name = trigger.partition("/")
+        try:
+            own = self.catalog.get_trigger(database, name).settings.execution_timeout
+        except EngineError:  # a dry run's or a deleted trigger's: the node's default
+            own = None
+        return own or self._execution_timeout
 
     def start(self) -> None:
         """Start every enabled trigger (failures are logged), then schedules; a plugin host

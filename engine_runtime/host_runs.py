@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from .plugins.loader import PluginFailure
+from .store._guard import QueryGuard, guarding
 
 if TYPE_CHECKING:
     from .dispatch import Event
@@ -41,6 +42,8 @@ class EngineCallbacks:
     """`HostCallbacks` on the engine's store and logs.
 
     :param write: writes a plugin's lines: (database, text, no_sync); raises on refusal.
+    :param query_timeout: seconds a query of the trigger (``database/name``) may run, its run's
+        execution timeout: a query the plugin no longer waits for stops then, freeing its CPU.
     """
 
     def __init__(
@@ -48,15 +51,23 @@ class EngineCallbacks:
         store: Store,
         logs: LogRing,
         write: Callable[[str, str, bool], None],
+        *,
+        query_timeout: Callable[[str], float | None] = lambda _trigger: None,
     ) -> None:
         self.store = store
         self.logs = logs
         self.write = write
+        self.query_timeout = query_timeout
 
     def query(
         self, trigger: str, database: str, sql: str, params: Mapping[str, str] | None
     ) -> list[dict[str, Any]]:
-        return self.store.query(database, sql, params)
+        timeout = self.query_timeout(trigger)
+        if timeout is None:
+            return self.store.query(database, sql, params)
+        hint = " (a plugin's query runs at most its trigger's execution timeout)"
+        with guarding(QueryGuard(timeout, timeout_hint=hint)):
+            return self.store.query(database, sql, params)
 
     def write_sync(self, trigger: str, database: str, lines: str, no_sync: bool) -> None:
         self.write(database, lines, no_sync)

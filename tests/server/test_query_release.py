@@ -57,3 +57,41 @@ def test_a_timed_out_aggregate_frees_the_cpu_and_sigterm_stops_the_server(
         running.process.wait(timeout=30)
         assert time.monotonic() - started < 5
         assert running.stop() == 0, running.stderr
+
+
+_QUERYING = f'''
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    return influxdb3_local.query("{_AGGREGATE}")
+'''
+
+
+@pytest.mark.slow
+def test_a_plugins_query_stops_at_its_triggers_execution_timeout(tmp_path: Path) -> None:
+    """The run times out at ``--execution-timeout``; the query the plugin started in the server
+    stops then too, instead of running on with no one to answer."""
+    plugins = tmp_path / "p"
+    plugins.mkdir()
+    (plugins / "querying.py").write_text(_QUERYING, encoding="utf-8")
+    args = ["--without-auth", "--object-store", "memory", "--plugin-dir", str(plugins)]
+    args += ["--execution-timeout", "1s", "--package-manager", "disabled"]
+    with serving(args, server_env()) as running:
+        pid = running.process.pid
+        lines = "\n".join(f"cpu v={i}i {i}" for i in range(3_000))
+        httpx.post(f"{running.url}/api/v3/write_lp?db=db", content=lines, timeout=30)
+        body = {
+            "db": "db",
+            "plugin_filename": "querying.py",
+            "trigger_name": "q",
+            "trigger_specification": "request:q",
+            "trigger_settings": {"run_async": False, "error_behavior": "log"},
+            "trigger_arguments": None,
+            "disabled": False,
+        }
+        trigger = "/api/v3/configure/processing_engine_trigger"
+        assert httpx.post(running.url + trigger, json=body, timeout=30).is_success
+        answer = httpx.get(f"{running.url}/api/v3/engine/q", timeout=60)
+        assert answer.status_code >= 500, answer.text
+        time.sleep(1.0)  # the run's timeout, then the query's within a second of it
+        before = _cpu_seconds(pid)
+        time.sleep(0.5)
+        assert _cpu_seconds(pid) - before < 0.1  # running, the join burns a core or two
