@@ -12,7 +12,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from pluginmgr.server import ServerState, TokenStore, create_app
+from pluginmgr.server import ServerState, TokenStore
 from pluginmgr.server.permissions import ROUTE_PERMISSIONS, Permission, permission_for
 from tests.git_helpers import git_cli, write
 from tests.server.server_helpers import TRIGGER, build_state, trigger_body, write_plugin
@@ -42,12 +42,6 @@ def state(tmp_path: Path, plugin_dir: Path, tokens: TokenStore) -> Iterator[Serv
     built, close = build_state(tmp_path, plugin_dir, tokens=tokens)
     yield built
     close()
-
-
-@pytest.fixture
-def client(state: ServerState) -> Iterator[TestClient]:
-    with TestClient(create_app(state)) as test_client:
-        yield test_client
 
 
 def _bearer(token: str) -> dict[str, str]:
