@@ -95,7 +95,9 @@ def test_the_batching_writer_delivers_every_point_on_flush(
     url, token = live_server
     errors: list[Any] = []
     batches: list[Any] = []
-    options = WriteOptions(batch_size=250, flush_interval=60_000, max_retries=0)
+    # the client's scheduler thread keeps its flush timer past close(), and the interpreter
+    # waits for it at exit: a long interval held every test run up by that long
+    options = WriteOptions(batch_size=250, flush_interval=2_000, max_retries=0)
     with InfluxDBClient(url=url, token=token, org="x", enable_gzip=gzip) as client:
         write_api = client.write_api(
             write_options=options,
