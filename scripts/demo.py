@@ -130,15 +130,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], token: str) -> None:
+    """Until ``/health`` answers 200 (it needs the token, as InfluxDB 3 Core's does)."""
     import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit("demo failed: pluginmgr serve exited")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", headers=headers, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
@@ -159,7 +162,7 @@ def serve(tmp: Path, online: list[str]) -> None:
     step(f"pluginmgr serve {shlex.join(args)}")
     process = subprocess.Popen([sys.executable, "-m", "pluginmgr", "serve", *args])
     try:
-        _wait_healthy(url, process)
+        _wait_healthy(url, process, token)
         remote = ["-H", url, "--token", token]
         step("a database, a write trigger and a request trigger from gh: references")
         pluginmgr("create", "database", "home", *remote)
