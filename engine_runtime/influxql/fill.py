@@ -19,7 +19,7 @@ from typing import Any, Final
 from engine_runtime.errors import InfluxQLError
 from engine_runtime.influxql.nodes import Fill
 
-__all__ = ["MAX_BUCKETS", "bucket_start", "fill_buckets"]
+__all__ = ["MAX_BUCKETS", "bucket_start", "check_bucket_count", "fill_buckets"]
 
 #: the most buckets one series may fill (a guard against ``time(1ns)`` over a year)
 MAX_BUCKETS: Final = 1_000_000
@@ -28,6 +28,17 @@ MAX_BUCKETS: Final = 1_000_000
 def bucket_start(at: int, interval: int, origin: int) -> int:
     """The start of the bucket that holds ``at`` (buckets are ``origin + k * interval``)."""
     return at - (at - origin) % interval
+
+
+def check_bucket_count(first: int, last: int, interval: int) -> None:
+    """Raise InfluxQLError when the buckets ``first`` to ``last`` are more than `MAX_BUCKETS`."""
+    total = (last - first) // interval + 1 if last >= first else 0
+    if total > MAX_BUCKETS:
+        message = (
+            f"InfluxQL: GROUP BY time() would fill {total} buckets (at most {MAX_BUCKETS}): "
+            "narrow the time range, widen the interval or use fill(none)"
+        )
+        raise InfluxQLError(message)
 
 
 def fill_buckets(
@@ -50,13 +61,7 @@ def fill_buckets(
     """
     if fill.mode == "none":
         return [(start, list(values)) for start, values in sorted(rows.items())]
-    total = (last - first) // interval + 1 if last >= first else 0
-    if total > MAX_BUCKETS:
-        message = (
-            f"InfluxQL: GROUP BY time() would fill {total} buckets (at most {MAX_BUCKETS}): "
-            "narrow the time range, widen the interval or use fill(none)"
-        )
-        raise InfluxQLError(message)
+    check_bucket_count(first, last, interval)
     width = len(counts)
     empty = [None] * width
     grid = [(start, list(rows.get(start, empty))) for start in range(first, last + 1, interval)]

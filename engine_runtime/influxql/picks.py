@@ -21,6 +21,7 @@ from typing import Any, Final
 from engine_runtime.errors import InfluxQLError
 from engine_runtime.influxql.backend import Schemas
 from engine_runtime.influxql.fields import PICKS
+from engine_runtime.influxql.fill import bucket_start, check_bucket_count
 from engine_runtime.influxql.nodes import (
     Call,
     Field,
@@ -93,13 +94,15 @@ def run_picked(
         for row in series.values:
             if row[1] is None:
                 continue
-            key = 0 if dimension is None else row[0] - (row[0] - origin) % dimension.interval
+            key = 0 if dimension is None else bucket_start(row[0], dimension.interval, origin)
             buckets.setdefault(key, []).append(row)
         filled = name == "count" or call.name not in _UNFILLED
         if filled and dimension is not None and statement.fill.mode != "none":
             last = time_range.end if time_range.end is not None else now
-            first = min(buckets) if start is None else start - (start - origin) % dimension.interval
-            for key in range(first, last + 1, dimension.interval):
+            interval = dimension.interval
+            first = min(buckets) if start is None else bucket_start(start, interval, origin)
+            check_bucket_count(first, last, interval)  # as every other GROUP BY time() fill
+            for key in range(first, last + 1, interval):
                 buckets.setdefault(key, [])
         rows: list[_Row] = []
         for key, points in sorted(buckets.items()):

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from engine_runtime.errors import InfluxQLError
+from engine_runtime.influxql._bounds import balanced
 from engine_runtime.influxql.backend import Schemas
 from engine_runtime.influxql.fields import TRANSFORMATIONS
 from engine_runtime.influxql.nodes import (
@@ -108,10 +109,7 @@ def _one_bucket_earlier(
     parts.append(BinaryExpr(">=", time, NumberLit(found.start - interval)))
     if found.end is not None:
         parts.append(BinaryExpr("<=", time, NumberLit(found.end)))
-    condition = parts[0]
-    for part in parts[1:]:
-        condition = BinaryExpr("AND", condition, part)
-    return replace(statement, condition=condition), found.start
+    return replace(statement, condition=balanced("AND", parts)), found.start
 
 
 def _plan(call: Call, interval: int) -> tuple[Expr, _Step]:
