@@ -10,9 +10,9 @@ what was accepted once stays, whatever the limits are at the next start.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from engine_runtime.errors import LimitExceededError
 from engine_runtime.store._database import Database
@@ -26,6 +26,7 @@ __all__ = [
     "count_tables",
     "new_database",
     "table_limit_message",
+    "tables_before",
     "too_many_columns",
     "too_many_databases",
 ]
@@ -94,11 +95,30 @@ def count_tables(databases: Iterable[tuple[str, Database]]) -> int:
     return sum(len(db.tables) for _, db in databases)
 
 
-def check_new_table(limits: CatalogLimits | None, table_count: int, columns: int) -> None:
+def tables_before(
+    limits: CatalogLimits | None,
+    blocks: Iterable[Any],
+    tables: Mapping[str, Any],
+    databases: Callable[[], Iterable[tuple[str, Database]]],
+) -> int:
+    """The node's table count for `check_blocks`: walked only when a limit is set and one of
+    ``blocks`` (by ``measurement``) would create a table, the one case that reads it (a write
+    to existing tables, and every replay, skips the walk over all databases)."""
+    if limits is None or all(block.measurement in tables for block in blocks):
+        return 0
+    return count_tables(databases())
+
+
+def check_new_table(
+    limits: CatalogLimits | None,
+    databases: Callable[[], Iterable[tuple[str, Database]]],
+    columns: int,
+) -> None:
     """Raise LimitExceededError when a declared table of ``columns`` columns (``time`` aside)
-    beside ``table_count`` tables passes a limit."""
+    beside the tables of ``databases()`` (walked only when there are limits) passes a limit."""
     if limits is None:
         return
+    table_count = count_tables(databases())
     if table_count >= limits.tables:
         raise LimitExceededError(table_limit_message(table_count, limits.tables), hint=_HINT)
     refusal = too_many_columns(limits, columns)

@@ -50,7 +50,7 @@ from engine_runtime.store.base import SystemTablesProvider, WriteResult, check_d
 
 from ._database import Database, register_functions
 from ._execution import batches, execution_error, plan
-from ._limits import CatalogLimits, check_new_database, check_new_table, count_tables, new_database
+from ._limits import CatalogLimits, check_new_database, check_new_table, new_database, tables_before
 from ._providers import TableProviders
 from ._retention import RetentionPeriods, cutoffs, drop_expired
 from ._writes import ParsedWrite, merge_errors, parse_write, write_error
@@ -177,7 +177,7 @@ class MemoryStore:
         db = self._database_or_create(database)
         with db.lock:
             if table not in db.tables:
-                check_new_table(self.limits, count_tables(self.database_states()), len(kinds))
+                check_new_table(self.limits, self.database_states, len(kinds))
             if table in db.tables:
                 msg = (  # upstream's words (catalog.ALREADY_EXISTS_MESSAGE)
                     "attempted to create a resource that already exists: "
@@ -255,7 +255,8 @@ class MemoryStore:
         while True:
             db = self._existing(database) or new_database(self.limits, self.databases())
             with db.lock:
-                limits, count = self.limits, count_tables(self.database_states())
+                limits = self.limits
+                count = tables_before(limits, blocks, db.tables, self.database_states)
                 checked = check_blocks(blocks, db.tables, limits=limits, table_count=count)
                 by_table, kinds, type_errors = checked
                 all_errors = merge_errors(text, errors, type_errors)
