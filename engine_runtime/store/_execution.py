@@ -10,7 +10,7 @@ import asyncio
 import os
 import re
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
@@ -18,6 +18,7 @@ from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionConte
 from engine_runtime.errors import (
     QueryExecutionError,
 )
+from engine_runtime.python_source import parse_python
 from engine_runtime.store._guard import QueryGuard
 
 __all__ = [
@@ -166,6 +167,7 @@ def clean_error(exc: Exception) -> str:
         text = text.removeprefix("DataFusion error: ")
     callback = _PY_ERR.match(text)
     if callback is not None:  # the callback's own message, not its repr and traceback
-        message: str = ast.literal_eval(callback.group("message"))
+        literal = cast("ast.Expr", parse_python(callback.group("message")).body[0])  # AST lock
+        message: str = ast.literal_eval(literal.value)
         return message
     return text
