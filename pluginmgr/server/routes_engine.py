@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine_runtime import EngineError, TriggerSettings, parse_trigger_spec
-from engine_runtime.trigger_definition import trigger_specification_json
+from engine_runtime.trigger_definition import ErrorBehavior, trigger_specification_json
 
 from ..node.plugin_policy import refuse_outside_plugin_dir
 from ..node.triggers import create_trigger as pin_and_create
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from engine_runtime import ProcessingEngine, TriggerDefinition
 
-__all__ = ["PLUGINS_PATH", "routes"]
+__all__ = ["PLUGINS_PATH", "error_behavior", "routes", "trigger_arguments"]
 
 _LOGGER: Final = logging.getLogger(__name__)
 _TRIGGER_PATH: Final = "/api/v3/configure/processing_engine_trigger"
@@ -72,13 +72,7 @@ def _settings(raw: Any) -> TriggerSettings:
     isolated = raw.get("isolated", False)
     if not isinstance(isolated, bool):
         raise ApiError(400, "field 'trigger_settings.isolated' must be true or false")
-    behavior = raw.get("error_behavior", "log")
-    if behavior not in ("log", "retry", "disable"):
-        message = (
-            f"field 'trigger_settings.error_behavior' must be log, retry or disable, "
-            f"got {json.dumps(behavior)}"
-        )
-        raise ApiError(400, message)
+    behavior = error_behavior(raw.get("error_behavior", "log"))
     timeout = raw.get("execution_timeout")
     valid = isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
     if timeout is not None and not (valid and math.isfinite(timeout)):
@@ -95,7 +89,19 @@ def _settings(raw: Any) -> TriggerSettings:
     )
 
 
-def _arguments(raw: Any) -> dict[str, str] | None:
+def error_behavior(behavior: Any) -> ErrorBehavior:
+    """``trigger_settings.error_behavior`` as given; 400 unless it is log, retry or disable."""
+    if behavior not in ("log", "retry", "disable"):
+        message = (
+            f"field 'trigger_settings.error_behavior' must be log, retry or disable, "
+            f"got {json.dumps(behavior)}"
+        )
+        raise ApiError(400, message)
+    return cast("ErrorBehavior", behavior)
+
+
+def trigger_arguments(raw: Any) -> dict[str, str] | None:
+    """``trigger_arguments``: None, or an object of string values (400 otherwise)."""
     if raw is None:
         return None
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
@@ -127,7 +133,7 @@ async def create_trigger(request: Request) -> Response:
     plugin_filename = get_str(body, "plugin_filename")
     spec = get_str(body, "trigger_specification")
     settings = _settings(body.get("trigger_settings"))
-    arguments = _arguments(body.get("trigger_arguments"))
+    arguments = trigger_arguments(body.get("trigger_arguments"))
     disabled = get_bool(body, "disabled", default=False)
     ignore_version = get_bool(body, "ignore_database_version", default=False)
     state = server_state(request)

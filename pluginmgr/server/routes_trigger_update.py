@@ -18,7 +18,6 @@ after its file was replaced with ``PUT /api/v3/plugins/files``). Answers ``{"war
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,6 +27,7 @@ from starlette.routing import Route
 from ..node.plugin_policy import refuse_outside_plugin_dir, refuse_upload
 from ..node.trigger_update import TriggerChange, update_trigger
 from .routes_common import ApiError, endpoint, get_bool, get_str, merged_params, server_state
+from .routes_engine import error_behavior, trigger_arguments
 from .streaming import answer_with_progress
 
 if TYPE_CHECKING:
@@ -57,23 +57,13 @@ def _error_behavior(raw: Any) -> str | None:
         )
         raise ApiError(400, message)
     behavior = raw.get("error_behavior")
-    if behavior is not None and behavior not in ("log", "retry", "disable"):
-        message = (
-            "field 'trigger_settings.error_behavior' must be log, retry or disable, got "
-            f"{json.dumps(behavior)}"
-        )
-        raise ApiError(400, message)
-    return behavior
+    return None if behavior is None else error_behavior(behavior)
 
 
 def _change(body: dict[str, Any]) -> TriggerChange:
     plugin = get_str(body, "plugin_filename", required=False) or None
     replace_arguments = "trigger_arguments" in body
-    arguments = body.get("trigger_arguments")
-    if arguments is not None and (
-        not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values())
-    ):
-        raise ApiError(400, "field 'trigger_arguments' must be a JSON object of string values")
+    arguments = trigger_arguments(body.get("trigger_arguments"))
     disabled = None if body.get("disabled") is None else get_bool(body, "disabled", default=False)
     return TriggerChange(
         plugin_filename=plugin,
