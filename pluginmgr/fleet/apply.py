@@ -176,14 +176,14 @@ class _NodeApply:
             return
         assert want is not None  # noqa: S101 - the plan sets it for every other action
         filename = self.lock.plugins[want.plugin].name
+        # no update changes a spec or run_async: those are re-created on every node
+        recreate = change.action == "replace" or (
+            change.action == "update" and any(f[0] == "run-async" for f in change.fields)
+        )
         if change.action == "create":
             create_trigger(self.client, want, filename)
-        elif change.action == "replace":
-            _remove_trigger(self.client, want.database, want.name)
-            create_trigger(self.client, want, filename)
-        elif change.action == "update" and any(f[0] == "run-async" for f in change.fields):
-            _remove_trigger(self.client, want.database, want.name)  # no update changes it
-            create_trigger(self.client, want, filename)
+        elif recreate:
+            RecreateUpdater().update(self.client, want, filename)
         elif change.action == "update":
             self.updater.update(self.client, want, filename)
         elif change.action == "enable":
