@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from ..errors import NodeError, PluginManagerError
-from .lock import content_sha256
 from .state import FileRecord, TriggerRecord
 
 if TYPE_CHECKING:
@@ -164,7 +163,7 @@ class _NodeApply:
         for key in [k for k, f in self.record.files.items() if f.plugin == plugin.name]:
             del self.record.files[key]
         for key, content in plugin.files.items():
-            sha, size = content_sha256(content), len(content.encode())
+            sha, size = plugin.file_sha256[key], len(content.encode())
             self.record.files[key] = FileRecord(plugin.name, sha, size)
 
     def trigger(self, change: Change) -> None:

@@ -17,7 +17,6 @@ applied to the nodes is this lock: the same bytes (`LockedPlugin.files`) and the
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,6 +34,7 @@ from ..deps.plugins_in import (
 )
 from ..deps.venv import PluginEnv
 from ..errors import FleetFileError
+from ..fetch.hashes import sha256_hex
 from ..fetch.manager import PluginManager
 from ..fetch.refs import GhRef, GitRef, LocalRef, RegistryRef, parse_ref
 from ..settings import Settings
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..fetch.fetched import FetchedPlugin
     from .spec import FleetFile
 
-__all__ = ["FleetLock", "LockedPlugin", "build_lock", "content_sha256", "fleet_settings"]
+__all__ = ["FleetLock", "LockedPlugin", "build_lock", "fleet_settings"]
 
 #: never created: the interpreter packages are resolved for is probed, no venv is made
 _VENV_NAME = ".fleet-venv"
@@ -54,13 +54,14 @@ _VENV_NAME = ".fleet-venv"
 @dataclass(frozen=True, slots=True)
 class LockedPlugin:
     """A plugin as the nodes get it: ``name`` under their plugin directory and its files
-    (one for a single-file plugin, keyed by ``name``; ``name/relative`` for a directory)."""
+    (one for a single-file plugin, keyed by ``name``; ``name/relative`` for a directory), with
+    the sha256 of each file's text as uploaded (UTF-8), hashed once here for every node."""
 
     ref: str
     name: str
     kind: str
-    sha256: str
     files: Mapping[str, str]
+    file_sha256: Mapping[str, str]
 
     @property
     def is_directory(self) -> bool:
@@ -117,11 +118,6 @@ def _files(fleet: FleetFile, fetched: FetchedPlugin, name: str) -> dict[str, str
     return files
 
 
-def content_sha256(text: str) -> str:
-    """The sha256 of a file's text as uploaded (UTF-8)."""
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _locked_plugins(
     fleet: FleetFile, manager: PluginManager, *, upgrade: bool
 ) -> dict[str, LockedPlugin]:
@@ -142,10 +138,8 @@ def _locked_plugins(
             hint = "use one of them, or copy one beside the fleet file under another name"
             raise FleetFileError(message, hint=hint)
         files = _files(fleet, fetched, name)
-        digest = hashlib.sha256(
-            "".join(content_sha256(c) for c in files.values()).encode()
-        ).hexdigest()
-        plugins[ref] = LockedPlugin(ref, name, fetched.kind, digest, files)
+        hashes = {key: sha256_hex(text.encode()) for key, text in files.items()}
+        plugins[ref] = LockedPlugin(ref, name, fetched.kind, files, hashes)
     return plugins
 
 

@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any, Final
 from engine_runtime import parse_trigger_spec
 from engine_runtime.trigger_definition import trigger_specification_json
 
-from .lock import content_sha256
-
 if TYPE_CHECKING:
     from .lock import FleetLock, LockedPlugin
     from .node_api import PluginFileRow, TriggerRow
@@ -114,11 +112,11 @@ def _plugin_changes(
         reasons = [
             f"{key}: removed from the plugin" for key in sorted(recorded_keys - set(plugin.files))
         ]
-        for key, content in sorted(plugin.files.items()):
+        for key in sorted(plugin.files):
             recorded = record.files.get(key)
             if recorded is None:
                 reasons.append(f"{key}: new in the lock")
-            elif recorded.sha256 != content_sha256(content):
+            elif recorded.sha256 != plugin.file_sha256[key]:
                 reasons.append(f"{key}: new content in the lock")
             elif drift := _file_drift(
                 plugin, key, recorded, view.files.get(key), plugin.name in running
