@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
+from ._listen import listen_on
 from ._serve_options import ServeError
 
 if TYPE_CHECKING:
@@ -155,23 +156,8 @@ def recovery_socket(address: tuple[str, int] | None) -> socket.socket | None:
     """The recovery endpoint's listening socket, bound now (None when not asked for)."""
     if address is None:
         return None
-    sock = None
-    try:
-        family, kind, proto, _name, sockaddr = socket.getaddrinfo(
-            *address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sockaddr)
-        sock.listen(64)
-    except OSError as exc:
-        if sock is not None:
-            sock.close()
-        where = f"{address[0]}:{address[1]}"
-        message = f"cannot listen on {where} (admin token recovery): {exc.strerror or exc}"
-        hint = "stop what listens there, or pass another --admin-token-recovery-http-bind"
-        raise ServeError(message, hint=hint) from None
-    return sock
+    hint = "stop what listens there, or pass another --admin-token-recovery-http-bind"
+    return listen_on(*address, backlog=64, what="admin token recovery", hint=hint)
 
 
 def start_recovery(tokens: TokenStore | None, sock: socket.socket | None) -> RecoveryServer | None:

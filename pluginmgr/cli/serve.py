@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ._common import manager_from, pass_options, settings_options
+from ._listen import address_text, listen_on
 from ._plugin_policy import plugin_policy_options, trigger_types
 from ._quantities import parse_seconds, parse_size
 from ._serve_auth import auth_options, auth_settings, recovery_socket, start_recovery, warn_no_admin
@@ -61,30 +62,11 @@ def _bind(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":8181" means every interface
 
 
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything else starts (uvicorn serves on it)."""
+    """The listening socket, bound before anything else starts (uvicorn serves on it); early
+    clients wait in its backlog while the engine starts."""
     hint = "stop what listens there, or pass another --http-bind HOST:PORT"
-    try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        message = f"cannot listen on {_address(host, port)}: {exc.strerror or exc}"
-        raise ServeError(message, hint=hint) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        sock.bind(address)
-        sock.listen(_BACKLOG)  # early clients wait in the backlog while the engine starts
-    except OSError as exc:
-        sock.close()
-        message = f"cannot listen on {_address(host, port)}: {exc.strerror or exc}"
-        raise ServeError(message, hint=hint) from None
-    return sock
+    return listen_on(host, port, backlog=_BACKLOG, hint=hint)
 
 
 def _plugin_dir_option(value: str | None) -> Path | None:
@@ -225,7 +207,8 @@ def serve(options: dict[str, Any]) -> int:
             plugin_dir_only=flags.plugin_dir_only,
             authz_disabled=auth.authz_disabled,
         )
-        _run(state, store, sock, serving, url=f"http://{_address(host, port)}", recovery=recovery)
+        url = f"http://{address_text(host, port)}"
+        _run(state, store, sock, serving, url=url, recovery=recovery)
     click.echo("pluginmgr stopped cleanly", err=True)
     return 0
 
