@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from engine_runtime.store import _table
+
 from .definitions import CacheDefinition, LastCacheDefinition
 
 if TYPE_CHECKING:
@@ -20,30 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["ARROW_TYPES", "block_columns", "refill_columns", "refill_sql", "table_kinds"]
 
 
-def _arrow_types() -> dict[str, Any]:
-    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
-
-    return {
-        "tag": pa.dictionary(pa.int32(), pa.string()),
-        "i64": pa.int64(),
-        "u64": pa.uint64(),
-        "f64": pa.float64(),
-        "bool": pa.bool_(),
-        "string": pa.string(),
-        "time": pa.timestamp("ns"),
-    }
-
-
-class _LazyTypes(dict[str, Any]):
-    """`ARROW_TYPES`, filled on first use (pyarrow loads only when a cache is read)."""
-
-    def __missing__(self, key: str) -> Any:
-        self.update(_arrow_types())
-        return self[key]
-
-
-#: column kind (and ``time``) -> the Arrow type a cache returns it as
-ARROW_TYPES: Final[dict[str, Any]] = _LazyTypes()
+#: column kind (and ``time``) -> the Arrow type a cache returns it as: the store's own
+ARROW_TYPES: Final[dict[str, Any]] = {**_table.ARROW_TYPES, "time": _table.TIME_TYPE}
 
 
 def _table_data(store: Any, database: str, table: str) -> tuple[Any, Any] | None:
@@ -100,7 +80,7 @@ def refill_columns(
     store: Any, definition: CacheDefinition, since_ns: int
 ) -> tuple[dict[str, list[Any]], list[int]] | None:
     """`refill_sql`'s rows as columns in time order; None when there are none."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no stubs
 
     batches = store.query_batches(definition.database, refill_sql(definition, since_ns))
     rows = pa.Table.from_batches(batches)
